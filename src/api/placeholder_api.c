@@ -1,0 +1,2 @@
+/* placeholder: module api */
+typedef int skiff_api_placeholder_t;

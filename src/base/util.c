@@ -1,0 +1,232 @@
+#include "base/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/xalloc.h"
+
+double now_wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t now_mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void id_new(const char *prefix, char *out, size_t outsz) {
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+  unsigned char rnd[16];
+  size_t got = 0;
+  while (got < sizeof rnd) {
+    ssize_t n = getrandom(rnd + got, sizeof rnd - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      skiff_bug(__FILE__, __LINE__, "getrandom failed");
+    }
+    got += (size_t)n;
+  }
+  char tail[17];
+  for (int i = 0; i < 16; i++) tail[i] = alphabet[rnd[i] & 31];
+  tail[16] = '\0';
+  snprintf(out, outsz, "%s-%s", prefix, tail);
+}
+
+void sha256_hex(const void *data, size_t len, char hex[65]) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
+  for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+    sprintf(hex + 2 * i, "%02x", md[i]);
+  hex[64] = '\0';
+}
+
+bool sha256_valid(const char *s) {
+  if (!s || strlen(s) != 64) return false;
+  for (int i = 0; i < 64; i++) {
+    char c = s[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+char *b64_encode(const void *data, size_t len, size_t *outlen) {
+  size_t cap = 4 * ((len + 2) / 3) + 1;
+  char *out = xmalloc(cap);
+  int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+  out[n] = '\0';
+  if (outlen) *outlen = (size_t)n;
+  return out;
+}
+
+static int b64_val(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+int b64_decode(const char *s, size_t slen, unsigned char **out,
+               size_t *outlen) {
+  if (slen % 4 != 0) return -EINVAL;
+  size_t pad = 0;
+  if (slen >= 1 && s[slen - 1] == '=') pad++;
+  if (slen >= 2 && s[slen - 2] == '=') pad++;
+  size_t n = slen / 4 * 3 - pad;
+  unsigned char *buf = xmalloc(n + 1);
+  size_t o = 0;
+  for (size_t i = 0; i < slen; i += 4) {
+    int v[4];
+    for (int k = 0; k < 4; k++) {
+      unsigned char c = (unsigned char)s[i + k];
+      if (c == '=' && i + 4 == slen && k >= 2 && (k == 3 || s[i + 3] == '='))
+        v[k] = 0;
+      else if ((v[k] = b64_val(c)) < 0) {
+        free(buf);
+        return -EINVAL;
+      }
+    }
+    uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+                 (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    unsigned char tri[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8),
+                            (unsigned char)w};
+    for (int k = 0; k < 3 && o < n; k++) buf[o++] = tri[k];
+  }
+  buf[n] = '\0';
+  *out = buf;
+  *outlen = n;
+  return 0;
+}
+
+int mkdir_p(const char *path, unsigned mode, err_t *err) {
+  _cleanup_free_ char *p = xstrdup(path);
+  for (char *s = p + 1; *s; s++) {
+    if (*s != '/') continue;
+    *s = '\0';
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+      return err_sys(err, -errno, "cannot create directory %s", p);
+    *s = '/';
+  }
+  if (mkdir(p, mode) < 0 && errno != EEXIST)
+    return err_sys(err, -errno, "cannot create directory %s", p);
+  return 0;
+}
+
+static int rm_rf_at(int atfd, const char *name, dev_t dev, err_t *err) {
+  struct stat st;
+  if (fstatat(atfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? 0 : err_sys(err, -errno, "cannot stat %s", name);
+  if (S_ISDIR(st.st_mode)) {
+    if (st.st_dev != dev)
+      return err_set(err, -EBUSY, "%s is a mount point; not removing it", name);
+    int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return err_sys(err, -errno, "cannot open %s", name);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+      close(fd);
+      return err_sys(err, -errno, "cannot read %s", name);
+    }
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d))) {
+      if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+      if ((rc = rm_rf_at(dirfd(d), de->d_name, dev, err)) < 0) break;
+    }
+    closedir(d);
+    if (rc < 0) return rc;
+    if (unlinkat(atfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+      return err_sys(err, -errno, "cannot remove %s", name);
+    return 0;
+  }
+  if (unlinkat(atfd, name, 0) < 0 && errno != ENOENT)
+    return err_sys(err, -errno, "cannot remove %s", name);
+  return 0;
+}
+
+int rm_rf(const char *path, err_t *err) {
+  struct stat st;
+  if (lstat(path, &st) < 0)
+    return errno == ENOENT ? 0 : err_sys(err, -errno, "cannot stat %s", path);
+  return rm_rf_at(AT_FDCWD, path, st.st_dev, err);
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len,
+                      unsigned mode, err_t *err) {
+  _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return err_sys(err, -errno, "cannot create %s", tmp);
+  const char *p = data;
+  size_t left = len;
+  while (left) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      close(fd);
+      unlink(tmp);
+      return err_sys(err, -e, "cannot write %s", tmp);
+    }
+    p += n;
+    left -= (size_t)n;
+  }
+  if (fsync(fd) < 0 || close(fd) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return err_sys(err, -e, "cannot flush %s", tmp);
+  }
+  if (rename(tmp, path) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return err_sys(err, -e, "cannot rename %s to %s", tmp, path);
+  }
+  return 0;
+}
+
+int read_file(const char *path, char **out, size_t *len, err_t *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return err_sys(err, -errno, "cannot open %s", path);
+  size_t cap = 4096, n = 0;
+  char *buf = xmalloc(cap);
+  for (;;) {
+    if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
+    ssize_t r = read(fd, buf + n, cap - n - 1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      close(fd);
+      free(buf);
+      return err_sys(err, -e, "cannot read %s", path);
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  buf[n] = '\0';
+  *out = buf;
+  if (len) *len = n;
+  return 0;
+}
+
+bool parse_u64(const char *s, uint64_t *out) {
+  if (!s || !*s) return false;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || s[0] == '-') return false;
+  *out = v;
+  return true;
+}

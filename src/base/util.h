@@ -1,0 +1,43 @@
+/* Small helpers shared by every module: time, ids, hashing, base64 and
+ * file-system chores. */
+#ifndef SKIFF_BASE_UTIL_H
+#define SKIFF_BASE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+/* Seconds since the epoch, with sub-second precision. */
+double now_wall(void);
+/* Monotonic milliseconds. */
+uint64_t now_mono_ms(void);
+
+/* Writes "<prefix>-<16 random base32 chars>" into out (size >= 40). */
+void id_new(const char *prefix, char *out, size_t outsz);
+
+/* Lowercase hex sha256 of data into hex (65 bytes). */
+void sha256_hex(const void *data, size_t len, char hex[65]);
+/* True when s is 64 lowercase hex characters. */
+bool sha256_valid(const char *s);
+
+/* Base64 (standard alphabet, padded). Encoded output is malloc'd and
+ * NUL-terminated. Decode returns 0, or -EINVAL for malformed input. */
+char *b64_encode(const void *data, size_t len, size_t *outlen);
+int b64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
+
+/* mkdir -p with mode for created directories. */
+int mkdir_p(const char *path, unsigned mode, err_t *err);
+/* Removes a tree; never crosses into other mounts. Missing is fine. */
+int rm_rf(const char *path, err_t *err);
+/* Writes data to path via a temporary file, fsync and rename. */
+int write_file_atomic(const char *path, const void *data, size_t len,
+                      unsigned mode, err_t *err);
+/* Reads a whole file (malloc'd, NUL-terminated). */
+int read_file(const char *path, char **out, size_t *len, err_t *err);
+
+/* Parses a decimal size such as "256" into *out; false on junk. */
+bool parse_u64(const char *s, uint64_t *out);
+
+#endif

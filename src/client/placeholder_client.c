@@ -1,0 +1,2 @@
+/* placeholder: module client */
+typedef int skiff_client_placeholder_t;

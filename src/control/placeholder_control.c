@@ -1,0 +1,2 @@
+/* placeholder: module control */
+typedef int skiff_control_placeholder_t;

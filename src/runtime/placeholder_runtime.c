@@ -1,0 +1,2 @@
+/* placeholder: module runtime */
+typedef int skiff_runtime_placeholder_t;

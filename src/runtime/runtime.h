@@ -1,0 +1,87 @@
+/* The container runtime: namespaces, cgroups, an overlay root and the mounts
+ * a container sees. The worker is its only user. Single-threaded callers;
+ * no global state besides what rt_t holds. */
+#ifndef SKIFF_RUNTIME_RUNTIME_H
+#define SKIFF_RUNTIME_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/err.h"
+#include "runtime/cgroup.h"
+
+typedef struct rt rt_t;
+
+typedef struct rt_config {
+  /* Root of the cgroup file systems; NULL means /sys/fs/cgroup. Tests point
+   * it at a directory laid out like cgroup v1 or v2. */
+  const char *cgroup_root;
+  /* Name of skiff's own cgroup under each hierarchy, e.g. "skiff". */
+  const char *cgroup_parent;
+} rt_config_t;
+
+/* A bind mount into the container, applied after the overlay root. */
+typedef struct rt_mount {
+  const char *src;  /* host path */
+  const char *dst;  /* absolute path inside the container; created if missing */
+  bool readonly;
+} rt_mount_t;
+
+typedef struct rt_spec {
+  const char *id;          /* container id, e.g. "ct-abc"; names the cgroup */
+  const char *bundle_dir;  /* host dir owned by this container; the runtime
+                              creates rootfs/, upper/ and work/ inside it */
+  const char *lower_dir;   /* read-only base of the overlay root ("/" for now) */
+  const char *init_path;   /* host path of the static skiff-init binary */
+  char *const *argv;       /* what skiff-init runs inside, NULL-terminated */
+  char *const *envp;       /* its environment, NULL-terminated */
+  const rt_mount_t *mounts;
+  size_t n_mounts;
+  const char *hostname;    /* UTS hostname inside */
+  const char *workdir;     /* cwd inside; NULL means "/" */
+  cg_limits_t limits;
+} rt_spec_t;
+
+/* A started container. The caller owns the fds and closes them. */
+typedef struct rt_proc {
+  pid_t pid;       /* host pid of the container's PID 1 (skiff-init) */
+  int pidfd;       /* pidfd of pid: becomes readable when it exits */
+  int stdout_fd;   /* read end of the container's stdout, O_NONBLOCK */
+  int stderr_fd;   /* read end of the container's stderr, O_NONBLOCK */
+} rt_proc_t;
+
+/* Detects the cgroup layout and makes skiff's parent cgroup. Fails with a
+ * clear message when not root or when namespaces are unavailable. */
+int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err);
+void rt_free(rt_t *rt);
+
+/* "v1" or "v2": the backend that enforces cpu, memory and pids. */
+const char *rt_cgroup_version(const rt_t *rt);
+
+/* Creates the cgroup, the overlay root and the mounts, then starts the
+ * container with new pid, mount, uts, ipc and net namespaces (loopback up),
+ * its own /proc, a minimal /dev, a private /tmp, running
+ * `skiff-init -- argv...` as PID 1. The child gets SIGKILL if the caller
+ * dies. On failure nothing is left behind (cgroup and mounts removed). */
+int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
+                       err_t *err);
+
+/* Sends SIGKILL to every process in the container's cgroup. */
+int rt_container_kill(rt_t *rt, const char *id, err_t *err);
+
+/* True when the kernel's OOM killer killed a process of this container. */
+int rt_container_oom_killed(rt_t *rt, const char *id, bool *oom, err_t *err);
+
+/* Kills what is left, unmounts the root, removes the cgroup and the bundle
+ * dir. Safe to call more than once. */
+int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,
+                         err_t *err);
+
+/* Destroys every container found under containers_dir and every cgroup
+ * under skiff's parent: used at start-up after an unclean stop. Returns the
+ * number destroyed, or a negative code. */
+int rt_cleanup_stale(rt_t *rt, const char *containers_dir, err_t *err);
+
+#endif

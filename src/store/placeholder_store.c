@@ -1,0 +1,2 @@
+/* placeholder: module store */
+typedef int skiff_store_placeholder_t;

@@ -1,0 +1,2 @@
+/* placeholder: module worker */
+typedef int skiff_worker_placeholder_t;
