@@ -1,2 +1,0 @@
-/* placeholder: module store */
-typedef int skiff_store_placeholder_t;

@@ -1,0 +1,230 @@
+/* SQLite backend: connection, migrations, the group transaction and the
+ * statement helpers every operation file uses. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "store/sqlite_internal.h"
+
+sqlite3_stmt *sq_stmt(sq_t *q, const char *sql, err_t *err) {
+  for (int i = 0; i < q->ncache; i++) {
+    if (q->cache[i].sql == sql) {
+      sqlite3_reset(q->cache[i].st);
+      sqlite3_clear_bindings(q->cache[i].st);
+      return q->cache[i].st;
+    }
+  }
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                         NULL) != SQLITE_OK) {
+    err_set(err, -EIO, "store: cannot prepare statement: %s",
+            sqlite3_errmsg(q->db));
+    return NULL;
+  }
+  BUG_ON(q->ncache >= SQ_CACHE_MAX);
+  q->cache[q->ncache].sql = sql;
+  q->cache[q->ncache].st = st;
+  q->ncache++;
+  return st;
+}
+
+int sq_fail(sq_t *q, err_t *err, const char *what) {
+  int code = sqlite3_errcode(q->db) == SQLITE_FULL ? -ENOSPC : -EIO;
+  return err_set(err, code, "store: %s: %s", what, sqlite3_errmsg(q->db));
+}
+
+int sq_exec(sq_t *q, const char *sql, err_t *err) {
+  char *msg = NULL;
+  if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int rc = err_set(err, -EIO, "store: %s", msg ? msg : "unknown error");
+    sqlite3_free(msg);
+    return rc;
+  }
+  return 0;
+}
+
+void sq_bind_text(sqlite3_stmt *st, int i, const char *s) {
+  if (s)
+    sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static json_t *column_json(sqlite3_stmt *st, int i) {
+  switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER:
+      return json_integer(sqlite3_column_int64(st, i));
+    case SQLITE_FLOAT:
+      return json_real(sqlite3_column_double(st, i));
+    case SQLITE_TEXT:
+      return json_stringn((const char *)sqlite3_column_text(st, i),
+                          (size_t)sqlite3_column_bytes(st, i));
+    case SQLITE_BLOB: {
+      size_t n = 0;
+      char *b = b64_encode(sqlite3_column_blob(st, i),
+                           (size_t)sqlite3_column_bytes(st, i), &n);
+      json_t *j = json_stringn_nocheck(b, n);
+      free(b);
+      return j;
+    }
+    default:
+      return json_null();
+  }
+}
+
+int sq_rows_json(sq_t *q, sqlite3_stmt *st, json_t **out, err_t *err) {
+  json_t *arr = json_array();
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    json_t *row = json_object();
+    int n = sqlite3_column_count(st);
+    for (int i = 0; i < n; i++)
+      json_object_set_new(row, sqlite3_column_name(st, i), column_json(st, i));
+    json_array_append_new(arr, row);
+  }
+  if (rc != SQLITE_DONE) {
+    json_decref(arr);
+    return sq_fail(q, err, "read");
+  }
+  *out = arr;
+  return 0;
+}
+
+int sq_step_done(sq_t *q, sqlite3_stmt *st, const char *what, err_t *err) {
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sq_fail(q, err, what);
+  return 0;
+}
+
+int sq_savepoint(sq_t *q, err_t *err) { return sq_exec(q, "SAVEPOINT op", err); }
+int sq_release(sq_t *q, err_t *err) { return sq_exec(q, "RELEASE op", err); }
+void sq_rollback(sq_t *q) {
+  sqlite3_exec(q->db, "ROLLBACK TO op; RELEASE op", NULL, NULL, NULL);
+}
+
+static int sq_begin(store_t *s, err_t *err) {
+  sq_t *q = (sq_t *)s;
+  if (q->txn) return 0;
+  int rc = sq_exec(q, "BEGIN IMMEDIATE", err);
+  if (rc == 0) q->txn = true;
+  return rc;
+}
+
+static int sq_commit(store_t *s, err_t *err) {
+  sq_t *q = (sq_t *)s;
+  if (!q->txn) return 0;
+  int rc = sq_exec(q, "COMMIT", err);
+  if (rc < 0) {
+    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    q->txn = false;
+    return err_wrap(err, "commit");
+  }
+  q->txn = false;
+  return 0;
+}
+
+static bool sq_in_txn(store_t *s) { return ((sq_t *)s)->txn; }
+
+static void sq_close(store_t *s) {
+  sq_t *q = (sq_t *)s;
+  if (q->txn) sq_commit(s, NULL);
+  for (int i = 0; i < q->ncache; i++) sqlite3_finalize(q->cache[i].st);
+  sqlite3_close(q->db);
+  free(q);
+}
+
+static int migrate(sq_t *q, err_t *err) {
+  sqlite3_stmt *st = NULL;
+  int version = 0;
+  if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) ==
+          SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  int total = 0;
+  while (sqlite_migrations[total]) total++;
+  if (version > total)
+    return err_set(err, -EPROTO,
+                   "store: database schema version %d is newer than this "
+                   "skiffd understands (%d); upgrade skiffd",
+                   version, total);
+  for (int v = version; v < total; v++) {
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+    int rc = sq_exec(q, "BEGIN", err);
+    if (rc == 0) rc = sq_exec(q, sqlite_migrations[v], err);
+    if (rc == 0) rc = sq_exec(q, pragma, err);
+    if (rc == 0) rc = sq_exec(q, "COMMIT", err);
+    if (rc < 0) {
+      sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+      return err_wrap(err, "migration %d", v + 1);
+    }
+  }
+  return 0;
+}
+
+static const store_ops_t sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .in_txn = sq_in_txn,
+    .app_create = sq_app_create,
+    .app_get = sq_app_get,
+    .app_list = sq_app_list,
+    .app_set_stopped = sq_app_set_stopped,
+    .apps_running = sq_apps_running,
+    .function_get = sq_function_get,
+    .call_create = sq_call_create,
+    .call_get = sq_call_get,
+    .inputs_add = sq_inputs_add,
+    .inputs_lease = sq_inputs_lease,
+    .input_info = sq_input_info,
+    .output_put = sq_output_put,
+    .input_requeue = sq_input_requeue,
+    .inputs_release_container = sq_inputs_release_container,
+    .outputs_list = sq_outputs_list,
+    .call_cancel = sq_call_cancel,
+    .app_cancel_inputs = sq_app_cancel_inputs,
+    .log_append = sq_log_append,
+    .logs_list = sq_logs_list,
+    .container_insert = sq_container_insert,
+    .container_update = sq_container_update,
+    .containers_list = sq_containers_list,
+    .recover = sq_recover,
+    .queue_counts = sq_queue_counts,
+    .counts = sq_counts,
+};
+
+int store_sqlite_open(const char *path, store_t **out, err_t *err) {
+  sq_t *q = xcalloc(1, sizeof *q);
+  q->base.ops = &sqlite_ops;
+  if (sqlite3_open_v2(path, &q->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                          SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    int rc = err_set(err, -EIO, "store: cannot open %s: %s", path,
+                     q->db ? sqlite3_errmsg(q->db) : "out of memory");
+    sqlite3_close(q->db);
+    free(q);
+    return rc;
+  }
+  sqlite3_busy_timeout(q->db, 5000);
+  /* WAL with synchronous=FULL: a commit is on disk when COMMIT returns.
+   * The caller groups many writes into one commit. */
+  int rc = sq_exec(q,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                   "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
+                   err);
+  if (rc == 0) rc = migrate(q, err);
+  if (rc < 0) {
+    err_wrap(err, "store %s", path);
+    sqlite3_close(q->db);
+    free(q);
+    return rc;
+  }
+  *out = &q->base;
+  return 0;
+}

@@ -1,0 +1,96 @@
+#ifndef SKIFF_STORE_SQLITE_INTERNAL_H
+#define SKIFF_STORE_SQLITE_INTERNAL_H
+
+extern const char *const sqlite_migrations[];
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define SQ_CACHE_MAX 96
+
+typedef struct sq {
+  store_t base;
+  sqlite3 *db;
+  bool txn;
+  int ncache;
+  struct {
+    const char *sql; /* identity: statements are cached by string address */
+    sqlite3_stmt *st;
+  } cache[SQ_CACHE_MAX];
+} sq_t;
+
+/* A prepared statement for sql (a string literal), reset and ready to bind. */
+sqlite3_stmt *sq_stmt(sq_t *q, const char *sql, err_t *err);
+int sq_fail(sq_t *q, err_t *err, const char *what);
+int sq_exec(sq_t *q, const char *sql, err_t *err);
+void sq_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* Steps st to completion, collecting every row as an object (column name ->
+ * value; blobs become base64 strings) into *out, a new array. */
+int sq_rows_json(sq_t *q, sqlite3_stmt *st, json_t **out, err_t *err);
+/* Runs a statement that returns no rows. */
+int sq_step_done(sq_t *q, sqlite3_stmt *st, const char *what, err_t *err);
+
+/* Savepoints make a multi-statement operation atomic inside the group
+ * transaction. */
+int sq_savepoint(sq_t *q, err_t *err);
+int sq_release(sq_t *q, err_t *err);
+void sq_rollback(sq_t *q);
+
+/* Operation groups, one file each. */
+int sq_app_create(store_t *s, const char *app_id, const char *name,
+                  bool ephemeral, json_t *files, json_t *functions, double now,
+                  err_t *err);
+int sq_app_get(store_t *s, const char *id_or_name, json_t **out, err_t *err);
+int sq_app_list(store_t *s, json_t **out, err_t *err);
+int sq_app_set_stopped(store_t *s, const char *app_id, double now, err_t *err);
+int sq_apps_running(store_t *s, json_t **out, err_t *err);
+int sq_function_get(store_t *s, const char *function_id, json_t **out,
+                    err_t *err);
+
+int sq_call_create(store_t *s, const char *call_id, const char *function_id,
+                   const char *app_id, const char *kind, double now,
+                   err_t *err);
+int sq_call_get(store_t *s, const char *call_id, json_t **out, err_t *err);
+int sq_inputs_add(store_t *s, const char *call_id, const char *function_id,
+                  const store_input_t *inputs, size_t n, double now,
+                  size_t *accepted, err_t *err);
+int sq_inputs_lease(store_t *s, const char *function_id,
+                    const char *container_id, size_t max, double now,
+                    store_leased_t **out, size_t *n, err_t *err);
+int sq_input_info(store_t *s, int64_t input_id, store_input_info_t *out,
+                  err_t *err);
+int sq_output_put(store_t *s, const store_output_t *o, double now,
+                  bool *stored, err_t *err);
+int sq_input_requeue(store_t *s, int64_t input_id, bool count_attempt,
+                     double retry_at, err_t *err);
+int sq_inputs_release_container(store_t *s, const char *container_id,
+                                size_t *n, err_t *err);
+int sq_outputs_list(store_t *s, const char *call_id, int64_t after,
+                    int64_t limit, json_t **out, err_t *err);
+int sq_call_cancel(store_t *s, const char *call_id, double now, size_t *n,
+                   err_t *err);
+int sq_app_cancel_inputs(store_t *s, const char *app_id, double now, size_t *n,
+                         err_t *err);
+int sq_queue_counts(store_t *s, double now, store_queue_count_t **out,
+                    size_t *n,
+                    err_t *err);
+
+int sq_log_append(store_t *s, const char *app_id, const char *container_id,
+                  const char *stream, const char *data, size_t len, double ts,
+                  int64_t *id, err_t *err);
+int sq_logs_list(store_t *s, const char *app_id, int64_t after, int64_t limit,
+                 json_t **out, err_t *err);
+int sq_container_insert(store_t *s, const char *id, const char *app_id,
+                        const char *function_id, double cpu, int64_t memory_mib,
+                        double now, err_t *err);
+int sq_container_update(store_t *s, const char *id, const char *state,
+                        int64_t pid, const char *exit_reason, double exited_at,
+                        int64_t inputs_done, err_t *err);
+int sq_containers_list(store_t *s, const char *app_id, bool live_only,
+                       json_t **out, err_t *err);
+int sq_recover(store_t *s, double now, size_t *requeued, err_t *err);
+int sq_counts(store_t *s, int64_t *apps_running, int64_t *inputs_queued,
+              err_t *err);
+
+#endif

@@ -1,0 +1,158 @@
+/* The store: every durable fact of skiffd (apps, functions, calls, inputs,
+ * outputs, logs, containers) behind one interface. SQLite is the embedded
+ * default; a PostgreSQL backend implements the same table of operations.
+ *
+ * Writes are grouped: the caller opens one transaction with store_begin(),
+ * makes any number of writes, and store_commit() makes them durable at once
+ * (one fsync for many requests). Reads see the open transaction's writes.
+ *
+ * Read operations that feed the API return jansson objects the caller owns
+ * (json_decref them). Binary payloads appear in them as base64 strings. */
+#ifndef SKIFF_STORE_STORE_H
+#define SKIFF_STORE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+typedef struct store store_t;
+
+/* One input as given by a client. */
+typedef struct store_input {
+  int64_t idx;
+  const void *args;
+  size_t len;
+} store_input_t;
+
+/* An input handed to a container. Owned by the array that holds it; free
+ * the array with store_leased_free(). */
+typedef struct store_leased {
+  int64_t input_id;
+  int64_t idx;
+  char call_id[40];
+  void *args;
+  size_t len;
+} store_leased_t;
+
+/* What the control plane needs to know about one input. */
+typedef struct store_input_info {
+  int64_t input_id;
+  int64_t idx;
+  char call_id[40];
+  char function_id[40];
+  char state[16];        /* queued | leased | done */
+  char container_id[40]; /* lease holder, "" when none */
+  int attempts;
+} store_input_info_t;
+
+/* One output, as produced by a runner or by skiffd itself. */
+typedef struct store_output {
+  int64_t input_id;
+  int64_t seq;
+  const char *status;    /* success | failure | item | cancelled */
+  const void *data;      /* pickle or NULL */
+  size_t len;
+  const char *message;   /* failure: one line; else NULL */
+  const char *exception; /* exception type name or NULL */
+  const char *traceback; /* remote traceback text or NULL */
+} store_output_t;
+
+typedef struct store_queue_count {
+  char function_id[40];
+  int64_t queued;   /* ready to run now */
+  int64_t delayed;  /* waiting for a retry delay */
+  int64_t leased;
+  double next_retry_at;
+} store_queue_count_t;
+
+typedef struct store_ops {
+  const char *name;
+  void (*close)(store_t *s);
+  int (*begin)(store_t *s, err_t *err);
+  int (*commit)(store_t *s, err_t *err);
+  bool (*in_txn)(store_t *s);
+
+  int (*app_create)(store_t *s, const char *app_id, const char *name,
+                    bool ephemeral, json_t *files, json_t *functions,
+                    double now, err_t *err);
+  int (*app_get)(store_t *s, const char *id_or_name, json_t **out, err_t *err);
+  int (*app_list)(store_t *s, json_t **out, err_t *err);
+  int (*app_set_stopped)(store_t *s, const char *app_id, double now,
+                         err_t *err);
+  int (*apps_running)(store_t *s, json_t **out, err_t *err);
+  int (*function_get)(store_t *s, const char *function_id, json_t **out,
+                      err_t *err);
+
+  int (*call_create)(store_t *s, const char *call_id, const char *function_id,
+                     const char *app_id, const char *kind, double now,
+                     err_t *err);
+  int (*call_get)(store_t *s, const char *call_id, json_t **out, err_t *err);
+  int (*inputs_add)(store_t *s, const char *call_id, const char *function_id,
+                    const store_input_t *inputs, size_t n, double now,
+                    size_t *accepted, err_t *err);
+  int (*inputs_lease)(store_t *s, const char *function_id,
+                      const char *container_id, size_t max, double now,
+                      store_leased_t **out, size_t *n, err_t *err);
+  int (*input_info)(store_t *s, int64_t input_id, store_input_info_t *out,
+                    err_t *err);
+  /* Stores an output. A final one (success, failure, cancelled) marks the
+   * input done; *stored is false when the input already had its final
+   * output, which makes a late or duplicate output harmless. */
+  int (*output_put)(store_t *s, const store_output_t *o, double now,
+                    bool *stored, err_t *err);
+  int (*input_requeue)(store_t *s, int64_t input_id, bool count_attempt,
+                       double retry_at, err_t *err);
+  int (*inputs_release_container)(store_t *s, const char *container_id,
+                                  size_t *n, err_t *err);
+  int (*outputs_list)(store_t *s, const char *call_id, int64_t after,
+                      int64_t limit, json_t **out, err_t *err);
+  int (*call_cancel)(store_t *s, const char *call_id, double now, size_t *n,
+                     err_t *err);
+  int (*app_cancel_inputs)(store_t *s, const char *app_id, double now,
+                           size_t *n, err_t *err);
+
+  int (*log_append)(store_t *s, const char *app_id, const char *container_id,
+                    const char *stream, const char *data, size_t len,
+                    double ts, int64_t *id, err_t *err);
+  int (*logs_list)(store_t *s, const char *app_id, int64_t after,
+                   int64_t limit, json_t **out, err_t *err);
+
+  int (*container_insert)(store_t *s, const char *id, const char *app_id,
+                          const char *function_id, double cpu,
+                          int64_t memory_mib, double now, err_t *err);
+  int (*container_update)(store_t *s, const char *id, const char *state,
+                          int64_t pid, const char *exit_reason,
+                          double exited_at, int64_t inputs_done, err_t *err);
+  int (*containers_list)(store_t *s, const char *app_id, bool live_only,
+                         json_t **out, err_t *err);
+
+  /* After an unclean stop: leased inputs go back to the queue (not counted
+   * as attempts) and containers of the old process are marked exited. */
+  int (*recover)(store_t *s, double now, size_t *requeued, err_t *err);
+  int (*queue_counts)(store_t *s, double now, store_queue_count_t **out,
+                      size_t *n,
+                      err_t *err);
+  int (*counts)(store_t *s, int64_t *apps_running, int64_t *inputs_queued,
+                err_t *err);
+} store_ops_t;
+
+struct store {
+  const store_ops_t *ops;
+};
+
+/* Opens the store named by url: "sqlite:PATH" or a plain path (SQLite).
+ * Creates and migrates the schema. */
+int store_open(const char *url, store_t **out, err_t *err);
+void store_close(store_t *s);
+void store_leased_free(store_leased_t *l, size_t n);
+
+/* Format "in-<n>" <-> n. */
+void store_input_id_format(int64_t id, char *out, size_t outsz);
+bool store_input_id_parse(const char *s, int64_t *out);
+
+int store_sqlite_open(const char *path, store_t **out, err_t *err);
+
+#endif
