@@ -1,2 +1,0 @@
-/* placeholder: module client */
-typedef int skiff_client_placeholder_t;
