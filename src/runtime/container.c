@@ -1,0 +1,642 @@
+/* rt_container_start: the parent computes a list of steps (every path and
+ * string the child will need), clones a child into new pid, mount, uts,
+ * ipc and net namespaces, puts it in its cgroup and lets it go. The child
+ * only runs system calls: it walks the steps, pivots into the overlay root
+ * and execs skiff-init. A failed step is reported over a close-on-exec
+ * pipe as (step index, errno), which the parent turns into a message. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "runtime/cgroup_internal.h"
+#include "runtime/runtime.h"
+#include "runtime/runtime_internal.h"
+
+#define INIT_IN_CONTAINER "/skiff/bin/skiff-init"
+
+typedef enum {
+  OP_MOUNT,    /* mount(src, dst, fstype, flags, data) */
+  OP_MKDIR,    /* mkdir(dst, mode); existing is fine */
+  OP_MKFILE,   /* empty regular file dst (a bind target); existing is fine */
+  OP_SYMLINK,  /* symlink(src, dst); existing is fine */
+  OP_HOSTNAME, /* sethostname(src) */
+  OP_LO_UP,    /* bring the loopback interface up */
+  OP_PIVOT,    /* make dst the root: pivot_root(".", ".") in it, detach old */
+  OP_CHDIR,    /* chdir(dst) */
+  OP_STDIO,    /* dup2 the stdio fds into 0, 1, 2 */
+  OP_EXEC,     /* execve skiff-init */
+} op_kind_t;
+
+typedef struct op {
+  op_kind_t kind;
+  char *src, *dst, *fstype, *data;
+  unsigned long flags;
+  unsigned mode;
+  bool optional; /* a failure is ignored */
+  char *what;    /* "mount proc on /x/rootfs/proc", for the error message */
+  const char *hint;
+} op_t;
+
+typedef struct plan {
+  op_t *ops;
+  size_t n, cap;
+  char **argv; /* skiff-init -- argv... */
+  char *const *envp;
+} plan_t;
+
+typedef struct child_fds {
+  int sync_r, sync_w;     /* parent -> child: "attached, go" */
+  int report_r, report_w; /* child -> parent: failure, EOF on exec */
+  int stdin_fd, stdout_w, stderr_w;
+} child_fds_t;
+
+typedef struct report {
+  int32_t step;
+  int32_t err;
+} report_t;
+
+static op_t *add(plan_t *p, op_kind_t kind, const char *what) {
+  if (p->n == p->cap) p->ops = xrealloc(p->ops, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof *p->ops);
+  op_t *op = &p->ops[p->n++];
+  memset(op, 0, sizeof *op);
+  op->kind = kind;
+  op->what = xstrdup(what);
+  return op;
+}
+
+static void add_mount(plan_t *p, const char *src, const char *dst,
+                      const char *fstype, unsigned long flags,
+                      const char *data, bool optional) {
+  _cleanup_free_ char *what =
+      xasprintf("mount %s on %s", fstype ? fstype : src, dst);
+  op_t *op = add(p, OP_MOUNT, what);
+  op->src = src ? xstrdup(src) : NULL;
+  op->dst = xstrdup(dst);
+  op->fstype = fstype ? xstrdup(fstype) : NULL;
+  op->data = data ? xstrdup(data) : NULL;
+  op->flags = flags;
+  op->optional = optional;
+}
+
+static void add_mkdir(plan_t *p, const char *dst, unsigned mode) {
+  _cleanup_free_ char *what = xasprintf("create directory %s", dst);
+  op_t *op = add(p, OP_MKDIR, what);
+  op->dst = xstrdup(dst);
+  op->mode = mode;
+}
+
+/* mkdir -p of rootfs + rel, one step per component below rootfs. */
+static void add_mkdir_p(plan_t *p, const char *rootfs, const char *rel) {
+  _cleanup_free_ char *path = xasprintf("%s%s", rootfs, rel);
+  size_t base = strlen(rootfs);
+  for (char *s = path + base + 1; *s; s++) {
+    if (*s != '/') continue;
+    *s = '\0';
+    add_mkdir(p, path, 0755);
+    *s = '/';
+  }
+  if (strlen(path) > base + 1) add_mkdir(p, path, 0755);
+}
+
+static void add_mkfile(plan_t *p, const char *dst, unsigned mode) {
+  _cleanup_free_ char *what = xasprintf("create file %s", dst);
+  op_t *op = add(p, OP_MKFILE, what);
+  op->dst = xstrdup(dst);
+  op->mode = mode;
+}
+
+static void add_symlink(plan_t *p, const char *target, const char *dst) {
+  _cleanup_free_ char *what = xasprintf("create symlink %s -> %s", dst, target);
+  op_t *op = add(p, OP_SYMLINK, what);
+  op->src = xstrdup(target);
+  op->dst = xstrdup(dst);
+}
+
+/* Bind src on dst; then, when readonly, remount the bind read-only (a bind
+ * mount ignores MS_RDONLY on the first call). */
+static void add_bind(plan_t *p, const char *src, const char *dst, bool readonly,
+                     bool optional) {
+  _cleanup_free_ char *what = xasprintf("bind-mount %s on %s", src, dst);
+  op_t *op = add(p, OP_MOUNT, what);
+  op->src = xstrdup(src);
+  op->dst = xstrdup(dst);
+  op->flags = MS_BIND | MS_REC;
+  op->optional = optional;
+  if (readonly) {
+    _cleanup_free_ char *w2 = xasprintf("remount %s read-only", dst);
+    op = add(p, OP_MOUNT, w2);
+    op->dst = xstrdup(dst);
+    op->flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+    op->optional = optional;
+  }
+}
+
+static void plan_free(plan_t *p) {
+  for (size_t i = 0; i < p->n; i++) {
+    op_t *op = &p->ops[i];
+    free(op->src);
+    free(op->dst);
+    free(op->fstype);
+    free(op->data);
+    free(op->what);
+  }
+  free(p->ops);
+  if (p->argv) {
+    for (char **a = p->argv; *a; a++) free(*a);
+    free(p->argv);
+  }
+  memset(p, 0, sizeof *p);
+}
+
+/* True when path has a "." or ".." component. */
+static bool has_dot_component(const char *path) {
+  for (const char *s = path; *s;) {
+    while (*s == '/') s++;
+    const char *e = strchrnul(s, '/');
+    size_t len = (size_t)(e - s);
+    if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+      return true;
+    s = e;
+  }
+  return false;
+}
+
+static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
+                      err_t *err) {
+  _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", bundle);
+  _cleanup_free_ char *upper = xasprintf("%s/upper", bundle);
+  _cleanup_free_ char *work = xasprintf("%s/work", bundle);
+  _cleanup_free_ char *lower = realpath(spec->lower_dir, NULL);
+  if (!lower)
+    return err_sys(err, -errno, "lower_dir %s", spec->lower_dir);
+  const char *const check[] = {lower, upper, work};
+  for (size_t i = 0; i < 3; i++)
+    if (strpbrk(check[i], ",:\\"))
+      return err_set(err, -EINVAL,
+                     "path %s contains ',', ':' or '\\', which overlayfs "
+                     "options cannot express; use another directory",
+                     check[i]);
+
+  /* Nothing we mount may propagate back to the host. */
+  add_mount(p, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, false);
+  p->ops[p->n - 1].what = (free(p->ops[p->n - 1].what),
+                           xstrdup("make the mounts of the new mount namespace private"));
+
+  _cleanup_free_ char *ovl =
+      xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  add_mount(p, "overlay", rootfs, "overlay", 0, ovl, false);
+  {
+    op_t *op = &p->ops[p->n - 1];
+    free(op->what);
+    op->what = xasprintf("mount overlay on %s (%s)", rootfs, ovl);
+    op->hint = "the bundle dir must be on a file system overlayfs accepts as "
+               "upper layer (ext4, xfs, tmpfs) and lower_dir must exist";
+  }
+
+  _cleanup_free_ char *proc = xasprintf("%s/proc", rootfs);
+  add_mkdir(p, proc, 0555);
+  add_mount(p, "proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+            false);
+
+  _cleanup_free_ char *dev = xasprintf("%s/dev", rootfs);
+  add_mkdir(p, dev, 0755);
+  add_mount(p, "tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
+            "mode=755,size=65536k", false);
+  static const char *const devs[] = {"null", "zero", "full", "random",
+                                     "urandom", "tty"};
+  for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {
+    _cleanup_free_ char *host = xasprintf("/dev/%s", devs[i]);
+    _cleanup_free_ char *dst = xasprintf("%s/%s", dev, devs[i]);
+    bool optional = !strcmp(devs[i], "tty"); /* not every host has one */
+    add_mkfile(p, dst, 0666);
+    add_bind(p, host, dst, false, optional);
+  }
+  _cleanup_free_ char *pts = xasprintf("%s/pts", dev);
+  add_mkdir(p, pts, 0755);
+  add_mount(p, "devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620", true);
+  _cleanup_free_ char *ptmx = xasprintf("%s/ptmx", dev);
+  add_symlink(p, "pts/ptmx", ptmx);
+  _cleanup_free_ char *shm = xasprintf("%s/shm", dev);
+  add_mkdir(p, shm, 01777);
+  add_mount(p, "tmpfs", shm, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", false);
+  static const char *const links[][2] = {{"/proc/self/fd", "fd"},
+                                         {"/proc/self/fd/0", "stdin"},
+                                         {"/proc/self/fd/1", "stdout"},
+                                         {"/proc/self/fd/2", "stderr"}};
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    _cleanup_free_ char *dst = xasprintf("%s/%s", dev, links[i][1]);
+    add_symlink(p, links[i][0], dst);
+  }
+
+  _cleanup_free_ char *tmp = xasprintf("%s/tmp", rootfs);
+  add_mkdir(p, tmp, 01777);
+  add_mount(p, "tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", false);
+
+  /* sysfs of the new network namespace: shows only its own interfaces. */
+  _cleanup_free_ char *sys = xasprintf("%s/sys", rootfs);
+  add_mkdir(p, sys, 0555);
+  add_mount(p, "sysfs", sys, "sysfs",
+            MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, true);
+
+  /* skiff-init, read-only; the directories land in the overlay's upper
+   * layer, never on the host. */
+  add_mkdir_p(p, rootfs, "/skiff/bin");
+  _cleanup_free_ char *init_dst = xasprintf("%s%s", rootfs, INIT_IN_CONTAINER);
+  add_mkfile(p, init_dst, 0755);
+  _cleanup_free_ char *init_src = realpath(spec->init_path, NULL);
+  if (!init_src) return err_sys(err, -errno, "init_path %s", spec->init_path);
+  add_bind(p, init_src, init_dst, true, false);
+
+  for (size_t i = 0; i < spec->n_mounts; i++) {
+    const rt_mount_t *m = &spec->mounts[i];
+    if (!m->src || !m->dst || m->dst[0] != '/' || has_dot_component(m->dst) ||
+        !strcmp(m->dst, "/"))
+      return err_set(err, -EINVAL,
+                     "mount %zu: dst '%s' must be an absolute path below / "
+                     "without '.' or '..' components",
+                     i, m->dst ? m->dst : "(null)");
+    struct stat st;
+    if (stat(m->src, &st) < 0)
+      return err_sys(err, -errno, "mount %zu: source %s", i, m->src);
+    _cleanup_free_ char *dst = xasprintf("%s%s", rootfs, m->dst);
+    if (S_ISDIR(st.st_mode)) {
+      add_mkdir_p(p, rootfs, m->dst);
+    } else {
+      _cleanup_free_ char *parent = xstrdup(m->dst);
+      char *slash = strrchr(parent, '/');
+      *slash = '\0';
+      if (*parent) add_mkdir_p(p, rootfs, parent);
+      add_mkfile(p, dst, 0644);
+    }
+    add_bind(p, m->src, dst, m->readonly, false);
+  }
+
+  const char *hostname = spec->hostname ? spec->hostname : spec->id;
+  if (strlen(hostname) > HOST_NAME_MAX || !*hostname)
+    return err_set(err, -EINVAL, "hostname '%s' must be 1 to %d characters",
+                   hostname, HOST_NAME_MAX);
+  _cleanup_free_ char *hwhat = xasprintf("set hostname to %s", hostname);
+  add(p, OP_HOSTNAME, hwhat)->src = xstrdup(hostname);
+  add(p, OP_LO_UP, "bring up the loopback interface lo");
+
+  const char *workdir = spec->workdir ? spec->workdir : "/";
+  if (workdir[0] != '/')
+    return err_set(err, -EINVAL, "workdir '%s' must be an absolute path",
+                   workdir);
+  if (strcmp(workdir, "/")) add_mkdir_p(p, rootfs, workdir);
+
+  _cleanup_free_ char *pwhat = xasprintf("pivot_root into %s", rootfs);
+  add(p, OP_PIVOT, pwhat)->dst = xstrdup(rootfs);
+  _cleanup_free_ char *cwhat =
+      xasprintf("change to workdir %s inside the container", workdir);
+  add(p, OP_CHDIR, cwhat)->dst = xstrdup(workdir);
+  add(p, OP_STDIO, "set up stdin, stdout and stderr");
+  _cleanup_free_ char *ewhat = xasprintf(
+      "exec %s (bound from %s) inside the container", INIT_IN_CONTAINER,
+      init_src);
+  add(p, OP_EXEC, ewhat)->hint =
+      "init_path must be a static executable (skiff-init)";
+
+  size_t argc = 0;
+  while (spec->argv[argc]) argc++;
+  p->argv = xcalloc(argc + 3, sizeof *p->argv);
+  p->argv[0] = xstrdup("skiff-init");
+  p->argv[1] = xstrdup("--");
+  for (size_t i = 0; i < argc; i++) p->argv[i + 2] = xstrdup(spec->argv[i]);
+  return 0;
+}
+
+/* ---- the child: system calls only from here on ---- */
+
+static int lo_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, "lo", 3);
+  int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  int e = errno;
+  close(s);
+  errno = e;
+  return rc;
+}
+
+static int run_op(const op_t *op, const plan_t *p, const child_fds_t *fds) {
+  switch (op->kind) {
+  case OP_MOUNT:
+    return mount(op->src, op->dst, op->fstype, op->flags, op->data);
+  case OP_MKDIR:
+    if (mkdir(op->dst, op->mode) < 0 && errno != EEXIST) return -1;
+    return 0;
+  case OP_MKFILE:
+    if (mknod(op->dst, S_IFREG | op->mode, 0) < 0 && errno != EEXIST) return -1;
+    return 0;
+  case OP_SYMLINK:
+    if (symlink(op->src, op->dst) < 0 && errno != EEXIST) return -1;
+    return 0;
+  case OP_HOSTNAME:
+    return sethostname(op->src, strlen(op->src));
+  case OP_LO_UP:
+    return lo_up();
+  case OP_PIVOT:
+    /* pivot_root(".", "."): the old root ends up stacked on the new one
+     * and is detached at once, so no put_old directory is needed. */
+    if (chdir(op->dst) < 0) return -1;
+    if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
+    if (umount2(".", MNT_DETACH) < 0) return -1;
+    return chdir("/");
+  case OP_CHDIR:
+    return chdir(op->dst);
+  case OP_STDIO:
+    if (dup2(fds->stdin_fd, 0) < 0 || dup2(fds->stdout_w, 1) < 0 ||
+        dup2(fds->stderr_w, 2) < 0)
+      return -1;
+    /* Whatever else the caller left open must not leak into the
+     * container; the report pipe is close-on-exec already. */
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    return 0;
+  case OP_EXEC:
+    execve(INIT_IN_CONTAINER, p->argv, p->envp);
+    return -1;
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+__attribute__((noreturn)) static void child_main(const plan_t *p,
+                                                 const child_fds_t *fds) {
+  /* Die with the caller. The parent may already be gone: then the read
+   * below sees EOF (we closed our copy of the write end). */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* Start from default signal handling: ignored signals (SIGPIPE in a
+   * daemon) would otherwise stay ignored across exec. */
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(sig, &sa, NULL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  close(fds->sync_w);
+  close(fds->report_r);
+  char go;
+  ssize_t n;
+  do n = read(fds->sync_r, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(1);
+  close(fds->sync_r);
+  setsid();
+  for (size_t i = 0; i < p->n; i++) {
+    const op_t *op = &p->ops[i];
+    if (run_op(op, p, fds) == 0 || op->optional) continue;
+    report_t r = {(int32_t)i, errno};
+    ssize_t w;
+    do w = write(fds->report_w, &r, sizeof r);
+    while (w < 0 && errno == EINTR);
+    _exit(1);
+  }
+  _exit(1); /* OP_EXEC is last: not reached */
+}
+
+/* ---- the parent ---- */
+
+struct clone_args_k {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+      stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+/* fork-like clone (no CLONE_VM, no new stack): returns 0 in the child. */
+static pid_t clone_child(unsigned long ns_flags, int *pidfd) {
+  *pidfd = -1;
+  struct clone_args_k ca;
+  memset(&ca, 0, sizeof ca);
+  ca.flags = ns_flags | CLONE_PIDFD;
+  ca.pidfd = (uint64_t)(uintptr_t)pidfd;
+  ca.exit_signal = SIGCHLD;
+  long r = syscall(SYS_clone3, &ca, sizeof ca);
+  if (r >= 0 || (errno != ENOSYS && errno != E2BIG)) return (pid_t)r;
+  /* Kernels before 5.7: the old clone, then pidfd_open. */
+  r = syscall(SYS_clone, ns_flags | SIGCHLD, 0, NULL, NULL, 0);
+  if (r > 0) *pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r, 0);
+  return (pid_t)r;
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+static void reap(pid_t pid) {
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+}
+
+int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
+                       err_t *err) {
+  out->pid = -1;
+  out->pidfd = out->stdout_fd = out->stderr_fd = -1;
+  if (!spec || !cg__valid_name(spec->id))
+    return err_set(err, -EINVAL,
+                   "invalid container id '%s': use 1 to 128 letters, digits, "
+                   "'.', '_' and '-'",
+                   spec && spec->id ? spec->id : "(null)");
+  const char *id = spec->id;
+  if (!spec->bundle_dir || !spec->lower_dir || !spec->init_path ||
+      !spec->argv || !spec->argv[0])
+    return err_set(err, -EINVAL,
+                   "container %s: the spec needs bundle_dir, lower_dir, "
+                   "init_path and a non-empty argv",
+                   id);
+  struct stat st;
+  if (stat(spec->lower_dir, &st) < 0)
+    return err_sys(err, -errno,
+                   "container %s: lower_dir %s (the container's root file "
+                   "system) is not usable",
+                   id, spec->lower_dir);
+  if (!S_ISDIR(st.st_mode))
+    return err_set(err, -ENOTDIR,
+                   "container %s: lower_dir %s is not a directory; it must "
+                   "hold the container's root file system",
+                   id, spec->lower_dir);
+  if (stat(spec->init_path, &st) < 0 || !S_ISREG(st.st_mode) ||
+      access(spec->init_path, X_OK) < 0)
+    return err_set(err, -ENOENT,
+                   "container %s: init_path %s is not an executable file; "
+                   "point it at the skiff-init binary of the build",
+                   id, spec->init_path);
+
+  int rc = 0;
+  plan_t plan = {0};
+  bool made_bundle = false, made_cgroup = false;
+  _cleanup_free_ char *bundle = NULL;
+  child_fds_t fds = {-1, -1, -1, -1, -1, -1, -1};
+  int stdout_r = -1, stderr_r = -1, pidfd = -1;
+  pid_t pid = -1;
+  static const char *const subdirs[] = {"rootfs", "upper", "work"};
+
+  if (access(spec->bundle_dir, F_OK) < 0) made_bundle = true;
+  if ((rc = mkdir_p(spec->bundle_dir, 0700, err)) < 0) goto fail;
+  for (size_t i = 0; i < 3; i++) {
+    _cleanup_free_ char *d = xasprintf("%s/%s", spec->bundle_dir, subdirs[i]);
+    if (mkdir(d, 0755) < 0 && errno != EEXIST) {
+      rc = err_sys(err, -errno, "cannot create %s", d);
+      goto fail;
+    }
+  }
+  bundle = realpath(spec->bundle_dir, NULL);
+  if (!bundle) {
+    rc = err_sys(err, -errno, "cannot resolve %s", spec->bundle_dir);
+    goto fail;
+  }
+  if ((rc = build_plan(spec, bundle, &plan, err)) < 0) goto fail;
+  static char *const empty_env[] = {NULL};
+  plan.envp = spec->envp ? spec->envp : empty_env;
+
+  if ((rc = rt->cg->create(rt->cg_root, rt->cg_parent, id, &spec->limits, err)) < 0)
+    goto fail;
+  made_cgroup = true;
+
+  int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, sync_p[2] = {-1, -1}, rep_p[2];
+  /* sync is a socket pair so that the parent can send with MSG_NOSIGNAL:
+   * a child that already died must not SIGPIPE the caller. */
+  if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 ||
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync_p) < 0) {
+    rc = err_sys(err, -errno, "cannot create pipes");
+    if (out_p[0] >= 0) close(out_p[0]), close(out_p[1]);
+    if (err_p[0] >= 0) close(err_p[0]), close(err_p[1]);
+    goto fail;
+  }
+  stdout_r = out_p[0], fds.stdout_w = out_p[1];
+  stderr_r = err_p[0], fds.stderr_w = err_p[1];
+  fds.sync_r = sync_p[0], fds.sync_w = sync_p[1];
+  if (pipe2(rep_p, O_CLOEXEC) < 0) {
+    rc = err_sys(err, -errno, "cannot create pipes");
+    goto fail;
+  }
+  fds.report_r = rep_p[0], fds.report_w = rep_p[1];
+  if ((fds.stdin_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+    rc = err_sys(err, -errno, "cannot open /dev/null");
+    goto fail;
+  }
+
+  pid = clone_child(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                        CLONE_NEWNET,
+                    &pidfd);
+  if (pid == 0) child_main(&plan, &fds);
+  if (pid < 0) {
+    rc = err_sys(err, -errno,
+                 "cannot clone the container process with new namespaces");
+    goto fail;
+  }
+  close_fd(&fds.sync_r);
+  close_fd(&fds.report_w);
+  close_fd(&fds.stdout_w);
+  close_fd(&fds.stderr_w);
+  close_fd(&fds.stdin_fd);
+  if (pidfd < 0) {
+    rc = err_sys(err, -errno, "cannot open a pidfd for pid %d", (int)pid);
+    goto fail;
+  }
+
+  if ((rc = rt->cg->attach(rt->cg_root, rt->cg_parent, id, pid, err)) < 0)
+    goto fail;
+  ssize_t n;
+  do n = send(fds.sync_w, "g", 1, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) {
+    rc = err_sys(err, -errno, "cannot release the container process");
+    goto fail;
+  }
+  close_fd(&fds.sync_w);
+
+  report_t rep;
+  size_t got = 0;
+  while (got < sizeof rep) {
+    n = read(fds.report_r, (char *)&rep + got, sizeof rep - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close_fd(&fds.report_r);
+  if (got == sizeof rep) {
+    rc = -rep.err;
+    if (rc >= 0) rc = -EIO;
+    const op_t *op = rep.step >= 0 && (size_t)rep.step < plan.n ? &plan.ops[rep.step] : NULL;
+    err_sys(err, rc, "%s", op ? op->what : "set up the container");
+    if (op && op->hint && err) {
+      size_t used = strlen(err->msg);
+      snprintf(err->msg + used, sizeof err->msg - used, " (%s)", op->hint);
+    }
+    goto fail;
+  }
+  if (got != 0) {
+    rc = err_set(err, -EIO, "short report from the container process");
+    goto fail;
+  }
+
+  /* Exec'd: skiff-init runs. */
+  if (fcntl(stdout_r, F_SETFL, O_NONBLOCK) < 0 ||
+      fcntl(stderr_r, F_SETFL, O_NONBLOCK) < 0) {
+    rc = err_sys(err, -errno, "cannot make the output pipes non-blocking");
+    goto fail;
+  }
+  out->pid = pid;
+  out->pidfd = pidfd;
+  out->stdout_fd = stdout_r;
+  out->stderr_fd = stderr_r;
+  plan_free(&plan);
+  return 0;
+
+fail:
+  if (pid > 0) {
+    kill(pid, SIGKILL);
+    reap(pid);
+  }
+  close_fd(&pidfd);
+  close_fd(&stdout_r);
+  close_fd(&stderr_r);
+  close_fd(&fds.sync_r);
+  close_fd(&fds.sync_w);
+  close_fd(&fds.report_r);
+  close_fd(&fds.report_w);
+  close_fd(&fds.stdout_w);
+  close_fd(&fds.stderr_w);
+  close_fd(&fds.stdin_fd);
+  plan_free(&plan);
+  if (made_cgroup) rt__destroy_cgroup(rt, id, NULL);
+  if (made_bundle) {
+    rt__remove_bundle(spec->bundle_dir, NULL);
+  } else {
+    for (size_t i = 0; i < 3; i++) {
+      _cleanup_free_ char *d = xasprintf("%s/%s", spec->bundle_dir, subdirs[i]);
+      rm_rf(d, NULL);
+    }
+  }
+  return err_wrap(err, "container %s", id);
+}

@@ -1,2 +1,0 @@
-/* placeholder: module runtime */
-typedef int skiff_runtime_placeholder_t;
