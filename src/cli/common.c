@@ -30,6 +30,9 @@ int cli_fail(const err_t *err) {
   if (err->code == -ECONNREFUSED)
     fprintf(stderr, "skiff: %s; is skiffd running? (start it with: skiff "
             "daemon start)\n", err->msg);
+  else if (err->code == -EACCES)
+    fprintf(stderr, "skiff: %s; your user needs access to the socket (its "
+            "group is 'skiff' when that group exists)\n", err->msg);
   else
     fprintf(stderr, "skiff: %s\n", err->msg);
   return EXIT_FAIL;

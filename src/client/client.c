@@ -171,6 +171,10 @@ static int transfer_error(client_t *c, CURLcode cc, const char *method,
        * would mislead: the system's reason says what is wrong with the path. */
       if (c->target.socket_path[0] && os_errno)
         reason = strerror((int)os_errno);
+      /* Someone answers but we may not talk to it: not "not running". */
+      if (os_errno == EACCES || os_errno == EPERM)
+        return err_set(err, -EACCES, "cannot reach skiffd at %s: %s",
+                       client_where(c), reason);
       return err_set(err, -ECONNREFUSED, "cannot reach skiffd at %s: %s",
                      client_where(c), reason);
     case CURLE_OPERATION_TIMEDOUT:

@@ -6,6 +6,7 @@
  *   -ECONNREFUSED  nothing answers at the target ("cannot reach skiffd at
  *                  <socket>: <reason>"); callers use it to detect that the
  *                  daemon is not running
+ *   -EACCES        the socket exists but this user may not connect to it
  *   -ETIMEDOUT     the daemon did not answer within the client's timeout
  *   -ECONNRESET    the connection broke during the request
  *   -EPROTO        the answer was not the JSON the API promises
