@@ -1,0 +1,32 @@
+"""skiff: run Python functions in containers on your own machines.
+
+The API follows Modal's (``App``, ``@app.function``, ``.remote``, ``.map``,
+``Retries``...) so Modal users feel at home.  See docs/sdk.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import exception
+from .app import App, LocalEntrypoint
+from .functions import Function, FunctionCall
+from .retries import Retries
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Function",
+    "FunctionCall",
+    "LocalEntrypoint",
+    "Retries",
+    "exception",
+    "is_local",
+    "__version__",
+]
+
+
+def is_local() -> bool:
+    """False inside a skiff container (``SKIFF_IS_REMOTE=1``), True elsewhere."""
+    return os.environ.get("SKIFF_IS_REMOTE") != "1"

@@ -1,0 +1,537 @@
+"""``skiff.App``: a named group of functions and local entrypoints."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+from . import exception as exc
+from ._client import Client, default_client
+from .functions import Function, FunctionSpec
+from .retries import Retries
+
+__all__ = ["App", "LocalEntrypoint"]
+
+_FUNCTION_OPTIONS = (
+    "image, gpu, cpu, memory, timeout, retries, min_containers, max_containers, env"
+)
+_Number = Union[int, float]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _given(v: Any) -> str:
+    return f"{type(v).__name__} {v!r}"
+
+
+def _check_cpu(cpu: Any) -> Tuple[Optional[float], Optional[float]]:
+    if cpu is None:
+        return None, None
+    if isinstance(cpu, tuple):
+        if len(cpu) != 2 or not all(_is_number(x) for x in cpu):
+            raise TypeError(f"cpu must be a number of cores or a (request, limit) tuple of numbers, got {_given(cpu)}")
+        req, lim = float(cpu[0]), float(cpu[1])
+        if req <= 0 or lim <= 0:
+            raise exc.InvalidError(f"cpu={cpu!r} is invalid: the request and the limit must be > 0")
+        if lim < req:
+            raise exc.InvalidError(f"cpu={cpu!r} is invalid: the limit ({lim}) is below the request ({req})")
+        return req, lim
+    if not _is_number(cpu):
+        raise TypeError(f"cpu must be a number of cores or a (request, limit) tuple, got {_given(cpu)}")
+    if cpu <= 0:
+        raise exc.InvalidError(f"cpu={cpu!r} is invalid: it must be > 0")
+    return float(cpu), None
+
+
+def _check_memory(memory: Any) -> Tuple[Optional[int], Optional[int]]:
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if memory is None:
+        return None, None
+    if isinstance(memory, tuple):
+        if len(memory) != 2 or not all(is_int(x) for x in memory):
+            raise TypeError(
+                f"memory must be an int number of MiB or a (request, limit) tuple of ints, got {_given(memory)}"
+            )
+        req, lim = memory
+        if req <= 0 or lim <= 0:
+            raise exc.InvalidError(f"memory={memory!r} is invalid: the request and the limit must be > 0 MiB")
+        if lim < req:
+            raise exc.InvalidError(f"memory={memory!r} is invalid: the limit ({lim}) is below the request ({req})")
+        return req, lim
+    if not is_int(memory):
+        raise TypeError(f"memory must be an int number of MiB or a (request, limit) tuple, got {_given(memory)}")
+    if memory <= 0:
+        raise exc.InvalidError(f"memory={memory!r} is invalid: it must be > 0 MiB")
+    return memory, None
+
+
+def _check_timeout(timeout: Any) -> _Number:
+    if not _is_number(timeout):
+        raise TypeError(f"timeout must be a number of seconds (1..86400), got {_given(timeout)}")
+    if not 1 <= timeout <= 86400:
+        raise exc.InvalidError(f"timeout={timeout!r} is invalid: it must be between 1 and 86400 seconds")
+    if isinstance(timeout, float) and timeout.is_integer():
+        return int(timeout)
+    return timeout
+
+
+def _check_containers(min_containers: Any, max_containers: Any) -> Tuple[int, Optional[int]]:
+    if isinstance(min_containers, bool) or not isinstance(min_containers, int):
+        raise TypeError(f"min_containers must be an int, got {_given(min_containers)}")
+    if min_containers < 0:
+        raise exc.InvalidError(f"min_containers={min_containers} is invalid: it must be >= 0")
+    if max_containers is not None:
+        if isinstance(max_containers, bool) or not isinstance(max_containers, int):
+            raise TypeError(f"max_containers must be an int or None, got {_given(max_containers)}")
+        if max_containers < 1:
+            raise exc.InvalidError(f"max_containers={max_containers} is invalid: it must be >= 1")
+        if min_containers > max_containers:
+            raise exc.InvalidError(
+                f"min_containers={min_containers} is larger than max_containers={max_containers}"
+            )
+    return min_containers, max_containers
+
+
+def _check_env(env: Any) -> Dict[str, str]:
+    if env is None:
+        return {}
+    if not isinstance(env, dict):
+        raise TypeError(f"env must be a dict[str, str], got {_given(env)}")
+    out: Dict[str, str] = {}
+    for k, v in env.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError(f"env must be a dict[str, str]: entry {k!r}: {v!r} is {type(k).__name__}: {type(v).__name__}")
+        if not k or "=" in k or "\0" in k:
+            raise exc.InvalidError(f"env key {k!r} is not a valid environment variable name")
+        if "\0" in v:
+            raise exc.InvalidError(f"env value of {k!r} contains a NUL character")
+        out[k] = v
+    return out
+
+
+class LocalEntrypoint:
+    """A function marked with ``@app.local_entrypoint()``.
+
+    ``skiff run FILE`` runs it in the local process while the app runs;
+    its parameters become command-line options.  Calling the object calls
+    the function.
+    """
+
+    def __init__(self, raw_f: Callable[..., Any], app: "App") -> None:
+        self._raw_f = raw_f
+        self._app = app
+        self.__name__ = getattr(raw_f, "__name__", "main")
+        self.__qualname__ = getattr(raw_f, "__qualname__", self.__name__)
+        self.__module__ = getattr(raw_f, "__module__", "__main__")
+        self.__doc__ = getattr(raw_f, "__doc__", None)
+        self.__wrapped__ = raw_f
+
+    @property
+    def app(self) -> "App":
+        """The App this entrypoint belongs to."""
+        return self._app
+
+    @property
+    def raw_f(self) -> Callable[..., Any]:
+        """The undecorated function."""
+        return self._raw_f
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the entrypoint function directly."""
+        return self._raw_f(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<skiff.LocalEntrypoint {self.__qualname__}>"
+
+
+class _LogStreamer:
+    """Long-polls an app's logs and writes them to the local terminal."""
+
+    def __init__(self, client: Client, app_id: str) -> None:
+        self.client = client
+        self.app_id = app_id
+        self.cursor = 0
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._loop, name="skiff-logs", daemon=True)
+        self.thread.start()
+
+    def _write(self, chunks: List[Dict[str, Any]]) -> None:
+        out_used = err_used = False
+        for ch in chunks:
+            cid = ch.get("id")
+            if not isinstance(cid, int) or cid <= self.cursor:
+                continue
+            self.cursor = cid
+            data = ch.get("data")
+            if not isinstance(data, str) or not data:
+                continue
+            stream = ch.get("stream")
+            if stream == "stdout":
+                sys.stdout.write(data)
+                out_used = True
+            elif stream == "system":
+                who = ch.get("container_id") or "skiffd"
+                for line in data.splitlines():
+                    sys.stderr.write(f"[skiff {who}] {line}\n")
+                err_used = True
+            else:
+                sys.stderr.write(data)
+                err_used = True
+        try:
+            if out_used:
+                sys.stdout.flush()
+            if err_used:
+                sys.stderr.flush()
+        except Exception:
+            pass
+
+    def poll(self, wait: int, retry_timeout: Optional[float] = None) -> Tuple[int, Optional[str]]:
+        """Fetch and print chunks after the cursor; returns (count, app_state)."""
+        after = self.cursor
+        resp = self.client.request(
+            "GET",
+            f"/v1/apps/{self.app_id}/logs?after={after}&wait={wait}",
+            timeout=wait + 30.0,
+            retry_timeout=retry_timeout,
+            stop_event=self.stop_event if retry_timeout is None else None,
+        )
+        chunks = resp.get("logs") or []
+        with self.lock:
+            self._write(chunks)
+            nxt = resp.get("next")
+            if isinstance(nxt, int) and nxt > self.cursor:
+                self.cursor = nxt
+        return len(chunks), resp.get("app_state")
+
+    def _loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                _, state = self.poll(10)
+                if state == "stopped":
+                    return
+            except exc.Error:
+                if self.stop_event.wait(1.0):
+                    return
+            except Exception:
+                if self.stop_event.wait(1.0):
+                    return
+
+    def drain(self) -> None:
+        """Print what is left: polls with wait=0 until a poll returns nothing.
+
+        A short pause first lets logs written by the last inputs (which may
+        trail their outputs by a few milliseconds) reach skiffd.
+        """
+        time.sleep(0.1)
+        for _ in range(50):
+            try:
+                n, _ = self.poll(0, retry_timeout=5.0)
+            except Exception:
+                return
+            if n == 0:
+                return
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _skip_dirs() -> List[str]:
+    dirs = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix) if p}
+    dirs.add(os.path.realpath(os.path.dirname(os.path.abspath(__file__))))  # the skiff SDK itself
+    return sorted(dirs)
+
+
+def collect_source_files(entry_file: str) -> List[Tuple[str, str]]:
+    """The files uploaded for an app: the entry file plus every loaded module
+    whose file lies under the entry file's directory.
+
+    Returns:
+        ``[(relative_path, absolute_path), ...]`` sorted by relative path.
+    """
+    entry = os.path.realpath(entry_file)
+    base = os.path.dirname(entry)
+    skip = _skip_dirs()
+    found: Dict[str, str] = {os.path.relpath(entry, base): entry}
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if not isinstance(f, str) or not f:
+            continue
+        p = os.path.realpath(f)
+        if not p.startswith(base + os.sep) or not os.path.isfile(p):
+            continue
+        if any(p == d or p.startswith(d + os.sep) for d in skip if not base.startswith(d + os.sep) and base != d):
+            continue
+        rel = os.path.relpath(p, base)
+        parts = rel.split(os.sep)
+        if "__pycache__" in parts or "site-packages" in parts or "dist-packages" in parts:
+            continue
+        if rel.endswith(".pyc"):
+            continue
+        found[rel.replace(os.sep, "/")] = p
+    return sorted(found.items())
+
+
+class App:
+    """A group of functions that run in containers, and their entrypoints.
+
+    Args:
+        name: the app's name (shown by ``skiff app list``); defaults to the
+            entry file's stem.
+    """
+
+    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
+        if kwargs:
+            bad = next(iter(kwargs))
+            raise TypeError(f"App() got an unexpected keyword argument {bad!r} (skiff's App takes only name)")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"App name must be a str or None, got {_given(name)}")
+        if name is not None and not name.strip():
+            raise exc.InvalidError("App name must not be empty")
+        self._name = name
+        self._functions: Dict[str, Function] = {}
+        self._entrypoints: Dict[str, LocalEntrypoint] = {}
+        frame = sys._getframe(1)
+        self._module_name: str = frame.f_globals.get("__name__", "__main__")
+        self._app_id: Optional[str] = None
+        self._client: Optional[Client] = None
+        self._entry_file: Optional[str] = None
+
+    # ---- properties ----------------------------------------------------------
+    @property
+    def name(self) -> Optional[str]:
+        """The app's name as given."""
+        return self._name
+
+    @property
+    def app_id(self) -> Optional[str]:
+        """The ``ap-…`` id while the app runs, else None."""
+        return self._app_id
+
+    @property
+    def registered_functions(self) -> Dict[str, Function]:
+        """Functions by name."""
+        return dict(self._functions)
+
+    @property
+    def registered_entrypoints(self) -> Dict[str, LocalEntrypoint]:
+        """Local entrypoints by name."""
+        return dict(self._entrypoints)
+
+    def __repr__(self) -> str:
+        return f"<skiff.App {self._name!r}>"
+
+    # ---- decorators ------------------------------------------------------------
+    def function(
+        self,
+        _fn: Optional[Callable[..., Any]] = None,
+        *,
+        image: Any = None,
+        gpu: Any = None,
+        cpu: Union[float, Tuple[float, float], None] = None,
+        memory: Union[int, Tuple[int, int], None] = None,
+        timeout: float = 300,
+        retries: Union[int, Retries, None] = None,
+        min_containers: int = 0,
+        max_containers: Optional[int] = None,
+        env: Optional[Dict[str, str]] = None,
+        **unknown: Any,
+    ) -> Any:
+        """Decorator that registers a function to run in containers.
+
+        Args:
+            image: must be None for now (functions use the default image).
+            gpu: must be None for now (GPUs are not supported yet).
+            cpu: cores requested, or ``(request, limit)`` for a hard cap.
+            memory: MiB (a hard limit), or ``(request, limit)``.
+            timeout: seconds per attempt, 1..86400 (default 300).
+            retries: an int (fixed 1 s delay) or :class:`skiff.Retries`.
+            min_containers: containers kept warm.
+            max_containers: cap on containers (None: as many as fit).
+            env: environment variables for the containers.
+
+        Raises:
+            TypeError: unknown keyword or an argument of the wrong type.
+            skiff.exception.InvalidError: a value out of range.
+        """
+        if unknown:
+            bad = next(iter(unknown))
+            raise TypeError(
+                f"App.function() got an unexpected keyword argument {bad!r} "
+                f"(skiff supports: {_FUNCTION_OPTIONS})"
+            )
+        if image is not None:
+            raise exc.InvalidError(
+                f"image={image!r} is not supported yet: skiff has no image builder so far, functions run "
+                "with the default image; leave image unset"
+            )
+        if gpu is not None:
+            raise exc.InvalidError(f"gpu={gpu!r} is not supported yet: skiff cannot run GPU functions so far")
+        cpu_req, cpu_lim = _check_cpu(cpu)
+        mem_req, mem_lim = _check_memory(memory)
+        tmo = _check_timeout(timeout)
+        rts = Retries.coerce(retries)
+        mn, mx = _check_containers(min_containers, max_containers)
+        envd = _check_env(env)
+        spec = FunctionSpec(
+            cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
+            retries=rts, min_containers=mn, max_containers=mx, env=envd,
+        )
+
+        def decorator(fn: Callable[..., Any]) -> Function:
+            if isinstance(fn, (Function, LocalEntrypoint)):
+                raise exc.InvalidError(f"{fn.__qualname__} is decorated twice")
+            if not callable(fn):
+                raise TypeError(f"@app.function() must decorate a function, got {_given(fn)}")
+            if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+                raise exc.InvalidError(f"{fn.__qualname__} is async: async functions are not supported yet")
+            f = Function(fn, self, spec)
+            self._functions[f.name] = f
+            return f
+
+        if _fn is not None:
+            return decorator(_fn)
+        return decorator
+
+    def local_entrypoint(self, _fn: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None) -> Any:
+        """Decorator marking the function ``skiff run`` calls locally.
+
+        Its parameters become options: ``def main(n: int = 200, flag: bool = False)``
+        gives ``--n 50 --flag/--no-flag``.
+        """
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"local_entrypoint name must be a str, got {_given(name)}")
+
+        def decorator(fn: Callable[..., Any]) -> LocalEntrypoint:
+            if not callable(fn):
+                raise TypeError(f"@app.local_entrypoint() must decorate a function, got {_given(fn)}")
+            ep = LocalEntrypoint(fn, self)
+            self._entrypoints[name or ep.__name__] = ep
+            return ep
+
+        if _fn is not None:
+            return decorator(_fn)
+        return decorator
+
+    # ---- running -------------------------------------------------------------------
+    def _find_entry_file(self) -> str:
+        if self._entry_file:
+            return self._entry_file
+        mod = sys.modules.get(self._module_name)
+        f = getattr(mod, "__file__", None)
+        if not f:
+            main = sys.modules.get("__main__")
+            f = getattr(main, "__file__", None)
+        if not f:
+            raise exc.InvalidError(
+                "cannot find the source file that defines this App: skiff uploads it so containers can "
+                "import your functions; define the App in a .py file"
+            )
+        return os.path.abspath(f)
+
+    def _remote_module(self, fn: Function, entry_file: str) -> str:
+        mod = fn.__module__
+        if mod == "__main__":
+            return os.path.splitext(os.path.basename(entry_file))[0]
+        return mod
+
+    @contextlib.contextmanager
+    def run(self, *, name: Optional[str] = None, client: Optional[Client] = None) -> Iterator["App"]:
+        """Run the app ephemerally for the duration of the ``with`` block.
+
+        Uploads the source files, registers the functions, streams container
+        logs to this terminal, and stops the app on exit (also on errors and
+        Ctrl-C).
+
+        Args:
+            name: overrides the app's name for this run.
+            client: a :class:`skiff._client.Client`; by default the daemon is
+                found from the environment.
+        """
+        if self._app_id is not None:
+            raise exc.ExecutionError(f"app {self._name!r} is already running ({self._app_id})")
+        client = client or default_client()
+        entry_file = self._find_entry_file()
+        app_name = name or self._name or os.path.splitext(os.path.basename(entry_file))[0]
+
+        functions: List[Dict[str, Any]] = []
+        aliases: Dict[str, Dict[str, str]] = {}
+        for fname, fn in self._functions.items():
+            if "<locals>" in fn.__qualname__:
+                raise exc.InvalidError(
+                    f"{fn.__qualname__} is defined inside another function; skiff functions must be "
+                    "defined at the top level of a module so containers can import them"
+                )
+            module = self._remote_module(fn, entry_file)
+            aliases[fname] = {module: fn.__module__} if module != fn.__module__ else {}
+            functions.append(fn.spec.to_api(fname, module, fn.__qualname__, fn.is_generator))
+
+        client.status(retry_timeout=min(client.retry_timeout, 2.0))
+        files = collect_source_files(entry_file)
+        entries: List[Dict[str, Any]] = []
+        by_hash: Dict[str, str] = {}
+        for rel, path in files:
+            digest = _sha256_file(path)
+            by_hash[digest] = path
+            entries.append({"path": rel, "sha256": digest, "mode": os.stat(path).st_mode & 0o777})
+        if by_hash:
+            missing = client.request("POST", "/v1/blobs/missing", {"sha256": sorted(by_hash)}).get("missing") or []
+            for digest in missing:
+                with open(by_hash[digest], "rb") as fh:
+                    content = fh.read()
+                client.request("PUT", f"/v1/blobs/{digest}", raw_body=content, timeout=300.0)
+        resp = client.request(
+            "POST",
+            "/v1/apps",
+            {"name": app_name, "ephemeral": True, "files": entries, "functions": functions},
+            timeout=120.0,
+        )
+        app_id = resp.get("app_id")
+        fids = resp.get("functions") or {}
+        if not isinstance(app_id, str):
+            raise exc.ApiError(f"skiffd answered POST /v1/apps without an app_id: {resp!r}")
+        self._app_id = app_id
+        self._client = client
+        logs = _LogStreamer(client, app_id)
+        try:
+            for fname, fn in self._functions.items():
+                fid = fids.get(fname)
+                if not isinstance(fid, str):
+                    raise exc.ApiError(f"skiffd did not return an id for function {fname!r}: {fids!r}")
+                fn._hydrate(client, fid, aliases[fname])
+            logs.start()
+            yield self
+        finally:
+            try:
+                logs.drain()
+            finally:
+                logs.stop()
+                for fn in self._functions.values():
+                    fn._dehydrate()
+                self._app_id = None
+                try:
+                    client.request("POST", f"/v1/apps/{app_id}/stop", {}, timeout=30.0,
+                                   retry_timeout=min(client.retry_timeout, 15.0))
+                except Exception as e:  # never hide the original error
+                    print(f"skiff: warning: could not stop app {app_id}: {e}", file=sys.stderr)

@@ -1,0 +1,258 @@
+"""``python -m skiff run FILE[::NAME] [OPTIONS]``: run an app ephemerally.
+
+The C ``skiff run`` command makes sure a daemon answers and then execs this.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import traceback
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+from . import __version__
+from . import exception as exc
+from ._entrypoint import parse_options, usage_text
+from .app import App, LocalEntrypoint
+from .functions import Function
+
+__all__ = ["main", "import_file", "select_target", "compat_path"]
+
+USAGE = """Usage: python -m skiff run [-h] FILE[::NAME] [OPTIONS...]
+
+Runs FILE's local entrypoint (or the function NAME) with its app running
+ephemerally on skiffd; container logs stream to this terminal and the app
+is stopped at the end.  NAME may be ENTRYPOINT, FUNCTION or APP.NAME.
+OPTIONS are the entrypoint's parameters (`FILE::NAME --help` lists them).
+"""
+
+
+def compat_path() -> str:
+    """The directory holding the ``modal`` compatibility shim."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_compat")
+
+
+def add_compat_path() -> None:
+    """Append the modal shim directory to the END of sys.path, so a really
+    installed ``modal`` package wins."""
+    p = compat_path()
+    if p not in sys.path:
+        sys.path.append(p)
+
+
+def _err(msg: str) -> None:
+    print(f"skiff: {msg}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+def import_file(path: str) -> Any:
+    """Import FILE as a module named after its stem, with its directory at sys.path[0].
+
+    Raises:
+        skiff.exception.UsageError: the file is missing or its name is not a module name.
+    """
+    full = os.path.abspath(path)
+    if not os.path.isfile(full):
+        raise exc.UsageError(f"no such file: {path}")
+    stem, ext = os.path.splitext(os.path.basename(full))
+    if ext != ".py" or not stem.isidentifier():
+        raise exc.UsageError(f"{path} must be a .py file whose name is a valid Python module name")
+    existing = sys.modules.get(stem)
+    if existing is not None:
+        ef = getattr(existing, "__file__", None)
+        if not ef or os.path.realpath(ef) != os.path.realpath(full):
+            raise exc.UsageError(
+                f"cannot import {path} as module {stem!r}: a different module of that name is already "
+                "loaded; rename the file"
+            )
+        return existing
+    directory = os.path.dirname(full)
+    if not sys.path or sys.path[0] != directory:
+        sys.path.insert(0, directory)
+    spec = importlib.util.spec_from_file_location(stem, full)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[stem] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(stem, None)
+        raise
+    return module
+
+
+Target = Union[LocalEntrypoint, Function]
+
+
+def select_target(module: Any, name: Optional[str], file_label: str) -> Tuple[App, Target]:
+    """Pick the App and the entrypoint or function to run.
+
+    Rules: ``APP.NAME`` names the App variable; otherwise with exactly one
+    App in the module, ``NAME`` is an entrypoint or function of it; without
+    NAME the app's only local entrypoint runs, else its only function.
+    """
+    apps: List[Tuple[str, App]] = []
+    seen = set()
+    for var, obj in vars(module).items():
+        if isinstance(obj, App) and id(obj) not in seen:
+            seen.add(id(obj))
+            apps.append((var, obj))
+    if not apps:
+        raise exc.UsageError(f"{file_label} defines no skiff.App (expected e.g. `app = skiff.App()` at top level)")
+    if name and "." in name:
+        app_var, _, fname = name.partition(".")
+        candidates = [a for v, a in apps if v == app_var]
+        if not candidates:
+            raise exc.UsageError(f"{file_label} has no App named {app_var!r}")
+        app = candidates[0]
+        return app, _pick(app, fname, file_label)
+    if name:
+        matches = [(a, _pick(a, name, file_label)) for _, a in apps if _has(a, name)]
+        if not matches:
+            raise exc.UsageError(f"{file_label} has no local entrypoint or function named {name!r}{_listing(apps)}")
+        if len(matches) > 1:
+            raise exc.UsageError(f"{name!r} is defined by several apps in {file_label}; use FILE::APP.{name}")
+        return matches[0]
+    if len(apps) > 1:
+        raise exc.UsageError(
+            f"{file_label} defines {len(apps)} apps ({', '.join(v for v, _ in apps)}); pick one with FILE::APP.NAME"
+        )
+    app = apps[0][1]
+    eps = app.registered_entrypoints
+    if len(eps) == 1:
+        return app, next(iter(eps.values()))
+    if len(eps) > 1:
+        raise exc.UsageError(
+            f"{file_label} has several local entrypoints ({', '.join(eps)}); pick one with FILE::NAME"
+        )
+    fns = app.registered_functions
+    if len(fns) == 1:
+        return app, next(iter(fns.values()))
+    if not fns:
+        raise exc.UsageError(f"{file_label} has no local entrypoint and no functions to run")
+    raise exc.UsageError(
+        f"{file_label} has no local entrypoint and several functions ({', '.join(fns)}); pick one with FILE::NAME"
+    )
+
+
+def _has(app: App, name: str) -> bool:
+    return name in app.registered_entrypoints or name in app.registered_functions
+
+
+def _pick(app: App, name: str, file_label: str) -> Target:
+    eps = app.registered_entrypoints
+    if name in eps:
+        return eps[name]
+    fns = app.registered_functions
+    if name in fns:
+        return fns[name]
+    raise exc.UsageError(f"{file_label} has no local entrypoint or function named {name!r}{_listing([('', app)])}")
+
+
+def _listing(apps: Sequence[Tuple[str, App]]) -> str:
+    names: List[str] = []
+    for _, a in apps:
+        names.extend(a.registered_entrypoints)
+        names.extend(a.registered_functions)
+    return f" (choices: {', '.join(names)})" if names else ""
+
+
+def _run_target(target: Target, kwargs: dict) -> None:
+    if isinstance(target, LocalEntrypoint):
+        target(**kwargs)
+        return
+    if target.is_generator:
+        for item in target.remote_gen(**kwargs):
+            print(item, flush=True)
+        return
+    result = target.remote(**kwargs)
+    if result is not None:
+        print(result, flush=True)
+
+
+def cmd_run(argv: Sequence[str]) -> int:
+    """``run FILE[::NAME] [OPTIONS]``; returns the exit code."""
+    args = list(argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0 if args else 2
+    ref, rest = args[0], args[1:]
+    file_part, _, name = ref.partition("::")
+    add_compat_path()
+    try:
+        module = import_file(file_part)
+    except exc.UsageError as e:
+        _err(str(e))
+        return 2
+    except SystemExit:
+        raise
+    except BaseException:
+        _err(f"error while importing {file_part}:")
+        traceback.print_exc()
+        return 1
+    try:
+        app, target = select_target(module, name or None, file_part)
+    except exc.UsageError as e:
+        _err(str(e))
+        return 2
+    prog = f"skiff run {file_part}::{target.__name__}"
+    raw: Callable[..., Any] = target.raw_f if isinstance(target, LocalEntrypoint) else target.get_raw_f()
+    if "--help" in rest or "-h" in rest:
+        print(usage_text(prog, raw), end="")
+        return 0
+    try:
+        kwargs = parse_options(raw, rest)
+    except exc.UsageError as e:
+        sys.stderr.write(usage_text(prog, raw))
+        _err(f"error: {e}")
+        return 2
+    app._entry_file = os.path.abspath(file_part)
+    ctx = app.run()
+    try:
+        ctx.__enter__()
+    except exc.ConnectionError as e:
+        _err(str(e))
+        return 1
+    except exc.Error as e:
+        _err(f"cannot start app: {e}")
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    code = 0
+    try:
+        try:
+            _run_target(target, kwargs)
+        finally:
+            ctx.__exit__(None, None, None)
+    except KeyboardInterrupt:
+        _err("interrupted; the app was stopped")
+        code = 130
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if e.code is not None and not isinstance(e.code, int):
+            print(e.code, file=sys.stderr)
+    except exc.ConnectionError as e:
+        _err(str(e))
+        code = 1
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        code = 1
+    return code
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python -m skiff``; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0 if args else 2
+    if args[0] == "--version":
+        print(f"skiff {__version__}")
+        return 0
+    if args[0] == "run":
+        return cmd_run(args[1:])
+    _err(f"unknown command {args[0]!r}; the Python SDK handles `run` (other commands are in the `skiff` CLI)")
+    return 2

@@ -1,0 +1,108 @@
+"""Exceptions raised by the skiff SDK.
+
+The hierarchy mirrors ``modal.exception`` where the names overlap, so code
+written for Modal that catches ``modal.exception.InvalidError`` or
+``modal.exception.FunctionTimeoutError`` keeps working.  Several classes also
+subclass the matching builtin (``ValueError``, ``TimeoutError``,
+``ConnectionError``) so generic ``except`` clauses catch them too.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Optional
+
+__all__ = [
+    "Error",
+    "InvalidError",
+    "UsageError",
+    "PayloadTooLargeError",
+    "SerializationError",
+    "DeserializationError",
+    "ExecutionError",
+    "ConflictError",
+    "RemoteError",
+    "TimeoutError",
+    "FunctionTimeoutError",
+    "InputCancellation",
+    "NotFoundError",
+    "ConnectionError",
+    "ApiError",
+]
+
+
+class Error(Exception):
+    """Base class of every exception the skiff SDK raises itself."""
+
+
+class InvalidError(Error, builtins.ValueError):
+    """A value given to skiff is not acceptable (bad argument, bad request)."""
+
+
+class UsageError(InvalidError):
+    """Bad command-line use of ``skiff run`` (unknown option, bad value)."""
+
+
+class PayloadTooLargeError(InvalidError):
+    """A pickled argument or result is larger than the daemon's payload limit."""
+
+
+class SerializationError(InvalidError):
+    """Arguments or a result could not be pickled."""
+
+
+class DeserializationError(Error):
+    """A payload received from skiffd could not be unpickled."""
+
+
+class ExecutionError(Error):
+    """Something went wrong running a function (not an exception it raised).
+
+    Also raised when a Function is called before its app runs.
+    """
+
+
+class ConflictError(ExecutionError):
+    """skiffd refused a request because of the object's state (HTTP 409)."""
+
+
+class RemoteError(Error):
+    """The remote function raised an exception that could not be rebuilt here.
+
+    The message holds the remote exception's ``TypeName: message`` and its
+    traceback text.
+    """
+
+
+class TimeoutError(Error, builtins.TimeoutError):
+    """A wait ran out of time, e.g. ``FunctionCall.get(timeout=...)``."""
+
+
+class FunctionTimeoutError(TimeoutError):
+    """The remote function ran past its ``timeout`` (per attempt)."""
+
+
+class InputCancellation(Error):
+    """The input was cancelled before it produced a result."""
+
+
+class NotFoundError(Error):
+    """skiffd does not know the app, function or call (HTTP 404)."""
+
+
+class ConnectionError(Error, builtins.ConnectionError):
+    """skiffd could not be reached (after retrying)."""
+
+
+class ApiError(Error):
+    """skiffd answered with an error status that has no more specific class.
+
+    Attributes:
+        status: the HTTP status code.
+        code: the ``error.code`` string from the body (e.g. ``internal``).
+    """
+
+    def __init__(self, message: str, status: int = 0, code: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -1,0 +1,654 @@
+"""``skiff.Function`` (what ``@app.function`` returns) and ``skiff.FunctionCall``."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import queue
+import threading
+import time
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+)
+
+from . import exception as exc
+from ._client import Client, default_client
+from ._serialization import b64, exception_from_output, loads, serialize_args, unb64
+from .retries import Retries
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import App
+
+__all__ = ["Function", "FunctionCall", "FunctionSpec"]
+
+FINAL_STATUSES = frozenset(("success", "failure", "cancelled"))
+MAP_BATCH_INPUTS = 100
+MAP_BATCH_BYTES = 16 * 1024 * 1024
+MAP_MAX_OUTSTANDING = 10_000
+_POLL_WAIT = 50  # seconds per long poll (docs/api.md allows up to 60)
+
+
+class FunctionSpec:
+    """The validated ``@app.function`` options of one function.
+
+    Attributes mirror the function definition of ``POST /v1/apps``.
+    """
+
+    def __init__(
+        self,
+        *,
+        cpu: Optional[float],
+        cpu_limit: Optional[float],
+        memory: Optional[int],
+        memory_limit: Optional[int],
+        timeout: float,
+        retries: Optional[Retries],
+        min_containers: int,
+        max_containers: Optional[int],
+        env: Dict[str, str],
+    ) -> None:
+        self.cpu = cpu
+        self.cpu_limit = cpu_limit
+        self.memory = memory
+        self.memory_limit = memory_limit
+        self.timeout = timeout
+        self.retries = retries
+        self.min_containers = min_containers
+        self.max_containers = max_containers
+        self.env = env
+
+    def to_api(self, name: str, module: str, qualname: str, is_generator: bool) -> Dict[str, Any]:
+        """The function definition object sent in ``POST /v1/apps``."""
+        d: Dict[str, Any] = {
+            "name": name,
+            "module": module,
+            "qualname": qualname,
+            "is_generator": is_generator,
+            "cpu": 0.125 if self.cpu is None else self.cpu,
+            "cpu_limit": self.cpu_limit,
+            "memory": 128 if self.memory is None else self.memory,
+            "memory_limit": self.memory_limit,
+            "timeout": self.timeout,
+            "min_containers": self.min_containers,
+            "max_containers": self.max_containers,
+            "env": dict(self.env),
+        }
+        if self.retries is not None:
+            d["retries"] = self.retries.to_api()
+        return d
+
+
+def _lookup_function(module: str, qualname: str) -> Any:
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _wait_param(remaining: Optional[float]) -> int:
+    if remaining is None:
+        return _POLL_WAIT
+    return max(0, min(_POLL_WAIT, int(remaining)))
+
+
+def _poll_outputs(
+    client: Client,
+    call_id: str,
+    after: int,
+    wait: int,
+    limit: Optional[int] = None,
+    stop_event: Optional[threading.Event] = None,
+) -> Dict[str, Any]:
+    path = f"/v1/calls/{call_id}/outputs?after={after}&wait={wait}"
+    if limit:
+        path += f"&limit={limit}"
+    return client.request("GET", path, timeout=wait + 30.0, stop_event=stop_event)
+
+
+def _wait_final_output(
+    client: Client, call_id: str, idx: int = 0, timeout: Optional[float] = None
+) -> Optional[Dict[str, Any]]:
+    """Long-poll a call's outputs until input ``idx`` has its final output.
+
+    Returns the output, or None when ``timeout`` ran out first.
+    """
+    deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+    cursor = 0
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        wait = _wait_param(remaining)
+        resp = _poll_outputs(client, call_id, cursor, wait)
+        for out in resp.get("outputs") or []:
+            if out.get("idx", 0) == idx and out.get("status") in FINAL_STATUSES:
+                return out
+        nxt = resp.get("next")
+        if isinstance(nxt, int) and nxt > cursor:
+            cursor = nxt
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if wait == 0:
+                time.sleep(min(0.05, remaining))
+
+
+def _best_effort_cancel(client: Client, call_id: str, terminate: bool = False) -> None:
+    try:
+        client.request(
+            "POST",
+            f"/v1/calls/{call_id}/cancel",
+            {"terminate_containers": True} if terminate else {},
+            timeout=10.0,
+            retry_timeout=3.0,
+        )
+    except Exception:
+        pass
+
+
+class Function:
+    """A function registered on an App with ``@app.function()``.
+
+    Call it in a container with :meth:`remote`, :meth:`map`, :meth:`spawn`
+    (or :meth:`remote_gen` for generator functions) while its app runs, or
+    in this process with :meth:`local`.
+    """
+
+    def __init__(self, raw_f: Callable[..., Any], app: "App", spec: FunctionSpec) -> None:
+        self._raw_f = raw_f
+        self._app = app
+        self._spec = spec
+        self._is_generator = inspect.isgeneratorfunction(raw_f)
+        self._function_id: Optional[str] = None
+        self._client: Optional[Client] = None
+        self._aliases: Dict[str, str] = {}
+        self.__name__ = getattr(raw_f, "__name__", "function")
+        self.__qualname__ = getattr(raw_f, "__qualname__", self.__name__)
+        self.__module__ = getattr(raw_f, "__module__", "__main__")
+        self.__doc__ = getattr(raw_f, "__doc__", None)
+        self.__wrapped__ = raw_f
+
+    # ---- identity -----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The function's name in its app (its qualified name)."""
+        return self.__qualname__
+
+    @property
+    def object_id(self) -> Optional[str]:
+        """The ``fu-…`` id while the app runs, else None."""
+        return self._function_id
+
+    @property
+    def is_generator(self) -> bool:
+        """True for generator functions (use :meth:`remote_gen`)."""
+        return self._is_generator
+
+    @property
+    def spec(self) -> FunctionSpec:
+        """The validated decorator options."""
+        return self._spec
+
+    @property
+    def app(self) -> "App":
+        """The App this function belongs to."""
+        return self._app
+
+    def get_raw_f(self) -> Callable[..., Any]:
+        """The undecorated Python function."""
+        return self._raw_f
+
+    def __repr__(self) -> str:
+        return f"<skiff.Function {self.__qualname__}>"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_lookup_function, (self.__module__, self.__qualname__))
+
+    # ---- hydration ------------------------------------------------------------
+    def _hydrate(self, client: Client, function_id: str, aliases: Mapping[str, str]) -> None:
+        self._client = client
+        self._function_id = function_id
+        self._aliases = dict(aliases)
+
+    def _dehydrate(self) -> None:
+        self._function_id = None
+        self._client = None
+
+    def _require_hydrated(self) -> Tuple[Client, str]:
+        if self._function_id is None or self._client is None:
+            raise exc.ExecutionError(
+                f"Function {self.__qualname__!r} is not hydrated: run it with `skiff run` or inside "
+                "`with app.run():`"
+            )
+        return self._client, self._function_id
+
+    def _refuse_generator(self, method: str) -> None:
+        if self._is_generator:
+            raise exc.InvalidError(
+                f"{self.__qualname__} is a generator function: .{method}() is not supported for "
+                f"generator functions; use {self.__qualname__}.remote_gen(...) to iterate over its values"
+            )
+
+    def _create_call(self, client: Client, function_id: str, kind: str, inputs: List[Dict[str, Any]]) -> str:
+        resp = client.request(
+            "POST", f"/v1/functions/{function_id}/calls", {"kind": kind, "inputs": inputs}, timeout=300.0
+        )
+        call_id = resp.get("call_id")
+        if not isinstance(call_id, str):
+            raise exc.ApiError(f"skiffd answered a call without a call_id: {resp!r}")
+        return call_id
+
+    def _decode(self, out: Mapping[str, Any]) -> Any:
+        if out.get("status") == "success":
+            data = out.get("data")
+            if not data:
+                return None
+            try:
+                return loads(unb64(data), self._aliases)
+            except Exception as e:
+                raise exc.DeserializationError(
+                    f"cannot unpickle the result of {self.__qualname__}: {type(e).__name__}: {e}"
+                ) from e
+        raise exception_from_output(out, self._aliases)
+
+    # ---- calls -------------------------------------------------------------------
+    def local(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function in this process, like a plain Python call."""
+        return self._raw_f(*args, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Same as :meth:`local` (runs in this process)."""
+        return self._raw_f(*args, **kwargs)
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function once in a container and return its result.
+
+        Raises the remote exception (same type, remote traceback attached as
+        a note) when the function raised.
+        """
+        self._refuse_generator("remote")
+        client, fid = self._require_hydrated()
+        data = serialize_args(args, kwargs, client.max_payload, self.__qualname__)
+        call_id = self._create_call(client, fid, "remote", [{"idx": 0, "args": b64(data)}])
+        try:
+            out = _wait_final_output(client, call_id, 0, None)
+        except KeyboardInterrupt:
+            _best_effort_cancel(client, call_id)
+            raise
+        assert out is not None
+        return self._decode(out)
+
+    def spawn(self, *args: Any, **kwargs: Any) -> "FunctionCall":
+        """Start the function in a container and return a :class:`FunctionCall` at once."""
+        self._refuse_generator("spawn")
+        client, fid = self._require_hydrated()
+        data = serialize_args(args, kwargs, client.max_payload, self.__qualname__)
+        call_id = self._create_call(client, fid, "spawn", [{"idx": 0, "args": b64(data)}])
+        return FunctionCall(call_id, client=client, _aliases=self._aliases, _name=self.__qualname__)
+
+    def remote_gen(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """Run a generator function in a container; yield its values as they arrive."""
+        if not self._is_generator:
+            raise exc.InvalidError(
+                f"{self.__qualname__} is not a generator function: use {self.__qualname__}.remote(...)"
+            )
+        client, fid = self._require_hydrated()
+        data = serialize_args(args, kwargs, client.max_payload, self.__qualname__)
+        return self._gen_iter(client, fid, data)
+
+    def _gen_iter(self, client: Client, fid: str, data: bytes) -> Generator[Any, None, None]:
+        call_id = self._create_call(client, fid, "gen", [{"idx": 0, "args": b64(data)}])
+        finished = False
+        try:
+            cursor = 0
+            next_seq = 0
+            pending: Dict[int, Any] = {}
+            while True:
+                resp = _poll_outputs(client, call_id, cursor, _POLL_WAIT)
+                final: Optional[Mapping[str, Any]] = None
+                for out in resp.get("outputs") or []:
+                    st = out.get("status")
+                    if st == "item":
+                        seq = int(out.get("seq", 0))
+                        if seq >= next_seq and seq not in pending:
+                            pending[seq] = out
+                    elif st in FINAL_STATUSES:
+                        final = out
+                while next_seq in pending:
+                    item = pending.pop(next_seq)
+                    next_seq += 1
+                    yield self._decode({"status": "success", "data": item.get("data")})
+                if final is not None:
+                    finished = True
+                    if final.get("status") != "success":
+                        raise exception_from_output(final, self._aliases)
+                    for seq in sorted(pending):
+                        yield self._decode({"status": "success", "data": pending[seq].get("data")})
+                    return
+                nxt = resp.get("next")
+                if isinstance(nxt, int) and nxt > cursor:
+                    cursor = nxt
+        finally:
+            if not finished:
+                _best_effort_cancel(client, call_id)
+
+    def map(
+        self,
+        *input_iterators: Iterable[Any],
+        kwargs: Optional[Dict[str, Any]] = None,
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+    ) -> Iterator[Any]:
+        """Run the function once per input in parallel containers.
+
+        Inputs are ``zip(*input_iterators)``; ``kwargs`` is passed to every
+        call.  Returns a generator of results, in input order unless
+        ``order_outputs=False`` (then as they complete).  With
+        ``return_exceptions=True`` a failed input yields its exception object
+        instead of raising.
+        """
+        self._refuse_generator("map")
+        client, fid = self._require_hydrated()
+        if not input_iterators:
+            raise TypeError(f"{self.__qualname__}.map() needs at least one iterable of inputs")
+        kw = dict(kwargs or {})
+        return self._map_gen(client, fid, zip(*input_iterators), kw, order_outputs, return_exceptions)
+
+    def starmap(
+        self,
+        input_iterator: Iterable[Iterable[Any]],
+        *,
+        kwargs: Optional[Dict[str, Any]] = None,
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+    ) -> Iterator[Any]:
+        """Like :meth:`map`, but each input is a tuple of positional arguments."""
+        self._refuse_generator("starmap")
+        client, fid = self._require_hydrated()
+        kw = dict(kwargs or {})
+        args_iter = (tuple(a) for a in input_iterator)
+        return self._map_gen(client, fid, args_iter, kw, order_outputs, return_exceptions)
+
+    def for_each(
+        self,
+        *input_iterators: Iterable[Any],
+        kwargs: Optional[Dict[str, Any]] = None,
+        ignore_exceptions: bool = False,
+    ) -> None:
+        """Run the function once per input (like :meth:`map`) and discard the results."""
+        for _ in self.map(
+            *input_iterators, kwargs=kwargs, order_outputs=False, return_exceptions=ignore_exceptions
+        ):
+            pass
+
+    def _map_gen(
+        self,
+        client: Client,
+        fid: str,
+        args_iter: Iterator[Tuple[Any, ...]],
+        kwargs: Dict[str, Any],
+        order_outputs: bool,
+        return_exceptions: bool,
+    ) -> Generator[Any, None, None]:
+        inv = _MapInvocation(self, client, fid, args_iter, kwargs)
+        try:
+            for out in inv.outputs(order_outputs):
+                if out.get("status") == "success":
+                    yield self._decode(out)
+                else:
+                    err = exception_from_output(out, self._aliases)
+                    if return_exceptions:
+                        yield err
+                    else:
+                        raise err
+        finally:
+            inv.close()
+
+
+class _MapInvocation:
+    """State of one ``.map``: a sender thread posts input batches, a reader
+    thread long-polls outputs by cursor; both survive daemon restarts because
+    the client retries and both routes are idempotent.  Outputs are deduped
+    by ``idx`` so each input yields exactly once."""
+
+    def __init__(
+        self,
+        fn: Function,
+        client: Client,
+        fid: str,
+        args_iter: Iterator[Tuple[Any, ...]],
+        kwargs: Dict[str, Any],
+    ) -> None:
+        self.fn = fn
+        self.client = client
+        self.fid = fid
+        self.args_iter = args_iter
+        self.kwargs = kwargs
+        self.limit = client.max_payload
+        self.next_idx = 0
+        self.held: Optional[Dict[str, Any]] = None
+        self.exhausted = False
+        self.call_id: Optional[str] = None
+        self.q: "queue.Queue[Tuple[Any, ...]]" = queue.Queue()
+        self.stop = threading.Event()
+        self.cond = threading.Condition()
+        self.sent = 0
+        self.finals = 0
+        self.total: Optional[int] = None
+        self.complete = False
+
+    def _next_batch(self) -> List[Dict[str, Any]]:
+        batch: List[Dict[str, Any]] = []
+        size = 0
+        if self.held is not None:
+            batch.append(self.held)
+            size += len(self.held["args"])
+            self.held = None
+        while not self.exhausted and len(batch) < MAP_BATCH_INPUTS:
+            try:
+                args = next(self.args_iter)
+            except StopIteration:
+                self.exhausted = True
+                break
+            idx = self.next_idx
+            data = serialize_args(args, self.kwargs, self.limit, f"input {idx} of {self.fn.__qualname__}.map")
+            self.next_idx += 1
+            item = {"idx": idx, "args": b64(data)}
+            if batch and size + len(item["args"]) > MAP_BATCH_BYTES:
+                self.held = item
+                break
+            batch.append(item)
+            size += len(item["args"])
+        return batch
+
+    def outputs(self, order_outputs: bool) -> Generator[Dict[str, Any], None, None]:
+        first = self._next_batch()  # pickling errors surface here, before anything is sent
+        if not first:
+            self.complete = True
+            return
+        self.call_id = self.fn._create_call(self.client, self.fid, "map", first)
+        self.sent = len(first)
+        if self.exhausted and self.held is None:
+            self.total = self.sent
+        else:
+            threading.Thread(target=self._sender, name="skiff-map-sender", daemon=True).start()
+        threading.Thread(target=self._reader, name="skiff-map-reader", daemon=True).start()
+
+        received = 0
+        buffer: Dict[int, Dict[str, Any]] = {}
+        next_yield = 0
+        total = self.total
+        while total is None or received < total:
+            msg = self.q.get()
+            if msg[0] == "total":
+                total = msg[1]
+                continue
+            if msg[0] == "error":
+                raise msg[1]
+            _, idx, out = msg
+            received += 1
+            if not order_outputs:
+                yield out
+                continue
+            buffer[idx] = out
+            while next_yield in buffer:
+                yield buffer.pop(next_yield)
+                next_yield += 1
+        self.complete = True
+
+    def _sender(self) -> None:
+        assert self.call_id is not None
+        try:
+            while not self.stop.is_set():
+                with self.cond:
+                    while self.sent - self.finals >= MAP_MAX_OUTSTANDING and not self.stop.is_set():
+                        self.cond.wait(1.0)
+                batch = self._next_batch()
+                if not batch:
+                    break
+                self.client.request(
+                    "POST", f"/v1/calls/{self.call_id}/inputs", {"inputs": batch},
+                    timeout=300.0, stop_event=self.stop,
+                )
+                with self.cond:
+                    self.sent += len(batch)
+            if not self.stop.is_set():
+                with self.cond:
+                    self.total = self.sent
+                self.q.put(("total", self.sent))
+        except BaseException as e:  # includes errors raised by the user's iterator
+            self.q.put(("error", e))
+
+    def _reader(self) -> None:
+        assert self.call_id is not None
+        seen = set()
+        cursor = 0
+        try:
+            while not self.stop.is_set():
+                with self.cond:
+                    if self.total is not None and self.finals >= self.total:
+                        return
+                resp = _poll_outputs(self.client, self.call_id, cursor, 30, limit=1000, stop_event=self.stop)
+                new = 0
+                for out in resp.get("outputs") or []:
+                    if out.get("status") not in FINAL_STATUSES:
+                        continue
+                    idx = out.get("idx")
+                    if not isinstance(idx, int) or idx in seen:
+                        continue
+                    seen.add(idx)
+                    new += 1
+                    self.q.put(("out", idx, out))
+                nxt = resp.get("next")
+                if isinstance(nxt, int) and nxt > cursor:
+                    cursor = nxt
+                if new:
+                    with self.cond:
+                        self.finals += new
+                        self.cond.notify_all()
+        except BaseException as e:
+            if not self.stop.is_set():
+                self.q.put(("error", e))
+
+    def close(self) -> None:
+        self.stop.set()
+        with self.cond:
+            self.cond.notify_all()
+        if not self.complete and self.call_id is not None:
+            _best_effort_cancel(self.client, self.call_id)
+
+
+class FunctionCall:
+    """A handle on a call started with :meth:`Function.spawn`."""
+
+    def __init__(
+        self,
+        call_id: str,
+        client: Optional[Client] = None,
+        *,
+        _aliases: Optional[Mapping[str, str]] = None,
+        _name: Optional[str] = None,
+    ) -> None:
+        self._call_id = call_id
+        self._client = client
+        self._aliases = dict(_aliases or {})
+        self._name = _name or call_id
+        self._output: Optional[Dict[str, Any]] = None
+
+    @property
+    def object_id(self) -> str:
+        """The ``fc-…`` id; pass it to :meth:`from_id` elsewhere."""
+        return self._call_id
+
+    def __repr__(self) -> str:
+        return f"<skiff.FunctionCall {self._call_id}>"
+
+    def _get_client(self) -> Client:
+        if self._client is None:
+            self._client = default_client()
+        return self._client
+
+    def get(self, timeout: Optional[float] = None) -> Any:
+        """Wait for the result and return it (or raise the remote exception).
+
+        Args:
+            timeout: seconds to wait; None waits forever, 0 only polls.
+
+        Raises:
+            skiff.exception.TimeoutError: no result within ``timeout``
+                (also a builtin ``TimeoutError``).
+        """
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}")
+            if timeout < 0:
+                raise exc.InvalidError(f"timeout must be >= 0, got {timeout}")
+        if self._output is None:
+            out = _wait_final_output(self._get_client(), self._call_id, 0, timeout)
+            if out is None:
+                raise exc.TimeoutError(
+                    f"the result of {self._name} ({self._call_id}) was not ready within {timeout} s"
+                )
+            self._output = dict(out)
+        out = self._output
+        if out.get("status") == "success":
+            data = out.get("data")
+            if not data:
+                return None
+            try:
+                return loads(unb64(data), self._aliases)
+            except Exception as e:
+                raise exc.DeserializationError(
+                    f"cannot unpickle the result of {self._call_id}: {type(e).__name__}: {e}"
+                ) from e
+        raise exception_from_output(out, self._aliases)
+
+    def cancel(self, terminate_containers: bool = False) -> None:
+        """Cancel the call: queued inputs are dropped; with
+        ``terminate_containers=True`` running containers are killed too."""
+        body = {"terminate_containers": True} if terminate_containers else {}
+        self._get_client().request("POST", f"/v1/calls/{self._call_id}/cancel", body, timeout=30.0)
+
+    @classmethod
+    def from_id(cls, function_call_id: str) -> "FunctionCall":
+        """A handle on an existing call, e.g. one spawned by another process."""
+        if not isinstance(function_call_id, str) or not function_call_id:
+            raise TypeError(f"from_id() needs a call id string, got {function_call_id!r}")
+        return cls(function_call_id)
+
+    @staticmethod
+    def gather(*function_calls: "FunctionCall") -> List[Any]:
+        """Wait for all the calls and return their results in order.
+
+        Raises the first exception met (in argument order).
+        """
+        return [fc.get() for fc in function_calls]
