@@ -314,7 +314,7 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
       "exec %s (bound from %s) inside the container", INIT_IN_CONTAINER,
       init_src);
   add(p, OP_EXEC, ewhat)->hint =
-      "init_path must be a static executable (skiff-init)";
+      "init_path must be the static skiff-init binary";
 
   size_t argc = 0;
   while (spec->argv[argc]) argc++;

@@ -1,0 +1,648 @@
+/* The container runtime, for real: namespaces, overlay root, cgroups and
+ * skiff-init. Needs root (skipped otherwise).
+ *
+ * skiff-init is found through paths_init_bin(): $SKIFF_INIT, else next to
+ * this test executable (the build dir), else ./skiff-init. ctest runs the
+ * test in the build dir, where `make` puts skiff-init. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/buf.h"
+#include "base/paths.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "runtime/runtime.h"
+
+static char tmpdir[64];
+static char parent[64];
+static const char *init_bin;
+static rt_t *rt;
+static int seq;
+
+static char *env_default[] = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                              "HOME=/root", NULL};
+
+typedef struct result {
+  char *out, *err;
+  int status; /* waitpid status */
+  pid_t pid;
+} result_t;
+
+static void result_free(result_t *r) {
+  free(r->out);
+  free(r->err);
+}
+
+static bool exists(const char *path) { return access(path, F_OK) == 0; }
+
+static char *next_id(void) { return xasprintf("ct-t%d-%d", (int)getpid(), ++seq); }
+
+static void spec_init(rt_spec_t *s, const char *id, char *const *argv) {
+  memset(s, 0, sizeof *s);
+  s->id = id;
+  s->bundle_dir = xasprintf("%s/containers/%s", tmpdir, id);
+  s->lower_dir = "/";
+  s->init_path = init_bin;
+  s->argv = argv;
+  s->envp = env_default;
+  s->hostname = "box1";
+}
+
+/* Appends what is readable on fd to s; false at EOF. */
+static bool drain(int fd, char **s, size_t *len) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      *s = xrealloc(*s, *len + (size_t)n + 1);
+      memcpy(*s + *len, buf, (size_t)n);
+      *len += (size_t)n;
+      (*s)[*len] = '\0';
+      continue;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN;
+  }
+}
+
+/* Reads stdout and stderr to EOF (at most 60 s), then reaps PID 1. */
+static void collect(const rt_proc_t *p, result_t *r) {
+  memset(r, 0, sizeof *r);
+  r->out = xstrdup("");
+  r->err = xstrdup("");
+  size_t olen = 0, elen = 0;
+  bool oopen = true, eopen = true;
+  uint64_t deadline = now_mono_ms() + 60000;
+  while ((oopen || eopen) && now_mono_ms() < deadline) {
+    struct pollfd pf[2] = {{oopen ? p->stdout_fd : -1, POLLIN, 0},
+                           {eopen ? p->stderr_fd : -1, POLLIN, 0}};
+    if (poll(pf, 2, 1000) < 0 && errno != EINTR) break;
+    if (oopen && pf[0].revents) oopen = drain(p->stdout_fd, &r->out, &olen);
+    if (eopen && pf[1].revents) eopen = drain(p->stderr_fd, &r->err, &elen);
+  }
+  if (oopen || eopen) kill(p->pid, SIGKILL);
+  /* The pidfd turns readable when PID 1 exits; the caller reaps. */
+  struct pollfd pp = {p->pidfd, POLLIN, 0};
+  assert_int_equal(poll(&pp, 1, 30000), 1);
+  assert_int_equal(waitpid(p->pid, &r->status, 0), p->pid);
+  r->pid = p->pid;
+  close(p->stdout_fd);
+  close(p->stderr_fd);
+  close(p->pidfd);
+}
+
+static void start_ok(const rt_spec_t *s, rt_proc_t *p) {
+  err_t err = ERR_INIT;
+  int rc = rt_container_start(rt, s, p, &err);
+  if (rc < 0) print_message("start: %s\n", err.msg);
+  assert_int_equal(rc, 0);
+  assert_true(p->pid > 0);
+  assert_true(p->pidfd >= 0);
+  assert_true(fcntl(p->stdout_fd, F_GETFL) & O_NONBLOCK);
+  assert_true(fcntl(p->stderr_fd, F_GETFL) & O_NONBLOCK);
+}
+
+/* Runs sh -c script in a container and destroys it. */
+static void run_sh(const char *script, rt_spec_t *tmpl, result_t *r) {
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  if (tmpl) {
+    s.mounts = tmpl->mounts;
+    s.n_mounts = tmpl->n_mounts;
+    s.limits = tmpl->limits;
+    if (tmpl->workdir) s.workdir = tmpl->workdir;
+  }
+  rt_proc_t p;
+  start_ok(&s, &p);
+  collect(&p, r);
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+static char *cgroup_path(const char *ctl, const char *id) {
+  if (!strcmp(rt_cgroup_version(rt), "v2"))
+    return xasprintf("/sys/fs/cgroup/%s/%s", parent, id);
+  return xasprintf("/sys/fs/cgroup/%s/%s/%s", ctl, parent, id);
+}
+
+#define REQUIRE_RT()                                          \
+  do {                                                        \
+    if (!rt) {                                                \
+      print_message("skipped: the runtime tests need root\n"); \
+      skip();                                                 \
+    }                                                         \
+  } while (0)
+
+/* ---- the tests ---- */
+
+static void test_inside_view(void **state) {
+  REQUIRE_RT();
+  result_t r;
+  run_sh("echo pid=$$; cat /proc/1/comm; hostname; "
+         "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; "
+         "echo sys=$(ls /sys/class/net); "
+         "echo tmp=$(ls -A /tmp | wc -l); touch /tmp/x && echo tmp-writable; "
+         "echo hi > /etc/skiff-rt-test && cat /etc/skiff-rt-test; "
+         "echo dev > /dev/null && head -c 4 /dev/urandom | wc -c; "
+         "test -x /skiff/bin/skiff-init && echo init-there; "
+         "{ echo x > /skiff/bin/skiff-init; } 2>/dev/null || echo init-ro; "
+         "pwd; echo err-line >&2",
+         NULL, &r);
+  print_message("%s", r.err);
+  assert_true(WIFEXITED(r.status));
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  assert_non_null(strstr(r.out, "pid=2\n"));   /* skiff-init is 1 */
+  assert_non_null(strstr(r.out, "skiff-init\n"));
+  assert_non_null(strstr(r.out, "box1\n"));
+  assert_non_null(strstr(r.out, "\nlo\n"));
+  assert_null(strstr(r.out, "eth"));
+  assert_non_null(strstr(r.out, "sys=lo\n"));
+  assert_non_null(strstr(r.out, "tmp=0\n"));
+  assert_non_null(strstr(r.out, "tmp-writable\n"));
+  assert_non_null(strstr(r.out, "hi\n"));
+  assert_non_null(strstr(r.out, "4\n"));
+  assert_non_null(strstr(r.out, "init-there\n"));
+  assert_non_null(strstr(r.out, "init-ro\n"));
+  assert_non_null(strstr(r.out, "\n/\n"));
+  assert_string_equal(r.err, "err-line\n");
+  /* The write went to the overlay's upper layer, not the host. */
+  assert_false(exists("/etc/skiff-rt-test"));
+  assert_false(exists("/skiff"));
+  result_free(&r);
+}
+
+static void test_exit_code_and_workdir(void **state) {
+  REQUIRE_RT();
+  rt_spec_t t = {.workdir = "/srv/app"};
+  result_t r;
+  run_sh("pwd; exit 7", &t, &r);
+  assert_true(WIFEXITED(r.status));
+  assert_int_equal(WEXITSTATUS(r.status), 7);
+  assert_string_equal(r.out, "/srv/app\n");
+  result_free(&r);
+}
+
+static void test_bind_mounts(void **state) {
+  REQUIRE_RT();
+  char *ro = xasprintf("%s/ro", tmpdir), *rw = xasprintf("%s/rw", tmpdir);
+  char *file = xasprintf("%s/ro/data.txt", tmpdir);
+  mkdir(ro, 0755);
+  mkdir(rw, 0755);
+  FILE *f = fopen(file, "w");
+  fputs("from-host\n", f);
+  fclose(f);
+  rt_mount_t m[] = {{ro, "/mnt/ro", true}, {rw, "/data/rw", false},
+                    {file, "/etc/single.txt", true}};
+  rt_spec_t t = {.mounts = m, .n_mounts = 3};
+  result_t r;
+  run_sh("cat /mnt/ro/data.txt; "
+         "{ echo x > /mnt/ro/new; } 2>/dev/null && echo ro-WRITABLE || echo ro-denied; "
+         "{ echo x > /etc/single.txt; } 2>/dev/null && echo f-WRITABLE || echo f-denied; "
+         "cat /etc/single.txt; echo y > /data/rw/new && echo rw-ok",
+         &t, &r);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  assert_string_equal(r.out,
+                      "from-host\nro-denied\nf-denied\nfrom-host\nrw-ok\n");
+  char *made = xasprintf("%s/new", rw);
+  assert_true(exists(made));
+  char *not_made = xasprintf("%s/new", ro);
+  assert_false(exists(not_made));
+  free(made);
+  free(not_made);
+  free(ro);
+  free(rw);
+  free(file);
+  result_free(&r);
+}
+
+static void test_oom_killed(void **state) {
+  REQUIRE_RT();
+  char *id = next_id();
+  /* The shell keeps a command substitution's output in memory. */
+  char *argv[] = {"/bin/sh", "-c",
+                  "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+                  NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.limits.memory_max = 32u << 20;
+  rt_proc_t p;
+  start_ok(&s, &p);
+  result_t r;
+  collect(&p, &r);
+  assert_null(strstr(r.out, "survived"));
+  assert_true(WIFEXITED(r.status));
+  assert_int_equal(WEXITSTATUS(r.status), 128 + SIGKILL);
+  err_t err = ERR_INIT;
+  bool oom = false;
+  assert_int_equal(rt_container_oom_killed(rt, id, &oom, &err), 0);
+  assert_true(oom);
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_free(&r);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+static void test_not_oom_killed(void **state) {
+  REQUIRE_RT();
+  char *id = next_id();
+  char *argv[] = {"/bin/true", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.limits.memory_max = 64u << 20;
+  s.limits.cpu_limit = 0.5;
+  s.limits.pids_max = 32;
+  rt_proc_t p;
+  start_ok(&s, &p);
+  result_t r;
+  collect(&p, &r);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  err_t err = ERR_INIT;
+  bool oom = true;
+  assert_int_equal(rt_container_oom_killed(rt, id, &oom, &err), 0);
+  assert_false(oom);
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_free(&r);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+static void test_kill_and_destroy(void **state) {
+  REQUIRE_RT();
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c", "sleep 1000 & echo ready; wait", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  rt_proc_t p;
+  start_ok(&s, &p);
+  /* Wait for "ready". */
+  char buf[16] = "";
+  struct pollfd pf = {p.stdout_fd, POLLIN, 0};
+  assert_int_equal(poll(&pf, 1, 10000), 1);
+  assert_true(read(p.stdout_fd, buf, sizeof buf - 1) > 0);
+  assert_string_equal(buf, "ready\n");
+  char *cg = cgroup_path("memory", id);
+  assert_true(exists(cg));
+  assert_true(exists(s.bundle_dir));
+
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_kill(rt, id, &err), 0);
+  result_t r;
+  collect(&p, &r);
+  assert_true(WIFSIGNALED(r.status));
+  assert_int_equal(WTERMSIG(r.status), SIGKILL);
+
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  assert_false(exists(cg));
+  assert_false(exists(s.bundle_dir));
+  /* Safe to call again. */
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_free(&r);
+  free(cg);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+static void test_destroy_running(void **state) {
+  REQUIRE_RT();
+  char *id = next_id();
+  char *argv[] = {"/bin/sleep", "1000", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  rt_proc_t p;
+  start_ok(&s, &p);
+  err_t err = ERR_INIT;
+  int rc = rt_container_destroy(rt, id, s.bundle_dir, &err);
+  if (rc < 0) print_message("destroy: %s\n", err.msg);
+  assert_int_equal(rc, 0);
+  result_t r;
+  collect(&p, &r);
+  assert_true(WIFSIGNALED(r.status));
+  assert_false(exists(s.bundle_dir));
+  char *cg = cgroup_path("pids", id);
+  assert_false(exists(cg));
+  free(cg);
+  result_free(&r);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+/* A failed start leaves neither the bundle dir nor the cgroup. */
+static void assert_nothing_left(const rt_spec_t *s) {
+  assert_false(exists(s->bundle_dir));
+  const char *ctl[] = {"cpu", "memory", "pids"};
+  for (int i = 0; i < 3; i++) {
+    char *cg = cgroup_path(ctl[i], s->id);
+    assert_false(exists(cg));
+    free(cg);
+  }
+}
+
+static void test_bad_lower_dir(void **state) {
+  REQUIRE_RT();
+  char *id = next_id();
+  char *argv[] = {"/bin/true", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.lower_dir = "/nonexistent/rootfs";
+  rt_proc_t p;
+  err_t err = ERR_INIT;
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  print_message("message: %s\n", err.msg);
+  assert_non_null(strstr(err.msg, id));
+  assert_non_null(strstr(err.msg, "lower_dir /nonexistent/rootfs"));
+  assert_non_null(strstr(err.msg, "No such file or directory"));
+  assert_int_equal(p.pid, -1);
+  assert_nothing_left(&s);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+static void test_bad_init_path(void **state) {
+  REQUIRE_RT();
+  char *id = next_id();
+  char *argv[] = {"/bin/true", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.init_path = "/nonexistent/skiff-init";
+  rt_proc_t p;
+  err_t err = ERR_INIT;
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  print_message("message: %s\n", err.msg);
+  assert_non_null(strstr(err.msg, "init_path /nonexistent/skiff-init"));
+  assert_nothing_left(&s);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+/* A failure inside the child (here execve of an init whose interpreter is
+ * missing) comes back as a message naming the step. */
+static void test_child_failure_reported(void **state) {
+  REQUIRE_RT();
+  char *bad = xasprintf("%s/bad-init", tmpdir);
+  FILE *f = fopen(bad, "w");
+  fputs("#!/nonexistent/interpreter\n", f);
+  fclose(f);
+  chmod(bad, 0755);
+  char *id = next_id();
+  char *argv[] = {"/bin/true", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.init_path = bad;
+  rt_proc_t p;
+  err_t err = ERR_INIT;
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  print_message("message: %s\n", err.msg);
+  assert_non_null(strstr(err.msg, id));
+  assert_non_null(strstr(err.msg, "exec /skiff/bin/skiff-init"));
+  assert_non_null(strstr(err.msg, "No such file or directory"));
+  assert_nothing_left(&s);
+
+  /* A bundle dir that existed before is kept, only its contents go. */
+  assert_int_equal(mkdir_p(s.bundle_dir, 0700, NULL), 0);
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  assert_true(exists(s.bundle_dir));
+  char *rootfs = xasprintf("%s/rootfs", s.bundle_dir);
+  assert_false(exists(rootfs));
+  rmdir(s.bundle_dir);
+  free(rootfs);
+  free(bad);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+static void test_bad_mount_spec(void **state) {
+  REQUIRE_RT();
+  char *id = next_id();
+  char *argv[] = {"/bin/true", NULL};
+  rt_mount_t m[] = {{"/nonexistent/src", "/mnt/x", false}};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.mounts = m;
+  s.n_mounts = 1;
+  rt_proc_t p;
+  err_t err = ERR_INIT;
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  assert_non_null(strstr(err.msg, "source /nonexistent/src"));
+  assert_nothing_left(&s);
+  rt_mount_t m2[] = {{"/tmp", "/mnt/../etc", false}};
+  s.mounts = m2;
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  assert_non_null(strstr(err.msg, "without '.' or '..'"));
+  assert_nothing_left(&s);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+static void test_cleanup_stale(void **state) {
+  REQUIRE_RT();
+  char *ids[2] = {next_id(), next_id()};
+  rt_proc_t p[2];
+  rt_spec_t s[2];
+  char *argv[] = {"/bin/sleep", "1000", NULL};
+  for (int i = 0; i < 2; i++) {
+    spec_init(&s[i], ids[i], argv);
+    start_ok(&s[i], &p[i]);
+  }
+  /* A bundle whose cgroup is gone, and an unrelated leftover dir. */
+  char *junk = xasprintf("%s/containers/ct-junk/upper", tmpdir);
+  assert_int_equal(mkdir_p(junk, 0755, NULL), 0);
+  char *containers = xasprintf("%s/containers", tmpdir);
+  err_t err = ERR_INIT;
+  int n = rt_cleanup_stale(rt, containers, &err);
+  if (n < 0) print_message("cleanup: %s\n", err.msg);
+  assert_int_equal(n, 3);
+  for (int i = 0; i < 2; i++) {
+    result_t r;
+    collect(&p[i], &r);
+    assert_true(WIFSIGNALED(r.status));
+    assert_false(exists(s[i].bundle_dir));
+    result_free(&r);
+    free((char *)s[i].bundle_dir);
+    free(ids[i]);
+  }
+  assert_false(exists(junk));
+  /* Nothing left: a second pass finds nothing. */
+  assert_int_equal(rt_cleanup_stale(rt, containers, &err), 0);
+  free(junk);
+  free(containers);
+}
+
+/* ---- skiff-init on its own ---- */
+
+static int run_init(char *const argv[], int term_after_ms, char **err_out) {
+  int ep[2];
+  assert_int_equal(pipe(ep), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(ep[1], 2);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    close(ep[0]);
+    close(ep[1]);
+    execv(init_bin, argv);
+    _exit(126);
+  }
+  close(ep[1]);
+  if (term_after_ms) {
+    usleep((useconds_t)term_after_ms * 1000);
+    kill(pid, SIGTERM);
+  }
+  char buf[512];
+  ssize_t n, len = 0;
+  while ((n = read(ep[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0) len += n;
+  buf[len] = '\0';
+  close(ep[0]);
+  if (err_out) *err_out = xstrdup(buf);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+static void test_init_exit_codes(void **state) {
+  char *a1[] = {"skiff-init", "--", "/bin/sh", "-c", "exit 3", NULL};
+  assert_int_equal(run_init(a1, 0, NULL), 3);
+  char *a2[] = {"skiff-init", "--", "/bin/sh", "-c", "kill -9 $$", NULL};
+  assert_int_equal(run_init(a2, 0, NULL), 128 + 9);
+  char *msg = NULL;
+  char *a3[] = {"skiff-init", "--", "/nonexistent/cmd", NULL};
+  assert_int_equal(run_init(a3, 0, &msg), 127);
+  assert_string_equal(msg,
+                      "skiff-init: cannot run /nonexistent/cmd: No such file "
+                      "or directory\n");
+  free(msg);
+  char *a4[] = {"skiff-init", "--help", NULL};
+  assert_int_equal(run_init(a4, 0, NULL), 0);
+  char *a5[] = {"skiff-init", NULL};
+  assert_int_equal(run_init(a5, 0, &msg), 2);
+  assert_non_null(strstr(msg, "usage: skiff-init"));
+  free(msg);
+}
+
+static void test_init_forwards_and_reaps(void **state) {
+  /* SIGTERM reaches the child, whose trap exits 42. */
+  char *a1[] = {"skiff-init", "--", "/bin/sh", "-c",
+                "trap 'exit 42' TERM; while :; do sleep 0.05; done", NULL};
+  assert_int_equal(run_init(a1, 300, NULL), 42);
+  /* An orphan (the backgrounded sleep) does not keep init around; the
+   * main child's status wins. */
+  char *a2[] = {"skiff-init", "--", "/bin/sh", "-c",
+                "(sleep 0.1 &) ; exit 5", NULL};
+  assert_int_equal(run_init(a2, 0, NULL), 5);
+}
+
+/* ---- set-up ---- */
+
+static int group_setup(void **state) {
+  init_bin = paths_init_bin();
+  if (!init_bin || access(init_bin, X_OK) < 0) init_bin = "./skiff-init";
+  if (access(init_bin, X_OK) < 0) {
+    fprintf(stderr, "skiff-init not found: build it, or set SKIFF_INIT\n");
+    return -1;
+  }
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/skiff-rt-XXXXXX");
+  if (!mkdtemp(tmpdir)) return -1;
+  snprintf(parent, sizeof parent, "skiff-test-rt-%d", (int)getpid());
+  if (geteuid() != 0) return 0;
+  rt_config_t cfg = {.cgroup_root = NULL, .cgroup_parent = parent};
+  err_t err = ERR_INIT;
+  if (rt_new(&cfg, &rt, &err) < 0) {
+    fprintf(stderr, "rt_new: %s\n", err.msg);
+    return -1;
+  }
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  if (rt) {
+    char *containers = xasprintf("%s/containers", tmpdir);
+    rt_cleanup_stale(rt, containers, NULL);
+    free(containers);
+    const char *ctl[] = {"cpu", "memory", "pids"};
+    for (int i = 0; i < 3; i++) {
+      char *dir = !strcmp(rt_cgroup_version(rt), "v2")
+                      ? xasprintf("/sys/fs/cgroup/%s", parent)
+                      : xasprintf("/sys/fs/cgroup/%s/%s", ctl[i], parent);
+      rmdir(dir);
+      free(dir);
+    }
+    rt_free(rt);
+  }
+  rm_rf(tmpdir, NULL);
+  return 0;
+}
+
+static void test_rt_new_needs_root(void **state) {
+  /* As another user: the message says what to do. */
+  if (geteuid() != 0) {
+    rt_t *r = NULL;
+    err_t err = ERR_INIT;
+    assert_int_equal(rt_new(NULL, &r, &err), -EPERM);
+    assert_non_null(strstr(err.msg, "must run as root"));
+    return;
+  }
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    if (setuid(65534) < 0) _exit(2);
+    rt_t *r = NULL;
+    err_t err = ERR_INIT;
+    int rc = rt_new(NULL, &r, &err);
+    if (write(p[1], err.msg, strlen(err.msg)) < 0) _exit(3);
+    _exit(rc == -EPERM ? 0 : 1);
+  }
+  close(p[1]);
+  char buf[512] = "";
+  ssize_t n = read(p[0], buf, sizeof buf - 1);
+  assert_true(n > 0);
+  close(p[0]);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_string_equal(buf,
+                      "skiffd must run as root to create containers "
+                      "(namespaces, cgroups, overlay mounts); run it with sudo");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_init_exit_codes),
+      cmocka_unit_test(test_init_forwards_and_reaps),
+      cmocka_unit_test(test_rt_new_needs_root),
+      cmocka_unit_test(test_inside_view),
+      cmocka_unit_test(test_exit_code_and_workdir),
+      cmocka_unit_test(test_bind_mounts),
+      cmocka_unit_test(test_oom_killed),
+      cmocka_unit_test(test_not_oom_killed),
+      cmocka_unit_test(test_kill_and_destroy),
+      cmocka_unit_test(test_destroy_running),
+      cmocka_unit_test(test_bad_lower_dir),
+      cmocka_unit_test(test_bad_init_path),
+      cmocka_unit_test(test_child_failure_reported),
+      cmocka_unit_test(test_bad_mount_spec),
+      cmocka_unit_test(test_cleanup_stale),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
