@@ -449,6 +449,14 @@ static void test_bad_mount_spec(void **state) {
   assert_true(rt_container_start(rt, &s, &p, &err) < 0);
   assert_non_null(strstr(err.msg, "without '.' or '..'"));
   assert_nothing_left(&s);
+  /* Fails inside the child: a file cannot be bound on a directory. */
+  rt_mount_t m3[] = {{"/etc/hostname", "/etc", false}};
+  s.mounts = m3;
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  print_message("message: %s\n", err.msg);
+  assert_non_null(strstr(err.msg, "bind-mount /etc/hostname on "));
+  assert_non_null(strstr(err.msg, "/rootfs/etc: Not a directory"));
+  assert_nothing_left(&s);
   free((char *)s.bundle_dir);
   free(id);
 }
