@@ -1,0 +1,166 @@
+"""@app.function argument validation and the definition sent to skiffd."""
+
+import pytest
+
+import skiff
+from skiff.exception import InvalidError
+
+
+def _dec(**kw):
+    app = skiff.App("t")
+    return app.function(**kw)
+
+
+def test_unknown_keyword_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match="'volumes'"):
+        _dec(volumes={})
+    with pytest.raises(TypeError, match="'schedule'"):
+        _dec(schedule="* * * * *")
+
+
+def test_app_unknown_keyword():
+    with pytest.raises(TypeError, match="'secrets'"):
+        skiff.App("x", secrets=[])
+    with pytest.raises(TypeError, match="name"):
+        skiff.App(3)
+
+
+@pytest.mark.parametrize(
+    "kw, arg",
+    [
+        ({"cpu": "2"}, "cpu"),
+        ({"cpu": True}, "cpu"),
+        ({"cpu": [1, 2]}, "cpu"),
+        ({"cpu": (1, "2")}, "cpu"),
+        ({"memory": 256.0}, "memory"),
+        ({"memory": "256"}, "memory"),
+        ({"memory": (128, 256.5)}, "memory"),
+        ({"timeout": None}, "timeout"),
+        ({"timeout": "60"}, "timeout"),
+        ({"retries": 1.5}, "retries"),
+        ({"retries": "3"}, "retries"),
+        ({"min_containers": 1.0}, "min_containers"),
+        ({"max_containers": "4"}, "max_containers"),
+        ({"env": ["A=1"]}, "env"),
+        ({"env": {"A": 1}}, "env"),
+    ],
+)
+def test_ill_typed_arguments_are_type_errors(kw, arg):
+    with pytest.raises(TypeError) as ei:
+        _dec(**kw)
+    assert arg in str(ei.value)
+    # the message shows what was given
+    assert type(list(kw.values())[0]).__name__ in str(ei.value) or "entry" in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"cpu": 0},
+        {"cpu": -1},
+        {"cpu": (2, 1)},
+        {"memory": 0},
+        {"memory": (512, 256)},
+        {"timeout": 0},
+        {"timeout": 86401},
+        {"retries": -1},
+        {"retries": 11},
+        {"min_containers": -1},
+        {"max_containers": 0},
+        {"min_containers": 3, "max_containers": 2},
+        {"env": {"A=B": "x"}},
+    ],
+)
+def test_bad_values_are_value_errors(kw):
+    with pytest.raises(InvalidError):
+        _dec(**kw)
+    with pytest.raises(ValueError):
+        _dec(**kw)
+
+
+def test_gpu_and_image_refused_clearly():
+    with pytest.raises(InvalidError, match="gpu"):
+        _dec(gpu="H100")
+    with pytest.raises(InvalidError, match="image"):
+        _dec(image="python:3.11")
+    _dec(gpu=None, image=None)
+
+
+def test_retries_bounds():
+    skiff.Retries(max_retries=0)
+    skiff.Retries(10, backoff_coefficient=10.0, initial_delay=60.0, max_delay=60.0)
+    skiff.Retries(3, backoff_coefficient=1.0, initial_delay=0.0, max_delay=1.0)
+    for kw in (
+        {"max_retries": -1},
+        {"max_retries": 11},
+        {"max_retries": 1, "backoff_coefficient": 0.5},
+        {"max_retries": 1, "backoff_coefficient": 10.5},
+        {"max_retries": 1, "initial_delay": -1},
+        {"max_retries": 1, "initial_delay": 61},
+        {"max_retries": 1, "max_delay": 0.5},
+        {"max_retries": 1, "max_delay": 61},
+    ):
+        with pytest.raises(InvalidError):
+            skiff.Retries(**kw)
+    with pytest.raises(TypeError, match="max_retries"):
+        skiff.Retries(max_retries="2")
+    with pytest.raises(TypeError, match="initial_delay"):
+        skiff.Retries(max_retries=2, initial_delay="1")
+
+
+def test_definition_mapping():
+    app = skiff.App("t")
+
+    @app.function(cpu=(0.5, 2), memory=(256, 512), timeout=60.0, retries=2, max_containers=4, env={"K": "v"})
+    def f(x):
+        return x
+
+    d = f.spec.to_api("f", "mod", "f", False)
+    assert d == {
+        "name": "f", "module": "mod", "qualname": "f", "is_generator": False,
+        "cpu": 0.5, "cpu_limit": 2.0, "memory": 256, "memory_limit": 512, "timeout": 60,
+        "retries": {"max_retries": 2, "backoff_coefficient": 1.0, "initial_delay": 1.0, "max_delay": 60.0},
+        "min_containers": 0, "max_containers": 4, "env": {"K": "v"},
+    }
+
+    @app.function(retries=skiff.Retries(max_retries=3, backoff_coefficient=3.0, initial_delay=0.5, max_delay=10))
+    def g(x):
+        return x
+
+    d = g.spec.to_api("g", "mod", "g", False)
+    assert d["retries"] == {"max_retries": 3, "backoff_coefficient": 3.0, "initial_delay": 0.5, "max_delay": 10.0}
+    assert d["cpu"] == 0.125 and d["memory"] == 128 and d["cpu_limit"] is None and d["timeout"] == 300
+
+    @app.function()
+    def h(x):
+        return x
+
+    assert "retries" not in h.spec.to_api("h", "m", "h", False)
+
+
+def test_bare_decorator_and_registration():
+    app = skiff.App()
+
+    @app.function
+    def f(x):
+        return x + 1
+
+    assert isinstance(f, skiff.Function)
+    assert f.local(1) == 2 and f(1) == 2
+    assert list(app.registered_functions.values()) == [f]
+
+
+def test_async_functions_refused():
+    app = skiff.App()
+    with pytest.raises(InvalidError, match="async"):
+
+        @app.function()
+        async def f(x):
+            return x
+
+
+def test_is_local(monkeypatch):
+    monkeypatch.delenv("SKIFF_IS_REMOTE", raising=False)
+    assert skiff.is_local() is True
+    monkeypatch.setenv("SKIFF_IS_REMOTE", "1")
+    assert skiff.is_local() is False
