@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/xalloc.h"
 
 double now_wall(void) {
@@ -229,4 +230,50 @@ bool parse_u64(const char *s, uint64_t *out) {
   if (errno || *end || s[0] == '-') return false;
   *out = v;
   return true;
+}
+
+static size_t utf8_seq_len(unsigned char c) {
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) return c >= 0xC2 ? 2 : 0;
+  if ((c & 0xF0) == 0xE0) return 3;
+  if ((c & 0xF8) == 0xF0) return c <= 0xF4 ? 4 : 0;
+  return 0;
+}
+
+size_t utf8_complete_prefix(const char *s, size_t len) {
+  /* Look back at most 3 bytes for the start of a sequence. */
+  for (size_t back = 1; back <= 3 && back <= len; back++) {
+    unsigned char c = (unsigned char)s[len - back];
+    if ((c & 0xC0) == 0x80) continue; /* continuation byte */
+    size_t need = utf8_seq_len(c);
+    return need > back ? len - back : len;
+  }
+  return len;
+}
+
+void utf8_sanitize(const char *s, size_t len, buf_t *out) {
+  static const char repl[] = "\xEF\xBF\xBD";
+  size_t i = 0;
+  while (i < len) {
+    unsigned char c = (unsigned char)s[i];
+    size_t n = utf8_seq_len(c);
+    bool ok = n > 0 && i + n <= len;
+    for (size_t k = 1; ok && k < n; k++)
+      ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+    if (ok && n == 3) {
+      unsigned char c1 = (unsigned char)s[i + 1];
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
+    } else if (ok && n == 4) {
+      unsigned char c1 = (unsigned char)s[i + 1];
+      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (ok && c == 0) ok = false; /* NUL would end C strings downstream */
+    if (ok) {
+      buf_append(out, s + i, n);
+      i += n;
+    } else {
+      buf_append(out, repl, 3);
+      i++;
+    }
+  }
 }

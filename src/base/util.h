@@ -37,6 +37,13 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 /* Reads a whole file (malloc'd, NUL-terminated). */
 int read_file(const char *path, char **out, size_t *len, err_t *err);
 
+/* Length of the longest prefix of s[0..len) that does not end inside a
+ * UTF-8 sequence (so the rest can wait for the bytes that complete it). */
+size_t utf8_complete_prefix(const char *s, size_t len);
+/* Appends s to out as valid UTF-8: invalid bytes become U+FFFD. */
+struct buf;
+void utf8_sanitize(const char *s, size_t len, struct buf *out);
+
 /* Parses a decimal size such as "256" into *out; false on junk. */
 bool parse_u64(const char *s, uint64_t *out);
 

@@ -1,1 +1,298 @@
-int main(void) { return 0; }
+/* skiffd: the control plane and a local worker in one process, on one
+ * libuv loop. */
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "base/log.h"
+#include "base/paths.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "control/control.h"
+#include "http/http.h"
+#include "store/store.h"
+
+typedef struct daemon_opts {
+  const char *home;
+  const char *listen;
+  const char *socket_group;
+  const char *store_url;
+  const char *python;
+  const char *cgroup_root;
+  uint64_t max_payload_mb;
+  double ephemeral_grace_s;
+  enum log_level level;
+} daemon_opts_t;
+
+typedef struct daemon_state {
+  uv_loop_t *loop;
+  store_t *store;
+  control_t *control;
+  http_server_t *http;
+  api_t api;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t stop_timer;
+  bool stopping;
+  char *pidfile;
+} daemon_state_t;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: skiffd [OPTIONS]\n"
+          "\n"
+          "Runs the skiff control plane and a local worker.\n"
+          "\n"
+          "  --home DIR             state directory (default /var/lib/skiff "
+          "as root,\n"
+          "                         ~/.skiff otherwise; $SKIFF_HOME)\n"
+          "  --listen HOST:PORT     TCP address for the API (default "
+          "127.0.0.1:7557;\n"
+          "                         'none' turns TCP off)\n"
+          "  --socket-group NAME    group owning the API socket (default "
+          "'skiff' if\n"
+          "                         that group exists)\n"
+          "  --store URL            sqlite:PATH (default "
+          "sqlite:$home/skiff.db)\n"
+          "  --max-payload-mb N     largest pickled argument or result "
+          "(default 64)\n"
+          "  --python PATH          interpreter inside containers (default "
+          "/usr/bin/python3)\n"
+          "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+          "  --version              print the version and exit\n"
+          "  -h, --help             this help\n");
+}
+
+static int parse_args(int argc, char **argv, daemon_opts_t *o) {
+  enum { O_HOME = 1000, O_LISTEN, O_GROUP, O_STORE, O_PAYLOAD, O_PYTHON,
+         O_LEVEL, O_VERSION, O_CGROOT, O_GRACE };
+  static const struct option longopts[] = {
+      {"home", required_argument, NULL, O_HOME},
+      {"listen", required_argument, NULL, O_LISTEN},
+      {"socket-group", required_argument, NULL, O_GROUP},
+      {"store", required_argument, NULL, O_STORE},
+      {"max-payload-mb", required_argument, NULL, O_PAYLOAD},
+      {"python", required_argument, NULL, O_PYTHON},
+      {"log-level", required_argument, NULL, O_LEVEL},
+      {"cgroup-root", required_argument, NULL, O_CGROOT},
+      {"ephemeral-grace", required_argument, NULL, O_GRACE},
+      {"version", no_argument, NULL, O_VERSION},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  int c;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (c) {
+      case O_HOME: o->home = optarg; break;
+      case O_LISTEN: o->listen = optarg; break;
+      case O_GROUP: o->socket_group = optarg; break;
+      case O_STORE: o->store_url = optarg; break;
+      case O_PYTHON: o->python = optarg; break;
+      case O_CGROOT: o->cgroup_root = optarg; break;
+      case O_PAYLOAD:
+        if (!parse_u64(optarg, &o->max_payload_mb) || o->max_payload_mb == 0 ||
+            o->max_payload_mb > 2048) {
+          fprintf(stderr, "skiffd: --max-payload-mb must be 1..2048, got '%s'\n", optarg);
+          return 2;
+        }
+        break;
+      case O_GRACE: {
+        char *end;
+        o->ephemeral_grace_s = strtod(optarg, &end);
+        if (*end || o->ephemeral_grace_s <= 0) {
+          fprintf(stderr, "skiffd: --ephemeral-grace must be a positive number of seconds\n");
+          return 2;
+        }
+        break;
+      }
+      case O_LEVEL:
+        if (!strcmp(optarg, "debug")) o->level = LOG_DEBUG;
+        else if (!strcmp(optarg, "info")) o->level = LOG_INFO;
+        else if (!strcmp(optarg, "warn")) o->level = LOG_WARN;
+        else if (!strcmp(optarg, "error")) o->level = LOG_ERROR;
+        else {
+          fprintf(stderr, "skiffd: --log-level must be debug, info, warn or error\n");
+          return 2;
+        }
+        break;
+      case O_VERSION: printf("skiffd %s\n", SKIFF_VERSION_STRING); exit(0);
+      case 'h': usage(stdout); exit(0);
+      default:
+        fprintf(stderr, "skiffd: unknown or incomplete option '%s'; see skiffd --help\n",
+                argv[optind - 1]);
+        return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "skiffd: unexpected argument '%s'; see skiffd --help\n", argv[optind]);
+    return 2;
+  }
+  return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void begin_stop(daemon_state_t *d) {
+  if (d->stopping) return;
+  d->stopping = true;
+  log_info("stopping");
+  control_shutdown(d->control);
+  http_server_free(d->http);
+  d->http = NULL;
+  control_free(d->control);
+  d->control = NULL;
+  uv_signal_stop(&d->sigterm);
+  uv_signal_stop(&d->sigint);
+  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  uv_close((uv_handle_t *)&d->sigint, NULL);
+  uv_close((uv_handle_t *)&d->stop_timer, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum) { begin_stop(h->data); }
+
+static void on_stop_timer(uv_timer_t *t) { begin_stop(t->data); }
+
+/* POST /v1/shutdown: stop after the answer has gone out. */
+static void request_shutdown(void *ctx) {
+  daemon_state_t *d = ctx;
+  uv_timer_start(&d->stop_timer, on_stop_timer, 100, 0);
+}
+
+static long socket_gid(const char *name, bool explicit_name) {
+  struct group *g = getgrnam(name);
+  if (g) return (long)g->gr_gid;
+  if (explicit_name) return -2;
+  return -1;
+}
+
+int main(int argc, char **argv) {
+  daemon_opts_t o = {.listen = "127.0.0.1:7557",
+                     .max_payload_mb = 64,
+                     .python = "/usr/bin/python3",
+                     .ephemeral_grace_s = 60,
+                     .level = LOG_INFO};
+  int rc = parse_args(argc, argv, &o);
+  if (rc) return rc;
+  log_set_level(o.level);
+  signal(SIGPIPE, SIG_IGN);
+  const char *home = o.home ? o.home : paths_default_home();
+  err_t err = ERR_INIT;
+  if (mkdir_p(home, 0755, &err) < 0) {
+    fprintf(stderr, "skiffd: %s\n", err.msg);
+    return 1;
+  }
+  char *abs_home = realpath(home, NULL);
+  if (!abs_home) abs_home = xstrdup(home);
+
+  /* One daemon per home. */
+  char *lockpath = xasprintf("%s/skiffd.lock", abs_home);
+  int lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+    fprintf(stderr,
+            "skiffd: another skiffd is already running with home %s; stop it "
+            "with `skiff daemon stop` or pick another --home\n",
+            abs_home);
+    return 1;
+  }
+
+  daemon_state_t d = {0};
+  d.loop = uv_default_loop();
+  char *store_url = o.store_url ? xstrdup(o.store_url)
+                                : xasprintf("sqlite:%s/skiff.db", abs_home);
+  if (store_open(store_url, &d.store, &err) < 0) {
+    fprintf(stderr, "skiffd: %s\n", err.msg);
+    return 1;
+  }
+  control_config_t cc = {.home = abs_home,
+                         .python = o.python,
+                         .sdk_dir = paths_sdk_dir(),
+                         .init_path = paths_init_bin(),
+                         .cgroup_root = o.cgroup_root,
+                         .max_payload = o.max_payload_mb * 1024 * 1024,
+                         .ephemeral_grace_s = o.ephemeral_grace_s};
+  char *sdk_real = realpath(cc.sdk_dir, NULL);
+  if (!sdk_real || access(cc.init_path, X_OK) != 0) {
+    fprintf(stderr,
+            "skiffd: cannot find the skiff SDK (%s) or skiff-init (%s); set "
+            "SKIFF_SDK_PATH and SKIFF_INIT or reinstall\n",
+            cc.sdk_dir, cc.init_path);
+    return 1;
+  }
+  cc.sdk_dir = sdk_real;
+  if (control_new(d.loop, &cc, d.store, &d.control, &err) < 0) {
+    fprintf(stderr, "skiffd: %s\n", err.msg);
+    return 1;
+  }
+  d.api.control = d.control;
+  d.api.shutdown = request_shutdown;
+  d.api.shutdown_ctx = &d;
+  /* A base64 payload is 4/3 of its size; leave room for the JSON around it. */
+  http_config_t hc = {.max_body = cc.max_payload / 3 * 4 + 4 * 1024 * 1024,
+                      .max_blob_body = 256u * 1024 * 1024};
+  if (http_server_new(d.loop, &hc, api_handle, api_batch, &d.api, &d.http,
+                      &err) < 0) {
+    fprintf(stderr, "skiffd: %s\n", err.msg);
+    return 1;
+  }
+  control_set_http(d.control, d.http);
+  long gid = socket_gid(o.socket_group ? o.socket_group : "skiff",
+                        o.socket_group != NULL);
+  if (gid == -2) {
+    fprintf(stderr, "skiffd: --socket-group %s: no such group\n", o.socket_group);
+    return 1;
+  }
+  char *sock = xasprintf("%s/skiffd.sock", abs_home);
+  char *runner_sock = xasprintf("%s/run/api.sock", abs_home);
+  int port = 0;
+  if (http_listen_unix(d.http, HTTP_RUNNER, runner_sock, 0666, -1, &err) < 0 ||
+      (strcmp(o.listen, "none") &&
+       http_listen_tcp(d.http, HTTP_CLIENT, o.listen, &port, &err) < 0) ||
+      /* The client socket comes last: its existence means "ready". */
+      http_listen_unix(d.http, HTTP_CLIENT, sock, gid >= 0 ? 0660 : 0600, gid,
+                       &err) < 0) {
+    fprintf(stderr, "skiffd: %s\n", err.msg);
+    return 1;
+  }
+  d.pidfile = xasprintf("%s/skiffd.pid", abs_home);
+  char pidbuf[32];
+  int n = snprintf(pidbuf, sizeof pidbuf, "%d\n", (int)getpid());
+  write_file_atomic(d.pidfile, pidbuf, (size_t)n, 0644, &err);
+
+  uv_signal_init(d.loop, &d.sigterm);
+  uv_signal_init(d.loop, &d.sigint);
+  d.sigterm.data = d.sigint.data = &d;
+  uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&d.sigint, on_signal, SIGINT);
+  uv_timer_init(d.loop, &d.stop_timer);
+  d.stop_timer.data = &d;
+  log_info("skiffd %s ready: home %s, socket %s%s%s, store %s",
+           SKIFF_VERSION_STRING, abs_home, sock, port ? ", tcp " : "",
+           port ? o.listen : "", store_url);
+
+  uv_run(d.loop, UV_RUN_DEFAULT);
+  uv_walk(d.loop, close_walk, NULL);
+  uv_run(d.loop, UV_RUN_DEFAULT);
+  uv_loop_close(d.loop);
+  store_close(d.store);
+  unlink(d.pidfile);
+  log_info("stopped");
+  free(d.pidfile);
+  free(sock);
+  free(runner_sock);
+  free(store_url);
+  free(sdk_real);
+  free(lockpath);
+  free(abs_home);
+  close(lockfd);
+  return 0;
+}

@@ -149,6 +149,21 @@ int sq_app_get(store_t *s, const char *id_or_name, json_t **out, err_t *err) {
     return rc;
   }
   json_object_set_new(app, "functions", defs);
+  st = sq_stmt(q,
+               "SELECT path, sha256, mode FROM app_files WHERE app_id = ?"
+               " ORDER BY path",
+               err);
+  json_t *files = NULL;
+  if (!st) {
+    json_decref(app);
+    return err->code;
+  }
+  sq_bind_text(st, 1, json_string_value(json_object_get(app, "app_id")));
+  if ((rc = sq_rows_json(q, st, &files, err)) < 0) {
+    json_decref(app);
+    return rc;
+  }
+  json_object_set_new(app, "files", files);
   *out = app;
   return 0;
 }

@@ -183,7 +183,26 @@ int sq_output_put(store_t *s, const store_output_t *o, double now,
   sq_bind_text(st, 1, in.call_id);
   sqlite3_bind_int64(st, 2, o->input_id);
   sqlite3_bind_int64(st, 3, in.idx);
-  sqlite3_bind_int64(st, 4, o->seq);
+  int64_t seq = o->seq;
+  if (seq < 0) { /* the next after any items the input already yielded */
+    sqlite3_stmt *ms = sq_stmt(
+        q, "SELECT COALESCE(MAX(seq) + 1, 0) FROM outputs WHERE input_id = ?",
+        err);
+    if (!ms) goto fail;
+    sqlite3_bind_int64(ms, 1, o->input_id);
+    seq = sqlite3_step(ms) == SQLITE_ROW ? sqlite3_column_int64(ms, 0) : 0;
+    sqlite3_reset(ms);
+    st = sq_stmt(q,
+                 "INSERT OR IGNORE INTO outputs(call_id, input_id, idx, seq,"
+                 " status, data, message, exception, traceback, created_at)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 err);
+    if (!st) goto fail;
+    sq_bind_text(st, 1, in.call_id);
+    sqlite3_bind_int64(st, 2, o->input_id);
+    sqlite3_bind_int64(st, 3, in.idx);
+  }
+  sqlite3_bind_int64(st, 4, seq);
   sq_bind_text(st, 5, o->status);
   if (o->data)
     sqlite3_bind_blob64(st, 6, o->data, o->len, SQLITE_STATIC);

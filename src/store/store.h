@@ -51,7 +51,7 @@ typedef struct store_input_info {
 /* One output, as produced by a runner or by skiffd itself. */
 typedef struct store_output {
   int64_t input_id;
-  int64_t seq;
+  int64_t seq;           /* -1: after the input's last item */
   const char *status;    /* success | failure | item | cancelled */
   const void *data;      /* pickle or NULL */
   size_t len;

@@ -1,0 +1,44 @@
+#ifndef SKIFF_API_INTERNAL_H
+#define SKIFF_API_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "http/router.h"
+#include "http/validate.h"
+
+/* A route handler: params are the {} captures of the pattern. */
+typedef void (*api_route_fn)(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+
+/* Parses the body into an object and checks it against fields; on failure
+ * it answers 400 and returns NULL. */
+json_t *api_body(http_req_t *req, const vfield_t *fields, size_t n);
+/* Reads an integer query parameter within [lo, hi]; answers 400 and returns
+ * false on junk. */
+bool api_query_int(http_req_t *req, const char *key, int64_t dflt, int64_t lo,
+                   int64_t hi, int64_t *out);
+
+void api_status(api_t *api, http_req_t *req, const route_match_t *m);
+void api_shutdown(api_t *api, http_req_t *req, const route_match_t *m);
+void api_blobs_missing(api_t *api, http_req_t *req, const route_match_t *m);
+void api_blob_put(api_t *api, http_req_t *req, const route_match_t *m);
+void api_apps_create(api_t *api, http_req_t *req, const route_match_t *m);
+void api_apps_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_app_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_app_stop(api_t *api, http_req_t *req, const route_match_t *m);
+void api_app_logs(api_t *api, http_req_t *req, const route_match_t *m);
+void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m);
+void api_call_inputs(api_t *api, http_req_t *req, const route_match_t *m);
+void api_call_outputs(api_t *api, http_req_t *req, const route_match_t *m);
+void api_call_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_call_cancel(api_t *api, http_req_t *req, const route_match_t *m);
+void api_containers_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m);
+
+/* Validation of an app definition (apps_spec.c), shared with the fuzzer:
+ * checks body and fills in defaults and function ids. */
+int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err);
+
+#endif

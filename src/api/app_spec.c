@@ -1,0 +1,219 @@
+/* Validation of an app definition (POST /v1/apps): field types, value
+ * ranges, paths, and the defaults a function gets. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+#include "base/util.h"
+
+static const vfield_t app_fields[] = {
+    {"name", V_STRING, true, false},
+    {"ephemeral", V_BOOL, false, false},
+    {"files", V_ARRAY, false, false},
+    {"functions", V_ARRAY, true, false},
+};
+
+static const vfield_t file_fields[] = {
+    {"path", V_STRING, true, false},
+    {"sha256", V_STRING, true, false},
+    {"mode", V_INT, false, false},
+};
+
+static const vfield_t fn_fields[] = {
+    {"name", V_STRING, true, false},
+    {"module", V_STRING, true, false},
+    {"qualname", V_STRING, false, false},
+    {"is_generator", V_BOOL, false, false},
+    {"cpu", V_NUMBER, false, true},
+    {"cpu_limit", V_NUMBER, false, true},
+    {"memory", V_INT, false, true},
+    {"memory_limit", V_INT, false, true},
+    {"timeout", V_NUMBER, false, true},
+    {"retries", V_OBJECT, false, true},
+    {"min_containers", V_INT, false, true},
+    {"max_containers", V_INT, false, true},
+    {"env", V_OBJECT, false, true},
+};
+
+static const vfield_t retry_fields[] = {
+    {"max_retries", V_INT, true, false},
+    {"backoff_coefficient", V_NUMBER, false, false},
+    {"initial_delay", V_NUMBER, false, false},
+    {"max_delay", V_NUMBER, false, false},
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static bool name_ok(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max) return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+      return false;
+  }
+  return true;
+}
+
+static bool path_ok(const char *p) {
+  if (!*p || *p == '/' || strlen(p) > 1024) return false;
+  const char *seg = p;
+  for (;;) {
+    const char *end = strchr(seg, '/');
+    size_t n = end ? (size_t)(end - seg) : strlen(seg);
+    if (n == 0 || (n == 1 && seg[0] == '.') ||
+        (n == 2 && seg[0] == '.' && seg[1] == '.'))
+      return false;
+    if (!end) return true;
+    seg = end + 1;
+  }
+}
+
+/* Sets key to dflt when absent or null; checks [lo, hi] otherwise. */
+static int number_in(json_t *o, const char *where, const char *key,
+                     double dflt, double lo, double hi, err_t *err) {
+  json_t *v = json_object_get(o, key);
+  if (!v || json_is_null(v)) {
+    if (dflt == dflt) /* not NaN: a default exists */
+      json_object_set_new(o, key, json_real(dflt));
+    else
+      json_object_set_new(o, key, json_null());
+    return 0;
+  }
+  double d = json_number_value(v);
+  if (d < lo || d > hi)
+    return err_set(err, -EINVAL, "%s: '%s' must be between %g and %g, got %g",
+                   where, key, lo, hi, d);
+  return 0;
+}
+
+static int check_function(json_t *f, const char *where, err_t *err) {
+  int rc = v_check(f, fn_fields, N(fn_fields), where, err);
+  if (rc < 0) return rc;
+  const char *name = json_string_value(json_object_get(f, "name"));
+  if (!name_ok(name, 128))
+    return err_set(err, -EINVAL,
+                   "%s: name '%s' must be 1-128 letters, digits, '_', '-' or "
+                   "'.'",
+                   where, name);
+  if (!json_object_get(f, "qualname"))
+    json_object_set_new(f, "qualname", json_string(name));
+  if (!json_object_get(f, "is_generator"))
+    json_object_set_new(f, "is_generator", json_false());
+  const double NONE = 0.0 / 0.0;
+  if ((rc = number_in(f, where, "cpu", 0.125, 0.001, 1024, err)) < 0 ||
+      (rc = number_in(f, where, "cpu_limit", NONE, 0.001, 1024, err)) < 0 ||
+      (rc = number_in(f, where, "memory", 128, 16, 16 * 1024 * 1024, err)) < 0 ||
+      (rc = number_in(f, where, "memory_limit", NONE, 16, 16 * 1024 * 1024, err)) < 0 ||
+      (rc = number_in(f, where, "timeout", 300, 1, 86400, err)) < 0 ||
+      (rc = number_in(f, where, "min_containers", 0, 0, 1000, err)) < 0 ||
+      (rc = number_in(f, where, "max_containers", NONE, 1, 100000, err)) < 0)
+    return rc;
+  double cpu = json_number_value(json_object_get(f, "cpu"));
+  json_t *cl = json_object_get(f, "cpu_limit");
+  if (json_is_number(cl) && json_number_value(cl) < cpu)
+    return err_set(err, -EINVAL, "%s: cpu_limit (%g) is below cpu (%g)", where,
+                   json_number_value(cl), cpu);
+  json_t *ml = json_object_get(f, "memory_limit");
+  double mem = json_number_value(json_object_get(f, "memory"));
+  if (json_is_number(ml) && json_number_value(ml) < mem)
+    return err_set(err, -EINVAL, "%s: memory_limit (%g) is below memory (%g)",
+                   where, json_number_value(ml), mem);
+  json_t *maxc = json_object_get(f, "max_containers");
+  if (json_is_number(maxc) &&
+      json_number_value(maxc) <
+          json_number_value(json_object_get(f, "min_containers")))
+    return err_set(err, -EINVAL,
+                   "%s: max_containers is below min_containers", where);
+  json_t *r = json_object_get(f, "retries");
+  if (json_is_object(r)) {
+    char rw[160];
+    snprintf(rw, sizeof rw, "%s.retries", where);
+    if ((rc = v_check(r, retry_fields, N(retry_fields), rw, err)) < 0 ||
+        (rc = number_in(r, rw, "max_retries", 0, 0, 10, err)) < 0 ||
+        (rc = number_in(r, rw, "backoff_coefficient", 2.0, 1, 10, err)) < 0 ||
+        (rc = number_in(r, rw, "initial_delay", 1.0, 0, 60, err)) < 0 ||
+        (rc = number_in(r, rw, "max_delay", 60.0, 1, 60, err)) < 0)
+      return rc;
+  } else {
+    json_object_set_new(f, "retries", json_null());
+  }
+  json_t *env = json_object_get(f, "env");
+  if (json_is_object(env)) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v) {
+      if (!json_is_string(v))
+        return err_set(err, -EINVAL, "%s: env['%s'] must be a string, got %s",
+                       where, k, v_type_name(v));
+      if (!*k || strchr(k, '=') || !strncmp(k, "SKIFF_", 6))
+        return err_set(err, -EINVAL,
+                       "%s: env name '%s' is not allowed (empty, contains "
+                       "'=', or starts with SKIFF_)",
+                       where, k);
+    }
+  } else {
+    json_object_set_new(f, "env", json_object());
+  }
+  char fid[40];
+  id_new("fu", fid, sizeof fid);
+  json_object_set_new(f, "function_id", json_string(fid));
+  return 0;
+}
+
+int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
+  int rc = v_check(body, app_fields, N(app_fields), "body", err);
+  if (rc < 0) return rc;
+  const char *name = json_string_value(json_object_get(body, "name"));
+  if (!name_ok(name, 64))
+    return err_set(err, -EINVAL,
+                   "app name '%s' must be 1-64 letters, digits, '_', '-' or '.'",
+                   name);
+  if (!strncmp(name, "ap-", 3))
+    return err_set(err, -EINVAL,
+                   "app name '%s' may not start with 'ap-' (that is how app "
+                   "ids look)",
+                   name);
+  json_t *files = json_object_get(body, "files");
+  if (!files) json_object_set_new(body, "files", files = json_array());
+  size_t i;
+  json_t *f;
+  json_array_foreach(files, i, f) {
+    char where[64];
+    snprintf(where, sizeof where, "files[%zu]", i);
+    if ((rc = v_check(f, file_fields, N(file_fields), where, err)) < 0) return rc;
+    const char *path = json_string_value(json_object_get(f, "path"));
+    if (!path_ok(path))
+      return err_set(err, -EINVAL,
+                     "%s: path '%s' must be relative, without '.' or '..' "
+                     "parts",
+                     where, path);
+    if (!sha256_valid(json_string_value(json_object_get(f, "sha256"))))
+      return err_set(err, -EINVAL,
+                     "%s: sha256 must be 64 lowercase hex characters", where);
+    for (size_t k = 0; k < i; k++)
+      if (!strcmp(path, json_string_value(json_object_get(
+                            json_array_get(files, k), "path"))))
+        return err_set(err, -EINVAL, "%s: path '%s' is listed twice", where,
+                       path);
+    if (!json_object_get(f, "mode"))
+      json_object_set_new(f, "mode", json_integer(0644));
+  }
+  json_t *fns = json_object_get(body, "functions");
+  if (json_array_size(fns) == 0)
+    return err_set(err, -EINVAL, "an app needs at least one function");
+  json_array_foreach(fns, i, f) {
+    char where[64];
+    snprintf(where, sizeof where, "functions[%zu]", i);
+    if ((rc = check_function(f, where, err)) < 0) return rc;
+    const char *fname = json_string_value(json_object_get(f, "name"));
+    for (size_t k = 0; k < i; k++)
+      if (!strcmp(fname, json_string_value(json_object_get(
+                             json_array_get(fns, k), "name"))))
+        return err_set(err, -EINVAL, "%s: function name '%s' is used twice",
+                       where, fname);
+  }
+  (void)max_payload;
+  return 0;
+}

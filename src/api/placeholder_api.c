@@ -1,2 +1,0 @@
-/* placeholder: module api */
-typedef int skiff_api_placeholder_t;

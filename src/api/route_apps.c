@@ -1,0 +1,138 @@
+/* /v1/apps: create, list, get, stop, logs */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+#include "base/util.h"
+
+void api_apps_create(api_t *api, http_req_t *req, const route_match_t *m) {
+  json_t *body = api_body(req, NULL, 0);
+  if (!body) return;
+  err_t err = ERR_INIT;
+  store_t *s = control_store(api->control);
+  json_t *fnmap = NULL;
+  char app_id[40];
+  if (api_app_spec_check(body, control_max_payload(api->control), &err) < 0)
+    goto fail;
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(body, "files"), i, f) {
+    const char *sha = json_string_value(json_object_get(f, "sha256"));
+    if (!control_blob_exists(api->control, sha)) {
+      err_set(&err, -EINVAL,
+              "files[%zu]: blob %s (%s) was not uploaded; PUT "
+              "/v1/blobs/{sha256} first",
+              i, sha, json_string_value(json_object_get(f, "path")));
+      goto fail;
+    }
+  }
+  id_new("ap", app_id, sizeof app_id);
+  const char *name = json_string_value(json_object_get(body, "name"));
+  bool ephemeral = !json_is_false(json_object_get(body, "ephemeral"));
+  if (control_begin(api->control, &err) < 0 ||
+      s->ops->app_create(s, app_id, name, ephemeral,
+                         json_object_get(body, "files"),
+                         json_object_get(body, "functions"), now_wall(),
+                         &err) < 0 ||
+      control_app_loaded(api->control, app_id, &err) < 0)
+    goto fail;
+  fnmap = json_object();
+  json_array_foreach(json_object_get(body, "functions"), i, f) {
+    json_object_set(fnmap, json_string_value(json_object_get(f, "name")),
+                    json_object_get(f, "function_id"));
+  }
+  http_respond_after_commit(
+      req, 201,
+      json_pack("{s:s,s:s,s:o}", "app_id", app_id, "name", name, "functions",
+                fnmap));
+  json_decref(body);
+  return;
+fail:
+  json_decref(body);
+  http_respond_err(req, &err);
+}
+
+void api_apps_list(api_t *api, http_req_t *req, const route_match_t *m) {
+  store_t *s = control_store(api->control);
+  json_t *apps = NULL;
+  err_t err = ERR_INIT;
+  if (s->ops->app_list(s, &apps, &err) < 0) {
+    http_respond_err(req, &err);
+    return;
+  }
+  http_respond(req, 200, json_pack("{s:o}", "apps", apps));
+}
+
+void api_app_get(api_t *api, http_req_t *req, const route_match_t *m) {
+  store_t *s = control_store(api->control);
+  json_t *app = NULL;
+  err_t err = ERR_INIT;
+  if (s->ops->app_get(s, m->params[0], &app, &err) < 0) {
+    http_respond_err(req, &err);
+    return;
+  }
+  http_respond(req, 200, app);
+}
+
+void api_app_stop(api_t *api, http_req_t *req, const route_match_t *m) {
+  json_t *body = api_body(req, NULL, 0);
+  if (!body) return;
+  json_decref(body);
+  store_t *s = control_store(api->control);
+  json_t *app = NULL;
+  err_t err = ERR_INIT;
+  if (s->ops->app_get(s, m->params[0], &app, &err) < 0) {
+    http_respond_err(req, &err);
+    return;
+  }
+  const char *id = json_string_value(json_object_get(app, "app_id"));
+  if (control_app_stop(api->control, id, &err) < 0) {
+    json_decref(app);
+    http_respond_err(req, &err);
+    return;
+  }
+  http_respond_after_commit(
+      req, 200, json_pack("{s:s,s:s}", "app_id", id, "state", "stopped"));
+  json_decref(app);
+}
+
+void api_app_logs(api_t *api, http_req_t *req, const route_match_t *m) {
+  int64_t after, wait, limit;
+  if (!api_query_int(req, "after", 0, 0, INT64_MAX, &after) ||
+      !api_query_int(req, "wait", 0, 0, 60, &wait) ||
+      !api_query_int(req, "limit", 1000, 1, 10000, &limit))
+    return;
+  store_t *s = control_store(api->control);
+  json_t *app = NULL, *logs = NULL;
+  err_t err = ERR_INIT;
+  if (s->ops->app_get(s, m->params[0], &app, &err) < 0) {
+    http_respond_err(req, &err);
+    return;
+  }
+  const char *id = json_string_value(json_object_get(app, "app_id"));
+  control_app_touch(api->control, id);
+  if (s->ops->logs_list(s, id, after, limit, &logs, &err) < 0) {
+    json_decref(app);
+    http_respond_err(req, &err);
+    return;
+  }
+  bool running = control_app_running(api->control, id);
+  if (json_array_size(logs) == 0 && wait > 0 && running &&
+      !http_req_timed_out(req)) {
+    char key[64];
+    snprintf(key, sizeof key, "logs:%s", id);
+    http_park(req, key, (uint64_t)wait * 1000);
+    json_decref(logs);
+    json_decref(app);
+    return;
+  }
+  size_t n = json_array_size(logs);
+  int64_t next = n ? json_integer_value(json_object_get(
+                         json_array_get(logs, n - 1), "id"))
+                   : after;
+  http_respond(req, 200,
+               json_pack("{s:o,s:I,s:s}", "logs", logs, "next",
+                         (json_int_t)next, "app_state",
+                         running ? "running" : "stopped"));
+  json_decref(app);
+}

@@ -1,0 +1,91 @@
+/* The route table and the dispatch from the http server. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+#include "base/util.h"
+
+static const route_t client_routes[] = {
+    {"GET", "/v1/status", api_status},
+    {"POST", "/v1/shutdown", api_shutdown},
+    {"POST", "/v1/blobs/missing", api_blobs_missing},
+    {"PUT", "/v1/blobs/{}", api_blob_put},
+    {"POST", "/v1/apps", api_apps_create},
+    {"GET", "/v1/apps", api_apps_list},
+    {"GET", "/v1/apps/{}", api_app_get},
+    {"POST", "/v1/apps/{}/stop", api_app_stop},
+    {"GET", "/v1/apps/{}/logs", api_app_logs},
+    {"POST", "/v1/functions/{}/calls", api_calls_create},
+    {"POST", "/v1/calls/{}/inputs", api_call_inputs},
+    {"GET", "/v1/calls/{}/outputs", api_call_outputs},
+    {"GET", "/v1/calls/{}", api_call_get},
+    {"POST", "/v1/calls/{}/cancel", api_call_cancel},
+    {"GET", "/v1/containers", api_containers_list},
+};
+
+static const route_t runner_routes[] = {
+    {"POST", "/v1/runner/exchange", api_runner_exchange},
+};
+
+void api_handle(void *ctx, http_req_t *req) {
+  api_t *api = ctx;
+  const route_t *routes = client_routes;
+  size_t n = sizeof client_routes / sizeof client_routes[0];
+  if (http_req_listener(req) == HTTP_RUNNER) {
+    routes = runner_routes;
+    n = sizeof runner_routes / sizeof runner_routes[0];
+  }
+  route_match_t m;
+  int rc = route_find(routes, n, http_req_method(req), http_req_path(req), &m);
+  if (rc == -ENOENT) {
+    http_respond_error(req, 404, "not_found",
+                       "no route %s %s; see docs/api.md for the API",
+                       http_req_method(req), http_req_path(req));
+    return;
+  }
+  if (rc == -EPERM) {
+    http_respond_error(req, 405, "method_not_allowed",
+                       "%s is not allowed on %s", http_req_method(req),
+                       http_req_path(req));
+    return;
+  }
+  ((api_route_fn)m.route->handler)(api, req, &m);
+}
+
+void api_batch(void *ctx) {
+  api_t *api = ctx;
+  control_batch(api->control);
+}
+
+json_t *api_body(http_req_t *req, const vfield_t *fields, size_t n) {
+  size_t len = 0;
+  const char *body = http_req_body(req, &len);
+  err_t err = ERR_INIT;
+  json_t *j = NULL;
+  if (v_parse_object(body, len, &j, &err) < 0 ||
+      v_check(j, fields, n, "body", &err) < 0) {
+    json_decref(j);
+    http_respond_error(req, 400, "bad_request", "%s", err.msg);
+    return NULL;
+  }
+  return j;
+}
+
+bool api_query_int(http_req_t *req, const char *key, int64_t dflt, int64_t lo,
+                   int64_t hi, int64_t *out) {
+  const char *v = http_req_query(req, key);
+  if (!v) {
+    *out = dflt;
+    return true;
+  }
+  uint64_t u;
+  if (!parse_u64(v, &u) || (int64_t)u < lo || (int64_t)u > hi || u > INT64_MAX) {
+    http_respond_error(req, 400, "bad_request",
+                       "query parameter '%s' must be an integer from %lld to "
+                       "%lld, got '%s'",
+                       key, (long long)lo, (long long)hi, v);
+    return false;
+  }
+  *out = (int64_t)u;
+  return true;
+}

@@ -1,0 +1,207 @@
+/* Apps and functions as the scheduler sees them: loaded from the store,
+ * with their source files laid out for containers to mount. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "control/control_internal.h"
+
+ctl_app_t *ctl_app_find(control_t *c, const char *app_id) {
+  for (ctl_app_t *a = c->apps; a; a = a->next)
+    if (!strcmp(a->id, app_id)) return a;
+  return NULL;
+}
+
+ctl_fn_t *ctl_fn_find(control_t *c, const char *function_id) {
+  for (ctl_app_t *a = c->apps; a; a = a->next)
+    for (ctl_fn_t *f = a->fns; f; f = f->next)
+      if (!strcmp(f->id, function_id)) return f;
+  return NULL;
+}
+
+static double num(json_t *o, const char *k, double dflt) {
+  json_t *v = json_object_get(o, k);
+  return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def) {
+  ctl_fn_t *f = xcalloc(1, sizeof *f);
+  f->app = app;
+  snprintf(f->id, sizeof f->id, "%s",
+           json_string_value(json_object_get(def, "function_id")));
+  snprintf(f->name, sizeof f->name, "%s",
+           json_string_value(json_object_get(def, "name")));
+  snprintf(f->park_key, sizeof f->park_key, "fn:%s", f->id);
+  const char *module = json_string_value(json_object_get(def, "module"));
+  const char *qualname = json_string_value(json_object_get(def, "qualname"));
+  f->module = xstrdup(module ? module : "");
+  f->qualname = xstrdup(qualname ? qualname : f->name);
+  f->is_generator = json_is_true(json_object_get(def, "is_generator"));
+  f->cpu = num(def, "cpu", 0.125);
+  f->cpu_limit = num(def, "cpu_limit", 0);
+  double mem = num(def, "memory", 128);
+  double mem_limit = num(def, "memory_limit", 0);
+  f->memory_mib = (int64_t)(mem_limit > 0 ? mem_limit : mem);
+  f->timeout_s = num(def, "timeout", 300);
+  json_t *r = json_object_get(def, "retries");
+  if (json_is_object(r)) {
+    f->max_retries = (int)num(r, "max_retries", 0);
+    f->backoff = num(r, "backoff_coefficient", 2.0);
+    f->initial_delay = num(r, "initial_delay", 1.0);
+    f->max_delay = num(r, "max_delay", 60.0);
+  }
+  f->min_containers = (int64_t)num(def, "min_containers", 0);
+  f->max_containers = (int64_t)num(def, "max_containers", 0);
+  json_t *env = json_object_get(def, "env");
+  f->env = json_is_object(env) ? json_incref(env) : json_object();
+  return f;
+}
+
+static void app_free(ctl_app_t *a) {
+  ctl_fn_t *next;
+  for (ctl_fn_t *f = a->fns; f; f = next) {
+    next = f->next;
+    free(f->module);
+    free(f->qualname);
+    json_decref(f->env);
+    free(f);
+  }
+  free(a->src_dir);
+  free(a);
+}
+
+void ctl_apps_free(control_t *c) {
+  ctl_app_t *next;
+  for (ctl_app_t *a = c->apps; a; a = next) {
+    next = a->next;
+    app_free(a);
+  }
+  c->apps = NULL;
+}
+
+/* Hard-links each source file from the blob store into the app's src dir
+ * (a copy when linking is not possible). */
+static int lay_out_sources(control_t *c, ctl_app_t *app, json_t *files,
+                           err_t *err) {
+  int rc = mkdir_p(app->src_dir, 0755, err);
+  if (rc < 0) return rc;
+  size_t i;
+  json_t *f;
+  json_array_foreach(files, i, f) {
+    const char *path = json_string_value(json_object_get(f, "path"));
+    const char *sha = json_string_value(json_object_get(f, "sha256"));
+    if (!path || !sha) continue;
+    char *dst = xasprintf("%s/%s", app->src_dir, path);
+    char *blob = xasprintf("%s/%.2s/%s", c->blobs_dir, sha, sha);
+    char *slash = strrchr(dst, '/');
+    *slash = '\0';
+    rc = mkdir_p(dst, 0755, err);
+    *slash = '/';
+    if (rc == 0 && link(blob, dst) < 0 && errno != EEXIST) {
+      char *data = NULL;
+      size_t len = 0;
+      rc = read_file(blob, &data, &len, err);
+      if (rc == 0) rc = write_file_atomic(dst, data, len, 0444, err);
+      free(data);
+    }
+    free(dst);
+    free(blob);
+    if (rc < 0) return err_wrap(err, "app %s: source file %s", app->id, path);
+  }
+  return 0;
+}
+
+static int load_app(control_t *c, const char *app_id, err_t *err) {
+  json_t *j = NULL;
+  int rc = c->store->ops->app_get(c->store, app_id, &j, err);
+  if (rc < 0) return rc;
+  ctl_app_t *a = xcalloc(1, sizeof *a);
+  snprintf(a->id, sizeof a->id, "%s", json_string_value(json_object_get(j, "app_id")));
+  snprintf(a->name, sizeof a->name, "%s", json_string_value(json_object_get(j, "name")));
+  a->ephemeral = json_is_true(json_object_get(j, "ephemeral"));
+  a->running = !strcmp(json_string_value(json_object_get(j, "state")), "running");
+  a->last_seen_ms = now_mono_ms();
+  a->src_dir = xasprintf("%s/%s/src", c->apps_dir, a->id);
+  size_t i;
+  json_t *def;
+  json_array_foreach(json_object_get(j, "functions"), i, def) {
+    ctl_fn_t *f = fn_from_definition(a, def);
+    f->next = a->fns;
+    a->fns = f;
+  }
+  rc = lay_out_sources(c, a, json_object_get(j, "files"), err);
+  json_decref(j);
+  if (rc < 0) {
+    app_free(a);
+    return rc;
+  }
+  a->next = c->apps;
+  c->apps = a;
+  c->dirty = true;
+  return 0;
+}
+
+int control_app_loaded(control_t *c, const char *app_id, err_t *err) {
+  return load_app(c, app_id, err);
+}
+
+int ctl_apps_reload(control_t *c, err_t *err) {
+  json_t *apps = NULL;
+  int rc = c->store->ops->apps_running(c->store, &apps, err);
+  if (rc < 0) return rc;
+  size_t i;
+  json_t *a;
+  json_array_foreach(apps, i, a) {
+    const char *id = json_string_value(json_object_get(a, "app_id"));
+    if ((rc = load_app(c, id, err)) < 0) {
+      log_warn("cannot load app %s: %s", id, err->msg);
+      err_clear(err);
+    }
+  }
+  json_decref(apps);
+  return 0;
+}
+
+int control_app_stop(control_t *c, const char *app_id, err_t *err) {
+  int rc = control_begin(c, err);
+  if (rc < 0) return rc;
+  double now = now_wall();
+  if ((rc = c->store->ops->app_set_stopped(c->store, app_id, now, err)) < 0)
+    return rc;
+  size_t n = 0;
+  if ((rc = c->store->ops->app_cancel_inputs(c->store, app_id, now, &n, err)) < 0)
+    return rc;
+  ctl_app_t *a = ctl_app_find(c, app_id);
+  if (a) {
+    a->running = false;
+    ctl_kill_app_containers(c, a);
+    for (ctl_fn_t *f = a->fns; f; f = f->next)
+      if (c->http) http_wake(c->http, f->park_key);
+    char key[64];
+    snprintf(key, sizeof key, "logs:%s", a->id);
+    if (c->http) http_wake(c->http, key);
+  }
+  /* Wake every caller of the app's calls: their inputs were cancelled. */
+  if (c->http) {
+    char key[64];
+    snprintf(key, sizeof key, "app:%s", app_id);
+    http_wake(c->http, key);
+  }
+  c->dirty = true;
+  return 0;
+}
+
+void control_app_touch(control_t *c, const char *app_id) {
+  ctl_app_t *a = ctl_app_find(c, app_id);
+  if (a) a->last_seen_ms = now_mono_ms();
+}
+
+bool control_app_running(control_t *c, const char *app_id) {
+  ctl_app_t *a = ctl_app_find(c, app_id);
+  return a && a->running;
+}

@@ -1,0 +1,176 @@
+/* The control plane's life cycle, its loop hooks and its status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/paths.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "control/control_internal.h"
+
+#define TICK_MS 100
+
+static void on_wk_log(void *ctx, wk_container_t *w, const char *stream,
+                      const char *data, size_t len) {
+  ctl_container_log(ctx, wk_container_data(w), stream, data, len);
+}
+
+static void on_wk_exit(void *ctx, wk_container_t *w, const wk_exit_t *ex) {
+  ctl_container_exited(ctx, wk_container_data(w), ex);
+}
+
+static void on_tick(uv_timer_t *t) { ctl_scheduler_tick(t->data); }
+
+int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
+                control_t **out, err_t *err) {
+  control_t *c = xcalloc(1, sizeof *c);
+  c->loop = loop;
+  c->cfg = *cfg;
+  c->store = store;
+  c->started_at = now_wall();
+  c->blobs_dir = xasprintf("%s/blobs", cfg->home);
+  c->apps_dir = xasprintf("%s/apps", cfg->home);
+  c->run_dir = xasprintf("%s/run", cfg->home);
+  int rc;
+  if ((rc = mkdir_p(c->blobs_dir, 0700, err)) < 0 ||
+      (rc = mkdir_p(c->apps_dir, 0755, err)) < 0 ||
+      (rc = mkdir_p(c->run_dir, 0755, err)) < 0)
+    goto fail;
+  worker_config_t wc = {.home = cfg->home,
+                        .sdk_dir = cfg->sdk_dir,
+                        .init_path = cfg->init_path,
+                        .run_dir = c->run_dir,
+                        .cgroup_root = cfg->cgroup_root};
+  wk_callbacks_t cb = {.on_log = on_wk_log, .on_exit = on_wk_exit};
+  if ((rc = worker_new(loop, &wc, &cb, c, &c->worker, err)) < 0) goto fail;
+
+  /* Whatever was running when the last skiffd stopped goes back to the
+   * queue: the work is redone, never lost. */
+  size_t requeued = 0;
+  if ((rc = store->ops->recover(store, now_wall(), &requeued, err)) < 0)
+    goto fail;
+  if (requeued) log_info("requeued %zu inputs that were running when skiffd last stopped", requeued);
+  if ((rc = ctl_apps_reload(c, err)) < 0) goto fail;
+
+  uv_timer_init(loop, &c->tick);
+  c->tick.data = c;
+  uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+  c->dirty = true;
+  *out = c;
+  return 0;
+fail:
+  if (c->worker) worker_free(c->worker);
+  free(c->blobs_dir);
+  free(c->apps_dir);
+  free(c->run_dir);
+  free(c);
+  return rc;
+}
+
+void control_set_http(control_t *c, http_server_t *http) { c->http = http; }
+store_t *control_store(control_t *c) { return c->store; }
+uint64_t control_max_payload(const control_t *c) { return c->cfg.max_payload; }
+const char *control_home(const control_t *c) { return c->cfg.home; }
+
+int control_begin(control_t *c, err_t *err) {
+  return c->store->ops->begin(c->store, err);
+}
+
+void control_batch(control_t *c) {
+  err_t err = ERR_INIT;
+  if (c->store->ops->in_txn(c->store) &&
+      c->store->ops->commit(c->store, &err) < 0)
+    log_error("%s", err.msg);
+}
+
+void control_shutdown(control_t *c) {
+  c->shutting_down = true;
+  uv_timer_stop(&c->tick);
+  err_t err = ERR_INIT;
+  control_begin(c, &err);
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+    size_t n = 0;
+    c->store->ops->inputs_release_container(c->store, ct->id, &n, &err);
+    c->store->ops->container_update(c->store, ct->id, "exited", 0,
+                                    "skiffd stopped", now_wall(),
+                                    ct->inputs_done, &err);
+  }
+  control_batch(c);
+}
+
+static void on_tick_closed(uv_handle_t *h) { free(h->data); }
+
+void control_free(control_t *c) {
+  if (!c) return;
+  worker_free(c->worker);
+  ctl_containers_free(c);
+  ctl_apps_free(c);
+  free(c->blobs_dir);
+  free(c->apps_dir);
+  free(c->run_dir);
+  c->tick.data = c;
+  uv_close((uv_handle_t *)&c->tick, on_tick_closed);
+}
+
+static char *blob_path(control_t *c, const char *sha) {
+  return xasprintf("%s/%.2s/%s", c->blobs_dir, sha, sha);
+}
+
+bool control_blob_exists(control_t *c, const char *sha256) {
+  char *p = blob_path(c, sha256);
+  bool ok = access(p, F_OK) == 0;
+  free(p);
+  return ok;
+}
+
+int control_blob_put(control_t *c, const char *sha256, const void *data,
+                     size_t len, bool *created, err_t *err) {
+  char hex[65];
+  sha256_hex(data, len, hex);
+  if (strcmp(hex, sha256) != 0)
+    return err_set(err, -EINVAL,
+                   "blob body hashes to %s, not %s; the upload was corrupted "
+                   "or the hash is wrong",
+                   hex, sha256);
+  *created = false;
+  if (control_blob_exists(c, sha256)) return 0;
+  char *dir = xasprintf("%s/%.2s", c->blobs_dir, sha256);
+  int rc = mkdir_p(dir, 0700, err);
+  free(dir);
+  if (rc < 0) return rc;
+  char *p = blob_path(c, sha256);
+  rc = write_file_atomic(p, data, len, 0444, err);
+  free(p);
+  if (rc == 0) *created = true;
+  return rc;
+}
+
+json_t *control_status(control_t *c) {
+  int64_t apps = 0, queued = 0;
+  err_t err = ERR_INIT;
+  c->store->ops->counts(c->store, &apps, &queued, &err);
+  double cpu_reserved = 0;
+  int64_t mem_reserved = 0;
+  int64_t running = 0;
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+    if (ct->state == CT_EXITED) continue;
+    running++;
+    cpu_reserved += ct->fn->cpu;
+    mem_reserved += ct->fn->memory_mib;
+  }
+  return json_pack(
+      "{s:s,s:I,s:f,s:s,s:s,s:I,s:I,s:I,s:I,s:{s:f,s:I,s:f,s:I,s:s}}",
+      "version", SKIFF_VERSION_STRING, "pid", (json_int_t)getpid(), "uptime_s",
+      now_wall() - c->started_at, "home", c->cfg.home, "store",
+      c->store->ops->name, "max_payload_bytes",
+      (json_int_t)c->cfg.max_payload, "apps_running", (json_int_t)apps,
+      "containers_running", (json_int_t)running, "inputs_queued",
+      (json_int_t)queued, "worker", "cpu_total",
+      worker_cpu_total(c->worker), "memory_total_mib",
+      (json_int_t)worker_memory_total_mib(c->worker), "cpu_reserved",
+      cpu_reserved, "memory_reserved_mib", (json_int_t)mem_reserved, "cgroup",
+      worker_cgroup_version(c->worker));
+}

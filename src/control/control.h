@@ -1,0 +1,81 @@
+/* The control plane: apps and functions, the input queue, leases, retries,
+ * timeouts and the autoscaler, over the store and the worker. The API
+ * routes (src/api) call these; they answer HTTP themselves. */
+#ifndef SKIFF_CONTROL_CONTROL_H
+#define SKIFF_CONTROL_CONTROL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/err.h"
+#include "http/http.h"
+#include "store/store.h"
+
+typedef struct control control_t;
+typedef struct ctl_container ctl_container_t;
+
+typedef struct control_config {
+  const char *home;         /* $SKIFF_HOME */
+  const char *python;       /* interpreter inside containers */
+  const char *sdk_dir;
+  const char *init_path;
+  const char *cgroup_root;  /* NULL: /sys/fs/cgroup */
+  uint64_t max_payload;     /* bytes */
+  double ephemeral_grace_s; /* an ephemeral app whose client went quiet this
+                               long is stopped */
+} control_config_t;
+
+int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
+                control_t **out, err_t *err);
+/* Attaches the HTTP server (for waking long polls). */
+void control_set_http(control_t *c, http_server_t *http);
+/* Stops every container, gives their inputs back to the queue and commits. */
+void control_shutdown(control_t *c);
+void control_free(control_t *c);
+/* The per-iteration hook: commits the store's open transaction. */
+void control_batch(control_t *c);
+
+store_t *control_store(control_t *c);
+uint64_t control_max_payload(const control_t *c);
+const char *control_home(const control_t *c);
+/* Makes sure a write transaction is open (writes are grouped per loop
+ * iteration and committed by control_batch). */
+int control_begin(control_t *c, err_t *err);
+
+/* Blobs: content-addressed files under $SKIFF_HOME/blobs. */
+bool control_blob_exists(control_t *c, const char *sha256);
+int control_blob_put(control_t *c, const char *sha256, const void *data,
+                     size_t len, bool *created, err_t *err);
+
+/* Called after an app's rows are written: lays out its sources and loads it
+ * into the scheduler. */
+int control_app_loaded(control_t *c, const char *app_id, err_t *err);
+int control_app_stop(control_t *c, const char *app_id, err_t *err);
+/* Notes that the app's client is alive (ephemeral apps stop without it). */
+void control_app_touch(control_t *c, const char *app_id);
+/* Whether the app is running; *found false when unknown. */
+bool control_app_running(control_t *c, const char *app_id);
+
+/* Inputs were added for function_id: wake runners, rescale. */
+void control_inputs_added(control_t *c, const char *function_id);
+int control_call_cancel(control_t *c, const char *call_id, bool terminate,
+                        size_t *n, err_t *err);
+
+/* Runner side. */
+ctl_container_t *control_container_by_token(control_t *c, const char *token);
+/* Takes one output from a runner (validated JSON object). */
+int control_runner_output(control_t *c, ctl_container_t *ct, json_t *out,
+                          err_t *err);
+/* Leases up to want inputs to the container; *inputs is a JSON array. */
+int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
+                         json_t **inputs, err_t *err);
+/* True when the runner should exit. */
+bool control_runner_should_stop(control_t *c, ctl_container_t *ct);
+/* The key a runner parks under while waiting for inputs. */
+const char *control_runner_park_key(ctl_container_t *ct);
+
+json_t *control_status(control_t *c);
+
+#endif

@@ -1,0 +1,112 @@
+/* State shared by the control plane's files. Not for other modules. */
+#ifndef SKIFF_CONTROL_INTERNAL_H
+#define SKIFF_CONTROL_INTERNAL_H
+
+#include "base/buf.h"
+#include "control/control.h"
+#include "worker/worker.h"
+
+typedef struct ctl_app ctl_app_t;
+
+typedef struct ctl_fn {
+  char id[40];
+  char name[128];
+  ctl_app_t *app;
+  char *module;
+  char *qualname;
+  bool is_generator;
+  double cpu, cpu_limit;
+  int64_t memory_mib;
+  double timeout_s;
+  int max_retries;
+  double backoff, initial_delay, max_delay;
+  int64_t min_containers;
+  int64_t max_containers; /* 0: as many as fit */
+  json_t *env;            /* object */
+  char park_key[48];      /* "fn:<id>" */
+  int live;               /* containers not exited */
+  int starting;           /* containers that have not called in yet */
+  int start_failures;     /* consecutive containers that died before work */
+  char last_failure[512];
+  struct ctl_fn *next;
+} ctl_fn_t;
+
+struct ctl_app {
+  char id[40];
+  char name[128];
+  bool ephemeral;
+  bool running;
+  uint64_t last_seen_ms;
+  char *src_dir;
+  ctl_fn_t *fns;
+  struct ctl_app *next;
+};
+
+enum ct_state { CT_STARTING, CT_RUNNING, CT_EXITED };
+
+/* Why skiffd killed a container (worker_kill's reason). */
+enum ct_kill { KILL_NONE = 0, KILL_TIMEOUT, KILL_STOP };
+
+struct ctl_container {
+  char id[40];
+  char token[48];
+  ctl_fn_t *fn;
+  wk_container_t *wk;
+  enum ct_state state;
+  int64_t *leased; /* input ids in the order they run */
+  size_t nleased, capleased;
+  uint64_t head_started_ms;
+  uint64_t last_active_ms;
+  int64_t inputs_done;
+  bool stop;       /* tell the runner to exit */
+  char stderr_tail[256];
+  buf_t partial[2];        /* stdout, stderr: bytes after the last newline */
+  uint64_t partial_since[2];
+  struct ctl_container *next;
+};
+
+struct control {
+  uv_loop_t *loop;
+  control_config_t cfg;
+  store_t *store;
+  worker_t *worker;
+  http_server_t *http;
+  ctl_app_t *apps;
+  ctl_container_t *containers;
+  uv_timer_t tick;
+  bool dirty;       /* something changed: rescale on the next tick */
+  uint64_t last_autoscale_ms;
+  bool shutting_down;
+  double started_at;
+  char *blobs_dir;
+  char *apps_dir;
+  char *run_dir;
+};
+
+/* apps.c */
+ctl_app_t *ctl_app_find(control_t *c, const char *app_id);
+ctl_fn_t *ctl_fn_find(control_t *c, const char *function_id);
+void ctl_apps_free(control_t *c);
+int ctl_apps_reload(control_t *c, err_t *err);
+
+/* queue.c */
+/* A failed attempt of one input: retried after the function's backoff when
+ * attempts remain, else its final failure output is stored. */
+void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
+                      const char *message, const char *exception,
+                      const char *traceback, const void *data, size_t len);
+void ctl_log_system(control_t *c, ctl_app_t *app, const char *container_id,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ctl_wake_call(control_t *c, const char *call_id);
+void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message);
+
+/* scheduler.c */
+void ctl_scheduler_tick(control_t *c);
+void ctl_container_exited(control_t *c, ctl_container_t *ct,
+                          const wk_exit_t *ex);
+void ctl_container_log(control_t *c, ctl_container_t *ct, const char *stream,
+                       const char *data, size_t len);
+void ctl_kill_app_containers(control_t *c, ctl_app_t *app);
+void ctl_containers_free(control_t *c);
+
+#endif

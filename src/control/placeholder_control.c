@@ -1,2 +1,0 @@
-/* placeholder: module control */
-typedef int skiff_control_placeholder_t;

@@ -1,0 +1,293 @@
+/* Inputs and outputs: what runners hand back, retries with backoff, calls
+ * cancelled, and skiffd's own notes in an app's logs. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "control/control_internal.h"
+
+static void wake_outputs(control_t *c, const char *app_id) {
+  if (!c->http) return;
+  char key[64];
+  snprintf(key, sizeof key, "app:%s", app_id);
+  http_wake(c->http, key);
+}
+
+void ctl_log_system(control_t *c, ctl_app_t *app, const char *container_id,
+                    const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg - 2, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  size_t len = strlen(msg);
+  msg[len++] = '\n';
+  msg[len] = '\0';
+  err_t err = ERR_INIT;
+  buf_t clean = BUF_INIT;
+  utf8_sanitize(msg, len, &clean);
+  control_begin(c, &err);
+  if (c->store->ops->log_append(c->store, app->id, container_id, "system",
+                                clean.data, clean.len, now_wall(), NULL,
+                                &err) < 0)
+    log_warn("%s", err.msg);
+  buf_free(&clean);
+  if (c->http) {
+    char key[64];
+    snprintf(key, sizeof key, "logs:%s", app->id);
+    http_wake(c->http, key);
+  }
+}
+
+static void store_failure(control_t *c, ctl_fn_t *fn, int64_t input_id,
+                          const char *message, const char *exception,
+                          const char *traceback, const void *data, size_t len) {
+  store_output_t o = {.input_id = input_id,
+                      .seq = -1,
+                      .status = "failure",
+                      .data = data,
+                      .len = len,
+                      .message = message,
+                      .exception = exception,
+                      .traceback = traceback};
+  err_t err = ERR_INIT;
+  bool stored = false;
+  if (c->store->ops->output_put(c->store, &o, now_wall(), &stored, &err) < 0)
+    log_error("input in-%lld: %s", (long long)input_id, err.msg);
+  wake_outputs(c, fn->app->id);
+}
+
+void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
+                      const char *message, const char *exception,
+                      const char *traceback, const void *data, size_t len) {
+  err_t err = ERR_INIT;
+  store_input_info_t info;
+  control_begin(c, &err);
+  if (c->store->ops->input_info(c->store, input_id, &info, &err) < 0) {
+    log_warn("%s", err.msg);
+    return;
+  }
+  if (!strcmp(info.state, "done")) return;
+  /* Generators are not retried: their items may already be delivered. */
+  if (!fn->is_generator && info.attempts < fn->max_retries && fn->app->running) {
+    double delay = fn->initial_delay * pow(fn->backoff, info.attempts);
+    if (delay > fn->max_delay) delay = fn->max_delay;
+    if (delay < 0) delay = 0;
+    if (c->store->ops->input_requeue(c->store, input_id, true,
+                                     now_wall() + delay, &err) < 0) {
+      log_error("%s", err.msg);
+      return;
+    }
+    ctl_log_system(c, fn->app, NULL,
+                   "input %lld of %s failed (%s); retrying in %.1fs (retry %d "
+                   "of %d)",
+                   (long long)info.idx, fn->name, message, delay,
+                   info.attempts + 1, fn->max_retries);
+    c->dirty = true;
+    return;
+  }
+  store_failure(c, fn, input_id, message, exception, traceback, data, len);
+}
+
+void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message) {
+  err_t err = ERR_INIT;
+  control_begin(c, &err);
+  for (;;) {
+    store_leased_t *l = NULL;
+    size_t n = 0;
+    /* Far in the future: includes inputs waiting out a retry delay. */
+    if (c->store->ops->inputs_lease(c->store, fn->id, "skiffd", 256, 1e18, &l,
+                                    &n, &err) < 0) {
+      log_error("%s", err.msg);
+      return;
+    }
+    for (size_t i = 0; i < n; i++)
+      store_failure(c, fn, l[i].input_id, message, NULL, NULL, NULL, 0);
+    store_leased_free(l, n);
+    if (n < 256) break;
+  }
+  ctl_log_system(c, fn->app, NULL, "%s", message);
+}
+
+void control_inputs_added(control_t *c, const char *function_id) {
+  ctl_fn_t *fn = ctl_fn_find(c, function_id);
+  if (!fn) return;
+  if (c->http) http_wake(c->http, fn->park_key);
+  c->dirty = true;
+  ctl_scheduler_tick(c);
+}
+
+int control_call_cancel(control_t *c, const char *call_id, bool terminate,
+                        size_t *n, err_t *err) {
+  json_t *call = NULL;
+  int rc = c->store->ops->call_get(c->store, call_id, &call, err);
+  if (rc < 0) return rc;
+  if ((rc = control_begin(c, err)) < 0) goto out;
+  if (terminate) {
+    /* Kill the containers running this call's inputs. */
+    for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+      for (size_t i = 0; i < ct->nleased; i++) {
+        store_input_info_t info;
+        if (c->store->ops->input_info(c->store, ct->leased[i], &info, err) == 0 &&
+            !strcmp(info.call_id, call_id)) {
+          worker_kill(c->worker, ct->wk, KILL_STOP);
+          break;
+        }
+      }
+    }
+  }
+  if ((rc = c->store->ops->call_cancel(c->store, call_id, now_wall(), n, err)) < 0)
+    goto out;
+  wake_outputs(c, json_string_value(json_object_get(call, "app_id")));
+out:
+  json_decref(call);
+  return rc;
+}
+
+ctl_container_t *control_container_by_token(control_t *c, const char *token) {
+  if (!token) return NULL;
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
+    if (ct->state != CT_EXITED && !strcmp(ct->token, token)) return ct;
+  return NULL;
+}
+
+const char *control_runner_park_key(ctl_container_t *ct) {
+  return ct->fn->park_key;
+}
+
+bool control_runner_should_stop(control_t *c, ctl_container_t *ct) {
+  return ct->stop || !ct->fn->app->running || c->shutting_down;
+}
+
+/* Removes input_id from the container's running list; the next one starts
+ * now. Returns false when the container did not hold it. */
+static bool unlease(ctl_container_t *ct, int64_t input_id) {
+  for (size_t i = 0; i < ct->nleased; i++) {
+    if (ct->leased[i] != input_id) continue;
+    memmove(&ct->leased[i], &ct->leased[i + 1],
+            (ct->nleased - i - 1) * sizeof *ct->leased);
+    ct->nleased--;
+    if (i == 0) ct->head_started_ms = now_mono_ms();
+    return true;
+  }
+  return false;
+}
+
+static bool holds(ctl_container_t *ct, int64_t input_id) {
+  for (size_t i = 0; i < ct->nleased; i++)
+    if (ct->leased[i] == input_id) return true;
+  return false;
+}
+
+int control_runner_output(control_t *c, ctl_container_t *ct, json_t *out,
+                          err_t *err) {
+  const char *id = json_string_value(json_object_get(out, "input_id"));
+  const char *status = json_string_value(json_object_get(out, "status"));
+  int64_t input_id;
+  if (!store_input_id_parse(id, &input_id))
+    return err_set(err, -EINVAL, "outputs: input_id '%s' is not an input id",
+                   id ? id : "");
+  if (!status || (strcmp(status, "success") && strcmp(status, "failure") &&
+                  strcmp(status, "item")))
+    return err_set(err, -EINVAL,
+                   "outputs: status must be success, failure or item");
+  /* An output for an input this container no longer holds (timed out,
+   * cancelled) is dropped: the input already has its answer. */
+  if (!holds(ct, input_id)) return 0;
+  ct->last_active_ms = now_mono_ms();
+
+  unsigned char *data = NULL;
+  size_t len = 0;
+  const char *b64 = json_string_value(json_object_get(out, "data"));
+  if (b64 && b64_decode(b64, strlen(b64), &data, &len) < 0)
+    return err_set(err, -EINVAL, "outputs: data is not valid base64");
+  int rc = control_begin(c, err);
+  if (rc < 0) goto done;
+  if (len > c->cfg.max_payload) {
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "result of %zu bytes exceeds the payload limit of %llu bytes",
+             len, (unsigned long long)c->cfg.max_payload);
+    unlease(ct, input_id);
+    store_failure(c, ct->fn, input_id, msg, NULL, NULL, NULL, 0);
+    goto done;
+  }
+  if (!strcmp(status, "failure")) {
+    unlease(ct, input_id);
+    const char *msg = json_string_value(json_object_get(out, "message"));
+    ctl_input_failed(c, ct->fn, input_id, msg ? msg : "the function failed",
+                     json_string_value(json_object_get(out, "exception")),
+                     json_string_value(json_object_get(out, "traceback")),
+                     data, len);
+    ct->inputs_done++;
+    goto done;
+  }
+  json_t *jseq = json_object_get(out, "seq");
+  store_output_t o = {.input_id = input_id,
+                      .seq = json_is_integer(jseq) ? json_integer_value(jseq) : 0,
+                      .status = status,
+                      .data = data,
+                      .len = len};
+  if (!strcmp(status, "success")) {
+    unlease(ct, input_id);
+    ct->inputs_done++;
+    /* A generator's closing output carries no value; it follows the items. */
+    if (ct->fn->is_generator) o.seq = -1;
+  }
+  bool stored = false;
+  rc = c->store->ops->output_put(c->store, &o, now_wall(), &stored, err);
+  if (rc == 0 && stored) wake_outputs(c, ct->fn->app->id);
+done:
+  free(data);
+  return rc;
+}
+
+int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
+                         json_t **inputs, err_t *err) {
+  *inputs = json_array();
+  if (ct->state == CT_STARTING) {
+    ct->state = CT_RUNNING;
+    ct->fn->starting--;
+    ct->fn->start_failures = 0;
+    ct->last_active_ms = now_mono_ms();
+    control_begin(c, err);
+    c->store->ops->container_update(c->store, ct->id, "running", 0, NULL, 0,
+                                    ct->inputs_done, err);
+    c->dirty = true;
+  }
+  if (want == 0 || control_runner_should_stop(c, ct)) return 0;
+  int rc = control_begin(c, err);
+  if (rc < 0) return rc;
+  store_leased_t *l = NULL;
+  size_t n = 0;
+  if ((rc = c->store->ops->inputs_lease(c->store, ct->fn->id, ct->id, want,
+                                        now_wall(), &l, &n, err)) < 0)
+    return rc;
+  if (n && ct->nleased == 0) ct->head_started_ms = now_mono_ms();
+  for (size_t i = 0; i < n; i++) {
+    if (ct->nleased == ct->capleased) {
+      ct->capleased = ct->capleased ? ct->capleased * 2 : 8;
+      ct->leased = xrealloc(ct->leased, ct->capleased * sizeof *ct->leased);
+    }
+    ct->leased[ct->nleased++] = l[i].input_id;
+    char idbuf[40];
+    store_input_id_format(l[i].input_id, idbuf, sizeof idbuf);
+    size_t blen = 0;
+    char *b = b64_encode(l[i].args, l[i].len, &blen);
+    json_array_append_new(
+        *inputs, json_pack("{s:s,s:I,s:s,s:s%}", "input_id", idbuf, "idx",
+                           (json_int_t)l[i].idx, "call_id", l[i].call_id,
+                           "args", b, blen));
+    free(b);
+  }
+  if (n) ct->last_active_ms = now_mono_ms();
+  store_leased_free(l, n);
+  return 0;
+}

@@ -1,0 +1,404 @@
+/* The autoscaler and container life on the control side: how many
+ * containers each function gets, starting them, enforcing timeouts,
+ * scaling idle ones down, and what a container's death means for the
+ * inputs it held. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "control/control_internal.h"
+
+#define MAX_STARTING 4            /* containers starting at once, machine-wide */
+#define SCALEDOWN_MS (60 * 1000)  /* idle time before a container is stopped */
+#define START_FAILURES_MAX 3
+#define PIDS_MAX 4096
+#define PARTIAL_FLUSH_MS 200
+
+/* ---- logs ---- */
+
+static void emit_log(control_t *c, ctl_container_t *ct, const char *stream,
+                     const char *data, size_t len) {
+  if (len == 0) return;
+  buf_t clean = BUF_INIT;
+  utf8_sanitize(data, len, &clean);
+  err_t err = ERR_INIT;
+  control_begin(c, &err);
+  if (c->store->ops->log_append(c->store, ct->fn->app->id, ct->id, stream,
+                                clean.data, clean.len, now_wall(), NULL,
+                                &err) < 0)
+    log_warn("%s", err.msg);
+  buf_free(&clean);
+  if (c->http) {
+    char key[64];
+    snprintf(key, sizeof key, "logs:%s", ct->fn->app->id);
+    http_wake(c->http, key);
+  }
+}
+
+static void flush_partial(control_t *c, ctl_container_t *ct, int i) {
+  buf_t *p = &ct->partial[i];
+  size_t n = utf8_complete_prefix(p->data, p->len);
+  if (n == 0) n = p->len;
+  emit_log(c, ct, i ? "stderr" : "stdout", p->data, n);
+  memmove(p->data, p->data + n, p->len - n);
+  p->len -= n;
+  ct->partial_since[i] = now_mono_ms();
+}
+
+/* Output is stored a line at a time (whole lines per chunk); a partial line
+ * waits briefly for its end. */
+void ctl_container_log(control_t *c, ctl_container_t *ct, const char *stream,
+                       const char *data, size_t len) {
+  int i = strcmp(stream, "stderr") == 0;
+  buf_t *p = &ct->partial[i];
+  if (i) { /* remember the end of stderr to explain a crash */
+    size_t keep = sizeof ct->stderr_tail - 1;
+    size_t cur = strlen(ct->stderr_tail);
+    if (len >= keep) {
+      memcpy(ct->stderr_tail, data + len - keep, keep);
+      ct->stderr_tail[keep] = '\0';
+    } else {
+      if (cur + len > keep) {
+        memmove(ct->stderr_tail, ct->stderr_tail + (cur + len - keep),
+                keep - len);
+        cur = keep - len;
+      }
+      memcpy(ct->stderr_tail + cur, data, len);
+      ct->stderr_tail[cur + len] = '\0';
+    }
+  }
+  if (p->len == 0) ct->partial_since[i] = now_mono_ms();
+  buf_append(p, data, len);
+  char *nl = memrchr(p->data, '\n', p->len);
+  if (nl) {
+    size_t n = (size_t)(nl - p->data) + 1;
+    emit_log(c, ct, stream, p->data, n);
+    memmove(p->data, p->data + n, p->len - n);
+    p->len -= n;
+    ct->partial_since[i] = now_mono_ms();
+  } else if (p->len > 16 * 1024) {
+    flush_partial(c, ct, i);
+  }
+}
+
+/* ---- starting ---- */
+
+static char **build_env(control_t *c, ctl_container_t *ct) {
+  ctl_fn_t *fn = ct->fn;
+  size_t cap = 32 + json_object_size(fn->env);
+  char **env = xcalloc(cap, sizeof *env);
+  size_t n = 0;
+  /* First match wins in getenv(): skiff's own variables come first so the
+   * function's env cannot shadow them; the defaults come last so it can
+   * replace them. */
+  env[n++] = xasprintf("SKIFF_CONTAINER_ID=%s", ct->id);
+  env[n++] = xasprintf("SKIFF_TOKEN=%s", ct->token);
+  env[n++] = xasprintf("SKIFF_API=/skiff/run/api.sock");
+  env[n++] = xasprintf("SKIFF_APP_ID=%s", fn->app->id);
+  env[n++] = xasprintf("SKIFF_APP_NAME=%s", fn->app->name);
+  env[n++] = xasprintf("SKIFF_FUNCTION_ID=%s", fn->id);
+  env[n++] = xasprintf("SKIFF_FUNCTION_NAME=%s", fn->name);
+  env[n++] = xasprintf("SKIFF_MODULE=%s", fn->module);
+  env[n++] = xasprintf("SKIFF_QUALNAME=%s", fn->qualname);
+  env[n++] = xasprintf("SKIFF_IS_GENERATOR=%d", fn->is_generator ? 1 : 0);
+  env[n++] = xasprintf("SKIFF_MAX_PAYLOAD=%llu",
+                       (unsigned long long)c->cfg.max_payload);
+  env[n++] = xasprintf("SKIFF_IS_REMOTE=1");
+  env[n++] = xasprintf("PYTHONPATH=/skiff/src:/skiff/sdk");
+  env[n++] = xasprintf("PYTHONUNBUFFERED=1");
+  env[n++] = xasprintf("PYTHONDONTWRITEBYTECODE=1");
+  const char *k;
+  json_t *v;
+  json_object_foreach(fn->env, k, v) {
+    if (json_is_string(v)) env[n++] = xasprintf("%s=%s", k, json_string_value(v));
+  }
+  env[n++] = xasprintf("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  env[n++] = xasprintf("HOME=/tmp");
+  env[n++] = xasprintf("LANG=C.UTF-8");
+  env[n] = NULL;
+  return env;
+}
+
+static void free_env(char **env) {
+  for (char **e = env; *e; e++) free(*e);
+  free(env);
+}
+
+static void container_free(ctl_container_t *ct) {
+  buf_free(&ct->partial[0]);
+  buf_free(&ct->partial[1]);
+  free(ct->leased);
+  free(ct);
+}
+
+static int start_container(control_t *c, ctl_fn_t *fn) {
+  ctl_container_t *ct = xcalloc(1, sizeof *ct);
+  ct->fn = fn;
+  id_new("ct", ct->id, sizeof ct->id);
+  id_new("tok", ct->token, sizeof ct->token);
+  ct->state = CT_STARTING;
+  err_t err = ERR_INIT;
+  control_begin(c, &err);
+  c->store->ops->container_insert(c->store, ct->id, fn->app->id, fn->id,
+                                  fn->cpu, fn->memory_mib, now_wall(), &err);
+  char *argv[] = {(char *)c->cfg.python, "-m", "skiff._container", NULL};
+  char **env = build_env(c, ct);
+  wk_spec_t spec = {.id = ct->id,
+                    .src_dir = fn->app->src_dir,
+                    .argv = argv,
+                    .envp = env,
+                    .cpu = fn->cpu,
+                    .cpu_limit = fn->cpu_limit,
+                    .memory_mib = (uint64_t)fn->memory_mib,
+                    .pids_max = PIDS_MAX};
+  int rc = worker_start(c->worker, &spec, ct, &ct->wk, &err);
+  free_env(env);
+  if (rc < 0) {
+    log_error("cannot start a container for %s: %s", fn->name, err.msg);
+    err_t e2 = ERR_INIT;
+    c->store->ops->container_update(c->store, ct->id, "exited", 0, err.msg,
+                                    now_wall(), 0, &e2);
+    fn->start_failures++;
+    snprintf(fn->last_failure, sizeof fn->last_failure,
+             "cannot start a container: %.400s", err.msg);
+    container_free(ct);
+    return rc;
+  }
+  c->store->ops->container_update(c->store, ct->id, "starting",
+                                  wk_container_pid(ct->wk), NULL, 0, 0, &err);
+  ct->last_active_ms = now_mono_ms();
+  ct->next = c->containers;
+  c->containers = ct;
+  fn->live++;
+  fn->starting++;
+  return 0;
+}
+
+/* ---- ending ---- */
+
+static void describe_end(ctl_container_t *ct, const wk_exit_t *ex, char *msg,
+                         size_t n) {
+  ctl_fn_t *fn = ct->fn;
+  msg[0] = '\0';
+  switch (ex->end) {
+    case WK_OOM:
+      snprintf(msg, n, "container killed: out of memory (limit %lld MiB)",
+               (long long)fn->memory_mib);
+      break;
+    case WK_KILLED:
+      if (ex->kill_reason == KILL_TIMEOUT)
+        snprintf(msg, n,
+                 "function timed out: the input ran longer than its timeout "
+                 "of %gs",
+                 fn->timeout_s);
+      break;
+    case WK_SIGNALED:
+      snprintf(msg, n, "container crashed: killed by signal %d (%s)",
+               ex->signal, strsignal(ex->signal));
+      break;
+    case WK_EXITED: {
+      if (ex->code == 0 && ct->nleased == 0 && ct->state == CT_RUNNING) break;
+      /* The last line the program wrote to stderr usually says why. */
+      char last[200] = "";
+      const char *t = ct->stderr_tail;
+      size_t len = strlen(t);
+      while (len && (t[len - 1] == '\n' || t[len - 1] == ' ')) len--;
+      const char *start = t + len;
+      while (start > t && start[-1] != '\n') start--;
+      snprintf(last, sizeof last, "%.*s", (int)(t + len - start), start);
+      snprintf(msg, n, "container exited with code %d%s%s", ex->code,
+               last[0] ? ": " : "", last);
+      break;
+    }
+  }
+}
+
+void ctl_container_exited(control_t *c, ctl_container_t *ct,
+                          const wk_exit_t *ex) {
+  ctl_fn_t *fn = ct->fn;
+  for (int i = 0; i < 2; i++)
+    if (ct->partial[i].len) flush_partial(c, ct, i);
+  char msg[512];
+  describe_end(ct, ex, msg, sizeof msg);
+  err_t err = ERR_INIT;
+  control_begin(c, &err);
+  bool before_work = ct->state == CT_STARTING;
+  if (before_work) fn->starting--;
+  if (msg[0]) {
+    ctl_log_system(c, fn->app, ct->id, "container %s: %s", ct->id, msg);
+    if (ct->nleased > 0) {
+      int64_t head = ct->leased[0];
+      memmove(&ct->leased[0], &ct->leased[1],
+              (ct->nleased - 1) * sizeof *ct->leased);
+      ct->nleased--;
+      ctl_input_failed(c, fn, head, msg, NULL, NULL, NULL, 0);
+    } else if (before_work && ex->end != WK_KILLED) {
+      fn->start_failures++;
+      snprintf(fn->last_failure, sizeof fn->last_failure, "%s", msg);
+    }
+  }
+  /* Inputs it held but had not started go back to the queue as they were. */
+  size_t n = 0;
+  c->store->ops->inputs_release_container(c->store, ct->id, &n, &err);
+  const char *reason = msg[0] ? msg
+                       : ex->end == WK_KILLED ? "stopped"
+                                              : "exited";
+  c->store->ops->container_update(c->store, ct->id, "exited", 0, reason,
+                                  now_wall(), ct->inputs_done, &err);
+  ct->state = CT_EXITED;
+  fn->live--;
+  for (ctl_container_t **pp = &c->containers; *pp; pp = &(*pp)->next) {
+    if (*pp == ct) {
+      *pp = ct->next;
+      break;
+    }
+  }
+  container_free(ct);
+  if (n && c->http) http_wake(c->http, fn->park_key);
+  c->dirty = true;
+}
+
+void ctl_kill_app_containers(control_t *c, ctl_app_t *app) {
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
+    if (ct->fn->app == app) worker_kill(c->worker, ct->wk, KILL_STOP);
+}
+
+void ctl_containers_free(control_t *c) {
+  ctl_container_t *next;
+  for (ctl_container_t *ct = c->containers; ct; ct = next) {
+    next = ct->next;
+    container_free(ct);
+  }
+  c->containers = NULL;
+}
+
+/* ---- the tick ---- */
+
+static void enforce_timeouts(control_t *c, uint64_t now) {
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+    if (ct->nleased == 0 || ct->state != CT_RUNNING) continue;
+    if ((double)(now - ct->head_started_ms) > ct->fn->timeout_s * 1000.0)
+      worker_kill(c->worker, ct->wk, KILL_TIMEOUT);
+  }
+}
+
+static void scale_down_idle(control_t *c, uint64_t now) {
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+    if (ct->state != CT_RUNNING || ct->nleased || ct->stop) continue;
+    if (now - ct->last_active_ms < SCALEDOWN_MS) continue;
+    if (ct->fn->live <= ct->fn->min_containers) continue;
+    ct->stop = true;
+    ct->fn->live--; /* no longer counts toward capacity */
+    if (c->http) http_wake(c->http, ct->fn->park_key);
+  }
+}
+
+static void stop_abandoned_apps(control_t *c, uint64_t now) {
+  uint64_t grace = (uint64_t)(c->cfg.ephemeral_grace_s * 1000);
+  for (ctl_app_t *a = c->apps; a; a = a->next) {
+    if (!a->running || !a->ephemeral || now - a->last_seen_ms < grace) continue;
+    ctl_log_system(c, a, NULL,
+                   "stopping ephemeral app %s: its client has not been heard "
+                   "from for %.0fs",
+                   a->name, c->cfg.ephemeral_grace_s);
+    err_t err = ERR_INIT;
+    if (control_app_stop(c, a->id, &err) < 0) log_warn("%s", err.msg);
+  }
+}
+
+static void reserved(control_t *c, double *cpu, int64_t *mem, int *starting) {
+  *cpu = 0;
+  *mem = 0;
+  *starting = 0;
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+    if (ct->state == CT_EXITED) continue;
+    *cpu += ct->fn->cpu;
+    *mem += ct->fn->memory_mib;
+    if (ct->state == CT_STARTING) (*starting)++;
+  }
+}
+
+/* Starts containers for fn until it has `desired` or the machine is full. */
+static void scale_up(control_t *c, ctl_fn_t *fn, int64_t desired) {
+  double cpu_total = worker_cpu_total(c->worker);
+  int64_t mem_total = (int64_t)worker_memory_total_mib(c->worker);
+  if (fn->cpu > cpu_total || fn->memory_mib > mem_total) {
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "function %s asks for %g CPUs and %lld MiB, but this machine has "
+             "%g CPUs and %lld MiB; lower cpu= or memory=",
+             fn->name, fn->cpu, (long long)fn->memory_mib, cpu_total,
+             (long long)mem_total);
+    ctl_fail_queued(c, fn, msg);
+    return;
+  }
+  while (fn->live < desired) {
+    double cpu;
+    int64_t mem;
+    int starting;
+    reserved(c, &cpu, &mem, &starting);
+    /* CPU requests may not oversubscribe the machine; a function's first
+     * container is always allowed so that work cannot starve. */
+    if (fn->live > 0 && (cpu + fn->cpu > cpu_total + 1e-9 ||
+                         mem + fn->memory_mib > mem_total))
+      return;
+    if (starting >= MAX_STARTING) return;
+    if (start_container(c, fn) < 0) return;
+  }
+}
+
+static void autoscale(control_t *c) {
+  store_queue_count_t *counts = NULL;
+  size_t n = 0;
+  err_t err = ERR_INIT;
+  if (c->store->ops->queue_counts(c->store, now_wall(), &counts, &n, &err) < 0) {
+    log_error("%s", err.msg);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    ctl_fn_t *fn = ctl_fn_find(c, counts[i].function_id);
+    if (!fn || !fn->app->running) continue;
+    if (fn->start_failures >= START_FAILURES_MAX) {
+      char msg[700];
+      snprintf(msg, sizeof msg, "containers for %s failed to start %d times: %s",
+               fn->name, fn->start_failures, fn->last_failure);
+      fn->start_failures = 0;
+      ctl_fail_queued(c, fn, msg);
+      continue;
+    }
+    if (counts[i].queued > 0 && c->http) http_wake(c->http, fn->park_key);
+    int64_t desired = counts[i].queued + counts[i].leased;
+    if (fn->max_containers > 0 && desired > fn->max_containers)
+      desired = fn->max_containers;
+    if (desired < fn->min_containers) desired = fn->min_containers;
+    scale_up(c, fn, desired);
+  }
+  free(counts);
+  /* Functions with nothing queued still keep their min_containers. */
+  for (ctl_app_t *a = c->apps; a; a = a->next) {
+    if (!a->running) continue;
+    for (ctl_fn_t *fn = a->fns; fn; fn = fn->next)
+      if (fn->live < fn->min_containers) scale_up(c, fn, fn->min_containers);
+  }
+}
+
+void ctl_scheduler_tick(control_t *c) {
+  if (c->shutting_down) return;
+  uint64_t now = now_mono_ms();
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
+    for (int i = 0; i < 2; i++)
+      if (ct->partial[i].len && now - ct->partial_since[i] >= PARTIAL_FLUSH_MS)
+        flush_partial(c, ct, i);
+  enforce_timeouts(c, now);
+  scale_down_idle(c, now);
+  stop_abandoned_apps(c, now);
+  if (c->dirty || now - c->last_autoscale_ms >= 1000) {
+    c->dirty = false;
+    c->last_autoscale_ms = now;
+    autoscale(c);
+  }
+}

@@ -1,0 +1,81 @@
+/* The HTTP server of skiffd: libmicrohttpd driven from the libuv loop (its
+ * epoll fd under a uv_poll), one server with several listeners (the client
+ * socket, TCP, the runner socket). Requests are handed whole (body read) to
+ * one handler. A handler answers at once, after the next store commit (so
+ * that what the answer acknowledges is on disk), or parks the request until
+ * it is woken or its deadline passes (long poll), after which the handler is
+ * called again. */
+#ifndef SKIFF_HTTP_HTTP_H
+#define SKIFF_HTTP_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/err.h"
+
+typedef struct http_server http_server_t;
+typedef struct http_req http_req_t;
+
+/* Which listener a request came through. */
+enum http_listener_kind { HTTP_CLIENT = 0, HTTP_RUNNER = 1 };
+
+/* Called when a request's body is complete, and again after a parked
+ * request is woken or times out (http_req_timed_out() tells which). */
+typedef void (*http_handler_fn)(void *ctx, http_req_t *req);
+/* Called once after each round of request processing, before answers that
+ * wait for a commit are released: the place to commit the store. */
+typedef void (*http_batch_fn)(void *ctx);
+
+typedef struct http_config {
+  size_t max_body;       /* bytes; larger bodies get 413 */
+  size_t max_blob_body;  /* bytes, for PUT /v1/blobs/... */
+} http_config_t;
+
+int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
+                    http_handler_fn handler, http_batch_fn batch, void *ctx,
+                    http_server_t **out, err_t *err);
+/* Listens on a Unix socket (created with mode, and group gid unless -1). */
+int http_listen_unix(http_server_t *s, enum http_listener_kind kind,
+                     const char *path, unsigned mode, long gid, err_t *err);
+/* Listens on TCP "HOST:PORT"; the bound port is returned in *port. */
+int http_listen_tcp(http_server_t *s, enum http_listener_kind kind,
+                    const char *hostport, int *port, err_t *err);
+/* Answers parked requests with 503, stops listening, and frees the server
+ * once the loop has run the close callbacks. */
+void http_server_free(http_server_t *s);
+
+/* Request accessors. Strings are valid until the request ends. */
+const char *http_req_method(const http_req_t *r);
+const char *http_req_path(const http_req_t *r);
+const char *http_req_query(const http_req_t *r, const char *key);
+const char *http_req_header(const http_req_t *r, const char *name);
+const char *http_req_body(const http_req_t *r, size_t *len);
+enum http_listener_kind http_req_listener(const http_req_t *r);
+bool http_req_timed_out(const http_req_t *r);
+/* A pointer the handler may keep with the request (freed with free_fn). */
+void *http_req_data(const http_req_t *r);
+void http_req_set_data(http_req_t *r, void *data, void (*free_fn)(void *));
+
+/* Answers now. body is stolen (may be NULL for an empty object). */
+void http_respond(http_req_t *r, int status, json_t *body);
+/* Answers after the next commit. body is stolen. */
+void http_respond_after_commit(http_req_t *r, int status, json_t *body);
+/* {"error": {"code", "message"}} with the given status. */
+void http_respond_error(http_req_t *r, int status, const char *code,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Maps an err_t code to a status: -ENOENT 404, -EINVAL 400, -EEXIST and
+ * -EBUSY 409, -E2BIG 413, else 500. */
+void http_respond_err(http_req_t *r, const err_t *err);
+
+/* Parks the request under key until http_wake(key) or timeout_ms. */
+void http_park(http_req_t *r, const char *key, uint64_t timeout_ms);
+/* Wakes every request parked under key (after the current round). */
+void http_wake(http_server_t *s, const char *key);
+/* Number of parked requests (for tests and status). */
+size_t http_parked_count(const http_server_t *s);
+
+#endif

@@ -1,0 +1,523 @@
+/* libmicrohttpd under libuv. Each listener is an MHD daemon in external
+ * epoll mode; its epoll fd sits under a uv_poll and MHD_run() is called when
+ * it is readable. A uv_prepare hook, run once per loop iteration before the
+ * loop blocks, calls the batch callback (the store commit) and then resumes
+ * the requests whose answers waited for it, and the parked requests that were
+ * woken or timed out. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "http/http.h"
+
+#define MAX_LISTENERS 4
+#define TICK_MS 50
+
+enum req_state {
+  R_READING,      /* body arriving */
+  R_HANDLING,     /* inside the handler */
+  R_NOW,          /* answer prepared, queue it now */
+  R_COMMIT_WAIT,  /* suspended until the next commit */
+  R_PARKED,       /* suspended until woken or timed out */
+  R_RESUMED,      /* resumed: call the handler again */
+  R_READY,        /* resumed with an answer prepared */
+  R_DONE,
+};
+
+struct listener {
+  http_server_t *srv;
+  struct MHD_Daemon *d;
+  uv_poll_t poll;
+  enum http_listener_kind kind;
+  int fd;
+  char *unix_path;
+};
+
+struct http_req {
+  http_server_t *srv;
+  struct MHD_Connection *conn;
+  enum http_listener_kind kind;
+  char *method;
+  char *path;
+  buf_t body;
+  size_t limit;
+  bool too_large;
+  enum req_state state;
+  bool timed_out;
+  int status;
+  char *resp; /* serialized JSON */
+  char *park_key;
+  uint64_t deadline;
+  void *data;
+  void (*data_free)(void *);
+  struct http_req *prev, *next; /* in the parked or commit list */
+  int in_list;                  /* 0 none, 1 parked, 2 commit */
+};
+
+struct http_server {
+  uv_loop_t *loop;
+  http_config_t cfg;
+  http_handler_fn handler;
+  http_batch_fn batch;
+  void *ctx;
+  struct listener *listeners[MAX_LISTENERS];
+  int nlisteners;
+  uv_prepare_t prepare;
+  uv_timer_t tick;
+  http_req_t *parked;
+  http_req_t *commit_wait;
+  size_t nparked;
+  char **wakes;
+  size_t nwakes, capwakes;
+  int closing;
+};
+
+/* ---- lists ---- */
+
+static void list_add(http_req_t **head, http_req_t *r, int which) {
+  r->prev = NULL;
+  r->next = *head;
+  if (*head) (*head)->prev = r;
+  *head = r;
+  r->in_list = which;
+}
+
+static void list_del(http_server_t *s, http_req_t *r) {
+  http_req_t **head = r->in_list == 1 ? &s->parked : &s->commit_wait;
+  if (!r->in_list) return;
+  if (r->prev) r->prev->next = r->next;
+  else *head = r->next;
+  if (r->next) r->next->prev = r->prev;
+  if (r->in_list == 1) s->nparked--;
+  r->prev = r->next = NULL;
+  r->in_list = 0;
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result queue_prepared(http_req_t *r) {
+  const char *body = r->resp ? r->resp : "{}";
+  size_t len = strlen(body);
+  struct MHD_Response *resp;
+  if (r->resp) {
+    resp = MHD_create_response_from_buffer(len, r->resp, MHD_RESPMEM_MUST_FREE);
+    r->resp = NULL;
+  } else {
+    resp = MHD_create_response_from_buffer(len, (void *)body,
+                                           MHD_RESPMEM_PERSISTENT);
+  }
+  MHD_add_response_header(resp, "Content-Type", "application/json");
+  enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  r->state = R_DONE;
+  return rc;
+}
+
+static void prepare_answer(http_req_t *r, int status, json_t *body) {
+  free(r->resp);
+  r->status = status;
+  r->resp = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+}
+
+void http_respond(http_req_t *r, int status, json_t *body) {
+  prepare_answer(r, status, body);
+  r->state = R_NOW;
+}
+
+void http_respond_after_commit(http_req_t *r, int status, json_t *body) {
+  prepare_answer(r, status, body);
+  r->state = R_COMMIT_WAIT;
+}
+
+static json_t *error_body(const char *code, const char *msg) {
+  return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+}
+
+void http_respond_error(http_req_t *r, int status, const char *code,
+                        const char *fmt, ...) {
+  char msg[ERR_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  http_respond(r, status, error_body(code, msg));
+}
+
+void http_respond_err(http_req_t *r, const err_t *err) {
+  int status = 500;
+  const char *code = "internal";
+  switch (err->code) {
+    case -ENOENT: status = 404; code = "not_found"; break;
+    case -EINVAL: status = 400; code = "bad_request"; break;
+    case -EEXIST:
+    case -EBUSY: status = 409; code = "conflict"; break;
+    case -E2BIG: status = 413; code = "payload_too_large"; break;
+    case -EACCES:
+    case -EPERM: status = 403; code = "forbidden"; break;
+    default: break;
+  }
+  http_respond(r, status, error_body(code, err->msg));
+}
+
+void http_park(http_req_t *r, const char *key, uint64_t timeout_ms) {
+  free(r->park_key);
+  r->park_key = xstrdup(key);
+  r->deadline = now_mono_ms() + timeout_ms;
+  r->state = R_PARKED;
+}
+
+void http_wake(http_server_t *s, const char *key) {
+  for (size_t i = 0; i < s->nwakes; i++)
+    if (!strcmp(s->wakes[i], key)) return;
+  if (s->nwakes == s->capwakes) {
+    s->capwakes = s->capwakes ? s->capwakes * 2 : 16;
+    s->wakes = xrealloc(s->wakes, s->capwakes * sizeof *s->wakes);
+  }
+  s->wakes[s->nwakes++] = xstrdup(key);
+}
+
+size_t http_parked_count(const http_server_t *s) { return s->nparked; }
+
+/* ---- accessors ---- */
+
+const char *http_req_method(const http_req_t *r) { return r->method; }
+const char *http_req_path(const http_req_t *r) { return r->path; }
+enum http_listener_kind http_req_listener(const http_req_t *r) {
+  return r->kind;
+}
+bool http_req_timed_out(const http_req_t *r) { return r->timed_out; }
+void *http_req_data(const http_req_t *r) { return r->data; }
+void http_req_set_data(http_req_t *r, void *data, void (*free_fn)(void *)) {
+  if (r->data && r->data_free) r->data_free(r->data);
+  r->data = data;
+  r->data_free = free_fn;
+}
+
+const char *http_req_query(const http_req_t *r, const char *key) {
+  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_req_header(const http_req_t *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_body(const http_req_t *r, size_t *len) {
+  if (len) *len = r->body.len;
+  return r->body.data ? r->body.data : "";
+}
+
+/* ---- MHD callbacks ---- */
+
+static void req_free(http_req_t *r) {
+  list_del(r->srv, r);
+  if (r->data && r->data_free) r->data_free(r->data);
+  free(r->method);
+  free(r->path);
+  free(r->resp);
+  free(r->park_key);
+  buf_free(&r->body);
+  free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe) {
+  if (*con_cls) req_free(*con_cls);
+  *con_cls = NULL;
+}
+
+/* After the handler ran: answer, or suspend until commit or wake. */
+static enum MHD_Result after_handler(http_req_t *r) {
+  switch (r->state) {
+    case R_NOW:
+      return queue_prepared(r);
+    case R_COMMIT_WAIT:
+      list_add(&r->srv->commit_wait, r, 2);
+      MHD_suspend_connection(r->conn);
+      return MHD_YES;
+    case R_PARKED:
+      list_add(&r->srv->parked, r, 1);
+      r->srv->nparked++;
+      MHD_suspend_connection(r->conn);
+      return MHD_YES;
+    default:
+      /* A handler that neither answered nor parked is a bug; answer 500
+       * rather than hang the client. */
+      log_error("handler for %s %s gave no answer", r->method, r->path);
+      prepare_answer(r, 500, error_body("internal", "the handler gave no answer"));
+      return queue_prepared(r);
+  }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
+                                 const char *url, const char *method,
+                                 const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls) {
+  struct listener *l = cls;
+  http_server_t *s = l->srv;
+  http_req_t *r = *con_cls;
+  if (!r) {
+    r = xcalloc(1, sizeof *r);
+    r->srv = s;
+    r->conn = conn;
+    r->kind = l->kind;
+    r->method = xstrdup(method);
+    r->path = xstrdup(url);
+    r->limit = (!strcmp(method, "PUT") && !strncmp(url, "/v1/blobs/", 10))
+                   ? s->cfg.max_blob_body
+                   : s->cfg.max_body;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 "Content-Length");
+    uint64_t announced;
+    if (cl && parse_u64(cl, &announced) && announced > r->limit)
+      r->too_large = true;
+    *con_cls = r;
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    if (!r->too_large) {
+      if (r->body.len + *upload_data_size > r->limit) {
+        r->too_large = true;
+        buf_free(&r->body);
+      } else {
+        buf_append(&r->body, upload_data, *upload_data_size);
+      }
+    }
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  switch (r->state) {
+    case R_READY:
+      return queue_prepared(r);
+    case R_READING:
+      if (r->too_large) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "request body is over the limit of %zu bytes (skiffd "
+                 "--max-payload-mb)",
+                 r->limit);
+        prepare_answer(r, 413, error_body("payload_too_large", msg));
+        return queue_prepared(r);
+      }
+      /* fallthrough */
+    case R_RESUMED:
+      r->state = R_HANDLING;
+      s->handler(s->ctx, r);
+      return after_handler(r);
+    default:
+      return MHD_YES;
+  }
+}
+
+/* ---- loop integration ---- */
+
+static void run_listener(struct listener *l) { MHD_run(l->d); }
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  run_listener(h->data);
+}
+
+static void resume(http_req_t *r, enum req_state st) {
+  list_del(r->srv, r);
+  r->state = st;
+  MHD_resume_connection(r->conn);
+}
+
+static void on_prepare(uv_prepare_t *h) {
+  http_server_t *s = h->data;
+  if (s->batch) s->batch(s->ctx);
+  while (s->commit_wait) resume(s->commit_wait, R_READY);
+  if (s->nwakes == 0 && !s->parked) return;
+  uint64_t now = now_mono_ms();
+  http_req_t *next;
+  for (http_req_t *r = s->parked; r; r = next) {
+    next = r->next;
+    bool woken = false;
+    for (size_t i = 0; i < s->nwakes && !woken; i++)
+      woken = !strcmp(s->wakes[i], r->park_key);
+    if (woken) {
+      resume(r, R_RESUMED);
+    } else if (now >= r->deadline) {
+      r->timed_out = true;
+      resume(r, R_RESUMED);
+    }
+  }
+  for (size_t i = 0; i < s->nwakes; i++) free(s->wakes[i]);
+  s->nwakes = 0;
+}
+
+static void on_tick(uv_timer_t *t) {
+  http_server_t *s = t->data;
+  for (int i = 0; i < s->nlisteners; i++) run_listener(s->listeners[i]);
+}
+
+int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
+                    http_handler_fn handler, http_batch_fn batch, void *ctx,
+                    http_server_t **out, err_t *err) {
+  http_server_t *s = xcalloc(1, sizeof *s);
+  s->loop = loop;
+  s->cfg = *cfg;
+  s->handler = handler;
+  s->batch = batch;
+  s->ctx = ctx;
+  uv_prepare_init(loop, &s->prepare);
+  s->prepare.data = s;
+  uv_prepare_start(&s->prepare, on_prepare);
+  uv_timer_init(loop, &s->tick);
+  s->tick.data = s;
+  uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+  *out = s;
+  return 0;
+}
+
+static int add_listener(http_server_t *s, enum http_listener_kind kind, int fd,
+                        const char *unix_path, err_t *err) {
+  if (s->nlisteners == MAX_LISTENERS) {
+    close(fd);
+    return err_set(err, -ENOSPC, "too many listeners");
+  }
+  struct listener *l = xcalloc(1, sizeof *l);
+  l->srv = s;
+  l->kind = kind;
+  l->fd = fd;
+  l->unix_path = unix_path ? xstrdup(unix_path) : NULL;
+  l->d = MHD_start_daemon(
+      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+      NULL, on_access, l, MHD_OPTION_LISTEN_SOCKET, fd,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+      MHD_OPTION_END);
+  if (!l->d) {
+    close(fd);
+    free(l->unix_path);
+    free(l);
+    return err_set(err, -EIO, "cannot start the HTTP server (libmicrohttpd)");
+  }
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
+  uv_poll_init(s->loop, &l->poll, info->epoll_fd);
+  l->poll.data = l;
+  uv_poll_start(&l->poll, UV_READABLE, on_poll);
+  s->listeners[s->nlisteners++] = l;
+  return 0;
+}
+
+int http_listen_unix(http_server_t *s, enum http_listener_kind kind,
+                     const char *path, unsigned mode, long gid, err_t *err) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof sa.sun_path)
+    return err_set(err, -ENAMETOOLONG,
+                   "socket path %s is too long (max %zu bytes); pick a "
+                   "shorter SKIFF_HOME",
+                   path, sizeof sa.sun_path - 1);
+  strcpy(sa.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return err_sys(err, -errno, "socket");
+  unlink(path);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    return err_sys(err, -e, "cannot bind %s", path);
+  }
+  if (chmod(path, mode) < 0 || (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0)) {
+    int e = errno;
+    close(fd);
+    return err_sys(err, -e, "cannot set the mode of %s", path);
+  }
+  if (listen(fd, 512) < 0) {
+    int e = errno;
+    close(fd);
+    return err_sys(err, -e, "cannot listen on %s", path);
+  }
+  return add_listener(s, kind, fd, path, err);
+}
+
+int http_listen_tcp(http_server_t *s, enum http_listener_kind kind,
+                    const char *hostport, int *port, err_t *err) {
+  char host[256];
+  const char *colon = strrchr(hostport, ':');
+  uint64_t p;
+  if (!colon || (size_t)(colon - hostport) >= sizeof host ||
+      !parse_u64(colon + 1, &p) || p > 65535)
+    return err_set(err, -EINVAL,
+                   "listen address '%s' is not HOST:PORT (e.g. 127.0.0.1:7557)",
+                   hostport);
+  memcpy(host, hostport, (size_t)(colon - hostport));
+  host[colon - hostport] = '\0';
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+    return err_set(err, -EINVAL, "listen host '%s' is not an IPv4 address",
+                   host);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return err_sys(err, -errno, "socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    return err_sys(err, -e, "cannot listen on %s", hostport);
+  }
+  if (listen(fd, 512) < 0) {
+    int e = errno;
+    close(fd);
+    return err_sys(err, -e, "cannot listen on %s", hostport);
+  }
+  socklen_t sl = sizeof sa;
+  getsockname(fd, (struct sockaddr *)&sa, &sl);
+  if (port) *port = ntohs(sa.sin_port);
+  return add_listener(s, kind, fd, NULL, err);
+}
+
+static void on_closed_free(uv_handle_t *h) { free(h->data); }
+/* The server's own handles live inside it: free it after both closed. */
+static void on_closed_server(uv_handle_t *h) {
+  http_server_t *s = h->data;
+  if (--s->closing == 0) free(s);
+}
+
+void http_server_free(http_server_t *s) {
+  if (!s) return;
+  /* Answer every suspended request so MHD can stop. */
+  while (s->commit_wait) resume(s->commit_wait, R_READY);
+  while (s->parked) {
+    http_req_t *r = s->parked;
+    prepare_answer(r, 503,
+                   error_body("unavailable", "skiffd is shutting down"));
+    resume(r, R_READY);
+  }
+  for (int round = 0; round < 3; round++)
+    for (int i = 0; i < s->nlisteners; i++) run_listener(s->listeners[i]);
+  for (int i = 0; i < s->nlisteners; i++) {
+    struct listener *l = s->listeners[i];
+    uv_poll_stop(&l->poll);
+    MHD_stop_daemon(l->d); /* closes the listening socket too */
+    if (l->unix_path) unlink(l->unix_path);
+    free(l->unix_path);
+    l->poll.data = l;
+    uv_close((uv_handle_t *)&l->poll, on_closed_free);
+  }
+  for (size_t i = 0; i < s->nwakes; i++) free(s->wakes[i]);
+  free(s->wakes);
+  s->wakes = NULL;
+  s->closing = 2;
+  uv_prepare_stop(&s->prepare);
+  uv_close((uv_handle_t *)&s->prepare, on_closed_server);
+  uv_timer_stop(&s->tick);
+  uv_close((uv_handle_t *)&s->tick, on_closed_server);
+}

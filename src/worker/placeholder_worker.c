@@ -1,2 +1,0 @@
-/* placeholder: module worker */
-typedef int skiff_worker_placeholder_t;
