@@ -38,6 +38,7 @@ class RecordingServer:
         self.max_payload = max_payload
         self.handler = handler
         self.requests: List[Tuple[str, str, Any]] = []
+        self.headers: List[Dict[str, str]] = []
         self.connections = 0
         self.lock = threading.Lock()
         server = self
@@ -64,6 +65,7 @@ class RecordingServer:
                     body = json.loads(raw)
                 with server.lock:
                     server.requests.append((method, self.path, body))
+                    server.headers.append(dict(self.headers.items()))
                 status, obj = server.answer(method, self.path, body)
                 data = json.dumps(obj).encode()
                 self.send_response(status)
@@ -83,6 +85,9 @@ class RecordingServer:
 
         class S(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # clients hanging up mid-request are expected in these tests
 
         self.server = S(self.path, H)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
