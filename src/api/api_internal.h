@@ -12,8 +12,10 @@
 typedef void (*api_route_fn)(api_t *api, http_req_t *req,
                              const route_match_t *m);
 
-/* Parses the body into an object and checks it against fields; on failure
- * it answers 400 and returns NULL. */
+/* Parses the body into an object and checks it against fields (fields NULL:
+ * no check; API_NO_FIELDS: only an empty object); on failure it answers 400
+ * and returns NULL. */
+extern const vfield_t API_NO_FIELDS[1];
 json_t *api_body(http_req_t *req, const vfield_t *fields, size_t n);
 /* Reads an integer query parameter within [lo, hi]; answers 400 and returns
  * false on junk. */

@@ -75,7 +75,7 @@ void api_app_get(api_t *api, http_req_t *req, const route_match_t *m) {
 }
 
 void api_app_stop(api_t *api, http_req_t *req, const route_match_t *m) {
-  json_t *body = api_body(req, NULL, 0);
+  json_t *body = api_body(req, API_NO_FIELDS, 0);
   if (!body) return;
   json_decref(body);
   store_t *s = control_store(api->control);

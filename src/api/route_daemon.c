@@ -6,7 +6,7 @@ void api_status(api_t *api, http_req_t *req, const route_match_t *m) {
 }
 
 void api_shutdown(api_t *api, http_req_t *req, const route_match_t *m) {
-  json_t *body = api_body(req, NULL, 0);
+  json_t *body = api_body(req, API_NO_FIELDS, 0);
   if (!body) return;
   json_decref(body);
   http_respond(req, 202, json_pack("{s:b}", "stopping", 1));

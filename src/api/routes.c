@@ -57,13 +57,15 @@ void api_batch(void *ctx) {
   control_batch(api->control);
 }
 
+const vfield_t API_NO_FIELDS[1] = {{"", V_ANY, false, false}};
+
 json_t *api_body(http_req_t *req, const vfield_t *fields, size_t n) {
   size_t len = 0;
   const char *body = http_req_body(req, &len);
   err_t err = ERR_INIT;
   json_t *j = NULL;
   if (v_parse_object(body, len, &j, &err) < 0 ||
-      v_check(j, fields, n, "body", &err) < 0) {
+      (fields && v_check(j, fields, n, "body", &err) < 0)) {
     json_decref(j);
     http_respond_error(req, 400, "bad_request", "%s", err.msg);
     return NULL;

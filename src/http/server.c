@@ -384,6 +384,16 @@ int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
   return 0;
 }
 
+/* libmicrohttpd's own complaints (a client that hung up, say) are routine
+ * for a server with long polls: keep them at debug level. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, ap);
+  size_t n = strlen(line);
+  while (n && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = '\0';
+  log_debug("http: %s", line);
+}
+
 static int add_listener(http_server_t *s, enum http_listener_kind kind, int fd,
                         const char *unix_path, err_t *err) {
   if (s->nlisteners == MAX_LISTENERS) {
@@ -402,7 +412,7 @@ static int add_listener(http_server_t *s, enum http_listener_kind kind, int fd,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-      MHD_OPTION_END);
+      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
   if (!l->d) {
     close(fd);
     free(l->unix_path);
