@@ -236,11 +236,21 @@ def cmd_run(argv: Sequence[str]) -> int:
     except exc.ConnectionError as e:
         _err(str(e))
         code = 1
-    except BaseException:
-        traceback.print_exc()
-        sys.stderr.flush()
+    except BaseException as e:
+        _print_user_traceback(e)
         code = 1
     return code
+
+
+def _print_user_traceback(e: BaseException) -> None:
+    """Print ``e``'s traceback without the frames of the skiff package itself."""
+    sdk_dir = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    te = traceback.TracebackException(type(e), e, e.__traceback__)
+    kept = [f for f in te.stack if not os.path.abspath(f.filename).startswith(sdk_dir)]
+    if kept:
+        te.stack = traceback.StackSummary.from_list(kept)
+    sys.stderr.write("".join(te.format()))
+    sys.stderr.flush()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
