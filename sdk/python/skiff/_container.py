@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional
 
 from . import exception as exc
 from ._client import DEFAULT_MAX_PAYLOAD, Client
