@@ -1,0 +1,314 @@
+"""Fixtures for skiff's end-to-end tests.
+
+Every test here drives the real skiffd, the real `skiff` CLI and the real
+Python SDK: no mocks.  A module shares one daemon (the `daemon` fixture);
+tests that need a daemon of their own use `daemon_factory`.
+
+skiffd puts every container's cgroup under one fixed parent (`skiff`) and
+wipes that parent when it starts, so two daemons must never run containers
+at the same time: the fixtures start daemons one after another, and a test
+that needs a second daemon stops the shared one first (`daemon.stop()`) or
+lives in a module that does not use it.
+
+Environment: SKIFF_BUILD_DIR (default ./build) and SKIFF_SOURCE_DIR
+(default the repository root) as ctest sets them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.abspath(os.environ.get("SKIFF_SOURCE_DIR") or os.path.join(HERE, "..", ".."))
+BUILD_DIR = os.path.abspath(os.environ.get("SKIFF_BUILD_DIR") or os.path.join(SOURCE_DIR, "build"))
+SKIFFD = os.path.join(BUILD_DIR, "skiffd")
+SKIFF = os.path.join(BUILD_DIR, "skiff")
+SDK_DIR = os.path.join(SOURCE_DIR, "sdk", "python")
+EXAMPLES = os.path.join(SOURCE_DIR, "examples")
+APPS_DIR = os.path.join(HERE, "apps")
+
+# The two interpreters the SDK must work with: the one `python3` on PATH
+# finds (pyenv's 3.11.7 on the dev machines) and Debian's.
+DEBIAN_PYTHON = "/usr/bin/python3"
+PATH_PYTHON = shutil.which("python3") or DEBIAN_PYTHON
+
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 15.0
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 30.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self._path)
+        self.sock = s
+
+
+class Response:
+    """An HTTP answer: status, raw body, parsed JSON (None when not JSON)."""
+
+    def __init__(self, status: int, headers: Dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        try:
+            self.json: Any = json.loads(body.decode("utf-8")) if body else None
+        except (ValueError, UnicodeDecodeError):
+            self.json = None
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+def http_request(
+    sock_path: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    raw: Optional[bytes] = None,
+    headers: Optional[Dict[str, str]] = None,
+    timeout: float = 30.0,
+) -> Response:
+    """One request over the Unix socket; `body` is sent as JSON, `raw` as is."""
+    conn = UnixHTTPConnection(sock_path, timeout=timeout)
+    try:
+        hdrs = dict(headers or {})
+        data: Optional[bytes] = None
+        if raw is not None:
+            data = raw
+            hdrs.setdefault("Content-Type", "application/octet-stream")
+        elif body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
+
+
+def log_excerpt(path: str, n: int = 60) -> str:
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        return "\n".join(lines[-n:])
+    except OSError as e:
+        return f"(no log: {e})"
+
+
+class Daemon:
+    """One skiffd process on a fresh home under /tmp (short path: the socket
+    path must fit in 108 bytes)."""
+
+    def __init__(self, extra_args: Optional[List[str]] = None, home: Optional[str] = None) -> None:
+        self.home = home or tempfile.mkdtemp(prefix="sk", dir="/tmp")
+        self.sock = os.path.join(self.home, "skiffd.sock")
+        self.log_path = os.path.join(self.home, "e2e-skiffd.log")
+        self.extra_args = list(extra_args or [])
+        self.proc: Optional[subprocess.Popen] = None
+        self._log = None
+
+    # ---- life cycle ------------------------------------------------------------
+    def start(self) -> "Daemon":
+        assert os.path.exists(SKIFFD), f"{SKIFFD} is missing: build first (cmake -S . -B build && make -C build)"
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [SKIFFD, "--home", self.home, "--listen", "none", *self.extra_args],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.base_env(),
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        last: Any = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"skiffd exited with {self.proc.returncode} before answering:\n{self.log()}"
+                )
+            try:
+                r = self.api("GET", "/v1/status", timeout=2.0)
+                if r.status == 200:
+                    return self
+                last = r
+            except OSError as e:
+                last = e
+            time.sleep(0.05)
+        raise AssertionError(f"skiffd did not answer GET /v1/status within {START_TIMEOUT}s ({last!r}):\n{self.log()}")
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM; returns the exit status (None-safe when not running)."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"skiffd did not exit within {timeout}s of SIGTERM:\n{self.log()}")
+        rc = self.proc.returncode
+        self.proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
+        return rc
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> "Daemon":
+        """kill -9 and start again with the same home."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill9()
+        return self.start()
+
+    def cleanup(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log(self, n: int = 60) -> str:
+        return log_excerpt(self.log_path, n)
+
+    # ---- clients -----------------------------------------------------------------
+    def api(self, method: str, path: str, body: Any = None, **kw: Any) -> Response:
+        return http_request(self.sock, method, path, body, **kw)
+
+    def base_env(self) -> Dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SKIFF_")}
+        env["SKIFF_HOME"] = self.home
+        pp = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = SDK_DIR + (os.pathsep + pp if pp else "")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    @property
+    def env(self) -> Dict[str, str]:
+        return self.base_env()
+
+    def skiff(
+        self,
+        *args: str,
+        python: Optional[str] = None,
+        timeout: float = 120.0,
+        env: Optional[Dict[str, str]] = None,
+        cwd: Optional[str] = None,
+        check: Optional[int] = None,
+    ) -> subprocess.CompletedProcess:
+        """Run the built CLI (`build/skiff ARGS`) against this daemon."""
+        e = self.base_env()
+        if python:
+            e["SKIFF_PYTHON"] = python
+        if env:
+            e.update(env)
+        p = subprocess.run(
+            [SKIFF, *args], env=e, cwd=cwd or SOURCE_DIR, capture_output=True, text=True, timeout=timeout
+        )
+        if check is not None:
+            assert p.returncode == check, describe(p, self)
+        return p
+
+    def wait_for(self, pred, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while True:
+            v = pred()
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.log()}")
+            time.sleep(interval)
+
+    def app_by_name(self, name: str) -> Optional[Dict[str, Any]]:
+        r = self.api("GET", "/v1/apps")
+        assert r.status == 200, r
+        for a in r.json["apps"]:
+            if a["name"] == name:
+                return a
+        return None
+
+
+def describe(p: subprocess.CompletedProcess, d: Optional[Daemon] = None) -> str:
+    s = f"exit {p.returncode}\n--- stdout ---\n{p.stdout}\n--- stderr ---\n{p.stderr}"
+    if d is not None:
+        s += f"\n--- skiffd log ---\n{d.log()}"
+    return s
+
+
+def write_app(directory, name: str, text: str) -> str:
+    path = os.path.join(str(directory), name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def parse_results(stdout: str) -> Dict[str, Any]:
+    """Lines `@@ KEY JSON` printed by the test apps, as a dict."""
+    out: Dict[str, Any] = {}
+    for line in stdout.splitlines():
+        if line.startswith("@@ "):
+            _, key, rest = line.split(" ", 2)
+            out[key] = json.loads(rest)
+    return out
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    """One skiffd per test module; stopped with SIGTERM at the end, which must
+    exit 0 within 15 s."""
+    d = Daemon()
+    d.start()
+    try:
+        yield d
+    finally:
+        try:
+            if d.proc is not None:
+                rc = d.stop()
+                assert rc == 0, f"skiffd exited with {rc} on SIGTERM:\n{d.log()}"
+        finally:
+            d.cleanup()
+
+
+@pytest.fixture
+def daemon_factory():
+    """Make extra daemons (not started); all are killed and removed after the test."""
+    made: List[Daemon] = []
+
+    def make(extra_args: Optional[List[str]] = None) -> Daemon:
+        d = Daemon(extra_args)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.cleanup()
