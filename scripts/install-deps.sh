@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config clang clang-format
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev libssl-dev libcmocka-dev
   python3 python3-pytest

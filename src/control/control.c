@@ -162,7 +162,7 @@ json_t *control_status(control_t *c) {
     mem_reserved += ct->fn->memory_mib;
   }
   return json_pack(
-      "{s:s,s:I,s:f,s:s,s:s,s:I,s:I,s:I,s:I,s:{s:f,s:I,s:f,s:I,s:s}}",
+      "{s:s,s:I,s:f,s:s,s:s,s:I,s:I,s:I,s:I,s:{s:f,s:I,s:f,s:I,s:s,s:s}}",
       "version", SKIFF_VERSION_STRING, "pid", (json_int_t)getpid(), "uptime_s",
       now_wall() - c->started_at, "home", c->cfg.home, "store",
       c->store->ops->name, "max_payload_bytes",
@@ -172,5 +172,6 @@ json_t *control_status(control_t *c) {
       worker_cpu_total(c->worker), "memory_total_mib",
       (json_int_t)worker_memory_total_mib(c->worker), "cpu_reserved",
       cpu_reserved, "memory_reserved_mib", (json_int_t)mem_reserved, "cgroup",
-      worker_cgroup_version(c->worker));
+      worker_cgroup_version(c->worker), "cgroup_parent",
+      worker_cgroup_parent(c->worker));
 }

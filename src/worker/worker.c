@@ -42,6 +42,7 @@ struct worker {
   size_t nlive;
   double cpu_total;
   uint64_t mem_total_mib;
+  char cgroup_parent[32];
 };
 
 static uint64_t meminfo_total_mib(void) {
@@ -66,8 +67,13 @@ int worker_new(uv_loop_t *loop, const worker_config_t *cfg,
   w->containers_dir = xasprintf("%s/containers", cfg->home);
   int rc = mkdir_p(w->containers_dir, 0700, err);
   if (rc < 0) goto fail;
+  /* Each home gets its own cgroup parent, so that two daemons (tests, or
+   * two users' homes) never clean up each other's containers. */
+  char hex[65];
+  sha256_hex(cfg->home, strlen(cfg->home), hex);
+  snprintf(w->cgroup_parent, sizeof w->cgroup_parent, "skiff-%.12s", hex);
   rt_config_t rc_cfg = {.cgroup_root = cfg->cgroup_root,
-                        .cgroup_parent = "skiff"};
+                        .cgroup_parent = w->cgroup_parent};
   if ((rc = rt_new(&rc_cfg, &w->rt, err)) < 0) goto fail;
   int stale = rt_cleanup_stale(w->rt, w->containers_dir, err);
   if (stale > 0)
@@ -278,3 +284,4 @@ const char *worker_cgroup_version(const worker_t *w) {
 double worker_cpu_total(const worker_t *w) { return w->cpu_total; }
 uint64_t worker_memory_total_mib(const worker_t *w) { return w->mem_total_mib; }
 size_t worker_live(const worker_t *w) { return w->nlive; }
+const char *worker_cgroup_parent(const worker_t *w) { return w->cgroup_parent; }
