@@ -23,6 +23,7 @@
 typedef struct daemon_opts {
   const char *home;
   const char *listen;
+  bool listen_given;
   const char *socket_group;
   const char *store_url;
   const char *python;
@@ -92,7 +93,7 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
       case O_HOME: o->home = optarg; break;
-      case O_LISTEN: o->listen = optarg; break;
+      case O_LISTEN: o->listen = optarg; o->listen_given = true; break;
       case O_GROUP: o->socket_group = optarg; break;
       case O_STORE: o->store_url = optarg; break;
       case O_PYTHON: o->python = optarg; break;
@@ -254,11 +255,23 @@ int main(int argc, char **argv) {
   char *sock = xasprintf("%s/skiffd.sock", abs_home);
   char *runner_sock = xasprintf("%s/run/api.sock", abs_home);
   int port = 0;
-  if (http_listen_unix(d.http, HTTP_RUNNER, runner_sock, 0666, -1, &err) < 0 ||
-      (strcmp(o.listen, "none") &&
-       http_listen_tcp(d.http, HTTP_CLIENT, o.listen, &port, &err) < 0) ||
-      /* The client socket comes last: its existence means "ready". */
-      http_listen_unix(d.http, HTTP_CLIENT, sock, gid >= 0 ? 0660 : 0600, gid,
+  if (http_listen_unix(d.http, HTTP_RUNNER, runner_sock, 0666, -1, &err) < 0) {
+    fprintf(stderr, "skiffd: %s\n", err.msg);
+    return 1;
+  }
+  if (strcmp(o.listen, "none") &&
+      http_listen_tcp(d.http, HTTP_CLIENT, o.listen, &port, &err) < 0) {
+    /* The default port may belong to another daemon (another home): the
+     * Unix socket is enough then. An address asked for must work. */
+    if (o.listen_given || err.code != -EADDRINUSE) {
+      fprintf(stderr, "skiffd: %s\n", err.msg);
+      return 1;
+    }
+    log_warn("%s; serving on the Unix socket only", err.msg);
+    port = 0;
+  }
+  /* The client socket comes last: its existence means "ready". */
+  if (http_listen_unix(d.http, HTTP_CLIENT, sock, gid >= 0 ? 0660 : 0600, gid,
                        &err) < 0) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
