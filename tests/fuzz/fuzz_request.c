@@ -1,0 +1,212 @@
+/* Fuzz target for the API's request parsing: the route table, the JSON body
+ * parser, the field validator and the app definition check.
+ *
+ * Input: "METHOD PATH\n" then the body. The route table copies the patterns
+ * of src/api/routes.c (handlers NULL). A body that parses is checked against
+ * the field lists of the real routes, its nested inputs/outputs are decoded
+ * as the handlers do, and a deep copy goes through api_app_spec_check. Must
+ * not crash, leak or hit undefined behaviour; invariants abort(). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+#include "base/util.h"
+#include "store/store.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const route_t client_routes[] = {
+    {"GET", "/v1/status", NULL},
+    {"POST", "/v1/shutdown", NULL},
+    {"POST", "/v1/blobs/missing", NULL},
+    {"PUT", "/v1/blobs/{}", NULL},
+    {"POST", "/v1/apps", NULL},
+    {"GET", "/v1/apps", NULL},
+    {"GET", "/v1/apps/{}", NULL},
+    {"POST", "/v1/apps/{}/stop", NULL},
+    {"GET", "/v1/apps/{}/logs", NULL},
+    {"POST", "/v1/functions/{}/calls", NULL},
+    {"POST", "/v1/calls/{}/inputs", NULL},
+    {"GET", "/v1/calls/{}/outputs", NULL},
+    {"GET", "/v1/calls/{}", NULL},
+    {"POST", "/v1/calls/{}/cancel", NULL},
+    {"GET", "/v1/containers", NULL},
+};
+
+static const route_t runner_routes[] = {
+    {"POST", "/v1/runner/exchange", NULL},
+};
+
+/* Field lists of the real routes (src/api/route_*.c). */
+static const vfield_t blobs_fields[] = {{"sha256", V_ARRAY, true, false}};
+static const vfield_t calls_fields[] = {{"kind", V_STRING, true, false},
+                                        {"inputs", V_ARRAY, false, false}};
+static const vfield_t inputs_fields[] = {{"inputs", V_ARRAY, true, false}};
+static const vfield_t input_fields[] = {{"idx", V_INT, true, false},
+                                        {"args", V_STRING, true, false}};
+static const vfield_t cancel_fields[] = {
+    {"terminate_containers", V_BOOL, false, false}};
+static const vfield_t exchange_fields[] = {
+    {"outputs", V_ARRAY, false, false},
+    {"want", V_INT, false, false},
+    {"wait", V_NUMBER, false, false},
+};
+static const vfield_t output_fields[] = {
+    {"input_id", V_STRING, true, false},
+    {"seq", V_INT, false, false},
+    {"status", V_STRING, true, false},
+    {"data", V_STRING, false, true},
+    {"message", V_STRING, false, true},
+    {"exception", V_STRING, false, true},
+    {"traceback", V_STRING, false, true},
+};
+static const vfield_t all_types[] = {
+    {"s", V_STRING, true, true},  {"i", V_INT, false, false},
+    {"n", V_NUMBER, false, true}, {"b", V_BOOL, false, false},
+    {"o", V_OBJECT, false, true}, {"a", V_ARRAY, false, false},
+    {"x", V_ANY, false, true},
+};
+
+static void check_err(int rc, const err_t *err) {
+  if (rc == 0) return;
+  /* Every failure is negative and says something. */
+  if (rc > 0 || err->code != rc || err->msg[0] == '\0') abort();
+  if (strnlen(err->msg, ERR_MSG_MAX) >= ERR_MSG_MAX) abort();
+}
+
+static void do_route(const route_t *routes, size_t n, const char *method,
+                     const char *path) {
+  route_match_t m;
+  int rc = route_find(routes, n, method, path, &m);
+  if (rc == 0) {
+    if (m.route < routes || m.route >= routes + n) abort();
+    if (strcmp(m.route->method, method)) abort();
+    if (m.nparams < 0 || m.nparams > ROUTE_MAX_PARAMS) abort();
+    for (int i = 0; i < m.nparams; i++) {
+      size_t len = strnlen(m.params[i], ROUTE_PARAM_MAX);
+      if (len == 0 || len >= ROUTE_PARAM_MAX) abort();
+      if (strchr(m.params[i], '/')) abort();
+      if (!strstr(path, m.params[i])) abort();
+    }
+  } else if (rc != -ENOENT && rc != -EPERM) {
+    abort();
+  }
+}
+
+/* Checks each element of an array against fields, as the handlers do, and
+ * decodes base64 payloads and input ids. */
+static void do_list(const json_t *list, const vfield_t *fields, size_t n,
+                    const char *what) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) {
+    char where[64];
+    snprintf(where, sizeof where, "%s[%zu]", what, i);
+    err_t err = ERR_INIT;
+    int rc = v_check(e, fields, n, where, &err);
+    check_err(rc, &err);
+    if (rc < 0) continue;
+    const char *keys[] = {"args", "data"};
+    for (size_t k = 0; k < N(keys); k++) {
+      const char *b = json_string_value(json_object_get(e, keys[k]));
+      if (!b) continue;
+      unsigned char *out = NULL;
+      size_t outlen = 0;
+      if (b64_decode(b, json_string_length(json_object_get(e, keys[k])), &out,
+                     &outlen) == 0)
+        free(out);
+    }
+    int64_t id;
+    const char *iid = json_string_value(json_object_get(e, "input_id"));
+    if (iid && store_input_id_parse(iid, &id) && id <= 0) abort();
+  }
+}
+
+static void do_spec(const json_t *body) {
+  json_t *copy = json_deep_copy(body);
+  err_t err = ERR_INIT;
+  int rc = api_app_spec_check(copy, 64u << 20, &err);
+  check_err(rc, &err);
+  if (rc == 0) {
+    /* Accepted: defaults are filled and every function has an id. */
+    json_t *fns = json_object_get(copy, "functions");
+    if (!json_is_array(fns) || json_array_size(fns) == 0) abort();
+    if (!json_is_array(json_object_get(copy, "files"))) abort();
+    size_t i;
+    json_t *f;
+    json_array_foreach(fns, i, f) {
+      const char *fid = json_string_value(json_object_get(f, "function_id"));
+      if (!fid || strncmp(fid, "fu-", 3)) abort();
+      if (!json_is_string(json_object_get(f, "qualname"))) abort();
+      if (!json_is_number(json_object_get(f, "cpu"))) abort();
+      if (!json_is_number(json_object_get(f, "memory"))) abort();
+      double t = json_number_value(json_object_get(f, "timeout"));
+      if (!(t >= 1 && t <= 86400)) abort();
+      if (!json_is_object(json_object_get(f, "env"))) abort();
+    }
+    /* The checked definition serializes (it is stored as JSON text). */
+    char *s = json_dumps(copy, JSON_COMPACT);
+    if (!s) abort();
+    free(s);
+  }
+  json_decref(copy);
+}
+
+static void do_body(const char *body, size_t len) {
+  json_t *j = NULL;
+  err_t err = ERR_INIT;
+  int rc = v_parse_object(body, len, &j, &err);
+  check_err(rc, &err);
+  if (rc < 0) {
+    if (j) abort();
+    return;
+  }
+  if (!json_is_object(j)) abort();
+  struct {
+    const vfield_t *f;
+    size_t n;
+  } lists[] = {
+      {blobs_fields, N(blobs_fields)},     {calls_fields, N(calls_fields)},
+      {inputs_fields, N(inputs_fields)},   {cancel_fields, N(cancel_fields)},
+      {exchange_fields, N(exchange_fields)}, {all_types, N(all_types)},
+      {API_NO_FIELDS, 0},
+  };
+  for (size_t i = 0; i < N(lists); i++) {
+    err_clear(&err);
+    rc = v_check(j, lists[i].f, lists[i].n, "body", &err);
+    check_err(rc, &err);
+  }
+  json_t *inputs = json_object_get(j, "inputs");
+  if (json_is_array(inputs))
+    do_list(inputs, input_fields, N(input_fields), "inputs");
+  json_t *outputs = json_object_get(j, "outputs");
+  if (json_is_array(outputs))
+    do_list(outputs, output_fields, N(output_fields), "outputs");
+  do_spec(j);
+  json_decref(j);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  const char *nl = memchr(data, '\n', size);
+  size_t linelen = nl ? (size_t)(nl - (const char *)data) : size;
+  char *line = malloc(linelen + 1);
+  memcpy(line, data, linelen);
+  line[linelen] = '\0';
+  const char *method = line;
+  const char *path = "";
+  char *sp = strchr(line, ' ');
+  if (sp) {
+    *sp = '\0';
+    path = sp + 1;
+  }
+  do_route(client_routes, N(client_routes), method, path);
+  do_route(runner_routes, N(runner_routes), method, path);
+  free(line);
+
+  const char *body = nl ? nl + 1 : (const char *)data + size;
+  size_t blen = (size_t)((const char *)data + size - body);
+  do_body(body, blen);
+  return 0;
+}

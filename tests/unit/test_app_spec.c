@@ -1,0 +1,267 @@
+/* Unit tests of src/api/app_spec.c: the check of an app definition
+ * (POST /v1/apps), its defaults, and messages that name the bad field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+
+#define SHA "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+#define MAXP (64u << 20)
+
+/* Parses text (which must be valid JSON) and runs the check on it. */
+static int spec(const char *text, json_t **out, err_t *err) {
+  json_error_t je;
+  json_t *j = json_loads(text, 0, &je);
+  if (!j) fail_msg("test JSON does not parse: %s: %s", je.text, text);
+  int rc = api_app_spec_check(j, MAXP, err);
+  if (out)
+    *out = j;
+  else
+    json_decref(j);
+  return rc;
+}
+
+static void test_minimal_gets_defaults(void **state) {
+  (void)state;
+  json_t *j = NULL;
+  err_t err = ERR_INIT;
+  int rc = spec("{\"name\": \"hello\", \"functions\": "
+                "[{\"name\": \"f\", \"module\": \"m\"}]}",
+                &j, &err);
+  if (rc) fail_msg("rejected: %s", err.msg);
+  assert_int_equal(json_array_size(json_object_get(j, "files")), 0);
+  json_t *f = json_array_get(json_object_get(j, "functions"), 0);
+  assert_non_null(f);
+  assert_true(json_number_value(json_object_get(f, "cpu")) == 0.125);
+  assert_true(json_number_value(json_object_get(f, "memory")) == 128);
+  assert_true(json_number_value(json_object_get(f, "timeout")) == 300);
+  assert_true(json_number_value(json_object_get(f, "min_containers")) == 0);
+  assert_true(json_is_null(json_object_get(f, "cpu_limit")));
+  assert_true(json_is_null(json_object_get(f, "memory_limit")));
+  assert_true(json_is_null(json_object_get(f, "max_containers")));
+  assert_true(json_is_null(json_object_get(f, "retries")));
+  assert_true(json_is_false(json_object_get(f, "is_generator")));
+  assert_string_equal(json_string_value(json_object_get(f, "qualname")), "f");
+  assert_true(json_is_object(json_object_get(f, "env")));
+  const char *fid = json_string_value(json_object_get(f, "function_id"));
+  assert_non_null(fid);
+  assert_memory_equal(fid, "fu-", 3);
+  assert_int_equal(strlen(fid), 3 + 16);
+  json_decref(j);
+}
+
+static void test_full_definition(void **state) {
+  (void)state;
+  json_t *j = NULL;
+  err_t err = ERR_INIT;
+  int rc = spec(
+      "{\"name\": \"hello\", \"ephemeral\": true,"
+      " \"files\": [{\"path\": \"pkg/hello_world.py\", \"sha256\": \"" SHA
+      "\", \"mode\": 493}, {\"path\": \"b.py\", \"sha256\": \"" SHA "\"}],"
+      " \"functions\": [{\"name\": \"f\", \"module\": \"hello_world\","
+      " \"qualname\": \"Cls.f\", \"is_generator\": true, \"cpu\": 0.5,"
+      " \"cpu_limit\": 2, \"memory\": 256, \"memory_limit\": 512,"
+      " \"timeout\": 60, \"retries\": {\"max_retries\": 2},"
+      " \"min_containers\": 1, \"max_containers\": 3,"
+      " \"env\": {\"KEY\": \"value\"}},"
+      " {\"name\": \"g\", \"module\": \"hello_world\"}]}",
+      &j, &err);
+  if (rc) fail_msg("rejected: %s", err.msg);
+  json_t *files = json_object_get(j, "files");
+  assert_int_equal(json_integer_value(
+                       json_object_get(json_array_get(files, 0), "mode")),
+                   493);
+  assert_int_equal(json_integer_value(
+                       json_object_get(json_array_get(files, 1), "mode")),
+                   0644);
+  json_t *f = json_array_get(json_object_get(j, "functions"), 0);
+  assert_string_equal(json_string_value(json_object_get(f, "qualname")),
+                      "Cls.f");
+  json_t *r = json_object_get(f, "retries");
+  assert_int_equal(json_integer_value(json_object_get(r, "max_retries")), 2);
+  assert_true(json_number_value(json_object_get(r, "backoff_coefficient")) ==
+              2.0);
+  assert_true(json_number_value(json_object_get(r, "initial_delay")) == 1.0);
+  assert_true(json_number_value(json_object_get(r, "max_delay")) == 60.0);
+  /* Each function gets its own id. */
+  const char *a = json_string_value(json_object_get(f, "function_id"));
+  const char *b = json_string_value(json_object_get(
+      json_array_get(json_object_get(j, "functions"), 1), "function_id"));
+  assert_string_not_equal(a, b);
+  json_decref(j);
+}
+
+/* Each bad definition is refused with -EINVAL and a message holding every
+ * one of the given words (the field it names and what is wrong). */
+static void refused(const char *text, const char *w1, const char *w2) {
+  err_t err = ERR_INIT;
+  int rc = spec(text, NULL, &err);
+  if (rc != -EINVAL) fail_msg("accepted (rc %d): %s", rc, text);
+  if (!strstr(err.msg, w1) || (w2 && !strstr(err.msg, w2)))
+    fail_msg("message '%s' lacks '%s'/'%s'", err.msg, w1, w2 ? w2 : "");
+}
+
+#define FN "{\"name\": \"f\", \"module\": \"m\""
+#define APP(fn_extra) \
+  "{\"name\": \"a\", \"functions\": [" FN fn_extra "}]}"
+#define APP_FILES(files) \
+  "{\"name\": \"a\", \"files\": " files ", \"functions\": [" FN "}]}"
+
+static void test_bad_app_name(void **state) {
+  (void)state;
+  refused("{\"name\": \"my app\", \"functions\": [" FN "}]}", "app name",
+          "my app");
+  refused("{\"name\": \"\", \"functions\": [" FN "}]}", "app name", NULL);
+  refused("{\"name\": \"a/b\", \"functions\": [" FN "}]}", "app name", "a/b");
+  refused("{\"name\": \"ap-123\", \"functions\": [" FN "}]}", "ap-", NULL);
+  refused("{\"name\": 5, \"functions\": [" FN "}]}", "'name'", "string");
+  refused("{\"functions\": [" FN "}]}", "'name'", "missing");
+  char longname[200];
+  snprintf(longname, sizeof longname,
+           "{\"name\": \"%065d\", \"functions\": [" FN "}]}", 0);
+  refused(longname, "app name", NULL);
+}
+
+static void test_bad_paths(void **state) {
+  (void)state;
+  refused(APP_FILES("[{\"path\": \"../x.py\", \"sha256\": \"" SHA "\"}]"),
+          "files[0]", "path '../x.py'");
+  refused(APP_FILES("[{\"path\": \"a/../../x.py\", \"sha256\": \"" SHA "\"}]"),
+          "files[0]", "path");
+  refused(APP_FILES("[{\"path\": \"/etc/passwd\", \"sha256\": \"" SHA "\"}]"),
+          "files[0]", "relative");
+  refused(APP_FILES("[{\"path\": \"a//b\", \"sha256\": \"" SHA "\"}]"),
+          "files[0]", "path");
+  refused(APP_FILES("[{\"path\": \"./a\", \"sha256\": \"" SHA "\"}]"),
+          "files[0]", "path");
+  refused(APP_FILES("[{\"path\": \"\", \"sha256\": \"" SHA "\"}]"),
+          "files[0]", "path");
+  refused(APP_FILES("[{\"path\": \"a/\", \"sha256\": \"" SHA "\"}]"),
+          "files[0]", "path");
+  refused(APP_FILES("[{\"path\": \"a.py\", \"sha256\": \"" SHA "\"},"
+                    " {\"path\": \"a.py\", \"sha256\": \"" SHA "\"}]"),
+          "files[1]", "listed twice");
+}
+
+static void test_bad_files(void **state) {
+  (void)state;
+  refused(APP_FILES("[{\"path\": \"a.py\", \"sha256\": \"abc\"}]"),
+          "files[0]", "sha256");
+  refused(APP_FILES("[{\"path\": \"a.py\", \"sha256\": \"" SHA "\"},"
+                    " {\"path\": \"b.py\", \"sha256\": \""
+                    "2D711642B726B04401627CA9FBAC32F5C8530FB1903CC4DB02258717921A4881"
+                    "\"}]"),
+          "files[1]", "sha256");
+  refused(APP_FILES("[{\"path\": \"a.py\"}]"), "files[0]", "'sha256'");
+  refused(APP_FILES("[\"a.py\"]"), "files[0]", "object");
+  refused(APP_FILES("[{\"path\": \"a.py\", \"sha256\": \"" SHA
+                    "\", \"mode\": \"644\"}]"),
+          "files[0]", "'mode'");
+  refused(APP_FILES("{}"), "'files'", "array");
+}
+
+static void test_functions_list(void **state) {
+  (void)state;
+  refused("{\"name\": \"a\", \"functions\": []}", "at least one function",
+          NULL);
+  refused("{\"name\": \"a\"}", "'functions'", "missing");
+  refused("{\"name\": \"a\", \"functions\": [" FN "}, " FN "}]}",
+          "functions[1]", "'f' is used twice");
+  refused("{\"name\": \"a\", \"functions\": [" FN "}, 7]}", "functions[1]",
+          "object");
+  refused("{\"name\": \"a\", \"functions\": [{\"module\": \"m\"}]}",
+          "functions[0]", "'name'");
+  refused("{\"name\": \"a\", \"functions\": [{\"name\": \"f g\","
+          " \"module\": \"m\"}]}",
+          "functions[0]", "name 'f g'");
+  refused("{\"name\": \"a\", \"functions\": [" FN "}], \"extra\": 1}",
+          "unknown field 'extra'", NULL);
+}
+
+static void test_resources(void **state) {
+  (void)state;
+  refused(APP(", \"cpu\": 2, \"cpu_limit\": 1"), "functions[0]",
+          "cpu_limit");
+  refused(APP(", \"cpu_limit\": 0.1"), "cpu_limit", "below cpu");
+  refused(APP(", \"cpu\": 0"), "functions[0]", "'cpu'");
+  refused(APP(", \"cpu\": \"1\""), "functions[0]", "'cpu'");
+  refused(APP(", \"memory\": 8"), "functions[0]", "'memory'");
+  refused(APP(", \"memory\": 128.5"), "'memory'", "integer");
+  refused(APP(", \"memory\": 256, \"memory_limit\": 128"), "memory_limit",
+          "below memory");
+  refused(APP(", \"timeout\": 0"), "functions[0]", "'timeout'");
+  refused(APP(", \"timeout\": 90000"), "'timeout'", "86400");
+  refused(APP(", \"timeout\": -1"), "'timeout'", NULL);
+  refused(APP(", \"min_containers\": 3, \"max_containers\": 2"),
+          "functions[0]", "max_containers");
+  refused(APP(", \"max_containers\": 0"), "'max_containers'", NULL);
+  /* The edges are accepted. */
+  err_t err = ERR_INIT;
+  assert_int_equal(spec(APP(", \"timeout\": 86400, \"cpu\": 1,"
+                            " \"cpu_limit\": 1, \"memory\": 16"),
+                        NULL, &err),
+                   0);
+  assert_int_equal(spec(APP(", \"timeout\": 1, \"cpu\": null"), NULL, &err),
+                   0);
+}
+
+static void test_retries(void **state) {
+  (void)state;
+  refused(APP(", \"retries\": {\"max_retries\": 11}"),
+          "functions[0].retries", "'max_retries'");
+  refused(APP(", \"retries\": {\"max_retries\": -1}"), "'max_retries'", NULL);
+  refused(APP(", \"retries\": {}"), "functions[0].retries", "'max_retries'");
+  refused(APP(", \"retries\": {\"max_retries\": 1, \"delay\": 3}"),
+          "functions[0].retries", "unknown field 'delay'");
+  refused(APP(", \"retries\": {\"max_retries\": 1,"
+              " \"backoff_coefficient\": 0.5}"),
+          "'backoff_coefficient'", NULL);
+  refused(APP(", \"retries\": 3"), "'retries'", "object");
+  err_t err = ERR_INIT;
+  assert_int_equal(spec(APP(", \"retries\": {\"max_retries\": 10}"), NULL,
+                        &err),
+                   0);
+  assert_int_equal(spec(APP(", \"retries\": null"), NULL, &err), 0);
+}
+
+static void test_env(void **state) {
+  (void)state;
+  refused(APP(", \"env\": {\"A\": 1}"), "functions[0]", "env['A']");
+  refused(APP(", \"env\": {\"A\": null}"), "env['A']", "string");
+  refused(APP(", \"env\": {\"SKIFF_TOKEN\": \"x\"}"), "functions[0]",
+          "SKIFF_TOKEN");
+  refused(APP(", \"env\": {\"A=B\": \"x\"}"), "env name 'A=B'", NULL);
+  refused(APP(", \"env\": {\"\": \"x\"}"), "env name", NULL);
+  refused(APP(", \"env\": [\"A\"]"), "'env'", "object");
+}
+
+static void test_unknown_function_field(void **state) {
+  (void)state;
+  refused(APP(", \"gpu\": 1"), "functions[0]", "unknown field 'gpu'");
+  refused("{\"name\": \"a\", \"functions\": [" FN "}, " 
+          "{\"name\": \"g\", \"module\": \"m\", \"memroy\": 256}]}",
+          "functions[1]", "unknown field 'memroy'");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_minimal_gets_defaults),
+      cmocka_unit_test(test_full_definition),
+      cmocka_unit_test(test_bad_app_name),
+      cmocka_unit_test(test_bad_paths),
+      cmocka_unit_test(test_bad_files),
+      cmocka_unit_test(test_functions_list),
+      cmocka_unit_test(test_resources),
+      cmocka_unit_test(test_retries),
+      cmocka_unit_test(test_env),
+      cmocka_unit_test(test_unknown_function_field),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
