@@ -1,0 +1,75 @@
+"""Test app for test_isolation.py: what a function sees inside its container."""
+import errno
+import json
+import os
+import socket
+import time
+
+import skiff
+
+app = skiff.App("e2e-isolation")
+
+
+def _comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError as e:
+        return f"error: {e}"
+
+
+def _try_write(path, text="x"):
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+        return "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+
+@app.function()
+def probe(token):
+    pid = os.getpid()
+    return {
+        "pid": pid,
+        "ppid": os.getppid(),
+        "init_comm": _comm(1),
+        "parent_comm": _comm(os.getppid()),
+        "hostname": socket.gethostname(),
+        "container_id": os.environ.get("SKIFF_CONTAINER_ID"),
+        "net": sorted(os.listdir("/sys/class/net")),
+        "etc_write": _try_write(f"/etc/skiff-e2e-{token}"),
+        "etc_sees_own": os.path.exists(f"/etc/skiff-e2e-{token}"),
+        "tmp_write": _try_write(f"/tmp/skiff-e2e-{token}"),
+        "tmp_sees_host": os.path.exists(f"/tmp/skiff-e2e-host-{token}"),
+        "tmp_listing": sorted(os.listdir("/tmp")),
+        "src_write": _try_write(f"/skiff/src/skiff-e2e-{token}"),
+        "src_listing": sorted(os.listdir("/skiff/src")),
+        "is_local": skiff.is_local(),
+        "is_remote_env": os.environ.get("SKIFF_IS_REMOTE"),
+        "uid": os.getuid(),
+        "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    }
+
+
+@app.function(cpu=(0.25, 0.5), memory=96)
+def limited(seconds):
+    time.sleep(seconds)
+    return "limited done"
+
+
+@app.function(cpu=0.5, memory=(64, 128))
+def unlimited_cpu(seconds):
+    time.sleep(seconds)
+    return "unlimited done"
+
+
+@app.local_entrypoint()
+def main(token: str = "t", mode: str = "probe", seconds: float = 3.0):
+    if mode == "probe":
+        print("@@ probe", json.dumps(probe.remote(token)), flush=True)
+        print("@@ local", json.dumps(skiff.is_local()), flush=True)
+    else:
+        a = limited.spawn(seconds)
+        b = unlimited_cpu.spawn(seconds)
+        print("@@ limits", json.dumps([a.get(timeout=60), b.get(timeout=60)]), flush=True)
