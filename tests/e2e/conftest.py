@@ -4,11 +4,9 @@ Every test here drives the real skiffd, the real `skiff` CLI and the real
 Python SDK: no mocks.  A module shares one daemon (the `daemon` fixture);
 tests that need a daemon of their own use `daemon_factory`.
 
-skiffd puts every container's cgroup under one fixed parent (`skiff`) and
-wipes that parent when it starts, so two daemons must never run containers
-at the same time: the fixtures start daemons one after another, and a test
-that needs a second daemon stops the shared one first (`daemon.stop()`) or
-lives in a module that does not use it.
+skiffd wipes its cgroup parent when it starts; the parent is named after
+the home (`skiff-<hash>`), so daemons on different homes may run side by
+side.  Still, the module fixtures start daemons one after another.
 
 Environment: SKIFF_BUILD_DIR (default ./build) and SKIFF_SOURCE_DIR
 (default the repository root) as ctest sets them.
@@ -16,9 +14,12 @@ Environment: SKIFF_BUILD_DIR (default ./build) and SKIFF_SOURCE_DIR
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import json
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -256,6 +257,43 @@ class Daemon:
             if a["name"] == name:
                 return a
         return None
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pickle_args(*args: Any, **kwargs: Any) -> str:
+    """The `args` field of an input: base64 of pickle((args, kwargs))."""
+    return base64.b64encode(pickle.dumps((tuple(args), dict(kwargs)), protocol=5)).decode()
+
+
+def unpickle_data(data: str) -> Any:
+    return pickle.loads(base64.b64decode(data))
+
+
+def function_def(name: str, module: str, **over: Any) -> Dict[str, Any]:
+    d: Dict[str, Any] = {"name": name, "module": module, "qualname": name, "is_generator": False,
+                         "cpu": 0.125, "cpu_limit": None, "memory": 128, "memory_limit": None,
+                         "timeout": 60, "min_containers": 0, "max_containers": None, "env": {}}
+    d.update(over)
+    return d
+
+
+def create_app_http(d: "Daemon", name: str, files: Dict[str, str], functions: List[Dict[str, Any]],
+                    ephemeral: bool = False) -> Dict[str, Any]:
+    """Upload `files` (path -> text) as blobs and POST /v1/apps; returns the answer."""
+    entries = []
+    for path, text in files.items():
+        data = text.encode()
+        h = sha256_hex(data)
+        r = d.api("PUT", f"/v1/blobs/{h}", raw=data)
+        assert r.status in (200, 201), r
+        entries.append({"path": path, "sha256": h, "mode": 0o644})
+    r = d.api("POST", "/v1/apps", {"name": name, "ephemeral": ephemeral, "files": entries,
+                                   "functions": functions})
+    assert r.status == 201, r
+    return r.json
 
 
 def describe(p: subprocess.CompletedProcess, d: Optional[Daemon] = None) -> str:
