@@ -70,15 +70,25 @@ static bool path_ok(const char *p) {
   }
 }
 
+static bool is_int_field(const char *key) {
+  static const char *ints[] = {"memory", "memory_limit", "min_containers",
+                               "max_containers", "max_retries"};
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+    if (!strcmp(key, ints[i])) return true;
+  return false;
+}
+
 /* Sets key to dflt when absent or null; checks [lo, hi] otherwise. */
 static int number_in(json_t *o, const char *where, const char *key,
                      double dflt, double lo, double hi, err_t *err) {
   json_t *v = json_object_get(o, key);
   if (!v || json_is_null(v)) {
-    if (dflt == dflt) /* not NaN: a default exists */
-      json_object_set_new(o, key, json_real(dflt));
-    else
+    if (dflt != dflt) /* NaN: no default */
       json_object_set_new(o, key, json_null());
+    else if (dflt == (double)(json_int_t)dflt && is_int_field(key))
+      json_object_set_new(o, key, json_integer((json_int_t)dflt));
+    else
+      json_object_set_new(o, key, json_real(dflt));
     return 0;
   }
   double d = json_number_value(v);

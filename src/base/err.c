@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void vset(err_t *err, int code, const char *fmt, va_list ap) {
+__attribute__((format(printf, 3, 0))) static void vset(err_t *err, int code,
+                                                    const char *fmt,
+                                                    va_list ap) {
   err->code = code;
   vsnprintf(err->msg, sizeof err->msg, fmt, ap);
 }

@@ -66,9 +66,16 @@ bool sha256_valid(const char *s) {
 char *b64_encode(const void *data, size_t len, size_t *outlen) {
   size_t cap = 4 * ((len + 2) / 3) + 1;
   char *out = xmalloc(cap);
-  int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-  out[n] = '\0';
-  if (outlen) *outlen = (size_t)n;
+  /* EVP_EncodeBlock takes an int length: encode in whole 3-byte groups. */
+  const size_t chunk = 3u << 20;
+  const unsigned char *in = data;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i += chunk) {
+    size_t n = len - i < chunk ? len - i : chunk;
+    o += (size_t)EVP_EncodeBlock((unsigned char *)out + o, in + i, (int)n);
+  }
+  out[o] = '\0';
+  if (outlen) *outlen = o;
   return out;
 }
 

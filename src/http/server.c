@@ -325,7 +325,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 
 /* ---- loop integration ---- */
 
-static void run_listener(struct listener *l) { MHD_run(l->d); }
+/* MHD asks for an immediate second run (timeout 0) when it has buffered
+ * work left, such as a request body read together with its headers;
+ * nothing on the epoll fd would announce that work, so run until done. */
+static void run_listener(struct listener *l) {
+  for (int i = 0; i < 16; i++) {
+    MHD_run(l->d);
+    MHD_UNSIGNED_LONG_LONG t;
+    if (MHD_get_timeout(l->d, &t) != MHD_YES || t > 0) break;
+  }
+}
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   run_listener(h->data);
@@ -337,11 +346,15 @@ static void resume(http_req_t *r, enum req_state st) {
   MHD_resume_connection(r->conn);
 }
 
-static void on_prepare(uv_prepare_t *h) {
-  http_server_t *s = h->data;
-  if (s->batch) s->batch(s->ctx);
-  while (s->commit_wait) resume(s->commit_wait, R_READY);
-  if (s->nwakes == 0 && !s->parked) return;
+/* Resumes the requests whose commit happened and those woken or timed out.
+ * Returns how many were resumed. */
+static size_t resume_ready(http_server_t *s) {
+  size_t n = 0;
+  while (s->commit_wait) {
+    resume(s->commit_wait, R_READY);
+    n++;
+  }
+  if (s->nwakes == 0 && !s->parked) return n;
   uint64_t now = now_mono_ms();
   http_req_t *next;
   for (http_req_t *r = s->parked; r; r = next) {
@@ -351,13 +364,32 @@ static void on_prepare(uv_prepare_t *h) {
       woken = !strcmp(s->wakes[i], r->park_key);
     if (woken) {
       resume(r, R_RESUMED);
+      n++;
     } else if (now >= r->deadline) {
       r->timed_out = true;
       resume(r, R_RESUMED);
+      n++;
     }
   }
   for (size_t i = 0; i < s->nwakes; i++) free(s->wakes[i]);
   s->nwakes = 0;
+  return n;
+}
+
+/* Runs before the loop blocks: commit, then let MHD answer what was resumed
+ * right away (a resumed connection is only processed by MHD_run, and
+ * nothing would wake the loop for it). Handlers run by MHD_run may commit
+ * or wake again, hence the rounds. */
+static void on_prepare(uv_prepare_t *h) {
+  http_server_t *s = h->data;
+  for (int round = 0; round < 16; round++) {
+    if (s->batch) s->batch(s->ctx);
+    if (resume_ready(s) == 0) break;
+    /* The first run takes the resumed connections back into MHD's epoll
+     * set; the second sees them ready and answers. */
+    for (int pass = 0; pass < 2; pass++)
+      for (int i = 0; i < s->nlisteners; i++) run_listener(s->listeners[i]);
+  }
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -386,7 +418,9 @@ int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
 
 /* libmicrohttpd's own complaints (a client that hung up, say) are routine
  * for a server with long polls: keep them at debug level. */
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls,
+                                                      const char *fmt,
+                                                      va_list ap) {
   char line[512];
   vsnprintf(line, sizeof line, fmt, ap);
   size_t n = strlen(line);
@@ -504,6 +538,7 @@ static void on_closed_server(uv_handle_t *h) {
 void http_server_free(http_server_t *s) {
   if (!s) return;
   /* Answer every suspended request so MHD can stop. */
+  if (s->batch) s->batch(s->ctx);
   while (s->commit_wait) resume(s->commit_wait, R_READY);
   while (s->parked) {
     http_req_t *r = s->parked;

@@ -40,7 +40,7 @@ int v_parse_object(const char *body, size_t len, json_t **out, err_t *err) {
     return 0;
   }
   json_error_t je;
-  json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+  json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
   if (!j)
     return err_set(err, -EINVAL,
                    "request body is not valid JSON: %s (line %d, column %d)",

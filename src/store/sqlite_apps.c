@@ -194,9 +194,13 @@ int sq_function_get(store_t *s, const char *function_id, json_t **out,
     return err_set(err, -ENOENT, "no function with id '%s'", function_id);
   if (rc != SQLITE_ROW) return sq_fail(q, err, "read function");
   json_t *def = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-  if (!def) return err_set(err, -EIO, "store: function %s is corrupt", function_id);
+  if (!def) {
+    sqlite3_reset(st);
+    return err_set(err, -EIO, "store: function %s is corrupt", function_id);
+  }
   json_object_set_new(def, "app_id",
                       json_string((const char *)sqlite3_column_text(st, 1)));
+  sqlite3_reset(st);
   *out = def;
   return 0;
 }
