@@ -68,9 +68,18 @@ def test_map_outputs_exactly_once_across_kill9_http(daemon):
 
     daemon.wait_for(lambda: _outputs(daemon, call_id)["done"] >= 5, timeout=30, interval=0.02,
                     what="a few outputs")
+    worker = daemon.api("GET", "/v1/status").json["worker"]
+    old = [c["container_id"] for c in daemon.api("GET", "/v1/containers").json["containers"]
+           if c["app_id"] == app["app_id"]]
+    assert old
     daemon.kill9()
     time.sleep(0.5)
     daemon.start()
+    # what the killed daemon's containers left (bundles, cgroups) is cleaned up at start
+    for ct in old:
+        assert not os.path.exists(os.path.join(daemon.home, "containers", ct)), ct
+        if worker.get("cgroup") == "v1" and worker.get("cgroup_parent"):
+            assert not os.path.exists(f"/sys/fs/cgroup/memory/{worker['cgroup_parent']}/{ct}"), ct
 
     seen = []
     after = 0
