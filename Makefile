@@ -39,11 +39,12 @@ test-asan: asan
 
 # Runs each fuzz target with libFuzzer for FUZZ_SECONDS (default 60).
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(notdir $(basename $(wildcard tests/fuzz/fuzz_*.c)))
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DSKIFF_FUZZ=ON >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	@for t in $(FUZZ_BUILD)/fuzz_*; do \
-	  name=$$(basename $$t); \
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(FUZZ_TARGETS)
+	@for name in $(FUZZ_TARGETS); do \
+	  t=$(FUZZ_BUILD)/$$name; \
 	  echo "== $$name"; \
 	  $$t -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/$$name || exit 1; \
 	done
