@@ -37,7 +37,9 @@ test-asan: asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS)
 
-# Runs each fuzz target with libFuzzer for FUZZ_SECONDS (default 60).
+# Runs each fuzz target with libFuzzer for FUZZ_SECONDS (default 60). New
+# inputs go to $(FUZZ_BUILD)/corpus/; copy a crash reproducer into
+# tests/fuzz/corpus/ once it is fixed.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(notdir $(basename $(wildcard tests/fuzz/fuzz_*.c)))
 fuzz: deps
@@ -46,7 +48,9 @@ fuzz: deps
 	@for name in $(FUZZ_TARGETS); do \
 	  t=$(FUZZ_BUILD)/$$name; \
 	  echo "== $$name"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/$$name || exit 1; \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus/$$name \
+	    tests/fuzz/corpus/$$name || exit 1; \
 	done
 
 bench: build
