@@ -202,6 +202,17 @@ class Daemon:
     def log(self, n: int = 60) -> str:
         return log_excerpt(self.log_path, n)
 
+    def sanitizer_reports(self) -> List[str]:
+        """Lines of the log where ASan/UBSan/LSan reported something (the
+        suite also runs against a sanitizer build)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return []
+        keys = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:")
+        return [l for l in text.splitlines() if any(k in l for k in keys)]
+
     # ---- clients -----------------------------------------------------------------
     def api(self, method: str, path: str, body: Any = None, **kw: Any) -> Response:
         return http_request(self.sock, method, path, body, **kw)
@@ -320,6 +331,18 @@ def parse_results(stdout: str) -> Dict[str, Any]:
     return out
 
 
+def finish_daemon(d: Daemon) -> None:
+    """Stop `d` with SIGTERM (it must exit 0 within 15 s), check its log for
+    sanitizer reports, remove its home."""
+    try:
+        if d.proc is not None:
+            rc = d.stop()
+            assert rc == 0, f"skiffd exited with {rc} on SIGTERM:\n{d.log()}"
+        assert not d.sanitizer_reports(), d.log(200)
+    finally:
+        d.cleanup()
+
+
 @pytest.fixture(scope="module")
 def daemon():
     """One skiffd per test module; stopped with SIGTERM at the end, which must
@@ -329,12 +352,7 @@ def daemon():
     try:
         yield d
     finally:
-        try:
-            if d.proc is not None:
-                rc = d.stop()
-                assert rc == 0, f"skiffd exited with {rc} on SIGTERM:\n{d.log()}"
-        finally:
-            d.cleanup()
+        finish_daemon(d)
 
 
 @pytest.fixture
@@ -348,5 +366,9 @@ def daemon_factory():
         return d
 
     yield make
-    for d in made:
-        d.cleanup()
+    try:
+        for d in made:
+            assert not d.sanitizer_reports(), d.log(200)
+    finally:
+        for d in made:
+            d.cleanup()

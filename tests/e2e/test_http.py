@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import (Daemon, create_app_http, describe, function_def, parse_results, pickle_args,
+from conftest import (finish_daemon, Daemon, create_app_http, describe, function_def, parse_results, pickle_args,
                       sha256_hex, write_app)
 
 LIMIT = 1024 * 1024
@@ -21,11 +21,7 @@ def small():
     try:
         yield d
     finally:
-        try:
-            if d.proc is not None:
-                assert d.stop() == 0, d.log()
-        finally:
-            d.cleanup()
+        finish_daemon(d)
 
 
 @pytest.fixture(scope="module")

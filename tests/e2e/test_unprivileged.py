@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from conftest import SKIFF, Daemon, describe, parse_results
+from conftest import finish_daemon, SKIFF, Daemon, describe, parse_results
 
 GROUP = "skiffe2e"
 MEMBER = "skiffe2eu"
@@ -67,11 +67,7 @@ def group_daemon(users):
     try:
         yield d
     finally:
-        try:
-            if d.proc is not None:
-                assert d.stop() == 0, d.log()
-        finally:
-            d.cleanup()
+        finish_daemon(d)
 
 
 def as_user(user, d, *args, cwd="/", timeout=60):
