@@ -46,5 +46,8 @@ const char *const sqlite_migrations[] = {
     "  exited_at REAL, exit_reason TEXT, cpu REAL NOT NULL,"
     "  memory_mib INTEGER NOT NULL, inputs_done INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX containers_by_app ON containers(app_id);",
+    /* 2: counting the queue reads only pending inputs, not every input ever
+     * stored (the autoscaler counts on every batch of inputs). */
+    "CREATE INDEX inputs_by_state ON inputs(state, function_id, retry_at);",
     NULL,
 };
