@@ -11,7 +11,6 @@ idempotent.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -21,31 +20,13 @@ import urllib.parse
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import exception as exc
+from ._http import Connection
 
 __all__ = ["Client", "resolve_daemon_address", "default_client", "DEFAULT_MAX_PAYLOAD"]
 
 DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024
 DEFAULT_RETRY_TIMEOUT = 60.0
 _RETRY_STATUSES = (502, 503, 504)
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """An ``http.client.HTTPConnection`` that connects to a Unix socket."""
-
-    def __init__(self, path: str, timeout: Optional[float] = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        """Open the Unix socket connection."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(self.unix_path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 def resolve_daemon_address(env: Optional[Mapping[str, str]] = None) -> Tuple[str, str]:
@@ -162,21 +143,13 @@ class Client:
         return where if kind == "unix" else f"http://{where}"
 
     # ---- connections --------------------------------------------------
-    def _new_conn(self, timeout: float) -> http.client.HTTPConnection:
-        kind, where = self.address
-        if kind == "unix":
-            return UnixHTTPConnection(where, timeout=timeout)
-        host, _, port = where.rpartition(":")
-        return http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
-
-    def _conn(self, timeout: float) -> http.client.HTTPConnection:
+    def _conn(self, timeout: float) -> Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._new_conn(timeout)
+            kind, where = self.address
+            conn = Connection(kind, where, timeout)
             self._local.conn = conn
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
+        conn.set_timeout(timeout)
         return conn
 
     def _drop_conn(self) -> None:
@@ -238,10 +211,8 @@ class Client:
             fresh = getattr(self._local, "conn", None) is None
             conn = self._conn(timeout)
             try:
-                conn.request(method, path, body=data, headers=headers)
-                resp = conn.getresponse()
-                payload = resp.read()
-            except (OSError, http.client.HTTPException) as e:
+                status, will_close, payload = conn.request(method, path, data, headers)
+            except (OSError, ValueError) as e:
                 self._drop_conn()
                 attempt += 1
                 # A keep-alive connection the server closed while idle: retry at once.
@@ -255,21 +226,21 @@ class Client:
                     ) from e
                 time.sleep(min(0.05 * (2 ** min(attempt, 6)), 1.0, max(0.0, deadline - now)))
                 continue
-            if resp.will_close:
+            if will_close:
                 self._drop_conn()
-            if resp.status in _RETRY_STATUSES and time.monotonic() < deadline:
+            if status in _RETRY_STATUSES and time.monotonic() < deadline:
                 attempt += 1
                 time.sleep(min(0.05 * (2 ** min(attempt, 6)), 1.0))
                 continue
-            if resp.status >= 400:
-                raise _error_from_response(resp.status, payload, what)
+            if status >= 400:
+                raise _error_from_response(status, payload, what)
             if not payload:
                 return {}
             try:
                 return json.loads(payload.decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as e:
                 raise exc.ApiError(
-                    f"skiffd sent a body that is not JSON for {what}: {payload[:200]!r}", resp.status
+                    f"skiffd sent a body that is not JSON for {what}: {payload[:200]!r}", status
                 ) from e
 
     # ---- helpers -------------------------------------------------------
