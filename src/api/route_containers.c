@@ -20,5 +20,6 @@ void api_containers_list(api_t *api, http_req_t *req, const route_match_t *m) {
     return;
   }
   json_decref(app_obj);
+  control_containers_annotate(api->control, list);
   http_respond(req, 200, json_pack("{s:o}", "containers", list));
 }

@@ -148,6 +148,19 @@ int control_blob_put(control_t *c, const char *sha256, const void *data,
   return rc;
 }
 
+void control_containers_annotate(control_t *c, json_t *list) {
+  size_t i;
+  json_t *row;
+  json_array_foreach(list, i, row) {
+    const char *id = json_string_value(json_object_get(row, "container_id"));
+    for (ctl_container_t *ct = c->containers; id && ct; ct = ct->next) {
+      if (strcmp(ct->id, id)) continue;
+      json_object_set_new(row, "inputs_done", json_integer(ct->inputs_done));
+      break;
+    }
+  }
+}
+
 json_t *control_status(control_t *c) {
   int64_t apps = 0, queued = 0;
   err_t err = ERR_INIT;

@@ -77,5 +77,8 @@ bool control_runner_should_stop(control_t *c, ctl_container_t *ct);
 const char *control_runner_park_key(ctl_container_t *ct);
 
 json_t *control_status(control_t *c);
+/* Fills in what only memory knows about live containers in a list from the
+ * store (inputs_done so far). */
+void control_containers_annotate(control_t *c, json_t *list);
 
 #endif
