@@ -19,6 +19,16 @@ import sys
 import skiff
 app = skiff.App("e2e-cli")
 
+
+def say(*parts):
+    # one write(2) per line: the SDK's log streamer thread writes container
+    # output to the same stdout, and print() writes text and the newline separately
+    import os as _os, sys as _sys
+    _sys.stdout.flush()
+    _os.write(1, (" ".join(str(p) for p in parts) + "\\n").encode())
+
+
+
 @app.function()
 def talk(i):
     print(f"cli-out {i}")
@@ -27,8 +37,8 @@ def talk(i):
 
 @app.local_entrypoint()
 def main():
-    print("@@ talk", list(talk.map(range(3))), flush=True)
-    print("@@ app_id", '"' + app.app_id + '"', flush=True)
+    say("@@ talk", list(talk.map(range(3))))
+    say("@@ app_id", '"' + app.app_id + '"')
 """
 
 
@@ -258,13 +268,23 @@ def test_run_autostarts_daemon_and_daemon_stop(tmp_path):
 import skiff
 app = skiff.App("e2e-auto")
 
+
+def say(*parts):
+    # one write(2) per line: the SDK's log streamer thread writes container
+    # output to the same stdout, and print() writes text and the newline separately
+    import os as _os, sys as _sys
+    _sys.stdout.flush()
+    _os.write(1, (" ".join(str(p) for p in parts) + "\\n").encode())
+
+
+
 @app.function()
 def inc(x):
     return x + 1
 
 @app.local_entrypoint()
 def main():
-    print("@@ inc", inc.remote(41), flush=True)
+    say("@@ inc", inc.remote(41))
 """)
         p = subprocess.run([SKIFF, "run", path], env=env, capture_output=True, text=True, timeout=90,
                            cwd=SOURCE_DIR)

@@ -49,13 +49,23 @@ BLOB_APP = """
 import skiff
 app = skiff.App("e2e-blobs")
 
+
+def say(*parts):
+    # one write(2) per line: the SDK's log streamer thread writes container
+    # output to the same stdout, and print() writes text and the newline separately
+    import os as _os, sys as _sys
+    _sys.stdout.flush()
+    _os.write(1, (" ".join(str(p) for p in parts) + "\\n").encode())
+
+
+
 @app.function()
 def twice(x):
     return 2 * x
 
 @app.local_entrypoint()
 def main():
-    print("@@ twice", twice.remote(21), flush=True)
+    say("@@ twice", twice.remote(21))
 """
 
 
@@ -200,6 +210,16 @@ import json
 import skiff
 app = skiff.App("e2e-payload")
 
+
+def say(*parts):
+    # one write(2) per line: the SDK's log streamer thread writes container
+    # output to the same stdout, and print() writes text and the newline separately
+    import os as _os, sys as _sys
+    _sys.stdout.flush()
+    _os.write(1, (" ".join(str(p) for p in parts) + "\\n").encode())
+
+
+
 @app.function()
 def size(b):
     return len(b)
@@ -209,7 +229,7 @@ def big_result(n):
     return b"y" * n
 
 def emit(k, v):
-    print("@@", k, json.dumps(v), flush=True)
+    say("@@", k, json.dumps(v))
 
 @app.local_entrypoint()
 def main(n: int = 0, result: int = 0):

@@ -109,14 +109,24 @@ import os
 import skiff
 app = skiff.App("e2e-unpriv")
 
+
+def say(*parts):
+    # one write(2) per line: the SDK's log streamer thread writes container
+    # output to the same stdout, and print() writes text and the newline separately
+    import os as _os, sys as _sys
+    _sys.stdout.flush()
+    _os.write(1, (" ".join(str(p) for p in parts) + "\\n").encode())
+
+
+
 @app.function()
 def who(x):
     return [x, os.getuid()]
 
 @app.local_entrypoint()
 def main():
-    print("@@ who", who.remote(5), flush=True)
-    print("@@ me", os.getuid(), flush=True)
+    say("@@ who", who.remote(5))
+    say("@@ me", os.getuid())
 """)
         os.chmod(path, 0o644)
         p = as_user(MEMBER, group_daemon, "run", path, cwd=src_dir, timeout=90)

@@ -4,6 +4,14 @@ import time
 
 import skiff
 
+def say(*parts):
+    # one write(2) per line: the SDK's log streamer thread writes container
+    # output to the same stdout, and print() writes text and "\n" separately
+    import os as _os, sys as _sys
+    _sys.stdout.flush()
+    _os.write(1, (" ".join(str(p) for p in parts) + "\n").encode())
+
+
 app = skiff.App("e2e-durable")
 
 
@@ -15,6 +23,6 @@ def work(i):
 
 @app.local_entrypoint()
 def main(n: int = 60):
-    print("@@ started", json.dumps(True), flush=True)
+    say("@@ started", json.dumps(True))
     results = list(work.map(range(n)))
-    print("@@ results", json.dumps(results), flush=True)
+    say("@@ results", json.dumps(results))

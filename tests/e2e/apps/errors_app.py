@@ -8,6 +8,14 @@ import traceback
 
 import skiff
 
+def say(*parts):
+    # one write(2) per line: the SDK's log streamer thread writes container
+    # output to the same stdout, and print() writes text and "\n" separately
+    import os as _os, sys as _sys
+    _sys.stdout.flush()
+    _os.write(1, (" ".join(str(p) for p in parts) + "\n").encode())
+
+
 app = skiff.App("e2e-errors")
 
 
@@ -83,7 +91,7 @@ def survivor(x):
 
 
 def emit(name, value):
-    print("@@", name, json.dumps(value), flush=True)
+    say("@@", name, json.dumps(value))
 
 
 def describe_exc(e, t0):

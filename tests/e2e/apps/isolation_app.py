@@ -7,6 +7,14 @@ import time
 
 import skiff
 
+def say(*parts):
+    # one write(2) per line: the SDK's log streamer thread writes container
+    # output to the same stdout, and print() writes text and "\n" separately
+    import os as _os, sys as _sys
+    _sys.stdout.flush()
+    _os.write(1, (" ".join(str(p) for p in parts) + "\n").encode())
+
+
 app = skiff.App("e2e-isolation")
 
 
@@ -67,9 +75,9 @@ def unlimited_cpu(seconds):
 @app.local_entrypoint()
 def main(token: str = "t", mode: str = "probe", seconds: float = 3.0):
     if mode == "probe":
-        print("@@ probe", json.dumps(probe.remote(token)), flush=True)
-        print("@@ local", json.dumps(skiff.is_local()), flush=True)
+        say("@@ probe", json.dumps(probe.remote(token)))
+        say("@@ local", json.dumps(skiff.is_local()))
     else:
         a = limited.spawn(seconds)
         b = unlimited_cpu.spawn(seconds)
-        print("@@ limits", json.dumps([a.get(timeout=60), b.get(timeout=60)]), flush=True)
+        say("@@ limits", json.dumps([a.get(timeout=60), b.get(timeout=60)]))
