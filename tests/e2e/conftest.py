@@ -125,6 +125,7 @@ class Daemon:
         self.extra_args = list(extra_args or [])
         self.proc: Optional[subprocess.Popen] = None
         self._log = None
+        self.cgroup_parent: Optional[str] = None
 
     # ---- life cycle ------------------------------------------------------------
     def start(self) -> "Daemon":
@@ -147,6 +148,8 @@ class Daemon:
             try:
                 r = self.api("GET", "/v1/status", timeout=2.0)
                 if r.status == 200:
+                    worker = (r.json or {}).get("worker") or {}
+                    self.cgroup_parent = worker.get("cgroup_parent") or self.cgroup_parent
                     return self
                 last = r
             except OSError as e:
@@ -188,10 +191,29 @@ class Daemon:
             self.kill9()
         return self.start()
 
+    def cgroup_parent_dirs(self) -> List[str]:
+        """The daemon's cgroup parent directories that exist now."""
+        if not self.cgroup_parent or self.cgroup_parent == "skiff":
+            return []
+        root = "/sys/fs/cgroup"
+        cands = [os.path.join(root, self.cgroup_parent)]
+        try:
+            cands += [os.path.join(root, c, self.cgroup_parent) for c in os.listdir(root)]
+        except OSError:
+            pass
+        return [c for c in cands if os.path.isdir(c)]
+
     def cleanup(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        # the per-home cgroup parent of a stopped daemon is not used again
+        # (its home is removed); take it away so test runs leave nothing
+        for d in self.cgroup_parent_dirs():
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
         shutil.rmtree(self.home, ignore_errors=True)
 
     @property

@@ -134,3 +134,20 @@ def test_sigterm_shuts_down_cleanly(daemon_factory):
     assert r.status == 202 and r.json == {"stopping": True}, r
     assert d.proc.wait(15) == 0, d.log()
     assert not os.path.exists(d.sock)
+
+
+def test_sigterm_removes_cgroup_parent(daemon_factory):
+    """A clean stop leaves no cgroup behind, not even the per-home parent."""
+    d = daemon_factory()
+    d.start()
+    src = "def one():\n    return 1\n"
+    app = create_app_http(d, "e2e-cgparent", {"one.py": src}, [function_def("one", "one")])
+    r = d.api("POST", f"/v1/functions/{app['functions']['one']}/calls",
+              {"kind": "remote", "inputs": [{"idx": 0, "args": pickle_args()}]})
+    assert r.status == 201, r
+    d.wait_for(lambda: d.api("GET", f"/v1/calls/{r.json['call_id']}").json["done"] == 1, timeout=30,
+               what="the call to finish")
+    assert d.cgroup_parent and d.cgroup_parent_dirs(), (d.cgroup_parent, "no cgroup parent while running")
+    assert d.stop() == 0, d.log()
+    left = d.cgroup_parent_dirs()
+    assert not left, f"skiffd stopped cleanly but left its cgroup parent behind: {left}"
