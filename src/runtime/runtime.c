@@ -59,6 +59,22 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
   return 0;
 }
 
+void rt_remove_parent(rt_t *rt) {
+  /* rmdir fails while containers remain (EBUSY); that is fine. */
+  if (!strcmp(rt->cg->version, "v1")) {
+    for (size_t i = 0; i < CG_V1_N_CONTROLLERS; i++) {
+      char *dir = xasprintf("%s/%s/%s", rt->cg_root, cg__v1_controllers[i],
+                            rt->cg_parent);
+      rmdir(dir);
+      free(dir);
+    }
+  } else {
+    char *dir = xasprintf("%s/%s", rt->cg_root, rt->cg_parent);
+    rmdir(dir);
+    free(dir);
+  }
+}
+
 void rt_free(rt_t *rt) {
   if (!rt) return;
   free(rt->cg_root);

@@ -56,6 +56,9 @@ typedef struct rt_proc {
  * clear message when not root or when namespaces are unavailable. */
 int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err);
 void rt_free(rt_t *rt);
+/* Removes skiff's parent cgroup when no container is left in it (on a clean
+ * stop). */
+void rt_remove_parent(rt_t *rt);
 
 /* "v1" or "v2": the backend that enforces cpu, memory and pids. */
 const char *rt_cgroup_version(const rt_t *rt);

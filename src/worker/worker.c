@@ -270,6 +270,7 @@ void worker_free(worker_t *w) {
     close_handle(c, (uv_handle_t *)&c->out_pipe);
     close_handle(c, (uv_handle_t *)&c->err_pipe);
   }
+  rt_remove_parent(w->rt);
   rt_free(w->rt);
   free(w->containers_dir);
   free(w);
