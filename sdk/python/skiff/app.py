@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+from ._stdio import guarded_stdio, write_foreign
 from . import exception as exc
 from ._client import Client, default_client
 from .functions import Function, FunctionSpec
@@ -181,15 +182,14 @@ class _LogStreamer:
                 continue
             stream = ch.get("stream")
             if stream == "stdout":
-                sys.stdout.write(data)
+                write_foreign(sys.stdout, data)
                 out_used = True
             elif stream == "system":
                 who = ch.get("container_id") or "skiffd"
-                for line in data.splitlines():
-                    sys.stderr.write(f"[skiff {who}] {line}\n")
+                write_foreign(sys.stderr, "".join(f"[skiff {who}] {line}\n" for line in data.splitlines()))
                 err_used = True
             else:
-                sys.stderr.write(data)
+                write_foreign(sys.stderr, data)
                 err_used = True
         try:
             if out_used:
@@ -521,7 +521,8 @@ class App:
                     raise exc.ApiError(f"skiffd did not return an id for function {fname!r}: {fids!r}")
                 fn._hydrate(client, fid, aliases[fname])
             logs.start()
-            yield self
+            with guarded_stdio():
+                yield self
         finally:
             try:
                 logs.drain()
