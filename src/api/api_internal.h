@@ -22,6 +22,14 @@ json_t *api_body(http_req_t *req, const vfield_t *fields, size_t n);
 bool api_query_int(http_req_t *req, const char *key, int64_t dflt, int64_t lo,
                    int64_t hi, int64_t *out);
 
+/* Long polls: parks req under "<prefix>:<id>" for wait seconds when rows is
+ * empty and waiting makes sense; true when parked (the caller then frees
+ * what it holds and returns). */
+bool api_park_if_empty(http_req_t *req, const json_t *rows, int64_t wait,
+                       bool can_wait, const char *prefix, const char *id);
+/* The cursor to resume from: field of the last row, else after. */
+int64_t api_next_cursor(const json_t *rows, const char *field, int64_t after);
+
 void api_status(api_t *api, http_req_t *req, const route_match_t *m);
 void api_shutdown(api_t *api, http_req_t *req, const route_match_t *m);
 void api_blobs_missing(api_t *api, http_req_t *req, const route_match_t *m);

@@ -117,19 +117,12 @@ void api_app_logs(api_t *api, http_req_t *req, const route_match_t *m) {
     return;
   }
   bool running = control_app_running(api->control, id);
-  if (json_array_size(logs) == 0 && wait > 0 && running &&
-      !http_req_timed_out(req)) {
-    char key[64];
-    snprintf(key, sizeof key, "logs:%s", id);
-    http_park(req, key, (uint64_t)wait * 1000);
+  if (api_park_if_empty(req, logs, wait, running, "logs", id)) {
     json_decref(logs);
     json_decref(app);
     return;
   }
-  size_t n = json_array_size(logs);
-  int64_t next = n ? json_integer_value(json_object_get(
-                         json_array_get(logs, n - 1), "id"))
-                   : after;
+  int64_t next = api_next_cursor(logs, "id", after);
   http_respond(req, 200,
                json_pack("{s:o,s:I,s:s}", "logs", logs, "next",
                          (json_int_t)next, "app_state",

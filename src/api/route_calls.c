@@ -198,19 +198,14 @@ void api_call_outputs(api_t *api, http_req_t *req, const route_match_t *m) {
     return;
   }
   const char *state = json_string_value(json_object_get(call, "state"));
-  if (json_array_size(outs) == 0 && wait > 0 && !http_req_timed_out(req) &&
-      !strcmp(state, "running") && control_app_running(api->control, app_id)) {
-    char key[64];
-    snprintf(key, sizeof key, "app:%s", app_id);
-    http_park(req, key, (uint64_t)wait * 1000);
+  bool can_wait =
+      !strcmp(state, "running") && control_app_running(api->control, app_id);
+  if (api_park_if_empty(req, outs, wait, can_wait, "app", app_id)) {
     json_decref(outs);
     json_decref(call);
     return;
   }
-  size_t n = json_array_size(outs);
-  int64_t next = n ? json_integer_value(json_object_get(
-                         json_array_get(outs, n - 1), "cursor"))
-                   : after;
+  int64_t next = api_next_cursor(outs, "cursor", after);
   http_respond(req, 200,
                json_pack("{s:o,s:I,s:O,s:O,s:s}", "outputs", outs, "next",
                          (json_int_t)next, "inputs",

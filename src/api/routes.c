@@ -73,6 +73,23 @@ json_t *api_body(http_req_t *req, const vfield_t *fields, size_t n) {
   return j;
 }
 
+bool api_park_if_empty(http_req_t *req, const json_t *rows, int64_t wait,
+                       bool can_wait, const char *prefix, const char *id) {
+  if (json_array_size(rows) > 0 || wait <= 0 || !can_wait ||
+      http_req_timed_out(req))
+    return false;
+  char key[96];
+  snprintf(key, sizeof key, "%s:%s", prefix, id);
+  http_park(req, key, (uint64_t)wait * 1000);
+  return true;
+}
+
+int64_t api_next_cursor(const json_t *rows, const char *field, int64_t after) {
+  size_t n = json_array_size(rows);
+  if (n == 0) return after;
+  return json_integer_value(json_object_get(json_array_get(rows, n - 1), field));
+}
+
 bool api_query_int(http_req_t *req, const char *key, int64_t dflt, int64_t lo,
                    int64_t hi, int64_t *out) {
   const char *v = http_req_query(req, key);

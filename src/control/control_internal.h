@@ -95,6 +95,10 @@ int ctl_apps_reload(control_t *c, err_t *err);
 void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
                       const char *message, const char *exception,
                       const char *traceback, const void *data, size_t len);
+/* Appends a chunk of an app's log (made valid UTF-8) and wakes its
+ * followers. */
+void ctl_log_append(control_t *c, ctl_app_t *app, const char *container_id,
+                    const char *stream, const char *data, size_t len);
 void ctl_log_system(control_t *c, ctl_app_t *app, const char *container_id,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void ctl_wake_call(control_t *c, const char *call_id);

@@ -30,11 +30,17 @@ void ctl_log_system(control_t *c, ctl_app_t *app, const char *container_id,
   size_t len = strlen(msg);
   msg[len++] = '\n';
   msg[len] = '\0';
+  ctl_log_append(c, app, container_id, "system", msg, len);
+}
+
+void ctl_log_append(control_t *c, ctl_app_t *app, const char *container_id,
+                    const char *stream, const char *data, size_t len) {
+  if (len == 0) return;
   err_t err = ERR_INIT;
   buf_t clean = BUF_INIT;
-  utf8_sanitize(msg, len, &clean);
+  utf8_sanitize(data, len, &clean);
   control_begin(c, &err);
-  if (c->store->ops->log_append(c->store, app->id, container_id, "system",
+  if (c->store->ops->log_append(c->store, app->id, container_id, stream,
                                 clean.data, clean.len, now_wall(), NULL,
                                 &err) < 0)
     log_warn("%s", err.msg);

@@ -22,21 +22,7 @@
 
 static void emit_log(control_t *c, ctl_container_t *ct, const char *stream,
                      const char *data, size_t len) {
-  if (len == 0) return;
-  buf_t clean = BUF_INIT;
-  utf8_sanitize(data, len, &clean);
-  err_t err = ERR_INIT;
-  control_begin(c, &err);
-  if (c->store->ops->log_append(c->store, ct->fn->app->id, ct->id, stream,
-                                clean.data, clean.len, now_wall(), NULL,
-                                &err) < 0)
-    log_warn("%s", err.msg);
-  buf_free(&clean);
-  if (c->http) {
-    char key[64];
-    snprintf(key, sizeof key, "logs:%s", ct->fn->app->id);
-    http_wake(c->http, key);
-  }
+  ctl_log_append(c, ct->fn->app, ct->id, stream, data, len);
 }
 
 static void flush_partial(control_t *c, ctl_container_t *ct, int i) {
