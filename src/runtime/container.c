@@ -86,7 +86,7 @@ static void add_mount(plan_t *p, const char *src, const char *dst,
                       const char *fstype, unsigned long flags,
                       const char *data, bool optional) {
   _cleanup_free_ char *what =
-      xasprintf("mount %s on %s", fstype ? fstype : src, dst);
+      xasprintf("mount %s on %s", fstype ? fstype : src ? src : "?", dst);
   op_t *op = add(p, OP_MOUNT, what);
   op->src = src ? xstrdup(src) : NULL;
   op->dst = xstrdup(dst);
