@@ -14,6 +14,6 @@ typedef struct api {
 } api_t;
 
 void api_handle(void *ctx, http_req_t *req);
-void api_batch(void *ctx);
+bool api_batch(void *ctx, err_t *err);
 
 #endif

@@ -52,9 +52,9 @@ void api_handle(void *ctx, http_req_t *req) {
   ((api_route_fn)m.route->handler)(api, req, &m);
 }
 
-void api_batch(void *ctx) {
+bool api_batch(void *ctx, err_t *err) {
   api_t *api = ctx;
-  control_batch(api->control);
+  return control_batch(api->control, err) == 0;
 }
 
 const vfield_t API_NO_FIELDS[1] = {{"", V_ANY, false, false}};

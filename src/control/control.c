@@ -79,11 +79,11 @@ int control_begin(control_t *c, err_t *err) {
   return c->store->ops->begin(c->store, err);
 }
 
-void control_batch(control_t *c) {
-  err_t err = ERR_INIT;
-  if (c->store->ops->in_txn(c->store) &&
-      c->store->ops->commit(c->store, &err) < 0)
-    log_error("%s", err.msg);
+int control_batch(control_t *c, err_t *err) {
+  if (!c->store->ops->in_txn(c->store)) return 0;
+  int rc = c->store->ops->commit(c->store, err);
+  if (rc < 0) log_error("%s", err->msg);
+  return rc;
 }
 
 void control_shutdown(control_t *c) {
@@ -98,7 +98,7 @@ void control_shutdown(control_t *c) {
                                     "skiffd stopped", now_wall(),
                                     ct->inputs_done, &err);
   }
-  control_batch(c);
+  control_batch(c, &err);
 }
 
 static void on_tick_closed(uv_handle_t *h) { free(h->data); }

@@ -35,7 +35,7 @@ void control_set_http(control_t *c, http_server_t *http);
 void control_shutdown(control_t *c);
 void control_free(control_t *c);
 /* The per-iteration hook: commits the store's open transaction. */
-void control_batch(control_t *c);
+int control_batch(control_t *c, err_t *err);
 
 store_t *control_store(control_t *c);
 uint64_t control_max_payload(const control_t *c);

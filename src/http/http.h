@@ -26,8 +26,10 @@ enum http_listener_kind { HTTP_CLIENT = 0, HTTP_RUNNER = 1 };
  * request is woken or times out (http_req_timed_out() tells which). */
 typedef void (*http_handler_fn)(void *ctx, http_req_t *req);
 /* Called once after each round of request processing, before answers that
- * wait for a commit are released: the place to commit the store. */
-typedef void (*http_batch_fn)(void *ctx);
+ * wait for a commit are released: the place to commit the store. When it
+ * fails (returns false, with err filled), those answers become 500s that
+ * carry err's message: nothing is acknowledged that is not on disk. */
+typedef bool (*http_batch_fn)(void *ctx, err_t *err);
 
 typedef struct http_config {
   size_t max_body;       /* bytes; larger bodies get 413 */

@@ -348,12 +348,23 @@ static void resume(http_req_t *r, enum req_state st) {
 
 /* Resumes the requests whose commit happened and those woken or timed out.
  * Returns how many were resumed. */
-static size_t resume_ready(http_server_t *s) {
+/* Releases the answers that waited for a commit (as 500s when it failed). */
+static size_t resume_committed(http_server_t *s, const err_t *commit_err) {
   size_t n = 0;
   while (s->commit_wait) {
+    if (commit_err) {
+      char msg[ERR_MSG_MAX + 64];
+      snprintf(msg, sizeof msg, "not done: %s", commit_err->msg);
+      prepare_answer(s->commit_wait, 500, error_body("internal", msg));
+    }
     resume(s->commit_wait, R_READY);
     n++;
   }
+  return n;
+}
+
+static size_t resume_ready(http_server_t *s, const err_t *commit_err) {
+  size_t n = resume_committed(s, commit_err);
   if (s->nwakes == 0 && !s->parked) return n;
   uint64_t now = now_mono_ms();
   http_req_t *next;
@@ -383,8 +394,9 @@ static size_t resume_ready(http_server_t *s) {
 static void on_prepare(uv_prepare_t *h) {
   http_server_t *s = h->data;
   for (int round = 0; round < 16; round++) {
-    if (s->batch) s->batch(s->ctx);
-    if (resume_ready(s) == 0) break;
+    err_t err = ERR_INIT;
+    bool ok = !s->batch || s->batch(s->ctx, &err);
+    if (resume_ready(s, ok ? NULL : &err) == 0) break;
     /* The first run takes the resumed connections back into MHD's epoll
      * set; the second sees them ready and answers. */
     for (int pass = 0; pass < 2; pass++)
@@ -538,8 +550,9 @@ static void on_closed_server(uv_handle_t *h) {
 void http_server_free(http_server_t *s) {
   if (!s) return;
   /* Answer every suspended request so MHD can stop. */
-  if (s->batch) s->batch(s->ctx);
-  while (s->commit_wait) resume(s->commit_wait, R_READY);
+  err_t err = ERR_INIT;
+  bool ok = !s->batch || s->batch(s->ctx, &err);
+  resume_committed(s, ok ? NULL : &err);
   while (s->parked) {
     http_req_t *r = s->parked;
     prepare_answer(r, 503,
