@@ -31,8 +31,12 @@ sqlite3_stmt *sq_stmt(sq_t *q, const char *sql, err_t *err) {
 }
 
 int sq_fail(sq_t *q, err_t *err, const char *what) {
-  int code = sqlite3_errcode(q->db) == SQLITE_FULL ? -ENOSPC : -EIO;
-  return err_set(err, code, "store: %s: %s", what, sqlite3_errmsg(q->db));
+  if (sqlite3_errcode(q->db) == SQLITE_FULL)
+    return err_set(err, -ENOSPC,
+                   "store: %s: %s; nothing was stored: free space on the disk "
+                   "that holds SKIFF_HOME, or send less data",
+                   what, sqlite3_errmsg(q->db));
+  return err_set(err, -EIO, "store: %s: %s", what, sqlite3_errmsg(q->db));
 }
 
 int sq_exec(sq_t *q, const char *sql, err_t *err) {
