@@ -70,7 +70,7 @@ void http_respond_error(http_req_t *r, int status, const char *code,
                         const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Maps an err_t code to a status: -ENOENT 404, -EINVAL 400, -EEXIST and
- * -EBUSY 409, -E2BIG 413, else 500. */
+ * -EBUSY 409, -E2BIG 413, -ENOSPC 507, else 500. */
 void http_respond_err(http_req_t *r, const err_t *err);
 
 /* Parks the request under key until http_wake(key) or timeout_ms. */

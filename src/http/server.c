@@ -169,6 +169,7 @@ void http_respond_err(http_req_t *r, const err_t *err) {
     case -E2BIG: status = 413; code = "payload_too_large"; break;
     case -EACCES:
     case -EPERM: status = 403; code = "forbidden"; break;
+    case -ENOSPC: status = 507; code = "insufficient_storage"; break;
     default: break;
   }
   http_respond(r, status, error_body(code, err->msg));

@@ -49,7 +49,8 @@ def test_full_disk_refuses_inputs_and_keeps_working(small_home):
     big = base64.b64encode(pickle.dumps(((b"x" * (8 << 20),), {}), protocol=5)).decode()
     r = d.api("POST", f"/v1/functions/{fid}/calls",
               {"kind": "remote", "inputs": [{"idx": 0, "args": big}]}, timeout=60)
-    assert r.status == 500, r
+    assert r.status == 507, r
+    assert r.json["error"]["code"] == "insufficient_storage", r
     msg = r.json["error"]["message"]
     assert "full" in msg, msg
 
