@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build asan run test test-build test-asan fuzz bench format clean install
+.PHONY: all deps build asan run test test-build test-asan fuzz bench format format-check clean install
 
 all: build
 
@@ -58,6 +58,9 @@ bench: build
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c')
 
 install: build
 	cmake --install $(BUILD)

@@ -79,8 +79,8 @@ static bool is_int_field(const char *key) {
 }
 
 /* Sets key to dflt when absent or null; checks [lo, hi] otherwise. */
-static int number_in(json_t *o, const char *where, const char *key,
-                     double dflt, double lo, double hi, err_t *err) {
+static int number_in(json_t *o, const char *where, const char *key, double dflt,
+                     double lo, double hi, err_t *err) {
   json_t *v = json_object_get(o, key);
   if (!v || json_is_null(v)) {
     if (dflt != dflt) /* NaN: no default */
@@ -114,8 +114,10 @@ static int check_function(json_t *f, const char *where, err_t *err) {
   const double NONE = 0.0 / 0.0;
   if ((rc = number_in(f, where, "cpu", 0.125, 0.001, 1024, err)) < 0 ||
       (rc = number_in(f, where, "cpu_limit", NONE, 0.001, 1024, err)) < 0 ||
-      (rc = number_in(f, where, "memory", 128, 16, 16 * 1024 * 1024, err)) < 0 ||
-      (rc = number_in(f, where, "memory_limit", NONE, 16, 16 * 1024 * 1024, err)) < 0 ||
+      (rc = number_in(f, where, "memory", 128, 16, 16 * 1024 * 1024, err)) <
+          0 ||
+      (rc = number_in(f, where, "memory_limit", NONE, 16, 16 * 1024 * 1024,
+                      err)) < 0 ||
       (rc = number_in(f, where, "timeout", 300, 1, 86400, err)) < 0 ||
       (rc = number_in(f, where, "min_containers", 0, 0, 1000, err)) < 0 ||
       (rc = number_in(f, where, "max_containers", NONE, 1, 100000, err)) < 0)
@@ -134,8 +136,8 @@ static int check_function(json_t *f, const char *where, err_t *err) {
   if (json_is_number(maxc) &&
       json_number_value(maxc) <
           json_number_value(json_object_get(f, "min_containers")))
-    return err_set(err, -EINVAL,
-                   "%s: max_containers is below min_containers", where);
+    return err_set(err, -EINVAL, "%s: max_containers is below min_containers",
+                   where);
   json_t *r = json_object_get(f, "retries");
   if (json_is_object(r)) {
     char rw[160];
@@ -177,9 +179,9 @@ int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
   if (rc < 0) return rc;
   const char *name = json_string_value(json_object_get(body, "name"));
   if (!name_ok(name, 64))
-    return err_set(err, -EINVAL,
-                   "app name '%s' must be 1-64 letters, digits, '_', '-' or '.'",
-                   name);
+    return err_set(
+        err, -EINVAL,
+        "app name '%s' must be 1-64 letters, digits, '_', '-' or '.'", name);
   if (!strncmp(name, "ap-", 3))
     return err_set(err, -EINVAL,
                    "app name '%s' may not start with 'ap-' (that is how app "
@@ -192,7 +194,8 @@ int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
   json_array_foreach(files, i, f) {
     char where[64];
     snprintf(where, sizeof where, "files[%zu]", i);
-    if ((rc = v_check(f, file_fields, N(file_fields), where, err)) < 0) return rc;
+    if ((rc = v_check(f, file_fields, N(file_fields), where, err)) < 0)
+      return rc;
     const char *path = json_string_value(json_object_get(f, "path"));
     if (!path_ok(path))
       return err_set(err, -EINVAL,
@@ -203,8 +206,8 @@ int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
       return err_set(err, -EINVAL,
                      "%s: sha256 must be 64 lowercase hex characters", where);
     for (size_t k = 0; k < i; k++)
-      if (!strcmp(path, json_string_value(json_object_get(
-                            json_array_get(files, k), "path"))))
+      if (!strcmp(path, json_string_value(
+                            json_object_get(json_array_get(files, k), "path"))))
         return err_set(err, -EINVAL, "%s: path '%s' is listed twice", where,
                        path);
     if (!json_object_get(f, "mode"))
@@ -219,8 +222,8 @@ int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
     if ((rc = check_function(f, where, err)) < 0) return rc;
     const char *fname = json_string_value(json_object_get(f, "name"));
     for (size_t k = 0; k < i; k++)
-      if (!strcmp(fname, json_string_value(json_object_get(
-                             json_array_get(fns, k), "name"))))
+      if (!strcmp(fname, json_string_value(
+                             json_object_get(json_array_get(fns, k), "name"))))
         return err_set(err, -EINVAL, "%s: function name '%s' is used twice",
                        where, fname);
   }

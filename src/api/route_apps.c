@@ -30,10 +30,9 @@ void api_apps_create(api_t *api, http_req_t *req, const route_match_t *m) {
   const char *name = json_string_value(json_object_get(body, "name"));
   bool ephemeral = !json_is_false(json_object_get(body, "ephemeral"));
   if (control_begin(api->control, &err) < 0 ||
-      s->ops->app_create(s, app_id, name, ephemeral,
-                         json_object_get(body, "files"),
-                         json_object_get(body, "functions"), now_wall(),
-                         &err) < 0 ||
+      s->ops->app_create(
+          s, app_id, name, ephemeral, json_object_get(body, "files"),
+          json_object_get(body, "functions"), now_wall(), &err) < 0 ||
       control_app_loaded(api->control, app_id, &err) < 0)
     goto fail;
   fnmap = json_object();
@@ -41,10 +40,9 @@ void api_apps_create(api_t *api, http_req_t *req, const route_match_t *m) {
     json_object_set(fnmap, json_string_value(json_object_get(f, "name")),
                     json_object_get(f, "function_id"));
   }
-  http_respond_after_commit(
-      req, 201,
-      json_pack("{s:s,s:s,s:o}", "app_id", app_id, "name", name, "functions",
-                fnmap));
+  http_respond_after_commit(req, 201,
+                            json_pack("{s:s,s:s,s:o}", "app_id", app_id, "name",
+                                      name, "functions", fnmap));
   json_decref(body);
   return;
 fail:
@@ -123,9 +121,9 @@ void api_app_logs(api_t *api, http_req_t *req, const route_match_t *m) {
     return;
   }
   int64_t next = api_next_cursor(logs, "id", after);
-  http_respond(req, 200,
-               json_pack("{s:o,s:I,s:s}", "logs", logs, "next",
-                         (json_int_t)next, "app_state",
-                         running ? "running" : "stopped"));
+  http_respond(
+      req, 200,
+      json_pack("{s:o,s:I,s:s}", "logs", logs, "next", (json_int_t)next,
+                "app_state", running ? "running" : "stopped"));
   json_decref(app);
 }

@@ -94,7 +94,8 @@ void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m) {
   if (strcmp(kind, "remote") && strcmp(kind, "spawn") && strcmp(kind, "map") &&
       strcmp(kind, "gen")) {
     http_respond_error(req, 400, "bad_request",
-                       "kind must be remote, spawn, map or gen, got '%s'", kind);
+                       "kind must be remote, spawn, map or gen, got '%s'",
+                       kind);
     goto out;
   }
   if (gen != !strcmp(kind, "gen")) {
@@ -120,7 +121,8 @@ void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m) {
   size_t accepted = 0;
   double now = now_wall();
   if (control_begin(api->control, &err) < 0 ||
-      s->ops->call_create(s, call_id, m->params[0], app_id, kind, now, &err) < 0 ||
+      s->ops->call_create(s, call_id, m->params[0], app_id, kind, now, &err) <
+          0 ||
       (n && s->ops->inputs_add(s, call_id, m->params[0], in, n, now, &accepted,
                                &err) < 0)) {
     http_respond_err(req, &err);
@@ -169,8 +171,8 @@ void api_call_inputs(api_t *api, http_req_t *req, const route_match_t *m) {
   }
   control_app_touch(api->control, app_id);
   if (accepted) control_inputs_added(api->control, fid);
-  http_respond_after_commit(req, 200,
-                            json_pack("{s:I}", "accepted", (json_int_t)accepted));
+  http_respond_after_commit(
+      req, 200, json_pack("{s:I}", "accepted", (json_int_t)accepted));
 out:
   free_inputs(in, n);
   json_decref(call);
@@ -206,11 +208,11 @@ void api_call_outputs(api_t *api, http_req_t *req, const route_match_t *m) {
     return;
   }
   int64_t next = api_next_cursor(outs, "cursor", after);
-  http_respond(req, 200,
-               json_pack("{s:o,s:I,s:O,s:O,s:s}", "outputs", outs, "next",
-                         (json_int_t)next, "inputs",
-                         json_object_get(call, "inputs"), "done",
-                         json_object_get(call, "done"), "state", state));
+  http_respond(
+      req, 200,
+      json_pack("{s:o,s:I,s:O,s:O,s:s}", "outputs", outs, "next",
+                (json_int_t)next, "inputs", json_object_get(call, "inputs"),
+                "done", json_object_get(call, "done"), "state", state));
   json_decref(call);
 }
 
@@ -234,7 +236,8 @@ void api_call_cancel(api_t *api, http_req_t *req, const route_match_t *m) {
   json_decref(body);
   err_t err = ERR_INIT;
   size_t n = 0;
-  if (control_call_cancel(api->control, m->params[0], terminate, &n, &err) < 0) {
+  if (control_call_cancel(api->control, m->params[0], terminate, &n, &err) <
+      0) {
     http_respond_err(req, &err);
     return;
   }

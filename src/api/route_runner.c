@@ -13,12 +13,9 @@ static const vfield_t fields[] = {
 };
 
 static const vfield_t output_fields[] = {
-    {"input_id", V_STRING, true, false},
-    {"seq", V_INT, false, false},
-    {"status", V_STRING, true, false},
-    {"data", V_STRING, false, true},
-    {"message", V_STRING, false, true},
-    {"exception", V_STRING, false, true},
+    {"input_id", V_STRING, true, false},  {"seq", V_INT, false, false},
+    {"status", V_STRING, true, false},    {"data", V_STRING, false, true},
+    {"message", V_STRING, false, true},   {"exception", V_STRING, false, true},
     {"traceback", V_STRING, false, true},
 };
 
@@ -54,8 +51,9 @@ void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m) {
     json_array_foreach(json_object_get(body, "outputs"), i, o) {
       char where[48];
       snprintf(where, sizeof where, "outputs[%zu]", i);
-      if (v_check(o, output_fields, sizeof output_fields / sizeof output_fields[0],
-                  where, &err) < 0 ||
+      if (v_check(o, output_fields,
+                  sizeof output_fields / sizeof output_fields[0], where,
+                  &err) < 0 ||
           control_runner_output(api->control, ct, o, &err) < 0) {
         json_decref(body);
         http_respond_err(req, &err);
@@ -80,5 +78,6 @@ void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m) {
     http_park(req, control_runner_park_key(ct), (uint64_t)(x->wait * 1000));
     return;
   }
-  http_respond(req, 200, json_pack("{s:o,s:b}", "inputs", inputs, "stop", stop));
+  http_respond(req, 200,
+               json_pack("{s:o,s:b}", "inputs", inputs, "stop", stop));
 }

@@ -87,7 +87,8 @@ bool api_park_if_empty(http_req_t *req, const json_t *rows, int64_t wait,
 int64_t api_next_cursor(const json_t *rows, const char *field, int64_t after) {
   size_t n = json_array_size(rows);
   if (n == 0) return after;
-  return json_integer_value(json_object_get(json_array_get(rows, n - 1), field));
+  return json_integer_value(
+      json_object_get(json_array_get(rows, n - 1), field));
 }
 
 bool api_query_int(http_req_t *req, const char *key, int64_t dflt, int64_t lo,
@@ -98,7 +99,8 @@ bool api_query_int(http_req_t *req, const char *key, int64_t dflt, int64_t lo,
     return true;
   }
   uint64_t u;
-  if (!parse_u64(v, &u) || (int64_t)u < lo || (int64_t)u > hi || u > INT64_MAX) {
+  if (!parse_u64(v, &u) || (int64_t)u < lo || (int64_t)u > hi ||
+      u > INT64_MAX) {
     http_respond_error(req, 400, "bad_request",
                        "query parameter '%s' must be an integer from %lld to "
                        "%lld, got '%s'",

@@ -23,7 +23,9 @@ void buf_append(buf_t *b, const void *p, size_t n) {
   b->data[b->len] = '\0';
 }
 
-void buf_puts(buf_t *b, const char *s) { buf_append(b, s, strlen(s)); }
+void buf_puts(buf_t *b, const char *s) {
+  buf_append(b, s, strlen(s));
+}
 
 void buf_printf(buf_t *b, const char *fmt, ...) {
   va_list ap;

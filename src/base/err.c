@@ -6,8 +6,8 @@
 #include <string.h>
 
 __attribute__((format(printf, 3, 0))) static void vset(err_t *err, int code,
-                                                    const char *fmt,
-                                                    va_list ap) {
+                                                       const char *fmt,
+                                                       va_list ap) {
   err->code = code;
   vsnprintf(err->msg, sizeof err->msg, fmt, ap);
 }

@@ -10,11 +10,16 @@
 #define ERR_MSG_MAX 1024
 
 typedef struct err {
-  int code;               /* negative errno-style code, 0 when no error */
-  char msg[ERR_MSG_MAX];  /* human message, NUL-terminated */
+  int code;              /* negative errno-style code, 0 when no error */
+  char msg[ERR_MSG_MAX]; /* human message, NUL-terminated */
 } err_t;
 
-#define ERR_INIT {0, {0}}
+#define ERR_INIT \
+  {              \
+    0, {         \
+      0          \
+    }            \
+  }
 
 /* Sets err (when not NULL) and returns code, which must be negative. */
 int err_set(err_t *err, int code, const char *fmt, ...)
@@ -32,9 +37,9 @@ int err_wrap(err_t *err, const char *fmt, ...)
 void err_clear(err_t *err);
 
 /* Broken invariants are bugs, not errors: abort with a location. */
-#define BUG_ON(cond)                                                        \
-  do {                                                                      \
-    if (cond) skiff_bug(__FILE__, __LINE__, #cond);                         \
+#define BUG_ON(cond)                                \
+  do {                                              \
+    if (cond) skiff_bug(__FILE__, __LINE__, #cond); \
   } while (0)
 __attribute__((noreturn)) void skiff_bug(const char *file, int line,
                                          const char *what);

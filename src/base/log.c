@@ -7,7 +7,9 @@
 
 static enum log_level min_level = LOG_INFO;
 
-void log_set_level(enum log_level level) { min_level = level; }
+void log_set_level(enum log_level level) {
+  min_level = level;
+}
 
 void log_msg(enum log_level level, const char *fmt, ...) {
   if (level < min_level) return;

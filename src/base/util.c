@@ -141,7 +141,8 @@ static int rm_rf_at(int atfd, const char *name, dev_t dev, err_t *err) {
   if (S_ISDIR(st.st_mode)) {
     if (st.st_dev != dev)
       return err_set(err, -EBUSY, "%s is a mount point; not removing it", name);
-    int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd =
+        openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return err_sys(err, -errno, "cannot open %s", name);
     DIR *d = fdopendir(fd);
     if (!d) {

@@ -51,7 +51,9 @@ char *xasprintf(const char *fmt, ...) {
   return out;
 }
 
-void cleanup_freep(void *p) { free(*(void **)p); }
+void cleanup_freep(void *p) {
+  free(*(void **)p);
+}
 
 void cleanup_closep(int *fd) {
   if (*fd >= 0) close(*fd);

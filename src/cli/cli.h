@@ -102,7 +102,7 @@ void cli_table_free(cli_table_t *t);
  * answer at <home>/skiffd.sock. Messages go to out (progress) and stderr
  * (failures). Returns EXIT_OK when it answers (also when one was already
  * running, if allow_running), else EXIT_FAIL after printing why. */
-int cli_daemon_start(const char *home, char **extra, int nextra,
-                     double wait_s, bool allow_running, FILE *out);
+int cli_daemon_start(const char *home, char **extra, int nextra, double wait_s,
+                     bool allow_running, FILE *out);
 
 #endif

@@ -54,8 +54,8 @@ static int app_list(int argc, char **argv) {
   const cli_opt_t opts[] = {{"json", 0, &json, NULL}, {0}};
   int npos;
   char **pos;
-  int r = cli_parse("app list", list_usage, opts, false, argc, argv, &npos,
-                    &pos);
+  int r =
+      cli_parse("app list", list_usage, opts, false, argc, argv, &npos, &pos);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
   r = cli_want_args("app list", npos, pos, 0, 0, "");
   free(pos);
@@ -75,9 +75,9 @@ static int app_list(int argc, char **argv) {
     json_decref(resp);
     return EXIT_OK;
   }
-  static const char *const headers[] = {"APP ID",     "NAME",   "STATE",
-                                        "FUNCTIONS",  "CONTAINERS",
-                                        "QUEUED",     "CREATED"};
+  static const char *const headers[] = {"APP ID",    "NAME",       "STATE",
+                                        "FUNCTIONS", "CONTAINERS", "QUEUED",
+                                        "CREATED"};
   cli_table_t *t = cli_table_new(7, headers);
   size_t i;
   json_t *a;
@@ -103,8 +103,8 @@ static int app_stop(int argc, char **argv) {
   const cli_opt_t opts[] = {{0}};
   int npos;
   char **pos;
-  int r = cli_parse("app stop", stop_usage, opts, false, argc, argv, &npos,
-                    &pos);
+  int r =
+      cli_parse("app stop", stop_usage, opts, false, argc, argv, &npos, &pos);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
   if ((r = cli_want_args("app stop", npos, pos, 1, 1, "APP"))) {
     free(pos);
@@ -148,8 +148,8 @@ static int app_logs(int argc, char **argv) {
   const cli_opt_t opts[] = {{"follow", 'f', &follow, NULL}, {0}};
   int npos;
   char **pos;
-  int r = cli_parse("app logs", logs_usage, opts, false, argc, argv, &npos,
-                    &pos);
+  int r =
+      cli_parse("app logs", logs_usage, opts, false, argc, argv, &npos, &pos);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
   if ((r = cli_want_args("app logs", npos, pos, 1, 1, "APP"))) {
     free(pos);

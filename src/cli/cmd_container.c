@@ -31,9 +31,8 @@ static const char list_usage[] =
 static int container_list(int argc, char **argv) {
   bool json = false;
   const char *app = NULL;
-  const cli_opt_t opts[] = {{"json", 0, &json, NULL},
-                            {"app", 0, NULL, &app},
-                            {0}};
+  const cli_opt_t opts[] = {
+      {"json", 0, &json, NULL}, {"app", 0, NULL, &app}, {0}};
   int npos;
   char **pos;
   int r = cli_parse("container list", list_usage, opts, false, argc, argv,
@@ -65,14 +64,14 @@ static int container_list(int argc, char **argv) {
     return EXIT_OK;
   }
   static const char *const headers[] = {
-      "CONTAINER ID", "APP", "FUNCTION", "STATE",   "PID",
-      "CPU",          "MEMORY", "INPUTS", "STARTED", "EXIT REASON"};
+      "CONTAINER ID", "APP",    "FUNCTION", "STATE",   "PID",
+      "CPU",          "MEMORY", "INPUTS",   "STARTED", "EXIT REASON"};
   cli_table_t *t = cli_table_new(10, headers);
   size_t i;
   json_t *ct;
   json_array_foreach(json_object_get(resp, "containers"), i, ct) {
-    char id[128], appname[256], fn[256], state[64], pid[32], cpu[32],
-        mem[32], done[32], started[64], reason[512];
+    char id[128], appname[256], fn[256], state[64], pid[32], cpu[32], mem[32],
+        done[32], started[64], reason[512];
     cli_fmt_value(json_object_get(ct, "container_id"), id, sizeof id);
     json_t *an = json_object_get(ct, "app_name");
     cli_fmt_value(json_is_string(an) ? an : json_object_get(ct, "app_id"),
@@ -85,8 +84,8 @@ static int container_list(int argc, char **argv) {
     cli_fmt_value(json_object_get(ct, "inputs_done"), done, sizeof done);
     cli_fmt_age(json_object_get(ct, "started_at"), started, sizeof started);
     cli_fmt_value(json_object_get(ct, "exit_reason"), reason, sizeof reason);
-    const char *row[] = {id, appname, fn, state, pid,
-                         cpu, mem, done, started, reason};
+    const char *row[] = {id,  appname, fn,   state,   pid,
+                         cpu, mem,     done, started, reason};
     cli_table_add(t, row);
   }
   cli_table_print(t, stdout);

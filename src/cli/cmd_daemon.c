@@ -32,7 +32,8 @@ static const char daemon_usage[] =
     "Run 'skiff daemon COMMAND --help' for a command's options.\n";
 
 static const char start_usage[] =
-    "Usage: skiff daemon start [--home DIR] [--foreground] [-- SKIFFD-ARGS...]\n"
+    "Usage: skiff daemon start [--home DIR] [--foreground] [-- "
+    "SKIFFD-ARGS...]\n"
     "\n"
     "Start skiffd with its state in DIR (default $SKIFF_HOME, else\n"
     "/var/lib/skiff for root, ~/.skiff for anyone else) and wait up to 15 s\n"
@@ -106,9 +107,11 @@ static char *prepare_home(const char *home) {
   }
   struct sockaddr_un sun;
   if (strlen(real) + strlen("/skiffd.sock") >= sizeof sun.sun_path) {
-    fprintf(stderr, "skiff: home %s is too deep: its socket path would be "
+    fprintf(stderr,
+            "skiff: home %s is too deep: its socket path would be "
             "longer than the %zu bytes a Unix socket allows; choose a "
-            "shorter --home\n", real, sizeof sun.sun_path - 1);
+            "shorter --home\n",
+            real, sizeof sun.sun_path - 1);
     return NULL;
   }
   return xstrdup(real);
@@ -186,8 +189,10 @@ static pid_t spawn_detached(char **argv, int logfd) {
   close(pfd[0]);
   if (n == (ssize_t)sizeof e) {
     waitpid(pid, NULL, 0);
-    fprintf(stderr, "skiff: cannot start skiffd (%s): %s; set $SKIFFD to "
-            "the skiffd binary\n", argv[0], strerror(e));
+    fprintf(stderr,
+            "skiff: cannot start skiffd (%s): %s; set $SKIFFD to "
+            "the skiffd binary\n",
+            argv[0], strerror(e));
     return -1;
   }
   return pid;
@@ -234,8 +239,10 @@ int cli_daemon_start(const char *home_arg, char **extra, int nextra,
   }
   if (r != -ECONNREFUSED) {
     client_free(c);
-    fprintf(stderr, "skiff: something at %s is not answering as skiffd "
-            "should: %s\n", sock, err.msg);
+    fprintf(stderr,
+            "skiff: something at %s is not answering as skiffd "
+            "should: %s\n",
+            sock, err.msg);
     return EXIT_FAIL;
   }
 
@@ -265,8 +272,10 @@ int cli_daemon_start(const char *home_arg, char **extra, int nextra,
         fprintf(stderr, "skiff: skiffd exited with status %d while starting\n",
                 WEXITSTATUS(status));
       else
-        fprintf(stderr, "skiff: skiffd was killed by signal %d (%s) while "
-                "starting\n", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        fprintf(stderr,
+                "skiff: skiffd was killed by signal %d (%s) while "
+                "starting\n",
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
       print_log_tail(log, log_start);
       return EXIT_FAIL;
     }
@@ -282,9 +291,11 @@ int cli_daemon_start(const char *home_arg, char **extra, int nextra,
     }
     if (now_mono_ms() >= deadline) {
       client_free(c);
-      fprintf(stderr, "skiff: skiffd (pid %d) did not answer at %s within "
+      fprintf(stderr,
+              "skiff: skiffd (pid %d) did not answer at %s within "
               "%.0f s; it is still running: see %s, or stop it with "
-              "kill %d\n", (int)pid, sock, wait_s, log, (int)pid);
+              "kill %d\n",
+              (int)pid, sock, wait_s, log, (int)pid);
       return EXIT_FAIL;
     }
     sleep_ms(100);
@@ -301,9 +312,8 @@ static int daemon_start(int argc, char **argv) {
     }
   const char *home = NULL;
   bool foreground = false;
-  const cli_opt_t opts[] = {{"home", 0, NULL, &home},
-                            {"foreground", 0, &foreground, NULL},
-                            {0}};
+  const cli_opt_t opts[] = {
+      {"home", 0, NULL, &home}, {"foreground", 0, &foreground, NULL}, {0}};
   int npos;
   char **pos;
   int r = cli_parse("daemon start", start_usage, opts, false, split, argv,
@@ -325,8 +335,10 @@ static int daemon_start(int argc, char **argv) {
   _cleanup_free_ char **dargv = daemon_argv(abs, extra, nextra);
   fflush(NULL);
   execvp(dargv[0], dargv);
-  fprintf(stderr, "skiff: cannot start skiffd (%s): %s; set $SKIFFD to the "
-          "skiffd binary\n", dargv[0], strerror(errno));
+  fprintf(stderr,
+          "skiff: cannot start skiffd (%s): %s; set $SKIFFD to the "
+          "skiffd binary\n",
+          dargv[0], strerror(errno));
   return EXIT_FAIL;
 }
 
@@ -411,7 +423,8 @@ static int daemon_stop(int argc, char **argv) {
   }
   bool gone = !answering && !(local && pid > 0 && kill((pid_t)pid, 0) == 0);
   if (!gone) {
-    fprintf(stderr, "skiff: skiffd (pid %lld) is still %s %.0f s after it "
+    fprintf(stderr,
+            "skiff: skiffd (pid %lld) is still %s %.0f s after it "
             "was asked to stop; see its log, or stop it with kill %lld\n",
             pid, answering ? "answering" : "running", STOP_WAIT_S, pid);
     client_free(c);
@@ -455,10 +468,9 @@ static int daemon_status(int argc, char **argv) {
   cli_fmt_value(json_object_get(st, "pid"), pid, sizeof pid);
   cli_fmt_value(json_object_get(st, "version"), version, sizeof version);
   json_t *u = json_object_get(st, "uptime_s");
-  cli_fmt_duration(json_is_number(u) ? json_number_value(u) : 0, up,
-                   sizeof up);
-  printf("skiffd is running (pid %s, version %s, up %s, at %s)\n", pid,
-         version, up, client_url(c));
+  cli_fmt_duration(json_is_number(u) ? json_number_value(u) : 0, up, sizeof up);
+  printf("skiffd is running (pid %s, version %s, up %s, at %s)\n", pid, version,
+         up, client_url(c));
   json_decref(st);
   client_free(c);
   return EXIT_OK;

@@ -57,8 +57,10 @@ static int ensure_daemon(char **url) {
   client_free(c);
   if (r != -ECONNREFUSED) return cli_fail(&err);
   if (!home) {
-    fprintf(stderr, "skiff: %s; start skiffd there, or unset SKIFF_URL to "
-            "use a local one\n", err.msg);
+    fprintf(stderr,
+            "skiff: %s; start skiffd there, or unset SKIFF_URL to "
+            "use a local one\n",
+            err.msg);
     return EXIT_FAIL;
   }
   /* Progress goes to stderr: stdout belongs to the program. */
@@ -120,8 +122,10 @@ int cmd_run(int argc, char **argv) {
   args[n] = NULL;
   fflush(NULL);
   execvp(py, args);
-  fprintf(stderr, "skiff: cannot run %s: %s; set $SKIFF_PYTHON to a Python 3 "
-          "interpreter\n", py, strerror(errno));
+  fprintf(stderr,
+          "skiff: cannot run %s: %s; set $SKIFF_PYTHON to a Python 3 "
+          "interpreter\n",
+          py, strerror(errno));
   free(args);
   free(pos);
   return EXIT_FAIL;

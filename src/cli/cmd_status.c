@@ -24,8 +24,8 @@ int cmd_status(int argc, char **argv) {
   const cli_opt_t opts[] = {{"json", 0, &json, NULL}, {0}};
   int npos;
   char **pos;
-  int r = cli_parse("status", status_usage, opts, false, argc, argv, &npos,
-                    &pos);
+  int r =
+      cli_parse("status", status_usage, opts, false, argc, argv, &npos, &pos);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
   r = cli_want_args("status", npos, pos, 0, 0, "");
   free(pos);
@@ -85,8 +85,7 @@ int cmd_status(int argc, char **argv) {
     snprintf(w, sizeof w, "%s of %s cores reserved", v, total);
     line("worker cpu:", w);
     cli_fmt_value(json_object_get(wk, "memory_reserved_mib"), v, sizeof v);
-    cli_fmt_value(json_object_get(wk, "memory_total_mib"), total,
-                  sizeof total);
+    cli_fmt_value(json_object_get(wk, "memory_total_mib"), total, sizeof total);
     snprintf(w, sizeof w, "%s of %s MiB reserved", v, total);
     line("worker mem:", w);
     cli_fmt_value(json_object_get(wk, "cgroup"), v, sizeof v);

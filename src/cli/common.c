@@ -28,11 +28,15 @@ int cli_want_args(const char *cmd, int npos, char **pos, int min, int max,
 
 int cli_fail(const err_t *err) {
   if (err->code == -ECONNREFUSED)
-    fprintf(stderr, "skiff: %s; is skiffd running? (start it with: skiff "
-            "daemon start)\n", err->msg);
+    fprintf(stderr,
+            "skiff: %s; is skiffd running? (start it with: skiff "
+            "daemon start)\n",
+            err->msg);
   else if (err->code == -EACCES)
-    fprintf(stderr, "skiff: %s; your user needs access to the socket (its "
-            "group is 'skiff' when that group exists)\n", err->msg);
+    fprintf(stderr,
+            "skiff: %s; your user needs access to the socket (its "
+            "group is 'skiff' when that group exists)\n",
+            err->msg);
   else
     fprintf(stderr, "skiff: %s\n", err->msg);
   return EXIT_FAIL;
@@ -126,16 +130,14 @@ int cli_parse(const char *cmd, const char *usage, const cli_opt_t *opts,
 
 int cli_dispatch(const char *group, const char *usage,
                  const cli_command_t *cmds, int argc, char **argv) {
-  if (argc < 2)
-    return cli_usage_error(group, "missing subcommand");
+  if (argc < 2) return cli_usage_error(group, "missing subcommand");
   const char *sub = argv[1];
   if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
       strcmp(sub, "help") == 0) {
     fputs(usage, stdout);
     return EXIT_OK;
   }
-  if (sub[0] == '-')
-    return cli_usage_error(group, "unknown option '%s'", sub);
+  if (sub[0] == '-') return cli_usage_error(group, "unknown option '%s'", sub);
   for (const cli_command_t *c = cmds; c->name; c++)
     if (strcmp(c->name, sub) == 0) return c->run(argc - 1, argv + 1);
   return cli_usage_error(group, "unknown subcommand '%s'", sub);
@@ -198,8 +200,8 @@ cli_table_t *cli_table_new(int ncols, const char *const *headers) {
 }
 
 void cli_table_add(cli_table_t *t, const char *const *cells) {
-  t->cells = xrealloc(t->cells, (t->nrows + 1) * (size_t)t->ncols *
-                                    sizeof *t->cells);
+  t->cells =
+      xrealloc(t->cells, (t->nrows + 1) * (size_t)t->ncols * sizeof *t->cells);
   for (int i = 0; i < t->ncols; i++) {
     /* Keep each row on one line whatever the daemon sent. */
     char *c = xstrdup(cells[i] && *cells[i] ? cells[i] : "-");

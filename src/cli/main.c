@@ -20,27 +20,31 @@ static const cli_command_t commands[] = {
 };
 
 static void usage(FILE *f) {
-  fputs("Usage: skiff [--help] [--version] COMMAND [ARGS...]\n"
-        "\n"
-        "Run Python functions in containers on machines you manage.\n"
-        "\n"
-        "Commands:\n", f);
+  fputs(
+      "Usage: skiff [--help] [--version] COMMAND [ARGS...]\n"
+      "\n"
+      "Run Python functions in containers on machines you manage.\n"
+      "\n"
+      "Commands:\n",
+      f);
   for (const cli_command_t *c = commands; c->name; c++)
     fprintf(f, "  %-10s %s\n", c->name, c->summary);
-  fputs("\n"
-        "Options:\n"
-        "  -h, --help     Show this help\n"
-        "  --version      Show skiff's version\n"
-        "\n"
-        "Environment:\n"
-        "  SKIFF_URL      skiffd's address: http://HOST:PORT or\n"
-        "                 unix:///path/to/skiffd.sock\n"
-        "  SKIFF_HOME     state directory (default ~/.skiff; /var/lib/skiff "
-        "for root)\n"
-        "  SKIFF_PYTHON   Python interpreter for 'skiff run' (default "
-        "python3)\n"
-        "\n"
-        "Run 'skiff COMMAND --help' for a command's options.\n", f);
+  fputs(
+      "\n"
+      "Options:\n"
+      "  -h, --help     Show this help\n"
+      "  --version      Show skiff's version\n"
+      "\n"
+      "Environment:\n"
+      "  SKIFF_URL      skiffd's address: http://HOST:PORT or\n"
+      "                 unix:///path/to/skiffd.sock\n"
+      "  SKIFF_HOME     state directory (default ~/.skiff; /var/lib/skiff "
+      "for root)\n"
+      "  SKIFF_PYTHON   Python interpreter for 'skiff run' (default "
+      "python3)\n"
+      "\n"
+      "Run 'skiff COMMAND --help' for a command's options.\n",
+      f);
 }
 
 static const cli_command_t *find(const char *name) {
@@ -55,8 +59,8 @@ static int cmd_help(int argc, char **argv) {
     usage(stdout);
     return EXIT_OK;
   }
-  if (argc > 2) return cli_usage_error("help", "unexpected argument '%s'",
-                                       argv[2]);
+  if (argc > 2)
+    return cli_usage_error("help", "unexpected argument '%s'", argv[2]);
   const cli_command_t *c = find(argv[1]);
   if (!c || c->run == cmd_help)
     return cli_usage_error(NULL, "unknown command '%s'", argv[1]);

@@ -12,8 +12,8 @@
 struct client {
   CURL *curl;
   client_target_t target;
-  char url[4200];      /* client_url() */
-  char err_code[64];   /* client_error_code() */
+  char url[4200];    /* client_url() */
+  char err_code[64]; /* client_error_code() */
   long timeout_ms;
   long connect_timeout_ms;
 };
@@ -25,7 +25,8 @@ static bool starts_with(const char *s, const char *prefix) {
 int client_parse_target(const char *spec, client_target_t *out, err_t *err) {
   memset(out, 0, sizeof *out);
   if (!spec || !*spec)
-    return err_set(err, -EINVAL, "empty skiffd address; expected "
+    return err_set(err, -EINVAL,
+                   "empty skiffd address; expected "
                    "http://HOST:PORT or unix:///path/to/skiffd.sock");
   const char *path = NULL;
   if (starts_with(spec, "unix://")) {
@@ -35,12 +36,14 @@ int client_parse_target(const char *spec, client_target_t *out, err_t *err) {
   }
   if (path) {
     if (path[0] != '/')
-      return err_set(err, -EINVAL, "bad skiffd address '%s': a unix URL needs "
-                     "an absolute path, as in unix:///var/lib/skiff/skiffd.sock",
-                     spec);
+      return err_set(
+          err, -EINVAL,
+          "bad skiffd address '%s': a unix URL needs "
+          "an absolute path, as in unix:///var/lib/skiff/skiffd.sock",
+          spec);
     if (strlen(path) >= sizeof out->socket_path)
-      return err_set(err, -ENAMETOOLONG, "bad skiffd address '%s': path too long",
-                     spec);
+      return err_set(err, -ENAMETOOLONG,
+                     "bad skiffd address '%s': path too long", spec);
     strcpy(out->socket_path, path);
     return 0;
   }
@@ -49,11 +52,15 @@ int client_parse_target(const char *spec, client_target_t *out, err_t *err) {
     size_t n = strlen(spec);
     while (n > strlen("http://") && spec[n - 1] == '/') n--;
     if (*host == '\0' || *host == '/' || n <= strlen("http://"))
-      return err_set(err, -EINVAL, "bad skiffd address '%s': no host; expected "
-                     "http://HOST:PORT", spec);
+      return err_set(err, -EINVAL,
+                     "bad skiffd address '%s': no host; expected "
+                     "http://HOST:PORT",
+                     spec);
     if (memchr(host, '/', n - strlen("http://")))
-      return err_set(err, -EINVAL, "bad skiffd address '%s': expected "
-                     "http://HOST:PORT with no path", spec);
+      return err_set(err, -EINVAL,
+                     "bad skiffd address '%s': expected "
+                     "http://HOST:PORT with no path",
+                     spec);
     if (n >= sizeof out->base_url)
       return err_set(err, -ENAMETOOLONG, "bad skiffd address '%s': too long",
                      spec);
@@ -61,8 +68,10 @@ int client_parse_target(const char *spec, client_target_t *out, err_t *err) {
     out->base_url[n] = '\0';
     return 0;
   }
-  return err_set(err, -EINVAL, "bad skiffd address '%s': expected "
-                 "http://HOST:PORT or unix:///path/to/skiffd.sock", spec);
+  return err_set(err, -EINVAL,
+                 "bad skiffd address '%s': expected "
+                 "http://HOST:PORT or unix:///path/to/skiffd.sock",
+                 spec);
 }
 
 int client_resolve_target(client_target_t *out, bool *from_env, err_t *err) {
@@ -119,15 +128,23 @@ const char *client_socket_path(const client_t *c) {
   return c->target.socket_path[0] ? c->target.socket_path : NULL;
 }
 
-const char *client_url(const client_t *c) { return c->url; }
+const char *client_url(const client_t *c) {
+  return c->url;
+}
 
-void client_set_timeout_ms(client_t *c, long ms) { c->timeout_ms = ms; }
-long client_timeout_ms(const client_t *c) { return c->timeout_ms; }
+void client_set_timeout_ms(client_t *c, long ms) {
+  c->timeout_ms = ms;
+}
+long client_timeout_ms(const client_t *c) {
+  return c->timeout_ms;
+}
 void client_set_connect_timeout_ms(client_t *c, long ms) {
   c->connect_timeout_ms = ms;
 }
 
-const char *client_error_code(const client_t *c) { return c->err_code; }
+const char *client_error_code(const client_t *c) {
+  return c->err_code;
+}
 
 char *client_escape(const char *s) {
   global_init();
@@ -149,12 +166,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 /* Maps an HTTP error status to the errno-style code of the contract. */
 static int status_code(long status) {
   switch (status) {
-    case 400: return -EINVAL;
-    case 404: return -ENOENT;
-    case 405: return -EOPNOTSUPP;
-    case 409: return -EBUSY;
-    case 413: return -E2BIG;
-    default: return status >= 500 ? -EIO : -EPROTO;
+    case 400:
+      return -EINVAL;
+    case 404:
+      return -ENOENT;
+    case 405:
+      return -EOPNOTSUPP;
+    case 409:
+      return -EBUSY;
+    case 413:
+      return -E2BIG;
+    default:
+      return status >= 500 ? -EIO : -EPROTO;
   }
 }
 
@@ -292,8 +315,10 @@ int client_request(client_t *c, const char *method, const char *path,
     json_error_t je;
     j = json_loadb(in.data, in.len, 0, &je);
     if (!j) {
-      r = err_set(err, -EPROTO, "skiffd sent invalid JSON in answer to %s %s: "
-                  "%s (at byte %d)", method, path, je.text, je.position);
+      r = err_set(err, -EPROTO,
+                  "skiffd sent invalid JSON in answer to %s %s: "
+                  "%s (at byte %d)",
+                  method, path, je.text, je.position);
       goto out;
     }
   }

@@ -48,7 +48,8 @@ int client_resolve_target(client_target_t *out, bool *from_env, err_t *err);
 int client_open(client_t **out, const char *spec, err_t *err);
 void client_free(client_t *c);
 
-/* The socket path (Unix sockets) or base URL (TCP), for messages. Owned by c. */
+/* The socket path (Unix sockets) or base URL (TCP), for messages. Owned by c.
+ */
 const char *client_where(const client_t *c);
 /* The socket path, or NULL when the client talks TCP. Owned by c. */
 const char *client_socket_path(const client_t *c);

@@ -121,10 +121,13 @@ static int load_app(control_t *c, const char *app_id, err_t *err) {
   int rc = c->store->ops->app_get(c->store, app_id, &j, err);
   if (rc < 0) return rc;
   ctl_app_t *a = xcalloc(1, sizeof *a);
-  snprintf(a->id, sizeof a->id, "%s", json_string_value(json_object_get(j, "app_id")));
-  snprintf(a->name, sizeof a->name, "%s", json_string_value(json_object_get(j, "name")));
+  snprintf(a->id, sizeof a->id, "%s",
+           json_string_value(json_object_get(j, "app_id")));
+  snprintf(a->name, sizeof a->name, "%s",
+           json_string_value(json_object_get(j, "name")));
   a->ephemeral = json_is_true(json_object_get(j, "ephemeral"));
-  a->running = !strcmp(json_string_value(json_object_get(j, "state")), "running");
+  a->running =
+      !strcmp(json_string_value(json_object_get(j, "state")), "running");
   a->last_seen_ms = now_mono_ms();
   a->src_dir = xasprintf("%s/%s/src", c->apps_dir, a->id);
   size_t i;
@@ -174,7 +177,8 @@ int control_app_stop(control_t *c, const char *app_id, err_t *err) {
   if ((rc = c->store->ops->app_set_stopped(c->store, app_id, now, err)) < 0)
     return rc;
   size_t n = 0;
-  if ((rc = c->store->ops->app_cancel_inputs(c->store, app_id, now, &n, err)) < 0)
+  if ((rc = c->store->ops->app_cancel_inputs(c->store, app_id, now, &n, err)) <
+      0)
     return rc;
   ctl_app_t *a = ctl_app_find(c, app_id);
   if (a) {

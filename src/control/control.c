@@ -22,7 +22,9 @@ static void on_wk_exit(void *ctx, wk_container_t *w, const wk_exit_t *ex) {
   ctl_container_exited(ctx, wk_container_data(w), ex);
 }
 
-static void on_tick(uv_timer_t *t) { ctl_scheduler_tick(t->data); }
+static void on_tick(uv_timer_t *t) {
+  ctl_scheduler_tick(t->data);
+}
 
 int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
                 control_t **out, err_t *err) {
@@ -52,7 +54,9 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
   size_t requeued = 0;
   if ((rc = store->ops->recover(store, now_wall(), &requeued, err)) < 0)
     goto fail;
-  if (requeued) log_info("requeued %zu inputs that were running when skiffd last stopped", requeued);
+  if (requeued)
+    log_info("requeued %zu inputs that were running when skiffd last stopped",
+             requeued);
   if ((rc = ctl_apps_reload(c, err)) < 0) goto fail;
 
   uv_timer_init(loop, &c->tick);
@@ -70,10 +74,18 @@ fail:
   return rc;
 }
 
-void control_set_http(control_t *c, http_server_t *http) { c->http = http; }
-store_t *control_store(control_t *c) { return c->store; }
-uint64_t control_max_payload(const control_t *c) { return c->cfg.max_payload; }
-const char *control_home(const control_t *c) { return c->cfg.home; }
+void control_set_http(control_t *c, http_server_t *http) {
+  c->http = http;
+}
+store_t *control_store(control_t *c) {
+  return c->store;
+}
+uint64_t control_max_payload(const control_t *c) {
+  return c->cfg.max_payload;
+}
+const char *control_home(const control_t *c) {
+  return c->cfg.home;
+}
 
 int control_begin(control_t *c, err_t *err) {
   return c->store->ops->begin(c->store, err);
@@ -101,7 +113,9 @@ void control_shutdown(control_t *c) {
   control_batch(c, &err);
 }
 
-static void on_tick_closed(uv_handle_t *h) { free(h->data); }
+static void on_tick_closed(uv_handle_t *h) {
+  free(h->data);
+}
 
 void control_free(control_t *c) {
   if (!c) return;
@@ -178,11 +192,10 @@ json_t *control_status(control_t *c) {
       "{s:s,s:I,s:f,s:s,s:s,s:I,s:I,s:I,s:I,s:{s:f,s:I,s:f,s:I,s:s,s:s}}",
       "version", SKIFF_VERSION_STRING, "pid", (json_int_t)getpid(), "uptime_s",
       now_wall() - c->started_at, "home", c->cfg.home, "store",
-      c->store->ops->name, "max_payload_bytes",
-      (json_int_t)c->cfg.max_payload, "apps_running", (json_int_t)apps,
-      "containers_running", (json_int_t)running, "inputs_queued",
-      (json_int_t)queued, "worker", "cpu_total",
-      worker_cpu_total(c->worker), "memory_total_mib",
+      c->store->ops->name, "max_payload_bytes", (json_int_t)c->cfg.max_payload,
+      "apps_running", (json_int_t)apps, "containers_running",
+      (json_int_t)running, "inputs_queued", (json_int_t)queued, "worker",
+      "cpu_total", worker_cpu_total(c->worker), "memory_total_mib",
       (json_int_t)worker_memory_total_mib(c->worker), "cpu_reserved",
       cpu_reserved, "memory_reserved_mib", (json_int_t)mem_reserved, "cgroup",
       worker_cgroup_version(c->worker), "cgroup_parent",

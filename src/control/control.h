@@ -17,8 +17,8 @@ typedef struct control control_t;
 typedef struct ctl_container ctl_container_t;
 
 typedef struct control_config {
-  const char *home;         /* $SKIFF_HOME */
-  const char *python;       /* interpreter inside containers */
+  const char *home;   /* $SKIFF_HOME */
+  const char *python; /* interpreter inside containers */
   const char *sdk_dir;
   const char *init_path;
   const char *cgroup_root;  /* NULL: /sys/fs/cgroup */

@@ -58,9 +58,9 @@ struct ctl_container {
   uint64_t head_started_ms;
   uint64_t last_active_ms;
   int64_t inputs_done;
-  bool stop;       /* tell the runner to exit */
+  bool stop; /* tell the runner to exit */
   char stderr_tail[256];
-  buf_t partial[2];        /* stdout, stderr: bytes after the last newline */
+  buf_t partial[2]; /* stdout, stderr: bytes after the last newline */
   uint64_t partial_since[2];
   struct ctl_container *next;
 };
@@ -74,7 +74,7 @@ struct control {
   ctl_app_t *apps;
   ctl_container_t *containers;
   uv_timer_t tick;
-  bool dirty;       /* something changed: rescale on the next tick */
+  bool dirty; /* something changed: rescale on the next tick */
   uint64_t last_autoscale_ms;
   bool shutting_down;
   double started_at;

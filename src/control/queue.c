@@ -82,7 +82,8 @@ void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
   }
   if (!strcmp(info.state, "done")) return;
   /* Generators are not retried: their items may already be delivered. */
-  if (!fn->is_generator && info.attempts < fn->max_retries && fn->app->running) {
+  if (!fn->is_generator && info.attempts < fn->max_retries &&
+      fn->app->running) {
     double delay = fn->initial_delay * pow(fn->backoff, info.attempts);
     if (delay > fn->max_delay) delay = fn->max_delay;
     if (delay < 0) delay = 0;
@@ -141,7 +142,8 @@ int control_call_cancel(control_t *c, const char *call_id, bool terminate,
     for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
       for (size_t i = 0; i < ct->nleased; i++) {
         store_input_info_t info;
-        if (c->store->ops->input_info(c->store, ct->leased[i], &info, err) == 0 &&
+        if (c->store->ops->input_info(c->store, ct->leased[i], &info, err) ==
+                0 &&
             !strcmp(info.call_id, call_id)) {
           worker_kill(c->worker, ct->wk, KILL_STOP);
           break;
@@ -149,7 +151,8 @@ int control_call_cancel(control_t *c, const char *call_id, bool terminate,
       }
     }
   }
-  if ((rc = c->store->ops->call_cancel(c->store, call_id, now_wall(), n, err)) < 0)
+  if ((rc = c->store->ops->call_cancel(c->store, call_id, now_wall(), n, err)) <
+      0)
     goto out;
   wake_outputs(c, json_string_value(json_object_get(call, "app_id")));
 out:
@@ -219,8 +222,8 @@ int control_runner_output(control_t *c, ctl_container_t *ct, json_t *out,
   if (len > c->cfg.max_payload) {
     char msg[256];
     snprintf(msg, sizeof msg,
-             "result of %zu bytes exceeds the payload limit of %llu bytes",
-             len, (unsigned long long)c->cfg.max_payload);
+             "result of %zu bytes exceeds the payload limit of %llu bytes", len,
+             (unsigned long long)c->cfg.max_payload);
     unlease(ct, input_id);
     store_failure(c, ct->fn, input_id, msg, NULL, NULL, NULL, 0);
     goto done;
@@ -230,17 +233,18 @@ int control_runner_output(control_t *c, ctl_container_t *ct, json_t *out,
     const char *msg = json_string_value(json_object_get(out, "message"));
     ctl_input_failed(c, ct->fn, input_id, msg ? msg : "the function failed",
                      json_string_value(json_object_get(out, "exception")),
-                     json_string_value(json_object_get(out, "traceback")),
-                     data, len);
+                     json_string_value(json_object_get(out, "traceback")), data,
+                     len);
     ct->inputs_done++;
     goto done;
   }
   json_t *jseq = json_object_get(out, "seq");
-  store_output_t o = {.input_id = input_id,
-                      .seq = json_is_integer(jseq) ? json_integer_value(jseq) : 0,
-                      .status = status,
-                      .data = data,
-                      .len = len};
+  store_output_t o = {
+      .input_id = input_id,
+      .seq = json_is_integer(jseq) ? json_integer_value(jseq) : 0,
+      .status = status,
+      .data = data,
+      .len = len};
   if (!strcmp(status, "success")) {
     unlease(ct, input_id);
     ct->inputs_done++;

@@ -12,8 +12,8 @@
 #include "base/xalloc.h"
 #include "control/control_internal.h"
 
-#define MAX_STARTING 4            /* containers starting at once, machine-wide */
-#define SCALEDOWN_MS (60 * 1000)  /* idle time before a container is stopped */
+#define MAX_STARTING 4           /* containers starting at once, machine-wide */
+#define SCALEDOWN_MS (60 * 1000) /* idle time before a container is stopped */
 #define START_FAILURES_MAX 3
 #define PIDS_MAX 4096
 #define PARTIAL_FLUSH_MS 200
@@ -100,9 +100,11 @@ static char **build_env(control_t *c, ctl_container_t *ct) {
   const char *k;
   json_t *v;
   json_object_foreach(fn->env, k, v) {
-    if (json_is_string(v)) env[n++] = xasprintf("%s=%s", k, json_string_value(v));
+    if (json_is_string(v))
+      env[n++] = xasprintf("%s=%s", k, json_string_value(v));
   }
-  env[n++] = xasprintf("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  env[n++] = xasprintf(
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   env[n++] = xasprintf("HOME=/tmp");
   env[n++] = xasprintf("LANG=C.UTF-8");
   env[n] = NULL;
@@ -230,7 +232,7 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
   /* Inputs it held but had not started go back to the queue as they were. */
   size_t n = 0;
   c->store->ops->inputs_release_container(c->store, ct->id, &n, &err);
-  const char *reason = msg[0] ? msg
+  const char *reason = msg[0]                 ? msg
                        : ex->end == WK_KILLED ? "stopped"
                                               : "exited";
   c->store->ops->container_update(c->store, ct->id, "exited", 0, reason,
@@ -329,8 +331,8 @@ static void scale_up(control_t *c, ctl_fn_t *fn, int64_t desired) {
     reserved(c, &cpu, &mem, &starting);
     /* CPU requests may not oversubscribe the machine; a function's first
      * container is always allowed so that work cannot starve. */
-    if (fn->live > 0 && (cpu + fn->cpu > cpu_total + 1e-9 ||
-                         mem + fn->memory_mib > mem_total))
+    if (fn->live > 0 &&
+        (cpu + fn->cpu > cpu_total + 1e-9 || mem + fn->memory_mib > mem_total))
       return;
     if (starting >= MAX_STARTING) return;
     if (start_container(c, fn) < 0) return;
@@ -341,7 +343,8 @@ static void autoscale(control_t *c) {
   store_queue_count_t *counts = NULL;
   size_t n = 0;
   err_t err = ERR_INIT;
-  if (c->store->ops->queue_counts(c->store, now_wall(), &counts, &n, &err) < 0) {
+  if (c->store->ops->queue_counts(c->store, now_wall(), &counts, &n, &err) <
+      0) {
     log_error("%s", err.msg);
     return;
   }
@@ -350,8 +353,9 @@ static void autoscale(control_t *c) {
     if (!fn || !fn->app->running) continue;
     if (fn->start_failures >= START_FAILURES_MAX) {
       char msg[700];
-      snprintf(msg, sizeof msg, "containers for %s failed to start %d times: %s",
-               fn->name, fn->start_failures, fn->last_failure);
+      snprintf(msg, sizeof msg,
+               "containers for %s failed to start %d times: %s", fn->name,
+               fn->start_failures, fn->last_failure);
       fn->start_failures = 0;
       ctl_fail_queued(c, fn, msg);
       continue;

@@ -32,8 +32,8 @@ typedef void (*http_handler_fn)(void *ctx, http_req_t *req);
 typedef bool (*http_batch_fn)(void *ctx, err_t *err);
 
 typedef struct http_config {
-  size_t max_body;       /* bytes; larger bodies get 413 */
-  size_t max_blob_body;  /* bytes, for PUT /v1/blobs/... */
+  size_t max_body;      /* bytes; larger bodies get 413 */
+  size_t max_blob_body; /* bytes, for PUT /v1/blobs/... */
 } http_config_t;
 
 int http_server_new(uv_loop_t *loop, const http_config_t *cfg,

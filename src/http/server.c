@@ -28,13 +28,13 @@
 #define TICK_MS 50
 
 enum req_state {
-  R_READING,      /* body arriving */
-  R_HANDLING,     /* inside the handler */
-  R_NOW,          /* answer prepared, queue it now */
-  R_COMMIT_WAIT,  /* suspended until the next commit */
-  R_PARKED,       /* suspended until woken or timed out */
-  R_RESUMED,      /* resumed: call the handler again */
-  R_READY,        /* resumed with an answer prepared */
+  R_READING,     /* body arriving */
+  R_HANDLING,    /* inside the handler */
+  R_NOW,         /* answer prepared, queue it now */
+  R_COMMIT_WAIT, /* suspended until the next commit */
+  R_PARKED,      /* suspended until woken or timed out */
+  R_RESUMED,     /* resumed: call the handler again */
+  R_READY,       /* resumed with an answer prepared */
   R_DONE,
 };
 
@@ -99,8 +99,10 @@ static void list_add(http_req_t **head, http_req_t *r, int which) {
 static void list_del(http_server_t *s, http_req_t *r) {
   http_req_t **head = r->in_list == 1 ? &s->parked : &s->commit_wait;
   if (!r->in_list) return;
-  if (r->prev) r->prev->next = r->next;
-  else *head = r->next;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    *head = r->next;
   if (r->next) r->next->prev = r->prev;
   if (r->in_list == 1) s->nparked--;
   r->prev = r->next = NULL;
@@ -162,15 +164,34 @@ void http_respond_err(http_req_t *r, const err_t *err) {
   int status = 500;
   const char *code = "internal";
   switch (err->code) {
-    case -ENOENT: status = 404; code = "not_found"; break;
-    case -EINVAL: status = 400; code = "bad_request"; break;
+    case -ENOENT:
+      status = 404;
+      code = "not_found";
+      break;
+    case -EINVAL:
+      status = 400;
+      code = "bad_request";
+      break;
     case -EEXIST:
-    case -EBUSY: status = 409; code = "conflict"; break;
-    case -E2BIG: status = 413; code = "payload_too_large"; break;
+    case -EBUSY:
+      status = 409;
+      code = "conflict";
+      break;
+    case -E2BIG:
+      status = 413;
+      code = "payload_too_large";
+      break;
     case -EACCES:
-    case -EPERM: status = 403; code = "forbidden"; break;
-    case -ENOSPC: status = 507; code = "insufficient_storage"; break;
-    default: break;
+    case -EPERM:
+      status = 403;
+      code = "forbidden";
+      break;
+    case -ENOSPC:
+      status = 507;
+      code = "insufficient_storage";
+      break;
+    default:
+      break;
   }
   http_respond(r, status, error_body(code, err->msg));
 }
@@ -192,17 +213,27 @@ void http_wake(http_server_t *s, const char *key) {
   s->wakes[s->nwakes++] = xstrdup(key);
 }
 
-size_t http_parked_count(const http_server_t *s) { return s->nparked; }
+size_t http_parked_count(const http_server_t *s) {
+  return s->nparked;
+}
 
 /* ---- accessors ---- */
 
-const char *http_req_method(const http_req_t *r) { return r->method; }
-const char *http_req_path(const http_req_t *r) { return r->path; }
+const char *http_req_method(const http_req_t *r) {
+  return r->method;
+}
+const char *http_req_path(const http_req_t *r) {
+  return r->path;
+}
 enum http_listener_kind http_req_listener(const http_req_t *r) {
   return r->kind;
 }
-bool http_req_timed_out(const http_req_t *r) { return r->timed_out; }
-void *http_req_data(const http_req_t *r) { return r->data; }
+bool http_req_timed_out(const http_req_t *r) {
+  return r->timed_out;
+}
+void *http_req_data(const http_req_t *r) {
+  return r->data;
+}
 void http_req_set_data(http_req_t *r, void *data, void (*free_fn)(void *)) {
   if (r->data && r->data_free) r->data_free(r->data);
   r->data = data;
@@ -235,8 +266,8 @@ static void req_free(http_req_t *r) {
   free(r);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
   if (*con_cls) req_free(*con_cls);
   *con_cls = NULL;
 }
@@ -259,7 +290,8 @@ static enum MHD_Result after_handler(http_req_t *r) {
       /* A handler that neither answered nor parked is a bug; answer 500
        * rather than hang the client. */
       log_error("handler for %s %s gave no answer", r->method, r->path);
-      prepare_answer(r, 500, error_body("internal", "the handler gave no answer"));
+      prepare_answer(r, 500,
+                     error_body("internal", "the handler gave no answer"));
       return queue_prepared(r);
   }
 }
@@ -281,8 +313,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     r->limit = (!strcmp(method, "PUT") && !strncmp(url, "/v1/blobs/", 10))
                    ? s->cfg.max_blob_body
                    : s->cfg.max_body;
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 "Content-Length");
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     uint64_t announced;
     if (cl && parse_u64(cl, &announced) && announced > r->limit)
       r->too_large = true;
@@ -432,8 +464,8 @@ int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
 /* libmicrohttpd's own complaints (a client that hung up, say) are routine
  * for a server with long polls: keep them at debug level. */
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls,
-                                                      const char *fmt,
-                                                      va_list ap) {
+                                                          const char *fmt,
+                                                          va_list ap) {
   char line[512];
   vsnprintf(line, sizeof line, fmt, ap);
   size_t n = strlen(line);
@@ -456,9 +488,8 @@ static int add_listener(http_server_t *s, enum http_listener_kind kind, int fd,
       MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
       NULL, on_access, l, MHD_OPTION_LISTEN_SOCKET, fd,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
   if (!l->d) {
     close(fd);
@@ -492,7 +523,8 @@ int http_listen_unix(http_server_t *s, enum http_listener_kind kind,
     close(fd);
     return err_sys(err, -e, "cannot bind %s", path);
   }
-  if (chmod(path, mode) < 0 || (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0)) {
+  if (chmod(path, mode) < 0 ||
+      (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0)) {
     int e = errno;
     close(fd);
     return err_sys(err, -e, "cannot set the mode of %s", path);
@@ -517,7 +549,8 @@ int http_listen_tcp(http_server_t *s, enum http_listener_kind kind,
                    hostport);
   memcpy(host, hostport, (size_t)(colon - hostport));
   host[colon - hostport] = '\0';
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)p)};
   if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
     return err_set(err, -EINVAL, "listen host '%s' is not an IPv4 address",
                    host);
@@ -541,7 +574,9 @@ int http_listen_tcp(http_server_t *s, enum http_listener_kind kind,
   return add_listener(s, kind, fd, NULL, err);
 }
 
-static void on_closed_free(uv_handle_t *h) { free(h->data); }
+static void on_closed_free(uv_handle_t *h) {
+  free(h->data);
+}
 /* The server's own handles live inside it: free it after both closed. */
 static void on_closed_server(uv_handle_t *h) {
   http_server_t *s = h->data;

@@ -4,33 +4,47 @@
 
 const char *v_type_name(const json_t *j) {
   switch (json_typeof(j)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+      return "object";
+    case JSON_ARRAY:
+      return "array";
+    case JSON_STRING:
+      return "string";
+    case JSON_INTEGER:
+      return "integer";
+    case JSON_REAL:
+      return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
+    case JSON_FALSE:
+      return "boolean";
+    default:
+      return "null";
   }
 }
 
 static const char *want_name(enum vtype t) {
-  static const char *names[] = {"a string", "an integer", "a number",
-                                "a boolean", "an object", "an array",
+  static const char *names[] = {"a string",  "an integer", "a number",
+                                "a boolean", "an object",  "an array",
                                 "a value"};
   return names[t];
 }
 
 static bool type_ok(const json_t *j, enum vtype t) {
   switch (t) {
-    case V_STRING: return json_is_string(j);
-    case V_INT: return json_is_integer(j);
-    case V_NUMBER: return json_is_number(j);
-    case V_BOOL: return json_is_boolean(j);
-    case V_OBJECT: return json_is_object(j);
-    case V_ARRAY: return json_is_array(j);
-    default: return true;
+    case V_STRING:
+      return json_is_string(j);
+    case V_INT:
+      return json_is_integer(j);
+    case V_NUMBER:
+      return json_is_number(j);
+    case V_BOOL:
+      return json_is_boolean(j);
+    case V_OBJECT:
+      return json_is_object(j);
+    case V_ARRAY:
+      return json_is_array(j);
+    default:
+      return true;
   }
 }
 
@@ -40,7 +54,8 @@ int v_parse_object(const char *body, size_t len, json_t **out, err_t *err) {
     return 0;
   }
   json_error_t je;
-  json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+  json_t *j =
+      json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
   if (!j)
     return err_set(err, -EINVAL,
                    "request body is not valid JSON: %s (line %d, column %d)",

@@ -11,8 +11,8 @@
 
 enum vtype {
   V_STRING,
-  V_INT,     /* integer */
-  V_NUMBER,  /* integer or real */
+  V_INT,    /* integer */
+  V_NUMBER, /* integer or real */
   V_BOOL,
   V_OBJECT,
   V_ARRAY,

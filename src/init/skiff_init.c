@@ -22,12 +22,13 @@ static const int forwarded[] = {SIGTERM, SIGINT,  SIGHUP,  SIGQUIT,
                                 SIGUSR1, SIGUSR2, SIGWINCH};
 
 static void usage(FILE *f) {
-  fputs("usage: skiff-init [--] CMD [ARGS...]\n"
-        "Runs CMD as the child of a minimal init: forwards SIGTERM, SIGINT,\n"
-        "SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to it, reaps orphans,\n"
-        "and exits with CMD's exit code (128 + N when signal N killed it;\n"
-        "127 when CMD cannot be run).\n",
-        f);
+  fputs(
+      "usage: skiff-init [--] CMD [ARGS...]\n"
+      "Runs CMD as the child of a minimal init: forwards SIGTERM, SIGINT,\n"
+      "SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to it, reaps orphans,\n"
+      "and exits with CMD's exit code (128 + N when signal N killed it;\n"
+      "127 when CMD cannot be run).\n",
+      f);
 }
 
 static int status_code(int status) {

@@ -9,10 +9,10 @@
 #include "base/err.h"
 
 typedef struct cg_limits {
-  double cpu_request;     /* cores; sets the weight (shares) */
-  double cpu_limit;       /* cores; hard cap via CFS quota; 0 = none */
-  uint64_t memory_max;    /* bytes; 0 = none */
-  uint64_t pids_max;      /* 0 = none */
+  double cpu_request;  /* cores; sets the weight (shares) */
+  double cpu_limit;    /* cores; hard cap via CFS quota; 0 = none */
+  uint64_t memory_max; /* bytes; 0 = none */
+  uint64_t pids_max;   /* 0 = none */
 } cg_limits_t;
 
 typedef struct cg_backend cg_backend_t;

@@ -54,8 +54,10 @@ int cg__write(const char *dir, const char *file, const char *val,
     ssize_t n;
     do n = write(fd, val, len);
     while (n < 0 && errno == EINTR);
-    if (n < 0) e = errno;
-    else if ((size_t)n != len) e = EIO;
+    if (n < 0)
+      e = errno;
+    else if ((size_t)n != len)
+      e = EIO;
     close(fd);
   }
   if (!e) return 0;
@@ -72,8 +74,7 @@ bool cg__exists(const char *dir, const char *file) {
   return access(path, F_OK) == 0;
 }
 
-int cg__read_key(const char *path, const char *key, uint64_t *out,
-                 err_t *err) {
+int cg__read_key(const char *path, const char *key, uint64_t *out, err_t *err) {
   _cleanup_free_ char *buf = NULL;
   int rc = read_file(path, &buf, NULL, err);
   if (rc < 0) return rc;
@@ -109,7 +110,8 @@ int cg__mkdir(const char *dir, err_t *err) {
 
 static int remove_files(const char *dir, err_t *err) {
   DIR *d = opendir(dir);
-  if (!d) return errno == ENOENT ? 0 : err_sys(err, -errno, "cannot open %s", dir);
+  if (!d)
+    return errno == ENOENT ? 0 : err_sys(err, -errno, "cannot open %s", dir);
   struct dirent *de;
   int rc = 0;
   while ((de = readdir(d))) {
@@ -165,7 +167,8 @@ int cg__read_procs(const char *dir, pid_t **pids, size_t *n, err_t *err) {
       continue;
     }
     if (v > 0) {
-      if (*n == cap) out = xrealloc(out, (cap = cap ? cap * 2 : 16) * sizeof *out);
+      if (*n == cap)
+        out = xrealloc(out, (cap = cap ? cap * 2 : 16) * sizeof *out);
       out[(*n)++] = (pid_t)v;
     }
     p = end;
@@ -207,7 +210,8 @@ int cg__ensure_parent(const cg_backend_t *b, const char *root,
 static int list_dirs(const char *dir, char ***names, size_t *n, size_t *cap,
                      err_t *err) {
   DIR *d = opendir(dir);
-  if (!d) return errno == ENOENT ? 0 : err_sys(err, -errno, "cannot open %s", dir);
+  if (!d)
+    return errno == ENOENT ? 0 : err_sys(err, -errno, "cannot open %s", dir);
   struct dirent *de;
   while ((de = readdir(d))) {
     if (!cg__valid_name(de->d_name)) continue;
@@ -216,9 +220,11 @@ static int list_dirs(const char *dir, char ***names, size_t *n, size_t *cap,
         !S_ISDIR(st.st_mode))
       continue;
     bool dup = false;
-    for (size_t i = 0; i < *n && !dup; i++) dup = !strcmp((*names)[i], de->d_name);
+    for (size_t i = 0; i < *n && !dup; i++)
+      dup = !strcmp((*names)[i], de->d_name);
     if (dup) continue;
-    if (*n == *cap) *names = xrealloc(*names, (*cap = *cap ? *cap * 2 : 8) * sizeof **names);
+    if (*n == *cap)
+      *names = xrealloc(*names, (*cap = *cap ? *cap * 2 : 8) * sizeof **names);
     (*names)[(*n)++] = xstrdup(de->d_name);
   }
   closedir(d);
@@ -315,9 +321,8 @@ int cg_detect(const char *root, const cg_backend_t **out, err_t *err) {
     }
   }
   /* v1: one hierarchy per controller, each with its own marker file. */
-  static const char *const marker[] = {"cpu/cpu.shares",
-                                       "memory/memory.limit_in_bytes",
-                                       "pids/cgroup.procs"};
+  static const char *const marker[] = {
+      "cpu/cpu.shares", "memory/memory.limit_in_bytes", "pids/cgroup.procs"};
   char v1_missing[128] = "";
   for (size_t i = 0; i < 3; i++) {
     if (cg__exists(root, marker[i])) continue;

@@ -34,8 +34,7 @@ bool cg__exists(const char *dir, const char *file);
 
 /* Reads the "key N" line of a flat-keyed file (memory.events,
  * memory.oom_control). A missing key reads as 0. */
-int cg__read_key(const char *path, const char *key, uint64_t *out,
-                 err_t *err);
+int cg__read_key(const char *path, const char *key, uint64_t *out, err_t *err);
 
 /* Creates dir (mode 0755); an existing one is fine. */
 int cg__mkdir(const char *dir, err_t *err);
@@ -62,8 +61,7 @@ int cg__v2_ensure_parent(const char *root, const char *parent, err_t *err);
  * hierarchies). *names is a malloc'd array of malloc'd strings; free with
  * cg__free_names. */
 int cg__list_children(const cg_backend_t *b, const char *root,
-                      const char *parent, char ***names, size_t *n,
-                      err_t *err);
+                      const char *parent, char ***names, size_t *n, err_t *err);
 void cg__free_names(char **names, size_t n);
 
 /* Value written to cpu.shares (v1) and cpu.weight (v2) for a request in

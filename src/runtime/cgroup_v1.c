@@ -71,7 +71,8 @@ static int set_memory(const char *dir, uint64_t max, err_t *err) {
     return rc;
   }
   /* memory+swap equal to memory: swap cannot be used to dodge the limit. */
-  if (memsw) return cg__write(dir, "memory.memsw.limit_in_bytes", val, hint, err);
+  if (memsw)
+    return cg__write(dir, "memory.memsw.limit_in_bytes", val, hint, err);
   return 0;
 }
 
@@ -82,7 +83,8 @@ static int v1_create(const char *root, const char *parent, const char *name,
   rc = cg__v1_ensure_parent(root, parent, err);
   if (rc < 0) return rc;
   for (int i = 0; i < CG_V1_N_CONTROLLERS; i++) {
-    _cleanup_free_ char *dir = group_dir(root, cg__v1_controllers[i], parent, name);
+    _cleanup_free_ char *dir =
+        group_dir(root, cg__v1_controllers[i], parent, name);
     if ((rc = cg__mkdir(dir, err)) < 0) return rc;
   }
   char val[32];
@@ -109,8 +111,10 @@ static int v1_create(const char *root, const char *parent, const char *name,
   }
   {
     _cleanup_free_ char *dir = group_dir(root, "pids", parent, name);
-    if (lim->pids_max) snprintf(val, sizeof val, "%" PRIu64, lim->pids_max);
-    else snprintf(val, sizeof val, "max");
+    if (lim->pids_max)
+      snprintf(val, sizeof val, "%" PRIu64, lim->pids_max);
+    else
+      snprintf(val, sizeof val, "max");
     if ((rc = cg__write(dir, "pids.max", val, NULL, err)) < 0) return rc;
   }
   return 0;
@@ -123,7 +127,8 @@ static int v1_attach(const char *root, const char *parent, const char *name,
   char val[32];
   snprintf(val, sizeof val, "%d", (int)pid);
   for (int i = 0; i < CG_V1_N_CONTROLLERS; i++) {
-    _cleanup_free_ char *dir = group_dir(root, cg__v1_controllers[i], parent, name);
+    _cleanup_free_ char *dir =
+        group_dir(root, cg__v1_controllers[i], parent, name);
     rc = cg__write(dir, "cgroup.procs", val,
                    "was the group created, and is the process still alive?",
                    err);
@@ -159,7 +164,8 @@ static int v1_destroy(const char *root, const char *parent, const char *name,
   if (rc < 0) return rc;
   int first = 0;
   for (int i = 0; i < CG_V1_N_CONTROLLERS; i++) {
-    _cleanup_free_ char *dir = group_dir(root, cg__v1_controllers[i], parent, name);
+    _cleanup_free_ char *dir =
+        group_dir(root, cg__v1_controllers[i], parent, name);
     err_t e2 = ERR_INIT;
     rc = cg__rmdir(dir, &e2);
     if (rc < 0 && !first) {

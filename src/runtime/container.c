@@ -74,7 +74,9 @@ typedef struct report {
 } report_t;
 
 static op_t *add(plan_t *p, op_kind_t kind, const char *what) {
-  if (p->n == p->cap) p->ops = xrealloc(p->ops, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof *p->ops);
+  if (p->n == p->cap)
+    p->ops =
+        xrealloc(p->ops, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof *p->ops);
   op_t *op = &p->ops[p->n++];
   memset(op, 0, sizeof *op);
   op->kind = kind;
@@ -83,10 +85,13 @@ static op_t *add(plan_t *p, op_kind_t kind, const char *what) {
 }
 
 static void add_mount(plan_t *p, const char *src, const char *dst,
-                      const char *fstype, unsigned long flags,
-                      const char *data, bool optional) {
-  _cleanup_free_ char *what =
-      xasprintf("mount %s on %s", fstype ? fstype : src ? src : "?", dst);
+                      const char *fstype, unsigned long flags, const char *data,
+                      bool optional) {
+  _cleanup_free_ char *what = xasprintf("mount %s on %s",
+                                        fstype ? fstype
+                                        : src  ? src
+                                               : "?",
+                                        dst);
   op_t *op = add(p, OP_MOUNT, what);
   op->src = src ? xstrdup(src) : NULL;
   op->dst = xstrdup(dst);
@@ -185,8 +190,7 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
   _cleanup_free_ char *upper = xasprintf("%s/upper", bundle);
   _cleanup_free_ char *work = xasprintf("%s/work", bundle);
   _cleanup_free_ char *lower = realpath(spec->lower_dir, NULL);
-  if (!lower)
-    return err_sys(err, -errno, "lower_dir %s", spec->lower_dir);
+  if (!lower) return err_sys(err, -errno, "lower_dir %s", spec->lower_dir);
   const char *const check[] = {lower, upper, work};
   for (size_t i = 0; i < 3; i++)
     if (strpbrk(check[i], ",:\\"))
@@ -197,8 +201,9 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
 
   /* Nothing we mount may propagate back to the host. */
   add_mount(p, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, false);
-  p->ops[p->n - 1].what = (free(p->ops[p->n - 1].what),
-                           xstrdup("make the mounts of the new mount namespace private"));
+  p->ops[p->n - 1].what =
+      (free(p->ops[p->n - 1].what),
+       xstrdup("make the mounts of the new mount namespace private"));
 
   _cleanup_free_ char *ovl =
       xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
@@ -207,8 +212,9 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
     op_t *op = &p->ops[p->n - 1];
     free(op->what);
     op->what = xasprintf("mount overlay on %s (%s)", rootfs, ovl);
-    op->hint = "the bundle dir must be on a file system overlayfs accepts as "
-               "upper layer (ext4, xfs, tmpfs) and lower_dir must exist";
+    op->hint =
+        "the bundle dir must be on a file system overlayfs accepts as "
+        "upper layer (ext4, xfs, tmpfs) and lower_dir must exist";
   }
 
   _cleanup_free_ char *proc = xasprintf("%s/proc", rootfs);
@@ -220,8 +226,8 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
   add_mkdir(p, dev, 0755);
   add_mount(p, "tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
             "mode=755,size=65536k", false);
-  static const char *const devs[] = {"null", "zero", "full", "random",
-                                     "urandom", "tty"};
+  static const char *const devs[] = {"null",   "zero",    "full",
+                                     "random", "urandom", "tty"};
   for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {
     _cleanup_free_ char *host = xasprintf("/dev/%s", devs[i]);
     _cleanup_free_ char *dst = xasprintf("%s/%s", dev, devs[i]);
@@ -310,9 +316,9 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
       xasprintf("change to workdir %s inside the container", workdir);
   add(p, OP_CHDIR, cwhat)->dst = xstrdup(workdir);
   add(p, OP_STDIO, "set up stdin, stdout and stderr");
-  _cleanup_free_ char *ewhat = xasprintf(
-      "exec %s (bound from %s) inside the container", INIT_IN_CONTAINER,
-      init_src);
+  _cleanup_free_ char *ewhat =
+      xasprintf("exec %s (bound from %s) inside the container",
+                INIT_IN_CONTAINER, init_src);
   add(p, OP_EXEC, ewhat)->hint =
       "init_path must be the static skiff-init binary";
 
@@ -346,41 +352,42 @@ static int lo_up(void) {
 
 static int run_op(const op_t *op, const plan_t *p, const child_fds_t *fds) {
   switch (op->kind) {
-  case OP_MOUNT:
-    return mount(op->src, op->dst, op->fstype, op->flags, op->data);
-  case OP_MKDIR:
-    if (mkdir(op->dst, op->mode) < 0 && errno != EEXIST) return -1;
-    return 0;
-  case OP_MKFILE:
-    if (mknod(op->dst, S_IFREG | op->mode, 0) < 0 && errno != EEXIST) return -1;
-    return 0;
-  case OP_SYMLINK:
-    if (symlink(op->src, op->dst) < 0 && errno != EEXIST) return -1;
-    return 0;
-  case OP_HOSTNAME:
-    return sethostname(op->src, strlen(op->src));
-  case OP_LO_UP:
-    return lo_up();
-  case OP_PIVOT:
-    /* pivot_root(".", "."): the old root ends up stacked on the new one
-     * and is detached at once, so no put_old directory is needed. */
-    if (chdir(op->dst) < 0) return -1;
-    if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
-    if (umount2(".", MNT_DETACH) < 0) return -1;
-    return chdir("/");
-  case OP_CHDIR:
-    return chdir(op->dst);
-  case OP_STDIO:
-    if (dup2(fds->stdin_fd, 0) < 0 || dup2(fds->stdout_w, 1) < 0 ||
-        dup2(fds->stderr_w, 2) < 0)
+    case OP_MOUNT:
+      return mount(op->src, op->dst, op->fstype, op->flags, op->data);
+    case OP_MKDIR:
+      if (mkdir(op->dst, op->mode) < 0 && errno != EEXIST) return -1;
+      return 0;
+    case OP_MKFILE:
+      if (mknod(op->dst, S_IFREG | op->mode, 0) < 0 && errno != EEXIST)
+        return -1;
+      return 0;
+    case OP_SYMLINK:
+      if (symlink(op->src, op->dst) < 0 && errno != EEXIST) return -1;
+      return 0;
+    case OP_HOSTNAME:
+      return sethostname(op->src, strlen(op->src));
+    case OP_LO_UP:
+      return lo_up();
+    case OP_PIVOT:
+      /* pivot_root(".", "."): the old root ends up stacked on the new one
+       * and is detached at once, so no put_old directory is needed. */
+      if (chdir(op->dst) < 0) return -1;
+      if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
+      if (umount2(".", MNT_DETACH) < 0) return -1;
+      return chdir("/");
+    case OP_CHDIR:
+      return chdir(op->dst);
+    case OP_STDIO:
+      if (dup2(fds->stdin_fd, 0) < 0 || dup2(fds->stdout_w, 1) < 0 ||
+          dup2(fds->stderr_w, 2) < 0)
+        return -1;
+      /* Whatever else the caller left open must not leak into the
+       * container; the report pipe is close-on-exec already. */
+      close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+      return 0;
+    case OP_EXEC:
+      execve(INIT_IN_CONTAINER, p->argv, p->envp);
       return -1;
-    /* Whatever else the caller left open must not leak into the
-     * container; the report pipe is close-on-exec already. */
-    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    return 0;
-  case OP_EXEC:
-    execve(INIT_IN_CONTAINER, p->argv, p->envp);
-    return -1;
   }
   errno = EINVAL;
   return -1;
@@ -427,8 +434,8 @@ __attribute__((noreturn)) static void child_main(const plan_t *p,
 /* ---- the parent ---- */
 
 struct clone_args_k {
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
-      stack_size, tls, set_tid, set_tid_size, cgroup;
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+      tls, set_tid, set_tid_size, cgroup;
 };
 
 /* fork-like clone (no CLONE_VM, no new stack): returns 0 in the child. */
@@ -518,7 +525,8 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   static char *const empty_env[] = {NULL};
   plan.envp = spec->envp ? spec->envp : empty_env;
 
-  if ((rc = rt->cg->create(rt->cg_root, rt->cg_parent, id, &spec->limits, err)) < 0)
+  if ((rc = rt->cg->create(rt->cg_root, rt->cg_parent, id, &spec->limits,
+                           err)) < 0)
     goto fail;
   made_cgroup = true;
 
@@ -545,9 +553,9 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     goto fail;
   }
 
-  pid = clone_child(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                        CLONE_NEWNET,
-                    &pidfd);
+  pid = clone_child(
+      CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET,
+      &pidfd);
   if (pid == 0) child_main(&plan, &fds);
   if (pid < 0) {
     rc = err_sys(err, -errno,
@@ -587,7 +595,8 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   if (got == sizeof rep) {
     rc = -rep.err;
     if (rc >= 0) rc = -EIO;
-    const op_t *op = rep.step >= 0 && (size_t)rep.step < plan.n ? &plan.ops[rep.step] : NULL;
+    const op_t *op =
+        rep.step >= 0 && (size_t)rep.step < plan.n ? &plan.ops[rep.step] : NULL;
     err_sys(err, rc, "%s", op ? op->what : "set up the container");
     if (op && op->hint && err) {
       size_t used = strlen(err->msg);

@@ -24,8 +24,10 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
                    "cgroups, overlay mounts); run it with sudo");
   static const struct {
     const char *ns, *config;
-  } need[] = {{"pid", "CONFIG_PID_NS"},  {"mnt", "CONFIG_NAMESPACES"},
-              {"uts", "CONFIG_UTS_NS"},  {"ipc", "CONFIG_IPC_NS"},
+  } need[] = {{"pid", "CONFIG_PID_NS"},
+              {"mnt", "CONFIG_NAMESPACES"},
+              {"uts", "CONFIG_UTS_NS"},
+              {"ipc", "CONFIG_IPC_NS"},
               {"net", "CONFIG_NET_NS"}};
   for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
     char path[64];
@@ -36,7 +38,8 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
                      "kernel built with %s and /proc mounted",
                      need[i].ns, path, need[i].config);
   }
-  const char *root = cfg && cfg->cgroup_root ? cfg->cgroup_root : "/sys/fs/cgroup";
+  const char *root =
+      cfg && cfg->cgroup_root ? cfg->cgroup_root : "/sys/fs/cgroup";
   const char *parent = cfg && cfg->cgroup_parent ? cfg->cgroup_parent : "skiff";
   if (!cg__valid_name(parent))
     return err_set(err, -EINVAL,
@@ -82,7 +85,9 @@ void rt_free(rt_t *rt) {
   free(rt);
 }
 
-const char *rt_cgroup_version(const rt_t *rt) { return rt->cg->version; }
+const char *rt_cgroup_version(const rt_t *rt) {
+  return rt->cg->version;
+}
 
 static int check_id(const char *id, err_t *err) {
   if (!cg__valid_name(id))
@@ -107,7 +112,8 @@ int rt_container_oom_killed(rt_t *rt, const char *id, bool *oom, err_t *err) {
   if (rc < 0) return rc;
   uint64_t n = 0;
   rc = rt->cg->oom_kills(rt->cg_root, rt->cg_parent, id, &n, err);
-  if (rc < 0) return err_wrap(err, "cannot read the OOM count of container %s", id);
+  if (rc < 0)
+    return err_wrap(err, "cannot read the OOM count of container %s", id);
   *oom = n > 0;
   return 0;
 }
@@ -173,12 +179,14 @@ int rt_cleanup_stale(rt_t *rt, const char *containers_dir, err_t *err) {
       if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
           !S_ISDIR(st.st_mode))
         continue;
-      _cleanup_free_ char *bundle = xasprintf("%s/%s", containers_dir, de->d_name);
+      _cleanup_free_ char *bundle =
+          xasprintf("%s/%s", containers_dir, de->d_name);
       int rc;
       if (cg__valid_name(de->d_name)) {
         rc = rt_container_destroy(rt, de->d_name, bundle, &e2);
         if (n_done == cap_done)
-          done = xrealloc(done, (cap_done = cap_done ? cap_done * 2 : 8) * sizeof *done);
+          done = xrealloc(
+              done, (cap_done = cap_done ? cap_done * 2 : 8) * sizeof *done);
         done[n_done++] = xstrdup(de->d_name);
       } else {
         rc = rt__remove_bundle(bundle, &e2);
@@ -193,14 +201,16 @@ int rt_cleanup_stale(rt_t *rt, const char *containers_dir, err_t *err) {
   }
   char **names = NULL;
   size_t n = 0;
-  int rc = cg__list_children(rt->cg, rt->cg_root, rt->cg_parent, &names, &n, &e2);
+  int rc =
+      cg__list_children(rt->cg, rt->cg_root, rt->cg_parent, &names, &n, &e2);
   if (rc < 0 && !first) {
     first = rc;
     if (err) *err = e2;
   }
   for (size_t i = 0; i < n; i++) {
     bool seen = false;
-    for (size_t k = 0; k < n_done && !seen; k++) seen = !strcmp(done[k], names[i]);
+    for (size_t k = 0; k < n_done && !seen; k++)
+      seen = !strcmp(done[k], names[i]);
     if (seen) continue;
     rc = rt__destroy_cgroup(rt, names[i], &e2);
     if (rc < 0 && !first) {

@@ -24,32 +24,32 @@ typedef struct rt_config {
 
 /* A bind mount into the container, applied after the overlay root. */
 typedef struct rt_mount {
-  const char *src;  /* host path */
-  const char *dst;  /* absolute path inside the container; created if missing */
+  const char *src; /* host path */
+  const char *dst; /* absolute path inside the container; created if missing */
   bool readonly;
 } rt_mount_t;
 
 typedef struct rt_spec {
-  const char *id;          /* container id, e.g. "ct-abc"; names the cgroup */
-  const char *bundle_dir;  /* host dir owned by this container; the runtime
-                              creates rootfs/, upper/ and work/ inside it */
-  const char *lower_dir;   /* read-only base of the overlay root ("/" for now) */
-  const char *init_path;   /* host path of the static skiff-init binary */
-  char *const *argv;       /* what skiff-init runs inside, NULL-terminated */
-  char *const *envp;       /* its environment, NULL-terminated */
+  const char *id;         /* container id, e.g. "ct-abc"; names the cgroup */
+  const char *bundle_dir; /* host dir owned by this container; the runtime
+                             creates rootfs/, upper/ and work/ inside it */
+  const char *lower_dir;  /* read-only base of the overlay root ("/" for now) */
+  const char *init_path;  /* host path of the static skiff-init binary */
+  char *const *argv;      /* what skiff-init runs inside, NULL-terminated */
+  char *const *envp;      /* its environment, NULL-terminated */
   const rt_mount_t *mounts;
   size_t n_mounts;
-  const char *hostname;    /* UTS hostname inside */
-  const char *workdir;     /* cwd inside; NULL means "/" */
+  const char *hostname; /* UTS hostname inside */
+  const char *workdir;  /* cwd inside; NULL means "/" */
   cg_limits_t limits;
 } rt_spec_t;
 
 /* A started container. The caller owns the fds and closes them. */
 typedef struct rt_proc {
-  pid_t pid;       /* host pid of the container's PID 1 (skiff-init) */
-  int pidfd;       /* pidfd of pid: becomes readable when it exits */
-  int stdout_fd;   /* read end of the container's stdout, O_NONBLOCK */
-  int stderr_fd;   /* read end of the container's stderr, O_NONBLOCK */
+  pid_t pid;     /* host pid of the container's PID 1 (skiff-init) */
+  int pidfd;     /* pidfd of pid: becomes readable when it exits */
+  int stdout_fd; /* read end of the container's stdout, O_NONBLOCK */
+  int stderr_fd; /* read end of the container's stderr, O_NONBLOCK */
 } rt_proc_t;
 
 /* Detects the cgroup layout and makes skiff's parent cgroup. Fails with a

@@ -6,9 +6,9 @@
 #include "runtime/runtime.h"
 
 struct rt {
-  char *cg_root;            /* e.g. /sys/fs/cgroup */
-  char *cg_parent;          /* e.g. skiff */
-  const cg_backend_t *cg;   /* the backend cg_detect picked */
+  char *cg_root;          /* e.g. /sys/fs/cgroup */
+  char *cg_parent;        /* e.g. skiff */
+  const cg_backend_t *cg; /* the backend cg_detect picked */
 };
 
 /* Detaches a leftover rootfs mount and removes the bundle dir. */

@@ -72,8 +72,18 @@ static void usage(FILE *f) {
 }
 
 static int parse_args(int argc, char **argv, daemon_opts_t *o) {
-  enum { O_HOME = 1000, O_LISTEN, O_GROUP, O_STORE, O_PAYLOAD, O_PYTHON,
-         O_LEVEL, O_VERSION, O_CGROOT, O_GRACE };
+  enum {
+    O_HOME = 1000,
+    O_LISTEN,
+    O_GROUP,
+    O_STORE,
+    O_PAYLOAD,
+    O_PYTHON,
+    O_LEVEL,
+    O_VERSION,
+    O_CGROOT,
+    O_GRACE
+  };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
       {"listen", required_argument, NULL, O_LISTEN},
@@ -92,16 +102,31 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
-      case O_HOME: o->home = optarg; break;
-      case O_LISTEN: o->listen = optarg; o->listen_given = true; break;
-      case O_GROUP: o->socket_group = optarg; break;
-      case O_STORE: o->store_url = optarg; break;
-      case O_PYTHON: o->python = optarg; break;
-      case O_CGROOT: o->cgroup_root = optarg; break;
+      case O_HOME:
+        o->home = optarg;
+        break;
+      case O_LISTEN:
+        o->listen = optarg;
+        o->listen_given = true;
+        break;
+      case O_GROUP:
+        o->socket_group = optarg;
+        break;
+      case O_STORE:
+        o->store_url = optarg;
+        break;
+      case O_PYTHON:
+        o->python = optarg;
+        break;
+      case O_CGROOT:
+        o->cgroup_root = optarg;
+        break;
       case O_PAYLOAD:
         if (!parse_u64(optarg, &o->max_payload_mb) || o->max_payload_mb == 0 ||
             o->max_payload_mb > 2048) {
-          fprintf(stderr, "skiffd: --max-payload-mb must be 1..2048, got '%s'\n", optarg);
+          fprintf(stderr,
+                  "skiffd: --max-payload-mb must be 1..2048, got '%s'\n",
+                  optarg);
           return 2;
         }
         break;
@@ -109,31 +134,45 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         char *end;
         o->ephemeral_grace_s = strtod(optarg, &end);
         if (*end || o->ephemeral_grace_s <= 0) {
-          fprintf(stderr, "skiffd: --ephemeral-grace must be a positive number of seconds\n");
+          fprintf(stderr,
+                  "skiffd: --ephemeral-grace must be a positive number of "
+                  "seconds\n");
           return 2;
         }
         break;
       }
       case O_LEVEL:
-        if (!strcmp(optarg, "debug")) o->level = LOG_DEBUG;
-        else if (!strcmp(optarg, "info")) o->level = LOG_INFO;
-        else if (!strcmp(optarg, "warn")) o->level = LOG_WARN;
-        else if (!strcmp(optarg, "error")) o->level = LOG_ERROR;
+        if (!strcmp(optarg, "debug"))
+          o->level = LOG_DEBUG;
+        else if (!strcmp(optarg, "info"))
+          o->level = LOG_INFO;
+        else if (!strcmp(optarg, "warn"))
+          o->level = LOG_WARN;
+        else if (!strcmp(optarg, "error"))
+          o->level = LOG_ERROR;
         else {
-          fprintf(stderr, "skiffd: --log-level must be debug, info, warn or error\n");
+          fprintf(stderr,
+                  "skiffd: --log-level must be debug, info, warn or error\n");
           return 2;
         }
         break;
-      case O_VERSION: printf("skiffd %s\n", SKIFF_VERSION_STRING); exit(0);
-      case 'h': usage(stdout); exit(0);
+      case O_VERSION:
+        printf("skiffd %s\n", SKIFF_VERSION_STRING);
+        exit(0);
+      case 'h':
+        usage(stdout);
+        exit(0);
       default:
-        fprintf(stderr, "skiffd: unknown or incomplete option '%s'; see skiffd --help\n",
-                argv[optind - 1]);
+        fprintf(
+            stderr,
+            "skiffd: unknown or incomplete option '%s'; see skiffd --help\n",
+            argv[optind - 1]);
         return 2;
     }
   }
   if (optind < argc) {
-    fprintf(stderr, "skiffd: unexpected argument '%s'; see skiffd --help\n", argv[optind]);
+    fprintf(stderr, "skiffd: unexpected argument '%s'; see skiffd --help\n",
+            argv[optind]);
     return 2;
   }
   return 0;
@@ -159,9 +198,13 @@ static void begin_stop(daemon_state_t *d) {
   uv_close((uv_handle_t *)&d->stop_timer, NULL);
 }
 
-static void on_signal(uv_signal_t *h, int signum) { begin_stop(h->data); }
+static void on_signal(uv_signal_t *h, int signum) {
+  begin_stop(h->data);
+}
 
-static void on_stop_timer(uv_timer_t *t) { begin_stop(t->data); }
+static void on_stop_timer(uv_timer_t *t) {
+  begin_stop(t->data);
+}
 
 /* POST /v1/shutdown: stop after the answer has gone out. */
 static void request_shutdown(void *ctx) {
@@ -249,7 +292,8 @@ int main(int argc, char **argv) {
   long gid = socket_gid(o.socket_group ? o.socket_group : "skiff",
                         o.socket_group != NULL);
   if (gid == -2) {
-    fprintf(stderr, "skiffd: --socket-group %s: no such group\n", o.socket_group);
+    fprintf(stderr, "skiffd: --socket-group %s: no such group\n",
+            o.socket_group);
     return 1;
   }
   char *sock = xasprintf("%s/skiffd.sock", abs_home);

@@ -102,8 +102,12 @@ int sq_step_done(sq_t *q, sqlite3_stmt *st, const char *what, err_t *err) {
   return 0;
 }
 
-int sq_savepoint(sq_t *q, err_t *err) { return sq_exec(q, "SAVEPOINT op", err); }
-int sq_release(sq_t *q, err_t *err) { return sq_exec(q, "RELEASE op", err); }
+int sq_savepoint(sq_t *q, err_t *err) {
+  return sq_exec(q, "SAVEPOINT op", err);
+}
+int sq_release(sq_t *q, err_t *err) {
+  return sq_exec(q, "RELEASE op", err);
+}
 void sq_rollback(sq_t *q) {
   sqlite3_exec(q->db, "ROLLBACK TO op; RELEASE op", NULL, NULL, NULL);
 }
@@ -129,7 +133,9 @@ static int sq_commit(store_t *s, err_t *err) {
   return 0;
 }
 
-static bool sq_in_txn(store_t *s) { return ((sq_t *)s)->txn; }
+static bool sq_in_txn(store_t *s) {
+  return ((sq_t *)s)->txn;
+}
 
 static void sq_close(store_t *s) {
   sq_t *q = (sq_t *)s;
@@ -205,10 +211,10 @@ static const store_ops_t sqlite_ops = {
 int store_sqlite_open(const char *path, store_t **out, err_t *err) {
   sq_t *q = xcalloc(1, sizeof *q);
   q->base.ops = &sqlite_ops;
-  if (sqlite3_open_v2(path, &q->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                          SQLITE_OPEN_NOMUTEX,
-                      NULL) != SQLITE_OK) {
+  if (sqlite3_open_v2(
+          path, &q->db,
+          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+          NULL) != SQLITE_OK) {
     int rc = err_set(err, -EIO, "store: cannot open %s: %s", path,
                      q->db ? sqlite3_errmsg(q->db) : "out of memory");
     sqlite3_close(q->db);

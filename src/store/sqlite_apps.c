@@ -9,11 +9,11 @@ int sq_app_create(store_t *s, const char *app_id, const char *name,
   sq_t *q = (sq_t *)s;
   int rc = sq_savepoint(q, err);
   if (rc < 0) return rc;
-  sqlite3_stmt *st = sq_stmt(
-      q,
-      "INSERT INTO apps(id, name, state, ephemeral, created_at) "
-      "VALUES (?, ?, 'running', ?, ?)",
-      err);
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "INSERT INTO apps(id, name, state, ephemeral, created_at) "
+              "VALUES (?, ?, 'running', ?, ?)",
+              err);
   if (!st) goto fail;
   sq_bind_text(st, 1, app_id);
   sq_bind_text(st, 2, name);
@@ -56,14 +56,14 @@ fail:
 }
 
 /* Shared column list: every app listing has the same shape. */
-#define APP_COLUMNS                                                          \
-  "SELECT a.id AS app_id, a.name AS name, a.state AS state,"                 \
-  " a.ephemeral AS ephemeral, a.created_at AS created_at,"                   \
-  " a.stopped_at AS stopped_at,"                                             \
-  " (SELECT count(*) FROM functions f WHERE f.app_id = a.id) AS functions,"  \
-  " (SELECT count(*) FROM containers c WHERE c.app_id = a.id"                \
-  "   AND c.state != 'exited') AS containers,"                               \
-  " (SELECT count(*) FROM inputs i WHERE i.state = 'queued' AND"             \
+#define APP_COLUMNS                                                           \
+  "SELECT a.id AS app_id, a.name AS name, a.state AS state,"                  \
+  " a.ephemeral AS ephemeral, a.created_at AS created_at,"                    \
+  " a.stopped_at AS stopped_at,"                                              \
+  " (SELECT count(*) FROM functions f WHERE f.app_id = a.id) AS functions,"   \
+  " (SELECT count(*) FROM containers c WHERE c.app_id = a.id"                 \
+  "   AND c.state != 'exited') AS containers,"                                \
+  " (SELECT count(*) FROM inputs i WHERE i.state = 'queued' AND"              \
   "   i.function_id IN (SELECT id FROM functions f2 WHERE f2.app_id = a.id))" \
   "   AS inputs_queued FROM apps a "
 
@@ -79,8 +79,8 @@ static void fix_bools(json_t *apps) {
 
 int sq_app_list(store_t *s, json_t **out, err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st = sq_stmt(
-      q, APP_COLUMNS "ORDER BY a.created_at DESC LIMIT 500", err);
+  sqlite3_stmt *st =
+      sq_stmt(q, APP_COLUMNS "ORDER BY a.created_at DESC LIMIT 500", err);
   if (!st) return err->code;
   int rc = sq_rows_json(q, st, out, err);
   if (rc == 0) fix_bools(*out);
@@ -89,17 +89,15 @@ int sq_app_list(store_t *s, json_t **out, err_t *err) {
 
 int sq_apps_running(store_t *s, json_t **out, err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st =
-      sq_stmt(q, APP_COLUMNS "WHERE a.state = 'running' ORDER BY a.created_at",
-              err);
+  sqlite3_stmt *st = sq_stmt(
+      q, APP_COLUMNS "WHERE a.state = 'running' ORDER BY a.created_at", err);
   if (!st) return err->code;
   int rc = sq_rows_json(q, st, out, err);
   if (rc == 0) fix_bools(*out);
   return rc;
 }
 
-static int definitions(sq_t *q, const char *app_id, json_t **out,
-                       err_t *err) {
+static int definitions(sq_t *q, const char *app_id, json_t **out, err_t *err) {
   sqlite3_stmt *st = sq_stmt(
       q, "SELECT definition FROM functions WHERE app_id = ? ORDER BY name",
       err);
@@ -108,8 +106,7 @@ static int definitions(sq_t *q, const char *app_id, json_t **out,
   json_t *arr = json_array();
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    json_t *def =
-        json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    json_t *def = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
     if (def) json_array_append_new(arr, def);
   }
   if (rc != SQLITE_DONE) {
@@ -168,14 +165,13 @@ int sq_app_get(store_t *s, const char *id_or_name, json_t **out, err_t *err) {
   return 0;
 }
 
-int sq_app_set_stopped(store_t *s, const char *app_id, double now,
-                       err_t *err) {
+int sq_app_set_stopped(store_t *s, const char *app_id, double now, err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st = sq_stmt(
-      q,
-      "UPDATE apps SET state = 'stopped', stopped_at = ? "
-      "WHERE id = ? AND state != 'stopped'",
-      err);
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "UPDATE apps SET state = 'stopped', stopped_at = ? "
+              "WHERE id = ? AND state != 'stopped'",
+              err);
   if (!st) return err->code;
   sqlite3_bind_double(st, 1, now);
   sq_bind_text(st, 2, app_id);
@@ -185,8 +181,8 @@ int sq_app_set_stopped(store_t *s, const char *app_id, double now,
 int sq_function_get(store_t *s, const char *function_id, json_t **out,
                     err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st = sq_stmt(
-      q, "SELECT definition, app_id FROM functions WHERE id = ?", err);
+  sqlite3_stmt *st =
+      sq_stmt(q, "SELECT definition, app_id FROM functions WHERE id = ?", err);
   if (!st) return err->code;
   sq_bind_text(st, 1, function_id);
   int rc = sqlite3_step(st);

@@ -60,12 +60,12 @@ int sq_inputs_lease(store_t *s, const char *function_id,
                     store_leased_t **out, size_t *n, err_t *err);
 int sq_input_info(store_t *s, int64_t input_id, store_input_info_t *out,
                   err_t *err);
-int sq_output_put(store_t *s, const store_output_t *o, double now,
-                  bool *stored, err_t *err);
+int sq_output_put(store_t *s, const store_output_t *o, double now, bool *stored,
+                  err_t *err);
 int sq_input_requeue(store_t *s, int64_t input_id, bool count_attempt,
                      double retry_at, err_t *err);
-int sq_inputs_release_container(store_t *s, const char *container_id,
-                                size_t *n, err_t *err);
+int sq_inputs_release_container(store_t *s, const char *container_id, size_t *n,
+                                err_t *err);
 int sq_outputs_list(store_t *s, const char *call_id, int64_t after,
                     int64_t limit, json_t **out, err_t *err);
 int sq_call_cancel(store_t *s, const char *call_id, double now, size_t *n,
@@ -73,8 +73,7 @@ int sq_call_cancel(store_t *s, const char *call_id, double now, size_t *n,
 int sq_app_cancel_inputs(store_t *s, const char *app_id, double now, size_t *n,
                          err_t *err);
 int sq_queue_counts(store_t *s, double now, store_queue_count_t **out,
-                    size_t *n,
-                    err_t *err);
+                    size_t *n, err_t *err);
 
 int sq_log_append(store_t *s, const char *app_id, const char *container_id,
                   const char *stream, const char *data, size_t len, double ts,

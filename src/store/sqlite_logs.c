@@ -7,11 +7,11 @@ int sq_log_append(store_t *s, const char *app_id, const char *container_id,
                   const char *stream, const char *data, size_t len, double ts,
                   int64_t *id, err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st = sq_stmt(
-      q,
-      "INSERT INTO logs(app_id, container_id, stream, data, ts)"
-      " VALUES (?, ?, ?, ?, ?)",
-      err);
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "INSERT INTO logs(app_id, container_id, stream, data, ts)"
+              " VALUES (?, ?, ?, ?, ?)",
+              err);
   if (!st) return err->code;
   sq_bind_text(st, 1, app_id);
   sq_bind_text(st, 2, container_id);
@@ -26,11 +26,11 @@ int sq_log_append(store_t *s, const char *app_id, const char *container_id,
 int sq_logs_list(store_t *s, const char *app_id, int64_t after, int64_t limit,
                  json_t **out, err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st = sq_stmt(
-      q,
-      "SELECT id, ts, container_id, stream, data FROM logs"
-      " WHERE app_id = ? AND id > ? ORDER BY id LIMIT ?",
-      err);
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "SELECT id, ts, container_id, stream, data FROM logs"
+              " WHERE app_id = ? AND id > ? ORDER BY id LIMIT ?",
+              err);
   if (!st) return err->code;
   sq_bind_text(st, 1, app_id);
   sqlite3_bind_int64(st, 2, after);
@@ -111,11 +111,11 @@ int sq_recover(store_t *s, double now, size_t *requeued, err_t *err) {
   sq_t *q = (sq_t *)s;
   int rc = sq_savepoint(q, err);
   if (rc < 0) return rc;
-  sqlite3_stmt *st = sq_stmt(
-      q,
-      "UPDATE inputs SET state = 'queued', container_id = NULL"
-      " WHERE state = 'leased'",
-      err);
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "UPDATE inputs SET state = 'queued', container_id = NULL"
+              " WHERE state = 'leased'",
+              err);
   if (!st || sq_step_done(q, st, "requeue leased inputs", err) < 0) goto fail;
   *requeued = (size_t)sqlite3_changes(q->db);
   st = sq_stmt(q,
@@ -135,11 +135,11 @@ fail:
 int sq_counts(store_t *s, int64_t *apps_running, int64_t *inputs_queued,
               err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st = sq_stmt(
-      q,
-      "SELECT (SELECT count(*) FROM apps WHERE state = 'running'),"
-      " (SELECT count(*) FROM inputs WHERE state = 'queued')",
-      err);
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "SELECT (SELECT count(*) FROM apps WHERE state = 'running'),"
+              " (SELECT count(*) FROM inputs WHERE state = 'queued')",
+              err);
   if (!st) return err->code;
   if (sqlite3_step(st) != SQLITE_ROW) return sq_fail(q, err, "count");
   *apps_running = sqlite3_column_int64(st, 0);

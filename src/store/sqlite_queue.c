@@ -68,12 +68,12 @@ int sq_inputs_add(store_t *s, const char *call_id, const char *function_id,
     added += (size_t)sqlite3_changes(q->db);
   }
   if (added) {
-    sqlite3_stmt *st = sq_stmt(
-        q,
-        "UPDATE calls SET n_inputs = n_inputs + ?,"
-        " state = CASE state WHEN 'done' THEN 'running' ELSE state END"
-        " WHERE id = ?",
-        err);
+    sqlite3_stmt *st =
+        sq_stmt(q,
+                "UPDATE calls SET n_inputs = n_inputs + ?,"
+                " state = CASE state WHEN 'done' THEN 'running' ELSE state END"
+                " WHERE id = ?",
+                err);
     if (!st) goto fail;
     sqlite3_bind_int64(st, 1, (int64_t)added);
     sq_bind_text(st, 2, call_id);
@@ -135,11 +135,11 @@ fail:
 int sq_input_info(store_t *s, int64_t input_id, store_input_info_t *out,
                   err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st = sq_stmt(
-      q,
-      "SELECT idx, call_id, function_id, state, container_id, attempts"
-      " FROM inputs WHERE id = ?",
-      err);
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "SELECT idx, call_id, function_id, state, container_id, attempts"
+              " FROM inputs WHERE id = ?",
+              err);
   if (!st) return err->code;
   sqlite3_bind_int64(st, 1, input_id);
   int rc = sqlite3_step(st);
@@ -162,10 +162,12 @@ int sq_input_info(store_t *s, int64_t input_id, store_input_info_t *out,
   return 0;
 }
 
-static bool is_final(const char *status) { return strcmp(status, "item") != 0; }
+static bool is_final(const char *status) {
+  return strcmp(status, "item") != 0;
+}
 
-int sq_output_put(store_t *s, const store_output_t *o, double now,
-                  bool *stored, err_t *err) {
+int sq_output_put(store_t *s, const store_output_t *o, double now, bool *stored,
+                  err_t *err) {
   sq_t *q = (sq_t *)s;
   *stored = false;
   store_input_info_t in;
@@ -253,14 +255,14 @@ int sq_input_requeue(store_t *s, int64_t input_id, bool count_attempt,
   return sq_step_done(q, st, "requeue input", err);
 }
 
-int sq_inputs_release_container(store_t *s, const char *container_id,
-                                size_t *n, err_t *err) {
+int sq_inputs_release_container(store_t *s, const char *container_id, size_t *n,
+                                err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st = sq_stmt(
-      q,
-      "UPDATE inputs SET state = 'queued', container_id = NULL"
-      " WHERE container_id = ? AND state = 'leased'",
-      err);
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "UPDATE inputs SET state = 'queued', container_id = NULL"
+              " WHERE container_id = ? AND state = 'leased'",
+              err);
   if (!st) return err->code;
   sq_bind_text(st, 1, container_id);
   int rc = sq_step_done(q, st, "release inputs", err);
@@ -308,9 +310,8 @@ static int cancel_call(sq_t *q, const char *call_id, const char *message,
   if (!st) return err->code;
   sq_bind_text(st, 1, call_id);
   if (sq_step_done(q, st, "cancel inputs", err) < 0) return err->code;
-  st = sq_stmt(q,
-               "UPDATE calls SET n_done = n_done + ?, state = ? WHERE id = ?",
-               err);
+  st = sq_stmt(
+      q, "UPDATE calls SET n_done = n_done + ?, state = ? WHERE id = ?", err);
   if (!st) return err->code;
   sqlite3_bind_int64(st, 1, (int64_t)cancelled);
   sq_bind_text(st, 2, new_state);

@@ -51,9 +51,9 @@ typedef struct store_input_info {
 /* One output, as produced by a runner or by skiffd itself. */
 typedef struct store_output {
   int64_t input_id;
-  int64_t seq;           /* -1: after the input's last item */
-  const char *status;    /* success | failure | item | cancelled */
-  const void *data;      /* pickle or NULL */
+  int64_t seq;        /* -1: after the input's last item */
+  const char *status; /* success | failure | item | cancelled */
+  const void *data;   /* pickle or NULL */
   size_t len;
   const char *message;   /* failure: one line; else NULL */
   const char *exception; /* exception type name or NULL */
@@ -62,8 +62,8 @@ typedef struct store_output {
 
 typedef struct store_queue_count {
   char function_id[40];
-  int64_t queued;   /* ready to run now */
-  int64_t delayed;  /* waiting for a retry delay */
+  int64_t queued;  /* ready to run now */
+  int64_t delayed; /* waiting for a retry delay */
   int64_t leased;
   double next_retry_at;
 } store_queue_count_t;
@@ -115,10 +115,10 @@ typedef struct store_ops {
                            size_t *n, err_t *err);
 
   int (*log_append)(store_t *s, const char *app_id, const char *container_id,
-                    const char *stream, const char *data, size_t len,
-                    double ts, int64_t *id, err_t *err);
-  int (*logs_list)(store_t *s, const char *app_id, int64_t after,
-                   int64_t limit, json_t **out, err_t *err);
+                    const char *stream, const char *data, size_t len, double ts,
+                    int64_t *id, err_t *err);
+  int (*logs_list)(store_t *s, const char *app_id, int64_t after, int64_t limit,
+                   json_t **out, err_t *err);
 
   int (*container_insert)(store_t *s, const char *id, const char *app_id,
                           const char *function_id, double cpu,
@@ -133,8 +133,7 @@ typedef struct store_ops {
    * as attempts) and containers of the old process are marked exited. */
   int (*recover)(store_t *s, double now, size_t *requeued, err_t *err);
   int (*queue_counts)(store_t *s, double now, store_queue_count_t **out,
-                      size_t *n,
-                      err_t *err);
+                      size_t *n, err_t *err);
   int (*counts)(store_t *s, int64_t *apps_running, int64_t *inputs_queued,
                 err_t *err);
 } store_ops_t;

@@ -91,8 +91,10 @@ fail:
 }
 
 static void unlink_container(worker_t *w, wk_container_t *c) {
-  if (c->prev) c->prev->next = c->next;
-  else if (w->live == c) w->live = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (w->live == c)
+    w->live = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
   w->nlive--;
@@ -120,7 +122,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   wk_container_t *c = s->data;
   if (n > 0) {
     const char *stream = s == (uv_stream_t *)&c->out_pipe ? "stdout" : "stderr";
-    if (c->w->cb.on_log) c->w->cb.on_log(c->w->ctx, c, stream, buf->base, (size_t)n);
+    if (c->w->cb.on_log)
+      c->w->cb.on_log(c->w->ctx, c, stream, buf->base, (size_t)n);
     return;
   }
   if (n < 0) {
@@ -276,13 +279,27 @@ void worker_free(worker_t *w) {
   free(w);
 }
 
-const char *wk_container_id(const wk_container_t *c) { return c->id; }
-void *wk_container_data(const wk_container_t *c) { return c->data; }
-int wk_container_pid(const wk_container_t *c) { return c->proc.pid; }
+const char *wk_container_id(const wk_container_t *c) {
+  return c->id;
+}
+void *wk_container_data(const wk_container_t *c) {
+  return c->data;
+}
+int wk_container_pid(const wk_container_t *c) {
+  return c->proc.pid;
+}
 const char *worker_cgroup_version(const worker_t *w) {
   return rt_cgroup_version(w->rt);
 }
-double worker_cpu_total(const worker_t *w) { return w->cpu_total; }
-uint64_t worker_memory_total_mib(const worker_t *w) { return w->mem_total_mib; }
-size_t worker_live(const worker_t *w) { return w->nlive; }
-const char *worker_cgroup_parent(const worker_t *w) { return w->cgroup_parent; }
+double worker_cpu_total(const worker_t *w) {
+  return w->cpu_total;
+}
+uint64_t worker_memory_total_mib(const worker_t *w) {
+  return w->mem_total_mib;
+}
+size_t worker_live(const worker_t *w) {
+  return w->nlive;
+}
+const char *worker_cgroup_parent(const worker_t *w) {
+  return w->cgroup_parent;
+}

@@ -16,10 +16,10 @@ typedef struct wk_container wk_container_t;
 
 /* How a container ended, as the worker saw it. */
 enum wk_end {
-  WK_EXITED,       /* PID 1 exited on its own; see code */
-  WK_SIGNALED,     /* the program was killed by a signal; see signal */
-  WK_OOM,          /* the kernel's OOM killer killed a process in it */
-  WK_KILLED,       /* worker_kill() was called; see the reason given there */
+  WK_EXITED,   /* PID 1 exited on its own; see code */
+  WK_SIGNALED, /* the program was killed by a signal; see signal */
+  WK_OOM,      /* the kernel's OOM killer killed a process in it */
+  WK_KILLED,   /* worker_kill() was called; see the reason given there */
 };
 
 typedef struct wk_exit {
@@ -38,27 +38,26 @@ typedef struct wk_callbacks {
 } wk_callbacks_t;
 
 typedef struct worker_config {
-  const char *home;         /* $SKIFF_HOME */
-  const char *sdk_dir;      /* host dir holding the skiff package */
-  const char *init_path;    /* static skiff-init */
-  const char *run_dir;      /* host dir with the runner socket api.sock */
-  const char *cgroup_root;  /* NULL: /sys/fs/cgroup */
+  const char *home;        /* $SKIFF_HOME */
+  const char *sdk_dir;     /* host dir holding the skiff package */
+  const char *init_path;   /* static skiff-init */
+  const char *run_dir;     /* host dir with the runner socket api.sock */
+  const char *cgroup_root; /* NULL: /sys/fs/cgroup */
 } worker_config_t;
 
 typedef struct wk_spec {
   const char *id;
-  const char *src_dir;   /* the app's source files, mounted at /skiff/src */
-  char *const *argv;     /* run by skiff-init */
+  const char *src_dir; /* the app's source files, mounted at /skiff/src */
+  char *const *argv;   /* run by skiff-init */
   char *const *envp;
-  double cpu;            /* requested cores */
-  double cpu_limit;      /* hard cap, 0 = none */
-  uint64_t memory_mib;   /* hard limit */
+  double cpu;          /* requested cores */
+  double cpu_limit;    /* hard cap, 0 = none */
+  uint64_t memory_mib; /* hard limit */
   uint64_t pids_max;
 } wk_spec_t;
 
 int worker_new(uv_loop_t *loop, const worker_config_t *cfg,
-               const wk_callbacks_t *cb, void *ctx, worker_t **out,
-               err_t *err);
+               const wk_callbacks_t *cb, void *ctx, worker_t **out, err_t *err);
 /* Kills every container and frees the worker (containers' on_exit is not
  * called). */
 void worker_free(worker_t *w);

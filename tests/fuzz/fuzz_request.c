@@ -54,12 +54,9 @@ static const vfield_t exchange_fields[] = {
     {"wait", V_NUMBER, false, false},
 };
 static const vfield_t output_fields[] = {
-    {"input_id", V_STRING, true, false},
-    {"seq", V_INT, false, false},
-    {"status", V_STRING, true, false},
-    {"data", V_STRING, false, true},
-    {"message", V_STRING, false, true},
-    {"exception", V_STRING, false, true},
+    {"input_id", V_STRING, true, false},  {"seq", V_INT, false, false},
+    {"status", V_STRING, true, false},    {"data", V_STRING, false, true},
+    {"message", V_STRING, false, true},   {"exception", V_STRING, false, true},
     {"traceback", V_STRING, false, true},
 };
 static const vfield_t all_types[] = {
@@ -168,9 +165,12 @@ static void do_body(const char *body, size_t len) {
     const vfield_t *f;
     size_t n;
   } lists[] = {
-      {blobs_fields, N(blobs_fields)},     {calls_fields, N(calls_fields)},
-      {inputs_fields, N(inputs_fields)},   {cancel_fields, N(cancel_fields)},
-      {exchange_fields, N(exchange_fields)}, {all_types, N(all_types)},
+      {blobs_fields, N(blobs_fields)},
+      {calls_fields, N(calls_fields)},
+      {inputs_fields, N(inputs_fields)},
+      {cancel_fields, N(cancel_fields)},
+      {exchange_fields, N(exchange_fields)},
+      {all_types, N(all_types)},
       {API_NO_FIELDS, 0},
   };
   for (size_t i = 0; i < N(lists); i++) {

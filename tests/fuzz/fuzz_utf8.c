@@ -61,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Sanitizing is idempotent. */
   buf_t again = BUF_INIT;
   utf8_sanitize(out.data ? out.data : "", out.len, &again);
-  if (again.len != out.len || (out.len && memcmp(again.data, out.data, out.len)))
+  if (again.len != out.len ||
+      (out.len && memcmp(again.data, out.data, out.len)))
     abort();
   buf_free(&again);
   buf_free(&out);

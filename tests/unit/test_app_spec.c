@@ -32,9 +32,10 @@ static void test_minimal_gets_defaults(void **state) {
   (void)state;
   json_t *j = NULL;
   err_t err = ERR_INIT;
-  int rc = spec("{\"name\": \"hello\", \"functions\": "
-                "[{\"name\": \"f\", \"module\": \"m\"}]}",
-                &j, &err);
+  int rc = spec(
+      "{\"name\": \"hello\", \"functions\": "
+      "[{\"name\": \"f\", \"module\": \"m\"}]}",
+      &j, &err);
   if (rc) fail_msg("rejected: %s", err.msg);
   assert_int_equal(json_array_size(json_object_get(j, "files")), 0);
   json_t *f = json_array_get(json_object_get(j, "functions"), 0);
@@ -64,7 +65,8 @@ static void test_full_definition(void **state) {
   int rc = spec(
       "{\"name\": \"hello\", \"ephemeral\": true,"
       " \"files\": [{\"path\": \"pkg/hello_world.py\", \"sha256\": \"" SHA
-      "\", \"mode\": 493}, {\"path\": \"b.py\", \"sha256\": \"" SHA "\"}],"
+      "\", \"mode\": 493}, {\"path\": \"b.py\", \"sha256\": \"" SHA
+      "\"}],"
       " \"functions\": [{\"name\": \"f\", \"module\": \"hello_world\","
       " \"qualname\": \"Cls.f\", \"is_generator\": true, \"cpu\": 0.5,"
       " \"cpu_limit\": 2, \"memory\": 256, \"memory_limit\": 512,"
@@ -75,12 +77,12 @@ static void test_full_definition(void **state) {
       &j, &err);
   if (rc) fail_msg("rejected: %s", err.msg);
   json_t *files = json_object_get(j, "files");
-  assert_int_equal(json_integer_value(
-                       json_object_get(json_array_get(files, 0), "mode")),
-                   493);
-  assert_int_equal(json_integer_value(
-                       json_object_get(json_array_get(files, 1), "mode")),
-                   0644);
+  assert_int_equal(
+      json_integer_value(json_object_get(json_array_get(files, 0), "mode")),
+      493);
+  assert_int_equal(
+      json_integer_value(json_object_get(json_array_get(files, 1), "mode")),
+      0644);
   json_t *f = json_array_get(json_object_get(j, "functions"), 0);
   assert_string_equal(json_string_value(json_object_get(f, "qualname")),
                       "Cls.f");
@@ -109,8 +111,7 @@ static void refused(const char *text, const char *w1, const char *w2) {
 }
 
 #define FN "{\"name\": \"f\", \"module\": \"m\""
-#define APP(fn_extra) \
-  "{\"name\": \"a\", \"functions\": [" FN fn_extra "}]}"
+#define APP(fn_extra) "{\"name\": \"a\", \"functions\": [" FN fn_extra "}]}"
 #define APP_FILES(files) \
   "{\"name\": \"a\", \"files\": " files ", \"functions\": [" FN "}]}"
 
@@ -141,8 +142,8 @@ static void test_bad_paths(void **state) {
           "files[0]", "path");
   refused(APP_FILES("[{\"path\": \"./a\", \"sha256\": \"" SHA "\"}]"),
           "files[0]", "path");
-  refused(APP_FILES("[{\"path\": \"\", \"sha256\": \"" SHA "\"}]"),
-          "files[0]", "path");
+  refused(APP_FILES("[{\"path\": \"\", \"sha256\": \"" SHA "\"}]"), "files[0]",
+          "path");
   refused(APP_FILES("[{\"path\": \"a/\", \"sha256\": \"" SHA "\"}]"),
           "files[0]", "path");
   refused(APP_FILES("[{\"path\": \"a.py\", \"sha256\": \"" SHA "\"},"
@@ -152,12 +153,13 @@ static void test_bad_paths(void **state) {
 
 static void test_bad_files(void **state) {
   (void)state;
-  refused(APP_FILES("[{\"path\": \"a.py\", \"sha256\": \"abc\"}]"),
-          "files[0]", "sha256");
-  refused(APP_FILES("[{\"path\": \"a.py\", \"sha256\": \"" SHA "\"},"
-                    " {\"path\": \"b.py\", \"sha256\": \""
-                    "2D711642B726B04401627CA9FBAC32F5C8530FB1903CC4DB02258717921A4881"
-                    "\"}]"),
+  refused(APP_FILES("[{\"path\": \"a.py\", \"sha256\": \"abc\"}]"), "files[0]",
+          "sha256");
+  refused(APP_FILES(
+              "[{\"path\": \"a.py\", \"sha256\": \"" SHA "\"},"
+              " {\"path\": \"b.py\", \"sha256\": \""
+              "2D711642B726B04401627CA9FBAC32F5C8530FB1903CC4DB02258717921A4881"
+              "\"}]"),
           "files[1]", "sha256");
   refused(APP_FILES("[{\"path\": \"a.py\"}]"), "files[0]", "'sha256'");
   refused(APP_FILES("[\"a.py\"]"), "files[0]", "object");
@@ -178,17 +180,17 @@ static void test_functions_list(void **state) {
           "object");
   refused("{\"name\": \"a\", \"functions\": [{\"module\": \"m\"}]}",
           "functions[0]", "'name'");
-  refused("{\"name\": \"a\", \"functions\": [{\"name\": \"f g\","
-          " \"module\": \"m\"}]}",
-          "functions[0]", "name 'f g'");
+  refused(
+      "{\"name\": \"a\", \"functions\": [{\"name\": \"f g\","
+      " \"module\": \"m\"}]}",
+      "functions[0]", "name 'f g'");
   refused("{\"name\": \"a\", \"functions\": [" FN "}], \"extra\": 1}",
           "unknown field 'extra'", NULL);
 }
 
 static void test_resources(void **state) {
   (void)state;
-  refused(APP(", \"cpu\": 2, \"cpu_limit\": 1"), "functions[0]",
-          "cpu_limit");
+  refused(APP(", \"cpu\": 2, \"cpu_limit\": 1"), "functions[0]", "cpu_limit");
   refused(APP(", \"cpu_limit\": 0.1"), "cpu_limit", "below cpu");
   refused(APP(", \"cpu\": 0"), "functions[0]", "'cpu'");
   refused(APP(", \"cpu\": \"1\""), "functions[0]", "'cpu'");
@@ -199,8 +201,8 @@ static void test_resources(void **state) {
   refused(APP(", \"timeout\": 0"), "functions[0]", "'timeout'");
   refused(APP(", \"timeout\": 90000"), "'timeout'", "86400");
   refused(APP(", \"timeout\": -1"), "'timeout'", NULL);
-  refused(APP(", \"min_containers\": 3, \"max_containers\": 2"),
-          "functions[0]", "max_containers");
+  refused(APP(", \"min_containers\": 3, \"max_containers\": 2"), "functions[0]",
+          "max_containers");
   refused(APP(", \"max_containers\": 0"), "'max_containers'", NULL);
   /* The edges are accepted. */
   err_t err = ERR_INIT;
@@ -208,14 +210,13 @@ static void test_resources(void **state) {
                             " \"cpu_limit\": 1, \"memory\": 16"),
                         NULL, &err),
                    0);
-  assert_int_equal(spec(APP(", \"timeout\": 1, \"cpu\": null"), NULL, &err),
-                   0);
+  assert_int_equal(spec(APP(", \"timeout\": 1, \"cpu\": null"), NULL, &err), 0);
 }
 
 static void test_retries(void **state) {
   (void)state;
-  refused(APP(", \"retries\": {\"max_retries\": 11}"),
-          "functions[0].retries", "'max_retries'");
+  refused(APP(", \"retries\": {\"max_retries\": 11}"), "functions[0].retries",
+          "'max_retries'");
   refused(APP(", \"retries\": {\"max_retries\": -1}"), "'max_retries'", NULL);
   refused(APP(", \"retries\": {}"), "functions[0].retries", "'max_retries'");
   refused(APP(", \"retries\": {\"max_retries\": 1, \"delay\": 3}"),
@@ -225,9 +226,8 @@ static void test_retries(void **state) {
           "'backoff_coefficient'", NULL);
   refused(APP(", \"retries\": 3"), "'retries'", "object");
   err_t err = ERR_INIT;
-  assert_int_equal(spec(APP(", \"retries\": {\"max_retries\": 10}"), NULL,
-                        &err),
-                   0);
+  assert_int_equal(
+      spec(APP(", \"retries\": {\"max_retries\": 10}"), NULL, &err), 0);
   assert_int_equal(spec(APP(", \"retries\": null"), NULL, &err), 0);
 }
 
@@ -245,7 +245,8 @@ static void test_env(void **state) {
 static void test_unknown_function_field(void **state) {
   (void)state;
   refused(APP(", \"gpu\": 1"), "functions[0]", "unknown field 'gpu'");
-  refused("{\"name\": \"a\", \"functions\": [" FN "}, " 
+  refused("{\"name\": \"a\", \"functions\": [" FN
+          "}, "
           "{\"name\": \"g\", \"module\": \"m\", \"memroy\": 256}]}",
           "functions[1]", "unknown field 'memroy'");
 }

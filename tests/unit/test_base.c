@@ -24,8 +24,12 @@ static const struct {
   const char *raw, *enc;
 } b64_vectors[] = {
     /* RFC 4648, section 10 */
-    {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-    {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
     {"foobar", "Zm9vYmFy"},
 };
 
@@ -74,17 +78,17 @@ static void test_b64_binary_round_trip(void **state) {
 static void test_b64_rejects_invalid(void **state) {
   (void)state;
   static const char *bad[] = {
-      "Zg",        /* unpadded */
-      "Zg=",       /* length not a multiple of 4 */
-      "Zm9v\n",    /* whitespace */
-      "Zm 9",      /* space */
-      "Zm-_",      /* URL-safe alphabet */
-      "====",      /* only padding */
-      "A===",      /* three pads */
-      "Zg==Zg==",  /* padding before the end */
-      "Zg=a",      /* char after padding */
-      "AB=C",      /* padding in the middle */
-      "Zm9v!A==",  /* junk */
+      "Zg",       /* unpadded */
+      "Zg=",      /* length not a multiple of 4 */
+      "Zm9v\n",   /* whitespace */
+      "Zm 9",     /* space */
+      "Zm-_",     /* URL-safe alphabet */
+      "====",     /* only padding */
+      "A===",     /* three pads */
+      "Zg==Zg==", /* padding before the end */
+      "Zg=a",     /* char after padding */
+      "AB=C",     /* padding in the middle */
+      "Zm9v!A==", /* junk */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     unsigned char *out = (unsigned char *)"untouched";
@@ -231,15 +235,18 @@ static void test_utf8_sanitize(void **state) {
   sanitized("plain ascii", 11, "plain ascii");
   sanitized("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 14,
             "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
-  sanitized("a\xFF" "b", 3, "a" FFFD "b");
-  sanitized("\x80", 1, FFFD);                        /* lone continuation */
-  sanitized("\xC0\xAF", 2, FFFD FFFD);               /* overlong '/' */
-  sanitized("\xE0\x80\xAF", 3, FFFD FFFD FFFD);      /* overlong, 3 bytes */
-  sanitized("\xED\xA0\x80", 3, FFFD FFFD FFFD);      /* surrogate */
+  sanitized(
+      "a\xFF"
+      "b",
+      3, "a" FFFD "b");
+  sanitized("\x80", 1, FFFD);                            /* lone continuation */
+  sanitized("\xC0\xAF", 2, FFFD FFFD);                   /* overlong '/' */
+  sanitized("\xE0\x80\xAF", 3, FFFD FFFD FFFD);          /* overlong, 3 bytes */
+  sanitized("\xED\xA0\x80", 3, FFFD FFFD FFFD);          /* surrogate */
   sanitized("\xF4\x90\x80\x80", 4, FFFD FFFD FFFD FFFD); /* > U+10FFFF */
   sanitized("\xF4\x8F\xBF\xBF", 4, "\xF4\x8F\xBF\xBF");  /* U+10FFFF */
-  sanitized("ab\xE2\x82", 4, "ab" FFFD FFFD);        /* truncated at end */
-  sanitized("a\0b", 3, "a" FFFD "b");                /* NUL */
+  sanitized("ab\xE2\x82", 4, "ab" FFFD FFFD);            /* truncated at end */
+  sanitized("a\0b", 3, "a" FFFD "b");                    /* NUL */
 }
 
 static void test_utf8_complete_prefix(void **state) {

@@ -52,11 +52,11 @@ static bool exists(const char *root, const char *rel) {
   return ok;
 }
 
-#define assert_file(root, rel, want)  \
-  do {                                \
-    char *got_ = get(root, rel);      \
-    assert_string_equal(got_, want);  \
-    free(got_);                       \
+#define assert_file(root, rel, want) \
+  do {                               \
+    char *got_ = get(root, rel);     \
+    assert_string_equal(got_, want); \
+    free(got_);                      \
   } while (0)
 
 /* ---- fake layout ---- */
@@ -107,7 +107,8 @@ static void test_fake_create(void **state) {
   assert_file(root, "cpu/skiff/ct-a/cpu.cfs_period_us", "100000");
   assert_file(root, "cpu/skiff/ct-a/cpu.cfs_quota_us", "25000");
   assert_file(root, "memory/skiff/ct-a/memory.limit_in_bytes", "33554432");
-  assert_file(root, "memory/skiff/ct-a/memory.memsw.limit_in_bytes", "33554432");
+  assert_file(root, "memory/skiff/ct-a/memory.memsw.limit_in_bytes",
+              "33554432");
   assert_file(root, "pids/skiff/ct-a/pids.max", "64");
 
   cg_limits_t none = {.cpu_request = 0.0001};
@@ -152,13 +153,14 @@ static bool have_real_v1(void) {
          b == &cg_v1_backend;
 }
 
-#define REQUIRE_REAL_V1()                                                 \
-  do {                                                                    \
-    if (!have_real_v1()) {                                                \
-      print_message("skipped: needs root and cgroup v1 cpu, memory and "  \
-                    "pids hierarchies under " REAL_ROOT "\n");            \
-      skip();                                                             \
-    }                                                                     \
+#define REQUIRE_REAL_V1()                                      \
+  do {                                                         \
+    if (!have_real_v1()) {                                     \
+      print_message(                                           \
+          "skipped: needs root and cgroup v1 cpu, memory and " \
+          "pids hierarchies under " REAL_ROOT "\n");           \
+      skip();                                                  \
+    }                                                          \
   } while (0)
 
 static int real_teardown(void **state) {
@@ -253,7 +255,8 @@ static void test_real_create_and_limits(void **state) {
   /* Creating again (a stale group) rewrites the limits, raising memory. */
   lim.memory_max = 64u << 20;
   lim.cpu_limit = 0;
-  assert_int_equal(cg_v1_backend.create(REAL_ROOT, parent, "t1", &lim, &err), 0);
+  assert_int_equal(cg_v1_backend.create(REAL_ROOT, parent, "t1", &lim, &err),
+                   0);
   assert_file(mem, "memory.limit_in_bytes", "67108864");
   assert_file(cpu, "cpu.cfs_quota_us", "-1");
   assert_int_equal(cg_v1_backend.destroy(REAL_ROOT, parent, "t1", &err), 0);
@@ -269,14 +272,17 @@ static void test_real_oom_kill(void **state) {
   REQUIRE_REAL_V1();
   err_t err = ERR_INIT;
   cg_limits_t lim = {.memory_max = 32u << 20};
-  assert_int_equal(cg_v1_backend.create(REAL_ROOT, parent, "t1", &lim, &err), 0);
+  assert_int_equal(cg_v1_backend.create(REAL_ROOT, parent, "t1", &lim, &err),
+                   0);
   uint64_t n = 99;
-  assert_int_equal(cg_v1_backend.oom_kills(REAL_ROOT, parent, "t1", &n, &err), 0);
+  assert_int_equal(cg_v1_backend.oom_kills(REAL_ROOT, parent, "t1", &n, &err),
+                   0);
   assert_int_equal(n, 0);
   int status = run_in_group("t1", hog);
   assert_true(WIFSIGNALED(status));
   assert_int_equal(WTERMSIG(status), SIGKILL);
-  assert_int_equal(cg_v1_backend.oom_kills(REAL_ROOT, parent, "t1", &n, &err), 0);
+  assert_int_equal(cg_v1_backend.oom_kills(REAL_ROOT, parent, "t1", &n, &err),
+                   0);
   assert_true(n >= 1);
   assert_int_equal(cg_v1_backend.destroy(REAL_ROOT, parent, "t1", &err), 0);
 }
@@ -285,7 +291,8 @@ static void test_real_pids_max(void **state) {
   REQUIRE_REAL_V1();
   err_t err = ERR_INIT;
   cg_limits_t lim = {.pids_max = 4};
-  assert_int_equal(cg_v1_backend.create(REAL_ROOT, parent, "t1", &lim, &err), 0);
+  assert_int_equal(cg_v1_backend.create(REAL_ROOT, parent, "t1", &lim, &err),
+                   0);
   int status = run_in_group("t1", forker);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
@@ -302,7 +309,8 @@ static void test_real_kill_all(void **state) {
   REQUIRE_REAL_V1();
   err_t err = ERR_INIT;
   cg_limits_t lim = {0};
-  assert_int_equal(cg_v1_backend.create(REAL_ROOT, parent, "t1", &lim, &err), 0);
+  assert_int_equal(cg_v1_backend.create(REAL_ROOT, parent, "t1", &lim, &err),
+                   0);
   int p[2];
   assert_int_equal(pipe(p), 0);
   pid_t pid = fork();
@@ -318,7 +326,8 @@ static void test_real_kill_all(void **state) {
   close(p[1]);
   usleep(100 * 1000);
   /* Busy while it has members. */
-  assert_int_equal(cg_v1_backend.destroy(REAL_ROOT, parent, "t1", &err), -EBUSY);
+  assert_int_equal(cg_v1_backend.destroy(REAL_ROOT, parent, "t1", &err),
+                   -EBUSY);
   assert_non_null(strstr(err.msg, "kill them first"));
   assert_int_equal(cg_v1_backend.kill_all(REAL_ROOT, parent, "t1", &err), 0);
   int status = 0;
@@ -331,8 +340,10 @@ static void test_real_kill_all(void **state) {
 int main(void) {
   snprintf(parent, sizeof parent, "skiff-test-v1-%d", (int)getpid());
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_fake_detect, fake_setup, fake_teardown),
-      cmocka_unit_test_setup_teardown(test_fake_create, fake_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_fake_detect, fake_setup,
+                                      fake_teardown),
+      cmocka_unit_test_setup_teardown(test_fake_create, fake_setup,
+                                      fake_teardown),
       cmocka_unit_test_setup_teardown(test_fake_attach_oom_destroy, fake_setup,
                                       fake_teardown),
       cmocka_unit_test_teardown(test_real_create_and_limits, real_teardown),

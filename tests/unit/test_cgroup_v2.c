@@ -53,18 +53,19 @@ static bool exists(const char *root, const char *rel) {
   return ok;
 }
 
-#define assert_file(root, rel, want)      \
-  do {                                    \
-    char *got_ = get(root, rel);          \
-    assert_string_equal(got_, want);      \
-    free(got_);                           \
+#define assert_file(root, rel, want) \
+  do {                               \
+    char *got_ = get(root, rel);     \
+    assert_string_equal(got_, want); \
+    free(got_);                      \
   } while (0)
 
 static int setup(void **state) {
   fixture_t *f = xcalloc(1, sizeof *f);
   snprintf(f->root, sizeof f->root, "/tmp/skiff-cgv2-XXXXXX");
   assert_non_null(mkdtemp(f->root));
-  put(f->root, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma\n");
+  put(f->root, "cgroup.controllers",
+      "cpuset cpu io memory hugetlb pids rdma\n");
   put(f->root, "cgroup.subtree_control", "");
   put(f->root, "cgroup.procs", "");
   *state = f;
@@ -135,7 +136,8 @@ static void test_create_unlimited_and_clamps(void **state) {
   fixture_t *f = *state;
   err_t err = ERR_INIT;
   cg_limits_t none = {0};
-  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-b", &none, &err), 0);
+  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-b", &none, &err),
+                   0);
   assert_file(f->root, "skiff/ct-b/cpu.weight", "100");
   assert_file(f->root, "skiff/ct-b/cpu.max", "max 100000");
   assert_file(f->root, "skiff/ct-b/memory.max", "max");
@@ -143,12 +145,14 @@ static void test_create_unlimited_and_clamps(void **state) {
   assert_false(exists(f->root, "skiff/ct-b/memory.swap.max"));
 
   cg_limits_t big = {.cpu_request = 500, .cpu_limit = 4};
-  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-c", &big, &err), 0);
+  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-c", &big, &err),
+                   0);
   assert_file(f->root, "skiff/ct-c/cpu.weight", "10000");
   assert_file(f->root, "skiff/ct-c/cpu.max", "400000 100000");
 
   cg_limits_t tiny = {.cpu_request = 0.001, .cpu_limit = 0.001};
-  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-d", &tiny, &err), 0);
+  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-d", &tiny, &err),
+                   0);
   assert_file(f->root, "skiff/ct-d/cpu.weight", "1");
   assert_file(f->root, "skiff/ct-d/cpu.max", "1000 100000");
 }
@@ -157,8 +161,10 @@ static void test_attach_writes_pid(void **state) {
   fixture_t *f = *state;
   err_t err = ERR_INIT;
   cg_limits_t none = {0};
-  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-a", &none, &err), 0);
-  assert_int_equal(cg_v2_backend.attach(f->root, "skiff", "ct-a", 4242, &err), 0);
+  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-a", &none, &err),
+                   0);
+  assert_int_equal(cg_v2_backend.attach(f->root, "skiff", "ct-a", 4242, &err),
+                   0);
   assert_file(f->root, "skiff/ct-a/cgroup.procs", "4242");
 }
 
@@ -176,10 +182,12 @@ static void test_oom_kills_parses_events(void **state) {
   uint64_t n = 99;
   put(f->root, "skiff/ct-a/memory.events",
       "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n");
-  assert_int_equal(cg_v2_backend.oom_kills(f->root, "skiff", "ct-a", &n, &err), 0);
+  assert_int_equal(cg_v2_backend.oom_kills(f->root, "skiff", "ct-a", &n, &err),
+                   0);
   assert_int_equal(n, 2);
   put(f->root, "skiff/ct-a/memory.events", "low 0\nhigh 0\n");
-  assert_int_equal(cg_v2_backend.oom_kills(f->root, "skiff", "ct-a", &n, &err), 0);
+  assert_int_equal(cg_v2_backend.oom_kills(f->root, "skiff", "ct-a", &n, &err),
+                   0);
   assert_int_equal(n, 0);
   assert_true(cg_v2_backend.oom_kills(f->root, "skiff", "gone", &n, &err) < 0);
   assert_non_null(strstr(err.msg, "gone/memory.events"));
@@ -189,7 +197,8 @@ static void test_kill_all_uses_cgroup_kill(void **state) {
   fixture_t *f = *state;
   err_t err = ERR_INIT;
   cg_limits_t none = {0};
-  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-a", &none, &err), 0);
+  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-a", &none, &err),
+                   0);
   put(f->root, "skiff/ct-a/cgroup.kill", "");
   put(f->root, "skiff/ct-a/cgroup.procs", "");
   assert_int_equal(cg_v2_backend.kill_all(f->root, "skiff", "ct-a", &err), 0);
@@ -202,7 +211,8 @@ static void test_destroy_removes(void **state) {
   fixture_t *f = *state;
   err_t err = ERR_INIT;
   cg_limits_t none = {0};
-  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-a", &none, &err), 0);
+  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-a", &none, &err),
+                   0);
   assert_true(exists(f->root, "skiff/ct-a"));
   assert_int_equal(cg_v2_backend.destroy(f->root, "skiff", "ct-a", &err), 0);
   assert_false(exists(f->root, "skiff/ct-a"));
@@ -215,9 +225,11 @@ static void test_rejects_bad_names(void **state) {
   fixture_t *f = *state;
   err_t err = ERR_INIT;
   cg_limits_t none = {0};
-  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "../x", &none, &err), -EINVAL);
+  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "../x", &none, &err),
+                   -EINVAL);
   assert_non_null(strstr(err.msg, "invalid cgroup name '../x'"));
-  assert_int_equal(cg_v2_backend.create(f->root, "a/b", "x", &none, &err), -EINVAL);
+  assert_int_equal(cg_v2_backend.create(f->root, "a/b", "x", &none, &err),
+                   -EINVAL);
   assert_int_equal(cg_v2_backend.destroy(f->root, "skiff", "", &err), -EINVAL);
 }
 
@@ -244,14 +256,20 @@ static void test_rt_new_on_fake_v2(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_detect_picks_v2, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_detect_missing_controllers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_detect_missing_controllers, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_detect_empty_dir, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_create_writes_limits, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_create_unlimited_and_clamps, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_writes_limits, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_create_unlimited_and_clamps, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_attach_writes_pid, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_attach_missing_group, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_oom_kills_parses_events, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_kill_all_uses_cgroup_kill, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_attach_missing_group, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_oom_kills_parses_events, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_kill_all_uses_cgroup_kill, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_destroy_removes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rejects_bad_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rt_new_on_fake_v2, setup, teardown),

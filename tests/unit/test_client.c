@@ -80,7 +80,8 @@ static void serve(int fd) {
   const char *body = end + 4;
 
   if (strcmp(path, "/v1/ok") == 0) {
-    respond(fd, 200, "OK", "application/json", "{\"hello\": \"world\", \"n\": 3}");
+    respond(fd, 200, "OK", "application/json",
+            "{\"hello\": \"world\", \"n\": 3}");
   } else if (strcmp(path, "/v1/echo") == 0) {
     const char *ct = strcasestr(req, "\r\nContent-Type: application/json");
     char out[70000];
@@ -97,8 +98,7 @@ static void serve(int fd) {
             "{\"error\": {\"code\": \"conflict\", "
             "\"message\": \"app ap-1 is stopped; deploy it again\"}}");
   } else if (strcmp(path, "/v1/boom") == 0) {
-    respond(fd, 500, "Internal Server Error", "text/plain",
-            "kaboom\n");
+    respond(fd, 500, "Internal Server Error", "text/plain", "kaboom\n");
   } else if (strcmp(path, "/v1/garbage") == 0) {
     respond(fd, 200, "OK", "application/json", "{not json");
   } else if (strcmp(path, "/v1/empty") == 0) {
@@ -111,8 +111,9 @@ static void serve(int fd) {
   } else if (strcmp(path, "/v1/hangup") == 0) {
     /* Close without answering. */
   } else {
-    respond(fd, 404, "Not Found", "application/json",
-            "{\"error\": {\"code\": \"not_found\", \"message\": \"no route\"}}");
+    respond(
+        fd, 404, "Not Found", "application/json",
+        "{\"error\": {\"code\": \"not_found\", \"message\": \"no route\"}}");
   }
 }
 
@@ -162,8 +163,7 @@ static int setup(void **state) {
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t sl = sizeof sin;
   if (tfd < 0 || bind(tfd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-      listen(tfd, 64) < 0 ||
-      getsockname(tfd, (struct sockaddr *)&sin, &sl) < 0)
+      listen(tfd, 64) < 0 || getsockname(tfd, (struct sockaddr *)&sin, &sl) < 0)
     return -1;
   tcp_port = ntohs(sin.sin_port);
 
@@ -294,8 +294,9 @@ static void test_invalid_json_and_empty(void **state) {
   int r = client_request(c, "GET", "/v1/garbage", NULL, NULL, &resp, &err);
   assert_int_equal(r, -EPROTO);
   assert_null(resp);
-  assert_non_null(strstr(err.msg, "skiffd sent invalid JSON in answer to "
-                                  "GET /v1/garbage"));
+  assert_non_null(strstr(err.msg,
+                         "skiffd sent invalid JSON in answer to "
+                         "GET /v1/garbage"));
 
   assert_int_equal(
       client_request(c, "GET", "/v1/empty", NULL, NULL, &resp, &err), 0);
@@ -375,7 +376,8 @@ static void test_resolve_skiff_url(void **state) {
 
   setenv("SKIFF_URL", "ftp://x", 1);
   assert_int_equal(client_resolve_target(&t, &from_env, &err), -EINVAL);
-  assert_string_equal(err.msg, "SKIFF_URL: bad skiffd address 'ftp://x': "
+  assert_string_equal(err.msg,
+                      "SKIFF_URL: bad skiffd address 'ftp://x': "
                       "expected http://HOST:PORT or "
                       "unix:///path/to/skiffd.sock");
   setenv("SKIFF_URL", "unix://relative.sock", 1);
@@ -423,8 +425,9 @@ static void test_resolve_skiff_url(void **state) {
   assert_int_equal(
       client_request(c, "GET", "/v1/status", NULL, NULL, NULL, &err),
       -ECONNREFUSED);
-  assert_non_null(strstr(err.msg, "cannot reach skiffd at "
-                                  "http://127.0.0.1:1: "));
+  assert_non_null(strstr(err.msg,
+                         "cannot reach skiffd at "
+                         "http://127.0.0.1:1: "));
   client_free(c);
   unsetenv("SKIFF_URL");
 }

@@ -86,9 +86,9 @@ static void test_not_found(void **state) {
       "/v1/statu",
       "/v1/statuss",
       "/v1/status/",
-      "/v1/apps/",         /* empty capture */
-      "/v1/apps//stop",    /* empty capture */
-      "/v1/apps/a/b",      /* a capture is one segment */
+      "/v1/apps/",      /* empty capture */
+      "/v1/apps//stop", /* empty capture */
+      "/v1/apps/a/b",   /* a capture is one segment */
       "/v1/apps/a/stop/x",
       "/v2/status",
       "/x/a/b",

@@ -34,8 +34,8 @@ static const char *init_bin;
 static rt_t *rt;
 static int seq;
 
-static char *env_default[] = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
-                              "HOME=/root", NULL};
+static char *env_default[] = {
+    "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root", NULL};
 
 typedef struct result {
   char *out, *err;
@@ -48,9 +48,13 @@ static void result_free(result_t *r) {
   free(r->err);
 }
 
-static bool exists(const char *path) { return access(path, F_OK) == 0; }
+static bool exists(const char *path) {
+  return access(path, F_OK) == 0;
+}
 
-static char *next_id(void) { return xasprintf("ct-t%d-%d", (int)getpid(), ++seq); }
+static char *next_id(void) {
+  return xasprintf("ct-t%d-%d", (int)getpid(), ++seq);
+}
 
 static void spec_init(rt_spec_t *s, const char *id, char *const *argv) {
   memset(s, 0, sizeof *s);
@@ -145,12 +149,12 @@ static char *cgroup_path(const char *ctl, const char *id) {
   return xasprintf("/sys/fs/cgroup/%s/%s/%s", ctl, parent, id);
 }
 
-#define REQUIRE_RT()                                          \
-  do {                                                        \
-    if (!rt) {                                                \
+#define REQUIRE_RT()                                           \
+  do {                                                         \
+    if (!rt) {                                                 \
       print_message("skipped: the runtime tests need root\n"); \
-      skip();                                                 \
-    }                                                         \
+      skip();                                                  \
+    }                                                          \
   } while (0)
 
 /* ---- the tests ---- */
@@ -158,20 +162,21 @@ static char *cgroup_path(const char *ctl, const char *id) {
 static void test_inside_view(void **state) {
   REQUIRE_RT();
   result_t r;
-  run_sh("echo pid=$$; cat /proc/1/comm; hostname; "
-         "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; "
-         "echo sys=$(ls /sys/class/net); "
-         "echo tmp=$(ls -A /tmp | wc -l); touch /tmp/x && echo tmp-writable; "
-         "echo hi > /etc/skiff-rt-test && cat /etc/skiff-rt-test; "
-         "echo dev > /dev/null && head -c 4 /dev/urandom | wc -c; "
-         "test -x /skiff/bin/skiff-init && echo init-there; "
-         "{ echo x > /skiff/bin/skiff-init; } 2>/dev/null || echo init-ro; "
-         "pwd; echo err-line >&2",
-         NULL, &r);
+  run_sh(
+      "echo pid=$$; cat /proc/1/comm; hostname; "
+      "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; "
+      "echo sys=$(ls /sys/class/net); "
+      "echo tmp=$(ls -A /tmp | wc -l); touch /tmp/x && echo tmp-writable; "
+      "echo hi > /etc/skiff-rt-test && cat /etc/skiff-rt-test; "
+      "echo dev > /dev/null && head -c 4 /dev/urandom | wc -c; "
+      "test -x /skiff/bin/skiff-init && echo init-there; "
+      "{ echo x > /skiff/bin/skiff-init; } 2>/dev/null || echo init-ro; "
+      "pwd; echo err-line >&2",
+      NULL, &r);
   print_message("%s", r.err);
   assert_true(WIFEXITED(r.status));
   assert_int_equal(WEXITSTATUS(r.status), 0);
-  assert_non_null(strstr(r.out, "pid=2\n"));   /* skiff-init is 1 */
+  assert_non_null(strstr(r.out, "pid=2\n")); /* skiff-init is 1 */
   assert_non_null(strstr(r.out, "skiff-init\n"));
   assert_non_null(strstr(r.out, "box1\n"));
   assert_non_null(strstr(r.out, "\nlo\n"));
@@ -211,15 +216,19 @@ static void test_bind_mounts(void **state) {
   FILE *f = fopen(file, "w");
   fputs("from-host\n", f);
   fclose(f);
-  rt_mount_t m[] = {{ro, "/mnt/ro", true}, {rw, "/data/rw", false},
+  rt_mount_t m[] = {{ro, "/mnt/ro", true},
+                    {rw, "/data/rw", false},
                     {file, "/etc/single.txt", true}};
   rt_spec_t t = {.mounts = m, .n_mounts = 3};
   result_t r;
-  run_sh("cat /mnt/ro/data.txt; "
-         "{ echo x > /mnt/ro/new; } 2>/dev/null && echo ro-WRITABLE || echo ro-denied; "
-         "{ echo x > /etc/single.txt; } 2>/dev/null && echo f-WRITABLE || echo f-denied; "
-         "cat /etc/single.txt; echo y > /data/rw/new && echo rw-ok",
-         &t, &r);
+  run_sh(
+      "cat /mnt/ro/data.txt; "
+      "{ echo x > /mnt/ro/new; } 2>/dev/null && echo ro-WRITABLE || echo "
+      "ro-denied; "
+      "{ echo x > /etc/single.txt; } 2>/dev/null && echo f-WRITABLE || echo "
+      "f-denied; "
+      "cat /etc/single.txt; echo y > /data/rw/new && echo rw-ok",
+      &t, &r);
   assert_int_equal(WEXITSTATUS(r.status), 0);
   assert_string_equal(r.out,
                       "from-host\nro-denied\nf-denied\nfrom-host\nrw-ok\n");
@@ -239,9 +248,9 @@ static void test_oom_killed(void **state) {
   REQUIRE_RT();
   char *id = next_id();
   /* The shell keeps a command substitution's output in memory. */
-  char *argv[] = {"/bin/sh", "-c",
-                  "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
-                  NULL};
+  char *argv[] = {
+      "/bin/sh", "-c",
+      "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived", NULL};
   rt_spec_t s;
   spec_init(&s, id, argv);
   s.limits.memory_max = 32u << 20;
@@ -517,7 +526,8 @@ static int run_init(char *const argv[], int term_after_ms, char **err_out) {
   }
   char buf[512];
   ssize_t n, len = 0;
-  while ((n = read(ep[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0) len += n;
+  while ((n = read(ep[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0)
+    len += n;
   buf[len] = '\0';
   close(ep[0]);
   if (err_out) *err_out = xstrdup(buf);
@@ -549,13 +559,17 @@ static void test_init_exit_codes(void **state) {
 
 static void test_init_forwards_and_reaps(void **state) {
   /* SIGTERM reaches the child, whose trap exits 42. */
-  char *a1[] = {"skiff-init", "--", "/bin/sh", "-c",
-                "trap 'exit 42' TERM; while :; do sleep 0.05; done", NULL};
+  char *a1[] = {"skiff-init",
+                "--",
+                "/bin/sh",
+                "-c",
+                "trap 'exit 42' TERM; while :; do sleep 0.05; done",
+                NULL};
   assert_int_equal(run_init(a1, 300, NULL), 42);
   /* An orphan (the backgrounded sleep) does not keep init around; the
    * main child's status wins. */
-  char *a2[] = {"skiff-init", "--", "/bin/sh", "-c",
-                "(sleep 0.1 &) ; exit 5", NULL};
+  char *a2[] = {"skiff-init", "--", "/bin/sh", "-c", "(sleep 0.1 &) ; exit 5",
+                NULL};
   assert_int_equal(run_init(a2, 0, NULL), 5);
 }
 
@@ -629,9 +643,10 @@ static void test_rt_new_needs_root(void **state) {
   int status;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_int_equal(WEXITSTATUS(status), 0);
-  assert_string_equal(buf,
-                      "skiffd must run as root to create containers "
-                      "(namespaces, cgroups, overlay mounts); run it with sudo");
+  assert_string_equal(
+      buf,
+      "skiffd must run as root to create containers "
+      "(namespaces, cgroups, overlay mounts); run it with sudo");
 }
 
 int main(void) {

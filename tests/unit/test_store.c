@@ -22,10 +22,10 @@ typedef struct fixture {
   store_t *s;
 } fixture_t;
 
-#define OK(call)                                                          \
-  do {                                                                    \
-    int rc_ = (call);                                                     \
-    if (rc_ != 0) fail_msg("%s: rc %d: %s", #call, rc_, err.msg);         \
+#define OK(call)                                                  \
+  do {                                                            \
+    int rc_ = (call);                                             \
+    if (rc_ != 0) fail_msg("%s: rc %d: %s", #call, rc_, err.msg); \
   } while (0)
 
 /* The err every store call below fills; OK() prints its message. */
@@ -54,7 +54,9 @@ static int teardown(void **state) {
   return 0;
 }
 
-static store_t *S(void **state) { return ((fixture_t *)*state)->s; }
+static store_t *S(void **state) {
+  return ((fixture_t *)*state)->s;
+}
 
 /* Creates app `name` with one function `fname` whose id is fid. */
 static void make_app(store_t *s, const char *app_id, const char *name,
@@ -63,8 +65,8 @@ static void make_app(store_t *s, const char *app_id, const char *name,
                             "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db"
                             "02258717921a4881",
                             "mode", 0644);
-  json_t *fns = json_pack("[{s:s, s:s, s:s, s:f}]", "function_id", fid,
-                          "name", "f", "module", "main", "cpu", 0.5);
+  json_t *fns = json_pack("[{s:s, s:s, s:s, s:f}]", "function_id", fid, "name",
+                          "f", "module", "main", "cpu", 0.5);
   OK(s->ops->app_create(s, app_id, name, true, files, fns, now, &err));
   json_decref(files);
   json_decref(fns);
@@ -73,7 +75,7 @@ static void make_app(store_t *s, const char *app_id, const char *name,
 static void add_inputs(store_t *s, const char *call_id, const char *fid,
                        int64_t from, int64_t count, size_t want_accepted) {
   store_input_t *in = xcalloc((size_t)count, sizeof *in);
-  char (*args)[16] = xcalloc((size_t)count, sizeof *args);
+  char(*args)[16] = xcalloc((size_t)count, sizeof *args);
   for (int64_t i = 0; i < count; i++) {
     snprintf(args[i], sizeof args[i], "args-%lld", (long long)(from + i));
     in[i].idx = from + i;
@@ -192,8 +194,8 @@ static void test_apps(void **state) {
   /* The same app id twice is an error. */
   json_t *empty = json_array();
   err_clear(&err);
-  assert_true(s->ops->app_create(s, "ap-2", "x", false, empty, empty, 1.0,
-                                 &err) < 0);
+  assert_true(
+      s->ops->app_create(s, "ap-2", "x", false, empty, empty, 1.0, &err) < 0);
   assert_non_null(strstr(err.msg, "app"));
   json_decref(empty);
 }
@@ -218,8 +220,8 @@ static void test_inputs_idempotent(void **state) {
   json_t *x = NULL;
   assert_int_equal(s->ops->call_get(s, "fc-none", &x, &err), -ENOENT);
   /* The same call id twice is an error. */
-  assert_true(s->ops->call_create(s, "fc-1", "fu-1", "ap-1", "map", 1.0,
-                                  &err) < 0);
+  assert_true(s->ops->call_create(s, "fc-1", "fu-1", "ap-1", "map", 1.0, &err) <
+              0);
 }
 
 static void test_lease_order_and_retry_at(void **state) {
@@ -519,8 +521,8 @@ static void test_logs(void **state) {
   OK(s->ops->log_append(s, "ap-1", NULL, "system", "died", 4, 20.0, NULL,
                         &err));
   OK(s->ops->logs_list(s, "ap-1", ids[2], 100, &logs, &err));
-  assert_true(json_is_null(json_object_get(json_array_get(logs, 0),
-                                           "container_id")));
+  assert_true(
+      json_is_null(json_object_get(json_array_get(logs, 0), "container_id")));
   json_decref(logs);
 }
 
@@ -528,12 +530,9 @@ static void test_containers(void **state) {
   store_t *s = S(state);
   make_app(s, "ap-1", "hello", "fu-1", 1.0);
   make_app(s, "ap-2", "other", "fu-2", 1.0);
-  OK(s->ops->container_insert(s, "ct-1", "ap-1", "fu-1", 0.5, 256, 10.0,
-                              &err));
-  OK(s->ops->container_insert(s, "ct-2", "ap-1", "fu-1", 0.5, 256, 11.0,
-                              &err));
-  OK(s->ops->container_insert(s, "ct-3", "ap-2", "fu-2", 1.0, 128, 12.0,
-                              &err));
+  OK(s->ops->container_insert(s, "ct-1", "ap-1", "fu-1", 0.5, 256, 10.0, &err));
+  OK(s->ops->container_insert(s, "ct-2", "ap-1", "fu-1", 0.5, 256, 11.0, &err));
+  OK(s->ops->container_insert(s, "ct-3", "ap-2", "fu-2", 1.0, 128, 12.0, &err));
   OK(s->ops->container_update(s, "ct-1", "running", 4242, NULL, 0, 0, &err));
   json_t *list = NULL;
   OK(s->ops->containers_list(s, "ap-1", true, &list, &err));
@@ -549,8 +548,8 @@ static void test_containers(void **state) {
   json_decref(list);
 
   /* pid 0 keeps the old pid; exit fields are set once. */
-  OK(s->ops->container_update(s, "ct-1", "exited", 0, "out of memory", 50.0,
-                              7, &err));
+  OK(s->ops->container_update(s, "ct-1", "exited", 0, "out of memory", 50.0, 7,
+                              &err));
   OK(s->ops->containers_list(s, "ap-1", false, &list, &err));
   assert_int_equal(json_array_size(list), 2);
   c1 = json_array_get(list, 1);
@@ -579,8 +578,7 @@ static void test_recover(void **state) {
   store_t *s = S(state);
   make_app(s, "ap-1", "a", "fu-1", 1.0);
   make_call(s, "fc-1", "fu-1", "ap-1", 3);
-  OK(s->ops->container_insert(s, "ct-1", "ap-1", "fu-1", 0.5, 256, 10.0,
-                              &err));
+  OK(s->ops->container_insert(s, "ct-1", "ap-1", "fu-1", 0.5, 256, 10.0, &err));
   OK(s->ops->container_update(s, "ct-1", "running", 99, NULL, 0, 0, &err));
   store_leased_t *l = NULL;
   size_t n = 0;
@@ -652,8 +650,7 @@ static void test_queue_counts(void **state) {
   store_leased_free(l, n);
   OK(s->ops->queue_counts(s, 1300.0, &qc, &nq, &err));
   for (size_t i = 0; i < nq; i++)
-    if (!strcmp(qc[i].function_id, "fu-1"))
-      assert_int_equal(qc[i].leased, 1);
+    if (!strcmp(qc[i].function_id, "fu-1")) assert_int_equal(qc[i].leased, 1);
   free(qc);
 }
 

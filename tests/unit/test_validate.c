@@ -82,12 +82,9 @@ static void test_parse_non_object(void **state) {
 }
 
 static const vfield_t fields[] = {
-    {"name", V_STRING, true, false},
-    {"count", V_INT, false, false},
-    {"cpu", V_NUMBER, false, true},
-    {"flag", V_BOOL, false, false},
-    {"env", V_OBJECT, false, true},
-    {"list", V_ARRAY, false, false},
+    {"name", V_STRING, true, false}, {"count", V_INT, false, false},
+    {"cpu", V_NUMBER, false, true},  {"flag", V_BOOL, false, false},
+    {"env", V_OBJECT, false, true},  {"list", V_ARRAY, false, false},
     {"any", V_ANY, false, true},
 };
 #define NF (sizeof fields / sizeof fields[0])
@@ -194,11 +191,11 @@ static void test_check_where_and_non_object(void **state) {
 
 static void test_type_names(void **state) {
   (void)state;
-  json_t *v[] = {json_object(), json_array(),  json_string("s"),
+  json_t *v[] = {json_object(),   json_array(),   json_string("s"),
                  json_integer(1), json_real(1.5), json_true(),
-                 json_false(),  json_null()};
-  const char *want[] = {"object",  "array",   "string",  "integer",
-                        "number",  "boolean", "boolean", "null"};
+                 json_false(),    json_null()};
+  const char *want[] = {"object", "array",   "string",  "integer",
+                        "number", "boolean", "boolean", "null"};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
     assert_string_equal(v_type_name(v[i]), want[i]);
     json_decref(v[i]);
