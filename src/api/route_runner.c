@@ -16,7 +16,7 @@ static const vfield_t output_fields[] = {
     {"input_id", V_STRING, true, false},  {"seq", V_INT, false, false},
     {"status", V_STRING, true, false},    {"data", V_STRING, false, true},
     {"message", V_STRING, false, true},   {"exception", V_STRING, false, true},
-    {"traceback", V_STRING, false, true},
+    {"traceback", V_STRING, false, true}, {"duration_us", V_INT, false, true},
 };
 
 /* Kept with a parked request: the outputs were taken on the first pass. */

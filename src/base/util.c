@@ -28,6 +28,12 @@ uint64_t now_mono_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t now_mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 void id_new(const char *prefix, char *out, size_t outsz) {
   static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
   unsigned char rnd[16];

@@ -13,6 +13,8 @@
 double now_wall(void);
 /* Monotonic milliseconds. */
 uint64_t now_mono_ms(void);
+/* Monotonic microseconds. */
+uint64_t now_mono_us(void);
 
 /* Writes "<prefix>-<16 random base32 chars>" into out (size >= 40). */
 void id_new(const char *prefix, char *out, size_t outsz);

@@ -27,6 +27,9 @@ typedef struct ctl_fn {
   int live;               /* containers not exited */
   int starting;           /* containers that have not called in yet */
   int start_failures;     /* consecutive containers that died before work */
+  double run_us;          /* moving average of an input's run time, 0 until
+                             one has run */
+  int64_t queued;         /* ready inputs at the last count */
   char last_failure[512];
   struct ctl_fn *next;
 } ctl_fn_t;
@@ -55,7 +58,8 @@ struct ctl_container {
   enum ct_state state;
   int64_t *leased; /* input ids in the order they run */
   size_t nleased, capleased;
-  uint64_t head_started_ms;
+  uint64_t head_started_us; /* when the input at the head started running */
+  uint64_t created_us;
   uint64_t last_active_ms;
   int64_t inputs_done;
   bool stop; /* tell the runner to exit */
@@ -76,6 +80,7 @@ struct control {
   uv_timer_t tick;
   bool dirty; /* something changed: rescale on the next tick */
   uint64_t last_autoscale_ms;
+  double start_us; /* moving average of container start to first call-in */
   bool shutting_down;
   double started_at;
   char *blobs_dir;
@@ -103,6 +108,11 @@ void ctl_log_system(control_t *c, ctl_app_t *app, const char *container_id,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void ctl_wake_call(control_t *c, const char *call_id);
 void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message);
+
+/* Folds a sample into a moving average (0 means no sample yet). */
+static inline void ctl_ewma(double *avg, double sample) {
+  *avg = *avg > 0 ? 0.8 * *avg + 0.2 * sample : sample;
+}
 
 /* scheduler.c */
 void ctl_scheduler_tick(control_t *c);

@@ -183,7 +183,7 @@ static bool unlease(ctl_container_t *ct, int64_t input_id) {
     memmove(&ct->leased[i], &ct->leased[i + 1],
             (ct->nleased - i - 1) * sizeof *ct->leased);
     ct->nleased--;
-    if (i == 0) ct->head_started_ms = now_mono_ms();
+    if (i == 0) ct->head_started_us = now_mono_us();
     return true;
   }
   return false;
@@ -211,6 +211,10 @@ int control_runner_output(control_t *c, ctl_container_t *ct, json_t *out,
    * cancelled) is dropped: the input already has its answer. */
   if (!holds(ct, input_id)) return 0;
   ct->last_active_ms = now_mono_ms();
+  json_t *dur = json_object_get(out, "duration_us");
+  if (json_is_integer(dur) && json_integer_value(dur) >= 0 &&
+      strcmp(status, "item"))
+    ctl_ewma(&ct->fn->run_us, (double)json_integer_value(dur));
 
   unsigned char *data = NULL;
   size_t len = 0;
@@ -263,6 +267,7 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
                          json_t **inputs, err_t *err) {
   *inputs = json_array();
   if (ct->state == CT_STARTING) {
+    ctl_ewma(&c->start_us, (double)(now_mono_us() - ct->created_us));
     ct->state = CT_RUNNING;
     ct->fn->starting--;
     ct->fn->start_failures = 0;
@@ -275,12 +280,20 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
   if (want == 0 || control_runner_should_stop(c, ct)) return 0;
   int rc = control_begin(c, err);
   if (rc < 0) return rc;
+  /* Taking several inputs at once saves round trips, but no container takes
+   * more than its share of the queue: six slow inputs go to six containers,
+   * not four to the first one that asks. */
+  int64_t live = ct->fn->live > 0 ? ct->fn->live : 1;
+  int64_t share = (ct->fn->queued + live - 1) / live;
+  if ((int64_t)want > share) want = share > 0 ? (size_t)share : 1;
   store_leased_t *l = NULL;
   size_t n = 0;
   if ((rc = c->store->ops->inputs_lease(c->store, ct->fn->id, ct->id, want,
                                         now_wall(), &l, &n, err)) < 0)
     return rc;
-  if (n && ct->nleased == 0) ct->head_started_ms = now_mono_ms();
+  if (n && ct->nleased == 0) ct->head_started_us = now_mono_us();
+  ct->fn->queued =
+      ct->fn->queued > (int64_t)n ? ct->fn->queued - (int64_t)n : 0;
   for (size_t i = 0; i < n; i++) {
     if (ct->nleased == ct->capleased) {
       ct->capleased = ct->capleased ? ct->capleased * 2 : 8;

@@ -2,6 +2,7 @@
  * containers each function gets, starting them, enforcing timeouts,
  * scaling idle ones down, and what a container's death means for the
  * inputs it held. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,7 @@ static int start_container(control_t *c, ctl_fn_t *fn) {
   c->store->ops->container_update(c->store, ct->id, "starting",
                                   wk_container_pid(ct->wk), NULL, 0, 0, &err);
   ct->last_active_ms = now_mono_ms();
+  ct->created_us = now_mono_us();
   ct->next = c->containers;
   c->containers = ct;
   fn->live++;
@@ -269,7 +271,7 @@ void ctl_containers_free(control_t *c) {
 static void enforce_timeouts(control_t *c, uint64_t now) {
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
     if (ct->nleased == 0 || ct->state != CT_RUNNING) continue;
-    if ((double)(now - ct->head_started_ms) > ct->fn->timeout_s * 1000.0)
+    if ((double)(now_mono_us() - ct->head_started_us) > ct->fn->timeout_s * 1e6)
       worker_kill(c->worker, ct->wk, KILL_TIMEOUT);
   }
 }
@@ -348,6 +350,8 @@ static void autoscale(control_t *c) {
     log_error("%s", err.msg);
     return;
   }
+  for (ctl_app_t *a = c->apps; a; a = a->next)
+    for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) fn->queued = 0;
   for (size_t i = 0; i < n; i++) {
     ctl_fn_t *fn = ctl_fn_find(c, counts[i].function_id);
     if (!fn || !fn->app->running) continue;
@@ -361,7 +365,18 @@ static void autoscale(control_t *c) {
       continue;
     }
     if (counts[i].queued > 0 && c->http) http_wake(c->http, fn->park_key);
-    int64_t desired = counts[i].queued + counts[i].leased;
+    fn->queued = counts[i].queued;
+    int64_t backlog = counts[i].queued + counts[i].leased;
+    int64_t desired = backlog;
+    /* Once run times are known, start another container only while the
+     * backlog would take the running ones longer than a container takes to
+     * start: a thousand tiny inputs do not need sixteen containers. */
+    if (fn->run_us > 0) {
+      double start_us = c->start_us > 0 ? c->start_us : 100000.0;
+      double enough = ceil((double)backlog * fn->run_us / start_us);
+      if (enough < 1) enough = 1;
+      if ((double)desired > enough) desired = (int64_t)enough;
+    }
     if (fn->max_containers > 0 && desired > fn->max_containers)
       desired = fn->max_containers;
     if (desired < fn->min_containers) desired = fn->min_containers;

@@ -57,7 +57,7 @@ static const vfield_t output_fields[] = {
     {"input_id", V_STRING, true, false},  {"seq", V_INT, false, false},
     {"status", V_STRING, true, false},    {"data", V_STRING, false, true},
     {"message", V_STRING, false, true},   {"exception", V_STRING, false, true},
-    {"traceback", V_STRING, false, true},
+    {"traceback", V_STRING, false, true}, {"duration_us", V_INT, false, true},
 };
 static const vfield_t all_types[] = {
     {"s", V_STRING, true, true},  {"i", V_INT, false, false},

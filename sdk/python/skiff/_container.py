@@ -222,6 +222,7 @@ class Runner:
         """Run one input and queue its output(s)."""
         input_id = str(inp.get("input_id"))
         seq = 0
+        started = time.perf_counter()
         try:
             if self.load_error is not None:
                 raise self.load_error
@@ -246,6 +247,9 @@ class Runner:
                 out = {"input_id": input_id, "seq": 0, "status": "success", "data": self._encode(result, "result")}
         except BaseException as e:
             out = self._failure(input_id, seq, e)
+        # How long the function itself ran: skiffd's autoscaler weighs the
+        # queue with it.
+        out["duration_us"] = int((time.perf_counter() - started) * 1e6)
         _flush_std()
         self.add_output(out, loop_will_send=not self.inputs)
 
