@@ -19,6 +19,7 @@
 #include "control/control.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "worker/pycache.h"
 
 typedef struct daemon_opts {
   const char *home;
@@ -273,6 +274,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   cc.sdk_dir = sdk_real;
+  if (pycache_compile(o.python, sdk_real, &err) < 0) {
+    log_warn("%s", err.msg);
+    err_clear(&err);
+  }
   if (control_new(d.loop, &cc, d.store, &d.control, &err) < 0) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
