@@ -175,6 +175,16 @@ int sq_output_put(store_t *s, const store_output_t *o, double now, bool *stored,
   if (rc < 0) return rc;
   if (!strcmp(in.state, "done")) return 0;
   if ((rc = sq_savepoint(q, err)) < 0) return rc;
+  int64_t seq = o->seq;
+  if (seq < 0) { /* the next after any items the input already yielded */
+    sqlite3_stmt *ms = sq_stmt(
+        q, "SELECT COALESCE(MAX(seq) + 1, 0) FROM outputs WHERE input_id = ?",
+        err);
+    if (!ms) goto fail;
+    sqlite3_bind_int64(ms, 1, o->input_id);
+    seq = sqlite3_step(ms) == SQLITE_ROW ? sqlite3_column_int64(ms, 0) : 0;
+    sqlite3_reset(ms);
+  }
   sqlite3_stmt *st = sq_stmt(
       q,
       "INSERT OR IGNORE INTO outputs(call_id, input_id, idx, seq, status,"
@@ -185,25 +195,6 @@ int sq_output_put(store_t *s, const store_output_t *o, double now, bool *stored,
   sq_bind_text(st, 1, in.call_id);
   sqlite3_bind_int64(st, 2, o->input_id);
   sqlite3_bind_int64(st, 3, in.idx);
-  int64_t seq = o->seq;
-  if (seq < 0) { /* the next after any items the input already yielded */
-    sqlite3_stmt *ms = sq_stmt(
-        q, "SELECT COALESCE(MAX(seq) + 1, 0) FROM outputs WHERE input_id = ?",
-        err);
-    if (!ms) goto fail;
-    sqlite3_bind_int64(ms, 1, o->input_id);
-    seq = sqlite3_step(ms) == SQLITE_ROW ? sqlite3_column_int64(ms, 0) : 0;
-    sqlite3_reset(ms);
-    st = sq_stmt(q,
-                 "INSERT OR IGNORE INTO outputs(call_id, input_id, idx, seq,"
-                 " status, data, message, exception, traceback, created_at)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 err);
-    if (!st) goto fail;
-    sq_bind_text(st, 1, in.call_id);
-    sqlite3_bind_int64(st, 2, o->input_id);
-    sqlite3_bind_int64(st, 3, in.idx);
-  }
   sqlite3_bind_int64(st, 4, seq);
   sq_bind_text(st, 5, o->status);
   if (o->data)
