@@ -27,6 +27,10 @@ bool api_query_int(http_req_t *req, const char *key, int64_t dflt, int64_t lo,
  * what it holds and returns). */
 bool api_park_if_empty(http_req_t *req, const json_t *rows, int64_t wait,
                        bool can_wait, const char *prefix, const char *id);
+/* The ?after=CURSOR&wait=SECONDS&limit=N of a long-polled list; answers
+ * 400 and returns false on junk. */
+bool api_cursor_query(http_req_t *req, int64_t *after, int64_t *wait,
+                      int64_t *limit);
 /* The cursor to resume from: field of the last row, else after. */
 int64_t api_next_cursor(const json_t *rows, const char *field, int64_t after);
 

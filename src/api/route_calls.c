@@ -181,10 +181,7 @@ out:
 
 void api_call_outputs(api_t *api, http_req_t *req, const route_match_t *m) {
   int64_t after, wait, limit;
-  if (!api_query_int(req, "after", 0, 0, INT64_MAX, &after) ||
-      !api_query_int(req, "wait", 0, 0, 60, &wait) ||
-      !api_query_int(req, "limit", 1000, 1, 10000, &limit))
-    return;
+  if (!api_cursor_query(req, &after, &wait, &limit)) return;
   store_t *s = control_store(api->control);
   err_t err = ERR_INIT;
   json_t *call = NULL, *outs = NULL;

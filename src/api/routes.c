@@ -84,6 +84,13 @@ bool api_park_if_empty(http_req_t *req, const json_t *rows, int64_t wait,
   return true;
 }
 
+bool api_cursor_query(http_req_t *req, int64_t *after, int64_t *wait,
+                      int64_t *limit) {
+  return api_query_int(req, "after", 0, 0, INT64_MAX, after) &&
+         api_query_int(req, "wait", 0, 0, 60, wait) &&
+         api_query_int(req, "limit", 1000, 1, 10000, limit);
+}
+
 int64_t api_next_cursor(const json_t *rows, const char *field, int64_t after) {
   size_t n = json_array_size(rows);
   if (n == 0) return after;

@@ -362,23 +362,30 @@ static int open_for(const char *home, client_t **c) {
   return EXIT_OK;
 }
 
-static int daemon_stop(int argc, char **argv) {
+/* Parses `--home DIR` (the only option of daemon stop and status), then
+ * opens a client with a short timeout. Returns 0, CLI_HELP or an exit code. */
+static int open_home_command(const char *cmd, const char *usage, int argc,
+                             char **argv, client_t **c) {
   const char *home = NULL;
   const cli_opt_t opts[] = {{"home", 0, NULL, &home}, {0}};
   int npos;
   char **pos;
-  int r = cli_parse("daemon stop", stop_usage, opts, false, argc, argv, &npos,
-                    &pos);
-  if (r) return r == CLI_HELP ? EXIT_OK : r;
-  r = cli_want_args("daemon stop", npos, pos, 0, 0, "");
+  int r = cli_parse(cmd, usage, opts, false, argc, argv, &npos, &pos);
+  if (r) return r;
+  r = cli_want_args(cmd, npos, pos, 0, 0, "");
   free(pos);
   if (r) return r;
   if (home && !*home)
-    return cli_usage_error("daemon stop", "option '--home' needs a value");
+    return cli_usage_error(cmd, "option '--home' needs a value");
+  if ((r = open_for(home, c))) return r;
+  client_set_timeout_ms(*c, 5000);
+  return 0;
+}
 
+static int daemon_stop(int argc, char **argv) {
   client_t *c;
-  if ((r = open_for(home, &c))) return r;
-  client_set_timeout_ms(c, 5000);
+  int r = open_home_command("daemon stop", stop_usage, argc, argv, &c);
+  if (r) return r == CLI_HELP ? EXIT_OK : r;
   err_t err = ERR_INIT;
   json_t *st;
   r = client_request(c, "GET", "/v1/status", NULL, NULL, &st, &err);
@@ -436,22 +443,9 @@ static int daemon_stop(int argc, char **argv) {
 }
 
 static int daemon_status(int argc, char **argv) {
-  const char *home = NULL;
-  const cli_opt_t opts[] = {{"home", 0, NULL, &home}, {0}};
-  int npos;
-  char **pos;
-  int r = cli_parse("daemon status", status_usage, opts, false, argc, argv,
-                    &npos, &pos);
-  if (r) return r == CLI_HELP ? EXIT_OK : r;
-  r = cli_want_args("daemon status", npos, pos, 0, 0, "");
-  free(pos);
-  if (r) return r;
-  if (home && !*home)
-    return cli_usage_error("daemon status", "option '--home' needs a value");
-
   client_t *c;
-  if ((r = open_for(home, &c))) return r;
-  client_set_timeout_ms(c, 5000);
+  int r = open_home_command("daemon status", status_usage, argc, argv, &c);
+  if (r) return r == CLI_HELP ? EXIT_OK : r;
   err_t err = ERR_INIT;
   json_t *st;
   r = client_request(c, "GET", "/v1/status", NULL, NULL, &st, &err);
