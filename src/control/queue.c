@@ -128,7 +128,10 @@ void control_inputs_added(control_t *c, const char *function_id) {
   if (!fn) return;
   if (c->http) http_wake(c->http, fn->park_key);
   c->dirty = true;
-  ctl_scheduler_tick(c);
+  /* A cold function gets its first container now; for a warm one the
+   * next tick (at most 100 ms away) rescales, so a stream of input batches
+   * does not count the whole queue once per batch. */
+  if (fn->live == 0) ctl_scheduler_tick(c);
 }
 
 int control_call_cancel(control_t *c, const char *call_id, bool terminate,
