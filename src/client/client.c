@@ -16,7 +16,30 @@ struct client {
   char err_code[64]; /* client_error_code() */
   long timeout_ms;
   long connect_timeout_ms;
+  char auth[128]; /* "Authorization: Bearer <token>" for TCP, else "" */
 };
+
+/* The token a TCP listener wants: $SKIFF_API_TOKEN, else the first readable
+ * token file of the default home or /var/lib/skiff. */
+static void load_token(char *out, size_t outsz) {
+  out[0] = '\0';
+  const char *env = getenv("SKIFF_API_TOKEN");
+  char tok[80] = "";
+  if (env && *env) {
+    snprintf(tok, sizeof tok, "%s", env);
+  } else {
+    const char *homes[] = {paths_default_home(), "/var/lib/skiff"};
+    for (size_t i = 0; i < 2 && !tok[0]; i++) {
+      _cleanup_free_ char *path = xasprintf("%s/token", homes[i]);
+      FILE *f = fopen(path, "r");
+      if (!f) continue;
+      if (!fgets(tok, sizeof tok, f)) tok[0] = '\0';
+      fclose(f);
+      tok[strcspn(tok, "\r\n")] = '\0';
+    }
+  }
+  if (tok[0]) snprintf(out, outsz, "Authorization: Bearer %s", tok);
+}
 
 static bool starts_with(const char *s, const char *prefix) {
   return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -106,10 +129,12 @@ int client_open(client_t **out, const char *spec, err_t *err) {
   c->target = t;
   c->timeout_ms = CLIENT_TIMEOUT_MS_DEFAULT;
   c->connect_timeout_ms = CLIENT_CONNECT_TIMEOUT_MS_DEFAULT;
-  if (t.socket_path[0])
+  if (t.socket_path[0]) {
     snprintf(c->url, sizeof c->url, "unix://%s", t.socket_path);
-  else
+  } else {
     snprintf(c->url, sizeof c->url, "%s", t.base_url);
+    load_token(c->auth, sizeof c->auth);
+  }
   *out = c;
   return 0;
 }
@@ -264,6 +289,7 @@ int client_request(client_t *c, const char *method, const char *path,
   struct curl_slist *headers = NULL;
   headers = curl_slist_append(headers, "Accept: application/json");
   headers = curl_slist_append(headers, "Expect:");
+  if (c->auth[0]) headers = curl_slist_append(headers, c->auth);
 
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

@@ -42,9 +42,13 @@ int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
 /* Listens on a Unix socket (created with mode, and group gid unless -1). */
 int http_listen_unix(http_server_t *s, enum http_listener_kind kind,
                      const char *path, unsigned mode, long gid, err_t *err);
-/* Listens on TCP "HOST:PORT"; the bound port is returned in *port. */
+/* Listens on TCP "HOST:PORT"; the bound port is returned in *port. When
+ * token is not NULL, every request must carry "Authorization: Bearer
+ * <token>" (401 otherwise): a TCP port, unlike a socket file, has no owner
+ * or mode to keep other local users out. */
 int http_listen_tcp(http_server_t *s, enum http_listener_kind kind,
-                    const char *hostport, int *port, err_t *err);
+                    const char *hostport, const char *token, int *port,
+                    err_t *err);
 /* Answers parked requests with 503, stops listening, and frees the server
  * once the loop has run the close callbacks. */
 void http_server_free(http_server_t *s);

@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ struct listener {
   enum http_listener_kind kind;
   int fd;
   char *unix_path;
+  char *token; /* requests must carry "Authorization: Bearer <token>" */
 };
 
 struct http_req {
@@ -56,6 +58,7 @@ struct http_req {
   buf_t body;
   size_t limit;
   bool too_large;
+  bool unauthorized;
   enum req_state state;
   bool timed_out;
   int status;
@@ -255,6 +258,15 @@ const char *http_req_body(const http_req_t *r, size_t *len) {
 
 /* ---- MHD callbacks ---- */
 
+static bool token_ok(struct MHD_Connection *conn, const char *token) {
+  const char *h =
+      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+  if (!h || strncmp(h, "Bearer ", 7)) return false;
+  h += 7;
+  size_t n = strlen(token);
+  return strlen(h) == n && CRYPTO_memcmp(h, token, n) == 0;
+}
+
 static void req_free(http_req_t *r) {
   list_del(r->srv, r);
   if (r->data && r->data_free) r->data_free(r->data);
@@ -318,11 +330,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     uint64_t announced;
     if (cl && parse_u64(cl, &announced) && announced > r->limit)
       r->too_large = true;
+    if (l->token) r->unauthorized = !token_ok(conn, l->token);
     *con_cls = r;
     return MHD_YES;
   }
   if (*upload_data_size) {
-    if (!r->too_large) {
+    if (!r->too_large && !r->unauthorized) {
       if (r->body.len + *upload_data_size > r->limit) {
         r->too_large = true;
         buf_free(&r->body);
@@ -337,6 +350,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     case R_READY:
       return queue_prepared(r);
     case R_READING:
+      if (r->unauthorized) {
+        prepare_answer(
+            r, 401,
+            error_body("unauthorized",
+                       "this TCP listener needs the daemon's token: send "
+                       "'Authorization: Bearer TOKEN' (TOKEN is in "
+                       "$SKIFF_HOME/token; the skiff CLI and SDK read it from "
+                       "there or from SKIFF_TOKEN)"));
+        return queue_prepared(r);
+      }
       if (r->too_large) {
         char msg[256];
         snprintf(msg, sizeof msg,
@@ -474,7 +497,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls,
 }
 
 static int add_listener(http_server_t *s, enum http_listener_kind kind, int fd,
-                        const char *unix_path, err_t *err) {
+                        const char *unix_path, const char *token, err_t *err) {
   if (s->nlisteners == MAX_LISTENERS) {
     close(fd);
     return err_set(err, -ENOSPC, "too many listeners");
@@ -484,6 +507,7 @@ static int add_listener(http_server_t *s, enum http_listener_kind kind, int fd,
   l->kind = kind;
   l->fd = fd;
   l->unix_path = unix_path ? xstrdup(unix_path) : NULL;
+  l->token = token ? xstrdup(token) : NULL;
   l->d = MHD_start_daemon(
       MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
       NULL, on_access, l, MHD_OPTION_LISTEN_SOCKET, fd,
@@ -534,11 +558,12 @@ int http_listen_unix(http_server_t *s, enum http_listener_kind kind,
     close(fd);
     return err_sys(err, -e, "cannot listen on %s", path);
   }
-  return add_listener(s, kind, fd, path, err);
+  return add_listener(s, kind, fd, path, NULL, err);
 }
 
 int http_listen_tcp(http_server_t *s, enum http_listener_kind kind,
-                    const char *hostport, int *port, err_t *err) {
+                    const char *hostport, const char *token, int *port,
+                    err_t *err) {
   char host[256];
   const char *colon = strrchr(hostport, ':');
   uint64_t p;
@@ -571,7 +596,7 @@ int http_listen_tcp(http_server_t *s, enum http_listener_kind kind,
   socklen_t sl = sizeof sa;
   getsockname(fd, (struct sockaddr *)&sa, &sl);
   if (port) *port = ntohs(sa.sin_port);
-  return add_listener(s, kind, fd, NULL, err);
+  return add_listener(s, kind, fd, NULL, token, err);
 }
 
 static void on_closed_free(uv_handle_t *h) {
@@ -603,6 +628,7 @@ void http_server_free(http_server_t *s) {
     MHD_stop_daemon(l->d); /* closes the listening socket too */
     if (l->unix_path) unlink(l->unix_path);
     free(l->unix_path);
+    free(l->token);
     l->poll.data = l;
     uv_close((uv_handle_t *)&l->poll, on_closed_free);
   }

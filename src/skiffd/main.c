@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -213,6 +214,39 @@ static void request_shutdown(void *ctx) {
   uv_timer_start(&d->stop_timer, on_stop_timer, 100, 0);
 }
 
+/* The token TCP clients must present: $home/token, made on first use,
+ * readable by root and the socket's group (the same people who may use the
+ * socket). */
+static int load_token(const char *home, long gid, char out[65], err_t *err) {
+  char *path = xasprintf("%s/token", home);
+  char *data = NULL;
+  size_t len = 0;
+  int rc = 0;
+  if (read_file(path, &data, &len, NULL) == 0 && len >= 32) {
+    size_t n = strcspn(data, "\r\n");
+    snprintf(out, 65, "%.*s", (int)(n < 64 ? n : 64), data);
+  } else {
+    unsigned char rnd[32];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+      rc = err_sys(err, -errno, "cannot make a token");
+      goto out;
+    }
+    for (size_t i = 0; i < sizeof rnd; i++)
+      sprintf(out + 2 * i, "%02x", rnd[i]);
+    char line[80];
+    int n = snprintf(line, sizeof line, "%s\n", out);
+    if ((rc = write_file_atomic(path, line, (size_t)n, 0600, err)) < 0)
+      goto out;
+  }
+  if (gid >= 0 &&
+      (chown(path, (uid_t)-1, (gid_t)gid) < 0 || chmod(path, 0640) < 0))
+    rc = err_sys(err, -errno, "cannot give %s to the socket's group", path);
+out:
+  free(data);
+  free(path);
+  return rc;
+}
+
 static long socket_gid(const char *name, bool explicit_name) {
   struct group *g = getgrnam(name);
   if (g) return (long)g->gr_gid;
@@ -308,8 +342,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
   }
+  char token[65] = "";
+  if (strcmp(o.listen, "none") && load_token(abs_home, gid, token, &err) < 0) {
+    fprintf(stderr, "skiffd: %s\n", err.msg);
+    return 1;
+  }
   if (strcmp(o.listen, "none") &&
-      http_listen_tcp(d.http, HTTP_CLIENT, o.listen, &port, &err) < 0) {
+      http_listen_tcp(d.http, HTTP_CLIENT, o.listen, token, &port, &err) < 0) {
     /* The default port may belong to another daemon (another home): the
      * Unix socket is enough then. An address asked for must work. */
     if (o.listen_given || err.code != -EADDRINUSE) {
@@ -337,9 +376,14 @@ int main(int argc, char **argv) {
   uv_signal_start(&d.sigint, on_signal, SIGINT);
   uv_timer_init(d.loop, &d.stop_timer);
   d.stop_timer.data = &d;
-  log_info("skiffd %s ready: home %s, socket %s%s%s, store %s",
-           SKIFF_VERSION_STRING, abs_home, sock, port ? ", tcp " : "",
-           port ? o.listen : "", store_url);
+  char tcp[300] = "";
+  if (port) {
+    const char *colon = strrchr(o.listen, ':');
+    snprintf(tcp, sizeof tcp, ", tcp %.*s:%d (token in %s/token)",
+             (int)(colon - o.listen), o.listen, port, abs_home);
+  }
+  log_info("skiffd %s ready: home %s, socket %s%s, store %s",
+           SKIFF_VERSION_STRING, abs_home, sock, tcp, store_url);
 
   uv_run(d.loop, UV_RUN_DEFAULT);
   uv_walk(d.loop, close_walk, NULL);

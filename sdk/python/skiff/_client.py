@@ -65,6 +65,28 @@ def resolve_daemon_address(env: Optional[Mapping[str, str]] = None) -> Tuple[str
     return ("unix", os.path.join(os.path.expanduser("~"), ".skiff", "skiffd.sock"))
 
 
+def api_token(env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The token a TCP listener wants: ``$SKIFF_API_TOKEN``, else the first
+    readable ``token`` file of ``$SKIFF_HOME``, ``/var/lib/skiff`` or
+    ``~/.skiff``.  None when there is none."""
+    env = os.environ if env is None else env
+    tok = env.get("SKIFF_API_TOKEN", "").strip()
+    if tok:
+        return tok
+    homes = [env.get("SKIFF_HOME", ""), "/var/lib/skiff", os.path.join(os.path.expanduser("~"), ".skiff")]
+    for home in homes:
+        if not home:
+            continue
+        try:
+            with open(os.path.join(home, "token"), encoding="ascii") as f:
+                tok = f.readline().strip()
+        except OSError:
+            continue
+        if tok:
+            return tok
+    return None
+
+
 def _retry_timeout_from_env() -> float:
     raw = os.environ.get("SKIFF_RETRY_TIMEOUT")
     if raw:
@@ -126,6 +148,10 @@ class Client:
         self.address = address or resolve_daemon_address()
         self.retry_timeout = _retry_timeout_from_env() if retry_timeout is None else retry_timeout
         self.headers = dict(headers or {})
+        if self.address[0] == "tcp" and "Authorization" not in self.headers:
+            tok = api_token()
+            if tok:
+                self.headers["Authorization"] = f"Bearer {tok}"
         self._local = threading.local()
         self._max_payload: Optional[int] = None
         self._lock = threading.Lock()
