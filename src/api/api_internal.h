@@ -50,6 +50,17 @@ void api_call_get(api_t *api, http_req_t *req, const route_match_t *m);
 void api_call_cancel(api_t *api, http_req_t *req, const route_match_t *m);
 void api_containers_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m);
+/* Calls made from inside a container, limited to its own app. */
+void api_runner_app(api_t *api, http_req_t *req, const route_match_t *m);
+void api_runner_calls_create(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+void api_runner_call_inputs(api_t *api, http_req_t *req,
+                            const route_match_t *m);
+void api_runner_call_outputs(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+void api_runner_call_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_runner_call_cancel(api_t *api, http_req_t *req,
+                            const route_match_t *m);
 
 /* Validation of an app definition (apps_spec.c), shared with the fuzzer:
  * checks body and fills in defaults and function ids. */

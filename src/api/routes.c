@@ -25,6 +25,12 @@ static const route_t client_routes[] = {
 
 static const route_t runner_routes[] = {
     {"POST", "/v1/runner/exchange", api_runner_exchange},
+    {"GET", "/v1/runner/app", api_runner_app},
+    {"POST", "/v1/functions/{}/calls", api_runner_calls_create},
+    {"POST", "/v1/calls/{}/inputs", api_runner_call_inputs},
+    {"GET", "/v1/calls/{}/outputs", api_runner_call_outputs},
+    {"GET", "/v1/calls/{}", api_runner_call_get},
+    {"POST", "/v1/calls/{}/cancel", api_runner_call_cancel},
 };
 
 void api_handle(void *ctx, http_req_t *req) {

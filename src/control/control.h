@@ -75,6 +75,8 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
 bool control_runner_should_stop(control_t *c, ctl_container_t *ct);
 /* The key a runner parks under while waiting for inputs. */
 const char *control_runner_park_key(ctl_container_t *ct);
+/* The app a container belongs to (its id). */
+const char *control_container_app_id(ctl_container_t *ct);
 
 json_t *control_status(control_t *c);
 /* Fills in what only memory knows about live containers in a list from the

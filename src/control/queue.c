@@ -170,6 +170,10 @@ ctl_container_t *control_container_by_token(control_t *c, const char *token) {
   return NULL;
 }
 
+const char *control_container_app_id(ctl_container_t *ct) {
+  return ct->fn->app->id;
+}
+
 const char *control_runner_park_key(ctl_container_t *ct) {
   return ct->fn->park_key;
 }

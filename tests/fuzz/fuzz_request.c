@@ -37,6 +37,12 @@ static const route_t client_routes[] = {
 
 static const route_t runner_routes[] = {
     {"POST", "/v1/runner/exchange", NULL},
+    {"GET", "/v1/runner/app", NULL},
+    {"POST", "/v1/functions/{}/calls", NULL},
+    {"POST", "/v1/calls/{}/inputs", NULL},
+    {"GET", "/v1/calls/{}/outputs", NULL},
+    {"GET", "/v1/calls/{}", NULL},
+    {"POST", "/v1/calls/{}/cancel", NULL},
 };
 
 /* Field lists of the real routes (src/api/route_*.c). */

@@ -76,6 +76,24 @@ def load_function(module: str, qualname: str) -> Callable[..., Any]:
     return obj
 
 
+def hydrate_app(client: Client, module: str, qualname: str) -> None:
+    """Let the function call the other functions of its app (``f.remote()``
+    inside a container): hydrate the app's Function objects against the
+    runner socket, which serves the call routes for this app only."""
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    app = getattr(obj, "_app", None)
+    registered = getattr(app, "registered_functions", None)
+    if not isinstance(registered, dict):
+        return
+    ids = client.request("GET", "/v1/runner/app").get("functions") or {}
+    for name, f in registered.items():
+        fid = ids.get(name)
+        if isinstance(fid, str):
+            f._hydrate(client, fid, {})
+
+
 def _one_line(text: str, limit: int = 1000) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 3] + "..."
@@ -308,6 +326,11 @@ def main() -> int:
     flag = os.environ.get("SKIFF_IS_GENERATOR")
     is_gen = flag == "1" if flag in ("0", "1") else bool(fn is not None and inspect.isgeneratorfunction(fn))
     client = Client(("unix", api), headers={"X-Skiff-Token": token})
+    if fn is not None:
+        try:
+            hydrate_app(Client(("unix", api), headers={"X-Skiff-Token": token}), module, qualname)
+        except Exception as e:  # calls to other functions will say why they fail
+            _log(f"cannot look up the app's functions: {e}")
     runner = Runner(client, fn, is_gen, _max_payload_from_env(), load_error, {"__main__": module} if module else {})
     code = runner.serve()
     _flush_std()
