@@ -16,8 +16,11 @@ import os
 import socket
 import threading
 import time
-import urllib.parse
-from typing import Any, Dict, Mapping, Optional, Tuple
+# typing is imported for type checkers only: it costs every container
+# several milliseconds of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import exception as exc
 from ._http import Connection
@@ -47,6 +50,8 @@ def resolve_daemon_address(env: Optional[Mapping[str, str]] = None) -> Tuple[str
             if not path:
                 raise exc.InvalidError(f"SKIFF_URL={url!r} names no socket path")
             return ("unix", path)
+        import urllib.parse  # only for http:// addresses
+
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme == "http" and parsed.hostname:
             port = parsed.port or 80

@@ -22,16 +22,20 @@ from __future__ import annotations
 
 import collections
 import importlib
-import inspect
 import os
 import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional
+# typing is imported for type checkers only: it costs every container
+# several milliseconds of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Deque, Dict, List, Mapping, Optional
 
 from . import exception as exc
 from ._client import DEFAULT_MAX_PAYLOAD, Client
+from ._introspect import CO_GENERATOR, code_flags
 from ._serialization import b64, dumps, loads, unb64
 
 __all__ = ["main", "Runner", "load_function"]
@@ -324,7 +328,7 @@ def main() -> int:
             load_error = e
             _log(f"cannot load {module}.{qualname}:\n{''.join(traceback.format_exception(e))}")
     flag = os.environ.get("SKIFF_IS_GENERATOR")
-    is_gen = flag == "1" if flag in ("0", "1") else bool(fn is not None and inspect.isgeneratorfunction(fn))
+    is_gen = flag == "1" if flag in ("0", "1") else bool(fn is not None and code_flags(fn) & CO_GENERATOR)
     client = Client(("unix", api), headers={"X-Skiff-Token": token})
     if fn is not None:
         try:

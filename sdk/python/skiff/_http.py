@@ -9,7 +9,11 @@ the ``email`` package, which costs every container ~20 ms of start-up.
 from __future__ import annotations
 
 import socket
-from typing import Dict, Mapping, Optional, Tuple
+# typing is imported for type checkers only: it costs every container
+# several milliseconds of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Mapping, Optional, Tuple
 
 __all__ = ["Connection", "ProtocolError"]
 

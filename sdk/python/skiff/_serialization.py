@@ -11,7 +11,11 @@ import base64
 import io
 import pickle
 import sys
-from typing import Any, Dict, Mapping, Optional, Tuple
+# typing is imported for type checkers only: it costs every container
+# several milliseconds of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import exception as exc
 

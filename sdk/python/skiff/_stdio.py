@@ -13,7 +13,11 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from typing import Any, Iterator, TextIO
+# typing is imported for type checkers only: it costs every container
+# several milliseconds of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, TextIO
 
 __all__ = ["LineGuard", "guarded_stdio", "write_foreign"]
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import inspect
 import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+# typing is imported for type checkers only: it costs every container
+# several milliseconds of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+from ._introspect import CO_ASYNC_GENERATOR, CO_COROUTINE, code_flags
 from ._stdio import guarded_stdio, write_foreign
 from . import exception as exc
 from ._client import Client, default_client
@@ -22,7 +25,7 @@ __all__ = ["App", "LocalEntrypoint"]
 _FUNCTION_OPTIONS = (
     "image, gpu, cpu, memory, timeout, retries, min_containers, max_containers, env"
 )
-_Number = Union[int, float]
+_Number = "int | float"  # for annotations only
 
 
 def _is_number(v: Any) -> bool:
@@ -250,6 +253,8 @@ class _LogStreamer:
 
 
 def _sha256_file(path: str) -> str:
+    import hashlib  # only the client uploads files
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -404,7 +409,7 @@ class App:
                 raise exc.InvalidError(f"{fn.__qualname__} is decorated twice")
             if not callable(fn):
                 raise TypeError(f"@app.function() must decorate a function, got {_given(fn)}")
-            if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            if code_flags(fn) & (CO_COROUTINE | CO_ASYNC_GENERATOR):
                 raise exc.InvalidError(f"{fn.__qualname__} is async: async functions are not supported yet")
             f = Function(fn, self, spec)
             self._functions[f.name] = f

@@ -10,7 +10,11 @@ subclass the matching builtin (``ValueError``, ``TimeoutError``,
 from __future__ import annotations
 
 import builtins
-from typing import Optional
+# typing is imported for type checkers only: it costs every container
+# several milliseconds of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = [
     "Error",

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import queue
 import threading
 import time
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    Dict,
-    Generator,
-    Iterable,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Tuple,
-)
+# typing is imported for type checkers only: it costs every container
+# several milliseconds of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import (
+        TYPE_CHECKING,
+        Any,
+        Callable,
+        Dict,
+        Generator,
+        Iterable,
+        Iterator,
+        List,
+        Mapping,
+        Optional,
+        Tuple,
+    )
 
 from . import exception as exc
+from ._introspect import CO_GENERATOR, code_flags
 from ._client import Client, default_client
 from ._serialization import b64, exception_from_output, loads, serialize_args, unb64
 from .retries import Retries
@@ -167,7 +171,7 @@ class Function:
         self._raw_f = raw_f
         self._app = app
         self._spec = spec
-        self._is_generator = inspect.isgeneratorfunction(raw_f)
+        self._is_generator = bool(code_flags(raw_f) & CO_GENERATOR)
         self._function_id: Optional[str] = None
         self._client: Optional[Client] = None
         self._aliases: Dict[str, str] = {}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Union
+# typing is imported for type checkers only: it costs every container
+# several milliseconds of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Union
 
 from .exception import InvalidError
 
