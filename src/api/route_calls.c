@@ -76,8 +76,9 @@ static void free_inputs(store_input_t *in, size_t n) {
 
 void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m) {
   static const vfield_t fields[] = {{"kind", V_STRING, true, false},
-                                    {"inputs", V_ARRAY, false, false}};
-  json_t *body = api_body(req, fields, 2);
+                                    {"inputs", V_ARRAY, false, false},
+                                    {"call_id", V_STRING, false, false}};
+  json_t *body = api_body(req, fields, 3);
   if (!body) return;
   store_t *s = control_store(api->control);
   err_t err = ERR_INIT;
@@ -116,13 +117,40 @@ void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m) {
   }
   json_t *list = json_object_get(body, "inputs");
   if (list && decode_inputs(api, req, list, &in, &n) < 0) goto out;
+  /* A client may name the call itself, so that resending the request after
+   * a lost answer (daemon restarted) adds nothing twice. */
   char call_id[40];
-  id_new("fc", call_id, sizeof call_id);
+  const char *given = json_string_value(json_object_get(body, "call_id"));
+  bool exists = false;
+  if (given) {
+    if (!id_valid("fc", given)) {
+      http_respond_error(req, 400, "bad_request",
+                         "call_id must be 'fc-' and 16 characters of a-z, 2-7");
+      goto out;
+    }
+    snprintf(call_id, sizeof call_id, "%s", given);
+    json_t *old = NULL;
+    if (s->ops->call_get(s, call_id, &old, &err) == 0) {
+      exists = true;
+      bool same = !strcmp(
+          json_string_value(json_object_get(old, "function_id")), m->params[0]);
+      json_decref(old);
+      if (!same) {
+        http_respond_error(req, 409, "conflict",
+                           "call %s exists already, for another function",
+                           call_id);
+        goto out;
+      }
+    }
+    err_clear(&err);
+  } else {
+    id_new("fc", call_id, sizeof call_id);
+  }
   size_t accepted = 0;
   double now = now_wall();
   if (control_begin(api->control, &err) < 0 ||
-      s->ops->call_create(s, call_id, m->params[0], app_id, kind, now, &err) <
-          0 ||
+      (!exists && s->ops->call_create(s, call_id, m->params[0], app_id, kind,
+                                      now, &err) < 0) ||
       (n && s->ops->inputs_add(s, call_id, m->params[0], in, n, now, &accepted,
                                &err) < 0)) {
     http_respond_err(req, &err);
@@ -130,7 +158,7 @@ void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m) {
   }
   control_app_touch(api->control, app_id);
   if (accepted) control_inputs_added(api->control, m->params[0]);
-  http_respond_after_commit(req, 201,
+  http_respond_after_commit(req, exists ? 200 : 201,
                             json_pack("{s:s,s:I}", "call_id", call_id,
                                       "accepted", (json_int_t)accepted));
 out:

@@ -52,6 +52,15 @@ void id_new(const char *prefix, char *out, size_t outsz) {
   snprintf(out, outsz, "%s-%s", prefix, tail);
 }
 
+bool id_valid(const char *prefix, const char *s) {
+  size_t n = strlen(prefix);
+  if (!s || strncmp(s, prefix, n) || s[n] != '-' || strlen(s + n + 1) != 16)
+    return false;
+  for (const char *p = s + n + 1; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '2' && *p <= '7'))) return false;
+  return true;
+}
+
 void sha256_hex(const void *data, size_t len, char hex[65]) {
   unsigned char md[SHA256_DIGEST_LENGTH];
   EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);

@@ -18,6 +18,8 @@ uint64_t now_mono_us(void);
 
 /* Writes "<prefix>-<16 random base32 chars>" into out (size >= 40). */
 void id_new(const char *prefix, char *out, size_t outsz);
+/* True when s looks like id_new(prefix) made it. */
+bool id_valid(const char *prefix, const char *s);
 
 /* Lowercase hex sha256 of data into hex (65 bytes). */
 void sha256_hex(const void *data, size_t len, char hex[65]);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import queue
 import threading
 import time
@@ -41,6 +42,12 @@ MAP_BATCH_BYTES = 16 * 1024 * 1024
 MAP_MAX_OUTSTANDING = 10_000
 _POLL_WAIT = 50  # seconds per long poll (docs/api.md allows up to 60)
 
+
+
+def _new_call_id() -> str:
+    """An id in skiffd's own form: ``fc-`` and 16 base32 characters."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    return "fc-" + "".join(alphabet[b & 31] for b in os.urandom(16))
 
 class FunctionSpec:
     """The validated ``@app.function`` options of one function.
@@ -243,9 +250,10 @@ class Function:
             )
 
     def _create_call(self, client: Client, function_id: str, kind: str, inputs: List[Dict[str, Any]]) -> str:
-        resp = client.request(
-            "POST", f"/v1/functions/{function_id}/calls", {"kind": kind, "inputs": inputs}, timeout=300.0
-        )
+        # The call is named here, so a request resent after a lost answer
+        # (skiffd restarting) finds the same call instead of making another.
+        body = {"kind": kind, "inputs": inputs, "call_id": _new_call_id()}
+        resp = client.request("POST", f"/v1/functions/{function_id}/calls", body, timeout=300.0)
         call_id = resp.get("call_id")
         if not isinstance(call_id, str):
             raise exc.ApiError(f"skiffd answered a call without a call_id: {resp!r}")
