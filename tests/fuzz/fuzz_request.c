@@ -48,7 +48,8 @@ static const route_t runner_routes[] = {
 /* Field lists of the real routes (src/api/route_*.c). */
 static const vfield_t blobs_fields[] = {{"sha256", V_ARRAY, true, false}};
 static const vfield_t calls_fields[] = {{"kind", V_STRING, true, false},
-                                        {"inputs", V_ARRAY, false, false}};
+                                        {"inputs", V_ARRAY, false, false},
+                                        {"call_id", V_STRING, false, false}};
 static const vfield_t inputs_fields[] = {{"inputs", V_ARRAY, true, false}};
 static const vfield_t input_fields[] = {{"idx", V_INT, true, false},
                                         {"args", V_STRING, true, false}};
@@ -184,6 +185,10 @@ static void do_body(const char *body, size_t len) {
     rc = v_check(j, lists[i].f, lists[i].n, "body", &err);
     check_err(rc, &err);
   }
+  const char *call_id = json_string_value(json_object_get(j, "call_id"));
+  if (call_id && id_valid("fc", call_id) &&
+      (strlen(call_id) != 19 || strncmp(call_id, "fc-", 3)))
+    abort();
   json_t *inputs = json_object_get(j, "inputs");
   if (json_is_array(inputs))
     do_list(inputs, input_fields, N(input_fields), "inputs");
