@@ -32,6 +32,7 @@ static const vfield_t fn_fields[] = {
     {"retries", V_OBJECT, false, true},
     {"min_containers", V_INT, false, true},
     {"max_containers", V_INT, false, true},
+    {"scaledown_window", V_NUMBER, false, true},
     {"env", V_OBJECT, false, true},
 };
 
@@ -120,7 +121,8 @@ static int check_function(json_t *f, const char *where, err_t *err) {
                       err)) < 0 ||
       (rc = number_in(f, where, "timeout", 300, 1, 86400, err)) < 0 ||
       (rc = number_in(f, where, "min_containers", 0, 0, 1000, err)) < 0 ||
-      (rc = number_in(f, where, "max_containers", NONE, 1, 100000, err)) < 0)
+      (rc = number_in(f, where, "max_containers", NONE, 1, 100000, err)) < 0 ||
+      (rc = number_in(f, where, "scaledown_window", 60, 2, 1200, err)) < 0)
     return rc;
   double cpu = json_number_value(json_object_get(f, "cpu"));
   json_t *cl = json_object_get(f, "cpu_limit");

@@ -57,6 +57,7 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def) {
   }
   f->min_containers = (int64_t)num(def, "min_containers", 0);
   f->max_containers = (int64_t)num(def, "max_containers", 0);
+  f->scaledown_s = num(def, "scaledown_window", 60);
   json_t *env = json_object_get(def, "env");
   f->env = json_is_object(env) ? json_incref(env) : json_object();
   return f;

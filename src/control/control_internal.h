@@ -22,9 +22,10 @@ typedef struct ctl_fn {
   double backoff, initial_delay, max_delay;
   int64_t min_containers;
   int64_t max_containers; /* 0: as many as fit */
+  double scaledown_s;     /* idle time before a container is stopped */
   json_t *env;            /* object */
   char park_key[48];      /* "fn:<id>" */
-  int live;               /* containers not exited */
+  int live;               /* containers not exited nor scaled down */
   int starting;           /* containers that have not called in yet */
   int start_failures;     /* consecutive containers that died before work */
   double run_us;          /* moving average of an input's run time, 0 until

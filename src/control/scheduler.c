@@ -13,8 +13,7 @@
 #include "base/xalloc.h"
 #include "control/control_internal.h"
 
-#define MAX_STARTING 4           /* containers starting at once, machine-wide */
-#define SCALEDOWN_MS (60 * 1000) /* idle time before a container is stopped */
+#define MAX_STARTING 4 /* containers starting at once, machine-wide */
 #define START_FAILURES_MAX 3
 #define PIDS_MAX 4096
 #define PARTIAL_FLUSH_MS 200
@@ -240,7 +239,7 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
   c->store->ops->container_update(c->store, ct->id, "exited", 0, reason,
                                   now_wall(), ct->inputs_done, &err);
   ct->state = CT_EXITED;
-  fn->live--;
+  if (!ct->stop) fn->live--; /* a scaled-down one was uncounted already */
   for (ctl_container_t **pp = &c->containers; *pp; pp = &(*pp)->next) {
     if (*pp == ct) {
       *pp = ct->next;
@@ -279,7 +278,8 @@ static void enforce_timeouts(control_t *c, uint64_t now) {
 static void scale_down_idle(control_t *c, uint64_t now) {
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
     if (ct->state != CT_RUNNING || ct->nleased || ct->stop) continue;
-    if (now - ct->last_active_ms < SCALEDOWN_MS) continue;
+    if ((double)(now - ct->last_active_ms) < ct->fn->scaledown_s * 1000.0)
+      continue;
     if (ct->fn->live <= ct->fn->min_containers) continue;
     ct->stop = true;
     ct->fn->live--; /* no longer counts toward capacity */

@@ -120,8 +120,23 @@ def test_definition_mapping():
         "name": "f", "module": "mod", "qualname": "f", "is_generator": False,
         "cpu": 0.5, "cpu_limit": 2.0, "memory": 256, "memory_limit": 512, "timeout": 60,
         "retries": {"max_retries": 2, "backoff_coefficient": 1.0, "initial_delay": 1.0, "max_delay": 60.0},
-        "min_containers": 0, "max_containers": 4, "env": {"K": "v"},
+        "min_containers": 0, "max_containers": 4, "scaledown_window": 60.0, "env": {"K": "v"},
     }
+
+
+def test_scaledown_window():
+    app = skiff.App("t")
+
+    @app.function(scaledown_window=5)
+    def f(x):
+        return x
+
+    assert f.spec.to_api("f", "mod", "f", False)["scaledown_window"] == 5.0
+    for bad in (1, 1201, 0.5):
+        with pytest.raises(InvalidError, match="scaledown_window"):
+            app.function(scaledown_window=bad)
+    with pytest.raises(TypeError, match="scaledown_window"):
+        app.function(scaledown_window="60")
 
     @app.function(retries=skiff.Retries(max_retries=3, backoff_coefficient=3.0, initial_delay=0.5, max_delay=10))
     def g(x):

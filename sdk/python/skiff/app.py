@@ -23,7 +23,8 @@ from .retries import Retries
 __all__ = ["App", "LocalEntrypoint"]
 
 _FUNCTION_OPTIONS = (
-    "image, gpu, cpu, memory, timeout, retries, min_containers, max_containers, env"
+    "image, gpu, cpu, memory, timeout, retries, min_containers, max_containers, "
+    "scaledown_window, env"
 )
 _Number = "int | float"  # for annotations only
 
@@ -87,6 +88,14 @@ def _check_timeout(timeout: Any) -> _Number:
     if isinstance(timeout, float) and timeout.is_integer():
         return int(timeout)
     return timeout
+
+
+def _check_scaledown_window(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"scaledown_window must be a number of seconds, got {_given(value)}")
+    if not 2 <= value <= 1200:
+        raise exc.InvalidError(f"scaledown_window={value} is invalid: it must be between 2 and 1200 seconds")
+    return float(value)
 
 
 def _check_containers(min_containers: Any, max_containers: Any) -> Tuple[int, Optional[int]]:
@@ -360,6 +369,7 @@ class App:
         retries: Union[int, Retries, None] = None,
         min_containers: int = 0,
         max_containers: Optional[int] = None,
+        scaledown_window: float = 60,
         env: Optional[Dict[str, str]] = None,
         **unknown: Any,
     ) -> Any:
@@ -374,6 +384,8 @@ class App:
             retries: an int (fixed 1 s delay) or :class:`skiff.Retries`.
             min_containers: containers kept warm.
             max_containers: cap on containers (None: as many as fit).
+            scaledown_window: seconds an idle container is kept before it
+                is stopped, 2..1200 (default 60).
             env: environment variables for the containers.
 
         Raises:
@@ -398,10 +410,11 @@ class App:
         tmo = _check_timeout(timeout)
         rts = Retries.coerce(retries)
         mn, mx = _check_containers(min_containers, max_containers)
+        sdw = _check_scaledown_window(scaledown_window)
         envd = _check_env(env)
         spec = FunctionSpec(
             cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
-            retries=rts, min_containers=mn, max_containers=mx, env=envd,
+            retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd,
         )
 
         def decorator(fn: Callable[..., Any]) -> Function:

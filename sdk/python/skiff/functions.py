@@ -67,6 +67,7 @@ class FunctionSpec:
         min_containers: int,
         max_containers: Optional[int],
         env: Dict[str, str],
+        scaledown_window: float = 60.0,
     ) -> None:
         self.cpu = cpu
         self.cpu_limit = cpu_limit
@@ -76,6 +77,7 @@ class FunctionSpec:
         self.retries = retries
         self.min_containers = min_containers
         self.max_containers = max_containers
+        self.scaledown_window = scaledown_window
         self.env = env
 
     def to_api(self, name: str, module: str, qualname: str, is_generator: bool) -> Dict[str, Any]:
@@ -92,6 +94,7 @@ class FunctionSpec:
             "timeout": self.timeout,
             "min_containers": self.min_containers,
             "max_containers": self.max_containers,
+            "scaledown_window": self.scaledown_window,
             "env": dict(self.env),
         }
         if self.retries is not None:
