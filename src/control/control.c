@@ -87,11 +87,21 @@ const char *control_home(const control_t *c) {
   return c->cfg.home;
 }
 
+/* Answers that waited on writes SQLite has rolled back by itself fail now,
+ * before new writes open a new transaction. */
+static void fail_lost_round(control_t *c) {
+  err_t lost = ERR_INIT;
+  if (c->store->ops->take_lost(c->store, &lost) && c->http)
+    http_fail_committed(c->http, &lost);
+}
+
 int control_begin(control_t *c, err_t *err) {
+  fail_lost_round(c);
   return c->store->ops->begin(c->store, err);
 }
 
 int control_batch(control_t *c, err_t *err) {
+  fail_lost_round(c);
   if (!c->store->ops->in_txn(c->store)) return 0;
   int rc = c->store->ops->commit(c->store, err);
   if (rc < 0) log_error("%s", err->msg);

@@ -77,6 +77,10 @@ void http_respond_error(http_req_t *r, int status, const char *code,
  * -EBUSY 409, -E2BIG 413, -ENOSPC 507, else 500. */
 void http_respond_err(http_req_t *r, const err_t *err);
 
+/* Fails every answer now waiting for a commit with err's status and
+ * message: their writes were lost. */
+void http_fail_committed(http_server_t *s, const err_t *err);
+
 /* Parks the request under key until http_wake(key) or timeout_ms. */
 void http_park(http_req_t *r, const char *key, uint64_t timeout_ms);
 /* Wakes every request parked under key (after the current round). */

@@ -163,7 +163,8 @@ void http_respond_error(http_req_t *r, int status, const char *code,
   http_respond(r, status, error_body(code, msg));
 }
 
-void http_respond_err(http_req_t *r, const err_t *err) {
+/* The status and code that answer an err_t. */
+static int err_status(const err_t *err, const char **code_out) {
   int status = 500;
   const char *code = "internal";
   switch (err->code) {
@@ -196,6 +197,13 @@ void http_respond_err(http_req_t *r, const err_t *err) {
     default:
       break;
   }
+  *code_out = code;
+  return status;
+}
+
+void http_respond_err(http_req_t *r, const err_t *err) {
+  const char *code;
+  int status = err_status(err, &code);
   http_respond(r, status, error_body(code, err->msg));
 }
 
@@ -411,12 +419,18 @@ static size_t resume_committed(http_server_t *s, const err_t *commit_err) {
     if (commit_err) {
       char msg[ERR_MSG_MAX + 64];
       snprintf(msg, sizeof msg, "not done: %s", commit_err->msg);
-      prepare_answer(s->commit_wait, 500, error_body("internal", msg));
+      const char *code;
+      int status = err_status(commit_err, &code);
+      prepare_answer(s->commit_wait, status, error_body(code, msg));
     }
     resume(s->commit_wait, R_READY);
     n++;
   }
   return n;
+}
+
+void http_fail_committed(http_server_t *s, const err_t *err) {
+  resume_committed(s, err);
 }
 
 static size_t resume_ready(http_server_t *s, const err_t *commit_err) {

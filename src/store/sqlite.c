@@ -31,12 +31,23 @@ sqlite3_stmt *sq_stmt(sq_t *q, const char *sql, err_t *err) {
 }
 
 int sq_fail(sq_t *q, err_t *err, const char *what) {
+  err_t e = ERR_INIT;
   if (sqlite3_errcode(q->db) == SQLITE_FULL)
-    return err_set(err, -ENOSPC,
-                   "store: %s: %s; nothing was stored: free space on the disk "
-                   "that holds SKIFF_HOME, or send less data",
-                   what, sqlite3_errmsg(q->db));
-  return err_set(err, -EIO, "store: %s: %s", what, sqlite3_errmsg(q->db));
+    err_set(&e, -ENOSPC,
+            "store: %s: %s; nothing was stored: free space on the disk that "
+            "holds SKIFF_HOME, or send less data",
+            what, sqlite3_errmsg(q->db));
+  else
+    err_set(&e, -EIO, "store: %s: %s", what, sqlite3_errmsg(q->db));
+  if (q->txn && sqlite3_get_autocommit(q->db)) {
+    q->txn = false;
+    if (!q->txn_lost) {
+      q->txn_lost = true;
+      q->lost = e;
+    }
+  }
+  if (err) *err = e;
+  return e.code;
 }
 
 int sq_exec(sq_t *q, const char *sql, err_t *err) {
@@ -120,6 +131,17 @@ static int sq_begin(store_t *s, err_t *err) {
   return rc;
 }
 
+static bool sq_take_lost(store_t *s, err_t *err) {
+  sq_t *q = (sq_t *)s;
+  if (!q->txn_lost) return false;
+  q->txn_lost = false;
+  if (err) {
+    *err = q->lost;
+    err_wrap(err, "rolled back");
+  }
+  return true;
+}
+
 static int sq_commit(store_t *s, err_t *err) {
   sq_t *q = (sq_t *)s;
   if (!q->txn) return 0;
@@ -181,6 +203,7 @@ static const store_ops_t sqlite_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .in_txn = sq_in_txn,
+    .take_lost = sq_take_lost,
     .app_create = sq_app_create,
     .app_get = sq_app_get,
     .app_list = sq_app_list,

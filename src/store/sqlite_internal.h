@@ -13,6 +13,10 @@ typedef struct sq {
   store_t base;
   sqlite3 *db;
   bool txn;
+  /* SQLite rolled the group transaction back by itself (it does on a full
+   * disk or an I/O error); see store_ops_t.take_lost. */
+  bool txn_lost;
+  err_t lost;
   int ncache;
   struct {
     const char *sql; /* identity: statements are cached by string address */

@@ -74,6 +74,10 @@ typedef struct store_ops {
   int (*begin)(store_t *s, err_t *err);
   int (*commit)(store_t *s, err_t *err);
   bool (*in_txn)(store_t *s);
+  /* True (once) when the open transaction was lost since the last call:
+   * SQLite rolls it back by itself on a full disk or an I/O error. Writes
+   * made before the loss are gone; the next write opens a new one. */
+  bool (*take_lost)(store_t *s, err_t *err);
 
   int (*app_create)(store_t *s, const char *app_id, const char *name,
                     bool ephemeral, json_t *files, json_t *functions,
