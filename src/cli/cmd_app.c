@@ -99,19 +99,27 @@ static int app_list(int argc, char **argv) {
   return EXIT_OK;
 }
 
-static int app_stop(int argc, char **argv) {
-  const cli_opt_t opts[] = {{0}};
+/* Parses the options and the one APP argument of `app stop` and `app logs`;
+ * *app is the app, escaped for a URL path. Returns 0, CLI_HELP or an exit
+ * code. */
+static int parse_app_arg(const char *cmd, const char *usage,
+                         const cli_opt_t *opts, int argc, char **argv,
+                         char **app) {
   int npos;
   char **pos;
-  int r =
-      cli_parse("app stop", stop_usage, opts, false, argc, argv, &npos, &pos);
-  if (r) return r == CLI_HELP ? EXIT_OK : r;
-  if ((r = cli_want_args("app stop", npos, pos, 1, 1, "APP"))) {
-    free(pos);
-    return r;
-  }
-  _cleanup_free_ char *app = client_escape(pos[0]);
+  int r = cli_parse(cmd, usage, opts, false, argc, argv, &npos, &pos);
+  if (r) return r;
+  r = cli_want_args(cmd, npos, pos, 1, 1, "APP");
+  if (r == 0) *app = client_escape(pos[0]);
   free(pos);
+  return r;
+}
+
+static int app_stop(int argc, char **argv) {
+  const cli_opt_t opts[] = {{0}};
+  _cleanup_free_ char *app = NULL;
+  int r = parse_app_arg("app stop", stop_usage, opts, argc, argv, &app);
+  if (r) return r == CLI_HELP ? EXIT_OK : r;
 
   client_t *c;
   if ((r = cli_connect(&c))) return r;
@@ -146,17 +154,9 @@ static void write_chunk(json_t *chunk) {
 static int app_logs(int argc, char **argv) {
   bool follow = false;
   const cli_opt_t opts[] = {{"follow", 'f', &follow, NULL}, {0}};
-  int npos;
-  char **pos;
-  int r =
-      cli_parse("app logs", logs_usage, opts, false, argc, argv, &npos, &pos);
+  _cleanup_free_ char *app = NULL;
+  int r = parse_app_arg("app logs", logs_usage, opts, argc, argv, &app);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
-  if ((r = cli_want_args("app logs", npos, pos, 1, 1, "APP"))) {
-    free(pos);
-    return r;
-  }
-  _cleanup_free_ char *app = client_escape(pos[0]);
-  free(pos);
 
   client_t *c;
   if ((r = cli_connect(&c))) return r;

@@ -44,6 +44,21 @@ _POLL_WAIT = 50  # seconds per long poll (docs/api.md allows up to 60)
 
 
 
+def _decode_output(out: Mapping[str, Any], aliases: Mapping[str, str], what: str) -> Any:
+    """The value of a final output, or its failure raised as an exception."""
+    if out.get("status") == "success":
+        data = out.get("data")
+        if not data:
+            return None
+        try:
+            return loads(unb64(data), aliases)
+        except Exception as e:
+            raise exc.DeserializationError(
+                f"cannot unpickle the result of {what}: {type(e).__name__}: {e}"
+            ) from e
+    raise exception_from_output(out, aliases)
+
+
 def _new_call_id() -> str:
     """An id in skiffd's own form: ``fc-`` and 16 base32 characters."""
     alphabet = "abcdefghijklmnopqrstuvwxyz234567"
@@ -263,17 +278,7 @@ class Function:
         return call_id
 
     def _decode(self, out: Mapping[str, Any]) -> Any:
-        if out.get("status") == "success":
-            data = out.get("data")
-            if not data:
-                return None
-            try:
-                return loads(unb64(data), self._aliases)
-            except Exception as e:
-                raise exc.DeserializationError(
-                    f"cannot unpickle the result of {self.__qualname__}: {type(e).__name__}: {e}"
-                ) from e
-        raise exception_from_output(out, self._aliases)
+        return _decode_output(out, self._aliases, self.__qualname__)
 
     # ---- calls -------------------------------------------------------------------
     def local(self, *args: Any, **kwargs: Any) -> Any:
@@ -634,18 +639,7 @@ class FunctionCall:
                     f"the result of {self._name} ({self._call_id}) was not ready within {timeout} s"
                 )
             self._output = dict(out)
-        out = self._output
-        if out.get("status") == "success":
-            data = out.get("data")
-            if not data:
-                return None
-            try:
-                return loads(unb64(data), self._aliases)
-            except Exception as e:
-                raise exc.DeserializationError(
-                    f"cannot unpickle the result of {self._call_id}: {type(e).__name__}: {e}"
-                ) from e
-        raise exception_from_output(out, self._aliases)
+        return _decode_output(self._output, self._aliases, self._call_id)
 
     def cancel(self, terminate_containers: bool = False) -> None:
         """Cancel the call: queued inputs are dropped; with
