@@ -8,6 +8,18 @@
 #include "http/router.h"
 #include "http/validate.h"
 
+/* Body and item field lists of the routes (fields.c). */
+extern const vfields_t api_blobs_missing_fields, api_calls_create_fields,
+    api_call_inputs_fields, api_input_fields, api_call_cancel_fields,
+    api_exchange_fields, api_output_fields;
+
+/* The route tables (routes.c): what the client socket and the runner socket
+ * serve. */
+extern const route_t api_client_routes[];
+extern const size_t api_client_routes_n;
+extern const route_t api_runner_routes[];
+extern const size_t api_runner_routes_n;
+
 /* A route handler: params are the {} captures of the pattern. */
 typedef void (*api_route_fn)(api_t *api, http_req_t *req,
                              const route_match_t *m);

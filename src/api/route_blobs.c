@@ -5,8 +5,8 @@
 #define MISSING_MAX 10000
 
 void api_blobs_missing(api_t *api, http_req_t *req, const route_match_t *m) {
-  static const vfield_t fields[] = {{"sha256", V_ARRAY, true, false}};
-  json_t *body = api_body(req, fields, 1);
+  json_t *body = api_body(req, api_blobs_missing_fields.fields,
+                          api_blobs_missing_fields.n);
   if (!body) return;
   json_t *list = json_object_get(body, "sha256");
   if (json_array_size(list) > MISSING_MAX) {

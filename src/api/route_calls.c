@@ -9,11 +9,6 @@
 
 #define INPUTS_MAX 10000
 
-static const vfield_t input_fields[] = {
-    {"idx", V_INT, true, false},
-    {"args", V_STRING, true, false},
-};
-
 /* Decodes body.inputs into store inputs; on error answers and returns -1. */
 static int decode_inputs(api_t *api, http_req_t *req, json_t *list,
                          store_input_t **out, size_t *n) {
@@ -33,7 +28,9 @@ static int decode_inputs(api_t *api, http_req_t *req, json_t *list,
     json_t *o = json_array_get(list, i);
     char where[48];
     snprintf(where, sizeof where, "inputs[%zu]", i);
-    if (v_check(o, input_fields, 2, where, &err) < 0) goto bad;
+    if (v_check(o, api_input_fields.fields, api_input_fields.n, where, &err) <
+        0)
+      goto bad;
     json_int_t idx = json_integer_value(json_object_get(o, "idx"));
     if (idx < 0) {
       err_set(&err, -EINVAL, "%s: idx must be >= 0", where);
@@ -75,10 +72,8 @@ static void free_inputs(store_input_t *in, size_t n) {
 }
 
 void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m) {
-  static const vfield_t fields[] = {{"kind", V_STRING, true, false},
-                                    {"inputs", V_ARRAY, false, false},
-                                    {"call_id", V_STRING, false, false}};
-  json_t *body = api_body(req, fields, 3);
+  json_t *body =
+      api_body(req, api_calls_create_fields.fields, api_calls_create_fields.n);
   if (!body) return;
   store_t *s = control_store(api->control);
   err_t err = ERR_INIT;
@@ -168,8 +163,8 @@ out:
 }
 
 void api_call_inputs(api_t *api, http_req_t *req, const route_match_t *m) {
-  static const vfield_t fields[] = {{"inputs", V_ARRAY, true, false}};
-  json_t *body = api_body(req, fields, 1);
+  json_t *body =
+      api_body(req, api_call_inputs_fields.fields, api_call_inputs_fields.n);
   if (!body) return;
   store_t *s = control_store(api->control);
   err_t err = ERR_INIT;
@@ -253,9 +248,8 @@ void api_call_get(api_t *api, http_req_t *req, const route_match_t *m) {
 }
 
 void api_call_cancel(api_t *api, http_req_t *req, const route_match_t *m) {
-  static const vfield_t fields[] = {
-      {"terminate_containers", V_BOOL, false, false}};
-  json_t *body = api_body(req, fields, 1);
+  json_t *body =
+      api_body(req, api_call_cancel_fields.fields, api_call_cancel_fields.n);
   if (!body) return;
   bool terminate = json_is_true(json_object_get(body, "terminate_containers"));
   json_decref(body);

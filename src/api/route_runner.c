@@ -6,19 +6,6 @@
 
 #define WANT_MAX 64
 
-static const vfield_t fields[] = {
-    {"outputs", V_ARRAY, false, false},
-    {"want", V_INT, false, false},
-    {"wait", V_NUMBER, false, false},
-};
-
-static const vfield_t output_fields[] = {
-    {"input_id", V_STRING, true, false},  {"seq", V_INT, false, false},
-    {"status", V_STRING, true, false},    {"data", V_STRING, false, true},
-    {"message", V_STRING, false, true},   {"exception", V_STRING, false, true},
-    {"traceback", V_STRING, false, true}, {"duration_us", V_INT, false, true},
-};
-
 /* Kept with a parked request: the outputs were taken on the first pass. */
 typedef struct exchange {
   size_t want;
@@ -36,7 +23,8 @@ void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m) {
   exchange_t *x = http_req_data(req);
   err_t err = ERR_INIT;
   if (!x) {
-    json_t *body = api_body(req, fields, 3);
+    json_t *body =
+        api_body(req, api_exchange_fields.fields, api_exchange_fields.n);
     if (!body) return;
     json_int_t want = json_integer_value(json_object_get(body, "want"));
     double wait = json_number_value(json_object_get(body, "wait"));
@@ -51,8 +39,7 @@ void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m) {
     json_array_foreach(json_object_get(body, "outputs"), i, o) {
       char where[48];
       snprintf(where, sizeof where, "outputs[%zu]", i);
-      if (v_check(o, output_fields,
-                  sizeof output_fields / sizeof output_fields[0], where,
+      if (v_check(o, api_output_fields.fields, api_output_fields.n, where,
                   &err) < 0 ||
           control_runner_output(api->control, ct, o, &err) < 0) {
         json_decref(body);

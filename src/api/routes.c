@@ -5,7 +5,7 @@
 #include "api/api_internal.h"
 #include "base/util.h"
 
-static const route_t client_routes[] = {
+const route_t api_client_routes[] = {
     {"GET", "/v1/status", api_status},
     {"POST", "/v1/shutdown", api_shutdown},
     {"POST", "/v1/blobs/missing", api_blobs_missing},
@@ -23,7 +23,7 @@ static const route_t client_routes[] = {
     {"GET", "/v1/containers", api_containers_list},
 };
 
-static const route_t runner_routes[] = {
+const route_t api_runner_routes[] = {
     {"POST", "/v1/runner/exchange", api_runner_exchange},
     {"GET", "/v1/runner/app", api_runner_app},
     {"POST", "/v1/functions/{}/calls", api_runner_calls_create},
@@ -33,14 +33,16 @@ static const route_t runner_routes[] = {
     {"POST", "/v1/calls/{}/cancel", api_runner_call_cancel},
 };
 
+const size_t api_client_routes_n =
+    sizeof api_client_routes / sizeof api_client_routes[0];
+const size_t api_runner_routes_n =
+    sizeof api_runner_routes / sizeof api_runner_routes[0];
+
 void api_handle(void *ctx, http_req_t *req) {
   api_t *api = ctx;
-  const route_t *routes = client_routes;
-  size_t n = sizeof client_routes / sizeof client_routes[0];
-  if (http_req_listener(req) == HTTP_RUNNER) {
-    routes = runner_routes;
-    n = sizeof runner_routes / sizeof runner_routes[0];
-  }
+  bool runner = http_req_listener(req) == HTTP_RUNNER;
+  const route_t *routes = runner ? api_runner_routes : api_client_routes;
+  size_t n = runner ? api_runner_routes_n : api_client_routes_n;
   route_match_t m;
   int rc = route_find(routes, n, http_req_method(req), http_req_path(req), &m);
   if (rc == -ENOENT) {

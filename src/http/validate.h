@@ -26,6 +26,12 @@ typedef struct vfield {
   bool nullable;
 } vfield_t;
 
+/* A field list with its length. */
+typedef struct vfields {
+  const vfield_t *fields;
+  size_t n;
+} vfields_t;
+
 /* Parses body as a JSON object. An empty body is an empty object. */
 int v_parse_object(const char *body, size_t len, json_t **out, err_t *err);
 /* Checks obj: required fields present, types right, no unknown fields.

@@ -1,11 +1,12 @@
 /* Fuzz target for the API's request parsing: the route table, the JSON body
  * parser, the field validator and the app definition check.
  *
- * Input: "METHOD PATH\n" then the body. The route table copies the patterns
- * of src/api/routes.c (handlers NULL). A body that parses is checked against
- * the field lists of the real routes, its nested inputs/outputs are decoded
- * as the handlers do, and a deep copy goes through api_app_spec_check. Must
- * not crash, leak or hit undefined behaviour; invariants abort(). */
+ * Input: "METHOD PATH\n" then the body, matched against the real route
+ * tables of src/api/routes.c. A body that parses is checked against the
+ * field lists of the real routes (src/api/fields.c), its nested inputs/outputs
+ * are decoded as the handlers do, and a deep copy goes through
+ * api_app_spec_check. Must not crash, leak or hit undefined behaviour;
+ * invariants abort(). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,55 +18,6 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static const route_t client_routes[] = {
-    {"GET", "/v1/status", NULL},
-    {"POST", "/v1/shutdown", NULL},
-    {"POST", "/v1/blobs/missing", NULL},
-    {"PUT", "/v1/blobs/{}", NULL},
-    {"POST", "/v1/apps", NULL},
-    {"GET", "/v1/apps", NULL},
-    {"GET", "/v1/apps/{}", NULL},
-    {"POST", "/v1/apps/{}/stop", NULL},
-    {"GET", "/v1/apps/{}/logs", NULL},
-    {"POST", "/v1/functions/{}/calls", NULL},
-    {"POST", "/v1/calls/{}/inputs", NULL},
-    {"GET", "/v1/calls/{}/outputs", NULL},
-    {"GET", "/v1/calls/{}", NULL},
-    {"POST", "/v1/calls/{}/cancel", NULL},
-    {"GET", "/v1/containers", NULL},
-};
-
-static const route_t runner_routes[] = {
-    {"POST", "/v1/runner/exchange", NULL},
-    {"GET", "/v1/runner/app", NULL},
-    {"POST", "/v1/functions/{}/calls", NULL},
-    {"POST", "/v1/calls/{}/inputs", NULL},
-    {"GET", "/v1/calls/{}/outputs", NULL},
-    {"GET", "/v1/calls/{}", NULL},
-    {"POST", "/v1/calls/{}/cancel", NULL},
-};
-
-/* Field lists of the real routes (src/api/route_*.c). */
-static const vfield_t blobs_fields[] = {{"sha256", V_ARRAY, true, false}};
-static const vfield_t calls_fields[] = {{"kind", V_STRING, true, false},
-                                        {"inputs", V_ARRAY, false, false},
-                                        {"call_id", V_STRING, false, false}};
-static const vfield_t inputs_fields[] = {{"inputs", V_ARRAY, true, false}};
-static const vfield_t input_fields[] = {{"idx", V_INT, true, false},
-                                        {"args", V_STRING, true, false}};
-static const vfield_t cancel_fields[] = {
-    {"terminate_containers", V_BOOL, false, false}};
-static const vfield_t exchange_fields[] = {
-    {"outputs", V_ARRAY, false, false},
-    {"want", V_INT, false, false},
-    {"wait", V_NUMBER, false, false},
-};
-static const vfield_t output_fields[] = {
-    {"input_id", V_STRING, true, false},  {"seq", V_INT, false, false},
-    {"status", V_STRING, true, false},    {"data", V_STRING, false, true},
-    {"message", V_STRING, false, true},   {"exception", V_STRING, false, true},
-    {"traceback", V_STRING, false, true}, {"duration_us", V_INT, false, true},
-};
 static const vfield_t all_types[] = {
     {"s", V_STRING, true, true},  {"i", V_INT, false, false},
     {"n", V_NUMBER, false, true}, {"b", V_BOOL, false, false},
@@ -168,21 +120,15 @@ static void do_body(const char *body, size_t len) {
     return;
   }
   if (!json_is_object(j)) abort();
-  struct {
-    const vfield_t *f;
-    size_t n;
-  } lists[] = {
-      {blobs_fields, N(blobs_fields)},
-      {calls_fields, N(calls_fields)},
-      {inputs_fields, N(inputs_fields)},
-      {cancel_fields, N(cancel_fields)},
-      {exchange_fields, N(exchange_fields)},
-      {all_types, N(all_types)},
+  const vfields_t lists[] = {
+      api_blobs_missing_fields, api_calls_create_fields,
+      api_call_inputs_fields,   api_call_cancel_fields,
+      api_exchange_fields,      {all_types, N(all_types)},
       {API_NO_FIELDS, 0},
   };
   for (size_t i = 0; i < N(lists); i++) {
     err_clear(&err);
-    rc = v_check(j, lists[i].f, lists[i].n, "body", &err);
+    rc = v_check(j, lists[i].fields, lists[i].n, "body", &err);
     check_err(rc, &err);
   }
   const char *call_id = json_string_value(json_object_get(j, "call_id"));
@@ -191,10 +137,10 @@ static void do_body(const char *body, size_t len) {
     abort();
   json_t *inputs = json_object_get(j, "inputs");
   if (json_is_array(inputs))
-    do_list(inputs, input_fields, N(input_fields), "inputs");
+    do_list(inputs, api_input_fields.fields, api_input_fields.n, "inputs");
   json_t *outputs = json_object_get(j, "outputs");
   if (json_is_array(outputs))
-    do_list(outputs, output_fields, N(output_fields), "outputs");
+    do_list(outputs, api_output_fields.fields, api_output_fields.n, "outputs");
   do_spec(j);
   json_decref(j);
 }
@@ -212,8 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     *sp = '\0';
     path = sp + 1;
   }
-  do_route(client_routes, N(client_routes), method, path);
-  do_route(runner_routes, N(runner_routes), method, path);
+  do_route(api_client_routes, api_client_routes_n, method, path);
+  do_route(api_runner_routes, api_runner_routes_n, method, path);
   free(line);
 
   const char *body = nl ? nl + 1 : (const char *)data + size;

@@ -1,0 +1,23 @@
+/* The request fields each route accepts, in one place: the routes check
+ * bodies against them and the request fuzzer drives the same lists. */
+#include "api/api_internal.h"
+
+#define LIST(name, ...)                                \
+  static const vfield_t name##_list[] = {__VA_ARGS__}; \
+  const vfields_t name = {name##_list,                 \
+                          sizeof name##_list / sizeof name##_list[0]}
+
+LIST(api_blobs_missing_fields, {"sha256", V_ARRAY, true, false});
+LIST(api_calls_create_fields, {"kind", V_STRING, true, false},
+     {"inputs", V_ARRAY, false, false}, {"call_id", V_STRING, false, false});
+LIST(api_call_inputs_fields, {"inputs", V_ARRAY, true, false});
+LIST(api_input_fields, {"idx", V_INT, true, false},
+     {"args", V_STRING, true, false});
+LIST(api_call_cancel_fields, {"terminate_containers", V_BOOL, false, false});
+LIST(api_exchange_fields, {"outputs", V_ARRAY, false, false},
+     {"want", V_INT, false, false}, {"wait", V_NUMBER, false, false});
+LIST(api_output_fields, {"input_id", V_STRING, true, false},
+     {"seq", V_INT, false, false}, {"status", V_STRING, true, false},
+     {"data", V_STRING, false, true}, {"message", V_STRING, false, true},
+     {"exception", V_STRING, false, true}, {"traceback", V_STRING, false, true},
+     {"duration_us", V_INT, false, true});
