@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
@@ -281,6 +282,13 @@ uint64_t cg__cpu_weight(double request) {
   if (v < 1) v = 1;
   if (v > 10000) v = 10000;
   return (uint64_t)v;
+}
+
+void cg__limit_str(uint64_t v, char *out, size_t outsz) {
+  if (v)
+    snprintf(out, outsz, "%" PRIu64, v);
+  else
+    snprintf(out, outsz, "max");
 }
 
 uint64_t cg__cpu_quota(double limit) {

@@ -71,6 +71,8 @@ uint64_t cg__cpu_weight(double request);
 /* CFS quota in microseconds per 100000 us period for a limit in cores
  * (> 0); at least 1000, the kernel's minimum. */
 uint64_t cg__cpu_quota(double limit);
+/* Writes v in decimal into out, or "max" when v is 0 (no limit). */
+void cg__limit_str(uint64_t v, char *out, size_t outsz);
 
 #define CG_CPU_PERIOD_US 100000
 

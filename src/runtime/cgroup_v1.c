@@ -111,10 +111,7 @@ static int v1_create(const char *root, const char *parent, const char *name,
   }
   {
     _cleanup_free_ char *dir = group_dir(root, "pids", parent, name);
-    if (lim->pids_max)
-      snprintf(val, sizeof val, "%" PRIu64, lim->pids_max);
-    else
-      snprintf(val, sizeof val, "max");
+    cg__limit_str(lim->pids_max, val, sizeof val);
     if ((rc = cg__write(dir, "pids.max", val, NULL, err)) < 0) return rc;
   }
   return 0;

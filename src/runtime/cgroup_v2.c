@@ -70,19 +70,13 @@ static int v2_create(const char *root, const char *parent, const char *name,
   else
     snprintf(val, sizeof val, "max %d", CG_CPU_PERIOD_US);
   if ((rc = cg__write(dir, "cpu.max", val, NULL, err)) < 0) return rc;
-  if (lim->memory_max)
-    snprintf(val, sizeof val, "%" PRIu64, lim->memory_max);
-  else
-    snprintf(val, sizeof val, "max");
+  cg__limit_str(lim->memory_max, val, sizeof val);
   if ((rc = cg__write(dir, "memory.max", val, NULL, err)) < 0) return rc;
   /* No swap: it would let a container dodge its memory limit. */
   if (cg__exists(dir, "memory.swap.max") &&
       (rc = cg__write(dir, "memory.swap.max", "0", NULL, err)) < 0)
     return rc;
-  if (lim->pids_max)
-    snprintf(val, sizeof val, "%" PRIu64, lim->pids_max);
-  else
-    snprintf(val, sizeof val, "max");
+  cg__limit_str(lim->pids_max, val, sizeof val);
   if ((rc = cg__write(dir, "pids.max", val, NULL, err)) < 0) return rc;
   return 0;
 }
