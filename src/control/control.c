@@ -83,9 +83,6 @@ store_t *control_store(control_t *c) {
 uint64_t control_max_payload(const control_t *c) {
   return c->cfg.max_payload;
 }
-const char *control_home(const control_t *c) {
-  return c->cfg.home;
-}
 
 /* Answers that waited on writes SQLite has rolled back by itself fail now,
  * before new writes open a new transaction. */

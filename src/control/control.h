@@ -39,7 +39,6 @@ int control_batch(control_t *c, err_t *err);
 
 store_t *control_store(control_t *c);
 uint64_t control_max_payload(const control_t *c);
-const char *control_home(const control_t *c);
 /* Makes sure a write transaction is open (writes are grouped per loop
  * iteration and committed by control_batch). */
 int control_begin(control_t *c, err_t *err);

@@ -107,7 +107,6 @@ void ctl_log_append(control_t *c, ctl_app_t *app, const char *container_id,
                     const char *stream, const char *data, size_t len);
 void ctl_log_system(control_t *c, ctl_app_t *app, const char *container_id,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void ctl_wake_call(control_t *c, const char *call_id);
 void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message);
 
 /* Folds a sample into a moving average (0 means no sample yet). */

@@ -85,7 +85,5 @@ void http_fail_committed(http_server_t *s, const err_t *err);
 void http_park(http_req_t *r, const char *key, uint64_t timeout_ms);
 /* Wakes every request parked under key (after the current round). */
 void http_wake(http_server_t *s, const char *key);
-/* Number of parked requests (for tests and status). */
-size_t http_parked_count(const http_server_t *s);
 
 #endif

@@ -83,7 +83,6 @@ struct http_server {
   uv_timer_t tick;
   http_req_t *parked;
   http_req_t *commit_wait;
-  size_t nparked;
   char **wakes;
   size_t nwakes, capwakes;
   int closing;
@@ -107,7 +106,6 @@ static void list_del(http_server_t *s, http_req_t *r) {
   else
     *head = r->next;
   if (r->next) r->next->prev = r->prev;
-  if (r->in_list == 1) s->nparked--;
   r->prev = r->next = NULL;
   r->in_list = 0;
 }
@@ -224,10 +222,6 @@ void http_wake(http_server_t *s, const char *key) {
   s->wakes[s->nwakes++] = xstrdup(key);
 }
 
-size_t http_parked_count(const http_server_t *s) {
-  return s->nparked;
-}
-
 /* ---- accessors ---- */
 
 const char *http_req_method(const http_req_t *r) {
@@ -303,7 +297,6 @@ static enum MHD_Result after_handler(http_req_t *r) {
       return MHD_YES;
     case R_PARKED:
       list_add(&r->srv->parked, r, 1);
-      r->srv->nparked++;
       MHD_suspend_connection(r->conn);
       return MHD_YES;
     default:

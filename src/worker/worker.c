@@ -39,7 +39,6 @@ struct worker {
   rt_t *rt;
   char *containers_dir;
   wk_container_t *live;
-  size_t nlive;
   double cpu_total;
   uint64_t mem_total_mib;
   char cgroup_parent[32];
@@ -97,7 +96,6 @@ static void unlink_container(worker_t *w, wk_container_t *c) {
     w->live = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
-  w->nlive--;
 }
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -240,7 +238,6 @@ int worker_start(worker_t *w, const wk_spec_t *spec, void *data,
   c->next = w->live;
   if (w->live) w->live->prev = c;
   w->live = c;
-  w->nlive++;
   *out = c;
   return 0;
 }
@@ -296,9 +293,6 @@ double worker_cpu_total(const worker_t *w) {
 }
 uint64_t worker_memory_total_mib(const worker_t *w) {
   return w->mem_total_mib;
-}
-size_t worker_live(const worker_t *w) {
-  return w->nlive;
 }
 const char *worker_cgroup_parent(const worker_t *w) {
   return w->cgroup_parent;

@@ -75,7 +75,6 @@ int wk_container_pid(const wk_container_t *c);
 const char *worker_cgroup_version(const worker_t *w);
 double worker_cpu_total(const worker_t *w);
 uint64_t worker_memory_total_mib(const worker_t *w);
-size_t worker_live(const worker_t *w);
 /* The cgroup (under each controller) holding this worker's containers:
  * "skiff-" and 12 hex digits of the home's hash. */
 const char *worker_cgroup_parent(const worker_t *w);
