@@ -1,0 +1,2 @@
+/* placeholder until OCI import lands */
+#include "image/oci.h"

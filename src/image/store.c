@@ -1,0 +1,2 @@
+/* placeholder until the store lands */
+#include "image/store.h"
