@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "runtime/cgroup_internal.h"
@@ -184,20 +185,94 @@ static bool has_dot_component(const char *path) {
   return false;
 }
 
+/* Makes rel (absolute inside the container) a directory in the scaffold
+ * layer on the host, so that a mount point never has to be created in the
+ * overlay's upper layer. */
+static int scaffold_dir(const char *scaffold, const char *rel, err_t *err) {
+  if (!scaffold) return 0;
+  _cleanup_free_ char *path = xasprintf("%s%s", scaffold, rel);
+  return mkdir_p(path, 0755, err);
+}
+
+static int scaffold_file(const char *scaffold, const char *rel, err_t *err) {
+  if (!scaffold) return 0;
+  _cleanup_free_ char *path = xasprintf("%s%s", scaffold, rel);
+  char *slash = strrchr(path, '/');
+  *slash = '\0';
+  int rc = mkdir_p(path, 0755, err);
+  *slash = '/';
+  if (rc < 0) return rc;
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0 && errno != EISDIR)
+    return err_sys(err, -errno, "cannot create mount point %s", path);
+  if (fd >= 0) close(fd);
+  return 0;
+}
+
+/* "lowerdir=top:...:bottom:scaffold,upperdir=..,workdir=.."; scaffold may
+ * be NULL. */
+static int overlay_options(const rt_spec_t *spec, const char *scaffold,
+                           const char *upper, const char *work, char **out,
+                           err_t *err) {
+  struct buf b = {0};
+  buf_printf(&b, "lowerdir=");
+  size_t n = spec->n_lower ? spec->n_lower : 1;
+  int rc = 0;
+  for (size_t i = n; i-- > 0;) {
+    const char *dir = spec->n_lower ? spec->lower_dirs[i] : spec->lower_dir;
+    _cleanup_free_ char *real = realpath(dir, NULL);
+    if (!real) {
+      rc = err_sys(err, -errno, "lower_dir %s", dir);
+      break;
+    }
+    if (strpbrk(real, ",:\\")) {
+      rc = err_set(err, -EINVAL,
+                   "path %s contains ',', ':' or '\\', which overlayfs "
+                   "options cannot express; use another directory",
+                   real);
+      break;
+    }
+    buf_printf(&b, "%s:", real);
+  }
+  const char *const check[] = {upper, work, scaffold};
+  for (size_t i = 0; rc == 0 && i < (scaffold ? 3 : 2); i++)
+    if (strpbrk(check[i], ",:\\"))
+      rc = err_set(err, -EINVAL,
+                   "path %s contains ',', ':' or '\\', which overlayfs "
+                   "options cannot express; use another directory",
+                   check[i]);
+  if (rc < 0) {
+    buf_free(&b);
+    return rc;
+  }
+  if (scaffold)
+    buf_printf(&b, "%s", scaffold);
+  else
+    b.data[--b.len] = '\0'; /* the last ':' */
+  buf_printf(&b, ",upperdir=%s,workdir=%s", upper, work);
+  *out = buf_steal(&b, NULL);
+  return 0;
+}
+
 static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
                       err_t *err) {
   _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", bundle);
-  _cleanup_free_ char *upper = xasprintf("%s/upper", bundle);
+  _cleanup_free_ char *upper = spec->upper_dir ? realpath(spec->upper_dir, NULL)
+                                               : xasprintf("%s/upper", bundle);
+  if (!upper) return err_sys(err, -errno, "upper_dir %s", spec->upper_dir);
   _cleanup_free_ char *work = xasprintf("%s/work", bundle);
-  _cleanup_free_ char *lower = realpath(spec->lower_dir, NULL);
-  if (!lower) return err_sys(err, -errno, "lower_dir %s", spec->lower_dir);
-  const char *const check[] = {lower, upper, work};
-  for (size_t i = 0; i < 3; i++)
-    if (strpbrk(check[i], ",:\\"))
-      return err_set(err, -EINVAL,
-                     "path %s contains ',', ':' or '\\', which overlayfs "
-                     "options cannot express; use another directory",
-                     check[i]);
+  /* With the host's / as the only lower layer there is no scaffold: a layer
+   * below / would overlap it, which overlayfs refuses (ELOOP). */
+  _cleanup_free_ char *scaffold =
+      spec->n_lower ? xasprintf("%s/scaffold", bundle) : NULL;
+  _cleanup_free_ char *ovl = NULL;
+  int rc = overlay_options(spec, scaffold, upper, work, &ovl, err);
+  if (rc < 0) return rc;
+  static const char *const points[] = {"/proc", "/dev", "/tmp", "/sys",
+                                       "/skiff/bin"};
+  for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
+    if ((rc = scaffold_dir(scaffold, points[i], err)) < 0) return rc;
+  if ((rc = scaffold_file(scaffold, INIT_IN_CONTAINER, err)) < 0) return rc;
 
   /* Nothing we mount may propagate back to the host. */
   add_mount(p, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, false);
@@ -205,8 +280,6 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
       (free(p->ops[p->n - 1].what),
        xstrdup("make the mounts of the new mount namespace private"));
 
-  _cleanup_free_ char *ovl =
-      xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
   add_mount(p, "overlay", rootfs, "overlay", 0, ovl, false);
   {
     op_t *op = &p->ops[p->n - 1];
@@ -214,7 +287,7 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
     op->what = xasprintf("mount overlay on %s (%s)", rootfs, ovl);
     op->hint =
         "the bundle dir must be on a file system overlayfs accepts as "
-        "upper layer (ext4, xfs, tmpfs) and lower_dir must exist";
+        "upper layer (ext4, xfs, tmpfs), and every lower dir must exist";
   }
 
   _cleanup_free_ char *proc = xasprintf("%s/proc", rootfs);
@@ -281,9 +354,14 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
                      "without '.' or '..' components",
                      i, m->dst ? m->dst : "(null)");
     struct stat st;
-    if (stat(m->src, &st) < 0)
+    if (stat(m->src, &st) < 0) {
+      if (m->optional) continue;
       return err_sys(err, -errno, "mount %zu: source %s", i, m->src);
+    }
     _cleanup_free_ char *dst = xasprintf("%s%s", rootfs, m->dst);
+    rc = S_ISDIR(st.st_mode) ? scaffold_dir(scaffold, m->dst, err)
+                             : scaffold_file(scaffold, m->dst, err);
+    if (rc < 0) return rc;
     if (S_ISDIR(st.st_mode)) {
       add_mkdir_p(p, rootfs, m->dst);
     } else {
@@ -293,7 +371,7 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
       if (*parent) add_mkdir_p(p, rootfs, parent);
       add_mkfile(p, dst, 0644);
     }
-    add_bind(p, m->src, dst, m->readonly, false);
+    add_bind(p, m->src, dst, m->readonly, m->optional);
   }
 
   const char *hostname = spec->hostname ? spec->hostname : spec->id;
@@ -302,13 +380,21 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
                    hostname, HOST_NAME_MAX);
   _cleanup_free_ char *hwhat = xasprintf("set hostname to %s", hostname);
   add(p, OP_HOSTNAME, hwhat)->src = xstrdup(hostname);
-  add(p, OP_LO_UP, "bring up the loopback interface lo");
+  if (!spec->host_network)
+    add(p, OP_LO_UP, "bring up the loopback interface lo");
 
   const char *workdir = spec->workdir ? spec->workdir : "/";
   if (workdir[0] != '/')
     return err_set(err, -EINVAL, "workdir '%s' must be an absolute path",
                    workdir);
-  if (strcmp(workdir, "/")) add_mkdir_p(p, rootfs, workdir);
+  if (strcmp(workdir, "/")) {
+    if (has_dot_component(workdir))
+      return err_set(err, -EINVAL,
+                     "workdir '%s' must not have '.' or '..' components",
+                     workdir);
+    if ((rc = scaffold_dir(scaffold, workdir, err)) < 0) return rc;
+    add_mkdir_p(p, rootfs, workdir);
+  }
 
   _cleanup_free_ char *pwhat = xasprintf("pivot_root into %s", rootfs);
   add(p, OP_PIVOT, pwhat)->dst = xstrdup(rootfs);
@@ -474,23 +560,27 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
                    "'.', '_' and '-'",
                    spec && spec->id ? spec->id : "(null)");
   const char *id = spec->id;
-  if (!spec->bundle_dir || !spec->lower_dir || !spec->init_path ||
-      !spec->argv || !spec->argv[0])
+  if (!spec->bundle_dir || (!spec->lower_dir && !spec->n_lower) ||
+      !spec->init_path || !spec->argv || !spec->argv[0])
     return err_set(err, -EINVAL,
-                   "container %s: the spec needs bundle_dir, lower_dir, "
-                   "init_path and a non-empty argv",
+                   "container %s: the spec needs bundle_dir, lower_dir (or "
+                   "lower_dirs), init_path and a non-empty argv",
                    id);
   struct stat st;
-  if (stat(spec->lower_dir, &st) < 0)
-    return err_sys(err, -errno,
-                   "container %s: lower_dir %s (the container's root file "
-                   "system) is not usable",
-                   id, spec->lower_dir);
-  if (!S_ISDIR(st.st_mode))
-    return err_set(err, -ENOTDIR,
-                   "container %s: lower_dir %s is not a directory; it must "
-                   "hold the container's root file system",
-                   id, spec->lower_dir);
+  size_t n_lower = spec->n_lower ? spec->n_lower : 1;
+  for (size_t i = 0; i < n_lower; i++) {
+    const char *dir = spec->n_lower ? spec->lower_dirs[i] : spec->lower_dir;
+    if (stat(dir, &st) < 0)
+      return err_sys(err, -errno,
+                     "container %s: lower_dir %s (a layer of the container's "
+                     "root file system) is not usable",
+                     id, dir);
+    if (!S_ISDIR(st.st_mode))
+      return err_set(err, -ENOTDIR,
+                     "container %s: lower_dir %s is not a directory; it must "
+                     "hold a layer of the container's root file system",
+                     id, dir);
+  }
   if (stat(spec->init_path, &st) < 0 || !S_ISREG(st.st_mode) ||
       access(spec->init_path, X_OK) < 0)
     return err_set(err, -ENOENT,
@@ -505,11 +595,11 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   child_fds_t fds = {-1, -1, -1, -1, -1, -1, -1};
   int stdout_r = -1, stderr_r = -1, pidfd = -1;
   pid_t pid = -1;
-  static const char *const subdirs[] = {"rootfs", "upper", "work"};
+  static const char *const subdirs[] = {"rootfs", "upper", "work", "scaffold"};
 
   if (access(spec->bundle_dir, F_OK) < 0) made_bundle = true;
   if ((rc = mkdir_p(spec->bundle_dir, 0700, err)) < 0) goto fail;
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < 4; i++) {
     _cleanup_free_ char *d = xasprintf("%s/%s", spec->bundle_dir, subdirs[i]);
     if (mkdir(d, 0755) < 0 && errno != EEXIST) {
       rc = err_sys(err, -errno, "cannot create %s", d);
@@ -553,9 +643,9 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     goto fail;
   }
 
-  pid = clone_child(
-      CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET,
-      &pidfd);
+  pid = clone_child(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                        (spec->host_network ? 0 : CLONE_NEWNET),
+                    &pidfd);
   if (pid == 0) child_main(&plan, &fds);
   if (pid < 0) {
     rc = err_sys(err, -errno,
@@ -642,7 +732,7 @@ fail:
   if (made_bundle) {
     rt__remove_bundle(spec->bundle_dir, NULL);
   } else {
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
       _cleanup_free_ char *d = xasprintf("%s/%s", spec->bundle_dir, subdirs[i]);
       rm_rf(d, NULL);
     }

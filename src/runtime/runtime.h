@@ -27,16 +27,30 @@ typedef struct rt_mount {
   const char *src; /* host path */
   const char *dst; /* absolute path inside the container; created if missing */
   bool readonly;
+  bool optional; /* a failure to mount is ignored (e.g. a symlinked target) */
 } rt_mount_t;
 
 typedef struct rt_spec {
   const char *id;         /* container id, e.g. "ct-abc"; names the cgroup */
   const char *bundle_dir; /* host dir owned by this container; the runtime
                              creates rootfs/, upper/ and work/ inside it */
-  const char *lower_dir;  /* read-only base of the overlay root ("/" for now) */
-  const char *init_path;  /* host path of the static skiff-init binary */
-  char *const *argv;      /* what skiff-init runs inside, NULL-terminated */
-  char *const *envp;      /* its environment, NULL-terminated */
+  /* The read-only layers of the overlay root, bottom first; when n_lower is
+   * 0, lower_dir alone (e.g. "/", the host's root). Below them the runtime
+   * puts a layer of its own holding empty mount points, so that starting a
+   * container never writes into the upper layer. */
+  const char *const *lower_dirs;
+  size_t n_lower;
+  const char *lower_dir;
+  /* The overlay's upper layer; NULL means <bundle_dir>/upper. An image
+   * build points it at the layer being made. It must be on the same file
+   * system as bundle_dir, where the overlay's work dir goes. */
+  const char *upper_dir;
+  /* Share the host's network namespace instead of a loopback-only one (the
+   * image builder's steps need the network for apt and pip). */
+  bool host_network;
+  const char *init_path; /* host path of the static skiff-init binary */
+  char *const *argv;     /* what skiff-init runs inside, NULL-terminated */
+  char *const *envp;     /* its environment, NULL-terminated */
   const rt_mount_t *mounts;
   size_t n_mounts;
   const char *hostname; /* UTS hostname inside */

@@ -198,28 +198,34 @@ int worker_start(worker_t *w, const wk_spec_t *spec, void *data,
   c->data = data;
   snprintf(c->id, sizeof c->id, "%s", spec->id);
   c->bundle = xasprintf("%s/%s", w->containers_dir, spec->id);
-  rt_mount_t mounts[] = {
-      {w->cfg.sdk_dir, "/skiff/sdk", true},
-      {spec->src_dir, "/skiff/src", true},
-      {w->cfg.run_dir, "/skiff/run", false},
-  };
+  size_t n_mounts = 3 + spec->n_mounts;
+  rt_mount_t *mounts = xcalloc(n_mounts, sizeof *mounts);
+  mounts[0] = (rt_mount_t){w->cfg.sdk_dir, "/skiff/sdk", true, false};
+  mounts[1] = (rt_mount_t){spec->src_dir, "/skiff/src", true, false};
+  mounts[2] = (rt_mount_t){w->cfg.run_dir, "/skiff/run", false, false};
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    mounts[3 + i] =
+        (rt_mount_t){spec->mounts[i].src, spec->mounts[i].dst, true, false};
   rt_spec_t rs = {
       .id = spec->id,
       .bundle_dir = c->bundle,
+      .lower_dirs = spec->lower_dirs,
+      .n_lower = spec->n_lower,
       .lower_dir = "/",
       .init_path = w->cfg.init_path,
       .argv = spec->argv,
       .envp = spec->envp,
       .mounts = mounts,
-      .n_mounts = sizeof mounts / sizeof mounts[0],
+      .n_mounts = n_mounts,
       .hostname = spec->id,
-      .workdir = "/skiff/src",
+      .workdir = spec->workdir ? spec->workdir : "/skiff/src",
       .limits = {.cpu_request = spec->cpu,
                  .cpu_limit = spec->cpu_limit,
                  .memory_max = spec->memory_mib * 1024 * 1024,
                  .pids_max = spec->pids_max},
   };
   int rc = rt_container_start(w->rt, &rs, &c->proc, err);
+  free(mounts);
   if (rc < 0) {
     free(c->bundle);
     free(c);

@@ -45,10 +45,23 @@ typedef struct worker_config {
   const char *cgroup_root; /* NULL: /sys/fs/cgroup */
 } worker_config_t;
 
+/* A read-only bind of host files into a container (copy=False local files
+ * of an image, python sources). */
+typedef struct wk_mount {
+  const char *src; /* host path */
+  const char *dst; /* absolute path inside */
+} wk_mount_t;
+
 typedef struct wk_spec {
   const char *id;
   const char *src_dir; /* the app's source files, mounted at /skiff/src */
-  char *const *argv;   /* run by skiff-init */
+  /* The image's layers, bottom first; n_lower 0 means the host's / */
+  const char *const *lower_dirs;
+  size_t n_lower;
+  const char *workdir; /* NULL: /skiff/src */
+  const wk_mount_t *mounts;
+  size_t n_mounts;
+  char *const *argv; /* run by skiff-init */
   char *const *envp;
   double cpu;          /* requested cores */
   double cpu_limit;    /* hard cap, 0 = none */

@@ -216,9 +216,9 @@ static void test_bind_mounts(void **state) {
   FILE *f = fopen(file, "w");
   fputs("from-host\n", f);
   fclose(f);
-  rt_mount_t m[] = {{ro, "/mnt/ro", true},
-                    {rw, "/data/rw", false},
-                    {file, "/etc/single.txt", true}};
+  rt_mount_t m[] = {{ro, "/mnt/ro", true, false},
+                    {rw, "/data/rw", false, false},
+                    {file, "/etc/single.txt", true, false}};
   rt_spec_t t = {.mounts = m, .n_mounts = 3};
   result_t r;
   run_sh(
@@ -443,7 +443,7 @@ static void test_bad_mount_spec(void **state) {
   REQUIRE_RT();
   char *id = next_id();
   char *argv[] = {"/bin/true", NULL};
-  rt_mount_t m[] = {{"/nonexistent/src", "/mnt/x", false}};
+  rt_mount_t m[] = {{"/nonexistent/src", "/mnt/x", false, false}};
   rt_spec_t s;
   spec_init(&s, id, argv);
   s.mounts = m;
@@ -453,19 +453,110 @@ static void test_bad_mount_spec(void **state) {
   assert_true(rt_container_start(rt, &s, &p, &err) < 0);
   assert_non_null(strstr(err.msg, "source /nonexistent/src"));
   assert_nothing_left(&s);
-  rt_mount_t m2[] = {{"/tmp", "/mnt/../etc", false}};
+  rt_mount_t m2[] = {{"/tmp", "/mnt/../etc", false, false}};
   s.mounts = m2;
   assert_true(rt_container_start(rt, &s, &p, &err) < 0);
   assert_non_null(strstr(err.msg, "without '.' or '..'"));
   assert_nothing_left(&s);
   /* Fails inside the child: a file cannot be bound on a directory. */
-  rt_mount_t m3[] = {{"/etc/hostname", "/etc", false}};
+  rt_mount_t m3[] = {{"/etc/hostname", "/etc", false, false}};
   s.mounts = m3;
   assert_true(rt_container_start(rt, &s, &p, &err) < 0);
   print_message("message: %s\n", err.msg);
   assert_non_null(strstr(err.msg, "bind-mount /etc/hostname on "));
   assert_non_null(strstr(err.msg, "/rootfs/etc: Not a directory"));
   assert_nothing_left(&s);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+/* Copies host file src into dir at the same path. */
+static void copy_into(const char *dir, const char *src) {
+  char *cmd = xasprintf("mkdir -p %s$(dirname %s) && cp -L %s %s%s", dir, src,
+                        src, dir, src);
+  assert_int_equal(system(cmd), 0);
+  free(cmd);
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* A root made of two layers (dash and its libraries below, a file
+ * overridden above) and a caller-owned upper layer: the program sees the
+ * top layer's file, its writes land in the upper layer, and starting the
+ * container writes nothing else there (mount points come from the
+ * scaffold). The host's network namespace is shared on request. */
+static void test_layered_root(void **state) {
+  REQUIRE_RT();
+  char *l1 = xasprintf("%s/layer1", tmpdir),
+       *l2 = xasprintf("%s/layer2", tmpdir);
+  char *up = xasprintf("%s/upper-own", tmpdir);
+  assert_int_equal(mkdir(l1, 0755), 0);
+  assert_int_equal(mkdir(l2, 0755), 0);
+  assert_int_equal(mkdir(up, 0755), 0);
+  copy_into(l1, "/bin/sh");
+  FILE *ldd = popen("ldd /bin/sh | grep -o '/[^ ]*'", "r");
+  char lib[512];
+  while (fgets(lib, sizeof lib, ldd)) {
+    lib[strcspn(lib, "\n")] = '\0';
+    copy_into(l1, lib);
+  }
+  pclose(ldd);
+  char *p1 = xasprintf("%s/a.txt", l1), *p2 = xasprintf("%s/a.txt", l2);
+  write_text(p1, "bottom\n");
+  write_text(p2, "top\n");
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c",
+                  "read x < /a.txt; echo \"$x\"; echo \"$x\" > /out.txt; "
+                  "c=0; while read l; do c=$((c+1)); done < /proc/net/dev; "
+                  "echo lines:$c",
+                  NULL};
+  const char *lowers[] = {l1, l2};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.lower_dirs = lowers;
+  s.n_lower = 2;
+  s.upper_dir = up;
+  s.host_network = true;
+  s.workdir = "/work/here";
+  rt_proc_t p;
+  start_ok(&s, &p);
+  result_t r;
+  collect(&p, &r);
+  assert_true(WIFEXITED(r.status));
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  assert_non_null(strstr(r.out, "top\n"));
+  /* The host has more interfaces than a fresh namespace's lone lo (two
+   * header lines + lo = 3). */
+  assert_null(strstr(r.out, "lines:3\n"));
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  char *out = xasprintf("%s/out.txt", up);
+  assert_true(exists(out));
+  /* Nothing but the program's own file in the upper layer. */
+  char *ls = xasprintf("ls -A %s", up);
+  FILE *f = popen(ls, "r");
+  char line[256];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    assert_string_equal(line, "out.txt\n");
+    n++;
+  }
+  pclose(f);
+  assert_int_equal(n, 1);
+  assert_false(exists(s.bundle_dir));
+  result_free(&r);
+  free(ls);
+  free(out);
+  free(p1);
+  free(p2);
+  free(l1);
+  free(l2);
+  free(up);
   free((char *)s.bundle_dir);
   free(id);
 }
@@ -662,6 +753,7 @@ int main(void) {
       cmocka_unit_test(test_kill_and_destroy),
       cmocka_unit_test(test_destroy_running),
       cmocka_unit_test(test_bad_lower_dir),
+      cmocka_unit_test(test_layered_root),
       cmocka_unit_test(test_bad_init_path),
       cmocka_unit_test(test_child_failure_reported),
       cmocka_unit_test(test_bad_mount_spec),
