@@ -1,8 +1,175 @@
-/* skiff-build: builds one image into the image store; started by skiffd. */
+/* skiff-build: builds one image spec into the image store.
+ *
+ *   skiff-build --store DIR --spec FILE --blobs DIR --sdk DIR --init PATH
+ *               --cgroup-parent NAME [--cgroup-root DIR] [--mirror URL]
+ *
+ * Progress goes to stdout as JSON lines (emit.c); the exit code is 0 when
+ * the image is ready, 1 when a step failed (the error event says why), 2
+ * on bad arguments. skiffd is the only intended caller. */
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "builder/builder.h"
+
+typedef struct opts {
+  const char *store, *spec, *blobs, *sdk, *init, *cg_parent, *cg_root, *mirror;
+} opts_t;
+
+static int parse(int argc, char **argv, opts_t *o) {
+  static const struct option longs[] = {
+      {"store", required_argument, 0, 's'},
+      {"spec", required_argument, 0, 'f'},
+      {"blobs", required_argument, 0, 'b'},
+      {"sdk", required_argument, 0, 'k'},
+      {"init", required_argument, 0, 'i'},
+      {"cgroup-parent", required_argument, 0, 'p'},
+      {"cgroup-root", required_argument, 0, 'r'},
+      {"mirror", required_argument, 0, 'm'},
+      {0, 0, 0, 0}};
+  memset(o, 0, sizeof *o);
+  o->mirror = "http://deb.debian.org/debian";
+  int c;
+  while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+    switch (c) {
+      case 's':
+        o->store = optarg;
+        break;
+      case 'f':
+        o->spec = optarg;
+        break;
+      case 'b':
+        o->blobs = optarg;
+        break;
+      case 'k':
+        o->sdk = optarg;
+        break;
+      case 'i':
+        o->init = optarg;
+        break;
+      case 'p':
+        o->cg_parent = optarg;
+        break;
+      case 'r':
+        o->cg_root = optarg;
+        break;
+      case 'm':
+        o->mirror = optarg;
+        break;
+      default:
+        return -1;
+    }
+  }
+  if (!o->store || !o->spec || !o->blobs || !o->sdk || !o->init ||
+      !o->cg_parent)
+    return -1;
+  return 0;
+}
+
+static int write_record(builder_t *b, const char *description, err_t *err) {
+  json_t *old = NULL;
+  if (img_image_get(b->store, b->key, &old, NULL) == 0) {
+    json_decref(old);
+    return 0;
+  }
+  json_int_t size = 0;
+  size_t i;
+  json_t *v;
+  json_array_foreach(b->layers, i, v) {
+    json_t *meta = NULL;
+    if (img_layer_meta(b->store, json_string_value(v), &meta, NULL) == 0) {
+      size += json_integer_value(json_object_get(meta, "bytes"));
+      json_decref(meta);
+    }
+  }
+  json_t *rec = json_pack("{s:s, s:O, s:O, s:I, s:s, s:I}", "id", b->key,
+                          "layers", b->layers, "config", b->config, "created",
+                          (json_int_t)time(NULL), "description", description,
+                          "size", size);
+  int rc = img_image_put(b->store, rec, err);
+  json_decref(rec);
+  return rc;
+}
+
+static int build(builder_t *b, const json_t *spec, err_t *err) {
+  const json_t *steps = json_object_get(spec, "steps");
+  const char *description =
+      json_string_value(json_object_get(spec, "description"));
+  _cleanup_free_ char *base_desc = describe_base(json_object_get(spec, "base"));
+  b->step = 0;
+  int rc = build_base(b, json_object_get(spec, "base"), err);
+  if (rc < 0) {
+    emit_step(0, base_desc, "failed");
+    return err_wrap(err, "step 0 (%s)", base_desc);
+  }
+  size_t i;
+  json_t *step;
+  json_array_foreach(steps, i, step) {
+    b->step = (int)i + 1;
+    if ((rc = build_step(b, step, err)) < 0) {
+      _cleanup_free_ char *d = describe_step(step);
+      emit_step(b->step, d, "failed");
+      return err_wrap(err, "step %d (%s)", b->step, d);
+    }
+  }
+  detect_python(b);
+  return write_record(b, description ? description : base_desc, err);
+}
 
 int main(int argc, char **argv) {
-  (void)argc;
-  fprintf(stderr, "usage: %s --store DIR --spec FILE ...\n", argv[0]);
-  return 2;
+  opts_t o;
+  if (parse(argc, argv, &o) < 0) {
+    fprintf(stderr,
+            "usage: %s --store DIR --spec FILE --blobs DIR --sdk DIR --init "
+            "PATH --cgroup-parent NAME [--cgroup-root DIR] [--mirror URL]\n",
+            argv[0]);
+    return 2;
+  }
+  /* A build outlives nothing: when skiffd goes, so does its builder (and
+   * the build container with it). */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGPIPE, SIG_IGN);
+  err_t err = ERR_INIT;
+  char *text = NULL;
+  size_t len = 0;
+  json_t *spec = NULL;
+  builder_t b = {.blobs_dir = o.blobs,
+                 .sdk_dir = o.sdk,
+                 .init_path = o.init,
+                 .mirror = o.mirror};
+  int gc_lock = -1, rc;
+  if ((rc = read_file(o.spec, &text, &len, &err)) < 0) goto done;
+  json_error_t je;
+  spec = json_loadb(text, len, 0, &je);
+  if (!json_is_object(spec)) {
+    rc = err_set(&err, -EINVAL, "image spec %s: %s", o.spec, je.text);
+    goto done;
+  }
+  if ((rc = img_store_open(o.store, &b.store, &err)) < 0) goto done;
+  rt_config_t rc_cfg = {.cgroup_root = o.cg_root, .cgroup_parent = o.cg_parent};
+  if ((rc = rt_new(&rc_cfg, &b.rt, &err)) < 0) goto done;
+  /* gc waits while any build runs, so that no layer this build reuses is
+   * removed before its image record exists. */
+  if ((rc = img_lock_shared_gc(b.store, &gc_lock, &err)) < 0) goto done;
+  rc = build(&b, spec, &err);
+done:
+  if (rc < 0)
+    emit_error(err.msg);
+  else
+    emit_done(b.key);
+  if (gc_lock >= 0) img_unlock(gc_lock);
+  json_decref(b.layers);
+  json_decref(b.config);
+  json_decref(spec);
+  free(text);
+  if (b.rt) rt_free(b.rt);
+  if (b.store) img_store_close(b.store);
+  return rc < 0 ? 1 : 0;
 }

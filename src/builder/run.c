@@ -1,0 +1,175 @@
+/* One command of a build step, in a container: the image's layers below,
+ * the layer being made as the upper layer, the host's network (apt and pip
+ * need it) and the host's resolv.conf. Output is streamed line by line as
+ * log events; the last lines are kept for the error message. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "builder/builder.h"
+
+#define TAIL_LINES 20
+
+typedef struct out_state {
+  struct buf partial;
+  char *tail[TAIL_LINES];
+  size_t n_tail, next;
+} out_state_t;
+
+static void keep_line(out_state_t *o, const char *line, size_t len) {
+  char *s = xstrndup(line, len);
+  emit_log(s);
+  free(o->tail[o->next]);
+  o->tail[o->next] = s;
+  o->next = (o->next + 1) % TAIL_LINES;
+  if (o->n_tail < TAIL_LINES) o->n_tail++;
+}
+
+/* Splits what arrived into lines; a long line without a newline is sent
+ * in pieces so that a progress bar cannot grow without bound. */
+static void take(out_state_t *o, const char *data, size_t len) {
+  buf_append(&o->partial, data, len);
+  size_t start = 0;
+  for (size_t i = 0; i < o->partial.len; i++) {
+    char c = o->partial.data[i];
+    if (c == '\n' || c == '\r' || i - start >= 4096) {
+      if (i > start) keep_line(o, o->partial.data + start, i - start);
+      start = i + 1;
+    }
+  }
+  memmove(o->partial.data, o->partial.data + start, o->partial.len - start);
+  o->partial.len -= start;
+  o->partial.data[o->partial.len] = '\0';
+}
+
+static char *tail_text(out_state_t *o) {
+  struct buf b = {0};
+  size_t first = (o->next + TAIL_LINES - o->n_tail) % TAIL_LINES;
+  for (size_t i = 0; i < o->n_tail; i++) {
+    buf_puts(&b, o->tail[(first + i) % TAIL_LINES]);
+    buf_puts(&b, "\n");
+  }
+  return buf_steal(&b, NULL);
+}
+
+static char **make_env(const builder_t *b, const json_t *extra) {
+  json_t *env = json_object_get(b->config, "env");
+  size_t n = json_array_size(env) + json_array_size(extra) + 8;
+  char **out = xcalloc(n, sizeof *out);
+  size_t k = 0;
+  bool has_path = false, has_home = false;
+  size_t i;
+  json_t *v;
+  json_array_foreach(env, i, v) {
+    const char *s = json_string_value(v);
+    if (!s) continue;
+    has_path |= !strncmp(s, "PATH=", 5);
+    has_home |= !strncmp(s, "HOME=", 5);
+    out[k++] = xstrdup(s);
+  }
+  json_array_foreach(extra, i, v) out[k++] = xstrdup(json_string_value(v));
+  if (!has_path)
+    out[k++] = xstrdup(
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has_home) out[k++] = xstrdup("HOME=/root");
+  out[k] = NULL;
+  return out;
+}
+
+static void free_strv(char **v) {
+  for (char **p = v; p && *p; p++) free(*p);
+  free(v);
+}
+
+int run_in_container(builder_t *b, const run_opts_t *o, char **tail,
+                     err_t *err) {
+  *tail = NULL;
+  char id[40];
+  id_new("bld", id, sizeof id);
+  _cleanup_free_ char *bundle =
+      xasprintf("%s/tmp/%s", img_store_dir(b->store), id);
+  size_t n_lower = json_array_size(b->layers);
+  char **lowers = xcalloc(n_lower + 1, sizeof *lowers);
+  size_t i;
+  json_t *v;
+  json_array_foreach(b->layers, i, v) {
+    lowers[i] = img_layer_root(b->store, json_string_value(v));
+  }
+  size_t n_mounts = o->n_mounts + 1;
+  rt_mount_t *mounts = xcalloc(n_mounts, sizeof *mounts);
+  /* Name resolution as on the host; optional: an image may make
+   * /etc/resolv.conf a dangling symlink. */
+  mounts[0] = (rt_mount_t){"/etc/resolv.conf", "/etc/resolv.conf", true, true};
+  for (size_t k = 0; k < o->n_mounts; k++) mounts[k + 1] = o->mounts[k];
+  char **env = make_env(b, o->extra_env);
+  const char *workdir =
+      json_string_value(json_object_get(b->config, "workdir"));
+  rt_spec_t spec = {
+      .id = id,
+      .bundle_dir = bundle,
+      .lower_dirs = (const char *const *)lowers,
+      .n_lower = n_lower,
+      .lower_dir = "/",
+      .upper_dir = o->upper,
+      .host_network = true,
+      .init_path = b->init_path,
+      .argv = o->argv,
+      .envp = env,
+      .mounts = mounts,
+      .n_mounts = n_mounts,
+      .hostname = "skiff-build",
+      .workdir = workdir ? workdir : "/",
+      .limits = {.cpu_request = 1.0, .pids_max = 65536},
+  };
+  rt_proc_t p;
+  int rc = rt_container_start(b->rt, &spec, &p, err);
+  for (size_t k = 0; k < n_lower; k++) free(lowers[k]);
+  free(lowers);
+  free(mounts);
+  free_strv(env);
+  if (rc < 0) return rc;
+
+  out_state_t os = {0};
+  bool open_out = true, open_err = true;
+  char chunk[16384];
+  while (open_out || open_err) {
+    struct pollfd pf[2] = {{open_out ? p.stdout_fd : -1, POLLIN, 0},
+                           {open_err ? p.stderr_fd : -1, POLLIN, 0}};
+    if (poll(pf, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int k = 0; k < 2; k++) {
+      if (!pf[k].revents) continue;
+      ssize_t n = read(pf[k].fd, chunk, sizeof chunk);
+      if (n > 0)
+        take(&os, chunk, (size_t)n);
+      else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        *(k == 0 ? &open_out : &open_err) = false;
+    }
+  }
+  if (os.partial.len) keep_line(&os, os.partial.data, os.partial.len);
+  int st = 0;
+  while (waitpid(p.pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  close(p.stdout_fd);
+  close(p.stderr_fd);
+  close(p.pidfd);
+  err_t e2 = ERR_INIT;
+  if (rt_container_destroy(b->rt, id, bundle, &e2) < 0)
+    emit_logf("warning: cleaning up build container %s: %s", id, e2.msg);
+  *tail = tail_text(&os);
+  for (size_t k = 0; k < TAIL_LINES; k++) free(os.tail[k]);
+  buf_free(&os.partial);
+  if (WIFEXITED(st)) return WEXITSTATUS(st) ? WEXITSTATUS(st) : 0;
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 1;
+}
