@@ -21,6 +21,8 @@ if SDK not in sys.path:
     sys.path.insert(0, SDK)
 
 
+TEST_IMAGE_ID = "1" * 64  # what the default route answers for every POST /v1/images
+
 Handler = Callable[[str, str, Any], Optional[Tuple[int, Any]]]
 
 
@@ -103,6 +105,8 @@ class RecordingServer:
             return 200, {"version": "test", "max_payload_bytes": self.max_payload}
         if route == "/v1/blobs/missing":
             return 200, {"missing": []}
+        if route == "/v1/images" and method == "POST":
+            return 200, {"build_id": "bld-test", "state": "ready", "image_id": TEST_IMAGE_ID}
         if route == "/v1/apps" and method == "POST":
             fns = {f["name"]: f"fu-{i}" for i, f in enumerate(body["functions"])}
             return 201, {"app_id": "ap-test", "name": body["name"], "functions": fns}

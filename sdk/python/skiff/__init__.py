@@ -11,6 +11,7 @@ import os
 from . import exception
 from .app import App, LocalEntrypoint
 from .functions import Function, FunctionCall
+from .image import Image
 from .retries import Retries
 
 __version__ = "0.1.0"
@@ -19,6 +20,7 @@ __all__ = [
     "App",
     "Function",
     "FunctionCall",
+    "Image",
     "LocalEntrypoint",
     "Retries",
     "exception",

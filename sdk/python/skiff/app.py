@@ -18,6 +18,7 @@ from ._stdio import guarded_stdio, write_foreign
 from . import exception as exc
 from ._client import Client, default_client
 from .functions import Function, FunctionSpec
+from .image import Image
 from .retries import Retries
 
 __all__ = ["App", "LocalEntrypoint"]
@@ -113,6 +114,17 @@ def _check_containers(min_containers: Any, max_containers: Any) -> Tuple[int, Op
                 f"min_containers={min_containers} is larger than max_containers={max_containers}"
             )
     return min_containers, max_containers
+
+
+def _check_image(image: Any, what: str) -> Optional[Image]:
+    if image is None or isinstance(image, Image):
+        return image
+    if isinstance(image, str):
+        raise exc.InvalidError(
+            f"{what}: image={image!r} is a str; pass a skiff.Image, e.g. "
+            f"image=skiff.Image.from_registry({image!r})"
+        )
+    raise TypeError(f"{what}: image must be a skiff.Image or None, got {_given(image)}")
 
 
 def _check_env(env: Any) -> Dict[str, str]:
@@ -313,12 +325,18 @@ class App:
     Args:
         name: the app's name (shown by ``skiff app list``); defaults to the
             entry file's stem.
+        image: the default :class:`skiff.Image` of its functions (default:
+            ``Image.debian_slim()``, or ``Image.from_host()`` when
+            ``SKIFF_DEFAULT_IMAGE=host``).
     """
 
-    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
+    def __init__(self, name: Optional[str] = None, *, image: Optional[Image] = None, **kwargs: Any) -> None:
         if kwargs:
             bad = next(iter(kwargs))
-            raise TypeError(f"App() got an unexpected keyword argument {bad!r} (skiff's App takes only name)")
+            raise TypeError(
+                f"App() got an unexpected keyword argument {bad!r} (skiff's App takes name and image)"
+            )
+        self._image = _check_image(image, "App()")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"App name must be a str or None, got {_given(name)}")
         if name is not None and not name.strip():
@@ -376,7 +394,8 @@ class App:
         """Decorator that registers a function to run in containers.
 
         Args:
-            image: must be None for now (functions use the default image).
+            image: the :class:`skiff.Image` to run in (default: the App's
+                image, else ``Image.debian_slim()``).
             gpu: must be None for now (GPUs are not supported yet).
             cpu: cores requested, or ``(request, limit)`` for a hard cap.
             memory: MiB (a hard limit), or ``(request, limit)``.
@@ -398,11 +417,7 @@ class App:
                 f"App.function() got an unexpected keyword argument {bad!r} "
                 f"(skiff supports: {_FUNCTION_OPTIONS})"
             )
-        if image is not None:
-            raise exc.InvalidError(
-                f"image={image!r} is not supported yet: skiff has no image builder so far, functions run "
-                "with the default image; leave image unset"
-            )
+        img = _check_image(image, "App.function()")
         if gpu is not None:
             raise exc.InvalidError(f"gpu={gpu!r} is not supported yet: skiff cannot run GPU functions so far")
         cpu_req, cpu_lim = _check_cpu(cpu)
@@ -414,7 +429,7 @@ class App:
         envd = _check_env(env)
         spec = FunctionSpec(
             cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
-            retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd,
+            retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
         )
 
         def decorator(fn: Callable[..., Any]) -> Function:
@@ -493,8 +508,10 @@ class App:
         entry_file = self._find_entry_file()
         app_name = name or self._name or os.path.splitext(os.path.basename(entry_file))[0]
 
-        functions: List[Dict[str, Any]] = []
+        from ._image_build import build_images, default_image  # only the client builds images
+
         aliases: Dict[str, Dict[str, str]] = {}
+        modules: Dict[str, str] = {}
         for fname, fn in self._functions.items():
             if "<locals>" in fn.__qualname__:
                 raise exc.InvalidError(
@@ -502,8 +519,10 @@ class App:
                     "defined at the top level of a module so containers can import them"
                 )
             module = self._remote_module(fn, entry_file)
+            modules[fname] = module
             aliases[fname] = {module: fn.__module__} if module != fn.__module__ else {}
-            functions.append(fn.spec.to_api(fname, module, fn.__qualname__, fn.is_generator))
+        fallback = (self._image or default_image()) if self._functions else None
+        wanted = [(fname, fn.spec.image or fallback) for fname, fn in self._functions.items()]
 
         client.status(retry_timeout=min(client.retry_timeout, 2.0))
         files = collect_source_files(entry_file)
@@ -513,12 +532,12 @@ class App:
             digest = _sha256_file(path)
             by_hash[digest] = path
             entries.append({"path": rel, "sha256": digest, "mode": os.stat(path).st_mode & 0o777})
-        if by_hash:
-            missing = client.request("POST", "/v1/blobs/missing", {"sha256": sorted(by_hash)}).get("missing") or []
-            for digest in missing:
-                with open(by_hash[digest], "rb") as fh:
-                    content = fh.read()
-                client.request("PUT", f"/v1/blobs/{digest}", raw_body=content, timeout=300.0)
+        # Uploads the app's files and the images' files, then builds each distinct image once.
+        built = build_images(client, wanted, entry_file, extra_blobs=by_hash)
+        functions: List[Dict[str, Any]] = []
+        for (fname, fn), (image_id, resolved) in zip(self._functions.items(), built):
+            functions.append(fn.spec.to_api(fname, modules[fname], fn.__qualname__, fn.is_generator,
+                                            image=image_id, mounts=resolved.mounts))
         resp = client.request(
             "POST",
             "/v1/apps",

@@ -1,4 +1,5 @@
-"""``python -m skiff run FILE[::NAME] [OPTIONS]``: run an app ephemerally.
+"""``python -m skiff run FILE[::NAME] [OPTIONS]``: run an app ephemerally;
+``python -m skiff image build FILE[::VAR]``: build an image.
 
 The C ``skiff run`` command makes sure a daemon answers and then execs this.
 """
@@ -16,8 +17,9 @@ from . import exception as exc
 from ._entrypoint import parse_options, usage_text
 from .app import App, LocalEntrypoint
 from .functions import Function
+from .image import Image
 
-__all__ = ["main", "import_file", "select_target", "compat_path"]
+__all__ = ["main", "import_file", "select_target", "select_image", "compat_path"]
 
 USAGE = """Usage: python -m skiff run [-h] FILE[::NAME] [OPTIONS...]
 
@@ -25,6 +27,20 @@ Runs FILE's local entrypoint (or the function NAME) with its app running
 ephemerally on skiffd; container logs stream to this terminal and the app
 is stopped at the end.  NAME may be ENTRYPOINT, FUNCTION or APP.NAME.
 OPTIONS are the entrypoint's parameters (`FILE::NAME --help` lists them).
+
+       python -m skiff image build FILE[::VAR]
+
+Builds the skiff.Image held by the variable VAR of FILE (without VAR: FILE's
+only Image variable), streaming the build's output to stderr, and prints the
+image id on the last line of stdout.
+"""
+
+IMAGE_USAGE = """Usage: python -m skiff image build FILE[::VAR]
+
+Builds the skiff.Image held by the module variable VAR of FILE (without VAR:
+FILE's only Image variable), streaming the build's output to stderr, and
+prints the image id on the last line of stdout.  Exit status: 0 built,
+1 the build (or the daemon) failed, 2 usage error.
 """
 
 
@@ -253,6 +269,87 @@ def _print_user_traceback(e: BaseException) -> None:
     sys.stderr.flush()
 
 
+def select_image(module: Any, name: Optional[str], file_label: str) -> Tuple[str, Image]:
+    """The Image variable ``name`` of ``module``, or its only Image variable."""
+    if name:
+        if not hasattr(module, name):
+            raise exc.UsageError(f"{file_label} has no variable named {name!r}{_image_listing(module)}")
+        obj = getattr(module, name)
+        if not isinstance(obj, Image):
+            raise exc.UsageError(f"{file_label}::{name} is a {type(obj).__name__}, not a skiff.Image"
+                                 f"{_image_listing(module)}")
+        return name, obj
+    found: List[Tuple[str, Image]] = []
+    for var, obj in vars(module).items():
+        if isinstance(obj, Image) and not var.startswith("_") and all(obj is not o for _, o in found):
+            found.append((var, obj))
+    if not found:
+        raise exc.UsageError(f"{file_label} defines no skiff.Image variable (e.g. `image = skiff.Image.debian_slim()`)")
+    if len(found) > 1:
+        raise exc.UsageError(f"{file_label} defines several images ({', '.join(v for v, _ in found)}); "
+                             "pick one with FILE::VAR")
+    return found[0]
+
+
+def _image_listing(module: Any) -> str:
+    names = [v for v, o in vars(module).items() if isinstance(o, Image)]
+    return f" (images: {', '.join(names)})" if names else ""
+
+
+def cmd_image(argv: Sequence[str]) -> int:
+    """``image build FILE[::VAR]``; returns the exit code."""
+    args = list(argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(IMAGE_USAGE, end="")
+        return 0 if args else 2
+    if args[0] != "build":
+        _err(f"unknown image command {args[0]!r}; the Python SDK handles `image build` (other image commands "
+             "are in the `skiff` CLI)")
+        return 2
+    rest = args[1:]
+    if not rest or rest[0] in ("-h", "--help"):
+        print(IMAGE_USAGE, end="")
+        return 0 if rest else 2
+    if len(rest) > 1:
+        _err(f"image build takes one FILE[::VAR], got {' '.join(rest)!r}")
+        return 2
+    file_part, _, name = rest[0].partition("::")
+    add_compat_path()
+    try:
+        module = import_file(file_part)
+        var, image = select_image(module, name or None, file_part)
+    except exc.UsageError as e:
+        _err(str(e))
+        return 2
+    except SystemExit:
+        raise
+    except BaseException:
+        _err(f"error while importing {file_part}:")
+        traceback.print_exc()
+        return 1
+    from ._client import default_client
+    from ._image_build import build_images
+
+    try:
+        client = default_client()
+        client.status(retry_timeout=min(client.retry_timeout, 2.0))
+        [(image_id, _)] = build_images(client, [(var, image)], os.path.abspath(file_part))
+    except exc.ConnectionError as e:
+        _err(str(e))
+        return 1
+    except exc.ImageBuildError as e:
+        _err(str(e))
+        return 1
+    except exc.Error as e:
+        _err(f"cannot build {file_part}::{var}: {e}")
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted (a build already started goes on in skiffd)")
+        return 130
+    print(image_id, flush=True)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m skiff``; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -264,5 +361,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args[0] == "run":
         return cmd_run(args[1:])
-    _err(f"unknown command {args[0]!r}; the Python SDK handles `run` (other commands are in the `skiff` CLI)")
+    if args[0] == "image":
+        return cmd_image(args[1:])
+    _err(f"unknown command {args[0]!r}; the Python SDK handles `run` and `image build` (other commands are in "
+         "the `skiff` CLI)")
     return 2

@@ -26,6 +26,7 @@ __all__ = [
     "ExecutionError",
     "ConflictError",
     "RemoteError",
+    "ImageBuildError",
     "TimeoutError",
     "FunctionTimeoutError",
     "InputCancellation",
@@ -76,6 +77,24 @@ class RemoteError(Error):
     The message holds the remote exception's ``TypeName: message`` and its
     traceback text.
     """
+
+
+class ImageBuildError(RemoteError):
+    """An image build failed on skiffd.
+
+    The message is skiffd's: the step, its command, the exit status and the
+    tail of its output.  It subclasses :class:`RemoteError` because Modal
+    raises ``modal.exception.RemoteError`` when an image build fails.
+
+    Attributes:
+        build_id: the ``bld-…`` id (``GET /v1/images/builds/{id}`` has the log).
+        step: the description of the step that failed, when skiffd said.
+    """
+
+    def __init__(self, message: str, build_id: Optional[str] = None, step: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.build_id = build_id
+        self.step = step
 
 
 class TimeoutError(Error, builtins.TimeoutError):

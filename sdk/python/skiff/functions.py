@@ -83,6 +83,7 @@ class FunctionSpec:
         max_containers: Optional[int],
         env: Dict[str, str],
         scaledown_window: float = 60.0,
+        image: Any = None,
     ) -> None:
         self.cpu = cpu
         self.cpu_limit = cpu_limit
@@ -94,9 +95,21 @@ class FunctionSpec:
         self.max_containers = max_containers
         self.scaledown_window = scaledown_window
         self.env = env
+        self.image = image  # a skiff.Image, or None for the app's default
 
-    def to_api(self, name: str, module: str, qualname: str, is_generator: bool) -> Dict[str, Any]:
-        """The function definition object sent in ``POST /v1/apps``."""
+    def to_api(
+        self,
+        name: str,
+        module: str,
+        qualname: str,
+        is_generator: bool,
+        image: Optional[str] = None,
+        mounts: Optional[List[Dict[str, Any]]] = None,
+    ) -> Dict[str, Any]:
+        """The function definition object sent in ``POST /v1/apps``.
+
+        ``image`` (an image id or ``"host"``) and ``mounts`` are added when given.
+        """
         d: Dict[str, Any] = {
             "name": name,
             "module": module,
@@ -114,6 +127,9 @@ class FunctionSpec:
         }
         if self.retries is not None:
             d["retries"] = self.retries.to_api()
+        if image is not None:
+            d["image"] = image
+            d["mounts"] = list(mounts or [])
         return d
 
 

@@ -3,11 +3,11 @@
 ``python -m skiff run`` and the container runner append the directory above
 this package to the END of ``sys.path``, so ``import modal`` finds this shim
 only when the real ``modal`` package is not installed.  It re-exports
-skiff's public names (``modal.App``, ``modal.Retries``, ``modal.is_local``,
+skiff's public names (``modal.App``, ``modal.Image``, ``modal.Retries``, ``modal.is_local``,
 ``modal.FunctionCall``, ``modal.exception``...).
 """
 
-from skiff import App, Function, FunctionCall, LocalEntrypoint, Retries, __version__, is_local  # noqa: F401
+from skiff import App, Function, FunctionCall, Image, LocalEntrypoint, Retries, __version__, is_local  # noqa: F401
 import sys as _sys
 
 from skiff import exception  # noqa: F401
@@ -15,6 +15,6 @@ from skiff import exception  # noqa: F401
 # `import modal.exception` / `from modal.exception import X` give skiff.exception itself.
 _sys.modules[__name__ + ".exception"] = exception
 
-__all__ = ["App", "Function", "FunctionCall", "LocalEntrypoint", "Retries", "exception", "is_local"]
+__all__ = ["App", "Function", "FunctionCall", "Image", "LocalEntrypoint", "Retries", "exception", "is_local"]
 
 __skiff_shim__ = True
