@@ -74,6 +74,21 @@ void api_runner_call_get(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_call_cancel(api_t *api, http_req_t *req,
                             const route_match_t *m);
 
+void api_images_build(api_t *api, http_req_t *req, const route_match_t *m);
+void api_image_build_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_images_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_image_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_image_rm(api_t *api, http_req_t *req, const route_match_t *m);
+void api_images_gc(api_t *api, http_req_t *req, const route_match_t *m);
+
+/* Validation of an image spec (image_spec.c), shared with the fuzzer. */
+int api_image_spec_check(json_t *body, err_t *err);
+/* A list of {"path", "sha256", "mode"} files; path "" allowed for a single
+ * file. */
+int api_files_check(const json_t *files, const char *where, err_t *err);
+/* An absolute path other than "/" without "." or ".." parts. */
+bool api_abs_path_ok(const char *p);
+
 /* Validation of an app definition (apps_spec.c), shared with the fuzzer:
  * checks body and fills in defaults and function ids. */
 int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err);

@@ -34,6 +34,13 @@ static const vfield_t fn_fields[] = {
     {"max_containers", V_INT, false, true},
     {"scaledown_window", V_NUMBER, false, true},
     {"env", V_OBJECT, false, true},
+    {"image", V_STRING, false, true},
+    {"mounts", V_ARRAY, false, true},
+};
+
+static const vfield_t mount_fields[] = {
+    {"dst", V_STRING, true, false},
+    {"files", V_ARRAY, true, false},
 };
 
 static const vfield_t retry_fields[] = {
@@ -169,6 +176,40 @@ static int check_function(json_t *f, const char *where, err_t *err) {
     }
   } else {
     json_object_set_new(f, "env", json_object());
+  }
+  json_t *image = json_object_get(f, "image");
+  const char *img = json_string_value(image);
+  if (!img) {
+    json_object_set_new(f, "image", json_string("host"));
+  } else if (strcmp(img, "host") && !sha256_valid(img)) {
+    return err_set(err, -EINVAL,
+                   "%s: image '%s' must be an image id (64 hex digits, from "
+                   "POST /v1/images) or \"host\"",
+                   where, img);
+  }
+  json_t *mounts = json_object_get(f, "mounts");
+  if (!json_is_array(mounts)) json_object_set_new(f, "mounts", json_array());
+  size_t i;
+  json_t *mt;
+  json_array_foreach(json_object_get(f, "mounts"), i, mt) {
+    char mw[160];
+    snprintf(mw, sizeof mw, "%s.mounts[%zu]", where, i);
+    if ((rc = v_check(mt, mount_fields, N(mount_fields), mw, err)) < 0)
+      return rc;
+    const char *dst = json_string_value(json_object_get(mt, "dst"));
+    static const char *const reserved[] = {"/skiff", "/proc", "/dev", "/sys"};
+    bool bad = !api_abs_path_ok(dst);
+    for (size_t k = 0; !bad && k < N(reserved); k++) {
+      size_t n = strlen(reserved[k]);
+      bad = !strncmp(dst, reserved[k], n) && (!dst[n] || dst[n] == '/');
+    }
+    if (bad)
+      return err_set(err, -EINVAL,
+                     "%s: dst '%s' must be an absolute path without '.' or "
+                     "'..' parts, outside /skiff, /proc, /dev and /sys",
+                     mw, dst);
+    if ((rc = api_files_check(json_object_get(mt, "files"), mw, err)) < 0)
+      return rc;
   }
   char fid[40];
   id_new("fu", fid, sizeof fid);

@@ -4,6 +4,7 @@
 
 #include "api/api_internal.h"
 #include "base/util.h"
+#include "image/store.h"
 
 void api_apps_create(api_t *api, http_req_t *req, const route_match_t *m) {
   json_t *body = api_body(req, NULL, 0);
@@ -24,6 +25,44 @@ void api_apps_create(api_t *api, http_req_t *req, const route_match_t *m) {
               "/v1/blobs/{sha256} first",
               i, sha, json_string_value(json_object_get(f, "path")));
       goto fail;
+    }
+  }
+  json_array_foreach(json_object_get(body, "functions"), i, f) {
+    const char *fname = json_string_value(json_object_get(f, "name"));
+    const char *img = json_string_value(json_object_get(f, "image"));
+    if (strcmp(img, "host")) {
+      json_t *rec = NULL;
+      if (img_image_get(control_images(api->control), img, &rec, &err) < 0) {
+        err_wrap(&err, "function %s", fname);
+        err.code = -EINVAL;
+        goto fail;
+      }
+      bool has_python = json_is_string(
+          json_object_get(json_object_get(rec, "config"), "python"));
+      json_decref(rec);
+      if (!has_python) {
+        err_set(&err, -EINVAL,
+                "function %s: image %s has no python3 (looked for "
+                "/usr/local/bin/python3 and /usr/bin/python3); install one "
+                "in the image or start from Image.debian_slim()",
+                fname, img);
+        goto fail;
+      }
+    }
+    size_t k, j;
+    json_t *mt, *mf;
+    json_array_foreach(json_object_get(f, "mounts"), k, mt) {
+      json_array_foreach(json_object_get(mt, "files"), j, mf) {
+        const char *sha = json_string_value(json_object_get(mf, "sha256"));
+        if (!control_blob_exists(api->control, sha)) {
+          err_set(&err, -EINVAL,
+                  "function %s: mounts[%zu].files[%zu]: blob %s (%s) was not "
+                  "uploaded; PUT /v1/blobs/{sha256} first",
+                  fname, k, j, sha,
+                  json_string_value(json_object_get(mf, "path")));
+          goto fail;
+        }
+      }
     }
   }
   id_new("ap", app_id, sizeof app_id);

@@ -21,6 +21,12 @@ const route_t api_client_routes[] = {
     {"GET", "/v1/calls/{}", api_call_get},
     {"POST", "/v1/calls/{}/cancel", api_call_cancel},
     {"GET", "/v1/containers", api_containers_list},
+    {"POST", "/v1/images", api_images_build},
+    {"GET", "/v1/images", api_images_list},
+    {"POST", "/v1/images/gc", api_images_gc},
+    {"GET", "/v1/images/builds/{}", api_image_build_get},
+    {"GET", "/v1/images/{}", api_image_get},
+    {"DELETE", "/v1/images/{}", api_image_rm},
 };
 
 const route_t api_runner_routes[] = {

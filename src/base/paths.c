@@ -56,6 +56,17 @@ const char *paths_init_bin(void) {
   return out;
 }
 
+const char *paths_build_bin(void) {
+  static char out[PATH_MAX];
+  const char *env = getenv("SKIFF_BUILD");
+  if (env && *env) return env;
+  if (out[0]) return out;
+  snprintf(out, sizeof out, "%s/skiff-build", self_dir());
+  if (exists(out)) return out;
+  snprintf(out, sizeof out, "%s/../libexec/skiff/skiff-build", self_dir());
+  return out;
+}
+
 const char *paths_skiffd_bin(void) {
   static char out[PATH_MAX];
   const char *env = getenv("SKIFFD");

@@ -12,6 +12,9 @@ const char *paths_sdk_dir(void);
 /* The static skiff-init binary ($SKIFF_INIT, else next to the running
  * executable, else <exe>/../libexec/skiff/skiff-init). */
 const char *paths_init_bin(void);
+/* The image builder skiff-build ($SKIFF_BUILD, else next to the running
+ * executable, else <exe>/../libexec/skiff/skiff-build). */
+const char *paths_build_bin(void);
 /* The skiffd binary ($SKIFFD, else next to the running executable, else
  * "skiffd" on PATH). */
 const char *paths_skiffd_bin(void);

@@ -2,12 +2,14 @@
  *
  *   skiff-build --store DIR --spec FILE --blobs DIR --sdk DIR --init PATH
  *               --cgroup-parent NAME [--cgroup-root DIR] [--mirror URL]
+ *   skiff-build --gc --store DIR [--keep IMAGE_ID]...
  *
  * Progress goes to stdout as JSON lines (emit.c); the exit code is 0 when
  * the image is ready, 1 when a step failed (the error event says why), 2
  * on bad arguments. skiffd is the only intended caller. */
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,9 @@
 
 typedef struct opts {
   const char *store, *spec, *blobs, *sdk, *init, *cg_parent, *cg_root, *mirror;
+  bool gc;
+  const char **keep; /* --keep images, for --gc */
+  size_t n_keep;
 } opts_t;
 
 static int parse(int argc, char **argv, opts_t *o) {
@@ -33,6 +38,10 @@ static int parse(int argc, char **argv, opts_t *o) {
       {"cgroup-parent", required_argument, 0, 'p'},
       {"cgroup-root", required_argument, 0, 'r'},
       {"mirror", required_argument, 0, 'm'},
+      {"gc", no_argument, 0, 'g'},
+      {"keep", required_argument, 0, 'K'},
+      {"gc", no_argument, 0, 'g'},
+      {"keep", required_argument, 0, 'K'},
       {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->mirror = "http://deb.debian.org/debian";
@@ -63,10 +72,18 @@ static int parse(int argc, char **argv, opts_t *o) {
       case 'm':
         o->mirror = optarg;
         break;
+      case 'g':
+        o->gc = true;
+        break;
+      case 'K':
+        o->keep = xrealloc(o->keep, (o->n_keep + 1) * sizeof *o->keep);
+        o->keep[o->n_keep++] = optarg;
+        break;
       default:
         return -1;
     }
   }
+  if (o->gc) return o->store ? 0 : -1;
   if (!o->store || !o->spec || !o->blobs || !o->sdk || !o->init ||
       !o->cg_parent)
     return -1;
@@ -123,15 +140,43 @@ static int build(builder_t *b, const json_t *spec, err_t *err) {
   return write_record(b, description ? description : base_desc, err);
 }
 
+/* --gc: drops what no image record and no --keep image uses. */
+static int gc(const opts_t *o) {
+  err_t err = ERR_INIT;
+  img_store_t *s = NULL;
+  img_gc_stats_t st = {0};
+  int rc = img_store_open(o->store, &s, &err);
+  if (rc == 0) rc = img_gc(s, o->keep, o->n_keep, &st, &err);
+  if (s) img_store_close(s);
+  free(o->keep);
+  if (rc < 0) {
+    emit_error(err.msg);
+    return 1;
+  }
+  json_t *ev = json_pack("{s:s, s:I, s:I, s:I, s:I}", "event", "gc",
+                         "bytes_freed", (json_int_t)st.bytes_freed,
+                         "layers_removed", (json_int_t)st.layers_removed,
+                         "objects_removed", (json_int_t)st.objects_removed,
+                         "flats_removed", (json_int_t)st.flats_removed);
+  char *line = json_dumps(ev, JSON_COMPACT);
+  printf("%s\n", line);
+  fflush(stdout);
+  free(line);
+  json_decref(ev);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   opts_t o;
   if (parse(argc, argv, &o) < 0) {
     fprintf(stderr,
             "usage: %s --store DIR --spec FILE --blobs DIR --sdk DIR --init "
-            "PATH --cgroup-parent NAME [--cgroup-root DIR] [--mirror URL]\n",
-            argv[0]);
+            "PATH --cgroup-parent NAME [--cgroup-root DIR] [--mirror URL]\n"
+            "       %s --gc --store DIR [--keep IMAGE_ID]...\n",
+            argv[0], argv[0]);
     return 2;
   }
+  if (o.gc) return gc(&o);
   /* A build outlives nothing: when skiffd goes, so does its builder (and
    * the build container with it). */
   prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -1,5 +1,6 @@
 /* Apps and functions as the scheduler sees them: loaded from the store,
  * with their source files laid out for containers to mount. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,10 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def) {
   f->scaledown_s = num(def, "scaledown_window", 60);
   json_t *env = json_object_get(def, "env");
   f->env = json_is_object(env) ? json_incref(env) : json_object();
+  const char *image = json_string_value(json_object_get(def, "image"));
+  if (image && strcmp(image, "host"))
+    snprintf(f->image_id, sizeof f->image_id, "%s", image);
+  f->mounts = json_array();
   return f;
 }
 
@@ -70,6 +75,7 @@ static void app_free(ctl_app_t *a) {
     free(f->module);
     free(f->qualname);
     json_decref(f->env);
+    json_decref(f->mounts);
     free(f);
   }
   free(a->src_dir);
@@ -117,6 +123,65 @@ static int lay_out_sources(control_t *c, ctl_app_t *app, json_t *files,
   return 0;
 }
 
+/* One blob at dst: a hard link, or a copy with the file's own mode when it
+ * is executable (a link shares the blob's read-only mode). */
+static int place_blob(control_t *c, const char *sha, const char *dst,
+                      unsigned mode, err_t *err) {
+  _cleanup_free_ char *blob = xasprintf("%s/%.2s/%s", c->blobs_dir, sha, sha);
+  char *slash = strrchr(dst, '/');
+  *slash = '\0';
+  int rc = mkdir_p(dst, 0755, err);
+  *slash = '/';
+  if (rc < 0) return rc;
+  if (!(mode & 0111) && (link(blob, dst) == 0 || errno == EEXIST)) return 0;
+  char *data = NULL;
+  size_t len = 0;
+  rc = read_file(blob, &data, &len, err);
+  if (rc == 0)
+    rc = write_file_atomic(dst, data, len, (mode & 0777) | 0444, err);
+  free(data);
+  return rc;
+}
+
+/* copy=False files of a function's image: laid out under
+ * apps/<app>/mounts/<function>/<i> and bound read-only at start. */
+static int lay_out_mounts(control_t *c, ctl_app_t *app, ctl_fn_t *f,
+                          json_t *def, err_t *err) {
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(def, "mounts"), i, m) {
+    const char *dst = json_string_value(json_object_get(m, "dst"));
+    _cleanup_free_ char *root =
+        xasprintf("%s/%s/mounts/%s/%zu", c->apps_dir, app->id, f->name, i);
+    _cleanup_free_ char *src = NULL;
+    size_t k;
+    json_t *file;
+    int rc = mkdir_p(root, 0755, err);
+    if (rc < 0) return rc;
+    json_array_foreach(json_object_get(m, "files"), k, file) {
+      const char *path = json_string_value(json_object_get(file, "path"));
+      const char *sha = json_string_value(json_object_get(file, "sha256"));
+      json_t *mode = json_object_get(file, "mode");
+      _cleanup_free_ char *at =
+          *path ? xasprintf("%s/%s", root, path) : xasprintf("%s/file", root);
+      if (!*path) {
+        free(src);
+        src = xstrdup(at);
+      }
+      rc = place_blob(
+          c, sha, at,
+          json_is_integer(mode) ? (unsigned)json_integer_value(mode) : 0644,
+          err);
+      if (rc < 0)
+        return err_wrap(err, "function %s: mount %s: file %s", f->name, dst,
+                        *path ? path : "(single file)");
+    }
+    json_array_append_new(f->mounts, json_pack("{s:s, s:s}", "src",
+                                               src ? src : root, "dst", dst));
+  }
+  return 0;
+}
+
 static int load_app(control_t *c, const char *app_id, err_t *err) {
   json_t *j = NULL;
   int rc = c->store->ops->app_get(c->store, app_id, &j, err);
@@ -137,8 +202,9 @@ static int load_app(control_t *c, const char *app_id, err_t *err) {
     ctl_fn_t *f = fn_from_definition(a, def);
     f->next = a->fns;
     a->fns = f;
+    if (rc == 0) rc = lay_out_mounts(c, a, f, def, err);
   }
-  rc = lay_out_sources(c, a, json_object_get(j, "files"), err);
+  if (rc == 0) rc = lay_out_sources(c, a, json_object_get(j, "files"), err);
   json_decref(j);
   if (rc < 0) {
     app_free(a);

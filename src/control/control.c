@@ -48,6 +48,7 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
                         .cgroup_root = cfg->cgroup_root};
   wk_callbacks_t cb = {.on_log = on_wk_log, .on_exit = on_wk_exit};
   if ((rc = worker_new(loop, &wc, &cb, c, &c->worker, err)) < 0) goto fail;
+  if ((rc = img_store_open(cfg->image_store, &c->images, err)) < 0) goto fail;
 
   /* Whatever was running when the last skiffd stopped goes back to the
    * queue: the work is redone, never lost. */
@@ -66,6 +67,7 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
   *out = c;
   return 0;
 fail:
+  if (c->images) img_store_close(c->images);
   if (c->worker) worker_free(c->worker);
   free(c->blobs_dir);
   free(c->apps_dir);
@@ -76,6 +78,9 @@ fail:
 
 void control_set_http(control_t *c, http_server_t *http) {
   c->http = http;
+}
+struct img_store *control_images(control_t *c) {
+  return c->images;
 }
 store_t *control_store(control_t *c) {
   return c->store;
@@ -108,6 +113,7 @@ int control_batch(control_t *c, err_t *err) {
 void control_shutdown(control_t *c) {
   c->shutting_down = true;
   uv_timer_stop(&c->tick);
+  ctl_builds_stop(c);
   err_t err = ERR_INIT;
   control_begin(c, &err);
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
@@ -129,6 +135,8 @@ void control_free(control_t *c) {
   worker_free(c->worker);
   ctl_containers_free(c);
   ctl_apps_free(c);
+  ctl_builds_free(c);
+  img_store_close(c->images);
   free(c->blobs_dir);
   free(c->apps_dir);
   free(c->run_dir);

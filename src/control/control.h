@@ -15,16 +15,19 @@
 
 typedef struct control control_t;
 typedef struct ctl_container ctl_container_t;
+typedef struct ctl_build ctl_build_t;
 
 typedef struct control_config {
   const char *home;   /* $SKIFF_HOME */
   const char *python; /* interpreter inside containers */
   const char *sdk_dir;
   const char *init_path;
-  const char *cgroup_root;  /* NULL: /sys/fs/cgroup */
-  uint64_t max_payload;     /* bytes */
-  double ephemeral_grace_s; /* an ephemeral app whose client went quiet this
-                               long is stopped */
+  const char *cgroup_root;   /* NULL: /sys/fs/cgroup */
+  uint64_t max_payload;      /* bytes */
+  double ephemeral_grace_s;  /* an ephemeral app whose client went quiet this
+                                long is stopped */
+  const char *image_store;   /* the image store directory */
+  const char *debian_mirror; /* for debian_slim */
 } control_config_t;
 
 int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
@@ -76,6 +79,25 @@ bool control_runner_should_stop(control_t *c, ctl_container_t *ct);
 const char *control_runner_park_key(ctl_container_t *ct);
 /* The app a container belongs to (its id). */
 const char *control_container_app_id(ctl_container_t *ct);
+
+/* Images (images.c). A build is a skiff-build process; identical specs in
+ * flight share one, and a spec built before answers at once. */
+int control_image_build(control_t *c, const json_t *spec, ctl_build_t **out,
+                        err_t *err);
+ctl_build_t *control_build_find(control_t *c, const char *build_id);
+const char *control_build_id(const ctl_build_t *b);
+const char *control_build_park_key(const ctl_build_t *b);
+bool control_build_finished(const ctl_build_t *b);
+/* {"build_id","state","image_id","error","lines" (seq > after),"next",
+ * "steps"} (new reference); a gc run adds its counts. */
+json_t *control_build_json(const ctl_build_t *b, int64_t after);
+bool control_image_exists(control_t *c, const char *image_id);
+/* -EBUSY while a running app uses it or a build runs. */
+int control_image_rm(control_t *c, const char *image_id, err_t *err);
+/* Starts a gc run, polled like a build. */
+int control_image_gc(control_t *c, ctl_build_t **out, err_t *err);
+const char *control_image_store_dir(const control_t *c);
+struct img_store *control_images(control_t *c);
 
 json_t *control_status(control_t *c);
 /* Fills in what only memory knows about live containers in a list from the

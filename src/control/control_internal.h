@@ -4,6 +4,7 @@
 
 #include "base/buf.h"
 #include "control/control.h"
+#include "image/store.h"
 #include "worker/worker.h"
 
 typedef struct ctl_app ctl_app_t;
@@ -24,6 +25,8 @@ typedef struct ctl_fn {
   int64_t max_containers; /* 0: as many as fit */
   double scaledown_s;     /* idle time before a container is stopped */
   json_t *env;            /* object */
+  char image_id[65];      /* "" = the host's root */
+  json_t *mounts;         /* [{"src": host path, "dst": path inside}] */
   char park_key[48];      /* "fn:<id>" */
   int live;               /* containers not exited nor scaled down */
   int starting;           /* containers that have not called in yet */
@@ -87,6 +90,8 @@ struct control {
   char *blobs_dir;
   char *apps_dir;
   char *run_dir;
+  img_store_t *images;
+  ctl_build_t *builds;
 };
 
 /* apps.c */
@@ -113,6 +118,10 @@ void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message);
 static inline void ctl_ewma(double *avg, double sample) {
   *avg = *avg > 0 ? 0.8 * *avg + 0.2 * sample : sample;
 }
+
+/* images.c */
+void ctl_builds_stop(control_t *c);
+void ctl_builds_free(control_t *c);
 
 /* scheduler.c */
 void ctl_scheduler_tick(control_t *c);

@@ -73,9 +73,21 @@ void ctl_container_log(control_t *c, ctl_container_t *ct, const char *stream,
 
 /* ---- starting ---- */
 
-static char **build_env(control_t *c, ctl_container_t *ct) {
+/* Value of "K=V" for key in a JSON array of such strings, or NULL. */
+static const char *env_lookup(const json_t *env, const char *key) {
+  size_t klen = strlen(key), i;
+  json_t *v;
+  json_array_foreach(env, i, v) {
+    const char *s = json_string_value(v);
+    if (s && !strncmp(s, key, klen) && s[klen] == '=') return s + klen + 1;
+  }
+  return NULL;
+}
+
+static char **build_env(control_t *c, ctl_container_t *ct,
+                        const json_t *image_env) {
   ctl_fn_t *fn = ct->fn;
-  size_t cap = 32 + json_object_size(fn->env);
+  size_t cap = 32 + json_object_size(fn->env) + json_array_size(image_env);
   char **env = xcalloc(cap, sizeof *env);
   size_t n = 0;
   /* First match wins in getenv(): skiff's own variables come first so the
@@ -94,7 +106,10 @@ static char **build_env(control_t *c, ctl_container_t *ct) {
   env[n++] = xasprintf("SKIFF_MAX_PAYLOAD=%llu",
                        (unsigned long long)c->cfg.max_payload);
   env[n++] = xasprintf("SKIFF_IS_REMOTE=1");
-  env[n++] = xasprintf("PYTHONPATH=/skiff/src:/skiff/sdk");
+  /* /root holds add_local_python_source packages, as in Modal. */
+  const char *img_pp = env_lookup(image_env, "PYTHONPATH");
+  env[n++] = xasprintf("PYTHONPATH=/skiff/src:/root:%s%s/skiff/sdk",
+                       img_pp ? img_pp : "", img_pp && *img_pp ? ":" : "");
   env[n++] = xasprintf("PYTHONUNBUFFERED=1");
   env[n++] = xasprintf("PYTHONDONTWRITEBYTECODE=1");
   const char *k;
@@ -102,6 +117,12 @@ static char **build_env(control_t *c, ctl_container_t *ct) {
   json_object_foreach(fn->env, k, v) {
     if (json_is_string(v))
       env[n++] = xasprintf("%s=%s", k, json_string_value(v));
+  }
+  size_t i;
+  json_array_foreach(image_env, i, v) {
+    const char *s = json_string_value(v);
+    if (s && strchr(s, '=') && strncmp(s, "PYTHONPATH=", 11))
+      env[n++] = xstrdup(s);
   }
   env[n++] = xasprintf(
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -114,6 +135,77 @@ static char **build_env(control_t *c, ctl_container_t *ct) {
 static void free_env(char **env) {
   for (char **e = env; *e; e++) free(*e);
   free(env);
+}
+
+/* What a container takes from its function's image: layers, env, workdir,
+ * the runner's command line (the image's entrypoint first) and the
+ * function's copy=False mounts. */
+typedef struct ctl_image {
+  char **lowers;
+  size_t n_lowers;
+  json_t *record;
+  json_t *env; /* borrowed from record */
+  const char *workdir;
+  char **argv;
+  wk_mount_t *mounts;
+  size_t n_mounts;
+} ctl_image_t;
+
+static void image_release(ctl_image_t *im) {
+  for (size_t i = 0; i < im->n_lowers; i++) free(im->lowers[i]);
+  free(im->lowers);
+  for (char **a = im->argv; a && *a; a++) free(*a);
+  free(im->argv);
+  free(im->mounts);
+  json_decref(im->record);
+  memset(im, 0, sizeof *im);
+}
+
+static int image_for_start(control_t *c, ctl_fn_t *fn, ctl_image_t *im,
+                           err_t *err) {
+  memset(im, 0, sizeof *im);
+  const char *python = c->cfg.python;
+  json_t *entry = NULL;
+  if (fn->image_id[0]) {
+    int rc = img_image_get(c->images, fn->image_id, &im->record, err);
+    if (rc == 0)
+      rc = img_image_lowerdirs(c->images, fn->image_id, 0, &im->lowers,
+                               &im->n_lowers, err);
+    if (rc < 0) {
+      image_release(im);
+      return err_wrap(err, "image %s", fn->image_id);
+    }
+    json_t *cfg = json_object_get(im->record, "config");
+    im->env = json_object_get(cfg, "env");
+    im->workdir = json_string_value(json_object_get(cfg, "workdir"));
+    entry = json_object_get(cfg, "entrypoint");
+    python = json_string_value(json_object_get(cfg, "python"));
+    if (!python) {
+      image_release(im);
+      return err_set(err, -ENOENT,
+                     "image %s has no python3 (looked for /usr/local/bin/"
+                     "python3 and /usr/bin/python3): install one in the "
+                     "image or start from Image.debian_slim()",
+                     fn->image_id);
+    }
+  }
+  size_t n_entry = json_array_size(entry), k = 0;
+  im->argv = xcalloc(n_entry + 4, sizeof *im->argv);
+  size_t i;
+  json_t *v;
+  json_array_foreach(entry, i, v) {
+    if (json_is_string(v)) im->argv[k++] = xstrdup(json_string_value(v));
+  }
+  im->argv[k++] = xstrdup(python);
+  im->argv[k++] = xstrdup("-m");
+  im->argv[k++] = xstrdup("skiff._container");
+  im->n_mounts = json_array_size(fn->mounts);
+  im->mounts = xcalloc(im->n_mounts + 1, sizeof *im->mounts);
+  json_array_foreach(fn->mounts, i, v) {
+    im->mounts[i].src = json_string_value(json_object_get(v, "src"));
+    im->mounts[i].dst = json_string_value(json_object_get(v, "dst"));
+  }
+  return 0;
 }
 
 static void container_free(ctl_container_t *ct) {
@@ -133,18 +225,28 @@ static int start_container(control_t *c, ctl_fn_t *fn) {
   control_begin(c, &err);
   c->store->ops->container_insert(c->store, ct->id, fn->app->id, fn->id,
                                   fn->cpu, fn->memory_mib, now_wall(), &err);
-  char *argv[] = {(char *)c->cfg.python, "-m", "skiff._container", NULL};
-  char **env = build_env(c, ct);
-  wk_spec_t spec = {.id = ct->id,
-                    .src_dir = fn->app->src_dir,
-                    .argv = argv,
-                    .envp = env,
-                    .cpu = fn->cpu,
-                    .cpu_limit = fn->cpu_limit,
-                    .memory_mib = (uint64_t)fn->memory_mib,
-                    .pids_max = PIDS_MAX};
-  int rc = worker_start(c->worker, &spec, ct, &ct->wk, &err);
-  free_env(env);
+  ctl_image_t im;
+  int rc = image_for_start(c, fn, &im, &err);
+  if (rc == 0) {
+    wk_spec_t spec = {.id = ct->id,
+                      .src_dir = fn->app->src_dir,
+                      .lower_dirs = (const char *const *)im.lowers,
+                      .n_lower = im.n_lowers,
+                      .workdir = im.workdir,
+                      .mounts = im.mounts,
+                      .n_mounts = im.n_mounts,
+                      .argv = im.argv,
+                      .envp = NULL,
+                      .cpu = fn->cpu,
+                      .cpu_limit = fn->cpu_limit,
+                      .memory_mib = (uint64_t)fn->memory_mib,
+                      .pids_max = PIDS_MAX};
+    char **env = build_env(c, ct, im.env);
+    spec.envp = env;
+    rc = worker_start(c->worker, &spec, ct, &ct->wk, &err);
+    free_env(env);
+    image_release(&im);
+  }
   if (rc < 0) {
     log_error("cannot start a container for %s: %s", fn->name, err.msg);
     err_t e2 = ERR_INIT;

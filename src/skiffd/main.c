@@ -30,6 +30,8 @@ typedef struct daemon_opts {
   const char *store_url;
   const char *python;
   const char *cgroup_root;
+  const char *image_store;
+  const char *debian_mirror;
   uint64_t max_payload_mb;
   double ephemeral_grace_s;
   enum log_level level;
@@ -48,29 +50,37 @@ typedef struct daemon_state {
 } daemon_state_t;
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: skiffd [OPTIONS]\n"
-          "\n"
-          "Runs the skiff control plane and a local worker.\n"
-          "\n"
-          "  --home DIR             state directory (default /var/lib/skiff "
-          "as root,\n"
-          "                         ~/.skiff otherwise; $SKIFF_HOME)\n"
-          "  --listen HOST:PORT     TCP address for the API (default "
-          "127.0.0.1:7557;\n"
-          "                         'none' turns TCP off)\n"
-          "  --socket-group NAME    group owning the API socket (default "
-          "'skiff' if\n"
-          "                         that group exists)\n"
-          "  --store URL            sqlite:PATH (default "
-          "sqlite:$home/skiff.db)\n"
-          "  --max-payload-mb N     largest pickled argument or result "
-          "(default 64)\n"
-          "  --python PATH          interpreter inside containers (default "
-          "/usr/bin/python3)\n"
-          "  --log-level LEVEL      debug, info, warn or error (default info)\n"
-          "  --version              print the version and exit\n"
-          "  -h, --help             this help\n");
+  fprintf(
+      f,
+      "usage: skiffd [OPTIONS]\n"
+      "\n"
+      "Runs the skiff control plane and a local worker.\n"
+      "\n"
+      "  --home DIR             state directory (default /var/lib/skiff "
+      "as root,\n"
+      "                         ~/.skiff otherwise; $SKIFF_HOME)\n"
+      "  --listen HOST:PORT     TCP address for the API (default "
+      "127.0.0.1:7557;\n"
+      "                         'none' turns TCP off)\n"
+      "  --socket-group NAME    group owning the API socket (default "
+      "'skiff' if\n"
+      "                         that group exists)\n"
+      "  --store URL            sqlite:PATH (default "
+      "sqlite:$home/skiff.db)\n"
+      "  --max-payload-mb N     largest pickled argument or result "
+      "(default 64)\n"
+      "  --python PATH          interpreter inside containers without an "
+      "image\n"
+      "                         (default /usr/bin/python3)\n"
+      "  --image-store DIR      layers and images (default $home/images; "
+      "\n"
+      "                         $SKIFF_IMAGE_STORE); daemons may share one\n"
+      "  --debian-mirror URL    Debian archive for debian_slim (default\n"
+      "                         http://deb.debian.org/debian; "
+      "$SKIFF_DEBIAN_MIRROR)\n"
+      "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+      "  --version              print the version and exit\n"
+      "  -h, --help             this help\n");
 }
 
 static int parse_args(int argc, char **argv, daemon_opts_t *o) {
@@ -84,7 +94,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_LEVEL,
     O_VERSION,
     O_CGROOT,
-    O_GRACE
+    O_GRACE,
+    O_IMAGES,
+    O_MIRROR
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -96,6 +108,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"log-level", required_argument, NULL, O_LEVEL},
       {"cgroup-root", required_argument, NULL, O_CGROOT},
       {"ephemeral-grace", required_argument, NULL, O_GRACE},
+      {"image-store", required_argument, NULL, O_IMAGES},
+      {"debian-mirror", required_argument, NULL, O_MIRROR},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -122,6 +136,12 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         break;
       case O_CGROOT:
         o->cgroup_root = optarg;
+        break;
+      case O_IMAGES:
+        o->image_store = optarg;
+        break;
+      case O_MIRROR:
+        o->debian_mirror = optarg;
         break;
       case O_PAYLOAD:
         if (!parse_u64(optarg, &o->max_payload_mb) || o->max_payload_mb == 0 ||
@@ -292,7 +312,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
   }
+  const char *env_images = getenv("SKIFF_IMAGE_STORE");
+  const char *env_mirror = getenv("SKIFF_DEBIAN_MIRROR");
+  char *image_store = o.image_store ? xstrdup(o.image_store)
+                      : env_images && *env_images
+                          ? xstrdup(env_images)
+                          : xasprintf("%s/images", abs_home);
   control_config_t cc = {.home = abs_home,
+                         .image_store = image_store,
+                         .debian_mirror = o.debian_mirror ? o.debian_mirror
+                                          : env_mirror && *env_mirror
+                                              ? env_mirror
+                                              : "http://deb.debian.org/debian",
                          .python = o.python,
                          .sdk_dir = paths_sdk_dir(),
                          .init_path = paths_init_bin(),
@@ -399,6 +430,7 @@ int main(int argc, char **argv) {
   free(sdk_real);
   free(lockpath);
   free(abs_home);
+  free(image_store);
   close(lockfd);
   return 0;
 }
