@@ -148,6 +148,18 @@ static size_t count_entries(const char *path) {
   return n;
 }
 
+/* What `du -sB1` says of path: st_blocks * 512 of each inode, once. */
+static uint64_t du_bytes(const char *path) {
+  char *cmd = xasprintf("du -sB1 %s", path);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  unsigned long long n = 0;
+  assert_int_equal(fscanf(p, "%llu", &n), 1);
+  pclose(p);
+  free(cmd);
+  return n;
+}
+
 static char *obj_path(img_store_t *s, const char *data, unsigned mode,
                       unsigned uid, unsigned gid, long long mtime) {
   char hex[65];
@@ -355,6 +367,66 @@ static void test_commit_failure_leaves_nothing(void **state) {
   free(d);
 }
 
+/* An object at the file system's link limit: commit makes <key>.1, and
+ * flattening copies the file it cannot link. */
+static void test_emlink(void **state) {
+  fixture_t *f = *state;
+  img_store_t *s = S(state);
+  char *d = NULL;
+  OK(img_layer_begin(s, &d, &err));
+  put_file(d, "f", "many", 0644, 1000);
+  OK(img_layer_commit(s, lid("EA"), d, NULL, NULL, &err));
+  free(d);
+  char *obj = obj_path(s, "many", 0644, 0, 0, 1000);
+  char *scratch = xasprintf("%s/links", f->dir);
+  assert_int_equal(mkdir(scratch, 0755), 0);
+  for (unsigned i = 0;; i++) {
+    char *p = xasprintf("%s/%u", scratch, i);
+    int rc = link(obj, p);
+    int e = errno;
+    free(p);
+    if (rc < 0) {
+      assert_int_equal(e, EMLINK);
+      break;
+    }
+    if (i > 200000) fail_msg("no link limit on this file system");
+  }
+  OK(img_layer_begin(s, &d, &err));
+  put_file(d, "g", "many", 0644, 1000);
+  img_layer_stats_t st;
+  OK(img_layer_commit(s, lid("EB"), d, NULL, &st, &err));
+  free(d);
+  assert_int_equal(st.new_files, 1);
+  char *obj1 = xasprintf("%s.1", obj);
+  char *rb = img_layer_root(s, lid("EB"));
+  struct stat o;
+  assert_int_equal(lstat(obj1, &o), 0);
+  assert_int_equal(o.st_ino, lstat_of(rb, "g").st_ino);
+
+  const char *layers[] = {lid("EA"), lid("EB")};
+  char img[65];
+  sha256_hex("emlink", 6, img);
+  put_image(s, img, layers, 2, 1);
+  char **dirs = NULL;
+  size_t n = 0;
+  OK(img_image_lowerdirs(s, img, 1, &dirs, &n, &err));
+  assert_int_equal(n, 1);
+  char *text = slurp(dirs[0], "f");
+  assert_string_equal(text, "many");
+  struct stat c = lstat_of(dirs[0], "f");
+  assert_int_not_equal(c.st_ino, lstat_of(obj, "").st_ino);
+  assert_int_equal(c.st_mode & 07777, 0644);
+  assert_int_equal(c.st_mtime, 1000);
+  assert_int_equal(lstat_of(dirs[0], "g").st_ino, o.st_ino);
+  free(text);
+  free(dirs[0]);
+  free(dirs);
+  free(rb);
+  free(obj1);
+  free(obj);
+  free(scratch);
+}
+
 /* ---- flattening ---- */
 
 static void test_flatten(void **state) {
@@ -536,7 +608,10 @@ static void test_gc(void **state) {
   assert_int_equal(utimensat(AT_FDCWD, old, ts, 0), 0);
 
   img_gc_stats_t st;
+  uint64_t du0 = du_bytes(img_store_dir(s));
   OK(img_gc(s, NULL, 0, &st, &err));
+  /* what gc says it freed is what du sees disappear */
+  assert_int_equal(st.bytes_freed, du0 - du_bytes(img_store_dir(s)));
   /* only the orphan layer and its object */
   assert_int_equal(st.layers_removed, 1);
   assert_int_equal(st.objects_removed, 1);
@@ -550,7 +625,9 @@ static void test_gc(void **state) {
   char *ou = obj_path(s, big, 0644, 0, 0, 1000);
   char *os = obj_path(s, "shared contents", 0644, 0, 0, 1000);
   OK(img_image_rm(s, i2, &err));
+  du0 = du_bytes(img_store_dir(s));
   OK(img_gc(s, NULL, 0, &st, &err));
+  assert_int_equal(st.bytes_freed, du0 - du_bytes(img_store_dir(s)));
   assert_int_equal(st.layers_removed, 1);
   assert_int_equal(st.flats_removed, 1);
   assert_int_equal(st.objects_removed, 1);
@@ -712,6 +789,7 @@ int main(void) {
       T(test_commit_same_id_twice),
       T(test_commit_keeps_overlay_forms),
       T(test_commit_failure_leaves_nothing),
+      T(test_emlink),
       T(test_flatten),
       T(test_lowerdirs_edges),
       T(test_gc),
