@@ -32,6 +32,12 @@ int cmd_app(int argc, char **argv);
 int cmd_container(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+
+/* Makes sure a daemon answers (starting a local one when none does), then
+ * execs $SKIFF_PYTHON -m skiff <sdk_cmd words> pos... with the SDK on
+ * PYTHONPATH and SKIFF_URL set. Returns only on failure. */
+int cli_hand_to_sdk(const char *sdk_cmd, int npos, char **pos);
 
 /* An option a command accepts. Exactly one of flag / value is set: flag
  * options take no argument, value options take one ("--app X", "--app=X"). */

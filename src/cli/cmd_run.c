@@ -93,15 +93,18 @@ int cmd_run(int argc, char **argv) {
     return EXIT_FAIL;
   }
 
+  r = cli_hand_to_sdk("run", npos, pos);
+  free(pos);
+  return r;
+}
+
+int cli_hand_to_sdk(const char *sdk_cmd, int npos, char **pos) {
   _cleanup_free_ char *url = NULL;
-  if ((r = ensure_daemon(&url))) {
-    free(pos);
-    return r;
-  }
+  int r;
+  if ((r = ensure_daemon(&url))) return r;
   /* The SDK must talk to the daemon we found; SKIFF_HOME passes unchanged. */
   if (setenv("SKIFF_URL", url, 1) < 0) {
     perror("skiff: setenv");
-    free(pos);
     return EXIT_FAIL;
   }
   const char *old = getenv("PYTHONPATH");
@@ -112,12 +115,15 @@ int cmd_run(int argc, char **argv) {
 
   const char *py = getenv("SKIFF_PYTHON");
   if (!py || !*py) py = "python3";
-  char **args = xcalloc((size_t)npos + 5, sizeof *args);
+  _cleanup_free_ char *words = xstrdup(sdk_cmd);
+  char **args = xcalloc((size_t)npos + 8, sizeof *args);
   int n = 0;
   args[n++] = (char *)py;
   args[n++] = "-m";
   args[n++] = "skiff";
-  args[n++] = "run";
+  for (char *save = NULL, *w = strtok_r(words, " ", &save); w && n < 6;
+       w = strtok_r(NULL, " ", &save))
+    args[n++] = w;
   for (int i = 0; i < npos; i++) args[n++] = pos[i];
   args[n] = NULL;
   fflush(NULL);
@@ -127,6 +133,5 @@ int cmd_run(int argc, char **argv) {
           "interpreter\n",
           py, strerror(errno));
   free(args);
-  free(pos);
   return EXIT_FAIL;
 }

@@ -11,6 +11,7 @@ static int cmd_help(int argc, char **argv);
 
 static const cli_command_t commands[] = {
     {"run", cmd_run, "Run a Python file's entrypoint or function on skiffd"},
+    {"image", cmd_image, "Build, list and remove images; free unused layers"},
     {"app", cmd_app, "List apps, stop them, show their logs"},
     {"container", cmd_container, "List containers"},
     {"status", cmd_status, "Show skiffd's status"},
