@@ -557,6 +557,37 @@ static void test_lowerdirs_edges(void **state) {
   err_clear(&err);
   assert_int_equal(img_image_lowerdirs(s, img, 0, &dirs, &n, &err), -ENOENT);
   assert_non_null(strstr(err.msg, "missing"));
+  /* layers without files, flattened by two processes at once */
+  char *d = NULL;
+  OK(img_layer_begin(s, &d, &err));
+  img_layer_stats_t st = {1, 1, 1, 1};
+  OK(img_layer_commit(s, lid("E1"), d, NULL, &st, &err));
+  assert_int_equal(st.files, 0);
+  assert_int_equal(st.bytes, 0);
+  free(d);
+  OK(img_layer_begin(s, &d, &err));
+  put_dir(d, "empty-dir", 0755);
+  OK(img_layer_commit(s, lid("E2"), d, NULL, NULL, &err));
+  free(d);
+  const char *two[] = {lid("E1"), lid("E2")};
+  put_image(s, img, two, 2, 1);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  err_clear(&err);
+  int rc = img_image_lowerdirs(s, img, 1, &dirs, &n, &err);
+  if (pid == 0) _exit(rc == 0 && n == 1 ? 0 : 1);
+  OK(rc);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(n, 1);
+  assert_true(exists(dirs[0], "empty-dir"));
+  assert_int_equal(count_entries(dirs[0]), 1);
+  char *tmp = store__path(s, "tmp");
+  assert_int_equal(count_entries(tmp), 0);
+  free(tmp);
+  free(dirs[0]);
+  free(dirs);
   /* unknown image */
   char other[65];
   sha256_hex("other", 5, other);
