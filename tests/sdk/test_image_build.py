@@ -180,7 +180,8 @@ def test_default_image_is_debian_slim_or_host(recording_server, tmp_path):
     server = build_server(recording_server)
     r = _run(tmp_path, server.url, "run", "plain.py", app=app, name="plain.py")
     assert r.returncode == 0, r.stderr
-    assert server.specs == [{"base": {"kind": "debian_slim", "python_version": None}, "steps": []}]
+    assert server.specs == [{"base": {"kind": "debian_slim", "python_version": None}, "steps": [],
+                             "description": "debian_slim"}]
     server2 = build_server(recording_server)
     r = _run(tmp_path, server2.url, "run", "plain.py", app=app, name="plain.py", env={"SKIFF_DEFAULT_IMAGE": "host"})
     assert r.returncode == 0, r.stderr
