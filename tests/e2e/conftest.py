@@ -45,6 +45,11 @@ APPS_DIR = os.path.join(HERE, "apps")
 DEBIAN_PYTHON = "/usr/bin/python3"
 PATH_PYTHON = shutil.which("python3") or DEBIAN_PYTHON
 
+# Every daemon of a test run shares one image store (unless a test passes
+# its own --image-store), so that debian_slim is debootstrapped once per
+# machine rather than once per daemon.
+IMAGE_STORE = os.environ.get("SKIFF_TEST_IMAGE_STORE") or "/var/tmp/skiff-test-images"
+
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
 
@@ -131,8 +136,11 @@ class Daemon:
     def start(self) -> "Daemon":
         assert os.path.exists(SKIFFD), f"{SKIFFD} is missing: build first (cmake -S . -B build && make -C build)"
         self._log = open(self.log_path, "ab")
+        args = [SKIFFD, "--home", self.home, "--listen", "none", *self.extra_args]
+        if not any(a == "--image-store" or a.startswith("--image-store=") for a in self.extra_args):
+            args += ["--image-store", IMAGE_STORE]
         self.proc = subprocess.Popen(
-            [SKIFFD, "--home", self.home, "--listen", "none", *self.extra_args],
+            args,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
