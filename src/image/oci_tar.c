@@ -232,7 +232,9 @@ static int copy_data(extract_t *x, const char *entry, err_t *err) {
 }
 
 static int do_entry(extract_t *x, struct archive_entry *e, err_t *err) {
-  const char *entry = archive_entry_pathname(e);
+  /* A copy: rewriting the entry's path below frees the original. */
+  const char *pn = archive_entry_pathname(e);
+  _cleanup_free_ char *entry = pn ? xstrdup(pn) : NULL;
   _cleanup_free_ char *rel = NULL;
   int rc = clean_rel(x, entry, &rel, err);
   if (rc < 0) return rc;
@@ -334,7 +336,7 @@ int oci__tar_extract(const char *path, const void *data, size_t len,
   if (r < ARCHIVE_WARN) {
     int e = archive_errno(x.r);
     const char *msg = archive_error_string(x.r);
-    rc = err_set(err, e > 0 ? -e : -EIO, "cannot open %s: %s", x.name,
+    rc = err_set(err, e > 0 ? -e : -EIO, "cannot read %s: %s", x.name,
                  msg ? msg : "unknown error");
   } else {
     rc = run(&x, err);
