@@ -89,6 +89,38 @@ static uint64_t layer_bytes(img_store_t *s, const char *id) {
   return b > 0 ? (uint64_t)b : 0;
 }
 
+/* The image record: id = sha256("oci-image\n" top layer "\n" config). */
+static int put_record(img_store_t *s, const img_oci_image_t *im,
+                      const char *description, const char *top, json_t *layers,
+                      uint64_t size, img_log_fn log, void *log_ctx,
+                      char **image_id_out, err_t *err) {
+  json_t *config = im->config;
+  _cleanup_free_ char *canon =
+      config ? json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS)
+             : xstrdup("null");
+  _cleanup_free_ char *seed = xasprintf("oci-image\n%s\n%s", top, canon);
+  char image_id[65];
+  sha256_hex(seed, strlen(seed), image_id);
+  json_t *rec = json_object();
+  json_object_set_new(rec, "id", json_string(image_id));
+  json_object_set(rec, "layers", layers);
+  json_object_set_new(rec, "config",
+                      config ? json_deep_copy(config) : json_object());
+  json_object_set_new(rec, "created", json_integer((json_int_t)time(NULL)));
+  json_object_set_new(rec, "description",
+                      description ? json_string(description) : json_null());
+  json_object_set_new(rec, "size", json_integer((json_int_t)size));
+  int rc = img_image_put(s, rec, err);
+  json_decref(rec);
+  if (rc < 0) return rc;
+  char hs[32];
+  oci__human_size(size, hs);
+  oci__logf(log, log_ctx, "image %.12s: %zu layers, %s", image_id, im->n_layers,
+            hs);
+  if (image_id_out) *image_id_out = xstrdup(image_id);
+  return 0;
+}
+
 int oci__import_image(img_store_t *s, img_oci_image_t *im,
                       const char *description, bool verify, img_log_fn log,
                       void *log_ctx, char **image_id_out, err_t *err) {
@@ -125,30 +157,8 @@ int oci__import_image(img_store_t *s, img_oci_image_t *im,
     memcpy(parent, id, sizeof parent);
   }
 
-  json_t *config = im->config ? im->config : NULL;
-  _cleanup_free_ char *canon =
-      config ? json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS)
-             : xstrdup("null");
-  _cleanup_free_ char *seed = xasprintf("oci-image\n%s\n%s", parent, canon);
-  char image_id[65];
-  sha256_hex(seed, strlen(seed), image_id);
-  json_t *rec = json_object();
-  json_object_set_new(rec, "id", json_string(image_id));
-  json_object_set(rec, "layers", layers);
-  json_object_set_new(rec, "config",
-                      config ? json_deep_copy(config) : json_object());
-  json_object_set_new(rec, "created", json_integer((json_int_t)time(NULL)));
-  json_object_set_new(rec, "description",
-                      description ? json_string(description) : json_null());
-  json_object_set_new(rec, "size", json_integer((json_int_t)size));
-  rc = img_image_put(s, rec, err);
-  json_decref(rec);
-  if (rc < 0) goto out;
-  char hs[32];
-  oci__human_size(size, hs);
-  oci__logf(log, log_ctx, "image %.12s: %zu layers, %s", image_id, im->n_layers,
-            hs);
-  if (image_id_out) *image_id_out = xstrdup(image_id);
+  rc = put_record(s, im, description, parent, layers, size, log, log_ctx,
+                  image_id_out, err);
 out:
   json_decref(layers);
   return rc;
@@ -266,16 +276,15 @@ static int load_docker_archive(const char *dir, img_oci_image_t *im,
   json_t *layers = json_object_get(m, "Layers");
   const char *cfg_rel = json_string_value(json_object_get(m, "Config"));
   img_oci_image_t r = {0};
+  _cleanup_free_ char *cpath = NULL, *cfg = NULL;
+  size_t clen = 0;
   if (!json_is_object(m) || !json_is_array(layers)) {
     rc = err_set(err, -EINVAL,
                  "manifest.json of the docker archive is not a list of "
                  "{\"Config\", \"Layers\"} objects");
     goto out;
   }
-  _cleanup_free_ char *cpath = NULL;
   if ((rc = inside(root, cfg_rel, "config", &cpath, err)) < 0) goto out;
-  _cleanup_free_ char *cfg = NULL;
-  size_t clen = 0;
   if ((rc = read_small(cpath, "image config", &cfg, &clen, err)) < 0 ||
       (rc = img_oci_parse_config(cfg, clen, &r.config, err)) < 0)
     goto out;
