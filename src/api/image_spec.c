@@ -93,13 +93,14 @@ static int strings(const json_t *a, const char *where, const char *field,
   return 0;
 }
 
-/* Debian package names: [a-z0-9][a-z0-9+.-]+, optionally =version or a
- * /release suffix. */
+/* Debian package names: [a-z0-9][a-z0-9+.-]+, optionally with :arch,
+ * =version or /release after it. */
 static bool apt_name_ok(const char *s) {
   if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9'))) return false;
   for (const char *p = s; *p; p++) {
     char c = *p;
-    if (c == '=' || c == '/') return p[1] && !strpbrk(p + 1, " \t\n'\"$`;&|<>");
+    if (c == '=' || c == '/' || c == ':')
+      return p[1] && !strpbrk(p + 1, " \t\n'\"$`;&|<>\\");
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
           c == '.' || c == '-'))
       return false;

@@ -4,9 +4,9 @@
  * Input: "METHOD PATH\n" then the body, matched against the real route
  * tables of src/api/routes.c. A body that parses is checked against the
  * field lists of the real routes (src/api/fields.c), its nested inputs/outputs
- * are decoded as the handlers do, and a deep copy goes through
- * api_app_spec_check. Must not crash, leak or hit undefined behaviour;
- * invariants abort(). */
+ * are decoded as the handlers do, and deep copies go through
+ * api_app_spec_check and api_image_spec_check. Must not crash, leak or hit
+ * undefined behaviour; invariants abort(). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +110,33 @@ static void do_spec(const json_t *body) {
   json_decref(copy);
 }
 
+/* An accepted image spec has a base with a known kind and a steps array
+ * of objects with a type, and serializes (it is written for the builder). */
+static void do_image_spec(const json_t *body) {
+  json_t *copy = json_deep_copy(body);
+  err_t err = ERR_INIT;
+  int rc = api_image_spec_check(copy, &err);
+  check_err(rc, &err);
+  if (rc == 0) {
+    const char *kind = json_string_value(
+        json_object_get(json_object_get(copy, "base"), "kind"));
+    if (!kind || (strcmp(kind, "debian_slim") && strcmp(kind, "registry") &&
+                  strcmp(kind, "oci") && strcmp(kind, "host")))
+      abort();
+    json_t *steps = json_object_get(copy, "steps");
+    if (!json_is_array(steps)) abort();
+    size_t i;
+    json_t *st;
+    json_array_foreach(steps, i, st) {
+      if (!json_is_string(json_object_get(st, "type"))) abort();
+    }
+    char *s = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!s) abort();
+    free(s);
+  }
+  json_decref(copy);
+}
+
 static void do_body(const char *body, size_t len) {
   json_t *j = NULL;
   err_t err = ERR_INIT;
@@ -142,6 +169,7 @@ static void do_body(const char *body, size_t len) {
   if (json_is_array(outputs))
     do_list(outputs, api_output_fields.fields, api_output_fields.n, "outputs");
   do_spec(j);
+  do_image_spec(j);
   json_decref(j);
 }
 
