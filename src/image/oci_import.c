@@ -240,6 +240,13 @@ static int inside(const char *root, const char *rel, const char *what,
                   char **out, err_t *err) {
   if (!rel || !*rel || rel[0] == '/')
     return err_set(err, -EINVAL, "manifest.json names no valid %s file", what);
+  size_t rl = strlen(rel);
+  if (!strcmp(rel, "..") || !strncmp(rel, "../", 3) || strstr(rel, "/../") ||
+      (rl >= 3 && !strcmp(rel + rl - 3, "/..")))
+    return err_set(err, -EPERM,
+                   "the %s '%.200s' named in manifest.json is not a file "
+                   "inside the archive",
+                   what, rel);
   _cleanup_free_ char *p = xasprintf("%s/%s", root, rel);
   char *real = realpath(p, NULL);
   if (!real)
