@@ -138,6 +138,7 @@ int img_gc(img_store_t *s, const char *const *keep_images, size_t n_keep,
   int rc = store__lock(s, "gc", false, false, &lock, err);
   if (rc < 0) return err_wrap(err, "gc");
   idset_t images = {0}, layers = {0};
+  char *objdir = NULL;
   rc = collect_roots(s, &images, &layers, err);
   if (rc < 0) goto out;
   /* A kept image without a record (removed while a container used it): its
@@ -166,8 +167,9 @@ int img_gc(img_store_t *s, const char *const *keep_images, size_t n_keep,
   rc = sweep(s, "tmp", tmp_doomed, &now, true, NULL, &st.bytes_freed, err);
   if (rc < 0) goto out;
   /* Objects last: removing layers, flats and tmp trees above is what drops
-   * their link counts to 1. */
-  _cleanup_free_ char *objdir = store__path(s, "objects");
+   * their link counts to 1. (objdir is a plain pointer freed below: a goto
+   * above must not jump past a cleanup variable.) */
+  objdir = store__path(s, "objects");
   DIR *d = opendir(objdir);
   if (!d) {
     rc = err_sys(err, -errno, "gc: cannot read %s", objdir);
@@ -184,6 +186,7 @@ int img_gc(img_store_t *s, const char *const *keep_images, size_t n_keep,
   closedir(d);
 
 out:
+  free(objdir);
   idset_free(&images);
   idset_free(&layers);
   img_unlock(lock);
