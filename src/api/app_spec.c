@@ -64,20 +64,6 @@ static bool name_ok(const char *s, size_t max) {
   return true;
 }
 
-static bool path_ok(const char *p) {
-  if (!*p || *p == '/' || strlen(p) > 1024) return false;
-  const char *seg = p;
-  for (;;) {
-    const char *end = strchr(seg, '/');
-    size_t n = end ? (size_t)(end - seg) : strlen(seg);
-    if (n == 0 || (n == 1 && seg[0] == '.') ||
-        (n == 2 && seg[0] == '.' && seg[1] == '.'))
-      return false;
-    if (!end) return true;
-    seg = end + 1;
-  }
-}
-
 static bool is_int_field(const char *key) {
   static const char *ints[] = {"memory", "memory_limit", "min_containers",
                                "max_containers", "max_retries"};
@@ -240,7 +226,7 @@ int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
     if ((rc = v_check(f, file_fields, N(file_fields), where, err)) < 0)
       return rc;
     const char *path = json_string_value(json_object_get(f, "path"));
-    if (!path_ok(path))
+    if (!path_rel_ok(path, false) || strlen(path) > 1024)
       return err_set(err, -EINVAL,
                      "%s: path '%s' must be relative, without '.' or '..' "
                      "parts",

@@ -56,23 +56,8 @@ static const vfield_t file_fields[] = {{"path", V_STRING, true, false},
                                        {"mode", V_INT, false, false},
                                        {"mtime", V_INT, false, false}};
 
-/* Relative, no empty, "." or ".." parts; "" only when allow_empty. */
-static bool rel_ok(const char *p, bool allow_empty) {
-  if (!*p) return allow_empty;
-  if (*p == '/' || strlen(p) > 4096) return false;
-  for (const char *s = p; *s;) {
-    const char *e = strchrnul(s, '/');
-    size_t n = (size_t)(e - s);
-    if (n == 0 || (n == 1 && s[0] == '.') ||
-        (n == 2 && s[0] == '.' && s[1] == '.'))
-      return false;
-    s = *e ? e + 1 : e;
-  }
-  return true;
-}
-
 bool api_abs_path_ok(const char *p) {
-  return p && p[0] == '/' && p[1] && rel_ok(p + 1, false);
+  return p && p[0] == '/' && p[1] && path_rel_ok(p + 1, false);
 }
 
 /* Every element a non-empty string without NUL or newline (they would be
@@ -118,7 +103,7 @@ static int check_files(const json_t *files, const char *where, bool single_ok,
     int rc = v_check(f, file_fields, N(file_fields), w, err);
     if (rc < 0) return rc;
     const char *path = json_string_value(json_object_get(f, "path"));
-    if (!rel_ok(path, single_ok && json_array_size(files) == 1))
+    if (!path_rel_ok(path, single_ok && json_array_size(files) == 1))
       return err_set(err, -EINVAL,
                      "%s: path '%s' must be relative, without '.' or '..' "
                      "parts",

@@ -78,16 +78,20 @@ void api_images_list(api_t *api, http_req_t *req, const route_match_t *m) {
   http_respond(req, 200, json_pack("{s:o}", "images", list));
 }
 
+/* Answers 400 unless id is an image id. */
+static bool id_param_ok(http_req_t *req, const char *id) {
+  if (img_id_valid(id)) return true;
+  http_respond_error(req, 400, "bad_request",
+                     "'%s' is not an image id (64 hex digits; see skiff "
+                     "image list)",
+                     id);
+  return false;
+}
+
 void api_image_get(api_t *api, http_req_t *req, const route_match_t *m) {
   json_t *rec = NULL;
   err_t err = ERR_INIT;
-  if (!img_id_valid(m->params[0])) {
-    http_respond_error(req, 400, "bad_request",
-                       "'%s' is not an image id (64 hex digits; see skiff "
-                       "image list)",
-                       m->params[0]);
-    return;
-  }
+  if (!id_param_ok(req, m->params[0])) return;
   if (img_image_get(control_images(api->control), m->params[0], &rec, &err) <
       0) {
     http_respond_err(req, &err);
@@ -98,13 +102,7 @@ void api_image_get(api_t *api, http_req_t *req, const route_match_t *m) {
 
 void api_image_rm(api_t *api, http_req_t *req, const route_match_t *m) {
   err_t err = ERR_INIT;
-  if (!img_id_valid(m->params[0])) {
-    http_respond_error(req, 400, "bad_request",
-                       "'%s' is not an image id (64 hex digits; see skiff "
-                       "image list)",
-                       m->params[0]);
-    return;
-  }
+  if (!id_param_ok(req, m->params[0])) return;
   if (control_image_rm(api->control, m->params[0], &err) < 0) {
     http_respond_err(req, &err);
     return;

@@ -300,3 +300,18 @@ void utf8_sanitize(const char *s, size_t len, buf_t *out) {
     }
   }
 }
+
+bool path_rel_ok(const char *p, bool allow_empty) {
+  if (!*p) return allow_empty;
+  size_t len = strlen(p);
+  if (*p == '/' || p[len - 1] == '/' || len > 4096) return false;
+  for (const char *s = p; *s;) {
+    const char *e = strchrnul(s, '/');
+    size_t n = (size_t)(e - s);
+    if (n == 0 || (n == 1 && s[0] == '.') ||
+        (n == 2 && s[0] == '.' && s[1] == '.'))
+      return false;
+    s = *e ? e + 1 : e;
+  }
+  return true;
+}

@@ -48,6 +48,10 @@ size_t utf8_complete_prefix(const char *s, size_t len);
 struct buf;
 void utf8_sanitize(const char *s, size_t len, struct buf *out);
 
+/* True when p is a relative path of at most 4096 bytes without empty, "."
+ * or ".." components; "" passes only when allow_empty. */
+bool path_rel_ok(const char *p, bool allow_empty);
+
 /* Parses a decimal size such as "256" into *out; false on junk. */
 bool parse_u64(const char *s, uint64_t *out);
 

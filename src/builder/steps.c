@@ -146,25 +146,10 @@ static int copy_blob(builder_t *b, const char *sha, const char *dst,
   return rc;
 }
 
-/* True when rel is a relative path without "." or ".." components. */
-static bool rel_ok(const char *rel, bool allow_empty) {
-  if (!*rel) return allow_empty;
-  if (rel[0] == '/') return false;
-  for (const char *s = rel; *s;) {
-    const char *e = strchrnul(s, '/');
-    size_t n = (size_t)(e - s);
-    if (n == 0 || (n == 1 && s[0] == '.') ||
-        (n == 2 && s[0] == '.' && s[1] == '.'))
-      return false;
-    s = *e ? e + 1 : e;
-  }
-  return true;
-}
-
 static int step_copy(builder_t *b, const json_t *step, const char *dir,
                      err_t *err) {
   const char *dst = json_string_value(json_object_get(step, "dst"));
-  if (!dst || dst[0] != '/' || !rel_ok(dst + 1, true))
+  if (!dst || dst[0] != '/' || !path_rel_ok(dst + 1, true))
     return err_set(err, -EINVAL,
                    "copy: dst '%s' must be an absolute path without '.' or "
                    "'..' components",
@@ -177,7 +162,7 @@ static int step_copy(builder_t *b, const json_t *step, const char *dir,
     json_t *m = json_object_get(f, "mode");
     unsigned mode = json_is_integer(m) ? (unsigned)json_integer_value(m) : 0644;
     json_int_t mtime = json_integer_value(json_object_get(f, "mtime"));
-    if (!rel || !rel_ok(rel, true) || !sha || !sha256_valid(sha))
+    if (!rel || !path_rel_ok(rel, true) || !sha || !sha256_valid(sha))
       return err_set(err, -EINVAL,
                      "copy: file %zu needs a relative 'path' without '..' and "
                      "a 'sha256'",
@@ -321,7 +306,7 @@ static int lay_out(builder_t *b, const json_t *files, const char *root,
   json_array_foreach(files, i, f) {
     const char *rel = json_string_value(json_object_get(f, "path"));
     const char *sha = json_string_value(json_object_get(f, "sha256"));
-    if (!rel || !rel_ok(rel, false) || !sha || !sha256_valid(sha))
+    if (!rel || !path_rel_ok(rel, false) || !sha || !sha256_valid(sha))
       return err_set(err, -EINVAL,
                      "run_function: source file %zu needs a relative 'path' "
                      "and a 'sha256'",
