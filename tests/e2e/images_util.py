@@ -94,9 +94,12 @@ class LogMark:
         return [l for l in self.new() if l.get("action") == "cached"]
 
 
-def tmp_entries(store: str = IMAGE_STORE) -> set:
+def tmp_dirs(store: str = IMAGE_STORE) -> set:
+    """The directories in <store>/tmp: layers being made, build containers (a build's spec file
+    lives there while skiffd keeps the build in memory, so plain files are not counted)."""
+    d = os.path.join(store, "tmp")
     try:
-        return set(os.listdir(os.path.join(store, "tmp")))
+        return {n for n in os.listdir(d) if os.path.isdir(os.path.join(d, n))}
     except FileNotFoundError:
         return set()
 
