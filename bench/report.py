@@ -64,9 +64,225 @@ def ratio_rate(skiff, peer):
     return f"skiff {r:.1f}x faster" if r >= 1 else f"skiff {1 / r:.1f}x slower"
 
 
+# ---- Images ------------------------------------------------------------------------------------
+def fmt_s(v):
+    return "n/a" if v is None else (f"{v:.2f} s" if v < 10 else f"{v:.1f} s")
+
+
+def fmt_mb(v):
+    return "n/a" if v is None else f"{v / 1e6:,.1f} MB" if v >= 1e6 else f"{v / 1e3:,.0f} kB"
+
+
+def times(a, b, what="of"):
+    """'a is N.Nx b' as text, for ratios that are not skiff-vs-peer."""
+    if not a or not b:
+        return ""
+    return f"{a / b:.2f}x {what}"
+
+
+def render_images(R):
+    """The "## Images" section (list of lines), or [] when no image results."""
+    if not any(k.startswith("img.") for k in R):
+        return []
+
+    def one(key, field=None, default=None):
+        v = R.get(key)
+        if not v:
+            return default
+        return v[-1] if field is None else v[-1].get(field, default)
+
+    rows = []
+    # 1. start on a cached image
+    ci, ch = one("img.cold_image"), one("img.cold_host")
+    if ci:
+        s = ci["median_ms"]
+        sec = f"1. start on a cached image, cold container (median of {ci['n']}, lower is better)"
+        rows.append((sec, f"skiff `f.remote()` on a new app, image = debian_slim + 1 `run_commands` step "
+                     f"({ci.get('layers')} layers), to result", fmt_ms(s), ""))
+        if ch:
+            rows.append(("", "skiff, the same on the host root (`Image.from_host()`), interleaved with the above",
+                         fmt_ms(ch["median_ms"]), f"image {times(s, ch['median_ms'], 'host root')}"))
+        rows.append(("", "skiff, image: container record to user module imported inside",
+                     fmt_ms(ci["container_to_module_import_ms"]),
+                     f"host root: {fmt_ms(ch['container_to_module_import_ms'])}" if ch else ""))
+        peers = [("img.peer.host.pass", "`python3 -c pass` on the host"),
+                 ("img.peer.host.runner", "`python3 -c 'import skiff._container'` on the host"),
+                 ("img.peer.runc.pass", "`runc run`, rootfs = the image's layers merged (overlay), `python3 -c pass`"),
+                 ("img.peer.runc.runner", "`runc run`, same rootfs, `python3 -c 'import skiff._container'`")]
+        for cfg in ("podman_crun", "podman_crun_nocg", "podman_runc"):
+            lab = one(f"img.peer.{cfg}.pass", "label") or cfg
+            peers.append((f"img.peer.{cfg}.pass", f"`podman run --rm` ({lab}), the image imported, `python3 -c pass`"))
+            peers.append((f"img.peer.{cfg}.runner", f"`podman run --rm` ({lab}), `python3 -c 'import skiff._container'`"))
+        for key, name in peers:
+            r = one(key)
+            if r is None:
+                continue
+            if r.get("median_ms") is not None:
+                rows.append(("", name, fmt_ms(r["median_ms"]), ratio_time(s, r["median_ms"])))
+            else:
+                err = (r.get("error") or "failed").replace("|", "/").replace("\n", " ")
+                if "Error:" in err:
+                    err = err[err.index("Error:"):]
+                rows.append(("", name, "did not run: " + err[:160], ""))
+        pm = one("img.podman")
+        if pm and (pm.get("error") or pm.get("missing")):
+            rows.append(("", "podman", "not measured: " + (pm.get("error") or pm.get("missing"))[:200], ""))
+
+    # 2. mount
+    mh = one("img.mount.host")
+    merr = one("img.mount", "error")
+    if mh or merr:
+        sec = f"2. overlay mount of a container root, `mount(2)` (median of {mh['n'] if mh else '?'}, lower is better)"
+        if merr:
+            rows.append((sec, "mount harness", "failed: " + merr[:200], ""))
+            sec = ""
+        names = {"host": "host root: lowerdir=/ (what `Image.from_host()` mounts)",
+                 "base": "debian_slim, 1 layer (+ the scaffold)",
+                 "small": "debian_slim + 1 step, 2 layers (+ scaffold)",
+                 "deep": "debian_slim + 19 steps, 20 layers (+ scaffold)",
+                 "flat": "a 50-layer image after its flattening: 1 directory (+ scaffold)"}
+        base = one("img.mount.base", "mount_ms")
+        for k in ("host", "base", "small", "deep", "flat"):
+            r = one(f"img.mount.{k}")
+            if not r:
+                continue
+            ref = mh["mount_ms"] if k == "base" else base
+            rat = times(r["mount_ms"], ref, "host root" if k == "base" else "1 layer") if k != "host" else ""
+            rows.append((sec, f"{names[k]}; umount {fmt_ms(r['umount_ms'])}; `chroot ROOT python3 -c pass` "
+                         f"{fmt_ms(r['chroot_python_ms'])}", fmt_ms(r["mount_ms"]), rat))
+            sec = ""
+        fl = one("img.flatten")
+        if fl:
+            extra = fl["first_ms"] - fl["later_median_ms"]
+            rows.append(("", f"one-time flatten of a {fl['layers']}-layer image (> 48): its first cold start "
+                         f"{fmt_ms(fl['first_ms'])} minus the median of later ones {fmt_ms(fl['later_median_ms'])} "
+                         f"({fl['flat_files']:,} files hard-linked)", fmt_ms(extra),
+                         times(fl["first_ms"], fl["later_median_ms"], "a later start")))
+
+    # 3. disk
+    d = one("img.disk")
+    if d:
+        sec = "3. disk used by two images sharing most files (lower is better)"
+        tsum = d["a_apparent"] + d["b_apparent"]
+        rows.append((sec, "A = debian_slim.apt_install('jq') and B = debian_slim.run_commands('touch /x')"
+                     f".apt_install('jq'), each measured alone (`du -sb` of its layers) and summed "
+                     f"(their records' `size`: {fmt_mb(d['a_size'])} + {fmt_mb(d['b_size'])})", fmt_mb(tsum), ""))
+        rows.append(("", "the same two in one store: `du -sb` over both images' layers "
+                     "(a hard-linked file counted once)", fmt_mb(d["union_apparent"]),
+                     times(d["union_apparent"], tsum, "the sum")))
+        rows.append(("", f"in disk blocks (`du -sB1`): A alone {fmt_mb(d['a_disk'])} + B alone "
+                     f"{fmt_mb(d['b_disk'])} = {fmt_mb(d['a_disk'] + d['b_disk'])}; both together",
+                     fmt_mb(d["union_disk"]), times(d["union_disk"], d["a_disk"] + d["b_disk"], "the sum")))
+        am, bm = d.get("a_top_meta") or {}, d.get("b_top_meta") or {}
+        rows.append(("", f"the `apt_install('jq')` layers (different keys: B's has another parent): "
+                     f"A's {fmt_mb(d['a_top_apparent'])} + B's {fmt_mb(d['b_top_apparent'])}; both together",
+                     fmt_mb(d["tops_apparent"]), times(d["tops_apparent"], d["a_top_apparent"] + d["b_top_apparent"],
+                                                       "the sum")))
+        if bm:
+            rows.append(("", f"B's jq layer: bytes new to the store (`layer.json` `new_bytes`), of its "
+                         f"{fmt_mb(bm.get('bytes'))} in {bm.get('files')} files ({bm.get('new_files')} new)",
+                         fmt_mb(bm.get("new_bytes")), times(bm.get("new_bytes"), bm.get("bytes"), "its bytes")))
+
+    # 4. cold build
+    cb, db = R.get("img.cold_build", []), R.get("img.debootstrap", [])
+    if cb or db:
+        sec = "4. cold build of `Image.debian_slim()`, empty store (lower is better)"
+        cbs = [x["seconds"] for x in cb if "seconds" in x]
+        dbs = [x["seconds"] for x in db if "seconds" in x]
+        s = med(cbs)
+        runs = ", ".join(f"{x:.1f} s" for x in cbs)
+        if cbs:
+            meta = next(x for x in cb if "seconds" in x)
+            rows.append((sec, f"skiff `skiff image build` (CLI to image id; runs: {runs}; "
+                         f"{meta.get('files', 0):,} files, {fmt_mb(meta.get('bytes'))})", fmt_s(s), ""))
+        else:
+            rows.append((sec, "skiff `skiff image build`", "failed: " + (cb[-1].get("error", "") if cb else "")[:200], ""))
+        if dbs:
+            meta = next(x for x in db if "seconds" in x)
+            rows.append(("", "`debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates "
+                         f"bookworm DIR` alone, same mirror ({fmt_mb(meta.get('bytes'))})", fmt_s(med(dbs)),
+                         ratio_time(s, med(dbs))))
+        elif db:
+            rows.append(("", "debootstrap alone", "failed: " + db[-1].get("error", "")[:200], ""))
+        cc = [x["seconds"] for x in R.get("img.cached_build_cli", [])]
+        if cc:
+            rows.append(("", "the same `skiff image build` again (stored: answered at once; CLI + SDK start)",
+                         fmt_ms(med(cc) * 1e3), ""))
+        sb = one("img.small_build", "seconds")
+        if sb is not None:
+            rows.append(("", "for scale: a `run_commands` step on the stored base (one build container, commit)",
+                         fmt_ms(sb * 1e3), ""))
+
+    run = one("img.run") or {}
+    pm = one("img.podman") or {}
+    lines = []
+    w = lines.append
+    w("## Images")
+    w("")
+    w(f"- run: {time.strftime('%Y-%m-%d %H:%M %Z')}, {run.get('seconds', 0):.0f} s "
+      f"(parts: {', '.join(run.get('parts', []))}); store seeded from {one('img.store', 'seeded_from') or 'n/a'}")
+    if pm:
+        rt = (pm.get("runtimes") or "").replace("\n", ", ")
+        w(f"- peers: {pm.get('version', 'podman ?')} ({rt}); {sh('debootstrap --version 2>/dev/null') or 'debootstrap'}")
+    w("")
+    w("| benchmark | system | median | ratio |")
+    w("|---|---|---|---|")
+    for sec, sysname, val, rat in rows:
+        w(f"| {sec} | {sysname} | {val} | {rat} |")
+    w("")
+    w("How these are measured (`bench/bench_images.py`, run by `bench/run`; `BENCH_ONLY=images` runs")
+    w("only this part and replaces only this section). skiffd runs with a private image store that")
+    w("holds only debian_slim (copied from `BENCH_IMAGE_CACHE`, or made by this run's cold build).")
+    w("**1.** As the cold-start row above: a new ephemeral app each time (so no warm container), the")
+    w("time of its first `.remote()` to the result, image and host-root apps alternating. The peers")
+    w("run on the same root file system: the image's layers merged by an overlay mount, given to")
+    w("`runc run` as its rootfs, and tarred into `podman import`; podman runs with `--network none`")
+    w("(skiff's containers have no network either), the SDK bind-mounted, and")
+    w("`--ulimit nofile=1024:1024 --ulimit nproc=1024:1024` (podman's default limits are refused on")
+    w("this machine); wall time of the command from Python, after 2 warm-ups. **2.** A harness in a")
+    w("private mount namespace mounts each case's overlay exactly as the runtime does (the layers as")
+    w("lower directories top first, a scaffold of mount points below them, a fresh upper and work")
+    w("directory) with ctypes `mount(2)`, unmounts it, the cases taking turns; then runs")
+    w("`chroot ROOT python3 -c pass` on each (path lookups through the layers). The flattened image")
+    w("is an OCI layout (debian_slim's files as one layer, then one small file per layer) imported")
+    w("with `Image.from_oci`: a chain of build steps that long cannot be built (see below). **3.** `du`")
+    w("counts a hard-linked inode once per invocation: one `du` per image gives each image's own")
+    w("size, one `du` over both gives the store's real use. **4.** `skiff image build` of a file")
+    w("holding `Image.debian_slim()` against a daemon with an empty store, wall time to the image")
+    w("id, next to the `debootstrap` it runs, with the same arguments, timed alone just before it.")
+    w("")
+    w("Why the 50-layer image is imported rather than built: a build container mounts every layer")
+    w("of its parent chain as its own lower directory and, unlike a function's container, never")
+    w("switches to the flattened tree; with store paths like this run's (`/var/tmp/...`), the overlay")
+    w("options pass a page at about 33 layers and step 34 fails in `mount overlay`. Also an image")
+    w("that is `Image.from_oci(...)` with no step keeps the importer's record (`python` null) and is")
+    w("refused at app creation, so the benchmark adds a config-only `env` step.")
+    w("")
+    return lines
+
+
+def splice_images(out, section):
+    """Replaces (or adds) the "## Images" section of an existing report,
+    keeping every other section as it was."""
+    with open(out) as fh:
+        old = fh.read().split("\n")
+    start = next((i for i, l in enumerate(old) if l.strip() == "## Images"), None)
+    if start is None:
+        at = next((i for i, l in enumerate(old) if l.startswith("## What each row measures")), len(old))
+        new = old[:at] + section + old[at:]
+    else:
+        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+        new = old[:start] + section + old[end:]
+    with open(out, "w") as fh:
+        fh.write("\n".join(new))
+
+
 def main():
     res_path, out, elapsed, build_dir = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     R = load(res_path)
+    if R and all(k.startswith("img.") for k in R) and os.path.exists(out):
+        splice_images(out, render_images(R))
+        return
 
     def one(key, field, default=None):
         v = R.get(key)
@@ -242,6 +458,7 @@ def main():
         for o in obs:
             w(f"- {o}")
         w("")
+    lines += render_images(R)
     w("## What each row measures")
     w("")
     w("1. **Call round trip**: one trivial call (`x + 1`), caller blocked until the result, after")
@@ -268,7 +485,8 @@ def main():
     w("   sleeps, so one container holds a few inputs and the rest stay queued. Reference rows: the")
     w("   same rows inserted by Python's sqlite3 with skiffd's settings, on the same file system.")
     w("")
-    w("Run a part alone with `BENCH_ONLY=rt,map,cold,inputs,start` (comma list); sizes: see the")
+    w("Run a part alone with `BENCH_ONLY=rt,map,cold,inputs,start,images` (comma list; `images` alone")
+    w("rewrites only the Images section); sizes: see the")
     w("header of `bench/run`.")
     w("")
     with open(out, "w") as fh:
