@@ -166,3 +166,77 @@ def test_cli_build_list_rm(daemon):
     assert daemon.api("GET", f"/v1/images/{image_id}").status == 404
     p = daemon.skiff("image", "list", check=0)
     assert image_id[:12] not in p.stdout
+
+
+# ---- what moves a step's key ----------------------------------------------------------------------------
+def _steps_built(daemon, target, env):
+    """Build with the API (the SDK's spec) and give the status of each step."""
+    spec = sdk_spec(daemon, target.split("::")[0], target.split("::")[1], env)
+    b = api_build(daemon, spec)
+    assert b["state"] == "ready", b
+    return [s["status"] for s in b["steps"]], b["image_id"]
+
+
+def test_editing_a_copied_file_rebuilds_from_its_step(daemon, tmp_path):
+    salt = uuid.uuid4().hex[:12]
+    f = tmp_path / "copied.txt"
+    f.write_text("version 1")
+    env = {"E2E_SALT": salt, "E2E_COPYFILE": str(f)}
+    statuses, id1 = _steps_built(daemon, APP + "::copied", env)
+    assert statuses == ["cached", "built", "built", "built"], statuses
+    statuses, again = _steps_built(daemon, APP + "::copied", env)
+    assert again == id1
+    f.write_text("version 2")
+    mark = LogMark()
+    statuses, id2 = _steps_built(daemon, APP + "::copied", env)
+    assert id2 != id1
+    assert statuses == ["cached", "cached", "built", "built"], statuses
+    assert len(mark.built()) == 2, mark.new()
+    layers = image_record(daemon, id2)["layers"]
+    with open(os.path.join(IMAGE_STORE, "layers", layers[-1], "root", "after.txt")) as fh:
+        assert fh.read() == "version 2"
+
+
+def test_changed_env_rebuilds_the_command_after_it(daemon):
+    salt = uuid.uuid4().hex[:12]
+    statuses, id1 = _steps_built(daemon, APP + "::envd", {"E2E_SALT": salt, "E2E_V": "first"})
+    assert statuses == ["cached", "built", "built", "built"], statuses
+    mark = LogMark()
+    statuses, id2 = _steps_built(daemon, APP + "::envd", {"E2E_SALT": salt, "E2E_V": "second"})
+    # the env step makes no layer but moves the key: the command after it runs again
+    assert statuses[:2] == ["cached", "cached"] and statuses[3] == "built", statuses
+    built = mark.built()
+    assert len(built) == 1 and "echo $E2E_V" in built[0]["step"], mark.new()
+    with open(os.path.join(IMAGE_STORE, "layers", image_record(daemon, id2)["layers"][-1], "root", "e2")) as fh:
+        assert fh.read() == "second\n"
+
+
+def test_run_function_key_is_its_source_and_kwargs(daemon, tmp_path):
+    src = os.path.join(IMAGES_APPS, "fn_app.py")
+    app_file = tmp_path / "fn_app.py"
+    text = open(src).read()
+    app_file.write_text(text)
+    salt = uuid.uuid4().hex[:12]
+    env = {"E2E_SALT": salt, "E2E_WORD": "alpha"}
+    target = f"{app_file}::image"
+    statuses, id1 = _steps_built(daemon, target, env)
+    assert statuses == ["cached", "built", "built"], statuses
+    # another function added to the app file, and another file next to it: the step is reused
+    app_file.write_text(text + "\n\ndef unrelated():\n    return 42\n")
+    (tmp_path / "other.py").write_text("X = 1\n")
+    statuses, id2 = _steps_built(daemon, target, env)
+    assert statuses == ["cached", "cached", "cached"], statuses
+    assert id2 == id1
+    # other kwargs: rebuilt
+    statuses, id3 = _steps_built(daemon, target, {"E2E_SALT": salt, "E2E_WORD": "beta"})
+    assert statuses == ["cached", "cached", "built"], statuses
+    root = os.path.join(IMAGE_STORE, "layers", image_record(daemon, id3)["layers"][-1], "root")
+    with open(os.path.join(root, "prepared.txt")) as fh:
+        assert fh.read() == "prepared beta"
+    # the function's own source changed: rebuilt
+    app_file.write_text(text.replace('"prepared " + word', '"prepared: " + word'))
+    statuses, id4 = _steps_built(daemon, target, env)
+    assert statuses == ["cached", "cached", "built"], statuses
+    root = os.path.join(IMAGE_STORE, "layers", image_record(daemon, id4)["layers"][-1], "root")
+    with open(os.path.join(root, "prepared.txt")) as fh:
+        assert fh.read() == "prepared: alpha"

@@ -22,6 +22,17 @@ four = (
 # a new layer whose step takes a while: two builds of it overlap
 slow = skiff.Image.debian_slim().run_commands(f"sleep 2; echo {SALT} > /slow.txt")
 
+# a copied local file (E2E_COPYFILE) between two steps, and an env step before a command
+if os.environ.get("E2E_COPYFILE"):
+    copied = (
+        skiff.Image.debian_slim()
+        .run_commands(f"echo {SALT} > /c1")
+        .add_local_file(os.environ["E2E_COPYFILE"], "/copied.txt", copy=True)
+        .run_commands("cat /copied.txt > /after.txt")
+    )
+envd = (skiff.Image.debian_slim().run_commands(f"echo {SALT} > /e1").env({"E2E_V": os.environ.get("E2E_V", "v")})
+        .run_commands("echo $E2E_V > /e2"))
+
 app = skiff.App("e2e-image-cache")
 
 
