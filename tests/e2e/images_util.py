@@ -271,6 +271,7 @@ class FileServer:
 # ---- OCI images made here ------------------------------------------------------------------------------
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
@@ -465,6 +466,22 @@ class Registry:
             self.push_blob(name, blob)
         code, _, body = self.request("PUT", f"/v2/{name}/manifests/{tag}", data=image.manifest,
                                      headers={"Content-Type": OCI_MANIFEST})
+        assert code == 201, (code, body, self.log_text())
+
+    def push_index(self, name: str, tag: str, platforms: List[Tuple[str, str, "OciImage"]]) -> None:
+        """A multi-platform index: [(os, architecture, image)], each manifest pushed by digest."""
+        manifests = []
+        for os_name, arch, image in platforms:
+            for blob in image.blobs():
+                self.push_blob(name, blob)
+            code, _, body = self.request("PUT", f"/v2/{name}/manifests/{image.manifest_digest}",
+                                         data=image.manifest, headers={"Content-Type": OCI_MANIFEST})
+            assert code == 201, (code, body, self.log_text())
+            manifests.append({"mediaType": OCI_MANIFEST, "digest": image.manifest_digest,
+                              "size": len(image.manifest), "platform": {"os": os_name, "architecture": arch}})
+        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}).encode()
+        code, _, body = self.request("PUT", f"/v2/{name}/manifests/{tag}", data=index,
+                                     headers={"Content-Type": OCI_INDEX})
         assert code == 201, (code, body, self.log_text())
 
     def close(self) -> None:

@@ -261,3 +261,32 @@ def test_step_after_mounted_dir_refused(daemon, env):
     p = image_build(daemon, APP + "::image", _case(env, "step_after_mount"))
     assert p.returncode == 1, describe(p, daemon)
     assert "copy=True" in p.stderr and "run_commands" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "through_symlink"])
+def test_from_oci_unsafe_entries_refused(daemon, env, kind):
+    """Layer entries that are absolute, contain `..` or would be written through a symlink are
+    refused: the error names the archive and the entry, nothing is written outside, nothing kept."""
+    salt = uuid.uuid4().hex[:12]
+    target = f"/tmp/e2e-oci-escape-{salt}"
+    if kind == "dotdot":
+        bad_name = "data/../../../../../../.." + target
+        entries = [("data", None), ("data/ok.txt", b"ok"), (bad_name, b"escaped")]
+    elif kind == "absolute":
+        bad_name = target
+        entries = [("data", None), ("data/ok.txt", b"ok"), (bad_name, b"escaped")]
+    else:
+        bad_name = f"lnk/e2e-oci-escape-{salt}"
+        entries = [("data", None), ("data/ok.txt", b"ok"), ("lnk", ("symlink", "/tmp")), (bad_name, b"escaped")]
+    tar = tar_bytes(entries)
+    img = OciImage([(OCI_LAYER_GZIP, gzip.compress(tar, mtime=0), tar)], {"Env": ["PATH=/bin"]})
+    layout = img.write_layout(os.path.join(env["E2E_DATA"], f"unsafe-{kind}"))
+    w = StoreWatch()
+    p = _failed_build(daemon, env, "oci", E2E_OCI_SRC=layout)
+    assert not os.path.exists(target), target
+    assert layout in p.stderr, p.stderr
+    assert bad_name.lstrip("/") in p.stderr or bad_name in p.stderr, p.stderr
+    w.check(0)
+    # nothing of it anywhere in the store's layers either
+    for l in layer_ids() - w.layers:
+        raise AssertionError(f"new layer {l}")

@@ -297,3 +297,44 @@ def test_registry_down(daemon, oci):
     assert f"127.0.0.1:{port}" in p.stderr, describe(p)
     assert "refused" in p.stderr.lower() or "connect" in p.stderr.lower(), describe(p)
     assert tmp_dirs() <= before
+
+
+def _tiny(files, env=None):
+    tar = tar_bytes(files)
+    return OciImage([(OCI_LAYER_GZIP, gzip_bytes(tar), tar)], {"Env": env or ["PATH=/bin"]})
+
+
+def _layer_file(daemon, image_id, path, layer=-1):
+    rec = image_record(daemon, image_id)
+    with open(os.path.join(IMAGE_STORE, "layers", rec["layers"][layer], "root", path)) as f:
+        return f.read()
+
+
+def test_registry_index_resolves_to_linux_amd64(daemon, oci):
+    reg = oci["reg"]
+    salt = oci["salt"]
+    arm = _tiny([("arch.txt", f"arm64 {salt}".encode())], ["PATH=/bin", "ARCH=arm64"])
+    amd = _tiny([("arch.txt", f"amd64 {salt}".encode())], ["PATH=/bin", "ARCH=amd64"])
+    reg.push_index("e2e/multi", "v1", [("linux", "arm64", arm), ("linux", "amd64", amd)])
+    image_id = image_build_ok(daemon, APP + "::plain",
+                              env={"E2E_OCI_KIND": "registry", "E2E_OCI_SRC": f"{reg.host}/e2e/multi:v1"})
+    assert _layer_file(daemon, image_id, "arch.txt") == f"amd64 {salt}"
+    assert env_list_to_dict(image_record(daemon, image_id)["config"]["env"])["ARCH"] == "amd64"
+
+
+def test_registry_tag_is_remembered_until_rm(daemon, oci):
+    reg = oci["reg"]
+    salt = oci["salt"]
+    ref = f"{reg.host}/e2e/moving:v1"
+    env = {"E2E_OCI_KIND": "registry", "E2E_OCI_SRC": ref}
+    reg.push("e2e/moving", "v1", _tiny([("which.txt", f"first {salt}".encode())]))
+    id1 = image_build_ok(daemon, APP + "::plain", env=env)
+    assert _layer_file(daemon, id1, "which.txt") == f"first {salt}"
+    # the tag moves: the reference is not pulled again
+    reg.push("e2e/moving", "v1", _tiny([("which.txt", f"second {salt}".encode())]))
+    assert image_build_ok(daemon, APP + "::plain", env=env) == id1
+    # after rm it is
+    p = daemon.skiff("image", "rm", id1, check=0)
+    id2 = image_build_ok(daemon, APP + "::plain", env=env)
+    assert id2 != id1
+    assert _layer_file(daemon, id2, "which.txt") == f"second {salt}"
