@@ -338,3 +338,13 @@ def test_registry_tag_is_remembered_until_rm(daemon, oci):
     id2 = image_build_ok(daemon, APP + "::plain", env=env)
     assert id2 != id1
     assert _layer_file(daemon, id2, "which.txt") == f"second {salt}"
+
+
+def test_registry_unknown_image(daemon, oci):
+    reg = oci["reg"]
+    ref = f"{reg.host}/e2e/never-pushed-{oci['salt']}:v1"
+    before = tmp_dirs()
+    p = image_build(daemon, APP + "::plain", env={"E2E_OCI_KIND": "registry", "E2E_OCI_SRC": ref})
+    assert p.returncode == 1, describe(p, daemon)
+    assert "404" in p.stderr and f"never-pushed-{oci['salt']}" in p.stderr, describe(p)
+    assert tmp_dirs() <= before
