@@ -273,10 +273,10 @@ def runc_bundle(d, rootfs, args):
 
 PODMAN_CONFIGS = [
     # (key, label, global options, run options)
-    ("crun", "podman (default runtime crun)", [], []),
-    ("crun_nocg", "podman --cgroup-manager=cgroupfs, run --cgroups=disabled (crun)",
-     ["--cgroup-manager=cgroupfs"], ["--cgroups=disabled"]),
-    ("runc", "podman --runtime runc", ["--runtime", "runc"], []),
+    ("default", "default runtime", [], []),  # the runtime's name is added
+    ("crun_nocg", "crun, --cgroup-manager=cgroupfs, run --cgroups=disabled",
+     ["--runtime", "crun", "--cgroup-manager=cgroupfs"], ["--cgroups=disabled"]),
+    ("runc", "--runtime runc", ["--runtime", "runc"], []),
 ]
 
 PY_CMDS = [
@@ -351,8 +351,11 @@ def podman_peers(res, mnt):
         return
     res.add("img.podman", version=v, import_s=time.perf_counter() - t0,
             runtimes=sh(["sh", "-c", "crun --version | head -1; runc --version | head -1"]).stdout.decode().strip())
+    default_rt = sh(["podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"]).stdout.decode().strip() or "?"
     try:
         for key, label, gopts, ropts in PODMAN_CONFIGS:
+            if key == "default":
+                label = f"{label}: {default_rt}"
             for name, cmd in PY_CMDS:
                 argv = (["podman"] + gopts + ["run", "--rm", "--network", "none"] + ropts + PODMAN_LIMITS
                         + ["-v", f"{SDK}:/skiff/sdk:ro", "-e", "PYTHONPATH=/skiff/sdk", PODMAN_TAG] + cmd)
@@ -361,7 +364,8 @@ def podman_peers(res, mnt):
                     res.add(f"img.peer.podman_{key}.{name}", median_ms=med(ms), n=len(ms), label=label,
                             argv=" ".join(argv))
                 except Exception as e:
-                    res.add(f"img.peer.podman_{key}.{name}", error=str(e)[:300], label=label,
+                    msg = str(e)
+                    res.add(f"img.peer.podman_{key}.{name}", error=msg[msg.find(" exited "):][:400], label=label,
                             argv=" ".join(argv))
                     break
     finally:

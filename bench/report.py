@@ -7,9 +7,11 @@ import os
 import platform
 import subprocess
 import sys
+import statistics
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+med = statistics.median
 
 
 def load(path):
@@ -109,8 +111,9 @@ def render_images(R):
                  ("img.peer.host.runner", "`python3 -c 'import skiff._container'` on the host"),
                  ("img.peer.runc.pass", "`runc run`, rootfs = the image's layers merged (overlay), `python3 -c pass`"),
                  ("img.peer.runc.runner", "`runc run`, same rootfs, `python3 -c 'import skiff._container'`")]
-        for cfg in ("podman_crun", "podman_crun_nocg", "podman_runc"):
+        for cfg in ("podman_default", "podman_crun", "podman_crun_nocg", "podman_runc"):
             lab = one(f"img.peer.{cfg}.pass", "label") or cfg
+            lab = lab[len("podman "):] if lab.startswith("podman ") else lab
             peers.append((f"img.peer.{cfg}.pass", f"`podman run --rm` ({lab}), the image imported, `python3 -c pass`"))
             peers.append((f"img.peer.{cfg}.runner", f"`podman run --rm` ({lab}), `python3 -c 'import skiff._container'`"))
         for key, name in peers:
@@ -123,7 +126,7 @@ def render_images(R):
                 err = (r.get("error") or "failed").replace("|", "/").replace("\n", " ")
                 if "Error:" in err:
                     err = err[err.index("Error:"):]
-                rows.append(("", name, "did not run: " + err[:160], ""))
+                rows.append(("", name, "did not run: " + (err[:160] if len(err) <= 160 else err[:160] + "..."), ""))
         pm = one("img.podman")
         if pm and (pm.get("error") or pm.get("missing")):
             rows.append(("", "podman", "not measured: " + (pm.get("error") or pm.get("missing"))[:200], ""))
