@@ -93,8 +93,18 @@ static int parse(int argc, char **argv, opts_t *o) {
 static int write_record(builder_t *b, const char *description, err_t *err) {
   json_t *old = NULL;
   if (img_image_get(b->store, b->key, &old, NULL) == 0) {
+    /* The base itself (no steps): its record came from the importer, which
+     * does not look for python3; keep what detect_python found. */
+    json_t *cfg = json_object_get(old, "config");
+    json_t *py = json_object_get(b->config, "python");
+    int rc = 0;
+    if (json_is_object(cfg) &&
+        !json_equal(json_object_get(cfg, "python"), py)) {
+      json_object_set(cfg, "python", py);
+      rc = img_image_put(b->store, old, err);
+    }
     json_decref(old);
-    return 0;
+    return rc;
   }
   json_int_t size = 0;
   size_t i;

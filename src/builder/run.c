@@ -96,13 +96,16 @@ int run_in_container(builder_t *b, const run_opts_t *o, char **tail,
   id_new("bld", id, sizeof id);
   _cleanup_free_ char *bundle =
       xasprintf("%s/tmp/%s", img_store_dir(b->store), id);
-  size_t n_lower = json_array_size(b->layers);
-  char **lowers = xcalloc(n_lower + 1, sizeof *lowers);
-  size_t i;
-  json_t *v;
-  json_array_foreach(b->layers, i, v) {
-    lowers[i] = img_layer_root(b->store, json_string_value(v));
-  }
+  /* A long chain is flattened, as for a function's container. */
+  size_t n_ids = json_array_size(b->layers), n_lower = 0;
+  const char **ids = xcalloc(n_ids + 1, sizeof *ids);
+  for (size_t i = 0; i < n_ids; i++)
+    ids[i] = json_string_value(json_array_get(b->layers, i));
+  char **lowers = NULL;
+  int rc = img_layers_lowerdirs(b->store, b->key, ids, n_ids, 0, &lowers,
+                                &n_lower, err);
+  free(ids);
+  if (rc < 0) return rc;
   size_t n_mounts = o->n_mounts + 1;
   rt_mount_t *mounts = xcalloc(n_mounts, sizeof *mounts);
   /* Name resolution as on the host; optional: an image may make
@@ -130,7 +133,7 @@ int run_in_container(builder_t *b, const run_opts_t *o, char **tail,
       .limits = {.cpu_request = 1.0, .pids_max = 65536},
   };
   rt_proc_t p;
-  int rc = rt_container_start(b->rt, &spec, &p, err);
+  rc = rt_container_start(b->rt, &spec, &p, err);
   for (size_t k = 0; k < n_lower; k++) free(lowers[k]);
   free(lowers);
   free(mounts);

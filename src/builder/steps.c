@@ -244,7 +244,8 @@ static int step_apt(builder_t *b, const json_t *step, const char *dir,
                      "sh", NULL);
   json_array_extend(cmd, pk);
   struct buf shown = {0};
-  buf_puts(&shown, "apt-get install ");
+  buf_puts(&shown,
+           "apt-get update && apt-get install -y --no-install-recommends ");
   join_strings(&shown, pk, " ");
   json_t *env = strv("DEBIAN_FRONTEND=noninteractive", NULL);
   int rc = run_cmd(b, dir, cmd, shown.data, NULL, 0, env, err);

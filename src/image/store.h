@@ -117,9 +117,15 @@ int img_image_rm(img_store_t *s, const char *image_id, err_t *err);
  * applied) and returned as a single directory. max_layers 0 means the
  * default (IMG_MAX_LAYERS). An image without layers gives n = 0. */
 #define IMG_MAX_LAYERS 48
-int img_image_lowerdirs(img_store_t *s, const char *image_id,
-                        size_t max_layers, char ***dirs_out, size_t *n_out,
-                        err_t *err);
+int img_image_lowerdirs(img_store_t *s, const char *image_id, size_t max_layers,
+                        char ***dirs_out, size_t *n_out, err_t *err);
+
+/* The same for a chain of layers that has no record yet (an image being
+ * built): chain_id names its flattened tree (flat/<chain_id>), which gc
+ * removes once no image has that id. */
+int img_layers_lowerdirs(img_store_t *s, const char *chain_id,
+                         const char *const *ids, size_t n, size_t max_layers,
+                         char ***dirs_out, size_t *n_out, err_t *err);
 
 /* ---- garbage collection ---- */
 

@@ -212,8 +212,9 @@ static int apply_layer(const char *path, int dst, err_t *err) {
   return rc;
 }
 
-int store__flatten(img_store_t *s, const char *image_id, const char **layers,
-                   size_t n, char **root_out, err_t *err) {
+int store__flatten(img_store_t *s, const char *image_id,
+                   const char *const *layers, size_t n, char **root_out,
+                   err_t *err) {
   _cleanup_free_ char *final = store__path(s, "flat/%s", image_id);
   struct stat st;
   /* flat/<id> appears by one rename, complete: if it is there, it is done */
@@ -260,26 +261,21 @@ static size_t opt_len(const char *p) {
   return n;
 }
 
-int img_image_lowerdirs(img_store_t *s, const char *image_id, size_t max_layers,
-                        char ***dirs_out, size_t *n_out, err_t *err) {
-  json_t *rec = NULL;
-  int rc = store__record_read(s, image_id, &rec, err);
-  if (rc < 0) return rc;
+int img_layers_lowerdirs(img_store_t *s, const char *chain_id,
+                         const char *const *ids, size_t n, size_t max_layers,
+                         char ***dirs_out, size_t *n_out, err_t *err) {
+  int rc = 0;
   if (max_layers == 0) max_layers = IMG_MAX_LAYERS;
-  json_t *layers = json_object_get(rec, "layers");
-  size_t n = json_is_array(layers) ? json_array_size(layers) : 0;
-  const char **ids = xcalloc(n ? n : 1, sizeof *ids);
   char **dirs = xcalloc(n ? n : 1, sizeof *dirs);
   size_t optlen = strlen("lowerdir=") + UPPER_WORK_RESERVE;
   for (size_t i = 0; i < n; i++) {
-    ids[i] = json_string_value(json_array_get(layers, i));
     dirs[i] = img_layer_root(s, ids[i]);
     struct stat st;
     if (lstat(dirs[i], &st) < 0 || !S_ISDIR(st.st_mode)) {
       rc = err_set(err, -ENOENT,
                    "layer %s of image %s is missing from the store: build the "
                    "image again",
-                   ids[i], image_id);
+                   ids[i], chain_id);
       n = i + 1;
       goto out;
     }
@@ -287,7 +283,7 @@ int img_image_lowerdirs(img_store_t *s, const char *image_id, size_t max_layers,
   }
   if (n > max_layers || optlen > OVERLAY_OPTS_MAX) {
     char *flat = NULL;
-    rc = store__flatten(s, image_id, ids, n, &flat, err);
+    rc = store__flatten(s, chain_id, ids, n, &flat, err);
     if (rc < 0) goto out;
     for (size_t i = 0; i < n; i++) free(dirs[i]);
     dirs[0] = flat;
@@ -302,6 +298,21 @@ out:
     for (size_t i = 0; i < n; i++) free(dirs[i]);
     free(dirs);
   }
+  return rc;
+}
+
+int img_image_lowerdirs(img_store_t *s, const char *image_id, size_t max_layers,
+                        char ***dirs_out, size_t *n_out, err_t *err) {
+  json_t *rec = NULL;
+  int rc = store__record_read(s, image_id, &rec, err);
+  if (rc < 0) return rc;
+  json_t *layers = json_object_get(rec, "layers");
+  size_t n = json_is_array(layers) ? json_array_size(layers) : 0;
+  const char **ids = xcalloc(n ? n : 1, sizeof *ids);
+  for (size_t i = 0; i < n; i++)
+    ids[i] = json_string_value(json_array_get(layers, i));
+  rc = img_layers_lowerdirs(s, image_id, ids, n, max_layers, dirs_out, n_out,
+                            err);
   free(ids);
   json_decref(rec);
   return rc;

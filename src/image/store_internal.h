@@ -42,8 +42,9 @@ int store__record_read(img_store_t *s, const char *image_id, json_t **out,
 
 /* Builds (once) flat/<image id>/root from the layers, bottom first, and
  * returns its path (caller frees). */
-int store__flatten(img_store_t *s, const char *image_id, const char **layers,
-                   size_t n, char **root_out, err_t *err);
+int store__flatten(img_store_t *s, const char *image_id,
+                   const char *const *layers, size_t n, char **root_out,
+                   err_t *err);
 
 /* True when the extended attribute name is overlayfs' own. */
 bool store__xattr_is_overlay(const char *name);

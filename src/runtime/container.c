@@ -284,7 +284,14 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
   {
     op_t *op = &p->ops[p->n - 1];
     free(op->what);
-    op->what = xasprintf("mount overlay on %s (%s)", rootfs, ovl);
+    /* Long chains make long options: name the layers by count so that the
+     * reason (the errno) still fits in the message. */
+    size_t n_lower = spec->n_lower ? spec->n_lower : 1;
+    op->what =
+        strlen(ovl) > 400
+            ? xasprintf("mount overlay on %s (%zu lower layers, upperdir=%s)",
+                        rootfs, n_lower, upper)
+            : xasprintf("mount overlay on %s (%s)", rootfs, ovl);
     op->hint =
         "the bundle dir must be on a file system overlayfs accepts as "
         "upper layer (ext4, xfs, tmpfs), and every lower dir must exist";
