@@ -402,3 +402,22 @@ def daemon_factory():
     finally:
         for d in made:
             d.cleanup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def debian_slim_built():
+    """Builds debian_slim (the default image) into the shared store once,
+    before the first test, so that no test's own time limit has to cover a
+    debootstrap (about a minute on a fresh machine; nothing when the store
+    has it already)."""
+    d = Daemon()
+    d.start()
+    try:
+        src = tempfile.mkdtemp(prefix="skimg", dir="/tmp")
+        path = write_app(src, "base_image.py", "import skiff\nimage = skiff.Image.debian_slim()\n")
+        p = d.skiff("image", "build", f"{path}::image", timeout=900)
+        assert p.returncode == 0, describe(p, d)
+        shutil.rmtree(src, ignore_errors=True)
+    finally:
+        finish_daemon(d)
+    yield
