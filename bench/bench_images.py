@@ -493,10 +493,7 @@ def part_mount(res, work, store, dm):
     log(f"mount: writing and importing a {flat_layers}-layer OCI layout (debian_slim's files + one file a layer)")
     oci = os.path.join(work, "oci-flat")
     oci_layout(oci, layer_roots(store, dm.image(base_id))[0], flat_layers)
-    # The env step (config only, no layer) is there because an image that is
-    # from_oci alone keeps the importer's record, whose python is null, and
-    # is refused at app creation ("has no python3").
-    flat_img = ia.skiff.Image.from_oci(oci).env({"SKIFF_BENCH": "flat"})
+    flat_img = ia.skiff.Image.from_oci(oci)
     ia.app_flat._image = flat_img  # the app's image, now that it exists
     t0 = time.perf_counter()
     flat_id = dm.build("flat", flat_img)

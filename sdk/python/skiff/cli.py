@@ -187,6 +187,17 @@ def _run_target(target: Target, kwargs: dict) -> None:
         print(result, flush=True)
 
 
+def _definition_error(file_part: str, e: BaseException) -> None:
+    """A skiff error raised while FILE was imported (a bad Image, a bad
+    decorator argument): one line naming the user's line, no traceback."""
+    where = file_part
+    target = os.path.abspath(file_part)
+    for frame in traceback.extract_tb(e.__traceback__):
+        if os.path.abspath(frame.filename) == target:
+            where = f"{file_part}:{frame.lineno}"
+    _err(f"{where}: {e}")
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     """``run FILE[::NAME] [OPTIONS]``; returns the exit code."""
     args = list(argv)
@@ -203,6 +214,9 @@ def cmd_run(argv: Sequence[str]) -> int:
         return 2
     except SystemExit:
         raise
+    except exc.Error as e:
+        _definition_error(file_part, e)
+        return 1
     except BaseException:
         _err(f"error while importing {file_part}:")
         traceback.print_exc()
@@ -323,6 +337,9 @@ def cmd_image(argv: Sequence[str]) -> int:
         return 2
     except SystemExit:
         raise
+    except exc.Error as e:
+        _definition_error(file_part, e)
+        return 1
     except BaseException:
         _err(f"error while importing {file_part}:")
         traceback.print_exc()
