@@ -147,7 +147,17 @@ static int build(builder_t *b, const json_t *spec, err_t *err) {
     }
   }
   detect_python(b);
-  return write_record(b, description ? description : base_desc, err);
+  if ((rc = write_record(b, description ? description : base_desc, err)) < 0)
+    return rc;
+  /* A chain too long for one overlay is flattened now, so that the first
+   * container does not pay for it. */
+  char **dirs = NULL;
+  size_t n = 0;
+  if ((rc = img_image_lowerdirs(b->store, b->key, 0, &dirs, &n, err)) < 0)
+    return err_wrap(err, "flattening the image's layers");
+  for (size_t k = 0; k < n; k++) free(dirs[k]);
+  free(dirs);
+  return 0;
 }
 
 /* --gc: drops what no image record and no --keep image uses. */
