@@ -261,7 +261,8 @@ static int base_imported(builder_t *b, const json_t *base, bool registry,
     img_pull_opts_t po = {
         .username = json_string_value(json_object_get(base, "username")),
         .password = json_string_value(json_object_get(base, "password")),
-        .insecure = json_is_true(json_object_get(base, "insecure"))};
+        .insecure = json_is_true(json_object_get(base, "insecure")),
+        .certs_dir = b->certs_dir};
     rc = img_pull(b->store, what, &po, log_line, NULL, &got, err);
   } else {
     rc = img_import_oci(b->store, what, desc, log_line, NULL, &got, err);

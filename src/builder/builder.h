@@ -19,6 +19,7 @@ typedef struct builder {
   const char *sdk_dir;   /* the skiff package, for run_function steps */
   const char *init_path; /* skiff-init */
   const char *mirror;    /* Debian mirror for debian_slim */
+  const char *certs_dir; /* registries' own CAs: <dir>/<registry>/ca.crt */
   int step;              /* index of the step running, for the events */
   /* The image so far. */
   char key[65];   /* chain key: the image id once every step is applied */

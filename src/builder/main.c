@@ -2,6 +2,7 @@
  *
  *   skiff-build --store DIR --spec FILE --blobs DIR --sdk DIR --init PATH
  *               --cgroup-parent NAME [--cgroup-root DIR] [--mirror URL]
+ *               [--registry-certs DIR]
  *   skiff-build --gc --store DIR [--keep IMAGE_ID]...
  *
  * Progress goes to stdout as JSON lines (emit.c); the exit code is 0 when
@@ -22,7 +23,8 @@
 #include "builder/builder.h"
 
 typedef struct opts {
-  const char *store, *spec, *blobs, *sdk, *init, *cg_parent, *cg_root, *mirror;
+  const char *store, *spec, *blobs, *sdk, *init, *cg_parent, *cg_root, *mirror,
+      *certs;
   bool gc;
   const char **keep; /* --keep images, for --gc */
   size_t n_keep;
@@ -38,13 +40,15 @@ static int parse(int argc, char **argv, opts_t *o) {
       {"cgroup-parent", required_argument, 0, 'p'},
       {"cgroup-root", required_argument, 0, 'r'},
       {"mirror", required_argument, 0, 'm'},
-      {"gc", no_argument, 0, 'g'},
-      {"keep", required_argument, 0, 'K'},
+      {"registry-certs", required_argument, 0, 'c'},
       {"gc", no_argument, 0, 'g'},
       {"keep", required_argument, 0, 'K'},
       {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->mirror = "http://deb.debian.org/debian";
+  /* skiffd passes its --registry-certs through the environment. */
+  const char *certs = getenv("SKIFF_REGISTRY_CERTS");
+  o->certs = certs && *certs ? certs : "/etc/skiff/certs.d";
   int c;
   while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
     switch (c) {
@@ -74,6 +78,9 @@ static int parse(int argc, char **argv, opts_t *o) {
         break;
       case 'g':
         o->gc = true;
+        break;
+      case 'c':
+        o->certs = optarg;
         break;
       case 'K':
         o->keep = xrealloc(o->keep, (o->n_keep + 1) * sizeof *o->keep);
@@ -192,6 +199,7 @@ int main(int argc, char **argv) {
     fprintf(stderr,
             "usage: %s --store DIR --spec FILE --blobs DIR --sdk DIR --init "
             "PATH --cgroup-parent NAME [--cgroup-root DIR] [--mirror URL]\n"
+            "           [--registry-certs DIR]\n"
             "       %s --gc --store DIR [--keep IMAGE_ID]...\n",
             argv[0], argv[0]);
     return 2;
@@ -208,7 +216,8 @@ int main(int argc, char **argv) {
   builder_t b = {.blobs_dir = o.blobs,
                  .sdk_dir = o.sdk,
                  .init_path = o.init,
-                 .mirror = o.mirror};
+                 .mirror = o.mirror,
+                 .certs_dir = o.certs};
   int gc_lock = -1, rc;
   if ((rc = read_file(o.spec, &text, &len, &err)) < 0) goto done;
   json_error_t je;

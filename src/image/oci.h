@@ -83,6 +83,11 @@ typedef struct img_pull_opts {
   const char *username; /* basic credentials for the token service or the */
   const char *password; /* registry itself; may be NULL */
   bool insecure;        /* plain HTTP for a registry other than localhost */
+  /* A directory laid out like Docker's certs.d: <certs_dir>/<registry>/ca.crt
+   * (registry as in the reference, with its port) is the CA that registry's
+   * TLS certificate is checked against, instead of the system's. NULL: the
+   * system's CAs only. */
+  const char *certs_dir;
 } img_pull_opts_t;
 
 /* Pulls ref: resolves the manifest (index -> linux/amd64), downloads the

@@ -37,6 +37,8 @@ typedef struct reg {
   char *base;    /* "http://127.0.0.1:5000" */
   char *display; /* "team/img:tag" */
   char *auth;    /* "Authorization: ..." header, or NULL */
+  char *cainfo;  /* the registry's own CA file, or NULL */
+  const char *certs_dir;
   CURL *curl;
 } reg_t;
 
@@ -154,9 +156,12 @@ static int curl_failure(reg_t *g, CURLcode cc, const char *what, err_t *err) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
       return err_set(err, -EPROTO,
-                     "TLS with registry %s failed (%s): if it serves plain "
-                     "HTTP, pass insecure=True",
-                     reg, curl_easy_strerror(cc));
+                     "TLS with registry %s failed (%s): if its certificate "
+                     "comes from a private CA, put the CA in %s/%s/ca.crt on "
+                     "skiffd's machine (skiffd --registry-certs); if it serves "
+                     "plain HTTP, pass insecure=True",
+                     reg, curl_easy_strerror(cc),
+                     g->certs_dir ? g->certs_dir : "/etc/skiff/certs.d", reg);
     default:
       return err_set(err, -EIO, "fetching %s from registry %s failed: %s", what,
                      reg, curl_easy_strerror(cc));
@@ -182,6 +187,7 @@ static int get(reg_t *g, const char *url, const char *accept, const char *auth,
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+  if (g->cainfo) curl_easy_setopt(c, CURLOPT_CAINFO, g->cainfo);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECS);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -488,6 +494,18 @@ out:
   return rc;
 }
 
+/* <certs_dir>/<registry>/ca.crt when it exists (registry names have no
+ * '/' and do not start with '.', so the path stays in certs_dir). */
+static char *registry_ca(const char *certs_dir, const char *registry) {
+  if (!certs_dir || !*certs_dir || !*registry || registry[0] == '.' ||
+      strchr(registry, '/'))
+    return NULL;
+  char *path = xasprintf("%s/%s/ca.crt", certs_dir, registry);
+  if (access(path, R_OK) == 0) return path;
+  free(path);
+  return NULL;
+}
+
 int img_pull(img_store_t *s, const char *ref, const img_pull_opts_t *opts,
              img_log_fn log, void *log_ctx, char **image_id_out, err_t *err) {
   static const img_pull_opts_t none = {0};
@@ -501,6 +519,8 @@ int img_pull(img_store_t *s, const char *ref, const img_pull_opts_t *opts,
   g.display = g.ref.digest && !g.ref.tag
                   ? xasprintf("%s@%s", g.ref.repository, g.ref.digest)
                   : xasprintf("%s:%s", g.ref.repository, g.ref.tag);
+  g.certs_dir = opts->certs_dir;
+  g.cainfo = registry_ca(opts->certs_dir, g.ref.registry);
   g.curl = curl_easy_init();
   BUG_ON(!g.curl);
   char *tmp = xasprintf("%s/tmp/pull-XXXXXX", img_store_dir(s));
@@ -515,6 +535,7 @@ int img_pull(img_store_t *s, const char *ref, const img_pull_opts_t *opts,
   free(g.base);
   free(g.display);
   free(g.auth);
+  free(g.cainfo);
   img_ref_free(&g.ref);
   return rc;
 }

@@ -32,6 +32,7 @@ typedef struct daemon_opts {
   const char *cgroup_root;
   const char *image_store;
   const char *debian_mirror;
+  const char *registry_certs;
   uint64_t max_payload_mb;
   double ephemeral_grace_s;
   enum log_level level;
@@ -78,6 +79,11 @@ static void usage(FILE *f) {
       "  --debian-mirror URL    Debian archive for debian_slim (default\n"
       "                         http://deb.debian.org/debian; "
       "$SKIFF_DEBIAN_MIRROR)\n"
+      "  --registry-certs DIR   registries' own CAs as DIR/HOST:PORT/ca.crt, "
+      "like\n"
+      "                         Docker's certs.d (default /etc/skiff/certs.d; "
+      "\n"
+      "                         $SKIFF_REGISTRY_CERTS)\n"
       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
       "  --version              print the version and exit\n"
       "  -h, --help             this help\n");
@@ -96,7 +102,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_CGROOT,
     O_GRACE,
     O_IMAGES,
-    O_MIRROR
+    O_MIRROR,
+    O_CERTS
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -110,6 +117,7 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"ephemeral-grace", required_argument, NULL, O_GRACE},
       {"image-store", required_argument, NULL, O_IMAGES},
       {"debian-mirror", required_argument, NULL, O_MIRROR},
+      {"registry-certs", required_argument, NULL, O_CERTS},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -142,6 +150,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         break;
       case O_MIRROR:
         o->debian_mirror = optarg;
+        break;
+      case O_CERTS:
+        o->registry_certs = optarg;
         break;
       case O_PAYLOAD:
         if (!parse_u64(optarg, &o->max_payload_mb) || o->max_payload_mb == 0 ||
@@ -312,6 +323,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
   }
+  /* The image builder reads it from the environment it inherits. */
+  if (o.registry_certs) setenv("SKIFF_REGISTRY_CERTS", o.registry_certs, 1);
   const char *env_images = getenv("SKIFF_IMAGE_STORE");
   const char *env_mirror = getenv("SKIFF_DEBIAN_MIRROR");
   char *image_store = o.image_store ? xstrdup(o.image_store)
