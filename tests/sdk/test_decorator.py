@@ -165,13 +165,20 @@ def test_bare_decorator_and_registration():
     assert list(app.registered_functions.values()) == [f]
 
 
-def test_async_functions_refused():
+def test_async_functions_accepted():
     app = skiff.App()
-    with pytest.raises(InvalidError, match="async"):
 
-        @app.function()
-        async def f(x):
-            return x
+    @app.function()
+    async def f(x):
+        return x
+
+    @app.function()
+    async def g(n):
+        yield n
+
+    assert f.get_raw_f().__name__ == "f"
+    assert g._is_generator is True  # async generators stream items
+    assert f._is_generator is False
 
 
 def test_is_local(monkeypatch):

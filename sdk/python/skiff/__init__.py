@@ -11,6 +11,7 @@ import os
 from . import exception
 from .app import App, LocalEntrypoint
 from .functions import Function, FunctionCall
+from ._partial import batched, concurrent
 from .image import Image
 from .retries import Retries
 
@@ -23,6 +24,8 @@ __all__ = [
     "Image",
     "LocalEntrypoint",
     "Retries",
+    "batched",
+    "concurrent",
     "exception",
     "is_local",
     "__version__",

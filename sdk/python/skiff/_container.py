@@ -13,6 +13,15 @@ with ``POST /v1/runner/exchange`` (docs/api.md, "Runner routes"):
   it when the prefetched inputs are used up;
 * generator functions send each value as an ``item`` output (seq 0, 1, ...)
   and end with a ``success`` output without data (seq = number of items);
+* ``async def`` functions (and async generators) run as tasks of one
+  asyncio loop on a thread of its own;
+* ``@skiff.concurrent(max_inputs=N)``: up to N inputs run at once (threads,
+  or tasks for async functions); while any runs, the loop asks for more
+  without a long wait so that outputs are never held behind a long poll;
+* ``@skiff.batched(max_batch_size=B, wait_ms=W)``: inputs are gathered into
+  one call of up to B, waiting up to W ms after the first; each parameter
+  gets the list of the inputs' values and the function returns one result
+  per input (a list of the same length), or every input of the batch fails;
 * ``stop: true`` ends the runner with exit status 0; when the socket stays
   unreachable past the retry window (``SKIFF_RETRY_TIMEOUT``, default 60 s)
   it exits with status 1.
@@ -31,11 +40,12 @@ import traceback
 # several milliseconds of start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Deque, Dict, List, Mapping, Optional
+    from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple
 
 from . import exception as exc
 from ._client import DEFAULT_MAX_PAYLOAD, Client
-from ._introspect import CO_GENERATOR, code_flags
+from ._introspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, code_flags
+from ._partial import BATCHED_ATTR, CONCURRENT_ATTR
 from ._serialization import b64, dumps, loads, unb64
 
 __all__ = ["main", "Runner", "load_function"]
@@ -137,6 +147,14 @@ class Runner:
         self.stopping = False
         self.fatal: Optional[BaseException] = None
         self.timer = threading.Thread(target=self._timer_loop, name="skiff-flush", daemon=True)
+        flags = code_flags(fn) if fn is not None else 0
+        self.is_async = bool(flags & (CO_COROUTINE | CO_ASYNC_GENERATOR))
+        self.is_async_gen = bool(flags & CO_ASYNC_GENERATOR)
+        conc = getattr(fn, CONCURRENT_ATTR, None) or {}
+        self.max_inputs = int(conc.get("max_inputs") or 1)
+        self.batching = getattr(fn, BATCHED_ATTR, None)
+        self.in_flight = 0
+        self.aloop: Any = None
 
     # ---- exchanges ------------------------------------------------------------------------
     def exchange(self, want: int, wait: int) -> Dict[str, Any]:
@@ -240,6 +258,46 @@ class Runner:
             )
         return b64(d)
 
+    # ---- calling the function -----------------------------------------------------------
+    def _async_loop(self) -> Any:
+        """The asyncio loop async functions run on (started on first use)."""
+        if self.aloop is None:
+            import asyncio
+
+            self.aloop = asyncio.new_event_loop()
+            threading.Thread(target=self.aloop.run_forever, name="skiff-asyncio", daemon=True).start()
+        return self.aloop
+
+    def _await(self, awaitable: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(awaitable, self._async_loop()).result()
+
+    def _call(self, args: Any, kwargs: Any) -> Any:
+        assert self.fn is not None
+        result = self.fn(*args, **kwargs)
+        if self.is_async and not self.is_async_gen:
+            return self._await(result)
+        return result
+
+    def _items(self, gen: Any) -> Any:
+        """Iterates a generator, or an async generator on the loop."""
+        if not self.is_async_gen:
+            yield from gen
+            return
+
+        async def next_item() -> Any:
+            try:
+                return True, await gen.__anext__()
+            except StopAsyncIteration:
+                return False, None
+
+        while True:
+            more, item = self._await(next_item())
+            if not more:
+                return
+            yield item
+
     def run_input(self, inp: Dict[str, Any]) -> None:
         """Run one input and queue its output(s)."""
         input_id = str(inp.get("input_id"))
@@ -255,8 +313,8 @@ class Runner:
                     f"cannot unpickle the arguments in the container: {type(e).__name__}: {e}"
                 ) from e
             assert self.fn is not None
-            if self.is_generator:
-                for item in self.fn(*args, **kwargs):
+            if self.is_generator or self.is_async_gen:
+                for item in self._items(self._call(args, kwargs)):
                     data = self._encode(item, f"value {seq} yielded")
                     _flush_std()
                     self.add_output(
@@ -265,7 +323,7 @@ class Runner:
                     seq += 1
                 out: Dict[str, Any] = {"input_id": input_id, "seq": seq, "status": "success", "data": None}
             else:
-                result = self.fn(*args, **kwargs)
+                result = self._call(args, kwargs)
                 out = {"input_id": input_id, "seq": 0, "status": "success", "data": self._encode(result, "result")}
         except BaseException as e:
             out = self._failure(input_id, seq, e)
@@ -273,13 +331,77 @@ class Runner:
         # queue with it.
         out["duration_us"] = int((time.perf_counter() - started) * 1e6)
         _flush_std()
-        self.add_output(out, loop_will_send=not self.inputs)
+        self.add_output(out, loop_will_send=self.max_inputs == 1 and not self.inputs)
+
+    # ---- batches ------------------------------------------------------------------------
+    def run_batch(self, batch: List[Dict[str, Any]]) -> None:
+        """One call for the whole batch: parameter -> list of the inputs'
+        values; one output per input."""
+        started = time.perf_counter()
+        ok: List[Tuple[str, Dict[str, Any]]] = []
+        outs: List[Dict[str, Any]] = []
+        for inp in batch:
+            input_id = str(inp.get("input_id"))
+            try:
+                if self.load_error is not None:
+                    raise self.load_error
+                args, kwargs = loads(unb64(inp.get("args") or ""), self.aliases)
+                ok.append((input_id, self._bind(args, kwargs)))
+            except BaseException as e:
+                outs.append(self._failure(input_id, 0, e))
+        if ok:
+            names = list(ok[0][1])
+            try:
+                for _, bound in ok:
+                    if list(bound) != names:
+                        raise exc.InvalidError(
+                            "every input of a @skiff.batched function must pass the same parameters; got "
+                            f"{sorted(names)} and {sorted(bound)}"
+                        )
+                lists = {n: [bound[n] for _, bound in ok] for n in names}
+                results = self._call((), lists)
+                if not isinstance(results, (list, tuple)) or len(results) != len(ok):
+                    got = f"a {type(results).__name__}" if not isinstance(results, (list, tuple)) else (
+                        f"{len(results)} results")
+                    raise exc.InvalidError(
+                        f"a @skiff.batched function must return a list with one result per input: "
+                        f"{len(ok)} inputs, got {got}"
+                    )
+                for (input_id, _), r in zip(ok, results):
+                    try:
+                        outs.append({"input_id": input_id, "seq": 0, "status": "success",
+                                     "data": self._encode(r, "result")})
+                    except BaseException as e:
+                        outs.append(self._failure(input_id, 0, e))
+            except BaseException as e:
+                outs.extend(self._failure(input_id, 0, e) for input_id, _ in ok)
+        us = int((time.perf_counter() - started) * 1e6)
+        _flush_std()
+        for o in outs:
+            o["duration_us"] = us
+            self.add_output(o, loop_will_send=True)
+
+    def _bind(self, args: Any, kwargs: Any) -> Dict[str, Any]:
+        """The input's arguments by parameter name."""
+        import inspect
+
+        assert self.fn is not None
+        try:
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+        except TypeError as e:
+            raise exc.InvalidError(f"the input does not fit the function's parameters: {e}") from e
+        return dict(bound.arguments)
 
     # ---- main loop -------------------------------------------------------------------------
     def serve(self) -> int:
         """Serve until told to stop; returns the exit status."""
         self.timer.start()
         try:
+            if self.batching:
+                return self._serve_batched(int(self.batching["max_batch_size"]),
+                                           int(self.batching["wait_ms"]) / 1000.0)
+            if self.max_inputs > 1:
+                return self._serve_concurrent()
             while True:
                 if self.fatal is not None:
                     raise self.fatal
@@ -295,6 +417,68 @@ class Runner:
         except exc.Error as e:
             _log(f"skiffd refused the runner: {e}")
             return 1
+
+    def _serve_concurrent(self) -> int:
+        """Up to max_inputs inputs at once, each on a thread of its own."""
+        done = threading.Condition()
+
+        def work(inp: Dict[str, Any]) -> None:
+            try:
+                self.run_input(inp)
+            finally:
+                with done:
+                    self.in_flight -= 1
+                    done.notify_all()
+
+        while True:
+            if self.fatal is not None:
+                raise self.fatal
+            with done:
+                if self.stopping:
+                    # inputs already taken finish before the runner exits
+                    while self.in_flight:
+                        done.wait()
+                    self.exchange(0, 0)
+                    return 0
+                while self.inputs and self.in_flight < self.max_inputs:
+                    self.in_flight += 1
+                    threading.Thread(target=work, args=(self.inputs.popleft(),), daemon=True).start()
+                busy = self.in_flight
+            free = self.max_inputs - busy
+            if free > 0 and not self.inputs:
+                # Idle: a long poll. Busy: no wait, so that outputs are not
+                # held behind it; then a short pause for one to finish.
+                self.exchange(free, 0 if busy else LONG_WAIT)
+                if busy and not self.inputs:
+                    with done:
+                        done.wait(0.05)
+            elif free <= 0:
+                with done:
+                    if self.in_flight >= self.max_inputs:
+                        done.wait(0.5)
+
+    def _serve_batched(self, max_batch: int, wait_s: float) -> int:
+        """Gather up to max_batch inputs, waiting up to wait_s after the first."""
+        while True:
+            if self.fatal is not None:
+                raise self.fatal
+            if self.stopping and not self.inputs:
+                return 0
+            if not self.inputs:
+                self.exchange(max_batch, LONG_WAIT)
+                continue
+            deadline = time.monotonic() + wait_s
+            while len(self.inputs) < max_batch and not self.stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                before = len(self.inputs)
+                self.exchange(max_batch - len(self.inputs), 0)
+                if len(self.inputs) == before:
+                    time.sleep(min(left, 0.005))
+            batch = [self.inputs.popleft() for _ in range(min(max_batch, len(self.inputs)))]
+            self.run_batch(batch)
+            self.exchange(0, 0)
 
 
 def _max_payload_from_env() -> int:

@@ -13,7 +13,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-from ._introspect import CO_ASYNC_GENERATOR, CO_COROUTINE, code_flags
 from ._stdio import guarded_stdio, write_foreign
 from . import exception as exc
 from ._client import Client, default_client
@@ -437,8 +436,6 @@ class App:
                 raise exc.InvalidError(f"{fn.__qualname__} is decorated twice")
             if not callable(fn):
                 raise TypeError(f"@app.function() must decorate a function, got {_given(fn)}")
-            if code_flags(fn) & (CO_COROUTINE | CO_ASYNC_GENERATOR):
-                raise exc.InvalidError(f"{fn.__qualname__} is async: async functions are not supported yet")
             f = Function(fn, self, spec)
             self._functions[f.name] = f
             return f

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     )
 
 from . import exception as exc
-from ._introspect import CO_GENERATOR, code_flags
+from ._introspect import CO_ASYNC_GENERATOR, CO_GENERATOR, code_flags
 from ._client import Client, default_client
 from ._serialization import b64, exception_from_output, loads, serialize_args, unb64
 from .retries import Retries
@@ -212,7 +212,8 @@ class Function:
         self._raw_f = raw_f
         self._app = app
         self._spec = spec
-        self._is_generator = bool(code_flags(raw_f) & CO_GENERATOR)
+        # async generators stream items like generators (the runner drives them)
+        self._is_generator = bool(code_flags(raw_f) & (CO_GENERATOR | CO_ASYNC_GENERATOR))
         self._function_id: Optional[str] = None
         self._client: Optional[Client] = None
         self._aliases: Dict[str, str] = {}
