@@ -368,20 +368,41 @@ def build(client: Client, resolved: ResolvedImage, label: str, out: Any = None,
         return "host"
     out = sys.stderr if out is None else out
     prefix = f"[skiff image {label}] "
-    resp = client.request("POST", "/v1/images", resolved.spec(description), timeout=120.0)
-    build_id = resp.get("build_id")
-    state = resp.get("state")
-    image_id = resp.get("image_id")
-    if state == "ready" and isinstance(image_id, str) and image_id:
+    spec = resolved.spec(description)
+    restarts = 0
+
+    def start() -> Tuple[str, Optional[str]]:
+        resp = client.request("POST", "/v1/images", spec, timeout=120.0)
+        build_id = resp.get("build_id")
+        image_id = resp.get("image_id")
+        if resp.get("state") == "ready" and isinstance(image_id, str) and image_id:
+            return "", image_id
+        if not isinstance(build_id, str) or not build_id:
+            raise exc.ApiError(f"skiffd answered POST /v1/images without a build_id: {resp!r}")
+        return build_id, None
+
+    build_id, image_id = start()
+    if image_id:
         return image_id
-    if not isinstance(build_id, str) or not build_id:
-        raise exc.ApiError(f"skiffd answered POST /v1/images without a build_id: {resp!r}")
     after = 0
     while True:
-        resp = client.request(
-            "GET", f"/v1/images/builds/{build_id}?after={after}&timeout={BUILD_POLL_SECONDS}",
-            timeout=BUILD_POLL_SECONDS + 30.0,
-        )
+        try:
+            resp = client.request(
+                "GET", f"/v1/images/builds/{build_id}?after={after}&timeout={BUILD_POLL_SECONDS}",
+                timeout=BUILD_POLL_SECONDS + 30.0,
+            )
+        except exc.NotFoundError:
+            # skiffd restarted and forgot the build: ask again; every layer
+            # it finished is reused.
+            restarts += 1
+            if restarts > 3:
+                raise
+            _write(out, f"{prefix}skiffd restarted during the build; starting it again\n")
+            build_id, image_id = start()
+            if image_id:
+                return image_id
+            after = 0
+            continue
         for line in resp.get("lines") or []:
             seq = line.get("seq")
             if isinstance(seq, int) and seq < after:
