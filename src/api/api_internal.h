@@ -11,7 +11,7 @@
 /* Body and item field lists of the routes (fields.c). */
 extern const vfields_t api_blobs_missing_fields, api_calls_create_fields,
     api_call_inputs_fields, api_input_fields, api_call_cancel_fields,
-    api_exchange_fields, api_output_fields;
+    api_exchange_fields, api_output_fields, api_app_rollback_fields;
 
 /* The route tables (routes.c): what the client socket and the runner socket
  * serve. */
@@ -55,6 +55,10 @@ void api_apps_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_app_get(api_t *api, http_req_t *req, const route_match_t *m);
 void api_app_stop(api_t *api, http_req_t *req, const route_match_t *m);
 void api_app_logs(api_t *api, http_req_t *req, const route_match_t *m);
+/* Deployed apps: their versions, a rollback, a function by name. */
+void api_app_versions(api_t *api, http_req_t *req, const route_match_t *m);
+void api_app_rollback(api_t *api, http_req_t *req, const route_match_t *m);
+void api_app_function(api_t *api, http_req_t *req, const route_match_t *m);
 void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m);
 void api_call_inputs(api_t *api, http_req_t *req, const route_match_t *m);
 void api_call_outputs(api_t *api, http_req_t *req, const route_match_t *m);

@@ -21,3 +21,4 @@ LIST(api_output_fields, {"input_id", V_STRING, true, false},
      {"data", V_STRING, false, true}, {"message", V_STRING, false, true},
      {"exception", V_STRING, false, true}, {"traceback", V_STRING, false, true},
      {"duration_us", V_INT, false, true});
+LIST(api_app_rollback_fields, {"version", V_INT, false, false});

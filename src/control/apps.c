@@ -30,9 +30,12 @@ static double num(json_t *o, const char *k, double dflt) {
   return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
-static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def) {
+static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
+                                    int64_t version, const char *src_dir) {
   ctl_fn_t *f = xcalloc(1, sizeof *f);
   f->app = app;
+  f->version = version;
+  f->src_dir = xstrdup(src_dir);
   snprintf(f->id, sizeof f->id, "%s",
            json_string_value(json_object_get(def, "function_id")));
   snprintf(f->name, sizeof f->name, "%s",
@@ -68,15 +71,20 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def) {
   return f;
 }
 
+static void fn_free(ctl_fn_t *f) {
+  free(f->module);
+  free(f->qualname);
+  free(f->src_dir);
+  json_decref(f->env);
+  json_decref(f->mounts);
+  free(f);
+}
+
 static void app_free(ctl_app_t *a) {
   ctl_fn_t *next;
   for (ctl_fn_t *f = a->fns; f; f = next) {
     next = f->next;
-    free(f->module);
-    free(f->qualname);
-    json_decref(f->env);
-    json_decref(f->mounts);
-    free(f);
+    fn_free(f);
   }
   free(a->src_dir);
   free(a);
@@ -93,9 +101,9 @@ void ctl_apps_free(control_t *c) {
 
 /* Hard-links each source file from the blob store into the app's src dir
  * (a copy when linking is not possible). */
-static int lay_out_sources(control_t *c, ctl_app_t *app, json_t *files,
-                           err_t *err) {
-  int rc = mkdir_p(app->src_dir, 0755, err);
+static int lay_out_sources(control_t *c, ctl_app_t *app, const char *src_dir,
+                           json_t *files, err_t *err) {
+  int rc = mkdir_p(src_dir, 0755, err);
   if (rc < 0) return rc;
   size_t i;
   json_t *f;
@@ -103,7 +111,7 @@ static int lay_out_sources(control_t *c, ctl_app_t *app, json_t *files,
     const char *path = json_string_value(json_object_get(f, "path"));
     const char *sha = json_string_value(json_object_get(f, "sha256"));
     if (!path || !sha) continue;
-    char *dst = xasprintf("%s/%s", app->src_dir, path);
+    char *dst = xasprintf("%s/%s", src_dir, path);
     char *blob = xasprintf("%s/%.2s/%s", c->blobs_dir, sha, sha);
     char *slash = strrchr(dst, '/');
     *slash = '\0';
@@ -147,12 +155,16 @@ static int place_blob(control_t *c, const char *sha, const char *dst,
  * apps/<app>/mounts/<function>/<i> and bound read-only at start. */
 static int lay_out_mounts(control_t *c, ctl_app_t *app, ctl_fn_t *f,
                           json_t *def, err_t *err) {
+  /* Each version of a deployed app has its own, as its files may differ. */
+  _cleanup_free_ char *base = f->version > 0
+                                  ? xasprintf("%s/%s/v%lld", c->apps_dir,
+                                              app->id, (long long)f->version)
+                                  : xasprintf("%s/%s", c->apps_dir, app->id);
   size_t i;
   json_t *m;
   json_array_foreach(json_object_get(def, "mounts"), i, m) {
     const char *dst = json_string_value(json_object_get(m, "dst"));
-    _cleanup_free_ char *root =
-        xasprintf("%s/%s/mounts/%s/%zu", c->apps_dir, app->id, f->name, i);
+    _cleanup_free_ char *root = xasprintf("%s/mounts/%s/%zu", base, f->name, i);
     _cleanup_free_ char *src = NULL;
     size_t k;
     json_t *file;
@@ -182,6 +194,45 @@ static int lay_out_mounts(control_t *c, ctl_app_t *app, ctl_fn_t *f,
   return 0;
 }
 
+/* The sources of one version: apps/<app>/src for an ephemeral app,
+ * apps/<app>/v<N>/src for version N of a deployed one. */
+static char *version_src_dir(control_t *c, const char *app_id,
+                             int64_t version) {
+  return version > 0 ? xasprintf("%s/%s/v%lld/src", c->apps_dir, app_id,
+                                 (long long)version)
+                     : xasprintf("%s/%s/src", c->apps_dir, app_id);
+}
+
+/* Builds the functions of one version (app JSON from app_get) into *out,
+ * laying out their sources and mounts. */
+static int load_version(control_t *c, ctl_app_t *a, json_t *j, ctl_fn_t **out,
+                        err_t *err) {
+  int64_t version = json_integer_value(json_object_get(j, "version"));
+  _cleanup_free_ char *src = version_src_dir(c, a->id, version);
+  ctl_fn_t *fns = NULL;
+  int rc = 0;
+  size_t i;
+  json_t *def;
+  json_array_foreach(json_object_get(j, "functions"), i, def) {
+    ctl_fn_t *f = fn_from_definition(a, def, version, src);
+    f->next = fns;
+    fns = f;
+    if (rc == 0) rc = lay_out_mounts(c, a, f, def, err);
+  }
+  if (rc == 0)
+    rc = lay_out_sources(c, a, src, json_object_get(j, "files"), err);
+  if (rc < 0) {
+    ctl_fn_t *next;
+    for (ctl_fn_t *f = fns; f; f = next) {
+      next = f->next;
+      fn_free(f);
+    }
+    return rc;
+  }
+  *out = fns;
+  return 0;
+}
+
 static int load_app(control_t *c, const char *app_id, err_t *err) {
   json_t *j = NULL;
   int rc = c->store->ops->app_get(c->store, app_id, &j, err);
@@ -194,17 +245,10 @@ static int load_app(control_t *c, const char *app_id, err_t *err) {
   a->ephemeral = json_is_true(json_object_get(j, "ephemeral"));
   a->running =
       !strcmp(json_string_value(json_object_get(j, "state")), "running");
+  a->version = json_integer_value(json_object_get(j, "version"));
   a->last_seen_ms = now_mono_ms();
-  a->src_dir = xasprintf("%s/%s/src", c->apps_dir, a->id);
-  size_t i;
-  json_t *def;
-  json_array_foreach(json_object_get(j, "functions"), i, def) {
-    ctl_fn_t *f = fn_from_definition(a, def);
-    f->next = a->fns;
-    a->fns = f;
-    if (rc == 0) rc = lay_out_mounts(c, a, f, def, err);
-  }
-  if (rc == 0) rc = lay_out_sources(c, a, json_object_get(j, "files"), err);
+  a->src_dir = version_src_dir(c, a->id, a->version);
+  rc = load_version(c, a, j, &a->fns, err);
   json_decref(j);
   if (rc < 0) {
     app_free(a);
@@ -214,6 +258,94 @@ static int load_app(control_t *c, const char *app_id, err_t *err) {
   c->apps = a;
   c->dirty = true;
   return 0;
+}
+
+static ctl_fn_t *active_fn(ctl_app_t *a, const char *name) {
+  for (ctl_fn_t *f = a->fns; f; f = f->next)
+    if (!f->retired && !strcmp(f->name, name)) return f;
+  return NULL;
+}
+
+void ctl_app_adopt_inputs(control_t *c, ctl_app_t *a) {
+  if (a->version <= 0 || !a->running) return;
+  err_t err = ERR_INIT;
+  size_t n = 0;
+  if (control_begin(c, &err) < 0 ||
+      c->store->ops->inputs_adopt(c->store, a->id, &n, &err) < 0) {
+    log_warn("app %s: %s", a->name, err.msg);
+    return;
+  }
+  if (n == 0) return;
+  for (ctl_fn_t *f = a->fns; f; f = f->next)
+    if (!f->retired && c->http) http_wake(c->http, f->park_key);
+  c->dirty = true;
+}
+
+int control_app_deployed(control_t *c, const char *app_id, err_t *err) {
+  ctl_app_t *a = ctl_app_find(c, app_id);
+  if (!a) return load_app(c, app_id, err);
+  json_t *j = NULL;
+  int rc = c->store->ops->app_get(c->store, app_id, &j, err);
+  if (rc < 0) return rc;
+  ctl_fn_t *fresh = NULL;
+  rc = load_version(c, a, j, &fresh, err);
+  int64_t version = json_integer_value(json_object_get(j, "version"));
+  json_decref(j);
+  if (rc < 0) return rc;
+  int64_t old_version = a->version;
+  int draining = 0;
+  for (ctl_fn_t *f = a->fns; f; f = f->next) {
+    if (f->retired) continue;
+    f->retired = true;
+    for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
+      if (ct->fn == f && ct->state != CT_EXITED) draining++;
+  }
+  /* The new functions go first: lookups by name find them. */
+  ctl_fn_t **tail = &fresh;
+  while (*tail) tail = &(*tail)->next;
+  *tail = a->fns;
+  a->fns = fresh;
+  a->version = version;
+  free(a->src_dir);
+  a->src_dir = version_src_dir(c, a->id, version);
+  ctl_app_adopt_inputs(c, a);
+  for (ctl_fn_t *f = a->fns; f; f = f->next) {
+    if (!f->retired) continue;
+    /* Idle runners parked on it hear that they should stop. */
+    if (c->http) http_wake(c->http, f->park_key);
+    if (!active_fn(a, f->name)) {
+      char msg[400];
+      snprintf(msg, sizeof msg,
+               "function %s is not in version %lld of app %s, which replaced "
+               "version %lld; call a function of the new version",
+               f->name, (long long)version, a->name, (long long)f->version);
+      ctl_fail_queued(c, f, msg);
+    }
+  }
+  ctl_log_system(c, a, NULL,
+                 "app %s: version %lld deployed; %d container%s of version "
+                 "%lld finish their inputs and stop",
+                 a->name, (long long)version, draining,
+                 draining == 1 ? "" : "s", (long long)old_version);
+  c->dirty = true;
+  return 0;
+}
+
+void ctl_apps_unload_retired(control_t *c) {
+  for (ctl_app_t *a = c->apps; a; a = a->next) {
+    for (ctl_fn_t **pp = &a->fns; *pp;) {
+      ctl_fn_t *f = *pp;
+      bool used = false;
+      for (ctl_container_t *ct = c->containers; ct && !used; ct = ct->next)
+        used = ct->fn == f;
+      if (!f->retired || used) {
+        pp = &f->next;
+        continue;
+      }
+      *pp = f->next;
+      fn_free(f);
+    }
+  }
 }
 
 int control_app_loaded(control_t *c, const char *app_id, err_t *err) {
@@ -231,7 +363,11 @@ int ctl_apps_reload(control_t *c, err_t *err) {
     if ((rc = load_app(c, id, err)) < 0) {
       log_warn("cannot load app %s: %s", id, err->msg);
       err_clear(err);
+      continue;
     }
+    /* Inputs of an older version that were queued (or running, and put
+     * back by recover) when skiffd stopped run on the active version. */
+    ctl_app_adopt_inputs(c, c->apps);
   }
   json_decref(apps);
   return 0;

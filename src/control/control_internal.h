@@ -35,6 +35,12 @@ typedef struct ctl_fn {
                              one has run */
   int64_t queued;         /* ready inputs at the last count */
   char last_failure[512];
+  int64_t version; /* the app version it belongs to (0: ephemeral app) */
+  char *src_dir;   /* that version's sources, mounted at /skiff/src */
+  /* A newer version of the app is active: the function takes no new
+   * inputs, its containers stop once they hold none, and it is unloaded
+   * when the last one is gone. */
+  bool retired;
   struct ctl_fn *next;
 } ctl_fn_t;
 
@@ -43,6 +49,7 @@ struct ctl_app {
   char name[128];
   bool ephemeral;
   bool running;
+  int64_t version; /* the active version of a deployed app; 0: ephemeral */
   uint64_t last_seen_ms;
   char *src_dir;
   ctl_fn_t *fns;
@@ -99,6 +106,11 @@ ctl_app_t *ctl_app_find(control_t *c, const char *app_id);
 ctl_fn_t *ctl_fn_find(control_t *c, const char *function_id);
 void ctl_apps_free(control_t *c);
 int ctl_apps_reload(control_t *c, err_t *err);
+/* Frees the retired functions that no container uses any more. */
+void ctl_apps_unload_retired(control_t *c);
+/* Moves the queued inputs of the app's retired functions to the active
+ * version (retries of inputs that ran on an old container included). */
+void ctl_app_adopt_inputs(control_t *c, ctl_app_t *app);
 
 /* queue.c */
 /* A failed attempt of one input: retried after the function's backoff when

@@ -125,7 +125,24 @@ void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message) {
 
 void control_inputs_added(control_t *c, const char *function_id) {
   ctl_fn_t *fn = ctl_fn_find(c, function_id);
-  if (!fn) return;
+  if (!fn) {
+    /* A function of an older version, unloaded already: its inputs go to
+     * the active version of its app. */
+    json_t *def = NULL;
+    err_t err = ERR_INIT;
+    if (c->store->ops->function_get(c->store, function_id, &def, &err) < 0)
+      return;
+    ctl_app_t *a =
+        ctl_app_find(c, json_string_value(json_object_get(def, "app_id")));
+    json_decref(def);
+    if (a) ctl_app_adopt_inputs(c, a);
+    return;
+  }
+  if (fn->retired) {
+    /* Called through an id of an older version: the active one runs it. */
+    ctl_app_adopt_inputs(c, fn->app);
+    return;
+  }
   if (c->http) http_wake(c->http, fn->park_key);
   c->dirty = true;
   /* A cold function gets its first container now; for a warm one the
@@ -179,7 +196,10 @@ const char *control_runner_park_key(ctl_container_t *ct) {
 }
 
 bool control_runner_should_stop(control_t *c, ctl_container_t *ct) {
-  return ct->stop || !ct->fn->app->running || c->shutting_down;
+  /* A container of a replaced version stops once it holds no input: the
+   * ones it runs finish there (rollover). */
+  return ct->stop || !ct->fn->app->running || c->shutting_down ||
+         (ct->fn->retired && ct->nleased == 0);
 }
 
 /* Removes input_id from the container's running list; the next one starts
@@ -284,7 +304,8 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
                                     ct->inputs_done, err);
     c->dirty = true;
   }
-  if (want == 0 || control_runner_should_stop(c, ct)) return 0;
+  if (want == 0 || ct->fn->retired || control_runner_should_stop(c, ct))
+    return 0;
   int rc = control_begin(c, err);
   if (rc < 0) return rc;
   /* Taking several inputs at once saves round trips, but no container takes

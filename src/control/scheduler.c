@@ -229,7 +229,7 @@ static int start_container(control_t *c, ctl_fn_t *fn) {
   int rc = image_for_start(c, fn, &im, &err);
   if (rc == 0) {
     wk_spec_t spec = {.id = ct->id,
-                      .src_dir = fn->app->src_dir,
+                      .src_dir = fn->src_dir,
                       .lower_dirs = (const char *const *)im.lowers,
                       .n_lower = im.n_lowers,
                       .workdir = im.workdir,
@@ -389,6 +389,22 @@ static void scale_down_idle(control_t *c, uint64_t now) {
   }
 }
 
+/* While an app has retired functions (an older version still draining),
+ * inputs that come back to their queue (a retry of an input that failed on
+ * an old container) move to the active version, and a retired function is
+ * unloaded once its last container is gone. */
+static void roll_over(control_t *c) {
+  bool any = false;
+  for (ctl_app_t *a = c->apps; a; a = a->next) {
+    bool retired = false;
+    for (ctl_fn_t *f = a->fns; f && !retired; f = f->next) retired = f->retired;
+    if (!retired) continue;
+    any = true;
+    ctl_app_adopt_inputs(c, a);
+  }
+  if (any) ctl_apps_unload_retired(c);
+}
+
 static void stop_abandoned_apps(control_t *c, uint64_t now) {
   uint64_t grace = (uint64_t)(c->cfg.ephemeral_grace_s * 1000);
   for (ctl_app_t *a = c->apps; a; a = a->next) {
@@ -456,7 +472,8 @@ static void autoscale(control_t *c) {
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) fn->queued = 0;
   for (size_t i = 0; i < n; i++) {
     ctl_fn_t *fn = ctl_fn_find(c, counts[i].function_id);
-    if (!fn || !fn->app->running) continue;
+    /* A retired function's queue moves to the active version (rollover). */
+    if (!fn || !fn->app->running || fn->retired) continue;
     if (fn->start_failures >= START_FAILURES_MAX) {
       char msg[700];
       snprintf(msg, sizeof msg,
@@ -489,7 +506,8 @@ static void autoscale(control_t *c) {
   for (ctl_app_t *a = c->apps; a; a = a->next) {
     if (!a->running) continue;
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next)
-      if (fn->live < fn->min_containers) scale_up(c, fn, fn->min_containers);
+      if (!fn->retired && fn->live < fn->min_containers)
+        scale_up(c, fn, fn->min_containers);
   }
 }
 
@@ -501,6 +519,7 @@ void ctl_scheduler_tick(control_t *c) {
       if (ct->partial[i].len && now - ct->partial_since[i] >= PARTIAL_FLUSH_MS)
         flush_partial(c, ct, i);
   enforce_timeouts(c, now);
+  roll_over(c);
   scale_down_idle(c, now);
   stop_abandoned_apps(c, now);
   if (c->dirty || now - c->last_autoscale_ms >= 1000) {

@@ -51,6 +51,17 @@ int sq_app_set_stopped(store_t *s, const char *app_id, double now, err_t *err);
 int sq_apps_running(store_t *s, json_t **out, err_t *err);
 int sq_function_get(store_t *s, const char *function_id, json_t **out,
                     err_t *err);
+int sq_app_deploy(store_t *s, const char *new_app_id, const char *name,
+                  json_t *files, json_t *functions, int64_t source_version,
+                  double now, char *app_id_out, int64_t *version, err_t *err);
+int sq_app_get_deployed(store_t *s, const char *id_or_name, json_t **out,
+                        err_t *err);
+int sq_app_versions(store_t *s, const char *app_id, json_t **out, err_t *err);
+int sq_app_version_get(store_t *s, const char *app_id, int64_t version,
+                       json_t **out, err_t *err);
+int sq_app_functions(store_t *s, const char *app_id, int64_t version,
+                     json_t **out, err_t *err);
+int sq_inputs_adopt(store_t *s, const char *app_id, size_t *n, err_t *err);
 
 int sq_call_create(store_t *s, const char *call_id, const char *function_id,
                    const char *app_id, const char *kind, double now,

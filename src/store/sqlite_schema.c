@@ -49,5 +49,31 @@ const char *const sqlite_migrations[] = {
     /* 2: counting the queue reads only pending inputs, not every input ever
      * stored (the autoscaler counts on every batch of inputs). */
     "CREATE INDEX inputs_by_state ON inputs(state, function_id, retry_at);",
+    /* 3: deployed apps have numbered versions. A version has its own
+     * functions (own ids, so inputs stay tied to the version they started
+     * on) and files; apps.version is the active one (0: ephemeral apps,
+     * which have no versions). app_versions keeps each version's whole
+     * definition for history and rollback. */
+    "CREATE TABLE functions_v("
+    "  id TEXT PRIMARY KEY, app_id TEXT NOT NULL, name TEXT NOT NULL,"
+    "  definition TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(app_id, version, name));"
+    "INSERT INTO functions_v(id, app_id, name, definition)"
+    "  SELECT id, app_id, name, definition FROM functions;"
+    "DROP TABLE functions;"
+    "ALTER TABLE functions_v RENAME TO functions;"
+    "CREATE TABLE app_files_v("
+    "  app_id TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 0,"
+    "  path TEXT NOT NULL, sha256 TEXT NOT NULL, mode INTEGER NOT NULL,"
+    "  PRIMARY KEY(app_id, version, path));"
+    "INSERT INTO app_files_v(app_id, path, sha256, mode)"
+    "  SELECT app_id, path, sha256, mode FROM app_files;"
+    "DROP TABLE app_files;"
+    "ALTER TABLE app_files_v RENAME TO app_files;"
+    "ALTER TABLE apps ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE app_versions("
+    "  app_id TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL,"
+    "  created_at REAL NOT NULL, source_version INTEGER,"
+    "  definition TEXT NOT NULL, PRIMARY KEY(app_id, version));",
     NULL,
 };

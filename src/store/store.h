@@ -90,6 +90,34 @@ typedef struct store_ops {
   int (*function_get)(store_t *s, const char *function_id, json_t **out,
                       err_t *err);
 
+  /* Deployed apps and their versions. app_deploy stores a definition under
+   * name: version N+1 of the running deployed app of that name, or version
+   * 1 of a new app (id new_app_id) when there is none. The version that was
+   * active becomes "superseded", or "rolled back" when source_version > 0
+   * (the new version is then a copy of that one, made by a rollback).
+   * functions carry their function_id. *app_id_out (40 bytes) gets the
+   * app's id, *version the new version. */
+  int (*app_deploy)(store_t *s, const char *new_app_id, const char *name,
+                    json_t *files, json_t *functions, int64_t source_version,
+                    double now, char *app_id_out, int64_t *version, err_t *err);
+  /* As app_get, among deployed apps only (-ENOENT otherwise). */
+  int (*app_get_deployed)(store_t *s, const char *id_or_name, json_t **out,
+                          err_t *err);
+  /* [{"version","state","created_at","source_version","functions": [names],
+   * "images": [ids]}], newest first. */
+  int (*app_versions)(store_t *s, const char *app_id, json_t **out, err_t *err);
+  /* One version with its whole definition: {"version","state",
+   * "created_at","source_version","files","functions"}; -ENOENT when the
+   * app has no such version. */
+  int (*app_version_get)(store_t *s, const char *app_id, int64_t version,
+                         json_t **out, err_t *err);
+  /* The function definitions (with function_id) of one version. */
+  int (*app_functions)(store_t *s, const char *app_id, int64_t version,
+                       json_t **out, err_t *err);
+  /* Queued inputs of the app's older versions move to the function of the
+   * same name in the active version; *n counts them. */
+  int (*inputs_adopt)(store_t *s, const char *app_id, size_t *n, err_t *err);
+
   int (*call_create)(store_t *s, const char *call_id, const char *function_id,
                      const char *app_id, const char *kind, double now,
                      err_t *err);
