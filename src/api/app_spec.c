@@ -7,9 +7,8 @@
 #include "base/util.h"
 
 static const vfield_t app_fields[] = {
-    {"name", V_STRING, true, false},
-    {"ephemeral", V_BOOL, false, false},
-    {"files", V_ARRAY, false, false},
+    {"name", V_STRING, true, false},     {"ephemeral", V_BOOL, false, false},
+    {"deploy", V_BOOL, false, false},    {"files", V_ARRAY, false, false},
     {"functions", V_ARRAY, true, false},
 };
 
@@ -216,6 +215,11 @@ int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
                    "app name '%s' may not start with 'ap-' (that is how app "
                    "ids look)",
                    name);
+  if (json_is_true(json_object_get(body, "deploy")) &&
+      json_is_true(json_object_get(body, "ephemeral")))
+    return err_set(err, -EINVAL,
+                   "a deployed app is not ephemeral: send \"deploy\": true "
+                   "without \"ephemeral\": true");
   json_t *files = json_object_get(body, "files");
   if (!files) json_object_set_new(body, "files", files = json_array());
   size_t i;

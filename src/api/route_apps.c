@@ -106,7 +106,7 @@ void api_apps_create(api_t *api, http_req_t *req, const route_match_t *m) {
   id_new("ap", app_id, sizeof app_id);
   const char *name = json_string_value(json_object_get(body, "name"));
   bool ephemeral = !json_is_false(json_object_get(body, "ephemeral"));
-  if (!ephemeral) {
+  if (json_is_true(json_object_get(body, "deploy"))) {
     deploy(api, req, name, json_object_get(body, "files"),
            json_object_get(body, "functions"), 0, app_id);
     json_decref(body);

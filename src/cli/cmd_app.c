@@ -1,4 +1,5 @@
-/* skiff app list | stop | logs */
+/* skiff app list | stop | logs | history | rollback */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,17 +12,21 @@ static const char app_usage[] =
     "Manage apps (a set of functions registered by 'skiff run' or the SDK).\n"
     "\n"
     "Commands:\n"
-    "  list    List apps, newest first\n"
-    "  stop    Stop an app: kill its containers, cancel its queued inputs\n"
-    "  logs    Print an app's container logs\n"
+    "  list      List apps, newest first\n"
+    "  stop      Stop an app: kill its containers, cancel its queued inputs\n"
+    "  logs      Print an app's container logs\n"
+    "  history   List the versions of a deployed app\n"
+    "  rollback  Deploy an earlier version of a deployed app again\n"
     "\n"
     "Run 'skiff app COMMAND --help' for a command's options.\n";
 
 static const char list_usage[] =
     "Usage: skiff app list [--json]\n"
     "\n"
-    "List apps, newest first, as a table: APP ID, NAME, STATE, FUNCTIONS,\n"
-    "CONTAINERS, QUEUED (inputs waiting), CREATED (age).\n"
+    "List apps, deployed and ephemeral, newest first, as a table: APP ID,\n"
+    "NAME, STATE, FUNCTIONS, VERSION (the active version of a deployed app;\n"
+    "'-' for an ephemeral one), CONTAINERS, QUEUED (inputs waiting), CREATED\n"
+    "(age).\n"
     "\n"
     "Options:\n"
     "  --json      Print skiffd's answer (GET /v1/apps) as JSON\n"
@@ -75,14 +80,15 @@ static int app_list(int argc, char **argv) {
     json_decref(resp);
     return EXIT_OK;
   }
-  static const char *const headers[] = {"APP ID",    "NAME",       "STATE",
-                                        "FUNCTIONS", "CONTAINERS", "QUEUED",
-                                        "CREATED"};
-  cli_table_t *t = cli_table_new(7, headers);
+  static const char *const headers[] = {"APP ID",    "NAME",    "STATE",
+                                        "FUNCTIONS", "VERSION", "CONTAINERS",
+                                        "QUEUED",    "CREATED"};
+  cli_table_t *t = cli_table_new(8, headers);
   size_t i;
   json_t *a;
   json_array_foreach(json_object_get(resp, "apps"), i, a) {
-    char id[128], name[256], state[64], fns[32], cts[32], q[32], created[64];
+    char id[128], name[256], state[64], fns[32], cts[32], q[32], created[64],
+        ver[32] = "-";
     cli_fmt_value(json_object_get(a, "app_id"), id, sizeof id);
     cli_fmt_value(json_object_get(a, "name"), name, sizeof name);
     cli_fmt_value(json_object_get(a, "state"), state, sizeof state);
@@ -90,7 +96,9 @@ static int app_list(int argc, char **argv) {
     cli_fmt_value(json_object_get(a, "containers"), cts, sizeof cts);
     cli_fmt_value(json_object_get(a, "inputs_queued"), q, sizeof q);
     cli_fmt_age(json_object_get(a, "created_at"), created, sizeof created);
-    const char *row[] = {id, name, state, fns, cts, q, created};
+    if (json_integer_value(json_object_get(a, "version")) > 0)
+      cli_fmt_value(json_object_get(a, "version"), ver, sizeof ver);
+    const char *row[] = {id, name, state, fns, ver, cts, q, created};
     cli_table_add(t, row);
   }
   cli_table_print(t, stdout);
@@ -200,11 +208,145 @@ static int app_logs(int argc, char **argv) {
   return EXIT_OK;
 }
 
+static const char history_usage[] =
+    "Usage: skiff app history [--json] APP\n"
+    "\n"
+    "List the versions of the deployed app APP (a name or an ap-... id),\n"
+    "newest first: VERSION, STATE ('active', 'superseded' by a later\n"
+    "deploy, or 'rolled back' by 'skiff app rollback'), CREATED (age),\n"
+    "FUNCTIONS, IMAGES (the first 12 digits of each image id; 'host' for the\n"
+    "host's root), and SOURCE (the version a rollback copied, else '-').\n"
+    "\n"
+    "Options:\n"
+    "  --json      Print skiffd's answer (GET /v1/apps/APP/versions)\n"
+    "  -h, --help  Show this help\n";
+
+static const char rollback_usage[] =
+    "Usage: skiff app rollback APP [VERSION]\n"
+    "\n"
+    "Deploy VERSION of the deployed app APP again, as a new version (as\n"
+    "Modal does); VERSION defaults to the one before the active version.\n"
+    "Containers roll over as on a deploy: inputs already running finish on\n"
+    "the version they started on. The version that was active is marked\n"
+    "'rolled back' in 'skiff app history'. Prints 'rolled back NAME to\n"
+    "version V as version N (APP_ID)'.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help  Show this help\n";
+
+/* "a, b" of a JSON array of strings; image ids shortened to 12 digits. */
+static void join_list(json_t *arr, bool ids, char *out, size_t n) {
+  size_t i, len = 0;
+  json_t *v;
+  out[0] = '\0';
+  json_array_foreach(arr, i, v) {
+    const char *s = json_string_value(v);
+    if (!s) continue;
+    int w = snprintf(out + len, n - len, "%s%.*s", i ? "," : "",
+                     ids && strlen(s) == 64 ? 12 : (int)strlen(s), s);
+    if (w < 0 || (size_t)w >= n - len) break;
+    len += (size_t)w;
+  }
+  if (!out[0]) snprintf(out, n, "-");
+}
+
+static int app_history(int argc, char **argv) {
+  bool json = false;
+  const cli_opt_t opts[] = {{"json", 0, &json, NULL}, {0}};
+  _cleanup_free_ char *app = NULL;
+  int r = parse_app_arg("app history", history_usage, opts, argc, argv, &app);
+  if (r) return r == CLI_HELP ? EXIT_OK : r;
+  client_t *c;
+  if ((r = cli_connect(&c))) return r;
+  err_t err = ERR_INIT;
+  _cleanup_free_ char *path = xasprintf("/v1/apps/%s/versions", app);
+  json_t *resp;
+  r = client_request(c, "GET", path, NULL, NULL, &resp, &err);
+  client_free(c);
+  if (r < 0) return cli_fail(&err);
+  if (json) {
+    cli_print_json(resp);
+    json_decref(resp);
+    return EXIT_OK;
+  }
+  static const char *const headers[] = {"VERSION",   "STATE",  "CREATED",
+                                        "FUNCTIONS", "IMAGES", "SOURCE"};
+  cli_table_t *t = cli_table_new(6, headers);
+  size_t i;
+  json_t *v;
+  json_array_foreach(json_object_get(resp, "versions"), i, v) {
+    char ver[32], state[64], created[64], fns[1024], imgs[1024], src[32];
+    cli_fmt_value(json_object_get(v, "version"), ver, sizeof ver);
+    cli_fmt_value(json_object_get(v, "state"), state, sizeof state);
+    cli_fmt_age(json_object_get(v, "created_at"), created, sizeof created);
+    join_list(json_object_get(v, "functions"), false, fns, sizeof fns);
+    join_list(json_object_get(v, "images"), true, imgs, sizeof imgs);
+    cli_fmt_value(json_object_get(v, "source_version"), src, sizeof src);
+    const char *row[] = {ver, state, created, fns, imgs, src};
+    cli_table_add(t, row);
+  }
+  cli_table_print(t, stdout);
+  cli_table_free(t);
+  json_decref(resp);
+  return EXIT_OK;
+}
+
+static int app_rollback(int argc, char **argv) {
+  const cli_opt_t opts[] = {{0}};
+  int npos;
+  char **pos;
+  int r = cli_parse("app rollback", rollback_usage, opts, false, argc, argv,
+                    &npos, &pos);
+  if (r) return r == CLI_HELP ? EXIT_OK : r;
+  if ((r = cli_want_args("app rollback", npos, pos, 1, 2, "APP"))) {
+    free(pos);
+    return r;
+  }
+  json_t *body = json_object();
+  if (npos == 2) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(pos[1], &end, 10);
+    if (errno || *end || end == pos[1] || v < 1) {
+      json_decref(body);
+      r = cli_usage_error("app rollback",
+                          "VERSION must be a version number (1, 2, ...), "
+                          "got '%s'",
+                          pos[1]);
+      free(pos);
+      return r;
+    }
+    json_object_set_new(body, "version", json_integer(v));
+  }
+  _cleanup_free_ char *app = client_escape(pos[0]);
+  free(pos);
+  client_t *c;
+  if ((r = cli_connect(&c))) {
+    json_decref(body);
+    return r;
+  }
+  err_t err = ERR_INIT;
+  _cleanup_free_ char *path = xasprintf("/v1/apps/%s/rollback", app);
+  json_t *resp;
+  r = client_request(c, "POST", path, body, NULL, &resp, &err);
+  json_decref(body);
+  client_free(c);
+  if (r < 0) return cli_fail(&err);
+  char id[128], name[256], ver[32], src[32];
+  cli_fmt_value(json_object_get(resp, "app_id"), id, sizeof id);
+  cli_fmt_value(json_object_get(resp, "name"), name, sizeof name);
+  cli_fmt_value(json_object_get(resp, "version"), ver, sizeof ver);
+  cli_fmt_value(json_object_get(resp, "source_version"), src, sizeof src);
+  printf("rolled back %s to version %s as version %s (%s)\n", name, src, ver,
+         id);
+  json_decref(resp);
+  return EXIT_OK;
+}
+
 static const cli_command_t app_commands[] = {
-    {"list", app_list, NULL},
-    {"stop", app_stop, NULL},
-    {"logs", app_logs, NULL},
-    {NULL, NULL, NULL},
+    {"list", app_list, NULL},         {"stop", app_stop, NULL},
+    {"logs", app_logs, NULL},         {"history", app_history, NULL},
+    {"rollback", app_rollback, NULL}, {NULL, NULL, NULL},
 };
 
 int cmd_app(int argc, char **argv) {

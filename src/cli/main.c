@@ -11,8 +11,11 @@ static int cmd_help(int argc, char **argv);
 
 static const cli_command_t commands[] = {
     {"run", cmd_run, "Run a Python file's entrypoint or function on skiffd"},
+    {"deploy", cmd_deploy,
+     "Deploy a Python file's app: it keeps running, in numbered versions"},
     {"image", cmd_image, "Build, list and remove images; free unused layers"},
-    {"app", cmd_app, "List apps, stop them, show their logs"},
+    {"app", cmd_app,
+     "List apps, stop them, show their logs, versions and roll back"},
     {"container", cmd_container, "List containers"},
     {"status", cmd_status, "Show skiffd's status"},
     {"daemon", cmd_daemon, "Start, stop or check the local skiffd"},

@@ -138,7 +138,7 @@ static int app_get(sq_t *q, const char *id_or_name, bool deployed, json_t **out,
   sqlite3_stmt *st =
       deployed ? sq_stmt(q,
                          APP_COLUMNS
-                         "WHERE (a.id = ?1 OR a.name = ?1) AND a.ephemeral = 0 "
+                         "WHERE (a.id = ?1 OR a.name = ?1) AND a.version > 0 "
                          "ORDER BY (a.id = ?1) DESC, a.created_at DESC LIMIT 1",
                          err)
                : sq_stmt(q,
@@ -251,7 +251,7 @@ int sq_app_deploy(store_t *s, const char *new_app_id, const char *name,
   int64_t prev = 0, v = 1;
   sqlite3_stmt *st = sq_stmt(q,
                              "SELECT id, version FROM apps WHERE name = ? AND"
-                             " ephemeral = 0 AND state = 'running'"
+                             " version > 0 AND state = 'running'"
                              " ORDER BY created_at DESC LIMIT 1",
                              err);
   if (!st) goto fail;

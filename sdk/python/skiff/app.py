@@ -11,7 +11,7 @@ import time
 # several milliseconds of start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+    from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from ._stdio import guarded_stdio, write_foreign
 from . import exception as exc
@@ -318,6 +318,17 @@ def collect_source_files(entry_file: str) -> List[Tuple[str, str]]:
     return sorted(found.items())
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+def _check_app_name(name: str) -> None:
+    if not (1 <= len(name) <= 64) or not set(name) <= _NAME_CHARS or name.startswith("ap-"):
+        raise exc.InvalidError(
+            f"invalid app name {name!r}: a deployed app's name must be 1-64 letters, digits, '_', '-' or '.', "
+            "not starting with 'ap-'"
+        )
+
+
 class App:
     """A group of functions that run in containers, and their entrypoints.
 
@@ -348,6 +359,8 @@ class App:
         self._app_id: Optional[str] = None
         self._client: Optional[Client] = None
         self._entry_file: Optional[str] = None
+        self._version: Optional[int] = None
+        self._deployed_name: Optional[str] = None
 
     # ---- properties ----------------------------------------------------------
     @property
@@ -359,6 +372,11 @@ class App:
     def app_id(self) -> Optional[str]:
         """The ``ap-…`` id while the app runs, else None."""
         return self._app_id
+
+    @property
+    def version(self) -> Optional[int]:
+        """The version made by the last :meth:`deploy` of this App, else None."""
+        return self._version
 
     @property
     def registered_functions(self) -> Dict[str, Function]:
@@ -486,24 +504,16 @@ class App:
             return os.path.splitext(os.path.basename(entry_file))[0]
         return mod
 
-    @contextlib.contextmanager
-    def run(self, *, name: Optional[str] = None, client: Optional[Client] = None) -> Iterator["App"]:
-        """Run the app ephemerally for the duration of the ``with`` block.
+    def _register(self, client: Client, name: Optional[str], *, ephemeral: bool
+                  ) -> Tuple[Dict[str, Any], Dict[str, Dict[str, str]]]:
+        """Uploads the sources, builds the images and sends ``POST /v1/apps``.
 
-        Uploads the source files, registers the functions, streams container
-        logs to this terminal, and stops the app on exit (also on errors and
-        Ctrl-C).
-
-        Args:
-            name: overrides the app's name for this run.
-            client: a :class:`skiff._client.Client`; by default the daemon is
-                found from the environment.
+        Returns skiffd's answer and each function's module aliases.
         """
-        if self._app_id is not None:
-            raise exc.ExecutionError(f"app {self._name!r} is already running ({self._app_id})")
-        client = client or default_client()
         entry_file = self._find_entry_file()
         app_name = name or self._name or os.path.splitext(os.path.basename(entry_file))[0]
+        if not ephemeral:
+            _check_app_name(app_name)
 
         from ._image_build import build_images, default_image  # only the client builds images
 
@@ -538,22 +548,79 @@ class App:
         resp = client.request(
             "POST",
             "/v1/apps",
-            {"name": app_name, "ephemeral": True, "files": entries, "functions": functions},
+            {"name": app_name, "ephemeral": ephemeral, "files": entries, "functions": functions,
+             **({} if ephemeral else {"deploy": True})},
             timeout=120.0,
         )
-        app_id = resp.get("app_id")
-        fids = resp.get("functions") or {}
-        if not isinstance(app_id, str):
+        if not isinstance(resp.get("app_id"), str):
             raise exc.ApiError(f"skiffd answered POST /v1/apps without an app_id: {resp!r}")
+        return resp, aliases
+
+    def _hydrate_all(self, client: Client, fids: Mapping[str, Any], aliases: Mapping[str, Dict[str, str]]) -> None:
+        for fname, fn in self._functions.items():
+            fid = fids.get(fname)
+            if not isinstance(fid, str):
+                raise exc.ApiError(f"skiffd did not return an id for function {fname!r}: {fids!r}")
+            fn._hydrate(client, fid, aliases[fname])
+
+    def deploy(self, *, name: Optional[str] = None, client: Optional[Client] = None) -> "App":
+        """Deploy the app: it keeps running after this process exits.
+
+        Deploying a name again makes a new version of the same app: new
+        inputs go to the new version's containers, while inputs already
+        running on the old ones finish there. Other processes reach the
+        functions with :meth:`skiff.Function.from_name`. The functions of
+        this App are hydrated afterwards, so ``f.remote()`` works here too.
+
+        Args:
+            name: the deployed name (default: the App's name, else the entry
+                file's stem): 1-64 letters, digits, ``_``, ``-`` or ``.``.
+            client: a :class:`skiff._client.Client`; by default the daemon is
+                found from the environment.
+
+        Returns:
+            this App; :attr:`app_id` and :attr:`version` are set.
+
+        Raises:
+            skiff.exception.InvalidError: a bad name or definition.
+            skiff.exception.ImageBuildError: an image failed to build.
+        """
+        if self._app_id is not None and self._version is None:
+            raise exc.ExecutionError(f"app {self._name!r} is running ephemerally ({self._app_id}); "
+                                     "deploy it outside `with app.run():`")
+        client = client or default_client()
+        resp, aliases = self._register(client, name, ephemeral=False)
+        self._hydrate_all(client, resp.get("functions") or {}, aliases)
+        self._app_id = resp["app_id"]
+        self._client = client
+        self._version = int(resp.get("version") or 0)
+        self._deployed_name = str(resp.get("name") or name or self._name)
+        return self
+
+    @contextlib.contextmanager
+    def run(self, *, name: Optional[str] = None, client: Optional[Client] = None) -> Iterator["App"]:
+        """Run the app ephemerally for the duration of the ``with`` block.
+
+        Uploads the source files, registers the functions, streams container
+        logs to this terminal, and stops the app on exit (also on errors and
+        Ctrl-C).
+
+        Args:
+            name: overrides the app's name for this run.
+            client: a :class:`skiff._client.Client`; by default the daemon is
+                found from the environment.
+        """
+        if self._app_id is not None:
+            raise exc.ExecutionError(f"app {self._name!r} is already running ({self._app_id})")
+        client = client or default_client()
+        resp, aliases = self._register(client, name, ephemeral=True)
+        app_id = resp["app_id"]
+        fids = resp.get("functions") or {}
         self._app_id = app_id
         self._client = client
         logs = _LogStreamer(client, app_id)
         try:
-            for fname, fn in self._functions.items():
-                fid = fids.get(fname)
-                if not isinstance(fid, str):
-                    raise exc.ApiError(f"skiffd did not return an id for function {fname!r}: {fids!r}")
-                fn._hydrate(client, fid, aliases[fname])
+            self._hydrate_all(client, fids, aliases)
             logs.start()
             with guarded_stdio():
                 yield self

@@ -1,4 +1,5 @@
 """``python -m skiff run FILE[::NAME] [OPTIONS]``: run an app ephemerally;
+``python -m skiff deploy FILE[::APPVAR] [--name NAME]``: deploy an app;
 ``python -m skiff image build FILE[::VAR]``: build an image.
 
 The C ``skiff run`` command makes sure a daemon answers and then execs this.
@@ -19,7 +20,7 @@ from .app import App, LocalEntrypoint
 from .functions import Function
 from .image import Image
 
-__all__ = ["main", "import_file", "select_target", "select_image", "compat_path"]
+__all__ = ["main", "import_file", "select_target", "select_image", "select_app", "compat_path"]
 
 USAGE = """Usage: python -m skiff run [-h] FILE[::NAME] [OPTIONS...]
 
@@ -27,6 +28,12 @@ Runs FILE's local entrypoint (or the function NAME) with its app running
 ephemerally on skiffd; container logs stream to this terminal and the app
 is stopped at the end.  NAME may be ENTRYPOINT, FUNCTION or APP.NAME.
 OPTIONS are the entrypoint's parameters (`FILE::NAME --help` lists them).
+
+       python -m skiff deploy FILE[::APPVAR] [--name NAME]
+
+Deploys FILE's App (the one in variable APPVAR when FILE holds several):
+it keeps running after this command, and deploying the same name again
+makes a new version.  Prints "deployed NAME version N (APP_ID)".
 
        python -m skiff image build FILE[::VAR]
 
@@ -367,6 +374,100 @@ def cmd_image(argv: Sequence[str]) -> int:
     return 0
 
 
+DEPLOY_USAGE = """Usage: python -m skiff deploy FILE[::APPVAR] [--name NAME]
+
+Deploys the skiff.App of FILE (the one in variable APPVAR when FILE holds
+several) so that it keeps running after this command; other processes call
+its functions with skiff.Function.from_name(NAME, FUNCTION).  Deploying the
+same name again makes a new version: new inputs go to the new version, and
+inputs already running on the old one finish there.  Images are built first.
+NAME defaults to the App's name, else FILE's stem.  Exit status: 0 deployed,
+1 the deploy (or the daemon) failed, 2 usage error.
+"""
+
+
+def select_app(module: Any, var: Optional[str], file_label: str) -> App:
+    """The App of module: the one in variable var, else its only one."""
+    found = [(k, v) for k, v in vars(module).items() if isinstance(v, App)]
+    if var:
+        obj = getattr(module, var, None)
+        if not isinstance(obj, App):
+            names = ", ".join(k for k, _ in found) or "none"
+            raise exc.UsageError(f"{file_label} has no App variable named {var!r} (App variables: {names})")
+        return obj
+    if not found:
+        raise exc.UsageError(f"{file_label} defines no skiff.App (e.g. `app = skiff.App(\"name\")`)")
+    distinct = {id(v): k for k, v in found}
+    if len(distinct) > 1:
+        raise exc.UsageError(f"{file_label} defines several Apps ({', '.join(k for k, _ in found)}); "
+                             f"name one: {file_label}::VAR")
+    return found[0][1]
+
+
+def cmd_deploy(argv: Sequence[str]) -> int:
+    """``deploy FILE[::APPVAR] [--name NAME]``; returns the exit code."""
+    args = list(argv)
+    if not args or "-h" in args or "--help" in args:
+        print(DEPLOY_USAGE, end="")
+        return 0 if args else 2
+    name: Optional[str] = None
+    pos: List[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--name":
+            if i + 1 >= len(args):
+                _err("deploy: --name needs a value; see skiff deploy --help")
+                return 2
+            name = args[i + 1]
+            i += 2
+            continue
+        if a.startswith("--name="):
+            name = a[len("--name="):]
+        elif a.startswith("-"):
+            _err(f"deploy: unknown option {a!r}; see skiff deploy --help")
+            return 2
+        else:
+            pos.append(a)
+        i += 1
+    if len(pos) != 1:
+        _err("deploy takes one FILE[::APPVAR]" + (f", got {' '.join(pos)!r}" if pos else "")
+             + "; see skiff deploy --help")
+        return 2
+    file_part, _, var = pos[0].partition("::")
+    add_compat_path()
+    try:
+        module = import_file(file_part)
+        app = select_app(module, var or None, file_part)
+    except exc.UsageError as e:
+        _err(str(e))
+        return 2
+    except SystemExit:
+        raise
+    except exc.Error as e:
+        _definition_error(file_part, e)
+        return 1
+    except BaseException:
+        _err(f"error while importing {file_part}:")
+        traceback.print_exc()
+        return 1
+    if not app.registered_functions:
+        _err(f"cannot deploy {file_part}: its App has no functions (decorate one with @app.function())")
+        return 1
+    app._entry_file = os.path.abspath(file_part)
+    try:
+        app.deploy(name=name)
+    except exc.Error as e:
+        _err(f"cannot deploy {file_part}: {e}")
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    fns = ", ".join(sorted(app.registered_functions))
+    print(f"deployed {app._deployed_name} version {app.version} ({app.app_id}): {fns}", flush=True)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m skiff``; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -380,6 +481,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return cmd_run(args[1:])
     if args[0] == "image":
         return cmd_image(args[1:])
-    _err(f"unknown command {args[0]!r}; the Python SDK handles `run` and `image build` (other commands are in "
+    if args[0] == "deploy":
+        return cmd_deploy(args[1:])
+    _err(f"unknown command {args[0]!r}; the Python SDK handles `run`, `deploy` and `image build` (other commands are in "
          "the `skiff` CLI)")
     return 2

@@ -217,6 +217,7 @@ class Function:
         self._function_id: Optional[str] = None
         self._client: Optional[Client] = None
         self._aliases: Dict[str, str] = {}
+        self._lookup: Optional[Tuple[str, str, Optional[Client]]] = None
         self.__name__ = getattr(raw_f, "__name__", "function")
         self.__qualname__ = getattr(raw_f, "__qualname__", self.__name__)
         self.__module__ = getattr(raw_f, "__module__", "__main__")
@@ -270,6 +271,7 @@ class Function:
         self._client = None
 
     def _require_hydrated(self) -> Tuple[Client, str]:
+        self.hydrate()
         if self._function_id is None or self._client is None:
             raise exc.ExecutionError(
                 f"Function {self.__qualname__!r} is not hydrated: run it with `skiff run` or inside "
@@ -277,7 +279,58 @@ class Function:
             )
         return self._client, self._function_id
 
+    # ---- lookup by name ------------------------------------------------------------
+    @classmethod
+    def from_name(cls, app_name: str, name: str, *, client: Optional[Client] = None) -> "Function":
+        """A handle on function ``name`` of the deployed app ``app_name``.
+
+        As in Modal, the lookup is lazy: it happens at the first call (or
+        at :meth:`hydrate`), and the calls go to the app's active version,
+        also after a redeploy.
+
+        Raises (at the lookup):
+            skiff.exception.NotFoundError: no deployed app of that name, the
+                app is stopped, or it has no such function (the message
+                lists the functions it has).
+        """
+        for what, v in (("app_name", app_name), ("name", name)):
+            if not isinstance(v, str):
+                raise TypeError(f"Function.from_name(): {what} must be a str, got {type(v).__name__}")
+            if not v:
+                raise exc.InvalidError(f"Function.from_name(): {what} must not be empty")
+        f = cls.__new__(cls)
+        f._raw_f = None
+        f._app = None
+        f._spec = None
+        f._is_generator = False
+        f._function_id = None
+        f._client = None
+        f._aliases = {}
+        f._lookup = (app_name, name, client)
+        f.__name__ = name
+        f.__qualname__ = name
+        f.__module__ = __name__
+        f.__doc__ = None
+        return f
+
+    def hydrate(self, client: Optional[Client] = None) -> "Function":
+        """Resolves a :meth:`from_name` handle now (a no-op when hydrated)."""
+        if self._function_id is not None or self._lookup is None:
+            return self
+        app_name, name, given = self._lookup
+        from urllib.parse import quote  # only lookups need it
+
+        c = client or given or default_client()
+        resp = c.request("GET", f"/v1/apps/{quote(app_name, safe='')}/functions/{quote(name, safe='')}")
+        fid = resp.get("function_id")
+        if not isinstance(fid, str):
+            raise exc.ApiError(f"skiffd answered a function lookup without a function_id: {resp!r}")
+        self._is_generator = bool(resp.get("is_generator"))
+        self._hydrate(c, fid, {})
+        return self
+
     def _refuse_generator(self, method: str) -> None:
+        self.hydrate()
         if self._is_generator:
             raise exc.InvalidError(
                 f"{self.__qualname__} is a generator function: .{method}() is not supported for "
@@ -298,13 +351,21 @@ class Function:
         return _decode_output(out, self._aliases, self.__qualname__)
 
     # ---- calls -------------------------------------------------------------------
+    def _local_f(self) -> Callable[..., Any]:
+        if self._raw_f is None:
+            raise exc.ExecutionError(
+                f"{self.__qualname__} was looked up with Function.from_name: its code is not in this "
+                "process; call it with .remote(), .map() or .spawn()"
+            )
+        return self._raw_f
+
     def local(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function in this process, like a plain Python call."""
-        return self._raw_f(*args, **kwargs)
+        return self._local_f()(*args, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Same as :meth:`local` (runs in this process)."""
-        return self._raw_f(*args, **kwargs)
+        return self._local_f()(*args, **kwargs)
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function once in a container and return its result.
@@ -334,6 +395,7 @@ class Function:
 
     def remote_gen(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         """Run a generator function in a container; yield its values as they arrive."""
+        self.hydrate()
         if not self._is_generator:
             raise exc.InvalidError(
                 f"{self.__qualname__} is not a generator function: use {self.__qualname__}.remote(...)"
