@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "base/xalloc.h"
+#include "store/sqlite_internal.h"
 #include "store/store.h"
 
 typedef struct fixture {
@@ -737,6 +739,185 @@ static void test_input_ids(void **state) {
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* ---- deployed apps and versions ------------------------------------------ */
+
+/* Deploys `name` with functions f (id fid_f) and g (id fid_g). */
+static void deploy(store_t *s, const char *new_id, const char *name,
+                   const char *fid_f, const char *fid_g, const char *image,
+                   int64_t source, double now, char *app_id, int64_t *version) {
+  json_t *files = json_pack("[{s:s, s:s, s:i}]", "path", "main.py", "sha256",
+                            "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db"
+                            "02258717921a4881",
+                            "mode", 0644);
+  json_t *fns = json_pack("[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]",
+                          "function_id", fid_f, "name", "f", "module", "main",
+                          "image", image, "function_id", fid_g, "name", "g",
+                          "module", "main", "image", "host");
+  OK(s->ops->app_deploy(s, new_id, name, files, fns, source, now, app_id,
+                        version, &err));
+  json_decref(files);
+  json_decref(fns);
+}
+
+static void test_deploy_versions(void **state) {
+  store_t *s = S(state);
+  char app_id[40];
+  int64_t v = 0;
+  make_app(s, "ap-eph", "svc", "fu-eph", 50.0); /* an ephemeral namesake */
+  deploy(s, "ap-d", "svc", "fu-f1", "fu-g1", "host", 0, 100.0, app_id, &v);
+  assert_string_equal(app_id, "ap-d");
+  assert_int_equal(v, 1);
+  /* The same name again: version 2 of the same app; the id offered for a
+   * new app is not used. */
+  deploy(s, "ap-unused", "svc", "fu-f2", "fu-g2", "img2", 0, 200.0, app_id, &v);
+  assert_string_equal(app_id, "ap-d");
+  assert_int_equal(v, 2);
+
+  json_t *a = NULL;
+  OK(s->ops->app_get_deployed(s, "svc", &a, &err));
+  assert_string_equal(jstr(a, "app_id"), "ap-d");
+  assert_int_equal(jint(a, "version"), 2);
+  assert_false(json_is_true(json_object_get(a, "ephemeral")));
+  json_t *fns = json_object_get(a, "functions");
+  assert_int_equal(json_array_size(fns), 2);
+  assert_string_equal(jstr(json_array_get(fns, 0), "function_id"), "fu-f2");
+  assert_int_equal(json_array_size(json_object_get(a, "files")), 1);
+  json_decref(a);
+  json_t *list = NULL; /* counts the active version's functions */
+  OK(s->ops->app_list(s, &list, &err));
+  assert_int_equal(jint(json_array_get(list, 0), "functions"), 2);
+  assert_int_equal(jint(json_array_get(list, 0), "version"), 2);
+  json_decref(list);
+  /* An ephemeral app is never a deployed one. */
+  err_clear(&err);
+  assert_int_equal(s->ops->app_get_deployed(s, "ap-eph", &a, &err), -ENOENT);
+  assert_non_null(strstr(err.msg, "deploy"));
+
+  /* Each version keeps its own function ids. */
+  json_t *fn = NULL;
+  OK(s->ops->function_get(s, "fu-f1", &fn, &err));
+  assert_int_equal(jint(fn, "version"), 1);
+  assert_string_equal(jstr(fn, "app_id"), "ap-d");
+  json_decref(fn);
+  json_t *old = NULL;
+  OK(s->ops->app_functions(s, "ap-d", 1, &old, &err));
+  assert_int_equal(json_array_size(old), 2);
+  assert_string_equal(jstr(json_array_get(old, 0), "function_id"), "fu-f1");
+  json_decref(old);
+
+  /* History, newest first, with names and distinct images. */
+  json_t *h = NULL;
+  OK(s->ops->app_versions(s, "ap-d", &h, &err));
+  assert_int_equal(json_array_size(h), 2);
+  assert_int_equal(jint(json_array_get(h, 0), "version"), 2);
+  assert_string_equal(jstr(json_array_get(h, 0), "state"), "active");
+  assert_string_equal(jstr(json_array_get(h, 1), "state"), "superseded");
+  json_t *imgs = json_object_get(json_array_get(h, 0), "images");
+  assert_int_equal(json_array_size(imgs), 2);
+  assert_int_equal(
+      json_array_size(json_object_get(json_array_get(h, 1), "images")), 1);
+  assert_string_equal(
+      json_string_value(json_array_get(
+          json_object_get(json_array_get(h, 0), "functions"), 1)),
+      "g");
+  json_decref(h);
+
+  /* A rollback (source 1): the version it replaces is "rolled back". */
+  json_t *v1 = NULL;
+  OK(s->ops->app_version_get(s, "ap-d", 1, &v1, &err));
+  assert_int_equal(json_array_size(json_object_get(v1, "functions")), 2);
+  assert_int_equal(json_array_size(json_object_get(v1, "files")), 1);
+  json_decref(v1);
+  err_clear(&err);
+  assert_int_equal(s->ops->app_version_get(s, "ap-d", 9, &v1, &err), -ENOENT);
+  assert_non_null(strstr(err.msg, "no version 9"));
+  deploy(s, "ap-unused", "svc", "fu-f3", "fu-g3", "host", 1, 300.0, app_id, &v);
+  assert_int_equal(v, 3);
+  OK(s->ops->app_versions(s, "ap-d", &h, &err));
+  assert_string_equal(jstr(json_array_get(h, 0), "state"), "active");
+  assert_int_equal(jint(json_array_get(h, 0), "source_version"), 1);
+  assert_string_equal(jstr(json_array_get(h, 1), "state"), "rolled back");
+  assert_true(
+      json_is_null(json_object_get(json_array_get(h, 1), "source_version")));
+  assert_string_equal(jstr(json_array_get(h, 2), "state"), "superseded");
+  json_decref(h);
+
+  /* A stopped app is not redeployed: the name starts a new app. */
+  OK(s->ops->app_set_stopped(s, "ap-d", 400.0, &err));
+  deploy(s, "ap-e", "svc", "fu-f4", "fu-g4", "host", 0, 500.0, app_id, &v);
+  assert_string_equal(app_id, "ap-e");
+  assert_int_equal(v, 1);
+}
+
+static void test_inputs_adopt(void **state) {
+  store_t *s = S(state);
+  char app_id[40];
+  int64_t v = 0;
+  deploy(s, "ap-d", "svc", "fu-f1", "fu-g1", "host", 0, 100.0, app_id, &v);
+  make_call(s, "fc-1", "fu-f1", "ap-d", 5);
+  make_call(s, "fc-2", "fu-g1", "ap-d", 1);
+  /* Two inputs run on a container of version 1. */
+  store_leased_t *l = NULL;
+  size_t n = 0;
+  OK(s->ops->inputs_lease(s, "fu-f1", "ct-old", 2, 1000.0, &l, &n, &err));
+  assert_int_equal(n, 2);
+  store_leased_free(l, n);
+  size_t moved = 99;
+  OK(s->ops->inputs_adopt(s, "ap-d", &moved, &err)); /* nothing newer */
+  assert_int_equal(moved, 0);
+  deploy(s, "ap-x", "svc", "fu-f2", "fu-g2", "host", 0, 200.0, app_id, &v);
+  OK(s->ops->inputs_adopt(s, "ap-d", &moved, &err));
+  assert_int_equal(moved, 4); /* 3 of f, 1 of g; the leased ones stay */
+  store_input_info_t i0 = info(s, 1);
+  assert_string_equal(i0.function_id, "fu-f1");
+  assert_string_equal(i0.container_id, "ct-old");
+  store_input_info_t i2 = info(s, 3);
+  assert_string_equal(i2.function_id, "fu-f2");
+  assert_string_equal(i2.state, "queued");
+  store_input_info_t ig = info(s, 6);
+  assert_string_equal(ig.function_id, "fu-g2");
+  /* The old container dies: its inputs come back and move on too. */
+  OK(s->ops->inputs_release_container(s, "ct-old", &n, &err));
+  assert_int_equal(n, 2);
+  OK(s->ops->inputs_adopt(s, "ap-d", &moved, &err));
+  assert_int_equal(moved, 2);
+  assert_string_equal(info(s, 1).function_id, "fu-f2");
+}
+
+/* A database made by the schema before versions (2 migrations) is
+ * migrated: its apps read back as ephemeral apps without versions. */
+static void test_migrate_to_versions(void **state) {
+  fixture_t *f = *state;
+  store_close(f->s);
+  f->s = NULL;
+  unlink(f->path);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(sqlite3_exec(db, sqlite_migrations[i], NULL, NULL, NULL),
+                     SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "PRAGMA user_version = 2;"
+                   "INSERT INTO apps VALUES('ap-old','old','running',1,1.0,"
+                   "NULL);"
+                   "INSERT INTO functions VALUES('fu-old','ap-old','f',"
+                   "'{\"function_id\":\"fu-old\",\"name\":\"f\"}');"
+                   "INSERT INTO app_files VALUES('ap-old','a.py','00',420);",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  OK(store_open(f->path, &f->s, &err));
+  json_t *a = NULL;
+  OK(f->s->ops->app_get(f->s, "old", &a, &err));
+  assert_int_equal(jint(a, "version"), 0);
+  assert_int_equal(json_array_size(json_object_get(a, "functions")), 1);
+  assert_int_equal(json_array_size(json_object_get(a, "files")), 1);
+  json_decref(a);
+  err_clear(&err);
+  assert_int_equal(f->s->ops->app_get_deployed(f->s, "old", &a, &err), -ENOENT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_apps),
@@ -753,6 +934,9 @@ int main(void) {
       T(test_recover),
       T(test_queue_counts),
       T(test_durable_across_reopen),
+      T(test_deploy_versions),
+      T(test_inputs_adopt),
+      T(test_migrate_to_versions),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_input_ids),
   };
