@@ -130,6 +130,28 @@ static void test_bad_app_name(void **state) {
   refused(longname, "app name", NULL);
 }
 
+static void test_deploy_flag(void **state) {
+  (void)state;
+  err_t err = ERR_INIT;
+  json_t *j = NULL;
+  int rc = spec(
+      "{\"name\": \"svc\", \"deploy\": true, \"ephemeral\": false, "
+      "\"functions\": [" FN "}]}",
+      &j, &err);
+  if (rc != 0) fail_msg("refused: %s", err.msg);
+  assert_true(json_is_true(json_object_get(j, "deploy")));
+  json_decref(j);
+  refused(
+      "{\"name\": \"svc\", \"deploy\": true, \"ephemeral\": true, "
+      "\"functions\": [" FN "}]}",
+      "deployed", "ephemeral");
+  refused("{\"name\": \"svc\", \"deploy\": 1, \"functions\": [" FN "}]}",
+          "'deploy'", NULL);
+  refused("{\"name\": \"bad name\", \"deploy\": true, \"functions\": [" FN
+          "}]}",
+          "app name", "bad name");
+}
+
 static void test_bad_paths(void **state) {
   (void)state;
   refused(APP_FILES("[{\"path\": \"../x.py\", \"sha256\": \"" SHA "\"}]"),
@@ -256,6 +278,7 @@ int main(void) {
       cmocka_unit_test(test_minimal_gets_defaults),
       cmocka_unit_test(test_full_definition),
       cmocka_unit_test(test_bad_app_name),
+      cmocka_unit_test(test_deploy_flag),
       cmocka_unit_test(test_bad_paths),
       cmocka_unit_test(test_bad_files),
       cmocka_unit_test(test_functions_list),
