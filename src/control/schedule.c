@@ -330,7 +330,11 @@ static int parse_cron(sched_t *s, const char *cron, err_t *err) {
     expr = NULL;
     for (size_t i = 0; i < sizeof nicknames / sizeof nicknames[0]; i++)
       if (!strcasecmp(nick, nicknames[i].nick)) expr = nicknames[i].expr;
-    if (!expr || *rest)
+    if (expr && *rest)
+      return err_set(err, -EINVAL,
+                     "cron '%s': a nickname such as '%s' stands alone", cron,
+                     nick);
+    if (!expr)
       return err_set(err, -EINVAL,
                      "cron '%s': unknown nickname '%s' (use @hourly, @daily, "
                      "@weekly, @monthly or @yearly)",
