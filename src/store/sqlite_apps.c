@@ -349,7 +349,8 @@ static json_t *version_json(sqlite3_stmt *st, bool whole) {
   json_t *fns = json_object_get(def, "functions");
   if (whole) {
     json_object_set(v, "files", json_object_get(def, "files"));
-    json_object_set(v, "functions", json_is_array(fns) ? fns : json_array());
+    json_object_set_new(v, "functions",
+                        json_is_array(fns) ? json_incref(fns) : json_array());
   } else {
     json_t *names = json_array(), *images = json_array();
     size_t i, k;

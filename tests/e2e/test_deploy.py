@@ -171,6 +171,10 @@ def test_bad_input(daemon, svc, tmp_path):
     eph = tmp_path / "eph.py"
     eph.write_text("import skiff\napp = skiff.App('eph-app')\n@app.function()\ndef f():\n    return 1\n")
     p = daemon.skiff("run", str(eph), env={"SKIFF_DEFAULT_IMAGE": "host"}, check=0, timeout=120)
+    # `skiff app list` shows it beside the deployed one, without a version.
+    _, rows = app_rows(daemon, "eph-app")
+    assert len(rows) == 1 and rows[0]["VERSION"] == "-" and rows[0]["STATE"] == "stopped", rows
+    assert app_rows(daemon, "svc")[1][0]["VERSION"] != "-"
     for args in (["rollback", "eph-app"], ["history", "eph-app"]):
         p = daemon.skiff("app", *args)
         assert p.returncode == 1 and "ephemeral" in p.stderr, p.stderr
