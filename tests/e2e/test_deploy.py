@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import APPS_DIR, DEBIAN_PYTHON, describe, parse_results
+from conftest import APPS_DIR, DEBIAN_PYTHON, describe, parse_results, pickle_args, unpickle_data
 
 SVC = os.path.join(APPS_DIR, "deploy", "svc_app.py")
 CALLER = os.path.join(APPS_DIR, "deploy", "caller.py")
@@ -64,6 +64,11 @@ def wait_log(daemon, app: str, text: str, timeout: float = 60.0) -> None:
     daemon.wait_for(seen, timeout=timeout, what=f"log line {text!r}")
 
 
+def log_container(daemon, app: str, text: str) -> str:
+    r = daemon.api("GET", f"/v1/apps/{app}/logs?limit=10000")
+    return [c["container_id"] for c in r.json["logs"] if text in c["data"]][0]
+
+
 @pytest.fixture(scope="module")
 def svc(daemon, tmp_path_factory):
     """svc deployed once (version 1, tag v1)."""
@@ -106,8 +111,9 @@ def test_lookup_errors(daemon, svc):
 
 def test_redeploy_rolls_over_without_failing_inputs(daemon, svc):
     before = history(daemon, "svc")["version"]
-    # An input runs for 6 s on the old version while the new one is deployed.
-    running = call(daemon, "slow", "svc", "1", "6", background=True)
+    old_fid = daemon.api("GET", "/v1/apps/svc/functions/slow").json["function_id"]
+    # An input runs for 8 s on the old version while the new one is deployed.
+    running = call(daemon, "slow", "svc", "1", "8", background=True)
     wait_log(daemon, "svc", "start v1 1")
     # A map whose inputs queue behind it (max_containers=1): the ones not
     # started yet move to the new version.
@@ -119,22 +125,32 @@ def test_redeploy_rolls_over_without_failing_inputs(daemon, svc):
     results = finish(daemon, mapped)
     assert [r[1] for r in results] == [0, 1, 2, 3], results
     assert all(r[0] in ("v1", "v2") for r in results) and results[-1][0] == "v2", results
-    # New calls go to the new version.
+    # New calls go to the new version, also those made with the id of the
+    # old version's function (a handle looked up before the redeploy).
     assert call(daemon, "slow", "svc", "7", "0") == ["v2", 7]
+    new_fid = daemon.api("GET", "/v1/apps/svc/functions/slow").json["function_id"]
+    assert new_fid != old_fid
+    r = daemon.api("POST", f"/v1/functions/{old_fid}/calls",
+                   {"kind": "remote", "inputs": [{"idx": 0, "args": pickle_args(8, seconds=0)}]})
+    assert r.status == 201, r
+    outs = daemon.api("GET", f"/v1/calls/{r.json['call_id']}/outputs?wait=30").json["outputs"]
+    assert outs and outs[0]["status"] == "success", outs
+    assert unpickle_data(outs[0]["data"]) == ["v2", 8]
     header, rows = app_rows(daemon, "svc")
     assert len(rows) == 1 and rows[0]["VERSION"] == str(before + 1), rows
     h = history(daemon, "svc")
     states = {v["version"]: v["state"] for v in h["versions"]}
     assert states[before + 1] == "active" and states[before] == "superseded", h
-    # The old version's container was told to stop once its input was done.
-    def old_gone():
+    # The old version's container was told to stop once its input was done,
+    # and ended cleanly (no input failed with it).
+    old_ct = log_container(daemon, "svc", "start v1 1")
+
+    def old_state():
         cts = daemon.api("GET", f"/v1/containers?app={svc['app_id']}").json["containers"]
-        old = [c for c in cts if c["state"] != "exited" and c["function"] == "slow"]
-        return len(old) <= 1
-    daemon.wait_for(old_gone, timeout=30, what="the old version's containers to stop")
-    cts = daemon.api("GET", f"/v1/containers?app={svc['app_id']}").json["containers"]
-    reasons = [c["exit_reason"] for c in cts if c["state"] == "exited"]
-    assert reasons and all(r in ("exited", "stopped") for r in reasons), cts
+        c = [c for c in cts if c["container_id"] == old_ct][0]
+        return c if c["state"] == "exited" else None
+    c = daemon.wait_for(old_state, timeout=30, what="the old version's container to stop")
+    assert c["exit_reason"] == "exited", c
 
 
 def test_history_and_rollback(daemon, svc):
