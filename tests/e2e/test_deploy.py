@@ -198,13 +198,27 @@ def test_bad_input(daemon, svc, tmp_path):
     assert p.returncode == 1 and "nofile.py" in p.stderr
 
 
+def test_restart_during_rollover(daemon, svc):
+    """skiffd restarts while an old version's input runs: the input goes
+    back to the queue, and after the restart it runs on the active version;
+    the caller gets its result."""
+    deploy(daemon, svc_copy(svc["dir"], "v3"))
+    running = call(daemon, "slow", "svc", "11", "8", background=True)
+    wait_log(daemon, "svc", "start v3 11")
+    deploy(daemon, svc_copy(svc["dir"], "v4"))
+    version = history(daemon, "svc")["version"]
+    daemon.restart()
+    assert history(daemon, "svc")["version"] == version
+    assert finish(daemon, running) == ["v4", 11]
+
+
 def test_restart_keeps_the_active_version(daemon, svc):
     version = history(daemon, "svc")["version"]
     daemon.restart()
     assert history(daemon, "svc")["version"] == version
     out = call(daemon, "embed")
     assert out["remote"] == 4, out
-    assert call(daemon, "slow", "svc", "5", "0") == ["v2", 5]
+    assert call(daemon, "slow", "svc", "5", "0") == ["v4", 5]
 
 
 def test_stop_then_lookup_fails_clearly(daemon, svc):
