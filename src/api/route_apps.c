@@ -325,18 +325,41 @@ out:
   json_decref(body);
 }
 
+/* "a, b" of the running deployed apps' names, or "none". */
+static void running_deployed(store_t *s, char *out, size_t n) {
+  json_t *apps = NULL;
+  err_t err = ERR_INIT;
+  snprintf(out, n, "none");
+  if (s->ops->app_list(s, &apps, &err) < 0) return;
+  size_t i, len = 0;
+  json_t *a;
+  json_array_foreach(apps, i, a) {
+    if (json_integer_value(json_object_get(a, "version")) <= 0 ||
+        strcmp(json_string_value(json_object_get(a, "state")), "running"))
+      continue;
+    int w = snprintf(out + len, n - len, "%s%s", len ? ", " : "",
+                     json_string_value(json_object_get(a, "name")));
+    if (w < 0 || (size_t)w >= n - len) break;
+    len += (size_t)w;
+  }
+  json_decref(apps);
+}
+
 void api_app_function(api_t *api, http_req_t *req, const route_match_t *m) {
   store_t *s = control_store(api->control);
   json_t *app = NULL;
   err_t err = ERR_INIT;
   if (s->ops->app_get_deployed(s, m->params[0], &app, &err) < 0) {
-    if (err.code == -ENOENT)
+    if (err.code == -ENOENT) {
+      char names[1024];
+      running_deployed(s, names, sizeof names);
       http_respond_error(req, 404, "not_found",
-                         "no deployed app named '%s'; deploy it with `skiff "
-                         "deploy FILE` (see `skiff app list`)",
-                         m->params[0]);
-    else
+                         "no deployed app named '%s' (deployed apps: %s); "
+                         "deploy it with `skiff deploy FILE`",
+                         m->params[0], names);
+    } else {
       http_respond_err(req, &err);
+    }
     return;
   }
   const char *name = json_string_value(json_object_get(app, "name"));

@@ -102,6 +102,7 @@ def test_lookup_from_another_process(daemon, svc):
 def test_lookup_errors(daemon, svc):
     out = call(daemon, "embed", "nosuchapp")
     assert out["error"] == "NotFoundError" and "nosuchapp" in out["message"], out
+    assert "deployed apps: svc" in out["message"], out
     out = call(daemon, "missing", "svc", "nosuchfn")
     assert out["error"] == "NotFoundError", out
     assert "nosuchfn" in out["message"] and "embed" in out["message"] and "slow" in out["message"], out
