@@ -181,17 +181,30 @@ static const field_t fields[5] = {
     {"weekday", 0, 7, wday_names, 0},
 };
 
+/* A number or a name as written: its value (saturated) and, for numbers,
+ * its digits without leading zeros, for messages. */
+typedef struct {
+  int v;
+  const char *digits;
+  int ndigits;
+} value_t;
+
 /* Parses a number or a name at *p; returns false when there is none. */
-static bool parse_value(const field_t *f, const char **p, int *out) {
+static bool parse_value(const field_t *f, const char **p, value_t *out) {
   const char *s = *p;
+  out->digits = NULL;
+  out->ndigits = 0;
   if (isdigit((unsigned char)*s)) {
+    while (s[0] == '0' && isdigit((unsigned char)s[1])) s++;
+    const char *start = s;
     long v = 0;
-    int digits = 0;
     while (isdigit((unsigned char)*s)) {
-      if (++digits <= 6) v = v * 10 + (*s - '0');
+      if (s - start < 7) v = v * 10 + (*s - '0');
       s++;
     }
-    *out = digits > 6 ? 999999 : (int)v;
+    out->v = s - start > 7 ? 9999999 : (int)v;
+    out->digits = start;
+    out->ndigits = (int)(s - start);
     *p = s;
     return true;
   }
@@ -200,7 +213,7 @@ static bool parse_value(const field_t *f, const char **p, int *out) {
       !isalpha((unsigned char)s[3])) {
     for (int i = 0; f->names[i]; i++)
       if (!strncasecmp(s, f->names[i], 3)) {
-        *out = f->name_base + i;
+        out->v = f->name_base + i;
         *p = s + 3;
         return true;
       }
@@ -225,26 +238,27 @@ static int parse_field(const char *cron, const field_t *f, const char *text,
        item = strtok_r(NULL, ",", &save)) {
     const char *p = item;
     int a, b, step = 1;
+    value_t va, vb, vs;
     if (*p == '*') {
       a = f->lo, b = f->hi == 7 ? 6 : f->hi;
       p++;
     } else {
-      if (!parse_value(f, &p, &a)) goto bad;
-      b = a;
+      if (!parse_value(f, &p, &va)) goto bad;
+      vb = va;
       if (*p == '-') {
         p++;
-        if (!parse_value(f, &p, &b)) goto bad;
+        if (!parse_value(f, &p, &vb)) goto bad;
       } else if (*p == '/') {
-        b = f->hi == 7 ? 6 : f->hi; /* "5/15" = 5-59/15 */
+        vb.v = f->hi == 7 ? 6 : f->hi; /* "5/15" = 5-59/15 */
       }
-      if (a < f->lo || a > f->hi) {
-        rc = err_set(err, -EINVAL, "cron '%s': %s %d is out of range %d-%d",
-                     cron, f->name, a, f->lo, f->hi);
-        goto out;
-      }
-      if (b < f->lo || b > f->hi) {
-        rc = err_set(err, -EINVAL, "cron '%s': %s %d is out of range %d-%d",
-                     cron, f->name, b, f->lo, f->hi);
+      a = va.v, b = vb.v;
+      const value_t *out_of_range = a < f->lo || a > f->hi   ? &va
+                                    : b < f->lo || b > f->hi ? &vb
+                                                             : NULL;
+      if (out_of_range) {
+        rc = err_set(err, -EINVAL, "cron '%s': %s %.*s is out of range %d-%d",
+                     cron, f->name, out_of_range->ndigits, out_of_range->digits,
+                     f->lo, f->hi);
         goto out;
       }
       if (b < a) {
@@ -258,10 +272,12 @@ static int parse_field(const char *cron, const field_t *f, const char *text,
     if (*p == '/') {
       p++;
       if (!isdigit((unsigned char)*p)) goto bad;
-      if (!parse_value(f, &p, &step)) goto bad;
+      if (!parse_value(f, &p, &vs)) goto bad;
+      step = vs.v;
       if (step < 1 || step > f->hi + 1) {
-        rc = err_set(err, -EINVAL, "cron '%s': %s step %d is out of range 1-%d",
-                     cron, f->name, step, f->hi + 1);
+        rc = err_set(err, -EINVAL,
+                     "cron '%s': %s step %.*s is out of range 1-%d", cron,
+                     f->name, vs.ndigits, vs.digits, f->hi + 1);
         goto out;
       }
     }

@@ -108,6 +108,7 @@ static void test_steps_and_ranges(void **state) {
       "2026-01-02T01:00Z");
   SEQ("0 22-23/1,3 * * *", NULL, "2026-01-01T21:00", "2026-01-01T22:00Z",
       "2026-01-01T23:00Z", "2026-01-02T03:00Z");
+  SEQ("0 000000000000003 * * *", NULL, "2026-01-01T00:00", "2026-01-01T03:00Z");
   SEQ("  0   3\t* *  *  ", NULL, "2026-01-01T00:00", "2026-01-01T03:00Z");
 }
 
@@ -484,6 +485,13 @@ static void test_cron_refusals(void **state) {
                       "cron '* * * 0 *': month 0 is out of range 1-12");
   expect_cron_refused("* * * * 8",
                       "cron '* * * * 8': weekday 8 is out of range 0-7");
+  expect_cron_refused(
+      "0 0 * 99999999999999 *",
+      "cron '0 0 * 99999999999999 *': month 99999999999999 is out of range "
+      "1-12");
+  expect_cron_refused("*/0061 * * * *",
+                      "cron '*/0061 * * * *': minute step 61 is out of range "
+                      "1-60");
   expect_cron_refused("1-60 * * * *",
                       "cron '1-60 * * * *': minute 60 is out of range 0-59");
   expect_cron_refused("*/0 * * * *",

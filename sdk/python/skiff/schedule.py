@@ -136,7 +136,8 @@ def _check_cron(cron: str) -> str:
         if ord(ch) < 0x20 and ch != "\t":
             raise InvalidError(f"cron string holds a control character (byte 0x{ord(ch):02x})")
         if ord(ch) >= 0x7F:
-            raise InvalidError(f"cron '{cron}': only ASCII is accepted (character {ch!r})")
+            byte = ch.encode("utf-8", "surrogatepass")[0]
+            raise InvalidError(f"cron '{cron}': only ASCII is accepted (byte 0x{byte:02x})")
     expr = cron.strip(" \t")
     if expr.startswith("@"):
         parts = expr.split(None, 1)
