@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev libssl-dev libcmocka-dev libarchive-dev libzstd-dev
-  debootstrap docker-registry zstd apache2-utils
+  debootstrap docker-registry zstd apache2-utils tzdata
   python3 python3-pytest
   iproute2 procps util-linux psmisc
   bubblewrap runc

@@ -14,16 +14,20 @@ from .functions import Function, FunctionCall
 from ._partial import batched, concurrent
 from .image import Image
 from .retries import Retries
+from .schedule import Cron, Period, Schedule
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Cron",
     "Function",
     "FunctionCall",
     "Image",
     "LocalEntrypoint",
+    "Period",
     "Retries",
+    "Schedule",
     "batched",
     "concurrent",
     "exception",
