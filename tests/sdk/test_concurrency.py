@@ -7,12 +7,13 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
 
 import pytest
 
 import skiff
 from skiff import exception as exc
+
+from runner_util import pickled_args, serve_inputs
 
 SDK = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "sdk", "python"))
 
@@ -76,28 +77,11 @@ def bad_batch(xs):
 
 
 def _args(*a, **kw):
-    return base64.b64encode(pickle.dumps((a, kw))).decode()
+    return pickled_args(*a, **kw)
 
 
 def _serve(recording_server, inputs, expected_finals):
-    state = {"given": False, "outputs": [], "wants": []}
-    lock = threading.Lock()
-
-    def handler(method, path, body):
-        if path != "/v1/runner/exchange":
-            return None
-        with lock:
-            state["outputs"].extend(body["outputs"])
-            state["wants"].append((body["want"], body["wait"]))
-            finals = [o for o in state["outputs"] if o["status"] != "item"]
-            if len(finals) >= expected_finals:
-                return 200, {"inputs": [], "stop": True}
-            if not state["given"] and body["want"] > 0:
-                state["given"] = True
-                return 200, {"inputs": inputs, "stop": False}
-        return 200, {"inputs": [], "stop": False}
-
-    return recording_server(handler=handler), state
+    return serve_inputs(recording_server, inputs, expected_finals)
 
 
 def _run(tmp_path, server, qualname, generator=False):

@@ -205,6 +205,27 @@ def _definition_error(file_part: str, e: BaseException) -> None:
     _err(f"{where}: {e}")
 
 
+def _load(file_part: str, select: Callable[[Any], Any]) -> Tuple[Any, int]:
+    """Imports FILE and picks what the command needs from it. On failure it
+    says why and gives the exit code: 2 for a usage error, 1 when the file
+    itself failed."""
+    add_compat_path()
+    try:
+        return select(import_file(file_part)), 0
+    except exc.UsageError as e:
+        _err(str(e))
+        return None, 2
+    except SystemExit:
+        raise
+    except exc.Error as e:
+        _definition_error(file_part, e)
+        return None, 1
+    except BaseException:
+        _err(f"error while importing {file_part}:")
+        traceback.print_exc()
+        return None, 1
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     """``run FILE[::NAME] [OPTIONS]``; returns the exit code."""
     args = list(argv)
@@ -213,26 +234,10 @@ def cmd_run(argv: Sequence[str]) -> int:
         return 0 if args else 2
     ref, rest = args[0], args[1:]
     file_part, _, name = ref.partition("::")
-    add_compat_path()
-    try:
-        module = import_file(file_part)
-    except exc.UsageError as e:
-        _err(str(e))
-        return 2
-    except SystemExit:
-        raise
-    except exc.Error as e:
-        _definition_error(file_part, e)
-        return 1
-    except BaseException:
-        _err(f"error while importing {file_part}:")
-        traceback.print_exc()
-        return 1
-    try:
-        app, target = select_target(module, name or None, file_part)
-    except exc.UsageError as e:
-        _err(str(e))
-        return 2
+    picked, code = _load(file_part, lambda m: select_target(m, name or None, file_part))
+    if code:
+        return code
+    app, target = picked
     prog = f"skiff run {file_part}::{target.__name__}"
     raw: Callable[..., Any] = target.raw_f if isinstance(target, LocalEntrypoint) else target.get_raw_f()
     if "--help" in rest or "-h" in rest:
@@ -335,22 +340,10 @@ def cmd_image(argv: Sequence[str]) -> int:
         _err(f"image build takes one FILE[::VAR], got {' '.join(rest)!r}")
         return 2
     file_part, _, name = rest[0].partition("::")
-    add_compat_path()
-    try:
-        module = import_file(file_part)
-        var, image = select_image(module, name or None, file_part)
-    except exc.UsageError as e:
-        _err(str(e))
-        return 2
-    except SystemExit:
-        raise
-    except exc.Error as e:
-        _definition_error(file_part, e)
-        return 1
-    except BaseException:
-        _err(f"error while importing {file_part}:")
-        traceback.print_exc()
-        return 1
+    picked, code = _load(file_part, lambda m: select_image(m, name or None, file_part))
+    if code:
+        return code
+    var, image = picked
     from ._client import default_client
     from ._image_build import build_images
 
@@ -435,22 +428,9 @@ def cmd_deploy(argv: Sequence[str]) -> int:
              + "; see skiff deploy --help")
         return 2
     file_part, _, var = pos[0].partition("::")
-    add_compat_path()
-    try:
-        module = import_file(file_part)
-        app = select_app(module, var or None, file_part)
-    except exc.UsageError as e:
-        _err(str(e))
-        return 2
-    except SystemExit:
-        raise
-    except exc.Error as e:
-        _definition_error(file_part, e)
-        return 1
-    except BaseException:
-        _err(f"error while importing {file_part}:")
-        traceback.print_exc()
-        return 1
+    app, code = _load(file_part, lambda m: select_app(m, var or None, file_part))
+    if code:
+        return code
     if not app.registered_functions:
         _err(f"cannot deploy {file_part}: its App has no functions (decorate one with @app.function())")
         return 1
