@@ -54,8 +54,18 @@ async def count(n):
 def embed(xs):
     return [[len(x), len(xs)] for x in xs]
 
+async def _aio_calls():
+    # the awaitable forms, several at once from one event loop
+    doubled = await asyncio.gather(*(double.remote.aio(i) for i in range(5)))
+    mapped = [x async for x in slow.map.aio(range(3))]
+    items = [x async for x in count.remote_gen.aio(2)]
+    call = await double.spawn.aio(50)
+    got = await call.get.aio()
+    return {"doubled": list(doubled), "mapped": [m[0] for m in mapped], "items": items, "spawned": got}
+
 @app.local_entrypoint()
 def main():
+    print("@@ aio " + json.dumps(asyncio.run(_aio_calls())), flush=True)
     print("@@ slow " + json.dumps(list(slow.map(range(12)))), flush=True)
     print("@@ aslow " + json.dumps(list(aslow.map(range(9)))), flush=True)
     print("@@ double " + json.dumps(double.remote(21)), flush=True)
@@ -76,6 +86,7 @@ def test_concurrency_batching_and_async(daemon, tmp_path):
     assert [v[0] for v in r["aslow"]] == list(range(9))
     assert max(v[1] for v in r["aslow"]) == 3, r["aslow"]
     assert r["double"] == 42
+    assert r["aio"] == {"doubled": [0, 2, 4, 6, 8], "mapped": [0, 1, 2], "items": [0, 1], "spawned": 100}, r["aio"]
     assert r["count"] == [0, 1, 2]
     # each caller gets its own result; inputs were gathered into batches of
     # more than one and at most max_batch_size

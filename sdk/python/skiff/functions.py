@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 from . import exception as exc
 from ._introspect import CO_ASYNC_GENERATOR, CO_GENERATOR, code_flags
+from ._aio import with_aio
 from ._client import Client, default_client
 from ._serialization import b64, exception_from_output, loads, serialize_args, unb64
 from .retries import Retries
@@ -367,6 +368,7 @@ class Function:
         """Same as :meth:`local` (runs in this process)."""
         return self._local_f()(*args, **kwargs)
 
+    @with_aio()
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function once in a container and return its result.
 
@@ -385,6 +387,7 @@ class Function:
         assert out is not None
         return self._decode(out)
 
+    @with_aio()
     def spawn(self, *args: Any, **kwargs: Any) -> "FunctionCall":
         """Start the function in a container and return a :class:`FunctionCall` at once."""
         self._refuse_generator("spawn")
@@ -393,6 +396,7 @@ class Function:
         call_id = self._create_call(client, fid, "spawn", [{"idx": 0, "args": b64(data)}])
         return FunctionCall(call_id, client=client, _aliases=self._aliases, _name=self.__qualname__)
 
+    @with_aio(iterates=True)
     def remote_gen(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         """Run a generator function in a container; yield its values as they arrive."""
         self.hydrate()
@@ -440,6 +444,7 @@ class Function:
             if not finished:
                 _best_effort_cancel(client, call_id)
 
+    @with_aio(iterates=True)
     def map(
         self,
         *input_iterators: Iterable[Any],
@@ -462,6 +467,7 @@ class Function:
         kw = dict(kwargs or {})
         return self._map_gen(client, fid, zip(*input_iterators), kw, order_outputs, return_exceptions)
 
+    @with_aio(iterates=True)
     def starmap(
         self,
         input_iterator: Iterable[Iterable[Any]],
@@ -477,6 +483,7 @@ class Function:
         args_iter = (tuple(a) for a in input_iterator)
         return self._map_gen(client, fid, args_iter, kw, order_outputs, return_exceptions)
 
+    @with_aio()
     def for_each(
         self,
         *input_iterators: Iterable[Any],
@@ -696,6 +703,7 @@ class FunctionCall:
             self._client = default_client()
         return self._client
 
+    @with_aio()
     def get(self, timeout: Optional[float] = None) -> Any:
         """Wait for the result and return it (or raise the remote exception).
 

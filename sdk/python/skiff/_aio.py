@@ -1,0 +1,76 @@
+"""``.aio``: the awaitable form of a blocking SDK method, as in Modal
+(``await f.remote.aio(x)``, ``async for y in f.map.aio(xs)``).
+
+The blocking call runs on a worker thread (``asyncio.to_thread``), so an
+event loop keeps running while a call waits for its result; an iterator's
+items are fetched the same way, one at a time.
+"""
+
+from __future__ import annotations
+
+import functools
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, AsyncIterator, Callable
+
+__all__ = ["with_aio"]
+
+_END = object()
+
+
+async def _call(f: "Callable[..., Any]", args: "Any", kwargs: "Any") -> "Any":
+    import asyncio
+
+    return await asyncio.to_thread(f, *args, **kwargs)
+
+
+async def _iterate(f: "Callable[..., Any]", args: "Any", kwargs: "Any") -> "AsyncIterator[Any]":
+    import asyncio
+
+    it = await asyncio.to_thread(lambda: iter(f(*args, **kwargs)))
+    while True:
+        item = await asyncio.to_thread(next, it, _END)
+        if item is _END:
+            return
+        yield item
+
+
+class _Bound:
+    """A bound method that also has ``.aio``."""
+
+    def __init__(self, bound: "Callable[..., Any]", iterates: bool) -> None:
+        self._bound = bound
+        self._iterates = iterates
+        functools.update_wrapper(self, bound)
+
+    def __call__(self, *args: "Any", **kwargs: "Any") -> "Any":
+        return self._bound(*args, **kwargs)
+
+    def aio(self, *args: "Any", **kwargs: "Any") -> "Any":
+        """The same call, awaitable (or an async iterator for map-like methods)."""
+        if self._iterates:
+            return _iterate(self._bound, args, kwargs)
+        return _call(self._bound, args, kwargs)
+
+
+class _WithAio:
+    def __init__(self, fn: "Callable[..., Any]", iterates: bool) -> None:
+        self._fn = fn
+        self._iterates = iterates
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj: "Any", objtype: "Any" = None) -> "Any":
+        if obj is None:
+            return self
+        return _Bound(self._fn.__get__(obj, objtype), self._iterates)
+
+
+def with_aio(iterates: bool = False) -> "Callable[[Callable[..., Any]], Any]":
+    """Gives a method an ``.aio`` form; ``iterates`` for methods that return
+    an iterator (``map``, ``starmap``, ``remote_gen``)."""
+
+    def deco(fn: "Callable[..., Any]") -> "Any":
+        return _WithAio(fn, iterates)
+
+    return deco
