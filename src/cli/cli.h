@@ -35,6 +35,10 @@ int cmd_status(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 
+/* For FILE[::NAME] arguments: EXIT_USAGE (after the message) when FILE is
+ * empty, EXIT_FAIL when it cannot be opened, else EXIT_OK. */
+int cli_check_file(const char *cmd, const char *ref);
+
 /* Makes sure a daemon answers (starting a local one when none does), then
  * execs $SKIFF_PYTHON -m skiff <sdk_cmd words> pos... with the SDK on
  * PYTHONPATH and SKIFF_URL set. Returns only on failure. */

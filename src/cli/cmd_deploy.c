@@ -2,8 +2,6 @@
  * then hand over to the SDK (python3 -m skiff deploy ...), which builds the
  * images and deploys the app; its exit status is skiff's. */
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 
 #include "base/xalloc.h"
 #include "cli/cli.h"
@@ -42,18 +40,9 @@ int cmd_deploy(int argc, char **argv) {
     free(pos);
     return r;
   }
-  _cleanup_free_ char *file = xstrdup(pos[0]);
-  char *sep = strstr(file, "::");
-  if (sep) *sep = '\0';
-  struct stat st;
-  if (!*file) {
+  if ((r = cli_check_file("deploy", pos[0]))) {
     free(pos);
-    return cli_usage_error("deploy", "missing FILE before '::'");
-  }
-  if (stat(file, &st) < 0) {
-    fprintf(stderr, "skiff: cannot open %s: %s\n", file, strerror(errno));
-    free(pos);
-    return EXIT_FAIL;
+    return r;
   }
   char *args[3] = {pos[0], NULL, NULL};
   _cleanup_free_ char *opt = name ? xasprintf("--name=%s", name) : NULL;

@@ -67,7 +67,8 @@ static int image_build(int argc, char **argv) {
   int r = cli_parse("image build", build_usage, opts, false, argc, argv, &npos,
                     &pos);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
-  if ((r = cli_want_args("image build", npos, pos, 1, 1, "FILE"))) {
+  if ((r = cli_want_args("image build", npos, pos, 1, 1, "FILE")) ||
+      (r = cli_check_file("image build", pos[0]))) {
     free(pos);
     return r;
   }

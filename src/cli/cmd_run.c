@@ -67,6 +67,20 @@ static int ensure_daemon(char **url) {
   return cli_daemon_start(home, NULL, 0, RUN_START_WAIT_S, true, stderr);
 }
 
+int cli_check_file(const char *cmd, const char *ref) {
+  /* Catch a mistyped file name before a daemon is started for nothing. */
+  _cleanup_free_ char *file = xstrdup(ref);
+  char *sep = strstr(file, "::");
+  if (sep) *sep = '\0';
+  struct stat st;
+  if (!*file) return cli_usage_error(cmd, "missing FILE before '::'");
+  if (stat(file, &st) < 0) {
+    fprintf(stderr, "skiff: cannot open %s: %s\n", file, strerror(errno));
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
 int cmd_run(int argc, char **argv) {
   const cli_opt_t opts[] = {{0}};
   int npos;
@@ -78,21 +92,10 @@ int cmd_run(int argc, char **argv) {
     return r;
   }
 
-  /* Catch a mistyped file name before a daemon is started for nothing. */
-  _cleanup_free_ char *file = xstrdup(pos[0]);
-  char *sep = strstr(file, "::");
-  if (sep) *sep = '\0';
-  struct stat st;
-  if (!*file) {
+  if ((r = cli_check_file("run", pos[0]))) {
     free(pos);
-    return cli_usage_error("run", "missing FILE before '::'");
+    return r;
   }
-  if (stat(file, &st) < 0) {
-    fprintf(stderr, "skiff: cannot open %s: %s\n", file, strerror(errno));
-    free(pos);
-    return EXIT_FAIL;
-  }
-
   r = cli_hand_to_sdk("run", npos, pos);
   free(pos);
   return r;
