@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 from ._stdio import guarded_stdio, write_foreign
 from . import exception as exc
+from ._checks import check_env, given as _given
 from ._client import Client, default_client
 from .functions import Function, FunctionSpec
 from .image import Image
@@ -31,10 +32,6 @@ _Number = "int | float"  # for annotations only
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _given(v: Any) -> str:
-    return f"{type(v).__name__} {v!r}"
 
 
 def _check_cpu(cpu: Any) -> Tuple[Optional[float], Optional[float]]:
@@ -124,23 +121,6 @@ def _check_image(image: Any, what: str) -> Optional[Image]:
             f"image=skiff.Image.from_registry({image!r})"
         )
     raise TypeError(f"{what}: image must be a skiff.Image or None, got {_given(image)}")
-
-
-def _check_env(env: Any) -> Dict[str, str]:
-    if env is None:
-        return {}
-    if not isinstance(env, dict):
-        raise TypeError(f"env must be a dict[str, str], got {_given(env)}")
-    out: Dict[str, str] = {}
-    for k, v in env.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise TypeError(f"env must be a dict[str, str]: entry {k!r}: {v!r} is {type(k).__name__}: {type(v).__name__}")
-        if not k or "=" in k or "\0" in k:
-            raise exc.InvalidError(f"env key {k!r} is not a valid environment variable name")
-        if "\0" in v:
-            raise exc.InvalidError(f"env value of {k!r} contains a NUL character")
-        out[k] = v
-    return out
 
 
 class LocalEntrypoint:
@@ -443,7 +423,7 @@ class App:
         rts = Retries.coerce(retries)
         mn, mx = _check_containers(min_containers, max_containers)
         sdw = _check_scaledown_window(scaledown_window)
-        envd = _check_env(env)
+        envd = {} if env is None else check_env(env, "env")
         spec = FunctionSpec(
             cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
             retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import exception as exc
+from ._checks import check_env, given as _given
 
 __all__ = ["Image"]
 
@@ -42,10 +43,6 @@ _OP_RUN_FUNCTION = "run_function"
 
 def _remote() -> bool:
     return os.environ.get("SKIFF_IS_REMOTE") == "1"
-
-
-def _given(v: Any) -> str:
-    return f"{type(v).__name__} {v!r}"
 
 
 def _flatten(args: Iterable[Any], what: str) -> List[str]:
@@ -121,21 +118,6 @@ class LocalSource:
 
     def __repr__(self) -> str:
         return f"LocalSource({self.local!r} -> {self.remote!r})"
-
-
-def _check_env_dict(env: Any) -> Dict[str, str]:
-    if not isinstance(env, dict):
-        raise TypeError(f"Image.env() takes a dict[str, str], got {_given(env)}")
-    out: Dict[str, str] = {}
-    for k, v in env.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise TypeError(f"Image.env(): entry {k!r}: {v!r} must be str: str")
-        if not k or "=" in k or "\0" in k:
-            raise exc.InvalidError(f"Image.env(): {k!r} is not a valid environment variable name")
-        if "\0" in v:
-            raise exc.InvalidError(f"Image.env(): the value of {k!r} contains a NUL character")
-        out[k] = v
-    return out
 
 
 def _check_apt_packages(pkgs: List[str]) -> None:
@@ -517,7 +499,7 @@ class Image:
 
     def env(self, vars: Dict[str, str]) -> "Image":
         """Set environment variables in the image (and in its containers)."""
-        env = _check_env_dict(vars)
+        env = check_env(vars, "Image.env()")
         if not env:
             return self
         return self._step({"type": "env", "env": env}, f"env({', '.join(env)})")
