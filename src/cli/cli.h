@@ -88,6 +88,12 @@ int cli_fail(const err_t *err);
  * socket). On failure prints the error and returns EXIT_FAIL. */
 int cli_connect(client_t **out);
 
+/* One request to the daemon the user means: connects, sends body (may be
+ * NULL; not stolen), fills *resp (may be NULL). timeout_ms 0 keeps the
+ * client's default. Returns EXIT_OK, or EXIT_FAIL after printing why. */
+int cli_call(const char *method, const char *path, json_t *body,
+             long timeout_ms, json_t **resp);
+
 /* Prints a JSON value to stdout, indented, with a newline. */
 void cli_print_json(json_t *j);
 

@@ -66,15 +66,8 @@ static int app_list(int argc, char **argv) {
   free(pos);
   if (r) return r;
 
-  client_t *c;
-  if ((r = cli_connect(&c))) return r;
-  err_t err = ERR_INIT;
   json_t *resp;
-  if (client_request(c, "GET", "/v1/apps", NULL, NULL, &resp, &err) < 0) {
-    client_free(c);
-    return cli_fail(&err);
-  }
-  client_free(c);
+  if ((r = cli_call("GET", "/v1/apps", NULL, 0, &resp))) return r;
   if (json) {
     cli_print_json(resp);
     json_decref(resp);
@@ -129,16 +122,12 @@ static int app_stop(int argc, char **argv) {
   int r = parse_app_arg("app stop", stop_usage, opts, argc, argv, &app);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
 
-  client_t *c;
-  if ((r = cli_connect(&c))) return r;
-  err_t err = ERR_INIT;
   _cleanup_free_ char *path = xasprintf("/v1/apps/%s/stop", app);
   json_t *body = json_object();
   json_t *resp;
-  r = client_request(c, "POST", path, body, NULL, &resp, &err);
+  r = cli_call("POST", path, body, 0, &resp);
   json_decref(body);
-  client_free(c);
-  if (r < 0) return cli_fail(&err);
+  if (r) return r;
   char id[128], state[64];
   cli_fmt_value(json_object_get(resp, "app_id"), id, sizeof id);
   cli_fmt_value(json_object_get(resp, "state"), state, sizeof state);
@@ -256,14 +245,9 @@ static int app_history(int argc, char **argv) {
   _cleanup_free_ char *app = NULL;
   int r = parse_app_arg("app history", history_usage, opts, argc, argv, &app);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
-  client_t *c;
-  if ((r = cli_connect(&c))) return r;
-  err_t err = ERR_INIT;
   _cleanup_free_ char *path = xasprintf("/v1/apps/%s/versions", app);
   json_t *resp;
-  r = client_request(c, "GET", path, NULL, NULL, &resp, &err);
-  client_free(c);
-  if (r < 0) return cli_fail(&err);
+  if ((r = cli_call("GET", path, NULL, 0, &resp))) return r;
   if (json) {
     cli_print_json(resp);
     json_decref(resp);
@@ -320,18 +304,11 @@ static int app_rollback(int argc, char **argv) {
   }
   _cleanup_free_ char *app = client_escape(pos[0]);
   free(pos);
-  client_t *c;
-  if ((r = cli_connect(&c))) {
-    json_decref(body);
-    return r;
-  }
-  err_t err = ERR_INIT;
   _cleanup_free_ char *path = xasprintf("/v1/apps/%s/rollback", app);
   json_t *resp;
-  r = client_request(c, "POST", path, body, NULL, &resp, &err);
+  r = cli_call("POST", path, body, 0, &resp);
   json_decref(body);
-  client_free(c);
-  if (r < 0) return cli_fail(&err);
+  if (r) return r;
   char id[128], name[256], ver[32], src[32];
   cli_fmt_value(json_object_get(resp, "app_id"), id, sizeof id);
   cli_fmt_value(json_object_get(resp, "name"), name, sizeof name);

@@ -51,13 +51,8 @@ static int container_list(int argc, char **argv) {
   } else {
     path = xstrdup("/v1/containers");
   }
-  client_t *c;
-  if ((r = cli_connect(&c))) return r;
-  err_t err = ERR_INIT;
   json_t *resp;
-  r = client_request(c, "GET", path, NULL, NULL, &resp, &err);
-  client_free(c);
-  if (r < 0) return cli_fail(&err);
+  if ((r = cli_call("GET", path, NULL, 0, &resp))) return r;
   if (json) {
     cli_print_json(resp);
     json_decref(resp);

@@ -84,18 +84,6 @@ static void fmt_size(double bytes, char *out, size_t n) {
   snprintf(out, n, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 }
 
-static int fetch(const char *method, const char *path, json_t **resp,
-                 long timeout_ms) {
-  client_t *c;
-  int r;
-  if ((r = cli_connect(&c))) return r;
-  if (timeout_ms) client_set_timeout_ms(c, timeout_ms);
-  err_t err = ERR_INIT;
-  r = client_request(c, method, path, NULL, NULL, resp, &err);
-  client_free(c);
-  return r < 0 ? cli_fail(&err) : EXIT_OK;
-}
-
 static int image_list(int argc, char **argv) {
   bool json = false;
   const cli_opt_t opts[] = {{"json", 0, &json, NULL}, {0}};
@@ -108,7 +96,7 @@ static int image_list(int argc, char **argv) {
   free(pos);
   if (r) return r;
   json_t *resp = NULL;
-  if ((r = fetch("GET", "/v1/images", &resp, 0))) return r;
+  if ((r = cli_call("GET", "/v1/images", NULL, 0, &resp))) return r;
   if (json) {
     cli_print_json(resp);
     json_decref(resp);
@@ -179,7 +167,7 @@ static int image_rm(int argc, char **argv) {
     return r;
   }
   json_t *images = NULL;
-  if ((r = fetch("GET", "/v1/images", &images, 0))) {
+  if ((r = cli_call("GET", "/v1/images", NULL, 0, &images))) {
     free(pos);
     return r;
   }
@@ -192,7 +180,7 @@ static int image_rm(int argc, char **argv) {
     }
     _cleanup_free_ char *path = xasprintf("/v1/images/%s", id);
     json_t *resp = NULL;
-    if (fetch("DELETE", path, &resp, 0)) {
+    if (cli_call("DELETE", path, NULL, 0, &resp)) {
       rc = EXIT_FAIL;
       continue;
     }
@@ -215,7 +203,8 @@ static int image_gc(int argc, char **argv) {
   free(pos);
   if (r) return r;
   json_t *resp = NULL;
-  if ((r = fetch("POST", "/v1/images/gc", &resp, 660 * 1000))) return r;
+  if ((r = cli_call("POST", "/v1/images/gc", NULL, 660 * 1000, &resp)))
+    return r;
   if (json) {
     cli_print_json(resp);
   } else {

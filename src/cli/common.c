@@ -237,3 +237,15 @@ void cli_table_free(cli_table_t *t) {
   free(t->cells);
   free(t);
 }
+
+int cli_call(const char *method, const char *path, json_t *body,
+             long timeout_ms, json_t **resp) {
+  client_t *c;
+  int r;
+  if ((r = cli_connect(&c))) return r;
+  if (timeout_ms) client_set_timeout_ms(c, timeout_ms);
+  err_t err = ERR_INIT;
+  r = client_request(c, method, path, body, NULL, resp, &err);
+  client_free(c);
+  return r < 0 ? cli_fail(&err) : EXIT_OK;
+}
