@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +219,59 @@ int write_file_atomic(const char *path, const void *data, size_t len,
     return err_sys(err, -e, "cannot rename %s to %s", tmp, path);
   }
   return 0;
+}
+
+int copy_file_atomic(const char *src, const char *path, unsigned mode,
+                     bool sync, err_t *err) {
+  int in = open(src, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return err_sys(err, -errno, "cannot open %s", src);
+  _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+  int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 07777);
+  if (out < 0) {
+    int e = errno;
+    close(in);
+    return err_sys(err, -e, "cannot create %s", tmp);
+  }
+  int rc = 0;
+  bool plain = false; /* copy_file_range refused: read and write instead */
+  for (;;) {
+    ssize_t n = plain ? -1 : copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+    if (n < 0 && !plain &&
+        (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+         errno == EOPNOTSUPP)) {
+      plain = true;
+    }
+    if (plain) {
+      char buf[65536];
+      n = read(in, buf, sizeof buf);
+      for (ssize_t off = 0; n > 0 && off < n;) {
+        ssize_t w = write(out, buf + off, (size_t)(n - off));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+          n = -1;
+          break;
+        }
+        off += w;
+      }
+    }
+    if (n == 0) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      rc = err_sys(err, -errno, "cannot copy %s to %s", src, tmp);
+      break;
+    }
+  }
+  close(in);
+  if (rc == 0 && fchmod(out, mode & 07777) < 0)
+    rc = err_sys(err, -errno, "cannot chmod %s", tmp);
+  if (rc == 0 && sync && fsync(out) < 0)
+    rc = err_sys(err, -errno, "cannot flush %s", tmp);
+  if (close(out) < 0 && rc == 0)
+    rc = err_sys(err, -errno, "cannot flush %s", tmp);
+  if (rc == 0 && rename(tmp, path) < 0)
+    rc = err_sys(err, -errno, "cannot rename %s to %s", tmp, path);
+  if (rc < 0) unlink(tmp);
+  return rc;
 }
 
 int read_file(const char *path, char **out, size_t *len, err_t *err) {

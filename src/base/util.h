@@ -39,6 +39,13 @@ int rm_rf(const char *path, err_t *err);
 int write_file_atomic(const char *path, const void *data, size_t len,
                       unsigned mode, err_t *err);
 /* Reads a whole file (malloc'd, NUL-terminated). */
+/* Copies the file src to path as write_file_atomic writes: through a
+ * temporary file renamed over path (never following a symlink there),
+ * flushed first when sync (a caller that syncs the whole file system
+ * later passes false); mode is set exactly. Streams, so size does not
+ * matter. */
+int copy_file_atomic(const char *src, const char *path, unsigned mode,
+                     bool sync, err_t *err);
 int read_file(const char *path, char **out, size_t *len, err_t *err);
 
 /* Length of the longest prefix of s[0..len) that does not end inside a

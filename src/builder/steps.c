@@ -111,38 +111,18 @@ static void set_env(builder_t *b, const json_t *env) {
 static int copy_blob(builder_t *b, const char *sha, const char *dst,
                      unsigned mode, json_int_t mtime, err_t *err) {
   _cleanup_free_ char *src = xasprintf("%s/%.2s/%s", b->blobs_dir, sha, sha);
-  char *data = NULL;
-  size_t len = 0;
-  int rc = read_file(src, &data, &len, err);
-  if (rc < 0)
-    return err_wrap(err,
-                    "uploaded file %s is missing from skiffd's blob store; "
-                    "upload it first (POST /v1/blobs/missing)",
-                    sha);
-  int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                mode & 07777);
-  if (fd < 0) {
-    free(data);
-    return err_sys(err, -errno, "cannot create %s", dst);
-  }
-  size_t off = 0;
-  while (off < len) {
-    ssize_t n = write(fd, data + off, len - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      rc = err_sys(err, -errno, "cannot write %s", dst);
-      break;
-    }
-    off += (size_t)n;
-  }
-  free(data);
-  if (rc == 0 && fchmod(fd, mode & 07777) < 0)
-    rc = err_sys(err, -errno, "chmod %s", dst);
+  if (access(src, F_OK) < 0)
+    return err_sys(err, -errno,
+                   "uploaded file %s is missing from skiffd's blob store; "
+                   "upload it first (POST /v1/blobs/missing)",
+                   sha);
+  /* No fsync per file: committing the layer syncs the file system. */
+  int rc = copy_file_atomic(src, dst, mode, false, err);
   if (rc == 0 && mtime > 0) {
     struct timespec ts[2] = {{(time_t)mtime, 0}, {(time_t)mtime, 0}};
-    futimens(fd, ts);
+    if (utimensat(AT_FDCWD, dst, ts, AT_SYMLINK_NOFOLLOW) < 0)
+      rc = err_sys(err, -errno, "cannot set the mtime of %s", dst);
   }
-  close(fd);
   return rc;
 }
 

@@ -99,6 +99,20 @@ void ctl_apps_free(control_t *c) {
   c->apps = NULL;
 }
 
+/* One blob at dst: a hard link, or a copy with the file's own mode when it
+ * is executable (a link shares the blob's read-only mode). */
+static int place_blob(control_t *c, const char *sha, const char *dst,
+                      unsigned mode, err_t *err) {
+  _cleanup_free_ char *blob = xasprintf("%s/%.2s/%s", c->blobs_dir, sha, sha);
+  char *slash = strrchr(dst, '/');
+  *slash = '\0';
+  int rc = mkdir_p(dst, 0755, err);
+  *slash = '/';
+  if (rc < 0) return rc;
+  if (!(mode & 0111) && (link(blob, dst) == 0 || errno == EEXIST)) return 0;
+  return copy_file_atomic(blob, dst, (mode & 0777) | 0444, true, err);
+}
+
 /* Hard-links each source file from the blob store into the app's src dir
  * (a copy when linking is not possible). */
 static int lay_out_sources(control_t *c, ctl_app_t *app, const char *src_dir,
@@ -112,43 +126,11 @@ static int lay_out_sources(control_t *c, ctl_app_t *app, const char *src_dir,
     const char *sha = json_string_value(json_object_get(f, "sha256"));
     if (!path || !sha) continue;
     char *dst = xasprintf("%s/%s", src_dir, path);
-    char *blob = xasprintf("%s/%.2s/%s", c->blobs_dir, sha, sha);
-    char *slash = strrchr(dst, '/');
-    *slash = '\0';
-    rc = mkdir_p(dst, 0755, err);
-    *slash = '/';
-    if (rc == 0 && link(blob, dst) < 0 && errno != EEXIST) {
-      char *data = NULL;
-      size_t len = 0;
-      rc = read_file(blob, &data, &len, err);
-      if (rc == 0) rc = write_file_atomic(dst, data, len, 0444, err);
-      free(data);
-    }
+    rc = place_blob(c, sha, dst, 0444, err);
     free(dst);
-    free(blob);
     if (rc < 0) return err_wrap(err, "app %s: source file %s", app->id, path);
   }
   return 0;
-}
-
-/* One blob at dst: a hard link, or a copy with the file's own mode when it
- * is executable (a link shares the blob's read-only mode). */
-static int place_blob(control_t *c, const char *sha, const char *dst,
-                      unsigned mode, err_t *err) {
-  _cleanup_free_ char *blob = xasprintf("%s/%.2s/%s", c->blobs_dir, sha, sha);
-  char *slash = strrchr(dst, '/');
-  *slash = '\0';
-  int rc = mkdir_p(dst, 0755, err);
-  *slash = '/';
-  if (rc < 0) return rc;
-  if (!(mode & 0111) && (link(blob, dst) == 0 || errno == EEXIST)) return 0;
-  char *data = NULL;
-  size_t len = 0;
-  rc = read_file(blob, &data, &len, err);
-  if (rc == 0)
-    rc = write_file_atomic(dst, data, len, (mode & 0777) | 0444, err);
-  free(data);
-  return rc;
 }
 
 /* copy=False files of a function's image: laid out under

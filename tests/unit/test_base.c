@@ -197,7 +197,29 @@ static void test_files(void **state) {
   assert_int_equal(len, big);
   assert_memory_equal(got, bigdata, big);
   free(got);
+
+  /* copy_file_atomic: the same bytes, the mode exactly (not the umask's),
+   * and a symlink at the destination is replaced, not followed. */
+  _cleanup_free_ char *copy = xasprintf("%s/a/copy", tmpl);
+  _cleanup_free_ char *victim = xasprintf("%s/a/victim", tmpl);
+  assert_int_equal(write_file_atomic(victim, "keep", 4, 0644, &err), 0);
+  assert_int_equal(symlink(victim, copy), 0);
+  assert_int_equal(copy_file_atomic(file, copy, 04755, true, &err), 0);
+  assert_int_equal(lstat(copy, &st), 0);
+  assert_true(S_ISREG(st.st_mode));
+  assert_int_equal(st.st_mode & 07777, 04755);
+  assert_int_equal(read_file(copy, &got, &len, &err), 0);
+  assert_int_equal(len, big);
+  assert_memory_equal(got, bigdata, big);
+  free(got);
+  assert_int_equal(read_file(victim, &got, &len, &err), 0);
+  assert_string_equal(got, "keep");
+  free(got);
   free(bigdata);
+  err_clear(&err);
+  _cleanup_free_ char *nosrc = xasprintf("%s/a/none", tmpl);
+  assert_int_equal(copy_file_atomic(nosrc, copy, 0644, false, &err), -ENOENT);
+  assert_non_null(strstr(err.msg, nosrc));
 
   /* Errors carry errno and name the path. */
   _cleanup_free_ char *missing = xasprintf("%s/nope/file", tmpl);
