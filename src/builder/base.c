@@ -1,6 +1,7 @@
 /* The base of an image: debian_slim (debootstrap, once), an image pulled
  * from a registry or imported from disk (once per reference), or the
  * host's root file system. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,14 +115,18 @@ static int debootstrap(builder_t *b, const char *dir, err_t *err) {
   _cleanup_free_ char *em =
       xasprintf("%s/usr/lib/python" DEBIAN_PYTHON "/EXTERNALLY-MANAGED", dir);
   unlink(em);
+  /* The downloaded packages and package lists: apt fetches them again
+   * when a step needs them. */
   static const char *const caches[] = {"var/cache/apt/archives",
                                        "var/lib/apt/lists"};
   for (size_t i = 0; i < 2; i++) {
     _cleanup_free_ char *c = xasprintf("%s/%s", dir, caches[i]);
-    _cleanup_free_ char *cmd = xasprintf(
-        "find '%s' -maxdepth 1 -type f -delete 2>/dev/null || true", c);
-    if (system(cmd) != 0) {
-    }
+    DIR *d = opendir(c);
+    if (!d) continue;
+    struct dirent *de;
+    while ((de = readdir(d)))
+      if (de->d_type == DT_REG) unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
   }
   return 0;
 }

@@ -101,8 +101,12 @@ static void finish(ctl_build_t *b, enum build_state st, const char *image_id,
     b->error = xstrdup(error);
   }
   if (b->c->http) http_wake(b->c->http, b->park_key);
-  log_info("%s %s: %s%s", b->gc ? "image gc" : "image build", b->id,
-           state_names[st], st == B_FAILED && error ? "" : "");
+  if (st == B_FAILED && error)
+    log_info("%s %s: failed: %s", b->gc ? "image gc" : "image build", b->id,
+             error);
+  else
+    log_info("%s %s: %s", b->gc ? "image gc" : "image build", b->id,
+             state_names[st]);
 }
 
 static void on_event(ctl_build_t *b, const char *line) {
