@@ -46,6 +46,11 @@ bool api_cursor_query(http_req_t *req, int64_t *after, int64_t *wait,
 /* The cursor to resume from: field of the last row, else after. */
 int64_t api_next_cursor(const json_t *rows, const char *field, int64_t after);
 
+/* Class definitions (cls_spec.c): checks "methods" and "params" of a
+ * function of kind "cls"; whether v is a value of a parameter type. */
+int api_cls_spec_check(json_t *f, const char *where, err_t *err);
+bool api_cls_value_ok(const char *type, const json_t *v);
+
 void api_status(api_t *api, http_req_t *req, const route_match_t *m);
 void api_shutdown(api_t *api, http_req_t *req, const route_match_t *m);
 void api_blobs_missing(api_t *api, http_req_t *req, const route_match_t *m);

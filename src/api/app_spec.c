@@ -5,6 +5,7 @@
 
 #include "api/api_internal.h"
 #include "base/util.h"
+#include "control/schedule.h"
 
 static const vfield_t app_fields[] = {
     {"name", V_STRING, true, false},     {"ephemeral", V_BOOL, false, false},
@@ -35,6 +36,16 @@ static const vfield_t fn_fields[] = {
     {"env", V_OBJECT, false, true},
     {"image", V_STRING, false, true},
     {"mounts", V_ARRAY, false, true},
+    {"buffer_containers", V_INT, false, true},
+    {"max_inputs", V_INT, false, true},
+    {"target_inputs", V_INT, false, true},
+    {"batch_max_size", V_INT, false, true},
+    {"batch_wait_ms", V_INT, false, true},
+    {"startup_timeout", V_NUMBER, false, true},
+    {"schedule", V_OBJECT, false, true},
+    {"kind", V_STRING, false, true},
+    {"methods", V_ARRAY, false, true},
+    {"params", V_ARRAY, false, true},
 };
 
 static const vfield_t mount_fields[] = {
@@ -64,8 +75,10 @@ static bool name_ok(const char *s, size_t max) {
 }
 
 static bool is_int_field(const char *key) {
-  static const char *ints[] = {"memory", "memory_limit", "min_containers",
-                               "max_containers", "max_retries"};
+  static const char *ints[] = {
+      "memory",         "memory_limit",      "min_containers", "max_containers",
+      "max_retries",    "buffer_containers", "max_inputs",     "target_inputs",
+      "batch_max_size", "batch_wait_ms"};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
     if (!strcmp(key, ints[i])) return true;
   return false;
@@ -88,6 +101,20 @@ static int number_in(json_t *o, const char *where, const char *key, double dflt,
   if (d < lo || d > hi)
     return err_set(err, -EINVAL, "%s: '%s' must be between %g and %g, got %g",
                    where, key, lo, hi, d);
+  return 0;
+}
+
+/* A schedule must parse (the engine's own message says what is wrong). */
+static int check_schedule(json_t *f, const char *where, err_t *err) {
+  json_t *s = json_object_get(f, "schedule");
+  if (!s || json_is_null(s)) {
+    json_object_set_new(f, "schedule", json_null());
+    return 0;
+  }
+  sched_t *parsed = NULL;
+  int rc = sched_parse(s, &parsed, err);
+  if (rc < 0) return err_wrap(err, "%s: schedule", where);
+  sched_free(parsed);
   return 0;
 }
 
@@ -114,8 +141,29 @@ static int check_function(json_t *f, const char *where, err_t *err) {
       (rc = number_in(f, where, "timeout", 300, 1, 86400, err)) < 0 ||
       (rc = number_in(f, where, "min_containers", 0, 0, 1000, err)) < 0 ||
       (rc = number_in(f, where, "max_containers", NONE, 1, 100000, err)) < 0 ||
-      (rc = number_in(f, where, "scaledown_window", 60, 2, 1200, err)) < 0)
+      (rc = number_in(f, where, "scaledown_window", 60, 2, 1200, err)) < 0 ||
+      (rc = number_in(f, where, "buffer_containers", 0, 0, 1000, err)) < 0 ||
+      (rc = number_in(f, where, "max_inputs", 1, 1, 1000, err)) < 0 ||
+      (rc = number_in(f, where, "batch_max_size", NONE, 1, 1000, err)) < 0 ||
+      (rc = number_in(f, where, "batch_wait_ms", NONE, 0, 600000, err)) < 0)
     return rc;
+  double max_inputs = json_number_value(json_object_get(f, "max_inputs"));
+  double timeout = json_number_value(json_object_get(f, "timeout"));
+  if ((rc = number_in(f, where, "target_inputs", max_inputs, 1, max_inputs,
+                      err)) < 0 ||
+      (rc = number_in(f, where, "startup_timeout", timeout, 1, 86400, err)) < 0)
+    return rc;
+  if ((rc = check_schedule(f, where, err)) < 0) return rc;
+  const char *kind = json_string_value(json_object_get(f, "kind"));
+  if (!kind) {
+    json_object_set_new(f, "kind", json_string("function"));
+  } else if (!strcmp(kind, "cls")) {
+    if ((rc = api_cls_spec_check(f, where, err)) < 0) return rc;
+  } else if (strcmp(kind, "function")) {
+    return err_set(err, -EINVAL,
+                   "%s: kind '%s' must be \"function\" or \"cls\"", where,
+                   kind);
+  }
   double cpu = json_number_value(json_object_get(f, "cpu"));
   json_t *cl = json_object_get(f, "cpu_limit");
   if (json_is_number(cl) && json_number_value(cl) < cpu)
@@ -130,8 +178,10 @@ static int check_function(json_t *f, const char *where, err_t *err) {
   if (json_is_number(maxc) &&
       json_number_value(maxc) <
           json_number_value(json_object_get(f, "min_containers")))
-    return err_set(err, -EINVAL, "%s: max_containers is below min_containers",
-                   where);
+    return err_set(err, -EINVAL,
+                   "%s: max_containers (%g) is below min_containers (%g)",
+                   where, json_number_value(maxc),
+                   json_number_value(json_object_get(f, "min_containers")));
   json_t *r = json_object_get(f, "retries");
   if (json_is_object(r)) {
     char rw[160];

@@ -62,6 +62,32 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
   f->min_containers = (int64_t)num(def, "min_containers", 0);
   f->max_containers = (int64_t)num(def, "max_containers", 0);
   f->scaledown_s = num(def, "scaledown_window", 60);
+  f->buffer_containers = (int64_t)num(def, "buffer_containers", 0);
+  f->max_inputs = (int64_t)num(def, "max_inputs", 1);
+  /* A batched function's container takes a whole batch at once. */
+  int64_t batch = (int64_t)num(def, "batch_max_size", 0);
+  if (batch > f->max_inputs) f->max_inputs = batch;
+  f->target_inputs = (int64_t)num(def, "target_inputs", 0);
+  if (f->target_inputs < 1 || batch > 0) f->target_inputs = f->max_inputs;
+  f->startup_timeout_s = num(def, "startup_timeout", f->timeout_s);
+  json_t *sched = json_object_get(def, "schedule");
+  f->schedule = json_is_object(sched) ? json_incref(sched) : NULL;
+  const char *kind = json_string_value(json_object_get(def, "kind"));
+  f->is_cls = kind && !strcmp(kind, "cls");
+  json_t *bound = json_object_get(def, "bound_params");
+  if (json_is_object(bound)) {
+    f->params = json_incref(bound);
+  } else if (f->is_cls) { /* the class itself: its parameters' defaults */
+    f->params = json_object();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(def, "params"), i, p) {
+      json_t *d = json_object_get(p, "default");
+      if (d)
+        json_object_set(f->params,
+                        json_string_value(json_object_get(p, "name")), d);
+    }
+  }
   json_t *env = json_object_get(def, "env");
   f->env = json_is_object(env) ? json_incref(env) : json_object();
   const char *image = json_string_value(json_object_get(def, "image"));
@@ -77,6 +103,8 @@ static void fn_free(ctl_fn_t *f) {
   free(f->src_dir);
   json_decref(f->env);
   json_decref(f->mounts);
+  json_decref(f->schedule);
+  json_decref(f->params);
   free(f);
 }
 

@@ -22,18 +22,28 @@ typedef struct ctl_fn {
   int max_retries;
   double backoff, initial_delay, max_delay;
   int64_t min_containers;
-  int64_t max_containers; /* 0: as many as fit */
-  double scaledown_s;     /* idle time before a container is stopped */
-  json_t *env;            /* object */
-  char image_id[65];      /* "" = the host's root */
-  json_t *mounts;         /* [{"src": host path, "dst": path inside}] */
-  char park_key[48];      /* "fn:<id>" */
-  int live;               /* containers not exited nor scaled down */
-  int starting;           /* containers that have not called in yet */
-  int start_failures;     /* consecutive containers that died before work */
-  double run_us;          /* moving average of an input's run time, 0 until
-                             one has run */
-  int64_t queued;         /* ready inputs at the last count */
+  int64_t max_containers;    /* 0: as many as fit */
+  double scaledown_s;        /* idle time before a container is stopped */
+  int64_t buffer_containers; /* idle containers kept ready beyond demand */
+  int64_t max_inputs;        /* inputs one container runs at once */
+  int64_t target_inputs;     /* inputs per container the autoscaler aims at */
+  double startup_timeout_s;  /* start (import and @enter) to ready */
+  json_t *schedule;          /* wire form, or NULL */
+  /* Classes: kind "cls" runs a class's methods; params holds the values
+   * the instance's containers are built with (the defaults for the class
+   * itself, the given ones for an instance made by the bind route). */
+  bool is_cls;
+  json_t *params;     /* object, or NULL for plain functions */
+  json_t *env;        /* object */
+  char image_id[65];  /* "" = the host's root */
+  json_t *mounts;     /* [{"src": host path, "dst": path inside}] */
+  char park_key[48];  /* "fn:<id>" */
+  int live;           /* containers not exited nor scaled down */
+  int starting;       /* containers that have not called in yet */
+  int start_failures; /* consecutive containers that died before work */
+  double run_us;      /* moving average of an input's run time, 0 until
+                         one has run */
+  int64_t queued;     /* ready inputs at the last count */
   char last_failure[512];
   int64_t version; /* the app version it belongs to (0: ephemeral app) */
   char *src_dir;   /* that version's sources, mounted at /skiff/src */

@@ -106,6 +106,11 @@ static char **build_env(control_t *c, ctl_container_t *ct,
   env[n++] = xasprintf("SKIFF_MAX_PAYLOAD=%llu",
                        (unsigned long long)c->cfg.max_payload);
   env[n++] = xasprintf("SKIFF_IS_REMOTE=1");
+  if (fn->is_cls) {
+    char *params = json_dumps(fn->params, JSON_COMPACT | JSON_SORT_KEYS);
+    env[n++] = xasprintf("SKIFF_CLS_PARAMS=%s", params ? params : "{}");
+    free(params);
+  }
   /* /root holds add_local_python_source packages, as in Modal. */
   const char *img_pp = env_lookup(image_env, "PYTHONPATH");
   env[n++] = xasprintf("PYTHONPATH=/skiff/src:/root:%s%s/skiff/sdk",

@@ -62,6 +62,12 @@ int sq_app_version_get(store_t *s, const char *app_id, int64_t version,
 int sq_app_functions(store_t *s, const char *app_id, int64_t version,
                      json_t **out, err_t *err);
 int sq_inputs_adopt(store_t *s, const char *app_id, size_t *n, err_t *err);
+int sq_function_add(store_t *s, const char *app_id, int64_t version,
+                    json_t *definition, err_t *err);
+int sq_schedule_last_get(store_t *s, const char *app_id,
+                         const char *function_name, double *at, err_t *err);
+int sq_schedule_last_set(store_t *s, const char *app_id,
+                         const char *function_name, double at, err_t *err);
 
 int sq_call_create(store_t *s, const char *call_id, const char *function_id,
                    const char *app_id, const char *kind, double now,

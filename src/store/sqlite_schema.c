@@ -75,5 +75,10 @@ const char *const sqlite_migrations[] = {
     "  app_id TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL,"
     "  created_at REAL NOT NULL, source_version INTEGER,"
     "  definition TEXT NOT NULL, PRIMARY KEY(app_id, version));",
+    /* 4: when each scheduled function of a deployed app last fired, so that
+     * runs missed while skiffd was down can be counted and reported. */
+    "CREATE TABLE schedule_runs("
+    "  app_id TEXT NOT NULL, function_name TEXT NOT NULL,"
+    "  last_fire REAL NOT NULL, PRIMARY KEY(app_id, function_name));",
     NULL,
 };

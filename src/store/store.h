@@ -118,6 +118,19 @@ typedef struct store_ops {
    * same name in the active version; *n counts them. */
   int (*inputs_adopt)(store_t *s, const char *app_id, size_t *n, err_t *err);
 
+  /* Adds one function to a version of an app (an instance of a class bound
+   * to parameter values); definition carries its function_id and name.
+   * -EEXIST when the version already has a function of that name. */
+  int (*function_add)(store_t *s, const char *app_id, int64_t version,
+                      json_t *definition, err_t *err);
+
+  /* Schedules: when a deployed app's scheduled function last fired (unix
+   * seconds); -ENOENT when it never did. */
+  int (*schedule_last_get)(store_t *s, const char *app_id,
+                           const char *function_name, double *at, err_t *err);
+  int (*schedule_last_set)(store_t *s, const char *app_id,
+                           const char *function_name, double at, err_t *err);
+
   int (*call_create)(store_t *s, const char *call_id, const char *function_id,
                      const char *app_id, const char *kind, double now,
                      err_t *err);

@@ -14,8 +14,32 @@ def _dec(**kw):
 def test_unknown_keyword_is_a_type_error_naming_it():
     with pytest.raises(TypeError, match="'volumes'"):
         _dec(volumes={})
-    with pytest.raises(TypeError, match="'schedule'"):
+    with pytest.raises(TypeError, match="'concurrency_limit'"):
+        _dec(concurrency_limit=3)
+
+
+def test_schedule_must_be_a_schedule_and_the_function_nullary():
+    import skiff
+
+    with pytest.raises(TypeError, match="skiff.Cron or skiff.Period"):
         _dec(schedule="* * * * *")
+    with pytest.raises(skiff.exception.InvalidError, match=r"takes arguments \(x\)"):
+        _dec(schedule=skiff.Period(minutes=5))(lambda x: x)
+    f = _dec(schedule=skiff.Cron("0 3 * * *"))(lambda x=1: x)
+    assert f.spec.to_api("f", "m", "f", False)["schedule"] == {"type": "cron", "cron": "0 3 * * *", "timezone": "UTC"}
+
+
+def test_autoscaler_options_are_checked():
+    import skiff
+
+    with pytest.raises(skiff.exception.InvalidError, match="buffer_containers=-1"):
+        _dec(buffer_containers=-1)
+    with pytest.raises(TypeError, match="buffer_containers must be an int"):
+        _dec(buffer_containers=1.5)
+    with pytest.raises(skiff.exception.InvalidError, match="startup_timeout=0"):
+        _dec(startup_timeout=0)
+    d = _dec(buffer_containers=2, startup_timeout=30)(lambda: 1).spec.to_api("f", "m", "f", False)
+    assert d["buffer_containers"] == 2 and d["startup_timeout"] == 30
 
 
 def test_app_unknown_keyword():
@@ -120,7 +144,7 @@ def test_definition_mapping():
         "name": "f", "module": "mod", "qualname": "f", "is_generator": False,
         "cpu": 0.5, "cpu_limit": 2.0, "memory": 256, "memory_limit": 512, "timeout": 60,
         "retries": {"max_retries": 2, "backoff_coefficient": 1.0, "initial_delay": 1.0, "max_delay": 60.0},
-        "min_containers": 0, "max_containers": 4, "scaledown_window": 60.0, "env": {"K": "v"},
+        "min_containers": 0, "max_containers": 4, "scaledown_window": 60.0, "buffer_containers": 0, "env": {"K": "v"},
     }
 
 

@@ -24,8 +24,8 @@ from .retries import Retries
 __all__ = ["App", "LocalEntrypoint"]
 
 _FUNCTION_OPTIONS = (
-    "image, gpu, cpu, memory, timeout, retries, min_containers, max_containers, "
-    "scaledown_window, env"
+    "image, gpu, cpu, memory, timeout, startup_timeout, retries, min_containers, "
+    "max_containers, buffer_containers, scaledown_window, schedule, env"
 )
 _Number = "int | float"  # for annotations only
 
@@ -110,6 +110,62 @@ def _check_containers(min_containers: Any, max_containers: Any) -> Tuple[int, Op
                 f"min_containers={min_containers} is larger than max_containers={max_containers}"
             )
     return min_containers, max_containers
+
+
+def _check_buffer_containers(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"buffer_containers must be an int, got {_given(value)}")
+    if not 0 <= value <= 1000:
+        raise exc.InvalidError(f"buffer_containers={value} is invalid: it must be from 0 to 1000")
+    return value
+
+
+def _check_startup_timeout(value: Any) -> Optional[float]:
+    if value is None:
+        return None
+    if not _is_number(value):
+        raise TypeError(f"startup_timeout must be a number of seconds, got {_given(value)}")
+    if not 1 <= value <= 86400:
+        raise exc.InvalidError(f"startup_timeout={value} is invalid: it must be between 1 and 86400 seconds")
+    return value
+
+
+def _check_schedule(schedule: Any) -> Any:
+    from .schedule import Schedule
+
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a skiff.Cron or skiff.Period, got {_given(schedule)}")
+    return schedule
+
+
+def _check_nullary(fn: Any) -> None:
+    """A scheduled function is called with no arguments."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    required = [p.name for p in sig.parameters.values()
+                if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if required:
+        raise exc.InvalidError(
+            f"{getattr(fn, '__qualname__', fn)} has a schedule but takes arguments "
+            f"({', '.join(required)}): a scheduled function is called with none; give them defaults"
+        )
+
+
+def _serving_fields(raw_f: Any) -> Dict[str, Any]:
+    """How one container serves inputs (``@skiff.concurrent`` / ``@skiff.batched``), for skiffd's autoscaler."""
+    from ._partial import BATCHED_ATTR, CONCURRENT_ATTR
+
+    conc = getattr(raw_f, CONCURRENT_ATTR, None)
+    if conc:
+        return {"max_inputs": conc["max_inputs"], "target_inputs": conc["target_inputs"]}
+    batch = getattr(raw_f, BATCHED_ATTR, None)
+    if batch:
+        return {"batch_max_size": batch["max_batch_size"], "batch_wait_ms": batch["wait_ms"]}
+    return {}
 
 
 def _check_image(image: Any, what: str) -> Optional[Image]:
@@ -386,6 +442,9 @@ class App:
         max_containers: Optional[int] = None,
         scaledown_window: float = 60,
         env: Optional[Dict[str, str]] = None,
+        buffer_containers: int = 0,
+        startup_timeout: Optional[float] = None,
+        schedule: Any = None,
         **unknown: Any,
     ) -> Any:
         """Decorator that registers a function to run in containers.
@@ -403,6 +462,13 @@ class App:
             scaledown_window: seconds an idle container is kept before it
                 is stopped, 2..1200 (default 60).
             env: environment variables for the containers.
+            buffer_containers: idle containers kept ready beyond the current
+                demand while the function has work (default 0).
+            startup_timeout: seconds a container may take to start (import
+                and, for classes, ``@skiff.enter``); default: ``timeout``.
+            schedule: a :class:`skiff.Cron` or :class:`skiff.Period`; the
+                function (which must take no arguments) then runs by itself
+                while the app is deployed.
 
         Raises:
             TypeError: unknown keyword or an argument of the wrong type.
@@ -424,9 +490,13 @@ class App:
         mn, mx = _check_containers(min_containers, max_containers)
         sdw = _check_scaledown_window(scaledown_window)
         envd = {} if env is None else check_env(env, "env")
+        buf = _check_buffer_containers(buffer_containers)
+        stmo = _check_startup_timeout(startup_timeout)
+        sched = _check_schedule(schedule)
         spec = FunctionSpec(
             cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
             retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
+            buffer_containers=buf, startup_timeout=stmo, schedule=sched,
         )
 
         def decorator(fn: Callable[..., Any]) -> Function:
@@ -434,6 +504,8 @@ class App:
                 raise exc.InvalidError(f"{fn.__qualname__} is decorated twice")
             if not callable(fn):
                 raise TypeError(f"@app.function() must decorate a function, got {_given(fn)}")
+            if sched is not None:
+                _check_nullary(fn)
             f = Function(fn, self, spec)
             self._functions[f.name] = f
             return f
@@ -523,8 +595,10 @@ class App:
         built = build_images(client, wanted, entry_file, extra_blobs=by_hash)
         functions: List[Dict[str, Any]] = []
         for (fname, fn), (image_id, resolved) in zip(self._functions.items(), built):
-            functions.append(fn.spec.to_api(fname, modules[fname], fn.__qualname__, fn.is_generator,
-                                            image=image_id, mounts=resolved.mounts))
+            d = fn.spec.to_api(fname, modules[fname], fn.__qualname__, fn.is_generator,
+                               image=image_id, mounts=resolved.mounts)
+            d.update(_serving_fields(fn.get_raw_f()))
+            functions.append(d)
         resp = client.request(
             "POST",
             "/v1/apps",

@@ -85,6 +85,9 @@ class FunctionSpec:
         env: Dict[str, str],
         scaledown_window: float = 60.0,
         image: Any = None,
+        buffer_containers: int = 0,
+        startup_timeout: Optional[float] = None,
+        schedule: Any = None,
     ) -> None:
         self.cpu = cpu
         self.cpu_limit = cpu_limit
@@ -97,6 +100,9 @@ class FunctionSpec:
         self.scaledown_window = scaledown_window
         self.env = env
         self.image = image  # a skiff.Image, or None for the app's default
+        self.buffer_containers = buffer_containers
+        self.startup_timeout = startup_timeout
+        self.schedule = schedule  # a skiff.Schedule or None
 
     def to_api(
         self,
@@ -124,8 +130,13 @@ class FunctionSpec:
             "min_containers": self.min_containers,
             "max_containers": self.max_containers,
             "scaledown_window": self.scaledown_window,
+            "buffer_containers": self.buffer_containers,
             "env": dict(self.env),
         }
+        if self.startup_timeout is not None:
+            d["startup_timeout"] = self.startup_timeout
+        if self.schedule is not None:
+            d["schedule"] = self.schedule._to_wire()
         if self.retries is not None:
             d["retries"] = self.retries.to_api()
         if image is not None:
