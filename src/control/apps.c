@@ -11,6 +11,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "control/control_internal.h"
+#include "control/schedule.h"
 
 ctl_app_t *ctl_app_find(control_t *c, const char *app_id) {
   for (ctl_app_t *a = c->apps; a; a = a->next)
@@ -104,6 +105,7 @@ static void fn_free(ctl_fn_t *f) {
   json_decref(f->env);
   json_decref(f->mounts);
   json_decref(f->schedule);
+  sched_free(f->sched);
   json_decref(f->params);
   free(f);
 }

@@ -29,6 +29,8 @@ typedef struct ctl_fn {
   int64_t target_inputs;     /* inputs per container the autoscaler aims at */
   double startup_timeout_s;  /* start (import and @enter) to ready */
   json_t *schedule;          /* wire form, or NULL */
+  struct sched *sched;       /* parsed schedule (schedules_run.c) */
+  double next_fire_at;       /* unix seconds; 0: not computed yet */
   /* Classes: kind "cls" runs a class's methods; params holds the values
    * the instance's containers are built with (the defaults for the class
    * itself, the given ones for an instance made by the bind route). */
@@ -144,6 +146,9 @@ static inline void ctl_ewma(double *avg, double sample) {
 /* images.c */
 void ctl_builds_stop(control_t *c);
 void ctl_builds_free(control_t *c);
+
+/* schedules_run.c: fires the schedules of deployed apps' functions. */
+void ctl_schedules_tick(control_t *c);
 
 /* scheduler.c */
 void ctl_scheduler_tick(control_t *c);

@@ -527,6 +527,7 @@ void ctl_scheduler_tick(control_t *c) {
   roll_over(c);
   scale_down_idle(c, now);
   stop_abandoned_apps(c, now);
+  ctl_schedules_tick(c);
   if (c->dirty || now - c->last_autoscale_ms >= 1000) {
     c->dirty = false;
     c->last_autoscale_ms = now;
