@@ -37,6 +37,7 @@ static const vfield_t fn_fields[] = {
     {"image", V_STRING, false, true},
     {"mounts", V_ARRAY, false, true},
     {"buffer_containers", V_INT, false, true},
+    {"gpu", V_INT, false, true},
     {"max_inputs", V_INT, false, true},
     {"target_inputs", V_INT, false, true},
     {"batch_max_size", V_INT, false, true},
@@ -75,10 +76,17 @@ static bool name_ok(const char *s, size_t max) {
 }
 
 static bool is_int_field(const char *key) {
-  static const char *ints[] = {
-      "memory",         "memory_limit",      "min_containers", "max_containers",
-      "max_retries",    "buffer_containers", "max_inputs",     "target_inputs",
-      "batch_max_size", "batch_wait_ms"};
+  static const char *ints[] = {"memory",
+                               "memory_limit",
+                               "min_containers",
+                               "max_containers",
+                               "max_retries",
+                               "gpu",
+                               "buffer_containers",
+                               "max_inputs",
+                               "target_inputs",
+                               "batch_max_size",
+                               "batch_wait_ms"};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
     if (!strcmp(key, ints[i])) return true;
   return false;
@@ -143,6 +151,7 @@ static int check_function(json_t *f, const char *where, err_t *err) {
       (rc = number_in(f, where, "max_containers", NONE, 1, 100000, err)) < 0 ||
       (rc = number_in(f, where, "scaledown_window", 60, 2, 1200, err)) < 0 ||
       (rc = number_in(f, where, "buffer_containers", 0, 0, 1000, err)) < 0 ||
+      (rc = number_in(f, where, "gpu", 0, 0, 8, err)) < 0 ||
       (rc = number_in(f, where, "max_inputs", 1, 1, 1000, err)) < 0 ||
       (rc = number_in(f, where, "batch_max_size", NONE, 1, 1000, err)) < 0 ||
       (rc = number_in(f, where, "batch_wait_ms", NONE, 0, 600000, err)) < 0)

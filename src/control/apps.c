@@ -64,6 +64,7 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
   f->max_containers = (int64_t)num(def, "max_containers", 0);
   f->scaledown_s = num(def, "scaledown_window", 60);
   f->buffer_containers = (int64_t)num(def, "buffer_containers", 0);
+  f->gpu = (int64_t)num(def, "gpu", 0);
   f->max_inputs = (int64_t)num(def, "max_inputs", 1);
   /* A batched function's container takes a whole batch at once. */
   int64_t batch = (int64_t)num(def, "batch_max_size", 0);
@@ -84,6 +85,7 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
     json_t *p;
     json_array_foreach(json_object_get(def, "params"), i, p) {
       json_t *d = json_object_get(p, "default");
+      if (!d) f->needs_params = true;
       if (d)
         json_object_set(f->params,
                         json_string_value(json_object_get(p, "name")), d);
@@ -106,6 +108,7 @@ static void fn_free(ctl_fn_t *f) {
   json_decref(f->mounts);
   json_decref(f->schedule);
   sched_free(f->sched);
+  ctl_stats_free(f->stats);
   json_decref(f->params);
   free(f);
 }

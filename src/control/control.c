@@ -45,7 +45,10 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
                         .sdk_dir = cfg->sdk_dir,
                         .init_path = cfg->init_path,
                         .run_dir = c->run_dir,
-                        .cgroup_root = cfg->cgroup_root};
+                        .cgroup_root = cfg->cgroup_root,
+                        .cpus = cfg->cpus,
+                        .memory_mib = cfg->memory_mib,
+                        .gpus = cfg->gpus};
   wk_callbacks_t cb = {.on_log = on_wk_log, .on_exit = on_wk_exit};
   if ((rc = worker_new(loop, &wc, &cb, c, &c->worker, err)) < 0) goto fail;
   if ((rc = img_store_open(cfg->image_store, &c->images, err)) < 0) goto fail;

@@ -28,6 +28,9 @@ typedef struct control_config {
                                 long is stopped */
   const char *image_store;   /* the image store directory */
   const char *debian_mirror; /* for debian_slim */
+  double cpus;               /* capacity offered (0: the machine's) */
+  uint64_t memory_mib;       /* (0: the machine's) */
+  int64_t gpus;              /* (-1: the machine's) */
 } control_config_t;
 
 int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
@@ -108,5 +111,9 @@ json_t *control_status(control_t *c);
 /* Fills in what only memory knows about live containers in a list from the
  * store (inputs_done so far). */
 void control_containers_annotate(control_t *c, json_t *list);
+/* Adds "schedule_description" ("every 5m") and "next_run" (UTC, ISO 8601)
+ * to the scheduled functions of an app JSON from app_get (schedules_run.c);
+ * nothing for an ephemeral or stopped app. */
+void control_schedules_annotate(control_t *c, json_t *app);
 
 #endif

@@ -8,6 +8,8 @@
 #include "worker/worker.h"
 
 typedef struct ctl_app ctl_app_t;
+typedef struct ctl_stats ctl_stats_t;
+typedef struct ctl_lease ctl_lease_t;
 
 typedef struct ctl_fn {
   char id[40];
@@ -53,7 +55,21 @@ typedef struct ctl_fn {
    * inputs, its containers stop once they hold none, and it is unloaded
    * when the last one is gone. */
   bool retired;
+  /* The autoscaler's view (autoscaler.c). */
+  int64_t running;    /* leased inputs at the last count */
+  int64_t desired;    /* containers wanted at the last decision */
+  char decision[320]; /* the last decision and why */
+  double decided_at;  /* unix seconds */
+  char waiting[320];  /* why inputs wait for capacity ("" = they do not) */
+  bool blocked;       /* did not fit in this autoscaler round */
+  bool needs_params;  /* a class with a parameter without default */
+  int64_t gpu;        /* GPUs one container needs */
+  ctl_stats_t *stats; /* latencies of recent inputs (stats.c) */
   struct ctl_fn *next;
+  /* schedules_run.c has looked at the schedule: parsed it into sched (left
+   * NULL when that failed), reported the runs missed while skiffd was down
+   * and computed next_fire_at. */
+  bool sched_seen;
 } ctl_fn_t;
 
 struct ctl_app {
@@ -66,6 +82,10 @@ struct ctl_app {
   char *src_dir;
   ctl_fn_t *fns;
   struct ctl_app *next;
+  /* When version deployed_version was deployed (its created_at): the
+   * anchor of its periods. Read from the store by schedules_run.c. */
+  double deployed_at;
+  int64_t deployed_version;
 };
 
 enum ct_state { CT_STARTING, CT_RUNNING, CT_EXITED };
@@ -73,13 +93,20 @@ enum ct_state { CT_STARTING, CT_RUNNING, CT_EXITED };
 /* Why skiffd killed a container (worker_kill's reason). */
 enum ct_kill { KILL_NONE = 0, KILL_TIMEOUT, KILL_STOP };
 
+/* An input a container holds, in the order they run. */
+struct ctl_lease {
+  int64_t id;
+  double created_at; /* accepted (unix seconds) */
+  double leased_at;  /* handed to the container */
+};
+
 struct ctl_container {
   char id[40];
   char token[48];
   ctl_fn_t *fn;
   wk_container_t *wk;
   enum ct_state state;
-  int64_t *leased; /* input ids in the order they run */
+  ctl_lease_t *leased; /* inputs held, in the order they run */
   size_t nleased, capleased;
   uint64_t head_started_us; /* when the input at the head started running */
   uint64_t created_us;
@@ -150,7 +177,20 @@ void ctl_builds_free(control_t *c);
 /* schedules_run.c: fires the schedules of deployed apps' functions. */
 void ctl_schedules_tick(control_t *c);
 
+/* stats.c: latencies of a function's recent inputs. */
+/* Notes a finished input (queue wait and end-to-end latency). */
+void ctl_stats_record(ctl_fn_t *fn, const ctl_lease_t *l, double now);
+/* {"inputs_done","latency_p50_ms","latency_p99_ms","queue_wait_p50_ms",
+ * "queue_wait_p99_ms","samples"} over the last inputs (new reference). */
+json_t *ctl_stats_json(const ctl_fn_t *fn);
+void ctl_stats_free(ctl_stats_t *s);
+
+/* autoscaler.c */
+void ctl_autoscale(control_t *c);
+void ctl_scale_down(control_t *c, uint64_t now);
+
 /* scheduler.c */
+int ctl_container_start(control_t *c, ctl_fn_t *fn);
 void ctl_scheduler_tick(control_t *c);
 void ctl_container_exited(control_t *c, ctl_container_t *ct,
                           const wk_exit_t *ex);

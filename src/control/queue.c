@@ -162,7 +162,7 @@ int control_call_cancel(control_t *c, const char *call_id, bool terminate,
     for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
       for (size_t i = 0; i < ct->nleased; i++) {
         store_input_info_t info;
-        if (c->store->ops->input_info(c->store, ct->leased[i], &info, err) ==
+        if (c->store->ops->input_info(c->store, ct->leased[i].id, &info, err) ==
                 0 &&
             !strcmp(info.call_id, call_id)) {
           worker_kill(c->worker, ct->wk, KILL_STOP);
@@ -206,7 +206,8 @@ bool control_runner_should_stop(control_t *c, ctl_container_t *ct) {
  * now. Returns false when the container did not hold it. */
 static bool unlease(ctl_container_t *ct, int64_t input_id) {
   for (size_t i = 0; i < ct->nleased; i++) {
-    if (ct->leased[i] != input_id) continue;
+    if (ct->leased[i].id != input_id) continue;
+    ctl_stats_record(ct->fn, &ct->leased[i], now_wall());
     memmove(&ct->leased[i], &ct->leased[i + 1],
             (ct->nleased - i - 1) * sizeof *ct->leased);
     ct->nleased--;
@@ -218,7 +219,7 @@ static bool unlease(ctl_container_t *ct, int64_t input_id) {
 
 static bool holds(ctl_container_t *ct, int64_t input_id) {
   for (size_t i = 0; i < ct->nleased; i++)
-    if (ct->leased[i] == input_id) return true;
+    if (ct->leased[i].id == input_id) return true;
   return false;
 }
 
@@ -316,8 +317,9 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
   if ((int64_t)want > share) want = share > 0 ? (size_t)share : 1;
   store_leased_t *l = NULL;
   size_t n = 0;
-  if ((rc = c->store->ops->inputs_lease(c->store, ct->fn->id, ct->id, want,
-                                        now_wall(), &l, &n, err)) < 0)
+  double now = now_wall();
+  if ((rc = c->store->ops->inputs_lease(c->store, ct->fn->id, ct->id, want, now,
+                                        &l, &n, err)) < 0)
     return rc;
   if (n && ct->nleased == 0) ct->head_started_us = now_mono_us();
   ct->fn->queued =
@@ -327,7 +329,8 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
       ct->capleased = ct->capleased ? ct->capleased * 2 : 8;
       ct->leased = xrealloc(ct->leased, ct->capleased * sizeof *ct->leased);
     }
-    ct->leased[ct->nleased++] = l[i].input_id;
+    ct->leased[ct->nleased++] = (ctl_lease_t){
+        .id = l[i].input_id, .created_at = l[i].created_at, .leased_at = now};
     char idbuf[40];
     store_input_id_format(l[i].input_id, idbuf, sizeof idbuf);
     size_t blen = 0;

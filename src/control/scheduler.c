@@ -13,8 +13,6 @@
 #include "base/xalloc.h"
 #include "control/control_internal.h"
 
-#define MAX_STARTING 4 /* containers starting at once, machine-wide */
-#define START_FAILURES_MAX 3
 #define PIDS_MAX 4096
 #define PARTIAL_FLUSH_MS 200
 
@@ -220,7 +218,7 @@ static void container_free(ctl_container_t *ct) {
   free(ct);
 }
 
-static int start_container(control_t *c, ctl_fn_t *fn) {
+int ctl_container_start(control_t *c, ctl_fn_t *fn) {
   ctl_container_t *ct = xcalloc(1, sizeof *ct);
   ct->fn = fn;
   id_new("ct", ct->id, sizeof ct->id);
@@ -327,7 +325,7 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
   if (msg[0]) {
     ctl_log_system(c, fn->app, ct->id, "container %s: %s", ct->id, msg);
     if (ct->nleased > 0) {
-      int64_t head = ct->leased[0];
+      int64_t head = ct->leased[0].id;
       memmove(&ct->leased[0], &ct->leased[1],
               (ct->nleased - 1) * sizeof *ct->leased);
       ct->nleased--;
@@ -382,18 +380,6 @@ static void enforce_timeouts(control_t *c, uint64_t now) {
   }
 }
 
-static void scale_down_idle(control_t *c, uint64_t now) {
-  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    if (ct->state != CT_RUNNING || ct->nleased || ct->stop) continue;
-    if ((double)(now - ct->last_active_ms) < ct->fn->scaledown_s * 1000.0)
-      continue;
-    if (ct->fn->live <= ct->fn->min_containers) continue;
-    ct->stop = true;
-    ct->fn->live--; /* no longer counts toward capacity */
-    if (c->http) http_wake(c->http, ct->fn->park_key);
-  }
-}
-
 /* While an app has retired functions (an older version still draining),
  * inputs that come back to their queue (a retry of an input that failed on
  * an old container) move to the active version, and a retired function is
@@ -423,99 +409,6 @@ static void stop_abandoned_apps(control_t *c, uint64_t now) {
   }
 }
 
-static void reserved(control_t *c, double *cpu, int64_t *mem, int *starting) {
-  *cpu = 0;
-  *mem = 0;
-  *starting = 0;
-  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    if (ct->state == CT_EXITED) continue;
-    *cpu += ct->fn->cpu;
-    *mem += ct->fn->memory_mib;
-    if (ct->state == CT_STARTING) (*starting)++;
-  }
-}
-
-/* Starts containers for fn until it has `desired` or the machine is full. */
-static void scale_up(control_t *c, ctl_fn_t *fn, int64_t desired) {
-  double cpu_total = worker_cpu_total(c->worker);
-  int64_t mem_total = (int64_t)worker_memory_total_mib(c->worker);
-  if (fn->cpu > cpu_total || fn->memory_mib > mem_total) {
-    char msg[512];
-    snprintf(msg, sizeof msg,
-             "function %s asks for %g CPUs and %lld MiB, but this machine has "
-             "%g CPUs and %lld MiB; lower cpu= or memory=",
-             fn->name, fn->cpu, (long long)fn->memory_mib, cpu_total,
-             (long long)mem_total);
-    ctl_fail_queued(c, fn, msg);
-    return;
-  }
-  while (fn->live < desired) {
-    double cpu;
-    int64_t mem;
-    int starting;
-    reserved(c, &cpu, &mem, &starting);
-    /* CPU requests may not oversubscribe the machine; a function's first
-     * container is always allowed so that work cannot starve. */
-    if (fn->live > 0 &&
-        (cpu + fn->cpu > cpu_total + 1e-9 || mem + fn->memory_mib > mem_total))
-      return;
-    if (starting >= MAX_STARTING) return;
-    if (start_container(c, fn) < 0) return;
-  }
-}
-
-static void autoscale(control_t *c) {
-  store_queue_count_t *counts = NULL;
-  size_t n = 0;
-  err_t err = ERR_INIT;
-  if (c->store->ops->queue_counts(c->store, now_wall(), &counts, &n, &err) <
-      0) {
-    log_error("%s", err.msg);
-    return;
-  }
-  for (ctl_app_t *a = c->apps; a; a = a->next)
-    for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) fn->queued = 0;
-  for (size_t i = 0; i < n; i++) {
-    ctl_fn_t *fn = ctl_fn_find(c, counts[i].function_id);
-    /* A retired function's queue moves to the active version (rollover). */
-    if (!fn || !fn->app->running || fn->retired) continue;
-    if (fn->start_failures >= START_FAILURES_MAX) {
-      char msg[700];
-      snprintf(msg, sizeof msg,
-               "containers for %s failed to start %d times: %s", fn->name,
-               fn->start_failures, fn->last_failure);
-      fn->start_failures = 0;
-      ctl_fail_queued(c, fn, msg);
-      continue;
-    }
-    if (counts[i].queued > 0 && c->http) http_wake(c->http, fn->park_key);
-    fn->queued = counts[i].queued;
-    int64_t backlog = counts[i].queued + counts[i].leased;
-    int64_t desired = backlog;
-    /* Once run times are known, start another container only while the
-     * backlog would take the running ones longer than a container takes to
-     * start: a thousand tiny inputs do not need sixteen containers. */
-    if (fn->run_us > 0) {
-      double start_us = c->start_us > 0 ? c->start_us : 100000.0;
-      double enough = ceil((double)backlog * fn->run_us / start_us);
-      if (enough < 1) enough = 1;
-      if ((double)desired > enough) desired = (int64_t)enough;
-    }
-    if (fn->max_containers > 0 && desired > fn->max_containers)
-      desired = fn->max_containers;
-    if (desired < fn->min_containers) desired = fn->min_containers;
-    scale_up(c, fn, desired);
-  }
-  free(counts);
-  /* Functions with nothing queued still keep their min_containers. */
-  for (ctl_app_t *a = c->apps; a; a = a->next) {
-    if (!a->running) continue;
-    for (ctl_fn_t *fn = a->fns; fn; fn = fn->next)
-      if (!fn->retired && fn->live < fn->min_containers)
-        scale_up(c, fn, fn->min_containers);
-  }
-}
-
 void ctl_scheduler_tick(control_t *c) {
   if (c->shutting_down) return;
   uint64_t now = now_mono_ms();
@@ -525,12 +418,12 @@ void ctl_scheduler_tick(control_t *c) {
         flush_partial(c, ct, i);
   enforce_timeouts(c, now);
   roll_over(c);
-  scale_down_idle(c, now);
+  ctl_scale_down(c, now);
   stop_abandoned_apps(c, now);
   ctl_schedules_tick(c);
   if (c->dirty || now - c->last_autoscale_ms >= 1000) {
     c->dirty = false;
     c->last_autoscale_ms = now;
-    autoscale(c);
+    ctl_autoscale(c);
   }
 }

@@ -35,6 +35,9 @@ typedef struct daemon_opts {
   const char *registry_certs;
   uint64_t max_payload_mb;
   double ephemeral_grace_s;
+  double cpus;         /* capacity offered to containers; 0 = all */
+  uint64_t memory_mib; /* 0 = all */
+  int64_t gpus;        /* -1 = all */
   enum log_level level;
 } daemon_opts_t;
 
@@ -84,6 +87,13 @@ static void usage(FILE *f) {
       "                         Docker's certs.d (default /etc/skiff/certs.d; "
       "\n"
       "                         $SKIFF_REGISTRY_CERTS)\n"
+      "  --cpus N               CPUs containers may request in all (default:\n"
+      "                         the machine's)\n"
+      "  --memory MIB           memory containers may request in all "
+      "(default:\n"
+      "                         the machine's)\n"
+      "  --gpus N               GPUs containers may request in all (default:\n"
+      "                         the /dev/nvidiaN devices)\n"
       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
       "  --version              print the version and exit\n"
       "  -h, --help             this help\n");
@@ -103,7 +113,10 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_GRACE,
     O_IMAGES,
     O_MIRROR,
-    O_CERTS
+    O_CERTS,
+    O_CPUS,
+    O_MEMORY,
+    O_GPUS
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -118,6 +131,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"image-store", required_argument, NULL, O_IMAGES},
       {"debian-mirror", required_argument, NULL, O_MIRROR},
       {"registry-certs", required_argument, NULL, O_CERTS},
+      {"cpus", required_argument, NULL, O_CPUS},
+      {"memory", required_argument, NULL, O_MEMORY},
+      {"gpus", required_argument, NULL, O_GPUS},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -163,6 +179,37 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
           return 2;
         }
         break;
+      case O_CPUS: {
+        char *end;
+        o->cpus = strtod(optarg, &end);
+        if (*end || !(o->cpus >= 0.01 && o->cpus <= 4096)) {
+          fprintf(stderr,
+                  "skiffd: --cpus must be a number from 0.01 to 4096, "
+                  "got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      }
+      case O_MEMORY:
+        if (!parse_u64(optarg, &o->memory_mib) || o->memory_mib < 16) {
+          fprintf(stderr,
+                  "skiffd: --memory must be a number of MiB of at least 16, "
+                  "got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_GPUS: {
+        uint64_t g;
+        if (!parse_u64(optarg, &g) || g > 1024) {
+          fprintf(stderr, "skiffd: --gpus must be from 0 to 1024, got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        o->gpus = (int64_t)g;
+        break;
+      }
       case O_GRACE: {
         char *end;
         o->ephemeral_grace_s = strtod(optarg, &end);
@@ -290,6 +337,7 @@ int main(int argc, char **argv) {
                      .max_payload_mb = 64,
                      .python = "/usr/bin/python3",
                      .ephemeral_grace_s = 60,
+                     .gpus = -1,
                      .level = LOG_INFO};
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc;
@@ -342,7 +390,10 @@ int main(int argc, char **argv) {
                          .init_path = paths_init_bin(),
                          .cgroup_root = o.cgroup_root,
                          .max_payload = o.max_payload_mb * 1024 * 1024,
-                         .ephemeral_grace_s = o.ephemeral_grace_s};
+                         .ephemeral_grace_s = o.ephemeral_grace_s,
+                         .cpus = o.cpus,
+                         .memory_mib = o.memory_mib,
+                         .gpus = o.gpus};
   char *sdk_real = realpath(cc.sdk_dir, NULL);
   if (!sdk_real || access(cc.init_path, X_OK) != 0) {
     fprintf(stderr,

@@ -95,7 +95,8 @@ int sq_inputs_lease(store_t *s, const char *function_id,
   *n = 0;
   sqlite3_stmt *st = sq_stmt(
       q,
-      "SELECT id, idx, call_id, args FROM inputs WHERE function_id = ? AND"
+      "SELECT id, idx, call_id, args, created_at FROM inputs WHERE"
+      " function_id = ? AND"
       " state = 'queued' AND retry_at <= ? ORDER BY id LIMIT ?",
       err);
   if (!st) return err->code;
@@ -113,6 +114,7 @@ int sq_inputs_lease(store_t *s, const char *function_id,
     x->len = (size_t)sqlite3_column_bytes(st, 3);
     x->args = xmalloc(x->len + 1);
     if (x->len) memcpy(x->args, sqlite3_column_blob(st, 3), x->len);
+    x->created_at = sqlite3_column_double(st, 4);
   }
   sqlite3_reset(st);
   for (size_t i = 0; i < got; i++) {

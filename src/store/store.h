@@ -35,6 +35,7 @@ typedef struct store_leased {
   char call_id[40];
   void *args;
   size_t len;
+  double created_at; /* when the input was accepted (unix seconds) */
 } store_leased_t;
 
 /* What the control plane needs to know about one input. */

@@ -2,6 +2,7 @@
  * pidfd for exit and the pipes for output, classify the end, clean up. */
 #include "worker/worker.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ struct worker {
   wk_container_t *live;
   double cpu_total;
   uint64_t mem_total_mib;
+  int64_t gpu_total;
   char cgroup_parent[32];
 };
 
@@ -53,6 +55,23 @@ static uint64_t meminfo_total_mib(void) {
     if (sscanf(line, "MemTotal: %llu kB", &kb) == 1) break;
   fclose(f);
   return kb / 1024;
+}
+
+/* NVIDIA GPUs: the /dev/nvidia0, /dev/nvidia1, ... device nodes. */
+static int64_t count_gpus(void) {
+  int64_t n = 0;
+  DIR *d = opendir("/dev");
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *p = e->d_name;
+    if (strncmp(p, "nvidia", 6) || !p[6]) continue;
+    p += 6;
+    while (*p >= '0' && *p <= '9') p++;
+    if (!*p) n++;
+  }
+  closedir(d);
+  return n;
 }
 
 int worker_new(uv_loop_t *loop, const worker_config_t *cfg,
@@ -79,8 +98,11 @@ int worker_new(uv_loop_t *loop, const worker_config_t *cfg,
     log_info("cleaned up %d containers left by an earlier skiffd", stale);
   else if (stale < 0)
     log_warn("cleaning up old containers: %s", err->msg);
-  w->cpu_total = (double)sysconf(_SC_NPROCESSORS_ONLN);
-  w->mem_total_mib = meminfo_total_mib();
+  w->cpu_total =
+      cfg->cpus > 0 ? cfg->cpus : (double)sysconf(_SC_NPROCESSORS_ONLN);
+  w->mem_total_mib =
+      cfg->memory_mib > 0 ? cfg->memory_mib : meminfo_total_mib();
+  w->gpu_total = cfg->gpus >= 0 ? cfg->gpus : count_gpus();
   *out = w;
   return 0;
 fail:
@@ -296,6 +318,9 @@ const char *worker_cgroup_version(const worker_t *w) {
 }
 double worker_cpu_total(const worker_t *w) {
   return w->cpu_total;
+}
+int64_t worker_gpu_total(const worker_t *w) {
+  return w->gpu_total;
 }
 uint64_t worker_memory_total_mib(const worker_t *w) {
   return w->mem_total_mib;

@@ -43,6 +43,11 @@ typedef struct worker_config {
   const char *init_path;   /* static skiff-init */
   const char *run_dir;     /* host dir with the runner socket api.sock */
   const char *cgroup_root; /* NULL: /sys/fs/cgroup */
+  /* What the worker offers containers; 0 (GPUs: -1) = what the machine
+   * has (GPUs: the /dev/nvidiaN devices). */
+  double cpus;
+  uint64_t memory_mib;
+  int64_t gpus;
 } worker_config_t;
 
 /* A read-only bind of host files into a container (copy=False local files
@@ -88,6 +93,7 @@ int wk_container_pid(const wk_container_t *c);
 const char *worker_cgroup_version(const worker_t *w);
 double worker_cpu_total(const worker_t *w);
 uint64_t worker_memory_total_mib(const worker_t *w);
+int64_t worker_gpu_total(const worker_t *w);
 /* The cgroup (under each controller) holding this worker's containers:
  * "skiff-" and 12 hex digits of the home's hash. */
 const char *worker_cgroup_parent(const worker_t *w);
