@@ -152,6 +152,7 @@ void api_app_get(api_t *api, http_req_t *req, const route_match_t *m) {
     http_respond_err(req, &err);
     return;
   }
+  control_schedules_annotate(api->control, app);
   http_respond(req, 200, app);
 }
 
