@@ -51,6 +51,10 @@ int64_t api_next_cursor(const json_t *rows, const char *field, int64_t after);
 int api_cls_spec_check(json_t *f, const char *where, err_t *err);
 bool api_cls_value_ok(const char *type, const json_t *v);
 
+/* The autoscaler's view of an app; update_autoscaler (route_functions.c). */
+void api_app_stats(api_t *api, http_req_t *req, const route_match_t *m);
+void api_function_autoscaler(api_t *api, http_req_t *req,
+                             const route_match_t *m);
 void api_status(api_t *api, http_req_t *req, const route_match_t *m);
 void api_shutdown(api_t *api, http_req_t *req, const route_match_t *m);
 void api_blobs_missing(api_t *api, http_req_t *req, const route_match_t *m);
@@ -102,4 +106,7 @@ bool api_abs_path_ok(const char *p);
  * checks body and fills in defaults and function ids. */
 int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err);
 
+void api_cls_bind(api_t *api, http_req_t *req, const route_match_t *m);
+void api_runner_cls_bind(api_t *api, http_req_t *req, const route_match_t *m);
+void api_runner_function(api_t *api, http_req_t *req, const route_match_t *m);
 #endif

@@ -19,6 +19,8 @@ const route_t api_client_routes[] = {
     {"POST", "/v1/apps/{}/rollback", api_app_rollback},
     {"GET", "/v1/apps/{}/functions/{}", api_app_function},
     {"POST", "/v1/functions/{}/calls", api_calls_create},
+    {"GET", "/v1/apps/{}/stats", api_app_stats},
+    {"POST", "/v1/functions/{}/autoscaler", api_function_autoscaler},
     {"POST", "/v1/calls/{}/inputs", api_call_inputs},
     {"GET", "/v1/calls/{}/outputs", api_call_outputs},
     {"GET", "/v1/calls/{}", api_call_get},

@@ -31,6 +31,7 @@ int cmd_run(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 int cmd_app(int argc, char **argv);
 int cmd_container(int argc, char **argv);
+int cmd_function(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 int cmd_image(int argc, char **argv);

@@ -17,6 +17,8 @@ static const cli_command_t commands[] = {
     {"app", cmd_app,
      "List apps, stop them, show their logs, versions and roll back"},
     {"container", cmd_container, "List containers"},
+    {"function", cmd_function,
+     "Show how functions scale (queued, containers, latency); tune it"},
     {"status", cmd_status, "Show skiffd's status"},
     {"daemon", cmd_daemon, "Start, stop or check the local skiffd"},
     {"help", cmd_help, "Show help for a command"},

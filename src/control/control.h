@@ -108,6 +108,15 @@ const char *control_image_store_dir(const control_t *c);
 struct img_store *control_images(control_t *c);
 
 json_t *control_status(control_t *c);
+/* The autoscaler's view of an app's functions and the machine's capacity:
+ * {"functions": [...], "capacity": {...}} (fn_status.c). */
+int control_app_stats(control_t *c, const char *app_id, json_t **out,
+                      err_t *err);
+/* Changes min/max/buffer_containers and scaledown_window of a running
+ * function (any subset in body); *out is its new state. -ENOENT: unknown
+ * or stopped; -EINVAL: a bad value. */
+int control_update_autoscaler(control_t *c, const char *function_id,
+                              json_t *body, json_t **out, err_t *err);
 /* Fills in what only memory knows about live containers in a list from the
  * store (inputs_done so far). */
 void control_containers_annotate(control_t *c, json_t *list);
@@ -115,5 +124,26 @@ void control_containers_annotate(control_t *c, json_t *list);
  * to the scheduled functions of an app JSON from app_get (schedules_run.c);
  * nothing for an ephemeral or stopped app. */
 void control_schedules_annotate(control_t *c, json_t *app);
+
+/* Classes (classes.c). The definition (from the store, with function_id)
+ * of class cls_name in the active version of the running app app_id;
+ * -ENOENT with a message naming the app's classes. */
+int control_cls_get(control_t *c, const char *app_id, const char *cls_name,
+                    json_t **def, err_t *err);
+/* Checks the given parameter values (an object) against the class
+ * definition's "params": an unknown name, a wrong type or a missing
+ * required value is -EINVAL with a message naming what exists. *bound gets
+ * every parameter's value, defaults filled in. */
+int control_cls_bind_params(const json_t *cls_def, const json_t *given,
+                            json_t **bound, err_t *err);
+/* The function id of the instance def (a class definition with "name",
+ * "instance_of", "bound_params", "bound_options") in the active version of
+ * the app: the function of that name when there is one, else def is stored
+ * under a new id and loaded (*created). */
+int control_cls_instance(control_t *c, const char *app_id, json_t *def,
+                         char function_id[40], bool *created, err_t *err);
+/* The definition of the function a container serves. */
+int control_container_function(control_t *c, ctl_container_t *ct,
+                               json_t **def, err_t *err);
 
 #endif

@@ -91,7 +91,7 @@ struct ctl_app {
 enum ct_state { CT_STARTING, CT_RUNNING, CT_EXITED };
 
 /* Why skiffd killed a container (worker_kill's reason). */
-enum ct_kill { KILL_NONE = 0, KILL_TIMEOUT, KILL_STOP };
+enum ct_kill { KILL_NONE = 0, KILL_TIMEOUT, KILL_STOP, KILL_STARTUP };
 
 /* An input a container holds, in the order they run. */
 struct ctl_lease {
@@ -112,7 +112,8 @@ struct ctl_container {
   uint64_t created_us;
   uint64_t last_active_ms;
   int64_t inputs_done;
-  bool stop; /* tell the runner to exit */
+  bool stop;        /* tell the runner to exit */
+  uint64_t term_ms; /* when it was sent SIGTERM (0: not) */
   char stderr_tail[256];
   buf_t partial[2]; /* stdout, stderr: bytes after the last newline */
   uint64_t partial_since[2];
@@ -198,5 +199,14 @@ void ctl_container_log(control_t *c, ctl_container_t *ct, const char *stream,
                        const char *data, size_t len);
 void ctl_kill_app_containers(control_t *c, ctl_app_t *app);
 void ctl_containers_free(control_t *c);
+
+/* Loads def, an instance of class cls, into app a (apps.c). */
+ctl_fn_t *ctl_app_add_instance(control_t *c, ctl_app_t *a, const ctl_fn_t *cls,
+                               json_t *def);
+
+/* classes.c: after a redeploy, the instances of the retired version are
+ * bound again in the active one (same names), so that their queued inputs
+ * and calls through their old ids move there. */
+void ctl_classes_carry(control_t *c, ctl_app_t *a);
 
 #endif

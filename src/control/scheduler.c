@@ -15,6 +15,7 @@
 
 #define PIDS_MAX 4096
 #define PARTIAL_FLUSH_MS 200
+#define EXIT_GRACE_MS 30000 /* SIGTERM to SIGKILL when an app stops */
 
 /* ---- logs ---- */
 
@@ -284,7 +285,13 @@ static void describe_end(ctl_container_t *ct, const wk_exit_t *ex, char *msg,
                (long long)fn->memory_mib);
       break;
     case WK_KILLED:
-      if (ex->kill_reason == KILL_TIMEOUT)
+      if (ex->kill_reason == KILL_STARTUP)
+        snprintf(msg, n,
+                 "container did not become ready within its startup_timeout "
+                 "of %gs (importing the app and running @skiff.enter "
+                 "methods)",
+                 fn->startup_timeout_s);
+      else if (ex->kill_reason == KILL_TIMEOUT)
         snprintf(msg, n,
                  "function timed out: the input ran longer than its timeout "
                  "of %gs",
@@ -330,7 +337,8 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
               (ct->nleased - 1) * sizeof *ct->leased);
       ct->nleased--;
       ctl_input_failed(c, fn, head, msg, NULL, NULL, NULL, 0);
-    } else if (before_work && ex->end != WK_KILLED) {
+    } else if (before_work &&
+               (ex->end != WK_KILLED || ex->kill_reason == KILL_STARTUP)) {
       fn->start_failures++;
       snprintf(fn->last_failure, sizeof fn->last_failure, "%s", msg);
     }
@@ -358,7 +366,11 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
 
 void ctl_kill_app_containers(control_t *c, ctl_app_t *app) {
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
-    if (ct->fn->app == app) worker_kill(c->worker, ct->wk, KILL_STOP);
+    if (ct->fn->app == app && !ct->term_ms) {
+      /* SIGTERM first: the runner runs @skiff.exit methods and ends. */
+      worker_term(c->worker, ct->wk, KILL_STOP);
+      ct->term_ms = now_mono_ms();
+    }
 }
 
 void ctl_containers_free(control_t *c) {
@@ -374,6 +386,11 @@ void ctl_containers_free(control_t *c) {
 
 static void enforce_timeouts(control_t *c, uint64_t now) {
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+    if (ct->term_ms && now - ct->term_ms > EXIT_GRACE_MS)
+      worker_kill(c->worker, ct->wk, KILL_STOP);
+    if (ct->state == CT_STARTING && (double)(now_mono_us() - ct->created_us) >
+                                        ct->fn->startup_timeout_s * 1e6)
+      worker_kill(c->worker, ct->wk, KILL_STARTUP);
     if (ct->nleased == 0 || ct->state != CT_RUNNING) continue;
     if ((double)(now_mono_us() - ct->head_started_us) > ct->fn->timeout_s * 1e6)
       worker_kill(c->worker, ct->wk, KILL_TIMEOUT);

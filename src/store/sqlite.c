@@ -217,6 +217,7 @@ static const store_ops_t sqlite_ops = {
     .app_functions = sq_app_functions,
     .inputs_adopt = sq_inputs_adopt,
     .function_add = sq_function_add,
+    .function_update = sq_function_update,
     .schedule_last_get = sq_schedule_last_get,
     .schedule_last_set = sq_schedule_last_set,
     .call_create = sq_call_create,

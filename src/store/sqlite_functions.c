@@ -39,6 +39,19 @@ int sq_function_add(store_t *s, const char *app_id, int64_t version,
   return sq_step_done(q, st, "insert function", err);
 }
 
+int sq_function_update(store_t *s, const char *function_id, json_t *definition,
+                       err_t *err) {
+  sq_t *q = (sq_t *)s;
+  sqlite3_stmt *st =
+      sq_stmt(q, "UPDATE functions SET definition = ? WHERE id = ?", err);
+  if (!st) return err->code;
+  char *def = json_dumps(definition, JSON_COMPACT);
+  sq_bind_text(st, 1, def);
+  sq_bind_text(st, 2, function_id);
+  free(def);
+  return sq_step_done(q, st, "update function", err);
+}
+
 int sq_schedule_last_get(store_t *s, const char *app_id,
                          const char *function_name, double *at, err_t *err) {
   sq_t *q = (sq_t *)s;

@@ -125,6 +125,10 @@ typedef struct store_ops {
   int (*function_add)(store_t *s, const char *app_id, int64_t version,
                       json_t *definition, err_t *err);
 
+  /* Replaces a function's stored definition (update_autoscaler). */
+  int (*function_update)(store_t *s, const char *function_id,
+                         json_t *definition, err_t *err);
+
   /* Schedules: when a deployed app's scheduled function last fired (unix
    * seconds); -ENOENT when it never did. */
   int (*schedule_last_get)(store_t *s, const char *app_id,

@@ -85,6 +85,10 @@ int worker_start(worker_t *w, const wk_spec_t *spec, void *data,
 /* SIGKILLs the container; its on_exit reports WK_KILLED with reason, unless
  * the OOM killer got there first. Killing twice keeps the first reason. */
 void worker_kill(worker_t *w, wk_container_t *c, int reason);
+/* Asks the container to end (SIGTERM to its program, which may run exit
+ * handlers); reported like worker_kill with reason. The caller follows up
+ * with worker_kill when it does not end in time. */
+void worker_term(worker_t *w, wk_container_t *c, int reason);
 
 const char *wk_container_id(const wk_container_t *c);
 void *wk_container_data(const wk_container_t *c);
