@@ -139,6 +139,7 @@ struct control {
   char *run_dir;
   img_store_t *images;
   ctl_build_t *builds;
+  double sched_tick_at; /* wall clock at the last schedules tick */
 };
 
 /* apps.c */

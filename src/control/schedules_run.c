@@ -158,12 +158,19 @@ static void fire(control_t *c, ctl_app_t *a, ctl_fn_t *f, double now) {
 void ctl_schedules_tick(control_t *c) {
   if (c->shutting_down) return;
   double now = now_wall();
+  /* The wall clock was set back: next fire times computed before would
+   * hold every schedule back by as much. (A clock set forward fires once,
+   * as after a blocked loop.) */
+  bool clock_back = now < c->sched_tick_at - 1;
+  c->sched_tick_at = now;
   for (ctl_app_t *a = c->apps; a; a = a->next) {
     if (!runs_schedules(a)) continue;
     for (ctl_fn_t *f = a->fns; f; f = f->next) {
       if (!schedulable(a, f)) continue;
       if (!f->sched_seen) first_seen(c, a, f, now);
-      if (f->sched && now >= f->next_fire_at) fire(c, a, f, now);
+      if (!f->sched) continue;
+      if (clock_back) f->next_fire_at = sched_next(f->sched, now);
+      if (now >= f->next_fire_at) fire(c, a, f, now);
     }
   }
 }
