@@ -89,10 +89,16 @@ def test_redeploy_without_the_schedule_stops_it(daemon, tmp_path):
     time.sleep(4)
     assert len(runs(daemon, name)) == n
     assert "next_run" not in fn_json(daemon, name, "tick")
-    # A stopped app does not run either (the schedule comes back with v3,
-    # then the app is stopped).
-    deploy(daemon, app_file(tmp_path, name, "skiff.Period(seconds=1)", tag="v3"))
-    daemon.wait_for(lambda: len(runs(daemon, name)) > n, timeout=30, interval=0.5, what="a run of v3")
+    # A rollback to version 1 (as version 3) brings the schedule back.
+    time.sleep(1)  # output of v1's last run, if it was still on its way
+    before = ticks(daemon, name, "v1")
+    p = daemon.skiff("app", "rollback", name, "1", check=0)
+    assert "as version 3" in p.stdout, describe(p, daemon)
+    daemon.wait_for(lambda: len(runs(daemon, name)) > n, timeout=30, interval=0.5,
+                    what="a run after the rollback")
+    daemon.wait_for(lambda: ticks(daemon, name, "v1") > before, timeout=30, interval=0.5,
+                    what="version 1's code running again")
+    # A stopped app does not run.
     daemon.skiff("app", "stop", name, check=0)
     n = len(runs(daemon, name))
     time.sleep(3)
