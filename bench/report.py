@@ -263,12 +263,149 @@ def render_images(R):
     return lines
 
 
-def splice_images(out, section):
-    """Replaces (or adds) the "## Images" section of an existing report,
-    keeping every other section as it was."""
+# ---- Autoscaler --------------------------------------------------------------------------------
+def render_autoscale(R):
+    """The "## Autoscaler" section (list of lines), or [] when no autoscaler results."""
+    if not any(k.startswith("as.") for k in R):
+        return []
+
+    def one(key):
+        v = R.get(key)
+        return v[-1] if v else None
+
+    def wait(r, p):
+        v = r.get(f"p{p}_ms")
+        return ("≥ " if r.get(f"p{p}_lower_bound") else "") + fw(r.get(f"p{p}_ms"))
+
+    def fw(ms):  # a wait: ms below 1 s
+        return fmt_ms(ms) if ms is not None and ms < 1000 else fmt_s(ms / 1e3 if ms is not None else None)
+
+    def times(a, b, what):  # 2 digits below 10x, none above
+        return "" if not a or not b else f"{a / b:.2f}x {what}" if a / b < 10 else f"{a / b:,.0f}x {what}"
+
+    cfg = one("as.config") or {}
+    tr = {s: one(f"as.trace.{s}") for s in ("auto", "peak", "one")}
+    pk = tr["peak"]
+    names = {"auto": f"skiff autoscaled: `min_containers=0, max_containers={cfg.get('max')}, "
+                     + ("buffer_containers=1, " if cfg.get("buffer_supported") else "(buffer_containers refused by the SDK) ")
+                     + f"scaledown_window={cfg.get('scaledown_s', 5):g}`",
+             "peak": f"reserve for the peak: `min_containers={cfg.get('max')}, max_containers={cfg.get('max')}` (always on)",
+             "one": "one container: `max_containers=1`"}
+    rows = []
+    sec = (f"1. bursty trace, {cfg.get('requests', '?'):,} requests of a {cfg.get('body_ms', 200):.0f} ms body: "
+           f"container-seconds in one {tr['auto']['window_s']:.0f} s window (lower is better)" if tr["auto"] else
+           "1. bursty trace: container-seconds (lower is better)")
+    for s in ("auto", "peak", "one"):
+        r = tr[s]
+        if not r:
+            continue
+        extra = (f" (at most {r['peak_live']} live, {r['containers_started']} started)" if s == "auto" else
+                 f" ({r['cut_off']:,} of {r['n']:,} not started by the window's end)" if s == "one" and r["cut_off"] else "")
+        rows.append((sec, names[s] + extra, f"{r['container_s']:,.0f} container-s",
+                     times(r["container_s"], pk and pk["container_s"], "peak's")))
+        sec = ""
+    if pk and pk.get("body_container_s"):
+        rows.append(("", "the work itself: sum of the bodies' run times (a floor for any system)",
+                     f"{pk['body_container_s']:,.0f} container-s", times(pk["body_container_s"], pk["container_s"], "peak's")))
+    for p, title in ((50, "2. same trace: queue wait (body start - submit), p50 (lower is better)"),
+                     (99, "3. same trace: queue wait, p99 (lower is better)")):
+        sec = title
+        for s in ("auto", "peak", "one"):
+            r = tr[s]
+            if not r:
+                continue
+            rows.append((sec, names[s].split(":")[0], wait(r, p),
+                         times(r[f"p{p}_ms"], pk and pk[f"p{p}_ms"], "peak's") if s != "peak" else ""))
+            sec = ""
+    sec = "4. same trace: trace start to the last result (lower is better)"
+    for s in ("auto", "peak", "one"):
+        r = tr[s]
+        if not r:
+            continue
+        v = r.get("end_to_end_s")
+        rows.append((sec, names[s].split(":")[0], fmt_s(v) if v is not None else
+                     f"not done: {r['cut_off']:,} cut off at {r['window_s']:.0f} s", ""))
+        sec = ""
+    sc = one("as.scale")
+    if sc:
+        sec = f"5. scale from 0 to {sc['max']} containers, {sc['max']} inputs of a {sc['body_s']:g} s body at once (median of {sc['n']}, lower is better)"
+        rows.append((sec, f"{sc['max']} container records (`started_at` of the {sc['max']}th)", fmt_s(sc.get("to_nth_record_s")), ""))
+        rows.append(("", f"{sc['max']} containers `running`", fmt_s(sc.get("to_n_running_s"))
+                     if sc.get("to_n_running_s") is not None else "not reached in 60 s", ""))
+        nb = sc.get("distinct_body_containers") or []
+        rows.append(("", f"{sc['max']} distinct containers have started a body (containers that ran bodies, per run: "
+                     f"{', '.join(str(x) for x in nb)})",
+                     fmt_s(sc.get("to_n_bodies_s")) if sc.get("to_n_bodies_s") is not None else
+                     f"not reached ({sc['runs_reaching_bodies']} of {sc['n']} runs did)", ""))
+        if sc.get("all_done_s") is not None:
+            rows.append(("", f"all {sc['max']} results back (containers recorded per run: "
+                         f"{', '.join(str(x) for x in sc.get('containers') or [])}; most alive at once: {sc.get('max_overlap')})",
+                         fmt_s(sc["all_done_s"]), times(sc["all_done_s"], sc["body_s"], "one body")))
+
+    lines = []
+    w = lines.append
+    w("## Autoscaler")
+    w("")
+    w(f"`bench/bench_autoscale.py` (`BENCH_ONLY=autoscale` runs it alone and rewrites only this section); "
+      f"{time.strftime('%Y-%m-%d %H:%M %Z')}, skiff commit "
+      f"{os.environ.get('SKIFF_BENCH_REV') or sh('git rev-parse --short HEAD')}; its own skiffd, host root image, cpu={cfg.get('cpu', 0):g} per container "
+      f"({cfg.get('cpus')} CPUs: skiffd never oversubscribes CPU requests), memory 128 MiB.")
+    w(f"Trace: {cfg.get('idle_s', 0):g} s idle, {cfg.get('spike_n', 0):,} requests within {cfg.get('spike_s', 0):g} s, "
+      f"then arrivals falling linearly from {cfg.get('decline_rate', 0):g}/s to 0 over {cfg.get('decline_s', 0):g} s, "
+      f"then {cfg.get('tail_s', 0):g} s or more of quiet; one `.spawn()` per request. {cfg.get('max')} containers "
+      f"serve at most {cfg.get('max', 0) * 1000 / (cfg.get('body_ms') or 200):,.0f} requests/s, so the spike alone keeps "
+      f"them all busy for {cfg.get('spike_n', 0) * (cfg.get('body_ms') or 200) / 1000 / (cfg.get('max') or 1):g} s: "
+      "even reserving for the peak queues.")
+    w("")
+    w("| benchmark | system | median | ratio |")
+    w("|---|---|---|---|")
+    for sec, sysname, val, rat in rows:
+        w(f"| {sec} | {sysname} | {val} | {rat} |")
+    w("")
+    notes = []
+    a = tr["auto"]
+    if a:
+        notes.append(f"`auto`: first container {fw((a.get('first_container_after_spike_s') or 0) * 1e3)} after the spike's start, "
+                     f"{a['peak_live']} live (sampled every 0.15 s) {fmt_s(a.get('peak_live_reached_after_spike_s'))} after it; "
+                     f"most container records overlapping in time: {a['peak_overlap_records']} "
+                     f"(max_containers {a['max_containers']}{': EXCEEDED' if max(a['peak_live'], a['peak_overlap_records']) > a['max_containers'] else ''}); "
+                     f"queue wait of the spike's requests p50 {fw(a['spike_p50_ms'])}, p99 {fw(a['spike_p99_ms'])}; "
+                     f"of the decline's p50 {fw(a['decline_p50_ms'])}, p99 {fw(a['decline_p99_ms'])}.")
+    if a and a.get("first_scale_down_after_spike_s") is not None:
+        notes.append(f"`auto` first fell below {a['peak_live']} live containers "
+                     f"{fmt_s(a['first_scale_down_after_spike_s'])} after the spike's start (the decline ends "
+                     f"{cfg.get('spike_s', 0) + cfg.get('decline_s', 0):g} s after it).")
+    for s in ("auto", "peak"):
+        r = tr[s]
+        if r and r.get("gaps"):
+            notes.append(f"`{s}`: bodies took {fmt_ms(r['body_p50_ms'])} (p50); on one container, from a body's end to "
+                         f"the next waiting request's body start: p50 {fmt_ms(r['gap_p50_ms'])}, "
+                         f"p90 {fmt_ms(r['gap_p90_ms'])} ({r['gaps']:,} gaps).")
+    for s in ("auto", "peak", "one"):
+        r = tr[s]
+        if r:
+            notes.append(f"`{s}`: submitting took {r['submit_s']:.1f} s, the submitters ran up to "
+                         f"{fmt_ms(r['submit_lag_max_ms'])} behind the trace (p99 {fmt_ms(r['submit_lag_p99_ms'])}); "
+                         f"`.spawn()` answered in {fmt_ms(r['accept_p50_ms'])} (p99 {fmt_ms(r['accept_p99_ms'])}).")
+    for n in notes:
+        w(f"- {n}")
+    w("")
+    w("Container-seconds: each container's record (`GET /v1/containers?app=`), `started_at` to `exited_at`,")
+    w("clipped to a window as long for the three: from the trace's start until `auto` has scaled back to")
+    w("zero (at least the trace and its quiet tail); `peak`'s containers were started and running before")
+    w("the trace. Queue waits use wall clocks on the same host. `one` cannot serve the trace in the")
+    w("window: requests not started at its end count as waiting until then, and its percentiles are")
+    w("lower bounds (≥). Run to run noise on this 2-CPU machine is large; compare rows of one run only.")
+    w("")
+    return lines
+
+
+def splice_images(out, section, heading="## Images"):
+    """Replaces (or adds) the "## Images" section (or `heading`) of an existing
+    report, keeping every other section as it was."""
     with open(out) as fh:
         old = fh.read().split("\n")
-    start = next((i for i, l in enumerate(old) if l.strip() == "## Images"), None)
+    start = next((i for i, l in enumerate(old) if l.strip() == heading), None)
     if start is None:
         at = next((i for i, l in enumerate(old) if l.startswith("## What each row measures")), len(old))
         new = old[:at] + section + old[at:]
@@ -284,6 +421,9 @@ def main():
     R = load(res_path)
     if R and all(k.startswith("img.") for k in R) and os.path.exists(out):
         splice_images(out, render_images(R))
+        return
+    if R and all(k.startswith("as.") for k in R) and os.path.exists(out):
+        splice_images(out, render_autoscale(R), "## Autoscaler")
         return
 
     def one(key, field, default=None):
@@ -461,6 +601,7 @@ def main():
             w(f"- {o}")
         w("")
     lines += render_images(R)
+    lines += render_autoscale(R)
     w("## What each row measures")
     w("")
     w("1. **Call round trip**: one trivial call (`x + 1`), caller blocked until the result, after")
@@ -487,8 +628,8 @@ def main():
     w("   sleeps, so one container holds a few inputs and the rest stay queued. Reference rows: the")
     w("   same rows inserted by Python's sqlite3 with skiffd's settings, on the same file system.")
     w("")
-    w("Run a part alone with `BENCH_ONLY=rt,map,cold,inputs,start,images` (comma list; `images` alone")
-    w("rewrites only the Images section); sizes: see the")
+    w("Run a part alone with `BENCH_ONLY=rt,map,cold,inputs,start,images,autoscale` (comma list; `images`")
+    w("or `autoscale` alone rewrites only its own section); sizes: see the")
     w("header of `bench/run`.")
     w("")
     with open(out, "w") as fh:
