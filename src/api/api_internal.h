@@ -55,6 +55,7 @@ bool api_cls_value_ok(const char *type, const json_t *v);
 void api_app_stats(api_t *api, http_req_t *req, const route_match_t *m);
 void api_function_autoscaler(api_t *api, http_req_t *req,
                              const route_match_t *m);
+
 void api_status(api_t *api, http_req_t *req, const route_match_t *m);
 void api_shutdown(api_t *api, http_req_t *req, const route_match_t *m);
 void api_blobs_missing(api_t *api, http_req_t *req, const route_match_t *m);
@@ -106,7 +107,15 @@ bool api_abs_path_ok(const char *p);
  * checks body and fills in defaults and function ids. */
 int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err);
 
+/* Classes (cls_spec.c, route_classes.c): the bind route's body and the
+ * options an instance may override; the name of an instance,
+ * "Model[size=5]" (values as JSON), "+<8 hex>" added for options, a hash
+ * instead of the values when they are long or odd. */
+extern const vfields_t api_cls_bind_fields, api_cls_options_fields;
+void api_cls_instance_name(const char *cls, const json_t *bound,
+                           const json_t *options, char *out, size_t n);
 void api_cls_bind(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_cls_bind(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_function(api_t *api, http_req_t *req, const route_match_t *m);
+
 #endif

@@ -7,9 +7,11 @@
  * A parameter's type is str, int, float or bool; one without "default" must
  * be given when an instance is made. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "base/util.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_METHODS 256
@@ -113,4 +115,52 @@ int api_cls_spec_check(json_t *f, const char *where, err_t *err) {
                      name, type);
   }
   return 0;
+}
+
+/* Whether a parameter value may appear as is in an instance's name. */
+static bool plain_value(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '/' ||
+        *s == '\\')
+      return false;
+  return true;
+}
+
+void api_cls_instance_name(const char *cls, const json_t *bound,
+                           const json_t *options, char *out, size_t n) {
+  char opts[16] = "";
+  if (json_object_size(options) > 0) {
+    char *o = json_dumps(options, JSON_COMPACT | JSON_SORT_KEYS);
+    char hex[65];
+    sha256_hex(o, strlen(o), hex);
+    free(o);
+    snprintf(opts, sizeof opts, "+%.8s", hex);
+  }
+  char buf[512];
+  size_t len = (size_t)snprintf(buf, sizeof buf, "%s[", cls);
+  bool plain = true;
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)bound, k, v) {
+    char *val = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    int w = snprintf(buf + len, sizeof buf - len, "%s%s=%s",
+                     buf[len - 1] == '[' ? "" : ",", k, val ? val : "null");
+    plain = plain && val && plain_value(val);
+    free(val);
+    if (w < 0 || (size_t)w >= sizeof buf - len) {
+      plain = false;
+      break;
+    }
+    len += (size_t)w;
+  }
+  /* Long or odd values: a hash of them keeps the name a short path part. */
+  if (!plain || len + 1 + strlen(opts) >= 100) {
+    char *p = json_dumps(bound, JSON_COMPACT | JSON_SORT_KEYS);
+    char hex[65];
+    sha256_hex(p, strlen(p), hex);
+    free(p);
+    snprintf(out, n, "%s[#%.16s]%s", cls, hex, opts);
+    return;
+  }
+  snprintf(out, n, "%s]%s", buf, opts);
 }

@@ -22,3 +22,17 @@ LIST(api_output_fields, {"input_id", V_STRING, true, false},
      {"exception", V_STRING, false, true}, {"traceback", V_STRING, false, true},
      {"duration_us", V_INT, false, true});
 LIST(api_app_rollback_fields, {"version", V_INT, false, false});
+LIST(api_cls_bind_fields, {"params", V_OBJECT, false, false},
+     {"options", V_OBJECT, false, false});
+/* What with_options / with_concurrency may change of a class. */
+LIST(api_cls_options_fields, {"cpu", V_NUMBER, false, false},
+     {"cpu_limit", V_NUMBER, false, true}, {"memory", V_INT, false, false},
+     {"memory_limit", V_INT, false, true}, {"timeout", V_NUMBER, false, false},
+     {"retries", V_OBJECT, false, true},
+     {"min_containers", V_INT, false, false},
+     {"max_containers", V_INT, false, true},
+     {"buffer_containers", V_INT, false, false},
+     {"scaledown_window", V_NUMBER, false, false},
+     {"startup_timeout", V_NUMBER, false, true},
+     {"max_inputs", V_INT, false, false},
+     {"target_inputs", V_INT, false, false}, {"env", V_OBJECT, false, false});

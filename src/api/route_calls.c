@@ -94,7 +94,10 @@ void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m) {
                        kind);
     goto out;
   }
-  if (gen != !strcmp(kind, "gen")) {
+  /* A class's methods differ: the runner checks the method's kind. */
+  const char *fkind = json_string_value(json_object_get(fn, "kind"));
+  bool cls = fkind && !strcmp(fkind, "cls");
+  if (!cls && gen != !strcmp(kind, "gen")) {
     http_respond_error(req, 400, "bad_request",
                        gen ? "%s is a generator function: call it with kind "
                              "'gen' (remote_gen)"

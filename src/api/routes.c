@@ -18,6 +18,7 @@ const route_t api_client_routes[] = {
     {"GET", "/v1/apps/{}/versions", api_app_versions},
     {"POST", "/v1/apps/{}/rollback", api_app_rollback},
     {"GET", "/v1/apps/{}/functions/{}", api_app_function},
+    {"POST", "/v1/apps/{}/classes/{}/instances", api_cls_bind},
     {"POST", "/v1/functions/{}/calls", api_calls_create},
     {"GET", "/v1/apps/{}/stats", api_app_stats},
     {"POST", "/v1/functions/{}/autoscaler", api_function_autoscaler},
@@ -37,6 +38,8 @@ const route_t api_client_routes[] = {
 const route_t api_runner_routes[] = {
     {"POST", "/v1/runner/exchange", api_runner_exchange},
     {"GET", "/v1/runner/app", api_runner_app},
+    {"GET", "/v1/runner/function", api_runner_function},
+    {"POST", "/v1/runner/classes/{}/instances", api_runner_cls_bind},
     {"POST", "/v1/functions/{}/calls", api_runner_calls_create},
     {"POST", "/v1/calls/{}/inputs", api_runner_call_inputs},
     {"GET", "/v1/calls/{}/outputs", api_runner_call_outputs},

@@ -323,6 +323,7 @@ int control_app_deployed(control_t *c, const char *app_id, err_t *err) {
   a->version = version;
   free(a->src_dir);
   a->src_dir = version_src_dir(c, a->id, version);
+  ctl_classes_carry(c, a); /* class instances follow to the new version */
   ctl_app_adopt_inputs(c, a);
   for (ctl_fn_t *f = a->fns; f; f = f->next) {
     if (!f->retired) continue;
@@ -426,4 +427,18 @@ void control_app_touch(control_t *c, const char *app_id) {
 bool control_app_running(control_t *c, const char *app_id) {
   ctl_app_t *a = ctl_app_find(c, app_id);
   return a && a->running;
+}
+
+/* Loads def, an instance of class cls bound by the bind route (or carried
+ * to a new version), into the app: it shares the class's sources and
+ * mounts. */
+ctl_fn_t *ctl_app_add_instance(control_t *c, ctl_app_t *a, const ctl_fn_t *cls,
+                               json_t *def) {
+  ctl_fn_t *f = fn_from_definition(a, def, cls->version, cls->src_dir);
+  json_decref(f->mounts);
+  f->mounts = json_deep_copy(cls->mounts);
+  f->next = a->fns;
+  a->fns = f;
+  c->dirty = true;
+  return f;
 }

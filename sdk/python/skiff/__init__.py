@@ -10,6 +10,7 @@ import os
 
 from . import exception
 from .app import App, LocalEntrypoint
+from .cls import Cls, enter, exit, method, parameter
 from .functions import Function, FunctionCall
 from ._partial import batched, concurrent
 from .image import Image
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Cls",
     "Cron",
     "Function",
     "FunctionCall",
@@ -30,8 +32,12 @@ __all__ = [
     "Schedule",
     "batched",
     "concurrent",
+    "enter",
     "exception",
+    "exit",
     "is_local",
+    "method",
+    "parameter",
     "__version__",
 ]
 

@@ -101,11 +101,62 @@ def hydrate_app(client: Client, module: str, qualname: str) -> None:
     registered = getattr(app, "registered_functions", None)
     if not isinstance(registered, dict):
         return
-    ids = client.request("GET", "/v1/runner/app").get("functions") or {}
+    resp = client.request("GET", "/v1/runner/app")
+    ids = resp.get("functions") or {}
     for name, f in registered.items():
         fid = ids.get(name)
         if isinstance(fid, str):
             f._hydrate(client, fid, {})
+    classes = getattr(app, "registered_classes", None)
+    for name, c in (classes if isinstance(classes, dict) else {}).items():
+        fid = ids.get(name)
+        if isinstance(fid, str):
+            c._hydrate(client, fid, {}, str(resp.get("app_id") or ""), runner=True)
+
+
+class _Terminated(BaseException):
+    """SIGTERM reached a class's container: its exit methods run, then it exits."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Terminated()
+
+
+def load_class(module: str, qualname: str, params: str) -> Tuple[Any, Any, Dict[str, Callable[..., Any]]]:
+    """The class at ``module.qualname`` (a skiff.Cls unwrapped), its
+    ClassInfo, and an instance made with the JSON ``params``: (info,
+    instance, {method name: bound method})."""
+    import json
+
+    from .cls import ClassInfo, new_instance
+
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    user_cls = getattr(obj, "_user_cls", None) or obj
+    if not isinstance(user_cls, type):
+        raise TypeError(f"{module}.{qualname} is not a class (it is {type(user_cls).__name__})")
+    info = ClassInfo(user_cls)
+    values = info.bind((), json.loads(params) if params else {})
+    instance = new_instance(user_cls, values)
+    return info, instance, {name: getattr(instance, name) for name in info.methods}
+
+
+def _lifecycle(runner: "Runner", instance: Any, names: List[str], what: str) -> Optional[BaseException]:
+    """Runs the instance's enter (or exit) methods in order; the first
+    failure stops them and is returned."""
+    for name in names:
+        try:
+            runner._call((), {}, getattr(instance, name))
+        except BaseException as e:
+            _log(f"@skiff.{what} method {name} failed:\n{''.join(traceback.format_exception(e))}")
+            _flush_std()
+            return e
+    _flush_std()
+    return None
 
 
 def _one_line(text: str, limit: int = 1000) -> str:
@@ -131,6 +182,8 @@ class Runner:
         max_payload: int,
         load_error: Optional[BaseException] = None,
         aliases: Optional[Mapping[str, str]] = None,
+        methods: Optional[Dict[str, Callable[..., Any]]] = None,
+        cls_name: str = "",
     ) -> None:
         self.client = client
         self.fn = fn
@@ -155,6 +208,9 @@ class Runner:
         self.batching = getattr(fn, BATCHED_ATTR, None)
         self.in_flight = 0
         self.aloop: Any = None
+        # A class instance's container: inputs name one of these methods.
+        self.methods = methods
+        self.cls_name = cls_name
 
     # ---- exchanges ------------------------------------------------------------------------
     def exchange(self, want: int, wait: int) -> Dict[str, Any]:
@@ -273,16 +329,39 @@ class Runner:
 
         return asyncio.run_coroutine_threadsafe(awaitable, self._async_loop()).result()
 
-    def _call(self, args: Any, kwargs: Any) -> Any:
-        assert self.fn is not None
-        result = self.fn(*args, **kwargs)
-        if self.is_async and not self.is_async_gen:
+    def _call(self, args: Any, kwargs: Any, fn: Optional[Callable[..., Any]] = None) -> Any:
+        fn = fn or self.fn
+        assert fn is not None
+        result = fn(*args, **kwargs)
+        flags = code_flags(fn) if fn is not self.fn else 0
+        is_async = (self.is_async and not self.is_async_gen) if fn is self.fn else bool(flags & CO_COROUTINE)
+        if is_async:
             return self._await(result)
         return result
 
-    def _items(self, gen: Any) -> Any:
+    def _target(self, payload: Any) -> Tuple[Callable[..., Any], bool, bool, Any, Any]:
+        """(function, is_generator, is_async_generator, args, kwargs) of an input."""
+        if self.methods is None:
+            args, kwargs = payload
+            assert self.fn is not None
+            return self.fn, self.is_generator or self.is_async_gen, self.is_async_gen, args, kwargs
+        try:
+            name, args, kwargs = payload
+        except (TypeError, ValueError):
+            raise exc.InvalidError(
+                f"an input of class {self.cls_name} must name its method: (method, args, kwargs)"
+            ) from None
+        fn = self.methods.get(name) if isinstance(name, str) else None
+        if fn is None:
+            raise exc.InvalidError(
+                f"{self.cls_name} has no method {name!r}; its methods: {', '.join(self.methods) or 'none'}"
+            )
+        flags = code_flags(fn)
+        return fn, bool(flags & (CO_GENERATOR | CO_ASYNC_GENERATOR)), bool(flags & CO_ASYNC_GENERATOR), args, kwargs
+
+    def _items(self, gen: Any, is_async_gen: Optional[bool] = None) -> Any:
         """Iterates a generator, or an async generator on the loop."""
-        if not self.is_async_gen:
+        if not (self.is_async_gen if is_async_gen is None else is_async_gen):
             yield from gen
             return
 
@@ -307,14 +386,14 @@ class Runner:
             if self.load_error is not None:
                 raise self.load_error
             try:
-                args, kwargs = loads(unb64(inp.get("args") or ""), self.aliases)
+                payload = loads(unb64(inp.get("args") or ""), self.aliases)
             except Exception as e:
                 raise exc.DeserializationError(
                     f"cannot unpickle the arguments in the container: {type(e).__name__}: {e}"
                 ) from e
-            assert self.fn is not None
-            if self.is_generator or self.is_async_gen:
-                for item in self._items(self._call(args, kwargs)):
+            fn, is_gen, is_agen, args, kwargs = self._target(payload)
+            if is_gen:
+                for item in self._items(self._call(args, kwargs, fn), is_agen):
                     data = self._encode(item, f"value {seq} yielded")
                     _flush_std()
                     self.add_output(
@@ -323,8 +402,10 @@ class Runner:
                     seq += 1
                 out: Dict[str, Any] = {"input_id": input_id, "seq": seq, "status": "success", "data": None}
             else:
-                result = self._call(args, kwargs)
+                result = self._call(args, kwargs, fn)
                 out = {"input_id": input_id, "seq": 0, "status": "success", "data": self._encode(result, "result")}
+        except _Terminated:
+            raise
         except BaseException as e:
             out = self._failure(input_id, seq, e)
         # How long the function itself ran: skiffd's autoscaler weighs the
@@ -519,8 +600,61 @@ def main() -> int:
             hydrate_app(Client(("unix", api), headers={"X-Skiff-Token": token}), module, qualname)
         except Exception as e:  # calls to other functions will say why they fail
             _log(f"cannot look up the app's functions: {e}")
+    params = os.environ.get("SKIFF_CLS_PARAMS")
+    if params is not None and load_error is None:
+        return _serve_class(client, module, qualname, params)
     runner = Runner(client, fn, is_gen, _max_payload_from_env(), load_error, {"__main__": module} if module else {})
     code = runner.serve()
+    _flush_std()
+    return code
+
+
+def _serve_class(client: Client, module: str, qualname: str, params: str) -> int:
+    """A class instance's container: make the instance, run its enter
+    methods, serve its methods, run its exit methods when told to stop or
+    on SIGTERM."""
+    import signal
+
+    from ._partial import CONCURRENT_ATTR
+
+    aliases = {"__main__": module}
+    info: Any = None
+    instance: Any = None
+    methods: Dict[str, Callable[..., Any]] = {}
+    load_error: Optional[BaseException] = None
+    try:
+        info, instance, methods = load_class(module, qualname, params)
+    except BaseException as e:
+        load_error = e
+        _log(f"cannot make an instance of {module}.{qualname}:\n{''.join(traceback.format_exception(e))}")
+    runner = Runner(client, None, False, _max_payload_from_env(), load_error, aliases, methods=methods,
+                    cls_name=info.name if info is not None else qualname)
+    if info is not None:
+        conc = getattr(instance.__class__, CONCURRENT_ATTR, None) or {}
+        runner.max_inputs = int(conc.get("max_inputs") or 1)
+        if "[" in os.environ.get("SKIFF_FUNCTION_NAME", ""):
+            # an instance may have options of its own (with_concurrency)
+            try:
+                d = client.request("GET", "/v1/runner/function")
+                if isinstance(d.get("max_inputs"), int) and d["max_inputs"] >= 1:
+                    runner.max_inputs = d["max_inputs"]
+            except Exception as e:
+                _log(f"cannot read the instance's options: {e}")
+        err = _lifecycle(runner, instance, info.enters, "enter")
+        if err is not None:
+            runner.load_error = exc.ExecutionError(
+                f"the @skiff.enter() method of {info.name} failed: {type(err).__name__}: {err}"
+            )
+            info = None  # no exit methods after a failed start
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        code = runner.serve()
+    except _Terminated:
+        _log("SIGTERM: running the exit methods")
+        code = 0
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if info is not None:
+        _lifecycle(runner, instance, info.exits, "exit")
     _flush_std()
     return code
 

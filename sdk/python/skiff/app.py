@@ -179,6 +179,34 @@ def _check_image(image: Any, what: str) -> Optional[Image]:
     raise TypeError(f"{what}: image must be a skiff.Image or None, got {_given(image)}")
 
 
+def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, cpu: Any, memory: Any,
+                   timeout: Any, retries: Any, min_containers: Any, max_containers: Any, scaledown_window: Any,
+                   env: Any, buffer_containers: Any, startup_timeout: Any, schedule: Any = None,
+                   options: str = _FUNCTION_OPTIONS) -> FunctionSpec:
+    """The checked options of ``@app.function`` or ``@app.cls``."""
+    if unknown:
+        bad = next(iter(unknown))
+        raise TypeError(f"{what} got an unexpected keyword argument {bad!r} (skiff supports: {options})")
+    img = _check_image(image, what)
+    if gpu is not None:
+        raise exc.InvalidError(f"gpu={gpu!r} is not supported yet: skiff cannot run GPU functions so far")
+    cpu_req, cpu_lim = _check_cpu(cpu)
+    mem_req, mem_lim = _check_memory(memory)
+    tmo = _check_timeout(timeout)
+    rts = Retries.coerce(retries)
+    mn, mx = _check_containers(min_containers, max_containers)
+    sdw = _check_scaledown_window(scaledown_window)
+    envd = {} if env is None else check_env(env, "env")
+    buf = _check_buffer_containers(buffer_containers)
+    stmo = _check_startup_timeout(startup_timeout)
+    sched = _check_schedule(schedule)
+    return FunctionSpec(
+        cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
+        retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
+        buffer_containers=buf, startup_timeout=stmo, schedule=sched,
+    )
+
+
 class LocalEntrypoint:
     """A function marked with ``@app.local_entrypoint()``.
 
@@ -389,6 +417,7 @@ class App:
             raise exc.InvalidError("App name must not be empty")
         self._name = name
         self._functions: Dict[str, Function] = {}
+        self._classes: Dict[str, Any] = {}  # name -> skiff.Cls
         self._entrypoints: Dict[str, LocalEntrypoint] = {}
         frame = sys._getframe(1)
         self._module_name: str = frame.f_globals.get("__name__", "__main__")
@@ -418,6 +447,11 @@ class App:
     def registered_functions(self) -> Dict[str, Function]:
         """Functions by name."""
         return dict(self._functions)
+
+    @property
+    def registered_classes(self) -> Dict[str, Any]:
+        """Classes (``skiff.Cls``) by name."""
+        return dict(self._classes)
 
     @property
     def registered_entrypoints(self) -> Dict[str, LocalEntrypoint]:
@@ -474,30 +508,13 @@ class App:
             TypeError: unknown keyword or an argument of the wrong type.
             skiff.exception.InvalidError: a value out of range.
         """
-        if unknown:
-            bad = next(iter(unknown))
-            raise TypeError(
-                f"App.function() got an unexpected keyword argument {bad!r} "
-                f"(skiff supports: {_FUNCTION_OPTIONS})"
-            )
-        img = _check_image(image, "App.function()")
-        if gpu is not None:
-            raise exc.InvalidError(f"gpu={gpu!r} is not supported yet: skiff cannot run GPU functions so far")
-        cpu_req, cpu_lim = _check_cpu(cpu)
-        mem_req, mem_lim = _check_memory(memory)
-        tmo = _check_timeout(timeout)
-        rts = Retries.coerce(retries)
-        mn, mx = _check_containers(min_containers, max_containers)
-        sdw = _check_scaledown_window(scaledown_window)
-        envd = {} if env is None else check_env(env, "env")
-        buf = _check_buffer_containers(buffer_containers)
-        stmo = _check_startup_timeout(startup_timeout)
-        sched = _check_schedule(schedule)
-        spec = FunctionSpec(
-            cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
-            retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
-            buffer_containers=buf, startup_timeout=stmo, schedule=sched,
+        spec = _function_spec(
+            "App.function()", unknown, image=image, gpu=gpu, cpu=cpu, memory=memory, timeout=timeout,
+            retries=retries, min_containers=min_containers, max_containers=max_containers,
+            scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
+            startup_timeout=startup_timeout, schedule=schedule,
         )
+        sched = spec.schedule
 
         def decorator(fn: Callable[..., Any]) -> Function:
             if isinstance(fn, (Function, LocalEntrypoint)):
@@ -512,6 +529,77 @@ class App:
 
         if _fn is not None:
             return decorator(_fn)
+        return decorator
+
+    def cls(
+        self,
+        _cls: Optional[type] = None,
+        *,
+        image: Any = None,
+        gpu: Any = None,
+        cpu: Union[float, Tuple[float, float], None] = None,
+        memory: Union[int, Tuple[int, int], None] = None,
+        timeout: float = 300,
+        retries: Union[int, Retries, None] = None,
+        min_containers: int = 0,
+        max_containers: Optional[int] = None,
+        scaledown_window: float = 60,
+        env: Optional[Dict[str, str]] = None,
+        buffer_containers: int = 0,
+        startup_timeout: Optional[float] = None,
+        **unknown: Any,
+    ) -> Any:
+        """Decorator that registers a class whose methods run in containers
+        (see ``skiff.cls``): the options of :meth:`function`, without
+        ``schedule``. Each container makes one instance, runs its
+        ``@skiff.enter`` methods once, serves its ``@skiff.method`` methods
+        and runs its ``@skiff.exit`` methods when it stops.
+
+        Raises:
+            TypeError: unknown keyword, an argument of the wrong type, or
+                something other than a class decorated.
+            skiff.exception.InvalidError: a value out of range, a class
+                without ``@skiff.method()``, a parameter without a type.
+        """
+        from .cls import ClassInfo, Cls
+        from ._partial import BATCHED_ATTR
+
+        spec = _function_spec(
+            "App.cls()", unknown, image=image, gpu=gpu, cpu=cpu, memory=memory, timeout=timeout,
+            retries=retries, min_containers=min_containers, max_containers=max_containers,
+            scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
+            startup_timeout=startup_timeout, options=_FUNCTION_OPTIONS.replace(" schedule,", ""),
+        )
+
+        def decorator(user_cls: Any) -> Any:
+            if isinstance(user_cls, Cls):
+                raise exc.InvalidError(f"{user_cls.__qualname__} is decorated twice")
+            if not isinstance(user_cls, type):
+                raise TypeError(f"@app.cls() must decorate a class, got {_given(user_cls)}")
+            if "__init__" in user_cls.__dict__:
+                raise exc.InvalidError(
+                    f"{user_cls.__qualname__} defines __init__: as in Modal, a class takes its arguments as "
+                    "parameters (size: int = skiff.parameter(default=3)) and sets itself up in a "
+                    "@skiff.enter() method"
+                )
+            info = ClassInfo(user_cls)
+            if not info.methods:
+                raise exc.InvalidError(
+                    f"{user_cls.__qualname__} has no method marked with @skiff.method(): mark the methods "
+                    "to call remotely"
+                )
+            if getattr(user_cls, BATCHED_ATTR, None) is not None or any(
+                getattr(getattr(user_cls, m), BATCHED_ATTR, None) is not None for m in info.methods
+            ):
+                raise exc.InvalidError(f"{user_cls.__qualname__}: @skiff.batched is not supported on classes yet")
+            c = Cls(user_cls, self, spec, info)
+            if c.name in self._functions or c.name in self._classes:
+                raise exc.InvalidError(f"{self._name or 'the app'} has a function or class named {c.name!r} already")
+            self._classes[c.name] = c
+            return c
+
+        if _cls is not None:
+            return decorator(_cls)
         return decorator
 
     def local_entrypoint(self, _fn: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None) -> Any:
@@ -571,7 +659,8 @@ class App:
 
         aliases: Dict[str, Dict[str, str]] = {}
         modules: Dict[str, str] = {}
-        for fname, fn in self._functions.items():
+        units: Dict[str, Any] = {**self._functions, **self._classes}
+        for fname, fn in units.items():
             if "<locals>" in fn.__qualname__:
                 raise exc.InvalidError(
                     f"{fn.__qualname__} is defined inside another function; skiff functions must be "
@@ -580,8 +669,8 @@ class App:
             module = self._remote_module(fn, entry_file)
             modules[fname] = module
             aliases[fname] = {module: fn.__module__} if module != fn.__module__ else {}
-        fallback = (self._image or default_image()) if self._functions else None
-        wanted = [(fname, fn.spec.image or fallback) for fname, fn in self._functions.items()]
+        fallback = (self._image or default_image()) if units else None
+        wanted = [(fname, fn.spec.image or fallback) for fname, fn in units.items()]
 
         client.status(retry_timeout=min(client.retry_timeout, 2.0))
         files = collect_source_files(entry_file)
@@ -594,10 +683,16 @@ class App:
         # Uploads the app's files and the images' files, then builds each distinct image once.
         built = build_images(client, wanted, entry_file, extra_blobs=by_hash)
         functions: List[Dict[str, Any]] = []
-        for (fname, fn), (image_id, resolved) in zip(self._functions.items(), built):
-            d = fn.spec.to_api(fname, modules[fname], fn.__qualname__, fn.is_generator,
-                               image=image_id, mounts=resolved.mounts)
-            d.update(_serving_fields(fn.get_raw_f()))
+        for (fname, fn), (image_id, resolved) in zip(units.items(), built):
+            if fname in self._classes:
+                d = fn.spec.to_api(fname, modules[fname], fn.__qualname__, False,
+                                   image=image_id, mounts=resolved.mounts)
+                d.update(fn._info.to_api())
+                d.update(_serving_fields(fn.get_user_cls()))
+            else:
+                d = fn.spec.to_api(fname, modules[fname], fn.__qualname__, fn.is_generator,
+                                   image=image_id, mounts=resolved.mounts)
+                d.update(_serving_fields(fn.get_raw_f()))
             functions.append(d)
         resp = client.request(
             "POST",
@@ -610,12 +705,18 @@ class App:
             raise exc.ApiError(f"skiffd answered POST /v1/apps without an app_id: {resp!r}")
         return resp, aliases
 
-    def _hydrate_all(self, client: Client, fids: Mapping[str, Any], aliases: Mapping[str, Dict[str, str]]) -> None:
+    def _hydrate_all(self, client: Client, fids: Mapping[str, Any], aliases: Mapping[str, Dict[str, str]],
+                     app_id: str) -> None:
         for fname, fn in self._functions.items():
             fid = fids.get(fname)
             if not isinstance(fid, str):
                 raise exc.ApiError(f"skiffd did not return an id for function {fname!r}: {fids!r}")
             fn._hydrate(client, fid, aliases[fname])
+        for cname, c in self._classes.items():
+            fid = fids.get(cname)
+            if not isinstance(fid, str):
+                raise exc.ApiError(f"skiffd did not return an id for class {cname!r}: {fids!r}")
+            c._hydrate(client, fid, aliases[cname], app_id)
 
     def deploy(self, *, name: Optional[str] = None, client: Optional[Client] = None) -> "App":
         """Deploy the app: it keeps running after this process exits.
@@ -644,7 +745,7 @@ class App:
                                      "deploy it outside `with app.run():`")
         client = client or default_client()
         resp, aliases = self._register(client, name, ephemeral=False)
-        self._hydrate_all(client, resp.get("functions") or {}, aliases)
+        self._hydrate_all(client, resp.get("functions") or {}, aliases, resp["app_id"])
         self._app_id = resp["app_id"]
         self._client = client
         self._version = int(resp.get("version") or 0)
@@ -674,7 +775,7 @@ class App:
         self._client = client
         logs = _LogStreamer(client, app_id)
         try:
-            self._hydrate_all(client, fids, aliases)
+            self._hydrate_all(client, fids, aliases, app_id)
             logs.start()
             with guarded_stdio():
                 yield self
@@ -685,6 +786,8 @@ class App:
                 logs.stop()
                 for fn in self._functions.values():
                     fn._dehydrate()
+                for c in self._classes.values():
+                    c._dehydrate()
                 self._app_id = None
                 try:
                     client.request("POST", f"/v1/apps/{app_id}/stop", {}, timeout=30.0,

@@ -362,6 +362,29 @@ class Function:
     def _decode(self, out: Mapping[str, Any]) -> Any:
         return _decode_output(out, self._aliases, self.__qualname__)
 
+    def _serialize(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], limit: int, what: str) -> bytes:
+        """The pickled input: ``(args, kwargs)`` (a class's methods add their name)."""
+        return serialize_args(args, kwargs, limit, what)
+
+    # ---- autoscaler ------------------------------------------------------------------
+    def update_autoscaler(
+        self,
+        *,
+        min_containers: Optional[int] = None,
+        max_containers: Optional[int] = None,
+        buffer_containers: Optional[int] = None,
+        scaledown_window: Optional[float] = None,
+    ) -> None:
+        """Change the autoscaler's settings of the running function, as in
+        Modal; the next deploy sets the decorator's values again.
+
+        Raises:
+            TypeError / skiff.exception.InvalidError: a value that
+                ``@app.function`` would refuse.
+        """
+        client, fid = self._require_hydrated()
+        _update_autoscaler(client, fid, min_containers, max_containers, buffer_containers, scaledown_window)
+
     # ---- calls -------------------------------------------------------------------
     def _local_f(self) -> Callable[..., Any]:
         if self._raw_f is None:
@@ -388,7 +411,7 @@ class Function:
         """
         self._refuse_generator("remote")
         client, fid = self._require_hydrated()
-        data = serialize_args(args, kwargs, client.max_payload, self.__qualname__)
+        data = self._serialize(args, kwargs, client.max_payload, self.__qualname__)
         call_id = self._create_call(client, fid, "remote", [{"idx": 0, "args": b64(data)}])
         try:
             out = _wait_final_output(client, call_id, 0, None)
@@ -403,7 +426,7 @@ class Function:
         """Start the function in a container and return a :class:`FunctionCall` at once."""
         self._refuse_generator("spawn")
         client, fid = self._require_hydrated()
-        data = serialize_args(args, kwargs, client.max_payload, self.__qualname__)
+        data = self._serialize(args, kwargs, client.max_payload, self.__qualname__)
         call_id = self._create_call(client, fid, "spawn", [{"idx": 0, "args": b64(data)}])
         return FunctionCall(call_id, client=client, _aliases=self._aliases, _name=self.__qualname__)
 
@@ -416,7 +439,7 @@ class Function:
                 f"{self.__qualname__} is not a generator function: use {self.__qualname__}.remote(...)"
             )
         client, fid = self._require_hydrated()
-        data = serialize_args(args, kwargs, client.max_payload, self.__qualname__)
+        data = self._serialize(args, kwargs, client.max_payload, self.__qualname__)
         return self._gen_iter(client, fid, data)
 
     def _gen_iter(self, client: Client, fid: str, data: bytes) -> Generator[Any, None, None]:
@@ -531,6 +554,32 @@ class Function:
             inv.close()
 
 
+def _autoscaler_body(
+    min_containers: Any, max_containers: Any, buffer_containers: Any, scaledown_window: Any
+) -> Dict[str, Any]:
+    """The checked body of ``POST /v1/functions/{id}/autoscaler``."""
+    from .app import _check_buffer_containers, _check_containers, _check_scaledown_window
+
+    body: Dict[str, Any] = {}
+    if min_containers is not None or max_containers is not None:
+        mn, mx = _check_containers(0 if min_containers is None else min_containers, max_containers)
+        if min_containers is not None:
+            body["min_containers"] = mn
+        if max_containers is not None:
+            body["max_containers"] = mx
+    if buffer_containers is not None:
+        body["buffer_containers"] = _check_buffer_containers(buffer_containers)
+    if scaledown_window is not None:
+        body["scaledown_window"] = _check_scaledown_window(scaledown_window)
+    return body
+
+
+def _update_autoscaler(client: Client, fid: str, *values: Any) -> None:
+    body = _autoscaler_body(*values)
+    if body:
+        client.request("POST", f"/v1/functions/{fid}/autoscaler", body, timeout=30.0)
+
+
 class _MapInvocation:
     """State of one ``.map``: a sender thread posts input batches, a reader
     thread long-polls outputs by cursor; both survive daemon restarts because
@@ -577,7 +626,7 @@ class _MapInvocation:
                 self.exhausted = True
                 break
             idx = self.next_idx
-            data = serialize_args(args, self.kwargs, self.limit, f"input {idx} of {self.fn.__qualname__}.map")
+            data = self.fn._serialize(args, self.kwargs, self.limit, f"input {idx} of {self.fn.__qualname__}.map")
             self.next_idx += 1
             item = {"idx": idx, "args": b64(data)}
             if batch and size + len(item["args"]) > MAP_BATCH_BYTES:

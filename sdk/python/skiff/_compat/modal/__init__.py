@@ -9,6 +9,7 @@ skiff's public names (``modal.App``, ``modal.Image``, ``modal.Retries``, ``modal
 
 from skiff import App, Function, FunctionCall, Image, LocalEntrypoint, Retries, __version__, is_local  # noqa: F401
 from skiff import Cron, Period, batched, concurrent  # noqa: F401
+from skiff import Cls, enter, exit, method, parameter  # noqa: F401
 import sys as _sys
 
 from skiff import exception  # noqa: F401
@@ -16,7 +17,7 @@ from skiff import exception  # noqa: F401
 # `import modal.exception` / `from modal.exception import X` give skiff.exception itself.
 _sys.modules[__name__ + ".exception"] = exception
 
-__all__ = ["App", "Cron", "Function", "FunctionCall", "Image", "LocalEntrypoint", "Period", "Retries", "batched", "concurrent",
-           "exception", "is_local"]
+__all__ = ["App", "Cls", "Cron", "Function", "FunctionCall", "Image", "LocalEntrypoint", "Period", "Retries", "batched", "concurrent",
+           "enter", "exception", "exit", "is_local", "method", "parameter"]
 
 __skiff_shim__ = True
