@@ -266,16 +266,108 @@ static void test_env(void **state) {
 
 static void test_unknown_function_field(void **state) {
   (void)state;
-  refused(APP(", \"gpu\": 1"), "functions[0]", "unknown field 'gpu'");
+  refused(APP(", \"gpus\": 1"), "functions[0]", "unknown field 'gpus'");
   refused("{\"name\": \"a\", \"functions\": [" FN
           "}, "
           "{\"name\": \"g\", \"module\": \"m\", \"memroy\": 256}]}",
           "functions[1]", "unknown field 'memroy'");
 }
 
+/* The autoscaler's and serving settings: defaults and ranges. */
+static void test_scaling_settings(void **state) {
+  (void)state;
+  json_t *j = NULL;
+  err_t err = ERR_INIT;
+  if (spec(APP(", \"timeout\": 40"), &j, &err)) fail_msg("%s", err.msg);
+  json_t *f = json_array_get(json_object_get(j, "functions"), 0);
+  assert_int_equal(json_integer_value(json_object_get(f, "buffer_containers")),
+                   0);
+  assert_int_equal(json_integer_value(json_object_get(f, "max_inputs")), 1);
+  assert_int_equal(json_integer_value(json_object_get(f, "target_inputs")), 1);
+  assert_int_equal(json_integer_value(json_object_get(f, "gpu")), 0);
+  /* startup_timeout defaults to the function's timeout. */
+  assert_true(json_number_value(json_object_get(f, "startup_timeout")) == 40);
+  assert_true(json_is_null(json_object_get(f, "schedule")));
+  assert_string_equal(json_string_value(json_object_get(f, "kind")),
+                      "function");
+  json_decref(j);
+  if (spec(APP(", \"max_inputs\": 8"), &j, &err)) fail_msg("%s", err.msg);
+  f = json_array_get(json_object_get(j, "functions"), 0);
+  assert_int_equal(json_integer_value(json_object_get(f, "target_inputs")), 8);
+  json_decref(j);
+  refused(APP(", \"buffer_containers\": -1"), "'buffer_containers'", NULL);
+  refused(APP(", \"max_inputs\": 0"), "'max_inputs'", NULL);
+  refused(APP(", \"max_inputs\": 4, \"target_inputs\": 5"), "'target_inputs'",
+          "between 1 and 4");
+  refused(APP(", \"startup_timeout\": 0"), "'startup_timeout'", NULL);
+  refused(APP(", \"gpu\": 9"), "'gpu'", NULL);
+  refused(APP(", \"batch_max_size\": 0"), "'batch_max_size'", NULL);
+  refused(APP(", \"min_containers\": 4, \"max_containers\": 2"),
+          "max_containers (2) is below min_containers (4)", NULL);
+  refused(APP(", \"kind\": \"service\""), "kind 'service'", NULL);
+}
+
+static void test_schedule_is_checked(void **state) {
+  (void)state;
+  err_t err = ERR_INIT;
+  assert_int_equal(
+      spec(APP(", \"schedule\": {\"type\": \"cron\", \"cron\": \"0 3 * * *\","
+               " \"timezone\": \"Europe/Paris\"}"),
+           NULL, &err),
+      0);
+  assert_int_equal(
+      spec(APP(", \"schedule\": {\"type\": \"period\", \"minutes\": 5}"), NULL,
+           &err),
+      0);
+  refused(APP(", \"schedule\": {\"type\": \"cron\", \"cron\": \"61 * * * *\"}"),
+          "functions[0]: schedule", "61");
+  refused(APP(", \"schedule\": {\"type\": \"cron\", \"cron\": \"* * *\"}"),
+          "functions[0]: schedule", NULL);
+  refused(APP(", \"schedule\": {\"type\": \"cron\", \"cron\": \"* * * * *\","
+              " \"timezone\": \"Mars/Olympus\"}"),
+          "functions[0]: schedule", "Mars/Olympus");
+  refused(APP(", \"schedule\": {\"type\": \"period\"}"),
+          "functions[0]: schedule", NULL);
+}
+
+#define CLS(rest)                                                        \
+  "{\"name\": \"a\", \"functions\": [{\"name\": \"Model\", \"module\": " \
+  "\"m\", \"kind\": \"cls\"" rest "}]}"
+
+static void test_class_definition(void **state) {
+  (void)state;
+  json_t *j = NULL;
+  err_t err = ERR_INIT;
+  if (spec(CLS(", \"methods\": [{\"name\": \"predict\"}], \"params\":"
+               " [{\"name\": \"size\", \"type\": \"int\", \"default\": 3}]"),
+           &j, &err))
+    fail_msg("%s", err.msg);
+  json_t *m = json_array_get(
+      json_object_get(json_array_get(json_object_get(j, "functions"), 0),
+                      "methods"),
+      0);
+  assert_true(json_is_false(json_object_get(m, "is_generator")));
+  json_decref(j);
+  refused(CLS(""), "functions[0]", "\"methods\"");
+  refused(CLS(", \"methods\": []"), "functions[0]", "non-empty");
+  refused(CLS(", \"methods\": [{\"name\": \"a b\"}]"), "methods[0]",
+          "not a Python identifier");
+  refused(CLS(", \"methods\": [{\"name\": \"f\"}, {\"name\": \"f\"}]"),
+          "methods[1]", "appears twice");
+  refused(CLS(", \"methods\": [{\"name\": \"f\"}], \"params\": [{\"name\":"
+              " \"x\", \"type\": \"list\"}]"),
+          "parameter 'x' has type 'list'", NULL);
+  refused(CLS(", \"methods\": [{\"name\": \"f\"}], \"params\": [{\"name\":"
+              " \"x\", \"type\": \"int\", \"default\": \"3\"}]"),
+          "default of parameter 'x'", NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_minimal_gets_defaults),
+      cmocka_unit_test(test_scaling_settings),
+      cmocka_unit_test(test_schedule_is_checked),
+      cmocka_unit_test(test_class_definition),
       cmocka_unit_test(test_full_definition),
       cmocka_unit_test(test_bad_app_name),
       cmocka_unit_test(test_deploy_flag),
