@@ -129,17 +129,21 @@ static double app_share(control_t *c, const ctl_app_t *app, res_t total) {
   return s;
 }
 
-static void decide(control_t *c, ctl_fn_t *fn, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void decide(control_t *c, ctl_fn_t *fn, const char *fmt, ...) {
+/* Keeps the decision for `skiff function stats` and, when it makes
+ * something happen (log true), writes it to the app's log. */
+static void note(control_t *c, ctl_fn_t *fn, bool log, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void note(control_t *c, ctl_fn_t *fn, bool log, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(fn->decision, sizeof fn->decision, fmt, ap);
   va_end(ap);
   fn->decided_at = now_wall();
-  ctl_log_system(c, fn->app, NULL, "autoscaler: %s: %s", fn->name,
-                 fn->decision);
+  if (log)
+    ctl_log_system(c, fn->app, NULL, "autoscaler: %s: %s", fn->name,
+                   fn->decision);
 }
+#define decide(c, fn, ...) note(c, fn, true, __VA_ARGS__)
 
 static void set_waiting(control_t *c, ctl_fn_t *fn, const char *why) {
   if (!strcmp(fn->waiting, why)) return;
@@ -325,9 +329,13 @@ void ctl_autoscale(control_t *c) {
       if (!active(fn)) continue;
       char why[256];
       int64_t d = desired_for(c, fn, why, sizeof why);
+      /* Logged when it starts containers; a lower target shows in the
+       * log as the containers it stops, so a target that moves by one
+       * as inputs finish does not flood the log. */
       if (d != fn->desired)
-        decide(c, fn, "%lld -> %lld containers: %s", (long long)fn->desired,
-               (long long)d, why);
+        note(c, fn, d > fn->desired && d > fn->live,
+             "%lld -> %lld containers: %s", (long long)fn->desired,
+             (long long)d, why);
       fn->desired = d;
       if (fn->queued + fn->running > 0 || fn->live > 0) work = true;
     }

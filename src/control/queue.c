@@ -309,11 +309,26 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
     return 0;
   int rc = control_begin(c, err);
   if (rc < 0) return rc;
+  ctl_fn_t *fn = ct->fn;
+  /* While the function has more containers than the autoscaler wants (the
+   * load is falling), the newest ones take no new inputs: they go idle and
+   * stop after the scaledown window, instead of every container staying a
+   * little busy forever. */
+  if (fn->live > fn->desired) {
+    int64_t older = 0;
+    for (ctl_container_t *o = c->containers; o; o = o->next)
+      if (o->fn == fn && o != ct && !o->stop && o->state != CT_EXITED &&
+          o->created_us < ct->created_us)
+        older++;
+    if (older >= (fn->desired > 1 ? fn->desired : 1)) return 0;
+  }
   /* Taking several inputs at once saves round trips, but no container takes
-   * more than its share of the queue: six slow inputs go to six containers,
-   * not four to the first one that asks. */
-  int64_t live = ct->fn->live > 0 ? ct->fn->live : 1;
-  int64_t share = (ct->fn->queued + live - 1) / live;
+   * more than its share of the queue, counted over the containers the
+   * autoscaler wants, started or not: six slow inputs go to six containers,
+   * not four to the first one that is up. */
+  int64_t live = fn->live > fn->desired ? fn->live : fn->desired;
+  if (live < 1) live = 1;
+  int64_t share = (fn->queued + live - 1) / live;
   if ((int64_t)want > share) want = share > 0 ? (size_t)share : 1;
   store_leased_t *l = NULL;
   size_t n = 0;
