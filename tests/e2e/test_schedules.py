@@ -203,3 +203,22 @@ def test_skiffd_refuses_a_bad_schedule(daemon, schedule, message):
     assert r.status == 400, r
     assert message in r.json["error"]["message"] and "schedule" in r.json["error"]["message"], r
     assert daemon.app_by_name("sched-bad-http") is None
+
+
+def test_skiffd_message_reaches_skiff_deploy(daemon, tmp_path):
+    """A client without tzdata cannot check a zone name: skiffd's refusal is
+    what `skiff deploy` prints, in one line."""
+    path = tmp_path / "srvbad.py"
+    path.write_text(
+        "import skiff, skiff.schedule\n"
+        "skiff.schedule.ZONEINFO_DIR = '/nonexistent'  # as on a client without tzdata\n"
+        "app = skiff.App('sched-srvbad')\n"
+        "@app.function(schedule=skiff.Cron('0 3 * * *', timezone='Mars/Olympus'))\n"
+        "def tick():\n"
+        "    pass\n"
+    )
+    p = deploy(daemon, str(path), check=None)
+    assert p.returncode == 1, describe(p)
+    assert "schedule: timezone 'Mars/Olympus' is unknown" in p.stderr, describe(p)
+    assert len(p.stderr.strip().splitlines()) == 1, describe(p)
+    assert daemon.app_by_name("sched-srvbad") is None
