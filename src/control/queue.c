@@ -208,6 +208,7 @@ static bool unlease(ctl_container_t *ct, int64_t input_id) {
   for (size_t i = 0; i < ct->nleased; i++) {
     if (ct->leased[i].id != input_id) continue;
     ctl_stats_record(ct->fn, &ct->leased[i], now_wall());
+    if (ct->fn->running > 0) ct->fn->running--;
     memmove(&ct->leased[i], &ct->leased[i + 1],
             (ct->nleased - i - 1) * sizeof *ct->leased);
     ct->nleased--;
@@ -322,14 +323,19 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
         older++;
     if (older >= (fn->desired > 1 ? fn->desired : 1)) return 0;
   }
-  /* Taking several inputs at once saves round trips, but no container takes
-   * more than its share of the queue, counted over the containers the
-   * autoscaler wants, started or not: six slow inputs go to six containers,
-   * not four to the first one that is up. */
-  int64_t live = fn->live > fn->desired ? fn->live : fn->desired;
+  /* Taking several inputs at once saves round trips, but no container holds
+   * more than its share of the function's inputs, counted over the
+   * containers the autoscaler wants, started or not (unless those wait for
+   * capacity): six slow inputs go to six containers, not four to the first
+   * one that is up. */
+  int64_t live = fn->live;
+  if (fn->desired > live && !fn->waiting[0]) live = fn->desired;
   if (live < 1) live = 1;
-  int64_t share = (fn->queued + live - 1) / live;
-  if ((int64_t)want > share) want = share > 0 ? (size_t)share : 1;
+  int64_t share = (fn->queued + fn->running + live - 1) / live;
+  int64_t room = share - (int64_t)ct->nleased;
+  if (room < 1) room = ct->nleased ? 0 : 1;
+  if ((int64_t)want > room) want = (size_t)room;
+  if (want == 0) return 0;
   store_leased_t *l = NULL;
   size_t n = 0;
   double now = now_wall();
@@ -337,8 +343,8 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
                                         &l, &n, err)) < 0)
     return rc;
   if (n && ct->nleased == 0) ct->head_started_us = now_mono_us();
-  ct->fn->queued =
-      ct->fn->queued > (int64_t)n ? ct->fn->queued - (int64_t)n : 0;
+  fn->queued = fn->queued > (int64_t)n ? fn->queued - (int64_t)n : 0;
+  fn->running += (int64_t)n;
   for (size_t i = 0; i < n; i++) {
     if (ct->nleased == ct->capleased) {
       ct->capleased = ct->capleased ? ct->capleased * 2 : 8;
