@@ -380,6 +380,15 @@ class _Obj:
             _update_autoscaler(client, fid, min_containers, max_containers, buffer_containers, scaledown_window)
 
 
+def _plain(e: exc.Error) -> exc.Error:
+    """skiffd's own message (what is wrong with the parameters, or which
+    app or class is missing), without the request line."""
+    msg = str(e)
+    if msg.startswith("skiffd refused ") and ": " in msg:
+        msg = msg.split(": ", 1)[1]
+    return type(e)(msg)
+
+
 def _options_key(given: Dict[str, Any]) -> str:
     import json
 
@@ -517,13 +526,15 @@ class Cls:
             path = f"/v1/apps/{quote(str(ref), safe='')}/classes/{cls_name}/instances"
         try:
             resp = client.request("POST", path, body, timeout=60.0)
-        except exc.NotFoundError:
+        except exc.NotFoundError as e:
             # an app id remembered from an earlier bind: the app may have
             # been stopped and deployed anew under its name
             if root._lookup is None or ref == root._lookup[0]:
-                raise
+                raise _plain(e) from None
             root._app_ref = None
             return self._bind_request(params, options)
+        except exc.InvalidError as e:
+            raise _plain(e) from None
         if root._lookup is not None:
             root._client = client
             if isinstance(resp.get("app_id"), str):

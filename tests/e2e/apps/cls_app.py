@@ -10,6 +10,7 @@ import time
 
 import skiff
 
+TAG = "VERSION_TAG"
 app = skiff.App("clsapp")
 image = skiff.Image.from_host() if os.environ.get("SKIFF_DEFAULT_IMAGE") == "host" else None
 
@@ -39,7 +40,7 @@ class Model:
     @skiff.method()
     def predict(self, x):
         self.calls += 1
-        return {"value": self.table[x], "ct": os.environ.get("SKIFF_CONTAINER_ID", "local"),
+        return {"value": self.table[x], "tag": TAG, "ct": os.environ.get("SKIFF_CONTAINER_ID", "local"),
                 "enters": self.enters, "calls": self.calls, "size": self.size, "label": self.label,
                 "pid": os.getpid(), "fn": os.environ.get("SKIFF_FUNCTION_NAME", "")}
 
@@ -77,3 +78,17 @@ class Needs:
 def via_function(size):
     """A function calling a class of its app from its container."""
     return Model(size=size).predict.remote(2)["value"]
+
+
+@app.local_entrypoint()
+def main():
+    """`skiff run` of this file: the ephemeral path, .local and .aio."""
+    import asyncio
+
+    out = {"local": Model(size=4).predict.local(2)["value"],
+           "remote": Model(size=4).predict.remote(2)["value"],
+           "default": Model().predict.remote(1)["fn"],
+           "aio": asyncio.run(Model(size=4).predict.remote.aio(3))["value"],
+           "gen": list(Model(size=3).stream.remote_gen(3)),
+           "spawn": Model(size=4).predict.spawn(1).get(timeout=60)["value"]}
+    print("@@ main " + json.dumps(out), flush=True)
