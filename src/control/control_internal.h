@@ -112,6 +112,7 @@ struct ctl_container {
   uint64_t created_us;
   uint64_t last_active_ms;
   int64_t inputs_done;
+  uint64_t gpus;    /* bit i: GPU i of the worker is this container's */
   bool stop;        /* tell the runner to exit */
   uint64_t term_ms; /* when it was sent SIGTERM (0: not) */
   char stderr_tail[256];

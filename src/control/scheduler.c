@@ -2,6 +2,7 @@
  * containers each function gets, starting them, enforcing timeouts,
  * scaling idle ones down, and what a container's death means for the
  * inputs it held. */
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -83,6 +84,29 @@ static const char *env_lookup(const json_t *env, const char *key) {
   return NULL;
 }
 
+/* "0,2": the worker's GPUs given to the container. */
+static void gpu_list(uint64_t mask, char *out, size_t n) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (int i = 0; i < 64 && len < n; i++)
+    if (mask & (1ull << i))
+      len += (size_t)snprintf(out + len, n - len, "%s%d", len ? "," : "", i);
+}
+
+/* Picks want free GPUs of the worker (0 when there are not enough). */
+static uint64_t gpus_take(control_t *c, int64_t want) {
+  uint64_t used = 0, mask = 0;
+  for (ctl_container_t *o = c->containers; o; o = o->next)
+    if (o->state != CT_EXITED) used |= o->gpus;
+  int64_t total = worker_gpu_total(c->worker);
+  for (int i = 0; i < total && i < 64 && want > 0; i++)
+    if (!(used & (1ull << i))) {
+      mask |= 1ull << i;
+      want--;
+    }
+  return want > 0 ? 0 : mask;
+}
+
 static char **build_env(control_t *c, ctl_container_t *ct,
                         const json_t *image_env) {
   ctl_fn_t *fn = ct->fn;
@@ -105,6 +129,12 @@ static char **build_env(control_t *c, ctl_container_t *ct,
   env[n++] = xasprintf("SKIFF_MAX_PAYLOAD=%llu",
                        (unsigned long long)c->cfg.max_payload);
   env[n++] = xasprintf("SKIFF_IS_REMOTE=1");
+  if (ct->gpus) {
+    char ids[256];
+    gpu_list(ct->gpus, ids, sizeof ids);
+    env[n++] = xasprintf("CUDA_VISIBLE_DEVICES=%s", ids);
+    env[n++] = xasprintf("NVIDIA_VISIBLE_DEVICES=%s", ids);
+  }
   if (fn->is_cls) {
     char *params = json_dumps(fn->params, JSON_COMPACT | JSON_SORT_KEYS);
     env[n++] = xasprintf("SKIFF_CLS_PARAMS=%s", params ? params : "{}");
@@ -153,7 +183,14 @@ typedef struct ctl_image {
   char **argv;
   wk_mount_t *mounts;
   size_t n_mounts;
+  char *gpu_paths[64];
+  size_t n_gpu_paths;
 } ctl_image_t;
+
+static const char *const gpu_common[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
+                                         "/dev/nvidia-uvm-tools",
+                                         "/dev/nvidia-modeset"};
+#define N_GPU_COMMON (sizeof gpu_common / sizeof gpu_common[0])
 
 static void image_release(ctl_image_t *im) {
   for (size_t i = 0; i < im->n_lowers; i++) free(im->lowers[i]);
@@ -161,6 +198,7 @@ static void image_release(ctl_image_t *im) {
   for (char **a = im->argv; a && *a; a++) free(*a);
   free(im->argv);
   free(im->mounts);
+  for (size_t i = 0; i < im->n_gpu_paths; i++) free(im->gpu_paths[i]);
   json_decref(im->record);
   memset(im, 0, sizeof *im);
 }
@@ -204,12 +242,31 @@ static int image_for_start(control_t *c, ctl_fn_t *fn, ctl_image_t *im,
   im->argv[k++] = xstrdup("-m");
   im->argv[k++] = xstrdup("skiff._container");
   im->n_mounts = json_array_size(fn->mounts);
-  im->mounts = xcalloc(im->n_mounts + 1, sizeof *im->mounts);
+  im->mounts =
+      xcalloc(im->n_mounts + 1 + 64 + N_GPU_COMMON, sizeof *im->mounts);
   json_array_foreach(fn->mounts, i, v) {
     im->mounts[i].src = json_string_value(json_object_get(v, "src"));
     im->mounts[i].dst = json_string_value(json_object_get(v, "dst"));
   }
   return 0;
+}
+
+/* The device nodes of the container's GPUs and the driver's shared ones,
+ * bound read-write where the host has them. */
+static void add_gpu_mounts(ctl_image_t *im, uint64_t gpus) {
+  if (!gpus) return;
+  for (int i = 0; i < 64; i++) {
+    if (!(gpus & (1ull << i))) continue;
+    char *p = xasprintf("/dev/nvidia%d", i);
+    im->gpu_paths[im->n_gpu_paths++] = p;
+    im->mounts[im->n_mounts++] =
+        (wk_mount_t){.src = p, .dst = p, .writable = true, .optional = true};
+  }
+  for (size_t k = 0; k < N_GPU_COMMON; k++)
+    im->mounts[im->n_mounts++] = (wk_mount_t){.src = gpu_common[k],
+                                              .dst = gpu_common[k],
+                                              .writable = true,
+                                              .optional = true};
 }
 
 static void container_free(ctl_container_t *ct) {
@@ -230,8 +287,12 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn) {
   c->store->ops->container_insert(c->store, ct->id, fn->app->id, fn->id,
                                   fn->cpu, fn->memory_mib, now_wall(), &err);
   ctl_image_t im;
-  int rc = image_for_start(c, fn, &im, &err);
+  int rc = 0;
+  if (fn->gpu > 0 && !(ct->gpus = gpus_take(c, fn->gpu)))
+    rc = err_set(&err, -EBUSY, "no %lld free GPUs", (long long)fn->gpu);
+  if (rc == 0) rc = image_for_start(c, fn, &im, &err);
   if (rc == 0) {
+    add_gpu_mounts(&im, ct->gpus);
     wk_spec_t spec = {.id = ct->id,
                       .src_dir = fn->src_dir,
                       .lower_dirs = (const char *const *)im.lowers,

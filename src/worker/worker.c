@@ -230,7 +230,8 @@ int worker_start(worker_t *w, const wk_spec_t *spec, void *data,
   mounts[2] = (rt_mount_t){w->cfg.run_dir, "/skiff/run", false, false};
   for (size_t i = 0; i < spec->n_mounts; i++)
     mounts[3 + i] =
-        (rt_mount_t){spec->mounts[i].src, spec->mounts[i].dst, true, false};
+        (rt_mount_t){spec->mounts[i].src, spec->mounts[i].dst,
+                     !spec->mounts[i].writable, spec->mounts[i].optional};
   rt_spec_t rs = {
       .id = spec->id,
       .bundle_dir = c->bundle,

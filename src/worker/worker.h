@@ -55,6 +55,8 @@ typedef struct worker_config {
 typedef struct wk_mount {
   const char *src; /* host path */
   const char *dst; /* absolute path inside */
+  bool writable;   /* default read-only (GPU device nodes are not) */
+  bool optional;   /* skipped when src does not exist */
 } wk_mount_t;
 
 typedef struct wk_spec {
