@@ -288,7 +288,12 @@ void ctl_autoscale(control_t *c) {
   for (ctl_app_t *a = c->apps; a; a = a->next)
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) fn->queued = fn->running = 0;
   res_t total = machine(c);
+  c->next_retry_at = 0;
   for (size_t i = 0; i < n; i++) {
+    /* The tick looks again when the first retry delay ends. */
+    if (counts[i].delayed > 0 &&
+        (c->next_retry_at == 0 || counts[i].next_retry_at < c->next_retry_at))
+      c->next_retry_at = counts[i].next_retry_at;
     ctl_fn_t *fn = ctl_fn_find(c, counts[i].function_id);
     /* A retired function's queue moves to the active version (rollover). */
     if (!fn || !active(fn)) continue;

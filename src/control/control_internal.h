@@ -132,7 +132,8 @@ struct control {
   uv_timer_t tick;
   bool dirty; /* something changed: rescale on the next tick */
   uint64_t last_autoscale_ms;
-  double start_us; /* moving average of container start to first call-in */
+  double next_retry_at; /* earliest retry delay to end (unix s; 0: none) */
+  double start_us;      /* moving average of container start to first call-in */
   bool shutting_down;
   double started_at;
   char *blobs_dir;

@@ -499,6 +499,7 @@ void ctl_scheduler_tick(control_t *c) {
   ctl_scale_down(c, now);
   stop_abandoned_apps(c, now);
   ctl_schedules_tick(c);
+  if (c->next_retry_at > 0 && now_wall() >= c->next_retry_at) c->dirty = true;
   if (c->dirty || now - c->last_autoscale_ms >= 1000) {
     c->dirty = false;
     c->last_autoscale_ms = now;
