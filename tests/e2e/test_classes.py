@@ -272,3 +272,24 @@ out = {"again": m.predict.remote(1), "slow": [c.get(timeout=120) for c in calls]
     # the instances of version 1 exist in version 2 under the same names
     names = [f["name"] for f in daemon.api("GET", f"/v1/apps/{clsapp['app_id']}").json["functions"]]
     assert 'Model[size=21,label="m"]' in names and "Model" in names, names
+
+
+def test_update_autoscaler_of_an_instance(daemon, clsapp):
+    out = call(daemon, """
+m = Model(size=31)
+m.update_autoscaler(min_containers=1, scaledown_window=2)
+out = m.predict.remote(1)["fn"]
+""")
+    assert out == 'Model[size=31,label="m"]', out
+
+    def live():
+        cts = daemon.api("GET", f"/v1/containers?app={clsapp['app_id']}").json["containers"]
+        return [c for c in cts if c["function"] == out and c["state"] != "exited"]
+    # min_containers=1 keeps one warm past the 2 s scale-down window
+    time.sleep(4)
+    assert len(live()) == 1, live()
+    out2 = call(daemon, "Model(size=31).predict.update_autoscaler(min_containers=0); out = 1")
+    assert out2 == 1, out2
+    daemon.wait_for(lambda: not live(), timeout=30, what="the warm container to scale down")
+    out3 = call(daemon, "out = Model(size=31).update_autoscaler(min_containers=2, max_containers=1)")
+    assert out3["error"] == "InvalidError" and "larger than max_containers" in out3["message"], out3
