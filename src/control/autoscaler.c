@@ -21,6 +21,7 @@
  * ones it holds. Meanwhile the inputs wait, and the reason says what is
  * missing. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,22 @@ static double app_share(control_t *c, const ctl_app_t *app, res_t total) {
   return s;
 }
 
+/* Autoscaler lines go to the app's log under their own stream,
+ * "autoscaler", so that clients can tell them from the functions' output
+ * and skiffd's other notes. */
+void ctl_log_autoscaler(control_t *c, ctl_app_t *app, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg - 2, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  size_t len = strlen(msg);
+  msg[len++] = '\n';
+  msg[len] = '\0';
+  ctl_log_append(c, app, NULL, "autoscaler", msg, len);
+}
+
 /* Keeps the decision for `skiff function stats` and, when it makes
  * something happen (log true), writes it to the app's log. */
 static void note(control_t *c, ctl_fn_t *fn, bool log, const char *fmt, ...)
@@ -140,8 +157,8 @@ static void note(control_t *c, ctl_fn_t *fn, bool log, const char *fmt, ...) {
   va_end(ap);
   fn->decided_at = now_wall();
   if (log)
-    ctl_log_system(c, fn->app, NULL, "autoscaler: %s: %s", fn->name,
-                   fn->decision);
+    ctl_log_autoscaler(c, fn->app, "autoscaler: %s: %s", fn->name,
+                       fn->decision);
 }
 #define decide(c, fn, ...) note(c, fn, true, __VA_ARGS__)
 
@@ -149,7 +166,7 @@ static void set_waiting(control_t *c, ctl_fn_t *fn, const char *why) {
   if (!strcmp(fn->waiting, why)) return;
   snprintf(fn->waiting, sizeof fn->waiting, "%s", why);
   if (why[0])
-    ctl_log_system(c, fn->app, NULL, "autoscaler: %s: %s", fn->name, why);
+    ctl_log_autoscaler(c, fn->app, "autoscaler: %s: %s", fn->name, why);
 }
 
 /* Stops an idle container: it exits at its next exchange. */

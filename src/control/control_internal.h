@@ -190,6 +190,9 @@ json_t *ctl_stats_json(const ctl_fn_t *fn);
 void ctl_stats_free(ctl_stats_t *s);
 
 /* autoscaler.c */
+/* A line in the app's log under the stream "autoscaler". */
+void ctl_log_autoscaler(control_t *c, ctl_app_t *app, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void ctl_autoscale(control_t *c);
 void ctl_scale_down(control_t *c, uint64_t now);
 

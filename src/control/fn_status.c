@@ -148,12 +148,12 @@ int control_update_autoscaler(control_t *c, const char *function_id,
   fn->max_containers = mx;
   fn->buffer_containers = buf;
   fn->scaledown_s = sdw;
-  ctl_log_system(c, fn->app, NULL,
-                 "autoscaler: %s: settings updated: min_containers=%lld "
-                 "max_containers=%s%lld buffer_containers=%lld "
-                 "scaledown_window=%gs",
-                 fn->name, (long long)mn, mx > 0 ? "" : "none/", (long long)mx,
-                 (long long)buf, sdw);
+  ctl_log_autoscaler(c, fn->app,
+                     "autoscaler: %s: settings updated: min_containers=%lld "
+                     "max_containers=%s%lld buffer_containers=%lld "
+                     "scaledown_window=%gs",
+                     fn->name, (long long)mn, mx > 0 ? "" : "none/",
+                     (long long)mx, (long long)buf, sdw);
   c->dirty = true;
   *out = fn_json(c, fn);
   return 0;

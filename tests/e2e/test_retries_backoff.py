@@ -46,7 +46,7 @@ def test_exponential_backoff_and_a_timeout_per_attempt(daemon, tmp_path):
     assert 0.35 < gaps[0] < 2.0 and 0.75 < gaps[1] < 2.4 and 0.95 < gaps[2] < 2.6, gaps
     assert gaps[1] > gaps[0] + 0.2, gaps
     for text in ("retrying in 0.4s (retry 1 of 3)", "retrying in 0.8s (retry 2 of 3)",
-                 "retrying in 1s (retry 3 of 3)"):
+                 "retrying in 1.0s (retry 3 of 3)"):
         assert text in p.stderr, p.stderr
     # Each attempt of sleepy gets its own 2 s: two attempts, then the error.
     assert out["sleepy"]["type"] == "FunctionTimeoutError", out
