@@ -184,22 +184,36 @@ static bool reclaim_idle(control_t *c, ctl_fn_t *fn, res_t need, res_t used,
   res_t after = {used.cpu - draining.cpu, used.mem - draining.mem,
                  used.gpu - draining.gpu};
   if (fits(need, after, total)) return true;
-  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+  /* First pick, then stop: nothing is stopped when all the idle ones
+   * together would not make room. */
+  size_t n = 0, cap = 0;
+  ctl_container_t **pick = NULL;
+  bool enough = false;
+  for (ctl_container_t *ct = c->containers; ct && !enough; ct = ct->next) {
     ctl_fn_t *o = ct->fn;
     if (o == fn || ct->state != CT_RUNNING || ct->stop || ct->nleased) continue;
-    if (o->live <= o->min_containers && o->app->running && !o->retired)
+    int64_t picked = 0;
+    for (size_t k = 0; k < n; k++) picked += pick[k]->fn == o;
+    if (o->live - picked <= o->min_containers && o->app->running && !o->retired)
       continue;
-    stop_container(c, ct);
-    decide(c, o,
-           "stopping idle container %s to make room for %s (app %s); %d "
-           "left",
-           ct->id, fn->name, fn->app->name, o->live);
+    if (n == cap)
+      pick = xrealloc(pick, (cap = cap ? 2 * cap : 8) * sizeof *pick);
+    pick[n++] = ct;
     after.cpu -= o->cpu;
     after.mem -= o->memory_mib;
     after.gpu -= o->gpu;
-    if (fits(need, after, total)) return true;
+    enough = fits(need, after, total);
   }
-  return false;
+  if (enough)
+    for (size_t k = 0; k < n; k++) {
+      stop_container(c, pick[k]);
+      decide(c, pick[k]->fn,
+             "stopping idle container %s to make room for %s (app %s); %d "
+             "left",
+             pick[k]->id, fn->name, fn->app->name, pick[k]->fn->live);
+    }
+  free(pick);
+  return enough;
 }
 
 /* Drains one container of the app furthest above its fair share when fn's
