@@ -293,3 +293,18 @@ out = m.predict.remote(1)["fn"]
     daemon.wait_for(lambda: not live(), timeout=30, what="the warm container to scale down")
     out3 = call(daemon, "out = Model(size=31).update_autoscaler(min_containers=2, max_containers=1)")
     assert out3["error"] == "InvalidError" and "larger than max_containers" in out3["message"], out3
+
+
+def test_instances_survive_a_restart_of_skiffd(daemon_factory, tmp_path):
+    d = daemon_factory()
+    d.start()
+    p = deploy(d, app_copy(tmp_path, "r1"))
+    assert p.returncode == 0, describe(p, d)
+    before = d.api("POST", "/v1/apps/clsapp/classes/Model/instances", {"params": {"size": 41}})
+    assert before.status == 201, before
+    d.restart()  # kill -9, start again on the same home
+    after = d.api("POST", "/v1/apps/clsapp/classes/Model/instances", {"params": {"size": 41}})
+    assert after.status == 200 and after.json["function_id"] == before.json["function_id"], after
+    out = call(d, "out = Model(size=41).predict.remote(2)")
+    assert out["value"] == 82 and out["fn"] == before.json["name"], out
+    d.stop()
