@@ -384,3 +384,13 @@ def test_runner_runs_exit_methods_on_sigterm(recording_server, tmp_path):
     assert p.returncode == 0, err
     assert out.strip() == "exit b 0", (out, err)
     assert "SIGTERM: running the exit methods" in err
+
+
+def test_classes_and_instances_pickle_by_reference():
+    m = pickle.loads(pickle.dumps(Model(size=6)))
+    assert m._cls is Model and m._values["size"] == 6
+    o = pickle.loads(pickle.dumps(Model.with_options(cpu=1)))
+    assert o._root is Model and o._options == {"cpu": 1.0, "cpu_limit": None}
+    assert pickle.loads(pickle.dumps(Model)) is Model
+    f = pickle.loads(pickle.dumps(skiff.Cls.from_name("svc", "Model")))
+    assert f._lookup[:2] == ("svc", "Model")

@@ -327,6 +327,10 @@ class _Obj:
     def _binding(self) -> Tuple[Client, str]:
         return self._cls._bind(self._given)
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # by its class (a reference) and its values: rebuilt where it lands
+        return (_make_obj, (self._cls, dict(self._given)))
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -378,6 +382,14 @@ class _Obj:
         if body:
             client, fid = self._binding()
             _update_autoscaler(client, fid, min_containers, max_containers, buffer_containers, scaledown_window)
+
+
+def _make_obj(cls: "Cls", given: Dict[str, Any]) -> "_Obj":
+    return cls(**given)
+
+
+def _derived(root: "Cls", options: Dict[str, Any]) -> "Cls":
+    return root._derive(options)
 
 
 def _plain(e: exc.Error) -> exc.Error:
@@ -451,6 +463,16 @@ class Cls:
 
     def __repr__(self) -> str:
         return f"<skiff.Cls {self.__qualname__}>"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        from .functions import _lookup_function
+
+        if self._root is not self:
+            return (_derived, (self._root, dict(self._options)))
+        if self._lookup is not None:
+            app_name, name, _ = self._lookup
+            return (Cls.from_name, (app_name, name))
+        return (_lookup_function, (self.__module__, self.__qualname__))
 
     # ---- hydration (App.run / App.deploy / the runner) -----------------------------------
     def _hydrate(self, client: Client, function_id: str, aliases: Dict[str, str], app_ref: str,
