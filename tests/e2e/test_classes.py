@@ -227,6 +227,23 @@ def test_exit_runs_on_app_stop(daemon, clsapp):
     assert out["error"] == "NotFoundError" and "stopped" in out["message"], out
 
 
+def test_a_kept_instance_of_a_stopped_app(daemon, clsapp):
+    p = deploy(daemon, app_copy(clsapp["dir"], "stop2"), name="clsstop2")
+    assert p.returncode == 0, describe(p, daemon)
+    out = call(daemon, """
+from skiff._client import default_client
+m = Model(size=2)
+first = m.predict.remote(1)["value"]
+default_client().request("POST", f"/v1/apps/{app}/stop", {})
+try:
+    m.predict.remote(1)
+    out = "no error"
+except exception.NotFoundError as e:
+    out = [first, str(e)]
+""", app="clsstop2")
+    assert out[0] == 2 and "clsstop2" in out[1] and "is stopped" in out[1], out
+
+
 def test_redeploy_keeps_handles_and_queued_inputs(daemon, clsapp, tmp_path):
     flag = tmp_path / "redeployed"
     proc = subprocess.Popen(
@@ -308,3 +325,40 @@ def test_instances_survive_a_restart_of_skiffd(daemon_factory, tmp_path):
     out = call(d, "out = Model(size=41).predict.remote(2)")
     assert out["value"] == 82 and out["fn"] == before.json["name"], out
     d.stop()
+
+
+MODAL_FILE = '''
+import modal
+
+app = modal.App("clsmodal")
+
+
+@app.cls(scaledown_window=2)
+class Greeter:
+    greeting: str = modal.parameter(default="hello")
+
+    @modal.enter()
+    def setup(self):
+        self.suffix = "!"
+
+    @modal.method()
+    def greet(self, who):
+        return f"{self.greeting} {who}{self.suffix}"
+
+    @modal.exit()
+    def done(self):
+        print("greeter done", flush=True)
+
+
+@app.local_entrypoint()
+def main():
+    print("@@ modal", __import__("json").dumps([Greeter().greet.remote("a"),
+                                               Greeter(greeting="hi").greet.remote("b")]))
+'''
+
+
+def test_a_modal_class_runs_unchanged(daemon, tmp_path):
+    path = tmp_path / "modal_cls.py"
+    path.write_text(MODAL_FILE)
+    p = daemon.skiff("run", f"{path}::main", check=0, timeout=300)
+    assert parse_results(p.stdout)["modal"] == ["hello a!", "hi b!"], describe(p, daemon)

@@ -282,6 +282,18 @@ class _Method(Function):
         self._aliases = dict(self._obj._cls._root._aliases)
         return client, fid
 
+    def _create_call(self, client: Client, function_id: str, kind: str, inputs: List[Dict[str, Any]]) -> str:
+        try:
+            return super()._create_call(client, function_id, kind, inputs)
+        except exc.ConflictError:
+            # a binding kept from before the app was stopped: bind again,
+            # which says why the class cannot be called, or finds the app
+            # deployed anew under its name
+            if not self._obj._cls._forget(function_id):
+                raise
+            client, fid = self._require_hydrated()
+            return super()._create_call(client, fid, kind, inputs)
+
     def _refuse_generator(self, method: str) -> None:
         if self._is_generator:
             raise exc.InvalidError(
@@ -583,6 +595,16 @@ class Cls:
         assert client is not None
         root._bindings[key] = (client, fid)
         return client, fid
+
+    def _forget(self, function_id: str) -> bool:
+        """Drops the cached bindings to function_id; True when there were."""
+        root = self._root
+        stale = [k for k, (_, fid) in root._bindings.items() if fid == function_id]
+        for k in stale:
+            del root._bindings[k]
+        if stale and root._lookup is not None:
+            root._app_ref = None  # look the app up by name again
+        return bool(stale)
 
     # ---- options ------------------------------------------------------------------------
     def _derive(self, options: Dict[str, Any]) -> "Cls":
