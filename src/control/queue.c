@@ -196,10 +196,11 @@ const char *control_runner_park_key(ctl_container_t *ct) {
 }
 
 bool control_runner_should_stop(control_t *c, ctl_container_t *ct) {
-  /* A container of a replaced version stops once it holds no input: the
-   * ones it runs finish there (rollover). */
-  return ct->stop || !ct->fn->app->running || c->shutting_down ||
-         (ct->fn->retired && ct->nleased == 0);
+  /* A container of a replaced version (rollover), or one scaled down or
+   * drained for another app, takes no new input (control_runner_lease) and
+   * stops once it holds none: the inputs it holds finish there. */
+  return !ct->fn->app->running || c->shutting_down ||
+         ((ct->stop || ct->fn->retired) && ct->nleased == 0);
 }
 
 /* Removes input_id from the container's running list; the next one starts
@@ -306,7 +307,8 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
                                     ct->inputs_done, err);
     c->dirty = true;
   }
-  if (want == 0 || ct->fn->retired || control_runner_should_stop(c, ct))
+  if (want == 0 || ct->fn->retired || ct->stop ||
+      control_runner_should_stop(c, ct))
     return 0;
   int rc = control_begin(c, err);
   if (rc < 0) return rc;
