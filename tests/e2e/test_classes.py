@@ -156,6 +156,8 @@ def test_bad_input_errors(daemon, clsapp):
     assert "Model" in out["message"] and "Needs" in out["message"], out
     out = call(daemon, "out = skiff.Cls.from_name(app, 'via_function')().x.remote(1)")
     assert out["error"] == "NotFoundError" and "is a function" in out["message"], out
+    out = call(daemon, "out = skiff.Function.from_name(app, 'Model').remote(1)")
+    assert out["error"] == "InvalidError" and "is a class: look it up with skiff.Cls.from_name" in out["message"], out
     out = call(daemon, "out = Model.with_options(max_containers=0)")
     assert out["error"] == "InvalidError" and "max_containers" in out["message"], out
     out = call(daemon, "out = Model().predict.remote(1)", app="nosuchapp")

@@ -337,6 +337,11 @@ class Function:
         fid = resp.get("function_id")
         if not isinstance(fid, str):
             raise exc.ApiError(f"skiffd answered a function lookup without a function_id: {resp!r}")
+        if resp.get("kind") == "cls":
+            raise exc.InvalidError(
+                f"{name!r} of app {app_name!r} is a class: look it up with skiff.Cls.from_name({app_name!r}, "
+                f"{name!r}) and call its methods on an instance"
+            )
         self._is_generator = bool(resp.get("is_generator"))
         self._hydrate(c, fid, {})
         return self
