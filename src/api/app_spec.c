@@ -38,6 +38,7 @@ static const vfield_t fn_fields[] = {
     {"mounts", V_ARRAY, false, true},
     {"buffer_containers", V_INT, false, true},
     {"gpu", V_INT, false, true},
+    {"gpu_type", V_STRING, false, true},
     {"max_inputs", V_INT, false, true},
     {"target_inputs", V_INT, false, true},
     {"batch_max_size", V_INT, false, true},

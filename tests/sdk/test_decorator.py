@@ -102,12 +102,23 @@ def test_bad_values_are_value_errors(kw):
         _dec(**kw)
 
 
-def test_gpu_and_image_refused_clearly():
-    with pytest.raises(InvalidError, match="gpu"):
-        _dec(gpu="H100")
+def test_image_refused_clearly_and_gpu_parsed():
     with pytest.raises(InvalidError, match="image"):
         _dec(image="python:3.11")
     _dec(gpu=None, image=None)
+    d = _dec(gpu="h100:2")(lambda: 1).spec.to_api("f", "m", "f", False)
+    assert d["gpu"] == 2 and d["gpu_type"] == "H100"
+    d = _dec(gpu="any")(lambda: 1).spec.to_api("f", "m", "f", False)
+    assert d["gpu"] == 1 and d["gpu_type"] == "any"
+    assert "gpu" not in _dec()(lambda: 1).spec.to_api("f", "m", "f", False)
+    with pytest.raises(InvalidError, match="unknown GPU type 'K80'"):
+        _dec(gpu="K80")
+    with pytest.raises(InvalidError, match="from 1 to 8"):
+        _dec(gpu="H100:9")
+    with pytest.raises(InvalidError, match="fallback lists are not supported"):
+        _dec(gpu=["H100", "A100"])
+    with pytest.raises(TypeError, match="gpu must be a str"):
+        _dec(gpu=1)
 
 
 def test_retries_bounds():

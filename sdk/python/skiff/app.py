@@ -188,8 +188,7 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
         bad = next(iter(unknown))
         raise TypeError(f"{what} got an unexpected keyword argument {bad!r} (skiff supports: {options})")
     img = _check_image(image, what)
-    if gpu is not None:
-        raise exc.InvalidError(f"gpu={gpu!r} is not supported yet: skiff cannot run GPU functions so far")
+    gpu_count, gpu_type = _check_gpu(gpu)
     cpu_req, cpu_lim = _check_cpu(cpu)
     mem_req, mem_lim = _check_memory(memory)
     tmo = _check_timeout(timeout)
@@ -203,8 +202,37 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
     return FunctionSpec(
         cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
         retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
-        buffer_containers=buf, startup_timeout=stmo, schedule=sched,
+        buffer_containers=buf, startup_timeout=stmo, schedule=sched, gpu=gpu_count, gpu_type=gpu_type,
     )
+
+
+_GPU_TYPES = ("ANY", "T4", "L4", "A10", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "RTX-PRO-6000",
+              "H100", "H100!", "H200", "B200", "B200+")
+
+
+def _check_gpu(gpu: Any) -> Tuple[int, Optional[str]]:
+    """``gpu="TYPE[:N]"`` as in Modal: (count, type). skiffd schedules GPUs by
+    count; the type is kept with the function for what runs it."""
+    if gpu is None:
+        return 0, None
+    if isinstance(gpu, (list, tuple)):
+        raise exc.InvalidError(
+            f"gpu={list(gpu)!r}: fallback lists are not supported; give one type, e.g. gpu={gpu[0]!r}"
+            if gpu else "gpu=[] is empty; give one type, e.g. gpu=\"any\""
+        )
+    if not isinstance(gpu, str):
+        raise TypeError(f"gpu must be a str such as \"H100\" or \"any:2\", got {_given(gpu)}")
+    kind, _, count = gpu.partition(":")
+    kind = kind.strip().upper()
+    if kind not in _GPU_TYPES:
+        raise exc.InvalidError(f"gpu={gpu!r}: unknown GPU type {kind!r}; use one of "
+                               f"{', '.join(t.lower() if t == 'ANY' else t for t in _GPU_TYPES)}")
+    n = 1
+    if count:
+        if not count.isdigit() or not 1 <= int(count) <= 8:
+            raise exc.InvalidError(f"gpu={gpu!r}: the count after ':' must be from 1 to 8")
+        n = int(count)
+    return n, kind.lower() if kind == "ANY" else kind
 
 
 class LocalEntrypoint:
@@ -271,6 +299,13 @@ class _LogStreamer:
             if stream == "stdout":
                 write_foreign(sys.stdout, data)
                 out_used = True
+            elif stream == "autoscaler":
+                # Scaling decisions stay in `skiff app logs`; a wait for
+                # capacity is news the person running the app needs.
+                waits = [line for line in data.splitlines() if "waiting for capacity" in line]
+                if waits:
+                    write_foreign(sys.stderr, "".join(f"[skiff autoscaler] {line}\n" for line in waits))
+                    err_used = True
             elif stream == "system":
                 who = ch.get("container_id") or "skiffd"
                 write_foreign(sys.stderr, "".join(f"[skiff {who}] {line}\n" for line in data.splitlines()))
@@ -486,7 +521,8 @@ class App:
         Args:
             image: the :class:`skiff.Image` to run in (default: the App's
                 image, else ``Image.debian_slim()``).
-            gpu: must be None for now (GPUs are not supported yet).
+            gpu: ``"TYPE[:N]"`` (e.g. ``"any"``, ``"H100:2"``): N GPUs (1..8)
+                per container, scheduled on skiffd's GPUs.
             cpu: cores requested, or ``(request, limit)`` for a hard cap.
             memory: MiB (a hard limit), or ``(request, limit)``.
             timeout: seconds per attempt, 1..86400 (default 300).

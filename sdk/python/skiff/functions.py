@@ -88,6 +88,8 @@ class FunctionSpec:
         buffer_containers: int = 0,
         startup_timeout: Optional[float] = None,
         schedule: Any = None,
+        gpu: int = 0,
+        gpu_type: Optional[str] = None,
     ) -> None:
         self.cpu = cpu
         self.cpu_limit = cpu_limit
@@ -103,6 +105,8 @@ class FunctionSpec:
         self.buffer_containers = buffer_containers
         self.startup_timeout = startup_timeout
         self.schedule = schedule  # a skiff.Schedule or None
+        self.gpu = gpu
+        self.gpu_type = gpu_type
 
     def to_api(
         self,
@@ -137,6 +141,9 @@ class FunctionSpec:
             d["startup_timeout"] = self.startup_timeout
         if self.schedule is not None:
             d["schedule"] = self.schedule._to_wire()
+        if self.gpu:
+            d["gpu"] = self.gpu
+            d["gpu_type"] = self.gpu_type
         if self.retries is not None:
             d["retries"] = self.retries.to_api()
         if image is not None:
