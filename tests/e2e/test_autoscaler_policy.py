@@ -217,3 +217,37 @@ def test_startup_timeout_fails_inputs_with_its_reason(daemon_factory):
     out = call(d, "slowapp", "slow_start", "remote", 0, 1)
     assert "startup_timeout of 2s" in out["message"], out
     assert time.time() - t0 < 40
+
+
+RUN_APP = '''
+import json, os, time, skiff
+
+app = skiff.App("waits")
+
+@app.function(memory=768)
+def big(seconds):
+    time.sleep(seconds)
+    return "big"
+
+@app.function(memory=512)
+def small():
+    return "small"
+
+@app.local_entrypoint()
+def main():
+    call = big.spawn(3.0)
+    time.sleep(1.0)
+    out = [small.remote(), call.get(timeout=60)]
+    print("@@ out " + json.dumps(out), flush=True)
+'''
+
+
+def test_skiff_run_shows_a_wait_for_capacity_but_not_every_decision(daemon_factory, tmp_path):
+    from conftest import write_app
+    d = daemon_factory(["--memory", "1024"]).start()
+    p = d.skiff("run", write_app(tmp_path, "waits_app.py", RUN_APP), timeout=180)
+    assert p.returncode == 0, describe(p, d)
+    assert parse_results(p.stdout)["out"] == ["small", "big"]
+    assert ("[skiff autoscaler] autoscaler: small: waiting for capacity: needs 512 MiB memory, "
+            "largest free is 256 MiB") in p.stderr, p.stderr
+    assert "0 -> 1 containers" not in p.stderr, p.stderr
