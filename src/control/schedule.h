@@ -76,7 +76,7 @@ double sched_next(const sched_t *s, double after);
  * SCHED_MISSED_CAP (a return equal to it means "at least"). The first of
  * them goes to *first_missed (NAN when there is none) when it is not NULL.
  * For skiffd to report "missed 12 runs of nightly while skiffd was down
- * (first 2026-11-27T03:00Z); running once now" instead of replaying them. */
+ * (first 2026-11-27T03:00Z); they are not replayed" instead of running them. */
 size_t sched_missed(const sched_t *s, double last_fire, double now,
                     double *first_missed);
 
