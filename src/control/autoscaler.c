@@ -134,16 +134,10 @@ static double app_share(control_t *c, const ctl_app_t *app, res_t total) {
  * "autoscaler", so that clients can tell them from the functions' output
  * and skiffd's other notes. */
 void ctl_log_autoscaler(control_t *c, ctl_app_t *app, const char *fmt, ...) {
-  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(msg, sizeof msg - 2, fmt, ap);
+  ctl_log_line(c, app, NULL, "autoscaler", fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  size_t len = strlen(msg);
-  msg[len++] = '\n';
-  msg[len] = '\0';
-  ctl_log_append(c, app, NULL, "autoscaler", msg, len);
 }
 
 /* Keeps the decision for `skiff function stats` and, when it makes

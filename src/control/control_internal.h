@@ -2,6 +2,8 @@
 #ifndef SKIFF_CONTROL_INTERNAL_H
 #define SKIFF_CONTROL_INTERNAL_H
 
+#include <stdarg.h>
+
 #include "base/buf.h"
 #include "control/control.h"
 #include "image/store.h"
@@ -165,6 +167,10 @@ void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
  * followers. */
 void ctl_log_append(control_t *c, ctl_app_t *app, const char *container_id,
                     const char *stream, const char *data, size_t len);
+/* One line (a newline added) in the app's log under stream. */
+void ctl_log_line(control_t *c, ctl_app_t *app, const char *container_id,
+                  const char *stream, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 void ctl_log_system(control_t *c, ctl_app_t *app, const char *container_id,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message);

@@ -19,18 +19,23 @@ static void wake_outputs(control_t *c, const char *app_id) {
   http_wake(c->http, key);
 }
 
-void ctl_log_system(control_t *c, ctl_app_t *app, const char *container_id,
-                    const char *fmt, ...) {
+void ctl_log_line(control_t *c, ctl_app_t *app, const char *container_id,
+                  const char *stream, const char *fmt, va_list ap) {
   char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
   int n = vsnprintf(msg, sizeof msg - 2, fmt, ap);
-  va_end(ap);
   if (n < 0) return;
   size_t len = strlen(msg);
   msg[len++] = '\n';
   msg[len] = '\0';
-  ctl_log_append(c, app, container_id, "system", msg, len);
+  ctl_log_append(c, app, container_id, stream, msg, len);
+}
+
+void ctl_log_system(control_t *c, ctl_app_t *app, const char *container_id,
+                    const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ctl_log_line(c, app, container_id, "system", fmt, ap);
+  va_end(ap);
 }
 
 void ctl_log_append(control_t *c, ctl_app_t *app, const char *container_id,
