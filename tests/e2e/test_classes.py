@@ -153,7 +153,7 @@ def test_bad_input_errors(daemon, clsapp):
     assert "Model has no method 'nosuch'; its methods: predict, stream, fail, sleep" in out["message"], out
     out = call(daemon, "out = skiff.Cls.from_name(app, 'Nope')().x.remote(1)")
     assert out["error"] == "NotFoundError" and "no class 'Nope'" in out["message"], out
-    assert "Model" in out["message"] and "Needs" in out["message"], out
+    assert "Model" in out["message"] and "Needs" in out["message"] and "Gate" in out["message"], out
     out = call(daemon, "out = skiff.Cls.from_name(app, 'via_function')().x.remote(1)")
     assert out["error"] == "NotFoundError" and "is a function" in out["message"], out
     out = call(daemon, "out = skiff.Function.from_name(app, 'Model').remote(1)")
@@ -252,23 +252,20 @@ def test_redeploy_keeps_handles_and_queued_inputs(daemon, clsapp, tmp_path):
         [DEBIAN_PYTHON, CALLER, "clsapp", """
 m = Model(size=21)
 first = m.predict.remote(1)
-slow = Model.with_options(max_containers=1)(size=22)
-calls = [slow.sleep.spawn(3.0) for _ in range(3)]
+calls = [Gate(delay=6).where.spawn(i) for i in range(3)]
 out = first
 """, str(flag), """
-out = {"again": m.predict.remote(1), "slow": [c.get(timeout=120) for c in calls],
+out = {"again": m.predict.remote(1), "gated": [c.get(timeout=120) for c in calls],
        "new": Model(size=23).predict.remote(1)}
 """],
         env=daemon.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # wait until the three slow inputs are in (one runs, two queue)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            names = [f["name"] for f in daemon.api("GET", f"/v1/apps/{clsapp['app_id']}").json["functions"]]
-            if any(n.startswith('Model[size=22,') for n in names):
-                break
-            time.sleep(0.1)
-        time.sleep(1.0)
+        # Gate(delay=6)'s container spends 6 s in its enter method: its three
+        # inputs are queued on the version 1 instance when version 2 comes
+        def queued():
+            apps = daemon.api("GET", "/v1/apps").json["apps"]
+            return [a for a in apps if a["app_id"] == clsapp["app_id"] and a["inputs_queued"] == 3]
+        daemon.wait_for(queued, timeout=60, interval=0.2, what="three queued inputs of Gate(delay=6)")
         p = deploy(daemon, app_copy(clsapp["dir"], "v2"))
         assert p.returncode == 0 and "version 2" in p.stdout, describe(p, daemon)
         flag.write_text("1")
@@ -284,13 +281,11 @@ out = {"again": m.predict.remote(1), "slow": [c.get(timeout=120) for c in calls]
     # the handle bound before the redeploy reaches the new version
     assert out2["again"]["tag"] == "v2" and out2["again"]["fn"] == res["out"]["fn"], out2
     assert out2["new"]["tag"] == "v2", out2
-    # no input of the old instance was lost: each slow call finished
-    assert len(out2["slow"]) == 3 and all(isinstance(c, str) for c in out2["slow"]), out2
-    # ... and the ones still queued at the redeploy ran on a container of version 2
-    assert len(set(out2["slow"])) >= 2, out2
+    # the inputs queued on the old instance ran on the new version's
+    assert [g[:2] for g in out2["gated"]] == [["v2", 0], ["v2", 1], ["v2", 2]], out2
     # the instances of version 1 exist in version 2 under the same names
     names = [f["name"] for f in daemon.api("GET", f"/v1/apps/{clsapp['app_id']}").json["functions"]]
-    assert 'Model[size=21,label="m"]' in names and "Model" in names, names
+    assert 'Model[size=21,label="m"]' in names and "Gate[delay=6.0]" in names and "Model" in names, names
 
 
 def test_update_autoscaler_of_an_instance(daemon, clsapp):

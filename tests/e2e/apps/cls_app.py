@@ -74,6 +74,22 @@ class Needs:
         return f"{self.name}:{self.ratio}:{who}"
 
 
+@app.cls(scaledown_window=2, max_containers=1, image=image)
+class Gate:
+    """A class whose containers take `delay` seconds to start: inputs stay
+    queued meanwhile."""
+
+    delay: float = skiff.parameter(default=0.0)
+
+    @skiff.enter()
+    def wait(self):
+        time.sleep(self.delay)
+
+    @skiff.method()
+    def where(self, i):
+        return [TAG, i, os.environ.get("SKIFF_CONTAINER_ID", "local")]
+
+
 @app.function(image=image)
 def via_function(size):
     """A function calling a class of its app from its container."""
