@@ -308,6 +308,10 @@ class Counter:
     @skiff.exit()
     def down(self):
         print("exit", self.tag, self.n, flush=True)
+
+    @skiff.exit()
+    async def down_async(self):
+        print("async exit", self.tag, flush=True)
 '''
 
 
@@ -340,7 +344,7 @@ def test_runner_serves_a_class(recording_server, tmp_path):
                        cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     # enter once, before the inputs; exit after the stop, with the state they left
-    assert r.stdout.splitlines() == ["enter a", "exit a 16"], r.stdout
+    assert r.stdout.splitlines() == ["enter a", "exit a 16", "async exit a"], r.stdout
     outs = {}
     for o in state["outputs"]:
         outs.setdefault(o["input_id"], []).append(o)
@@ -382,7 +386,7 @@ def test_runner_runs_exit_methods_on_sigterm(recording_server, tmp_path):
         if p.poll() is None:
             p.kill()
     assert p.returncode == 0, err
-    assert out.strip() == "exit b 0", (out, err)
+    assert out.splitlines() == ["exit b 0", "async exit b"], (out, err)
     assert "SIGTERM: running the exit methods" in err
 
 
