@@ -24,7 +24,8 @@ LIST(api_output_fields, {"input_id", V_STRING, true, false},
 LIST(api_app_rollback_fields, {"version", V_INT, false, false});
 LIST(api_cls_bind_fields, {"params", V_OBJECT, false, false},
      {"options", V_OBJECT, false, false});
-/* What with_options / with_concurrency may change of a class. */
+/* What with_options / with_concurrency / with_batching may change of a
+ * class. */
 LIST(api_cls_options_fields, {"cpu", V_NUMBER, false, false},
      {"cpu_limit", V_NUMBER, false, true}, {"memory", V_INT, false, false},
      {"memory_limit", V_INT, false, true}, {"timeout", V_NUMBER, false, false},
@@ -35,4 +36,6 @@ LIST(api_cls_options_fields, {"cpu", V_NUMBER, false, false},
      {"scaledown_window", V_NUMBER, false, false},
      {"startup_timeout", V_NUMBER, false, true},
      {"max_inputs", V_INT, false, false},
-     {"target_inputs", V_INT, false, false}, {"env", V_OBJECT, false, false});
+     {"target_inputs", V_INT, false, false}, {"env", V_OBJECT, false, false},
+     {"batch_max_size", V_INT, false, false},
+     {"batch_wait_ms", V_INT, false, false});

@@ -60,7 +60,15 @@ static json_t *with_options(const json_t *def, json_t *options, err_t *err) {
   json_object_del(inst, "function_id");
   json_object_del(inst, "app_id");
   json_object_del(inst, "version");
+  json_t *env = json_deep_copy(json_object_get(def, "env"));
   if (options) json_object_update(inst, options);
+  /* An instance's env adds to the class's. */
+  json_t *oenv = json_object_get(options, "env");
+  if (json_is_object(env) && json_is_object(oenv)) {
+    json_object_update(env, oenv);
+    json_object_set(inst, "env", env);
+  }
+  json_decref(env);
   json_t *body =
       json_pack("{s:s,s:[O]}", "name", "instance", "functions", inst);
   int rc = api_app_spec_check(body, 0, err);

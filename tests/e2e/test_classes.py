@@ -131,7 +131,9 @@ out = [plain, opt, opt2, conc]
     assert opt["fn"].startswith('Model[size=5,label="m"]+') and opt["fn"] != conc["fn"], out
     assert opt["ct"] == opt2["ct"] and opt["ct"] != plain["ct"] and conc["ct"] not in (plain["ct"], opt["ct"]), out
     assert opt2["calls"] == 2 and opt2["enters"] == 1, out
+    env = call(daemon, "out = Model.with_options(env={'GREETING': 'hi'})(size=5).predict.remote(1)['fn']")
     fns = {f["name"]: f for f in daemon.api("GET", f"/v1/apps/{clsapp['app_id']}").json["functions"]}
+    assert fns[env]["env"] == {"GREETING": "hi"} and env not in (opt["fn"], conc["fn"]), fns[env]
     assert fns[opt["fn"]]["cpu"] == 0.25 and fns[opt["fn"]]["max_containers"] == 1, fns[opt["fn"]]
     assert fns[conc["fn"]]["max_inputs"] == 2, fns[conc["fn"]]
     assert fns[opt["fn"]]["bound_params"] == {"size": 5, "label": "m"}, fns[opt["fn"]]
@@ -386,3 +388,16 @@ def test_exit_runs_when_skiffd_stops(daemon_factory, tmp_path):
     ev = [e[2] for e in events(d, "clsapp") if e[1] == out["ct"]]
     assert ev == ["enter", "sigterm", "exit"], ev
     d.stop()
+
+
+def test_batched_method_and_with_batching(daemon, clsapp):
+    out = call(daemon, """
+out = [list(Embedder(scale=2).embed.map([1, 2, 3, 4])),
+       list(Embedder.with_batching(max_batch_size=1, wait_ms=0)(scale=2).embed.map([1, 2, 3])),
+       Embedder(scale=3).embed.remote(5)]
+""")
+    batched, single, one = out
+    assert [v for v, _ in batched] == [2, 4, 6, 8], out
+    assert max(n for _, n in batched) > 1, out  # gathered into batches
+    assert single == [[2, 1], [4, 1], [6, 1]], out  # with_batching(max_batch_size=1): one at a time
+    assert one[0] == 15, out

@@ -166,11 +166,22 @@ def test_decorator_refuses_bad_classes():
         a.cls()(lambda: 1)
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'schedule'"):
         a.cls(schedule=skiff.Period(minutes=1))
-    with pytest.raises(exc.InvalidError, match=r"batched is not supported on classes"):
+    with pytest.raises(exc.InvalidError, match=r"a class with a batched method has no other @skiff.method"):
         @a.cls()
         class Batched:
             @skiff.method()
             @skiff.batched(max_batch_size=2, wait_ms=1)
+            def f(self, xs):
+                return xs
+
+            @skiff.method()
+            def g(self):
+                pass
+    with pytest.raises(exc.InvalidError, match=r"put @skiff.batched on a method"):
+        @a.cls()
+        @skiff.batched(max_batch_size=2, wait_ms=1)
+        class BatchedClass:
+            @skiff.method()
             def f(self, xs):
                 return xs
     with pytest.raises(exc.InvalidError, match=r"snap=True"):
@@ -398,3 +409,23 @@ def test_classes_and_instances_pickle_by_reference():
     assert pickle.loads(pickle.dumps(Model)) is Model
     f = pickle.loads(pickle.dumps(skiff.Cls.from_name("svc", "Model")))
     assert f._lookup[:2] == ("svc", "Model")
+
+
+def test_a_batched_method():
+    a = skiff.App("batched-cls")
+
+    @a.cls()
+    class Emb:
+        @skiff.method()
+        @skiff.batched(max_batch_size=8, wait_ms=5)
+        def embed(self, xs):
+            return [len(x) for x in xs]
+
+    from skiff.app import _serving_fields
+
+    assert _serving_fields(Emb.get_user_cls().embed) == {"batch_max_size": 8, "batch_wait_ms": 5}
+    assert Emb.with_batching(max_batch_size=2, wait_ms=0)._options == {"batch_max_size": 2, "batch_wait_ms": 0}
+    with pytest.raises(exc.InvalidError, match=r"has no @skiff.batched method"):
+        Model.with_batching(max_batch_size=2, wait_ms=0)
+    with pytest.raises(exc.InvalidError, match=r"max_batch_size must be from 1 to 1000"):
+        Emb.with_batching(max_batch_size=0, wait_ms=0)

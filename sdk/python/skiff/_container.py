@@ -426,7 +426,7 @@ class Runner:
             try:
                 if self.load_error is not None:
                     raise self.load_error
-                args, kwargs = loads(unb64(inp.get("args") or ""), self.aliases)
+                _, _, _, args, kwargs = self._target(loads(unb64(inp.get("args") or ""), self.aliases))
                 ok.append((input_id, self._bind(args, kwargs)))
             except BaseException as e:
                 outs.append(self._failure(input_id, 0, e))
@@ -627,17 +627,23 @@ def _serve_class(client: Client, module: str, qualname: str, params: str) -> int
     except BaseException as e:
         load_error = e
         _log(f"cannot make an instance of {module}.{qualname}:\n{''.join(traceback.format_exception(e))}")
-    runner = Runner(client, None, False, _max_payload_from_env(), load_error, aliases, methods=methods,
+    # A batched method is the class's only one: the runner gathers its inputs.
+    batched = next((m for m in methods.values() if getattr(m, BATCHED_ATTR, None) is not None), None)
+    runner = Runner(client, batched, False, _max_payload_from_env(), load_error, aliases, methods=methods,
                     cls_name=info.name if info is not None else qualname)
     if info is not None:
         conc = getattr(instance.__class__, CONCURRENT_ATTR, None) or {}
         runner.max_inputs = int(conc.get("max_inputs") or 1)
         if "[" in os.environ.get("SKIFF_FUNCTION_NAME", ""):
-            # an instance may have options of its own (with_concurrency)
+            # an instance may have options of its own (with_concurrency,
+            # with_batching)
             try:
                 d = client.request("GET", "/v1/runner/function")
-                if isinstance(d.get("max_inputs"), int) and d["max_inputs"] >= 1:
+                if isinstance(d.get("max_inputs"), int) and d["max_inputs"] >= 1 and batched is None:
                     runner.max_inputs = d["max_inputs"]
+                if batched is not None and isinstance(d.get("batch_max_size"), int):
+                    runner.batching = {"max_batch_size": d["batch_max_size"],
+                                       "wait_ms": int(d.get("batch_wait_ms") or 0)}
             except Exception as e:
                 _log(f"cannot read the instance's options: {e}")
         err = _lifecycle(runner, instance, info.enters, "enter")

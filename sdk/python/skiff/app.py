@@ -624,10 +624,21 @@ class App:
                     f"{user_cls.__qualname__} has no method marked with @skiff.method(): mark the methods "
                     "to call remotely"
                 )
-            if getattr(user_cls, BATCHED_ATTR, None) is not None or any(
-                getattr(getattr(user_cls, m), BATCHED_ATTR, None) is not None for m in info.methods
-            ):
-                raise exc.InvalidError(f"{user_cls.__qualname__}: @skiff.batched is not supported on classes yet")
+            if getattr(user_cls, BATCHED_ATTR, None) is not None:
+                raise exc.InvalidError(
+                    f"{user_cls.__qualname__}: put @skiff.batched on a method (below @skiff.method()), not on "
+                    "the class"
+                )
+            batched = [m for m in info.methods if getattr(getattr(user_cls, m), BATCHED_ATTR, None) is not None]
+            if batched and len(info.methods) > 1:
+                raise exc.InvalidError(
+                    f"{user_cls.__qualname__}.{batched[0]} is @skiff.batched: as in Modal, a class with a batched "
+                    f"method has no other @skiff.method() (it has {', '.join(info.methods)})"
+                )
+            if batched and _serving_fields(user_cls):
+                raise exc.InvalidError(
+                    f"{user_cls.__qualname__} cannot be both @skiff.concurrent and have a @skiff.batched method"
+                )
             c = Cls(user_cls, self, spec, info)
             if c.name in self._functions or c.name in self._classes:
                 raise exc.InvalidError(f"{self._name or 'the app'} has a function or class named {c.name!r} already")
@@ -725,6 +736,8 @@ class App:
                                    image=image_id, mounts=resolved.mounts)
                 d.update(fn._info.to_api())
                 d.update(_serving_fields(fn.get_user_cls()))
+                for m in fn._info.methods:  # a batched method: the only one
+                    d.update(_serving_fields(getattr(fn.get_user_cls(), m)))
             else:
                 d = fn.spec.to_api(fname, modules[fname], fn.__qualname__, fn.is_generator,
                                    image=image_id, mounts=resolved.mounts)

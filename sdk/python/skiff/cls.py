@@ -626,6 +626,7 @@ class Cls:
         buffer_containers: Any = None,
         scaledown_window: Any = None,
         startup_timeout: Any = None,
+        env: Any = None,
         gpu: Any = None,
         **unknown: Any,
     ) -> "Cls":
@@ -633,6 +634,7 @@ class Cls:
         run in containers of their own (a separate pool), as in Modal."""
         from .app import (_check_buffer_containers, _check_containers, _check_cpu, _check_memory,
                           _check_scaledown_window, _check_startup_timeout, _check_timeout)
+        from ._checks import check_env
         from .retries import Retries
 
         if unknown:
@@ -640,7 +642,7 @@ class Cls:
             raise TypeError(
                 f"Cls.with_options() got an unexpected keyword argument {bad!r} (skiff supports: cpu, memory, "
                 "timeout, retries, min_containers, max_containers, buffer_containers, scaledown_window, "
-                "startup_timeout)"
+                "startup_timeout, env)"
             )
         if gpu is not None:
             raise exc.InvalidError(f"gpu={gpu!r} is not supported yet: skiff cannot run GPU functions so far")
@@ -666,6 +668,8 @@ class Cls:
             o["scaledown_window"] = _check_scaledown_window(scaledown_window)
         if startup_timeout is not None:
             o["startup_timeout"] = _check_startup_timeout(startup_timeout)
+        if env is not None:
+            o["env"] = dict(check_env(env, "env"))
         return self._derive(o)
 
     def with_concurrency(self, *, max_inputs: int, target_inputs: Optional[int] = None) -> "Cls":
@@ -676,6 +680,20 @@ class Cls:
         n = _int_in("max_inputs", max_inputs, 1, MAX_CONCURRENT)
         t = n if target_inputs is None else _int_in("target_inputs", target_inputs, 1, n)
         return self._derive({"max_inputs": n, "target_inputs": t})
+
+    def with_batching(self, *, max_batch_size: int, wait_ms: int) -> "Cls":
+        """The same class with other ``@skiff.batched`` settings for its
+        batched method: its instances run in containers of their own."""
+        from ._partial import BATCHED_ATTR, MAX_BATCH, MAX_WAIT_MS, _int_in
+
+        info = self._root._info
+        if info is not None and not any(
+            getattr(getattr(self._root._user_cls, m), BATCHED_ATTR, None) is not None for m in info.methods
+        ):
+            raise exc.InvalidError(f"{self.__name__} has no @skiff.batched method: with_batching does not apply")
+        b = _int_in("max_batch_size", max_batch_size, 1, MAX_BATCH)
+        w = _int_in("wait_ms", wait_ms, 0, MAX_WAIT_MS)
+        return self._derive({"batch_max_size": b, "batch_wait_ms": w})
 
     # ---- lookup by name ---------------------------------------------------------------------
     @classmethod

@@ -90,6 +90,18 @@ class Gate:
         return [TAG, i, os.environ.get("SKIFF_CONTAINER_ID", "local")]
 
 
+@app.cls(scaledown_window=2, image=image)
+class Embedder:
+    """A batched method: called with single values, run with lists."""
+
+    scale: int = skiff.parameter(default=1)
+
+    @skiff.method()
+    @skiff.batched(max_batch_size=4, wait_ms=300)
+    def embed(self, xs):
+        return [[x * self.scale, len(xs)] for x in xs]
+
+
 @app.function(image=image)
 def via_function(size):
     """A function calling a class of its app from its container."""
