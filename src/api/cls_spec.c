@@ -76,6 +76,11 @@ static int check_named(json_t *list, const char *what, const vfield_t *fields,
 }
 
 int api_cls_spec_check(json_t *f, const char *where, err_t *err) {
+  if (json_is_object(json_object_get(f, "schedule")))
+    return err_set(err, -EINVAL,
+                   "%s: a class cannot have a schedule (as in Modal): "
+                   "schedule a function that calls its method",
+                   where);
   json_t *methods = json_object_get(f, "methods");
   if (!json_is_array(methods) || json_array_size(methods) == 0)
     return err_set(err, -EINVAL,

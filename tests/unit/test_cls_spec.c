@@ -53,6 +53,10 @@ static void test_class_definitions(void **state) {
                     "\"3\"}]}",
                     &err) < 0);
   assert_non_null(strstr(err.msg, "the default of parameter 'x' is not a int"));
+  assert_true(check("{\"methods\": [{\"name\": \"a\"}], \"schedule\": "
+                    "{\"period\": 60}}",
+                    &err) < 0);
+  assert_non_null(strstr(err.msg, "a class cannot have a schedule"));
 }
 
 static void test_bind_params(void **state) {
