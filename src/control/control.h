@@ -143,7 +143,7 @@ int control_cls_bind_params(const json_t *cls_def, const json_t *given,
 int control_cls_instance(control_t *c, const char *app_id, json_t *def,
                          char function_id[40], bool *created, err_t *err);
 /* The definition of the function a container serves. */
-int control_container_function(control_t *c, ctl_container_t *ct,
-                               json_t **def, err_t *err);
+int control_container_function(control_t *c, ctl_container_t *ct, json_t **def,
+                               err_t *err);
 
 #endif
