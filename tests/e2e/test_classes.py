@@ -288,6 +288,12 @@ out = {"again": m.predict.remote(1), "gated": [c.get(timeout=120) for c in calls
     # the instances of version 1 exist in version 2 under the same names
     names = [f["name"] for f in daemon.api("GET", f"/v1/apps/{clsapp['app_id']}").json["functions"]]
     assert 'Model[size=21,label="m"]' in names and "Gate[delay=6.0]" in names and "Model" in names, names
+    # the version 1 container of Model(size=21) was told to stop: its exit ran
+    old_ct = res["out"]["ct"]
+
+    def old_exit():
+        return [e[2] for e in events(daemon, clsapp["app_id"]) if e[1] == old_ct and e[2] != "enter"]
+    assert daemon.wait_for(old_exit, timeout=30, what="the exit of the replaced container") == ["exit"]
 
 
 def test_update_autoscaler_of_an_instance(daemon, clsapp):
