@@ -37,5 +37,6 @@ LIST(api_cls_options_fields, {"cpu", V_NUMBER, false, false},
      {"startup_timeout", V_NUMBER, false, true},
      {"max_inputs", V_INT, false, false},
      {"target_inputs", V_INT, false, false}, {"env", V_OBJECT, false, false},
+     {"gpu", V_INT, false, false}, {"gpu_type", V_STRING, false, true},
      {"batch_max_size", V_INT, false, false},
      {"batch_wait_ms", V_INT, false, false});

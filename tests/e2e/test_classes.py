@@ -172,6 +172,11 @@ def test_bad_input_errors(daemon, clsapp):
     assert r.status == 400 and "options: 'max_containers'" in r.json["error"]["message"], r
     r = daemon.api("POST", "/v1/apps/clsapp/classes/Model/instances", {"options": {"gpu": "H100"}})
     assert r.status == 400 and "gpu" in r.json["error"]["message"], r
+    r = daemon.api("POST", "/v1/apps/clsapp/classes/Model/instances", {"options": {"gpu": 9}})
+    assert r.status == 400 and "options: 'gpu'" in r.json["error"]["message"], r
+    r = daemon.api("POST", "/v1/apps/clsapp/classes/Model/instances",
+                   {"params": {"size": 2}, "options": {"gpu": 1, "gpu_type": "any"}})
+    assert r.status == 201 and "+" in r.json["name"], r
     r = daemon.api("POST", "/v1/apps/clsapp/classes/Model/instances", {"params": {"size": 5}})
     assert r.status == 200 and r.json["name"] == 'Model[size=5,label="m"]', r
     r2 = daemon.api("POST", "/v1/apps/clsapp/classes/Model/instances", {"params": {"size": 5, "label": "m"}})

@@ -201,6 +201,7 @@ def test_with_options_and_with_concurrency():
     assert both._root is Model and both(size=1).predict.local(1) == (1, 1)
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'volumes'"):
         Model.with_options(volumes={})
+    assert Model.with_options(gpu="any:2")._options == {"gpu": 2, "gpu_type": "any"}
     with pytest.raises(exc.InvalidError, match=r"max_containers=0 is invalid"):
         Model.with_options(max_containers=0)
     with pytest.raises(exc.InvalidError, match=r"min_containers=3 is larger than max_containers=2"):

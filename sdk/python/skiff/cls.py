@@ -632,7 +632,7 @@ class Cls:
     ) -> "Cls":
         """The same class with other resources or autoscaling: its instances
         run in containers of their own (a separate pool), as in Modal."""
-        from .app import (_check_buffer_containers, _check_containers, _check_cpu, _check_memory,
+        from .app import (_check_buffer_containers, _check_containers, _check_cpu, _check_gpu, _check_memory,
                           _check_scaledown_window, _check_startup_timeout, _check_timeout)
         from ._checks import check_env
         from .retries import Retries
@@ -642,11 +642,11 @@ class Cls:
             raise TypeError(
                 f"Cls.with_options() got an unexpected keyword argument {bad!r} (skiff supports: cpu, memory, "
                 "timeout, retries, min_containers, max_containers, buffer_containers, scaledown_window, "
-                "startup_timeout, env)"
+                "startup_timeout, env, gpu)"
             )
-        if gpu is not None:
-            raise exc.InvalidError(f"gpu={gpu!r} is not supported yet: skiff cannot run GPU functions so far")
         o: Dict[str, Any] = {}
+        if gpu is not None:
+            o["gpu"], o["gpu_type"] = _check_gpu(gpu)
         if cpu is not None:
             o["cpu"], o["cpu_limit"] = _check_cpu(cpu)
         if memory is not None:
