@@ -113,6 +113,26 @@ int control_batch(control_t *c, err_t *err) {
   return rc;
 }
 
+size_t control_live_containers(control_t *c) {
+  size_t n = 0;
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) n++;
+  return n;
+}
+
+size_t control_drain(control_t *c) {
+  c->shutting_down = true;
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
+    if (!ct->term_ms) {
+      worker_term(c->worker, ct->wk, KILL_STOP);
+      ct->term_ms = now_mono_ms();
+    }
+  if (c->http)
+    for (ctl_app_t *a = c->apps; a; a = a->next)
+      for (ctl_fn_t *f = a->fns; f; f = f->next)
+        http_wake(c->http, f->park_key);
+  return control_live_containers(c);
+}
+
 void control_shutdown(control_t *c) {
   c->shutting_down = true;
   uv_timer_stop(&c->tick);

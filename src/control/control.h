@@ -37,6 +37,11 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
                 control_t **out, err_t *err);
 /* Attaches the HTTP server (for waking long polls). */
 void control_set_http(control_t *c, http_server_t *http);
+/* The first step of stopping skiffd: no new container starts, no runner
+ * gets a new input, and every container is sent SIGTERM (its exit methods
+ * run). Returns how many containers are still alive. */
+size_t control_drain(control_t *c);
+size_t control_live_containers(control_t *c);
 /* Stops every container, gives their inputs back to the queue and commits. */
 void control_shutdown(control_t *c);
 void control_free(control_t *c);

@@ -45,7 +45,9 @@ static json_t *fn_json(control_t *c, const ctl_fn_t *fn) {
       fn->decided_at > 0 ? json_real(fn->decided_at) : json_null());
   json_object_set_new(j, "waiting",
                       fn->waiting[0] ? json_string(fn->waiting) : json_null());
-  json_object_update(j, ctl_stats_json(fn));
+  json_t *stats = ctl_stats_json(fn);
+  json_object_update(j, stats);
+  json_decref(stats);
   return j;
 }
 

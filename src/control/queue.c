@@ -75,6 +75,20 @@ static void store_failure(control_t *c, ctl_fn_t *fn, int64_t input_id,
   wake_outputs(c, fn->app->id);
 }
 
+/* Whether the call streams a generator's items: a generator function, or
+ * a class's generator method (its calls are of kind "gen"). */
+static bool generator_call(control_t *c, ctl_fn_t *fn, const char *call_id) {
+  if (fn->is_generator) return true;
+  if (!fn->is_cls) return false;
+  json_t *call = NULL;
+  err_t err = ERR_INIT;
+  if (c->store->ops->call_get(c->store, call_id, &call, &err) < 0) return false;
+  const char *kind = json_string_value(json_object_get(call, "kind"));
+  bool gen = kind && !strcmp(kind, "gen");
+  json_decref(call);
+  return gen;
+}
+
 void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
                       const char *message, const char *exception,
                       const char *traceback, const void *data, size_t len) {
@@ -88,7 +102,7 @@ void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
   if (!strcmp(info.state, "done")) return;
   /* Generators are not retried: their items may already be delivered. */
   if (!fn->is_generator && info.attempts < fn->max_retries &&
-      fn->app->running) {
+      fn->app->running && !generator_call(c, fn, info.call_id)) {
     double delay = fn->initial_delay * pow(fn->backoff, info.attempts);
     if (delay > fn->max_delay) delay = fn->max_delay;
     if (delay < 0) delay = 0;

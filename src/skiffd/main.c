@@ -49,6 +49,9 @@ typedef struct daemon_state {
   api_t api;
   uv_signal_t sigterm, sigint;
   uv_timer_t stop_timer;
+  uv_timer_t drain_timer;
+  uint64_t drain_started_ms;
+  bool draining;
   bool stopping;
   char *pidfile;
 } daemon_state_t;
@@ -262,10 +265,15 @@ static void close_walk(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-static void begin_stop(daemon_state_t *d) {
+/* How long containers get to end after SIGTERM (classes' exit methods)
+ * when skiffd stops; a second signal stops at once. */
+#define DRAIN_GRACE_MS 5000
+
+static void finish_stop(daemon_state_t *d) {
   if (d->stopping) return;
   d->stopping = true;
-  log_info("stopping");
+  uv_timer_stop(&d->drain_timer);
+  uv_close((uv_handle_t *)&d->drain_timer, NULL);
   control_shutdown(d->control);
   http_server_free(d->http);
   d->http = NULL;
@@ -276,6 +284,31 @@ static void begin_stop(daemon_state_t *d) {
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
   uv_close((uv_handle_t *)&d->stop_timer, NULL);
+}
+
+static void on_drain_timer(uv_timer_t *t) {
+  daemon_state_t *d = t->data;
+  if (control_live_containers(d->control) == 0 ||
+      uv_now(d->loop) - d->drain_started_ms >= DRAIN_GRACE_MS)
+    finish_stop(d);
+}
+
+/* Stopping first asks every container to end (SIGTERM, so that exit
+ * methods run and what they print is still read and stored), then stops
+ * the rest once they are gone or after DRAIN_GRACE_MS. */
+static void begin_stop(daemon_state_t *d) {
+  if (d->draining) {
+    finish_stop(d);
+    return;
+  }
+  d->draining = true;
+  log_info("stopping");
+  if (control_drain(d->control) == 0) {
+    finish_stop(d);
+    return;
+  }
+  d->drain_started_ms = uv_now(d->loop);
+  uv_timer_start(&d->drain_timer, on_drain_timer, 20, 20);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -471,6 +504,8 @@ int main(int argc, char **argv) {
   uv_signal_start(&d.sigint, on_signal, SIGINT);
   uv_timer_init(d.loop, &d.stop_timer);
   d.stop_timer.data = &d;
+  uv_timer_init(d.loop, &d.drain_timer);
+  d.drain_timer.data = &d;
   char tcp[300] = "";
   if (port) {
     const char *colon = strrchr(o.listen, ':');

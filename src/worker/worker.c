@@ -14,8 +14,6 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 
-/* How long containers get to run their exit handlers when skiffd stops. */
-#define SHUTDOWN_GRACE_MS 5000
 #include "runtime/runtime.h"
 
 struct wk_container {
@@ -296,30 +294,9 @@ void worker_term(worker_t *w, wk_container_t *c, int reason) {
   kill(c->proc.pid, SIGTERM);
 }
 
-/* Gives containers up to grace_ms to end after SIGTERM (their exit
- * handlers run), reaping none of them. */
-static void term_all(worker_t *w, uint64_t grace_ms) {
-  int n = 0;
-  for (wk_container_t *c = w->live; c; c = c->next, n++)
-    kill(c->proc.pid, SIGTERM);
-  uint64_t deadline = now_mono_ms() + grace_ms;
-  while (n > 0 && now_mono_ms() < deadline) {
-    n = 0;
-    for (wk_container_t *c = w->live; c; c = c->next) {
-      siginfo_t si = {0};
-      if (waitid(P_PID, (id_t)c->proc.pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
-              0 &&
-          si.si_pid == 0)
-        n++;
-    }
-    if (n) usleep(20000);
-  }
-}
-
 void worker_free(worker_t *w) {
   if (!w) return;
   err_t err = ERR_INIT;
-  term_all(w, SHUTDOWN_GRACE_MS);
   while (w->live) {
     wk_container_t *c = w->live;
     worker_kill(w, c, 0);

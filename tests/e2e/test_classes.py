@@ -386,8 +386,6 @@ out = [cts, time.monotonic() - t]
     assert took < 4.0, out
 
 
-@pytest.mark.xfail(strict=False, reason="skiffd does not read the containers' output while it waits for them "
-                   "to end at shutdown (worker.c term_all), so what exit methods print then is lost")
 def test_exit_runs_when_skiffd_stops(daemon_factory, tmp_path):
     d = daemon_factory()
     d.start()
@@ -412,3 +410,49 @@ out = [list(Embedder(scale=2).embed.map([1, 2, 3, 4])),
     assert max(n for _, n in batched) > 1, out  # gathered into batches
     assert single == [[2, 1], [4, 1], [6, 1]], out  # with_batching(max_batch_size=1): one at a time
     assert one[0] == 15, out
+
+
+GEN_RETRY_APP = '''
+import json, skiff
+
+app = skiff.App("genretry")
+
+@app.cls(retries=skiff.Retries(max_retries=2, initial_delay=0.1))
+class Streams:
+    @skiff.method()
+    def items(self, n):
+        print("@@attempt items", flush=True)
+        yield 1
+        raise ValueError("broken stream")
+
+    @skiff.method()
+    def plain(self):
+        print("@@attempt plain", flush=True)
+        raise ValueError("broken plain")
+
+@app.local_entrypoint()
+def main():
+    out = {}
+    got = []
+    try:
+        for x in Streams().items.remote_gen(3):
+            got.append(x)
+    except Exception as e:
+        out["items"] = [got, type(e).__name__]
+    try:
+        Streams().plain.remote()
+    except Exception as e:
+        out["plain"] = type(e).__name__
+    print("@@ out " + json.dumps(out), flush=True)
+'''
+
+
+def test_a_generator_method_is_not_retried_but_a_plain_one_is(daemon, tmp_path):
+    from conftest import write_app
+    p = daemon.skiff("run", write_app(tmp_path, "genretry_app.py", GEN_RETRY_APP), timeout=180)
+    assert p.returncode == 0, describe(p, daemon)
+    out = parse_results(p.stdout)["out"]
+    assert out == {"items": [[1], "ValueError"], "plain": "ValueError"}, out
+    lines = p.stdout.splitlines()
+    assert lines.count("@@attempt items") == 1, p.stdout
+    assert lines.count("@@attempt plain") == 3, p.stdout
