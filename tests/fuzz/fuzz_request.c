@@ -150,7 +150,8 @@ static void do_body(const char *body, size_t len) {
   const vfields_t lists[] = {
       api_blobs_missing_fields, api_calls_create_fields,
       api_call_inputs_fields,   api_call_cancel_fields,
-      api_exchange_fields,      {all_types, N(all_types)},
+      api_exchange_fields,      api_cls_bind_fields,
+      api_cls_options_fields,   {all_types, N(all_types)},
       {API_NO_FIELDS, 0},
   };
   for (size_t i = 0; i < N(lists); i++) {
@@ -168,6 +169,16 @@ static void do_body(const char *body, size_t len) {
   json_t *outputs = json_object_get(j, "outputs");
   if (json_is_array(outputs))
     do_list(outputs, api_output_fields.fields, api_output_fields.n, "outputs");
+  /* A class instance's name from any parameter values and options: always
+   * a terminated string that fits. */
+  json_t *params = json_object_get(j, "params");
+  if (json_is_object(params)) {
+    char name[160];
+    memset(name, 'x', sizeof name);
+    api_cls_instance_name("Model", params, json_object_get(j, "options"), name,
+                          sizeof name);
+    if (strnlen(name, sizeof name) >= sizeof name) abort();
+  }
   do_spec(j);
   do_image_spec(j);
   json_decref(j);
