@@ -310,8 +310,13 @@ int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
   if (json_array_size(fns) == 0)
     return err_set(err, -EINVAL, "an app needs at least one function");
   json_array_foreach(fns, i, f) {
-    char where[64];
-    snprintf(where, sizeof where, "functions[%zu]", i);
+    char where[128];
+    /* Named when it has a name, so that a message says which function. */
+    const char *given = json_string_value(json_object_get(f, "name"));
+    if (given && strlen(given) <= 64)
+      snprintf(where, sizeof where, "functions[%zu] (%s)", i, given);
+    else
+      snprintf(where, sizeof where, "functions[%zu]", i);
     if ((rc = check_function(f, where, err)) < 0) return rc;
     const char *fname = json_string_value(json_object_get(f, "name"));
     for (size_t k = 0; k < i; k++)

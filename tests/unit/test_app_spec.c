@@ -237,12 +237,13 @@ static void test_resources(void **state) {
 
 static void test_retries(void **state) {
   (void)state;
-  refused(APP(", \"retries\": {\"max_retries\": 11}"), "functions[0].retries",
-          "'max_retries'");
+  refused(APP(", \"retries\": {\"max_retries\": 11}"),
+          "functions[0] (f).retries", "'max_retries'");
   refused(APP(", \"retries\": {\"max_retries\": -1}"), "'max_retries'", NULL);
-  refused(APP(", \"retries\": {}"), "functions[0].retries", "'max_retries'");
+  refused(APP(", \"retries\": {}"), "functions[0] (f).retries",
+          "'max_retries'");
   refused(APP(", \"retries\": {\"max_retries\": 1, \"delay\": 3}"),
-          "functions[0].retries", "unknown field 'delay'");
+          "functions[0] (f).retries", "unknown field 'delay'");
   refused(APP(", \"retries\": {\"max_retries\": 1,"
               " \"backoff_coefficient\": 0.5}"),
           "'backoff_coefficient'", NULL);
@@ -320,14 +321,14 @@ static void test_schedule_is_checked(void **state) {
            &err),
       0);
   refused(APP(", \"schedule\": {\"type\": \"cron\", \"cron\": \"61 * * * *\"}"),
-          "functions[0]: schedule", "61");
+          "functions[0] (f): schedule", "61");
   refused(APP(", \"schedule\": {\"type\": \"cron\", \"cron\": \"* * *\"}"),
-          "functions[0]: schedule", NULL);
+          "functions[0] (f): schedule", NULL);
   refused(APP(", \"schedule\": {\"type\": \"cron\", \"cron\": \"* * * * *\","
               " \"timezone\": \"Mars/Olympus\"}"),
-          "functions[0]: schedule", "Mars/Olympus");
+          "functions[0] (f): schedule", "Mars/Olympus");
   refused(APP(", \"schedule\": {\"type\": \"period\"}"),
-          "functions[0]: schedule", NULL);
+          "functions[0] (f): schedule", NULL);
 }
 
 #define CLS(rest)                                                        \
