@@ -64,8 +64,8 @@ int sq_app_functions(store_t *s, const char *app_id, int64_t version,
 int sq_inputs_adopt(store_t *s, const char *app_id, size_t *n, err_t *err);
 int sq_function_add(store_t *s, const char *app_id, int64_t version,
                     json_t *definition, err_t *err);
-int sq_function_update(store_t *s, const char *function_id,
-                       json_t *definition, err_t *err);
+int sq_function_update(store_t *s, const char *function_id, json_t *definition,
+                       err_t *err);
 int sq_schedule_last_get(store_t *s, const char *app_id,
                          const char *function_name, double *at, err_t *err);
 int sq_schedule_last_set(store_t *s, const char *app_id,

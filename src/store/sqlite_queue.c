@@ -93,12 +93,12 @@ int sq_inputs_lease(store_t *s, const char *function_id,
   sq_t *q = (sq_t *)s;
   *out = NULL;
   *n = 0;
-  sqlite3_stmt *st = sq_stmt(
-      q,
-      "SELECT id, idx, call_id, args, created_at FROM inputs WHERE"
-      " function_id = ? AND"
-      " state = 'queued' AND retry_at <= ? ORDER BY id LIMIT ?",
-      err);
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "SELECT id, idx, call_id, args, created_at FROM inputs WHERE"
+              " function_id = ? AND"
+              " state = 'queued' AND retry_at <= ? ORDER BY id LIMIT ?",
+              err);
   if (!st) return err->code;
   sq_bind_text(st, 1, function_id);
   sqlite3_bind_double(st, 2, now);
