@@ -74,10 +74,12 @@ static json_t *with_options(const json_t *def, json_t *options, err_t *err) {
   int rc = api_app_spec_check(body, 0, err);
   json_decref(body);
   if (rc < 0) {
-    const char *p = "functions[0]: ";
-    if (!strncmp(err->msg, p, strlen(p))) {
+    /* "functions[0] (Model): ..." names the options here. */
+    const char *p = "functions[0] (";
+    const char *end = strchr(err->msg, ')');
+    if (!strncmp(err->msg, p, strlen(p)) && end) {
       char msg[sizeof err->msg];
-      snprintf(msg, sizeof msg, "options: %s", err->msg + strlen(p));
+      snprintf(msg, sizeof msg, "options%s", end + 1);
       snprintf(err->msg, sizeof err->msg, "%s", msg);
     }
     json_decref(inst);

@@ -180,7 +180,7 @@ static void test_function_image_and_mounts(void **state) {
              ", \"mounts\": [{\"dst\": \"%s\", \"files\": []}]", bad_dsts[i]);
     err_clear(&err);
     assert_int_equal(app(extra, &err), -EINVAL);
-    if (!strstr(err.msg, "functions[0].mounts[0]: dst"))
+    if (!strstr(err.msg, "functions[0] (f).mounts[0]: dst"))
       fail_msg("%s: %s", bad_dsts[i], err.msg);
   }
   assert_int_equal(app(", \"mounts\": [{\"dst\": \"/d\", \"files\": "
