@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from .app import App
 
 from . import exception as exc
-from ._aio import with_aio
 from ._checks import given as _given
 from ._introspect import CO_ASYNC_GENERATOR, CO_GENERATOR, code_flags
 from ._serialization import check_payload, dumps
@@ -632,9 +631,9 @@ class Cls:
     ) -> "Cls":
         """The same class with other resources or autoscaling: its instances
         run in containers of their own (a separate pool), as in Modal."""
-        from .app import (_check_buffer_containers, _check_containers, _check_cpu, _check_gpu, _check_memory,
-                          _check_scaledown_window, _check_startup_timeout, _check_timeout)
+        from .app import _check_cpu, _check_gpu, _check_memory, _check_startup_timeout, _check_timeout
         from ._checks import check_env
+        from .functions import _autoscaler_body
         from .retries import Retries
 
         if unknown:
@@ -656,16 +655,7 @@ class Cls:
         if retries is not None:
             r = Retries.coerce(retries)
             o["retries"] = r.to_api() if r is not None else None
-        if min_containers is not None or max_containers is not None:
-            mn, mx = _check_containers(0 if min_containers is None else min_containers, max_containers)
-            if min_containers is not None:
-                o["min_containers"] = mn
-            if max_containers is not None:
-                o["max_containers"] = mx
-        if buffer_containers is not None:
-            o["buffer_containers"] = _check_buffer_containers(buffer_containers)
-        if scaledown_window is not None:
-            o["scaledown_window"] = _check_scaledown_window(scaledown_window)
+        o.update(_autoscaler_body(min_containers, max_containers, buffer_containers, scaledown_window))
         if startup_timeout is not None:
             o["startup_timeout"] = _check_startup_timeout(startup_timeout)
         if env is not None:
