@@ -5,6 +5,25 @@
 
 #include "store/sqlite_internal.h"
 
+int sq_function_insert(sq_t *q, const char *app_id, int64_t version,
+                       json_t *definition, err_t *err) {
+  sqlite3_stmt *st =
+      sq_stmt(q,
+              "INSERT INTO functions(id, app_id, name, definition, version) "
+              "VALUES (?, ?, ?, ?, ?)",
+              err);
+  if (!st) return err->code;
+  char *def = json_dumps(definition, JSON_COMPACT);
+  sq_bind_text(st, 1,
+               json_string_value(json_object_get(definition, "function_id")));
+  sq_bind_text(st, 2, app_id);
+  sq_bind_text(st, 3, json_string_value(json_object_get(definition, "name")));
+  sq_bind_text(st, 4, def);
+  sqlite3_bind_int64(st, 5, version);
+  free(def);
+  return sq_step_done(q, st, "insert function", err);
+}
+
 /* The files and functions of one version of an app (0: ephemeral). */
 static int insert_parts(sq_t *q, const char *app_id, int64_t version,
                         json_t *files, json_t *functions, err_t *err) {
@@ -25,19 +44,7 @@ static int insert_parts(sq_t *q, const char *app_id, int64_t version,
     if (sq_step_done(q, st, "insert app file", err) < 0) return err->code;
   }
   json_array_foreach(functions, i, f) {
-    st = sq_stmt(q,
-                 "INSERT INTO functions(id, app_id, name, definition, version) "
-                 "VALUES (?, ?, ?, ?, ?)",
-                 err);
-    if (!st) return err->code;
-    char *def = json_dumps(f, JSON_COMPACT);
-    sq_bind_text(st, 1, json_string_value(json_object_get(f, "function_id")));
-    sq_bind_text(st, 2, app_id);
-    sq_bind_text(st, 3, json_string_value(json_object_get(f, "name")));
-    sq_bind_text(st, 4, def);
-    sqlite3_bind_int64(st, 5, version);
-    free(def);
-    if (sq_step_done(q, st, "insert function", err) < 0) return err->code;
+    if (sq_function_insert(q, app_id, version, f, err) < 0) return err->code;
   }
   return 0;
 }

@@ -23,20 +23,7 @@ int sq_function_add(store_t *s, const char *app_id, int64_t version,
     return err_set(err, -EEXIST, "app %s already has a function %s", app_id,
                    name);
   if (rc != SQLITE_DONE) return sq_fail(q, err, "look up function");
-  st = sq_stmt(q,
-               "INSERT INTO functions(id, app_id, name, definition, version) "
-               "VALUES (?, ?, ?, ?, ?)",
-               err);
-  if (!st) return err->code;
-  char *def = json_dumps(definition, JSON_COMPACT);
-  sq_bind_text(st, 1,
-               json_string_value(json_object_get(definition, "function_id")));
-  sq_bind_text(st, 2, app_id);
-  sq_bind_text(st, 3, name);
-  sq_bind_text(st, 4, def);
-  sqlite3_bind_int64(st, 5, version);
-  free(def);
-  return sq_step_done(q, st, "insert function", err);
+  return sq_function_insert(q, app_id, version, definition, err);
 }
 
 int sq_function_update(store_t *s, const char *function_id, json_t *definition,

@@ -62,6 +62,10 @@ int sq_app_version_get(store_t *s, const char *app_id, int64_t version,
 int sq_app_functions(store_t *s, const char *app_id, int64_t version,
                      json_t **out, err_t *err);
 int sq_inputs_adopt(store_t *s, const char *app_id, size_t *n, err_t *err);
+/* One function row of a version of an app (definition with function_id
+ * and name). */
+int sq_function_insert(sq_t *q, const char *app_id, int64_t version,
+                       json_t *definition, err_t *err);
 int sq_function_add(store_t *s, const char *app_id, int64_t version,
                     json_t *definition, err_t *err);
 int sq_function_update(store_t *s, const char *function_id, json_t *definition,
