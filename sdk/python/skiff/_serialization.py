@@ -98,10 +98,12 @@ def check_payload(size: int, limit: int, what: str) -> None:
         )
 
 
-def serialize_args(args: Tuple[Any, ...], kwargs: Dict[str, Any], limit: int, fname: str) -> bytes:
-    """Pickle ``(args, kwargs)`` and enforce the payload limit before anything is sent."""
+def serialize_args(args: Tuple[Any, ...], kwargs: Dict[str, Any], limit: int, fname: str,
+                   method: Optional[str] = None) -> bytes:
+    """Pickle ``(args, kwargs)`` (``(method, args, kwargs)`` for a class's
+    method) and enforce the payload limit before anything is sent."""
     try:
-        data = dumps((tuple(args), dict(kwargs)))
+        data = dumps((tuple(args), dict(kwargs)) if method is None else (method, tuple(args), dict(kwargs)))
     except Exception as e:  # pickle raises PicklingError, TypeError, AttributeError...
         raise exc.SerializationError(
             f"cannot pickle the arguments of {fname}: {type(e).__name__}: {e}. Arguments are sent with "

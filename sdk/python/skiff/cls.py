@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 from . import exception as exc
 from ._checks import given as _given
 from ._introspect import CO_ASYNC_GENERATOR, CO_GENERATOR, code_flags
-from ._serialization import check_payload, dumps
-from .functions import Function, FunctionSpec, _update_autoscaler
+from ._serialization import serialize_args
+from .functions import Function, FunctionSpec, _autoscaler_body, _post_autoscaler
 
 __all__ = ["Cls", "parameter", "enter", "exit", "method"]
 
@@ -301,16 +301,7 @@ class _Method(Function):
             )
 
     def _serialize(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], limit: int, what: str) -> bytes:
-        try:
-            data = dumps((self._method, tuple(args), dict(kwargs)))
-        except Exception as e:
-            raise exc.SerializationError(
-                f"cannot pickle the arguments of {what}: {type(e).__name__}: {e}. Arguments are sent with "
-                "the standard pickle module: functions and classes must be defined at the top level of an "
-                "importable module (no lambdas or nested functions)."
-            ) from e
-        check_payload(len(data), limit, f"the arguments of {what}")
-        return data
+        return serialize_args(args, kwargs, limit, what, method=self._method)
 
     def _local_f(self) -> Callable[..., Any]:
         return getattr(self._obj._local_instance(), self._method)
@@ -387,12 +378,10 @@ class _Obj:
         """Change the autoscaler's settings of this instance's containers,
         as in Modal (``Model(size=5).update_autoscaler(min_containers=1)``);
         the next deploy sets the decorator's values again."""
-        from .functions import _autoscaler_body
-
         body = _autoscaler_body(min_containers, max_containers, buffer_containers, scaledown_window)
         if body:
             client, fid = self._binding()
-            _update_autoscaler(client, fid, min_containers, max_containers, buffer_containers, scaledown_window)
+            _post_autoscaler(client, fid, body)
 
 
 def _make_obj(cls: "Cls", given: Dict[str, Any]) -> "_Obj":
@@ -633,7 +622,6 @@ class Cls:
         run in containers of their own (a separate pool), as in Modal."""
         from .app import _check_cpu, _check_gpu, _check_memory, _check_startup_timeout, _check_timeout
         from ._checks import check_env
-        from .functions import _autoscaler_body
         from .retries import Retries
 
         if unknown:

@@ -394,8 +394,9 @@ class Function:
             TypeError / skiff.exception.InvalidError: a value that
                 ``@app.function`` would refuse.
         """
+        body = _autoscaler_body(min_containers, max_containers, buffer_containers, scaledown_window)
         client, fid = self._require_hydrated()
-        _update_autoscaler(client, fid, min_containers, max_containers, buffer_containers, scaledown_window)
+        _post_autoscaler(client, fid, body)
 
     # ---- calls -------------------------------------------------------------------
     def _local_f(self) -> Callable[..., Any]:
@@ -586,8 +587,8 @@ def _autoscaler_body(
     return body
 
 
-def _update_autoscaler(client: Client, fid: str, *values: Any) -> None:
-    body = _autoscaler_body(*values)
+def _post_autoscaler(client: Client, fid: str, body: Dict[str, Any]) -> None:
+    """Sends a body made by :func:`_autoscaler_body` (nothing when empty)."""
     if body:
         client.request("POST", f"/v1/functions/{fid}/autoscaler", body, timeout=30.0)
 
