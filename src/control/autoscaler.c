@@ -34,12 +34,6 @@
 #define MAX_STARTING 4 /* containers starting at once, machine-wide */
 #define START_FAILURES_MAX 3
 
-typedef struct res {
-  double cpu;
-  int64_t mem; /* MiB */
-  int64_t gpu;
-} res_t;
-
 static res_t fn_res(const ctl_fn_t *fn) {
   return (res_t){fn->cpu, fn->memory_mib, fn->gpu};
 }
@@ -50,9 +44,8 @@ static res_t machine(control_t *c) {
                  worker_gpu_total(c->worker)};
 }
 
-/* What live containers hold; draining ones (stop set) still hold theirs
- * until they exit, and are also summed into *draining. */
-static void in_use(control_t *c, res_t *used, res_t *draining, int *starting) {
+void ctl_resources_in_use(control_t *c, res_t *used, res_t *draining,
+                          int *starting) {
   memset(used, 0, sizeof *used);
   memset(draining, 0, sizeof *draining);
   *starting = 0;
@@ -391,7 +384,7 @@ void ctl_autoscale(control_t *c) {
     if (!best) break;
     res_t used, draining;
     int starting;
-    in_use(c, &used, &draining, &starting);
+    ctl_resources_in_use(c, &used, &draining, &starting);
     if (starting >= MAX_STARTING) break; /* the next round goes on */
     res_t need = fn_res(best);
     if (!fits(need, used, total)) {

@@ -196,6 +196,16 @@ json_t *ctl_stats_json(const ctl_fn_t *fn);
 void ctl_stats_free(ctl_stats_t *s);
 
 /* autoscaler.c */
+/* CPUs, memory (MiB) and GPUs. */
+typedef struct res {
+  double cpu;
+  int64_t mem;
+  int64_t gpu;
+} res_t;
+/* What live containers request; draining ones (stop set) still hold theirs
+ * until they exit, and are also summed into *draining. */
+void ctl_resources_in_use(control_t *c, res_t *used, res_t *draining,
+                          int *starting);
 /* A line in the app's log under the stream "autoscaler". */
 void ctl_log_autoscaler(control_t *c, ctl_app_t *app, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -58,21 +58,17 @@ int control_app_stats(control_t *c, const char *app_id, json_t **out,
   if (a)
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next)
       json_array_append_new(fns, fn_json(c, fn));
-  double cpu = 0;
-  int64_t mem = 0, gpu = 0;
-  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    if (ct->state == CT_EXITED) continue;
-    cpu += ct->fn->cpu;
-    mem += ct->fn->memory_mib;
-    gpu += ct->fn->gpu;
-  }
+  res_t used, draining;
+  int starting;
+  ctl_resources_in_use(c, &used, &draining, &starting);
   (void)err;
-  *out = json_pack(
-      "{s:o,s:{s:f,s:f,s:I,s:I,s:I,s:I}}", "functions", fns, "capacity",
-      "cpu_total", worker_cpu_total(c->worker), "cpu_used", cpu,
-      "memory_total_mib", (json_int_t)worker_memory_total_mib(c->worker),
-      "memory_used_mib", (json_int_t)mem, "gpu_total",
-      (json_int_t)worker_gpu_total(c->worker), "gpu_used", (json_int_t)gpu);
+  *out = json_pack("{s:o,s:{s:f,s:f,s:I,s:I,s:I,s:I}}", "functions", fns,
+                   "capacity", "cpu_total", worker_cpu_total(c->worker),
+                   "cpu_used", used.cpu, "memory_total_mib",
+                   (json_int_t)worker_memory_total_mib(c->worker),
+                   "memory_used_mib", (json_int_t)used.mem, "gpu_total",
+                   (json_int_t)worker_gpu_total(c->worker), "gpu_used",
+                   (json_int_t)used.gpu);
   return 0;
 }
 
