@@ -122,10 +122,7 @@ size_t control_live_containers(control_t *c) {
 size_t control_drain(control_t *c) {
   c->shutting_down = true;
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
-    if (!ct->term_ms) {
-      worker_term(c->worker, ct->wk, KILL_STOP);
-      ct->term_ms = now_mono_ms();
-    }
+    ctl_container_term(c, ct);
   if (c->http)
     for (ctl_app_t *a = c->apps; a; a = a->next)
       for (ctl_fn_t *f = a->fns; f; f = f->next)

@@ -219,6 +219,10 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
                           const wk_exit_t *ex);
 void ctl_container_log(control_t *c, ctl_container_t *ct, const char *stream,
                        const char *data, size_t len);
+/* SIGTERM to the container (its runner runs @skiff.exit methods and
+ * ends), once; one still alive is killed later (by the tick after
+ * EXIT_GRACE_MS, or at the end of skiffd's drain). */
+void ctl_container_term(control_t *c, ctl_container_t *ct);
 void ctl_kill_app_containers(control_t *c, ctl_app_t *app);
 void ctl_containers_free(control_t *c);
 

@@ -101,8 +101,8 @@ void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
   }
   if (!strcmp(info.state, "done")) return;
   /* Generators are not retried: their items may already be delivered. */
-  if (!fn->is_generator && info.attempts < fn->max_retries &&
-      fn->app->running && !generator_call(c, fn, info.call_id)) {
+  if (info.attempts < fn->max_retries && fn->app->running &&
+      !generator_call(c, fn, info.call_id)) {
     double delay = fn->initial_delay * pow(fn->backoff, info.attempts);
     if (delay > fn->max_delay) delay = fn->max_delay;
     if (delay < 0) delay = 0;
@@ -326,8 +326,9 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
                                     ct->inputs_done, err);
     c->dirty = true;
   }
-  if (want == 0 || ct->fn->retired || ct->stop ||
-      control_runner_should_stop(c, ct))
+  /* Stopping, or draining (it keeps what it holds but takes nothing). */
+  if (want == 0 || ct->stop || ct->fn->retired || !ct->fn->app->running ||
+      c->shutting_down)
     return 0;
   int rc = control_begin(c, err);
   if (rc < 0) return rc;

@@ -425,13 +425,15 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
   c->dirty = true;
 }
 
+void ctl_container_term(control_t *c, ctl_container_t *ct) {
+  if (ct->term_ms) return;
+  worker_term(c->worker, ct->wk, KILL_STOP);
+  ct->term_ms = now_mono_ms();
+}
+
 void ctl_kill_app_containers(control_t *c, ctl_app_t *app) {
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
-    if (ct->fn->app == app && !ct->term_ms) {
-      /* SIGTERM first: the runner runs @skiff.exit methods and ends. */
-      worker_term(c->worker, ct->wk, KILL_STOP);
-      ct->term_ms = now_mono_ms();
-    }
+    if (ct->fn->app == app) ctl_container_term(c, ct);
 }
 
 void ctl_containers_free(control_t *c) {
