@@ -11,7 +11,7 @@ PACKAGES=(
   debootstrap docker-registry zstd apache2-utils tzdata
   python3 python3-pytest
   iproute2 procps util-linux psmisc
-  bubblewrap runc
+  bubblewrap runc uthash-dev
 )
 
 missing=()

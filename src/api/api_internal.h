@@ -56,6 +56,9 @@ void api_app_stats(api_t *api, http_req_t *req, const route_match_t *m);
 void api_function_autoscaler(api_t *api, http_req_t *req,
                              const route_match_t *m);
 
+/* A call as GET /v1/calls/{id} shows it. */
+json_t *api_call_json(const store_call_t *call);
+
 void api_status(api_t *api, http_req_t *req, const route_match_t *m);
 void api_shutdown(api_t *api, http_req_t *req, const route_match_t *m);
 void api_blobs_missing(api_t *api, http_req_t *req, const route_match_t *m);

@@ -75,93 +75,30 @@ void api_calls_create(api_t *api, http_req_t *req, const route_match_t *m) {
   json_t *body =
       api_body(req, api_calls_create_fields.fields, api_calls_create_fields.n);
   if (!body) return;
-  store_t *s = control_store(api->control);
-  err_t err = ERR_INIT;
-  json_t *fn = NULL;
   store_input_t *in = NULL;
   size_t n = 0;
-  if (s->ops->function_get(s, m->params[0], &fn, &err) < 0) {
-    http_respond_err(req, &err);
-    goto out;
-  }
-  const char *kind = json_string_value(json_object_get(body, "kind"));
-  bool gen = json_is_true(json_object_get(fn, "is_generator"));
-  const char *fname = json_string_value(json_object_get(fn, "name"));
-  if (strcmp(kind, "remote") && strcmp(kind, "spawn") && strcmp(kind, "map") &&
-      strcmp(kind, "gen")) {
-    http_respond_error(req, 400, "bad_request",
-                       "kind must be remote, spawn, map or gen, got '%s'",
-                       kind);
-    goto out;
-  }
-  /* A class's methods differ: the runner checks the method's kind. */
-  const char *fkind = json_string_value(json_object_get(fn, "kind"));
-  bool cls = fkind && !strcmp(fkind, "cls");
-  if (!cls && gen != !strcmp(kind, "gen")) {
-    http_respond_error(req, 400, "bad_request",
-                       gen ? "%s is a generator function: call it with kind "
-                             "'gen' (remote_gen)"
-                           : "%s is not a generator function: kind 'gen' "
-                             "needs one",
-                       fname);
-    goto out;
-  }
-  const char *app_id = json_string_value(json_object_get(fn, "app_id"));
-  if (!control_app_running(api->control, app_id)) {
-    http_respond_error(req, 409, "conflict",
-                       "app %s is stopped; run it again to call %s", app_id,
-                       fname);
-    goto out;
-  }
   json_t *list = json_object_get(body, "inputs");
   if (list && decode_inputs(api, req, list, &in, &n) < 0) goto out;
-  /* A client may name the call itself, so that resending the request after
-   * a lost answer (daemon restarted) adds nothing twice. */
+  control_call_new_t call = {
+      .function_id = m->params[0],
+      .kind = json_string_value(json_object_get(body, "kind")),
+      .call_id = json_string_value(json_object_get(body, "call_id")),
+      .inputs = in,
+      .n = n};
   char call_id[40];
-  const char *given = json_string_value(json_object_get(body, "call_id"));
-  bool exists = false;
-  if (given) {
-    if (!id_valid("fc", given)) {
-      http_respond_error(req, 400, "bad_request",
-                         "call_id must be 'fc-' and 16 characters of a-z, 2-7");
-      goto out;
-    }
-    snprintf(call_id, sizeof call_id, "%s", given);
-    json_t *old = NULL;
-    if (s->ops->call_get(s, call_id, &old, &err) == 0) {
-      exists = true;
-      bool same = !strcmp(
-          json_string_value(json_object_get(old, "function_id")), m->params[0]);
-      json_decref(old);
-      if (!same) {
-        http_respond_error(req, 409, "conflict",
-                           "call %s exists already, for another function",
-                           call_id);
-        goto out;
-      }
-    }
-    err_clear(&err);
-  } else {
-    id_new("fc", call_id, sizeof call_id);
-  }
+  bool existed = false;
   size_t accepted = 0;
-  double now = now_wall();
-  if (control_begin(api->control, &err) < 0 ||
-      (!exists && s->ops->call_create(s, call_id, m->params[0], app_id, kind,
-                                      now, &err) < 0) ||
-      (n && s->ops->inputs_add(s, call_id, m->params[0], in, n, now, &accepted,
-                               &err) < 0)) {
+  err_t err = ERR_INIT;
+  if (control_call_create(api->control, &call, call_id, &existed, &accepted,
+                          &err) < 0) {
     http_respond_err(req, &err);
     goto out;
   }
-  control_app_touch(api->control, app_id);
-  if (accepted) control_inputs_added(api->control, m->params[0]);
-  http_respond_after_commit(req, exists ? 200 : 201,
+  http_respond_after_commit(req, existed ? 200 : 201,
                             json_pack("{s:s,s:I}", "call_id", call_id,
                                       "accepted", (json_int_t)accepted));
 out:
   free_inputs(in, n);
-  json_decref(fn);
   json_decref(body);
 }
 
@@ -169,85 +106,106 @@ void api_call_inputs(api_t *api, http_req_t *req, const route_match_t *m) {
   json_t *body =
       api_body(req, api_call_inputs_fields.fields, api_call_inputs_fields.n);
   if (!body) return;
-  store_t *s = control_store(api->control);
-  err_t err = ERR_INIT;
-  json_t *call = NULL;
   store_input_t *in = NULL;
   size_t n = 0, accepted = 0;
-  if (s->ops->call_get(s, m->params[0], &call, &err) < 0) {
+  err_t err = ERR_INIT;
+  store_call_t call;
+  /* An unknown call answers 404 before its inputs are looked at. */
+  if (control_call_get(api->control, m->params[0], &call, &err) < 0) {
     http_respond_err(req, &err);
-    goto out;
-  }
-  const char *app_id = json_string_value(json_object_get(call, "app_id"));
-  const char *fid = json_string_value(json_object_get(call, "function_id"));
-  if (!strcmp(json_string_value(json_object_get(call, "state")), "cancelled") ||
-      !control_app_running(api->control, app_id)) {
-    http_respond_error(req, 409, "conflict",
-                       "call %s is cancelled or its app is stopped",
-                       m->params[0]);
     goto out;
   }
   if (decode_inputs(api, req, json_object_get(body, "inputs"), &in, &n) < 0)
     goto out;
-  if (control_begin(api->control, &err) < 0 ||
-      s->ops->inputs_add(s, m->params[0], fid, in, n, now_wall(), &accepted,
-                         &err) < 0) {
+  if (control_call_add_inputs(api->control, m->params[0], in, n, &accepted,
+                              &err) < 0) {
     http_respond_err(req, &err);
     goto out;
   }
-  control_app_touch(api->control, app_id);
-  if (accepted) control_inputs_added(api->control, fid);
   http_respond_after_commit(
       req, 200, json_pack("{s:I}", "accepted", (json_int_t)accepted));
 out:
   free_inputs(in, n);
-  json_decref(call);
   json_decref(body);
+}
+
+static json_t *str_or_null(const char *s) {
+  return s ? json_string(s) : json_null();
+}
+
+/* Outputs as the API shows them: payloads in base64, once, here. */
+static json_t *outputs_json(const store_output_row_t *rows, size_t n) {
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++) {
+    const store_output_row_t *r = &rows[i];
+    json_t *data = json_null();
+    if (r->data) {
+      size_t blen = 0;
+      char *b = b64_encode(r->data, r->len, &blen);
+      data = json_stringn_nocheck(b, blen);
+      free(b);
+    }
+    json_t *o = json_object();
+    json_object_set_new_nocheck(o, "cursor", json_integer(r->cursor));
+    json_object_set_new_nocheck(o, "idx", json_integer(r->idx));
+    json_object_set_new_nocheck(o, "seq", json_integer(r->seq));
+    json_object_set_new_nocheck(o, "status", json_string(r->status));
+    json_object_set_new_nocheck(o, "data", data);
+    json_object_set_new_nocheck(o, "message", str_or_null(r->message));
+    json_object_set_new_nocheck(o, "exception", str_or_null(r->exception));
+    json_object_set_new_nocheck(o, "traceback", str_or_null(r->traceback));
+    json_array_append_new(arr, o);
+  }
+  return arr;
 }
 
 void api_call_outputs(api_t *api, http_req_t *req, const route_match_t *m) {
   int64_t after, wait, limit;
   if (!api_cursor_query(req, &after, &wait, &limit)) return;
-  store_t *s = control_store(api->control);
   err_t err = ERR_INIT;
-  json_t *call = NULL, *outs = NULL;
-  if (s->ops->call_get(s, m->params[0], &call, &err) < 0) {
+  store_call_t call;
+  store_output_row_t *rows = NULL;
+  size_t n = 0;
+  bool can_wait = false;
+  if (control_call_outputs(api->control, m->params[0], after, limit, &call,
+                           &rows, &n, &can_wait, &err) < 0) {
     http_respond_err(req, &err);
     return;
   }
-  const char *app_id = json_string_value(json_object_get(call, "app_id"));
-  control_app_touch(api->control, app_id);
-  if (s->ops->outputs_list(s, m->params[0], after, limit, &outs, &err) < 0) {
-    json_decref(call);
-    http_respond_err(req, &err);
+  if (n == 0 && wait > 0 && can_wait && !http_req_timed_out(req)) {
+    /* Woken by an output of this call, or by its app's stop. */
+    char call_key[64], app_key[64];
+    snprintf(call_key, sizeof call_key, "call:%s", call.call_id);
+    snprintf(app_key, sizeof app_key, "app:%s", call.app_id);
+    const char *keys[] = {call_key, app_key};
+    http_park_keys(req, keys, 2, (uint64_t)wait * 1000);
     return;
   }
-  const char *state = json_string_value(json_object_get(call, "state"));
-  bool can_wait =
-      !strcmp(state, "running") && control_app_running(api->control, app_id);
-  if (api_park_if_empty(req, outs, wait, can_wait, "app", app_id)) {
-    json_decref(outs);
-    json_decref(call);
-    return;
-  }
-  int64_t next = api_next_cursor(outs, "cursor", after);
-  http_respond(
-      req, 200,
-      json_pack("{s:o,s:I,s:O,s:O,s:s}", "outputs", outs, "next",
-                (json_int_t)next, "inputs", json_object_get(call, "inputs"),
-                "done", json_object_get(call, "done"), "state", state));
-  json_decref(call);
+  int64_t next = n ? rows[n - 1].cursor : after;
+  json_t *outs = outputs_json(rows, n);
+  store_output_rows_free(rows, n);
+  http_respond(req, 200,
+               json_pack("{s:o,s:I,s:I,s:I,s:s}", "outputs", outs, "next",
+                         (json_int_t)next, "inputs", (json_int_t)call.inputs,
+                         "done", (json_int_t)call.done, "state", call.state));
+}
+
+json_t *api_call_json(const store_call_t *call) {
+  return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:f}", "call_id",
+                   call->call_id, "function_id", call->function_id, "app_id",
+                   call->app_id, "kind", call->kind, "inputs",
+                   (json_int_t)call->inputs, "done", (json_int_t)call->done,
+                   "state", call->state, "created_at", call->created_at);
 }
 
 void api_call_get(api_t *api, http_req_t *req, const route_match_t *m) {
-  store_t *s = control_store(api->control);
   err_t err = ERR_INIT;
-  json_t *call = NULL;
-  if (s->ops->call_get(s, m->params[0], &call, &err) < 0) {
+  store_call_t call;
+  if (control_call_get(api->control, m->params[0], &call, &err) < 0) {
     http_respond_err(req, &err);
     return;
   }
-  http_respond(req, 200, call);
+  http_respond(req, 200, api_call_json(&call));
 }
 
 void api_call_cancel(api_t *api, http_req_t *req, const route_match_t *m) {

@@ -35,17 +35,18 @@ void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m) {
       return;
     }
     size_t i;
-    json_t *o;
-    json_array_foreach(json_object_get(body, "outputs"), i, o) {
+    json_t *o, *outs = json_object_get(body, "outputs");
+    json_array_foreach(outs, i, o) {
       char where[48];
       snprintf(where, sizeof where, "outputs[%zu]", i);
       if (v_check(o, api_output_fields.fields, api_output_fields.n, where,
-                  &err) < 0 ||
-          control_runner_output(api->control, ct, o, &err) < 0) {
-        json_decref(body);
-        http_respond_err(req, &err);
-        return;
-      }
+                  &err) < 0)
+        break;
+    }
+    if (err.code || control_runner_outputs(api->control, ct, outs, &err) < 0) {
+      json_decref(body);
+      http_respond_err(req, &err);
+      return;
     }
     json_decref(body);
     x = calloc(1, sizeof *x);

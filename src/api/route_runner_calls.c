@@ -69,13 +69,10 @@ void api_runner_calls_create(api_t *api, http_req_t *req,
 static bool own_call(api_t *api, http_req_t *req, const route_match_t *m) {
   const char *app_id = runner_app_id(api, req);
   if (!app_id) return false;
-  store_t *s = control_store(api->control);
-  json_t *call = NULL;
+  store_call_t call;
   err_t err = ERR_INIT;
-  bool mine =
-      s->ops->call_get(s, m->params[0], &call, &err) == 0 &&
-      !strcmp(json_string_value(json_object_get(call, "app_id")), app_id);
-  json_decref(call);
+  bool mine = control_call_get(api->control, m->params[0], &call, &err) == 0 &&
+              !strcmp(call.app_id, app_id);
   if (!mine) not_yours(req, "function call", m->params[0]);
   return mine;
 }

@@ -75,14 +75,40 @@ bool control_app_running(control_t *c, const char *app_id);
 
 /* Inputs were added for function_id: wake runners, rescale. */
 void control_inputs_added(control_t *c, const char *function_id);
+/* Calls (calls.c). A new call, or more inputs for the one the client
+ * named (call_id: idempotent on (call, idx)); its writes are in the open
+ * group transaction, so the answer waits for the commit. */
+typedef struct control_call_new {
+  const char *function_id;
+  const char *kind;    /* remote | spawn | map | gen */
+  const char *call_id; /* named by the client, or NULL for a new id */
+  const store_input_t *inputs;
+  size_t n;
+} control_call_new_t;
+int control_call_create(control_t *c, const control_call_new_t *req,
+                        char call_id[40], bool *existed, size_t *accepted,
+                        err_t *err);
+int control_call_add_inputs(control_t *c, const char *call_id,
+                            const store_input_t *in, size_t n, size_t *accepted,
+                            err_t *err);
+int control_call_get(control_t *c, const char *call_id, store_call_t *out,
+                     err_t *err);
+/* The call and its outputs above the cursor after (*rows: free with
+ * store_output_rows_free); *can_wait: more may come. */
+int control_call_outputs(control_t *c, const char *call_id, int64_t after,
+                         int64_t limit, store_call_t *call,
+                         store_output_row_t **rows, size_t *n, bool *can_wait,
+                         err_t *err);
 int control_call_cancel(control_t *c, const char *call_id, bool terminate,
                         size_t *n, err_t *err);
 
 /* Runner side. */
 ctl_container_t *control_container_by_token(control_t *c, const char *token);
-/* Takes one output from a runner (validated JSON object). */
-int control_runner_output(control_t *c, ctl_container_t *ct, json_t *out,
-                          err_t *err);
+/* Takes a runner's outputs (an array of objects whose fields were
+ * validated), in order; their store writes are one operation. A bad
+ * input_id, status or data refuses them all, before any is taken. */
+int control_runner_outputs(control_t *c, ctl_container_t *ct, json_t *outs,
+                           err_t *err);
 /* Leases up to want inputs to the container; *inputs is a JSON array. */
 int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
                          json_t **inputs, err_t *err);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 
 #include "base/buf.h"
+#include "base/hash.h"
 #include "control/control.h"
 #include "image/store.h"
 #include "worker/worker.h"
@@ -98,6 +99,7 @@ enum ct_kill { KILL_NONE = 0, KILL_TIMEOUT, KILL_STOP, KILL_STARTUP };
 /* An input a container holds, in the order they run. */
 struct ctl_lease {
   int64_t id;
+  char call_id[40];
   double created_at; /* accepted (unix seconds) */
   double leased_at;  /* handed to the container */
 };
@@ -105,6 +107,8 @@ struct ctl_lease {
 struct ctl_container {
   char id[40];
   char token[48];
+  unsigned char token_digest[32]; /* sha256 of token: the by_token key */
+  UT_hash_handle hh_token;
   ctl_fn_t *fn;
   wk_container_t *wk;
   enum ct_state state;
@@ -131,6 +135,7 @@ struct control {
   http_server_t *http;
   ctl_app_t *apps;
   ctl_container_t *containers;
+  ctl_container_t *by_token; /* live containers, by token digest */
   uv_timer_t tick;
   bool dirty; /* something changed: rescale on the next tick */
   uint64_t last_autoscale_ms;
@@ -145,6 +150,10 @@ struct control {
   ctl_build_t *builds;
   double sched_tick_at; /* wall clock at the last schedules tick */
 };
+
+/* tokens.c: containers found by the token their runner presents. */
+void ctl_token_add(control_t *c, ctl_container_t *ct);
+void ctl_token_remove(control_t *c, ctl_container_t *ct);
 
 /* apps.c */
 ctl_app_t *ctl_app_find(control_t *c, const char *app_id);
@@ -163,6 +172,8 @@ void ctl_app_adopt_inputs(control_t *c, ctl_app_t *app);
 void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
                       const char *message, const char *exception,
                       const char *traceback, const void *data, size_t len);
+/* Wakes the callers polling the outputs of call_id. */
+void ctl_wake_call(control_t *c, const char *call_id);
 /* Appends a chunk of an app's log (made valid UTF-8) and wakes its
  * followers. */
 void ctl_log_append(control_t *c, ctl_app_t *app, const char *container_id,

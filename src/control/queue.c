@@ -12,10 +12,12 @@
 #include "base/xalloc.h"
 #include "control/control_internal.h"
 
-static void wake_outputs(control_t *c, const char *app_id) {
+/* A caller polls the outputs of one call: an output wakes only those
+ * polls (and an app that stops wakes its own, see control_app_stop). */
+void ctl_wake_call(control_t *c, const char *call_id) {
   if (!c->http) return;
   char key[64];
-  snprintf(key, sizeof key, "app:%s", app_id);
+  snprintf(key, sizeof key, "call:%s", call_id);
   http_wake(c->http, key);
 }
 
@@ -57,9 +59,9 @@ void ctl_log_append(control_t *c, ctl_app_t *app, const char *container_id,
   }
 }
 
-static void store_failure(control_t *c, ctl_fn_t *fn, int64_t input_id,
-                          const char *message, const char *exception,
-                          const char *traceback, const void *data, size_t len) {
+static void store_failure(control_t *c, int64_t input_id, const char *message,
+                          const char *exception, const char *traceback,
+                          const void *data, size_t len) {
   store_output_t o = {.input_id = input_id,
                       .seq = -1,
                       .status = "failure",
@@ -69,10 +71,9 @@ static void store_failure(control_t *c, ctl_fn_t *fn, int64_t input_id,
                       .exception = exception,
                       .traceback = traceback};
   err_t err = ERR_INIT;
-  bool stored = false;
-  if (c->store->ops->output_put(c->store, &o, now_wall(), &stored, &err) < 0)
+  if (c->store->ops->outputs_put(c->store, &o, 1, now_wall(), &err) < 0)
     log_error("input in-%lld: %s", (long long)input_id, err.msg);
-  wake_outputs(c, fn->app->id);
+  if (o.stored) ctl_wake_call(c, o.call_id);
 }
 
 /* Whether the call streams a generator's items: a generator function, or
@@ -80,13 +81,10 @@ static void store_failure(control_t *c, ctl_fn_t *fn, int64_t input_id,
 static bool generator_call(control_t *c, ctl_fn_t *fn, const char *call_id) {
   if (fn->is_generator) return true;
   if (!fn->is_cls) return false;
-  json_t *call = NULL;
+  store_call_t call;
   err_t err = ERR_INIT;
   if (c->store->ops->call_get(c->store, call_id, &call, &err) < 0) return false;
-  const char *kind = json_string_value(json_object_get(call, "kind"));
-  bool gen = kind && !strcmp(kind, "gen");
-  json_decref(call);
-  return gen;
+  return !strcmp(call.kind, "gen");
 }
 
 void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
@@ -119,7 +117,7 @@ void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
     c->dirty = true;
     return;
   }
-  store_failure(c, fn, input_id, message, exception, traceback, data, len);
+  store_failure(c, input_id, message, exception, traceback, data, len);
 }
 
 void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message) {
@@ -135,7 +133,7 @@ void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message) {
       return;
     }
     for (size_t i = 0; i < n; i++)
-      store_failure(c, fn, l[i].input_id, message, NULL, NULL, NULL, 0);
+      store_failure(c, l[i].input_id, message, NULL, NULL, NULL, 0);
     store_leased_free(l, n);
     if (n < 256) break;
   }
@@ -172,7 +170,7 @@ void control_inputs_added(control_t *c, const char *function_id) {
 
 int control_call_cancel(control_t *c, const char *call_id, bool terminate,
                         size_t *n, err_t *err) {
-  json_t *call = NULL;
+  store_call_t call;
   int rc = c->store->ops->call_get(c->store, call_id, &call, err);
   if (rc < 0) return rc;
   if ((rc = control_begin(c, err)) < 0) goto out;
@@ -180,10 +178,7 @@ int control_call_cancel(control_t *c, const char *call_id, bool terminate,
     /* Kill the containers running this call's inputs. */
     for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
       for (size_t i = 0; i < ct->nleased; i++) {
-        store_input_info_t info;
-        if (c->store->ops->input_info(c->store, ct->leased[i].id, &info, err) ==
-                0 &&
-            !strcmp(info.call_id, call_id)) {
+        if (!strcmp(ct->leased[i].call_id, call_id)) {
           worker_kill(c->worker, ct->wk, KILL_STOP);
           break;
         }
@@ -193,17 +188,9 @@ int control_call_cancel(control_t *c, const char *call_id, bool terminate,
   if ((rc = c->store->ops->call_cancel(c->store, call_id, now_wall(), n, err)) <
       0)
     goto out;
-  wake_outputs(c, json_string_value(json_object_get(call, "app_id")));
+  ctl_wake_call(c, call_id);
 out:
-  json_decref(call);
   return rc;
-}
-
-ctl_container_t *control_container_by_token(control_t *c, const char *token) {
-  if (!token) return NULL;
-  for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
-    if (ct->state != CT_EXITED && !strcmp(ct->token, token)) return ct;
-  return NULL;
 }
 
 const char *control_container_app_id(ctl_container_t *ct) {
@@ -244,71 +231,120 @@ static bool holds(ctl_container_t *ct, int64_t input_id) {
   return false;
 }
 
-int control_runner_output(control_t *c, ctl_container_t *ct, json_t *out,
-                          err_t *err) {
+/* One output of a runner, checked and decoded. */
+typedef struct runner_out {
+  int64_t input_id;
+  const char *status;
+  unsigned char *data; /* owned */
+  size_t len;
+  json_t *json;
+} runner_out_t;
+
+static int parse_output(json_t *out, runner_out_t *r, err_t *err) {
   const char *id = json_string_value(json_object_get(out, "input_id"));
   const char *status = json_string_value(json_object_get(out, "status"));
-  int64_t input_id;
-  if (!store_input_id_parse(id, &input_id))
+  if (!store_input_id_parse(id, &r->input_id))
     return err_set(err, -EINVAL, "outputs: input_id '%s' is not an input id",
                    id ? id : "");
   if (!status || (strcmp(status, "success") && strcmp(status, "failure") &&
                   strcmp(status, "item")))
     return err_set(err, -EINVAL,
                    "outputs: status must be success, failure or item");
-  /* An output for an input this container no longer holds (timed out,
-   * cancelled) is dropped: the input already has its answer. */
-  if (!holds(ct, input_id)) return 0;
-  ct->last_active_ms = now_mono_ms();
-  json_t *dur = json_object_get(out, "duration_us");
-  if (json_is_integer(dur) && json_integer_value(dur) >= 0 &&
-      strcmp(status, "item"))
-    ctl_ewma(&ct->fn->run_us, (double)json_integer_value(dur));
-
-  unsigned char *data = NULL;
-  size_t len = 0;
+  r->status = status;
+  r->json = out;
   const char *b64 = json_string_value(json_object_get(out, "data"));
-  if (b64 && b64_decode(b64, strlen(b64), &data, &len) < 0)
+  if (b64 && b64_decode(b64, strlen(b64), &r->data, &r->len) < 0)
     return err_set(err, -EINVAL, "outputs: data is not valid base64");
-  int rc = control_begin(c, err);
-  if (rc < 0) goto done;
-  if (len > c->cfg.max_payload) {
-    char msg[256];
-    snprintf(msg, sizeof msg,
-             "result of %zu bytes exceeds the payload limit of %llu bytes", len,
-             (unsigned long long)c->cfg.max_payload);
-    unlease(ct, input_id);
-    store_failure(c, ct->fn, input_id, msg, NULL, NULL, NULL, 0);
-    goto done;
+  return 0;
+}
+
+/* Stores the batch gathered so far in one store operation and wakes the
+ * callers of the calls that got an output. */
+static int flush_outputs(control_t *c, store_output_t *batch, size_t *n,
+                         err_t *err) {
+  if (*n == 0) return 0;
+  int rc = c->store->ops->outputs_put(c->store, batch, *n, now_wall(), err);
+  const char *woken = NULL;
+  for (size_t i = 0; rc == 0 && i < *n; i++) {
+    if (!batch[i].stored) continue;
+    if (woken && !strcmp(woken, batch[i].call_id)) continue;
+    ctl_wake_call(c, batch[i].call_id);
+    woken = batch[i].call_id;
   }
-  if (!strcmp(status, "failure")) {
-    unlease(ct, input_id);
-    const char *msg = json_string_value(json_object_get(out, "message"));
-    ctl_input_failed(c, ct->fn, input_id, msg ? msg : "the function failed",
-                     json_string_value(json_object_get(out, "exception")),
-                     json_string_value(json_object_get(out, "traceback")), data,
-                     len);
+  *n = 0;
+  return rc;
+}
+
+/* Handles one output the container holds the input of. Successes and items
+ * join the batch; a failure goes its own way (retry or final failure) once
+ * the batch before it is stored, so that it sees the items it follows. */
+static int take_output(control_t *c, ctl_container_t *ct, runner_out_t *r,
+                       store_output_t *batch, size_t *nbatch, err_t *err) {
+  ct->last_active_ms = now_mono_ms();
+  json_t *dur = json_object_get(r->json, "duration_us");
+  if (json_is_integer(dur) && json_integer_value(dur) >= 0 &&
+      strcmp(r->status, "item"))
+    ctl_ewma(&ct->fn->run_us, (double)json_integer_value(dur));
+  if (r->len > c->cfg.max_payload || !strcmp(r->status, "failure")) {
+    int rc = flush_outputs(c, batch, nbatch, err);
+    if (rc < 0) return rc;
+    unlease(ct, r->input_id);
+    if (r->len > c->cfg.max_payload) {
+      char msg[256];
+      snprintf(msg, sizeof msg,
+               "result of %zu bytes exceeds the payload limit of %llu bytes",
+               r->len, (unsigned long long)c->cfg.max_payload);
+      store_failure(c, r->input_id, msg, NULL, NULL, NULL, 0);
+      return 0;
+    }
+    const char *msg = json_string_value(json_object_get(r->json, "message"));
+    ctl_input_failed(c, ct->fn, r->input_id, msg ? msg : "the function failed",
+                     json_string_value(json_object_get(r->json, "exception")),
+                     json_string_value(json_object_get(r->json, "traceback")),
+                     r->data, r->len);
     ct->inputs_done++;
-    goto done;
+    return 0;
   }
-  json_t *jseq = json_object_get(out, "seq");
-  store_output_t o = {
-      .input_id = input_id,
+  json_t *jseq = json_object_get(r->json, "seq");
+  store_output_t *o = &batch[(*nbatch)++];
+  *o = (store_output_t){
+      .input_id = r->input_id,
       .seq = json_is_integer(jseq) ? json_integer_value(jseq) : 0,
-      .status = status,
-      .data = data,
-      .len = len};
-  if (!strcmp(status, "success")) {
-    unlease(ct, input_id);
+      .status = r->status,
+      .data = r->data,
+      .len = r->len};
+  if (!strcmp(r->status, "success")) {
+    unlease(ct, r->input_id);
     ct->inputs_done++;
     /* A generator's closing output carries no value; it follows the items. */
-    if (ct->fn->is_generator) o.seq = -1;
+    if (ct->fn->is_generator) o->seq = -1;
   }
-  bool stored = false;
-  rc = c->store->ops->output_put(c->store, &o, now_wall(), &stored, err);
-  if (rc == 0 && stored) wake_outputs(c, ct->fn->app->id);
-done:
-  free(data);
+  return 0;
+}
+
+int control_runner_outputs(control_t *c, ctl_container_t *ct, json_t *outs,
+                           err_t *err) {
+  size_t n = json_array_size(outs);
+  if (n == 0) return 0;
+  runner_out_t *r = xcalloc(n, sizeof *r);
+  store_output_t *batch = xcalloc(n, sizeof *batch);
+  size_t nbatch = 0;
+  int rc = 0;
+  /* Every output is checked before any is taken: a bad one refuses the
+   * whole exchange, and the runner sends them again. */
+  for (size_t i = 0; i < n && rc == 0; i++)
+    rc = parse_output(json_array_get(outs, i), &r[i], err);
+  if (rc == 0) rc = control_begin(c, err);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    /* An output for an input this container no longer holds (timed out,
+     * cancelled) is dropped: the input already has its answer. */
+    if (!holds(ct, r[i].input_id)) continue;
+    rc = take_output(c, ct, &r[i], batch, &nbatch, err);
+  }
+  if (rc == 0) rc = flush_outputs(c, batch, &nbatch, err);
+  for (size_t i = 0; i < n; i++) free(r[i].data);
+  free(r);
+  free(batch);
   return rc;
 }
 
@@ -372,8 +408,10 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
       ct->capleased = ct->capleased ? ct->capleased * 2 : 8;
       ct->leased = xrealloc(ct->leased, ct->capleased * sizeof *ct->leased);
     }
-    ct->leased[ct->nleased++] = (ctl_lease_t){
+    ctl_lease_t *le = &ct->leased[ct->nleased++];
+    *le = (ctl_lease_t){
         .id = l[i].input_id, .created_at = l[i].created_at, .leased_at = now};
+    memcpy(le->call_id, l[i].call_id, sizeof le->call_id);
     char idbuf[40];
     store_input_id_format(l[i].input_id, idbuf, sizeof idbuf);
     size_t blen = 0;

@@ -329,6 +329,7 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn) {
   ct->created_us = now_mono_us();
   ct->next = c->containers;
   c->containers = ct;
+  ctl_token_add(c, ct);
   fn->live++;
   fn->starting++;
   return 0;
@@ -413,6 +414,7 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
   c->store->ops->container_update(c->store, ct->id, "exited", 0, reason,
                                   now_wall(), ct->inputs_done, &err);
   ct->state = CT_EXITED;
+  ctl_token_remove(c, ct);
   if (!ct->stop) fn->live--; /* a scaled-down one was uncounted already */
   for (ctl_container_t **pp = &c->containers; *pp; pp = &(*pp)->next) {
     if (*pp == ct) {
@@ -443,6 +445,7 @@ void ctl_containers_free(control_t *c) {
     container_free(ct);
   }
   c->containers = NULL;
+  HASH_CLEAR(hh_token, c->by_token);
 }
 
 /* ---- the tick ---- */

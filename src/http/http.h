@@ -83,6 +83,11 @@ void http_fail_committed(http_server_t *s, const err_t *err);
 
 /* Parks the request under key until http_wake(key) or timeout_ms. */
 void http_park(http_req_t *r, const char *key, uint64_t timeout_ms);
+/* The same under several keys (at most HTTP_PARK_KEYS_MAX): a wake of any
+ * of them resumes it. */
+#define HTTP_PARK_KEYS_MAX 2
+void http_park_keys(http_req_t *r, const char *const *keys, size_t n,
+                    uint64_t timeout_ms);
 /* Wakes every request parked under key (after the current round). */
 void http_wake(http_server_t *s, const char *key);
 

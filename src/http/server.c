@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/err.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -62,13 +64,19 @@ struct http_req {
   enum req_state state;
   bool timed_out;
   int status;
-  char *resp; /* serialized JSON */
-  char *park_key;
+  char *resp;                          /* serialized JSON */
+  char *park_keys[HTTP_PARK_KEYS_MAX]; /* NULL past the last */
   uint64_t deadline;
   void *data;
   void (*data_free)(void *);
   struct http_req *prev, *next; /* in the parked or commit list */
   int in_list;                  /* 0 none, 1 parked, 2 commit */
+};
+
+/* A key woken in the current round. */
+struct wake {
+  UT_hash_handle hh;
+  char key[];
 };
 
 struct http_server {
@@ -83,8 +91,7 @@ struct http_server {
   uv_timer_t tick;
   http_req_t *parked;
   http_req_t *commit_wait;
-  char **wakes;
-  size_t nwakes, capwakes;
+  struct wake *wakes; /* keys woken this round: a uthash set */
   int closing;
 };
 
@@ -205,21 +212,51 @@ void http_respond_err(http_req_t *r, const err_t *err) {
   http_respond(r, status, error_body(code, err->msg));
 }
 
-void http_park(http_req_t *r, const char *key, uint64_t timeout_ms) {
-  free(r->park_key);
-  r->park_key = xstrdup(key);
+static void free_park_keys(http_req_t *r) {
+  for (int i = 0; i < HTTP_PARK_KEYS_MAX; i++) {
+    free(r->park_keys[i]);
+    r->park_keys[i] = NULL;
+  }
+}
+
+void http_park_keys(http_req_t *r, const char *const *keys, size_t n,
+                    uint64_t timeout_ms) {
+  BUG_ON(n > HTTP_PARK_KEYS_MAX);
+  free_park_keys(r);
+  for (size_t i = 0; i < n; i++) r->park_keys[i] = xstrdup(keys[i]);
   r->deadline = now_mono_ms() + timeout_ms;
   r->state = R_PARKED;
 }
 
+void http_park(http_req_t *r, const char *key, uint64_t timeout_ms) {
+  http_park_keys(r, &key, 1, timeout_ms);
+}
+
 void http_wake(http_server_t *s, const char *key) {
-  for (size_t i = 0; i < s->nwakes; i++)
-    if (!strcmp(s->wakes[i], key)) return;
-  if (s->nwakes == s->capwakes) {
-    s->capwakes = s->capwakes ? s->capwakes * 2 : 16;
-    s->wakes = xrealloc(s->wakes, s->capwakes * sizeof *s->wakes);
+  struct wake *w;
+  HASH_FIND_STR(s->wakes, key, w);
+  if (w) return;
+  size_t len = strlen(key);
+  w = xmalloc(sizeof *w + len + 1);
+  memcpy(w->key, key, len + 1);
+  HASH_ADD_KEYPTR(hh, s->wakes, w->key, len, w);
+}
+
+static bool woken(http_server_t *s, const http_req_t *r) {
+  for (int i = 0; i < HTTP_PARK_KEYS_MAX && r->park_keys[i]; i++) {
+    struct wake *w;
+    HASH_FIND_STR(s->wakes, r->park_keys[i], w);
+    if (w) return true;
   }
-  s->wakes[s->nwakes++] = xstrdup(key);
+  return false;
+}
+
+static void clear_wakes(http_server_t *s) {
+  struct wake *w, *tmp;
+  HASH_ITER(hh, s->wakes, w, tmp) {
+    HASH_DEL(s->wakes, w);
+    free(w);
+  }
 }
 
 /* ---- accessors ---- */
@@ -275,7 +312,7 @@ static void req_free(http_req_t *r) {
   free(r->method);
   free(r->path);
   free(r->resp);
-  free(r->park_key);
+  free_park_keys(r);
   buf_free(&r->body);
   free(r);
 }
@@ -428,15 +465,12 @@ void http_fail_committed(http_server_t *s, const err_t *err) {
 
 static size_t resume_ready(http_server_t *s, const err_t *commit_err) {
   size_t n = resume_committed(s, commit_err);
-  if (s->nwakes == 0 && !s->parked) return n;
+  if (!s->wakes && !s->parked) return n;
   uint64_t now = now_mono_ms();
   http_req_t *next;
   for (http_req_t *r = s->parked; r; r = next) {
     next = r->next;
-    bool woken = false;
-    for (size_t i = 0; i < s->nwakes && !woken; i++)
-      woken = !strcmp(s->wakes[i], r->park_key);
-    if (woken) {
+    if (s->wakes && woken(s, r)) {
       resume(r, R_RESUMED);
       n++;
     } else if (now >= r->deadline) {
@@ -445,8 +479,7 @@ static size_t resume_ready(http_server_t *s, const err_t *commit_err) {
       n++;
     }
   }
-  for (size_t i = 0; i < s->nwakes; i++) free(s->wakes[i]);
-  s->nwakes = 0;
+  clear_wakes(s);
   return n;
 }
 
@@ -639,9 +672,7 @@ void http_server_free(http_server_t *s) {
     l->poll.data = l;
     uv_close((uv_handle_t *)&l->poll, on_closed_free);
   }
-  for (size_t i = 0; i < s->nwakes; i++) free(s->wakes[i]);
-  free(s->wakes);
-  s->wakes = NULL;
+  clear_wakes(s);
   s->closing = 2;
   uv_prepare_stop(&s->prepare);
   uv_close((uv_handle_t *)&s->prepare, on_closed_server);

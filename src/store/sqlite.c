@@ -113,11 +113,20 @@ int sq_step_done(sq_t *q, sqlite3_stmt *st, const char *what, err_t *err) {
   return 0;
 }
 
+/* Savepoints run for every output on the hot path: prepared once and
+ * cached rather than parsed by sqlite3_exec each time. */
+static int run_cached(sq_t *q, const char *sql, const char *what, err_t *err) {
+  sqlite3_stmt *st = sq_stmt(q, sql, err);
+  if (!st) return err->code;
+  int rc = sq_step_done(q, st, what, err);
+  sqlite3_reset(st);
+  return rc;
+}
 int sq_savepoint(sq_t *q, err_t *err) {
-  return sq_exec(q, "SAVEPOINT op", err);
+  return run_cached(q, "SAVEPOINT op", "savepoint", err);
 }
 int sq_release(sq_t *q, err_t *err) {
-  return sq_exec(q, "RELEASE op", err);
+  return run_cached(q, "RELEASE op", "release savepoint", err);
 }
 void sq_rollback(sq_t *q) {
   sqlite3_exec(q->db, "ROLLBACK TO op; RELEASE op", NULL, NULL, NULL);
@@ -225,7 +234,7 @@ static const store_ops_t sqlite_ops = {
     .inputs_add = sq_inputs_add,
     .inputs_lease = sq_inputs_lease,
     .input_info = sq_input_info,
-    .output_put = sq_output_put,
+    .outputs_put = sq_outputs_put,
     .input_requeue = sq_input_requeue,
     .inputs_release_container = sq_inputs_release_container,
     .outputs_list = sq_outputs_list,

@@ -78,7 +78,8 @@ int sq_schedule_last_set(store_t *s, const char *app_id,
 int sq_call_create(store_t *s, const char *call_id, const char *function_id,
                    const char *app_id, const char *kind, double now,
                    err_t *err);
-int sq_call_get(store_t *s, const char *call_id, json_t **out, err_t *err);
+int sq_call_get(store_t *s, const char *call_id, store_call_t *out,
+                err_t *err);
 int sq_inputs_add(store_t *s, const char *call_id, const char *function_id,
                   const store_input_t *inputs, size_t n, double now,
                   size_t *accepted, err_t *err);
@@ -87,14 +88,15 @@ int sq_inputs_lease(store_t *s, const char *function_id,
                     store_leased_t **out, size_t *n, err_t *err);
 int sq_input_info(store_t *s, int64_t input_id, store_input_info_t *out,
                   err_t *err);
-int sq_output_put(store_t *s, const store_output_t *o, double now, bool *stored,
-                  err_t *err);
+int sq_outputs_put(store_t *s, store_output_t *o, size_t n, double now,
+                   err_t *err);
 int sq_input_requeue(store_t *s, int64_t input_id, bool count_attempt,
                      double retry_at, err_t *err);
 int sq_inputs_release_container(store_t *s, const char *container_id, size_t *n,
                                 err_t *err);
 int sq_outputs_list(store_t *s, const char *call_id, int64_t after,
-                    int64_t limit, json_t **out, err_t *err);
+                    int64_t limit, store_output_row_t **out, size_t *n,
+                    err_t *err);
 int sq_call_cancel(store_t *s, const char *call_id, double now, size_t *n,
                    err_t *err);
 int sq_app_cancel_inputs(store_t *s, const char *app_id, double now, size_t *n,

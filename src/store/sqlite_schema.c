@@ -80,5 +80,18 @@ const char *const sqlite_migrations[] = {
     "CREATE TABLE schedule_runs("
     "  app_id TEXT NOT NULL, function_name TEXT NOT NULL,"
     "  last_fire REAL NOT NULL, PRIMARY KEY(app_id, function_name));",
+    /* 5: the queue's indexes hold only pending inputs. A lease reads the
+     * head of its function's ready inputs in id order and takes them out of
+     * inputs_ready; finished inputs, the bulk of the table, sit in no index
+     * but the primary key and (call_id, idx), so neither a lease nor a
+     * count nor an output's update grows with the inputs ever stored.
+     * retry_at rides along so that counting ready and delayed inputs reads
+     * the index alone. Running apps get theirs too: stopped ephemeral apps
+     * pile up with every `skiff run`, and skiffd counts the running ones. */
+    "DROP INDEX inputs_queue;"
+    "DROP INDEX inputs_by_state;"
+    "CREATE INDEX inputs_ready ON inputs(function_id, id, retry_at)"
+    "  WHERE state = 'queued';"
+    "CREATE INDEX apps_running ON apps(id) WHERE state = 'running';",
     NULL,
 };

@@ -27,6 +27,17 @@ void store_leased_free(store_leased_t *l, size_t n) {
   free(l);
 }
 
+void store_output_rows_free(store_output_row_t *rows, size_t n) {
+  if (!rows) return;
+  for (size_t i = 0; i < n; i++) {
+    free(rows[i].data);
+    free(rows[i].message);
+    free(rows[i].exception);
+    free(rows[i].traceback);
+  }
+  free(rows);
+}
+
 void store_input_id_format(int64_t id, char *out, size_t outsz) {
   snprintf(out, outsz, "in-%" PRId64, id);
 }

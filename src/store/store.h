@@ -59,7 +59,34 @@ typedef struct store_output {
   const char *message;   /* failure: one line; else NULL */
   const char *exception; /* exception type name or NULL */
   const char *traceback; /* remote traceback text or NULL */
+  /* Filled in by outputs_put: */
+  bool stored;      /* false: the input was done already, or a duplicate */
+  char call_id[40]; /* the input's call, when stored */
 } store_output_t;
+
+/* One function call. */
+typedef struct store_call {
+  char call_id[40];
+  char function_id[40];
+  char app_id[40];
+  char kind[16];  /* remote | spawn | map | gen */
+  char state[16]; /* running | done | cancelled */
+  int64_t inputs; /* accepted so far */
+  int64_t done;   /* of those, with their final output */
+  double created_at;
+} store_call_t;
+
+/* One stored output, as a caller reads it. The strings and data belong to
+ * the array: free it with store_output_rows_free(). */
+typedef struct store_output_row {
+  int64_t cursor; /* increases with each output stored */
+  int64_t idx;    /* the input's index in its call */
+  int64_t seq;
+  char status[16];
+  void *data; /* NULL: none */
+  size_t len;
+  char *message, *exception, *traceback; /* NULL: none */
+} store_output_row_t;
 
 typedef struct store_queue_count {
   char function_id[40];
@@ -139,7 +166,8 @@ typedef struct store_ops {
   int (*call_create)(store_t *s, const char *call_id, const char *function_id,
                      const char *app_id, const char *kind, double now,
                      err_t *err);
-  int (*call_get)(store_t *s, const char *call_id, json_t **out, err_t *err);
+  int (*call_get)(store_t *s, const char *call_id, store_call_t *out,
+                  err_t *err);
   int (*inputs_add)(store_t *s, const char *call_id, const char *function_id,
                     const store_input_t *inputs, size_t n, double now,
                     size_t *accepted, err_t *err);
@@ -148,17 +176,21 @@ typedef struct store_ops {
                       store_leased_t **out, size_t *n, err_t *err);
   int (*input_info)(store_t *s, int64_t input_id, store_input_info_t *out,
                     err_t *err);
-  /* Stores an output. A final one (success, failure, cancelled) marks the
-   * input done; *stored is false when the input already had its final
-   * output, which makes a late or duplicate output harmless. */
-  int (*output_put)(store_t *s, const store_output_t *o, double now,
-                    bool *stored, err_t *err);
+  /* Stores n outputs, in order, atomically. A final one (success, failure,
+   * cancelled) marks its input done; o[i].stored is false when the input
+   * already had its final output, which makes a late or duplicate output
+   * harmless. -ENOENT (nothing stored) when an input does not exist. */
+  int (*outputs_put)(store_t *s, store_output_t *o, size_t n, double now,
+                     err_t *err);
   int (*input_requeue)(store_t *s, int64_t input_id, bool count_attempt,
                        double retry_at, err_t *err);
   int (*inputs_release_container)(store_t *s, const char *container_id,
                                   size_t *n, err_t *err);
+  /* The call's outputs with a cursor above after, oldest first, at most
+   * limit of them. */
   int (*outputs_list)(store_t *s, const char *call_id, int64_t after,
-                      int64_t limit, json_t **out, err_t *err);
+                      int64_t limit, store_output_row_t **out, size_t *n,
+                      err_t *err);
   int (*call_cancel)(store_t *s, const char *call_id, double now, size_t *n,
                      err_t *err);
   int (*app_cancel_inputs)(store_t *s, const char *app_id, double now,
@@ -197,6 +229,7 @@ struct store {
 int store_open(const char *url, store_t **out, err_t *err);
 void store_close(store_t *s);
 void store_leased_free(store_leased_t *l, size_t n);
+void store_output_rows_free(store_output_row_t *rows, size_t n);
 
 /* Format "in-<n>" <-> n. */
 void store_input_id_format(int64_t id, char *out, size_t outsz);

@@ -50,7 +50,7 @@ from ._serialization import b64, dumps, loads, unb64
 
 __all__ = ["main", "Runner", "load_function"]
 
-WANT = 4
+WANT = 64
 LONG_WAIT = 10
 FLUSH_AFTER = 0.020
 MAX_REQUEST_OUTPUT_BYTES = 16 * 1024 * 1024
