@@ -8,6 +8,7 @@ the ``email`` package, which costs every container ~20 ms of start-up.
 
 from __future__ import annotations
 
+import os
 import socket
 # typing is imported for type checkers only: it costs every container
 # several milliseconds of start-up.
@@ -34,6 +35,9 @@ class Connection:
         self.timeout = timeout
         self.sock: Optional[socket.socket] = None
         self._buf = bytearray()
+        # A child made by fork (multiprocessing) must not share the
+        # parent's socket: both would read each other's answers.
+        self._pid = os.getpid()
 
     def set_timeout(self, timeout: Optional[float]) -> None:
         """Socket timeout for the next request, in seconds."""
@@ -95,6 +99,11 @@ class Connection:
         self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
     ) -> Tuple[int, bool, bytes]:
         """Send one request; return (status, will_close, body)."""
+        if self._pid != os.getpid():
+            # The parent's socket stays open for the parent.
+            self.sock = None
+            self._buf = bytearray()
+            self._pid = os.getpid()
         if self.sock is None:
             self._connect()
         assert self.sock is not None
