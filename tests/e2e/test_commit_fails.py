@@ -101,10 +101,14 @@ def test_failed_commit_is_not_acknowledged(small_home):
     msg = r.json["error"]["message"]
     assert "full" in msg and "commit" in msg, msg
 
-    # Space is back: what was acknowledged is there, and a new POST works.
+    # Space is back: what was acknowledged is there, on disk (a kill -9 and a
+    # restart later), with its output; and a new POST works.
+    d.restart()
     for cid in acked:
         g = d.api("GET", f"/v1/calls/{cid}")
         assert g.status == 200, f"acknowledged call {cid} was lost: {g}"
+    outs = outputs(d, acked[0])
+    assert len(outs) == 1 and unpickle_data(outs[0]["data"]) == 42, outs
     r = post(d, fid, big)
     assert r.status == 201, r
     outs = outputs(d, r.json["call_id"])
