@@ -87,6 +87,10 @@ def test_failed_commit_is_not_acknowledged(small_home):
     outs = outputs(d, acked[0])
     assert len(outs) == 1 and unpickle_data(outs[0]["data"]) == 42, outs
 
+    # The commit must grow the WAL: were it already larger than the input,
+    # the commit would write into space the file has.
+    wal = os.path.join(d.home, "skiff.db-wal")
+    assert os.path.getsize(wal) < ARG_BYTES // 2, os.path.getsize(wal)
     big = base64.b64encode(pickle.dumps(((b"y" * ARG_BYTES,), {}), protocol=5)).decode()
     filler = os.path.join(d.home, "filler")
     fill(filler)
