@@ -10,6 +10,7 @@
  * its reason (`skiff app logs`), keeping the last for `skiff function
  * stats`. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,8 +107,8 @@ typedef struct fn_slot {
 } fn_slot_t;
 
 static int slot_cmp(const void *a, const void *b) {
-  const ctl_fn_t *x = ((const fn_slot_t *)a)->fn,
-                 *y = ((const fn_slot_t *)b)->fn;
+  uintptr_t x = (uintptr_t)((const fn_slot_t *)a)->fn,
+            y = (uintptr_t)((const fn_slot_t *)b)->fn;
   return x < y ? -1 : x > y;
 }
 
@@ -265,6 +266,8 @@ static void place(control_t *c, const bool *has_work) {
           break;
         case PL_STOP:
         case PL_DRAIN: {
+          /* A planned container shows only after its wait (see above). */
+          if (a->ct.planned || a->ct.index >= sn.s.ncts) break;
           ctl_container_t *ct = sn.ct_of[a->ct.index];
           stop_container(c, ct);
           note(c, ct->fn, true, a->why);
@@ -282,15 +285,15 @@ static void place(control_t *c, const bool *has_work) {
 
 /* Reads the queue's counts into each function; fails the queued inputs of
  * a function whose containers keep failing to start or that fits on no
- * worker at all. */
-static void count_inputs(control_t *c) {
+ * worker at all. Negative when the store cannot count (logged). */
+static int count_inputs(control_t *c) {
   store_queue_count_t *counts = NULL;
   size_t n = 0;
   err_t err = ERR_INIT;
-  if (c->store->ops->queue_counts(c->store, now_wall(), &counts, &n, &err) <
-      0) {
+  int rc = c->store->ops->queue_counts(c->store, now_wall(), &counts, &n, &err);
+  if (rc < 0) {
     log_error("%s", err.msg);
-    return;
+    return rc;
   }
   for (ctl_app_t *a = c->apps; a; a = a->next)
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) fn->queued = fn->running = 0;
@@ -326,6 +329,7 @@ static void count_inputs(control_t *c) {
     }
   }
   free(counts);
+  return 0;
 }
 
 /* Sizes every active function; has_work[i] tells whether app i has inputs
@@ -357,7 +361,7 @@ static void size_fns(control_t *c, bool *has_work) {
 }
 
 void ctl_autoscale(control_t *c) {
-  count_inputs(c);
+  if (count_inputs(c) < 0) return;
   size_t napps = 0;
   for (ctl_app_t *a = c->apps; a; a = a->next) napps++;
   bool *has_work = xcalloc(napps ? napps : 1, sizeof *has_work);
