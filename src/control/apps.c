@@ -11,6 +11,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "control/control_internal.h"
+#include "control/scale_policy.h"
 #include "control/schedule.h"
 
 ctl_app_t *ctl_app_find(control_t *c, const char *app_id) {
@@ -65,12 +66,10 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
   f->scaledown_s = num(def, "scaledown_window", 60);
   f->buffer_containers = (int64_t)num(def, "buffer_containers", 0);
   f->gpu = (int64_t)num(def, "gpu", 0);
-  f->max_inputs = (int64_t)num(def, "max_inputs", 1);
-  /* A batched function's container takes a whole batch at once. */
-  int64_t batch = (int64_t)num(def, "batch_max_size", 0);
-  if (batch > f->max_inputs) f->max_inputs = batch;
-  f->target_inputs = (int64_t)num(def, "target_inputs", 0);
-  if (f->target_inputs < 1 || batch > 0) f->target_inputs = f->max_inputs;
+  scale_per_container((int64_t)num(def, "max_inputs", 1),
+                      (int64_t)num(def, "target_inputs", 0),
+                      (int64_t)num(def, "batch_max_size", 0), &f->max_inputs,
+                      &f->target_inputs);
   f->startup_timeout_s = num(def, "startup_timeout", f->timeout_s);
   json_t *sched = json_object_get(def, "schedule");
   f->schedule = json_is_object(sched) ? json_incref(sched) : NULL;

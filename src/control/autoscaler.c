@@ -1,27 +1,16 @@
 /* The autoscaler: how many containers each function gets, and where the
  * machine's CPU, memory and GPUs go when functions want more than fits.
  *
- * Per function, from its queued and running inputs:
- *   need    = ceil(inputs / target_inputs)      (0 when it has none)
- *   desired = need + buffer_containers           (while it has inputs)
- *             clamped to [min_containers, max_containers]
- * Containers start at once up to desired (a few at a time machine-wide, so
- * a burst does not fork a hundred interpreters on two cores), and an idle
- * one stops after scaledown_window while the function has more than it
- * desires. Every change of desired, every stop and every wait for capacity
- * is written to the app's log with its reason (`skiff app logs`) and kept
- * for `skiff function stats`.
- *
- * Capacity: a container starts only where its requests fit. When one does
- * not fit, idle containers of other functions above their min_containers
- * are stopped to make room; when that is not enough and its app holds less
- * than its fair share of the machine (an equal part for each app that has
- * work, by the resource it uses most), a container of the app furthest
- * above its share is drained: it takes no new input and stops after the
- * ones it holds. Meanwhile the inputs wait, and the reason says what is
- * missing. */
-#include <math.h>
+ * The rules are pure code over snapshots: scale_policy.c sizes each
+ * function and picks the idle containers that stop, placement.c plans the
+ * starts, the waits for capacity and what makes room for them. This file
+ * builds those snapshots from control's live objects and applies the
+ * decisions: it starts and stops containers, and writes every change of
+ * desired, every stop and every wait for capacity to the app's log with
+ * its reason (`skiff app logs`), keeping the last for `skiff function
+ * stats`. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,19 +19,24 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "control/control_internal.h"
+#include "control/placement.h"
+#include "control/scale_policy.h"
 
-#define MAX_STARTING 4 /* containers starting at once, machine-wide */
 #define START_FAILURES_MAX 3
 
 static res_t fn_res(const ctl_fn_t *fn) {
   return (res_t){fn->cpu, fn->memory_mib, fn->gpu};
 }
 
-static res_t machine(control_t *c) {
-  return (res_t){worker_cpu_total(c->worker),
-                 (int64_t)worker_memory_total_mib(c->worker),
-                 worker_gpu_total(c->worker)};
+/* The workers placement chooses from: this machine's, for now. */
+static size_t workers(control_t *c, placement_worker_t *out) {
+  out[0] = (placement_worker_t){
+      .total = {worker_cpu_total(c->worker),
+                (int64_t)worker_memory_total_mib(c->worker),
+                worker_gpu_total(c->worker)}};
+  return 1;
 }
+#define WORKERS_MAX 1
 
 void ctl_resources_in_use(control_t *c, res_t *used, res_t *draining,
                           int *starting) {
@@ -64,65 +58,6 @@ void ctl_resources_in_use(control_t *c, res_t *used, res_t *draining,
   }
 }
 
-static bool fits(res_t need, res_t used, res_t total) {
-  return used.cpu + need.cpu <= total.cpu + 1e-9 &&
-         used.mem + need.mem <= total.mem && used.gpu + need.gpu <= total.gpu;
-}
-
-static void fmt_mem(int64_t mib, char *out, size_t n) {
-  if (mib >= 1024 && mib % 1024 == 0)
-    snprintf(out, n, "%lld GiB", (long long)(mib / 1024));
-  else if (mib >= 1024)
-    snprintf(out, n, "%.1f GiB", (double)mib / 1024.0);
-  else
-    snprintf(out, n, "%lld MiB", (long long)mib);
-}
-
-/* "needs 8 GiB memory, largest free is 4 GiB" for each resource short. */
-static void shortfall(res_t need, res_t used, res_t total, char *out,
-                      size_t n) {
-  size_t len = 0;
-  out[0] = '\0';
-#define ADD(...)                                                           \
-  do {                                                                     \
-    if (len < n) len += (size_t)snprintf(out + len, n - len, __VA_ARGS__); \
-  } while (0)
-  if (used.mem + need.mem > total.mem) {
-    char a[32], b[32];
-    fmt_mem(need.mem, a, sizeof a);
-    fmt_mem(total.mem - used.mem > 0 ? total.mem - used.mem : 0, b, sizeof b);
-    ADD("%sneeds %s memory, largest free is %s", len ? "; " : "", a, b);
-  }
-  if (used.cpu + need.cpu > total.cpu + 1e-9) {
-    double free_cpu = total.cpu - used.cpu;
-    ADD("%sneeds %g CPU, largest free is %g CPU", len ? "; " : "", need.cpu,
-        free_cpu > 0 ? round(free_cpu * 1000) / 1000 : 0);
-  }
-  if (used.gpu + need.gpu > total.gpu)
-    ADD("%sneeds %lld GPU%s, largest free is %lld", len ? "; " : "",
-        (long long)need.gpu, need.gpu == 1 ? "" : "s",
-        (long long)(total.gpu - used.gpu));
-#undef ADD
-}
-
-/* The share of the machine an app's live, non-draining containers hold, by
- * the resource they use most (dominant resource fairness). */
-static double app_share(control_t *c, const ctl_app_t *app, res_t total) {
-  res_t r = {0, 0, 0};
-  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    if (ct->state == CT_EXITED || ct->stop || ct->fn->app != app) continue;
-    r.cpu += ct->fn->cpu;
-    r.mem += ct->fn->memory_mib;
-    r.gpu += ct->fn->gpu;
-  }
-  double s = total.cpu > 0 ? r.cpu / total.cpu : 0;
-  if (total.mem > 0 && (double)r.mem / (double)total.mem > s)
-    s = (double)r.mem / (double)total.mem;
-  if (total.gpu > 0 && (double)r.gpu / (double)total.gpu > s)
-    s = (double)r.gpu / (double)total.gpu;
-  return s;
-}
-
 /* Autoscaler lines go to the app's log under their own stream,
  * "autoscaler", so that clients can tell them from the functions' output
  * and skiffd's other notes. */
@@ -135,19 +70,13 @@ void ctl_log_autoscaler(control_t *c, ctl_app_t *app, const char *fmt, ...) {
 
 /* Keeps the decision for `skiff function stats` and, when it makes
  * something happen (log true), writes it to the app's log. */
-static void note(control_t *c, ctl_fn_t *fn, bool log, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void note(control_t *c, ctl_fn_t *fn, bool log, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(fn->decision, sizeof fn->decision, fmt, ap);
-  va_end(ap);
+static void note(control_t *c, ctl_fn_t *fn, bool log, const char *decision) {
+  snprintf(fn->decision, sizeof fn->decision, "%s", decision);
   fn->decided_at = now_wall();
   if (log)
     ctl_log_autoscaler(c, fn->app, "autoscaler: %s: %s", fn->name,
                        fn->decision);
 }
-#define decide(c, fn, ...) note(c, fn, true, __VA_ARGS__)
 
 static void set_waiting(control_t *c, ctl_fn_t *fn, const char *why) {
   if (!strcmp(fn->waiting, why)) return;
@@ -163,149 +92,213 @@ static void stop_container(control_t *c, ctl_container_t *ct) {
   if (c->http) http_wake(c->http, ct->fn->park_key);
 }
 
-/* Stops idle containers of functions other than fn, above their
- * min_containers, until fn's request fits once they are gone. True when
- * enough is on its way out. */
-static bool reclaim_idle(control_t *c, ctl_fn_t *fn, res_t need, res_t used,
-                         res_t draining, res_t total) {
-  res_t after = {used.cpu - draining.cpu, used.mem - draining.mem,
-                 used.gpu - draining.gpu};
-  if (fits(need, after, total)) return true;
-  /* First pick, then stop: nothing is stopped when all the idle ones
-   * together would not make room. */
-  size_t n = 0, cap = 0;
-  ctl_container_t **pick = NULL;
-  bool enough = false;
-  for (ctl_container_t *ct = c->containers; ct && !enough; ct = ct->next) {
-    ctl_fn_t *o = ct->fn;
-    if (o == fn || ct->state != CT_RUNNING || ct->stop || ct->nleased) continue;
-    int64_t picked = 0;
-    for (size_t k = 0; k < n; k++) picked += pick[k]->fn == o;
-    if (o->live - picked <= o->min_containers && o->app->running && !o->retired)
-      continue;
-    if (n == cap)
-      pick = xrealloc(pick, (cap = cap ? 2 * cap : 8) * sizeof *pick);
-    pick[n++] = ct;
-    after.cpu -= o->cpu;
-    after.mem -= o->memory_mib;
-    after.gpu -= o->gpu;
-    enough = fits(need, after, total);
-  }
-  if (enough)
-    for (size_t k = 0; k < n; k++) {
-      stop_container(c, pick[k]);
-      decide(c, pick[k]->fn,
-             "stopping idle container %s to make room for %s (app %s); %d "
-             "left",
-             pick[k]->id, fn->name, fn->app->name, pick[k]->fn->live);
-    }
-  free(pick);
-  return enough;
-}
-
-/* Drains one container of the app furthest above its fair share when fn's
- * app is below it. */
-static void preempt_for(control_t *c, ctl_fn_t *fn, res_t total,
-                        int apps_with_work) {
-  if (apps_with_work < 2) return;
-  double fair = 1.0 / apps_with_work;
-  double mine = app_share(c, fn->app, total);
-  if (mine >= fair - 1e-9) return;
-  ctl_app_t *victim = NULL;
-  double worst = fair;
-  for (ctl_app_t *a = c->apps; a; a = a->next) {
-    if (a == fn->app) continue;
-    double s = app_share(c, a, total);
-    if (s > worst + 1e-9) {
-      worst = s;
-      victim = a;
-    }
-  }
-  if (!victim) return;
-  ctl_container_t *pick = NULL;
-  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    if (ct->state == CT_EXITED || ct->stop || ct->fn->app != victim) continue;
-    if (!pick || ct->nleased < pick->nleased) pick = ct;
-  }
-  if (!pick) return;
-  stop_container(c, pick);
-  decide(c, pick->fn,
-         "fair share: draining container %s (app %s holds %.0f%% of the "
-         "machine, its fair share is %.0f%%) so that %s of app %s can start",
-         pick->id, victim->name, worst * 100, fair * 100, fn->name,
-         fn->app->name);
-}
-
-/* The containers fn should have now, and why. */
-static int64_t desired_for(control_t *c, ctl_fn_t *fn, char *why, size_t n) {
-  int64_t inputs = fn->queued + fn->running;
-  int64_t target = fn->target_inputs > 0 ? fn->target_inputs : 1;
-  int64_t desired = 0;
-  size_t len = 0;
-  if (inputs > 0) {
-    int64_t need = (inputs + target - 1) / target;
-    len += (size_t)snprintf(why, n,
-                            "%lld inputs (%lld queued, %lld running) / %lld "
-                            "per container = %lld",
-                            (long long)inputs, (long long)fn->queued,
-                            (long long)fn->running, (long long)target,
-                            (long long)need);
-    /* Once run times are known, start another container only while the
-     * inputs would take the others longer than a container takes to
-     * start: a thousand tiny inputs do not need sixteen containers. */
-    if (fn->run_us > 0) {
-      double start_us = c->start_us > 0 ? c->start_us : 100000.0;
-      double enough = ceil((double)inputs * fn->run_us / (start_us * target));
-      if (enough < 1) enough = 1;
-      if ((double)need > enough) {
-        need = (int64_t)enough;
-        len += (size_t)snprintf(why + len, len < n ? n - len : 0,
-                                ", %lld are enough for inputs of %.0f ms",
-                                (long long)need, fn->run_us / 1000.0);
-      }
-    }
-    desired = need;
-    if (fn->buffer_containers > 0) {
-      desired += fn->buffer_containers;
-      len +=
-          (size_t)snprintf(why + len, len < n ? n - len : 0, ", +%lld buffer",
-                           (long long)fn->buffer_containers);
-    }
-  } else {
-    len += (size_t)snprintf(why, n, "no inputs");
-  }
-  if (fn->max_containers > 0 && desired > fn->max_containers) {
-    desired = fn->max_containers;
-    len += (size_t)snprintf(why + len, len < n ? n - len : 0,
-                            ", capped at max_containers=%lld",
-                            (long long)fn->max_containers);
-  }
-  if (desired < fn->min_containers) {
-    desired = fn->min_containers;
-    snprintf(why + len, len < n ? n - len : 0, ", min_containers=%lld",
-             (long long)fn->min_containers);
-  }
-  return desired;
-}
-
 /* Whether fn takes inputs now. A class with a parameter that has no
  * default runs only as instances bound to values. */
 static bool active(const ctl_fn_t *fn) {
   return fn->app->running && !fn->retired && !fn->needs_params;
 }
 
-void ctl_autoscale(control_t *c) {
+/* ---- snapshots ---- */
+
+/* Functions by address, to turn a container's fn into an index. */
+typedef struct fn_slot {
+  const ctl_fn_t *fn;
+  size_t index;
+} fn_slot_t;
+
+static int slot_cmp(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)((const fn_slot_t *)a)->fn,
+            y = (uintptr_t)((const fn_slot_t *)b)->fn;
+  return x < y ? -1 : x > y;
+}
+
+/* Every function of every app, app by app, in list order; *slots sorted
+ * by address. Returns the count. */
+static size_t fns_index(control_t *c, ctl_fn_t ***fns, fn_slot_t **slots) {
+  size_t n = 0;
+  for (ctl_app_t *a = c->apps; a; a = a->next)
+    for (ctl_fn_t *f = a->fns; f; f = f->next) n++;
+  *fns = xmalloc((n ? n : 1) * sizeof **fns);
+  *slots = xmalloc((n ? n : 1) * sizeof **slots);
+  size_t i = 0;
+  for (ctl_app_t *a = c->apps; a; a = a->next)
+    for (ctl_fn_t *f = a->fns; f; f = f->next) {
+      (*fns)[i] = f;
+      (*slots)[i] = (fn_slot_t){f, i};
+      i++;
+    }
+  qsort(*slots, n, sizeof **slots, slot_cmp);
+  return n;
+}
+
+/* fn's index, or SIZE_MAX for a function no app holds (never: a function
+ * is unloaded only once no container uses it). */
+static size_t fn_index(const fn_slot_t *slots, size_t n, const ctl_fn_t *fn) {
+  fn_slot_t key = {fn, 0};
+  const fn_slot_t *s = bsearch(&key, slots, n, sizeof *slots, slot_cmp);
+  return s ? s->index : SIZE_MAX;
+}
+
+static size_t containers_count(control_t *c) {
+  size_t n = 0;
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) n++;
+  return n;
+}
+
+/* The placement snapshot, with the live object behind each index. */
+typedef struct place_snap {
+  placement_state_t s;
+  placement_worker_t workers[WORKERS_MAX];
+  placement_app_t *apps;
+  placement_fn_t *fns;
+  ctl_fn_t **fn_of;
+  placement_ct_t *cts;
+  ctl_container_t **ct_of;
+} place_snap_t;
+
+/* has_work[i]: app i (list order) had inputs or containers when the
+ * round's sizing ran. */
+static void place_snap_build(control_t *c, const bool *has_work,
+                             place_snap_t *sn) {
+  memset(sn, 0, sizeof *sn);
+  sn->s.workers = sn->workers;
+  sn->s.nworkers = workers(c, sn->workers);
+  size_t napps = 0;
+  for (ctl_app_t *a = c->apps; a; a = a->next) napps++;
+  sn->apps = xcalloc(napps ? napps : 1, sizeof *sn->apps);
+  fn_slot_t *slots;
+  size_t nfns = fns_index(c, &sn->fn_of, &slots);
+  sn->fns = xcalloc(nfns ? nfns : 1, sizeof *sn->fns);
+  size_t ai = 0, fi = 0;
+  for (ctl_app_t *a = c->apps; a; a = a->next, ai++) {
+    snprintf(sn->apps[ai].name, sizeof sn->apps[ai].name, "%s", a->name);
+    sn->apps[ai].has_work = has_work[ai];
+    for (ctl_fn_t *f = a->fns; f; f = f->next, fi++) {
+      placement_fn_t *p = &sn->fns[fi];
+      snprintf(p->name, sizeof p->name, "%s", f->name);
+      p->app = ai;
+      p->need = fn_res(f);
+      p->live = f->live;
+      p->desired = f->desired;
+      p->min_containers = f->min_containers;
+      p->active = active(f);
+      p->keeps_min = a->running && !f->retired;
+      p->skip = f->blocked;
+    }
+  }
+  size_t ncts = containers_count(c);
+  sn->cts = xcalloc(ncts ? ncts : 1, sizeof *sn->cts);
+  sn->ct_of = xcalloc(ncts ? ncts : 1, sizeof *sn->ct_of);
+  size_t ci = 0;
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+    size_t f = fn_index(slots, nfns, ct->fn);
+    if (ct->state == CT_EXITED || f == SIZE_MAX) continue;
+    placement_ct_t *p = &sn->cts[ci];
+    snprintf(p->id, sizeof p->id, "%s", ct->id);
+    p->fn = f;
+    p->worker = 0;
+    p->starting = ct->state == CT_STARTING;
+    p->running = ct->state == CT_RUNNING;
+    p->stopping = ct->stop;
+    p->nleased = (int64_t)ct->nleased;
+    sn->ct_of[ci++] = ct;
+  }
+  free(slots);
+  sn->s.apps = sn->apps;
+  sn->s.napps = napps;
+  sn->s.fns = sn->fns;
+  sn->s.nfns = nfns;
+  sn->s.cts = sn->cts;
+  sn->s.ncts = ci;
+}
+
+static void place_snap_free(place_snap_t *sn) {
+  free(sn->apps);
+  free(sn->fns);
+  free(sn->fn_of);
+  free(sn->cts);
+  free(sn->ct_of);
+}
+
+/* Whether the stops or the drain that follow the wait at i name a
+ * container this plan starts. */
+static bool wait_names_planned(const placement_plan_t *p, size_t i) {
+  for (size_t k = i + 1; k < p->n && p->actions[k].kind != PL_START &&
+                         p->actions[k].kind != PL_WAIT;
+       k++)
+    if (p->actions[k].ct.planned) return true;
+  return false;
+}
+
+/* Applies placement's plan. A start that fails leaves its function blocked
+ * for the round, and a stop or drain of a container the plan has just
+ * started needs that container's id: both plan again from the new state,
+ * which holds what was applied. */
+static void place(control_t *c, const bool *has_work) {
+  size_t nfns = 0;
+  for (ctl_app_t *a = c->apps; a; a = a->next)
+    for (ctl_fn_t *f = a->fns; f; f = f->next) nfns++;
+  /* Each plan after the first follows a failed start (a function blocked
+   * more) or a start that succeeded (at most PLACEMENT_MAX_STARTING). */
+  for (size_t round = 0; round <= nfns + PLACEMENT_MAX_STARTING; round++) {
+    place_snap_t sn;
+    place_snap_build(c, has_work, &sn);
+    placement_plan_t plan;
+    placement_plan(&sn.s, &plan);
+    bool again = false;
+    for (size_t i = 0; i < plan.n && !again; i++) {
+      const placement_action_t *a = &plan.actions[i];
+      ctl_fn_t *fn = sn.fn_of[a->fn];
+      switch (a->kind) {
+        case PL_START:
+          if (ctl_container_start(c, fn) < 0) {
+            fn->blocked = true;
+            again = true;
+          }
+          break;
+        case PL_WAIT:
+          if (wait_names_planned(&plan, i)) {
+            again = true;
+            break;
+          }
+          set_waiting(c, fn, a->why);
+          fn->blocked = true; /* skip it for the rest of this round */
+          break;
+        case PL_STOP:
+        case PL_DRAIN: {
+          /* A planned container shows only after its wait (see above). */
+          if (a->ct.planned || a->ct.index >= sn.s.ncts) break;
+          ctl_container_t *ct = sn.ct_of[a->ct.index];
+          stop_container(c, ct);
+          note(c, ct->fn, true, a->why);
+          break;
+        }
+      }
+    }
+    placement_plan_free(&plan);
+    place_snap_free(&sn);
+    if (!again) break;
+  }
+}
+
+/* ---- the round ---- */
+
+/* Reads the queue's counts into each function; fails the queued inputs of
+ * a function whose containers keep failing to start or that fits on no
+ * worker at all. Negative when the store cannot count (logged). */
+static int count_inputs(control_t *c) {
   store_queue_count_t *counts = NULL;
   size_t n = 0;
   err_t err = ERR_INIT;
-  if (c->store->ops->queue_counts(c->store, now_wall(), &counts, &n, &err) <
-      0) {
+  int rc = c->store->ops->queue_counts(c->store, now_wall(), &counts, &n, &err);
+  if (rc < 0) {
     log_error("%s", err.msg);
-    return;
+    return rc;
   }
   for (ctl_app_t *a = c->apps; a; a = a->next)
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) fn->queued = fn->running = 0;
-  res_t total = machine(c);
+  placement_worker_t ws[WORKERS_MAX];
+  size_t nws = workers(c, ws);
   c->next_retry_at = 0;
   for (size_t i = 0; i < n; i++) {
     /* The tick looks again when the first retry delay ends. */
@@ -328,77 +321,53 @@ void ctl_autoscale(control_t *c) {
       fn->queued = 0;
       continue;
     }
-    res_t need = fn_res(fn);
-    if (counts[i].queued > 0 && !fits(need, (res_t){0, 0, 0}, total)) {
-      char msg[600], why[300];
-      shortfall(need, (res_t){0, 0, 0}, total, why, sizeof why);
-      snprintf(msg, sizeof msg,
-               "function %s can never run here: it %s on this machine "
-               "(%g CPUs, %lld MiB, %lld GPUs in all); lower cpu=, memory= "
-               "or gpu=",
-               fn->name, why, total.cpu, (long long)total.mem,
-               (long long)total.gpu);
+    char msg[600];
+    if (counts[i].queued > 0 &&
+        placement_never_fits(ws, nws, fn_res(fn), fn->name, msg, sizeof msg)) {
       ctl_fail_queued(c, fn, msg);
       fn->queued = 0;
     }
   }
   free(counts);
+  return 0;
+}
 
-  /* Decide, and count the apps that have work (for fair shares). */
-  int apps_with_work = 0;
-  for (ctl_app_t *a = c->apps; a; a = a->next) {
+/* Sizes every active function; has_work[i] tells whether app i has inputs
+ * or containers (for fair shares). */
+static void size_fns(control_t *c, bool *has_work) {
+  size_t ai = 0;
+  for (ctl_app_t *a = c->apps; a; a = a->next, ai++) {
     bool work = false;
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) {
       if (!active(fn)) continue;
-      char why[256];
-      int64_t d = desired_for(c, fn, why, sizeof why);
-      /* Logged when it starts containers; a lower target shows in the
-       * log as the containers it stops, so a target that moves by one
-       * as inputs finish does not flood the log. */
-      if (d != fn->desired)
-        note(c, fn, d > fn->desired && d > fn->live,
-             "%lld -> %lld containers: %s", (long long)fn->desired,
-             (long long)d, why);
-      fn->desired = d;
+      scale_fn_state_t st = {.queued = fn->queued,
+                             .running = fn->running,
+                             .target_inputs = fn->target_inputs,
+                             .buffer_containers = fn->buffer_containers,
+                             .min_containers = fn->min_containers,
+                             .max_containers = fn->max_containers,
+                             .run_us = fn->run_us,
+                             .start_us = c->start_us,
+                             .desired = fn->desired,
+                             .live = fn->live};
+      scale_decision_t d;
+      scale_desired(&st, &d);
+      if (d.changed) note(c, fn, d.log, d.line);
+      fn->desired = d.desired;
       if (fn->queued + fn->running > 0 || fn->live > 0) work = true;
     }
-    if (work) apps_with_work++;
+    has_work[ai] = work;
   }
+}
 
-  /* Start containers, one per function per round, least-served app first,
-   * until every function has what it desires or nothing more fits. */
-  for (;;) {
-    ctl_fn_t *best = NULL;
-    double best_share = 0;
-    for (ctl_app_t *a = c->apps; a; a = a->next) {
-      double share = -1;
-      for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) {
-        if (!active(fn) || fn->live >= fn->desired || fn->blocked) continue;
-        if (share < 0) share = app_share(c, a, total);
-        if (!best || share < best_share) {
-          best = fn;
-          best_share = share;
-        }
-      }
-    }
-    if (!best) break;
-    res_t used, draining;
-    int starting;
-    ctl_resources_in_use(c, &used, &draining, &starting);
-    if (starting >= MAX_STARTING) break; /* the next round goes on */
-    res_t need = fn_res(best);
-    if (!fits(need, used, total)) {
-      char why[280], msg[320];
-      shortfall(need, used, total, why, sizeof why);
-      snprintf(msg, sizeof msg, "waiting for capacity: %s", why);
-      set_waiting(c, best, msg);
-      if (!reclaim_idle(c, best, need, used, draining, total))
-        preempt_for(c, best, total, apps_with_work);
-      best->blocked = true; /* skip it for the rest of this round */
-      continue;
-    }
-    if (ctl_container_start(c, best) < 0) best->blocked = true;
-  }
+void ctl_autoscale(control_t *c) {
+  if (count_inputs(c) < 0) return;
+  size_t napps = 0;
+  for (ctl_app_t *a = c->apps; a; a = a->next) napps++;
+  bool *has_work = xcalloc(napps ? napps : 1, sizeof *has_work);
+  size_fns(c, has_work);
+  place(c, has_work);
+  free(has_work);
   /* A function that got all it wants waits no more. */
   for (ctl_app_t *a = c->apps; a; a = a->next)
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) {
@@ -407,30 +376,42 @@ void ctl_autoscale(control_t *c) {
     }
 }
 
-/* Stops containers idle for longer than their scaledown_window while their
- * function has more than it desires, and idle ones above max_containers at
- * once (after update_autoscaler lowered it). */
 void ctl_scale_down(control_t *c, uint64_t now) {
+  ctl_fn_t **fns;
+  fn_slot_t *slots;
+  size_t nfns = fns_index(c, &fns, &slots);
+  scale_down_fn_t *sf = xcalloc(nfns ? nfns : 1, sizeof *sf);
+  for (size_t i = 0; i < nfns; i++)
+    sf[i] = (scale_down_fn_t){.live = fns[i]->live,
+                              .desired = fns[i]->desired,
+                              .min_containers = fns[i]->min_containers,
+                              .max_containers = fns[i]->max_containers,
+                              .scaledown_s = fns[i]->scaledown_s};
+  size_t ncts = containers_count(c), n = 0;
+  scale_down_ct_t *sc = xcalloc(ncts ? ncts : 1, sizeof *sc);
+  ctl_container_t **ct_of = xcalloc(ncts ? ncts : 1, sizeof *ct_of);
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    ctl_fn_t *fn = ct->fn;
-    if (ct->state != CT_RUNNING || ct->nleased || ct->stop) continue;
-    bool over_max = fn->max_containers > 0 && fn->live > fn->max_containers;
-    uint64_t idle = now - ct->last_active_ms;
-    if (!over_max && (double)idle < fn->scaledown_s * 1000.0) continue;
-    int64_t keep =
-        fn->desired > fn->min_containers ? fn->desired : fn->min_containers;
-    if (fn->max_containers > 0 && keep > fn->max_containers)
-      keep = fn->max_containers;
-    if (fn->live <= keep) continue;
-    stop_container(c, ct);
-    if (over_max)
-      decide(c, fn, "stopping container %s: above max_containers=%lld; %d left",
-             ct->id, (long long)fn->max_containers, fn->live);
-    else
-      decide(c, fn,
-             "stopping container %s: idle for %.0fs (scaledown_window %gs); "
-             "%d left%s",
-             ct->id, (double)idle / 1000.0, fn->scaledown_s, fn->live,
-             fn->live == 0 ? " (scaled to zero)" : "");
+    size_t f = fn_index(slots, nfns, ct->fn);
+    if (f == SIZE_MAX) continue;
+    scale_down_ct_t *p = &sc[n];
+    snprintf(p->id, sizeof p->id, "%s", ct->id);
+    p->fn = f;
+    p->idle = ct->state == CT_RUNNING && !ct->nleased && !ct->stop;
+    p->last_active_ms = ct->last_active_ms;
+    ct_of[n++] = ct;
   }
+  scale_down_state_t st = {sf, nfns, sc, n};
+  scale_stop_t *stops = xcalloc(n ? n : 1, sizeof *stops);
+  size_t nstops = scale_down_plan(&st, now, stops);
+  for (size_t i = 0; i < nstops; i++) {
+    ctl_container_t *ct = ct_of[stops[i].ct];
+    stop_container(c, ct);
+    note(c, ct->fn, true, stops[i].why);
+  }
+  free(stops);
+  free(ct_of);
+  free(sc);
+  free(sf);
+  free(slots);
+  free(fns);
 }

@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "base/hash.h"
 #include "control/control.h"
+#include "control/placement.h"
 #include "image/store.h"
 #include "worker/worker.h"
 
@@ -206,13 +207,7 @@ void ctl_stats_record(ctl_fn_t *fn, const ctl_lease_t *l, double now);
 json_t *ctl_stats_json(const ctl_fn_t *fn);
 void ctl_stats_free(ctl_stats_t *s);
 
-/* autoscaler.c */
-/* CPUs, memory (MiB) and GPUs. */
-typedef struct res {
-  double cpu;
-  int64_t mem;
-  int64_t gpu;
-} res_t;
+/* autoscaler.c: applies the rules of scale_policy.c and placement.c */
 /* What live containers request; draining ones (stop set) still hold theirs
  * until they exit, and are also summed into *draining. */
 void ctl_resources_in_use(control_t *c, res_t *used, res_t *draining,

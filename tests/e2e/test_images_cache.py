@@ -203,6 +203,31 @@ def test_editing_a_copied_file_rebuilds_from_its_step(daemon, tmp_path):
         assert fh.read() == "version 2"
 
 
+def test_same_size_and_mtime_new_content_rebuilds(daemon, tmp_path):
+    """The copy step's key holds the content hash of each file, not only its
+    size and mtime: an edit that keeps both (an editor or a checkout that
+    restores timestamps) still rebuilds the layer."""
+    salt = uuid.uuid4().hex[:12]
+    f = tmp_path / "copied.txt"
+    f.write_text("content A")
+    st = os.stat(f)
+    env = {"E2E_SALT": salt, "E2E_COPYFILE": str(f)}
+    statuses, id1 = _steps_built(daemon, APP + "::copied", env)
+    assert statuses == ["cached", "built", "built", "built"], statuses
+    f.write_text("content B")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    st2 = os.stat(f)
+    assert (st2.st_size, st2.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    mark = LogMark()
+    statuses, id2 = _steps_built(daemon, APP + "::copied", env)
+    assert id2 != id1
+    assert statuses == ["cached", "cached", "built", "built"], statuses
+    assert len(mark.built()) == 2, mark.new()
+    layers = image_record(daemon, id2)["layers"]
+    with open(os.path.join(IMAGE_STORE, "layers", layers[-1], "root", "after.txt")) as fh:
+        assert fh.read() == "content B"
+
+
 def test_changed_env_rebuilds_the_command_after_it(daemon):
     salt = uuid.uuid4().hex[:12]
     statuses, id1 = _steps_built(daemon, APP + "::envd", {"E2E_SALT": salt, "E2E_V": "first"})

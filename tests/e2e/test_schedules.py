@@ -80,6 +80,41 @@ def test_period_runs_on_a_deployed_app(daemon, tmp_path):
     assert "schedule: running tick (every 2s), call fc-" in p.stdout + p.stderr, p
 
 
+def utc_minute_or_second(t: float) -> str:
+    """A time as skiffd writes next_run (whole seconds, ":00" left out)."""
+    d = datetime.datetime.fromtimestamp(int(t // 1), datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%MZ" if d.second == 0 else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_period_fires_in_every_period(daemon, tmp_path):
+    """The n-th run of a Period(p) is the one due at deploy + n*p: it starts
+    no earlier than that and before the next one is due, and next_run is
+    always on that grid. Checked against the times skiffd recorded (the
+    version's created_at, each run's call created_at), not by counting runs
+    over a sleep."""
+    name = "sched-grid"
+    period = 2.0
+    deploy(daemon, app_file(tmp_path, name, "skiff.Period(seconds=2)"))
+    r = daemon.api("GET", f"/v1/apps/{name}/versions")
+    assert r.status == 200, r
+    anchor = r.json["versions"][0]["created_at"]
+    grid = {utc_minute_or_second(anchor + k * period) for k in range(1, 40)}
+    seen_next = set()
+
+    def four_runs():
+        seen_next.add(fn_json(daemon, name, "tick")["next_run"])
+        return len(runs(daemon, name)) >= 4
+    daemon.wait_for(four_runs, timeout=40, interval=0.2, what="four scheduled runs")
+    daemon.skiff("app", "stop", name, check=0)
+    assert seen_next <= grid, (seen_next, anchor)
+    for n, (_, cid) in enumerate(runs(daemon, name)[:4], start=1):
+        call = daemon.api("GET", f"/v1/calls/{cid}").json
+        assert call["kind"] == "schedule", call
+        late = call["created_at"] - (anchor + n * period)
+        # Not early, and not as late as the next run's time.
+        assert 0 <= late < period, f"run {n} was due at deploy + {n}*{period}s, ran {late:.3f}s after that"
+
+
 def test_redeploy_without_the_schedule_stops_it(daemon, tmp_path):
     name = "sched-redeploy"
     deploy(daemon, app_file(tmp_path, name, "skiff.Period(seconds=1)"))

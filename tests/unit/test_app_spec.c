@@ -363,6 +363,127 @@ static void test_class_definition(void **state) {
           "default of parameter 'x'", NULL);
 }
 
+/* One numeric setting's range, both sides of both ends: `tmpl` is the
+ * function fields with %s where the value goes; `below` and `above` are
+ * refused with a message holding `msg_below` / `msg_above` (which name the
+ * function, the field, the range and the value given), `lo` and `hi` are
+ * accepted. */
+typedef struct {
+  const char *tmpl;
+  const char *below, *lo, *hi, *above;
+  const char *msg_below, *msg_above;
+} bound_t;
+
+#define F0 "functions[0] (f): "
+#define R0 "functions[0] (f).retries: "
+
+static const bound_t bounds[] = {
+    {", \"cpu\": %s", "0.0009", "0.001", "1024", "1024.5",
+     F0 "'cpu' must be between 0.001 and 1024, got 0.0009",
+     F0 "'cpu' must be between 0.001 and 1024, got 1024.5"},
+    {", \"cpu\": %s", "0", "0.001", "1024", "1025",
+     F0 "'cpu' must be between 0.001 and 1024, got 0",
+     F0 "'cpu' must be between 0.001 and 1024, got 1025"},
+    {", \"cpu\": 0.001, \"cpu_limit\": %s", "0.0009", "0.001", "1024", "1025",
+     F0 "'cpu_limit' must be between 0.001 and 1024, got 0.0009",
+     F0 "'cpu_limit' must be between 0.001 and 1024, got 1025"},
+    /* (%g writes the upper end of memory as 1.67772e+07.) */
+    {", \"memory\": %s", "15", "16", "16777216", "16777217",
+     F0 "'memory' must be between 16 and ",
+     F0 "'memory' must be between 16 and "},
+    {", \"memory\": %s", "0", "16", "16777216", "16777217",
+     F0 "'memory' must be between 16 and 1.67772e+07, got 0", "'memory'"},
+    {", \"memory\": 16, \"memory_limit\": %s", "15", "16", "16777216",
+     "16777217", F0 "'memory_limit' must be between 16 and ",
+     F0 "'memory_limit' must be between 16 and "},
+    {", \"timeout\": %s", "0", "1", "86400", "86401",
+     F0 "'timeout' must be between 1 and 86400, got 0",
+     F0 "'timeout' must be between 1 and 86400, got 86401"},
+    {", \"timeout\": %s", "0.5", "1", "86400", "86400.5",
+     F0 "'timeout' must be between 1 and 86400, got 0.5",
+     F0 "'timeout' must be between 1 and 86400, got 86400.5"},
+    {", \"startup_timeout\": %s", "0", "1", "86400", "86401",
+     F0 "'startup_timeout' must be between 1 and 86400, got 0",
+     F0 "'startup_timeout' must be between 1 and 86400, got 86401"},
+    {", \"min_containers\": %s", "-1", "0", "1000", "1001",
+     F0 "'min_containers' must be between 0 and 1000, got -1",
+     F0 "'min_containers' must be between 0 and 1000, got 1001"},
+    {", \"max_containers\": %s", "0", "1", "100000", "100001",
+     F0 "'max_containers' must be between 1 and 100000, got 0",
+     F0 "'max_containers' must be between 1 and 100000, got 100001"},
+    {", \"scaledown_window\": %s", "1.5", "2", "1200", "1201",
+     F0 "'scaledown_window' must be between 2 and 1200, got 1.5",
+     F0 "'scaledown_window' must be between 2 and 1200, got 1201"},
+    {", \"buffer_containers\": %s", "-1", "0", "1000", "1001",
+     F0 "'buffer_containers' must be between 0 and 1000, got -1",
+     F0 "'buffer_containers' must be between 0 and 1000, got 1001"},
+    {", \"gpu\": %s", "-1", "0", "8", "9",
+     F0 "'gpu' must be between 0 and 8, got -1",
+     F0 "'gpu' must be between 0 and 8, got 9"},
+    {", \"max_inputs\": %s", "0", "1", "1000", "1001",
+     F0 "'max_inputs' must be between 1 and 1000, got 0",
+     F0 "'max_inputs' must be between 1 and 1000, got 1001"},
+    {", \"max_inputs\": 4, \"target_inputs\": %s", "0", "1", "4", "5",
+     F0 "'target_inputs' must be between 1 and 4, got 0",
+     F0 "'target_inputs' must be between 1 and 4, got 5"},
+    {", \"batch_max_size\": %s", "0", "1", "1000", "1001",
+     F0 "'batch_max_size' must be between 1 and 1000, got 0",
+     F0 "'batch_max_size' must be between 1 and 1000, got 1001"},
+    {", \"batch_wait_ms\": %s", "-1", "0", "600000", "600001",
+     F0 "'batch_wait_ms' must be between 0 and 600000, got -1",
+     F0 "'batch_wait_ms' must be between 0 and 600000, got 600001"},
+    {", \"retries\": {\"max_retries\": %s}", "-1", "0", "10", "11",
+     R0 "'max_retries' must be between 0 and 10, got -1",
+     R0 "'max_retries' must be between 0 and 10, got 11"},
+    {", \"retries\": {\"max_retries\": 1, \"backoff_coefficient\": %s}", "0.5",
+     "1", "10", "10.5",
+     R0 "'backoff_coefficient' must be between 1 and 10, got 0.5",
+     R0 "'backoff_coefficient' must be between 1 and 10, got 10.5"},
+    {", \"retries\": {\"max_retries\": 1, \"initial_delay\": %s}", "-0.5", "0",
+     "60", "60.5", R0 "'initial_delay' must be between 0 and 60, got -0.5",
+     R0 "'initial_delay' must be between 0 and 60, got 60.5"},
+    {", \"retries\": {\"max_retries\": 1, \"max_delay\": %s}", "0.5", "1", "60",
+     "61", R0 "'max_delay' must be between 1 and 60, got 0.5",
+     R0 "'max_delay' must be between 1 and 60, got 61"},
+};
+
+static int spec_with(const bound_t *b, const char *value, err_t *err) {
+  char fields[256], text[512];
+  const char *hole = strstr(b->tmpl, "%s");
+  assert_non_null(hole);
+  snprintf(fields, sizeof fields, "%.*s%s%s", (int)(hole - b->tmpl), b->tmpl,
+           value, hole + 2);
+  snprintf(text, sizeof text,
+           "{\"name\": \"a\", \"functions\": [{\"name\": \"f\", \"module\": "
+           "\"m\"%s}]}",
+           fields);
+  *err = (err_t)ERR_INIT;
+  return spec(text, NULL, err);
+}
+
+static void test_every_range_on_both_sides_of_both_ends(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+    const bound_t *b = &bounds[i];
+    const char *ok[] = {b->lo, b->hi};
+    for (int k = 0; k < 2; k++) {
+      err_t err;
+      if (spec_with(b, ok[k], &err) != 0)
+        fail_msg("%s = %s refused: %s", b->tmpl, ok[k], err.msg);
+    }
+    const char *bad[] = {b->below, b->above};
+    const char *msg[] = {b->msg_below, b->msg_above};
+    for (int k = 0; k < 2; k++) {
+      err_t err;
+      int rc = spec_with(b, bad[k], &err);
+      if (rc != -EINVAL) fail_msg("%s = %s accepted", b->tmpl, bad[k]);
+      if (!strstr(err.msg, msg[k]))
+        fail_msg("%s = %s: message '%s' lacks '%s'", b->tmpl, bad[k], err.msg,
+                 msg[k]);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_minimal_gets_defaults),
@@ -379,6 +500,7 @@ int main(void) {
       cmocka_unit_test(test_retries),
       cmocka_unit_test(test_env),
       cmocka_unit_test(test_unknown_function_field),
+      cmocka_unit_test(test_every_range_on_both_sides_of_both_ends),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
