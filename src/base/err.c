@@ -1,4 +1,5 @@
 #include "base/err.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,4 +66,17 @@ void err_clear(err_t *err) {
 void skiff_bug(const char *file, int line, const char *what) {
   fprintf(stderr, "BUG at %s:%d: %s\n", file, line, what);
   abort();
+}
+
+int err_sink(err_t *err, const char *fmt, ...) {
+  if (!err || err->code == 0) return 0;
+  char what[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  int code = err->code;
+  log_warn("%s: %s", what, err->msg[0] ? err->msg : "unknown error");
+  err_clear(err);
+  return code;
 }

@@ -36,6 +36,14 @@ int err_wrap(err_t *err, const char *fmt, ...)
 
 void err_clear(err_t *err);
 
+/* The sink for errors with nowhere to go (event callbacks, timers, the
+ * bookkeeping writes of an event): when err holds an error, logs it as a
+ * warning, prefixed with what was being done ("container ct-…: record its
+ * exit: store: …"), then clears it. Every such path calls this instead of
+ * dropping the error. Returns the code it cleared (0 when none). */
+int err_sink(err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Broken invariants are bugs, not errors: abort with a location. */
 #define BUG_ON(cond)                                \
   do {                                              \

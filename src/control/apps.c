@@ -286,7 +286,7 @@ void ctl_app_adopt_inputs(control_t *c, ctl_app_t *a) {
   size_t n = 0;
   if (control_begin(c, &err) < 0 ||
       c->store->ops->inputs_adopt(c->store, a->id, &n, &err) < 0) {
-    log_warn("app %s: %s", a->name, err.msg);
+    err_sink(&err, "app %s: move queued inputs to the active version", a->name);
     return;
   }
   if (n == 0) return;

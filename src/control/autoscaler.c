@@ -292,7 +292,7 @@ static int count_inputs(control_t *c) {
   err_t err = ERR_INIT;
   int rc = c->store->ops->queue_counts(c->store, now_wall(), &counts, &n, &err);
   if (rc < 0) {
-    log_error("%s", err.msg);
+    err_sink(&err, "autoscaler: count the queue (no decision this round)");
     return rc;
   }
   for (ctl_app_t *a = c->apps; a; a = a->next)

@@ -207,7 +207,7 @@ static void carry_one(control_t *c, ctl_app_t *a, ctl_fn_t *f) {
   err_t err = ERR_INIT;
   json_t *old = NULL, *cls_def = NULL, *def = NULL;
   if (c->store->ops->function_get(c->store, f->id, &old, &err) < 0) {
-    log_warn("instance %s: %s", f->name, err.msg);
+    err_sink(&err, "instance %s: carry it to the active version", f->name);
     return;
   }
   const char *cls_name = json_string_value(json_object_get(old, "instance_of"));

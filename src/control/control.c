@@ -109,7 +109,9 @@ int control_batch(control_t *c, err_t *err) {
   fail_lost_round(c);
   if (!c->store->ops->in_txn(c->store)) return 0;
   int rc = c->store->ops->commit(c->store, err);
-  if (rc < 0) log_error("%s", err->msg);
+  /* The caller answers the round's requests with this error; the log keeps
+   * it too, since no single request owns it. */
+  if (rc < 0) log_error("group commit: %s", err->msg);
   return rc;
 }
 
@@ -135,15 +137,18 @@ void control_shutdown(control_t *c) {
   uv_timer_stop(&c->tick);
   ctl_builds_stop(c);
   err_t err = ERR_INIT;
-  control_begin(c, &err);
+  if (control_begin(c, &err) < 0)
+    err_sink(&err, "stopping: record the containers' end");
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
     size_t n = 0;
-    c->store->ops->inputs_release_container(c->store, ct->id, &n, &err);
-    c->store->ops->container_update(c->store, ct->id, "exited", 0,
-                                    "skiffd stopped", now_wall(),
-                                    ct->inputs_done, &err);
+    if (c->store->ops->inputs_release_container(c->store, ct->id, &n, &err) <
+            0 ||
+        c->store->ops->container_update(c->store, ct->id, "exited", 0,
+                                        "skiffd stopped", now_wall(),
+                                        ct->inputs_done, &err) < 0)
+      err_sink(&err, "stopping: container %s: give back its inputs", ct->id);
   }
-  control_batch(c, &err);
+  control_batch(c, &err); /* a failed commit is logged there */
 }
 
 static void on_tick_closed(uv_handle_t *h) {
@@ -213,7 +218,8 @@ void control_containers_annotate(control_t *c, json_t *list) {
 json_t *control_status(control_t *c) {
   int64_t apps = 0, queued = 0;
   err_t err = ERR_INIT;
-  c->store->ops->counts(c->store, &apps, &queued, &err);
+  if (c->store->ops->counts(c->store, &apps, &queued, &err) < 0)
+    err_sink(&err, "status: count apps and queued inputs");
   double cpu_reserved = 0;
   int64_t mem_reserved = 0;
   int64_t running = 0;

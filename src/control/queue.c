@@ -11,6 +11,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "control/control_internal.h"
+#include "control/scale_policy.h"
 
 /* A caller polls the outputs of one call: an output wakes only those
  * polls (and an app that stops wakes its own, see control_app_stop). */
@@ -46,11 +47,11 @@ void ctl_log_append(control_t *c, ctl_app_t *app, const char *container_id,
   err_t err = ERR_INIT;
   buf_t clean = BUF_INIT;
   utf8_sanitize(data, len, &clean);
-  control_begin(c, &err);
-  if (c->store->ops->log_append(c->store, app->id, container_id, stream,
+  if (control_begin(c, &err) < 0 ||
+      c->store->ops->log_append(c->store, app->id, container_id, stream,
                                 clean.data, clean.len, now_wall(), NULL,
                                 &err) < 0)
-    log_warn("%s", err.msg);
+    err_sink(&err, "app %s: keep %zu bytes of %s", app->id, clean.len, stream);
   buf_free(&clean);
   if (c->http) {
     char key[64];
@@ -72,7 +73,8 @@ static void store_failure(control_t *c, int64_t input_id, const char *message,
                       .traceback = traceback};
   err_t err = ERR_INIT;
   if (c->store->ops->outputs_put(c->store, &o, 1, now_wall(), &err) < 0)
-    log_error("input in-%lld: %s", (long long)input_id, err.msg);
+    err_sink(&err, "input in-%lld: store its failure (%s)", (long long)input_id,
+             message);
   if (o.stored) ctl_wake_call(c, o.call_id);
 }
 
@@ -92,9 +94,10 @@ void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
                       const char *traceback, const void *data, size_t len) {
   err_t err = ERR_INIT;
   store_input_info_t info;
-  control_begin(c, &err);
-  if (c->store->ops->input_info(c->store, input_id, &info, &err) < 0) {
-    log_warn("%s", err.msg);
+  if (control_begin(c, &err) < 0 ||
+      c->store->ops->input_info(c->store, input_id, &info, &err) < 0) {
+    err_sink(&err, "input in-%lld failed (%s); its failure",
+             (long long)input_id, message);
     return;
   }
   if (!strcmp(info.state, "done")) return;
@@ -106,7 +109,8 @@ void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
     if (delay < 0) delay = 0;
     if (c->store->ops->input_requeue(c->store, input_id, true,
                                      now_wall() + delay, &err) < 0) {
-      log_error("%s", err.msg);
+      err_sink(&err, "input in-%lld of %s: retry it", (long long)input_id,
+               fn->name);
       return;
     }
     ctl_log_system(c, fn->app, NULL,
@@ -122,14 +126,14 @@ void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
 
 void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message) {
   err_t err = ERR_INIT;
-  control_begin(c, &err);
   for (;;) {
     store_leased_t *l = NULL;
     size_t n = 0;
     /* Far in the future: includes inputs waiting out a retry delay. */
-    if (c->store->ops->inputs_lease(c->store, fn->id, "skiffd", 256, 1e18, &l,
+    if (control_begin(c, &err) < 0 ||
+        c->store->ops->inputs_lease(c->store, fn->id, "skiffd", 256, 1e18, &l,
                                     &n, &err) < 0) {
-      log_error("%s", err.msg);
+      err_sink(&err, "%s: fail its queued inputs (%s)", fn->name, message);
       return;
     }
     for (size_t i = 0; i < n; i++)
@@ -357,9 +361,11 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
     ct->fn->starting--;
     ct->fn->start_failures = 0;
     ct->last_active_ms = now_mono_ms();
-    control_begin(c, err);
-    c->store->ops->container_update(c->store, ct->id, "running", 0, NULL, 0,
-                                    ct->inputs_done, err);
+    err_t e = ERR_INIT;
+    if (control_begin(c, &e) < 0 ||
+        c->store->ops->container_update(c->store, ct->id, "running", 0, NULL, 0,
+                                        ct->inputs_done, &e) < 0)
+      err_sink(&e, "container %s: record it running", ct->id);
     c->dirty = true;
   }
   /* Stopping, or draining (it keeps what it holds but takes nothing). */
@@ -369,17 +375,15 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
   int rc = control_begin(c, err);
   if (rc < 0) return rc;
   ctl_fn_t *fn = ct->fn;
-  /* While the function has more containers than the autoscaler wants (the
-   * load is falling), the newest ones take no new inputs: they go idle and
-   * stop after the scaledown window, instead of every container staying a
-   * little busy forever. */
+  /* While the load falls, the newest containers take no new inputs
+   * (scale_may_lease). Counting the older ones is needed only then. */
   if (fn->live > fn->desired) {
     int64_t older = 0;
     for (ctl_container_t *o = c->containers; o; o = o->next)
       if (o->fn == fn && o != ct && !o->stop && o->state != CT_EXITED &&
           o->created_us < ct->created_us)
         older++;
-    if (older >= (fn->desired > 1 ? fn->desired : 1)) return 0;
+    if (!scale_may_lease(fn->live, fn->desired, older)) return 0;
   }
   /* Taking several inputs at once saves round trips, but no container holds
    * more than its share of the function's inputs, counted over the

@@ -83,7 +83,9 @@ static void first_seen(control_t *c, ctl_app_t *a, ctl_fn_t *f, double now) {
   double last = NAN;
   if (c->store->ops->schedule_last_get(c->store, a->id, f->name, &last, &err) <
       0) {
-    if (err.code != -ENOENT) log_warn("%s", err.msg);
+    if (err.code != -ENOENT)
+      err_sink(&err, "schedule of %s: when it last ran", f->name);
+    err_clear(&err);
     last = NAN;
   }
   /* Runs before this version was deployed belong to an older one. */

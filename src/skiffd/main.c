@@ -436,10 +436,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   cc.sdk_dir = sdk_real;
-  if (pycache_compile(o.python, sdk_real, &err) < 0) {
-    log_warn("%s", err.msg);
-    err_clear(&err);
-  }
+  if (pycache_compile(o.python, sdk_real, &err) < 0)
+    err_sink(&err, "byte-compile the SDK (containers will import it slower)");
   if (control_new(d.loop, &cc, d.store, &d.control, &err) < 0) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;

@@ -359,9 +359,38 @@ static void test_buf(void **state) {
   buf_free(&b);
 }
 
+/* Errors with nowhere to go are logged with their context, then cleared. */
+static void test_err_sink(void **state) {
+  (void)state;
+  char path[] = "/tmp/skiff-test-sink-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  fflush(stderr);
+  int saved = dup(2);
+  dup2(fd, 2);
+  err_t err = ERR_INIT;
+  assert_int_equal(err_sink(&err, "nothing to say"), 0);
+  err_set(&err, -ENOSPC, "store: database or disk is full");
+  assert_int_equal(err_sink(&err, "container %s: record its exit", "ct-1"),
+                   -ENOSPC);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  assert_int_equal(err.code, 0);
+  assert_string_equal(err.msg, "");
+  char buf[512] = {0};
+  assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
+  close(fd);
+  unlink(path);
+  assert_non_null(strstr(
+      buf, "container ct-1: record its exit: store: database or disk is full"));
+  assert_null(strstr(buf, "nothing to say"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_b64_encode_vectors),
+      cmocka_unit_test(test_err_sink),
       cmocka_unit_test(test_b64_decode_vectors),
       cmocka_unit_test(test_b64_binary_round_trip),
       cmocka_unit_test(test_b64_rejects_invalid),

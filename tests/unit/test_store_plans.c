@@ -49,8 +49,8 @@ static int on_trace(unsigned type, void *ctx, void *p, void *x) {
   for (size_t i = 0; i < f->nsql; i++)
     if (!strcmp(f->sql[i], sql)) return 0;
   if (f->nsql == f->capsql)
-    f->sql = xrealloc(f->sql, (f->capsql = f->capsql ? f->capsql * 2 : 32) *
-                                  sizeof *f->sql);
+    f->sql = xrealloc(
+        f->sql, (f->capsql = f->capsql ? f->capsql * 2 : 32) * sizeof *f->sql);
   f->sql[f->nsql++] = xstrdup(sql);
   return 0;
 }
@@ -245,9 +245,10 @@ static void check_flat(const char *what, int64_t small, int64_t large) {
   /* B-tree depth may add a step or two per row; a scan or a sort of the
    * queue would add thousands. */
   if (large > small + small / 10)
-    fail_msg("leasing and finishing 64 inputs took %lld steps with %s small "
-             "and %lld with it 20 times larger",
-             (long long)small, what, (long long)large);
+    fail_msg(
+        "leasing and finishing 64 inputs took %lld steps with %s small "
+        "and %lld with it 20 times larger",
+        (long long)small, what, (long long)large);
 }
 
 static void test_lease_and_output_flat(void **state) {
