@@ -14,17 +14,35 @@
 #include "control/scale_policy.h"
 #include "control/schedule.h"
 
+/* Every request names its app or function by id, and stopped apps stay
+ * loaded: the lists are searched once per id, then the hash tables answer.
+ * An entry leaves its table when it is freed (fn_free, app_free), so the
+ * tables never point at freed memory; an unknown id costs a scan. */
 ctl_app_t *ctl_app_find(control_t *c, const char *app_id) {
-  for (ctl_app_t *a = c->apps; a; a = a->next)
-    if (!strcmp(a->id, app_id)) return a;
-  return NULL;
+  ctl_app_t *a = NULL;
+  HASH_FIND(hh_id, c->app_by_id, app_id, strlen(app_id), a);
+  if (a) return a;
+  for (a = c->apps; a; a = a->next)
+    if (!strcmp(a->id, app_id)) break;
+  if (a) {
+    HASH_ADD(hh_id, c->app_by_id, id[0], strlen(a->id), a);
+    a->indexed = true;
+  }
+  return a;
 }
 
 ctl_fn_t *ctl_fn_find(control_t *c, const char *function_id) {
-  for (ctl_app_t *a = c->apps; a; a = a->next)
-    for (ctl_fn_t *f = a->fns; f; f = f->next)
-      if (!strcmp(f->id, function_id)) return f;
-  return NULL;
+  ctl_fn_t *f = NULL;
+  HASH_FIND(hh_id, c->fn_by_id, function_id, strlen(function_id), f);
+  if (f) return f;
+  for (ctl_app_t *a = c->apps; a && !f; a = a->next)
+    for (f = a->fns; f; f = f->next)
+      if (!strcmp(f->id, function_id)) break;
+  if (f) {
+    HASH_ADD(hh_id, c->fn_by_id, id[0], strlen(f->id), f);
+    f->indexed = true;
+  }
+  return f;
 }
 
 static double num(json_t *o, const char *k, double dflt) {
@@ -99,7 +117,8 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
   return f;
 }
 
-static void fn_free(ctl_fn_t *f) {
+static void fn_free(control_t *c, ctl_fn_t *f) {
+  if (f->indexed) HASH_DELETE(hh_id, c->fn_by_id, f);
   free(f->module);
   free(f->qualname);
   free(f->src_dir);
@@ -112,12 +131,13 @@ static void fn_free(ctl_fn_t *f) {
   free(f);
 }
 
-static void app_free(ctl_app_t *a) {
+static void app_free(control_t *c, ctl_app_t *a) {
   ctl_fn_t *next;
   for (ctl_fn_t *f = a->fns; f; f = next) {
     next = f->next;
-    fn_free(f);
+    fn_free(c, f);
   }
+  if (a->indexed) HASH_DELETE(hh_id, c->app_by_id, a);
   free(a->src_dir);
   free(a);
 }
@@ -126,7 +146,7 @@ void ctl_apps_free(control_t *c) {
   ctl_app_t *next;
   for (ctl_app_t *a = c->apps; a; a = next) {
     next = a->next;
-    app_free(a);
+    app_free(c, a);
   }
   c->apps = NULL;
 }
@@ -239,7 +259,7 @@ static int load_version(control_t *c, ctl_app_t *a, json_t *j, ctl_fn_t **out,
     ctl_fn_t *next;
     for (ctl_fn_t *f = fns; f; f = next) {
       next = f->next;
-      fn_free(f);
+      fn_free(c, f);
     }
     return rc;
   }
@@ -265,7 +285,7 @@ static int load_app(control_t *c, const char *app_id, err_t *err) {
   rc = load_version(c, a, j, &a->fns, err);
   json_decref(j);
   if (rc < 0) {
-    app_free(a);
+    app_free(c, a);
     return rc;
   }
   a->next = c->apps;
@@ -358,7 +378,7 @@ void ctl_apps_unload_retired(control_t *c) {
         continue;
       }
       *pp = f->next;
-      fn_free(f);
+      fn_free(c, f);
     }
   }
 }

@@ -60,15 +60,17 @@ typedef struct ctl_fn {
    * when the last one is gone. */
   bool retired;
   /* The autoscaler's view (autoscaler.c). */
-  int64_t running;    /* leased inputs at the last count */
-  int64_t desired;    /* containers wanted at the last decision */
-  char decision[320]; /* the last decision and why */
-  double decided_at;  /* unix seconds */
-  char waiting[320];  /* why inputs wait for capacity ("" = they do not) */
-  bool blocked;       /* did not fit in this autoscaler round */
-  bool needs_params;  /* a class with a parameter without default */
-  int64_t gpu;        /* GPUs one container needs */
-  ctl_stats_t *stats; /* latencies of recent inputs (stats.c) */
+  int64_t running;      /* leased inputs at the last count */
+  int64_t desired;      /* containers wanted at the last decision */
+  char decision[320];   /* the last decision and why */
+  double decided_at;    /* unix seconds */
+  char waiting[320];    /* why inputs wait for capacity ("" = they do not) */
+  bool blocked;         /* did not fit in this autoscaler round */
+  bool needs_params;    /* a class with a parameter without default */
+  int64_t gpu;          /* GPUs one container needs */
+  ctl_stats_t *stats;   /* latencies of recent inputs (stats.c) */
+  UT_hash_handle hh_id; /* in control's fn_by_id, once looked up */
+  bool indexed;
   struct ctl_fn *next;
   /* schedules_run.c has looked at the schedule: parsed it into sched (left
    * NULL when that failed), reported the runs missed while skiffd was down
@@ -85,6 +87,8 @@ struct ctl_app {
   uint64_t last_seen_ms;
   char *src_dir;
   ctl_fn_t *fns;
+  UT_hash_handle hh_id; /* in control's app_by_id, once looked up */
+  bool indexed;
   struct ctl_app *next;
   /* When version deployed_version was deployed (its created_at): the
    * anchor of its periods. Read from the store by schedules_run.c. */
@@ -137,6 +141,10 @@ struct control {
   ctl_app_t *apps;
   ctl_container_t *containers;
   ctl_container_t *by_token; /* live containers, by token digest */
+  /* Loaded apps and functions by id: a cache filled by ctl_app_find and
+   * ctl_fn_find, emptied of each one as it is freed. */
+  ctl_app_t *app_by_id;
+  ctl_fn_t *fn_by_id;
   uv_timer_t tick;
   bool dirty; /* something changed: rescale on the next tick */
   uint64_t last_autoscale_ms;
