@@ -12,6 +12,7 @@
 #include "control/control_internal.h"
 
 #define TICK_MS 100
+#define LAZY_COMMIT_MS 50
 
 static void on_wk_log(void *ctx, wk_container_t *w, const char *stream,
                       const char *data, size_t len) {
@@ -100,14 +101,35 @@ static void fail_lost_round(control_t *c) {
     http_fail_committed(c->http, &lost);
 }
 
-int control_begin(control_t *c, err_t *err) {
+static int begin(control_t *c, bool durable, err_t *err) {
   fail_lost_round(c);
-  return c->store->ops->begin(c->store, err);
+  if (!c->store->ops->in_txn(c->store)) {
+    c->txn_durable = false;
+    c->txn_opened_ms = now_mono_ms();
+  }
+  int rc = c->store->ops->begin(c->store, err);
+  if (rc == 0 && durable) c->txn_durable = true;
+  return rc;
+}
+
+int control_begin(control_t *c, err_t *err) {
+  return begin(c, true, err);
+}
+
+int ctl_begin_lazy(control_t *c, err_t *err) {
+  return begin(c, false, err);
 }
 
 int control_batch(control_t *c, err_t *err) {
   fail_lost_round(c);
   if (!c->store->ops->in_txn(c->store)) return 0;
+  /* A transaction of leases alone keeps its fsync off the path of the call
+   * whose input was just leased; the tick commits it soon after. Shutdown
+   * commits whatever is open. */
+  if (!c->txn_durable && !c->shutting_down &&
+      !(c->http && http_commit_awaited(c->http)) &&
+      now_mono_ms() - c->txn_opened_ms < LAZY_COMMIT_MS)
+    return 0;
   int rc = c->store->ops->commit(c->store, err);
   /* The caller answers the round's requests with this error; the log keeps
    * it too, since no single request owns it. */

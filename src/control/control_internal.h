@@ -158,7 +158,18 @@ struct control {
   img_store_t *images;
   ctl_build_t *builds;
   double sched_tick_at; /* wall clock at the last schedules tick */
+  /* The open transaction holds a write that must be on disk before its
+   * answer (an input, an output, an app): commit it this round. Leases
+   * alone need not be (recovery puts leased inputs back in the queue), so
+   * a transaction of only those waits up to LAZY_COMMIT_MS for company. */
+  bool txn_durable;
+  uint64_t txn_opened_ms;
 };
+
+/* Opens (or joins) the group transaction for writes that recovery after a
+ * crash redoes anyway (leases, a container marked running): they do not
+ * make the round commit by themselves. */
+int ctl_begin_lazy(control_t *c, err_t *err);
 
 /* tokens.c: containers found by the token their runner presents. */
 void ctl_token_add(control_t *c, ctl_container_t *ct);

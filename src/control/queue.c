@@ -362,7 +362,7 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
     ct->fn->start_failures = 0;
     ct->last_active_ms = now_mono_ms();
     err_t e = ERR_INIT;
-    if (control_begin(c, &e) < 0 ||
+    if (ctl_begin_lazy(c, &e) < 0 ||
         c->store->ops->container_update(c->store, ct->id, "running", 0, NULL, 0,
                                         ct->inputs_done, &e) < 0)
       err_sink(&e, "container %s: record it running", ct->id);
@@ -372,7 +372,7 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
   if (want == 0 || ct->stop || ct->fn->retired || !ct->fn->app->running ||
       c->shutting_down)
     return 0;
-  int rc = control_begin(c, err);
+  int rc = ctl_begin_lazy(c, err);
   if (rc < 0) return rc;
   ctl_fn_t *fn = ct->fn;
   /* While the load falls, the newest containers take no new inputs

@@ -81,6 +81,10 @@ void http_respond_err(http_req_t *r, const err_t *err);
  * message: their writes were lost. */
 void http_fail_committed(http_server_t *s, const err_t *err);
 
+/* Whether some answer of this round waits for the commit
+ * (http_respond_after_commit). */
+bool http_commit_awaited(const http_server_t *s);
+
 /* Parks the request under key until http_wake(key) or timeout_ms. */
 void http_park(http_req_t *r, const char *key, uint64_t timeout_ms);
 /* The same under several keys (at most HTTP_PARK_KEYS_MAX): a wake of any

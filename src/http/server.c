@@ -459,6 +459,10 @@ static size_t resume_committed(http_server_t *s, const err_t *commit_err) {
   return n;
 }
 
+bool http_commit_awaited(const http_server_t *s) {
+  return s->commit_wait != NULL;
+}
+
 void http_fail_committed(http_server_t *s, const err_t *err) {
   resume_committed(s, err);
 }
