@@ -88,8 +88,8 @@ def start_daemon(home, res):
     said = " ".join(logf.read().split())[:400] or "(nothing)"
     if WITH_OPTS and proc.returncode != 0:
         why = (f"skiffd refused `{RETENTION_OPT} {RETENTION} {INTERVAL_OPT} {INTERVAL}` (exit {proc.returncode}): "
-               f"{said}; this build has no result retention yet (or the options are named otherwise: "
-               "see RETENTION_OPT and INTERVAL_OPT at the top of bench/bench_retention.py)")
+               f"{said}; this skiffd has no result retention yet (the option names are RETENTION_OPT and "
+               "INTERVAL_OPT at the top of bench/bench_retention.py)")
     else:
         why = f"skiffd did not start (exit {proc.returncode}): {said}"
     res.add(f"{PREFIX}.error", reason=why)
