@@ -26,6 +26,7 @@ CALLS_N = env_int("BENCH_CALLS_N", 1000)
 CLIENTS = env_int("BENCH_CALLS_CLIENTS", 8)
 WARMUP = 20
 APP_NAME = "bench-calls"  # the deployed app the client processes look up
+CLIENT_TIMEOUT_S = 600  # all clients' answers; a hung client fails the part
 
 
 def inc(x):
@@ -94,15 +95,19 @@ def run_clients(target, k, what):
         pipes.append(r)
     parts, errors = [], []
     try:
+        end = time.monotonic() + CLIENT_TIMEOUT_S
         for r in pipes:
             try:
-                status, v = r.recv()
+                if r.poll(max(0.0, end - time.monotonic())):
+                    status, v = r.recv()
+                else:
+                    status, v = "error", f"no answer within {CLIENT_TIMEOUT_S} s"
             except EOFError:
                 status, v = "error", "the client process exited without an answer"
             (parts if status == "ok" else errors).append(v)
     finally:
         for p in procs:
-            p.join(timeout=30)
+            p.join(timeout=30 if not errors else 1)
             if p.is_alive():
                 p.kill()
                 p.join()
