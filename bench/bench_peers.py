@@ -25,7 +25,8 @@ def bench_pool(res):
     log(f"ProcessPoolExecutor(2): {RT_CALLS} x submit().result(); map of {MAP_N} (chunksize 1)")
     with cf.ProcessPoolExecutor(2) as ex:
         ms = timed_ms(lambda: ex.submit(inc, 1).result(), RT_CALLS, warmup=20)
-        res.add("pool.remote", median_ms=med(ms), p10_ms=pct(ms, 10), p90_ms=pct(ms, 90), n=len(ms))
+        res.add("pool.remote", median_ms=med(ms), p10_ms=pct(ms, 10), p90_ms=pct(ms, 90), p50_ms=pct(ms, 50),
+                p99_ms=pct(ms, 99), n=len(ms))
         rates = []
         for _ in range(MAP_REPEAT):
             t0 = time.perf_counter()

@@ -54,7 +54,8 @@ def bench_round_trip(res, raw):
     fid = inc._require_hydrated()[1]
     assert inc.remote(1) == 2  # starts the container
     ms = timed_ms(lambda: inc.remote(1), RT_CALLS, warmup=20)
-    res.add("skiff.remote", median_ms=med(ms), p10_ms=pct(ms, 10), p90_ms=pct(ms, 90), n=len(ms))
+    res.add("skiff.remote", median_ms=med(ms), p10_ms=pct(ms, 10), p90_ms=pct(ms, 90), p50_ms=pct(ms, 50),
+            p99_ms=pct(ms, 99), n=len(ms))
 
     # The same path by hand, to see where the time goes.
     st = timed_ms(lambda: raw.request("GET", "/v1/status"), RT_CALLS, warmup=10)

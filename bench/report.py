@@ -400,14 +400,215 @@ def render_autoscale(R):
     return lines
 
 
-def splice_images(out, section, heading="## Images"):
-    """Replaces (or adds) the "## Images" section (or `heading`) of an existing
-    report, keeping every other section as it was."""
+# ---- Hot path ----------------------------------------------------------------------------------
+# The rows the "## Hot path" section reads (one JSON object per line in the results file):
+#   calls.remote.skiff, calls.remote.pool (bench/bench_calls.py, part `calls`):
+#       {"p50_ms", "p99_ms", "mean_ms", "n"}; without them, skiff.remote and pool.remote of part
+#       `rt` (which also carry p50_ms and p99_ms) are shown instead
+#   calls.clients.skiff, calls.clients.pool (part `calls`):
+#       {"calls_per_s", "p50_ms", "p99_ms", "clients", "per_client", "seconds", "n"}
+#   part `mapscale`: bench/bench_map_scale.py, started by bench/run with a skiffd of its own
+#   (its pid in BENCH_SKIFFD_PID) and the sizes in BENCH_MAPSCALE_NS, appends to argv[1]:
+#       {"key": "mapscale.skiff", "n": N, "seconds": S, "inputs_per_s": R,
+#        "skiffd_peak_rss_mib": M, "caller_peak_rss_mib": M}       one per N (several: best rate
+#                                                                  and largest RSS are shown)
+#       {"key": "mapscale.pool", "n": N, "chunksize": C, "inputs_per_s": R}
+#                                                                  one per N and chunksize; chunksize 1
+#                                                                  among them; "best" is the highest rate
+#       {"key": "mapscale.error", "reason": "...", "n": N, "system": "skiff"|"pool"}
+#                                                                  a size that did not run (n and system
+#                                                                  optional: without n, the whole part)
+#       {"key": "mapscale.missing", "reason": "..."}               written by bench/run without the script
+#   retention.cycle, retention.summary, retention.error (bench/bench_retention.py, part `retention`);
+#   retention_off.* the same on a daemon started without the retention options (BENCH_RET_OPTS=0)
+HOT_PREFIXES = ("calls.", "mapscale.", "retention.", "retention_off.")
+MAPSCALE_NS = (10000, 100000, 1000000)
+AIM_REMOTE_P50_MS, AIM_REMOTE_RATIO = 0.5, 2.5  # warm .remote(): p50, and p50 over ProcessPool's
+AIM_CLIENTS_RATE, AIM_CLIENTS_P99_MS = 5000, 5.0  # 8 client processes
+
+
+def not_measured(R, part, prefix, n=None):
+    """Why a Hot path row has no data, as its value."""
+    for key in (f"{prefix}.error", f"{prefix}.missing"):
+        for r in reversed(R.get(key, [])):
+            if n is None or r.get("n") in (None, n):
+                why = " ".join(str(r.get("reason") or "failed").replace("|", "/").split())
+                return "not measured: " + (why if len(why) <= 400 else why[:400] + "...")
+    ran = os.environ.get("BENCH_ONLY")
+    if ran and part not in ran.split(","):
+        return f"not measured: part `{part}` was not run (BENCH_ONLY={ran})"
+    return f"not measured: part `{part}` gave no result (see the output of bench/run)"
+
+
+def aim(ok, text):
+    return f"{text}: {'met' if ok else 'not met'}" if ok is not None else ""
+
+
+def fmt_mib(v):
+    return "n/a" if v is None else f"{v:,.0f} MiB"
+
+
+def render_hot(R):
+    """The "## Hot path" section (list of lines), or [] when this run measured none of it
+    and none of its parts was asked for."""
+    ran = [p for p in (os.environ.get("BENCH_ONLY") or "").split(",") if p in ("calls", "mapscale", "retention")]
+    if not ran and not any(k.startswith(HOT_PREFIXES) for k in R):
+        return []
+
+    def one(key):
+        v = R.get(key)
+        return v[-1] if v else None
+
+    rows = []  # (benchmark, system, value, ratio, aim)
+
+    # 1. map of N trivial inputs
+    sk = {}
+    for r in R.get("mapscale.skiff", []):
+        b = sk.setdefault(r["n"], dict(r))
+        b["inputs_per_s"] = max(b["inputs_per_s"], r["inputs_per_s"])
+        for f in ("skiffd_peak_rss_mib", "caller_peak_rss_mib"):
+            if r.get(f) is not None:
+                b[f] = max(b.get(f) or 0, r[f])
+    pool = {}
+    for r in R.get("mapscale.pool", []):
+        pool.setdefault(r["n"], []).append(r)
+    env_ns = os.environ.get("BENCH_MAPSCALE_NS", "")
+    want = [int(x) for x in env_ns.split(",") if x.strip().isdigit()] or list(MAPSCALE_NS)
+    ns = sorted(set(want) | set(sk) | set(pool)) if sk or pool else []
+    sec = "1. map of N trivial inputs, `sum(f.map(range(N)))` (inputs/s, higher is better)"
+    if not ns:
+        rows.append((sec, f"skiff and ProcessPoolExecutor(2), N = {', '.join(f'{n:,}' for n in want)}",
+                     not_measured(R, "mapscale", "mapscale"), "", ""))
+    for n in ns:
+        s, ps = sk.get(n), pool.get(n, [])
+        best = max(ps, key=lambda r: r["inputs_per_s"]) if ps else None
+        c1 = next((r for r in ps if r.get("chunksize") == 1), None)
+        label = f"N = {n:,}: "
+        if s:
+            rows.append((sec, label + "skiff", fmt_rate(s["inputs_per_s"], "inputs/s"),
+                         ratio_rate(s["inputs_per_s"], best and best["inputs_per_s"]) + (" (best ProcessPool)" if best else ""), ""))
+            rows.append(("", label + "skiff, peak RSS of skiffd / of the caller",
+                         f"{fmt_mib(s.get('skiffd_peak_rss_mib'))} / {fmt_mib(s.get('caller_peak_rss_mib'))}", "", ""))
+        else:
+            rows.append((sec, label + "skiff", not_measured(R, "mapscale", "mapscale", n), "", ""))
+        sec = ""
+        if c1:
+            rows.append(("", label + "ProcessPoolExecutor(2) `map(f, range(N), chunksize=1)`",
+                         fmt_rate(c1["inputs_per_s"], "inputs/s"), ratio_rate(s and s["inputs_per_s"], c1["inputs_per_s"]), ""))
+        if best and best is not c1:
+            tried = ", ".join(str(r.get("chunksize")) for r in ps)
+            rows.append(("", label + f"ProcessPoolExecutor(2), best chunksize {best.get('chunksize')} (tried {tried})",
+                         fmt_rate(best["inputs_per_s"], "inputs/s"), ratio_rate(s and s["inputs_per_s"], best["inputs_per_s"]), ""))
+        if not ps:
+            rows.append(("", label + "ProcessPoolExecutor(2)", not_measured(R, "mapscale", "mapscale", n), "", ""))
+    if len(sk) >= 2:
+        lo, hi = min(sk), max(sk)
+        r = sk[hi]["inputs_per_s"] / sk[lo]["inputs_per_s"]
+        bl = [max(pool[m], key=lambda x: x["inputs_per_s"])["inputs_per_s"] for m in (lo, hi) if pool.get(m)]
+        peer = f"best ProcessPool: {bl[1] / bl[0]:.2f}x" if len(bl) == 2 else ""
+        rows.append(("", f"skiff: rate at N = {hi:,} over rate at N = {lo:,} (1.00x: flat in N)", f"{r:.2f}x", peer, ""))
+
+    # 2. warm .remote()
+    sec = "2. warm `.remote()` round trip, one caller (p50 / p99, lower is better)"
+    s, p = one("calls.remote.skiff"), one("calls.remote.pool")
+    src = ""
+    if s is None and (one("skiff.remote") or {}).get("p50_ms") is not None:
+        s, src = one("skiff.remote"), " (from part `rt`)"
+    if p is None and (one("pool.remote") or {}).get("p50_ms") is not None:
+        p = one("pool.remote")
+    if s:
+        ok = None if not p else s["p50_ms"] / p["p50_ms"] <= AIM_REMOTE_RATIO
+        rows.append((sec, f"skiff `f.remote(x)`, warm container, {s['n']:,} calls{src}",
+                     f"p50 {fmt_ms(s['p50_ms'])}, p99 {fmt_ms(s['p99_ms'])}", "",
+                     aim(s["p50_ms"] <= AIM_REMOTE_P50_MS, f"p50 ≤ {AIM_REMOTE_P50_MS} ms")
+                     + ("; " + aim(ok, f"p50 ≤ {AIM_REMOTE_RATIO}x ProcessPool's") if ok is not None else "")))
+    else:
+        rows.append((sec, "skiff `f.remote(x)`, warm container", not_measured(R, "calls", "calls"), "", ""))
+    if p:
+        rows.append(("", f"ProcessPoolExecutor(2) `submit(f, x).result()`, {p['n']:,} calls",
+                     f"p50 {fmt_ms(p['p50_ms'])}, p99 {fmt_ms(p['p99_ms'])}",
+                     (f"p50: {ratio_time(s['p50_ms'], p['p50_ms'])}; p99: {ratio_time(s['p99_ms'], p['p99_ms'])}") if s else "", ""))
+    else:
+        rows.append(("", "ProcessPoolExecutor(2) `submit(f, x).result()`", not_measured(R, "calls", "calls"), "", ""))
+
+    # 3. several clients at once
+    s, p = one("calls.clients.skiff"), one("calls.clients.pool")
+    k = (s or p or {}).get("clients", 8)
+    per = (s or p or {}).get("per_client", 1000)
+    sec = f"3. {k} clients at once x {per:,} `.remote()` each (calls/s higher, latency lower is better)"
+    if s:
+        rows.append((sec, f"skiff: {k} processes, each its own connection (containers at the end: {s.get('containers', '?')})",
+                     f"{s['calls_per_s']:,.0f} calls/s; p50 {fmt_ms(s['p50_ms'])}, p99 {fmt_ms(s['p99_ms'])}", "",
+                     aim(s["calls_per_s"] >= AIM_CLIENTS_RATE, f"≥ {AIM_CLIENTS_RATE:,} calls/s") + "; "
+                     + aim(s["p99_ms"] < AIM_CLIENTS_P99_MS, f"p99 < {AIM_CLIENTS_P99_MS:g} ms")))
+    else:
+        rows.append((sec, f"skiff: {k} processes", not_measured(R, "calls", "calls"), "", ""))
+    if p:
+        rows.append(("", f"ProcessPoolExecutor(2) shared by {k} threads of one process, `submit(f, x).result()`",
+                     f"{p['calls_per_s']:,.0f} calls/s; p50 {fmt_ms(p['p50_ms'])}, p99 {fmt_ms(p['p99_ms'])}",
+                     f"calls/s: {ratio_rate(s['calls_per_s'], p['calls_per_s'])}; p99: {ratio_time(s['p99_ms'], p['p99_ms'])}" if s else "",
+                     ""))
+    else:
+        rows.append(("", "ProcessPoolExecutor(2) shared by threads", not_measured(R, "calls", "calls"), "", ""))
+
+    # 4. database size under retention
+    sec = "4. `skiff.db` + `-wal` after repeated maps (lower is better)"
+    for prefix, what in (("retention", "with result retention"), ("retention_off", "without retention options")):
+        sm = one(f"{prefix}.summary")
+        if sm is None:
+            if prefix == "retention":
+                rows.append((sec, f"skiff {what}", not_measured(R, "retention", "retention"), "", ""))
+                sec = ""
+            continue
+        cyc = {r["cycle"]: r for r in R.get(f"{prefix}.cycle", [])}
+        opts = f" `{sm['retention']}` (sweep every `{sm['interval']}`)" if sm.get("retention") else ""
+        c2, cl = cyc.get(2, {}), cyc.get(sm["cycles"], {})
+        rows.append((sec, f"skiff {what}{opts}, after map 2 of {sm['cycles']} (N = {sm['n']:,}; "
+                     f"db {fmt_mb(c2.get('db_bytes'))} + wal {fmt_mb(c2.get('wal_bytes'))})",
+                     fmt_mb(sm["cycle2_bytes"]), "", ""))
+        sec = ""
+        rows.append(("", f"skiff {what}, after map {sm['cycles']} (db {fmt_mb(cl.get('db_bytes'))} + wal "
+                     f"{fmt_mb(cl.get('wal_bytes'))}; all: {', '.join(fmt_mb(x) for x in sm.get('sizes', []))})",
+                     fmt_mb(sm["last_bytes"]), times(sm["last_bytes"], sm["cycle2_bytes"], "map 2's"), ""))
+
+    lines = []
+    w = lines.append
+    w("## Hot path")
+    w("")
+    w("| benchmark | system | value | ratio | aim |")
+    w("|---|---|---|---|---|")
+    for sec, sysname, val, rat, goal in rows:
+        w(f"| {sec} | {sysname} | {val} | {rat} | {goal} |")
+    w("")
+    w("How these are measured (parts `calls`, `mapscale` and `retention` of `bench/run`; any of")
+    w("them alone rewrites only this section). **1.** `bench/bench_map_scale.py` on a daemon of its")
+    w("own: the time from the call to the last result of `sum(f.map(range(N)))`, and")
+    w("ProcessPoolExecutor(2) `map` with chunksize 1 and the best of the chunksizes it tries; peak")
+    w("RSS is `VmHWM` of skiffd and of the calling process. **2.** `bench/bench_calls.py`: after 20")
+    w("warm-up calls, `BENCH_CALLS_N` (1000) calls one after another, each timed; skiff on a deployed")
+    w("app with a warm container, the peer on a started pool. **3.** `BENCH_CALLS_CLIENTS` (8) client")
+    w("processes (fork), each with its own connection and the function looked up with")
+    w("`Function.from_name`, released together after 20 warm-up calls each, `BENCH_CALLS_N` calls")
+    w("each; calls/s is all calls over the span from the first start to the last end, the")
+    w("percentiles over all calls. The peer is 8 threads of one process on one shared")
+    w("ProcessPoolExecutor(2) (processes cannot share a pool); it runs after skiffd is stopped.")
+    w("**4.** `bench/bench_retention.py` starts a skiffd with a short `--result-retention` (and the")
+    w("hidden `--retention-interval`), runs `BENCH_RET_CYCLES` (10) maps of `BENCH_RET_N` (100,000)")
+    w("inputs in one app, and after each waits the retention plus two sweep intervals, then until the")
+    w("file sizes stop changing, and records the size of `skiff.db` plus `skiff.db-wal`.")
+    w("")
+    return lines
+
+
+def splice_images(out, section, heading="## Images", before=("## What each row measures",)):
+    """Replaces (or adds, above the first of the headings `before`) the
+    "## Images" section (or `heading`) of an existing report, keeping every
+    other section as it was."""
     with open(out) as fh:
         old = fh.read().split("\n")
     start = next((i for i, l in enumerate(old) if l.strip() == heading), None)
     if start is None:
-        at = next((i for i, l in enumerate(old) if l.startswith("## What each row measures")), len(old))
+        at = next((i for i, l in enumerate(old) if l.strip() in before), len(old))
         new = old[:at] + section + old[at:]
     else:
         end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
@@ -425,6 +626,12 @@ def main():
     if R and all(k.startswith("as.") for k in R) and os.path.exists(out):
         splice_images(out, render_autoscale(R), "## Autoscaler")
         return
+    if R and all(k.startswith(HOT_PREFIXES) for k in R) and os.path.exists(out):
+        # Rows of the other parts come from the last full run (bench/run merged them).
+        merged = os.path.join(os.path.dirname(out), "results.jsonl")
+        splice_images(out, render_hot(load(merged) if os.path.exists(merged) else R), "## Hot path",
+                      ("## Images", "## Autoscaler", "## What each row measures"))
+        return
 
     def one(key, field, default=None):
         v = R.get(key)
@@ -435,10 +642,15 @@ def main():
     # 1. call round trip
     s = one("skiff.remote", "median_ms")
     if s is not None or "pool.remote" in R:
+        def p99(key):
+            v = one(key, "p99_ms")
+            return f" (p99 {fmt_ms(v)})" if v is not None else ""
+
         rows.append(("1. call round trip, warm (median, lower is better)",
-                     "skiff `f.remote(1)`, warm container", fmt_ms(s), ""))
+                     f"skiff `f.remote(1)`, warm container{p99('skiff.remote')}", fmt_ms(s), ""))
         p = one("pool.remote", "median_ms")
-        rows.append(("", "ProcessPoolExecutor(2) `submit(f, 1).result()`", fmt_ms(p), ratio_time(s, p)))
+        rows.append(("", f"ProcessPoolExecutor(2) `submit(f, 1).result()`{p99('pool.remote')}", fmt_ms(p),
+                     ratio_time(s, p)))
         if "dask.missing" in R:
             rows.append(("", "Dask LocalCluster(2)", "not installed", ""))
         else:
@@ -600,6 +812,7 @@ def main():
         for o in obs:
             w(f"- {o}")
         w("")
+    lines += render_hot(R)
     lines += render_images(R)
     lines += render_autoscale(R)
     w("## What each row measures")
@@ -628,9 +841,9 @@ def main():
     w("   sleeps, so one container holds a few inputs and the rest stay queued. Reference rows: the")
     w("   same rows inserted by Python's sqlite3 with skiffd's settings, on the same file system.")
     w("")
-    w("Run a part alone with `BENCH_ONLY=rt,map,cold,inputs,start,images,autoscale` (comma list; `images`")
-    w("or `autoscale` alone rewrites only its own section); sizes: see the")
-    w("header of `bench/run`.")
+    w("Run a part alone with `BENCH_ONLY=rt,map,cold,inputs,calls,mapscale,retention,start,images,autoscale`")
+    w("(comma list; `images` or `autoscale` alone rewrites only its own section, and any of `calls`,")
+    w("`mapscale` and `retention` only the Hot path); sizes: see the header of `bench/run`.")
     w("")
     with open(out, "w") as fh:
         fh.write("\n".join(lines))
