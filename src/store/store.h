@@ -6,8 +6,10 @@
  * makes any number of writes, and store_commit() makes them durable at once
  * (one fsync for many requests). Reads see the open transaction's writes.
  *
- * Read operations that feed the API return jansson objects the caller owns
- * (json_decref them). Binary payloads appear in them as base64 strings. */
+ * The hot tables (calls, inputs, outputs, containers) are read as typed
+ * records. The other read operations that feed the API return jansson
+ * objects the caller owns (json_decref them); binary columns appear in
+ * them as base64 strings. */
 #ifndef SKIFF_STORE_STORE_H
 #define SKIFF_STORE_STORE_H
 
