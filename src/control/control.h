@@ -115,15 +115,7 @@ int control_app_running_id(control_t *c, const char *app, char app_id[40],
 bool control_function_in_app(control_t *c, const char *function_id,
                              const char *app_id);
 
-/* Called after an app's rows are written: lays out its sources and loads it
- * into the scheduler. */
-int control_app_loaded(control_t *c, const char *app_id, err_t *err);
 int control_app_stop(control_t *c, const char *app_id, err_t *err);
-/* Called after app_deploy wrote a new version: a new app is loaded; for
- * one already loaded, the new version's functions take over. The old
- * version's functions take no new input, their queued inputs move to the
- * new version, and their containers stop after the inputs they hold. */
-int control_app_deployed(control_t *c, const char *app_id, err_t *err);
 /* Notes that the app's client is alive (ephemeral apps stop without it). */
 void control_app_touch(control_t *c, const char *app_id);
 /* Whether the app is running; *found false when unknown. */
