@@ -11,34 +11,10 @@
  * out; false after answering 404. */
 static bool running_app(api_t *api, http_req_t *req, const char *app,
                         char out[40]) {
-  if (control_app_running(api->control, app)) {
-    snprintf(out, 40, "%s", app);
-    return true;
-  }
-  store_t *s = control_store(api->control);
-  json_t *j = NULL;
   err_t err = ERR_INIT;
-  if (s->ops->app_get_deployed(s, app, &j, &err) < 0) {
-    err_clear(&err);
-    if (s->ops->app_get(s, app, &j, &err) < 0) {
-      http_respond_error(req, 404, "not_found",
-                         "no app named '%s'; deploy it with `skiff deploy "
-                         "FILE`",
-                         app);
-      return false;
-    }
-  }
-  const char *id = json_string_value(json_object_get(j, "app_id"));
-  bool ok = control_app_running(api->control, id);
-  if (ok)
-    snprintf(out, 40, "%s", id);
-  else
-    http_respond_error(req, 404, "not_found",
-                       "app %s (%s) is stopped; deploy it again with `skiff "
-                       "deploy FILE`",
-                       json_string_value(json_object_get(j, "name")), id);
-  json_decref(j);
-  return ok;
+  if (control_app_running_id(api->control, app, out, &err) == 0) return true;
+  http_respond_err(req, &err);
+  return false;
 }
 
 /* True when bound holds the class's default values (every parameter has

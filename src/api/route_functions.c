@@ -6,10 +6,9 @@
 #include "api/api_internal.h"
 
 void api_app_stats(api_t *api, http_req_t *req, const route_match_t *m) {
-  store_t *s = control_store(api->control);
   err_t err = ERR_INIT;
   json_t *app = NULL, *stats = NULL;
-  if (s->ops->app_get(s, m->params[0], &app, &err) < 0 ||
+  if (control_app_get(api->control, m->params[0], &app, &err) < 0 ||
       control_app_stats(api->control,
                         json_string_value(json_object_get(app, "app_id")),
                         &stats, &err) < 0) {

@@ -71,7 +71,7 @@ void api_image_build_get(api_t *api, http_req_t *req, const route_match_t *m) {
 void api_images_list(api_t *api, http_req_t *req, const route_match_t *m) {
   json_t *list = NULL;
   err_t err = ERR_INIT;
-  if (img_image_list(control_images(api->control), &list, &err) < 0) {
+  if (control_image_list(api->control, &list, &err) < 0) {
     http_respond_err(req, &err);
     return;
   }
@@ -92,8 +92,7 @@ void api_image_get(api_t *api, http_req_t *req, const route_match_t *m) {
   json_t *rec = NULL;
   err_t err = ERR_INIT;
   if (!id_param_ok(req, m->params[0])) return;
-  if (img_image_get(control_images(api->control), m->params[0], &rec, &err) <
-      0) {
+  if (control_image_get(api->control, m->params[0], &rec, &err) < 0) {
     http_respond_err(req, &err);
     return;
   }

@@ -27,10 +27,9 @@ static void not_yours(http_req_t *req, const char *what, const char *id) {
 void api_runner_app(api_t *api, http_req_t *req, const route_match_t *m) {
   const char *app_id = runner_app_id(api, req);
   if (!app_id) return;
-  store_t *s = control_store(api->control);
   json_t *app = NULL;
   err_t err = ERR_INIT;
-  if (s->ops->app_get(s, app_id, &app, &err) < 0) {
+  if (control_app_get(api->control, app_id, &app, &err) < 0) {
     http_respond_err(req, &err);
     return;
   }
@@ -51,13 +50,7 @@ void api_runner_calls_create(api_t *api, http_req_t *req,
                              const route_match_t *m) {
   const char *app_id = runner_app_id(api, req);
   if (!app_id) return;
-  store_t *s = control_store(api->control);
-  json_t *fn = NULL;
-  err_t err = ERR_INIT;
-  bool mine = s->ops->function_get(s, m->params[0], &fn, &err) == 0 &&
-              !strcmp(json_string_value(json_object_get(fn, "app_id")), app_id);
-  json_decref(fn);
-  if (!mine) {
+  if (!control_function_in_app(api->control, m->params[0], app_id)) {
     not_yours(req, "function", m->params[0]);
     return;
   }

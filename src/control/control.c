@@ -83,12 +83,6 @@ fail:
 void control_set_http(control_t *c, http_server_t *http) {
   c->http = http;
 }
-struct img_store *control_images(control_t *c) {
-  return c->images;
-}
-store_t *control_store(control_t *c) {
-  return c->store;
-}
 uint64_t control_max_payload(const control_t *c) {
   return c->cfg.max_payload;
 }
@@ -222,19 +216,6 @@ int control_blob_put(control_t *c, const char *sha256, const void *data,
   free(p);
   if (rc == 0) *created = true;
   return rc;
-}
-
-void control_containers_annotate(control_t *c, json_t *list) {
-  size_t i;
-  json_t *row;
-  json_array_foreach(list, i, row) {
-    const char *id = json_string_value(json_object_get(row, "container_id"));
-    for (ctl_container_t *ct = c->containers; id && ct; ct = ct->next) {
-      if (strcmp(ct->id, id)) continue;
-      json_object_set_new(row, "inputs_done", json_integer(ct->inputs_done));
-      break;
-    }
-  }
 }
 
 json_t *control_status(control_t *c) {

@@ -48,7 +48,6 @@ void control_free(control_t *c);
 /* The per-iteration hook: commits the store's open transaction. */
 int control_batch(control_t *c, err_t *err);
 
-store_t *control_store(control_t *c);
 uint64_t control_max_payload(const control_t *c);
 /* Makes sure a write transaction is open (writes are grouped per loop
  * iteration and committed by control_batch). */
@@ -59,15 +58,64 @@ bool control_blob_exists(control_t *c, const char *sha256);
 int control_blob_put(control_t *c, const char *sha256, const void *data,
                      size_t len, bool *created, err_t *err);
 
-/* Called after an app's rows are written: lays out its sources and loads it
- * into the scheduler. */
-int control_app_loaded(control_t *c, const char *app_id, err_t *err);
+/* Apps (apps_define.c). A new app named name, not deployed: its files'
+ * and mounts' blobs must have been uploaded and its images built, with
+ * python3 (-EINVAL naming what is missing). Its id goes to app_id. */
+int control_app_create(control_t *c, const char *name, bool ephemeral,
+                       json_t *files, json_t *functions, char app_id[40],
+                       err_t *err);
+/* A version just deployed. functions: its definitions, with their ids
+ * (a reference the caller releases with json_decref). */
+typedef struct control_deployed {
+  char app_id[40];
+  char name[128];
+  int64_t version;
+  int64_t source_version; /* the version rolled back to; 0: none */
+  json_t *functions;
+} control_deployed_t;
+/* A new version of the deployed app name (version 1 of a new app when
+ * none runs), checked as control_app_create checks an app. */
+int control_app_deploy(control_t *c, const char *name, json_t *files,
+                       json_t *functions, control_deployed_t *out, err_t *err);
+/* A new version of the deployed app (id or name) that is a copy of
+ * *version, or of the version before the active one when version is NULL.
+ * -EINVAL: the app is ephemeral, or that is the active version, or there
+ * is no earlier one; -ENOENT: no such app or version; -EBUSY: the app is
+ * stopped, or an image of that version was removed. */
+int control_app_rollback(control_t *c, const char *app, const int64_t *version,
+                         control_deployed_t *out, err_t *err);
+
+/* Reading apps (apps_view.c); the JSON objects are the store's, new
+ * references. An app by id or name (-ENOENT), the list of apps. */
+int control_app_get(control_t *c, const char *id_or_name, json_t **app,
+                    err_t *err);
+int control_apps_list(control_t *c, json_t **apps, err_t *err);
+/* A deployed app by id or name; -EINVAL when the app is ephemeral (it has
+ * no versions), -ENOENT when there is none. */
+int control_app_get_deployed(control_t *c, const char *id_or_name, json_t **app,
+                             err_t *err);
+int control_app_versions(control_t *c, const char *app_id, json_t **versions,
+                         err_t *err);
+/* The logs of the app (id or name) above the cursor after; notes that its
+ * client is alive. app_id gets the app's id, *running whether it runs. */
+int control_app_logs(control_t *c, const char *id_or_name, int64_t after,
+                     int64_t limit, char app_id[40], json_t **logs,
+                     bool *running, err_t *err);
+/* The function fn_name of the running deployed app app_name: *app is the
+ * app (a new reference), *fn its function's definition (borrowed from
+ * *app). -ENOENT naming the deployed apps, or the app's functions. */
+int control_app_function(control_t *c, const char *app_name,
+                         const char *fn_name, json_t **app, json_t **fn,
+                         err_t *err);
+/* The id of the running app named by id or name (a deployed app first);
+ * -ENOENT when there is none or it is stopped. */
+int control_app_running_id(control_t *c, const char *app, char app_id[40],
+                           err_t *err);
+/* Whether function_id is a function (of any version) of app app_id. */
+bool control_function_in_app(control_t *c, const char *function_id,
+                             const char *app_id);
+
 int control_app_stop(control_t *c, const char *app_id, err_t *err);
-/* Called after app_deploy wrote a new version: a new app is loaded; for
- * one already loaded, the new version's functions take over. The old
- * version's functions take no new input, their queued inputs move to the
- * new version, and their containers stop after the inputs they hold. */
-int control_app_deployed(control_t *c, const char *app_id, err_t *err);
 /* Notes that the app's client is alive (ephemeral apps stop without it). */
 void control_app_touch(control_t *c, const char *app_id);
 /* Whether the app is running; *found false when unknown. */
@@ -136,7 +184,10 @@ int control_image_rm(control_t *c, const char *image_id, err_t *err);
 /* Starts a gc run, polled like a build. */
 int control_image_gc(control_t *c, ctl_build_t **out, err_t *err);
 const char *control_image_store_dir(const control_t *c);
-struct img_store *control_images(control_t *c);
+/* The image records (newest first) and one by id (-ENOENT naming it). */
+int control_image_list(control_t *c, json_t **images, err_t *err);
+int control_image_get(control_t *c, const char *image_id, json_t **rec,
+                      err_t *err);
 
 json_t *control_status(control_t *c);
 /* The autoscaler's view of an app's functions and the machine's capacity:
@@ -148,9 +199,12 @@ int control_app_stats(control_t *c, const char *app_id, json_t **out,
  * or stopped; -EINVAL: a bad value. */
 int control_update_autoscaler(control_t *c, const char *function_id,
                               json_t *body, json_t **out, err_t *err);
-/* Fills in what only memory knows about live containers in a list from the
- * store (inputs_done so far). */
-void control_containers_annotate(control_t *c, json_t *list);
+/* The containers of the app named by id or name, newest first, or every
+ * app's live containers when app is NULL (*out: free with
+ * store_containers_free); a live container's inputs_done is its count so
+ * far. -ENOENT when there is no such app. */
+int control_containers_list(control_t *c, const char *app,
+                            store_container_t **out, size_t *n, err_t *err);
 /* Adds "schedule_description" ("every 5m") and "next_run" (UTC, ISO 8601)
  * to the scheduled functions of an app JSON from app_get (schedules_run.c);
  * nothing for an ephemeral or stopped app. */

@@ -260,4 +260,13 @@ ctl_fn_t *ctl_app_add_instance(control_t *c, ctl_app_t *a, const ctl_fn_t *cls,
  * and calls through their old ids move there. */
 void ctl_classes_carry(control_t *c, ctl_app_t *a);
 
+/* apps.c, for apps_define.c. Called after an app's rows are written:
+ * lays out its sources and loads it into the scheduler. */
+int control_app_loaded(control_t *c, const char *app_id, err_t *err);
+/* Called after app_deploy wrote a new version: a new app is loaded; for
+ * one already loaded, the new version's functions take over. The old
+ * version's functions take no new input, their queued inputs move to the
+ * new version, and their containers stop after the inputs they hold. */
+int control_app_deployed(control_t *c, const char *app_id, err_t *err);
+
 #endif

@@ -240,6 +240,15 @@ static ctl_build_t *build_new(control_t *c, bool gc) {
   return b;
 }
 
+int control_image_list(control_t *c, json_t **images, err_t *err) {
+  return img_image_list(c->images, images, err);
+}
+
+int control_image_get(control_t *c, const char *image_id, json_t **rec,
+                      err_t *err) {
+  return img_image_get(c->images, image_id, rec, err);
+}
+
 /* Whether the image record exists. */
 bool control_image_exists(control_t *c, const char *image_id) {
   json_t *rec = NULL;

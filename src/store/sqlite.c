@@ -1,5 +1,6 @@
 /* SQLite backend: connection, migrations, the group transaction and the
  * statement helpers every operation file uses. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,17 @@ void sq_bind_text(sqlite3_stmt *st, int i, const char *s) {
     sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
   else
     sqlite3_bind_null(st, i);
+}
+
+void sq_column_text(sqlite3_stmt *st, int i, char *out, size_t n) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+  snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
+char *sq_column_strdup(sqlite3_stmt *st, int i) {
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return NULL;
+  return xstrndup((const char *)sqlite3_column_text(st, i),
+                  (size_t)sqlite3_column_bytes(st, i));
 }
 
 static json_t *column_json(sqlite3_stmt *st, int i) {

@@ -29,6 +29,10 @@ sqlite3_stmt *sq_stmt(sq_t *q, const char *sql, err_t *err);
 int sq_fail(sq_t *q, err_t *err, const char *what);
 int sq_exec(sq_t *q, const char *sql, err_t *err);
 void sq_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* Column i as text into out (truncated to n; "" when NULL). */
+void sq_column_text(sqlite3_stmt *st, int i, char *out, size_t n);
+/* Column i as a new string (free it), NULL when NULL. */
+char *sq_column_strdup(sqlite3_stmt *st, int i);
 /* Steps st to completion, collecting every row as an object (column name ->
  * value; blobs become base64 strings) into *out, a new array. */
 int sq_rows_json(sq_t *q, sqlite3_stmt *st, json_t **out, err_t *err);
@@ -78,8 +82,7 @@ int sq_schedule_last_set(store_t *s, const char *app_id,
 int sq_call_create(store_t *s, const char *call_id, const char *function_id,
                    const char *app_id, const char *kind, double now,
                    err_t *err);
-int sq_call_get(store_t *s, const char *call_id, store_call_t *out,
-                err_t *err);
+int sq_call_get(store_t *s, const char *call_id, store_call_t *out, err_t *err);
 int sq_inputs_add(store_t *s, const char *call_id, const char *function_id,
                   const store_input_t *inputs, size_t n, double now,
                   size_t *accepted, err_t *err);
@@ -116,7 +119,7 @@ int sq_container_update(store_t *s, const char *id, const char *state,
                         int64_t pid, const char *exit_reason, double exited_at,
                         int64_t inputs_done, err_t *err);
 int sq_containers_list(store_t *s, const char *app_id, bool live_only,
-                       json_t **out, err_t *err);
+                       store_container_t **out, size_t *n, err_t *err);
 int sq_recover(store_t *s, double now, size_t *requeued, err_t *err);
 int sq_counts(store_t *s, int64_t *apps_running, int64_t *inputs_queued,
               err_t *err);

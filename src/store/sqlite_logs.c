@@ -1,6 +1,7 @@
 /* SQLite backend: container logs, the container table and recovery. */
 #include <string.h>
 
+#include "base/xalloc.h"
 #include "store/sqlite_internal.h"
 
 int sq_log_append(store_t *s, const char *app_id, const char *container_id,
@@ -83,28 +84,54 @@ int sq_container_update(store_t *s, const char *id, const char *state,
   return sq_step_done(q, st, "update container", err);
 }
 
-#define CONTAINER_COLUMNS                                                    \
-  "SELECT c.id AS container_id, c.app_id AS app_id, a.name AS app_name,"     \
-  " f.name AS function, c.state AS state, c.pid AS pid,"                     \
-  " c.started_at AS started_at, c.exited_at AS exited_at,"                   \
-  " c.exit_reason AS exit_reason, c.cpu AS cpu, c.memory_mib AS memory_mib," \
-  " c.inputs_done AS inputs_done FROM containers c"                          \
-  " LEFT JOIN apps a ON a.id = c.app_id"                                     \
-  " LEFT JOIN functions f ON f.id = c.function_id "
-
 int sq_containers_list(store_t *s, const char *app_id, bool live_only,
-                       json_t **out, err_t *err) {
+                       store_container_t **out, size_t *n, err_t *err) {
   sq_t *q = (sq_t *)s;
+  *out = NULL;
+  *n = 0;
   sqlite3_stmt *st = sq_stmt(
       q,
-      CONTAINER_COLUMNS
-      "WHERE (?1 IS NULL OR c.app_id = ?1) AND (?2 = 0 OR c.state != 'exited')"
+      "SELECT c.id, c.app_id, c.function_id, a.name, f.name, c.state, c.pid,"
+      " c.started_at, c.exited_at, c.exit_reason, c.cpu, c.memory_mib,"
+      " c.inputs_done FROM containers c"
+      " LEFT JOIN apps a ON a.id = c.app_id"
+      " LEFT JOIN functions f ON f.id = c.function_id"
+      " WHERE (?1 IS NULL OR c.app_id = ?1) AND (?2 = 0 OR c.state != 'exited')"
       " ORDER BY c.started_at DESC LIMIT 1000",
       err);
   if (!st) return err->code;
   sq_bind_text(st, 1, app_id);
   sqlite3_bind_int(st, 2, live_only);
-  return sq_rows_json(q, st, out, err);
+  size_t cap = 0, got = 0;
+  store_container_t *rows = NULL;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (got == cap)
+      rows = xrealloc(rows, (cap = cap ? cap * 2 : 16) * sizeof *rows);
+    store_container_t *r = &rows[got++];
+    memset(r, 0, sizeof *r);
+    sq_column_text(st, 0, r->id, sizeof r->id);
+    sq_column_text(st, 1, r->app_id, sizeof r->app_id);
+    sq_column_text(st, 2, r->function_id, sizeof r->function_id);
+    r->app_name = sq_column_strdup(st, 3);
+    r->function_name = sq_column_strdup(st, 4);
+    sq_column_text(st, 5, r->state, sizeof r->state);
+    r->pid = sqlite3_column_int64(st, 6);
+    r->started_at = sqlite3_column_double(st, 7);
+    r->exited_at = sqlite3_column_double(st, 8);
+    r->exit_reason = sq_column_strdup(st, 9);
+    r->cpu = sqlite3_column_double(st, 10);
+    r->memory_mib = sqlite3_column_int64(st, 11);
+    r->inputs_done = sqlite3_column_int64(st, 12);
+  }
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) {
+    store_containers_free(rows, got);
+    return sq_fail(q, err, "read containers");
+  }
+  *out = rows;
+  *n = got;
+  return 0;
 }
 
 int sq_recover(store_t *s, double now, size_t *requeued, err_t *err) {

@@ -23,11 +23,6 @@ int sq_call_create(store_t *s, const char *call_id, const char *function_id,
   return sq_step_done(q, st, "insert call", err);
 }
 
-static void column_text(sqlite3_stmt *st, int i, char *out, size_t n) {
-  const unsigned char *t = sqlite3_column_text(st, i);
-  snprintf(out, n, "%s", t ? (const char *)t : "");
-}
-
 int sq_call_get(store_t *s, const char *call_id, store_call_t *out,
                 err_t *err) {
   sq_t *q = (sq_t *)s;
@@ -45,13 +40,13 @@ int sq_call_get(store_t *s, const char *call_id, store_call_t *out,
   }
   if (rc != SQLITE_ROW) return sq_fail(q, err, "read call");
   memset(out, 0, sizeof *out);
-  column_text(st, 0, out->call_id, sizeof out->call_id);
-  column_text(st, 1, out->function_id, sizeof out->function_id);
-  column_text(st, 2, out->app_id, sizeof out->app_id);
-  column_text(st, 3, out->kind, sizeof out->kind);
+  sq_column_text(st, 0, out->call_id, sizeof out->call_id);
+  sq_column_text(st, 1, out->function_id, sizeof out->function_id);
+  sq_column_text(st, 2, out->app_id, sizeof out->app_id);
+  sq_column_text(st, 3, out->kind, sizeof out->kind);
   out->inputs = sqlite3_column_int64(st, 4);
   out->done = sqlite3_column_int64(st, 5);
-  column_text(st, 6, out->state, sizeof out->state);
+  sq_column_text(st, 6, out->state, sizeof out->state);
   out->created_at = sqlite3_column_double(st, 7);
   sqlite3_reset(st);
   return 0;
@@ -328,12 +323,6 @@ int sq_inputs_release_container(store_t *s, const char *container_id, size_t *n,
   return rc;
 }
 
-static char *column_strdup(sqlite3_stmt *st, int i) {
-  if (sqlite3_column_type(st, i) == SQLITE_NULL) return NULL;
-  return xstrndup((const char *)sqlite3_column_text(st, i),
-                  (size_t)sqlite3_column_bytes(st, i));
-}
-
 int sq_outputs_list(store_t *s, const char *call_id, int64_t after,
                     int64_t limit, store_output_row_t **out, size_t *n,
                     err_t *err) {
@@ -360,15 +349,15 @@ int sq_outputs_list(store_t *s, const char *call_id, int64_t after,
     r->cursor = sqlite3_column_int64(st, 0);
     r->idx = sqlite3_column_int64(st, 1);
     r->seq = sqlite3_column_int64(st, 2);
-    column_text(st, 3, r->status, sizeof r->status);
+    sq_column_text(st, 3, r->status, sizeof r->status);
     if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
       r->len = (size_t)sqlite3_column_bytes(st, 4);
       r->data = xmalloc(r->len + 1);
       if (r->len) memcpy(r->data, sqlite3_column_blob(st, 4), r->len);
     }
-    r->message = column_strdup(st, 5);
-    r->exception = column_strdup(st, 6);
-    r->traceback = column_strdup(st, 7);
+    r->message = sq_column_strdup(st, 5);
+    r->exception = sq_column_strdup(st, 6);
+    r->traceback = sq_column_strdup(st, 7);
   }
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) {

@@ -38,6 +38,16 @@ void store_output_rows_free(store_output_row_t *rows, size_t n) {
   free(rows);
 }
 
+void store_containers_free(store_container_t *rows, size_t n) {
+  if (!rows) return;
+  for (size_t i = 0; i < n; i++) {
+    free(rows[i].app_name);
+    free(rows[i].function_name);
+    free(rows[i].exit_reason);
+  }
+  free(rows);
+}
+
 void store_input_id_format(int64_t id, char *out, size_t outsz) {
   snprintf(out, outsz, "in-%" PRId64, id);
 }

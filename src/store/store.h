@@ -6,8 +6,10 @@
  * makes any number of writes, and store_commit() makes them durable at once
  * (one fsync for many requests). Reads see the open transaction's writes.
  *
- * Read operations that feed the API return jansson objects the caller owns
- * (json_decref them). Binary payloads appear in them as base64 strings. */
+ * The hot tables (calls, inputs, outputs, containers) are read as typed
+ * records. The other read operations that feed the API return jansson
+ * objects the caller owns (json_decref them); binary columns appear in
+ * them as base64 strings. */
 #ifndef SKIFF_STORE_STORE_H
 #define SKIFF_STORE_STORE_H
 
@@ -87,6 +89,24 @@ typedef struct store_output_row {
   size_t len;
   char *message, *exception, *traceback; /* NULL: none */
 } store_output_row_t;
+
+/* One container as the container list shows it. The strings belong to
+ * the array: free it with store_containers_free(). */
+typedef struct store_container {
+  char id[40];
+  char app_id[40];
+  char function_id[40];
+  char *app_name;      /* NULL: the app's row is gone */
+  char *function_name; /* NULL: the function's row is gone */
+  char state[16];      /* starting | running | exited */
+  int64_t pid;         /* 0: not started yet */
+  double started_at;
+  double exited_at;  /* 0: still alive */
+  char *exit_reason; /* NULL: none (yet) */
+  double cpu;
+  int64_t memory_mib;
+  int64_t inputs_done; /* as last written to the store */
+} store_container_t;
 
 typedef struct store_queue_count {
   char function_id[40];
@@ -208,8 +228,10 @@ typedef struct store_ops {
   int (*container_update)(store_t *s, const char *id, const char *state,
                           int64_t pid, const char *exit_reason,
                           double exited_at, int64_t inputs_done, err_t *err);
+  /* The app's containers (every app's when app_id is NULL), newest first,
+   * at most 1000; live_only: those not exited. */
   int (*containers_list)(store_t *s, const char *app_id, bool live_only,
-                         json_t **out, err_t *err);
+                         store_container_t **out, size_t *n, err_t *err);
 
   /* After an unclean stop: leased inputs go back to the queue (not counted
    * as attempts) and containers of the old process are marked exited. */
@@ -230,6 +252,7 @@ int store_open(const char *url, store_t **out, err_t *err);
 void store_close(store_t *s);
 void store_leased_free(store_leased_t *l, size_t n);
 void store_output_rows_free(store_output_row_t *rows, size_t n);
+void store_containers_free(store_container_t *rows, size_t n);
 
 /* Format "in-<n>" <-> n. */
 void store_input_id_format(int64_t id, char *out, size_t outsz);

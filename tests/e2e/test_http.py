@@ -178,6 +178,42 @@ def test_unknown_ids(small, method, path, needle):
     assert_error(small.api(method, path, body), 404, "not_found", needle)
 
 
+CONTAINER_KEYS = {"container_id", "app_id", "app_name", "function", "state", "pid", "started_at", "exited_at",
+                  "exit_reason", "cpu", "memory_mib", "inputs_done"}
+
+
+def test_container_list_shape(small):
+    """GET /v1/containers: every key, its type, and null for what has not
+    happened yet (the exit), before and after the container exits."""
+    app = create_app_http(small, "e2e-ct-shape", {"ct_mod.py": "def one(x):\n    return x\n"},
+                          [function_def("one", "ct_mod", cpu=0.25, memory=96)])
+    fid = app["functions"]["one"]
+    r = small.api("POST", f"/v1/functions/{fid}/calls", {"kind": "remote", "inputs": [{"idx": 0, "args": pickle_args(7)}]})
+    assert r.status == 201, r
+    r = small.api("GET", f"/v1/calls/{r.json['call_id']}/outputs?wait=30")
+    assert r.status == 200 and r.json["state"] == "done", r
+    (c,) = _containers_of(small, app["app_id"])
+    assert set(c) == CONTAINER_KEYS, c
+    assert c["app_id"] == app["app_id"] and c["app_name"] == "e2e-ct-shape" and c["function"] == "one", c
+    assert c["container_id"].startswith("ct-") and c["state"] == "running", c
+    assert isinstance(c["pid"], int) and c["pid"] > 0, c
+    assert isinstance(c["started_at"], float) and c["exited_at"] is None and c["exit_reason"] is None, c
+    assert c["cpu"] == 0.25 and isinstance(c["cpu"], float) and c["memory_mib"] == 96, c
+    assert c["inputs_done"] == 1, c
+    # every app's live containers include it
+    assert c["container_id"] in [x["container_id"] for x in small.api("GET", "/v1/containers").json["containers"]]
+    assert small.api("POST", f"/v1/apps/{app['app_id']}/stop", {}).status == 200
+    gone = small.wait_for(lambda: [x for x in _containers_of(small, app["app_id"]) if x["state"] == "exited"],
+                          what="the container to exit")
+    c = gone[0]
+    assert set(c) == CONTAINER_KEYS, c
+    assert isinstance(c["exited_at"], float) and c["exited_at"] >= c["started_at"], c
+    assert isinstance(c["exit_reason"], str) and c["exit_reason"], c
+    assert c["inputs_done"] == 1, c
+    # an exited container is not among the live ones
+    assert c["container_id"] not in [x["container_id"] for x in small.api("GET", "/v1/containers").json["containers"]]
+
+
 def test_unknown_routes(small):
     assert_error(small.api("GET", "/v1/nope"), 404, "not_found", "/v1/nope")
     assert_error(small.api("GET", "/nope"), 404, "not_found")

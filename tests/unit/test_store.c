@@ -569,38 +569,47 @@ static void test_containers(void **state) {
   OK(s->ops->container_insert(s, "ct-2", "ap-1", "fu-1", 0.5, 256, 11.0, &err));
   OK(s->ops->container_insert(s, "ct-3", "ap-2", "fu-2", 1.0, 128, 12.0, &err));
   OK(s->ops->container_update(s, "ct-1", "running", 4242, NULL, 0, 0, &err));
-  json_t *list = NULL;
-  OK(s->ops->containers_list(s, "ap-1", true, &list, &err));
-  assert_int_equal(json_array_size(list), 2);
-  json_t *c1 = json_array_get(list, 1); /* newest first */
-  assert_string_equal(jstr(c1, "container_id"), "ct-1");
-  assert_string_equal(jstr(c1, "state"), "running");
-  assert_int_equal(jint(c1, "pid"), 4242);
-  assert_string_equal(jstr(c1, "app_name"), "hello");
-  assert_string_equal(jstr(c1, "function"), "f");
-  assert_int_equal(jint(c1, "memory_mib"), 256);
-  assert_true(json_number_value(json_object_get(c1, "cpu")) == 0.5);
-  json_decref(list);
+  store_container_t *list = NULL;
+  size_t n = 0;
+  OK(s->ops->containers_list(s, "ap-1", true, &list, &n, &err));
+  assert_int_equal(n, 2);
+  store_container_t *c1 = &list[1]; /* newest first */
+  assert_string_equal(c1->id, "ct-1");
+  assert_string_equal(c1->app_id, "ap-1");
+  assert_string_equal(c1->function_id, "fu-1");
+  assert_string_equal(c1->state, "running");
+  assert_int_equal(c1->pid, 4242);
+  assert_string_equal(c1->app_name, "hello");
+  assert_string_equal(c1->function_name, "f");
+  assert_int_equal(c1->memory_mib, 256);
+  assert_true(c1->cpu == 0.5);
+  assert_true(c1->started_at == 10.0);
+  /* Not exited yet: no exit fields. */
+  assert_true(c1->exited_at == 0);
+  assert_null(c1->exit_reason);
+  /* Not started yet: no pid. */
+  assert_int_equal(list[0].pid, 0);
+  store_containers_free(list, n);
 
   /* pid 0 keeps the old pid; exit fields are set once. */
   OK(s->ops->container_update(s, "ct-1", "exited", 0, "out of memory", 50.0, 7,
                               &err));
-  OK(s->ops->containers_list(s, "ap-1", false, &list, &err));
-  assert_int_equal(json_array_size(list), 2);
-  c1 = json_array_get(list, 1);
-  assert_string_equal(jstr(c1, "state"), "exited");
-  assert_int_equal(jint(c1, "pid"), 4242);
-  assert_string_equal(jstr(c1, "exit_reason"), "out of memory");
-  assert_true(json_number_value(json_object_get(c1, "exited_at")) == 50.0);
-  assert_int_equal(jint(c1, "inputs_done"), 7);
-  json_decref(list);
-  OK(s->ops->containers_list(s, "ap-1", true, &list, &err));
-  assert_int_equal(json_array_size(list), 1);
-  json_decref(list);
+  OK(s->ops->containers_list(s, "ap-1", false, &list, &n, &err));
+  assert_int_equal(n, 2);
+  c1 = &list[1];
+  assert_string_equal(c1->state, "exited");
+  assert_int_equal(c1->pid, 4242);
+  assert_string_equal(c1->exit_reason, "out of memory");
+  assert_true(c1->exited_at == 50.0);
+  assert_int_equal(c1->inputs_done, 7);
+  store_containers_free(list, n);
+  OK(s->ops->containers_list(s, "ap-1", true, &list, &n, &err));
+  assert_int_equal(n, 1);
+  store_containers_free(list, n);
   /* Every app's live containers. */
-  OK(s->ops->containers_list(s, NULL, true, &list, &err));
-  assert_int_equal(json_array_size(list), 2);
-  json_decref(list);
+  OK(s->ops->containers_list(s, NULL, true, &list, &n, &err));
+  assert_int_equal(n, 2);
+  store_containers_free(list, n);
   json_t *a = NULL;
   OK(s->ops->app_get(s, "ap-1", &a, &err));
   assert_int_equal(jint(a, "containers"), 1);
@@ -628,13 +637,14 @@ static void test_recover(void **state) {
   assert_string_equal(in.state, "queued");
   assert_int_equal(in.attempts, 0);
   assert_string_equal(info(s, id).state, "done");
-  json_t *list = NULL;
-  OK(s->ops->containers_list(s, "ap-1", false, &list, &err));
-  json_t *c = json_array_get(list, 0);
-  assert_string_equal(jstr(c, "state"), "exited");
-  assert_string_equal(jstr(c, "exit_reason"), "skiffd stopped");
-  assert_true(json_number_value(json_object_get(c, "exited_at")) == 2000.0);
-  json_decref(list);
+  store_container_t *list = NULL;
+  size_t nct = 0;
+  OK(s->ops->containers_list(s, "ap-1", false, &list, &nct, &err));
+  assert_int_equal(nct, 1);
+  assert_string_equal(list[0].state, "exited");
+  assert_string_equal(list[0].exit_reason, "skiffd stopped");
+  assert_true(list[0].exited_at == 2000.0);
+  store_containers_free(list, nct);
   OK(s->ops->inputs_lease(s, "fu-1", "ct-2", 10, 2000.0, &l, &n, &err));
   assert_int_equal(n, 2);
   store_leased_free(l, n);
