@@ -485,13 +485,14 @@ void ctl_kill_app_containers(control_t *c, ctl_app_t *app) {
 }
 
 void ctl_containers_free(control_t *c) {
+  /* The table lives in its members' handles: clear it before they go. */
+  HASH_CLEAR(hh_token, c->by_token);
   ctl_container_t *next;
   for (ctl_container_t *ct = c->containers; ct; ct = next) {
     next = ct->next;
     container_free(ct);
   }
   c->containers = NULL;
-  HASH_CLEAR(hh_token, c->by_token);
 }
 
 /* ---- the tick ---- */
