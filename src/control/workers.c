@@ -48,6 +48,10 @@ int ctl_workers_add(control_t *c, wk_worker_t *wk, err_t *err) {
   cw->wk = wk;
   cw->cpus = info.cpus;
   cw->memory_mib = (int64_t)info.memory_mib;
+  /* GPUs are a bitmask per worker (the container's CUDA_VISIBLE_DEVICES). */
+  if (info.gpus > 64)
+    log_warn("worker %s offers %lld GPUs; containers can use the first 64",
+             cw->name, (long long)info.gpus);
   for (int64_t i = 0; i < info.gpus && i < 64; i++) cw->gpu_mask |= 1ull << i;
   wk->events = &ctl_worker_events;
   wk->ctx = c;
