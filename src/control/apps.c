@@ -332,7 +332,7 @@ int control_app_deployed(control_t *c, const char *app_id, err_t *err) {
     if (f->retired) continue;
     f->retired = true;
     for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
-      if (ct->fn == f && ct->state != CT_EXITED) draining++;
+      if (ctl_ct_fn(ct) == f && ct->state != CT_EXITED) draining++;
   }
   /* The new functions go first: lookups by name find them. */
   ctl_fn_t **tail = &fresh;
@@ -372,7 +372,7 @@ void ctl_apps_unload_retired(control_t *c) {
       ctl_fn_t *f = *pp;
       bool used = false;
       for (ctl_container_t *ct = c->containers; ct && !used; ct = ct->next)
-        used = ct->fn == f;
+        used = ctl_ct_fn(ct) == f;
       if (!f->retired || used) {
         pp = &f->next;
         continue;

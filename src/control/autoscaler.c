@@ -28,15 +28,8 @@ static res_t fn_res(const ctl_fn_t *fn) {
   return (res_t){fn->cpu, fn->memory_mib, fn->gpu};
 }
 
-/* The workers placement chooses from: this machine's, for now. */
-static size_t workers(control_t *c, placement_worker_t *out) {
-  out[0] = (placement_worker_t){
-      .total = {worker_cpu_total(c->worker),
-                (int64_t)worker_memory_total_mib(c->worker),
-                worker_gpu_total(c->worker)}};
-  return 1;
-}
-#define WORKERS_MAX 1
+/* The workers placement chooses from: the registry's (workers.c). */
+#define WORKERS_MAX 64
 
 void ctl_resources_in_use(control_t *c, res_t *used, res_t *draining,
                           int *starting) {
@@ -45,7 +38,7 @@ void ctl_resources_in_use(control_t *c, res_t *used, res_t *draining,
   *starting = 0;
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
     if (ct->state == CT_EXITED) continue;
-    res_t r = fn_res(ct->fn);
+    res_t r = ct->res;
     used->cpu += r.cpu;
     used->mem += r.mem;
     used->gpu += r.gpu;
@@ -87,9 +80,10 @@ static void set_waiting(control_t *c, ctl_fn_t *fn, const char *why) {
 
 /* Stops an idle container: it exits at its next exchange. */
 static void stop_container(control_t *c, ctl_container_t *ct) {
+  ctl_fn_t *fn = ctl_ct_fn(ct);
   ct->stop = true;
-  ct->fn->live--; /* no longer counts toward the function's containers */
-  if (c->http) http_wake(c->http, ct->fn->park_key);
+  fn->live--; /* no longer counts toward the function's containers */
+  if (c->http) http_wake(c->http, fn->park_key);
 }
 
 /* Whether fn takes inputs now. A class with a parameter that has no
@@ -149,6 +143,7 @@ static size_t containers_count(control_t *c) {
 typedef struct place_snap {
   placement_state_t s;
   placement_worker_t workers[WORKERS_MAX];
+  ctl_worker_t *worker_of[WORKERS_MAX];
   placement_app_t *apps;
   placement_fn_t *fns;
   ctl_fn_t **fn_of;
@@ -162,7 +157,8 @@ static void place_snap_build(control_t *c, const bool *has_work,
                              place_snap_t *sn) {
   memset(sn, 0, sizeof *sn);
   sn->s.workers = sn->workers;
-  sn->s.nworkers = workers(c, sn->workers);
+  sn->s.nworkers =
+      ctl_workers_snapshot(c, sn->workers, sn->worker_of, WORKERS_MAX);
   size_t napps = 0;
   for (ctl_app_t *a = c->apps; a; a = a->next) napps++;
   sn->apps = xcalloc(napps ? napps : 1, sizeof *sn->apps);
@@ -191,12 +187,15 @@ static void place_snap_build(control_t *c, const bool *has_work,
   sn->ct_of = xcalloc(ncts ? ncts : 1, sizeof *sn->ct_of);
   size_t ci = 0;
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    size_t f = fn_index(slots, nfns, ct->fn);
-    if (ct->state == CT_EXITED || f == SIZE_MAX) continue;
+    ctl_fn_t *ctfn = ctl_ct_fn(ct);
+    size_t f = ctfn ? fn_index(slots, nfns, ctfn) : SIZE_MAX;
+    size_t w = ctl_worker_index(c, ct->worker);
+    if (ct->state == CT_EXITED || f == SIZE_MAX || w >= sn->s.nworkers)
+      continue;
     placement_ct_t *p = &sn->cts[ci];
     snprintf(p->id, sizeof p->id, "%s", ct->id);
     p->fn = f;
-    p->worker = 0;
+    p->worker = w;
     p->starting = ct->state == CT_STARTING;
     p->running = ct->state == CT_RUNNING;
     p->stopping = ct->stop;
@@ -251,7 +250,7 @@ static void place(control_t *c, const bool *has_work) {
       ctl_fn_t *fn = sn.fn_of[a->fn];
       switch (a->kind) {
         case PL_START:
-          if (ctl_container_start(c, fn) < 0) {
+          if (ctl_container_start(c, fn, sn.worker_of[a->worker]) < 0) {
             fn->blocked = true;
             again = true;
           }
@@ -270,7 +269,7 @@ static void place(control_t *c, const bool *has_work) {
           if (a->ct.planned || a->ct.index >= sn.s.ncts) break;
           ctl_container_t *ct = sn.ct_of[a->ct.index];
           stop_container(c, ct);
-          note(c, ct->fn, true, a->why);
+          note(c, ctl_ct_fn(ct), true, a->why);
           break;
         }
       }
@@ -298,7 +297,8 @@ static int count_inputs(control_t *c) {
   for (ctl_app_t *a = c->apps; a; a = a->next)
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) fn->queued = fn->running = 0;
   placement_worker_t ws[WORKERS_MAX];
-  size_t nws = workers(c, ws);
+  ctl_worker_t *wof[WORKERS_MAX];
+  size_t nws = ctl_workers_snapshot(c, ws, wof, WORKERS_MAX);
   c->next_retry_at = 0;
   for (size_t i = 0; i < n; i++) {
     /* The tick looks again when the first retry delay ends. */
@@ -391,7 +391,8 @@ void ctl_scale_down(control_t *c, uint64_t now) {
   scale_down_ct_t *sc = xcalloc(ncts ? ncts : 1, sizeof *sc);
   ctl_container_t **ct_of = xcalloc(ncts ? ncts : 1, sizeof *ct_of);
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    size_t f = fn_index(slots, nfns, ct->fn);
+    ctl_fn_t *ctfn = ctl_ct_fn(ct);
+    size_t f = ctfn ? fn_index(slots, nfns, ctfn) : SIZE_MAX;
     if (f == SIZE_MAX) continue;
     scale_down_ct_t *p = &sc[n];
     snprintf(p->id, sizeof p->id, "%s", ct->id);
@@ -406,7 +407,7 @@ void ctl_scale_down(control_t *c, uint64_t now) {
   for (size_t i = 0; i < nstops; i++) {
     ctl_container_t *ct = ct_of[stops[i].ct];
     stop_container(c, ct);
-    note(c, ct->fn, true, stops[i].why);
+    note(c, ctl_ct_fn(ct), true, stops[i].why);
   }
   free(stops);
   free(ct_of);

@@ -233,5 +233,9 @@ void ctl_classes_carry(control_t *c, ctl_app_t *a) {
 
 int control_container_function(control_t *c, ctl_container_t *ct, json_t **def,
                                err_t *err) {
-  return c->store->ops->function_get(c->store, ct->fn->id, def, err);
+  ctl_fn_t *fn = ctl_ct_fn(ct);
+  if (!fn)
+    return err_set(err, -ENOENT, "container %s does not run a function",
+                   ct->id);
+  return c->store->ops->function_get(c->store, fn->id, def, err);
 }

@@ -14,17 +14,21 @@
 #define TICK_MS 100
 #define LAZY_COMMIT_MS 50
 
-static void on_wk_log(void *ctx, wk_container_t *w, const char *stream,
-                      const char *data, size_t len) {
-  ctl_container_log(ctx, wk_container_data(w), stream, data, len);
-}
-
-static void on_wk_exit(void *ctx, wk_container_t *w, const wk_exit_t *ex) {
-  ctl_container_exited(ctx, wk_container_data(w), ex);
-}
-
 static void on_tick(uv_timer_t *t) {
   ctl_scheduler_tick(t->data);
+}
+
+/* A uv_idle handle runs in the loop's next iteration before it blocks (an
+ * active idle handle keeps the poll from waiting), so a kicked tick runs
+ * right after the request that asked for it, outside its handler. */
+static void on_kick(uv_idle_t *h) {
+  uv_idle_stop(h);
+  ctl_scheduler_tick(h->data);
+}
+
+void ctl_kick(control_t *c) {
+  c->dirty = true;
+  uv_idle_start(&c->kick, on_kick);
 }
 
 int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
@@ -42,16 +46,6 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
       (rc = mkdir_p(c->apps_dir, 0755, err)) < 0 ||
       (rc = mkdir_p(c->run_dir, 0755, err)) < 0)
     goto fail;
-  worker_config_t wc = {.home = cfg->home,
-                        .sdk_dir = cfg->sdk_dir,
-                        .init_path = cfg->init_path,
-                        .run_dir = c->run_dir,
-                        .cgroup_root = cfg->cgroup_root,
-                        .cpus = cfg->cpus,
-                        .memory_mib = cfg->memory_mib,
-                        .gpus = cfg->gpus};
-  wk_callbacks_t cb = {.on_log = on_wk_log, .on_exit = on_wk_exit};
-  if ((rc = worker_new(loop, &wc, &cb, c, &c->worker, err)) < 0) goto fail;
   if ((rc = img_store_open(cfg->image_store, &c->images, err)) < 0) goto fail;
 
   /* Whatever was running when the last skiffd stopped goes back to the
@@ -66,13 +60,14 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
 
   uv_timer_init(loop, &c->tick);
   c->tick.data = c;
+  uv_idle_init(loop, &c->kick);
+  c->kick.data = c;
   uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
   c->dirty = true;
   *out = c;
   return 0;
 fail:
   if (c->images) img_store_close(c->images);
-  if (c->worker) worker_free(c->worker);
   free(c->blobs_dir);
   free(c->apps_dir);
   free(c->run_dir);
@@ -151,6 +146,7 @@ size_t control_drain(control_t *c) {
 void control_shutdown(control_t *c) {
   c->shutting_down = true;
   uv_timer_stop(&c->tick);
+  uv_idle_stop(&c->kick);
   ctl_builds_stop(c);
   err_t err = ERR_INIT;
   if (control_begin(c, &err) < 0)
@@ -167,13 +163,15 @@ void control_shutdown(control_t *c) {
   control_batch(c, &err); /* a failed commit is logged there */
 }
 
-static void on_tick_closed(uv_handle_t *h) {
-  free(h->data);
+/* The control struct holds two handles; it is freed when both are closed. */
+static void on_handle_closed(uv_handle_t *h) {
+  control_t *c = h->data;
+  if (--c->open_handles == 0) free(c);
 }
 
 void control_free(control_t *c) {
   if (!c) return;
-  worker_free(c->worker);
+  ctl_workers_free(c);
   ctl_containers_free(c);
   ctl_apps_free(c);
   ctl_builds_free(c);
@@ -181,8 +179,10 @@ void control_free(control_t *c) {
   free(c->blobs_dir);
   free(c->apps_dir);
   free(c->run_dir);
-  c->tick.data = c;
-  uv_close((uv_handle_t *)&c->tick, on_tick_closed);
+  c->tick.data = c->kick.data = c;
+  c->open_handles = 2;
+  uv_close((uv_handle_t *)&c->tick, on_handle_closed);
+  uv_close((uv_handle_t *)&c->kick, on_handle_closed);
 }
 
 static char *blob_path(control_t *c, const char *sha) {
@@ -229,9 +229,13 @@ json_t *control_status(control_t *c) {
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
     if (ct->state == CT_EXITED) continue;
     running++;
-    cpu_reserved += ct->fn->cpu;
-    mem_reserved += ct->fn->memory_mib;
+    cpu_reserved += ct->res.cpu;
+    mem_reserved += ct->res.mem;
   }
+  res_t total = ctl_workers_capacity(c->workers);
+  /* The cgroup fields describe the first worker (the local one). */
+  wk_info_t info = {.cgroup = "", .cgroup_parent = ""};
+  if (c->workers) wk_info(c->workers->wk, &info);
   return json_pack(
       "{s:s,s:I,s:f,s:s,s:s,s:I,s:I,s:I,s:I,s:{s:f,s:I,s:f,s:I,s:s,s:s}}",
       "version", SKIFF_VERSION_STRING, "pid", (json_int_t)getpid(), "uptime_s",
@@ -239,9 +243,8 @@ json_t *control_status(control_t *c) {
       c->store->ops->name, "max_payload_bytes", (json_int_t)c->cfg.max_payload,
       "apps_running", (json_int_t)apps, "containers_running",
       (json_int_t)running, "inputs_queued", (json_int_t)queued, "worker",
-      "cpu_total", worker_cpu_total(c->worker), "memory_total_mib",
-      (json_int_t)worker_memory_total_mib(c->worker), "cpu_reserved",
-      cpu_reserved, "memory_reserved_mib", (json_int_t)mem_reserved, "cgroup",
-      worker_cgroup_version(c->worker), "cgroup_parent",
-      worker_cgroup_parent(c->worker));
+      "cpu_total", total.cpu, "memory_total_mib", (json_int_t)total.mem,
+      "cpu_reserved", cpu_reserved, "memory_reserved_mib",
+      (json_int_t)mem_reserved, "cgroup", info.cgroup, "cgroup_parent",
+      info.cgroup_parent);
 }

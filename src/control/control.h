@@ -1,5 +1,5 @@
 /* The control plane: apps and functions, the input queue, leases, retries,
- * timeouts and the autoscaler, over the store and the worker. The API
+ * timeouts and the autoscaler, over the store and the workers. The API
  * routes (src/api) call these; they answer HTTP themselves. */
 #ifndef SKIFF_CONTROL_CONTROL_H
 #define SKIFF_CONTROL_CONTROL_H
@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "worker/worker.h"
 
 typedef struct control control_t;
 typedef struct ctl_container ctl_container_t;
@@ -28,13 +29,13 @@ typedef struct control_config {
                                 long is stopped */
   const char *image_store;   /* the image store directory */
   const char *debian_mirror; /* for debian_slim */
-  double cpus;               /* capacity offered (0: the machine's) */
-  uint64_t memory_mib;       /* (0: the machine's) */
-  int64_t gpus;              /* (-1: the machine's) */
 } control_config_t;
 
 int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
                 control_t **out, err_t *err);
+/* Registers a worker to run containers on (see worker/worker.h); the
+ * control plane owns it from now on, even when this fails. */
+int control_add_worker(control_t *c, wk_worker_t *wk, err_t *err);
 /* Attaches the HTTP server (for waking long polls). */
 void control_set_http(control_t *c, http_server_t *http);
 /* The first step of stopping skiffd: no new container starts, no runner

@@ -96,9 +96,38 @@ struct ctl_app {
   int64_t deployed_version;
 };
 
+/* A worker the control plane can place containers on (workers.c). The
+ * registry owns the backend: it is closed when the control plane is
+ * freed, a lost one too (never from inside its own event). */
+typedef struct ctl_worker {
+  char name[64];
+  wk_worker_t *wk;
+  double cpus;        /* capacity it offers */
+  int64_t memory_mib; /* capacity it offers */
+  uint64_t gpu_mask;  /* bit i: its GPU i */
+  bool lost;          /* gone: nothing is placed on it any more */
+  struct ctl_worker *next;
+} ctl_worker_t;
+
 enum ct_state { CT_STARTING, CT_RUNNING, CT_EXITED };
 
-/* Why skiffd killed a container (worker_kill's reason). */
+/* What a container runs. Today a function or a class instance (both a
+ * ctl_fn_t); image build steps run in containers that skiff-build starts
+ * itself (images.c), and a sandbox, a web server or a snapshot template
+ * are to come as kinds of their own. What is specific to the kind (a
+ * function's leases, stats, autoscaler counts) is reached through the
+ * workload; what every container has (its app, the resources it holds,
+ * its worker, its logs and store row) is in the container record. */
+enum ctl_workload_kind { CTL_WL_FUNCTION };
+
+typedef struct ctl_workload {
+  enum ctl_workload_kind kind;
+  union {
+    ctl_fn_t *fn; /* CTL_WL_FUNCTION */
+  } u;
+} ctl_workload_t;
+
+/* Why skiffd ended a container (the reason of a signal or stop command). */
 enum ct_kill { KILL_NONE = 0, KILL_TIMEOUT, KILL_STOP, KILL_STARTUP };
 
 /* An input a container holds, in the order they run. */
@@ -114,8 +143,11 @@ struct ctl_container {
   char token[48];
   unsigned char token_digest[32]; /* sha256 of token: the by_token key */
   UT_hash_handle hh_token;
-  ctl_fn_t *fn;
-  wk_container_t *wk;
+  ctl_workload_t wl;
+  ctl_app_t *app;       /* whose it is: logs, stop, fair shares */
+  res_t res;            /* what it holds on its worker until it exits */
+  ctl_worker_t *worker; /* where it runs */
+  int pid;              /* on its worker; 0 until started */
   enum ct_state state;
   ctl_lease_t *leased; /* inputs held, in the order they run */
   size_t nleased, capleased;
@@ -123,7 +155,7 @@ struct ctl_container {
   uint64_t created_us;
   uint64_t last_active_ms;
   int64_t inputs_done;
-  uint64_t gpus;    /* bit i: GPU i of the worker is this container's */
+  uint64_t gpus;    /* bit i: GPU i of its worker is this container's */
   bool stop;        /* tell the runner to exit */
   uint64_t term_ms; /* when it was sent SIGTERM (0: not) */
   char stderr_tail[256];
@@ -132,11 +164,18 @@ struct ctl_container {
   struct ctl_container *next;
 };
 
+/* The function a container runs, or NULL when its workload is not one. */
+static inline ctl_fn_t *ctl_ct_fn(const ctl_container_t *ct) {
+  return ct->wl.kind == CTL_WL_FUNCTION ? ct->wl.u.fn : NULL;
+}
+
 struct control {
   uv_loop_t *loop;
   control_config_t cfg;
   store_t *store;
-  worker_t *worker;
+  ctl_worker_t *workers; /* the registry (workers.c) */
+  uv_idle_t kick;        /* a scheduler tick asked for by ctl_kick */
+  int open_handles;      /* tick and kick, while control_free closes them */
   http_server_t *http;
   ctl_app_t *apps;
   ctl_container_t *containers;
@@ -238,7 +277,17 @@ void ctl_autoscale(control_t *c);
 void ctl_scale_down(control_t *c, uint64_t now);
 
 /* scheduler.c */
-int ctl_container_start(control_t *c, ctl_fn_t *fn);
+/* Asks worker w (placement's choice) for a container of fn. 0: its start
+ * is queued (the worker reports started or exited later); an error: it
+ * could not be started (counted toward the function's start failures). */
+int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w);
+/* Kills the container (reason: enum ct_kill); it is reported exited. */
+void ctl_container_kill(control_t *c, ctl_container_t *ct, int reason);
+/* Asks for a scheduler tick from the loop, soon, instead of running one
+ * here: request handlers call this, so that a container start never runs
+ * inside one (control.c). */
+void ctl_kick(control_t *c);
+void ctl_container_started(control_t *c, ctl_container_t *ct, int pid);
 void ctl_scheduler_tick(control_t *c);
 void ctl_container_exited(control_t *c, ctl_container_t *ct,
                           const wk_exit_t *ex);
@@ -250,6 +299,28 @@ void ctl_container_log(control_t *c, ctl_container_t *ct, const char *stream,
 void ctl_container_term(control_t *c, ctl_container_t *ct);
 void ctl_kill_app_containers(control_t *c, ctl_app_t *app);
 void ctl_containers_free(control_t *c);
+
+/* workers.c: the registry of workers and placement. */
+/* The events of every registered worker (they come back to c). */
+extern const wk_events_t ctl_worker_events;
+/* Registers a worker; the registry owns it from now on, even on error. */
+int ctl_workers_add(control_t *c, wk_worker_t *wk, err_t *err);
+void ctl_workers_free(control_t *c);
+/* What the workers that are not lost offer in all. */
+res_t ctl_workers_capacity(const ctl_worker_t *workers);
+/* The GPUs of w that no live container holds. */
+uint64_t ctl_worker_gpus_free(const ctl_worker_t *w,
+                              const ctl_container_t *cts);
+/* The registry as placement sees it (placement.h): out[i] is what worker
+ * i offers, of_out[i] the worker itself, in registry order (at most max;
+ * a lost worker offers nothing). Returns how many. */
+size_t ctl_workers_snapshot(control_t *c, placement_worker_t *out,
+                            ctl_worker_t **of_out, size_t max);
+/* The index of w in that snapshot. */
+size_t ctl_worker_index(const control_t *c, const ctl_worker_t *w);
+/* The worker is gone: its containers end as lost, their inputs go back to
+ * the queue, and nothing is placed on it again. */
+void ctl_worker_lost(control_t *c, ctl_worker_t *w, const char *why);
 
 /* Loads def, an instance of class cls, into app a (apps.c). */
 ctl_fn_t *ctl_app_add_instance(control_t *c, ctl_app_t *a, const ctl_fn_t *cls,

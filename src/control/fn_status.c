@@ -12,7 +12,7 @@
 static json_t *fn_json(control_t *c, const ctl_fn_t *fn) {
   int64_t idle = 0, busy = 0, starting = 0, draining = 0;
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    if (ct->fn != fn || ct->state == CT_EXITED) continue;
+    if (ctl_ct_fn(ct) != fn || ct->state == CT_EXITED) continue;
     if (ct->stop)
       draining++;
     else if (ct->state == CT_STARTING)
@@ -62,13 +62,12 @@ int control_app_stats(control_t *c, const char *app_id, json_t **out,
   int starting;
   ctl_resources_in_use(c, &used, &draining, &starting);
   (void)err;
+  res_t total = ctl_workers_capacity(c->workers);
   *out = json_pack("{s:o,s:{s:f,s:f,s:I,s:I,s:I,s:I}}", "functions", fns,
-                   "capacity", "cpu_total", worker_cpu_total(c->worker),
-                   "cpu_used", used.cpu, "memory_total_mib",
-                   (json_int_t)worker_memory_total_mib(c->worker),
-                   "memory_used_mib", (json_int_t)used.mem, "gpu_total",
-                   (json_int_t)worker_gpu_total(c->worker), "gpu_used",
-                   (json_int_t)used.gpu);
+                   "capacity", "cpu_total", total.cpu, "cpu_used", used.cpu,
+                   "memory_total_mib", (json_int_t)total.mem, "memory_used_mib",
+                   (json_int_t)used.mem, "gpu_total", (json_int_t)total.gpu,
+                   "gpu_used", (json_int_t)used.gpu);
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "control/control_internal.h"
+#include "worker/local.h"
 
 #define MAX_LINES 20000  /* kept per build; older lines are dropped */
 #define KEEP_FINISHED 64 /* finished builds remembered for polling */
@@ -280,6 +281,10 @@ int control_image_build(control_t *c, const json_t *spec, ctl_build_t **out,
   if (rc == 0 && json_dump_file(spec, b->spec_path, JSON_COMPACT) < 0)
     rc = err_sys(err, -errno, "cannot write %s", b->spec_path);
   if (rc == 0) {
+    /* Build containers are this machine's: they go under the local
+     * worker's cgroup parent (see docs/architecture.md, workloads). */
+    char cg_parent[32];
+    worker_local_cgroup_parent(c->cfg.home, cg_parent, sizeof cg_parent);
     char *args[] = {(char *)paths_build_bin(),
                     "--store",
                     (char *)c->cfg.image_store,
@@ -292,7 +297,7 @@ int control_image_build(control_t *c, const json_t *spec, ctl_build_t **out,
                     "--init",
                     (char *)c->cfg.init_path,
                     "--cgroup-parent",
-                    (char *)worker_cgroup_parent(c->worker),
+                    cg_parent,
                     "--mirror",
                     (char *)c->cfg.debian_mirror,
                     c->cfg.cgroup_root ? "--cgroup-root" : NULL,

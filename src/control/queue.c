@@ -166,10 +166,11 @@ void control_inputs_added(control_t *c, const char *function_id) {
   }
   if (c->http) http_wake(c->http, fn->park_key);
   c->dirty = true;
-  /* A cold function gets its first container now; for a warm one the
-   * next tick (at most 100 ms away) rescales, so a stream of input batches
-   * does not count the whole queue once per batch. */
-  if (fn->live == 0) ctl_scheduler_tick(c);
+  /* A cold function gets its first container as soon as this request is
+   * handled (a tick from the loop, never a start inside the handler); for
+   * a warm one the next tick (at most 100 ms away) rescales, so a stream
+   * of input batches does not count the whole queue once per batch. */
+  if (fn->live == 0) ctl_kick(c);
 }
 
 int control_call_cancel(control_t *c, const char *call_id, bool terminate,
@@ -183,7 +184,7 @@ int control_call_cancel(control_t *c, const char *call_id, bool terminate,
     for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
       for (size_t i = 0; i < ct->nleased; i++) {
         if (!strcmp(ct->leased[i].call_id, call_id)) {
-          worker_kill(c->worker, ct->wk, KILL_STOP);
+          ctl_container_kill(c, ct, KILL_STOP);
           break;
         }
       }
@@ -198,19 +199,19 @@ out:
 }
 
 const char *control_container_app_id(ctl_container_t *ct) {
-  return ct->fn->app->id;
+  return ct->app->id;
 }
 
 const char *control_runner_park_key(ctl_container_t *ct) {
-  return ct->fn->park_key;
+  return ctl_ct_fn(ct)->park_key;
 }
 
 bool control_runner_should_stop(control_t *c, ctl_container_t *ct) {
   /* A container of a replaced version (rollover), or one scaled down or
    * drained for another app, takes no new input (control_runner_lease) and
    * stops once it holds none: the inputs it holds finish there. */
-  return !ct->fn->app->running || c->shutting_down ||
-         ((ct->stop || ct->fn->retired) && ct->nleased == 0);
+  return !ct->app->running || c->shutting_down ||
+         ((ct->stop || ctl_ct_fn(ct)->retired) && ct->nleased == 0);
 }
 
 /* Removes input_id from the container's running list; the next one starts
@@ -218,8 +219,8 @@ bool control_runner_should_stop(control_t *c, ctl_container_t *ct) {
 static bool unlease(ctl_container_t *ct, int64_t input_id) {
   for (size_t i = 0; i < ct->nleased; i++) {
     if (ct->leased[i].id != input_id) continue;
-    ctl_stats_record(ct->fn, &ct->leased[i], now_wall());
-    if (ct->fn->running > 0) ct->fn->running--;
+    ctl_stats_record(ctl_ct_fn(ct), &ct->leased[i], now_wall());
+    if (ctl_ct_fn(ct)->running > 0) ctl_ct_fn(ct)->running--;
     memmove(&ct->leased[i], &ct->leased[i + 1],
             (ct->nleased - i - 1) * sizeof *ct->leased);
     ct->nleased--;
@@ -288,7 +289,7 @@ static int take_output(control_t *c, ctl_container_t *ct, runner_out_t *r,
   json_t *dur = json_object_get(r->json, "duration_us");
   if (json_is_integer(dur) && json_integer_value(dur) >= 0 &&
       strcmp(r->status, "item"))
-    ctl_ewma(&ct->fn->run_us, (double)json_integer_value(dur));
+    ctl_ewma(&ctl_ct_fn(ct)->run_us, (double)json_integer_value(dur));
   if (r->len > c->cfg.max_payload || !strcmp(r->status, "failure")) {
     int rc = flush_outputs(c, batch, nbatch, err);
     if (rc < 0) return rc;
@@ -302,7 +303,8 @@ static int take_output(control_t *c, ctl_container_t *ct, runner_out_t *r,
       return 0;
     }
     const char *msg = json_string_value(json_object_get(r->json, "message"));
-    ctl_input_failed(c, ct->fn, r->input_id, msg ? msg : "the function failed",
+    ctl_input_failed(c, ctl_ct_fn(ct), r->input_id,
+                     msg ? msg : "the function failed",
                      json_string_value(json_object_get(r->json, "exception")),
                      json_string_value(json_object_get(r->json, "traceback")),
                      r->data, r->len);
@@ -321,7 +323,7 @@ static int take_output(control_t *c, ctl_container_t *ct, runner_out_t *r,
     unlease(ct, r->input_id);
     ct->inputs_done++;
     /* A generator's closing output carries no value; it follows the items. */
-    if (ct->fn->is_generator) o->seq = -1;
+    if (ctl_ct_fn(ct)->is_generator) o->seq = -1;
   }
   return 0;
 }
@@ -358,8 +360,8 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
   if (ct->state == CT_STARTING) {
     ctl_ewma(&c->start_us, (double)(now_mono_us() - ct->created_us));
     ct->state = CT_RUNNING;
-    ct->fn->starting--;
-    ct->fn->start_failures = 0;
+    ctl_ct_fn(ct)->starting--;
+    ctl_ct_fn(ct)->start_failures = 0;
     ct->last_active_ms = now_mono_ms();
     err_t e = ERR_INIT;
     if (ctl_begin_lazy(c, &e) < 0 ||
@@ -369,18 +371,18 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
     c->dirty = true;
   }
   /* Stopping, or draining (it keeps what it holds but takes nothing). */
-  if (want == 0 || ct->stop || ct->fn->retired || !ct->fn->app->running ||
+  if (want == 0 || ct->stop || ctl_ct_fn(ct)->retired || !ct->app->running ||
       c->shutting_down)
     return 0;
   int rc = ctl_begin_lazy(c, err);
   if (rc < 0) return rc;
-  ctl_fn_t *fn = ct->fn;
+  ctl_fn_t *fn = ctl_ct_fn(ct);
   /* While the load falls, the newest containers take no new inputs
    * (scale_may_lease). Counting the older ones is needed only then. */
   if (fn->live > fn->desired) {
     int64_t older = 0;
     for (ctl_container_t *o = c->containers; o; o = o->next)
-      if (o->fn == fn && o != ct && !o->stop && o->state != CT_EXITED &&
+      if (ctl_ct_fn(o) == fn && o != ct && !o->stop && o->state != CT_EXITED &&
           o->created_us < ct->created_us)
         older++;
     if (!scale_may_lease(fn->live, fn->desired, older)) return 0;
@@ -401,8 +403,8 @@ int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
   store_leased_t *l = NULL;
   size_t n = 0;
   double now = now_wall();
-  if ((rc = c->store->ops->inputs_lease(c->store, ct->fn->id, ct->id, want, now,
-                                        &l, &n, err)) < 0)
+  if ((rc = c->store->ops->inputs_lease(c->store, ctl_ct_fn(ct)->id, ct->id,
+                                        want, now, &l, &n, err)) < 0)
     return rc;
   if (n && ct->nleased == 0) ct->head_started_us = now_mono_us();
   fn->queued = fn->queued > (int64_t)n ? fn->queued - (int64_t)n : 0;

@@ -1,7 +1,6 @@
-/* The autoscaler and container life on the control side: how many
- * containers each function gets, starting them, enforcing timeouts,
- * scaling idle ones down, and what a container's death means for the
- * inputs it held. */
+/* Container life on the control side: starting a function's containers
+ * through the worker seam, enforcing timeouts, stopping them, and what a
+ * container's end means for the inputs it held. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -22,7 +21,7 @@
 
 static void emit_log(control_t *c, ctl_container_t *ct, const char *stream,
                      const char *data, size_t len) {
-  ctl_log_append(c, ct->fn->app, ct->id, stream, data, len);
+  ctl_log_append(c, ct->app, ct->id, stream, data, len);
 }
 
 static void flush_partial(control_t *c, ctl_container_t *ct, int i) {
@@ -93,23 +92,19 @@ static void gpu_list(uint64_t mask, char *out, size_t n) {
       len += (size_t)snprintf(out + len, n - len, "%s%d", len ? "," : "", i);
 }
 
-/* Picks want free GPUs of the worker (0 when there are not enough). */
-static uint64_t gpus_take(control_t *c, int64_t want) {
-  uint64_t used = 0, mask = 0;
-  for (ctl_container_t *o = c->containers; o; o = o->next)
-    if (o->state != CT_EXITED) used |= o->gpus;
-  int64_t total = worker_gpu_total(c->worker);
-  for (int i = 0; i < total && i < 64 && want > 0; i++)
-    if (!(used & (1ull << i))) {
+/* Picks want free GPUs of worker w (0 when there are not enough). */
+static uint64_t gpus_take(control_t *c, ctl_worker_t *w, int64_t want) {
+  uint64_t free_mask = ctl_worker_gpus_free(w, c->containers), mask = 0;
+  for (int i = 0; i < 64 && want > 0; i++)
+    if (free_mask & (1ull << i)) {
       mask |= 1ull << i;
       want--;
     }
   return want > 0 ? 0 : mask;
 }
 
-static char **build_env(control_t *c, ctl_container_t *ct,
+static char **build_env(control_t *c, ctl_container_t *ct, ctl_fn_t *fn,
                         const json_t *image_env) {
-  ctl_fn_t *fn = ct->fn;
   size_t cap = 32 + json_object_size(fn->env) + json_array_size(image_env);
   char **env = xcalloc(cap, sizeof *env);
   size_t n = 0;
@@ -276,9 +271,13 @@ static void container_free(ctl_container_t *ct) {
   free(ct);
 }
 
-int ctl_container_start(control_t *c, ctl_fn_t *fn) {
+int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
+  res_t need = {fn->cpu, fn->memory_mib, fn->gpu};
   ctl_container_t *ct = xcalloc(1, sizeof *ct);
-  ct->fn = fn;
+  ct->wl = (ctl_workload_t){.kind = CTL_WL_FUNCTION, .u.fn = fn};
+  ct->app = fn->app;
+  ct->res = need;
+  ct->worker = w;
   id_new("ct", ct->id, sizeof ct->id);
   id_new("tok", ct->token, sizeof ct->token);
   ct->state = CT_STARTING;
@@ -288,7 +287,7 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn) {
                                   fn->cpu, fn->memory_mib, now_wall(), &err);
   ctl_image_t im;
   int rc = 0;
-  if (fn->gpu > 0 && !(ct->gpus = gpus_take(c, fn->gpu)))
+  if (fn->gpu > 0 && !(ct->gpus = gpus_take(c, w, fn->gpu)))
     rc = err_set(&err, -EBUSY, "no %lld free GPUs", (long long)fn->gpu);
   if (rc == 0) rc = image_for_start(c, fn, &im, &err);
   if (rc == 0) {
@@ -306,9 +305,11 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn) {
                       .cpu_limit = fn->cpu_limit,
                       .memory_mib = (uint64_t)fn->memory_mib,
                       .pids_max = PIDS_MAX};
-    char **env = build_env(c, ct, im.env);
+    char **env = build_env(c, ct, fn, im.env);
     spec.envp = env;
-    rc = worker_start(c->worker, &spec, ct, &ct->wk, &err);
+    /* Queued: the worker starts it from the loop and reports started (or
+     * exited, when the start fails there). */
+    rc = wk_start(w->wk, &spec, ct, &err);
     free_env(env);
     image_release(&im);
   }
@@ -323,8 +324,6 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn) {
     container_free(ct);
     return rc;
   }
-  c->store->ops->container_update(c->store, ct->id, "starting",
-                                  wk_container_pid(ct->wk), NULL, 0, 0, &err);
   ct->last_active_ms = now_mono_ms();
   ct->created_us = now_mono_us();
   ct->next = c->containers;
@@ -335,18 +334,37 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn) {
   return 0;
 }
 
+void ctl_container_started(control_t *c, ctl_container_t *ct, int pid) {
+  ct->pid = pid;
+  err_t err = ERR_INIT;
+  control_begin(c, &err);
+  /* A remote worker's news may come after the runner already called in. */
+  c->store->ops->container_update(
+      c->store, ct->id, ct->state == CT_RUNNING ? "running" : "starting", pid,
+      NULL, 0, ct->inputs_done, &err);
+}
+
 /* ---- ending ---- */
 
 static void describe_end(ctl_container_t *ct, const wk_exit_t *ex, char *msg,
                          size_t n) {
-  ctl_fn_t *fn = ct->fn;
+  ctl_fn_t *fn = ctl_ct_fn(ct);
   msg[0] = '\0';
   switch (ex->end) {
     case WK_OOM:
       snprintf(msg, n, "container killed: out of memory (limit %lld MiB)",
-               (long long)fn->memory_mib);
+               (long long)ct->res.mem);
+      break;
+    case WK_START_FAILED:
+      snprintf(msg, n, "cannot start a container: %.400s",
+               ex->message ? ex->message : "the worker gave no reason");
+      break;
+    case WK_LOST:
+      snprintf(msg, n, "container lost: %.400s",
+               ex->message ? ex->message : "its worker went away");
       break;
     case WK_KILLED:
+      if (!fn) break;
       if (ex->kill_reason == KILL_STARTUP)
         snprintf(msg, n,
                  "container did not become ready within its startup_timeout "
@@ -380,9 +398,40 @@ static void describe_end(ctl_container_t *ct, const wk_exit_t *ex, char *msg,
   }
 }
 
+/* What the end of a function's container means for the function: the input
+ * it was running fails (or is retried), and a container that died before
+ * it took work counts toward the function's start failures. Inputs of a
+ * lost worker are not the function's fault: they all go back to the queue
+ * (ctl_container_exited) without counting an attempt. */
+static void function_container_ended(control_t *c, ctl_container_t *ct,
+                                     ctl_fn_t *fn, const wk_exit_t *ex,
+                                     const char *msg, bool before_work) {
+  if (before_work) fn->starting--;
+  if (!msg[0]) return;
+  if (ex->end == WK_START_FAILED) {
+    /* As when the start fails at once: skiffd's log, not the app's. */
+    log_error("cannot start a container for %s: %s", fn->name,
+              ex->message ? ex->message : "");
+  } else {
+    ctl_log_system(c, fn->app, ct->id, "container %s: %s", ct->id, msg);
+  }
+  if (ex->end == WK_LOST) return;
+  if (ct->nleased > 0) {
+    int64_t head = ct->leased[0].id;
+    memmove(&ct->leased[0], &ct->leased[1],
+            (ct->nleased - 1) * sizeof *ct->leased);
+    ct->nleased--;
+    ctl_input_failed(c, fn, head, msg, NULL, NULL, NULL, 0);
+  } else if (before_work &&
+             (ex->end != WK_KILLED || ex->kill_reason == KILL_STARTUP)) {
+    fn->start_failures++;
+    snprintf(fn->last_failure, sizeof fn->last_failure, "%s", msg);
+  }
+}
+
 void ctl_container_exited(control_t *c, ctl_container_t *ct,
                           const wk_exit_t *ex) {
-  ctl_fn_t *fn = ct->fn;
+  ctl_fn_t *fn = ctl_ct_fn(ct);
   for (int i = 0; i < 2; i++)
     if (ct->partial[i].len) flush_partial(c, ct, i);
   char msg[512];
@@ -390,21 +439,7 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
   err_t err = ERR_INIT;
   control_begin(c, &err);
   bool before_work = ct->state == CT_STARTING;
-  if (before_work) fn->starting--;
-  if (msg[0]) {
-    ctl_log_system(c, fn->app, ct->id, "container %s: %s", ct->id, msg);
-    if (ct->nleased > 0) {
-      int64_t head = ct->leased[0].id;
-      memmove(&ct->leased[0], &ct->leased[1],
-              (ct->nleased - 1) * sizeof *ct->leased);
-      ct->nleased--;
-      ctl_input_failed(c, fn, head, msg, NULL, NULL, NULL, 0);
-    } else if (before_work &&
-               (ex->end != WK_KILLED || ex->kill_reason == KILL_STARTUP)) {
-      fn->start_failures++;
-      snprintf(fn->last_failure, sizeof fn->last_failure, "%s", msg);
-    }
-  }
+  if (fn) function_container_ended(c, ct, fn, ex, msg, before_work);
   /* Inputs it held but had not started go back to the queue as they were. */
   size_t n = 0;
   c->store->ops->inputs_release_container(c->store, ct->id, &n, &err);
@@ -415,7 +450,8 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
                                   now_wall(), ct->inputs_done, &err);
   ct->state = CT_EXITED;
   ctl_token_remove(c, ct);
-  if (!ct->stop) fn->live--; /* a scaled-down one was uncounted already */
+  /* A scaled-down one was uncounted already. */
+  if (fn && !ct->stop) fn->live--;
   for (ctl_container_t **pp = &c->containers; *pp; pp = &(*pp)->next) {
     if (*pp == ct) {
       *pp = ct->next;
@@ -423,43 +459,55 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
     }
   }
   container_free(ct);
-  if (n && c->http) http_wake(c->http, fn->park_key);
+  if (n && fn && c->http) http_wake(c->http, fn->park_key);
   c->dirty = true;
 }
 
 void ctl_container_term(control_t *c, ctl_container_t *ct) {
   if (ct->term_ms) return;
-  worker_term(c->worker, ct->wk, KILL_STOP);
+  err_t err = ERR_INIT;
+  /* The worker sends SIGKILL itself if it is still there after the grace. */
+  if (wk_stop(ct->worker->wk, ct->id, EXIT_GRACE_MS, KILL_STOP, &err) < 0)
+    log_warn("container %s: stop: %s", ct->id, err.msg);
   ct->term_ms = now_mono_ms();
+}
+
+void ctl_container_kill(control_t *c, ctl_container_t *ct, int reason) {
+  (void)c;
+  err_t err = ERR_INIT;
+  if (wk_signal(ct->worker->wk, ct->id, WK_KILL, reason, &err) < 0)
+    log_warn("container %s: kill: %s", ct->id, err.msg);
 }
 
 void ctl_kill_app_containers(control_t *c, ctl_app_t *app) {
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next)
-    if (ct->fn->app == app) ctl_container_term(c, ct);
+    if (ct->app == app) ctl_container_term(c, ct);
 }
 
 void ctl_containers_free(control_t *c) {
+  /* The table lives in its members' handles: clear it before they go. */
+  HASH_CLEAR(hh_token, c->by_token);
   ctl_container_t *next;
   for (ctl_container_t *ct = c->containers; ct; ct = next) {
     next = ct->next;
     container_free(ct);
   }
   c->containers = NULL;
-  HASH_CLEAR(hh_token, c->by_token);
 }
 
 /* ---- the tick ---- */
 
 static void enforce_timeouts(control_t *c, uint64_t now) {
+  (void)now;
   for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
-    if (ct->term_ms && now - ct->term_ms > EXIT_GRACE_MS)
-      worker_kill(c->worker, ct->wk, KILL_STOP);
-    if (ct->state == CT_STARTING && (double)(now_mono_us() - ct->created_us) >
-                                        ct->fn->startup_timeout_s * 1e6)
-      worker_kill(c->worker, ct->wk, KILL_STARTUP);
+    ctl_fn_t *fn = ctl_ct_fn(ct);
+    if (!fn) continue;
+    if (ct->state == CT_STARTING &&
+        (double)(now_mono_us() - ct->created_us) > fn->startup_timeout_s * 1e6)
+      ctl_container_kill(c, ct, KILL_STARTUP);
     if (ct->nleased == 0 || ct->state != CT_RUNNING) continue;
-    if ((double)(now_mono_us() - ct->head_started_us) > ct->fn->timeout_s * 1e6)
-      worker_kill(c->worker, ct->wk, KILL_TIMEOUT);
+    if ((double)(now_mono_us() - ct->head_started_us) > fn->timeout_s * 1e6)
+      ctl_container_kill(c, ct, KILL_TIMEOUT);
   }
 }
 

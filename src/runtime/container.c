@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -557,10 +558,47 @@ static void reap(pid_t pid) {
   }
 }
 
-int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
-                       err_t *err) {
-  out->pid = -1;
-  out->pidfd = out->stdout_fd = out->stderr_fd = -1;
+/* Whether an absolute program path names an executable file in the
+ * container's root: looked up in each layer (top first) with symlinks
+ * resolved inside that layer, as they will be in the container. A bare name
+ * is left to skiff-init's PATH search, and a path under one of the spec's
+ * mounts to what gets mounted. */
+static int check_program(const rt_spec_t *spec, err_t *err) {
+  const char *prog = spec->argv[0];
+  if (prog[0] != '/') return 0;
+  for (size_t i = 0; i < spec->n_mounts; i++) {
+    size_t n = strlen(spec->mounts[i].dst);
+    if (!strncmp(prog, spec->mounts[i].dst, n) &&
+        (prog[n] == '/' || prog[n] == '\0'))
+      return 0;
+  }
+  size_t n_lower = spec->n_lower ? spec->n_lower : 1;
+  for (size_t k = n_lower; k-- > 0;) {
+    const char *dir = spec->n_lower ? spec->lower_dirs[k] : spec->lower_dir;
+    int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) continue;
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT};
+    int fd = (int)syscall(SYS_openat2, dfd, prog + 1, &how, sizeof how);
+    close(dfd);
+    if (fd < 0) continue;
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+    close(fd);
+    if (ok) return 0;
+    return err_set(err, -EACCES,
+                   "container %s: program %s is not an executable file in "
+                   "the container's root file system; check the image's "
+                   "entrypoint and python",
+                   spec->id, prog);
+  }
+  return err_set(err, -ENOENT,
+                 "container %s: program %s is not in the container's root "
+                 "file system; check the image's entrypoint and python",
+                 spec->id, prog);
+}
+
+int rt_spec_check(const rt_spec_t *spec, err_t *err) {
   if (!spec || !cg__valid_name(spec->id))
     return err_set(err, -EINVAL,
                    "invalid container id '%s': use 1 to 128 letters, digits, "
@@ -594,8 +632,16 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
                    "container %s: init_path %s is not an executable file; "
                    "point it at the skiff-init binary of the build",
                    id, spec->init_path);
+  return check_program(spec, err);
+}
 
-  int rc = 0;
+int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
+                       err_t *err) {
+  out->pid = -1;
+  out->pidfd = out->stdout_fd = out->stderr_fd = -1;
+  int rc = rt_spec_check(spec, err);
+  if (rc < 0) return rc;
+  const char *id = spec->id;
   plan_t plan = {0};
   bool made_bundle = false, made_cgroup = false;
   _cleanup_free_ char *bundle = NULL;

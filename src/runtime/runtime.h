@@ -77,6 +77,11 @@ void rt_remove_parent(rt_t *rt);
 /* "v1" or "v2": the backend that enforces cpu, memory and pids. */
 const char *rt_cgroup_version(const rt_t *rt);
 
+/* What rt_container_start checks before it forks: a valid id, the layers
+ * of the root file system, skiff-init, and the program (an absolute argv[0]
+ * must be an executable file in the root, resolved inside it). */
+int rt_spec_check(const rt_spec_t *spec, err_t *err);
+
 /* Creates the cgroup, the overlay root and the mounts, then starts the
  * container with new pid, mount, uts, ipc and net namespaces (loopback up),
  * its own /proc, a minimal /dev, a private /tmp, running

@@ -20,6 +20,7 @@
 #include "control/control.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "worker/local.h"
 #include "worker/pycache.h"
 
 typedef struct daemon_opts {
@@ -423,10 +424,7 @@ int main(int argc, char **argv) {
                          .init_path = paths_init_bin(),
                          .cgroup_root = o.cgroup_root,
                          .max_payload = o.max_payload_mb * 1024 * 1024,
-                         .ephemeral_grace_s = o.ephemeral_grace_s,
-                         .cpus = o.cpus,
-                         .memory_mib = o.memory_mib,
-                         .gpus = o.gpus};
+                         .ephemeral_grace_s = o.ephemeral_grace_s};
   char *sdk_real = realpath(cc.sdk_dir, NULL);
   if (!sdk_real || access(cc.init_path, X_OK) != 0) {
     fprintf(stderr,
@@ -439,6 +437,23 @@ int main(int argc, char **argv) {
   if (pycache_compile(o.python, sdk_real, &err) < 0)
     err_sink(&err, "byte-compile the SDK (containers will import it slower)");
   if (control_new(d.loop, &cc, d.store, &d.control, &err) < 0) {
+    fprintf(stderr, "skiffd: %s\n", err.msg);
+    return 1;
+  }
+  /* The all-in-one mode: this machine's worker, in this loop. */
+  char *run_dir = xasprintf("%s/run", abs_home);
+  worker_local_config_t wc = {.home = abs_home,
+                              .sdk_dir = cc.sdk_dir,
+                              .init_path = cc.init_path,
+                              .run_dir = run_dir,
+                              .cgroup_root = cc.cgroup_root,
+                              .cpus = o.cpus,
+                              .memory_mib = o.memory_mib,
+                              .gpus = o.gpus};
+  wk_worker_t *local = NULL;
+  int wrc = worker_local_new(d.loop, &wc, &local, &err);
+  free(run_dir);
+  if (wrc < 0 || control_add_worker(d.control, local, &err) < 0) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
   }

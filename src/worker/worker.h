@@ -1,57 +1,81 @@
-/* The worker: runs containers on this machine through the runtime, streams
- * their stdout and stderr, and reports how each one ended. In the
- * all-in-one mode it lives in skiffd's loop beside the control plane. */
+/* The worker seam: how the control plane runs containers on a machine.
+ *
+ * A worker is one machine's container runtime seen through a small table of
+ * operations (wk_ops_t), like the store's store_ops_t or the runtime's
+ * cgroup backends. The control plane sends commands (start, signal, stop)
+ * and learns what happened from events (started, log, exited, lost). The
+ * in-process worker of the all-in-one mode is one backend (worker_local,
+ * local.h); a worker on another machine over a long-lived stream is
+ * another, behind the same table, with no change to the control plane.
+ *
+ * The contract every backend keeps:
+ *
+ * - One thread, one loop. Commands are called on the control plane's libuv
+ *   loop, and events are delivered on it. An event is never delivered from
+ *   inside a command call: a command only queues work, and its events come
+ *   later from the loop (for the local worker: a uv_idle callback, the
+ *   container's pidfd and pipes; for a remote one: its stream). So the
+ *   control plane may send commands while it walks its own lists.
+ *
+ * - A command that fails synchronously returns a negative errno with a
+ *   message in err and fires no event for that container (libuv's rule).
+ *   start checks what it can without forking (the root file system's
+ *   layers, the program, skiff-init) before it returns 0.
+ *
+ * - After start returned 0, the container gets exactly one `exited` event,
+ *   which is its last. Before it: `started` (with the pid) once the process
+ *   runs, then any number of `log` events. A start that fails after the
+ *   command returned (clone, cgroup or mount failure) reports `exited` with
+ *   WK_START_FAILED and the message, and no `started`. A container signalled
+ *   before it started ends with `exited` (WK_KILLED) and no `started`.
+ *
+ * - `lost` says the worker is gone (connection closed, heartbeat missed):
+ *   no event follows it, not even `exited` for its containers; the control
+ *   plane ends them itself (as WK_LOST). The backend stays allocated until
+ *   the control plane calls close, which it never does from inside an
+ *   event callback.
+ *
+ * - Ownership: the spec and its strings belong to the caller and are only
+ *   read during start (a backend copies what it keeps). `data` is the
+ *   caller's per-container pointer, given back with every event of that
+ *   container and never touched by the backend. Pointers passed to event
+ *   callbacks (stream, bytes, the exit record and its message) are valid
+ *   only during the callback.
+ *
+ * - close kills the containers that are left and frees the worker, with no
+ *   further events. */
 #ifndef SKIFF_WORKER_WORKER_H
 #define SKIFF_WORKER_WORKER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "base/err.h"
 
-typedef struct worker worker_t;
-typedef struct wk_container wk_container_t;
+typedef struct wk_worker wk_worker_t;
 
 /* How a container ended, as the worker saw it. */
 enum wk_end {
-  WK_EXITED,   /* PID 1 exited on its own; see code */
-  WK_SIGNALED, /* the program was killed by a signal; see signal */
-  WK_OOM,      /* the kernel's OOM killer killed a process in it */
-  WK_KILLED,   /* worker_kill() was called; see the reason given there */
+  WK_EXITED,       /* PID 1 exited on its own; see code */
+  WK_SIGNALED,     /* the program was killed by a signal; see signal */
+  WK_OOM,          /* the kernel's OOM killer killed a process in it */
+  WK_KILLED,       /* signalled by the control plane; see kill_reason */
+  WK_START_FAILED, /* it never ran; message says why */
+  WK_LOST, /* its worker went away (the control plane's own verdict after a
+              lost event; backends do not report it per container) */
 };
 
 typedef struct wk_exit {
   enum wk_end end;
-  int code;        /* exit code for WK_EXITED */
-  int signal;      /* for WK_SIGNALED */
-  int kill_reason; /* the value passed to worker_kill, for WK_KILLED */
+  int code;            /* exit code for WK_EXITED */
+  int signal;          /* for WK_SIGNALED */
+  int kill_reason;     /* the reason passed to signal or stop, WK_KILLED */
+  const char *message; /* WK_START_FAILED, WK_LOST; NULL otherwise */
 } wk_exit_t;
 
-typedef struct wk_callbacks {
-  /* A chunk of output; stream is "stdout" or "stderr". */
-  void (*on_log)(void *ctx, wk_container_t *c, const char *stream,
-                 const char *data, size_t len);
-  /* The container is gone and cleaned up; c is freed after this returns. */
-  void (*on_exit)(void *ctx, wk_container_t *c, const wk_exit_t *ex);
-} wk_callbacks_t;
-
-typedef struct worker_config {
-  const char *home;        /* $SKIFF_HOME */
-  const char *sdk_dir;     /* host dir holding the skiff package */
-  const char *init_path;   /* static skiff-init */
-  const char *run_dir;     /* host dir with the runner socket api.sock */
-  const char *cgroup_root; /* NULL: /sys/fs/cgroup */
-  /* What the worker offers containers; 0 (GPUs: -1) = what the machine
-   * has (GPUs: the /dev/nvidiaN devices). */
-  double cpus;
-  uint64_t memory_mib;
-  int64_t gpus;
-} worker_config_t;
-
-/* A read-only bind of host files into a container (copy=False local files
- * of an image, python sources). */
+/* A bind of host files into a container (copy=False local files of an
+ * image, python sources, GPU device nodes). */
 typedef struct wk_mount {
   const char *src; /* host path */
   const char *dst; /* absolute path inside */
@@ -59,6 +83,8 @@ typedef struct wk_mount {
   bool optional;   /* skipped when src does not exist */
 } wk_mount_t;
 
+/* What to run. Besides these the worker always mounts the SDK at
+ * /skiff/sdk and the runner socket's directory at /skiff/run. */
 typedef struct wk_spec {
   const char *id;
   const char *src_dir; /* the app's source files, mounted at /skiff/src */
@@ -76,32 +102,83 @@ typedef struct wk_spec {
   uint64_t pids_max;
 } wk_spec_t;
 
-int worker_new(uv_loop_t *loop, const worker_config_t *cfg,
-               const wk_callbacks_t *cb, void *ctx, worker_t **out, err_t *err);
-/* Kills every container and frees the worker (containers' on_exit is not
- * called). */
-void worker_free(worker_t *w);
+/* How a container is asked to end. */
+enum wk_signal {
+  WK_TERM, /* SIGTERM to its program, which may run exit handlers */
+  WK_KILL, /* SIGKILL to every process in it */
+};
 
-int worker_start(worker_t *w, const wk_spec_t *spec, void *data,
-                 wk_container_t **out, err_t *err);
-/* SIGKILLs the container; its on_exit reports WK_KILLED with reason, unless
- * the OOM killer got there first. Killing twice keeps the first reason. */
-void worker_kill(worker_t *w, wk_container_t *c, int reason);
-/* Asks the container to end (SIGTERM to its program, which may run exit
- * handlers); reported like worker_kill with reason. The caller follows up
- * with worker_kill when it does not end in time. */
-void worker_term(worker_t *w, wk_container_t *c, int reason);
+/* What a worker is and offers; strings live as long as the worker. */
+typedef struct wk_info {
+  const char *name;          /* "local", or the machine's name */
+  double cpus;               /* cores offered to containers */
+  uint64_t memory_mib;       /* memory offered to containers */
+  int64_t gpus;              /* GPUs 0 .. gpus-1 */
+  const char *cgroup;        /* "v1" or "v2" */
+  const char *cgroup_parent; /* the cgroup holding its containers */
+} wk_info_t;
 
-const char *wk_container_id(const wk_container_t *c);
-void *wk_container_data(const wk_container_t *c);
-int wk_container_pid(const wk_container_t *c);
+typedef struct wk_events {
+  void (*started)(void *ctx, wk_worker_t *w, void *data, int pid);
+  /* A chunk of output; stream is "stdout" or "stderr". */
+  void (*log)(void *ctx, wk_worker_t *w, void *data, const char *stream,
+              const char *bytes, size_t len);
+  /* The container is gone and cleaned up: its last event. */
+  void (*exited)(void *ctx, wk_worker_t *w, void *data, const wk_exit_t *ex);
+  /* The worker is gone; see the contract above. */
+  void (*lost)(void *ctx, wk_worker_t *w, const char *why);
+} wk_events_t;
 
-const char *worker_cgroup_version(const worker_t *w);
-double worker_cpu_total(const worker_t *w);
-uint64_t worker_memory_total_mib(const worker_t *w);
-int64_t worker_gpu_total(const worker_t *w);
-/* The cgroup (under each controller) holding this worker's containers:
- * "skiff-" and 12 hex digits of the home's hash. */
-const char *worker_cgroup_parent(const worker_t *w);
+typedef struct wk_ops {
+  const char *name; /* the backend: "local", "remote", ... */
+  void (*info)(wk_worker_t *w, wk_info_t *out);
+  /* Queues a container start; its events carry data. */
+  int (*start)(wk_worker_t *w, const wk_spec_t *spec, void *data, err_t *err);
+  /* Asks container id to end (TERM) or ends it (KILL); it is reported as
+   * WK_KILLED with reason, unless it ended otherwise first (the OOM
+   * killer). The first reason given is kept. -ENOENT: no such container
+   * (it has exited already). */
+  int (*signal)(wk_worker_t *w, const char *id, enum wk_signal sig, int reason,
+                err_t *err);
+  /* TERM now and KILL after grace_ms if it is still there: the worker keeps
+   * the deadline itself, so that a remote one needs no round trip. */
+  int (*stop)(wk_worker_t *w, const char *id, uint64_t grace_ms, int reason,
+              err_t *err);
+  void (*close)(wk_worker_t *w);
+  /* Room for more: snapshot (a template from a running container),
+   * restore. */
+} wk_ops_t;
+
+/* The head of every backend's own struct. */
+struct wk_worker {
+  const wk_ops_t *ops;
+  /* Set once, by whoever drives the worker, before its first command. */
+  const wk_events_t *events;
+  void *ctx;
+};
+
+static inline void wk_info(wk_worker_t *w, wk_info_t *out) {
+  w->ops->info(w, out);
+}
+static inline int wk_start(wk_worker_t *w, const wk_spec_t *spec, void *data,
+                           err_t *err) {
+  return w->ops->start(w, spec, data, err);
+}
+static inline int wk_signal(wk_worker_t *w, const char *id, enum wk_signal sig,
+                            int reason, err_t *err) {
+  return w->ops->signal(w, id, sig, reason, err);
+}
+static inline int wk_stop(wk_worker_t *w, const char *id, uint64_t grace_ms,
+                          int reason, err_t *err) {
+  return w->ops->stop(w, id, grace_ms, reason, err);
+}
+static inline void wk_close(wk_worker_t *w) {
+  if (w) w->ops->close(w);
+}
+
+/* A deep copy of a spec (spec.c), for backends that start later; freed
+ * with wk_spec_free. */
+wk_spec_t *wk_spec_dup(const wk_spec_t *spec);
+void wk_spec_free(wk_spec_t *spec);
 
 #endif

@@ -1,0 +1,512 @@
+/* worker_local: container life on this machine. A start is checked at once
+ * and queued; the clone runs from a uv_idle callback, never inside the
+ * command (which may come from an HTTP handler). Then the pidfd is watched
+ * for the exit and the pipes for output, the end is classified and the
+ * container cleaned up. */
+#include "worker/local.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+
+#include "runtime/runtime.h"
+
+typedef struct worker_local worker_local_t;
+typedef struct lc lc_t;
+
+/* One container: queued (spec set, not started) or live (started). */
+struct lc {
+  worker_local_t *w;
+  char id[40];
+  char *bundle;
+  void *data;
+  wk_spec_t *spec; /* until it starts */
+  rt_proc_t proc;
+  uv_poll_t exit_poll;
+  uv_pipe_t out_pipe;
+  uv_pipe_t err_pipe;
+  uv_timer_t grace; /* stop: SIGKILL when it outlives its grace */
+  int open_handles;
+  bool started;
+  bool exited;
+  bool killed;
+  int kill_reason;
+  lc_t *prev, *next;
+};
+
+struct worker_local {
+  wk_worker_t base;
+  uv_loop_t *loop;
+  char *sdk_dir, *init_path, *run_dir;
+  rt_t *rt;
+  char *containers_dir;
+  lc_t *live;
+  lc_t *queued, *queued_tail; /* starts in the order they were asked for */
+  uv_idle_t idle;             /* runs the queued starts */
+  double cpu_total;
+  uint64_t mem_total_mib;
+  int64_t gpu_total;
+  char cgroup_parent[32];
+};
+
+static uint64_t meminfo_total_mib(void) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return 1024;
+  char line[256];
+  unsigned long long kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "MemTotal: %llu kB", &kb) == 1) break;
+  fclose(f);
+  return kb / 1024;
+}
+
+/* NVIDIA GPUs: the /dev/nvidia0, /dev/nvidia1, ... device nodes. */
+static int64_t count_gpus(void) {
+  int64_t n = 0;
+  DIR *d = opendir("/dev");
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *p = e->d_name;
+    if (strncmp(p, "nvidia", 6) || !p[6]) continue;
+    p += 6;
+    while (*p >= '0' && *p <= '9') p++;
+    if (!*p) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+void worker_local_cgroup_parent(const char *home, char *out, size_t n) {
+  char hex[65];
+  sha256_hex(home, strlen(home), hex);
+  snprintf(out, n, "skiff-%.12s", hex);
+}
+
+/* ---- events ---- */
+
+static void emit_started(lc_t *c) {
+  const wk_events_t *ev = c->w->base.events;
+  if (ev && ev->started)
+    ev->started(c->w->base.ctx, &c->w->base, c->data, c->proc.pid);
+}
+
+static void emit_log(lc_t *c, const char *stream, const char *data,
+                     size_t len) {
+  const wk_events_t *ev = c->w->base.events;
+  if (ev && ev->log)
+    ev->log(c->w->base.ctx, &c->w->base, c->data, stream, data, len);
+}
+
+static void emit_exited(lc_t *c, const wk_exit_t *ex) {
+  const wk_events_t *ev = c->w->base.events;
+  if (ev && ev->exited) ev->exited(c->w->base.ctx, &c->w->base, c->data, ex);
+}
+
+/* ---- lists ---- */
+
+static void unlink_live(worker_local_t *w, lc_t *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (w->live == c)
+    w->live = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+}
+
+static lc_t *queue_pop(worker_local_t *w) {
+  lc_t *c = w->queued;
+  if (!c) return NULL;
+  w->queued = c->next;
+  if (!w->queued) w->queued_tail = NULL;
+  c->next = NULL;
+  return c;
+}
+
+static lc_t *find(worker_local_t *w, const char *id) {
+  for (lc_t *c = w->live; c; c = c->next)
+    if (!strcmp(c->id, id)) return c;
+  for (lc_t *c = w->queued; c; c = c->next)
+    if (!strcmp(c->id, id)) return c;
+  return NULL;
+}
+
+static void lc_free_unstarted(lc_t *c) {
+  wk_spec_free(c->spec);
+  free(c->bundle);
+  free(c);
+}
+
+/* ---- a live container's handles ---- */
+
+static void on_handle_closed(uv_handle_t *h) {
+  lc_t *c = h->data;
+  if (--c->open_handles > 0) return;
+  free(c->bundle);
+  free(c);
+}
+
+static void close_handle(lc_t *c, uv_handle_t *h) {
+  if (uv_is_closing(h)) return;
+  uv_close(h, on_handle_closed);
+}
+
+static void close_handles(lc_t *c) {
+  close_handle(c, (uv_handle_t *)&c->exit_poll);
+  close_handle(c, (uv_handle_t *)&c->out_pipe);
+  close_handle(c, (uv_handle_t *)&c->err_pipe);
+  close_handle(c, (uv_handle_t *)&c->grace);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char chunk[64 * 1024];
+  buf->base = chunk;
+  buf->len = sizeof chunk;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  lc_t *c = s->data;
+  if (n > 0) {
+    const char *stream = s == (uv_stream_t *)&c->out_pipe ? "stdout" : "stderr";
+    emit_log(c, stream, buf->base, (size_t)n);
+    return;
+  }
+  if (n < 0) {
+    uv_read_stop(s);
+    close_handle(c, (uv_handle_t *)s);
+  }
+}
+
+/* Reads whatever is still buffered in a pipe, so that the last words of a
+ * dying container reach the logs before the news of its death. */
+static void drain(lc_t *c, uv_pipe_t *p, const char *stream) {
+  if (uv_is_closing((uv_handle_t *)p)) return;
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)p, &fd) < 0) return;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    emit_log(c, stream, buf, (size_t)n);
+  }
+}
+
+static void classify(worker_local_t *w, lc_t *c, int st, wk_exit_t *ex) {
+  err_t err = ERR_INIT;
+  bool oom = false;
+  if (rt_container_oom_killed(w->rt, c->id, &oom, &err) < 0)
+    log_warn("container %s: %s", c->id, err.msg);
+  err_clear(&err);
+  if (oom) {
+    ex->end = WK_OOM;
+  } else if (c->killed) {
+    ex->end = WK_KILLED;
+    ex->kill_reason = c->kill_reason;
+  } else if (WIFEXITED(st)) {
+    int code = WEXITSTATUS(st);
+    /* skiff-init reports a program killed by signal N as 128 + N. */
+    if (code > 128 && code < 128 + 65) {
+      ex->end = WK_SIGNALED;
+      ex->signal = code - 128;
+    } else {
+      ex->end = WK_EXITED;
+      ex->code = code;
+    }
+  } else if (WIFSIGNALED(st)) {
+    ex->end = WK_SIGNALED;
+    ex->signal = WTERMSIG(st);
+  }
+}
+
+static void on_exit_poll(uv_poll_t *h, int status, int events) {
+  lc_t *c = h->data;
+  worker_local_t *w = c->w;
+  int st = 0;
+  pid_t r = waitpid(c->proc.pid, &st, WNOHANG);
+  if (r == 0) return; /* spurious */
+  uv_poll_stop(h);
+  uv_timer_stop(&c->grace);
+  c->exited = true;
+  drain(c, &c->out_pipe, "stdout");
+  drain(c, &c->err_pipe, "stderr");
+  wk_exit_t ex = {0};
+  classify(w, c, st, &ex);
+  err_t err = ERR_INIT;
+  if (rt_container_destroy(w->rt, c->id, c->bundle, &err) < 0)
+    log_warn("container %s: cleanup: %s", c->id, err.msg);
+  unlink_live(w, c);
+  emit_exited(c, &ex);
+  close(c->proc.pidfd);
+  close_handles(c);
+}
+
+static void kill_now(lc_t *c) {
+  err_t err = ERR_INIT;
+  if (rt_container_kill(c->w->rt, c->id, &err) < 0)
+    log_warn("container %s: kill: %s", c->id, err.msg);
+  kill(c->proc.pid, SIGKILL);
+}
+
+static void on_grace(uv_timer_t *t) {
+  lc_t *c = t->data;
+  if (!c->exited) kill_now(c);
+}
+
+/* ---- starting ---- */
+
+static void to_rt_spec(worker_local_t *w, lc_t *c, rt_spec_t *rs,
+                       rt_mount_t **mounts_out) {
+  const wk_spec_t *spec = c->spec;
+  size_t n_mounts = 3 + spec->n_mounts;
+  rt_mount_t *mounts = xcalloc(n_mounts, sizeof *mounts);
+  mounts[0] = (rt_mount_t){w->sdk_dir, "/skiff/sdk", true, false};
+  mounts[1] = (rt_mount_t){spec->src_dir, "/skiff/src", true, false};
+  mounts[2] = (rt_mount_t){w->run_dir, "/skiff/run", false, false};
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    mounts[3 + i] =
+        (rt_mount_t){spec->mounts[i].src, spec->mounts[i].dst,
+                     !spec->mounts[i].writable, spec->mounts[i].optional};
+  *rs = (rt_spec_t){
+      .id = spec->id,
+      .bundle_dir = c->bundle,
+      .lower_dirs = spec->lower_dirs,
+      .n_lower = spec->n_lower,
+      .lower_dir = "/",
+      .init_path = w->init_path,
+      .argv = spec->argv,
+      .envp = spec->envp,
+      .mounts = mounts,
+      .n_mounts = n_mounts,
+      .hostname = spec->id,
+      .workdir = spec->workdir ? spec->workdir : "/skiff/src",
+      .limits = {.cpu_request = spec->cpu,
+                 .cpu_limit = spec->cpu_limit,
+                 .memory_max = spec->memory_mib * 1024 * 1024,
+                 .pids_max = spec->pids_max},
+  };
+  *mounts_out = mounts;
+}
+
+/* Clones a queued container; reports started, or exited when it cannot. */
+static void launch(worker_local_t *w, lc_t *c) {
+  if (c->killed) { /* signalled while queued: it never runs */
+    wk_exit_t ex = {.end = WK_KILLED, .kill_reason = c->kill_reason};
+    emit_exited(c, &ex);
+    lc_free_unstarted(c);
+    return;
+  }
+  rt_spec_t rs;
+  rt_mount_t *mounts;
+  to_rt_spec(w, c, &rs, &mounts);
+  err_t err = ERR_INIT;
+  int rc = rt_container_start(w->rt, &rs, &c->proc, &err);
+  free(mounts);
+  if (rc < 0) {
+    wk_exit_t ex = {.end = WK_START_FAILED, .message = err.msg};
+    emit_exited(c, &ex);
+    lc_free_unstarted(c);
+    return;
+  }
+  wk_spec_free(c->spec);
+  c->spec = NULL;
+  c->started = true;
+  uv_poll_init(w->loop, &c->exit_poll, c->proc.pidfd);
+  uv_pipe_init(w->loop, &c->out_pipe, 0);
+  uv_pipe_init(w->loop, &c->err_pipe, 0);
+  uv_timer_init(w->loop, &c->grace);
+  uv_pipe_open(&c->out_pipe, c->proc.stdout_fd);
+  uv_pipe_open(&c->err_pipe, c->proc.stderr_fd);
+  c->exit_poll.data = c->out_pipe.data = c->err_pipe.data = c->grace.data = c;
+  c->open_handles = 4;
+  uv_poll_start(&c->exit_poll, UV_READABLE, on_exit_poll);
+  uv_read_start((uv_stream_t *)&c->out_pipe, on_alloc, on_read);
+  uv_read_start((uv_stream_t *)&c->err_pipe, on_alloc, on_read);
+  c->next = w->live;
+  if (w->live) w->live->prev = c;
+  w->live = c;
+  emit_started(c);
+}
+
+/* Starts what was queued before this round; starts asked for by the event
+ * callbacks of this round wait for the next one. */
+static void on_idle(uv_idle_t *h) {
+  worker_local_t *w = h->data;
+  uv_idle_stop(h);
+  lc_t *last = w->queued_tail;
+  for (lc_t *c; last && (c = queue_pop(w));) {
+    bool end = c == last;
+    launch(w, c);
+    if (end) break;
+  }
+  if (w->queued) uv_idle_start(&w->idle, on_idle);
+}
+
+/* ---- commands ---- */
+
+static void local_info(wk_worker_t *base, wk_info_t *out) {
+  worker_local_t *w = (worker_local_t *)base;
+  *out = (wk_info_t){.name = "local",
+                     .cpus = w->cpu_total,
+                     .memory_mib = w->mem_total_mib,
+                     .gpus = w->gpu_total,
+                     .cgroup = rt_cgroup_version(w->rt),
+                     .cgroup_parent = w->cgroup_parent};
+}
+
+static int local_start(wk_worker_t *base, const wk_spec_t *spec, void *data,
+                       err_t *err) {
+  worker_local_t *w = (worker_local_t *)base;
+  if (!spec->id || find(w, spec->id))
+    return err_set(err, -EEXIST,
+                   "container %s: a container with this id is already on "
+                   "this worker",
+                   spec->id ? spec->id : "(null)");
+  if (!spec->src_dir || access(spec->src_dir, F_OK) < 0)
+    return err_sys(err, -ENOENT,
+                   "container %s: the app's source directory %s is missing",
+                   spec->id, spec->src_dir ? spec->src_dir : "(none)");
+  lc_t *c = xcalloc(1, sizeof *c);
+  c->w = w;
+  c->data = data;
+  snprintf(c->id, sizeof c->id, "%s", spec->id);
+  c->bundle = xasprintf("%s/%s", w->containers_dir, spec->id);
+  c->spec = wk_spec_dup(spec);
+  /* What can be checked without forking fails the command itself. */
+  rt_spec_t rs;
+  rt_mount_t *mounts;
+  to_rt_spec(w, c, &rs, &mounts);
+  int rc = rt_spec_check(&rs, err);
+  free(mounts);
+  if (rc < 0) {
+    lc_free_unstarted(c);
+    return rc;
+  }
+  if (w->queued_tail)
+    w->queued_tail->next = c;
+  else
+    w->queued = c;
+  w->queued_tail = c;
+  uv_idle_start(&w->idle, on_idle);
+  return 0;
+}
+
+static void mark_killed(lc_t *c, int reason) {
+  if (!c->killed) {
+    c->killed = true;
+    c->kill_reason = reason;
+  }
+}
+
+static int local_signal(wk_worker_t *base, const char *id, enum wk_signal sig,
+                        int reason, err_t *err) {
+  worker_local_t *w = (worker_local_t *)base;
+  lc_t *c = find(w, id);
+  if (!c || c->exited)
+    return err_set(err, -ENOENT, "container %s is not on this worker", id);
+  mark_killed(c, reason);
+  if (!c->started) return 0; /* reported when its turn to start comes */
+  if (sig == WK_KILL)
+    kill_now(c);
+  else
+    kill(c->proc.pid, SIGTERM); /* skiff-init passes it on to the program */
+  return 0;
+}
+
+static int local_stop(wk_worker_t *base, const char *id, uint64_t grace_ms,
+                      int reason, err_t *err) {
+  worker_local_t *w = (worker_local_t *)base;
+  int rc = local_signal(base, id, WK_TERM, reason, err);
+  if (rc < 0) return rc;
+  lc_t *c = find(w, id);
+  if (c && c->started && !uv_is_active((uv_handle_t *)&c->grace))
+    uv_timer_start(&c->grace, on_grace, grace_ms, 0);
+  return 0;
+}
+
+static void on_idle_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void local_close(wk_worker_t *base) {
+  worker_local_t *w = (worker_local_t *)base;
+  for (lc_t *c; (c = queue_pop(w));) lc_free_unstarted(c);
+  err_t err = ERR_INIT;
+  while (w->live) {
+    lc_t *c = w->live;
+    mark_killed(c, 0);
+    kill_now(c);
+    waitpid(c->proc.pid, NULL, 0);
+    rt_container_destroy(w->rt, c->id, c->bundle, &err);
+    err_clear(&err);
+    unlink_live(w, c);
+    close(c->proc.pidfd);
+    c->exited = true;
+    uv_poll_stop(&c->exit_poll);
+    close_handles(c);
+  }
+  rt_remove_parent(w->rt);
+  rt_free(w->rt);
+  free(w->containers_dir);
+  free(w->sdk_dir);
+  free(w->init_path);
+  free(w->run_dir);
+  w->idle.data = w;
+  uv_close((uv_handle_t *)&w->idle, on_idle_closed);
+}
+
+static const wk_ops_t local_ops = {
+    .name = "local",
+    .info = local_info,
+    .start = local_start,
+    .signal = local_signal,
+    .stop = local_stop,
+    .close = local_close,
+};
+
+int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
+                     wk_worker_t **out, err_t *err) {
+  worker_local_t *w = xcalloc(1, sizeof *w);
+  w->base.ops = &local_ops;
+  w->loop = loop;
+  w->containers_dir = xasprintf("%s/containers", cfg->home);
+  int rc = mkdir_p(w->containers_dir, 0700, err);
+  if (rc < 0) goto fail;
+  /* Each home gets its own cgroup parent, so that two daemons (tests, or
+   * two users' homes) never clean up each other's containers. */
+  worker_local_cgroup_parent(cfg->home, w->cgroup_parent,
+                             sizeof w->cgroup_parent);
+  rt_config_t rc_cfg = {.cgroup_root = cfg->cgroup_root,
+                        .cgroup_parent = w->cgroup_parent};
+  if ((rc = rt_new(&rc_cfg, &w->rt, err)) < 0) goto fail;
+  int stale = rt_cleanup_stale(w->rt, w->containers_dir, err);
+  if (stale > 0)
+    log_info("cleaned up %d containers left by an earlier skiffd", stale);
+  else if (stale < 0)
+    log_warn("cleaning up old containers: %s", err->msg);
+  err_clear(err);
+  w->sdk_dir = xstrdup(cfg->sdk_dir);
+  w->init_path = xstrdup(cfg->init_path);
+  w->run_dir = xstrdup(cfg->run_dir);
+  w->cpu_total =
+      cfg->cpus > 0 ? cfg->cpus : (double)sysconf(_SC_NPROCESSORS_ONLN);
+  w->mem_total_mib =
+      cfg->memory_mib > 0 ? cfg->memory_mib : meminfo_total_mib();
+  w->gpu_total = cfg->gpus >= 0 ? cfg->gpus : count_gpus();
+  uv_idle_init(loop, &w->idle);
+  w->idle.data = w;
+  *out = &w->base;
+  return 0;
+fail:
+  free(w->containers_dir);
+  free(w);
+  return rc;
+}

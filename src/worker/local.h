@@ -1,0 +1,39 @@
+/* worker_local: the worker backend that runs containers on this machine,
+ * in skiffd's own loop (the all-in-one mode), through the runtime. See
+ * worker.h for the contract it keeps. */
+#ifndef SKIFF_WORKER_LOCAL_H
+#define SKIFF_WORKER_LOCAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/err.h"
+#include "worker/worker.h"
+
+typedef struct worker_local_config {
+  const char *home;        /* $SKIFF_HOME */
+  const char *sdk_dir;     /* host dir holding the skiff package */
+  const char *init_path;   /* static skiff-init */
+  const char *run_dir;     /* host dir with the runner socket api.sock */
+  const char *cgroup_root; /* NULL: /sys/fs/cgroup */
+  /* What the worker offers containers; 0 (GPUs: -1) = what the machine
+   * has (GPUs: the /dev/nvidiaN devices). */
+  double cpus;
+  uint64_t memory_mib;
+  int64_t gpus;
+} worker_local_config_t;
+
+/* Makes the worker (its cgroup parent, the containers' directory) and
+ * cleans up what an earlier skiffd of this home left behind. The strings of
+ * cfg are copied. Freed with wk_close. */
+int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
+                     wk_worker_t **out, err_t *err);
+
+/* The cgroup (under each controller) holding the containers of the local
+ * worker of this home: "skiff-" and 12 hex digits of the home's hash, so
+ * that two daemons never touch each other's containers. Image builds run
+ * theirs there too. */
+void worker_local_cgroup_parent(const char *home, char *out, size_t n);
+
+#endif
