@@ -282,9 +282,11 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
   id_new("tok", ct->token, sizeof ct->token);
   ct->state = CT_STARTING;
   err_t err = ERR_INIT;
-  control_begin(c, &err);
-  c->store->ops->container_insert(c->store, ct->id, fn->app->id, fn->id,
-                                  fn->cpu, fn->memory_mib, now_wall(), &err);
+  if (control_begin(c, &err) < 0 ||
+      c->store->ops->container_insert(c->store, ct->id, fn->app->id, fn->id,
+                                      fn->cpu, fn->memory_mib, now_wall(),
+                                      &err) < 0)
+    err_sink(&err, "container %s of %s: record it", ct->id, fn->name);
   ctl_image_t im;
   int rc = 0;
   if (fn->gpu > 0 && !(ct->gpus = gpus_take(c, w, fn->gpu)))
@@ -316,8 +318,9 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
   if (rc < 0) {
     log_error("cannot start a container for %s: %s", fn->name, err.msg);
     err_t e2 = ERR_INIT;
-    c->store->ops->container_update(c->store, ct->id, "exited", 0, err.msg,
-                                    now_wall(), 0, &e2);
+    if (c->store->ops->container_update(c->store, ct->id, "exited", 0, err.msg,
+                                        now_wall(), 0, &e2) < 0)
+      err_sink(&e2, "container %s: record its failed start", ct->id);
     fn->start_failures++;
     snprintf(fn->last_failure, sizeof fn->last_failure,
              "cannot start a container: %.400s", err.msg);
@@ -337,11 +340,12 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
 void ctl_container_started(control_t *c, ctl_container_t *ct, int pid) {
   ct->pid = pid;
   err_t err = ERR_INIT;
-  control_begin(c, &err);
   /* A remote worker's news may come after the runner already called in. */
-  c->store->ops->container_update(
-      c->store, ct->id, ct->state == CT_RUNNING ? "running" : "starting", pid,
-      NULL, 0, ct->inputs_done, &err);
+  if (ctl_begin_lazy(c, &err) < 0 ||
+      c->store->ops->container_update(
+          c->store, ct->id, ct->state == CT_RUNNING ? "running" : "starting",
+          pid, NULL, 0, ct->inputs_done, &err) < 0)
+    err_sink(&err, "container %s: record its pid", ct->id);
 }
 
 /* ---- ending ---- */
@@ -437,17 +441,20 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
   char msg[512];
   describe_end(ct, ex, msg, sizeof msg);
   err_t err = ERR_INIT;
-  control_begin(c, &err);
+  if (control_begin(c, &err) < 0)
+    err_sink(&err, "container %s: record its end", ct->id);
   bool before_work = ct->state == CT_STARTING;
   if (fn) function_container_ended(c, ct, fn, ex, msg, before_work);
   /* Inputs it held but had not started go back to the queue as they were. */
   size_t n = 0;
-  c->store->ops->inputs_release_container(c->store, ct->id, &n, &err);
+  if (c->store->ops->inputs_release_container(c->store, ct->id, &n, &err) < 0)
+    err_sink(&err, "container %s ended: give back its leased inputs", ct->id);
   const char *reason = msg[0]                 ? msg
                        : ex->end == WK_KILLED ? "stopped"
                                               : "exited";
-  c->store->ops->container_update(c->store, ct->id, "exited", 0, reason,
-                                  now_wall(), ct->inputs_done, &err);
+  if (c->store->ops->container_update(c->store, ct->id, "exited", 0, reason,
+                                      now_wall(), ct->inputs_done, &err) < 0)
+    err_sink(&err, "container %s ended (%s): record it", ct->id, reason);
   ct->state = CT_EXITED;
   ctl_token_remove(c, ct);
   /* A scaled-down one was uncounted already. */
@@ -468,7 +475,7 @@ void ctl_container_term(control_t *c, ctl_container_t *ct) {
   err_t err = ERR_INIT;
   /* The worker sends SIGKILL itself if it is still there after the grace. */
   if (wk_stop(ct->worker->wk, ct->id, EXIT_GRACE_MS, KILL_STOP, &err) < 0)
-    log_warn("container %s: stop: %s", ct->id, err.msg);
+    err_sink(&err, "container %s: stop", ct->id);
   ct->term_ms = now_mono_ms();
 }
 
@@ -476,7 +483,7 @@ void ctl_container_kill(control_t *c, ctl_container_t *ct, int reason) {
   (void)c;
   err_t err = ERR_INIT;
   if (wk_signal(ct->worker->wk, ct->id, WK_KILL, reason, &err) < 0)
-    log_warn("container %s: kill: %s", ct->id, err.msg);
+    err_sink(&err, "container %s: kill", ct->id);
 }
 
 void ctl_kill_app_containers(control_t *c, ctl_app_t *app) {
@@ -536,7 +543,8 @@ static void stop_abandoned_apps(control_t *c, uint64_t now) {
                    "from for %.0fs",
                    a->name, c->cfg.ephemeral_grace_s);
     err_t err = ERR_INIT;
-    if (control_app_stop(c, a->id, &err) < 0) log_warn("%s", err.msg);
+    if (control_app_stop(c, a->id, &err) < 0)
+      err_sink(&err, "stop abandoned app %s", a->name);
   }
 }
 

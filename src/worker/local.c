@@ -204,8 +204,7 @@ static void classify(worker_local_t *w, lc_t *c, int st, wk_exit_t *ex) {
   err_t err = ERR_INIT;
   bool oom = false;
   if (rt_container_oom_killed(w->rt, c->id, &oom, &err) < 0)
-    log_warn("container %s: %s", c->id, err.msg);
-  err_clear(&err);
+    err_sink(&err, "container %s: read its cgroup's OOM count", c->id);
   if (oom) {
     ex->end = WK_OOM;
   } else if (c->killed) {
@@ -242,7 +241,7 @@ static void on_exit_poll(uv_poll_t *h, int status, int events) {
   classify(w, c, st, &ex);
   err_t err = ERR_INIT;
   if (rt_container_destroy(w->rt, c->id, c->bundle, &err) < 0)
-    log_warn("container %s: cleanup: %s", c->id, err.msg);
+    err_sink(&err, "container %s: cleanup", c->id);
   unlink_live(w, c);
   emit_exited(c, &ex);
   close(c->proc.pidfd);
@@ -252,7 +251,7 @@ static void on_exit_poll(uv_poll_t *h, int status, int events) {
 static void kill_now(lc_t *c) {
   err_t err = ERR_INIT;
   if (rt_container_kill(c->w->rt, c->id, &err) < 0)
-    log_warn("container %s: kill: %s", c->id, err.msg);
+    err_sink(&err, "container %s: kill", c->id);
   kill(c->proc.pid, SIGKILL);
 }
 
@@ -491,8 +490,7 @@ int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
   if (stale > 0)
     log_info("cleaned up %d containers left by an earlier skiffd", stale);
   else if (stale < 0)
-    log_warn("cleaning up old containers: %s", err->msg);
-  err_clear(err);
+    err_sink(err, "cleaning up old containers");
   w->sdk_dir = xstrdup(cfg->sdk_dir);
   w->init_path = xstrdup(cfg->init_path);
   w->run_dir = xstrdup(cfg->run_dir);

@@ -427,24 +427,22 @@ static void test_lost_worker(void **state) {
   int attempts = -1;
   assert_string_equal(input_state(store, leased_id, &attempts), "queued");
   assert_int_equal(attempts, 0);
-  json_t *rows = NULL;
+  store_container_t *rows = NULL;
+  size_t nrows = 0;
   assert_int_equal(
-      store->ops->containers_list(store, "ap-seam", false, &rows, &err), 0);
-  size_t i;
-  json_t *row;
+      store->ops->containers_list(store, "ap-seam", false, &rows, &nrows, &err),
+      0);
   bool found = false;
-  json_array_foreach(rows, i, row) {
-    const char *id = json_string_value(json_object_get(row, "container_id"));
-    if (!id || strcmp(id, a.cts[0].id)) continue;
+  for (size_t i = 0; i < nrows; i++) {
+    if (strcmp(rows[i].id, a.cts[0].id)) continue;
     found = true;
-    assert_string_equal(json_string_value(json_object_get(row, "state")),
-                        "exited");
+    assert_string_equal(rows[i].state, "exited");
     assert_string_equal(
-        json_string_value(json_object_get(row, "exit_reason")),
+        rows[i].exit_reason,
         "container lost: worker a was lost (connection closed)");
   }
   assert_true(found);
-  json_decref(rows);
+  store_containers_free(rows, nrows);
 
   int a_starts = a.n;
   ctl_scheduler_tick(c);
