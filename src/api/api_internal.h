@@ -121,4 +121,9 @@ void api_cls_bind(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_cls_bind(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_function(api_t *api, http_req_t *req, const route_match_t *m);
 
+/* Answers a failed call lookup: 410 when the call expired (its results
+ * were deleted after the retention period), else err (call_expired.c). */
+void api_respond_call_lookup(api_t *api, http_req_t *req, const char *call_id,
+                             err_t *err);
+
 #endif

@@ -112,7 +112,7 @@ void api_call_inputs(api_t *api, http_req_t *req, const route_match_t *m) {
   store_call_t call;
   /* An unknown call answers 404 before its inputs are looked at. */
   if (control_call_get(api->control, m->params[0], &call, &err) < 0) {
-    http_respond_err(req, &err);
+    api_respond_call_lookup(api, req, m->params[0], &err);
     goto out;
   }
   if (decode_inputs(api, req, json_object_get(body, "inputs"), &in, &n) < 0)
@@ -169,7 +169,7 @@ void api_call_outputs(api_t *api, http_req_t *req, const route_match_t *m) {
   bool can_wait = false;
   if (control_call_outputs(api->control, m->params[0], after, limit, &call,
                            &rows, &n, &can_wait, &err) < 0) {
-    http_respond_err(req, &err);
+    api_respond_call_lookup(api, req, m->params[0], &err);
     return;
   }
   if (n == 0 && wait > 0 && can_wait && !http_req_timed_out(req)) {
@@ -202,7 +202,7 @@ void api_call_get(api_t *api, http_req_t *req, const route_match_t *m) {
   err_t err = ERR_INIT;
   store_call_t call;
   if (control_call_get(api->control, m->params[0], &call, &err) < 0) {
-    http_respond_err(req, &err);
+    api_respond_call_lookup(api, req, m->params[0], &err);
     return;
   }
   http_respond(req, 200, api_call_json(&call));

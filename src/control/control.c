@@ -67,6 +67,7 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
   uv_timer_init(loop, &c->tick);
   c->tick.data = c;
   uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+  ctl_retention_start(c);
   c->dirty = true;
   *out = c;
   return 0;
@@ -157,6 +158,7 @@ size_t control_drain(control_t *c) {
 void control_shutdown(control_t *c) {
   c->shutting_down = true;
   uv_timer_stop(&c->tick);
+  ctl_retention_stop(c);
   ctl_builds_stop(c);
   err_t err = ERR_INIT;
   if (control_begin(c, &err) < 0)
@@ -184,6 +186,7 @@ void control_free(control_t *c) {
   ctl_apps_free(c);
   ctl_builds_free(c);
   img_store_close(c->images);
+  ctl_retention_free(c);
   free(c->blobs_dir);
   free(c->apps_dir);
   free(c->run_dir);

@@ -14,6 +14,7 @@
 typedef struct ctl_app ctl_app_t;
 typedef struct ctl_stats ctl_stats_t;
 typedef struct ctl_lease ctl_lease_t;
+typedef struct ctl_retention ctl_retention_t;
 
 typedef struct ctl_fn {
   char id[40];
@@ -164,6 +165,7 @@ struct control {
    * a transaction of only those waits up to LAZY_COMMIT_MS for company. */
   bool txn_durable;
   uint64_t txn_opened_ms;
+  ctl_retention_t *retention;
 };
 
 /* Opens (or joins) the group transaction for writes that recovery after a
@@ -259,5 +261,10 @@ ctl_fn_t *ctl_app_add_instance(control_t *c, ctl_app_t *a, const ctl_fn_t *cls,
  * bound again in the active one (same names), so that their queued inputs
  * and calls through their old ids move there. */
 void ctl_classes_carry(control_t *c, ctl_app_t *a);
+
+/* retention.c: the timer that deletes what the store no longer needs. */
+void ctl_retention_start(control_t *c);
+void ctl_retention_stop(control_t *c);
+void ctl_retention_free(control_t *c);
 
 #endif
