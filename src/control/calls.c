@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/duration.h"
 #include "base/util.h"
 #include "control/control_internal.h"
 
@@ -39,6 +40,26 @@ static int call_fn(control_t *c, const char *function_id, call_fn_t *out,
   out->is_cls = kind && !strcmp(kind, "cls");
   json_decref(def);
   return 0;
+}
+
+/* The call, or why it is not there: a call whose results were deleted
+ * after the retention period (retention.c) is -ESTALE (410), with when
+ * results are deleted, rather than unknown (-ENOENT, 404). */
+static int lookup(control_t *c, const char *call_id, store_call_t *out,
+                  err_t *err) {
+  int rc = c->store->ops->call_get(c->store, call_id, out, err);
+  if (rc != -ENOENT) return rc;
+  json_t *expired = NULL;
+  err_t e = ERR_INIT;
+  if (c->store->ops->call_expired(c->store, call_id, &expired, &e) < 0)
+    return rc;
+  json_decref(expired);
+  char keep[32];
+  duration_format(control_result_retention(c), keep, sizeof keep);
+  return err_set(err, -ESTALE,
+                 "the result of call %s expired: results are kept for %s "
+                 "after the call finished (skiffd --result-retention)",
+                 call_id, keep);
 }
 
 static bool kind_valid(const char *kind) {
@@ -106,7 +127,7 @@ int control_call_create(control_t *c, const control_call_new_t *req,
 
 int control_call_get(control_t *c, const char *call_id, store_call_t *out,
                      err_t *err) {
-  return c->store->ops->call_get(c->store, call_id, out, err);
+  return lookup(c, call_id, out, err);
 }
 
 int control_call_add_inputs(control_t *c, const char *call_id,
@@ -114,7 +135,7 @@ int control_call_add_inputs(control_t *c, const char *call_id,
                             err_t *err) {
   *accepted = 0;
   store_call_t call;
-  int rc = c->store->ops->call_get(c->store, call_id, &call, err);
+  int rc = lookup(c, call_id, &call, err);
   if (rc < 0) return rc;
   if (!strcmp(call.state, "cancelled") || !control_app_running(c, call.app_id))
     return err_set(err, -EBUSY, "call %s is cancelled or its app is stopped",
@@ -134,7 +155,7 @@ int control_call_outputs(control_t *c, const char *call_id, int64_t after,
                          err_t *err) {
   *rows = NULL;
   *n = 0;
-  int rc = c->store->ops->call_get(c->store, call_id, call, err);
+  int rc = lookup(c, call_id, call, err);
   if (rc < 0) return rc;
   /* A caller reading outputs keeps its ephemeral app alive. */
   control_app_touch(c, call->app_id);

@@ -63,6 +63,7 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
   uv_idle_init(loop, &c->kick);
   c->kick.data = c;
   uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+  ctl_retention_start(c);
   c->dirty = true;
   *out = c;
   return 0;
@@ -147,6 +148,7 @@ void control_shutdown(control_t *c) {
   c->shutting_down = true;
   uv_timer_stop(&c->tick);
   uv_idle_stop(&c->kick);
+  ctl_retention_stop(c);
   ctl_builds_stop(c);
   err_t err = ERR_INIT;
   if (control_begin(c, &err) < 0)
@@ -176,6 +178,7 @@ void control_free(control_t *c) {
   ctl_apps_free(c);
   ctl_builds_free(c);
   img_store_close(c->images);
+  ctl_retention_free(c);
   free(c->blobs_dir);
   free(c->apps_dir);
   free(c->run_dir);

@@ -29,7 +29,15 @@ typedef struct control_config {
                                 long is stopped */
   const char *image_store;   /* the image store directory */
   const char *debian_mirror; /* for debian_slim */
+  /* Retention (retention.c); 0 takes the default below. */
+  double result_retention_s;   /* results kept after a call finished */
+  uint64_t log_cap_bytes;      /* log kept per app */
+  double retention_interval_s; /* between retention passes */
 } control_config_t;
+
+#define CTL_RESULT_RETENTION_S (7 * 86400.0)
+#define CTL_LOG_CAP_MB 64
+#define CTL_RETENTION_INTERVAL_S 60.0
 
 int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
                 control_t **out, err_t *err);
@@ -231,5 +239,8 @@ int control_cls_instance(control_t *c, const char *app_id, json_t *def,
 /* The definition of the function a container serves. */
 int control_container_function(control_t *c, ctl_container_t *ct, json_t **def,
                                err_t *err);
+
+/* How long results are kept after their call finished (seconds). */
+double control_result_retention(const control_t *c);
 
 #endif

@@ -14,6 +14,7 @@
 typedef struct ctl_app ctl_app_t;
 typedef struct ctl_stats ctl_stats_t;
 typedef struct ctl_lease ctl_lease_t;
+typedef struct ctl_retention ctl_retention_t;
 
 typedef struct ctl_fn {
   char id[40];
@@ -203,6 +204,7 @@ struct control {
    * a transaction of only those waits up to LAZY_COMMIT_MS for company. */
   bool txn_durable;
   uint64_t txn_opened_ms;
+  ctl_retention_t *retention;
 };
 
 /* Opens (or joins) the group transaction for writes that recovery after a
@@ -339,5 +341,9 @@ int control_app_loaded(control_t *c, const char *app_id, err_t *err);
  * version's functions take no new input, their queued inputs move to the
  * new version, and their containers stop after the inputs they hold. */
 int control_app_deployed(control_t *c, const char *app_id, err_t *err);
+/* retention.c: the timer that deletes what the store no longer needs. */
+void ctl_retention_start(control_t *c);
+void ctl_retention_stop(control_t *c);
+void ctl_retention_free(control_t *c);
 
 #endif

@@ -176,7 +176,7 @@ void control_inputs_added(control_t *c, const char *function_id) {
 int control_call_cancel(control_t *c, const char *call_id, bool terminate,
                         size_t *n, err_t *err) {
   store_call_t call;
-  int rc = c->store->ops->call_get(c->store, call_id, &call, err);
+  int rc = control_call_get(c, call_id, &call, err);
   if (rc < 0) return rc;
   if ((rc = control_begin(c, err)) < 0) goto out;
   if (terminate) {

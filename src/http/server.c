@@ -199,6 +199,10 @@ static int err_status(const err_t *err, const char **code_out) {
       status = 507;
       code = "insufficient_storage";
       break;
+    case -ESTALE: /* what was asked for existed and was deleted since */
+      status = 410;
+      code = "expired";
+      break;
     default:
       break;
   }

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "base/duration.h"
 #include "base/log.h"
 #include "base/paths.h"
 #include "base/util.h"
@@ -40,6 +41,10 @@ typedef struct daemon_opts {
   uint64_t memory_mib; /* 0 = all */
   int64_t gpus;        /* -1 = all */
   enum log_level level;
+  double result_retention_s;
+  uint64_t log_cap_mb;
+  /* Between retention passes; a hidden option, for tests. */
+  double retention_interval_s;
 } daemon_opts_t;
 
 typedef struct daemon_state {
@@ -76,6 +81,11 @@ static void usage(FILE *f) {
       "  --store URL            sqlite:PATH (default "
       "sqlite:$home/skiff.db)\n"
       "  --max-payload-mb N     largest pickled argument or result "
+      "(default 64)\n"
+      "  --result-retention D   keep results of finished calls for D "
+      "(default 7d;\n"
+      "                         e.g. 7d, 24h, 30m, 90s)\n"
+      "  --log-cap-mb N         log kept per app; older lines are dropped "
       "(default 64)\n"
       "  --python PATH          interpreter inside containers without an "
       "image\n"
@@ -120,7 +130,10 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_CERTS,
     O_CPUS,
     O_MEMORY,
-    O_GPUS
+    O_GPUS,
+    O_RETENTION,
+    O_LOGCAP,
+    O_RET_INTERVAL
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -138,6 +151,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"cpus", required_argument, NULL, O_CPUS},
       {"memory", required_argument, NULL, O_MEMORY},
       {"gpus", required_argument, NULL, O_GPUS},
+      {"result-retention", required_argument, NULL, O_RETENTION},
+      {"log-cap-mb", required_argument, NULL, O_LOGCAP},
+      {"retention-interval", required_argument, NULL, O_RET_INTERVAL},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -214,6 +230,37 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         o->gpus = (int64_t)g;
         break;
       }
+      case O_RETENTION:
+        if (!duration_parse(optarg, &o->result_retention_s) ||
+            o->result_retention_s > 3650 * 86400.0) {
+          fprintf(stderr,
+                  "skiffd: --result-retention must be a duration of up to "
+                  "3650d: a positive number and a unit ms, s, m, h or d "
+                  "(e.g. 7d, 24h, 90s), got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_LOGCAP:
+        if (!parse_u64(optarg, &o->log_cap_mb) || o->log_cap_mb == 0 ||
+            o->log_cap_mb > 1024 * 1024) {
+          fprintf(stderr,
+                  "skiffd: --log-cap-mb must be a number of MiB from 1 to "
+                  "1048576, got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_RET_INTERVAL:
+        if (!duration_parse(optarg, &o->retention_interval_s) ||
+            o->retention_interval_s < 0.01 || o->retention_interval_s > 86400) {
+          fprintf(stderr,
+                  "skiffd: --retention-interval must be a duration from 0.01s "
+                  "to 1d (e.g. 60s), got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
       case O_GRACE: {
         char *end;
         o->ephemeral_grace_s = strtod(optarg, &end);
@@ -371,6 +418,9 @@ int main(int argc, char **argv) {
                      .max_payload_mb = 64,
                      .python = "/usr/bin/python3",
                      .ephemeral_grace_s = 60,
+                     .result_retention_s = CTL_RESULT_RETENTION_S,
+                     .log_cap_mb = CTL_LOG_CAP_MB,
+                     .retention_interval_s = CTL_RETENTION_INTERVAL_S,
                      .gpus = -1,
                      .level = LOG_INFO};
   int rc = parse_args(argc, argv, &o);
@@ -424,7 +474,10 @@ int main(int argc, char **argv) {
                          .init_path = paths_init_bin(),
                          .cgroup_root = o.cgroup_root,
                          .max_payload = o.max_payload_mb * 1024 * 1024,
-                         .ephemeral_grace_s = o.ephemeral_grace_s};
+                         .ephemeral_grace_s = o.ephemeral_grace_s,
+                         .result_retention_s = o.result_retention_s,
+                         .log_cap_bytes = o.log_cap_mb * 1024 * 1024,
+                         .retention_interval_s = o.retention_interval_s};
   char *sdk_real = realpath(cc.sdk_dir, NULL);
   if (!sdk_real || access(cc.init_path, X_OK) != 0) {
     fprintf(stderr,

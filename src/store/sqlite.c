@@ -260,6 +260,12 @@ static const store_ops_t sqlite_ops = {
     .recover = sq_recover,
     .queue_counts = sq_queue_counts,
     .counts = sq_counts,
+    .calls_expire = sq_calls_expire,
+    .call_expired = sq_call_expired,
+    .calls_forget = sq_calls_forget,
+    .logs_cap = sq_logs_cap,
+    .containers_prune = sq_containers_prune,
+    .vacuum_step = sq_vacuum_step,
 };
 
 int store_sqlite_open(const char *path, store_t **out, err_t *err) {
@@ -276,13 +282,18 @@ int store_sqlite_open(const char *path, store_t **out, err_t *err) {
     return rc;
   }
   sqlite3_busy_timeout(q->db, 5000);
+  sq_vacuum_prepare_new(q);
   /* WAL with synchronous=FULL: a commit is on disk when COMMIT returns.
-   * The caller groups many writes into one commit. */
+   * The caller groups many writes into one commit. journal_size_limit cuts
+   * the WAL file back after a checkpoint instead of leaving it at its
+   * largest size. */
   int rc = sq_exec(q,
                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                   "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
+                   "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+                   "PRAGMA journal_size_limit=67108864;",
                    err);
   if (rc == 0) rc = migrate(q, err);
+  if (rc == 0) rc = sq_vacuum_convert(q, path, err);
   if (rc < 0) {
     err_wrap(err, "store %s", path);
     sqlite3_close(q->db);

@@ -124,4 +124,23 @@ int sq_recover(store_t *s, double now, size_t *requeued, err_t *err);
 int sq_counts(store_t *s, int64_t *apps_running, int64_t *inputs_queued,
               err_t *err);
 
+/* Retention (sqlite_retention.c). */
+int sq_calls_expire(store_t *s, double before, double now, size_t max_rows,
+                    store_purge_t *p, err_t *err);
+int sq_call_expired(store_t *s, const char *call_id, json_t **out, err_t *err);
+int sq_calls_forget(store_t *s, double before, size_t max_rows,
+                    store_purge_t *p, err_t *err);
+int sq_logs_cap(store_t *s, int64_t threshold, int64_t target, int64_t cap,
+                size_t max_rows, store_purge_t *p, err_t *err);
+int sq_containers_prune(store_t *s, double before, int keep, double *cursor,
+                        size_t max_rows, store_purge_t *p, err_t *err);
+int sq_vacuum_step(store_t *s, int max_pages, size_t *freed, bool *more,
+                   err_t *err);
+/* The retention queries, NULL-terminated (their plans are tested). */
+extern const char *const sq_retention_sql[];
+/* auto_vacuum=INCREMENTAL: set on a new database before anything else;
+ * an existing one is converted with one VACUUM when it is small. */
+void sq_vacuum_prepare_new(sq_t *q);
+int sq_vacuum_convert(sq_t *q, const char *path, err_t *err);
+
 #endif

@@ -93,5 +93,57 @@ const char *const sqlite_migrations[] = {
     "CREATE INDEX inputs_ready ON inputs(function_id, id, retry_at)"
     "  WHERE state = 'queued';"
     "CREATE INDEX apps_running ON apps(id) WHERE state = 'running';",
+    /* 6: retention (sqlite_retention.c). A call gets finished_at when it
+     * becomes done or cancelled, or when its app stops (triggers, so that
+     * every path that finishes a call stamps it without knowing about
+     * retention; the time is the wall clock, as skiffd's now_wall()). When
+     * its inputs and outputs have been deleted the call moves to
+     * calls_expired, which answers "expired" rather than "not found".
+     * log_sizes keeps each app's log bytes (kept up by a trigger) so that
+     * checking the cap reads one row, not the log. The indexes let every
+     * retention query search rather than scan. */
+    "ALTER TABLE calls ADD COLUMN finished_at REAL;"
+    "UPDATE calls SET finished_at = COALESCE((SELECT max(o.created_at)"
+    "  FROM outputs o WHERE o.call_id = calls.id), created_at)"
+    "  WHERE state IN ('done', 'cancelled');"
+    "UPDATE calls SET finished_at = (SELECT a.stopped_at FROM apps a"
+    "  WHERE a.id = calls.app_id AND a.state = 'stopped')"
+    "  WHERE finished_at IS NULL;"
+    "CREATE INDEX calls_by_finished ON calls(finished_at)"
+    "  WHERE finished_at IS NOT NULL;"
+    "CREATE TRIGGER calls_finish AFTER UPDATE OF state ON calls"
+    "  WHEN NEW.state IN ('done', 'cancelled')"
+    "   AND OLD.state NOT IN ('done', 'cancelled') BEGIN"
+    "  UPDATE calls SET finished_at = (julianday('now') - 2440587.5) * 86400.0"
+    "   WHERE id = NEW.id; END;"
+    "CREATE TRIGGER calls_reopen AFTER UPDATE OF state ON calls"
+    "  WHEN NEW.state = 'running' AND OLD.state != 'running' BEGIN"
+    "  UPDATE calls SET finished_at = NULL WHERE id = NEW.id; END;"
+    "CREATE TRIGGER apps_stop_calls AFTER UPDATE OF state ON apps"
+    "  WHEN NEW.state = 'stopped' AND OLD.state != 'stopped' BEGIN"
+    "  UPDATE calls SET finished_at = NEW.stopped_at"
+    "   WHERE app_id = NEW.id AND finished_at IS NULL; END;"
+    "CREATE TABLE calls_expired("
+    "  id TEXT PRIMARY KEY, function_id TEXT NOT NULL, app_id TEXT NOT NULL,"
+    "  kind TEXT NOT NULL, n_inputs INTEGER NOT NULL, state TEXT NOT NULL,"
+    "  created_at REAL NOT NULL, finished_at REAL NOT NULL,"
+    "  expired_at REAL NOT NULL);"
+    "CREATE INDEX calls_expired_by_finished ON calls_expired(finished_at);"
+    "CREATE TABLE log_sizes("
+    "  app_id TEXT PRIMARY KEY, bytes INTEGER NOT NULL,"
+    "  dropped INTEGER NOT NULL DEFAULT 0, note_id INTEGER);"
+    "INSERT INTO log_sizes(app_id, bytes)"
+    "  SELECT app_id, sum(length(CAST(data AS BLOB))) FROM logs"
+    "  GROUP BY app_id;"
+    "CREATE INDEX log_sizes_by_bytes ON log_sizes(bytes);"
+    "CREATE TRIGGER logs_count AFTER INSERT ON logs BEGIN"
+    "  INSERT INTO log_sizes(app_id, bytes)"
+    "   VALUES (NEW.app_id, length(CAST(NEW.data AS BLOB)))"
+    "   ON CONFLICT(app_id) DO UPDATE SET bytes = bytes + excluded.bytes;"
+    "  END;"
+    "CREATE INDEX containers_exited ON containers(exited_at)"
+    "  WHERE state = 'exited';"
+    "CREATE INDEX containers_by_app_started ON containers(app_id, started_at);"
+    "DROP INDEX containers_by_app;",
     NULL,
 };

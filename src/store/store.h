@@ -116,6 +116,14 @@ typedef struct store_queue_count {
   double next_retry_at;
 } store_queue_count_t;
 
+/* What one retention step did (sqlite_retention.c). */
+typedef struct store_purge {
+  size_t rows;   /* rows deleted */
+  size_t calls;  /* calls expired (or expired calls forgotten) */
+  int64_t bytes; /* log bytes dropped */
+  bool more;     /* the row budget ran out before the work did */
+} store_purge_t;
+
 typedef struct store_ops {
   const char *name;
   void (*close)(store_t *s);
@@ -240,6 +248,40 @@ typedef struct store_ops {
                       size_t *n, err_t *err);
   int (*counts)(store_t *s, int64_t *apps_running, int64_t *inputs_queued,
                 err_t *err);
+
+  /* Retention: each operation does at most max_rows rows of work and adds
+   * what it did to *p (p->more: work remains). The caller runs them inside
+   * its group transaction, off the request path.
+   *
+   * Deletes the inputs and outputs of calls that finished (done,
+   * cancelled, or their app stopped) before `before`, oldest first; a call
+   * whose rows are all gone becomes expired: call_get says -ENOENT and
+   * call_expired finds it. */
+  int (*calls_expire)(store_t *s, double before, double now, size_t max_rows,
+                      store_purge_t *p, err_t *err);
+  /* {"call_id","finished_at","expired_at"} of an expired call; -ENOENT
+   * when the call is not expired (or never existed). */
+  int (*call_expired)(store_t *s, const char *call_id, json_t **out,
+                      err_t *err);
+  /* Forgets expired calls that finished before `before`. */
+  int (*calls_forget)(store_t *s, double before, size_t max_rows,
+                      store_purge_t *p, err_t *err);
+  /* Drops the oldest log lines of an app whose logs take more than
+   * `threshold` bytes until they take at most `target`, and puts a system
+   * line at the cut saying how much was dropped in all under the cap of
+   * `cap` bytes. One app per call. */
+  int (*logs_cap)(store_t *s, int64_t threshold, int64_t target, int64_t cap,
+                  size_t max_rows, store_purge_t *p, err_t *err);
+  /* Deletes records of containers that exited before `before`, keeping
+   * the `keep` most recent containers of each app. *cursor (start at 0)
+   * is the exit time up to which apps were looked at; the caller keeps it
+   * between calls. */
+  int (*containers_prune)(store_t *s, double before, int keep, double *cursor,
+                          size_t max_rows, store_purge_t *p, err_t *err);
+  /* Gives up to max_pages free pages back to the file system; *more when
+   * free pages remain. A no-op where the backend has nothing to do. */
+  int (*vacuum_step)(store_t *s, int max_pages, size_t *freed, bool *more,
+                     err_t *err);
 } store_ops_t;
 
 struct store {

@@ -60,6 +60,11 @@ def test_retries_until_the_daemon_is_back():
         holder["s"].server.server_close()
 
 
+EXPIRED = (
+    "the result of call fc-x expired: results are kept for 7d after the call finished (skiffd --result-retention)"
+)
+
+
 def test_keep_alive_and_error_mapping(recording_server):
     def handler(method, path, body):
         if path == "/missing":
@@ -68,6 +73,8 @@ def test_keep_alive_and_error_mapping(recording_server):
             return 400, {"error": {"code": "bad_request", "message": "field 'memory' is wrong"}}
         if path == "/conflict":
             return 409, {"error": {"code": "conflict", "message": "app stopped"}}
+        if path == "/expired":
+            return 410, {"error": {"code": "expired", "message": EXPIRED}}
         return None
 
     s = recording_server(handler=handler)
@@ -82,4 +89,9 @@ def test_keep_alive_and_error_mapping(recording_server):
     assert ei.value.status == 400 and ei.value.code == "bad_request"
     with pytest.raises(exc.ConflictError):
         c.request("POST", "/conflict", {})
+    # skiffd's message is the whole message; a TimeoutError, as in Modal.
+    with pytest.raises(exc.OutputExpiredError) as ee:
+        c.request("GET", "/expired")
+    assert str(ee.value) == EXPIRED
+    assert isinstance(ee.value, TimeoutError) and ee.value.status == 410 and ee.value.code == "expired"
     assert c.status()["max_payload_bytes"] == 64 << 20

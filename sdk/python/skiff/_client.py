@@ -123,6 +123,13 @@ def _error_from_response(status: int, body: bytes, what: str) -> exc.Error:
         cls = exc.NotFoundError
     elif status == 409:
         cls = exc.ConflictError
+    elif status == 410:
+        # The server's message says which call expired and why; it is the
+        # whole message, with no "refused" in front.
+        expired = exc.OutputExpiredError(message)
+        expired.status = status  # type: ignore[attr-defined]
+        expired.code = code  # type: ignore[attr-defined]
+        return expired
     elif status == 413:
         cls = exc.PayloadTooLargeError
     else:

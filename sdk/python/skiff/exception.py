@@ -29,6 +29,7 @@ __all__ = [
     "ImageBuildError",
     "TimeoutError",
     "FunctionTimeoutError",
+    "OutputExpiredError",
     "InputCancellation",
     "NotFoundError",
     "ConnectionError",
@@ -103,6 +104,12 @@ class TimeoutError(Error, builtins.TimeoutError):
 
 class FunctionTimeoutError(TimeoutError):
     """The remote function ran past its ``timeout`` (per attempt)."""
+
+
+class OutputExpiredError(TimeoutError):
+    """The call's result is gone: skiffd keeps the results of a finished call
+    for a limited time (``skiffd --result-retention``, default 7 days) and
+    then deletes them (HTTP 410). As in Modal, a ``TimeoutError``."""
 
 
 class InputCancellation(Error):

@@ -786,6 +786,9 @@ class FunctionCall:
         Raises:
             skiff.exception.TimeoutError: no result within ``timeout``
                 (also a builtin ``TimeoutError``).
+            skiff.exception.OutputExpiredError: the call finished longer ago
+                than skiffd keeps results (``--result-retention``) and its
+                result was deleted.
         """
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
