@@ -47,6 +47,8 @@ def _fit(text: str, stream: Any) -> str:
     try:
         width = os.get_terminal_size(stream.fileno()).columns
     except (OSError, ValueError, AttributeError):
+        width = 0
+    if width <= 0:  # a terminal that does not know its size
         width = 100
     return text if len(text) < width else text[: max(1, width - 2)] + "…"
 
