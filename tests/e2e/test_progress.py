@@ -95,3 +95,45 @@ def test_no_progress_when_piped_or_turned_off(daemon):
     rc, out, err = run_piped(daemon, "run", APP, "--n", "40", "--delay", "0.1", env={"SKIFF_PROGRESS": "1"})
     assert rc == 0, err
     assert re.search(r"\r\x1b\[Kslow\.map: 40/40 done[^\r\n]* in \d+s\n", err), err
+
+
+# ---- image builds ----------------------------------------------------------------------------------
+def _image_file(tmp_path, salt):
+    text = ("import skiff\n"
+            f"image = skiff.Image.debian_slim().run_commands('echo first-{salt}; sleep 1.5; echo second-{salt}')\n")
+    path = tmp_path / f"img_{salt}.py"
+    path.write_text(text)
+    return f"{path}::image"
+
+
+def test_build_steps_on_a_terminal_piped_and_verbose(daemon, tmp_path):
+    import uuid
+
+    # on a terminal: each step one line, the running one rewritten in place
+    salt = uuid.uuid4().hex[:10]
+    rc, text = run_in_pty(daemon, "image", "build", _image_file(tmp_path, salt))
+    assert rc == 0, text
+    head = rf"\[skiff image image\] \[2/2\] run_commands echo first-{salt}[^\r\n]*"
+    assert re.search(r"\r\x1b\[K" + head + " · running", text), text
+    assert re.search(r"\r\x1b\[K" + head + r" · built\r?\n", text), text
+    assert re.search(r"\r\x1b\[K\[skiff image image\] \[1/2\] debian_slim[^\r\n]* · cached\r?\n", text), text
+    # the step's output shows only inside its line, never as a line of its own
+    assert not re.search(rf"(^|\n)(\[skiff image image\] )?second-{salt}", text), text
+
+    # piped: plain lines, one as each step starts and ends, no output
+    salt = uuid.uuid4().hex[:10]
+    rc, out, err = run_piped(daemon, "image", "build", _image_file(tmp_path, salt))
+    assert rc == 0, err
+    lines = err.splitlines()
+    step = [l for l in lines if l.startswith(f"[skiff image image] [2/2] run_commands echo first-{salt}")]
+    assert [l.rsplit(" ", 1)[-1] for l in step] == ["(running)", "(built)"], err
+    assert "\r" not in err and "\x1b" not in err, err
+    assert not [l for l in lines if "run_commands" not in l and salt in l], err  # no output lines
+    assert len(out.split()) == 1 and len(out.strip()) == 64, out  # the image id
+
+    # --verbose: every output line, prefixed
+    salt = uuid.uuid4().hex[:10]
+    rc, out, err = run_piped(daemon, "image", "build", "--verbose", _image_file(tmp_path, salt))
+    assert rc == 0, err
+    lines = err.splitlines()
+    assert f"[skiff image image] first-{salt}" in lines and f"[skiff image image] second-{salt}" in lines, err

@@ -44,10 +44,13 @@ BATCH_BYTES = 16 * 1024 * 1024  # of base64 text per request
 BATCH_LINGER = 0.05  # s: a slow iterator's inputs are posted after this long
 OUTPUTS_LIMIT = 10_000  # the largest `limit` of GET /v1/calls/{id}/outputs
 POLL_WAIT = 30  # s per long poll of the outputs
-# After a poll that brought few outputs the reader waits this long before
-# the next, so that outputs arriving one by one are read by the hundred: a
-# request costs the caller far more than an output does.
-POLL_GATHER = 0.01  # s
+# After a poll that brought few outputs while many are still to come, the
+# reader waits before the next (5 ms, doubling up to 50 ms while polls stay
+# small), so that outputs finishing one by one are read by the hundred: a
+# request costs the caller some 100 times what an output does. The last
+# outputs of a map are read at once.
+POLL_GATHER_MIN = 0.005  # s
+POLL_GATHER_MAX = 0.05  # s
 POLL_GATHER_BELOW = 500  # outputs
 FINAL = frozenset(("success", "failure", "cancelled"))
 
@@ -242,7 +245,7 @@ class MapRun:
                 else:
                     early[idx] = out
             self._next_idx = nxt
-        if finished and not self._early:
+        if finished:
             self._finished = True
 
     def _all_arrived(self) -> bool:
@@ -345,6 +348,7 @@ class MapRun:
 
         done_set = DoneSet()
         cursor = 0
+        gather = POLL_GATHER_MIN
         try:
             while not self._stop.is_set():
                 with self._cond:
@@ -360,7 +364,9 @@ class MapRun:
                     if st not in FINAL:
                         continue
                     idx = out.get("idx")
-                    if type(idx) is not int or not done_set.add(idx):
+                    # only inputs this map read (an index past them would
+                    # wait in the ordering buffer forever)
+                    if type(idx) is not int or not 0 <= idx < self._next_input or not done_set.add(idx):
                         continue
                     if st != "success":
                         failed += 1
@@ -376,8 +382,11 @@ class MapRun:
                         self._cond.notify_all()
                     if self.progress is not None:
                         self.progress.update(self.done, self.failed, self._total)
-                    if len(outs) < POLL_GATHER_BELOW:
-                        self._stop.wait(POLL_GATHER)
+                    if len(outs) < POLL_GATHER_BELOW and self._next_input - self.done > POLL_GATHER_BELOW:
+                        self._stop.wait(gather)
+                        gather = min(POLL_GATHER_MAX, gather * 2)
+                    else:
+                        gather = POLL_GATHER_MIN
         except BaseException as e:
             if not self._stop.is_set():
                 with self._cond:
