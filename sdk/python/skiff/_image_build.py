@@ -378,7 +378,7 @@ class BuildView:
     (STATUS)``) with the running step's output; the view tells them apart.
     """
 
-    def __init__(self, out: Any, label: str, verbose: Optional[bool] = None) -> None:
+    def __init__(self, out: Any, label: str, verbose: Optional[bool] = None, steps: int = 0) -> None:
         self.out = out
         self.prefix = f"[skiff image {label}] "
         self.verbose = build_verbose() if verbose is None else verbose
@@ -386,7 +386,7 @@ class BuildView:
             self.tty = bool(out.isatty())
         except Exception:
             self.tty = False
-        self.steps = 0  # the number of steps (the base is step 0)
+        self.steps = steps  # the number of steps, the base (step 0) included
         self.current: Optional[Tuple[int, str]] = None  # the running step on a terminal
         self.drawn = False  # a live line is on the terminal
 
@@ -469,7 +469,7 @@ def build(client: Client, resolved: ResolvedImage, label: str, out: Any = None,
     if resolved.is_plain_host:
         return "host"
     out = sys.stderr if out is None else out
-    view = BuildView(out, label, verbose)
+    view = BuildView(out, label, verbose, steps=1 + len(resolved.steps))
     try:
         return _follow(client, resolved, label, view, description)
     finally:
