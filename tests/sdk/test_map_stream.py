@@ -151,13 +151,25 @@ def test_inputs_are_read_within_the_window(fn, monkeypatch):
     assert max(calls.posts) <= window and sum(calls.posts) == 3000
 
 
+def test_window_from_the_environment(fn, monkeypatch):
+    monkeypatch.setenv("SKIFF_MAP_WINDOW", "10")
+    f, calls = fn()
+    gen = Counting(500)
+    for k, y in enumerate(f.map(gen)):
+        assert gen.read - (k + 1) <= 10 + 1  # the window, plus one held over
+    assert max(calls.posts) <= 10
+    monkeypatch.setenv("SKIFF_MAP_WINDOW", "lots")
+    with pytest.raises(skiff.exception.InvalidError, match=r"SKIFF_MAP_WINDOW='lots' is not a whole number"):
+        f.map(range(3))
+
+
 def test_batches_grow_and_outputs_come_in_order(fn):
     f, calls = fn()
     n = 30_000
     assert list(f.map(iter(range(n)))) == [2 * i for i in range(n)]
     assert calls.posts[0] == _map.BATCH_MIN
     assert max(calls.posts) == _map.BATCH_MAX  # grew to the largest batch
-    assert len(calls.posts) < 20  # not 300 batches of 100
+    assert len(calls.posts) < 30  # not 300 batches of 100
 
 
 def test_outputs_read_again_are_yielded_once(fn):
