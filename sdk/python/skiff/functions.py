@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pickle import dumps as _pickle_dumps
 import threading
 import time
 # typing is imported for type checkers only: it costs every container
@@ -29,7 +30,7 @@ from ._introspect import CO_ASYNC_GENERATOR, CO_GENERATOR, code_flags
 from ._aio import with_aio
 from ._client import Client, default_client
 from ._map import MapResults, MapRun, known_length
-from ._serialization import b64, exception_from_output, loads, serialize_args, unb64
+from ._serialization import PROTOCOL, b64, exception_from_output, loads, serialize_args, unb64
 from .retries import Retries
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -498,11 +499,13 @@ class Function:
     ) -> Iterator[Any]:
         """Run the function once per input in parallel containers.
 
-        Inputs are ``zip(*input_iterators)``; ``kwargs`` is passed to every
-        call.  Returns a generator of results, in input order unless
+        Inputs are ``zip(*input_iterators)``, read lazily as they are sent
+        (never more than a window of them in flight, so a generator of any
+        length works in flat memory); ``kwargs`` is passed to every call.
+        Returns an iterator of results, in input order unless
         ``order_outputs=False`` (then as they complete).  With
         ``return_exceptions=True`` a failed input yields its exception object
-        instead of raising.
+        instead of raising.  Leaving the loop early cancels the rest.
         """
         self._refuse_generator("map")
         client, fid = self._require_hydrated()
@@ -566,6 +569,18 @@ class Function:
 
         def serialize(args: Tuple[Any, ...], idx: int) -> bytes:
             return self._serialize(args, kwargs, limit, f"input {idx} of {name}.{method}")
+
+        if type(self)._serialize is Function._serialize:
+            # A plain function's input is (args, kwargs): pickled here
+            # directly; any trouble goes the long way, which says what it is.
+            slow = serialize
+
+            def serialize(args: Tuple[Any, ...], idx: int) -> bytes:
+                try:
+                    data = _pickle_dumps((args, kwargs), PROTOCOL)
+                except Exception:
+                    return slow(args, idx)
+                return data if len(data) <= limit else slow(args, idx)
 
         return MapResults(MapRun(
             client,
