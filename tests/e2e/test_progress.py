@@ -137,3 +137,15 @@ def test_build_steps_on_a_terminal_piped_and_verbose(daemon, tmp_path):
     assert rc == 0, err
     lines = err.splitlines()
     assert f"[skiff image image] first-{salt}" in lines and f"[skiff image image] second-{salt}" in lines, err
+
+
+def test_run_and_deploy_take_verbose(daemon):
+    # --verbose belongs to skiff run (before FILE) and reaches the SDK
+    rc, out, err = run_piped(daemon, "run", "--verbose", APP, "--n", "2", "--delay", "0")
+    assert rc == 0, err
+    assert parse_results(out).get("count") == 2, out
+    p = daemon.skiff("run", "--verbos", APP)
+    assert p.returncode == 2 and "unknown option '--verbos'" in p.stderr, p.stderr
+    for cmd in (["run"], ["deploy"], ["image", "build"]):
+        p = daemon.skiff(*cmd, "--help")
+        assert p.returncode == 0 and "--verbose" in p.stdout, p.stdout
