@@ -1,22 +1,29 @@
 """`sum(f.map(range(N)))` of a trivial function at growing N, beside
-ProcessPoolExecutor(2) (chunksize 1 and the best chunksize of a few), in
-one run; medians and ratios, plus the peak RSS of the caller and of skiffd
-during the largest map.
+ProcessPoolExecutor(2) (chunksize 1 and the best of a few chunksizes), in
+one run; the peak RSS (VmHWM) of the caller and of skiffd during each map.
 
-Standalone (as root, skiffd starts containers):
+bench/run runs it as its `mapscale` part, with SKIFF_HOME and
+BENCH_SKIFFD_PID naming a skiffd of its own. Standalone (as root: skiffd
+starts containers):
 
     sudo /usr/bin/python3 bench/bench_map_scale.py [RESULTS.jsonl]
 
-It starts its own skiffd (BENCH_SKIFFD, default build/skiffd) on a
-temporary SKIFF_HOME with SKIFF_DEFAULT_IMAGE=host, unless SKIFF_HOME names
-the home of one that runs already. JSON lines go to RESULTS.jsonl (default:
-a file in the temporary directory, printed at the end).
+starts its own skiffd (BENCH_SKIFFD, default build/skiffd) on a temporary
+SKIFF_HOME unless SKIFF_HOME names the home of one that runs (its pid from
+BENCH_SKIFFD_PID, else the home's skiffd.pid). Functions run on the host's
+root (SKIFF_DEFAULT_IMAGE=host). JSON lines (keys in bench/report.py, Hot
+path) go to RESULTS.jsonl (default: a file in the temporary directory):
+
+    {"key": "mapscale.skiff", "n", "seconds", "inputs_per_s", "caller_cpu_us_per_input",
+     "skiffd_peak_rss_mib", "caller_peak_rss_mib"}              one per run of each N
+    {"key": "mapscale.pool", "n", "chunksize", "inputs_per_s"}  median of the runs, per N and chunksize
+    {"key": "mapscale.error", "n", "system", "reason"}          a size that did not run
 
 Environment:
-    BENCH_MAP_SCALE_N       comma list of N (default 10000,100000,1000000)
-    BENCH_MAP_SCALE_REPEAT  runs per N for N < 1,000,000 (default 3; larger N run once)
-    BENCH_MAP_SCALE_POOL=0  skip ProcessPoolExecutor
-    BENCH_MAP_SCALE_CHUNKS  chunksizes tried for the pool's best (default 16,256,4096)
+    BENCH_MAPSCALE_NS       comma list of N (default 10000,100000,1000000)
+    BENCH_MAPSCALE_REPEAT   runs per N below 1,000,000 (default 3; larger N run once)
+    BENCH_MAPSCALE_POOL=0   skip ProcessPoolExecutor
+    BENCH_MAPSCALE_CHUNKS   chunksizes tried besides 1 for the pool's best (default 16,256,4096)
 """
 import concurrent.futures as cf
 import os
@@ -44,10 +51,10 @@ def env_list(name, default):
         sys.exit(f"bench: {name}={raw!r} is not a comma list of integers")
 
 
-NS = env_list("BENCH_MAP_SCALE_N", "10000,100000,1000000")
-REPEAT = env_int("BENCH_MAP_SCALE_REPEAT", 3)
-POOL = os.environ.get("BENCH_MAP_SCALE_POOL", "1") != "0"
-CHUNKS = env_list("BENCH_MAP_SCALE_CHUNKS", "16,256,4096")
+NS = env_list("BENCH_MAPSCALE_NS", "10000,100000,1000000")
+REPEAT = env_int("BENCH_MAPSCALE_REPEAT", 3)
+POOL = os.environ.get("BENCH_MAPSCALE_POOL", "1") != "0"
+CHUNKS = env_list("BENCH_MAPSCALE_CHUNKS", "16,256,4096")
 
 
 def inc(x):
@@ -142,11 +149,15 @@ class OwnDaemon:
 
 
 def existing_pid(home):
+    raw = os.environ.get("BENCH_SKIFFD_PID", "").strip()
     try:
+        if raw:
+            return int(raw)
         with open(os.path.join(home, "skiffd.pid")) as f:
             return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
-        sys.exit(f"bench: SKIFF_HOME={home} has no skiffd.pid: start skiffd there, or unset SKIFF_HOME")
+        sys.exit(f"bench: no skiffd pid (BENCH_SKIFFD_PID, or {home}/skiffd.pid): start skiffd there, "
+                 "or unset SKIFF_HOME")
 
 
 # ---- the runs ---------------------------------------------------------------------------------------------
@@ -155,70 +166,68 @@ def runs_for(n):
 
 
 def bench_skiff(res, daemon_pid):
-    import skiff_app
+    """Median inputs/s per N (None where N did not run)."""
     from skiff_app import app
     from skiff_app import inc as remote_inc
 
     rates = {}
     with app.run():
         assert remote_inc.remote(1) == 2  # a warm container
-        largest = max(NS)
         for n in NS:
             want = n * (n + 1) // 2
-            samples = []
-            mem = {}
-            for _ in range(runs_for(n)):
-                measure = n == largest
-                if measure:
-                    hwm_ok = reset_peak("self") and reset_peak(daemon_pid)
-                    sampler = RssSampler([os.getpid(), daemon_pid])
-                    sampler.__enter__()
-                t0 = time.perf_counter()
-                c0 = time.process_time()
-                s = sum(remote_inc.map(range(n)))
-                dt = time.perf_counter() - t0
-                cpu = time.process_time() - c0
-                if measure:
-                    sampler.__exit__()
-                    mem = {
-                        "caller_peak_rss_mib": (status_kib("self", "VmHWM") if hwm_ok else
-                                                sampler.peak[os.getpid()]) / 1024,
-                        "skiffd_peak_rss_mib": (status_kib(daemon_pid, "VmHWM") if hwm_ok else
-                                                sampler.peak[daemon_pid]) / 1024,
-                        "peak_from": "VmHWM" if hwm_ok else "VmRSS sampled",
-                    }
-                assert s == want, (s, want)
-                samples.append((n / dt, cpu / n * 1e6))
-                log(f"skiff map n={n}: {n / dt:,.0f}/s, caller CPU {cpu / n * 1e6:.1f} us/input")
-            rate = med([r for r, _ in samples])
-            rates[n] = rate
-            res.add(f"skiff.map_scale.{n}", tasks_per_s=rate, caller_cpu_us_per_input=med([c for _, c in samples]),
-                    n=n, runs=len(samples), samples=[r for r, _ in samples], **mem)
-    del skiff_app
+            got = []
+            try:
+                for _ in range(runs_for(n)):
+                    # the peaks of this map alone; sampled where the kernel
+                    # cannot reset them
+                    hwm = reset_peak("self") and reset_peak(daemon_pid)
+                    with RssSampler([os.getpid(), daemon_pid]) as sampler:
+                        t0 = time.perf_counter()
+                        c0 = time.process_time()
+                        s = sum(remote_inc.map(range(n)))
+                        dt = time.perf_counter() - t0
+                        cpu = time.process_time() - c0
+                    assert s == want, f"sum {s}, wanted {want}"
+                    if hwm:
+                        caller, daemon = status_kib("self", "VmHWM"), status_kib(daemon_pid, "VmHWM")
+                    else:
+                        caller, daemon = sampler.peak[os.getpid()], sampler.peak[daemon_pid]
+                    res.add("mapscale.skiff", n=n, seconds=dt, inputs_per_s=n / dt,
+                            caller_cpu_us_per_input=cpu / n * 1e6,
+                            caller_peak_rss_mib=caller / 1024 if caller else None,
+                            skiffd_peak_rss_mib=daemon / 1024 if daemon else None,
+                            peak_from="VmHWM" if hwm else "VmRSS sampled every 50 ms")
+                    got.append(n / dt)
+            except Exception as e:  # one size failing still leaves the others
+                res.add("mapscale.error", n=n, system="skiff", reason=f"{type(e).__name__}: {e}")
+            rates[n] = med(got)
     return rates
 
 
 def bench_pool(res):
+    """(chunksize 1 rate, best rate, best chunksize) per N."""
     rates = {}
     with cf.ProcessPoolExecutor(2) as ex:
         list(ex.map(inc, range(100)))  # the workers are up
         for n in NS:
             want = n * (n + 1) // 2
             by_chunk = {}
-            for chunk in [1] + [c for c in CHUNKS if c < n]:
-                rs = []
-                for _ in range(runs_for(n)):
-                    t0 = time.perf_counter()
-                    s = sum(ex.map(inc, range(n), chunksize=chunk))
-                    dt = time.perf_counter() - t0
-                    assert s == want
-                    rs.append(n / dt)
-                by_chunk[chunk] = med(rs)
-                log(f"pool map n={n} chunksize={chunk}: {by_chunk[chunk]:,.0f}/s")
-            best = max(by_chunk, key=by_chunk.get)
-            rates[n] = (by_chunk[1], by_chunk[best], best)
-            res.add(f"pool.map_scale.{n}", chunk1_tasks_per_s=by_chunk[1], best_tasks_per_s=by_chunk[best],
-                    best_chunksize=best, n=n, by_chunksize={str(k): v for k, v in by_chunk.items()})
+            try:
+                for chunk in [1] + [c for c in CHUNKS if 1 < c < n]:
+                    rs = []
+                    for _ in range(runs_for(n)):
+                        t0 = time.perf_counter()
+                        s = sum(ex.map(inc, range(n), chunksize=chunk))
+                        dt = time.perf_counter() - t0
+                        assert s == want
+                        rs.append(n / dt)
+                    by_chunk[chunk] = med(rs)
+                    res.add("mapscale.pool", n=n, chunksize=chunk, inputs_per_s=by_chunk[chunk], runs=len(rs))
+            except Exception as e:
+                res.add("mapscale.error", n=n, system="pool", reason=f"{type(e).__name__}: {e}")
+            if by_chunk:
+                best = max(by_chunk, key=by_chunk.get)
+                rates[n] = (by_chunk.get(1), by_chunk[best], best)
     return rates
 
 
@@ -244,12 +253,14 @@ def main():
         if own is not None:
             own.close()
     for n in NS:
-        row = {"n": n, "skiff_tasks_per_s": skiff_rates[n]}
+        sk = skiff_rates.get(n)
+        line = f"N={n:,}: skiff {sk:,.0f}/s" if sk else f"N={n:,}: skiff did not run"
         if n in pool_rates:
             c1, best, chunk = pool_rates[n]
-            row.update(pool_chunk1_tasks_per_s=c1, pool_best_tasks_per_s=best, pool_best_chunksize=chunk,
-                       skiff_vs_pool_chunk1=skiff_rates[n] / c1, skiff_vs_pool_best=skiff_rates[n] / best)
-        res.add(f"ratio.map_scale.{n}", **row)
+            line += f"; ProcessPool(2) chunksize 1 {c1:,.0f}/s, best (chunksize {chunk}) {best:,.0f}/s"
+            if sk:
+                line += f"; skiff/chunksize-1 {sk / c1:.2f}x, skiff/best {sk / best:.4f}x"
+        log(line)
     log(f"results in {out}")
 
 
