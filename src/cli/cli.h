@@ -45,6 +45,10 @@ int cli_check_file(const char *cmd, const char *ref);
  * PYTHONPATH and SKIFF_URL set. Returns only on failure. */
 int cli_hand_to_sdk(const char *sdk_cmd, int npos, char **pos);
 
+/* --verbose of the commands handed to the SDK: sets SKIFF_VERBOSE=1 for it.
+ * EXIT_OK, or EXIT_FAIL (after the message). */
+int cli_pass_verbose(bool verbose);
+
 /* An option a command accepts. Exactly one of flag / value is set: flag
  * options take no argument, value options take one ("--app X", "--app=X"). */
 typedef struct cli_opt {

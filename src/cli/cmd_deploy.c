@@ -7,7 +7,7 @@
 #include "cli/cli.h"
 
 static const char deploy_usage[] =
-    "Usage: skiff deploy FILE[::APPVAR] [--name NAME]\n"
+    "Usage: skiff deploy [--verbose] FILE[::APPVAR] [--name NAME]\n"
     "\n"
     "Deploy FILE's app (the App in variable APPVAR when FILE holds several):\n"
     "its images are built, and it keeps running after this command, until\n"
@@ -24,13 +24,17 @@ static const char deploy_usage[] =
     "$SKIFF_PYTHON (default python3) -m skiff deploy ...\n"
     "\n"
     "Options:\n"
-    "  --name NAME  The deployed name (default: the App's name, else FILE's\n"
-    "               stem): 1-64 letters, digits, '_', '-' or '.'\n"
-    "  -h, --help   Show this help\n";
+    "  --name NAME    The deployed name (default: the App's name, else FILE's\n"
+    "                 stem): 1-64 letters, digits, '_', '-' or '.'\n"
+    "  -v, --verbose  Stream the full output of image builds (on a terminal\n"
+    "                 each build step is otherwise one line)\n"
+    "  -h, --help     Show this help\n";
 
 int cmd_deploy(int argc, char **argv) {
   const char *name = NULL;
-  const cli_opt_t opts[] = {{"name", 0, NULL, &name}, {0}};
+  bool verbose = false;
+  const cli_opt_t opts[] = {
+      {"name", 0, NULL, &name}, {"verbose", 'v', &verbose, NULL}, {0}};
   int npos;
   char **pos;
   int r =
@@ -40,7 +44,8 @@ int cmd_deploy(int argc, char **argv) {
     free(pos);
     return r;
   }
-  if ((r = cli_check_file("deploy", pos[0]))) {
+  if ((r = cli_check_file("deploy", pos[0])) ||
+      (r = cli_pass_verbose(verbose))) {
     free(pos);
     return r;
   }

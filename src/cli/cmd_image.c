@@ -20,15 +20,17 @@ static const char image_usage[] =
     "Run 'skiff image COMMAND --help' for a command's options.\n";
 
 static const char build_usage[] =
-    "Usage: skiff image build FILE[::IMAGE_VAR]\n"
+    "Usage: skiff image build [--verbose] FILE[::IMAGE_VAR]\n"
     "\n"
     "Build the image that the variable IMAGE_VAR of the Python file FILE\n"
-    "holds (without ::IMAGE_VAR, FILE must hold exactly one Image), streaming\n"
-    "each step's output, and print the image id on the last line. Layers\n"
+    "holds (without ::IMAGE_VAR, FILE must hold exactly one Image), showing\n"
+    "one line per step (on a terminal rewritten in place with the step's\n"
+    "latest output), and print the image id on the last line. Layers\n"
     "already built are reused. A local skiffd is started when none answers.\n"
     "\n"
     "Options:\n"
-    "  -h, --help  Show this help\n";
+    "  -v, --verbose  Stream every step's full output\n"
+    "  -h, --help     Show this help\n";
 
 static const char list_usage[] =
     "Usage: skiff image list [--json]\n"
@@ -61,14 +63,16 @@ static const char gc_usage[] =
     "  -h, --help  Show this help\n";
 
 static int image_build(int argc, char **argv) {
-  const cli_opt_t opts[] = {{0}};
+  bool verbose = false;
+  const cli_opt_t opts[] = {{"verbose", 'v', &verbose, NULL}, {0}};
   int npos;
   char **pos;
   int r = cli_parse("image build", build_usage, opts, false, argc, argv, &npos,
                     &pos);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
   if ((r = cli_want_args("image build", npos, pos, 1, 1, "FILE")) ||
-      (r = cli_check_file("image build", pos[0]))) {
+      (r = cli_check_file("image build", pos[0])) ||
+      (r = cli_pass_verbose(verbose))) {
     free(pos);
     return r;
   }

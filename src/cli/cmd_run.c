@@ -13,7 +13,7 @@
 #define RUN_START_WAIT_S 15.0
 
 static const char run_usage[] =
-    "Usage: skiff run FILE[::FUNCTION] [ARGS...]\n"
+    "Usage: skiff run [--verbose] FILE[::FUNCTION] [ARGS...]\n"
     "\n"
     "Run FILE's local entrypoint (or FUNCTION, a local entrypoint or a\n"
     "function of an app in FILE) with its functions in containers on skiffd.\n"
@@ -26,8 +26,13 @@ static const char run_usage[] =
     "$SKIFF_PYTHON (default python3) -m skiff run FILE[::FUNCTION] ARGS...\n"
     "with the SDK on PYTHONPATH. The exit status is the SDK's.\n"
     "\n"
+    "On a terminal, image builds show one line per step and long maps a\n"
+    "progress line, each rewritten in place.\n"
+    "\n"
     "Options:\n"
-    "  -h, --help  Show this help (options after FILE go to the entrypoint)\n";
+    "  -v, --verbose  Stream the full output of image builds\n"
+    "  -h, --help     Show this help (options after FILE go to the "
+    "entrypoint)\n";
 
 /* The local daemon's home for socket, or NULL when a daemon at that address
  * cannot be started from here (TCP, or a socket not named skiffd.sock). */
@@ -81,12 +86,27 @@ int cli_check_file(const char *cmd, const char *ref) {
   return EXIT_OK;
 }
 
+int cli_pass_verbose(bool verbose) {
+  /* The SDK reads it (docs/sdk.md): the full build output, not one line
+   * per step. */
+  if (verbose && setenv("SKIFF_VERBOSE", "1", 1) < 0) {
+    perror("skiff: setenv");
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
 int cmd_run(int argc, char **argv) {
-  const cli_opt_t opts[] = {{0}};
+  bool verbose = false;
+  const cli_opt_t opts[] = {{"verbose", 'v', &verbose, NULL}, {0}};
   int npos;
   char **pos;
   int r = cli_parse("run", run_usage, opts, true, argc, argv, &npos, &pos);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
+  if ((r = cli_pass_verbose(verbose))) {
+    free(pos);
+    return r;
+  }
   if ((r = cli_want_args("run", npos, pos, 1, -1, "FILE"))) {
     free(pos);
     return r;

@@ -38,18 +38,33 @@ def build_server(recording_server, fail=False, ready_at_once=()):
             bid, _, query = path[len("/v1/images/builds/"):].partition("?")
             after = int(dict(kv.split("=") for kv in query.split("&"))["after"])
             assert "timeout=30" in query
-            if after == 0:
+            steps = [{"index": 0, "description": "debian_slim", "status": "cached"},
+                     {"index": 1, "description": "apt_install jq", "status": "running"},
+                     {"index": 2, "description": "run_commands true", "status": "pending"}]
+            if after == 0:  # skiffd's lines: step events between the steps' output
                 return 200, {"state": "building", "image_id": None, "error": None,
-                             "lines": [{"seq": 0, "text": "[1/2] apt_install jq"}, {"seq": 1, "text": "Setting up jq"}],
-                             "next": 2, "steps": [{"index": 0, "description": "apt_install jq", "status": "running"}]}
+                             "lines": [{"seq": 0, "text": "=> step 0: debian_slim (cached)"},
+                                       {"seq": 1, "text": "=> step 1: apt_install jq (running)"},
+                                       {"seq": 2, "text": "Reading package lists..."},
+                                       {"seq": 3, "text": "Setting up jq"}],
+                             "next": 4, "steps": steps}
             if fail:
                 return 200, {"state": "failed", "image_id": None,
                              "error": "step 2 (run_commands): `false` exited with status 1; output tail: boom",
-                             "lines": [{"seq": 2, "text": "boom"}], "next": 3,
-                             "steps": [{"index": 0, "description": "apt_install jq", "status": "built"},
-                                       {"index": 1, "description": "run_commands false", "status": "failed"}]}
+                             "lines": [{"seq": 4, "text": "=> step 1: apt_install jq (built)"},
+                                       {"seq": 5, "text": "=> step 2: run_commands false (running)"},
+                                       {"seq": 6, "text": "boom"},
+                                       {"seq": 7, "text": "=> step 2: run_commands false (failed)"}],
+                             "next": 8,
+                             "steps": [{"index": 0, "description": "debian_slim", "status": "cached"},
+                                       {"index": 1, "description": "apt_install jq", "status": "built"},
+                                       {"index": 2, "description": "run_commands false", "status": "failed"}]}
             return 200, {"state": "ready", "image_id": ID_A, "error": None,
-                         "lines": [{"seq": 2, "text": "done"}], "next": 3, "steps": []}
+                         "lines": [{"seq": 4, "text": "=> step 1: apt_install jq (built)"},
+                                   {"seq": 5, "text": "=> step 2: run_commands true (running)"},
+                                   {"seq": 6, "text": "done"},
+                                   {"seq": 7, "text": "=> step 2: run_commands true (built)"}],
+                         "next": 8, "steps": steps}
         return None
 
     server = recording_server(handler=handler)
@@ -57,20 +72,66 @@ def build_server(recording_server, fail=False, ready_at_once=()):
     return server
 
 
-def test_build_polls_and_prints_prefixed_lines(recording_server):
+class Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+PLAIN = ["[skiff image myimg] [1/3] debian_slim (cached)",
+         "[skiff image myimg] [2/3] apt_install jq (running)",
+         "[skiff image myimg] [2/3] apt_install jq (built)",
+         "[skiff image myimg] [3/3] run_commands true (running)",
+         "[skiff image myimg] [3/3] run_commands true (built)"]
+
+
+def test_build_polls_and_prints_one_line_per_step_when_piped(recording_server):
     server = build_server(recording_server)
     client = Client(("unix", server.path), retry_timeout=1)
     out = io.StringIO()
     img = Image.debian_slim().apt_install("jq").run_commands("true")
-    image_id = build(client, resolve(img), "myimg", out)
+    image_id = build(client, resolve(img), "myimg", out, verbose=False)
     assert image_id == ID_A
-    assert out.getvalue().splitlines() == ["[skiff image myimg] [1/2] apt_install jq",
-                                           "[skiff image myimg] Setting up jq", "[skiff image myimg] done"]
+    assert out.getvalue().splitlines() == PLAIN
+    assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue()
     gets = [p for m, p, _ in server.requests if m == "GET"]
-    assert gets == ["/v1/images/builds/bld-1?after=0&timeout=30", "/v1/images/builds/bld-1?after=2&timeout=30"]
+    assert gets == ["/v1/images/builds/bld-1?after=0&timeout=30", "/v1/images/builds/bld-1?after=4&timeout=30"]
     assert server.specs[0] == {"base": {"kind": "debian_slim", "python_version": None},
                                "steps": [{"type": "apt_install", "packages": ["jq"]},
                                          {"type": "run_commands", "commands": ["true"]}]}
+
+
+def test_verbose_build_streams_every_line(recording_server, monkeypatch):
+    server = build_server(recording_server)
+    client = Client(("unix", server.path), retry_timeout=1)
+    monkeypatch.setenv("SKIFF_VERBOSE", "1")
+    out = Tty()  # also on a terminal: everything, as it comes
+    build(client, resolve(Image.debian_slim().apt_install("jq").run_commands("true")), "myimg", out)
+    lines = out.getvalue().splitlines()
+    assert "[skiff image myimg] Setting up jq" in lines and "[skiff image myimg] done" in lines
+    assert "[skiff image myimg] => step 1: apt_install jq (running)" in lines
+    assert "\r" not in out.getvalue()
+
+
+def test_build_on_a_terminal_rewrites_the_running_step(recording_server, monkeypatch):
+    server = build_server(recording_server)
+    client = Client(("unix", server.path), retry_timeout=1)
+    monkeypatch.delenv("SKIFF_VERBOSE", raising=False)
+    out = Tty()
+    build(client, resolve(Image.debian_slim().apt_install("jq").run_commands("true")), "myimg", out)
+    text = out.getvalue()
+    clear = "\r\x1b[K"
+    # finished steps are lines of their own; the running one is redrawn in
+    # place with its last output line, then ends with its status
+    assert text.split("\n") == [
+        clear + "[skiff image myimg] [1/3] debian_slim · cached",
+        clear + "[skiff image myimg] [2/3] apt_install jq · running"
+        + clear + "[skiff image myimg] [2/3] apt_install jq · Setting up jq"
+        + clear + "[skiff image myimg] [2/3] apt_install jq · built",
+        clear + "[skiff image myimg] [3/3] run_commands true · running"
+        + clear + "[skiff image myimg] [3/3] run_commands true · built",
+        "",
+    ], text
+    assert "Reading package lists" not in text  # only the last line of a poll is drawn
 
 
 def test_failed_build_raises_image_build_error(recording_server):
@@ -78,12 +139,12 @@ def test_failed_build_raises_image_build_error(recording_server):
     client = Client(("unix", server.path), retry_timeout=1)
     out = io.StringIO()
     with pytest.raises(ImageBuildError) as ei:
-        build(client, resolve(Image.debian_slim().run_commands("false")), "x", out)
+        build(client, resolve(Image.debian_slim().run_commands("false")), "x", out, verbose=False)
     e = ei.value
     assert "`false` exited with status 1" in str(e) and "boom" in str(e)
     assert e.build_id == "bld-1" and e.step == "run_commands false"
     assert isinstance(e, RemoteError) and isinstance(e, skiff.exception.Error)
-    assert "[skiff image x] boom" in out.getvalue()
+    assert "[skiff image x] [3/3] run_commands false (failed)" in out.getvalue().splitlines()
 
 
 def test_ready_at_once_and_plain_host_need_no_poll(recording_server):
@@ -153,7 +214,8 @@ def test_skiff_run_builds_then_registers_image_and_mounts(recording_server, tmp_
     r = _run(tmp_path, server.url, "run", "imgapp.py")
     assert r.returncode == 0, r.stderr
     assert "entrypoint ran" in r.stdout
-    assert "[skiff image f,g] Setting up jq" in r.stderr
+    assert "[skiff image f,g] [2/3] apt_install jq (built)" in r.stderr.splitlines()
+    assert "Setting up jq" not in r.stderr  # the output shows with --verbose
     assert len(server.specs) == 1  # f and g share the built image; h is the host
     create = [b for m, p, b in server.requests if p == "/v1/apps"][0]
     fns = {d["name"]: d for d in create["functions"]}
@@ -205,7 +267,10 @@ def test_image_build_command(recording_server, tmp_path):
     r = _run(tmp_path, server.url, "image", "build", "imgs.py", app=IMAGES, name="imgs.py")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == ID_A
-    assert "[skiff image one] Setting up jq" in r.stderr
+    assert "[skiff image one] [2/3] apt_install jq (running)" in r.stderr.splitlines()
+    r = _run(tmp_path, server.url, "image", "build", "--verbose", "imgs.py", app=IMAGES, name="imgs.py")
+    assert r.returncode == 0, r.stderr
+    assert "[skiff image one] Setting up jq" in r.stderr.splitlines()
     step = server.specs[0]["steps"][1]
     assert step["type"] == "run_function" and step["module"] == "imgs" and step["qualname"] == "fetch"
     assert step["kwargs"] == {"n": 2} and [f["path"] for f in step["files"]] == ["imgs.py"]

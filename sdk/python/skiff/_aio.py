@@ -3,7 +3,8 @@
 
 The blocking call runs on a worker thread (``asyncio.to_thread``), so an
 event loop keeps running while a call waits for its result; an iterator's
-items are fetched the same way, one at a time.
+items are fetched the same way, one at a time (a map's, all those ready at
+once).
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ async def _iterate(f: "Callable[..., Any]", args: "Any", kwargs: "Any") -> "Asyn
     import asyncio
 
     it = await asyncio.to_thread(lambda: iter(f(*args, **kwargs)))
+    chunk = getattr(it, "next_chunk", None)
+    if chunk is not None:
+        # a map hands over every result that is ready in one hop
+        try:
+            while True:
+                items = await asyncio.to_thread(chunk)
+                if not items:
+                    return
+                for item in items:
+                    yield item
+        finally:
+            it.close()
     while True:
         item = await asyncio.to_thread(next, it, _END)
         if item is _END:

@@ -3,7 +3,8 @@
 :func:`resolve` reads the local files an image names and gives the wire
 objects of docs/api.md (``base``, ``steps``, function ``mounts``) plus the
 blobs to upload; :func:`build` posts a spec to ``POST /v1/images`` and
-follows ``GET /v1/images/builds/{id}``, printing the build's output.
+follows ``GET /v1/images/builds/{id}``, showing its steps (or with
+``SKIFF_VERBOSE=1`` its whole output).
 """
 
 from __future__ import annotations
@@ -354,11 +355,112 @@ def _write(out: Any, text: str) -> None:
         pass
 
 
-def build(client: Client, resolved: ResolvedImage, label: str, out: Any = None,
-          description: Optional[str] = None) -> str:
-    """Build one image and return its id; its output goes to ``out`` (stderr).
+def build_verbose() -> bool:
+    """``SKIFF_VERBOSE=1`` (``skiff run --verbose``): stream every line of a build."""
+    return os.environ.get("SKIFF_VERBOSE", "").strip() in ("1", "true", "yes")
 
-    Each line is printed as ``[skiff image LABEL] text``.
+
+_STEP_LINE = re.compile(r"^=> step (\d+): (.*) \((\w+)\)$")
+_CLEAR = "\r\x1b[K"
+
+
+class BuildView:
+    """How a build's output is shown on ``out``.
+
+    - verbose: every line, prefixed ``[skiff image LABEL]`` (the full output);
+    - a terminal: one line per step, ``[k/N] DESCRIPTION · last output
+      line``, rewritten in place while the step runs and ended with the
+      step's status (``built``, ``cached``, ``failed``);
+    - otherwise (piped): plain lines, one when a step starts and one when it
+      ends, without its output (``--verbose`` streams it).
+
+    skiffd's build lines interleave step events (``=> step N: DESC
+    (STATUS)``) with the running step's output; the view tells them apart.
+    """
+
+    def __init__(self, out: Any, label: str, verbose: Optional[bool] = None, steps: int = 0) -> None:
+        self.out = out
+        self.prefix = f"[skiff image {label}] "
+        self.verbose = build_verbose() if verbose is None else verbose
+        try:
+            self.tty = bool(out.isatty())
+        except Exception:
+            self.tty = False
+        self.steps = steps  # the number of steps, the base (step 0) included
+        self.current: Optional[Tuple[int, str]] = None  # the running step on a terminal
+        self.drawn = False  # a live line is on the terminal
+
+    def _width(self) -> int:
+        try:
+            w = os.get_terminal_size(self.out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            w = 0
+        return w if w > 0 else 100
+
+    def _fit(self, text: str) -> str:
+        w = self._width()
+        return text if len(text) < w else text[: max(1, w - 2)] + "…"
+
+    def _step_text(self, idx: int, desc: str) -> str:
+        total = max(self.steps, idx + 1)
+        return f"{self.prefix}[{idx + 1}/{total}] {desc}"
+
+    def lines(self, texts: Sequence[str], steps: int) -> None:
+        """Show a poll's lines; ``steps`` is the length of its step list."""
+        self.steps = max(self.steps, steps)
+        if self.verbose:
+            _write(self.out, "".join(self.prefix + t + "\n" for t in texts))
+            return
+        buf: List[str] = []
+        last_output: Optional[str] = None
+        for text in texts:
+            m = _STEP_LINE.match(text)
+            if not m:
+                # the running step's output: its last line shows on a terminal
+                if self.tty and self.current is not None and text.strip():
+                    last_output = text.strip()
+                continue
+            idx, desc, status = int(m.group(1)), m.group(2), m.group(3)
+            if status == "pending":
+                continue
+            head = self._step_text(idx, desc)
+            if not self.tty:
+                buf.append(f"{head} ({status})\n")
+            elif status == "running":
+                self.current = (idx, desc)
+                last_output = None
+                buf.append(_CLEAR + self._fit(f"{head} · running"))
+                self.drawn = True
+            else:
+                self.current = None
+                last_output = None
+                buf.append(_CLEAR + f"{head} · {status}\n")
+                self.drawn = False
+        if self.tty and self.current is not None and last_output is not None:
+            head = self._step_text(*self.current)
+            buf.append(_CLEAR + self._fit(f"{head} · {last_output}"))
+            self.drawn = True
+        if buf:
+            _write(self.out, "".join(buf))
+
+    def note(self, text: str) -> None:
+        """A line of skiff's own (a restart of skiffd), on a line of its own."""
+        self.end()
+        _write(self.out, self.prefix + text + "\n")
+
+    def end(self) -> None:
+        """Leave the live line, if one is drawn, on a line of its own."""
+        if self.drawn:
+            _write(self.out, "\n")
+            self.drawn = False
+            self.current = None
+
+
+def build(client: Client, resolved: ResolvedImage, label: str, out: Any = None,
+          description: Optional[str] = None, verbose: Optional[bool] = None) -> str:
+    """Build one image and return its id; its progress goes to ``out`` (stderr)
+    as :class:`BuildView` says (``verbose``: every output line; default
+    ``SKIFF_VERBOSE``).
 
     Raises:
         skiff.exception.ImageBuildError: the build failed (the message is
@@ -367,7 +469,15 @@ def build(client: Client, resolved: ResolvedImage, label: str, out: Any = None,
     if resolved.is_plain_host:
         return "host"
     out = sys.stderr if out is None else out
-    prefix = f"[skiff image {label}] "
+    view = BuildView(out, label, verbose, steps=1 + len(resolved.steps))
+    try:
+        return _follow(client, resolved, label, view, description)
+    finally:
+        view.end()
+
+
+def _follow(client: Client, resolved: ResolvedImage, label: str, view: BuildView,
+            description: Optional[str]) -> str:
     spec = resolved.spec(description)
     restarts = 0
 
@@ -397,18 +507,20 @@ def build(client: Client, resolved: ResolvedImage, label: str, out: Any = None,
             restarts += 1
             if restarts > 3:
                 raise
-            _write(out, f"{prefix}skiffd restarted during the build; starting it again\n")
+            view.note("skiffd restarted during the build; starting it again")
             build_id, image_id = start()
             if image_id:
                 return image_id
             after = 0
             continue
+        texts: List[str] = []
         for line in resp.get("lines") or []:
             seq = line.get("seq")
             if isinstance(seq, int) and seq < after:
                 continue
             text = str(line.get("text", "")).rstrip("\n")
-            _write(out, "".join(prefix + t + "\n" for t in (text.split("\n") if text else [""])))
+            texts.extend(text.split("\n") if text else [""])
+        view.lines(texts, len(resp.get("steps") or []))
         nxt = resp.get("next")
         if isinstance(nxt, int) and nxt > after:
             after = nxt

@@ -7,7 +7,7 @@ imports the entry file under its file stem, just like ``skiff run`` does.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import io
 import pickle
 import sys
@@ -59,19 +59,22 @@ def loads(data: bytes, aliases: Optional[Mapping[str, str]] = None) -> Any:
         aliases: module-name substitutions applied when classes or functions
             are looked up (e.g. ``{"__main__": "hello_world"}`` in a container).
     """
-    if not aliases:
+    # A module name is looked up only where it is written in the pickle:
+    # most results (numbers, strings, containers of them) name none, and
+    # take the fast path.
+    if not aliases or not any(m.encode() in data for m in aliases):
         return pickle.loads(data)
     return _AliasUnpickler(io.BytesIO(data), aliases).load()
 
 
 def b64(data: bytes) -> str:
     """Standard base64 text of ``data``."""
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def unb64(text: str) -> bytes:
     """Bytes of standard base64 ``text``."""
-    return base64.b64decode(text)
+    return binascii.a2b_base64(text)
 
 
 def _human(n: int) -> str:

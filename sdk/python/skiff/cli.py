@@ -22,31 +22,32 @@ from .image import Image
 
 __all__ = ["main", "import_file", "select_target", "select_image", "select_app", "compat_path"]
 
-USAGE = """Usage: python -m skiff run [-h] FILE[::NAME] [OPTIONS...]
+USAGE = """Usage: python -m skiff run [-h] [--verbose] FILE[::NAME] [OPTIONS...]
 
 Runs FILE's local entrypoint (or the function NAME) with its app running
 ephemerally on skiffd; container logs stream to this terminal and the app
 is stopped at the end.  NAME may be ENTRYPOINT, FUNCTION or APP.NAME.
 OPTIONS are the entrypoint's parameters (`FILE::NAME --help` lists them).
+Image builds show one line per step; --verbose streams their whole output.
 
-       python -m skiff deploy FILE[::APPVAR] [--name NAME]
+       python -m skiff deploy [--verbose] FILE[::APPVAR] [--name NAME]
 
 Deploys FILE's App (the one in variable APPVAR when FILE holds several):
 it keeps running after this command, and deploying the same name again
 makes a new version.  Prints "deployed NAME version N (APP_ID)".
 
-       python -m skiff image build FILE[::VAR]
+       python -m skiff image build [--verbose] FILE[::VAR]
 
 Builds the skiff.Image held by the variable VAR of FILE (without VAR: FILE's
-only Image variable), streaming the build's output to stderr, and prints the
-image id on the last line of stdout.
+only Image variable), showing one line per step on stderr (--verbose: the
+build's whole output), and prints the image id on the last line of stdout.
 """
 
-IMAGE_USAGE = """Usage: python -m skiff image build FILE[::VAR]
+IMAGE_USAGE = """Usage: python -m skiff image build [--verbose] FILE[::VAR]
 
 Builds the skiff.Image held by the module variable VAR of FILE (without VAR:
-FILE's only Image variable), streaming the build's output to stderr, and
-prints the image id on the last line of stdout.  Exit status: 0 built,
+FILE's only Image variable), showing one line per step on stderr (--verbose:
+the build's whole output), and prints the image id on the last line of stdout.  Exit status: 0 built,
 1 the build (or the daemon) failed, 2 usage error.
 """
 
@@ -226,9 +227,23 @@ def _load(file_part: str, select: Callable[[Any], Any]) -> Tuple[Any, int]:
         return None, 1
 
 
+def _take_verbose(args: List[str], anywhere: bool = False) -> List[str]:
+    """Drops ``--verbose``/``-v`` (the leading ones, or ``anywhere``) and
+    sets SKIFF_VERBOSE=1, which makes image builds stream their whole output."""
+    out: List[str] = []
+    for i, a in enumerate(args):
+        if a in ("--verbose", "-v"):
+            os.environ["SKIFF_VERBOSE"] = "1"
+        elif anywhere:
+            out.append(a)
+        else:
+            return args[i:]
+    return out
+
+
 def cmd_run(argv: Sequence[str]) -> int:
-    """``run FILE[::NAME] [OPTIONS]``; returns the exit code."""
-    args = list(argv)
+    """``run [--verbose] FILE[::NAME] [OPTIONS]``; returns the exit code."""
+    args = _take_verbose(list(argv))
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, end="")
         return 0 if args else 2
@@ -332,7 +347,7 @@ def cmd_image(argv: Sequence[str]) -> int:
         _err(f"unknown image command {args[0]!r}; the Python SDK handles `image build` (other image commands "
              "are in the `skiff` CLI)")
         return 2
-    rest = args[1:]
+    rest = _take_verbose(args[1:])
     if not rest or rest[0] in ("-h", "--help"):
         print(IMAGE_USAGE, end="")
         return 0 if rest else 2
@@ -367,7 +382,7 @@ def cmd_image(argv: Sequence[str]) -> int:
     return 0
 
 
-DEPLOY_USAGE = """Usage: python -m skiff deploy FILE[::APPVAR] [--name NAME]
+DEPLOY_USAGE = """Usage: python -m skiff deploy [--verbose] FILE[::APPVAR] [--name NAME]
 
 Deploys the skiff.App of FILE (the one in variable APPVAR when FILE holds
 several) so that it keeps running after this command; other processes call
@@ -398,8 +413,8 @@ def select_app(module: Any, var: Optional[str], file_label: str) -> App:
 
 
 def cmd_deploy(argv: Sequence[str]) -> int:
-    """``deploy FILE[::APPVAR] [--name NAME]``; returns the exit code."""
-    args = list(argv)
+    """``deploy [--verbose] FILE[::APPVAR] [--name NAME]``; returns the exit code."""
+    args = _take_verbose(list(argv), anywhere=True)
     if not args or "-h" in args or "--help" in args:
         print(DEPLOY_USAGE, end="")
         return 0 if args else 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import queue
+from pickle import dumps as _pickle_dumps
 import threading
 import time
 # typing is imported for type checkers only: it costs every container
@@ -29,7 +29,8 @@ from . import exception as exc
 from ._introspect import CO_ASYNC_GENERATOR, CO_GENERATOR, code_flags
 from ._aio import with_aio
 from ._client import Client, default_client
-from ._serialization import b64, exception_from_output, loads, serialize_args, unb64
+from ._map import MapResults, MapRun, known_length
+from ._serialization import PROTOCOL, b64, exception_from_output, loads, serialize_args, unb64
 from .retries import Retries
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,9 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Function", "FunctionCall", "FunctionSpec"]
 
 FINAL_STATUSES = frozenset(("success", "failure", "cancelled"))
-MAP_BATCH_INPUTS = 100
-MAP_BATCH_BYTES = 16 * 1024 * 1024
-MAP_MAX_OUTSTANDING = 10_000
 _POLL_WAIT = 50  # seconds per long poll (docs/api.md allows up to 60)
 
 
@@ -501,18 +499,21 @@ class Function:
     ) -> Iterator[Any]:
         """Run the function once per input in parallel containers.
 
-        Inputs are ``zip(*input_iterators)``; ``kwargs`` is passed to every
-        call.  Returns a generator of results, in input order unless
+        Inputs are ``zip(*input_iterators)``, read lazily as they are sent
+        (never more than a window of them in flight, so a generator of any
+        length works in flat memory); ``kwargs`` is passed to every call.
+        Returns an iterator of results, in input order unless
         ``order_outputs=False`` (then as they complete).  With
         ``return_exceptions=True`` a failed input yields its exception object
-        instead of raising.
+        instead of raising.  Leaving the loop early cancels the rest.
         """
         self._refuse_generator("map")
         client, fid = self._require_hydrated()
         if not input_iterators:
             raise TypeError(f"{self.__qualname__}.map() needs at least one iterable of inputs")
         kw = dict(kwargs or {})
-        return self._map_gen(client, fid, zip(*input_iterators), kw, order_outputs, return_exceptions)
+        return self._map_gen(client, fid, zip(*input_iterators), kw, order_outputs, return_exceptions,
+                             total=known_length(input_iterators))
 
     @with_aio(iterates=True)
     def starmap(
@@ -528,7 +529,8 @@ class Function:
         client, fid = self._require_hydrated()
         kw = dict(kwargs or {})
         args_iter = (tuple(a) for a in input_iterator)
-        return self._map_gen(client, fid, args_iter, kw, order_outputs, return_exceptions)
+        return self._map_gen(client, fid, args_iter, kw, order_outputs, return_exceptions, "starmap",
+                             known_length((input_iterator,)))
 
     @with_aio()
     def for_each(
@@ -537,10 +539,16 @@ class Function:
         kwargs: Optional[Dict[str, Any]] = None,
         ignore_exceptions: bool = False,
     ) -> None:
-        """Run the function once per input (like :meth:`map`) and discard the results."""
-        for _ in self.map(
-            *input_iterators, kwargs=kwargs, order_outputs=False, return_exceptions=ignore_exceptions
-        ):
+        """Run the function once per input (like :meth:`map`) and discard the
+        results (they are not unpickled).  Raises the first failure unless
+        ``ignore_exceptions=True``."""
+        self._refuse_generator("for_each")
+        client, fid = self._require_hydrated()
+        if not input_iterators:
+            raise TypeError(f"{self.__qualname__}.for_each() needs at least one iterable of inputs")
+        run = self._map_gen(client, fid, zip(*input_iterators), dict(kwargs or {}), False, ignore_exceptions,
+                            "for_each", known_length(input_iterators), discard=True)
+        for _ in run:
             pass
 
     def _map_gen(
@@ -551,20 +559,42 @@ class Function:
         kwargs: Dict[str, Any],
         order_outputs: bool,
         return_exceptions: bool,
-    ) -> Generator[Any, None, None]:
-        inv = _MapInvocation(self, client, fid, args_iter, kwargs)
-        try:
-            for out in inv.outputs(order_outputs):
-                if out.get("status") == "success":
-                    yield self._decode(out)
-                else:
-                    err = exception_from_output(out, self._aliases)
-                    if return_exceptions:
-                        yield err
-                    else:
-                        raise err
-        finally:
-            inv.close()
+        method: str = "map",
+        total: Optional[int] = None,
+        discard: bool = False,
+    ) -> MapResults:
+        """The iterator of one map's results (see ``_map.py``)."""
+        limit = client.max_payload
+        name = self.__qualname__
+
+        def serialize(args: Tuple[Any, ...], idx: int) -> bytes:
+            return self._serialize(args, kwargs, limit, f"input {idx} of {name}.{method}")
+
+        if type(self)._serialize is Function._serialize:
+            # A plain function's input is (args, kwargs): pickled here
+            # directly; any trouble goes the long way, which says what it is.
+            slow = serialize
+
+            def serialize(args: Tuple[Any, ...], idx: int) -> bytes:
+                try:
+                    data = _pickle_dumps((args, kwargs), PROTOCOL)
+                except Exception:
+                    return slow(args, idx)
+                return data if len(data) <= limit else slow(args, idx)
+
+        return MapResults(MapRun(
+            client,
+            lambda first: self._create_call(client, fid, "map", first),
+            serialize,
+            self._decode,
+            self._aliases,
+            args_iter,
+            order_outputs=order_outputs,
+            return_exceptions=return_exceptions,
+            discard=discard,
+            label=f"{name}.{method}",
+            total=total,
+        ))
 
 
 def _autoscaler_body(
@@ -591,159 +621,6 @@ def _post_autoscaler(client: Client, fid: str, body: Dict[str, Any]) -> None:
     """Sends a body made by :func:`_autoscaler_body` (nothing when empty)."""
     if body:
         client.request("POST", f"/v1/functions/{fid}/autoscaler", body, timeout=30.0)
-
-
-class _MapInvocation:
-    """State of one ``.map``: a sender thread posts input batches, a reader
-    thread long-polls outputs by cursor; both survive daemon restarts because
-    the client retries and both routes are idempotent.  Outputs are deduped
-    by ``idx`` so each input yields exactly once."""
-
-    def __init__(
-        self,
-        fn: Function,
-        client: Client,
-        fid: str,
-        args_iter: Iterator[Tuple[Any, ...]],
-        kwargs: Dict[str, Any],
-    ) -> None:
-        self.fn = fn
-        self.client = client
-        self.fid = fid
-        self.args_iter = args_iter
-        self.kwargs = kwargs
-        self.limit = client.max_payload
-        self.next_idx = 0
-        self.held: Optional[Dict[str, Any]] = None
-        self.exhausted = False
-        self.call_id: Optional[str] = None
-        self.q: "queue.Queue[Tuple[Any, ...]]" = queue.Queue()
-        self.stop = threading.Event()
-        self.cond = threading.Condition()
-        self.sent = 0
-        self.finals = 0
-        self.total: Optional[int] = None
-        self.complete = False
-
-    def _next_batch(self) -> List[Dict[str, Any]]:
-        batch: List[Dict[str, Any]] = []
-        size = 0
-        if self.held is not None:
-            batch.append(self.held)
-            size += len(self.held["args"])
-            self.held = None
-        while not self.exhausted and len(batch) < MAP_BATCH_INPUTS:
-            try:
-                args = next(self.args_iter)
-            except StopIteration:
-                self.exhausted = True
-                break
-            idx = self.next_idx
-            data = self.fn._serialize(args, self.kwargs, self.limit, f"input {idx} of {self.fn.__qualname__}.map")
-            self.next_idx += 1
-            item = {"idx": idx, "args": b64(data)}
-            if batch and size + len(item["args"]) > MAP_BATCH_BYTES:
-                self.held = item
-                break
-            batch.append(item)
-            size += len(item["args"])
-        return batch
-
-    def outputs(self, order_outputs: bool) -> Generator[Dict[str, Any], None, None]:
-        first = self._next_batch()  # pickling errors surface here, before anything is sent
-        if not first:
-            self.complete = True
-            return
-        self.call_id = self.fn._create_call(self.client, self.fid, "map", first)
-        self.sent = len(first)
-        if self.exhausted and self.held is None:
-            self.total = self.sent
-        else:
-            threading.Thread(target=self._sender, name="skiff-map-sender", daemon=True).start()
-        threading.Thread(target=self._reader, name="skiff-map-reader", daemon=True).start()
-
-        received = 0
-        buffer: Dict[int, Dict[str, Any]] = {}
-        next_yield = 0
-        total = self.total
-        while total is None or received < total:
-            msg = self.q.get()
-            if msg[0] == "total":
-                total = msg[1]
-                continue
-            if msg[0] == "error":
-                raise msg[1]
-            _, idx, out = msg
-            received += 1
-            if not order_outputs:
-                yield out
-                continue
-            buffer[idx] = out
-            while next_yield in buffer:
-                yield buffer.pop(next_yield)
-                next_yield += 1
-        self.complete = True
-
-    def _sender(self) -> None:
-        assert self.call_id is not None
-        try:
-            while not self.stop.is_set():
-                with self.cond:
-                    while self.sent - self.finals >= MAP_MAX_OUTSTANDING and not self.stop.is_set():
-                        self.cond.wait(1.0)
-                batch = self._next_batch()
-                if not batch:
-                    break
-                self.client.request(
-                    "POST", f"/v1/calls/{self.call_id}/inputs", {"inputs": batch},
-                    timeout=300.0, stop_event=self.stop,
-                )
-                with self.cond:
-                    self.sent += len(batch)
-            if not self.stop.is_set():
-                with self.cond:
-                    self.total = self.sent
-                self.q.put(("total", self.sent))
-        except BaseException as e:  # includes errors raised by the user's iterator
-            self.q.put(("error", e))
-
-    def _reader(self) -> None:
-        assert self.call_id is not None
-        seen = set()
-        cursor = 0
-        try:
-            while not self.stop.is_set():
-                with self.cond:
-                    if self.total is not None and self.finals >= self.total:
-                        return
-                resp = _poll_outputs(self.client, self.call_id, cursor, 30, limit=1000, stop_event=self.stop)
-                new = 0
-                for out in resp.get("outputs") or []:
-                    if out.get("status") not in FINAL_STATUSES:
-                        continue
-                    idx = out.get("idx")
-                    if not isinstance(idx, int) or idx in seen:
-                        continue
-                    seen.add(idx)
-                    new += 1
-                    self.q.put(("out", idx, out))
-                nxt = resp.get("next")
-                if isinstance(nxt, int) and nxt > cursor:
-                    cursor = nxt
-                if new:
-                    with self.cond:
-                        self.finals += new
-                        self.cond.notify_all()
-        except BaseException as e:
-            if not self.stop.is_set():
-                self.q.put(("error", e))
-
-    def close(self) -> None:
-        self.stop.set()
-        with self.cond:
-            self.cond.notify_all()
-        if not self.complete and self.call_id is not None:
-            _best_effort_cancel(self.client, self.call_id)
 
 
 class FunctionCall:
