@@ -26,9 +26,20 @@ from . import _stdio
 
 __all__ = ["map_progress", "progress_enabled", "MapProgress", "format_line", "DELAY"]
 
-DELAY = 1.0  # s a map runs before its line appears
+DELAY = 1.0  # s a map runs before its line appears (SKIFF_PROGRESS_DELAY)
 TICK = 0.25  # s between redraws
 RATE_SPAN = 5.0  # s of history the rate is measured over
+
+
+def delay() -> float:
+    """Seconds a map runs before its line appears: ``SKIFF_PROGRESS_DELAY``
+    when it is a number of seconds (0 or more), else :data:`DELAY`."""
+    v = os.environ.get("SKIFF_PROGRESS_DELAY", "").strip()
+    try:
+        d = float(v) if v else DELAY
+    except ValueError:
+        return DELAY
+    return d if d >= 0 and d == d else DELAY
 
 
 def progress_enabled(stream: Any = None) -> bool:
@@ -109,7 +120,7 @@ class MapProgress:
         return (self.done - d0) / (now - t0)
 
     def _loop(self) -> None:
-        if self._stop.wait(DELAY):
+        if self._stop.wait(delay()):
             return
         while True:
             now = self.clock()
