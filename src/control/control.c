@@ -112,7 +112,16 @@ int ctl_begin_lazy(control_t *c, err_t *err) {
 
 int control_batch(control_t *c, err_t *err) {
   fail_lost_round(c);
-  if (!c->store->ops->in_txn(c->store)) return 0;
+  if (!c->store->ops->in_txn(c->store)) {
+    /* Answers of a round that wrote nothing still wait for the commits
+     * before them to be durable (a resent request finds what an earlier
+     * one wrote, and must not acknowledge it sooner). */
+    if (c->flushed_gen < c->commit_gen) {
+      if (c->shutting_down) return ctl_flush_now(c, err);
+      if (c->http) http_hold_committed(c->http, c->commit_gen);
+    }
+    return 0;
+  }
   /* A transaction of leases alone keeps its fsync off the path of the call
    * whose input was just leased; the tick commits it soon after. Shutdown
    * commits whatever is open. */
@@ -123,7 +132,15 @@ int control_batch(control_t *c, err_t *err) {
   int rc = c->store->ops->commit(c->store, err);
   /* The caller answers the round's requests with this error; the log keeps
    * it too, since no single request owns it. */
-  if (rc < 0) log_error("group commit: %s", err->msg);
+  if (rc < 0) {
+    log_error("group commit: %s", err->msg);
+    return rc;
+  }
+  /* The answers wait for the flush (flush.c); at shutdown it happens
+   * here, so that everything is durable before the store closes. */
+  ctl_committed(c);
+  if (c->shutting_down && (rc = ctl_flush_now(c, err)) < 0)
+    log_error("flush at shutdown: %s", err->msg);
   return rc;
 }
 
@@ -183,7 +200,8 @@ void control_free(control_t *c) {
   free(c->apps_dir);
   free(c->run_dir);
   c->tick.data = c->kick.data = c;
-  c->open_handles = 2;
+  c->open_handles = 2 + (c->flushing ? 1 : 0);
+  c->closing = true;
   uv_close((uv_handle_t *)&c->tick, on_handle_closed);
   uv_close((uv_handle_t *)&c->kick, on_handle_closed);
 }

@@ -204,6 +204,10 @@ struct control {
    * a transaction of only those waits up to LAZY_COMMIT_MS for company. */
   bool txn_durable;
   uint64_t txn_opened_ms;
+  /* flush.c: commits counted, and the last one known durable. */
+  uint64_t commit_gen, flushed_gen;
+  bool flushing; /* a flush is running on the thread pool */
+  bool closing;  /* control_free ran: a running flush frees c at its end */
   ctl_retention_t *retention;
 };
 
@@ -211,6 +215,12 @@ struct control {
  * crash redoes anyway (leases, a container marked running): they do not
  * make the round commit by themselves. */
 int ctl_begin_lazy(control_t *c, err_t *err);
+
+/* flush.c: after a successful commit, the round's answers wait for the
+ * flush that makes it durable (run off the loop). ctl_flush_now flushes on
+ * the loop and releases every held answer (shutdown). */
+void ctl_committed(control_t *c);
+int ctl_flush_now(control_t *c, err_t *err);
 
 /* tokens.c: containers found by the token their runner presents. */
 void ctl_token_add(control_t *c, ctl_container_t *ct);

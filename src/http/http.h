@@ -84,6 +84,13 @@ void http_fail_committed(http_server_t *s, const err_t *err);
 /* Whether some answer of this round waits for the commit
  * (http_respond_after_commit). */
 bool http_commit_awaited(const http_server_t *s);
+/* The round's commit succeeded but is not durable yet: its waiting answers
+ * are held under gen (increasing) instead of released after the batch. */
+void http_hold_committed(http_server_t *s, uint64_t gen);
+/* Every commit up to gen is durable (err NULL) or failed to be (err: the
+ * held answers become errors carrying its message): releases the answers
+ * held under gen or lower and lets the server send them. */
+void http_release_held(http_server_t *s, uint64_t gen, const err_t *err);
 
 /* Parks the request under key until http_wake(key) or timeout_ms. */
 void http_park(http_req_t *r, const char *key, uint64_t timeout_ms);

@@ -67,10 +67,11 @@ struct http_req {
   char *resp;                          /* serialized JSON */
   char *park_keys[HTTP_PARK_KEYS_MAX]; /* NULL past the last */
   uint64_t deadline;
+  uint64_t held_gen; /* the commit it waits to be durable */
   void *data;
   void (*data_free)(void *);
   struct http_req *prev, *next; /* in the parked or commit list */
-  int in_list;                  /* 0 none, 1 parked, 2 commit */
+  int in_list;                  /* 0 none, 1 parked, 2 commit, 3 held */
 };
 
 /* A key woken in the current round. */
@@ -91,6 +92,7 @@ struct http_server {
   uv_timer_t tick;
   http_req_t *parked;
   http_req_t *commit_wait;
+  http_req_t *held;   /* committed, waiting to be durable; newest first */
   struct wake *wakes; /* keys woken this round: a uthash set */
   int closing;
 };
@@ -106,7 +108,9 @@ static void list_add(http_req_t **head, http_req_t *r, int which) {
 }
 
 static void list_del(http_server_t *s, http_req_t *r) {
-  http_req_t **head = r->in_list == 1 ? &s->parked : &s->commit_wait;
+  http_req_t **head = r->in_list == 1   ? &s->parked
+                      : r->in_list == 2 ? &s->commit_wait
+                                        : &s->held;
   if (!r->in_list) return;
   if (r->prev)
     r->prev->next = r->next;
@@ -467,6 +471,36 @@ bool http_commit_awaited(const http_server_t *s) {
   return s->commit_wait != NULL;
 }
 
+void http_hold_committed(http_server_t *s, uint64_t gen) {
+  while (s->commit_wait) {
+    http_req_t *r = s->commit_wait;
+    list_del(s, r);
+    r->held_gen = gen;
+    list_add(&s->held, r, 3);
+  }
+}
+
+static void run_listeners(http_server_t *s);
+
+void http_release_held(http_server_t *s, uint64_t gen, const err_t *err) {
+  size_t n = 0;
+  http_req_t *next;
+  for (http_req_t *r = s->held; r; r = next) {
+    next = r->next;
+    if (r->held_gen > gen) continue;
+    if (err) {
+      char msg[ERR_MSG_MAX + 64];
+      snprintf(msg, sizeof msg, "not done: %s", err->msg);
+      const char *code;
+      int status = err_status(err, &code);
+      prepare_answer(r, status, error_body(code, msg));
+    }
+    resume(r, R_READY);
+    n++;
+  }
+  if (n) run_listeners(s);
+}
+
 void http_fail_committed(http_server_t *s, const err_t *err) {
   resume_committed(s, err);
 }
@@ -501,11 +535,15 @@ static void on_prepare(uv_prepare_t *h) {
     err_t err = ERR_INIT;
     bool ok = !s->batch || s->batch(s->ctx, &err);
     if (resume_ready(s, ok ? NULL : &err) == 0) break;
-    /* The first run takes the resumed connections back into MHD's epoll
-     * set; the second sees them ready and answers. */
-    for (int pass = 0; pass < 2; pass++)
-      for (int i = 0; i < s->nlisteners; i++) run_listener(s->listeners[i]);
+    run_listeners(s);
   }
+}
+
+/* The first run takes the resumed connections back into MHD's epoll set;
+ * the second sees them ready and answers. */
+static void run_listeners(http_server_t *s) {
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < s->nlisteners; i++) run_listener(s->listeners[i]);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -662,6 +700,9 @@ void http_server_free(http_server_t *s) {
   err_t err = ERR_INIT;
   bool ok = !s->batch || s->batch(s->ctx, &err);
   resume_committed(s, ok ? NULL : &err);
+  /* The batch at shutdown makes what it commits durable before it returns
+   * (control_batch), so every held answer can go. */
+  http_release_held(s, UINT64_MAX, NULL);
   while (s->parked) {
     http_req_t *r = s->parked;
     prepare_answer(r, 503,

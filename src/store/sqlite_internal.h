@@ -13,6 +13,10 @@ typedef struct sq {
   store_t base;
   sqlite3 *db;
   bool txn;
+  /* The write-ahead log, opened after the first commit: what sync()
+   * flushes. -1 until then. */
+  char *wal_path;
+  int wal_fd;
   /* SQLite rolled the group transaction back by itself (it does on a full
    * disk or an I/O error); see store_ops_t.take_lost. */
   bool txn_lost;

@@ -2,9 +2,10 @@
  * outputs, logs, containers) behind one interface. SQLite is the embedded
  * default; a PostgreSQL backend implements the same table of operations.
  *
- * Writes are grouped: the caller opens one transaction with store_begin(),
- * makes any number of writes, and store_commit() makes them durable at once
- * (one fsync for many requests). Reads see the open transaction's writes.
+ * Writes are grouped: the caller opens one transaction with begin(), makes
+ * any number of writes, and commit() ends it; sync() makes every commit so
+ * far durable at once (one fsync for many requests, which the control plane
+ * runs off its loop). Reads see the open transaction's writes.
  *
  * The hot tables (calls, inputs, outputs, containers) are read as typed
  * records. The other read operations that feed the API return jansson
@@ -128,7 +129,13 @@ typedef struct store_ops {
   const char *name;
   void (*close)(store_t *s);
   int (*begin)(store_t *s, err_t *err);
+  /* Makes the open transaction's writes visible to every reader; they are
+   * durable once a later sync() returns. */
   int (*commit)(store_t *s, err_t *err);
+  /* Makes every commit so far durable (one fdatasync of the write-ahead
+   * log). Safe to call from another thread while the owner commits: a
+   * sync started after a commit returned covers that commit. */
+  int (*sync)(store_t *s, err_t *err);
   bool (*in_txn)(store_t *s);
   /* True (once) when the open transaction was lost since the last call:
    * SQLite rolls it back by itself on a full disk or an I/O error. Writes
