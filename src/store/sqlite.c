@@ -188,6 +188,11 @@ static int sq_commit(store_t *s, err_t *err) {
   if (!q->txn) return 0;
   int rc = sq_exec(q, "COMMIT", err);
   if (rc < 0) {
+    /* A full disk says so, with what to do, as a failed write does. */
+    if (sqlite3_errcode(q->db) == SQLITE_FULL)
+      err_set(err, -ENOSPC,
+              "store: the disk that holds SKIFF_HOME is full; nothing of "
+              "this round was stored: free space on it, then send again");
     sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     q->txn = false;
     return err_wrap(err, "commit");
