@@ -21,12 +21,9 @@
 #include "base/xalloc.h"
 #include "store/sqlite_internal.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
-typedef struct fixture {
-  char dir[64];
-  char *path;
-  store_t *s;
-} fixture_t;
+typedef store_fixture_t fixture_t;
 
 #define OK(call)                                                  \
   do {                                                            \
@@ -37,25 +34,15 @@ typedef struct fixture {
 static err_t err;
 
 static int setup(void **state) {
-  fixture_t *f = xcalloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/skiff-test-retention-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  f->path = xasprintf("%s/store.db", f->dir);
   err_clear(&err);
-  if (store_open(f->path, &f->s, &err) < 0) {
-    fprintf(stderr, "store_open: %s\n", err.msg);
-    return -1;
-  }
+  fixture_t *f = store_fixture_open("retention");
+  if (!f) return -1;
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
-  fixture_t *f = *state;
-  if (f->s) store_close(f->s);
-  rm_rf(f->dir, NULL);
-  free(f->path);
-  free(f);
+  store_fixture_close(*state);
   return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "base/xalloc.h"
 #include "store/sqlite_internal.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 #define OK(call)                                                  \
   do {                                                            \
@@ -32,8 +33,7 @@
 static err_t err;
 
 typedef struct fixture {
-  char dir[64];
-  char *path;
+  store_fixture_t *sf;
   store_t *s;
   /* Statements seen by the trace, each once. */
   char **sql;
@@ -56,26 +56,22 @@ static int on_trace(unsigned type, void *ctx, void *p, void *x) {
 }
 
 static int setup(void **state) {
-  fixture_t *f = xcalloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/skiff-test-plans-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  f->path = xasprintf("%s/store.db", f->dir);
   err_clear(&err);
-  if (store_open(f->path, &f->s, &err) < 0) {
-    fprintf(stderr, "store_open: %s\n", err.msg);
+  fixture_t *f = xcalloc(1, sizeof *f);
+  if (!(f->sf = store_fixture_open("plans"))) {
+    free(f);
     return -1;
   }
+  f->s = f->sf->s;
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fixture_t *f = *state;
-  store_close(f->s);
-  rm_rf(f->dir, NULL);
+  store_fixture_close(f->sf);
   for (size_t i = 0; i < f->nsql; i++) free(f->sql[i]);
   free(f->sql);
-  free(f->path);
   free(f);
   return 0;
 }

@@ -1,0 +1,49 @@
+/* A fresh SQLite store in a temporary directory, for the unit tests of the
+ * store (test_store.c, test_retention.c, test_store_plans.c). Include it
+ * after cmocka.h. */
+#ifndef SKIFF_TESTS_STORE_FIXTURE_H
+#define SKIFF_TESTS_STORE_FIXTURE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "store/store.h"
+
+typedef struct store_fixture {
+  char dir[64];
+  char *path; /* the store's file in dir */
+  store_t *s; /* NULL after a test closed it */
+} store_fixture_t;
+
+/* Opens the store under /tmp/skiff-test-<name>-XXXXXX; NULL (the reason on
+ * stderr) when that fails. */
+static inline store_fixture_t *store_fixture_open(const char *name) {
+  store_fixture_t *f = xcalloc(1, sizeof *f);
+  snprintf(f->dir, sizeof f->dir, "/tmp/skiff-test-%s-XXXXXX", name);
+  if (!mkdtemp(f->dir)) {
+    perror("mkdtemp");
+    free(f);
+    return NULL;
+  }
+  f->path = xasprintf("%s/store.db", f->dir);
+  err_t err = ERR_INIT;
+  if (store_open(f->path, &f->s, &err) < 0) {
+    fprintf(stderr, "store_open: %s\n", err.msg);
+    rm_rf(f->dir, NULL);
+    free(f->path);
+    free(f);
+    return NULL;
+  }
+  return f;
+}
+
+static inline void store_fixture_close(store_fixture_t *f) {
+  if (f->s) store_close(f->s);
+  rm_rf(f->dir, NULL);
+  free(f->path);
+  free(f);
+}
+
+#endif
