@@ -46,4 +46,28 @@ static inline void store_fixture_close(store_fixture_t *f) {
   free(f);
 }
 
+/* The err every store call of a test fills; OK() fails the test with its
+ * message. */
+static err_t err;
+
+#define OK(call)                                                  \
+  do {                                                            \
+    int rc_ = (call);                                             \
+    if (rc_ != 0) fail_msg("%s: rc %d: %s", #call, rc_, err.msg); \
+  } while (0)
+
+/* cmocka setup and teardown of a test that needs nothing but a store. */
+static inline int store_fixture_setup(void **state) {
+  err_clear(&err);
+  store_fixture_t *f = store_fixture_open("store");
+  if (!f) return -1;
+  *state = f;
+  return 0;
+}
+
+static inline int store_fixture_teardown(void **state) {
+  store_fixture_close(*state);
+  return 0;
+}
+
 #endif

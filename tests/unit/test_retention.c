@@ -25,27 +25,6 @@
 
 typedef store_fixture_t fixture_t;
 
-#define OK(call)                                                  \
-  do {                                                            \
-    int rc_ = (call);                                             \
-    if (rc_ != 0) fail_msg("%s: rc %d: %s", #call, rc_, err.msg); \
-  } while (0)
-
-static err_t err;
-
-static int setup(void **state) {
-  err_clear(&err);
-  fixture_t *f = store_fixture_open("retention");
-  if (!f) return -1;
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  store_fixture_close(*state);
-  return 0;
-}
-
 static store_t *S(void **state) {
   return ((fixture_t *)*state)->s;
 }
@@ -548,7 +527,9 @@ static void test_durations(void **state) {
   assert_string_equal(buf, "1.5s");
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f)                                              \
+  cmocka_unit_test_setup_teardown(f, store_fixture_setup, \
+                                  store_fixture_teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {

@@ -21,28 +21,6 @@
 
 typedef store_fixture_t fixture_t;
 
-#define OK(call)                                                  \
-  do {                                                            \
-    int rc_ = (call);                                             \
-    if (rc_ != 0) fail_msg("%s: rc %d: %s", #call, rc_, err.msg); \
-  } while (0)
-
-/* The err every store call below fills; OK() prints its message. */
-static err_t err;
-
-static int setup(void **state) {
-  err_clear(&err);
-  fixture_t *f = store_fixture_open("store");
-  if (!f) return -1;
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  store_fixture_close(*state);
-  return 0;
-}
-
 static store_t *S(void **state) {
   return ((fixture_t *)*state)->s;
 }
@@ -767,7 +745,9 @@ static void test_input_ids(void **state) {
   assert_false(store_input_id_parse(NULL, &v));
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f)                                              \
+  cmocka_unit_test_setup_teardown(f, store_fixture_setup, \
+                                  store_fixture_teardown)
 
 /* ---- deployed apps and versions ------------------------------------------ */
 

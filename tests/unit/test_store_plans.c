@@ -24,14 +24,6 @@
 #include "store/store.h"
 #include "store_fixture.h"
 
-#define OK(call)                                                  \
-  do {                                                            \
-    int rc_ = (call);                                             \
-    if (rc_ != 0) fail_msg("%s: rc %d: %s", #call, rc_, err.msg); \
-  } while (0)
-
-static err_t err;
-
 typedef struct fixture {
   store_fixture_t *sf;
   store_t *s;
