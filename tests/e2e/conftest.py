@@ -15,6 +15,7 @@ Environment: SKIFF_BUILD_DIR (default ./build) and SKIFF_SOURCE_DIR
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -421,3 +422,26 @@ def debian_slim_built():
     finally:
         finish_daemon(d)
     yield
+
+
+@contextlib.contextmanager
+def daemon_on_tmpfs(size: str, prefix: str = "skf"):
+    """A Daemon (not started) whose home is a tmpfs of `size` ("6m"), so
+    that a test can fill its disk; the file system goes with the daemon.
+    Skips the test where a tmpfs cannot be mounted."""
+    home = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", home],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        os.rmdir(home)
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    d = Daemon(home=home)
+    try:
+        yield d
+    finally:
+        try:
+            if d.proc is not None and d.proc.poll() is None:
+                d.stop()
+        finally:
+            subprocess.run(["umount", "-l", home], capture_output=True)
+            d.cleanup()

@@ -13,12 +13,10 @@ import base64
 import errno
 import os
 import pickle
-import subprocess
-import tempfile
 
 import pytest
 
-from conftest import Daemon, create_app_http, function_def, pickle_args, unpickle_data
+from conftest import Daemon, create_app_http, daemon_on_tmpfs, function_def, pickle_args, unpickle_data
 
 APP = "def size(x):\n    return len(x) if isinstance(x, bytes) else x + 1\n"
 
@@ -30,21 +28,8 @@ ARG_BYTES = 1 << 20
 
 @pytest.fixture
 def small_home():
-    home = tempfile.mkdtemp(prefix="skc", dir="/tmp")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", home],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
-    d = Daemon(home=home)
-    try:
+    with daemon_on_tmpfs("16m", "skc") as d:
         yield d
-    finally:
-        try:
-            if d.proc is not None and d.proc.poll() is None:
-                d.stop()
-        finally:
-            subprocess.run(["umount", "-l", home], capture_output=True)
-            d.cleanup()
 
 
 def fill(path: str) -> int:

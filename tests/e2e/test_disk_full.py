@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import base64
 import pickle
-import subprocess
-import tempfile
 
 import pytest
 
-from conftest import Daemon, create_app_http, function_def, pickle_args, unpickle_data
+from conftest import Daemon, create_app_http, daemon_on_tmpfs, function_def, pickle_args, unpickle_data
 
 APP = "def inc(x):\n    return x + 1\n"
 
 
 @pytest.fixture
 def small_home():
-    home = tempfile.mkdtemp(prefix="skf", dir="/tmp")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", home],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
-    d = Daemon(home=home)
-    try:
+    with daemon_on_tmpfs("6m", "skf") as d:
         yield d
-    finally:
-        try:
-            if d.proc is not None and d.proc.poll() is None:
-                d.stop()
-        finally:
-            subprocess.run(["umount", "-l", home], capture_output=True)
-            d.cleanup()
 
 
 def outputs(d: Daemon, call_id: str):
