@@ -6,6 +6,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -44,6 +47,18 @@ static inline void store_fixture_close(store_fixture_t *f) {
   rm_rf(f->dir, NULL);
   free(f->path);
   free(f);
+}
+
+/* Closes the fixture's store, deletes its file and opens a bare SQLite
+ * database in its place, for a test that lays out an older schema and then
+ * opens the store on it (store_open(f->path, &f->s, ...)). */
+static inline sqlite3 *store_fixture_bare_db(store_fixture_t *f) {
+  store_close(f->s);
+  f->s = NULL;
+  unlink(f->path);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  return db;
 }
 
 /* The err every store call of a test fills; OK() fails the test with its

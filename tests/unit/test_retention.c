@@ -459,11 +459,7 @@ static void test_vacuum_gives_pages_back(void **state) {
 /* A database made without auto_vacuum is converted at open (it is small). */
 static void test_existing_database_converted(void **state) {
   fixture_t *f = *state;
-  store_close(f->s);
-  f->s = NULL;
-  unlink(f->path);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  sqlite3 *db = store_fixture_bare_db(f);
   assert_int_equal(sqlite3_exec(db,
                                 "PRAGMA journal_mode=WAL;"
                                 "CREATE TABLE old_things(x);"

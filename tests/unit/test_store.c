@@ -898,11 +898,7 @@ static void test_inputs_adopt(void **state) {
  * migrated: its apps read back as ephemeral apps without versions. */
 static void test_migrate_to_versions(void **state) {
   fixture_t *f = *state;
-  store_close(f->s);
-  f->s = NULL;
-  unlink(f->path);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  sqlite3 *db = store_fixture_bare_db(f);
   for (int i = 0; i < 2; i++)
     assert_int_equal(sqlite3_exec(db, sqlite_migrations[i], NULL, NULL, NULL),
                      SQLITE_OK);
