@@ -12,6 +12,7 @@ PACKAGES=(
   python3 python3-pytest
   iproute2 procps util-linux psmisc
   bubblewrap runc uthash-dev
+  libseccomp-dev libcap-dev libnftables-dev libmnl-dev nftables runsc uidmap e2fsprogs
 )
 
 missing=()
