@@ -21,6 +21,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +31,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "runtime/cgroup_internal.h"
+#include "runtime/confine.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_internal.h"
 
@@ -44,7 +47,8 @@ typedef enum {
   OP_PIVOT,    /* make dst the root: pivot_root(".", ".") in it, detach old */
   OP_CHDIR,    /* chdir(dst) */
   OP_STDIO,    /* dup2 the stdio fds into 0, 1, 2 */
-  OP_EXEC,     /* execve skiff-init */
+  OP_CONFINE,  /* capabilities, rlimits, no_new_privs (confine.c) */
+  OP_EXEC,     /* install the seccomp filter, execve skiff-init */
 } op_kind_t;
 
 typedef struct op {
@@ -52,7 +56,11 @@ typedef struct op {
   char *src, *dst, *fstype, *data;
   unsigned long flags;
   unsigned mode;
-  bool optional; /* a failure is ignored */
+  bool optional;  /* a failure is ignored */
+  bool enoent_ok; /* ENOENT is ignored (a /proc file this kernel lacks) */
+  /* OP_MOUNT with MS_REMOUNT: keep the flags the mount has (statfs), so
+   * that a remount adds nosuid/nodev/rdonly and never clears noexec. */
+  bool keep_flags;
   char *what;    /* "mount proc on /x/rootfs/proc", for the error message */
   const char *hint;
 } op_t;
@@ -62,6 +70,7 @@ typedef struct plan {
   size_t n, cap;
   char **argv; /* skiff-init -- argv... */
   char *const *envp;
+  rt__confine_t confine;
 } plan_t;
 
 typedef struct child_fds {
@@ -137,22 +146,79 @@ static void add_symlink(plan_t *p, const char *target, const char *dst) {
   op->dst = xstrdup(dst);
 }
 
-/* Bind src on dst; then, when readonly, remount the bind read-only (a bind
- * mount ignores MS_RDONLY on the first call). */
-static void add_bind(plan_t *p, const char *src, const char *dst, bool readonly,
-                     bool optional) {
+/* Bind src on dst, then remount the bind with `extra` (MS_RDONLY,
+ * MS_NOSUID, MS_NODEV) on top of the flags it has: a bind mount ignores
+ * them on the first call. */
+static void add_bind_flags(plan_t *p, const char *src, const char *dst,
+                           unsigned long extra, bool optional) {
   _cleanup_free_ char *what = xasprintf("bind-mount %s on %s", src, dst);
   op_t *op = add(p, OP_MOUNT, what);
   op->src = xstrdup(src);
   op->dst = xstrdup(dst);
   op->flags = MS_BIND | MS_REC;
   op->optional = optional;
-  if (readonly) {
-    _cleanup_free_ char *w2 = xasprintf("remount %s read-only", dst);
+  if (extra) {
+    _cleanup_free_ char *w2 =
+        xasprintf("remount %s%s%s", dst, extra & MS_RDONLY ? " read-only" : "",
+                  extra & MS_NODEV ? " nodev" : "");
     op = add(p, OP_MOUNT, w2);
     op->dst = xstrdup(dst);
-    op->flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+    op->flags = MS_REMOUNT | MS_BIND | extra;
     op->optional = optional;
+    op->keep_flags = true;
+  }
+}
+
+/* Every bind is nosuid; nodev unless it binds a device node (/dev/null,
+ * a GPU). */
+static void add_bind(plan_t *p, const char *src, const char *dst, bool readonly,
+                     bool optional) {
+  struct stat st;
+  bool dev = stat(src, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
+  add_bind_flags(p, src, dst,
+                 MS_NOSUID | (dev ? 0 : MS_NODEV) | (readonly ? MS_RDONLY : 0),
+                 optional);
+}
+
+/* The paths of /proc that Docker and runc hide: files under /dev/null,
+ * directories under an empty read-only tmpfs, the rest read-only. A path
+ * this kernel lacks is skipped. */
+static void add_proc_masks(plan_t *p, const char *proc) {
+  static const char *const files[] = {"kcore",       "keys",
+                                      "timer_list",  "timer_stats",
+                                      "sched_debug", "sysrq-trigger",
+                                      "latency_stats"};
+  static const char *const dirs[] = {"acpi", "scsi", "asound"};
+  static const char *const ro[] = {"sys", "irq", "bus", "fs"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    _cleanup_free_ char *dst = xasprintf("%s/%s", proc, files[i]);
+    _cleanup_free_ char *what = xasprintf("mask %s", dst);
+    op_t *op = add(p, OP_MOUNT, what);
+    op->src = xstrdup("/dev/null");
+    op->dst = xstrdup(dst);
+    op->flags = MS_BIND;
+    op->enoent_ok = true;
+  }
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+    _cleanup_free_ char *dst = xasprintf("%s/%s", proc, dirs[i]);
+    _cleanup_free_ char *what = xasprintf("mask %s with an empty tmpfs", dst);
+    op_t *op = add(p, OP_MOUNT, what);
+    op->src = xstrdup("tmpfs");
+    op->fstype = xstrdup("tmpfs");
+    op->dst = xstrdup(dst);
+    op->data = xstrdup("size=0,mode=555");
+    op->flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    op->enoent_ok = true;
+  }
+  for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
+    _cleanup_free_ char *dst = xasprintf("%s/%s", proc, ro[i]);
+    size_t first = p->n;
+    add_bind_flags(p, dst, dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   false);
+    for (size_t k = first; k < p->n; k++) {
+      p->ops[k].flags &= ~(unsigned long)MS_REC;
+      p->ops[k].enoent_ok = true;
+    }
   }
 }
 
@@ -255,13 +321,19 @@ static int overlay_options(const rt_spec_t *spec, const char *scaffold,
   return 0;
 }
 
-static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
-                      err_t *err) {
+static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
+                      plan_t *p, err_t *err) {
   _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", bundle);
-  _cleanup_free_ char *upper = spec->upper_dir ? realpath(spec->upper_dir, NULL)
-                                               : xasprintf("%s/upper", bundle);
+  /* With a disk cap the writable layer is a tmpfs of that size, mounted in
+   * the container's mount namespace only (the host never sees it). */
+  bool disk = spec->disk_max && !spec->upper_dir;
+  _cleanup_free_ char *upper =
+      spec->upper_dir ? realpath(spec->upper_dir, NULL)
+      : disk          ? xasprintf("%s/disk/upper", bundle)
+                      : xasprintf("%s/upper", bundle);
   if (!upper) return err_sys(err, -errno, "upper_dir %s", spec->upper_dir);
-  _cleanup_free_ char *work = xasprintf("%s/work", bundle);
+  _cleanup_free_ char *work = disk ? xasprintf("%s/disk/work", bundle)
+                                   : xasprintf("%s/work", bundle);
   /* With the host's / as the only lower layer there is no scaffold: a layer
    * below / would overlap it, which overlayfs refuses (ELOOP). */
   _cleanup_free_ char *scaffold =
@@ -281,7 +353,20 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
       (free(p->ops[p->n - 1].what),
        xstrdup("make the mounts of the new mount namespace private"));
 
-  add_mount(p, "overlay", rootfs, "overlay", 0, ovl, false);
+  /* nodev: a device node made with mknod in the root cannot be opened;
+   * nosuid: a setuid file of an image gains nothing. */
+  if (disk) {
+    _cleanup_free_ char *dir = xasprintf("%s/disk", bundle);
+    _cleanup_free_ char *data =
+        xasprintf("size=%llu,mode=755", (unsigned long long)spec->disk_max);
+    add_mount(p, "tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, data, false);
+    p->ops[p->n - 1].hint = "disk_max must be a size tmpfs accepts";
+    add_mkdir(p, upper, 0755);
+    add_mkdir(p, work, 0755);
+  }
+
+  add_mount(p, "overlay", rootfs, "overlay", MS_NODEV | MS_NOSUID, ovl,
+            false);
   {
     op_t *op = &p->ops[p->n - 1];
     free(op->what);
@@ -302,6 +387,7 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
   add_mkdir(p, proc, 0555);
   add_mount(p, "proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
             false);
+  add_proc_masks(p, proc);
 
   _cleanup_free_ char *dev = xasprintf("%s/dev", rootfs);
   add_mkdir(p, dev, 0755);
@@ -343,6 +429,17 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
   add_mkdir(p, sys, 0555);
   add_mount(p, "sysfs", sys, "sysfs",
             MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, true);
+  {
+    _cleanup_free_ char *fw = xasprintf("%s/firmware", sys);
+    _cleanup_free_ char *what = xasprintf("mask %s with an empty tmpfs", fw);
+    op_t *op = add(p, OP_MOUNT, what);
+    op->src = xstrdup("tmpfs");
+    op->fstype = xstrdup("tmpfs");
+    op->dst = xstrdup(fw);
+    op->data = xstrdup("size=0,mode=555");
+    op->flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    op->optional = true; /* no sysfs (optional above): nothing to mask */
+  }
 
   /* skiff-init, read-only; the directories land in the overlay's upper
    * layer, never on the host. */
@@ -410,11 +507,25 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
       xasprintf("change to workdir %s inside the container", workdir);
   add(p, OP_CHDIR, cwhat)->dst = xstrdup(workdir);
   add(p, OP_STDIO, "set up stdin, stdout and stderr");
+  add(p, OP_CONFINE,
+      "drop capabilities, set rlimits and no_new_privs")->hint =
+      "the kernel must allow PR_CAPBSET_DROP, capset and prctl";
   _cleanup_free_ char *ewhat =
       xasprintf("exec %s (bound from %s) inside the container",
                 INIT_IN_CONTAINER, init_src);
   add(p, OP_EXEC, ewhat)->hint =
       "init_path must be the static skiff-init binary";
+
+  if ((unsigned)spec->seccomp > RT_SECCOMP_NONE)
+    return err_set(err, -EINVAL, "unknown seccomp profile %d",
+                   (int)spec->seccomp);
+  p->confine = (rt__confine_t){
+      .caps = rt->caps,
+      .cap_last = rt->cap_last,
+      .nofile = spec->nofile ? spec->nofile : RT_DEFAULT_NOFILE,
+      .seccomp = spec->seccomp == RT_SECCOMP_NONE ? NULL
+                                                  : &rt->seccomp[spec->seccomp],
+  };
 
   size_t argc = 0;
   while (spec->argv[argc]) argc++;
@@ -446,8 +557,21 @@ static int lo_up(void) {
 
 static int run_op(const op_t *op, const plan_t *p, const child_fds_t *fds) {
   switch (op->kind) {
-    case OP_MOUNT:
-      return mount(op->src, op->dst, op->fstype, op->flags, op->data);
+    case OP_MOUNT: {
+      unsigned long flags = op->flags;
+      if (op->keep_flags) {
+        struct statfs sf;
+        if (statfs(op->dst, &sf) < 0) return -1;
+        if (sf.f_flags & ST_RDONLY) flags |= MS_RDONLY;
+        if (sf.f_flags & ST_NOSUID) flags |= MS_NOSUID;
+        if (sf.f_flags & ST_NODEV) flags |= MS_NODEV;
+        if (sf.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
+        if (sf.f_flags & ST_NOATIME) flags |= MS_NOATIME;
+        if (sf.f_flags & ST_NODIRATIME) flags |= MS_NODIRATIME;
+        if (sf.f_flags & ST_RELATIME) flags |= MS_RELATIME;
+      }
+      return mount(op->src, op->dst, op->fstype, flags, op->data);
+    }
     case OP_MKDIR:
       if (mkdir(op->dst, op->mode) < 0 && errno != EEXIST) return -1;
       return 0;
@@ -479,7 +603,12 @@ static int run_op(const op_t *op, const plan_t *p, const child_fds_t *fds) {
        * container; the report pipe is close-on-exec already. */
       close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
       return 0;
+    case OP_CONFINE:
+      return rt__confine_apply(&p->confine);
     case OP_EXEC:
+      /* The filter goes last: from here on only execve (allowed in every
+       * profile) and, when it fails, the report's write and _exit run. */
+      if (rt__seccomp_install(p->confine.seccomp) < 0) return -1;
       execve(INIT_IN_CONTAINER, p->argv, p->envp);
       return -1;
   }
@@ -516,6 +645,7 @@ __attribute__((noreturn)) static void child_main(const plan_t *p,
   for (size_t i = 0; i < p->n; i++) {
     const op_t *op = &p->ops[i];
     if (run_op(op, p, fds) == 0 || op->optional) continue;
+    if (op->enoent_ok && errno == ENOENT) continue;
     report_t r = {(int32_t)i, errno};
     ssize_t w;
     do w = write(fds->report_w, &r, sizeof r);
@@ -648,11 +778,12 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   child_fds_t fds = {-1, -1, -1, -1, -1, -1, -1};
   int stdout_r = -1, stderr_r = -1, pidfd = -1;
   pid_t pid = -1;
-  static const char *const subdirs[] = {"rootfs", "upper", "work", "scaffold"};
+  static const char *const subdirs[] = {"rootfs", "upper", "work", "scaffold",
+                                       "disk"};
 
   if (access(spec->bundle_dir, F_OK) < 0) made_bundle = true;
   if ((rc = mkdir_p(spec->bundle_dir, 0700, err)) < 0) goto fail;
-  for (size_t i = 0; i < 4; i++) {
+  for (size_t i = 0; i < 5; i++) {
     _cleanup_free_ char *d = xasprintf("%s/%s", spec->bundle_dir, subdirs[i]);
     if (mkdir(d, 0755) < 0 && errno != EEXIST) {
       rc = err_sys(err, -errno, "cannot create %s", d);
@@ -664,12 +795,14 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     rc = err_sys(err, -errno, "cannot resolve %s", spec->bundle_dir);
     goto fail;
   }
-  if ((rc = build_plan(spec, bundle, &plan, err)) < 0) goto fail;
+  if ((rc = build_plan(rt, spec, bundle, &plan, err)) < 0) goto fail;
   static char *const empty_env[] = {NULL};
   plan.envp = spec->envp ? spec->envp : empty_env;
 
-  if ((rc = rt->cg->create(rt->cg_root, rt->cg_parent, id, &spec->limits,
-                           err)) < 0)
+  cg_limits_t limits = spec->limits;
+  /* Always a pids limit, so that a fork bomb stops. */
+  if (!limits.pids_max) limits.pids_max = RT_DEFAULT_PIDS_MAX;
+  if ((rc = rt->cg->create(rt->cg_root, rt->cg_parent, id, &limits, err)) < 0)
     goto fail;
   made_cgroup = true;
 
@@ -785,7 +918,7 @@ fail:
   if (made_bundle) {
     rt__remove_bundle(spec->bundle_dir, NULL);
   } else {
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
       _cleanup_free_ char *d = xasprintf("%s/%s", spec->bundle_dir, subdirs[i]);
       rm_rf(d, NULL);
     }

@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "runtime/cgroup_internal.h"
+#include "runtime/confine.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_internal.h"
 
@@ -58,6 +59,18 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
   rt->cg_root = xstrdup(root);
   rt->cg_parent = xstrdup(parent);
   rt->cg = cg;
+  rt->caps = rt__default_caps();
+  rt->cap_last = rt__cap_last();
+  /* Compiled once here, in the parent: the child after clone may only make
+   * system calls. */
+  static const rt_seccomp_t profiles[] = {RT_SECCOMP_DEFAULT,
+                                          RT_SECCOMP_SANDBOX};
+  for (size_t i = 0; i < 2; i++)
+    if ((rc = rt__seccomp_build(profiles[i], &rt->seccomp[profiles[i]],
+                                err)) < 0) {
+      rt_free(rt);
+      return err_wrap(err, "cannot compile the containers' seccomp filter");
+    }
   *out = rt;
   return 0;
 }
@@ -82,6 +95,7 @@ void rt_free(rt_t *rt) {
   if (!rt) return;
   free(rt->cg_root);
   free(rt->cg_parent);
+  for (size_t i = 0; i < 3; i++) free(rt->seccomp[i].filter);
   free(rt);
 }
 

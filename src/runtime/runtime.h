@@ -30,6 +30,13 @@ typedef struct rt_mount {
   bool optional; /* a failure to mount is ignored (e.g. a symlinked target) */
 } rt_mount_t;
 
+/* The seccomp profile of a container (see docs/runtime.md). */
+typedef enum rt_seccomp {
+  RT_SECCOMP_DEFAULT = 0, /* Docker-like allowlist: functions, image builds */
+  RT_SECCOMP_SANDBOX = 1, /* stricter: sandboxes running untrusted code */
+  RT_SECCOMP_NONE = 2,    /* no filter (tests, debugging) */
+} rt_seccomp_t;
+
 typedef struct rt_spec {
   const char *id;         /* container id, e.g. "ct-abc"; names the cgroup */
   const char *bundle_dir; /* host dir owned by this container; the runtime
@@ -55,8 +62,20 @@ typedef struct rt_spec {
   size_t n_mounts;
   const char *hostname; /* UTS hostname inside */
   const char *workdir;  /* cwd inside; NULL means "/" */
-  cg_limits_t limits;
+  cg_limits_t limits; /* pids_max 0 means RT_DEFAULT_PIDS_MAX */
+  rt_seccomp_t seccomp;
+  /* RLIMIT_NOFILE inside (soft and hard); 0 means RT_DEFAULT_NOFILE. */
+  uint64_t nofile;
+  /* Size cap of the writable layer in bytes; 0 means none (the upper layer
+   * is a directory of the bundle, on the host's disk). With a cap, the
+   * upper and work dirs live on a tmpfs of that size, charged to the
+   * container's memory; writing past it gives ENOSPC inside. Ignored when
+   * upper_dir is given (an image build keeps its layer). */
+  uint64_t disk_max;
 } rt_spec_t;
+
+#define RT_DEFAULT_PIDS_MAX 4096
+#define RT_DEFAULT_NOFILE 65536
 
 /* A started container. The caller owns the fds and closes them. */
 typedef struct rt_proc {

@@ -2,6 +2,8 @@
 #ifndef SKIFF_RUNTIME_RUNTIME_INTERNAL_H
 #define SKIFF_RUNTIME_RUNTIME_INTERNAL_H
 
+#include <linux/filter.h>
+
 #include "runtime/cgroup.h"
 #include "runtime/runtime.h"
 
@@ -9,6 +11,11 @@ struct rt {
   char *cg_root;          /* e.g. /sys/fs/cgroup */
   char *cg_parent;        /* e.g. skiff */
   const cg_backend_t *cg; /* the backend cg_detect picked */
+  /* The seccomp profiles, compiled once in rt_new (index: rt_seccomp_t;
+   * RT_SECCOMP_NONE stays empty). */
+  struct sock_fprog seccomp[3];
+  uint64_t caps; /* the capabilities a container keeps */
+  int cap_last;  /* the kernel's highest capability */
 };
 
 /* Detaches a leftover rootfs mount and removes the bundle dir. */

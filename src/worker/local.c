@@ -291,6 +291,9 @@ static void to_rt_spec(worker_local_t *w, lc_t *c, rt_spec_t *rs,
                  .cpu_limit = spec->cpu_limit,
                  .memory_max = spec->memory_mib * 1024 * 1024,
                  .pids_max = spec->pids_max},
+      .seccomp = (rt_seccomp_t)spec->seccomp,
+      .disk_max = spec->disk_max_mib * 1024 * 1024,
+      .nofile = spec->nofile,
   };
   *mounts_out = mounts;
 }

@@ -99,7 +99,12 @@ typedef struct wk_spec {
   double cpu;          /* requested cores */
   double cpu_limit;    /* hard cap, 0 = none */
   uint64_t memory_mib; /* hard limit */
-  uint64_t pids_max;
+  uint64_t pids_max;   /* 0: the runtime's default (RT_DEFAULT_PIDS_MAX) */
+  /* The seccomp profile: 0 the default (functions), 1 the stricter sandbox
+   * profile, 2 none (rt_seccomp_t). */
+  int seccomp;
+  uint64_t disk_max_mib; /* writable layer's cap (ephemeral_disk), 0 none */
+  uint64_t nofile;       /* RLIMIT_NOFILE inside, 0 the runtime's default */
 } wk_spec_t;
 
 /* How a container is asked to end. */

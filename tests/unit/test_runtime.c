@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -595,6 +596,285 @@ static void test_cleanup_stale(void **state) {
   free(containers);
 }
 
+
+/* ---- the security boundary, probed from inside ---- */
+
+/* Runs a Python probe (the host's python3 through the host root) in a
+ * container made from tmpl and returns its stdout. Every probe is harmless
+ * if it succeeds: it writes back what it just read, sets the clock to the
+ * time it just read, opens a node only with /dev/null's numbers and reads
+ * from it, and bounds its forks and writes. */
+static void run_py(const char *code, rt_spec_t *tmpl, result_t *r) {
+  char *id = next_id();
+  char *argv[] = {"/usr/bin/python3", "-c", (char *)code, NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  if (tmpl) {
+    s.limits = tmpl->limits;
+    s.seccomp = tmpl->seccomp;
+    s.disk_max = tmpl->disk_max;
+    s.nofile = tmpl->nofile;
+  }
+  rt_proc_t p;
+  start_ok(&s, &p);
+  collect(&p, r);
+  if (*r->err) print_message("stderr: %s\n", r->err);
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+#define PY_PRELUDE                                                      \
+  "import os, errno, ctypes, ctypes.util, resource, stat\n"             \
+  "libc = ctypes.CDLL(None, use_errno=True)\n"                          \
+  "def err(f):\n"                                                       \
+  "    try:\n"                                                          \
+  "        f()\n"                                                       \
+  "        return 'ok'\n"                                               \
+  "    except OSError as e:\n"                                          \
+  "        return errno.errorcode[e.errno]\n"                           \
+  "def status(k):\n"                                                    \
+  "    for l in open('/proc/self/status'):\n"                           \
+  "        if l.startswith(k + ':'): return l.split()[1]\n"
+
+static const char probe_confinement[] =
+    PY_PRELUDE
+    "print('caps', status('CapEff'), status('CapBnd'), status('CapPrm'),\n"
+    "      status('CapInh'), status('CapAmb'))\n"
+    "print('nnp', status('NoNewPrivs'))\n"
+    "print('seccomp', status('Seccomp'))\n"
+    "print('nofile', *resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+    "for m in ('kcore', 'keys', 'timer_list', 'sched_debug'):\n"
+    "    p = '/proc/' + m\n"
+    "    print(m, len(open(p, 'rb').read(16)) if os.path.exists(p) else 0)\n"
+    "print('acpi', len(os.listdir('/proc/acpi')))\n"
+    "v = open('/proc/sys/kernel/pid_max').read()\n"
+    "def wb():\n"
+    "    with open('/proc/sys/kernel/pid_max', 'w') as f: f.write(v)\n"
+    "print('procsys', err(wb))\n"
+    "def wsys():\n"
+    "    with open('/sys/kernel/mm/transparent_hugepage/enabled', 'r+') as f:\n"
+    "        f.write(f.read().split('[')[1].split(']')[0])\n"
+    "print('sys', err(wsys))\n"
+    "def node(path):\n"
+    "    def mk():\n"
+    "        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))\n"
+    "    m = err(mk)\n"
+    "    def rd():\n"
+    "        with open(path, 'rb') as f: f.read(1)\n"
+    "    return m + '/' + (err(rd) if m == 'ok' else '-')\n"
+    "print('mknod-root', node('/probe-null'))\n"
+    "print('mknod-tmp', node('/tmp/probe-null'))\n"
+    "print('mknod-shm', node('/dev/shm/probe-null'))\n"
+    "def mnt():\n"
+    "    if libc.mount(b'none', b'/mnt', b'tmpfs', 0, None) != 0:\n"
+    "        raise OSError(ctypes.get_errno(), 'mount')\n"
+    "print('mount', err(mnt))\n"
+    "def unsh():\n"
+    "    if libc.unshare(0x10000000) != 0:\n" /* CLONE_NEWUSER */
+    "        raise OSError(ctypes.get_errno(), 'unshare')\n"
+    "print('unshare', err(unsh))\n"
+    "class ts(ctypes.Structure):\n"
+    "    _fields_ = [('s', ctypes.c_long), ('ns', ctypes.c_long)]\n"
+    "def clk():\n"
+    "    t = ts()\n"
+    "    libc.clock_gettime(0, ctypes.byref(t))\n"
+    "    if libc.clock_settime(0, ctypes.byref(t)) != 0:\n"
+    "        raise OSError(ctypes.get_errno(), 'clock_settime')\n"
+    "print('clock', err(clk))\n"
+    "def pers():\n"
+    "    if libc.personality(0x0040000) == -1:\n" /* ADDR_NO_RANDOMIZE */
+    "        raise OSError(ctypes.get_errno(), 'personality')\n"
+    "print('personality', err(pers))\n"
+    /* PTRACE_TRACEME in a child that exits at once. */
+    "r, w = os.pipe()\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    rc = libc.ptrace(0, 0, None, None)\n"
+    "    os.write(w, b'ok' if rc == 0 else\n"
+    "             errno.errorcode[ctypes.get_errno()].encode())\n"
+    "    os._exit(0)\n"
+    "os.close(w)\n"
+    "print('ptrace', os.read(r, 16).decode())\n"
+    "os.waitpid(pid, 0)\n"
+    "print('rmdir', err(lambda: (os.mkdir('/tmp/d'), os.rmdir('/tmp/d'))))\n"
+    "import subprocess\n"
+    "print('spawn', subprocess.run(['/bin/sh', '-c', 'echo $((6*7))'],\n"
+    "      capture_output=True).stdout.decode().strip())\n";
+
+/* Capabilities, no_new_privs, seccomp, the /proc masks, nodev and the
+ * refused mount, under the default profile. */
+static void test_confinement_default(void **state) {
+  REQUIRE_RT();
+  result_t r;
+  run_py(probe_confinement, NULL, &r);
+  print_message("%s", r.out);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  /* containerd's 14 capabilities, the same in every set but ambient. */
+  assert_non_null(strstr(r.out,
+                         "caps 00000000a80425fb 00000000a80425fb "
+                         "00000000a80425fb 00000000a80425fb "
+                         "0000000000000000\n"));
+  assert_non_null(strstr(r.out, "nnp 1\n"));
+  assert_non_null(strstr(r.out, "seccomp 2\n"));
+  /* 65536, or skiffd's own hard limit when that is lower. */
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  unsigned long long want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+  char *nofile = xasprintf("nofile %llu %llu\n", want, want);
+  assert_non_null(strstr(r.out, nofile));
+  free(nofile);
+  /* Masked: empty when the kernel has them at all. */
+  assert_non_null(strstr(r.out, "kcore 0\n"));
+  assert_non_null(strstr(r.out, "keys 0\n"));
+  assert_non_null(strstr(r.out, "timer_list 0\n"));
+  assert_non_null(strstr(r.out, "sched_debug 0\n"));
+  assert_non_null(strstr(r.out, "acpi 0\n"));
+  assert_non_null(strstr(r.out, "procsys EROFS\n"));
+  assert_non_null(strstr(r.out, "sys EROFS\n"));
+  /* Making the node may work (CAP_MKNOD); opening it never does. */
+  assert_null(strstr(r.out, "/ok\n"));
+  assert_non_null(strstr(r.out, "mknod-root "));
+  assert_non_null(strstr(r.out, "mknod-tmp "));
+  assert_non_null(strstr(r.out, "mount EPERM\n"));
+  assert_non_null(strstr(r.out, "unshare EPERM\n"));
+  assert_non_null(strstr(r.out, "clock EPERM\n"));
+  assert_non_null(strstr(r.out, "spawn 42\n"));
+  assert_non_null(strstr(r.out, "rmdir ok\n"));
+  /* Docker's profile allows these. */
+  assert_non_null(strstr(r.out, "ptrace ok\n"));
+  result_free(&r);
+}
+
+static void test_confinement_sandbox(void **state) {
+  REQUIRE_RT();
+  rt_spec_t t = {.seccomp = RT_SECCOMP_SANDBOX};
+  result_t r;
+  run_py(probe_confinement, &t, &r);
+  print_message("%s", r.out);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  assert_non_null(strstr(r.out, "seccomp 2\n"));
+  assert_non_null(strstr(r.out, "nnp 1\n"));
+  assert_non_null(strstr(r.out, "clock EPERM\n"));
+  assert_non_null(strstr(r.out, "mount EPERM\n"));
+  assert_non_null(strstr(r.out, "ptrace EPERM\n"));
+  assert_non_null(strstr(r.out, "personality EPERM\n"));
+  assert_non_null(strstr(r.out, "spawn 42\n"));
+  result_free(&r);
+}
+
+static void test_no_seccomp(void **state) {
+  REQUIRE_RT();
+  rt_spec_t t = {.seccomp = RT_SECCOMP_NONE};
+  result_t r;
+  run_py(PY_PRELUDE "print('seccomp', status('Seccomp'))\n", &t, &r);
+  assert_string_equal(r.out, "seccomp 0\n");
+  result_free(&r);
+  /* A profile that does not exist is refused before anything starts. */
+  char *id = next_id();
+  char *argv[] = {"/bin/true", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.seccomp = (rt_seccomp_t)7;
+  rt_proc_t p;
+  err_t err = ERR_INIT;
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  assert_non_null(strstr(err.msg, "unknown seccomp profile 7"));
+  assert_nothing_left(&s);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+/* A fork bomb, bounded by count (pids_max + 50) and time (10 s), stops at
+ * the limit: fork fails with EAGAIN before the count is reached. */
+static void test_fork_bomb_stops(void **state) {
+  REQUIRE_RT();
+  rt_spec_t t = {.limits = {.pids_max = 64}};
+  result_t r;
+  run_py(PY_PRELUDE
+         "import time, signal\n"
+         "r, w = os.pipe()\n"
+         "kids, failed, end = [], None, time.time() + 10\n"
+         "while len(kids) < 64 + 50 and time.time() < end:\n"
+         "    try:\n"
+         "        pid = os.fork()\n"
+         "    except OSError as e:\n"
+         "        failed = errno.errorcode[e.errno]\n"
+         "        break\n"
+         "    if pid == 0:\n"
+         "        os.close(w); os.read(r, 1); os._exit(0)\n"
+         "    kids.append(pid)\n"
+         "os.close(w)\n"
+         "for k in kids: os.waitpid(k, 0)\n"
+         "print('forked', len(kids), failed)\n",
+         &t, &r);
+  print_message("%s", r.out);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  int n = -1;
+  char why[32] = "";
+  assert_int_equal(sscanf(r.out, "forked %d %31s", &n, why), 2);
+  assert_string_equal(why, "EAGAIN");
+  assert_true(n > 0 && n < 64); /* skiff-init and python count too */
+  result_free(&r);
+}
+
+/* The default pids limit applies when the spec gives none. */
+static void test_default_pids_max(void **state) {
+  REQUIRE_RT();
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c", "echo ready; read x", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  rt_proc_t p;
+  start_ok(&s, &p);
+  char *cg = cgroup_path("pids", id);
+  char *path = xasprintf("%s/pids.max", cg);
+  free(cg);
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal(read_file(path, &text, &len, NULL), 0);
+  char *want = xasprintf("%d\n", RT_DEFAULT_PIDS_MAX);
+  assert_string_equal(text, want);
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_t r;
+  collect(&p, &r);
+  result_free(&r);
+  free(want);
+  free(text);
+  free(path);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+/* With disk_max, filling the writable layer gives ENOSPC inside and
+ * writes nothing to the host's disk. */
+static void test_disk_max(void **state) {
+  REQUIRE_RT();
+  rt_spec_t t = {.disk_max = 4u << 20};
+  result_t r;
+  run_py(PY_PRELUDE
+         "n, why = 0, 'none'\n"
+         "try:\n"
+         "    with open('/big', 'wb') as f:\n"
+         "        while n < (16 << 20):\n"
+         "            f.write(b'x' * 65536); f.flush(); n += 65536\n"
+         "except OSError as e:\n"
+         "    why = errno.errorcode[e.errno]\n"
+         "print('wrote', n >> 20, why)\n"
+         "print('small', err(lambda: open('/etc/small', 'w').write('y')))\n",
+         &t, &r);
+  print_message("%s", r.out);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  int mib = -1;
+  char why[32] = "";
+  assert_int_equal(sscanf(r.out, "wrote %d %31s", &mib, why), 2);
+  assert_string_equal(why, "ENOSPC");
+  assert_true(mib <= 4);
+  result_free(&r);
+}
+
 /* ---- skiff-init on its own ---- */
 
 static int run_init(char *const argv[], int term_after_ms, char **err_out) {
@@ -758,6 +1038,12 @@ int main(void) {
       cmocka_unit_test(test_child_failure_reported),
       cmocka_unit_test(test_bad_mount_spec),
       cmocka_unit_test(test_cleanup_stale),
+      cmocka_unit_test(test_confinement_default),
+      cmocka_unit_test(test_confinement_sandbox),
+      cmocka_unit_test(test_no_seccomp),
+      cmocka_unit_test(test_fork_bomb_stops),
+      cmocka_unit_test(test_default_pids_max),
+      cmocka_unit_test(test_disk_max),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
