@@ -6,6 +6,7 @@
  * pipe as (step index, errno), which the parent turns into a message. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <net/if.h>
@@ -34,6 +35,7 @@
 #include "runtime/confine.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_internal.h"
+#include "runtime/userns.h"
 
 #define INIT_IN_CONTAINER "/skiff/bin/skiff-init"
 
@@ -48,6 +50,8 @@ typedef enum {
   OP_CHDIR,    /* chdir(dst) */
   OP_STDIO,    /* dup2 the stdio fds into 0, 1, 2 */
   OP_CONFINE,  /* capabilities, rlimits, no_new_privs (confine.c) */
+  OP_SETID,    /* become root of the user namespace; re-arm pdeathsig */
+  OP_MOVE,     /* move_mount the detached mount fd onto dst */
   OP_EXEC,     /* install the seccomp filter, execve skiff-init */
 } op_kind_t;
 
@@ -63,6 +67,7 @@ typedef struct op {
   bool keep_flags;
   char *what;    /* "mount proc on /x/rootfs/proc", for the error message */
   const char *hint;
+  int fd; /* OP_MOVE: the detached mount the parent made */
 } op_t;
 
 typedef struct plan {
@@ -71,7 +76,21 @@ typedef struct plan {
   char **argv; /* skiff-init -- argv... */
   char *const *envp;
   rt__confine_t confine;
+  int *fds; /* detached mounts made for the child; closed by plan_free */
+  size_t n_fds;
+  int ns_binds; /* with a user namespace: the userns fd for host binds */
+  int fail_rc; /* the first failure of a void add_* step */
+  err_t fail;
 } plan_t;
+
+/* The user namespace of a container being started. */
+typedef struct ux {
+  bool on;
+  uint32_t uid, gid;     /* host ids of root inside */
+  int ns_layers;         /* userns fd for the layers (with host root) */
+  int ns_binds;          /* userns fd for binds */
+  bool idmap_failed;     /* a layer could not be idmapped */
+} ux_t;
 
 typedef struct child_fds {
   int sync_r, sync_w;     /* parent -> child: "attached, go" */
@@ -149,8 +168,37 @@ static void add_symlink(plan_t *p, const char *target, const char *dst) {
 /* Bind src on dst, then remount the bind with `extra` (MS_RDONLY,
  * MS_NOSUID, MS_NODEV) on top of the flags it has: a bind mount ignores
  * them on the first call. */
+static void add_move(plan_t *p, int fd, const char *dst, const char *what);
+
+/* With a user namespace, a bind of a host path is a clone the parent makes
+ * (idmapped where the file system allows) and the child moves. */
+static op_t *add_host_bind(plan_t *p, const char *src, const char *dst,
+                           unsigned long extra, bool optional) {
+  uint64_t attrs = (extra & MS_RDONLY ? MOUNT_ATTR_RDONLY : 0) |
+                   (extra & MS_NOSUID ? MOUNT_ATTR_NOSUID : 0) |
+                   (extra & MS_NODEV ? MOUNT_ATTR_NODEV : 0);
+  int fd = -1;
+  err_t e = ERR_INIT;
+  if (rt__clone_mount(src, p->ns_binds, attrs, true, &fd, NULL, &e) < 0) {
+    if (!optional && !p->fail_rc) {
+      p->fail_rc = e.code;
+      p->fail = e;
+    }
+    return NULL;
+  }
+  _cleanup_free_ char *what = xasprintf("bind-mount %s on %s", src, dst);
+  add_move(p, fd, dst, what);
+  op_t *op = &p->ops[p->n - 1];
+  op->optional = optional;
+  return op;
+}
+
 static void add_bind_flags(plan_t *p, const char *src, const char *dst,
                            unsigned long extra, bool optional) {
+  if (p->ns_binds >= 0 && strcmp(src, dst)) {
+    add_host_bind(p, src, dst, extra, optional);
+    return;
+  }
   _cleanup_free_ char *what = xasprintf("bind-mount %s on %s", src, dst);
   op_t *op = add(p, OP_MOUNT, what);
   op->src = xstrdup(src);
@@ -192,6 +240,11 @@ static void add_proc_masks(plan_t *p, const char *proc) {
   static const char *const ro[] = {"sys", "irq", "bus", "fs"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     _cleanup_free_ char *dst = xasprintf("%s/%s", proc, files[i]);
+    if (p->ns_binds >= 0) {
+      op_t *op = add_host_bind(p, "/dev/null", dst, 0, false);
+      if (op) op->enoent_ok = true;
+      continue;
+    }
     _cleanup_free_ char *what = xasprintf("mask %s", dst);
     op_t *op = add(p, OP_MOUNT, what);
     op->src = xstrdup("/dev/null");
@@ -222,6 +275,85 @@ static void add_proc_masks(plan_t *p, const char *proc) {
   }
 }
 
+static void add_move(plan_t *p, int fd, const char *dst, const char *what) {
+  p->fds = xrealloc(p->fds, (p->n_fds + 1) * sizeof *p->fds);
+  p->fds[p->n_fds++] = fd;
+  op_t *op = add(p, OP_MOVE, what);
+  op->fd = fd;
+  op->dst = xstrdup(dst);
+}
+
+/* The longest common directory of two absolute paths. */
+static char *common_dir(const char *a, const char *b) {
+  size_t n = 0, last = 0;
+  while (a[n] && a[n] == b[n]) {
+    if (a[n] == '/') last = n;
+    n++;
+  }
+  if ((!a[n] || a[n] == '/') && (!b[n] || b[n] == '/')) last = n;
+  return last ? xstrndup(a, last) : xstrdup("/");
+}
+
+/* The overlay root for a user namespace: every layer an idmapped clone,
+ * mounted by the parent (fsmount) and moved onto rootfs by the child. */
+static int userns_root(const rt_spec_t *spec, const char *scaffold,
+                       const char *upper, const char *work, bool disk,
+                       ux_t *ux, plan_t *p, const char *rootfs, err_t *err) {
+  size_t n = spec->n_lower ? spec->n_lower : 1;
+  int *lowers = xcalloc(n + 1, sizeof *lowers);
+  size_t got = 0;
+  int rc = 0, umnt = -1, ovl = -1;
+  char *top = NULL;
+  for (size_t i = n; i-- > 0;) {
+    const char *dir = spec->n_lower ? spec->lower_dirs[i] : spec->lower_dir;
+    _cleanup_free_ char *real = realpath(dir, NULL);
+    if (!real) {
+      rc = err_sys(err, -errno, "lower_dir %s", dir);
+      goto out;
+    }
+    if ((rc = rt__clone_mount(real, ux->ns_layers, MOUNT_ATTR_RDONLY, false,
+                              &lowers[got], NULL, err)) < 0) {
+      ux->idmap_failed = true;
+      goto out;
+    }
+    got++;
+  }
+  if (scaffold) {
+    if ((rc = rt__clone_mount(scaffold, ux->ns_layers, MOUNT_ATTR_RDONLY,
+                              false, &lowers[got], NULL, err)) < 0) {
+      ux->idmap_failed = true;
+      goto out;
+    }
+    got++;
+  }
+  if (!disk) {
+    top = common_dir(upper, work);
+    if ((rc = rt__clone_mount(top, ux->ns_layers, 0, false, &umnt, NULL,
+                              err)) < 0) {
+      ux->idmap_failed = true;
+      goto out;
+    }
+  }
+  const char *urel = top ? upper + strlen(top) : NULL;
+  const char *wrel = top ? work + strlen(top) : NULL;
+  while (urel && *urel == '/') urel++;
+  while (wrel && *wrel == '/') wrel++;
+  if ((rc = rt__overlay_mount(lowers, got, umnt, urel, wrel,
+                              disk ? spec->disk_max : 0, ux->uid, ux->gid,
+                              &ovl, err)) < 0)
+    goto out;
+  char *what = xasprintf(
+      "move the overlay (%zu lower layers, idmapped) onto %s", got, rootfs);
+  add_move(p, ovl, rootfs, what);
+  free(what);
+out:
+  for (size_t i = 0; i < got; i++) close(lowers[i]);
+  free(lowers);
+  free(top);
+  if (umnt >= 0) close(umnt);
+  return rc;
+}
+
 static void plan_free(plan_t *p) {
   for (size_t i = 0; i < p->n; i++) {
     op_t *op = &p->ops[i];
@@ -232,11 +364,14 @@ static void plan_free(plan_t *p) {
     free(op->what);
   }
   free(p->ops);
+  for (size_t i = 0; i < p->n_fds; i++) close(p->fds[i]);
+  free(p->fds);
   if (p->argv) {
     for (char **a = p->argv; *a; a++) free(*a);
     free(p->argv);
   }
   memset(p, 0, sizeof *p);
+  p->ns_binds = -1;
 }
 
 /* True when path has a "." or ".." component. */
@@ -322,7 +457,7 @@ static int overlay_options(const rt_spec_t *spec, const char *scaffold,
 }
 
 static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
-                      plan_t *p, err_t *err) {
+                      ux_t *ux, plan_t *p, err_t *err) {
   _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", bundle);
   /* With a disk cap the writable layer is a tmpfs of that size, mounted in
    * the container's mount namespace only (the host never sees it). */
@@ -347,6 +482,19 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
     if ((rc = scaffold_dir(scaffold, points[i], err)) < 0) return rc;
   if ((rc = scaffold_file(scaffold, INIT_IN_CONTAINER, err)) < 0) return rc;
 
+  if (ux->on) {
+    /* Root of its user namespace from the start, the child cannot resolve
+     * host paths beyond what others may (the bundle dir is 0700): it works
+     * from the bundle dir, which it owns, by relative paths (rewritten at
+     * the end), and every host path it mounts is a clone the parent made
+     * (add_host_bind). */
+    p->ns_binds = ux->ns_binds;
+    /* By path, in the child: a directory fd of the parent's would stand
+     * in the host's mount namespace. Before OP_SETID, while the child is
+     * still the host's uid 0 that owns the path. */
+    add(p, OP_CHDIR, "change to the bundle dir")->dst = xstrdup(bundle);
+    add(p, OP_SETID, "become root of the user namespace");
+  }
   /* Nothing we mount may propagate back to the host. */
   add_mount(p, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, false);
   p->ops[p->n - 1].what =
@@ -355,7 +503,16 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
 
   /* nodev: a device node made with mknod in the root cannot be opened;
    * nosuid: a setuid file of an image gains nothing. */
-  if (disk) {
+  if (ux->on) {
+    if ((rc = userns_root(spec, scaffold, upper, work, disk, ux, p, rootfs,
+                          err)) < 0)
+      return rc;
+    /* After the overlay is made: through its idmapped clone, a bundle dir
+     * owned by the slice's root would be nobody's. */
+    if (chown(bundle, ux->uid, ux->gid) < 0)
+      return err_sys(err, -errno, "cannot hand %s to the container's root",
+                     bundle);
+  } else if (disk) {
     _cleanup_free_ char *dir = xasprintf("%s/disk", bundle);
     _cleanup_free_ char *data =
         xasprintf("size=%llu,mode=755", (unsigned long long)spec->disk_max);
@@ -365,9 +522,9 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
     add_mkdir(p, work, 0755);
   }
 
-  add_mount(p, "overlay", rootfs, "overlay", MS_NODEV | MS_NOSUID, ovl,
-            false);
-  {
+  if (!ux->on) {
+    add_mount(p, "overlay", rootfs, "overlay", MS_NODEV | MS_NOSUID, ovl,
+              false);
     op_t *op = &p->ops[p->n - 1];
     free(op->what);
     /* Long chains make long options: name the layers by count so that the
@@ -476,7 +633,29 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
       if (*parent) add_mkdir_p(p, rootfs, parent);
       add_mkfile(p, dst, 0644);
     }
-    add_bind(p, m->src, dst, m->readonly, m->optional);
+    if (!ux->on) {
+      add_bind(p, m->src, dst, m->readonly, m->optional);
+      continue;
+    }
+    /* An idmapped clone, so that host root's files read as root's inside
+     * and root's writes land as host root's; where the file system cannot
+     * be idmapped (devtmpfs, a GPU node), a plain clone: its files are
+     * other users' inside, readable only as their mode allows others. */
+    bool is_dev = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+    uint64_t attrs = MOUNT_ATTR_NOSUID | (is_dev ? 0 : MOUNT_ATTR_NODEV) |
+                     (m->readonly ? MOUNT_ATTR_RDONLY : 0);
+    int fd = -1;
+    if ((rc = rt__clone_mount(m->src, ux->ns_binds, attrs, true, &fd, NULL,
+                              err)) < 0) {
+      if (m->optional) {
+        if (err) err_clear(err);
+        continue;
+      }
+      return err_wrap(err, "mount %zu", i);
+    }
+    _cleanup_free_ char *what = xasprintf("bind-mount %s on %s", m->src, dst);
+    add_move(p, fd, dst, what);
+    p->ops[p->n - 1].optional = m->optional;
   }
 
   const char *hostname = spec->hostname ? spec->hostname : spec->id;
@@ -503,6 +682,7 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
 
   _cleanup_free_ char *pwhat = xasprintf("pivot_root into %s", rootfs);
   add(p, OP_PIVOT, pwhat)->dst = xstrdup(rootfs);
+
   _cleanup_free_ char *cwhat =
       xasprintf("change to workdir %s inside the container", workdir);
   add(p, OP_CHDIR, cwhat)->dst = xstrdup(workdir);
@@ -526,6 +706,23 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
       .seccomp = spec->seccomp == RT_SECCOMP_NONE ? NULL
                                                   : &rt->seccomp[spec->seccomp],
   };
+
+  if (p->fail_rc) {
+    if (err) *err = p->fail;
+    return p->fail_rc;
+  }
+  if (ux->on) {
+    size_t bl = strlen(bundle);
+    for (size_t i = 0; i < p->n; i++) {
+      char **paths[] = {&p->ops[i].src, &p->ops[i].dst};
+      for (size_t k = 0; k < 2; k++) {
+        char *v = *paths[k];
+        if (!v || strncmp(v, bundle, bl) || v[bl] != '/') continue;
+        *paths[k] = xstrdup(v + bl + 1);
+        free(v);
+      }
+    }
+  }
 
   size_t argc = 0;
   while (spec->argv[argc]) argc++;
@@ -605,6 +802,16 @@ static int run_op(const op_t *op, const plan_t *p, const child_fds_t *fds) {
       return 0;
     case OP_CONFINE:
       return rt__confine_apply(&p->confine);
+    case OP_SETID:
+      /* The parent wrote uid_map and gid_map before releasing us. */
+      if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 ||
+          setresuid(0, 0, 0) < 0)
+        return -1;
+      /* A change of credentials clears the parent-death signal. */
+      return prctl(PR_SET_PDEATHSIG, SIGKILL);
+    case OP_MOVE:
+      return (int)syscall(SYS_move_mount, op->fd, "", AT_FDCWD, op->dst,
+                          MOVE_MOUNT_F_EMPTY_PATH);
     case OP_EXEC:
       /* The filter goes last: from here on only execve (allowed in every
        * profile) and, when it fails, the report's write and _exit run. */
@@ -772,7 +979,9 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   int rc = rt_spec_check(spec, err);
   if (rc < 0) return rc;
   const char *id = spec->id;
-  plan_t plan = {0};
+  plan_t plan = {.ns_binds = -1};
+  ux_t ux = {.on = rt->userns_on, .ns_layers = -1, .ns_binds = -1};
+  int lock_fd = -1;
   bool made_bundle = false, made_cgroup = false;
   _cleanup_free_ char *bundle = NULL;
   child_fds_t fds = {-1, -1, -1, -1, -1, -1, -1};
@@ -795,7 +1004,36 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     rc = err_sys(err, -errno, "cannot resolve %s", spec->bundle_dir);
     goto fail;
   }
-  if ((rc = build_plan(rt, spec, bundle, &plan, err)) < 0) goto fail;
+  if (ux.on) {
+    if ((rc = rt__userns_take(&rt->userns, &lock_fd, &ux.uid, &ux.gid, err)) <
+            0 ||
+        (rc = rt__userns_fd(ux.uid, ux.gid, true, &ux.ns_layers, err)) < 0 ||
+        (rc = rt__userns_fd(ux.uid, ux.gid, false, &ux.ns_binds, err)) < 0)
+      goto fail;
+  }
+  rc = build_plan(rt, spec, bundle, &ux, &plan, err);
+  if (rc < 0 && ux.idmap_failed && rt->userns_fallback) {
+    /* Allowed by rt_config_t.userns_fallback: run as host root (still
+     * confined by capabilities, seccomp and the mounts). */
+    plan_free(&plan);
+    close_fd(&ux.ns_layers);
+    close_fd(&ux.ns_binds);
+    close_fd(&lock_fd);
+    ux.on = false;
+    if (err) err_clear(err);
+    rc = build_plan(rt, spec, bundle, &ux, &plan, err);
+  } else if (rc < 0 && ux.idmap_failed) {
+    err_wrap(err, "the container's user namespace");
+    size_t used = err ? strlen(err->msg) : 0;
+    if (err)
+      snprintf(err->msg + used, sizeof err->msg - used,
+               " (put the image store and containers dir on ext4, xfs or "
+               "btrfs, or set userns_fallback to run such containers without "
+               "a user namespace)");
+  }
+  close_fd(&ux.ns_layers);
+  close_fd(&ux.ns_binds);
+  if (rc < 0) goto fail;
   static char *const empty_env[] = {NULL};
   plan.envp = spec->envp ? spec->envp : empty_env;
 
@@ -830,7 +1068,8 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   }
 
   pid = clone_child(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                        (spec->host_network ? 0 : CLONE_NEWNET),
+                        (spec->host_network ? 0 : CLONE_NEWNET) |
+                        (ux.on ? CLONE_NEWUSER : 0),
                     &pidfd);
   if (pid == 0) child_main(&plan, &fds);
   if (pid < 0) {
@@ -848,6 +1087,8 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     goto fail;
   }
 
+  if (ux.on && (rc = rt__userns_write_maps(pid, ux.uid, ux.gid, err)) < 0)
+    goto fail;
   if ((rc = rt->cg->attach(rt->cg_root, rt->cg_parent, id, pid, err)) < 0)
     goto fail;
   ssize_t n;
@@ -896,6 +1137,7 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   out->stdout_fd = stdout_r;
   out->stderr_fd = stderr_r;
   plan_free(&plan);
+  if (lock_fd >= 0) rt__slot_keep(rt, id, lock_fd);
   return 0;
 
 fail:
@@ -903,6 +1145,9 @@ fail:
     kill(pid, SIGKILL);
     reap(pid);
   }
+  close_fd(&ux.ns_layers);
+  close_fd(&ux.ns_binds);
+  close_fd(&lock_fd);
   close_fd(&pidfd);
   close_fd(&stdout_r);
   close_fd(&stderr_r);

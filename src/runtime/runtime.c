@@ -71,8 +71,40 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
       rt_free(rt);
       return err_wrap(err, "cannot compile the containers' seccomp filter");
     }
+  rt->userns_on = !(cfg && cfg->no_userns);
+  rt->userns_fallback = cfg && cfg->userns_fallback;
+  if (rt->userns_on &&
+      (rc = rt__userns_init(&rt->userns, cfg ? cfg->userns_base : 0,
+                            cfg ? cfg->userns_count : 0,
+                            cfg ? cfg->userns_lock_dir : NULL, err)) < 0) {
+    rt_free(rt);
+    return rc;
+  }
   *out = rt;
   return 0;
+}
+
+bool rt_userns_enabled(const rt_t *rt) {
+  return rt->userns_on;
+}
+
+void rt__slot_keep(rt_t *rt, const char *id, int lock_fd) {
+  if (rt->n_slots == rt->cap_slots)
+    rt->slots = xrealloc(rt->slots, (rt->cap_slots = rt->cap_slots
+                                                         ? rt->cap_slots * 2
+                                                         : 16) *
+                                        sizeof *rt->slots);
+  rt->slots[rt->n_slots++] = (struct rt_slot){xstrdup(id), lock_fd};
+}
+
+void rt__slot_free(rt_t *rt, const char *id) {
+  for (size_t i = 0; i < rt->n_slots; i++) {
+    if (strcmp(rt->slots[i].id, id)) continue;
+    free(rt->slots[i].id);
+    close(rt->slots[i].lock_fd);
+    rt->slots[i] = rt->slots[--rt->n_slots];
+    return;
+  }
 }
 
 void rt_remove_parent(rt_t *rt) {
@@ -96,6 +128,12 @@ void rt_free(rt_t *rt) {
   free(rt->cg_root);
   free(rt->cg_parent);
   for (size_t i = 0; i < 3; i++) free(rt->seccomp[i].filter);
+  for (size_t i = 0; i < rt->n_slots; i++) {
+    free(rt->slots[i].id);
+    close(rt->slots[i].lock_fd);
+  }
+  free(rt->slots);
+  rt__userns_release(&rt->userns);
   free(rt);
 }
 
@@ -165,6 +203,8 @@ int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,
   int rc = check_id(id, err);
   if (rc < 0) return rc;
   rc = rt__destroy_cgroup(rt, id, err);
+  /* Its processes are gone (or beyond reach): the id slice is free. */
+  rt__slot_free(rt, id);
   if (rc < 0) {
     err_wrap(err, "cannot destroy container %s", id);
     /* Still remove the files: they do not depend on the cgroup. */

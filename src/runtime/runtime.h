@@ -20,6 +20,15 @@ typedef struct rt_config {
   const char *cgroup_root;
   /* Name of skiff's own cgroup under each hierarchy, e.g. "skiff". */
   const char *cgroup_parent;
+  /* User namespaces (docs/runtime.md, "Security boundary"): each container
+   * gets 65536 host ids of the range userns_base..+userns_count; count 0
+   * means the /etc/subuid and /etc/subgid entry of user "skiff" (or
+   * "root"), else base 1000000000, 1024 slices. */
+  uint32_t userns_base, userns_count;
+  const char *userns_lock_dir; /* slot locks; NULL: /run/skiff-userns */
+  bool no_userns;       /* containers run as host root (confined otherwise) */
+  bool userns_fallback; /* run without one when idmapping a layer fails,
+                           instead of failing the start */
 } rt_config_t;
 
 /* A bind mount into the container, applied after the overlay root. */
@@ -92,6 +101,9 @@ void rt_free(rt_t *rt);
 /* Removes skiff's parent cgroup when no container is left in it (on a clean
  * stop). */
 void rt_remove_parent(rt_t *rt);
+
+/* Whether containers get a user namespace. */
+bool rt_userns_enabled(const rt_t *rt);
 
 /* "v1" or "v2": the backend that enforces cpu, memory and pids. */
 const char *rt_cgroup_version(const rt_t *rt);

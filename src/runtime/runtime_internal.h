@@ -6,6 +6,7 @@
 
 #include "runtime/cgroup.h"
 #include "runtime/runtime.h"
+#include "runtime/userns.h"
 
 struct rt {
   char *cg_root;          /* e.g. /sys/fs/cgroup */
@@ -16,6 +17,14 @@ struct rt {
   struct sock_fprog seccomp[3];
   uint64_t caps; /* the capabilities a container keeps */
   int cap_last;  /* the kernel's highest capability */
+  bool userns_on, userns_fallback;
+  rt__userns_t userns;
+  /* The user namespace slot each live container holds (its lock fd). */
+  struct rt_slot {
+    char *id;
+    int lock_fd;
+  } *slots;
+  size_t n_slots, cap_slots;
 };
 
 /* Detaches a leftover rootfs mount and removes the bundle dir. */
@@ -24,5 +33,9 @@ int rt__remove_bundle(const char *bundle_dir, err_t *err);
 /* Kills the members of the container's cgroup and removes it, retrying for
  * about two seconds while exiting processes still count as members. */
 int rt__destroy_cgroup(rt_t *rt, const char *id, err_t *err);
+
+/* Keeps / frees the slot lock of container id. */
+void rt__slot_keep(rt_t *rt, const char *id, int lock_fd);
+void rt__slot_free(rt_t *rt, const char *id);
 
 #endif
