@@ -388,7 +388,7 @@ static int build_plan(const rt_spec_t *spec, const char *bundle, plan_t *p,
                    hostname, HOST_NAME_MAX);
   _cleanup_free_ char *hwhat = xasprintf("set hostname to %s", hostname);
   add(p, OP_HOSTNAME, hwhat)->src = xstrdup(hostname);
-  if (!spec->host_network)
+  if (!spec->host_network && spec->net.mode != RT_NET_HOST)
     add(p, OP_LO_UP, "bring up the loopback interface lo");
 
   const char *workdir = spec->workdir ? spec->workdir : "/";
@@ -632,6 +632,8 @@ int rt_spec_check(const rt_spec_t *spec, err_t *err) {
                    "container %s: init_path %s is not an executable file; "
                    "point it at the skiff-init binary of the build",
                    id, spec->init_path);
+  if (rt_net_spec_check(&spec->net, err) < 0) /* net.c */
+    return err_wrap(err, "container %s", id);
   return check_program(spec, err);
 }
 
@@ -697,7 +699,9 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   }
 
   pid = clone_child(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                        (spec->host_network ? 0 : CLONE_NEWNET),
+                        (spec->host_network || spec->net.mode == RT_NET_HOST
+                             ? 0
+                             : CLONE_NEWNET),
                     &pidfd);
   if (pid == 0) child_main(&plan, &fds);
   if (pid < 0) {
@@ -717,6 +721,8 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
 
   if ((rc = rt->cg->attach(rt->cg_root, rt->cg_parent, id, pid, err)) < 0)
     goto fail;
+  /* The network (net.c): eth0 is configured before the child runs. */
+  if ((rc = rt_net__attach(rt, id, &spec->net, pid, err)) < 0) goto fail;
   ssize_t n;
   do n = send(fds.sync_w, "g", 1, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
@@ -781,6 +787,7 @@ fail:
   close_fd(&fds.stderr_w);
   close_fd(&fds.stdin_fd);
   plan_free(&plan);
+  rt_net__detach(rt, id); /* net.c; nothing when it never attached */
   if (made_cgroup) rt__destroy_cgroup(rt, id, NULL);
   if (made_bundle) {
     rt__remove_bundle(spec->bundle_dir, NULL);

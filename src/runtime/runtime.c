@@ -80,6 +80,7 @@ void rt_remove_parent(rt_t *rt) {
 
 void rt_free(rt_t *rt) {
   if (!rt) return;
+  rt_net__free(rt->net);
   free(rt->cg_root);
   free(rt->cg_parent);
   free(rt);
@@ -151,6 +152,7 @@ int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,
   int rc = check_id(id, err);
   if (rc < 0) return rc;
   rc = rt__destroy_cgroup(rt, id, err);
+  rt_net__detach(rt, id); /* its veth, rules and address (net.c) */
   if (rc < 0) {
     err_wrap(err, "cannot destroy container %s", id);
     /* Still remove the files: they do not depend on the cgroup. */

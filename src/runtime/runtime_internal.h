@@ -3,12 +3,15 @@
 #define SKIFF_RUNTIME_RUNTIME_INTERNAL_H
 
 #include "runtime/cgroup.h"
+#include "runtime/net.h"
 #include "runtime/runtime.h"
 
 struct rt {
   char *cg_root;          /* e.g. /sys/fs/cgroup */
   char *cg_parent;        /* e.g. skiff */
   const cg_backend_t *cg; /* the backend cg_detect picked */
+  struct rt_net *net;     /* container networking (net.c); NULL until
+                             rt_net_enable */
 };
 
 /* Detaches a leftover rootfs mount and removes the bundle dir. */
