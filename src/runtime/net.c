@@ -77,6 +77,11 @@ int rt_net_parse_cidr(const char *s, bool canon, uint32_t *addr,
                    "'%.64s...' is not an IPv4 address or CIDR (write e.g. "
                    "10.0.0.0/8 or 1.2.3.4)",
                    s);
+  if (strchr(s, ':'))
+    return err_set(err, -EINVAL,
+                   "'%s' is an IPv6 address: containers only have IPv4 "
+                   "outside, so give IPv4 CIDRs",
+                   s);
   strcpy(buf, s);
   unsigned p = 32;
   char *slash = strchr(buf, '/');
@@ -91,11 +96,6 @@ int rt_net_parse_cidr(const char *s, bool canon, uint32_t *addr,
   }
   struct in_addr in;
   if (inet_pton(AF_INET, buf, &in) != 1) {
-    if (strchr(buf, ':'))
-      return err_set(err, -EINVAL,
-                     "'%s' is an IPv6 address: containers only have IPv4 "
-                     "outside, so give IPv4 CIDRs",
-                     s);
     return err_set(err, -EINVAL,
                    "'%s' is not an IPv4 address or CIDR (write e.g. "
                    "10.0.0.0/8 or 1.2.3.4)",
@@ -269,6 +269,14 @@ static int addr_add(struct mnl_socket *nl, unsigned *seq, int index,
   return nl_talk(nl, seq, h, NULL, NULL);
 }
 
+static int link_up(struct mnl_socket *nl, unsigned *seq, int index) {
+  char buf[NL_BUF];
+  struct nlmsghdr *h = link_msg(buf, RTM_NEWLINK, 0, index);
+  struct ifinfomsg *ifm = mnl_nlmsg_get_payload(h);
+  ifm->ifi_flags = ifm->ifi_change = IFF_UP;
+  return nl_talk(nl, seq, h, NULL, NULL);
+}
+
 static int route_default(struct mnl_socket *nl, unsigned *seq, int index,
                          uint32_t gw) {
   char buf[NL_BUF];
@@ -287,7 +295,7 @@ static int route_default(struct mnl_socket *nl, unsigned *seq, int index,
 }
 
 /* The veth pair: host end `host` (up, on the bridge) and, created directly
- * in the namespace nsfd, "eth0" (up). */
+ * in the namespace nsfd, "eth0". */
 static int veth_add(rt_net_t *n, const char *host, int nsfd) {
   char buf[NL_BUF];
   struct nlmsghdr *h =
@@ -303,7 +311,8 @@ static int veth_add(rt_net_t *n, const char *host, int nsfd) {
   /* The peer's attributes follow an ifinfomsg of its own. */
   struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(h, sizeof *pifm);
   pifm->ifi_family = AF_UNSPEC;
-  pifm->ifi_flags = pifm->ifi_change = IFF_UP;
+  /* Not IFF_UP here: the kernel refuses (ENOTCONN) to open a peer in
+   * another namespace while it creates it; configure_inside does. */
   mnl_attr_put_strz(h, IFLA_IFNAME, "eth0");
   mnl_attr_put_u32(h, IFLA_NET_NS_FD, (uint32_t)nsfd);
   mnl_attr_nest_end(h, peer);
@@ -426,7 +435,10 @@ static int nft_load(rt_net_t *n, err_t *err) {
       "table bridge %1$s {\n"
       "  chain forward {\n"
       "    type filter hook forward priority filter; policy accept;\n"
-      "    meta ibrname \"%2$s\" drop\n"
+      /* Frames from a container's port (host ends are named sk<hex>) are
+       * never forwarded to another port. `meta ibrname` would name the
+       * bridge, but needs nft_meta_bridge, which kernels may lack. */
+      "    iifname \"sk*\" drop\n"
       "  }\n"
       "}\n",
       n->table, n->bridge, subnet);
@@ -648,8 +660,8 @@ int rt_net_container_addr(rt_t *rt, const char *id,
   return 0;
 }
 
-/* Inside the container's namespace: eth0's address and the default route
- * (eth0 came up with its creation). */
+/* Inside the container's namespace: eth0's address, eth0 up, the default
+ * route. */
 static int configure_inside(rt_net_t *n, int nsfd, uint32_t a, err_t *err) {
   struct mnl_socket *in = NULL;
   int rc = nl_open_in(nsfd, &in);
@@ -663,8 +675,11 @@ static int configure_inside(rt_net_t *n, int nsfd, uint32_t a, err_t *err) {
   if ((rc = link_index(in, &seq, "eth0", &index)) == 0) {
     what = "give eth0 its address";
     if ((rc = addr_add(in, &seq, index, a, n->prefix)) == 0) {
-      what = "add the default route";
-      rc = route_default(in, &seq, index, n->gw);
+      what = "bring eth0 up";
+      if ((rc = link_up(in, &seq, index)) == 0) {
+        what = "add the default route";
+        rc = route_default(in, &seq, index, n->gw);
+      }
     }
   }
   mnl_socket_close(in);
