@@ -148,6 +148,11 @@ static int check_network(json_t *f, const char *where, err_t *err) {
                    "block_network=True (a blocked container has no network "
                    "to allow)",
                    where);
+  if (!json_array_size(allow))
+    return err_set(err, -EINVAL,
+                   "%s: cidr_allowlist is empty; to allow no destination at "
+                   "all, use block_network=True",
+                   where);
   if (json_array_size(allow) > 256)
     return err_set(err, -EINVAL,
                    "%s: cidr_allowlist has %zu entries; at most 256", where,

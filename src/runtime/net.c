@@ -47,7 +47,6 @@ struct rt_net {
   uint8_t *used;     /* a bit per address of the subnet */
   uint32_t cursor;   /* where the next search starts: no quick reuse */
   int br_index;
-  char forward_was;  /* ip_forward before enable, '1' or '0'; 0: untouched */
   struct mnl_socket *nl; /* rtnetlink in the host's namespace */
   unsigned seq;
   struct nft_ctx *nft;
@@ -550,11 +549,12 @@ static int enable(rt_net_t *n, err_t *err) {
     return err_sys(err, rc, "cannot give %s the address %s/%u", n->bridge, a,
                    n->prefix);
   }
+  /* Left on at stop, as Docker does: another daemon (another home) may
+   * still route its containers. */
   char was;
   if ((rc = read_forward(&was)) < 0 ||
       (was != '1' && (rc = write_forward('1')) < 0))
     return err_sys(err, rc, "cannot turn on IPv4 forwarding (%s)", IP_FORWARD);
-  if (was != '1') n->forward_was = was;
   return nft_load(n, err);
 }
 
@@ -564,8 +564,6 @@ static void teardown(rt_net_t *n) {
   HASH_ITER(hh, n->cts, c, tmp) detach(n, c);
   if (n->nft) nft_unload(n);
   if (n->nl && n->br_index > 0) link_del(n, n->bridge);
-  if (n->forward_was) write_forward(n->forward_was);
-  n->forward_was = 0;
   n->enabled = false;
 }
 

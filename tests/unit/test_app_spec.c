@@ -290,6 +290,8 @@ static void test_network_options(void **state) {
           "cidr_allowlist[1]", "not an IPv4 address");
   refused(APP(", \"cidr_allowlist\": [\"fd00::/8\"]"), "cidr_allowlist[0]",
           "IPv6");
+  refused(APP(", \"cidr_allowlist\": []"), "cidr_allowlist is empty",
+          "block_network=True");
   refused(APP(", \"cidr_allowlist\": [8]"), "cidr_allowlist[0]", "string");
   refused(APP(", \"cidr_allowlist\": \"10.0.0.0/8\""), "'cidr_allowlist'",
           NULL);
