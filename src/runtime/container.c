@@ -650,6 +650,7 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   child_fds_t fds = {-1, -1, -1, -1, -1, -1, -1};
   int stdout_r = -1, stderr_r = -1, pidfd = -1;
   pid_t pid = -1;
+  bool made_net = false; /* net.c */
   static const char *const subdirs[] = {"rootfs", "upper", "work", "scaffold"};
 
   if (access(spec->bundle_dir, F_OK) < 0) made_bundle = true;
@@ -723,6 +724,7 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     goto fail;
   /* The network (net.c): eth0 is configured before the child runs. */
   if ((rc = rt_net__attach(rt, id, &spec->net, pid, err)) < 0) goto fail;
+  made_net = true;
   ssize_t n;
   do n = send(fds.sync_w, "g", 1, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
@@ -787,7 +789,7 @@ fail:
   close_fd(&fds.stderr_w);
   close_fd(&fds.stdin_fd);
   plan_free(&plan);
-  rt_net__detach(rt, id); /* net.c; nothing when it never attached */
+  if (made_net) rt_net__detach(rt, id); /* net.c */
   if (made_cgroup) rt__destroy_cgroup(rt, id, NULL);
   if (made_bundle) {
     rt__remove_bundle(spec->bundle_dir, NULL);
