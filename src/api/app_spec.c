@@ -6,6 +6,7 @@
 #include "api/api_internal.h"
 #include "base/util.h"
 #include "control/schedule.h"
+#include "runtime/net.h"
 
 static const vfield_t app_fields[] = {
     {"name", V_STRING, true, false},     {"ephemeral", V_BOOL, false, false},
@@ -48,6 +49,8 @@ static const vfield_t fn_fields[] = {
     {"kind", V_STRING, false, true},
     {"methods", V_ARRAY, false, true},
     {"params", V_ARRAY, false, true},
+    {"block_network", V_BOOL, false, true},
+    {"cidr_allowlist", V_ARRAY, false, true},
 };
 
 static const vfield_t mount_fields[] = {
@@ -127,6 +130,47 @@ static int check_schedule(json_t *f, const char *where, err_t *err) {
   return 0;
 }
 
+/* block_network (default false: the container gets eth0 on the worker's
+ * bridge) and cidr_allowlist (IPv4 CIDRs it may reach; null: anywhere
+ * outside the host). */
+static int check_network(json_t *f, const char *where, err_t *err) {
+  json_t *block = json_object_get(f, "block_network");
+  if (!json_is_boolean(block))
+    json_object_set_new(f, "block_network", json_false());
+  json_t *allow = json_object_get(f, "cidr_allowlist");
+  if (!json_is_array(allow)) {
+    json_object_set_new(f, "cidr_allowlist", json_null());
+    return 0;
+  }
+  if (json_is_true(block) && json_array_size(allow))
+    return err_set(err, -EINVAL,
+                   "%s: cidr_allowlist cannot be combined with "
+                   "block_network=True (a blocked container has no network "
+                   "to allow)",
+                   where);
+  if (!json_array_size(allow))
+    return err_set(err, -EINVAL,
+                   "%s: cidr_allowlist is empty; to allow no destination at "
+                   "all, use block_network=True",
+                   where);
+  if (json_array_size(allow) > 256)
+    return err_set(err, -EINVAL,
+                   "%s: cidr_allowlist has %zu entries; at most 256", where,
+                   json_array_size(allow));
+  size_t i;
+  json_t *v;
+  json_array_foreach(allow, i, v) {
+    if (!json_is_string(v))
+      return err_set(err, -EINVAL,
+                     "%s: cidr_allowlist[%zu] must be a string like "
+                     "\"10.0.0.0/8\", got %s",
+                     where, i, v_type_name(v));
+    if (rt_net_parse_cidr(json_string_value(v), false, NULL, NULL, err) < 0)
+      return err_wrap(err, "%s: cidr_allowlist[%zu]", where, i);
+  }
+  return 0;
+}
+
 static int check_function(json_t *f, const char *where, err_t *err) {
   int rc = v_check(f, fn_fields, N(fn_fields), where, err);
   if (rc < 0) return rc;
@@ -164,6 +208,7 @@ static int check_function(json_t *f, const char *where, err_t *err) {
       (rc = number_in(f, where, "startup_timeout", timeout, 1, 86400, err)) < 0)
     return rc;
   if ((rc = check_schedule(f, where, err)) < 0) return rc;
+  if ((rc = check_network(f, where, err)) < 0) return rc;
   const char *kind = json_string_value(json_object_get(f, "kind"));
   if (!kind) {
     json_object_set_new(f, "kind", json_string("function"));

@@ -110,6 +110,9 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
   }
   json_t *env = json_object_get(def, "env");
   f->env = json_is_object(env) ? json_incref(env) : json_object();
+  f->block_network = json_is_true(json_object_get(def, "block_network"));
+  json_t *allow = json_object_get(def, "cidr_allowlist");
+  f->cidr_allowlist = json_is_array(allow) ? json_incref(allow) : NULL;
   const char *image = json_string_value(json_object_get(def, "image"));
   if (image && strcmp(image, "host"))
     snprintf(f->image_id, sizeof f->image_id, "%s", image);
@@ -123,6 +126,7 @@ static void fn_free(control_t *c, ctl_fn_t *f) {
   free(f->qualname);
   free(f->src_dir);
   json_decref(f->env);
+  json_decref(f->cidr_allowlist);
   json_decref(f->mounts);
   json_decref(f->schedule);
   sched_free(f->sched);

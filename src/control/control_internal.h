@@ -44,6 +44,8 @@ typedef struct ctl_fn {
   bool is_cls;
   json_t *params;     /* object, or NULL for plain functions */
   json_t *env;        /* object */
+  bool block_network;     /* loopback only */
+  json_t *cidr_allowlist; /* array of IPv4 CIDR strings, or NULL */
   char image_id[65];  /* "" = the host's root */
   json_t *mounts;     /* [{"src": host path, "dst": path inside}] */
   char park_key[48];  /* "fn:<id>" */

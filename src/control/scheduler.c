@@ -306,12 +306,22 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
                       .cpu = fn->cpu,
                       .cpu_limit = fn->cpu_limit,
                       .memory_mib = (uint64_t)fn->memory_mib,
-                      .pids_max = PIDS_MAX};
+                      .pids_max = PIDS_MAX,
+                      .block_network = fn->block_network};
+    /* The allowlist's strings belong to fn->cidr_allowlist; the worker
+     * copies what it keeps. */
+    size_t n_cidr = json_array_size(fn->cidr_allowlist);
+    const char **cidrs = n_cidr ? xcalloc(n_cidr, sizeof *cidrs) : NULL;
+    for (size_t i = 0; i < n_cidr; i++)
+      cidrs[i] = json_string_value(json_array_get(fn->cidr_allowlist, i));
+    spec.cidr_allowlist = cidrs;
+    spec.n_cidr = n_cidr;
     char **env = build_env(c, ct, fn, im.env);
     spec.envp = env;
     /* Queued: the worker starts it from the loop and reports started (or
      * exited, when the start fails there). */
     rc = wk_start(w->wk, &spec, ct, &err);
+    free(cidrs);
     free_env(env);
     image_release(&im);
   }

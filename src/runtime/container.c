@@ -664,7 +664,7 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
                    hostname, HOST_NAME_MAX);
   _cleanup_free_ char *hwhat = xasprintf("set hostname to %s", hostname);
   add(p, OP_HOSTNAME, hwhat)->src = xstrdup(hostname);
-  if (!spec->host_network)
+  if (!spec->host_network && spec->net.mode != RT_NET_HOST)
     add(p, OP_LO_UP, "bring up the loopback interface lo");
 
   const char *workdir = spec->workdir ? spec->workdir : "/";
@@ -969,6 +969,8 @@ int rt_spec_check(const rt_spec_t *spec, err_t *err) {
                    "container %s: init_path %s is not an executable file; "
                    "point it at the skiff-init binary of the build",
                    id, spec->init_path);
+  if (rt_net_spec_check(&spec->net, err) < 0) /* net.c */
+    return err_wrap(err, "container %s", id);
   return check_program(spec, err);
 }
 
@@ -987,6 +989,7 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   child_fds_t fds = {-1, -1, -1, -1, -1, -1, -1};
   int stdout_r = -1, stderr_r = -1, pidfd = -1;
   pid_t pid = -1;
+  bool made_net = false; /* net.c */
   static const char *const subdirs[] = {"rootfs", "upper", "work", "scaffold",
                                        "disk"};
 
@@ -1068,7 +1071,9 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   }
 
   pid = clone_child(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                        (spec->host_network ? 0 : CLONE_NEWNET) |
+                        (spec->host_network || spec->net.mode == RT_NET_HOST
+                             ? 0
+                             : CLONE_NEWNET) |
                         (ux.on ? CLONE_NEWUSER : 0),
                     &pidfd);
   if (pid == 0) child_main(&plan, &fds);
@@ -1091,6 +1096,9 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     goto fail;
   if ((rc = rt->cg->attach(rt->cg_root, rt->cg_parent, id, pid, err)) < 0)
     goto fail;
+  /* The network (net.c): eth0 is configured before the child runs. */
+  if ((rc = rt_net__attach(rt, id, &spec->net, pid, err)) < 0) goto fail;
+  made_net = true;
   ssize_t n;
   do n = send(fds.sync_w, "g", 1, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
@@ -1159,6 +1167,7 @@ fail:
   close_fd(&fds.stderr_w);
   close_fd(&fds.stdin_fd);
   plan_free(&plan);
+  if (made_net) rt_net__detach(rt, id); /* net.c */
   if (made_cgroup) rt__destroy_cgroup(rt, id, NULL);
   if (made_bundle) {
     rt__remove_bundle(spec->bundle_dir, NULL);

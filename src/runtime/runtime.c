@@ -125,6 +125,7 @@ void rt_remove_parent(rt_t *rt) {
 
 void rt_free(rt_t *rt) {
   if (!rt) return;
+  rt_net__free(rt->net);
   free(rt->cg_root);
   free(rt->cg_parent);
   for (size_t i = 0; i < 3; i++) free(rt->seccomp[i].filter);
@@ -205,6 +206,7 @@ int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,
   rc = rt__destroy_cgroup(rt, id, err);
   /* Its processes are gone (or beyond reach): the id slice is free. */
   rt__slot_free(rt, id);
+  rt_net__detach(rt, id); /* its veth, rules and address (net.c) */
   if (rc < 0) {
     err_wrap(err, "cannot destroy container %s", id);
     /* Still remove the files: they do not depend on the cgroup. */

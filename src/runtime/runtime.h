@@ -11,6 +11,7 @@
 
 #include "base/err.h"
 #include "runtime/cgroup.h"
+#include "runtime/net.h"
 
 typedef struct rt rt_t;
 
@@ -64,6 +65,10 @@ typedef struct rt_spec {
   /* Share the host's network namespace instead of a loopback-only one (the
    * image builder's steps need the network for apt and pip). */
   bool host_network;
+  /* The network (net.h): RT_NET_NONE (zero) is loopback only, RT_NET_BRIDGE
+   * an eth0 on skiffd's bridge (rt_net_enable first), RT_NET_HOST the same
+   * as host_network. */
+  rt_net_spec_t net;
   const char *init_path; /* host path of the static skiff-init binary */
   char *const *argv;     /* what skiff-init runs inside, NULL-terminated */
   char *const *envp;     /* its environment, NULL-terminated */

@@ -5,6 +5,7 @@
 #include <linux/filter.h>
 
 #include "runtime/cgroup.h"
+#include "runtime/net.h"
 #include "runtime/runtime.h"
 #include "runtime/userns.h"
 
@@ -25,6 +26,8 @@ struct rt {
     int lock_fd;
   } *slots;
   size_t n_slots, cap_slots;
+  struct rt_net *net;     /* container networking (net.c); NULL until
+                             rt_net_enable */
 };
 
 /* Detaches a leftover rootfs mount and removes the bundle dir. */

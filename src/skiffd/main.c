@@ -40,6 +40,7 @@ typedef struct daemon_opts {
   double cpus;         /* capacity offered to containers; 0 = all */
   uint64_t memory_mib; /* 0 = all */
   int64_t gpus;        /* -1 = all */
+  const char *net_bridge, *net_address; /* NULL: per home (worker/local.h) */
   enum log_level level;
   double result_retention_s;
   uint64_t log_cap_mb;
@@ -108,6 +109,11 @@ static void usage(FILE *f) {
       "                         the machine's)\n"
       "  --gpus N               GPUs containers may request in all (default:\n"
       "                         the /dev/nvidiaN devices)\n"
+      "  --net-address A.B.C.D/N  the container bridge's address and the\n"
+      "                         containers' subnet (default 10.88.0.1/16 for\n"
+      "                         the default home, a /24 per home otherwise)\n"
+      "  --net-bridge NAME      the container bridge (default skiff0 for the\n"
+      "                         default home, skf<hash> otherwise)\n"
       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
       "  --version              print the version and exit\n"
       "  -h, --help             this help\n");
@@ -133,7 +139,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_GPUS,
     O_RETENTION,
     O_LOGCAP,
-    O_RET_INTERVAL
+    O_RET_INTERVAL,
+    O_NET_ADDRESS,
+    O_NET_BRIDGE
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -154,6 +162,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"result-retention", required_argument, NULL, O_RETENTION},
       {"log-cap-mb", required_argument, NULL, O_LOGCAP},
       {"retention-interval", required_argument, NULL, O_RET_INTERVAL},
+      {"net-address", required_argument, NULL, O_NET_ADDRESS},
+      {"net-bridge", required_argument, NULL, O_NET_BRIDGE},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -219,6 +229,12 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
                   optarg);
           return 2;
         }
+        break;
+      case O_NET_ADDRESS:
+        o->net_address = optarg; /* checked by rt_net_enable */
+        break;
+      case O_NET_BRIDGE:
+        o->net_bridge = optarg;
         break;
       case O_GPUS: {
         uint64_t g;
@@ -502,7 +518,9 @@ int main(int argc, char **argv) {
                               .cgroup_root = cc.cgroup_root,
                               .cpus = o.cpus,
                               .memory_mib = o.memory_mib,
-                              .gpus = o.gpus};
+                              .gpus = o.gpus,
+                              .net_bridge = o.net_bridge,
+                              .net_address = o.net_address};
   wk_worker_t *local = NULL;
   int wrc = worker_local_new(d.loop, &wc, &local, &err);
   free(run_dir);

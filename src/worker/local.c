@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/paths.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
@@ -90,6 +91,49 @@ void worker_local_cgroup_parent(const char *home, char *out, size_t n) {
   char hex[65];
   sha256_hex(home, strlen(home), hex);
   snprintf(out, n, "skiff-%.12s", hex);
+}
+
+/* The bridge, its address and the nft table's name for this home (see
+ * local.h). */
+static void net_names(const char *home, char bridge[16], char address[32],
+                      char table[32]) {
+  const char *dflt = paths_default_home();
+  _cleanup_free_ char *real = dflt ? realpath(dflt, NULL) : NULL;
+  if ((dflt && !strcmp(home, dflt)) || (real && !strcmp(home, real))) {
+    snprintf(bridge, 16, "skiff0");
+    snprintf(address, 32, "10.88.0.1/16");
+    snprintf(table, 32, "skiff");
+    return;
+  }
+  char hex[65];
+  sha256_hex(home, strlen(home), hex);
+  unsigned v = (unsigned)strtoul((char[]){hex[0], hex[1], hex[2], hex[3], 0},
+                                 NULL, 16);
+  snprintf(bridge, 16, "skf%.12s", hex);
+  snprintf(address, 32, "10.%u.%u.1/24", 128 + ((v >> 8) & 63), v & 255);
+  snprintf(table, 32, "skiff_%.12s", hex);
+}
+
+/* Sets up the bridge and the rules. When that fails (no nf_tables, no
+ * bridge module), skiffd still runs: containers that ask for the network
+ * then fail to start with a message that says why. A bad --net-address or
+ * --net-bridge is an error, though. */
+static int enable_network(rt_t *rt, const worker_local_config_t *cfg,
+                          err_t *err) {
+  char bridge[16], address[32], table[32];
+  net_names(cfg->home, bridge, address, table);
+  rt_net_config_t nc = {.bridge = cfg->net_bridge ? cfg->net_bridge : bridge,
+                        .address =
+                            cfg->net_address ? cfg->net_address : address,
+                        .table = table};
+  int rc = rt_net_enable(rt, &nc, err);
+  if (rc == -EINVAL) return rc;
+  if (rc < 0)
+    err_sink(err, "container networking is off (containers need "
+                  "block_network=True)");
+  else
+    log_info("container network: bridge %s, %s", nc.bridge, nc.address);
+  return 0;
 }
 
 /* ---- events ---- */
@@ -294,6 +338,9 @@ static void to_rt_spec(worker_local_t *w, lc_t *c, rt_spec_t *rs,
       .seccomp = (rt_seccomp_t)spec->seccomp,
       .disk_max = spec->disk_max_mib * 1024 * 1024,
       .nofile = spec->nofile,
+      .net = {.mode = spec->block_network ? RT_NET_NONE : RT_NET_BRIDGE,
+              .cidr_allowlist = spec->cidr_allowlist,
+              .n_cidr = spec->n_cidr},
   };
   *mounts_out = mounts;
 }
@@ -455,6 +502,7 @@ static void local_close(wk_worker_t *base) {
     uv_poll_stop(&c->exit_poll);
     close_handles(c);
   }
+  rt_net_disable(w->rt); /* the bridge and the nft tables */
   rt_remove_parent(w->rt);
   rt_free(w->rt);
   free(w->containers_dir);
@@ -494,6 +542,10 @@ int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
     log_info("cleaned up %d containers left by an earlier skiffd", stale);
   else if (stale < 0)
     err_sink(err, "cleaning up old containers");
+  if ((rc = enable_network(w->rt, cfg, err)) < 0) {
+    rt_free(w->rt);
+    goto fail;
+  }
   w->sdk_dir = xstrdup(cfg->sdk_dir);
   w->init_path = xstrdup(cfg->init_path);
   w->run_dir = xstrdup(cfg->run_dir);

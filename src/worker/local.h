@@ -22,6 +22,13 @@ typedef struct worker_local_config {
   double cpus;
   uint64_t memory_mib;
   int64_t gpus;
+  /* Container networking (runtime/net.h): the bridge's name and its
+   * address with the containers' prefix. NULL: for the default home
+   * "skiff0" and 10.88.0.1/16; for any other home a bridge "skf<hash>" and
+   * a /24 in 10.128.0.0/10 picked from the home's hash, so that daemons of
+   * two homes (tests) never share a bridge or its nft tables. */
+  const char *net_bridge;
+  const char *net_address;
 } worker_local_config_t;
 
 /* Makes the worker (its cgroup parent, the containers' directory) and

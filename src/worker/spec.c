@@ -50,6 +50,14 @@ wk_spec_t *wk_spec_dup(const wk_spec_t *spec) {
   } else {
     s->mounts = NULL;
   }
+  if (spec->n_cidr) {
+    char **cidrs = xcalloc(spec->n_cidr, sizeof *cidrs);
+    for (size_t i = 0; i < spec->n_cidr; i++)
+      cidrs[i] = xstrdup(spec->cidr_allowlist[i]);
+    s->cidr_allowlist = (const char *const *)cidrs;
+  } else {
+    s->cidr_allowlist = NULL;
+  }
   s->argv = dup_vec(spec->argv);
   s->envp = dup_vec(spec->envp);
   return s;
@@ -67,6 +75,8 @@ void wk_spec_free(wk_spec_t *s) {
     free((char *)s->mounts[i].dst);
   }
   free((void *)s->mounts);
+  for (size_t i = 0; i < s->n_cidr; i++) free((char *)s->cidr_allowlist[i]);
+  free((void *)s->cidr_allowlist);
   free_vec((char **)s->argv);
   free_vec((char **)s->envp);
   free(s);

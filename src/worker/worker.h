@@ -105,6 +105,13 @@ typedef struct wk_spec {
   int seccomp;
   uint64_t disk_max_mib; /* writable layer's cap (ephemeral_disk), 0 none */
   uint64_t nofile;       /* RLIMIT_NOFILE inside, 0 the runtime's default */
+  uint64_t pids_max;
+  /* The network: loopback only when block_network; otherwise eth0 on the
+   * worker's bridge with NAT, limited to cidr_allowlist (IPv4 CIDRs) when
+   * n_cidr > 0. */
+  bool block_network;
+  const char *const *cidr_allowlist;
+  size_t n_cidr;
 } wk_spec_t;
 
 /* How a container is asked to end. */

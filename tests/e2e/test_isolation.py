@@ -2,6 +2,7 @@
 are set on the host."""
 
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -14,17 +15,53 @@ APP = os.path.join(APPS_DIR, "isolation_app.py")
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
+def _host_addr():
+    """A non-loopback IPv4 address of this host (no traffic is sent)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        if f[1] != "lo" and not f[1].startswith(("sk", "skf")):
+            return f[3].split("/")[0]
+    return ""
+
+
 @pytest.fixture(scope="module")
-def probe(daemon):
+def listener():
+    """A TCP listener of the test on every host address: containers must
+    not reach it. Non-blocking, so that counting what arrived never waits."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("0.0.0.0", 0))
+    s.listen(16)
+    s.setblocking(False)
+    yield s
+    s.close()
+
+
+def _accepted(s):
+    n = 0
+    while True:
+        try:
+            c, _ = s.accept()
+        except BlockingIOError:
+            return n
+        c.close()
+        n += 1
+
+
+@pytest.fixture(scope="module")
+def probe(daemon, listener):
     token = uuid.uuid4().hex[:12]
     host_tmp = f"/tmp/skiff-e2e-host-{token}"
     with open(host_tmp, "w") as f:
         f.write("host")
     try:
-        p = daemon.skiff("run", APP, "--token", token, timeout=120)
+        port = listener.getsockname()[1]
+        p = daemon.skiff("run", APP, "--token", token, "--port", str(port), "--host-addr", _host_addr(),
+                         timeout=120)
         res = parse_results(p.stdout)
-        assert p.returncode == 0 and "probe" in res, describe(p, daemon)
-        yield token, res["probe"], res["local"]
+        assert p.returncode == 0 and "probe" in res and "blocked" in res, describe(p, daemon)
+        res["probe"]["listener_accepted"] = _accepted(listener)
+        yield token, res["probe"], res["local"], res["blocked"]
     finally:
         os.unlink(host_tmp)
         for leftover in (f"/etc/skiff-e2e-{token}", f"/tmp/skiff-e2e-{token}"):
@@ -33,7 +70,7 @@ def probe(daemon):
 
 
 def test_own_pid_namespace(probe):
-    _, p, _ = probe
+    _, p, _, _ = probe
     # skiff-init is PID 1; the runner is its child with a small pid
     assert p["init_comm"] == "skiff-init", p
     assert p["pid"] != 1 and p["pid"] < 100, p
@@ -43,25 +80,40 @@ def test_own_pid_namespace(probe):
 
 
 def test_hostname_is_container_id(probe):
-    _, p, _ = probe
+    _, p, _, _ = probe
     assert p["hostname"].startswith("ct-"), p
     assert p["hostname"] == p["container_id"], p
     assert p["hostname"] != __import__("socket").gethostname()
 
 
-def test_only_loopback(probe):
-    _, p, _ = probe
-    assert p["net"] == ["lo"], p
+def test_network_by_default(probe):
+    """A function gets eth0 on skiffd's bridge with a default route, but
+    reaches neither the host (its bridge address, its other addresses) nor
+    the host's loopback (127.0.0.1 is the container's own)."""
+    _, p, _, _ = probe
+    assert p["net"] == ["eth0", "lo"], p
+    assert p["gateway"] and p["gateway"].startswith("10."), p
+    assert p["to_gateway"] != "ok" and p["to_host_addr"] != "ok", p
+    assert p["to_loopback"] == "ConnectionRefusedError", p
+    # the listener agrees: nothing arrived from either function
+    assert p["listener_accepted"] == 0, p
+
+
+def test_block_network_is_loopback_only(probe):
+    _, _, _, b = probe
+    assert b["net"] == ["lo"], b
+    assert b["gateway"] is None, b
+    assert b["to_host_addr"] != "ok" and b["to_loopback"] != "ok", b
 
 
 def test_etc_writes_stay_in_container(probe):
-    token, p, _ = probe
+    token, p, _, _ = probe
     assert p["etc_write"] == "ok" and p["etc_sees_own"] is True, p
     assert not os.path.exists(f"/etc/skiff-e2e-{token}")
 
 
 def test_tmp_is_private(probe):
-    token, p, _ = probe
+    token, p, _, _ = probe
     assert p["tmp_write"] == "ok", p
     assert p["tmp_sees_host"] is False, p
     assert not os.path.exists(f"/tmp/skiff-e2e-{token}")
@@ -70,13 +122,13 @@ def test_tmp_is_private(probe):
 
 
 def test_source_dir_read_only(probe):
-    _, p, _ = probe
+    _, p, _, _ = probe
     assert p["src_write"] == "EROFS", p
     assert "isolation_app.py" in p["src_listing"], p
 
 
 def test_is_local(probe):
-    _, p, local = probe
+    _, p, local, _ = probe
     assert p["is_local"] is False and p["is_remote_env"] == "1", p
     assert local is True
 

@@ -221,3 +221,34 @@ def test_is_local(monkeypatch):
     assert skiff.is_local() is True
     monkeypatch.setenv("SKIFF_IS_REMOTE", "1")
     assert skiff.is_local() is False
+
+
+def test_network_options():
+    d = _dec()(lambda: 1).spec.to_api("f", "m", "f", False)
+    assert "block_network" not in d and "cidr_allowlist" not in d  # skiffd's defaults: the network
+    d = _dec(block_network=True)(lambda: 1).spec.to_api("f", "m", "f", False)
+    assert d["block_network"] is True
+    d = _dec(cidr_allowlist=("10.0.0.0/8", "1.2.3.4"))(lambda: 1).spec.to_api("f", "m", "f", False)
+    assert d["cidr_allowlist"] == ["10.0.0.0/8", "1.2.3.4"]
+    with pytest.raises(TypeError, match="block_network must be True or False"):
+        _dec(block_network="yes")
+    with pytest.raises(TypeError, match="cidr_allowlist must be a list"):
+        _dec(cidr_allowlist="10.0.0.0/8")
+    with pytest.raises(TypeError, match=r"cidr_allowlist\[1\] must be a string"):
+        _dec(cidr_allowlist=["10.0.0.0/8", 7])
+    with pytest.raises(InvalidError, match=r"cidr_allowlist\[0\]='10.0.0.0/33' is not an IPv4 CIDR"):
+        _dec(cidr_allowlist=["10.0.0.0/33"])
+    with pytest.raises(InvalidError, match="only have IPv4"):
+        _dec(cidr_allowlist=["fd00::/8"])
+    with pytest.raises(InvalidError, match="cannot be combined with block_network=True"):
+        _dec(block_network=True, cidr_allowlist=["1.2.3.4"])
+    with pytest.raises(InvalidError, match="use block_network=True"):
+        _dec(cidr_allowlist=[])
+    # classes take them too
+    app = skiff.App("t")
+
+    @app.cls(block_network=True)
+    class C:
+        @skiff.method()
+        def m(self):
+            return 1

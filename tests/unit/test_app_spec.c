@@ -265,6 +265,40 @@ static void test_env(void **state) {
   refused(APP(", \"env\": [\"A\"]"), "'env'", "object");
 }
 
+static void test_network_options(void **state) {
+  (void)state;
+  /* Defaults: the network, no allowlist. */
+  json_t *j = NULL;
+  err_t err = ERR_INIT;
+  if (spec(APP(""), &j, &err)) fail_msg("rejected: %s", err.msg);
+  json_t *f = json_array_get(json_object_get(j, "functions"), 0);
+  assert_true(json_is_false(json_object_get(f, "block_network")));
+  assert_true(json_is_null(json_object_get(f, "cidr_allowlist")));
+  json_decref(j);
+  if (spec(APP(", \"block_network\": true"), &j, &err))
+    fail_msg("rejected: %s", err.msg);
+  f = json_array_get(json_object_get(j, "functions"), 0);
+  assert_true(json_is_true(json_object_get(f, "block_network")));
+  json_decref(j);
+  if (spec(APP(", \"cidr_allowlist\": [\"10.0.0.0/8\", \"1.2.3.4\"]"), NULL,
+           &err))
+    fail_msg("rejected: %s", err.msg);
+  refused(APP(", \"block_network\": 1"), "'block_network'", NULL);
+  refused(APP(", \"cidr_allowlist\": [\"10.0.0.0/33\"]"),
+          "cidr_allowlist[0]: '10.0.0.0/33'", "0 to 32");
+  refused(APP(", \"cidr_allowlist\": [\"1.2.3.4\", \"example.com\"]"),
+          "cidr_allowlist[1]", "not an IPv4 address");
+  refused(APP(", \"cidr_allowlist\": [\"fd00::/8\"]"), "cidr_allowlist[0]",
+          "IPv6");
+  refused(APP(", \"cidr_allowlist\": []"), "cidr_allowlist is empty",
+          "block_network=True");
+  refused(APP(", \"cidr_allowlist\": [8]"), "cidr_allowlist[0]", "string");
+  refused(APP(", \"cidr_allowlist\": \"10.0.0.0/8\""), "'cidr_allowlist'",
+          NULL);
+  refused(APP(", \"block_network\": true, \"cidr_allowlist\": [\"1.2.3.4\"]"),
+          "cidr_allowlist cannot be combined", "block_network");
+}
+
 static void test_unknown_function_field(void **state) {
   (void)state;
   refused(APP(", \"gpus\": 1"), "functions[0]", "unknown field 'gpus'");
@@ -499,6 +533,7 @@ int main(void) {
       cmocka_unit_test(test_resources),
       cmocka_unit_test(test_retries),
       cmocka_unit_test(test_env),
+      cmocka_unit_test(test_network_options),
       cmocka_unit_test(test_unknown_function_field),
       cmocka_unit_test(test_every_range_on_both_sides_of_both_ends),
   };

@@ -11,7 +11,7 @@ import time
 # several milliseconds of start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+    from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._stdio import guarded_stdio, write_foreign
 from . import exception as exc
@@ -25,7 +25,7 @@ __all__ = ["App", "LocalEntrypoint"]
 
 _FUNCTION_OPTIONS = (
     "image, gpu, cpu, memory, timeout, startup_timeout, retries, min_containers, "
-    "max_containers, buffer_containers, scaledown_window, schedule, env"
+    "max_containers, buffer_containers, scaledown_window, schedule, env, block_network, cidr_allowlist"
 )
 _Number = "int | float"  # for annotations only
 
@@ -179,9 +179,43 @@ def _check_image(image: Any, what: str) -> Optional[Image]:
     raise TypeError(f"{what}: image must be a skiff.Image or None, got {_given(image)}")
 
 
+def _check_network(block_network: Any, cidr_allowlist: Any) -> Tuple[bool, Optional[List[str]]]:
+    """``block_network`` (loopback only) and ``cidr_allowlist`` (the IPv4
+    destinations a container may reach), as in Modal."""
+    if not isinstance(block_network, bool):
+        raise TypeError(f"block_network must be True or False, got {_given(block_network)}")
+    if cidr_allowlist is None:
+        return block_network, None
+    if isinstance(cidr_allowlist, (str, bytes)) or not isinstance(cidr_allowlist, (list, tuple)):
+        raise TypeError(f"cidr_allowlist must be a list of CIDR strings like '10.0.0.0/8', "
+                        f"got {_given(cidr_allowlist)}")
+    if block_network:
+        raise exc.InvalidError("cidr_allowlist cannot be combined with block_network=True "
+                               "(a blocked container has no network to allow)")
+    if not cidr_allowlist:
+        raise exc.InvalidError("cidr_allowlist is empty: to allow no destination at all, "
+                               "use block_network=True")
+    if len(cidr_allowlist) > 256:
+        raise exc.InvalidError(f"cidr_allowlist has {len(cidr_allowlist)} entries; at most 256")
+    import ipaddress  # only here: every container imports this module
+
+    out = []
+    for i, c in enumerate(cidr_allowlist):
+        if not isinstance(c, str):
+            raise TypeError(f"cidr_allowlist[{i}] must be a string like '10.0.0.0/8', got {_given(c)}")
+        try:
+            ipaddress.IPv4Network(c, strict=False)
+        except ValueError as e:
+            hint = "containers only have IPv4 outside" if ":" in c else "write e.g. '10.0.0.0/8' or '1.2.3.4'"
+            raise exc.InvalidError(f"cidr_allowlist[{i}]={c!r} is not an IPv4 CIDR ({hint}): {e}") from None
+        out.append(c)
+    return block_network, out
+
+
 def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, cpu: Any, memory: Any,
                    timeout: Any, retries: Any, min_containers: Any, max_containers: Any, scaledown_window: Any,
                    env: Any, buffer_containers: Any, startup_timeout: Any, schedule: Any = None,
+                   block_network: Any = False, cidr_allowlist: Any = None,
                    options: str = _FUNCTION_OPTIONS) -> FunctionSpec:
     """The checked options of ``@app.function`` or ``@app.cls``."""
     if unknown:
@@ -199,10 +233,12 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
     buf = _check_buffer_containers(buffer_containers)
     stmo = _check_startup_timeout(startup_timeout)
     sched = _check_schedule(schedule)
+    block, allow = _check_network(block_network, cidr_allowlist)
     return FunctionSpec(
         cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
         retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
         buffer_containers=buf, startup_timeout=stmo, schedule=sched, gpu=gpu_count, gpu_type=gpu_type,
+        block_network=block, cidr_allowlist=allow,
     )
 
 
@@ -514,6 +550,8 @@ class App:
         buffer_containers: int = 0,
         startup_timeout: Optional[float] = None,
         schedule: Any = None,
+        block_network: bool = False,
+        cidr_allowlist: Optional[Sequence[str]] = None,
         **unknown: Any,
     ) -> Any:
         """Decorator that registers a function to run in containers.
@@ -539,6 +577,11 @@ class App:
             schedule: a :class:`skiff.Cron` or :class:`skiff.Period`; the
                 function (which must take no arguments) then runs by itself
                 while the app is deployed.
+            block_network: True: the containers have loopback only. By
+                default they reach the outside through skiffd's bridge
+                (NAT), never the host or other containers.
+            cidr_allowlist: IPv4 CIDRs (``"10.0.0.0/8"``, ``"1.2.3.4"``):
+                the only destinations the containers may reach.
 
         Raises:
             TypeError: unknown keyword or an argument of the wrong type.
@@ -548,7 +591,8 @@ class App:
             "App.function()", unknown, image=image, gpu=gpu, cpu=cpu, memory=memory, timeout=timeout,
             retries=retries, min_containers=min_containers, max_containers=max_containers,
             scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
-            startup_timeout=startup_timeout, schedule=schedule,
+            startup_timeout=startup_timeout, schedule=schedule, block_network=block_network,
+            cidr_allowlist=cidr_allowlist,
         )
         sched = spec.schedule
 
@@ -583,6 +627,8 @@ class App:
         env: Optional[Dict[str, str]] = None,
         buffer_containers: int = 0,
         startup_timeout: Optional[float] = None,
+        block_network: bool = False,
+        cidr_allowlist: Optional[Sequence[str]] = None,
         **unknown: Any,
     ) -> Any:
         """Decorator that registers a class whose methods run in containers
@@ -604,7 +650,8 @@ class App:
             "App.cls()", unknown, image=image, gpu=gpu, cpu=cpu, memory=memory, timeout=timeout,
             retries=retries, min_containers=min_containers, max_containers=max_containers,
             scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
-            startup_timeout=startup_timeout, options=_FUNCTION_OPTIONS.replace(" schedule,", ""),
+            startup_timeout=startup_timeout, block_network=block_network, cidr_allowlist=cidr_allowlist,
+            options=_FUNCTION_OPTIONS.replace(" schedule,", ""),
         )
 
         def decorator(user_cls: Any) -> Any:

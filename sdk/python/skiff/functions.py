@@ -88,6 +88,8 @@ class FunctionSpec:
         schedule: Any = None,
         gpu: int = 0,
         gpu_type: Optional[str] = None,
+        block_network: bool = False,
+        cidr_allowlist: Optional[List[str]] = None,
     ) -> None:
         self.cpu = cpu
         self.cpu_limit = cpu_limit
@@ -105,6 +107,8 @@ class FunctionSpec:
         self.schedule = schedule  # a skiff.Schedule or None
         self.gpu = gpu
         self.gpu_type = gpu_type
+        self.block_network = block_network  # loopback only
+        self.cidr_allowlist = cidr_allowlist  # IPv4 CIDRs, or None: anywhere outside
 
     def to_api(
         self,
@@ -142,6 +146,10 @@ class FunctionSpec:
         if self.gpu:
             d["gpu"] = self.gpu
             d["gpu_type"] = self.gpu_type
+        if self.block_network:
+            d["block_network"] = True
+        if self.cidr_allowlist is not None:
+            d["cidr_allowlist"] = list(self.cidr_allowlist)
         if self.retries is not None:
             d["retries"] = self.retries.to_api()
         if image is not None:

@@ -3,6 +3,7 @@ import errno
 import json
 import os
 import socket
+import struct
 import time
 
 import skiff
@@ -35,17 +36,54 @@ def _try_write(path, text="x"):
         return errno.errorcode.get(e.errno, str(e.errno))
 
 
+def _gateway():
+    """The default route's gateway (the host's bridge address), or None."""
+    with open("/proc/net/route") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[1] == "00000000":
+                return socket.inet_ntoa(struct.pack("<I", int(parts[2], 16)))
+    return None
+
+
+def _connect(host, port):
+    if not host or not port:
+        return "skipped"
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+        return "ok"
+    except OSError as e:
+        return type(e).__name__
+
+
+def _net_probe(port, host_addr):
+    gw = _gateway()
+    return {
+        "net": sorted(os.listdir("/sys/class/net")),
+        "gateway": gw,
+        # a listener of the test on the host, on all its addresses
+        "to_gateway": _connect(gw, port),
+        "to_host_addr": _connect(host_addr, port),
+        "to_loopback": _connect("127.0.0.1", port),
+    }
+
+
+@app.function(block_network=True)
+def blocked_probe(port, host_addr):
+    return _net_probe(port, host_addr)
+
+
 @app.function()
-def probe(token):
+def probe(token, port=0, host_addr=""):
     pid = os.getpid()
     return {
+        **_net_probe(port, host_addr),
         "pid": pid,
         "ppid": os.getppid(),
         "init_comm": _comm(1),
         "parent_comm": _comm(os.getppid()),
         "hostname": socket.gethostname(),
         "container_id": os.environ.get("SKIFF_CONTAINER_ID"),
-        "net": sorted(os.listdir("/sys/class/net")),
         "etc_write": _try_write(f"/etc/skiff-e2e-{token}"),
         "etc_sees_own": os.path.exists(f"/etc/skiff-e2e-{token}"),
         "tmp_write": _try_write(f"/tmp/skiff-e2e-{token}"),
@@ -73,9 +111,10 @@ def unlimited_cpu(seconds):
 
 
 @app.local_entrypoint()
-def main(token: str = "t", mode: str = "probe", seconds: float = 3.0):
+def main(token: str = "t", mode: str = "probe", seconds: float = 3.0, port: int = 0, host_addr: str = ""):
     if mode == "probe":
-        say("@@ probe", json.dumps(probe.remote(token)))
+        say("@@ probe", json.dumps(probe.remote(token, port, host_addr)))
+        say("@@ blocked", json.dumps(blocked_probe.remote(port, host_addr)))
         say("@@ local", json.dumps(skiff.is_local()))
     else:
         a = limited.spawn(seconds)
