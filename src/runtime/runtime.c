@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "runtime/cgroup_internal.h"
+#include "runtime/gvisor_internal.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_internal.h"
 
@@ -58,6 +59,7 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
   rt->cg_root = xstrdup(root);
   rt->cg_parent = xstrdup(parent);
   rt->cg = cg;
+  rt__gvisor_init(rt, cfg);
   *out = rt;
   return 0;
 }
@@ -80,6 +82,7 @@ void rt_remove_parent(rt_t *rt) {
 
 void rt_free(rt_t *rt) {
   if (!rt) return;
+  rt__gvisor_free(rt);
   free(rt->cg_root);
   free(rt->cg_parent);
   free(rt);
@@ -151,6 +154,9 @@ int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,
   int rc = check_id(id, err);
   if (rc < 0) return rc;
   rc = rt__destroy_cgroup(rt, id, err);
+  /* gVisor: runsc's state of the container, now that its processes are
+   * gone (a no-op for other containers). */
+  if (rc == 0) rc = rt__gvisor_forget(rt, id, err);
   if (rc < 0) {
     err_wrap(err, "cannot destroy container %s", id);
     /* Still remove the files: they do not depend on the cgroup. */
@@ -198,6 +204,14 @@ int rt_cleanup_stale(rt_t *rt, const char *containers_dir, err_t *err) {
       if (rc == 0) count++;
     }
     if (d) closedir(d);
+  }
+  /* gVisor containers runsc still lists (their processes died with the
+   * cgroups above or with skiffd). */
+  int grc = rt__gvisor_cleanup_stale(rt, &e2);
+  if (grc > 0) count += grc;
+  if (grc < 0 && !first) {
+    first = grc;
+    if (err) *err = e2;
   }
   char **names = NULL;
   size_t n = 0;
