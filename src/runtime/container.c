@@ -33,6 +33,7 @@
 #include "base/xalloc.h"
 #include "runtime/cgroup_internal.h"
 #include "runtime/confine.h"
+#include "runtime/gvisor_internal.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_internal.h"
 #include "runtime/userns.h"
@@ -976,6 +977,9 @@ int rt_spec_check(const rt_spec_t *spec, err_t *err) {
 
 int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
                        err_t *err) {
+  /* gVisor: the same contract, another engine (gvisor.c). */
+  if (spec && spec->isolation == RT_ISOLATION_GVISOR)
+    return rt__gvisor_start(rt, spec, out, err);
   out->pid = -1;
   out->pidfd = out->stdout_fd = out->stderr_fd = -1;
   int rc = rt_spec_check(spec, err);

@@ -14,6 +14,7 @@
 #include "base/xalloc.h"
 #include "runtime/cgroup_internal.h"
 #include "runtime/confine.h"
+#include "runtime/gvisor_internal.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_internal.h"
 
@@ -80,6 +81,7 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
     rt_free(rt);
     return rc;
   }
+  rt__gvisor_init(rt, cfg);
   *out = rt;
   return 0;
 }
@@ -126,6 +128,7 @@ void rt_remove_parent(rt_t *rt) {
 void rt_free(rt_t *rt) {
   if (!rt) return;
   rt_net__free(rt->net);
+  rt__gvisor_free(rt);
   free(rt->cg_root);
   free(rt->cg_parent);
   for (size_t i = 0; i < 3; i++) free(rt->seccomp[i].filter);
@@ -207,6 +210,9 @@ int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,
   /* Its processes are gone (or beyond reach): the id slice is free. */
   rt__slot_free(rt, id);
   rt_net__detach(rt, id); /* its veth, rules and address (net.c) */
+  /* gVisor: runsc's state of the container, now that its processes are
+   * gone (a no-op for other containers). */
+  if (rc == 0) rc = rt__gvisor_forget(rt, id, err);
   if (rc < 0) {
     err_wrap(err, "cannot destroy container %s", id);
     /* Still remove the files: they do not depend on the cgroup. */
@@ -254,6 +260,14 @@ int rt_cleanup_stale(rt_t *rt, const char *containers_dir, err_t *err) {
       if (rc == 0) count++;
     }
     if (d) closedir(d);
+  }
+  /* gVisor containers runsc still lists (their processes died with the
+   * cgroups above or with skiffd). */
+  int grc = rt__gvisor_cleanup_stale(rt, &e2);
+  if (grc > 0) count += grc;
+  if (grc < 0 && !first) {
+    first = grc;
+    if (err) *err = e2;
   }
   char **names = NULL;
   size_t n = 0;

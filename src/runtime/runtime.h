@@ -15,6 +15,12 @@
 
 typedef struct rt rt_t;
 
+/* How strongly a container is isolated from the host. */
+typedef enum rt_isolation {
+  RT_ISOLATION_CONTAINER = 0, /* namespaces and cgroups (container.c) */
+  RT_ISOLATION_GVISOR,        /* gVisor's runsc: a user-space kernel (gvisor.c) */
+} rt_isolation_t;
+
 typedef struct rt_config {
   /* Root of the cgroup file systems; NULL means /sys/fs/cgroup. Tests point
    * it at a directory laid out like cgroup v1 or v2. */
@@ -30,6 +36,10 @@ typedef struct rt_config {
   bool no_userns;       /* containers run as host root (confined otherwise) */
   bool userns_fallback; /* run without one when idmapping a layer fails,
                            instead of failing the start */
+  /* gVisor: the runsc binary (NULL: $SKIFF_RUNSC, else runsc on PATH) and
+   * the directory for its state (NULL: /run/skiff-runsc/<cgroup_parent>). */
+  const char *runsc_path;
+  const char *runsc_root;
 } rt_config_t;
 
 /* A bind mount into the container, applied after the overlay root. */
@@ -86,6 +96,8 @@ typedef struct rt_spec {
    * container's memory; writing past it gives ENOSPC inside. Ignored when
    * upper_dir is given (an image build keeps its layer). */
   uint64_t disk_max;
+  cg_limits_t limits;
+  rt_isolation_t isolation; /* RT_ISOLATION_CONTAINER unless set */
 } rt_spec_t;
 
 #define RT_DEFAULT_PIDS_MAX 4096
@@ -141,5 +153,30 @@ int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,
  * under skiff's parent: used at start-up after an unclean stop. Returns the
  * number destroyed, or a negative code. */
 int rt_cleanup_stale(rt_t *rt, const char *containers_dir, err_t *err);
+
+/* ---- gVisor (docs/runtime.md, section "gVisor") ---- */
+
+/* 0 when gVisor containers can start here (runsc found and executable);
+ * otherwise a message that says how to get runsc. */
+int rt_gvisor_check(const rt_t *rt, err_t *err);
+
+/* A process started by rt_gvisor_exec; the caller owns and closes the fds.
+ * Without a pty: stdin_fd is the write end of its stdin, stdout_fd and
+ * stderr_fd the read ends of its output (all O_NONBLOCK). With a pty:
+ * stdin_fd is the pty's master (read and write), stdout_fd a dup of it,
+ * stderr_fd -1. */
+typedef struct rt_exec_proc {
+  pid_t pid; /* host pid of the `runsc exec` process */
+  int pidfd; /* readable when the process inside has exited */
+  int stdin_fd, stdout_fd, stderr_fd;
+} rt_exec_proc_t;
+
+/* Runs argv (envp, cwd inside; NULL cwd: "/") in the running gVisor
+ * container id with `runsc exec`. The host process joins the container's
+ * cgroup; waitpid(pid) gives the exit code of the process inside. Signals
+ * sent to pid (except SIGKILL) are forwarded to the process inside. */
+int rt_gvisor_exec(rt_t *rt, const char *id, char *const *argv,
+                   char *const *envp, const char *cwd, bool pty,
+                   rt_exec_proc_t *out, err_t *err);
 
 #endif

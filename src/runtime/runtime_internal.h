@@ -28,6 +28,7 @@ struct rt {
   size_t n_slots, cap_slots;
   struct rt_net *net;     /* container networking (net.c); NULL until
                              rt_net_enable */
+  struct rt_gvisor *gvisor; /* runsc settings (gvisor.c) */
 };
 
 /* Detaches a leftover rootfs mount and removes the bundle dir. */
