@@ -641,8 +641,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   cc.sdk_dir = sdk_real;
+  /* The SDK's bytecode is for every container and user: not private. */
+  mode_t was = umask(022);
   if (pycache_compile(o.python, sdk_real, &err) < 0)
     err_sink(&err, "byte-compile the SDK (containers will import it slower)");
+  umask(was);
   if (control_new(d.loop, &cc, d.store, &d.control, &err) < 0) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
