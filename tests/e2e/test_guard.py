@@ -338,12 +338,32 @@ def test_one_client_cannot_hold_every_connection():
             s.close()
         assert data.startswith(b"HTTP/1.1 503"), data
         assert b"--max-client-connections" in data, data
+        # on the Unix socket the limit is per uid: root's own 8 idle ones
+        # fill it for root alone
+        held = []
+        for _ in range(8):
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            u.settimeout(10)
+            u.connect(d.sock)
+            held.append(u)
+        try:
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            u.settimeout(10)
+            u.connect(d.sock)
+            line = status_line(u)
+            u.close()
+            assert line.startswith(b"HTTP/1.1 503"), line
+        finally:
+            for u in held:
+                u.close()
+        d.wait_for(lambda: d.api("GET", "/v1/status").status == 200, what="root to be served again")
         out, err = holder.communicate("go\n", timeout=60)
         codes = out.split()
         # 8 were let in (no token: 401), the 4 over the limit were refused
         assert codes.count("401") == 8, (out, err)
         assert len(codes) == 12 and all(c in ("503", "closed") for c in codes if c != "401"), (out, err)
-        assert d.log(400).count("the limit per client") == 1, d.log(100)
+        assert d.log(400).count("address 127.0.0.1 holds 8 connections") == 1, d.log(100)
+        assert d.log(400).count("uid 0 holds 8 connections") == 1, d.log(100)
     finally:
         if holder and holder.poll() is None:
             holder.kill()
