@@ -99,9 +99,34 @@ void api_image_get(api_t *api, http_req_t *req, const route_match_t *m) {
   http_respond(req, 200, rec);
 }
 
+/* A route that takes no input: the body must be empty or {}, so that a
+ * request meant for something else (or garbage) changes nothing. Answers
+ * 400 and returns false otherwise. */
+static bool no_body(http_req_t *req) {
+  size_t len = 0;
+  const char *body = http_req_body(req, &len);
+  size_t i = 0;
+  while (i < len && strchr(" \t\r\n", body[i])) i++;
+  if (i == len) return true;
+  json_t *j = NULL;
+  err_t err = ERR_INIT;
+  if (v_parse_object(body, len, &j, &err) < 0 || json_object_size(j) > 0) {
+    if (!err.code)
+      err_set(&err, -EINVAL, "body: unknown field '%s'",
+              json_object_iter_key(json_object_iter(j)));
+    json_decref(j);
+    http_respond_error(req, 400, "bad_request",
+                       "%s %s takes no body (send none, or {}): %s",
+                       http_req_method(req), http_req_path(req), err.msg);
+    return false;
+  }
+  json_decref(j);
+  return true;
+}
+
 void api_image_rm(api_t *api, http_req_t *req, const route_match_t *m) {
   err_t err = ERR_INIT;
-  if (!id_param_ok(req, m->params[0])) return;
+  if (!id_param_ok(req, m->params[0]) || !no_body(req)) return;
   if (control_image_rm(api->control, m->params[0], &err) < 0) {
     http_respond_err(req, &err);
     return;
@@ -119,6 +144,7 @@ void api_images_gc(api_t *api, http_req_t *req, const route_match_t *m) {
   char *id = http_req_data(req);
   ctl_build_t *b = NULL;
   if (!id) {
+    if (!no_body(req)) return;
     err_t err = ERR_INIT;
     if (control_image_gc(api->control, &b, &err) < 0) {
       http_respond_err(req, &err);

@@ -161,6 +161,8 @@ int control_call_cancel(control_t *c, const char *call_id, bool terminate,
 
 /* Runner side. */
 ctl_container_t *control_container_by_token(control_t *c, const char *token);
+/* The container's id (the peer of its runner socket). */
+const char *control_container_id(const ctl_container_t *ct);
 /* Takes a runner's outputs (an array of objects whose fields were
  * validated), in order; their store writes are one operation. A bad
  * input_id, status or data refuses them all, before any is taken. */

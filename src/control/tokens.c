@@ -30,3 +30,7 @@ ctl_container_t *control_container_by_token(control_t *c, const char *token) {
     return NULL;
   return ct;
 }
+
+const char *control_container_id(const ctl_container_t *ct) {
+  return ct->id;
+}

@@ -1,6 +1,9 @@
 /* The HTTP server of skiffd: libmicrohttpd driven from the libuv loop (its
  * epoll fd under a uv_poll), one server with several listeners (the client
- * socket, TCP, the runner socket). Requests are handed whole (body read) to
+ * socket, TCP, and one runner socket per container). skiffd accepts the
+ * connections itself, to keep limits per client (uid on a Unix socket,
+ * address on TCP), in all (below the file limit) and per runner socket,
+ * and to know which container a runner connection comes from. Requests are handed whole (body read) to
  * one handler. A handler answers at once, after the next store commit (so
  * that what the answer acknowledges is on disk), or parks the request until
  * it is woken or its deadline passes (long poll), after which the handler is
@@ -31,9 +34,26 @@ typedef void (*http_handler_fn)(void *ctx, http_req_t *req);
  * carry err's message: nothing is acknowledged that is not on disk. */
 typedef bool (*http_batch_fn)(void *ctx, err_t *err);
 
+#define HTTP_MAX_CONNS_DEFAULT 4096
+#define HTTP_MAX_CLIENT_CONNS_DEFAULT 256
+#define HTTP_MAX_PEER_CONNS_DEFAULT 128
+#define HTTP_TIMEOUT_S_DEFAULT 30
+
 typedef struct http_config {
   size_t max_body;      /* bytes; larger bodies get 413 */
   size_t max_blob_body; /* bytes, for PUT /v1/blobs/... */
+  /* 0 takes the default of each. A connection over a limit is answered
+   * 503 and closed, and the limit is logged once (until it is well below
+   * again). */
+  unsigned max_conns;        /* open connections in all */
+  unsigned max_client_conns; /* per client: uid (Unix socket), address (TCP) */
+  unsigned max_peer_conns;   /* per container runner socket */
+  unsigned timeout_s; /* a connection idle this long is closed (not while a
+                         request of it is parked) */
+  /* Whether token is the token of container peer: every request through
+   * that container's runner socket must pass (403 otherwise). Called with
+   * the handler's ctx. */
+  bool (*peer_auth)(void *ctx, const char *peer, const char *token);
 } http_config_t;
 
 int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
@@ -42,6 +62,14 @@ int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
 /* Listens on a Unix socket (created with mode, and group gid unless -1). */
 int http_listen_unix(http_server_t *s, enum http_listener_kind kind,
                      const char *path, unsigned mode, long gid, err_t *err);
+/* The runner socket of container peer, at path (mode 0666: its directory,
+ * mounted read-only in that container alone, guards it). Requests through
+ * it are HTTP_RUNNER ones whose http_req_peer() is peer. */
+int http_runner_open(http_server_t *s, const char *peer, const char *path,
+                     err_t *err);
+/* Stops listening and removes the socket file; connections open on it go
+ * on until they end. No-op for an unknown peer. */
+void http_runner_close(http_server_t *s, const char *peer);
 /* Listens on TCP "HOST:PORT"; the bound port is returned in *port. When
  * token is not NULL, every request must carry "Authorization: Bearer
  * <token>" (401 otherwise): a TCP port, unlike a socket file, has no owner
@@ -60,6 +88,8 @@ const char *http_req_query(const http_req_t *r, const char *key);
 const char *http_req_header(const http_req_t *r, const char *name);
 const char *http_req_body(const http_req_t *r, size_t *len);
 enum http_listener_kind http_req_listener(const http_req_t *r);
+/* The container whose runner socket the request came through, else NULL. */
+const char *http_req_peer(const http_req_t *r);
 bool http_req_timed_out(const http_req_t *r);
 /* A pointer the handler may keep with the request (freed with free_fn). */
 void *http_req_data(const http_req_t *r);

@@ -26,8 +26,8 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "http/http.h"
+#include "http/server_internal.h"
 
-#define MAX_LISTENERS 4
 #define TICK_MS 50
 
 enum req_state {
@@ -41,16 +41,6 @@ enum req_state {
   R_DONE,
 };
 
-struct listener {
-  http_server_t *srv;
-  struct MHD_Daemon *d;
-  uv_poll_t poll;
-  enum http_listener_kind kind;
-  int fd;
-  char *unix_path;
-  char *token; /* requests must carry "Authorization: Bearer <token>" */
-};
-
 struct http_req {
   http_server_t *srv;
   struct MHD_Connection *conn;
@@ -61,6 +51,9 @@ struct http_req {
   size_t limit;
   bool too_large;
   bool unauthorized;
+  bool forbidden; /* a runner socket's request without its token */
+  bool blob;      /* PUT /v1/blobs/...: the blob limit applies */
+  char *peer;     /* the container of the runner socket it came through */
   enum req_state state;
   bool timed_out;
   int status;
@@ -78,23 +71,6 @@ struct http_req {
 struct wake {
   UT_hash_handle hh;
   char key[];
-};
-
-struct http_server {
-  uv_loop_t *loop;
-  http_config_t cfg;
-  http_handler_fn handler;
-  http_batch_fn batch;
-  void *ctx;
-  struct listener *listeners[MAX_LISTENERS];
-  int nlisteners;
-  uv_prepare_t prepare;
-  uv_timer_t tick;
-  http_req_t *parked;
-  http_req_t *commit_wait;
-  http_req_t *held;   /* committed, waiting to be durable; newest first */
-  struct wake *wakes; /* keys woken this round: a uthash set */
-  int closing;
 };
 
 /* ---- lists ---- */
@@ -278,6 +254,9 @@ const char *http_req_path(const http_req_t *r) {
 enum http_listener_kind http_req_listener(const http_req_t *r) {
   return r->kind;
 }
+const char *http_req_peer(const http_req_t *r) {
+  return r->peer;
+}
 bool http_req_timed_out(const http_req_t *r) {
   return r->timed_out;
 }
@@ -319,14 +298,15 @@ static void req_free(http_req_t *r) {
   if (r->data && r->data_free) r->data_free(r->data);
   free(r->method);
   free(r->path);
+  free(r->peer);
   free(r->resp);
   free_park_keys(r);
   buf_free(&r->body);
   free(r);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
+void http__on_completed(void *cls, struct MHD_Connection *conn,
+                        void **con_cls, enum MHD_RequestTerminationCode toe) {
   if (*con_cls) req_free(*con_cls);
   *con_cls = NULL;
 }
@@ -354,34 +334,62 @@ static enum MHD_Result after_handler(http_req_t *r) {
   }
 }
 
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
-                                 const char *url, const char *method,
-                                 const char *version, const char *upload_data,
-                                 size_t *upload_data_size, void **con_cls) {
-  struct listener *l = cls;
-  http_server_t *s = l->srv;
+/* The listener a connection came through, from the record made when it
+ * was accepted (NULL if MHD lost it, which it should not). */
+static struct listener *conn_listener(struct MHD_Connection *conn) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  struct conn *c = ci ? ci->socket_context : NULL;
+  return c ? c->l : NULL;
+}
+
+/* A runner socket belongs to one container: a request through it must
+ * carry that container's token, whatever route it asks for. */
+static bool peer_ok(http_server_t *s, struct MHD_Connection *conn,
+                    const char *peer) {
+  const char *tok =
+      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Skiff-Token");
+  return s->cfg.peer_auth && tok && s->cfg.peer_auth(s->ctx, peer, tok);
+}
+
+enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn,
+                                const char *url, const char *method,
+                                const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **con_cls) {
+  struct mhd *m = cls;
+  http_server_t *s = m->srv;
   http_req_t *r = *con_cls;
   if (!r) {
+    struct listener *l = conn_listener(conn);
     r = xcalloc(1, sizeof *r);
     r->srv = s;
     r->conn = conn;
-    r->kind = l->kind;
+    r->kind = m->kind;
     r->method = xstrdup(method);
     r->path = xstrdup(url);
-    r->limit = (!strcmp(method, "PUT") && !strncmp(url, "/v1/blobs/", 10))
-                   ? s->cfg.max_blob_body
-                   : s->cfg.max_body;
+    r->blob = !strcmp(method, "PUT") && !strncmp(url, "/v1/blobs/", 10);
+    r->limit = r->blob ? s->cfg.max_blob_body : s->cfg.max_body;
+    if (!l) {
+      r->forbidden = true;
+      log_error("http: a connection lost the record of its listener");
+    } else if (l->peer) {
+      r->peer = xstrdup(l->peer);
+      r->forbidden = !peer_ok(s, conn, l->peer);
+    } else if (m->kind == HTTP_RUNNER) {
+      /* A runner socket that belongs to no container answers no one. */
+      r->forbidden = true;
+    }
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     uint64_t announced;
     if (cl && parse_u64(cl, &announced) && announced > r->limit)
       r->too_large = true;
-    if (l->token) r->unauthorized = !token_ok(conn, l->token);
+    if (l && l->token) r->unauthorized = !token_ok(conn, l->token);
     *con_cls = r;
     return MHD_YES;
   }
   if (*upload_data_size) {
-    if (!r->too_large && !r->unauthorized) {
+    if (!r->too_large && !r->unauthorized && !r->forbidden) {
       if (r->body.len + *upload_data_size > r->limit) {
         r->too_large = true;
         buf_free(&r->body);
@@ -403,15 +411,30 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
                        "this TCP listener needs the daemon's token: send "
                        "'Authorization: Bearer TOKEN' (TOKEN is in "
                        "$SKIFF_HOME/token; the skiff CLI and SDK read it from "
-                       "there or from SKIFF_TOKEN)"));
+                       "there or from SKIFF_API_TOKEN)"));
+        return queue_prepared(r);
+      }
+      if (r->forbidden) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "this runner socket belongs to container %s: send its "
+                 "token (SKIFF_TOKEN) in X-Skiff-Token",
+                 r->peer ? r->peer : "(none)");
+        prepare_answer(r, 403, error_body("forbidden", msg));
         return queue_prepared(r);
       }
       if (r->too_large) {
         char msg[256];
-        snprintf(msg, sizeof msg,
-                 "request body is over the limit of %zu bytes (skiffd "
-                 "--max-payload-mb)",
-                 r->limit);
+        if (r->blob)
+          snprintf(msg, sizeof msg,
+                   "blob upload is over the limit of %zu MiB (skiffd "
+                   "--max-blob-mb)",
+                   r->limit >> 20);
+        else
+          snprintf(msg, sizeof msg,
+                   "request body is over the limit of %zu bytes (skiffd "
+                   "--max-payload-mb)",
+                   r->limit);
         prepare_answer(r, 413, error_body("payload_too_large", msg));
         return queue_prepared(r);
       }
@@ -426,21 +449,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 }
 
 /* ---- loop integration ---- */
-
-/* MHD asks for an immediate second run (timeout 0) when it has buffered
- * work left, such as a request body read together with its headers;
- * nothing on the epoll fd would announce that work, so run until done. */
-static void run_listener(struct listener *l) {
-  for (int i = 0; i < 16; i++) {
-    MHD_run(l->d);
-    MHD_UNSIGNED_LONG_LONG t;
-    if (MHD_get_timeout(l->d, &t) != MHD_YES || t > 0) break;
-  }
-}
-
-static void on_poll(uv_poll_t *h, int status, int events) {
-  run_listener(h->data);
-}
 
 static void resume(http_req_t *r, enum req_state st) {
   list_del(r->srv, r);
@@ -542,13 +550,17 @@ static void on_prepare(uv_prepare_t *h) {
 /* The first run takes the resumed connections back into MHD's epoll set;
  * the second sees them ready and answers. */
 static void run_listeners(http_server_t *s) {
-  for (int pass = 0; pass < 2; pass++)
-    for (int i = 0; i < s->nlisteners; i++) run_listener(s->listeners[i]);
+  for (int pass = 0; pass < 2; pass++) {
+    http__run_mhd(&s->client);
+    http__run_mhd(&s->runner);
+  }
 }
 
 static void on_tick(uv_timer_t *t) {
   http_server_t *s = t->data;
-  for (int i = 0; i < s->nlisteners; i++) run_listener(s->listeners[i]);
+  http__unpause(s);
+  http__run_mhd(&s->client);
+  http__run_mhd(&s->runner);
 }
 
 int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
@@ -557,9 +569,27 @@ int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
   http_server_t *s = xcalloc(1, sizeof *s);
   s->loop = loop;
   s->cfg = *cfg;
+  if (!s->cfg.max_conns) s->cfg.max_conns = HTTP_MAX_CONNS_DEFAULT;
+  if (!s->cfg.max_client_conns)
+    s->cfg.max_client_conns = HTTP_MAX_CLIENT_CONNS_DEFAULT;
+  if (!s->cfg.max_peer_conns)
+    s->cfg.max_peer_conns = HTTP_MAX_PEER_CONNS_DEFAULT;
+  if (!s->cfg.timeout_s) s->cfg.timeout_s = HTTP_TIMEOUT_S_DEFAULT;
   s->handler = handler;
   s->batch = batch;
   s->ctx = ctx;
+  int rc = http__mhd_start(s, &s->client, HTTP_CLIENT, &s->client, err);
+  if (rc == 0) rc = http__mhd_start(s, &s->runner, HTTP_RUNNER, &s->runner, err);
+  if (rc < 0) {
+    if (s->client.d) {
+      uv_poll_stop(&s->client.poll);
+      uv_close((uv_handle_t *)&s->client.poll, NULL);
+      MHD_stop_daemon(s->client.d);
+    }
+    /* The poll handle's memory must outlive its close: leak the small
+     * server on this start-up failure rather than free it too early. */
+    return rc;
+  }
   uv_prepare_init(loop, &s->prepare);
   s->prepare.data = s;
   uv_prepare_start(&s->prepare, on_prepare);
@@ -570,128 +600,13 @@ int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
   return 0;
 }
 
-/* libmicrohttpd's own complaints (a client that hung up, say) are routine
- * for a server with long polls: keep them at debug level. */
-__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls,
-                                                          const char *fmt,
-                                                          va_list ap) {
-  char line[512];
-  vsnprintf(line, sizeof line, fmt, ap);
-  size_t n = strlen(line);
-  while (n && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = '\0';
-  log_debug("http: %s", line);
-}
-
-static int add_listener(http_server_t *s, enum http_listener_kind kind, int fd,
-                        const char *unix_path, const char *token, err_t *err) {
-  if (s->nlisteners == MAX_LISTENERS) {
-    close(fd);
-    return err_set(err, -ENOSPC, "too many listeners");
-  }
-  struct listener *l = xcalloc(1, sizeof *l);
-  l->srv = s;
-  l->kind = kind;
-  l->fd = fd;
-  l->unix_path = unix_path ? xstrdup(unix_path) : NULL;
-  l->token = token ? xstrdup(token) : NULL;
-  l->d = MHD_start_daemon(
-      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-      NULL, on_access, l, MHD_OPTION_LISTEN_SOCKET, fd,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-  if (!l->d) {
-    close(fd);
-    free(l->unix_path);
-    free(l);
-    return err_set(err, -EIO, "cannot start the HTTP server (libmicrohttpd)");
-  }
-  const union MHD_DaemonInfo *info =
-      MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
-  uv_poll_init(s->loop, &l->poll, info->epoll_fd);
-  l->poll.data = l;
-  uv_poll_start(&l->poll, UV_READABLE, on_poll);
-  s->listeners[s->nlisteners++] = l;
-  return 0;
-}
-
-int http_listen_unix(http_server_t *s, enum http_listener_kind kind,
-                     const char *path, unsigned mode, long gid, err_t *err) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof sa.sun_path)
-    return err_set(err, -ENAMETOOLONG,
-                   "socket path %s is too long (max %zu bytes); pick a "
-                   "shorter SKIFF_HOME",
-                   path, sizeof sa.sun_path - 1);
-  strcpy(sa.sun_path, path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return err_sys(err, -errno, "socket");
-  unlink(path);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int e = errno;
-    close(fd);
-    return err_sys(err, -e, "cannot bind %s", path);
-  }
-  if (chmod(path, mode) < 0 ||
-      (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0)) {
-    int e = errno;
-    close(fd);
-    return err_sys(err, -e, "cannot set the mode of %s", path);
-  }
-  if (listen(fd, 512) < 0) {
-    int e = errno;
-    close(fd);
-    return err_sys(err, -e, "cannot listen on %s", path);
-  }
-  return add_listener(s, kind, fd, path, NULL, err);
-}
-
-int http_listen_tcp(http_server_t *s, enum http_listener_kind kind,
-                    const char *hostport, const char *token, int *port,
-                    err_t *err) {
-  char host[256];
-  const char *colon = strrchr(hostport, ':');
-  uint64_t p;
-  if (!colon || (size_t)(colon - hostport) >= sizeof host ||
-      !parse_u64(colon + 1, &p) || p > 65535)
-    return err_set(err, -EINVAL,
-                   "listen address '%s' is not HOST:PORT (e.g. 127.0.0.1:7557)",
-                   hostport);
-  memcpy(host, hostport, (size_t)(colon - hostport));
-  host[colon - hostport] = '\0';
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons((uint16_t)p)};
-  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-    return err_set(err, -EINVAL, "listen host '%s' is not an IPv4 address",
-                   host);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return err_sys(err, -errno, "socket");
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int e = errno;
-    close(fd);
-    return err_sys(err, -e, "cannot listen on %s", hostport);
-  }
-  if (listen(fd, 512) < 0) {
-    int e = errno;
-    close(fd);
-    return err_sys(err, -e, "cannot listen on %s", hostport);
-  }
-  socklen_t sl = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &sl);
-  if (port) *port = ntohs(sa.sin_port);
-  return add_listener(s, kind, fd, NULL, token, err);
-}
-
-static void on_closed_free(uv_handle_t *h) {
-  free(h->data);
-}
-/* The server's own handles live inside it: free it after both closed. */
+/* The server's own handles live inside it: free it after all closed. */
 static void on_closed_server(uv_handle_t *h) {
   http_server_t *s = h->data;
-  if (--s->closing == 0) free(s);
+  if (--s->closing == 0) {
+    free(s->by_fd);
+    free(s);
+  }
 }
 
 void http_server_free(http_server_t *s) {
@@ -709,20 +624,26 @@ void http_server_free(http_server_t *s) {
                    error_body("unavailable", "skiffd is shutting down"));
     resume(r, R_READY);
   }
-  for (int round = 0; round < 3; round++)
-    for (int i = 0; i < s->nlisteners; i++) run_listener(s->listeners[i]);
-  for (int i = 0; i < s->nlisteners; i++) {
-    struct listener *l = s->listeners[i];
-    uv_poll_stop(&l->poll);
-    MHD_stop_daemon(l->d); /* closes the listening socket too */
-    if (l->unix_path) unlink(l->unix_path);
-    free(l->unix_path);
-    free(l->token);
-    l->poll.data = l;
-    uv_close((uv_handle_t *)&l->poll, on_closed_free);
+  for (int round = 0; round < 3; round++) {
+    http__run_mhd(&s->client);
+    http__run_mhd(&s->runner);
+  }
+  while (s->listeners) http__close_listener(s->listeners);
+  /* Stopping a daemon closes its connections (each one's record goes). */
+  struct mhd *ms[2] = {&s->client, &s->runner};
+  for (int i = 0; i < 2; i++) {
+    uv_poll_stop(&ms[i]->poll);
+    MHD_stop_daemon(ms[i]->d);
+    ms[i]->poll.data = s;
+    uv_close((uv_handle_t *)&ms[i]->poll, on_closed_server);
+  }
+  struct client *cl, *tmp;
+  HASH_ITER(hh, s->clients, cl, tmp) {
+    HASH_DEL(s->clients, cl);
+    free(cl);
   }
   clear_wakes(s);
-  s->closing = 2;
+  s->closing = 4;
   uv_prepare_stop(&s->prepare);
   uv_close((uv_handle_t *)&s->prepare, on_closed_server);
   uv_timer_stop(&s->tick);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -36,6 +37,11 @@ typedef struct daemon_opts {
   const char *debian_mirror;
   const char *registry_certs;
   uint64_t max_payload_mb;
+  uint64_t max_blob_mb;
+  uint64_t max_conns;        /* 0: the default, below the file limit */
+  uint64_t max_client_conns; /* 0: the default */
+  /* An idle connection is closed after it; a hidden option, for tests. */
+  double request_timeout_s;
   double ephemeral_grace_s;
   double cpus;         /* capacity offered to containers; 0 = all */
   uint64_t memory_mib; /* 0 = all */
@@ -83,6 +89,15 @@ static void usage(FILE *f) {
       "sqlite:$home/skiff.db)\n"
       "  --max-payload-mb N     largest pickled argument or result "
       "(default 64)\n"
+      "  --max-blob-mb N        largest file upload (PUT /v1/blobs; default "
+      "1024)\n"
+      "  --max-connections N    open API connections in all (default 4096, "
+      "kept\n"
+      "                         below the file limit)\n"
+      "  --max-client-connections N\n"
+      "                         open connections per client: a uid on the "
+      "socket,\n"
+      "                         an address on TCP (default 256)\n"
       "  --result-retention D   keep results of finished calls for D "
       "(default 7d;\n"
       "                         e.g. 7d, 24h, 30m, 90s)\n"
@@ -141,7 +156,11 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_LOGCAP,
     O_RET_INTERVAL,
     O_NET_ADDRESS,
-    O_NET_BRIDGE
+    O_NET_BRIDGE,
+    O_BLOB,
+    O_CONNS,
+    O_CLIENT_CONNS,
+    O_REQ_TIMEOUT
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -164,6 +183,10 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"retention-interval", required_argument, NULL, O_RET_INTERVAL},
       {"net-address", required_argument, NULL, O_NET_ADDRESS},
       {"net-bridge", required_argument, NULL, O_NET_BRIDGE},
+      {"max-blob-mb", required_argument, NULL, O_BLOB},
+      {"max-connections", required_argument, NULL, O_CONNS},
+      {"max-client-connections", required_argument, NULL, O_CLIENT_CONNS},
+      {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -205,6 +228,43 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
             o->max_payload_mb > 2048) {
           fprintf(stderr,
                   "skiffd: --max-payload-mb must be 1..2048, got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_BLOB:
+        if (!parse_u64(optarg, &o->max_blob_mb) || o->max_blob_mb == 0 ||
+            o->max_blob_mb > 16384) {
+          fprintf(stderr, "skiffd: --max-blob-mb must be 1..16384, got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_CONNS:
+        if (!parse_u64(optarg, &o->max_conns) || o->max_conns < 16 ||
+            o->max_conns > 1000000) {
+          fprintf(stderr,
+                  "skiffd: --max-connections must be 16..1000000, got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_CLIENT_CONNS:
+        if (!parse_u64(optarg, &o->max_client_conns) ||
+            o->max_client_conns == 0 || o->max_client_conns > 1000000) {
+          fprintf(stderr,
+                  "skiffd: --max-client-connections must be 1..1000000, got "
+                  "'%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_REQ_TIMEOUT:
+        if (!duration_parse(optarg, &o->request_timeout_s) ||
+            o->request_timeout_s < 1 || o->request_timeout_s > 86400) {
+          fprintf(stderr,
+                  "skiffd: --request-timeout must be a duration from 1s to "
+                  "1d (e.g. 30s), got '%s'\n",
                   optarg);
           return 2;
         }
@@ -429,9 +489,89 @@ static long socket_gid(const char *name, bool explicit_name) {
   return -1;
 }
 
+/* Connections take file descriptors: the soft limit goes up to the hard
+ * one, and the connection limit stays well below it (the store, the
+ * containers' pipes and pidfds, the image builds need theirs). */
+static unsigned conn_limit(uint64_t asked) {
+  struct rlimit rl;
+  rlim_t nofile = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur < rl.rlim_max) {
+      rlim_t was = rl.rlim_cur;
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &rl) < 0) rl.rlim_cur = was;
+    }
+    nofile = rl.rlim_cur;
+  }
+  uint64_t want = asked ? asked : HTTP_MAX_CONNS_DEFAULT;
+  uint64_t room = nofile > 512 ? (uint64_t)nofile - 256 : nofile / 2;
+  if (want > room) {
+    if (asked)
+      log_warn("--max-connections %llu is above what the file limit (%llu) "
+               "leaves; using %llu",
+               (unsigned long long)asked, (unsigned long long)nofile,
+               (unsigned long long)room);
+    want = room;
+  }
+  return (unsigned)want;
+}
+
+/* skiffd's home holds the store (every pickled argument and result), the
+ * apps' sources, blobs, logs and images: none of it is for other users.
+ * The home is 0700, or 0710 with the socket's group so that its members
+ * reach the socket and the token file (which say who else may come in);
+ * what is inside is skiffd's alone. An older skiffd made them 0755. */
+static int protect_home(const char *home, long gid, err_t *err) {
+  if (gid >= 0 && chown(home, (uid_t)-1, (gid_t)gid) < 0)
+    return err_sys(err, -errno, "cannot give %s to the socket's group", home);
+  if (chmod(home, gid >= 0 ? 0710 : 0700) < 0)
+    return err_sys(err, -errno, "cannot make %s private", home);
+  static const char *const dirs[] = {"blobs", "apps",   "run",
+                                     "containers", "images", "logs"};
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+    char *p = xasprintf("%s/%s", home, dirs[i]);
+    int rc = chmod(p, 0700) < 0 && errno != ENOENT ? -errno : 0;
+    if (rc < 0) err_sys(err, rc, "cannot make %s private (chmod 0700)", p);
+    free(p);
+    if (rc < 0) return rc;
+  }
+  static const char *const files[] = {"skiffd.log", "skiffd.pid"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char *p = xasprintf("%s/%s", home, files[i]);
+    if (chmod(p, 0600) < 0 && errno != ENOENT)
+      log_warn("cannot make %s private: %s", p, strerror(errno));
+    free(p);
+  }
+  return 0;
+}
+
+/* The runner sockets: the worker makes one per container (worker_local's
+ * hooks), the HTTP server listens on it; gone with the server at stop. */
+static int runner_open(void *ctx, const char *id, const char *path,
+                       err_t *err) {
+  daemon_state_t *d = ctx;
+  if (!d->http)
+    return err_set(err, -ESHUTDOWN, "skiffd is stopping: no new container");
+  return http_runner_open(d->http, id, path, err);
+}
+
+static void runner_close(void *ctx, const char *id) {
+  daemon_state_t *d = ctx;
+  if (d->http) http_runner_close(d->http, id);
+}
+
+/* A request through container peer's socket must carry peer's own token. */
+static bool runner_peer_auth(void *ctx, const char *peer, const char *token) {
+  api_t *api = ctx;
+  ctl_container_t *ct = control_container_by_token(api->control, token);
+  return ct && !strcmp(control_container_id(ct), peer);
+}
+
 int main(int argc, char **argv) {
   daemon_opts_t o = {.listen = "127.0.0.1:7557",
                      .max_payload_mb = 64,
+                     .max_blob_mb = 1024,
+                     .request_timeout_s = HTTP_TIMEOUT_S_DEFAULT,
                      .python = "/usr/bin/python3",
                      .ephemeral_grace_s = 60,
                      .result_retention_s = CTL_RESULT_RETENTION_S,
@@ -443,6 +583,9 @@ int main(int argc, char **argv) {
   if (rc) return rc;
   log_set_level(o.level);
   signal(SIGPIPE, SIG_IGN);
+  /* What skiffd writes (the store, sources, blobs, logs) is its own. */
+  umask(077);
+  unsigned max_conns = conn_limit(o.max_conns);
   const char *home = o.home ? o.home : paths_default_home();
   err_t err = ERR_INIT;
   if (mkdir_p(home, 0755, &err) < 0) {
@@ -460,6 +603,17 @@ int main(int argc, char **argv) {
             "skiffd: another skiffd is already running with home %s; stop it "
             "with `skiff daemon stop` or pick another --home\n",
             abs_home);
+    return 1;
+  }
+  long gid = socket_gid(o.socket_group ? o.socket_group : "skiff",
+                        o.socket_group != NULL);
+  if (gid == -2) {
+    fprintf(stderr, "skiffd: --socket-group %s: no such group\n",
+            o.socket_group);
+    return 1;
+  }
+  if (protect_home(abs_home, gid, &err) < 0) {
+    fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
   }
 
@@ -503,8 +657,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   cc.sdk_dir = sdk_real;
+  /* The SDK's bytecode is for every container and user: not private. */
+  mode_t was = umask(022);
   if (pycache_compile(o.python, sdk_real, &err) < 0)
     err_sink(&err, "byte-compile the SDK (containers will import it slower)");
+  umask(was);
   if (control_new(d.loop, &cc, d.store, &d.control, &err) < 0) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
@@ -520,7 +677,10 @@ int main(int argc, char **argv) {
                               .memory_mib = o.memory_mib,
                               .gpus = o.gpus,
                               .net_bridge = o.net_bridge,
-                              .net_address = o.net_address};
+                              .net_address = o.net_address,
+                              .runner_open = runner_open,
+                              .runner_close = runner_close,
+                              .runner_ctx = &d};
   wk_worker_t *local = NULL;
   int wrc = worker_local_new(d.loop, &wc, &local, &err);
   free(run_dir);
@@ -533,27 +693,23 @@ int main(int argc, char **argv) {
   d.api.shutdown_ctx = &d;
   /* A base64 payload is 4/3 of its size; leave room for the JSON around it. */
   http_config_t hc = {.max_body = cc.max_payload / 3 * 4 + 4 * 1024 * 1024,
-                      .max_blob_body = 256u * 1024 * 1024};
+                      .max_blob_body = (size_t)o.max_blob_mb * 1024 * 1024,
+                      .max_conns = max_conns,
+                      .max_client_conns = (unsigned)o.max_client_conns,
+                      .timeout_s = (unsigned)(o.request_timeout_s + 0.5),
+                      .peer_auth = runner_peer_auth};
   if (http_server_new(d.loop, &hc, api_handle, api_batch, &d.api, &d.http,
                       &err) < 0) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
   }
   control_set_http(d.control, d.http);
-  long gid = socket_gid(o.socket_group ? o.socket_group : "skiff",
-                        o.socket_group != NULL);
-  if (gid == -2) {
-    fprintf(stderr, "skiffd: --socket-group %s: no such group\n",
-            o.socket_group);
-    return 1;
-  }
   char *sock = xasprintf("%s/skiffd.sock", abs_home);
+  /* The shared runner socket of older skiffds: each container has its own
+   * now (run/ct/<id>/api.sock). */
   char *runner_sock = xasprintf("%s/run/api.sock", abs_home);
+  unlink(runner_sock);
   int port = 0;
-  if (http_listen_unix(d.http, HTTP_RUNNER, runner_sock, 0666, -1, &err) < 0) {
-    fprintf(stderr, "skiffd: %s\n", err.msg);
-    return 1;
-  }
   char token[65] = "";
   if (strcmp(o.listen, "none") && load_token(abs_home, gid, token, &err) < 0) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
@@ -579,7 +735,7 @@ int main(int argc, char **argv) {
   d.pidfile = xasprintf("%s/skiffd.pid", abs_home);
   char pidbuf[32];
   int n = snprintf(pidbuf, sizeof pidbuf, "%d\n", (int)getpid());
-  write_file_atomic(d.pidfile, pidbuf, (size_t)n, 0644, &err);
+  write_file_atomic(d.pidfile, pidbuf, (size_t)n, 0600, &err);
 
   uv_signal_init(d.loop, &d.sigterm);
   uv_signal_init(d.loop, &d.sigint);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -344,6 +345,18 @@ int store_sqlite_open(const char *path, store_t **out, err_t *err) {
                    err);
   if (rc == 0) rc = migrate(q, err);
   if (rc == 0) rc = sq_vacuum_convert(q, path, err);
+  /* The store holds every pickled argument and result: skiffd's alone
+   * (a database made by an older skiffd was 0644). SQLite gives the -wal
+   * and -shm files the mode of the database, but they may exist already. */
+  if (rc == 0) {
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3 && rc == 0; i++) {
+      char *f = xasprintf("%s%s", path, sfx[i]);
+      if (chmod(f, 0600) < 0 && errno != ENOENT)
+        rc = err_sys(err, -errno, "cannot make %s private (chmod 0600)", f);
+      free(f);
+    }
+  }
   if (rc == 0) {
     open_wal(q);
     if (q->wal_fd >= 0) rc = sq_sync(&q->base, err); /* the migrations */

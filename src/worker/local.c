@@ -29,6 +29,7 @@ struct lc {
   worker_local_t *w;
   char id[40];
   char *bundle;
+  char *run_dir; /* its runner socket's directory, mounted at /skiff/run */
   void *data;
   wk_spec_t *spec; /* until it starts */
   rt_proc_t proc;
@@ -48,6 +49,9 @@ struct worker_local {
   wk_worker_t base;
   uv_loop_t *loop;
   char *sdk_dir, *init_path, *run_dir;
+  int (*runner_open)(void *ctx, const char *id, const char *path, err_t *err);
+  void (*runner_close)(void *ctx, const char *id);
+  void *runner_ctx;
   rt_t *rt;
   char *containers_dir;
   lc_t *live;
@@ -184,7 +188,36 @@ static lc_t *find(worker_local_t *w, const char *id) {
   return NULL;
 }
 
+/* ---- the runner socket of a container ---- */
+
+/* <run_dir>/ct/<id>/api.sock, alone in its directory. */
+static int runner_sock_open(worker_local_t *w, lc_t *c, err_t *err) {
+  c->run_dir = xasprintf("%s/ct/%s", w->run_dir, c->id);
+  int rc = mkdir_p(c->run_dir, 0755, err);
+  if (rc < 0) return rc;
+  if (!w->runner_open) return 0;
+  char *path = xasprintf("%s/api.sock", c->run_dir);
+  rc = w->runner_open(w->runner_ctx, c->id, path, err);
+  free(path);
+  if (rc < 0) rmdir(c->run_dir);
+  return rc;
+}
+
+static void runner_sock_close(worker_local_t *w, lc_t *c) {
+  if (!c->run_dir) return;
+  if (w->runner_close) w->runner_close(w->runner_ctx, c->id);
+  char *path = xasprintf("%s/api.sock", c->run_dir);
+  unlink(path);
+  free(path);
+  if (rmdir(c->run_dir) < 0 && errno != ENOENT)
+    log_warn("container %s: cannot remove %s: %s", c->id, c->run_dir,
+             strerror(errno));
+  free(c->run_dir);
+  c->run_dir = NULL;
+}
+
 static void lc_free_unstarted(lc_t *c) {
+  runner_sock_close(c->w, c);
   wk_spec_free(c->spec);
   free(c->bundle);
   free(c);
@@ -286,6 +319,7 @@ static void on_exit_poll(uv_poll_t *h, int status, int events) {
   err_t err = ERR_INIT;
   if (rt_container_destroy(w->rt, c->id, c->bundle, &err) < 0)
     err_sink(&err, "container %s: cleanup", c->id);
+  runner_sock_close(w, c);
   unlink_live(w, c);
   emit_exited(c, &ex);
   close(c->proc.pidfd);
@@ -313,7 +347,7 @@ static void to_rt_spec(worker_local_t *w, lc_t *c, rt_spec_t *rs,
   rt_mount_t *mounts = xcalloc(n_mounts, sizeof *mounts);
   mounts[0] = (rt_mount_t){w->sdk_dir, "/skiff/sdk", true, false};
   mounts[1] = (rt_mount_t){spec->src_dir, "/skiff/src", true, false};
-  mounts[2] = (rt_mount_t){w->run_dir, "/skiff/run", false, false};
+  mounts[2] = (rt_mount_t){c->run_dir, "/skiff/run", true, false};
   for (size_t i = 0; i < spec->n_mounts; i++)
     mounts[3 + i] =
         (rt_mount_t){spec->mounts[i].src, spec->mounts[i].dst,
@@ -429,11 +463,16 @@ static int local_start(wk_worker_t *base, const wk_spec_t *spec, void *data,
   snprintf(c->id, sizeof c->id, "%s", spec->id);
   c->bundle = xasprintf("%s/%s", w->containers_dir, spec->id);
   c->spec = wk_spec_dup(spec);
+  int rc = runner_sock_open(w, c, err);
+  if (rc < 0) {
+    lc_free_unstarted(c);
+    return rc;
+  }
   /* What can be checked without forking fails the command itself. */
   rt_spec_t rs;
   rt_mount_t *mounts;
   to_rt_spec(w, c, &rs, &mounts);
-  int rc = rt_spec_check(&rs, err);
+  rc = rt_spec_check(&rs, err);
   free(mounts);
   if (rc < 0) {
     lc_free_unstarted(c);
@@ -496,6 +535,7 @@ static void local_close(wk_worker_t *base) {
     waitpid(c->proc.pid, NULL, 0);
     rt_container_destroy(w->rt, c->id, c->bundle, &err);
     err_clear(&err);
+    runner_sock_close(w, c);
     unlink_live(w, c);
     close(c->proc.pidfd);
     c->exited = true;
@@ -549,6 +589,13 @@ int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
   w->sdk_dir = xstrdup(cfg->sdk_dir);
   w->init_path = xstrdup(cfg->init_path);
   w->run_dir = xstrdup(cfg->run_dir);
+  /* Runner socket directories of containers an earlier skiffd left. */
+  char *ct_dirs = xasprintf("%s/ct", w->run_dir);
+  if (rm_rf(ct_dirs, err) < 0) err_sink(err, "clean up %s", ct_dirs);
+  free(ct_dirs);
+  w->runner_open = cfg->runner_open;
+  w->runner_close = cfg->runner_close;
+  w->runner_ctx = cfg->runner_ctx;
   w->cpu_total =
       cfg->cpus > 0 ? cfg->cpus : (double)sysconf(_SC_NPROCESSORS_ONLN);
   w->mem_total_mib =

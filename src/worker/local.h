@@ -15,7 +15,17 @@ typedef struct worker_local_config {
   const char *home;        /* $SKIFF_HOME */
   const char *sdk_dir;     /* host dir holding the skiff package */
   const char *init_path;   /* static skiff-init */
-  const char *run_dir;     /* host dir with the runner socket api.sock */
+  /* Each container's runner socket lives alone in <run_dir>/ct/<id>/,
+   * mounted read-only at /skiff/run in that container only. */
+  const char *run_dir;
+  /* Makes the listening socket at path for container id (the directory
+   * exists); called when a start is asked for, so that a failure fails the
+   * start. runner_close ends it when the container is gone. Both NULL: no
+   * socket (the directory is still made and mounted). */
+  int (*runner_open)(void *ctx, const char *id, const char *path,
+                     err_t *err);
+  void (*runner_close)(void *ctx, const char *id);
+  void *runner_ctx;
   const char *cgroup_root; /* NULL: /sys/fs/cgroup */
   /* What the worker offers containers; 0 (GPUs: -1) = what the machine
    * has (GPUs: the /dev/nvidiaN devices). */
