@@ -27,7 +27,7 @@ static int winch_pipe[2] = {-1, -1};
 
 static void restore_tty(void) {
   if (tio_saved) {
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+    tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
     tio_saved = 0;
   }
 }
@@ -57,7 +57,7 @@ static int enter_raw(err_t *err) {
   struct termios raw = saved_tio;
   cfmakeraw(&raw);
   tio_saved = 1;
-  if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) < 0) {
+  if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) < 0) {
     int e = errno;
     restore_tty();
     return err_sys(err, -e, "cannot put the terminal in raw mode");
@@ -181,14 +181,15 @@ int sandbox_session_attach(const char *pid, bool tty, int *rc, err_t *err) {
       char c;
       if (read(done_pipe[0], &c, 1) == 1) finished++;
     }
-    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR))
-      r = forward_stdin(io, pid, &forward, err);
+    /* A resize goes before the keystrokes that follow it. */
     if (fds[2].revents & POLLIN) {
       char junk[64];
       while (read(winch_pipe[0], junk, sizeof junk) > 0) {
       }
       send_size(io, pid);
     }
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR))
+      r = forward_stdin(io, pid, &forward, err);
   }
   /* On an error of our own the pumps still block in a long poll: they end
    * with the process; the program exits without waiting for them. */
