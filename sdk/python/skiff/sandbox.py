@@ -461,13 +461,15 @@ class Sandbox:
             resp = self._wait_once(_WAIT_S)
             if resp.get("state") == "exited" or self._returncode is not None:
                 break
-        reason = resp.get("exit_reason") or self._info.get("exit_reason")
-        if reason == "timeout":
+        # Why it ended, when skiffd says ("timeout", "idle_timeout", "terminated").
+        reason = str(resp.get("exit_reason") or resp.get("end_reason") or self._info.get("exit_reason")
+                     or self._info.get("end_reason") or "")
+        if "timeout" in reason:
             raise exc.SandboxTimeoutError(
                 f"sandbox {self.object_id} ran past its timeout and was stopped; give Sandbox.create() a longer "
                 "timeout= (or idle_timeout=)"
             )
-        if reason == "terminated" and raise_on_termination and not self._terminated_here:
+        if reason.startswith("terminat") and raise_on_termination and not self._terminated_here:
             raise exc.SandboxTerminatedError(f"sandbox {self.object_id} was terminated")
 
     @with_aio()
