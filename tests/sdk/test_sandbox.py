@@ -325,10 +325,14 @@ def test_snapshot_gives_an_image_that_builds_to_its_id(fake, client):
 
 def test_list_sends_tags_and_app(fake, client):
     fake.answers[("GET", "v1/sandboxes")] = (200, {"sandboxes": [
-        {"sandbox_id": "sb-2", "process_id": "sp-9", "state": "running", "returncode": None}]})
+        {"sandbox_id": "sb-2", "state": "running", "returncode": None}]})
     got = list(skiff.Sandbox.list(app_id="ap-1", tags={"k": "v"}, client=client))
     assert [s.object_id for s in got] == ["sb-2"]
     assert fake.requests[-1][1] == "/v1/sandboxes?app_id=ap-1&tag=k%3Dv"
+    # the list holds no process ids: the main streams ask for it on first use
+    fake.answers[("GET", "v1/sandboxes/{}")] = (200, {"sandbox_id": "sb-2", "process_id": "sp-9"})
+    fake.emit("sp-9", "stdout", b"hi", eof=True)
+    assert got[0].stdout.read() == "hi"
 
 
 # ---- streams -------------------------------------------------------------------------------

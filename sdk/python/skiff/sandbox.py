@@ -205,18 +205,46 @@ class Sandbox:
         filesystem: :class:`skiff._sandbox_fs.SandboxFilesystem`.
     """
 
-    def __init__(self, client: Client, sandbox_id: str, process_id: str, info: "Optional[Dict[str, Any]]" = None) -> None:
+    def __init__(self, client: Client, sandbox_id: str, process_id: "Optional[str]",
+                 info: "Optional[Dict[str, Any]]" = None) -> None:
         self._client = client
         self.object_id = sandbox_id
         self._process_id = process_id
         self._info: "Dict[str, Any]" = dict(info or {})
         self._returncode: "Optional[int]" = None
         self._terminated_here = False
-        self.stdout = StreamReader(client, process_id, "stdout", True)
-        self.stderr = StreamReader(client, process_id, "stderr", True)
-        self.stdin = StreamWriter(client, process_id)
+        self._streams: "Optional[tuple]" = None
         self.filesystem = SandboxFilesystem(client, sandbox_id)
         self._note(self._info)
+
+    def _main_streams(self) -> "tuple":
+        # Made on first use: a sandbox from list() knows no process id yet.
+        if self._streams is None:
+            pid = self._process_id
+            if pid is None:
+                pid = self._get().get("process_id")
+                if not isinstance(pid, str):
+                    raise exc.ApiError(f"skiffd described sandbox {self.object_id} without a process_id")
+                self._process_id = pid
+            self._streams = (StreamReader(self._client, pid, "stdout", True),
+                             StreamReader(self._client, pid, "stderr", True),
+                             StreamWriter(self._client, pid))
+        return self._streams
+
+    @property
+    def stdout(self) -> StreamReader:
+        """The main process's stdout (text)."""
+        return self._main_streams()[0]
+
+    @property
+    def stderr(self) -> StreamReader:
+        """The main process's stderr (text)."""
+        return self._main_streams()[1]
+
+    @property
+    def stdin(self) -> StreamWriter:
+        """The main process's stdin."""
+        return self._main_streams()[2]
 
     def __repr__(self) -> str:
         return f"<skiff Sandbox {self.object_id}>"
@@ -365,9 +393,9 @@ class Sandbox:
     @staticmethod
     def _from_info(client: Client, info: "Dict[str, Any]") -> "Sandbox":
         sid, pid = info.get("sandbox_id"), info.get("process_id")
-        if not isinstance(sid, str) or not isinstance(pid, str):
-            raise exc.ApiError(f"skiffd described a sandbox without sandbox_id and process_id: {info!r}")
-        return Sandbox(client, sid, pid, info)
+        if not isinstance(sid, str):
+            raise exc.ApiError(f"skiffd described a sandbox without a sandbox_id: {info!r}")
+        return Sandbox(client, sid, pid if isinstance(pid, str) else None, info)
 
     @staticmethod
     def from_id(sandbox_id: str, client: "Optional[Client]" = None) -> "Sandbox":
