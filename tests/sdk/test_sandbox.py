@@ -284,14 +284,15 @@ def test_from_id_not_found_says_what_to_do(fake, client):
 
 
 def test_wait_raises_on_timeout_but_not_after_own_terminate(fake, client):
-    fake.answers[("GET", "v1/sandboxes/{}/wait")] = (200, {"state": "exited", "returncode": 137,
-                                                            "exit_reason": "timeout"})
+    fake.answers[("GET", "v1/sandboxes/{}/wait")] = (200, {"state": "exited", "returncode": 137})
+    fake.answers[("GET", "v1/sandboxes/{}")] = (200, {"sandbox_id": "sb-1", "process_id": "sp-1",
+                                                      "state": "exited", "end_reason": "timeout"})
     sb = skiff.Sandbox(client, "sb-1", "sp-1")
     with pytest.raises(exc.SandboxTimeoutError, match="longer"):
         sb.wait()
     assert sb.returncode == 137
     fake.answers[("GET", "v1/sandboxes/{}/wait")] = (200, {"state": "exited", "returncode": 137,
-                                                            "exit_reason": "terminated"})
+                                                            "end_reason": "terminated"})
     fake.answers[("POST", "v1/sandboxes/{}/terminate")] = (200, {})
     other = skiff.Sandbox(client, "sb-1", "sp-1")
     with pytest.raises(exc.SandboxTerminatedError):

@@ -329,11 +329,11 @@ class Sandbox:
             if not isinstance(workdir, str) or not workdir.startswith("/"):
                 raise exc.InvalidError(f"workdir must be an absolute path, got {workdir!r}")
             body["workdir"] = workdir
+        # A (request, limit) tuple gives its limit: a sandbox's cpu and
+        # memory are what it may use.
         if cpu is not None:
             req, lim = _check_cpu(cpu)
-            body["cpu"] = req
-            if lim is not None:
-                body["cpu_limit"] = lim
+            body["cpu"] = lim if lim is not None else req
         if memory is not None:
             req_m, lim_m = _check_memory(memory)
             body["memory"] = lim_m if lim_m is not None else req_m
@@ -489,9 +489,16 @@ class Sandbox:
             resp = self._wait_once(_WAIT_S)
             if resp.get("state") == "exited" or self._returncode is not None:
                 break
-        # Why it ended, when skiffd says ("timeout", "idle_timeout", "terminated").
-        reason = str(resp.get("exit_reason") or resp.get("end_reason") or self._info.get("exit_reason")
-                     or self._info.get("end_reason") or "")
+        # Why it ended ("timeout", "idle_timeout", "terminated", "command
+        # exited"...): skiffd's description of the sandbox says.
+        reason = resp.get("end_reason") or resp.get("exit_reason")
+        if not reason:
+            try:
+                info = self._get()
+            except exc.NotFoundError:
+                info = {}
+            reason = info.get("end_reason") or info.get("exit_reason")
+        reason = str(reason or "")
         if "timeout" in reason:
             raise exc.SandboxTimeoutError(
                 f"sandbox {self.object_id} ran past its timeout and was stopped; give Sandbox.create() a longer "
