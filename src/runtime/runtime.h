@@ -56,6 +56,10 @@ typedef struct rt_spec {
   const char *hostname; /* UTS hostname inside */
   const char *workdir;  /* cwd inside; NULL means "/" */
   cg_limits_t limits;
+  /* Sandboxes: an fd (> 2; 0 = none) that becomes fd 3 of skiff-init, its
+   * exec agent's control channel (src/init/skiff_init.c). The caller keeps
+   * and closes its own copy. */
+  int ctl_fd;
 } rt_spec_t;
 
 /* A started container. The caller owns the fds and closes them. */
