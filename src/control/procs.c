@@ -76,7 +76,7 @@ int ctl_proc_exec(control_t *c, ctl_proc_t *p, char *const *argv,
   ctl_sandbox_t *sb = p->sb;
   (void)c;
   if (!sb->ct)
-    return err_set(err, -EINVAL, "sandbox %s has exited", sb->id);
+    return err_set(err, -EBUSY, "sandbox %s has exited", sb->id);
   char **envp = merge_env(sb->env, env);
   wk_exec_t ex = {.argv = argv,
                   .envp = envp,
@@ -138,7 +138,7 @@ static int find(control_t *c, const char *id, ctl_proc_t **out, err_t *err) {
 
 static wk_worker_t *live_worker(ctl_proc_t *p, err_t *err) {
   if (!p->sb->ct || p->sb->state == SB_EXITED) {
-    err_set(err, -EINVAL, "sandbox %s has exited", p->sb->id);
+    err_set(err, -EBUSY, "sandbox %s has exited", p->sb->id);
     return NULL;
   }
   return p->sb->ct->worker->wk;
@@ -150,7 +150,7 @@ int control_proc_stdin(control_t *c, const char *proc_id, const void *data,
   int rc = find(c, proc_id, &p, err);
   if (rc < 0) return rc;
   if (p->stdin_closed)
-    return err_set(err, -EINVAL,
+    return err_set(err, -EBUSY,
                    "process %s: its stdin is closed (write_eof was called)",
                    p->id);
   if (!p->started)
@@ -159,7 +159,7 @@ int control_proc_stdin(control_t *c, const char *proc_id, const void *data,
                    "without a command): exec one",
                    p->id);
   if (p->exited)
-    return err_set(err, -EINVAL, "process %s has exited", p->id);
+    return err_set(err, -EBUSY, "process %s has exited", p->id);
   wk_worker_t *w = live_worker(p, err);
   if (!w) return err->code;
   if ((rc = w->ops->stdin_write(w, p->sb->ct_id, p->num, data, len, eof,
@@ -213,7 +213,7 @@ int control_proc_resize(control_t *c, const char *proc_id, int rows, int cols,
     return err_set(err, -EINVAL,
                    "process %s has no pty: exec it with pty=true to resize it",
                    p->id);
-  if (p->exited) return err_set(err, -EINVAL, "process %s has exited", p->id);
+  if (p->exited) return err_set(err, -EBUSY, "process %s has exited", p->id);
   wk_worker_t *w = live_worker(p, err);
   if (!w) return err->code;
   return w->ops->resize(w, p->sb->ct_id, p->num, (uint16_t)rows,
@@ -229,7 +229,7 @@ int control_proc_signal(control_t *c, const char *proc_id, int sig,
     return err_set(err, -EINVAL, "signal must be a number from 1 to 64");
   if (!p->started)
     return err_set(err, -EINVAL, "process %s has no program", p->id);
-  if (p->exited) return err_set(err, -EINVAL, "process %s has exited", p->id);
+  if (p->exited) return err_set(err, -EBUSY, "process %s has exited", p->id);
   wk_worker_t *w = live_worker(p, err);
   if (!w) return err->code;
   return w->ops->proc_signal(w, p->sb->ct_id, p->num, sig, err);

@@ -460,6 +460,7 @@ static const wk_ops_t local_ops = {
     .proc_signal = lc__proc_signal,
     .tunnel = lc__tunnel,
     .fs = lc__fs,
+    .snapshot = lc__snapshot,
 };
 
 int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,

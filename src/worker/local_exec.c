@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -702,4 +703,36 @@ int lc__fs(wk_worker_t *base, const char *id, const wk_fs_req_t *req,
     return err_set(err, -EAGAIN,
                    "container %s is still starting; try again", id);
   return wk_fs_run(c->proc.pid, req, res, err);
+}
+
+/* ---- snapshot ---- */
+
+int lc__snapshot(wk_worker_t *base, const char *id, const char *dest_dir,
+                 err_t *err) {
+  lc_t *c;
+  int rc = agent_of(base, id, &c, err);
+  if (rc < 0) return rc;
+  if (!c->started)
+    return err_set(err, -EBUSY, "container %s is still starting; try again",
+                   id);
+  /* cp -a keeps owners, modes, times, xattrs (trusted.overlay.opaque) and
+   * the 0/0 character devices that are overlayfs whiteouts. */
+  char *src = xasprintf("%s/upper/.", c->bundle);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/cp", "cp", "-a", "--", src, dest_dir, (char *)NULL);
+    _exit(127);
+  }
+  free(src);
+  if (pid < 0)
+    return err_sys(err, -errno, "container %s: snapshot: fork cp", id);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    return err_set(err, -EIO,
+                   "container %s: copying its writable layer failed (cp -a "
+                   "exited with %d)",
+                   id, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  return 0;
 }

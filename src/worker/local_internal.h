@@ -80,6 +80,8 @@ int lc__tunnel(wk_worker_t *w, const char *id, int port, int *host_port,
                err_t *err);
 int lc__fs(wk_worker_t *w, const char *id, const wk_fs_req_t *req,
            wk_fs_res_t *res, err_t *err);
+int lc__snapshot(wk_worker_t *w, const char *id, const char *dest_dir,
+                 err_t *err);
 lc_t *lc__find(worker_local_t *w, const char *id);
 
 /* fs.c: file operations inside the root of the container whose PID 1 is

@@ -218,6 +218,12 @@ typedef struct wk_ops {
    * stream, which will need an asynchronous form of this command). */
   int (*fs)(wk_worker_t *w, const char *id, const wk_fs_req_t *req,
             wk_fs_res_t *res, err_t *err);
+  /* Copies the running container's writable layer (overlayfs upper form:
+   * whiteouts and opaque directories kept) into dest_dir, an empty
+   * directory on the worker (a layer being made in its image store).
+   * Synchronous, like fs. */
+  int (*snapshot)(wk_worker_t *w, const char *id, const char *dest_dir,
+                  err_t *err);
   /* Room for more: snapshot (a template from a running container),
    * restore. */
 } wk_ops_t;

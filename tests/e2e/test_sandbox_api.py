@@ -100,7 +100,7 @@ def test_command_stdin_stdout(d, app_id):
     assert w == {"state": "exited", "returncode": 0}
     # Writing after EOF, or to an exited process, is refused with a reason.
     r = d.api("POST", f"/v1/processes/{pid}/stdin", raw=b"x")
-    assert r.status == 400 and "closed" in r.json["error"]["message"], r
+    assert r.status == 409 and "closed" in r.json["error"]["message"], r
 
 
 def test_exit_code_is_returncode(d, app_id):
@@ -247,7 +247,7 @@ def test_list_names_tags(d, app_id):
     wait_sb(d, c)
     # exec on an exited sandbox
     r = d.api("POST", f"/v1/sandboxes/{a}/exec", {"argv": ["true"]})
-    assert r.status == 400 and "exited" in r.json["error"]["message"], r
+    assert r.status == 409 and "exited" in r.json["error"]["message"], r
 
 
 def test_timeout_enforced(d, app_id):
@@ -336,4 +336,49 @@ def test_bad_requests(d, app_id):
     d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
     wait_sb(d, sb)
     r = d.api("PUT", f"/v1/sandboxes/{sb}/files?path=/x", raw=b"x")
-    assert r.status == 400 and "exited" in r.json["error"]["message"], r
+    assert r.status == 409 and "exited" in r.json["error"]["message"], r
+    r = d.api("POST", f"/v1/sandboxes/{sb}/snapshot", {})
+    assert r.status == 409, r
+    r = d.api("POST", f"/v1/processes/{pid}/stdin", raw=b"x")
+    assert r.status == 409, r
+    # A file write over the cap is refused before it is read.
+    sb = create(d, app_id)["sandbox_id"]
+    r = d.api("PUT", f"/v1/sandboxes/{sb}/files?path=/tmp/big", raw=b"x" * (64 * 1024 * 1024 + 1))
+    assert r.status == 413 and "sandbox file" in r.json["error"]["message"], r
+    d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
+    wait_sb(d, sb)
+
+
+def debian_slim_image(d):
+    r = d.api("GET", "/v1/images")
+    assert r.status == 200, r
+    for rec in r.json["images"]:
+        if len(rec.get("layers") or []) == 1 and str(rec.get("description", "")).startswith("debian_slim"):
+            return rec["id"]
+    pytest.fail("no debian_slim image in the shared store (the session fixture builds it)")
+
+
+def test_snapshot_then_new_sandbox_sees_the_file(d, app_id):
+    image = debian_slim_image(d)
+    sb = create(d, app_id, image_id=image, timeout=120)["sandbox_id"]
+    running(d, sb)
+    pid = exec_(d, sb, "sh", "-c", "mkdir -p /data && echo kept > /data/f && rm -f /etc/issue")
+    assert wait_proc(d, pid) == 0
+    r = d.api("POST", f"/v1/sandboxes/{sb}/snapshot", {})
+    assert r.status == 200, r
+    snap = r.json["image_id"]
+    assert snap != image
+    d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
+    wait_sb(d, sb)
+    sb2 = create(d, app_id, image_id=snap, command=["sh", "-c", "cat /data/f; test -e /etc/issue || echo gone"])
+    assert read_stream(d, sb2["process_id"]) == b"kept\ngone\n"
+    assert wait_sb(d, sb2["sandbox_id"])["returncode"] == 0
+    rec = d.api("GET", f"/v1/images/{snap}")
+    assert rec.status == 200 and "snapshot" in rec.json["description"], rec
+    # A host-root sandbox cannot be snapshotted: no image to stack on.
+    sb3 = create(d, app_id)["sandbox_id"]
+    running(d, sb3)
+    r = d.api("POST", f"/v1/sandboxes/{sb3}/snapshot", {})
+    assert r.status == 400 and "image" in r.json["error"]["message"], r
+    d.api("POST", f"/v1/sandboxes/{sb3}/terminate", {})
+    wait_sb(d, sb3)
