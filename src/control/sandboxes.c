@@ -680,8 +680,11 @@ int control_sandbox_wait(control_t *c, const char *id, json_t **out,
   ctl_sandbox_t *sb;
   int rc = find_or_err(c, id, &sb, err);
   if (rc < 0) return rc;
-  *out = json_pack("{s:s,s:o}", "state", state_name(sb->state), "returncode",
-                   rc_json(sb));
+  *out = json_pack("{s:s,s:o,s:o}", "state", state_name(sb->state),
+                   "returncode", rc_json(sb), "end_reason",
+                   sb->state == SB_EXITED && sb->end_reason[0]
+                       ? json_string(sb->end_reason)
+                       : json_null());
   *park_key = sb->state == SB_EXITED ? NULL : sb->park_key;
   return 0;
 }

@@ -97,7 +97,7 @@ def test_command_stdin_stdout(d, app_id):
     assert read_stream(d, pid) == b"\nolleh\n"
     assert wait_proc(d, pid) == 0
     w = wait_sb(d, sb["sandbox_id"])
-    assert w == {"state": "exited", "returncode": 0}
+    assert w == {"state": "exited", "returncode": 0, "end_reason": "command exited"}
     # Writing after EOF, or to an exited process, is refused with a reason.
     r = d.api("POST", f"/v1/processes/{pid}/stdin", raw=b"x")
     assert r.status == 409 and "closed" in r.json["error"]["message"], r
