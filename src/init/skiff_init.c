@@ -272,8 +272,10 @@ static void do_connect(const ska_msg_t *m) {
   close(s);
 }
 
-/* Reads one message; false when the channel is closed. */
-static int agent_read(void) {
+/* Reads one message; false when the channel is closed (an empty message,
+ * which a SOCK_SEQPACKET socket can carry, is not the end: only a hangup
+ * is). */
+static int agent_read(short revents) {
   union {
     struct cmsghdr h;
     char buf[CMSG_SPACE(4 * sizeof(int))];
@@ -285,7 +287,7 @@ static int agent_read(void) {
                       .msg_controllen = sizeof u.buf};
   ssize_t n = recvmsg(agent, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   if (n < 0) return errno == EINTR || errno == EAGAIN;
-  if (n == 0) return 0;
+  if (n == 0) return !(revents & (POLLHUP | POLLERR));
   int fds[4];
   size_t nfds = 0;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -384,7 +386,7 @@ int main(int argc, char **argv) {
     int rc = poll(pf, agent >= 0 ? 2 : 1, -1);
     if (rc < 0) continue; /* EINTR */
     if (agent >= 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-      if (!agent_read()) agent = -1; /* the worker is gone; keep running */
+      if (!agent_read(pf[1].revents)) agent = -1; /* the worker is gone; keep running */
     }
     if (!(pf[0].revents & POLLIN)) continue;
     struct signalfd_siginfo si;

@@ -3,15 +3,17 @@ create with a command, stdin and stdout, exec with streaming output and
 return codes, a pty, the files API staying inside the sandbox's root, list,
 names and tags, timeout and idle_timeout, terminate, tunnels, and bad
 inputs. Waiting is done with the API's long polls, never by sleeping."""
-import json
 import os
+import signal
 import socket
+import struct
+import subprocess
 import urllib.parse
 import uuid
 
 import pytest
 
-from conftest import Daemon, create_app_http, finish_daemon, function_def
+from conftest import BUILD_DIR, Daemon, create_app_http, finish_daemon, function_def
 
 
 @pytest.fixture(scope="module")
@@ -382,3 +384,65 @@ def test_snapshot_then_new_sandbox_sees_the_file(d, app_id):
     assert r.status == 400 and "image" in r.json["error"]["message"], r
     d.api("POST", f"/v1/sandboxes/{sb3}/terminate", {})
     wait_sb(d, sb3)
+
+
+SKA = struct.Struct("<IIiIHHII")  # ska_msg_t (src/init/agent_proto.h)
+
+
+def test_skiff_init_agent_survives_malformed_messages():
+    """skiff-init's exec agent, run directly with a socket pair as fd 3:
+    garbage on the channel is dropped and it still runs a good request."""
+    init = os.path.join(BUILD_DIR, "skiff-init")
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    bfd = b.fileno()
+    # The shell makes our end its fd 3 (subprocess would close a dup'd 3).
+    p = subprocess.Popen(["/bin/bash", "-c", f'exec "$0" -- skiff:agent 3<&{bfd} {bfd}<&-', init],
+                         pass_fds=(bfd,))
+    b.close()
+    try:
+        r1, w1 = os.pipe()
+        bad = [
+            b"",
+            b"x",
+            SKA.pack(1, 1, 0, 0, 0, 0, 0, 0) + b"\0",                # no argv
+            SKA.pack(1, 2, 0, 0, 0, 0, 5, 0) + b"/\0sh\0",           # counts do not match
+            SKA.pack(1, 3, 0, 0, 0, 0, 1, 0) + b"/\0sh",             # not NUL-terminated
+            SKA.pack(1, 4, 0, 0, 0, 0, 0xFFFFFFFF, 0xFFFFFFFF) + b"\0",
+            SKA.pack(2, 5, 100000, 0, 0, 0, 0, 0),                   # bad signal
+            SKA.pack(3, 6, -1, 0, 0, 0, 0, 0),                       # bad port
+            SKA.pack(777, 7, 0, 0, 0, 0, 0, 0),
+        ]
+        for m in bad:
+            a.send(m)
+        # An exec with the wrong number of fds: dropped, its fd closed.
+        socket.send_fds(a, [SKA.pack(1, 8, 0, 0, 0, 0, 1, 0) + b"/\0true\0"], [w1])
+        os.close(w1)
+        assert os.read(r1, 10) == b""  # our only other copy is gone: EOF
+        os.close(r1)
+        a.settimeout(20)
+        reply = a.recv(64)  # the bad port gets its answer
+        t, i, arg = SKA.unpack(reply)[:3]
+        assert (t, i) == (103, 6) and arg < 0, (t, i, arg)
+        # A good request still works.
+        ins = os.pipe()
+        outs = os.pipe()
+        errs = os.pipe()
+        strings = b"/\0sh\0-c\0echo hi $K; exit 5\0PATH=/usr/bin:/bin\0K=v\0"
+        socket.send_fds(a, [SKA.pack(1, 9, 0, 0, 0, 0, 3, 2) + strings], [ins[0], outs[1], errs[1]])
+        for fd in (ins[0], outs[1], errs[1]):
+            os.close(fd)
+        os.close(ins[1])
+        out = b""
+        while True:
+            chunk = os.read(outs[0], 100)
+            if not chunk:
+                break
+            out += chunk
+        assert out == b"hi v\n"
+        t, i, arg = SKA.unpack(a.recv(64))[:3]
+        assert (t, i) == (101, 9) and os.WEXITSTATUS(arg) == 5, (t, i, arg)
+        assert p.poll() is None
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 128 + signal.SIGTERM
+        a.close()
