@@ -41,6 +41,18 @@ LIST(copy_fields, {"src", V_STRING, true, false},
 
 #define FILE_READ_MAX (64u * 1024 * 1024)
 
+#define STARTING_WAIT_MS 30000
+
+/* A sandbox still starting: the request waits (long poll) until it runs,
+ * then is handled again. True when parked. */
+static bool park_if_starting(http_req_t *req, int rc, const char *id) {
+  if (rc != -EAGAIN || http_req_timed_out(req)) return false;
+  char key[64];
+  control_sandbox_park_key(id, key, sizeof key);
+  http_park(req, key, STARTING_WAIT_MS);
+  return true;
+}
+
 static void answer(http_req_t *req, int rc, const err_t *err, json_t *out) {
   if (rc < 0) {
     json_decref(out);
@@ -162,6 +174,7 @@ void api_sandbox_snapshot(api_t *api, http_req_t *req,
   char image_id[65];
   err_t err = ERR_INIT;
   int rc = control_sandbox_snapshot(api->control, m->params[0], image_id, &err);
+  if (park_if_starting(req, rc, m->params[0])) return;
   answer(req, rc, &err,
          rc < 0 ? NULL : json_pack("{s:s}", "image_id", image_id));
 }
@@ -185,6 +198,7 @@ static void fs_answer(api_t *api, http_req_t *req, const char *sb,
   memset(&res, 0, sizeof res);
   err_t err = ERR_INIT;
   int rc = control_sandbox_fs(api->control, sb, fr, &res, &err);
+  if (park_if_starting(req, rc, sb)) return;
   if (rc < 0) {
     free(res.data);
     json_decref(res.json);

@@ -357,7 +357,7 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
                            err_t *err) {
   ctl_sandbox_t *sb = xcalloc(1, sizeof *sb);
   id_new("sb", sb->id, sizeof sb->id);
-  snprintf(sb->park_key, sizeof sb->park_key, "sb:%s", sb->id);
+  control_sandbox_park_key(sb->id, sb->park_key, sizeof sb->park_key);
   sb->created_at = now_wall();
   sb->created_ms = sb->active_ms = now_mono_ms();
   sb->tags = json_object();
@@ -731,12 +731,16 @@ int control_sandbox_fs(control_t *c, const char *id, const wk_fs_req_t *req,
   if (rc < 0 || (rc = need_running(sb, "a file operation", err)) < 0)
     return rc;
   if (sb->state == SB_STARTING)
-    return err_set(err, -EBUSY, "sandbox %s is still starting; try again",
+    return err_set(err, -EAGAIN, "sandbox %s is still starting; try again",
                    sb->id);
   wk_worker_t *w = sb->ct->worker->wk;
   rc = w->ops->fs(w, sb->ct_id, req, res, err);
   if (rc == 0) ctl_sandbox_touch(sb);
   return rc;
+}
+
+void control_sandbox_park_key(const char *id, char *out, size_t n) {
+  snprintf(out, n, "sb:%s", id);
 }
 
 int control_sandbox_snapshot(control_t *c, const char *id, char image_id[65],
@@ -749,6 +753,9 @@ int control_sandbox_snapshot(control_t *c, const char *id, char image_id[65],
                    "sandbox %s runs on the host's root file system (no "
                    "image_id): only a sandbox made from an image can be "
                    "snapshotted; create it with an image",
+                   sb->id);
+  if (sb->state == SB_STARTING)
+    return err_set(err, -EAGAIN, "sandbox %s is still starting; try again",
                    sb->id);
   wk_worker_t *w = sb->ct->worker->wk;
   if (!w->ops->snapshot)

@@ -37,12 +37,16 @@ int control_sandbox_wait(control_t *c, const char *id, json_t **out,
 /* POST /v1/sandboxes/{id}/exec: the new process's id. */
 int control_sandbox_exec(control_t *c, const char *id, const json_t *body,
                          char proc_id[40], err_t *err);
-/* A file operation on the running sandbox's root. */
+/* A file operation on the running sandbox's root. -EAGAIN while it is
+ * starting: wait under control_sandbox_park_key (woken when it runs). */
 int control_sandbox_fs(control_t *c, const char *id, const wk_fs_req_t *req,
                        wk_fs_res_t *res, err_t *err);
 /* The sandbox's writable layer over its image, as a new image. */
 int control_sandbox_snapshot(control_t *c, const char *id, char image_id[65],
                              err_t *err);
+
+/* The key its state changes wake ("sb:<id>"). */
+void control_sandbox_park_key(const char *id, char *out, size_t n);
 
 /* Processes (procs.c). */
 int control_proc_stdin(control_t *c, const char *proc_id, const void *data,

@@ -223,6 +223,16 @@ def test_files_stay_inside(d, app_id):
     wait_sb(d, sb)
 
 
+def test_files_right_after_create(d, app_id):
+    # The request waits for the sandbox to run instead of failing.
+    sb = create(d, app_id)["sandbox_id"]
+    r = d.api("PUT", f"/v1/sandboxes/{sb}/files?path=" + q("/tmp/early"), raw=b"early")
+    assert r.status == 200, r
+    assert d.api("GET", f"/v1/sandboxes/{sb}/files?path=" + q("/tmp/early")).body == b"early"
+    d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
+    wait_sb(d, sb)
+
+
 def test_list_names_tags(d, app_id):
     name = "named-" + uuid.uuid4().hex[:6]
     a = create(d, app_id, name=name, tags={"team": "x", "k": "1"})["sandbox_id"]
