@@ -192,7 +192,7 @@ int sbio_json(sbio_t *s, const char *method, const char *path, json_t *body,
   return r;
 }
 
-static int write_all(int fd, const char *p, size_t n, err_t *err) {
+int sbio_write_all(int fd, const char *p, size_t n, err_t *err) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
@@ -203,9 +203,11 @@ static int write_all(int fd, const char *p, size_t n, err_t *err) {
   return 0;
 }
 
-int sbio_read_output(sbio_t *s, const char *pid, const char *stream,
-                     long long *offset, int wait_s, int fd, bool *eof,
-                     size_t *got, err_t *err) {
+int sbio_fetch_output(sbio_t *s, const char *pid, const char *stream,
+                      long long *offset, int wait_s, char **data, size_t *len,
+                      bool *eof, err_t *err) {
+  *data = NULL;
+  *len = 0;
   _cleanup_free_ char *path =
       xasprintf("/v1/processes/%s/output?stream=%s&offset=%lld&wait=%d", pid,
                 stream, *offset, wait_s);
@@ -213,13 +215,25 @@ int sbio_read_output(sbio_t *s, const char *pid, const char *stream,
   int r = request(s, "GET", path, NULL, NULL, 0, (wait_s + 30) * 1000L, &a,
                   err);
   if (r == 0) {
-    r = write_all(fd, a.body.data, a.body.len, err);
     /* skiffd's offset wins: past 16 MiB it drops the oldest bytes. */
     *offset = a.offset >= 0 ? a.offset : *offset + (long long)a.body.len;
     *eof = a.eof;
-    if (got) *got = a.body.len;
+    if (a.body.len) *data = buf_steal(&a.body, len);
   }
   buf_free(&a.body);
+  return r;
+}
+
+int sbio_read_output(sbio_t *s, const char *pid, const char *stream,
+                     long long *offset, int wait_s, int fd, bool *eof,
+                     size_t *got, err_t *err) {
+  char *data;
+  size_t len;
+  int r = sbio_fetch_output(s, pid, stream, offset, wait_s, &data, &len, eof,
+                            err);
+  if (r == 0) r = sbio_write_all(fd, data, len, err);
+  if (r == 0 && got) *got = len;
+  free(data);
   return r;
 }
 

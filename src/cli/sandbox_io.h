@@ -35,6 +35,15 @@ int sbio_read_output(sbio_t *s, const char *pid, const char *stream,
                      long long *offset, int wait_s, int fd, bool *eof,
                      size_t *got, err_t *err);
 
+/* The same, handing the bytes over instead: *data (malloc'd, free() it;
+ * NULL when none) and *len. */
+int sbio_fetch_output(sbio_t *s, const char *pid, const char *stream,
+                      long long *offset, int wait_s, char **data, size_t *len,
+                      bool *eof, err_t *err);
+
+/* Writes all n bytes to fd (EINTR retried). */
+int sbio_write_all(int fd, const char *p, size_t n, err_t *err);
+
 /* Sends len bytes to the stdin of pid; with eof, closes it afterwards. */
 int sbio_write_stdin(sbio_t *s, const char *pid, const void *data, size_t len,
                      bool eof, err_t *err);

@@ -89,6 +89,7 @@ typedef struct pump {
   const char *stream;
   int fd;
   int done_fd; /* written once when the pump ends */
+  int kick_fd;  /* written once at the first output (-1: none) */
   int r;
   err_t err;
   pthread_t thread;
@@ -100,9 +101,22 @@ static void *pump_main(void *arg) {
   p->r = sbio_open(&io, &p->err);
   long long off = 0;
   bool eof = false;
-  while (p->r == 0 && !eof)
-    p->r = sbio_read_output(io, p->pid, p->stream, &off, SBIO_LONG_POLL_S,
-                            p->fd, &eof, NULL, &p->err);
+  while (p->r == 0 && !eof) {
+    char *data;
+    size_t len;
+    p->r = sbio_fetch_output(io, p->pid, p->stream, &off, SBIO_LONG_POLL_S,
+                             &data, &len, &eof, &p->err);
+    /* The first output means the process runs: the main thread sends the
+     * terminal's size again then, since a size sent before the process
+     * started may not have reached it. Kicked before the output is shown,
+     * so the size goes before whatever is typed in answer to it. */
+    if (len && p->kick_fd >= 0) {
+      (void)!write(p->kick_fd, "k", 1);
+      p->kick_fd = -1;
+    }
+    if (p->r == 0) p->r = sbio_write_all(p->fd, data, len, &p->err);
+    free(data);
+  }
   if (p->r < 0) err_wrap(&p->err, "%s of %s", p->stream, p->pid);
   sbio_free(io);
   (void)!write(p->done_fd, "d", 1);
@@ -152,9 +166,10 @@ int sandbox_session_attach(const char *pid, bool tty, int *rc, err_t *err) {
 
   pump_t pumps[2] = {
       {.pid = pid, .stream = "stdout", .fd = STDOUT_FILENO,
-       .done_fd = done_pipe[1], .err = ERR_INIT},
+       .done_fd = done_pipe[1], .kick_fd = raw ? winch_pipe[1] : -1,
+       .err = ERR_INIT},
       {.pid = pid, .stream = "stderr", .fd = STDERR_FILENO,
-       .done_fd = done_pipe[1], .err = ERR_INIT},
+       .done_fd = done_pipe[1], .kick_fd = -1, .err = ERR_INIT},
   };
   int npumps = tty ? 1 : 2; /* a pty merges stderr into stdout */
   int started = 0;

@@ -89,28 +89,30 @@ def test_exec_timeout_kills_it(sb):
 
 def test_files_round_trip(sb):
     fs = sb.filesystem
-    fs.make_directory("/work/sub/deeper")
-    fs.write_text("/work/a.py", "print(1)")
-    fs.write_bytes("/work/sub/b.bin", b"\x00\x01")
-    assert fs.read_text("/work/a.py") == "print(1)"
-    assert fs.read_bytes("/work/sub/b.bin") == b"\x00\x01"
-    names = {e.name: e.type for e in fs.list_files("/work")}
+    w = f"/srv/w-{uuid.uuid4().hex[:8]}"  # a directory no image has
+    fs.make_directory(f"{w}/sub/deeper")
+    fs.write_text(f"{w}/a.py", "print(1)")
+    fs.write_bytes(f"{w}/sub/b.bin", b"\x00\x01")
+    assert fs.read_text(f"{w}/a.py") == "print(1)"
+    assert fs.read_bytes(f"{w}/sub/b.bin") == b"\x00\x01"
+    names = {e.name: e.type for e in fs.list_files(w)}
     assert names == {"a.py": "file", "sub": "dir"}
-    st = fs.stat("/work/a.py")
+    st = fs.stat(f"{w}/a.py")
     assert st.type == "file" and st.size == 8
-    fs.copy("/work/a.py", "/work/c.py")
-    assert fs.read_text("/work/c.py") == "print(1)"
-    fs.remove("/work/c.py")
+    fs.copy(f"{w}/a.py", f"{w}/c.py")
+    assert fs.read_text(f"{w}/c.py") == "print(1)"
+    fs.remove(f"{w}/c.py")
     with pytest.raises(exc.NotFoundError):
-        fs.read_text("/work/c.py")
+        fs.read_text(f"{w}/c.py")
     with pytest.raises(exc.InvalidError):
-        fs.read_bytes("/work/sub")  # a directory
+        fs.read_bytes(f"{w}/sub")  # a directory
     with pytest.raises(exc.Error):
-        fs.remove("/work/sub")  # not empty
-    fs.remove("/work/sub", recursive=True)
-    assert [e.name for e in fs.list_files("/work")] == ["a.py"]
-    p = sb.exec("cat", "/work/a.py")
+        fs.remove(f"{w}/sub")  # not empty
+    fs.remove(f"{w}/sub", recursive=True)
+    assert [e.name for e in fs.list_files(w)] == ["a.py"]
+    p = sb.exec("cat", f"{w}/a.py")
     assert p.stdout.read() == "print(1)"
+    assert not os.path.exists(w)  # on the host
 
 
 def test_paths_stay_inside_the_sandbox(sb, tmp_path):
@@ -170,13 +172,21 @@ def test_find_by_id_name_and_tags(app, client):
         skiff.Sandbox.from_id("sb-" + "0" * 16, client=client)
 
 
-def test_snapshot_is_an_image_for_new_sandboxes(sb, app, client):
-    sb.filesystem.write_text("/opt/made-here.txt", "kept")
-    img = sb.snapshot_filesystem()
+def test_snapshot_is_an_image_for_new_sandboxes(app, client):
+    # (the session fixture has built debian_slim)
+    sb = skiff.Sandbox.create(app=app, image=skiff.Image.debian_slim(), timeout=120, client=client)
+    try:
+        sb.filesystem.write_text("/opt/made-here.txt", "kept")
+        assert sb.exec("sh", "-c", "echo more > /opt/by-exec.txt").wait() == 0
+        img = sb.snapshot_filesystem()
+    finally:
+        sb.terminate()
     assert isinstance(img, skiff.Image)
-    s2 = skiff.Sandbox.create("cat", "/opt/made-here.txt", app=app, image=img, timeout=60, client=client)
-    assert s2.stdout.read() == "kept"
+    s2 = skiff.Sandbox.create("cat", "/opt/made-here.txt", "/opt/by-exec.txt", app=app, image=img, timeout=60,
+                              client=client)
+    assert s2.stdout.read() == "kept" + "more\n"
     s2.wait()
+    assert s2.returncode == 0
 
 
 def test_tunnel_and_readiness_probe(app, client):

@@ -107,7 +107,11 @@ class FakeSkiffd:
         parts = url.path.strip("/").split("/")
         route = "/".join(p if not (p.startswith("sb-") or p.startswith("sp-")) else "{}" for p in parts)
         if (method, route) in self.answers:
-            st, obj = self.answers[(method, route)]
+            a = self.answers[(method, route)]
+            if isinstance(a, list):  # answers in turn, the last one for good
+                with self.cond:
+                    a = a.pop(0) if len(a) > 1 else a[0]
+            st, obj = a
             return st, json.dumps(obj).encode(), "application/json", {}
         if method == "GET" and route == "v1/processes/{}/output":
             return self._output(parts[2], q)
@@ -272,9 +276,35 @@ def test_exec_sends_argv_and_options(fake, client):
 
 
 def test_exec_on_an_exited_sandbox_says_so(fake, client):
-    fake.answers[("POST", "v1/sandboxes/{}/exec")] = (409, {"error": {"code": "conflict",
+    fake.answers[("POST", "v1/sandboxes/{}/exec")] = (400, {"error": {"code": "bad_request",
                                                                      "message": "sandbox sb-1 has exited"}})
+    fake.answers[("GET", "v1/sandboxes/{}")] = (200, {"sandbox_id": "sb-1", "state": "exited"})
     with pytest.raises(exc.SandboxTerminatedError, match="create a new sandbox"):
+        skiff.Sandbox(client, "sb-1", "sp-1").exec("true")
+    fake.answers[("PUT", "v1/sandboxes/{}/files")] = (409, {"error": {"code": "conflict", "message": "exited"}})
+    with pytest.raises(exc.SandboxTerminatedError, match="has exited"):
+        skiff.Sandbox(client, "sb-1", "sp-1").filesystem.write_text("/a", "x")
+
+
+def test_a_bad_request_is_not_taken_for_an_exit(fake, client):
+    fake.answers[("POST", "v1/sandboxes/{}/exec")] = (400, {"error": {"code": "bad_request",
+                                                                     "message": "argv[0] is empty"}})
+    fake.answers[("GET", "v1/sandboxes/{}")] = (200, {"sandbox_id": "sb-1", "state": "running"})
+    with pytest.raises(exc.InvalidError, match="argv"):
+        skiff.Sandbox(client, "sb-1", "sp-1").exec("")
+
+
+def test_calls_while_starting_are_tried_again_once_it_runs(fake, client):
+    starting = (409, {"error": {"code": "conflict", "message": "sandbox sb-1 is still starting; try again"}})
+    fake.answers[("POST", "v1/sandboxes/{}/exec")] = [starting, starting, (200, {"process_id": "sp-7"})]
+    fake.answers[("GET", "v1/sandboxes/{}")] = [(200, {"sandbox_id": "sb-1", "state": "starting"}),
+                                               (200, {"sandbox_id": "sb-1", "state": "starting"}),
+                                               (200, {"sandbox_id": "sb-1", "state": "running"})]
+    assert skiff.Sandbox(client, "sb-1", "sp-1").exec("true").process_id == "sp-7"
+    assert len([r for r in fake.requests if r[1].endswith("/exec")]) == 3
+    # a 409 for another reason is the caller's
+    fake.answers[("POST", "v1/sandboxes/{}/exec")] = (409, {"error": {"code": "conflict", "message": "busy"}})
+    with pytest.raises(exc.ConflictError, match="busy"):
         skiff.Sandbox(client, "sb-1", "sp-1").exec("true")
 
 

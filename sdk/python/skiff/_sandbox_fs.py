@@ -69,9 +69,13 @@ class FileEntry:
 class SandboxFilesystem:
     """The files of one sandbox (``sb.filesystem``)."""
 
-    def __init__(self, client: "Any", sandbox_id: str) -> None:
+    def __init__(self, client: "Any", sandbox_id: str, has_exited: "Any" = None, when_running: "Any" = None) -> None:
         self._client = client
         self._id = sandbox_id
+        # has_exited(error) -> bool: whether a refusal means the sandbox has exited;
+        # when_running(fn): fn(), tried again while the sandbox is starting.
+        self._has_exited = has_exited or (lambda e: False)
+        self._run = when_running or (lambda fn: fn())
 
     def __repr__(self) -> str:
         return f"<skiff SandboxFilesystem of {self._id}>"
@@ -83,7 +87,7 @@ class SandboxFilesystem:
         msg = str(e)
         if isinstance(e, exc.NotFoundError):
             return exc.NotFoundError(f"{what} {path!r} in sandbox {self._id}: {msg}")
-        if isinstance(e, exc.ConflictError):
+        if isinstance(e, (exc.ConflictError, exc.InvalidError)) and self._has_exited(e):
             return exc.SandboxTerminatedError(f"{what} {path!r}: sandbox {self._id} has exited ({msg})")
         if isinstance(e, exc.InvalidError):
             return exc.InvalidError(f"{what} {path!r} in sandbox {self._id}: {msg}")
@@ -98,7 +102,7 @@ class SandboxFilesystem:
         """
         path = _check_path(path, "read_bytes()")
         try:
-            body, _ = raw_request(self._client, "GET", self._url("files", path), timeout=300.0)
+            body, _ = self._run(lambda: raw_request(self._client, "GET", self._url("files", path), timeout=300.0))
         except exc.Error as e:
             raise self._wrap(e, "cannot read", path) from None
         return body
@@ -117,7 +121,8 @@ class SandboxFilesystem:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"write_bytes(): data must be bytes, got {given(data)}")
         try:
-            raw_request(self._client, "PUT", self._url("files", path), bytes(data), timeout=300.0)
+            payload = bytes(data)
+            self._run(lambda: raw_request(self._client, "PUT", self._url("files", path), payload, timeout=300.0))
         except exc.Error as e:
             raise self._wrap(e, "cannot write", path) from None
 
@@ -131,7 +136,7 @@ class SandboxFilesystem:
         """The entries of the directory at ``path``."""
         path = _check_path(path, "list_files()")
         try:
-            resp = self._client.request("GET", self._url("files/list", path))
+            resp = self._run(lambda: self._client.request("GET", self._url("files/list", path)))
         except exc.Error as e:
             raise self._wrap(e, "cannot list", path) from None
         return [FileEntry(d) for d in resp.get("entries") or []]
@@ -140,7 +145,7 @@ class SandboxFilesystem:
         """What is at ``path`` (not following a final symlink)."""
         path = _check_path(path, "stat()")
         try:
-            return FileEntry(self._client.request("GET", self._url("files/stat", path)))
+            return FileEntry(self._run(lambda: self._client.request("GET", self._url("files/stat", path))))
         except exc.Error as e:
             raise self._wrap(e, "cannot stat", path) from None
 
@@ -148,8 +153,8 @@ class SandboxFilesystem:
         """Create the directory ``path`` (and its parents when ``create_parents``)."""
         path = _check_path(path, "make_directory()")
         try:
-            self._client.request("POST", f"/v1/sandboxes/{self._id}/files/mkdir",
-                                 {"path": path, "parents": bool(create_parents)})
+            self._run(lambda: self._client.request("POST", f"/v1/sandboxes/{self._id}/files/mkdir",
+                                                   {"path": path, "parents": bool(create_parents)}))
         except exc.Error as e:
             raise self._wrap(e, "cannot make directory", path) from None
 
@@ -157,8 +162,8 @@ class SandboxFilesystem:
         """Remove the file or empty directory ``path`` (any directory when ``recursive``)."""
         path = _check_path(path, "remove()")
         try:
-            self._client.request("POST", f"/v1/sandboxes/{self._id}/files/remove",
-                                 {"path": path, "recursive": bool(recursive)})
+            self._run(lambda: self._client.request("POST", f"/v1/sandboxes/{self._id}/files/remove",
+                                                   {"path": path, "recursive": bool(recursive)}))
         except exc.Error as e:
             raise self._wrap(e, "cannot remove", path) from None
 
@@ -167,7 +172,8 @@ class SandboxFilesystem:
         src = _check_path(src, "copy()")
         dst = _check_path(dst, "copy()")
         try:
-            self._client.request("POST", f"/v1/sandboxes/{self._id}/files/copy", {"src": src, "dst": dst})
+            self._run(lambda: self._client.request("POST", f"/v1/sandboxes/{self._id}/files/copy",
+                                                   {"src": src, "dst": dst}))
         except exc.Error as e:
             raise self._wrap(e, "cannot copy", src) from None
 

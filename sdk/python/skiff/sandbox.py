@@ -214,7 +214,7 @@ class Sandbox:
         self._returncode: "Optional[int]" = None
         self._terminated_here = False
         self._streams: "Optional[tuple]" = None
-        self.filesystem = SandboxFilesystem(client, sandbox_id)
+        self.filesystem = SandboxFilesystem(client, sandbox_id, self._has_exited, self._when_running)
         self._note(self._info)
 
     def _main_streams(self) -> "tuple":
@@ -457,6 +457,31 @@ class Sandbox:
         self._note(info)
         return info
 
+    def _has_exited(self, e: "exc.Error") -> bool:
+        """Whether a refusal (409, or a 400 about state) came from the sandbox having exited."""
+        try:
+            return self._get().get("state") == "exited"
+        except exc.Error:
+            return False
+
+    def _when_running(self, fn: "Any") -> "Any":
+        """``fn()``; when skiffd refuses it because the sandbox is still
+        starting (409), waits until it runs (up to 120 s) and tries again."""
+        deadline = time.monotonic() + 120.0
+        delay = 0.01
+        while True:
+            try:
+                return fn()
+            except exc.ConflictError:
+                try:
+                    state = self._get().get("state")
+                except exc.Error:
+                    state = None
+                if state != "starting" or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
     @property
     def returncode(self) -> "Optional[int]":
         """The main process's exit status once the sandbox has exited, else None."""
@@ -566,11 +591,14 @@ class Sandbox:
         if envd:
             body["env"] = envd
         try:
-            resp = self._client.request("POST", f"/v1/sandboxes/{self.object_id}/exec", body, timeout=60.0)
-        except exc.ConflictError as e:
-            raise exc.SandboxTerminatedError(
-                f"cannot exec in sandbox {self.object_id}: {e}; create a new sandbox"
-            ) from None
+            resp = self._when_running(lambda: self._client.request(
+                "POST", f"/v1/sandboxes/{self.object_id}/exec", body, timeout=60.0))
+        except (exc.ConflictError, exc.InvalidError) as e:
+            if self._has_exited(e):
+                raise exc.SandboxTerminatedError(
+                    f"cannot exec in sandbox {self.object_id}: {e}; create a new sandbox"
+                ) from None
+            raise
         except exc.NotFoundError:
             raise exc.NotFoundError(f"no sandbox {self.object_id}: list them with `skiff sandbox list`") from None
         pid = resp.get("process_id")
@@ -623,10 +651,12 @@ class Sandbox:
         """An :class:`skiff.Image` of the sandbox's files now (its image plus
         what was written), for later sandboxes and functions."""
         try:
-            resp = self._client.request("POST", f"/v1/sandboxes/{self.object_id}/snapshot", {},
-                                        timeout=float(timeout) + 120.0)
-        except exc.ConflictError as e:
-            raise exc.SandboxTerminatedError(f"cannot snapshot sandbox {self.object_id}: {e}") from None
+            resp = self._when_running(lambda: self._client.request(
+                "POST", f"/v1/sandboxes/{self.object_id}/snapshot", {}, timeout=float(timeout) + 120.0))
+        except (exc.ConflictError, exc.InvalidError) as e:
+            if self._has_exited(e):
+                raise exc.SandboxTerminatedError(f"cannot snapshot sandbox {self.object_id}: {e}") from None
+            raise
         image_id = resp.get("image_id")
         if not isinstance(image_id, str) or not image_id:
             raise exc.ApiError(f"skiffd answered snapshot without an image_id: {resp!r}")
