@@ -98,6 +98,35 @@ void api_image_get(api_t *api, http_req_t *req, const route_match_t *m);
 void api_image_rm(api_t *api, http_req_t *req, const route_match_t *m);
 void api_images_gc(api_t *api, http_req_t *req, const route_match_t *m);
 
+/* Sandboxes and their processes (route_sandboxes.c, route_procs.c). */
+void api_sandboxes_create(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandboxes_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_by_name(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_terminate(api_t *api, http_req_t *req,
+                           const route_match_t *m);
+void api_sandbox_tags(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_wait(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_exec(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_snapshot(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_file_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_file_put(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_file_list(api_t *api, http_req_t *req,
+                           const route_match_t *m);
+void api_sandbox_file_stat(api_t *api, http_req_t *req,
+                           const route_match_t *m);
+void api_sandbox_file_mkdir(api_t *api, http_req_t *req,
+                            const route_match_t *m);
+void api_sandbox_file_remove(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+void api_sandbox_file_copy(api_t *api, http_req_t *req,
+                           const route_match_t *m);
+void api_proc_stdin(api_t *api, http_req_t *req, const route_match_t *m);
+void api_proc_output(api_t *api, http_req_t *req, const route_match_t *m);
+void api_proc_wait(api_t *api, http_req_t *req, const route_match_t *m);
+void api_proc_resize(api_t *api, http_req_t *req, const route_match_t *m);
+void api_proc_signal(api_t *api, http_req_t *req, const route_match_t *m);
+
 /* Validation of an image spec (image_spec.c), shared with the fuzzer. */
 int api_image_spec_check(json_t *body, err_t *err);
 /* A list of {"path", "sha256", "mode"} files; path "" allowed for a single

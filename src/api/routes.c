@@ -33,6 +33,28 @@ const route_t api_client_routes[] = {
     {"GET", "/v1/images/builds/{}", api_image_build_get},
     {"GET", "/v1/images/{}", api_image_get},
     {"DELETE", "/v1/images/{}", api_image_rm},
+    /* Sandboxes (route_sandboxes.c, route_procs.c) */
+    {"POST", "/v1/sandboxes", api_sandboxes_create},
+    {"GET", "/v1/sandboxes", api_sandboxes_list},
+    {"GET", "/v1/sandboxes/by-name", api_sandbox_by_name},
+    {"GET", "/v1/sandboxes/{}", api_sandbox_get},
+    {"POST", "/v1/sandboxes/{}/terminate", api_sandbox_terminate},
+    {"POST", "/v1/sandboxes/{}/tags", api_sandbox_tags},
+    {"GET", "/v1/sandboxes/{}/wait", api_sandbox_wait},
+    {"POST", "/v1/sandboxes/{}/exec", api_sandbox_exec},
+    {"POST", "/v1/sandboxes/{}/snapshot", api_sandbox_snapshot},
+    {"GET", "/v1/sandboxes/{}/files", api_sandbox_file_get},
+    {"PUT", "/v1/sandboxes/{}/files", api_sandbox_file_put},
+    {"GET", "/v1/sandboxes/{}/files/list", api_sandbox_file_list},
+    {"GET", "/v1/sandboxes/{}/files/stat", api_sandbox_file_stat},
+    {"POST", "/v1/sandboxes/{}/files/mkdir", api_sandbox_file_mkdir},
+    {"POST", "/v1/sandboxes/{}/files/remove", api_sandbox_file_remove},
+    {"POST", "/v1/sandboxes/{}/files/copy", api_sandbox_file_copy},
+    {"POST", "/v1/processes/{}/stdin", api_proc_stdin},
+    {"GET", "/v1/processes/{}/output", api_proc_output},
+    {"GET", "/v1/processes/{}/wait", api_proc_wait},
+    {"POST", "/v1/processes/{}/resize", api_proc_resize},
+    {"POST", "/v1/processes/{}/signal", api_proc_signal},
 };
 
 const route_t api_runner_routes[] = {

@@ -35,6 +35,12 @@ int cmd_function(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_sandbox(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
+
+/* Attaches this terminal to sandbox process pid (sandbox_session.h) and
+ * returns its exit status as ours (EXIT_FAIL after printing why). */
+int cli_sandbox_attach(const char *pid, bool tty);
 
 /* For FILE[::NAME] arguments: EXIT_USAGE (after the message) when FILE is
  * empty, EXIT_FAIL when it cannot be opened, else EXIT_OK. */

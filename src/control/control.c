@@ -192,6 +192,7 @@ void control_free(control_t *c) {
   if (!c) return;
   ctl_workers_free(c);
   ctl_containers_free(c);
+  ctl_sandboxes_free(c);
   ctl_apps_free(c);
   ctl_builds_free(c);
   img_store_close(c->images);

@@ -121,12 +121,15 @@ enum ct_state { CT_STARTING, CT_RUNNING, CT_EXITED };
  * function's leases, stats, autoscaler counts) is reached through the
  * workload; what every container has (its app, the resources it holds,
  * its worker, its logs and store row) is in the container record. */
-enum ctl_workload_kind { CTL_WL_FUNCTION };
+enum ctl_workload_kind { CTL_WL_FUNCTION, CTL_WL_SANDBOX };
+
+struct ctl_sandbox;
 
 typedef struct ctl_workload {
   enum ctl_workload_kind kind;
   union {
-    ctl_fn_t *fn; /* CTL_WL_FUNCTION */
+    ctl_fn_t *fn;           /* CTL_WL_FUNCTION */
+    struct ctl_sandbox *sb; /* CTL_WL_SANDBOX (sandboxes.c) */
   } u;
 } ctl_workload_t;
 
@@ -211,6 +214,10 @@ struct control {
   bool flushing; /* a flush is running on the thread pool */
   bool closing;  /* control_free ran: a running flush frees c at its end */
   ctl_retention_t *retention;
+  /* Sandboxes (sandboxes.c): newest first, and by id; processes by id. */
+  struct ctl_sandbox *sandboxes, *sb_by_id;
+  struct ctl_proc *proc_by_id;
+  char *sandbox_src_dir; /* an empty dir mounted at /skiff/src */
 };
 
 /* Opens (or joins) the group transaction for writes that recovery after a
@@ -312,6 +319,25 @@ void ctl_container_log(control_t *c, ctl_container_t *ct, const char *stream,
  * EXIT_GRACE_MS, or at the end of skiffd's drain). */
 void ctl_container_term(control_t *c, ctl_container_t *ct);
 void ctl_kill_app_containers(control_t *c, ctl_app_t *app);
+/* Starts a container for a workload that is not a function (a sandbox):
+ * records it, sends spec (its id is set here) to worker w and adds it to
+ * the live list. *out: the container, or NULL when the start failed. */
+int ctl_container_launch(control_t *c, ctl_workload_t wl, ctl_app_t *app,
+                         ctl_worker_t *w, res_t need, wk_spec_t *spec,
+                         ctl_container_t **out, err_t *err);
+
+/* sandboxes.c: the sandbox side of its container's events, its timeouts
+ * on the tick, and freeing them all with the control plane. */
+void ctl_sandbox_started(control_t *c, struct ctl_sandbox *sb);
+void ctl_sandbox_exec_output(control_t *c, struct ctl_sandbox *sb,
+                             uint32_t proc, int stream, const char *data,
+                             size_t len);
+void ctl_sandbox_exec_exited(control_t *c, struct ctl_sandbox *sb,
+                             uint32_t proc, int code);
+void ctl_sandbox_container_exited(control_t *c, struct ctl_sandbox *sb,
+                                  const wk_exit_t *ex);
+void ctl_sandboxes_tick(control_t *c);
+void ctl_sandboxes_free(control_t *c);
 void ctl_containers_free(control_t *c);
 
 /* workers.c: the registry of workers and placement. */

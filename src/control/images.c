@@ -15,6 +15,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "control/control_internal.h"
+#include "control/sandbox_internal.h"
 #include "worker/local.h"
 
 #define MAX_LINES 20000  /* kept per build; older lines are dropped */
@@ -400,6 +401,13 @@ int control_image_gc(control_t *c, ctl_build_t **out, err_t *err) {
       args[n++] = xstrdup("--keep");
       args[n++] = xstrdup(f->image_id);
     }
+  }
+  /* Live sandboxes' images too (sandboxes.c). */
+  for (ctl_sandbox_t *sb = c->sandboxes; sb; sb = sb->next) {
+    if (sb->state == SB_EXITED || !sb->image_id[0]) continue;
+    if (n + 3 >= cap) args = xrealloc(args, (cap *= 2) * sizeof *args);
+    args[n++] = xstrdup("--keep");
+    args[n++] = xstrdup(sb->image_id);
   }
   args[n] = NULL;
   int rc = spawn(c, b, args, err);

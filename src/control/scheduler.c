@@ -347,8 +347,46 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
   return 0;
 }
 
+int ctl_container_launch(control_t *c, ctl_workload_t wl, ctl_app_t *app,
+                         ctl_worker_t *w, res_t need, wk_spec_t *spec,
+                         ctl_container_t **out, err_t *err) {
+  *out = NULL;
+  ctl_container_t *ct = xcalloc(1, sizeof *ct);
+  ct->wl = wl;
+  ct->app = app;
+  ct->res = need;
+  ct->worker = w;
+  id_new("ct", ct->id, sizeof ct->id);
+  id_new("tok", ct->token, sizeof ct->token);
+  ct->state = CT_STARTING;
+  spec->id = ct->id;
+  int rc = wk_start(w->wk, spec, ct, err);
+  if (rc < 0) {
+    container_free(ct);
+    return rc;
+  }
+  err_t e2 = ERR_INIT;
+  const char *what = wl.kind == CTL_WL_SANDBOX ? "sandbox" : "workload";
+  if (control_begin(c, &e2) < 0 ||
+      c->store->ops->container_insert(c->store, ct->id, app->id, what,
+                                      need.cpu, need.mem, now_wall(),
+                                      &e2) < 0)
+    err_sink(&e2, "container %s: record it", ct->id);
+  ct->last_active_ms = now_mono_ms();
+  ct->created_us = now_mono_us();
+  ct->next = c->containers;
+  c->containers = ct;
+  ctl_token_add(c, ct);
+  *out = ct;
+  return 0;
+}
+
 void ctl_container_started(control_t *c, ctl_container_t *ct, int pid) {
   ct->pid = pid;
+  if (ct->wl.kind == CTL_WL_SANDBOX) {
+    ct->state = CT_RUNNING;
+    ctl_sandbox_started(c, ct->wl.u.sb);
+  }
   err_t err = ERR_INIT;
   /* A remote worker's news may come after the runner already called in. */
   if (ctl_begin_lazy(c, &err) < 0 ||
@@ -467,6 +505,8 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
     err_sink(&err, "container %s ended (%s): record it", ct->id, reason);
   ct->state = CT_EXITED;
   ctl_token_remove(c, ct);
+  if (ct->wl.kind == CTL_WL_SANDBOX)
+    ctl_sandbox_container_exited(c, ct->wl.u.sb, ex);
   /* A scaled-down one was uncounted already. */
   if (fn && !ct->stop) fn->live--;
   for (ctl_container_t **pp = &c->containers; *pp; pp = &(*pp)->next) {
@@ -566,6 +606,7 @@ void ctl_scheduler_tick(control_t *c) {
       if (ct->partial[i].len && now - ct->partial_since[i] >= PARTIAL_FLUSH_MS)
         flush_partial(c, ct, i);
   enforce_timeouts(c, now);
+  ctl_sandboxes_tick(c);
   roll_over(c);
   ctl_scale_down(c, now);
   stop_abandoned_apps(c, now);

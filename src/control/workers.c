@@ -34,8 +34,27 @@ static void on_lost(void *ctx, wk_worker_t *w, const char *why) {
     if (cw->wk == w) ctl_worker_lost(c, cw, why);
 }
 
-const wk_events_t ctl_worker_events = {
-    .started = on_started, .log = on_log, .exited = on_exited, .lost = on_lost};
+static void on_exec_output(void *ctx, wk_worker_t *w, void *data,
+                           uint32_t proc, int stream, const char *bytes,
+                           size_t len) {
+  ctl_container_t *ct = data;
+  if (ct->wl.kind == CTL_WL_SANDBOX)
+    ctl_sandbox_exec_output(ctx, ct->wl.u.sb, proc, stream, bytes, len);
+}
+
+static void on_exec_exited(void *ctx, wk_worker_t *w, void *data,
+                           uint32_t proc, int code) {
+  ctl_container_t *ct = data;
+  if (ct->wl.kind == CTL_WL_SANDBOX)
+    ctl_sandbox_exec_exited(ctx, ct->wl.u.sb, proc, code);
+}
+
+const wk_events_t ctl_worker_events = {.started = on_started,
+                                       .log = on_log,
+                                       .exited = on_exited,
+                                       .lost = on_lost,
+                                       .exec_output = on_exec_output,
+                                       .exec_exited = on_exec_exited};
 
 /* ---- the registry ---- */
 

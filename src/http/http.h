@@ -86,6 +86,10 @@ const char *http_req_method(const http_req_t *r);
 const char *http_req_path(const http_req_t *r);
 const char *http_req_query(const http_req_t *r, const char *key);
 const char *http_req_header(const http_req_t *r, const char *name);
+/* Every value of a repeated query parameter (?tag=a&tag=b), at most max;
+ * returns how many. */
+size_t http_req_query_all(const http_req_t *r, const char *key,
+                          const char **out, size_t max);
 const char *http_req_body(const http_req_t *r, size_t *len);
 enum http_listener_kind http_req_listener(const http_req_t *r);
 /* The container whose runner socket the request came through, else NULL. */
@@ -97,6 +101,12 @@ void http_req_set_data(http_req_t *r, void *data, void (*free_fn)(void *));
 
 /* Answers now. body is stolen (may be NULL for an empty object). */
 void http_respond(http_req_t *r, int status, json_t *body);
+/* Answers now with raw bytes (data: malloc'd, stolen; may be NULL for
+ * none) of content_type; headers: extra "Name: value\n" lines or NULL. */
+void http_respond_bytes(http_req_t *r, int status, const char *content_type,
+                        char *data, size_t len, const char *headers);
+/* The largest body of PUT /v1/sandboxes/{id}/files (413 beyond). */
+#define HTTP_MAX_FILE_BODY (64u * 1024 * 1024)
 /* Answers after the next commit. body is stolen. */
 void http_respond_after_commit(http_req_t *r, int status, json_t *body);
 /* {"error": {"code", "message"}} with the given status. */

@@ -58,6 +58,12 @@ struct http_req {
   bool timed_out;
   int status;
   char *resp;                          /* serialized JSON */
+  /* http_respond_bytes: resp holds resp_len raw bytes of resp_type, with
+   * extra headers ("Name: value" lines) in resp_headers. */
+  bool raw;
+  size_t resp_len;
+  char *resp_type;
+  char *resp_headers;
   char *park_keys[HTTP_PARK_KEYS_MAX]; /* NULL past the last */
   uint64_t deadline;
   uint64_t held_gen; /* the commit it waits to be durable */
@@ -100,8 +106,8 @@ static void list_del(http_server_t *s, http_req_t *r) {
 /* ---- responses ---- */
 
 static enum MHD_Result queue_prepared(http_req_t *r) {
-  const char *body = r->resp ? r->resp : "{}";
-  size_t len = strlen(body);
+  const char *body = r->resp ? r->resp : (r->raw ? "" : "{}");
+  size_t len = r->raw ? r->resp_len : strlen(body);
   struct MHD_Response *resp;
   if (r->resp) {
     resp = MHD_create_response_from_buffer(len, r->resp, MHD_RESPMEM_MUST_FREE);
@@ -110,7 +116,16 @@ static enum MHD_Result queue_prepared(http_req_t *r) {
     resp = MHD_create_response_from_buffer(len, (void *)body,
                                            MHD_RESPMEM_PERSISTENT);
   }
-  MHD_add_response_header(resp, "Content-Type", "application/json");
+  MHD_add_response_header(
+      resp, "Content-Type",
+      r->raw && r->resp_type ? r->resp_type : "application/json");
+  for (char *h = r->raw ? r->resp_headers : NULL; h && *h;) {
+    char *nl = strchr(h, '\n'), *colon = strchr(h, ':');
+    if (!nl || !colon || colon > nl) break;
+    *nl = *colon = '\0';
+    MHD_add_response_header(resp, h, colon + 2);
+    h = nl + 1;
+  }
   enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
   MHD_destroy_response(resp);
   r->state = R_DONE;
@@ -119,6 +134,7 @@ static enum MHD_Result queue_prepared(http_req_t *r) {
 
 static void prepare_answer(http_req_t *r, int status, json_t *body) {
   free(r->resp);
+  r->raw = false;
   r->status = status;
   r->resp = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
@@ -126,6 +142,20 @@ static void prepare_answer(http_req_t *r, int status, json_t *body) {
 
 void http_respond(http_req_t *r, int status, json_t *body) {
   prepare_answer(r, status, body);
+  r->state = R_NOW;
+}
+
+void http_respond_bytes(http_req_t *r, int status, const char *content_type,
+                        char *data, size_t len, const char *headers) {
+  free(r->resp);
+  free(r->resp_type);
+  free(r->resp_headers);
+  r->raw = true;
+  r->status = status;
+  r->resp = data;
+  r->resp_len = data ? len : 0;
+  r->resp_type = xstrdup(content_type);
+  r->resp_headers = headers ? xstrdup(headers) : NULL;
   r->state = R_NOW;
 }
 
@@ -273,6 +303,27 @@ const char *http_req_query(const http_req_t *r, const char *key) {
   return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+struct query_all {
+  const char *key;
+  const char **out;
+  size_t n, max;
+};
+
+static enum MHD_Result query_all_it(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, const char *value) {
+  struct query_all *q = cls;
+  (void)kind;
+  if (!strcmp(key, q->key) && q->n < q->max) q->out[q->n++] = value ? value : "";
+  return MHD_YES;
+}
+
+size_t http_req_query_all(const http_req_t *r, const char *key,
+                          const char **out, size_t max) {
+  struct query_all q = {key, out, 0, max};
+  MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_all_it, &q);
+  return q.n;
+}
+
 const char *http_req_header(const http_req_t *r, const char *name) {
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
@@ -300,6 +351,8 @@ static void req_free(http_req_t *r) {
   free(r->path);
   free(r->peer);
   free(r->resp);
+  free(r->resp_type);
+  free(r->resp_headers);
   free_park_keys(r);
   buf_free(&r->body);
   free(r);
@@ -379,6 +432,10 @@ enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn,
       /* A runner socket that belongs to no container answers no one. */
       r->forbidden = true;
     }
+    /* A sandbox file is written from memory: at most HTTP_MAX_FILE_BODY. */
+    if (!strcmp(method, "PUT") && !strncmp(url, "/v1/sandboxes/", 14) &&
+        r->limit > HTTP_MAX_FILE_BODY)
+      r->limit = HTTP_MAX_FILE_BODY;
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     uint64_t announced;
@@ -430,6 +487,12 @@ enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn,
                    "blob upload is over the limit of %zu MiB (skiffd "
                    "--max-blob-mb)",
                    r->limit >> 20);
+        else if (!strncmp(r->path, "/v1/sandboxes/", 14))
+          snprintf(msg, sizeof msg,
+                   "request body is over the limit of %zu bytes for a "
+                   "sandbox file write; write a larger file in parts from "
+                   "inside the sandbox",
+                   r->limit);
         else
           snprintf(msg, sizeof msg,
                    "request body is over the limit of %zu bytes (skiffd "

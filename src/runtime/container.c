@@ -82,6 +82,7 @@ typedef struct plan {
   int ns_binds; /* with a user namespace: the userns fd for host binds */
   int fail_rc; /* the first failure of a void add_* step */
   err_t fail;
+  int ctl_fd; /* sandboxes: skiff-init's control channel, made fd 3; or -1 */
 } plan_t;
 
 /* The user namespace of a container being started. */
@@ -799,6 +800,12 @@ static int run_op(const op_t *op, const plan_t *p, const child_fds_t *fds) {
         return -1;
       /* Whatever else the caller left open must not leak into the
        * container; the report pipe is close-on-exec already. */
+      if (p->ctl_fd >= 0) { /* sandbox exec agent: see rt_spec_t.ctl_fd */
+        if (p->ctl_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(p->ctl_fd, 3) < 0)
+          return -1;
+        close_range(4, ~0U, CLOSE_RANGE_CLOEXEC);
+        return 0;
+      }
       close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
       return 0;
     case OP_CONFINE:
@@ -1043,6 +1050,7 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   if (rc < 0) goto fail;
   static char *const empty_env[] = {NULL};
   plan.envp = spec->envp ? spec->envp : empty_env;
+  plan.ctl_fd = spec->ctl_fd > 0 ? spec->ctl_fd : -1;
 
   cg_limits_t limits = spec->limits;
   /* Always a pids limit, so that a fork bomb stops. */

@@ -98,6 +98,10 @@ typedef struct rt_spec {
   uint64_t disk_max;
   cg_limits_t limits;
   rt_isolation_t isolation; /* RT_ISOLATION_CONTAINER unless set */
+  /* Sandboxes: an fd (> 2; 0 = none) that becomes fd 3 of skiff-init, its
+   * exec agent's control channel (src/init/skiff_init.c). The caller keeps
+   * and closes its own copy. */
+  int ctl_fd;
 } rt_spec_t;
 
 #define RT_DEFAULT_PIDS_MAX 4096

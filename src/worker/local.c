@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,48 +21,7 @@
 #include "base/xalloc.h"
 
 #include "runtime/runtime.h"
-
-typedef struct worker_local worker_local_t;
-typedef struct lc lc_t;
-
-/* One container: queued (spec set, not started) or live (started). */
-struct lc {
-  worker_local_t *w;
-  char id[40];
-  char *bundle;
-  char *run_dir; /* its runner socket's directory, mounted at /skiff/run */
-  void *data;
-  wk_spec_t *spec; /* until it starts */
-  rt_proc_t proc;
-  uv_poll_t exit_poll;
-  uv_pipe_t out_pipe;
-  uv_pipe_t err_pipe;
-  uv_timer_t grace; /* stop: SIGKILL when it outlives its grace */
-  int open_handles;
-  bool started;
-  bool exited;
-  bool killed;
-  int kill_reason;
-  lc_t *prev, *next;
-};
-
-struct worker_local {
-  wk_worker_t base;
-  uv_loop_t *loop;
-  char *sdk_dir, *init_path, *run_dir;
-  int (*runner_open)(void *ctx, const char *id, const char *path, err_t *err);
-  void (*runner_close)(void *ctx, const char *id);
-  void *runner_ctx;
-  rt_t *rt;
-  char *containers_dir;
-  lc_t *live;
-  lc_t *queued, *queued_tail; /* starts in the order they were asked for */
-  uv_idle_t idle;             /* runs the queued starts */
-  double cpu_total;
-  uint64_t mem_total_mib;
-  int64_t gpu_total;
-  char cgroup_parent[32];
-};
+#include "worker/local_internal.h"
 
 static uint64_t meminfo_total_mib(void) {
   FILE *f = fopen("/proc/meminfo", "r");
@@ -180,7 +140,7 @@ static lc_t *queue_pop(worker_local_t *w) {
   return c;
 }
 
-static lc_t *find(worker_local_t *w, const char *id) {
+lc_t *lc__find(worker_local_t *w, const char *id) {
   for (lc_t *c = w->live; c; c = c->next)
     if (!strcmp(c->id, id)) return c;
   for (lc_t *c = w->queued; c; c = c->next)
@@ -218,6 +178,7 @@ static void runner_sock_close(worker_local_t *w, lc_t *c) {
 
 static void lc_free_unstarted(lc_t *c) {
   runner_sock_close(c->w, c);
+  lc__agent_free_unstarted(c);
   wk_spec_free(c->spec);
   free(c->bundle);
   free(c);
@@ -225,16 +186,19 @@ static void lc_free_unstarted(lc_t *c) {
 
 /* ---- a live container's handles ---- */
 
-static void on_handle_closed(uv_handle_t *h) {
-  lc_t *c = h->data;
+void lc__unref(lc_t *c) {
   if (--c->open_handles > 0) return;
   free(c->bundle);
   free(c);
 }
 
+void lc__handle_closed(uv_handle_t *h) {
+  lc__unref(h->data);
+}
+
 static void close_handle(lc_t *c, uv_handle_t *h) {
   if (uv_is_closing(h)) return;
-  uv_close(h, on_handle_closed);
+  uv_close(h, lc__handle_closed);
 }
 
 static void close_handles(lc_t *c) {
@@ -314,6 +278,7 @@ static void on_exit_poll(uv_poll_t *h, int status, int events) {
   c->exited = true;
   drain(c, &c->out_pipe, "stdout");
   drain(c, &c->err_pipe, "stderr");
+  lc__agent_ended(c, true);
   wk_exit_t ex = {0};
   classify(w, c, st, &ex);
   err_t err = ERR_INIT;
@@ -375,6 +340,7 @@ static void to_rt_spec(worker_local_t *w, lc_t *c, rt_spec_t *rs,
       .net = {.mode = spec->block_network ? RT_NET_NONE : RT_NET_BRIDGE,
               .cidr_allowlist = spec->cidr_allowlist,
               .n_cidr = spec->n_cidr},
+      .ctl_fd = -1,
   };
   *mounts_out = mounts;
 }
@@ -391,8 +357,20 @@ static void launch(worker_local_t *w, lc_t *c) {
   rt_mount_t *mounts;
   to_rt_spec(w, c, &rs, &mounts);
   err_t err = ERR_INIT;
-  int rc = rt_container_start(w->rt, &rs, &c->proc, &err);
+  int chan[2] = {-1, -1}, rc = 0;
+  if (c->spec->agent) {
+    /* skiff-init's end becomes its fd 3 (the exec agent); ours stays. */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                   chan) < 0)
+      rc = err_sys(&err, -errno, "container %s: exec agent channel", c->id);
+    else
+      rs.ctl_fd = chan[1];
+  }
+  if (rc == 0) rc = rt_container_start(w->rt, &rs, &c->proc, &err);
   free(mounts);
+  if (chan[1] >= 0) close(chan[1]);
+  if (rc < 0 && chan[0] >= 0) close(chan[0]);
+  if (rc == 0) c->agent_fd = chan[0];
   if (rc < 0) {
     wk_exit_t ex = {.end = WK_START_FAILED, .message = err.msg};
     emit_exited(c, &ex);
@@ -409,7 +387,7 @@ static void launch(worker_local_t *w, lc_t *c) {
   uv_pipe_open(&c->out_pipe, c->proc.stdout_fd);
   uv_pipe_open(&c->err_pipe, c->proc.stderr_fd);
   c->exit_poll.data = c->out_pipe.data = c->err_pipe.data = c->grace.data = c;
-  c->open_handles = 4;
+  c->open_handles += 4;
   uv_poll_start(&c->exit_poll, UV_READABLE, on_exit_poll);
   uv_read_start((uv_stream_t *)&c->out_pipe, on_alloc, on_read);
   uv_read_start((uv_stream_t *)&c->err_pipe, on_alloc, on_read);
@@ -417,6 +395,7 @@ static void launch(worker_local_t *w, lc_t *c) {
   if (w->live) w->live->prev = c;
   w->live = c;
   emit_started(c);
+  if (c->agent_fd >= 0) lc__agent_started(c);
 }
 
 /* Starts what was queued before this round; starts asked for by the event
@@ -448,7 +427,7 @@ static void local_info(wk_worker_t *base, wk_info_t *out) {
 static int local_start(wk_worker_t *base, const wk_spec_t *spec, void *data,
                        err_t *err) {
   worker_local_t *w = (worker_local_t *)base;
-  if (!spec->id || find(w, spec->id))
+  if (!spec->id || lc__find(w, spec->id))
     return err_set(err, -EEXIST,
                    "container %s: a container with this id is already on "
                    "this worker",
@@ -460,6 +439,7 @@ static int local_start(wk_worker_t *base, const wk_spec_t *spec, void *data,
   lc_t *c = xcalloc(1, sizeof *c);
   c->w = w;
   c->data = data;
+  c->agent_fd = -1;
   snprintf(c->id, sizeof c->id, "%s", spec->id);
   c->bundle = xasprintf("%s/%s", w->containers_dir, spec->id);
   c->spec = wk_spec_dup(spec);
@@ -497,7 +477,7 @@ static void mark_killed(lc_t *c, int reason) {
 static int local_signal(wk_worker_t *base, const char *id, enum wk_signal sig,
                         int reason, err_t *err) {
   worker_local_t *w = (worker_local_t *)base;
-  lc_t *c = find(w, id);
+  lc_t *c = lc__find(w, id);
   if (!c || c->exited)
     return err_set(err, -ENOENT, "container %s is not on this worker", id);
   mark_killed(c, reason);
@@ -514,7 +494,7 @@ static int local_stop(wk_worker_t *base, const char *id, uint64_t grace_ms,
   worker_local_t *w = (worker_local_t *)base;
   int rc = local_signal(base, id, WK_TERM, reason, err);
   if (rc < 0) return rc;
-  lc_t *c = find(w, id);
+  lc_t *c = lc__find(w, id);
   if (c && c->started && !uv_is_active((uv_handle_t *)&c->grace))
     uv_timer_start(&c->grace, on_grace, grace_ms, 0);
   return 0;
@@ -539,6 +519,7 @@ static void local_close(wk_worker_t *base) {
     unlink_live(w, c);
     close(c->proc.pidfd);
     c->exited = true;
+    lc__agent_ended(c, false);
     uv_poll_stop(&c->exit_poll);
     close_handles(c);
   }
@@ -560,6 +541,13 @@ static const wk_ops_t local_ops = {
     .signal = local_signal,
     .stop = local_stop,
     .close = local_close,
+    .exec = lc__exec,
+    .stdin_write = lc__stdin_write,
+    .resize = lc__resize,
+    .proc_signal = lc__proc_signal,
+    .tunnel = lc__tunnel,
+    .fs = lc__fs,
+    .snapshot = lc__snapshot,
 };
 
 int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,

@@ -105,14 +105,54 @@ typedef struct wk_spec {
   int seccomp;
   uint64_t disk_max_mib; /* writable layer's cap (ephemeral_disk), 0 none */
   uint64_t nofile;       /* RLIMIT_NOFILE inside, 0 the runtime's default */
-  uint64_t pids_max;
   /* The network: loopback only when block_network; otherwise eth0 on the
    * worker's bridge with NAT, limited to cidr_allowlist (IPv4 CIDRs) when
    * n_cidr > 0. */
   bool block_network;
   const char *const *cidr_allowlist;
   size_t n_cidr;
+  /* Sandboxes: skiff-init serves the exec agent (the exec, stdin_write,
+   * resize, proc_signal, tunnel and fs commands) on a control channel. */
+  bool agent;
 } wk_spec_t;
+
+/* A process run inside a container by its exec agent (sandboxes). */
+typedef struct wk_exec {
+  char *const *argv;   /* NULL-terminated, argv[0] searched in PATH */
+  char *const *envp;   /* the whole environment, NULL-terminated */
+  const char *workdir; /* NULL: the container's */
+  bool pty;            /* a pty made inside: stdout carries both streams */
+  uint16_t rows, cols; /* its size (0: 24 x 80) */
+} wk_exec_t;
+
+/* A file operation on a container's root (sandboxes' files API), run by
+ * the worker on the host with every path resolved inside the root. */
+enum wk_fs_op {
+  WK_FS_READ,   /* path -> data */
+  WK_FS_WRITE,  /* path, data (parent must exist) */
+  WK_FS_LIST,   /* path -> json {"entries":[...]} */
+  WK_FS_STAT,   /* path -> json */
+  WK_FS_MKDIR,  /* path, flag: parents */
+  WK_FS_REMOVE, /* path, flag: recursive */
+  WK_FS_COPY,   /* path (source), path2 (destination) */
+};
+
+typedef struct wk_fs_req {
+  enum wk_fs_op op;
+  const char *path, *path2;
+  const void *data;
+  size_t len;
+  bool flag;
+  size_t max_read; /* WK_FS_READ: -E2BIG beyond this */
+} wk_fs_req_t;
+
+/* What an fs command answers: data (READ; free()) or json (LIST, STAT; a
+ * new reference). */
+typedef struct wk_fs_res {
+  char *data;
+  size_t len;
+  struct json_t *json;
+} wk_fs_res_t;
 
 /* How a container is asked to end. */
 enum wk_signal {
@@ -139,6 +179,16 @@ typedef struct wk_events {
   void (*exited)(void *ctx, wk_worker_t *w, void *data, const wk_exit_t *ex);
   /* The worker is gone; see the contract above. */
   void (*lost)(void *ctx, wk_worker_t *w, const char *why);
+  /* Exec'd processes (sandboxes). Output of process proc on stream 1
+   * (stdout) or 2 (stderr); len 0 says the stream is closed. Every output
+   * and the exec_exited of a container's processes come before its
+   * exited. */
+  void (*exec_output)(void *ctx, wk_worker_t *w, void *data, uint32_t proc,
+                      int stream, const char *bytes, size_t len);
+  /* Process proc ended: code is its exit code, 128 + N when signal N
+   * killed it, 137 when its container ended first. */
+  void (*exec_exited)(void *ctx, wk_worker_t *w, void *data, uint32_t proc,
+                      int code);
 } wk_events_t;
 
 typedef struct wk_ops {
@@ -157,6 +207,34 @@ typedef struct wk_ops {
   int (*stop)(wk_worker_t *w, const char *id, uint64_t grace_ms, int reason,
               err_t *err);
   void (*close)(wk_worker_t *w);
+  /* Sandboxes (containers started with spec.agent). Runs process proc (a
+   * number the caller picks, unique in the container) in container id; it
+   * may be asked for before the container started (it runs once it has).
+   * Its output and end come as exec_output and exec_exited events. */
+  int (*exec)(wk_worker_t *w, const char *id, uint32_t proc,
+              const wk_exec_t *ex, err_t *err);
+  /* Writes to its stdin (queued; never blocks); eof closes it after. */
+  int (*stdin_write)(wk_worker_t *w, const char *id, uint32_t proc,
+                     const void *data, size_t len, bool eof, err_t *err);
+  int (*resize)(wk_worker_t *w, const char *id, uint32_t proc, uint16_t rows,
+                uint16_t cols, err_t *err);
+  int (*proc_signal)(wk_worker_t *w, const char *id, uint32_t proc, int sig,
+                     err_t *err);
+  /* Listens on 127.0.0.1 of the worker's host (*host_port, ephemeral) and
+   * relays each connection to 127.0.0.1:port inside the container. */
+  int (*tunnel)(wk_worker_t *w, const char *id, int port, int *host_port,
+                err_t *err);
+  /* A file operation on the running container's root. Synchronous: the
+   * local worker does it at once (a remote backend answers over its
+   * stream, which will need an asynchronous form of this command). */
+  int (*fs)(wk_worker_t *w, const char *id, const wk_fs_req_t *req,
+            wk_fs_res_t *res, err_t *err);
+  /* Copies the running container's writable layer (overlayfs upper form:
+   * whiteouts and opaque directories kept) into dest_dir, an empty
+   * directory on the worker (a layer being made in its image store).
+   * Synchronous, like fs. */
+  int (*snapshot)(wk_worker_t *w, const char *id, const char *dest_dir,
+                  err_t *err);
   /* Room for more: snapshot (a template from a running container),
    * restore. */
 } wk_ops_t;
@@ -183,6 +261,9 @@ static inline int wk_signal(wk_worker_t *w, const char *id, enum wk_signal sig,
 static inline int wk_stop(wk_worker_t *w, const char *id, uint64_t grace_ms,
                           int reason, err_t *err) {
   return w->ops->stop(w, id, grace_ms, reason, err);
+}
+static inline bool wk_has_exec(const wk_worker_t *w) {
+  return w->ops->exec != NULL;
 }
 static inline void wk_close(wk_worker_t *w) {
   if (w) w->ops->close(w);

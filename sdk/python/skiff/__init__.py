@@ -28,10 +28,14 @@ __all__ = [
     "Image",
     "LocalEntrypoint",
     "Period",
+    "Probe",
     "Retries",
+    "Sandbox",
+    "Tunnel",
     "Schedule",
     "batched",
     "concurrent",
+    "container_process",
     "enter",
     "exception",
     "exit",
@@ -45,3 +49,21 @@ __all__ = [
 def is_local() -> bool:
     """False inside a skiff container (``SKIFF_IS_REMOTE=1``), True elsewhere."""
     return os.environ.get("SKIFF_IS_REMOTE") != "1"
+
+
+# Sandboxes are loaded on first use: the runner of every container imports
+# skiff, and most never make a sandbox.
+_LAZY = {"Sandbox": "sandbox", "Probe": "sandbox", "Tunnel": "sandbox", "container_process": None}
+
+
+def __getattr__(name: str):  # PEP 562
+    if name not in _LAZY:
+        raise AttributeError(f"module 'skiff' has no attribute {name!r}")
+    import importlib
+
+    mod = _LAZY[name]
+    value = importlib.import_module(f".{mod or name}", __name__)
+    if mod:
+        value = getattr(value, name)
+    globals()[name] = value
+    return value

@@ -38,6 +38,9 @@ class Connection:
         # A child made by fork (multiprocessing) must not share the
         # parent's socket: both would read each other's answers.
         self._pid = os.getpid()
+        # The header fields of the last answer, names in lower case (the
+        # sandbox streams read X-Skiff-Offset and X-Skiff-Eof).
+        self.last_headers: Dict[str, str] = {}
 
     def set_timeout(self, timeout: Optional[float]) -> None:
         """Socket timeout for the next request, in seconds."""
@@ -125,6 +128,7 @@ class Connection:
             name, sep, value = line.decode("latin-1").partition(":")
             if sep:
                 fields[name.strip().lower()] = value.strip()
+        self.last_headers = fields
         will_close = fields.get("connection", "").lower() == "close" or parts[0] == "HTTP/1.0"
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             payload = b""

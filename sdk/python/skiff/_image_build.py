@@ -468,6 +468,9 @@ def build(client: Client, resolved: ResolvedImage, label: str, out: Any = None,
     """
     if resolved.is_plain_host:
         return "host"
+    if resolved.base.get("kind") == "image" and not resolved.steps:
+        # an image skiffd already holds (Sandbox.snapshot_filesystem)
+        return str(resolved.base["image_id"])
     out = sys.stderr if out is None else out
     view = BuildView(out, label, verbose, steps=1 + len(resolved.steps))
     try:

@@ -509,6 +509,49 @@ class App:
         """The ``ap-…`` id while the app runs, else None."""
         return self._app_id
 
+    @staticmethod
+    def lookup(name: str, *, create_if_missing: bool = False, client: Optional[Client] = None) -> "App":
+        """The running deployed app ``name``, as Modal's ``App.lookup``: an
+        app to create sandboxes in (``skiff.Sandbox.create(app=...)``).
+
+        Args:
+            create_if_missing: deploy an empty app of that name when none runs.
+
+        Raises:
+            skiff.exception.NotFoundError: no such app runs and
+                ``create_if_missing`` is False.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"App.lookup(): name must be a str, got {_given(name)}")
+        _check_app_name(name)
+        client = client or default_client()
+        import urllib.parse
+
+        info: Optional[Dict[str, Any]]
+        try:
+            info = client.request("GET", f"/v1/apps/{urllib.parse.quote(name, safe='')}")
+        except exc.NotFoundError:
+            info = None
+        if info is not None and info.get("state") == "stopped":
+            info = None
+        if info is None:
+            if not create_if_missing:
+                raise exc.NotFoundError(
+                    f"no running app named {name!r}: deploy it, or use App.lookup({name!r}, create_if_missing=True)"
+                )
+            info = client.request("POST", "/v1/apps", {"name": name, "ephemeral": False, "deploy": True,
+                                                       "files": [], "functions": []}, timeout=60.0)
+        app_id = info.get("app_id")
+        if not isinstance(app_id, str):
+            raise exc.ApiError(f"skiffd described app {name!r} without an app_id: {info!r}")
+        app = App(name)
+        app._app_id = app_id
+        app._client = client
+        app._deployed_name = name
+        v = info.get("version")
+        app._version = v if isinstance(v, int) and not isinstance(v, bool) else None
+        return app
+
     @property
     def version(self) -> Optional[int]:
         """The version made by the last :meth:`deploy` of this App, else None."""

@@ -34,6 +34,8 @@ __all__ = [
     "NotFoundError",
     "ConnectionError",
     "ApiError",
+    "SandboxTimeoutError",
+    "SandboxTerminatedError",
 ]
 
 
@@ -110,6 +112,16 @@ class OutputExpiredError(TimeoutError):
     """The call's result is gone: skiffd keeps the results of a finished call
     for a limited time (``skiffd --result-retention``, default 7 days) and
     then deletes them (HTTP 410). As in Modal, a ``TimeoutError``."""
+
+
+class SandboxTimeoutError(TimeoutError):
+    """A sandbox ran past its ``timeout`` (or ``idle_timeout``) and was
+    stopped, as in Modal; create it with a longer ``timeout=``."""
+
+
+class SandboxTerminatedError(Error):
+    """The sandbox was terminated (``terminate()``, ``skiff sandbox stop``)
+    or has exited, so it cannot run, take input or serve files any more."""
 
 
 class InputCancellation(Error):

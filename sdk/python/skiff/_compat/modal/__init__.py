@@ -4,20 +4,24 @@
 this package to the END of ``sys.path``, so ``import modal`` finds this shim
 only when the real ``modal`` package is not installed.  It re-exports
 skiff's public names (``modal.App``, ``modal.Image``, ``modal.Retries``, ``modal.is_local``,
-``modal.FunctionCall``, ``modal.exception``...).
+``modal.FunctionCall``, ``modal.exception``, ``modal.Sandbox``,
+``modal.container_process``...).
 """
 
 from skiff import App, Function, FunctionCall, Image, LocalEntrypoint, Retries, __version__, is_local  # noqa: F401
 from skiff import Cron, Period, batched, concurrent  # noqa: F401
 from skiff import Cls, enter, exit, method, parameter  # noqa: F401
+from skiff import Probe, Sandbox, Tunnel  # noqa: F401
 import sys as _sys
 
-from skiff import exception  # noqa: F401
+from skiff import container_process, exception  # noqa: F401
 
 # `import modal.exception` / `from modal.exception import X` give skiff.exception itself.
 _sys.modules[__name__ + ".exception"] = exception
+# `from modal.container_process import ContainerProcess` too.
+_sys.modules[__name__ + ".container_process"] = container_process
 
-__all__ = ["App", "Cls", "Cron", "Function", "FunctionCall", "Image", "LocalEntrypoint", "Period", "Retries", "batched", "concurrent",
-           "enter", "exception", "exit", "is_local", "method", "parameter"]
+__all__ = ["App", "Cls", "Cron", "Function", "FunctionCall", "Image", "LocalEntrypoint", "Period", "Probe", "Retries", "Sandbox", "Tunnel", "batched", "concurrent",
+           "container_process", "enter", "exception", "exit", "is_local", "method", "parameter"]
 
 __skiff_shim__ = True

@@ -1,0 +1,95 @@
+/* The local worker's records, shared by local.c (containers) and
+ * local_exec.c (the exec agent of sandboxes: processes, stdin, tunnels,
+ * files). Not for other modules. */
+#ifndef SKIFF_WORKER_LOCAL_INTERNAL_H
+#define SKIFF_WORKER_LOCAL_INTERNAL_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "runtime/runtime.h"
+#include "worker/local.h"
+
+typedef struct worker_local worker_local_t;
+typedef struct lc lc_t;
+
+/* One container: queued (spec set, not started) or live (started). */
+struct lc {
+  worker_local_t *w;
+  char id[40];
+  char *bundle;
+  char *run_dir; /* its runner socket's directory, mounted at /skiff/run */
+  void *data;
+  wk_spec_t *spec; /* until it starts */
+  rt_proc_t proc;
+  uv_poll_t exit_poll;
+  uv_pipe_t out_pipe;
+  uv_pipe_t err_pipe;
+  uv_timer_t grace; /* stop: SIGKILL when it outlives its grace */
+  int open_handles;
+  bool started;
+  bool exited;
+  bool killed;
+  int kill_reason;
+  lc_t *prev, *next;
+  /* The exec agent (spec.agent): the worker's end of skiff-init's control
+   * channel, and the processes exec'd in it (local_exec.c). */
+  int agent_fd; /* -1: none */
+  uv_poll_t agent_poll;
+  struct lp *procs;
+  struct ltun *tunnels;
+};
+
+struct worker_local {
+  wk_worker_t base;
+  uv_loop_t *loop;
+  char *sdk_dir, *init_path, *run_dir;
+  int (*runner_open)(void *ctx, const char *id, const char *path, err_t *err);
+  void (*runner_close)(void *ctx, const char *id);
+  void *runner_ctx;
+  rt_t *rt;
+  char *containers_dir;
+  lc_t *live;
+  lc_t *queued, *queued_tail; /* starts in the order they were asked for */
+  uv_idle_t idle;             /* runs the queued starts */
+  double cpu_total;
+  uint64_t mem_total_mib;
+  int64_t gpu_total;
+  char cgroup_parent[32];
+};
+
+
+/* local.c */
+void lc__handle_closed(uv_handle_t *h); /* counts a handle of c down */
+/* Counts one of c's handles down; c is freed with its last one. */
+void lc__unref(lc_t *c);
+
+/* local_exec.c */
+/* After the clone: watches the agent channel and sends queued execs. */
+void lc__agent_started(lc_t *c);
+/* The container is gone: drains and ends its processes (exec_exited 137
+ * for those still running), closes the channel and the tunnels. */
+void lc__agent_ended(lc_t *c, bool emit);
+/* A queued container dropped before it ran: frees its processes. */
+void lc__agent_free_unstarted(lc_t *c);
+int lc__exec(wk_worker_t *w, const char *id, uint32_t proc,
+             const wk_exec_t *ex, err_t *err);
+int lc__stdin_write(wk_worker_t *w, const char *id, uint32_t proc,
+                    const void *data, size_t len, bool eof, err_t *err);
+int lc__resize(wk_worker_t *w, const char *id, uint32_t proc, uint16_t rows,
+               uint16_t cols, err_t *err);
+int lc__proc_signal(wk_worker_t *w, const char *id, uint32_t proc, int sig,
+                    err_t *err);
+int lc__tunnel(wk_worker_t *w, const char *id, int port, int *host_port,
+               err_t *err);
+int lc__fs(wk_worker_t *w, const char *id, const wk_fs_req_t *req,
+           wk_fs_res_t *res, err_t *err);
+int lc__snapshot(wk_worker_t *w, const char *id, const char *dest_dir,
+                 err_t *err);
+lc_t *lc__find(worker_local_t *w, const char *id);
+
+/* fs.c: file operations inside the root of the container whose PID 1 is
+ * pid (host pid), every path resolved in it (openat2 RESOLVE_IN_ROOT). */
+int wk_fs_run(int pid, const wk_fs_req_t *req, wk_fs_res_t *res, err_t *err);
+
+#endif
