@@ -207,9 +207,10 @@ def p_chroot_escape(args):
     """mkdir x; chroot x; chdir ../.. (64x); chroot . -- then look for the host."""
     marker, token = args.get("marker", ""), args.get("token", "")
 
+    d = f"/tmp/skiff-probe-chroot-{os.getpid()}"
+    os.makedirs(d, exist_ok=True)
+
     def escape():
-        d = f"/tmp/skiff-probe-chroot-{os.getpid()}"
-        os.makedirs(d, exist_ok=True)
         os.chroot(d)
         for _ in range(64):
             os.chdir("..")
@@ -223,7 +224,7 @@ def p_chroot_escape(args):
 
     out = in_child(escape)
     try:
-        os.rmdir(f"/tmp/skiff-probe-chroot-{os.getpid()}")
+        os.rmdir(d)
     except OSError:
         pass
     return result("chroot_escape", True, bool(out.get("marker_seen")), out)
@@ -388,23 +389,26 @@ def p_init_module(args):
 
 
 def p_mknod(args):
-    """mknod c 1 3 (/dev/null's numbers) in /tmp and read from it."""
+    """mknod c 1 3 (/dev/null's numbers) in /tmp and /var/tmp (the root file
+    system) and read from it.  Succeeded: a node made by us could be opened."""
     import stat as _st
-    p = f"/tmp/skiff-probe-null-{os.getpid()}"
-    try:
-        os.mknod(p, 0o600 | _st.S_IFCHR, os.makedev(1, 3))
-    except OSError as e:
-        return result("mknod", True, False, {"mknod": ename(e.errno)})
-    out = {"mknod": "ok"}
-    ok = False
-    try:
-        fd = os.open(p, os.O_RDONLY)
-        out["read"] = len(os.read(fd, 16))
-        os.close(fd)
-        ok = True
-    except OSError as e:
-        out["open"] = ename(e.errno)
-    os.unlink(p)
+    out, ok = {}, False
+    for d in ("/tmp", "/var/tmp"):
+        p = f"{d}/skiff-probe-null-{os.getpid()}"
+        try:
+            os.mknod(p, 0o600 | _st.S_IFCHR, os.makedev(1, 3))
+        except OSError as e:
+            out[d] = {"mknod": ename(e.errno)}
+            continue
+        out[d] = {"mknod": "ok"}
+        try:
+            fd = os.open(p, os.O_RDONLY)
+            out[d]["read"] = len(os.read(fd, 16))
+            os.close(fd)
+            ok = True
+        except OSError as e:
+            out[d]["open"] = ename(e.errno)
+        os.unlink(p)
     return result("mknod", True, ok, out)
 
 
