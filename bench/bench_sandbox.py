@@ -18,7 +18,9 @@ in a temp dir) and `runsc --network=none do`:
                      (BENCH_SB_TRY500=0 skips)
 - sb.fn.cold/warm    cold start and warm call of a function, labelled
                      BENCH_SB_LABEL (default: the git revision) so that runs
-                     before and after the hardening can be compared
+                     before and after the hardening can be compared; with
+                     BENCH_SB_BASELINE=<results.jsonl of a run before>, its
+                     sb.fn.* rows come along as sb.fn.*_baseline
 
 When skiffd has no Sandbox API (GET /v1/sandboxes is 404) the skiff rows say
 "not available" and the peers still run.  Needs root.
@@ -306,12 +308,14 @@ def bench_exec(res, app_id, reason):
             b = RuncBundle(["sleep", "600"])
             cid = b.next_id()
             try:
-                subprocess.run(["runc", "run", "-d", "--bundle", b.dir, cid], cwd=b.dir, check=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                # detached: the container keeps runc's stdio, so none of it may be a pipe we read
+                subprocess.run(["runc", "run", "-d", "--bundle", b.dir, cid], cwd=b.dir, check=True, timeout=60,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
                 def one():
                     t0 = time.perf_counter()
-                    subprocess.run(["runc", "exec", cid, "/bin/true"], check=True, stdin=subprocess.DEVNULL)
+                    subprocess.run(["runc", "exec", cid, "/bin/true"], check=True, timeout=60,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     return (time.perf_counter() - t0) * 1e3
                 one()
                 res.add("sb.exec.runc", **stats([one() for _ in range(EXEC_N)]))
@@ -466,6 +470,27 @@ def main():
         bench_idle(res, app_id, reason)
     if "fn" in parts:
         guarded(res, "sb.fn.cold", lambda: bench_function(res))
+        base = os.environ.get("BENCH_SB_BASELINE")
+        if base:
+            copy_baseline(res, base)
+
+
+def copy_baseline(res, path):
+    """The last sb.fn.cold/warm rows of an earlier results file, as *_baseline."""
+    last = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    d = json.loads(line)
+                    if d.get("key") in ("sb.fn.cold", "sb.fn.warm"):
+                        last[d["key"]] = d
+    except (OSError, ValueError) as e:
+        res.add("sb.fn.cold_baseline", error=f"cannot read BENCH_SB_BASELINE={path}: {e}")
+        return
+    for k, d in sorted(last.items()):
+        d = {f: v for f, v in d.items() if f != "key"}
+        res.add(f"{k}_baseline", **d)
 
 
 if __name__ == "__main__":
