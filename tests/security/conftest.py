@@ -255,6 +255,9 @@ class Sandbox:
         body = {"app_id": app_id, "command": None, "timeout": 600}
         body.update(over)
         r = d.api("POST", "/v1/sandboxes", body)
+        msg = ((r.json or {}).get("error") or {}).get("message", "") if r.status == 400 else ""
+        if over.get("isolation") and "not available" in msg:
+            pytest.skip(f"isolation={over['isolation']!r}: {msg}")
         assert r.status == 200, f"POST /v1/sandboxes {body}: {r}\n{d.log()}"
         self.id = r.json["sandbox_id"]
 
@@ -283,9 +286,17 @@ class Sandbox:
         out = self.read(pid)
         lines = [l for l in out.decode("utf-8", "replace").splitlines() if l.startswith("{")]
         if not lines:
-            err = self.read(pid, "stderr")
-            return {"probe": name, "attempted": False, "succeeded": False,
-                    "detail": {"no_output": err.decode("utf-8", "replace")[-800:]}}
+            # killed before it could print (a bomb meeting a limit), or the
+            # probe could not run at all (a traceback on stderr)
+            err = self.read(pid, "stderr").decode("utf-8", "replace")
+            w = self.d.api("GET", f"/v1/processes/{pid}/wait?timeout=10", timeout=30)
+            rc = (w.json or {}).get("returncode") if w.status == 200 else None
+            st = self.d.api("GET", f"/v1/sandboxes/{self.id}")
+            state = (st.json or {}).get("state") if st.status == 200 else None
+            killed = "Traceback" not in err and (rc is None or rc < 0 or rc >= 128 or state == "exited")
+            return {"probe": name, "attempted": killed, "succeeded": False,
+                    "detail": {"no_output": True, "returncode": rc, "sandbox_state": state,
+                               "stderr": err[-800:]}}
         return json.loads(lines[-1])
 
     def terminate(self) -> None:
