@@ -234,7 +234,10 @@ def guarded(res, key, fn):
     try:
         fn()
     except Exception as e:  # noqa: BLE001 - a peer that fails is a row that says why
-        res.add(key, error=f"{type(e).__name__}: {str(e)[:300]}")
+        if "is not available" in str(e):  # skiffd refused, e.g. isolation='gvisor' on this worker
+            res.add(key, missing=f"not available: {str(e)[:300]}")
+        else:
+            res.add(key, error=f"{type(e).__name__}: {str(e)[:300]}")
         log(f"{key}: {e}")
 
 
@@ -332,6 +335,7 @@ def bench_idle(res, app_id, reason):
 
     def per_skiff(n):
         before = mem_available_kib()
+        cg_before = cgroup_memory_kib()
         ids = []
         try:
             for _ in range(n):
@@ -347,7 +351,8 @@ def bench_idle(res, app_id, reason):
             time.sleep(1.0)  # let page cache settle before reading the delta
             after = mem_available_kib()
             cg = cgroup_memory_kib()
-            return (before - after) / n / 1024.0, (cg / n / 1024.0) if cg is not None else None
+            cg_each = (cg - (cg_before or 0.0)) / n / 1024.0 if cg is not None else None
+            return (before - after) / n / 1024.0, cg_each
         finally:
             sb_terminate(ids)
 
