@@ -141,24 +141,31 @@ def p_proc1_root(args):
 
 def p_proc_self_exe(args):
     """CVE-2019-5736: open the running binary (ours, PID 1's) for writing.
-    Nothing is ever written: the fd is closed at once."""
-    opened, ids = {}, []
+    Nothing is ever written: the fd is closed at once.  A running binary
+    answers ETXTBSY before the kernel looks at the mount, so the mount of
+    each one that is a host file (same device and inode as a binary the test
+    names) is read too: a writable one is what the attack needs."""
+    opened, host_rw = {}, {}
+    host_ids = [list(x) for x in args.get("exe_ids", [])]
     for p in ("/proc/self/exe", "/proc/1/exe"):
-        try:
-            st = os.stat(p)
-            ids.append([st.st_dev, st.st_ino])
-        except OSError:
-            pass
         try:
             fd = os.open(p, os.O_WRONLY | os.O_APPEND)
             os.close(fd)
             opened[p] = "opened"
         except OSError as e:
             opened[p] = ename(e.errno)
-    host_ids = [list(x) for x in args.get("exe_ids", [])]
-    shares = [i for i in ids if i in host_ids]
-    return result("proc_self_exe", True, any(v == "opened" for v in opened.values()),
-                  {"open_for_write": opened, "same_inode_as_host_binary": bool(shares)})
+        try:
+            st = os.stat(p)
+            if [st.st_dev, st.st_ino] in host_ids:
+                fd = os.open(p, os.O_PATH)
+                try:
+                    host_rw[p] = not (os.statvfs(fd).f_flag & os.ST_RDONLY)
+                finally:
+                    os.close(fd)
+        except OSError as e:
+            host_rw[p] = ename(e.errno)
+    hit = any(v == "opened" for v in opened.values()) or any(v is True for v in host_rw.values())
+    return result("proc_self_exe", True, hit, {"open_for_write": opened, "host_binary_on_writable_mount": host_rw})
 
 
 def p_inherited_fd(args):
