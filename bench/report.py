@@ -613,6 +613,120 @@ def render_hot(R):
     return lines
 
 
+def render_sandbox(R):
+    """The "## Sandboxes" section (list of lines), or [] when part `sandbox`
+    gave no results (bench/bench_sandbox.py)."""
+    if not any(k.startswith("sb.") for k in R):
+        return []
+
+    def one(key):
+        v = R.get(key)
+        return v[-1] if v else None
+
+    run = one("sb.run") or {}
+    anchors = run.get("anchors_ms") or {}
+    aims = run.get("aims") or {}
+    out = []
+    w = out.append
+
+    def cell(r, field="p50_ms"):
+        if r is None:
+            return "not measured"
+        if "missing" in r or "error" in r:
+            return r.get("missing") or f"failed: {r['error']}"
+        return fmt_ms(r.get(field))
+
+    def ratio(a, b, field="p50_ms"):
+        if not a or not b or a.get(field) is None or b.get(field) in (None, 0):
+            return ""
+        return f"{a[field] / b[field]:.2f}x"
+
+    w("## Sandboxes")
+    w("")
+    w(f"Part `sandbox` (bench/bench_sandbox.py), label `{run.get('label', '?')}`: skiff's Sandbox API against "
+      "bwrap, `runc run` (rootfs a read-only bind of /) and `runsc --network=none do`, in the same run. "
+      f"Published anchors for create to first command: Daytona {fmt_ms(anchors.get('daytona'))}, "
+      f"E2B {fmt_ms(anchors.get('e2b'))}, Modal {fmt_ms(anchors.get('modal'))} "
+      f"(p99 {fmt_ms(anchors.get('modal_p99'))}).")
+    w("")
+    sk = one("sb.create.skiff.serial") or one("sb.create.skiff")
+    skc = one("sb.create.skiff.concurrent") or one("sb.create.skiff")
+    w(f"### Create to the first output of `echo` ({run.get('n', '?')} one at a time; "
+      f"{run.get('concurrency', '?')} at once)")
+    w("")
+    w("| system | p50 | p99 | p50 at once | p99 at once | skiff / it (p50) |")
+    w("|---|---|---|---|---|---|")
+    for name, key in (("skiff", "sb.create.skiff"), ("skiff, gVisor", "sb.create.skiff_gvisor"),
+                      ("bwrap", "sb.create.bwrap"), ("runc", "sb.create.runc"), ("runsc", "sb.create.runsc")):
+        s1 = one(f"{key}.serial") or one(key)
+        c1 = one(f"{key}.concurrent") or one(key)
+        if s1 is None or "missing" in s1 or "error" in s1:
+            w(f"| {name} | {cell(s1)} | | | | |")
+            continue
+        r = "" if key == "sb.create.skiff" else ratio(sk, s1)
+        w(f"| {name} | {cell(s1)} | {cell(s1, 'p99_ms')} | {cell(c1)} | {cell(c1, 'p99_ms')} | {r} |")
+    w("")
+    if sk and sk.get("p50_ms") is not None:
+        w("- " + aim(sk["p50_ms"] < aims.get("create_p50_ms", 30), f"aim p50 < {fmt_ms(aims.get('create_p50_ms'))}"))
+        if skc and skc.get("p99_ms") is not None:
+            w("- " + aim(skc["p99_ms"] < aims.get("create_p99_at_50_ms", 100),
+                         f"aim p99 < {fmt_ms(aims.get('create_p99_at_50_ms'))} at {run.get('concurrency')} at once"))
+        for n in ("daytona", "e2b", "modal"):
+            if anchors.get(n):
+                w(f"- {anchors[n] / sk['p50_ms']:.1f}x faster than {n.capitalize()}'s published "
+                  f"{fmt_ms(anchors[n])}")
+        w("")
+    w(f"### Exec on a live sandbox ({run.get('exec_n', '?')} x `/bin/true`, each to its exit status)")
+    w("")
+    w("| system | p50 | p99 |")
+    w("|---|---|---|")
+    ex = one("sb.exec.skiff")
+    for name, key in (("skiff", "sb.exec.skiff"), ("runc exec", "sb.exec.runc"), ("bwrap", "sb.exec.bwrap")):
+        r = one(key)
+        w(f"| {name} | {cell(r)} | {cell(r, 'p99_ms') if r and 'missing' not in r else ''} |")
+    if ex and ex.get("p50_ms") is not None:
+        w("")
+        w("- " + aim(ex["p50_ms"] < aims.get("exec_ms", 5), f"aim exec < {fmt_ms(aims.get('exec_ms'))}"))
+    w("")
+    w(f"### Memory per idle sandbox ({run.get('idle_n', '?')} idle ones; MemAvailable delta)")
+    w("")
+    w("| system | MiB each (MemAvailable) | MiB each (cgroup) | fit in 24 GiB |")
+    w("|---|---|---|---|")
+    for name, key in (("skiff", "sb.idle.skiff"), ("skiff, 500 at once", "sb.idle.skiff_500"),
+                      ("bwrap", "sb.idle.bwrap"), ("runc", "sb.idle.runc"), ("runsc", "sb.idle.runsc")):
+        r = one(key)
+        if r is None or "missing" in r or "error" in r:
+            w(f"| {name} | {cell(r)} | | |")
+            continue
+        cg = r.get("cgroup_mib_each")
+        w(f"| {name} | {r.get('mem_available_mib_each', 0):.2f} | {'' if cg is None else f'{cg:.2f}'} | "
+          f"{r.get('fit_in_24gib') or ''} |")
+    idle = one("sb.idle.skiff")
+    if idle and idle.get("mem_available_mib_each") is not None:
+        w("")
+        w("- " + aim(idle["mem_available_mib_each"] < aims.get("idle_mib", 4) and
+                     (idle.get("fit_in_24gib") or 0) >= aims.get("idle_count", 500),
+                     f"aim >= {aims.get('idle_count', 500)} idle sandboxes under {aims.get('idle_mib', 4):g} MiB each"))
+    w("")
+    cold, warm = one("sb.fn.cold"), one("sb.fn.warm")
+    base = one("sb.fn.cold_baseline")
+    w("### A function, cold and warm (before/after the hardening: compare labels)")
+    w("")
+    w("| label | cold start p50 | warm call p50 | warm call p99 |")
+    w("|---|---|---|---|")
+    if base:
+        bw = one("sb.fn.warm_baseline") or {}
+        w(f"| {base.get('label', 'baseline')} | {cell(base)} | {cell(bw)} | {cell(bw, 'p99_ms')} |")
+    w(f"| {(cold or {}).get('label', run.get('label', '?'))} | {cell(cold)} | {cell(warm)} | {cell(warm, 'p99_ms')} |")
+    if base and cold and base.get("p50_ms") and cold.get("p50_ms") is not None:
+        added = (cold["p50_ms"] / base["p50_ms"] - 1) * 100
+        w("")
+        w("- " + aim(added <= aims.get("cold_added_pct", 10),
+                     f"aim <= {aims.get('cold_added_pct', 10):g} % added to cold start ({added:+.1f} %)"))
+    w("")
+    return out
+
+
 def splice_images(out, section, heading="## Images", before=("## What each row measures",)):
     """Replaces (or adds, above the first of the headings `before`) the
     "## Images" section (or `heading`) of an existing report, keeping every
@@ -638,6 +752,9 @@ def main():
         return
     if R and all(k.startswith("as.") for k in R) and os.path.exists(out):
         splice_images(out, render_autoscale(R), "## Autoscaler")
+        return
+    if R and all(k.startswith("sb.") for k in R) and os.path.exists(out):
+        splice_images(out, render_sandbox(R), "## Sandboxes")
         return
     if R and all(k.startswith(HOT_PREFIXES) for k in R) and os.path.exists(out):
         # Rows of the other parts come from the last full run (bench/run merged them).
@@ -828,6 +945,7 @@ def main():
     lines += render_hot(R)
     lines += render_images(R)
     lines += render_autoscale(R)
+    lines += render_sandbox(R)
     w("## What each row measures")
     w("")
     w("1. **Call round trip**: one trivial call (`x + 1`), caller blocked until the result, after")
