@@ -96,7 +96,6 @@ typedef struct rt_spec {
    * container's memory; writing past it gives ENOSPC inside. Ignored when
    * upper_dir is given (an image build keeps its layer). */
   uint64_t disk_max;
-  cg_limits_t limits;
   rt_isolation_t isolation; /* RT_ISOLATION_CONTAINER unless set */
   /* Sandboxes: an fd (> 2; 0 = none) that becomes fd 3 of skiff-init, its
    * exec agent's control channel (src/init/skiff_init.c). The caller keeps
