@@ -203,8 +203,9 @@ int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,
   int rc = check_id(id, err);
   if (rc < 0) return rc;
   rc = rt__destroy_cgroup(rt, id, err);
-  /* Its processes are gone (or beyond reach): the id slice is free. */
-  rt__slot_free(rt, id);
+  /* Its processes are gone: the id slice is free again. (When the cgroup
+   * could not be emptied the slice stays taken.) */
+  if (rc == 0) rt__slot_free(rt, id);
   if (rc < 0) {
     err_wrap(err, "cannot destroy container %s", id);
     /* Still remove the files: they do not depend on the cgroup. */

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1007,6 +1008,81 @@ static void test_userns_distinct_slices(void **state) {
   }
 }
 
+
+/* Image layers keep overlayfs's own markers under the user namespace: a
+ * 0/0 character device hides a lower file, trusted.overlay.opaque hides a
+ * lower directory's contents (the overlay is mounted by the parent, whose
+ * credentials read trusted.* attributes). */
+static void test_userns_whiteouts(void **state) {
+  REQUIRE_RT();
+  char *l1 = xasprintf("%s/wlayer1", tmpdir), *l2 = xasprintf("%s/wlayer2", tmpdir);
+  assert_int_equal(mkdir(l1, 0755), 0);
+  assert_int_equal(mkdir(l2, 0755), 0);
+  copy_into(l1, "/bin/sh");
+  FILE *ldd = popen("ldd /bin/sh | grep -o '/[^ ]*'", "r");
+  char lib[512];
+  while (fgets(lib, sizeof lib, ldd)) {
+    lib[strcspn(lib, "\n")] = '\0';
+    copy_into(l1, lib);
+  }
+  pclose(ldd);
+  char *cmd = xasprintf(
+      "mkdir -p %s/d %s/d && touch %s/d/old %s/gone %s/d/new && "
+      "mknod %s/gone c 0 0",
+      l1, l2, l1, l1, l2, l2);
+  assert_int_equal(system(cmd), 0);
+  free(cmd);
+  char *opq = xasprintf("%s/d", l2);
+  assert_int_equal(lsetxattr(opq, "trusted.overlay.opaque", "y", 1, 0), 0);
+  free(opq);
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c",
+                  "for f in /d/*; do echo have $f; done; "
+                  "test -e /gone && echo gone-visible; echo end",
+                  NULL};
+  const char *lowers[] = {l1, l2};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.lower_dirs = lowers;
+  s.n_lower = 2;
+  rt_proc_t p;
+  start_ok(&s, &p);
+  result_t r;
+  collect(&p, &r);
+  print_message("%s%s", r.out, r.err);
+  assert_string_equal(r.out, "have /d/new\nend\n");
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_free(&r);
+  free(l1);
+  free(l2);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+/* A layer on a file system that cannot be idmapped fails the start with a
+ * message that says what to do (rt_config_t.userns_fallback not set). */
+static void test_userns_idmap_refused(void **state) {
+  REQUIRE_RT();
+  if (!rt_userns_enabled(rt)) skip();
+  char *id = next_id();
+  char *argv[] = {"true", NULL};
+  const char *lowers[] = {"/sys/kernel"}; /* sysfs: no idmapped mounts */
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.lower_dirs = lowers;
+  s.n_lower = 1;
+  rt_proc_t p;
+  err_t err = ERR_INIT;
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  print_message("message: %s\n", err.msg);
+  assert_non_null(strstr(err.msg, "cannot make an idmapped mount of /sys/kernel"));
+  assert_non_null(strstr(err.msg, "userns_fallback"));
+  assert_nothing_left(&s);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
 /* ---- skiff-init on its own ---- */
 
 static int run_init(char *const argv[], int term_after_ms, char **err_out) {
@@ -1178,6 +1254,8 @@ int main(void) {
       cmocka_unit_test(test_disk_max),
       cmocka_unit_test(test_userns_slice_and_ids),
       cmocka_unit_test(test_userns_distinct_slices),
+      cmocka_unit_test(test_userns_whiteouts),
+      cmocka_unit_test(test_userns_idmap_refused),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
