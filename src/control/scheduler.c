@@ -306,7 +306,8 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
                       .cpu = fn->cpu,
                       .cpu_limit = fn->cpu_limit,
                       .memory_mib = (uint64_t)fn->memory_mib,
-                      .pids_max = PIDS_MAX};
+                      .pids_max = PIDS_MAX,
+                      .disk_max_mib = (uint64_t)fn->disk_mib};
     char **env = build_env(c, ct, fn, im.env);
     spec.envp = env;
     /* Queued: the worker starts it from the loop and reports started (or

@@ -25,7 +25,7 @@ __all__ = ["App", "LocalEntrypoint"]
 
 _FUNCTION_OPTIONS = (
     "image, gpu, cpu, memory, timeout, startup_timeout, retries, min_containers, "
-    "max_containers, buffer_containers, scaledown_window, schedule, env"
+    "max_containers, buffer_containers, scaledown_window, schedule, env, ephemeral_disk"
 )
 _Number = "int | float"  # for annotations only
 
@@ -182,7 +182,7 @@ def _check_image(image: Any, what: str) -> Optional[Image]:
 def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, cpu: Any, memory: Any,
                    timeout: Any, retries: Any, min_containers: Any, max_containers: Any, scaledown_window: Any,
                    env: Any, buffer_containers: Any, startup_timeout: Any, schedule: Any = None,
-                   options: str = _FUNCTION_OPTIONS) -> FunctionSpec:
+                   options: str = _FUNCTION_OPTIONS, ephemeral_disk: Any = None) -> FunctionSpec:
     """The checked options of ``@app.function`` or ``@app.cls``."""
     if unknown:
         bad = next(iter(unknown))
@@ -199,11 +199,24 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
     buf = _check_buffer_containers(buffer_containers)
     stmo = _check_startup_timeout(startup_timeout)
     sched = _check_schedule(schedule)
+    disk = _check_ephemeral_disk(ephemeral_disk)
     return FunctionSpec(
         cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
         retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
         buffer_containers=buf, startup_timeout=stmo, schedule=sched, gpu=gpu_count, gpu_type=gpu_type,
+        ephemeral_disk=disk,
     )
+
+
+def _check_ephemeral_disk(disk: Any) -> Optional[int]:
+    """``ephemeral_disk=`` MiB, as in Modal: the cap of the container's writable layer."""
+    if disk is None:
+        return None
+    if isinstance(disk, bool) or not isinstance(disk, int):
+        raise TypeError(f"ephemeral_disk must be an int (MiB), got {_given(disk)}")
+    if not 1 <= disk <= 16 * 1024 * 1024:
+        raise exc.InvalidError(f"ephemeral_disk={disk!r} is invalid: it must be 1..16777216 MiB")
+    return disk
 
 
 _GPU_TYPES = ("ANY", "T4", "L4", "A10", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "RTX-PRO-6000",
@@ -514,6 +527,7 @@ class App:
         buffer_containers: int = 0,
         startup_timeout: Optional[float] = None,
         schedule: Any = None,
+        ephemeral_disk: Optional[int] = None,
         **unknown: Any,
     ) -> Any:
         """Decorator that registers a function to run in containers.
@@ -539,6 +553,9 @@ class App:
             schedule: a :class:`skiff.Cron` or :class:`skiff.Period`; the
                 function (which must take no arguments) then runs by itself
                 while the app is deployed.
+            ephemeral_disk: MiB, the cap of the container's writable layer
+                (writing past it gives ENOSPC); it counts against
+                ``memory`` (a tmpfs). Default: no cap.
 
         Raises:
             TypeError: unknown keyword or an argument of the wrong type.
@@ -548,7 +565,7 @@ class App:
             "App.function()", unknown, image=image, gpu=gpu, cpu=cpu, memory=memory, timeout=timeout,
             retries=retries, min_containers=min_containers, max_containers=max_containers,
             scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
-            startup_timeout=startup_timeout, schedule=schedule,
+            startup_timeout=startup_timeout, schedule=schedule, ephemeral_disk=ephemeral_disk,
         )
         sched = spec.schedule
 
@@ -583,6 +600,7 @@ class App:
         env: Optional[Dict[str, str]] = None,
         buffer_containers: int = 0,
         startup_timeout: Optional[float] = None,
+        ephemeral_disk: Optional[int] = None,
         **unknown: Any,
     ) -> Any:
         """Decorator that registers a class whose methods run in containers
@@ -605,6 +623,7 @@ class App:
             retries=retries, min_containers=min_containers, max_containers=max_containers,
             scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
             startup_timeout=startup_timeout, options=_FUNCTION_OPTIONS.replace(" schedule,", ""),
+            ephemeral_disk=ephemeral_disk,
         )
 
         def decorator(user_cls: Any) -> Any:

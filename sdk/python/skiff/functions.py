@@ -88,6 +88,7 @@ class FunctionSpec:
         schedule: Any = None,
         gpu: int = 0,
         gpu_type: Optional[str] = None,
+        ephemeral_disk: Optional[int] = None,
     ) -> None:
         self.cpu = cpu
         self.cpu_limit = cpu_limit
@@ -105,6 +106,7 @@ class FunctionSpec:
         self.schedule = schedule  # a skiff.Schedule or None
         self.gpu = gpu
         self.gpu_type = gpu_type
+        self.ephemeral_disk = ephemeral_disk  # MiB, None: no cap
 
     def to_api(
         self,
@@ -137,6 +139,8 @@ class FunctionSpec:
         }
         if self.startup_timeout is not None:
             d["startup_timeout"] = self.startup_timeout
+        if self.ephemeral_disk is not None:
+            d["ephemeral_disk"] = self.ephemeral_disk
         if self.schedule is not None:
             d["schedule"] = self.schedule._to_wire()
         if self.gpu:
