@@ -709,6 +709,15 @@ static const char probe_confinement[] =
     "print('ptrace', os.read(r, 16).decode())\n"
     "os.waitpid(pid, 0)\n"
     "print('rmdir', err(lambda: (os.mkdir('/tmp/d'), os.rmdir('/tmp/d'))))\n"
+    /* clone3 (435) answers ENOSYS before it reads its argument. */
+    "rc = libc.syscall(435, None, ctypes.c_size_t(88))\n"
+    "print('clone3', rc, errno.errorcode[ctypes.get_errno()])\n"
+    /* clone (56) with CLONE_NEWNS | SIGCHLD: refused; a child (were it
+     * allowed) would exit at once. */
+    "rc = libc.syscall(56, ctypes.c_ulong(0x20000 | 17), None, None, None, "
+    "None)\n"
+    "if rc == 0: os._exit(0)\n"
+    "print('clone-ns', rc, errno.errorcode.get(ctypes.get_errno()))\n"
     "import subprocess\n"
     "print('spawn', subprocess.run(['/bin/sh', '-c', 'echo $((6*7))'],\n"
     "      capture_output=True).stdout.decode().strip())\n";
@@ -752,6 +761,8 @@ static void test_confinement_default(void **state) {
   assert_non_null(strstr(r.out, "clock EPERM\n"));
   assert_non_null(strstr(r.out, "spawn 42\n"));
   assert_non_null(strstr(r.out, "rmdir ok\n"));
+  assert_non_null(strstr(r.out, "clone3 -1 ENOSYS\n"));
+  assert_non_null(strstr(r.out, "clone-ns -1 EPERM\n"));
   /* Docker's profile allows these. */
   assert_non_null(strstr(r.out, "ptrace ok\n"));
   result_free(&r);
