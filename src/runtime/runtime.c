@@ -66,8 +66,8 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
   static const rt_seccomp_t profiles[] = {RT_SECCOMP_DEFAULT,
                                           RT_SECCOMP_SANDBOX};
   for (size_t i = 0; i < 2; i++)
-    if ((rc = rt__seccomp_build(profiles[i], &rt->seccomp[profiles[i]],
-                                err)) < 0) {
+    if ((rc = rt__seccomp_build(profiles[i], &rt->seccomp[profiles[i]], err)) <
+        0) {
       rt_free(rt);
       return err_wrap(err, "cannot compile the containers' seccomp filter");
     }
@@ -90,10 +90,9 @@ bool rt_userns_enabled(const rt_t *rt) {
 
 void rt__slot_keep(rt_t *rt, const char *id, int lock_fd) {
   if (rt->n_slots == rt->cap_slots)
-    rt->slots = xrealloc(rt->slots, (rt->cap_slots = rt->cap_slots
-                                                         ? rt->cap_slots * 2
-                                                         : 16) *
-                                        sizeof *rt->slots);
+    rt->slots = xrealloc(
+        rt->slots, (rt->cap_slots = rt->cap_slots ? rt->cap_slots * 2 : 16) *
+                       sizeof *rt->slots);
   rt->slots[rt->n_slots++] = (struct rt_slot){xstrdup(id), lock_fd};
 }
 

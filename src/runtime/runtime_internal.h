@@ -23,7 +23,7 @@ struct rt {
   struct rt_slot {
     char *id;
     int lock_fd;
-  } *slots;
+  } * slots;
   size_t n_slots, cap_slots;
 };
 

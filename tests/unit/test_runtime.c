@@ -606,7 +606,6 @@ static void test_cleanup_stale(void **state) {
   free(containers);
 }
 
-
 /* ---- the security boundary, probed from inside ---- */
 
 /* Runs a Python probe (the host's python3 through the host root) in a
@@ -635,21 +634,20 @@ static void run_py(const char *code, rt_spec_t *tmpl, result_t *r) {
   free(id);
 }
 
-#define PY_PRELUDE                                                      \
-  "import os, errno, ctypes, ctypes.util, resource, stat\n"             \
-  "libc = ctypes.CDLL(None, use_errno=True)\n"                          \
-  "def err(f):\n"                                                       \
-  "    try:\n"                                                          \
-  "        f()\n"                                                       \
-  "        return 'ok'\n"                                               \
-  "    except OSError as e:\n"                                          \
-  "        return errno.errorcode[e.errno]\n"                           \
-  "def status(k):\n"                                                    \
-  "    for l in open('/proc/self/status'):\n"                           \
+#define PY_PRELUDE                                          \
+  "import os, errno, ctypes, ctypes.util, resource, stat\n" \
+  "libc = ctypes.CDLL(None, use_errno=True)\n"              \
+  "def err(f):\n"                                           \
+  "    try:\n"                                              \
+  "        f()\n"                                           \
+  "        return 'ok'\n"                                   \
+  "    except OSError as e:\n"                              \
+  "        return errno.errorcode[e.errno]\n"               \
+  "def status(k):\n"                                        \
+  "    for l in open('/proc/self/status'):\n"               \
   "        if l.startswith(k + ':'): return l.split()[1]\n"
 
-static const char probe_confinement[] =
-    PY_PRELUDE
+static const char probe_confinement[] = PY_PRELUDE
     "print('caps', status('CapEff'), status('CapBnd'), status('CapPrm'),\n"
     "      status('CapInh'), status('CapAmb'))\n"
     "print('nnp', status('NoNewPrivs'))\n"
@@ -896,7 +894,6 @@ static void test_disk_max(void **state) {
   result_free(&r);
 }
 
-
 /* ---- the user namespace ---- */
 
 /* Root inside is a slice of 65536 unprivileged host ids; the host root's
@@ -917,20 +914,20 @@ static void test_userns_slice_and_ids(void **state) {
   chmod(secret, 0600);
   rt_mount_t m[] = {{rw, "/data", false, false}};
   char *id = next_id();
-  char *argv[] = {
-      "/usr/bin/python3", "-c",
-      "import os\n"
-      "print('map', open('/proc/self/uid_map').read().split())\n"
-      "print('gmap', open('/proc/self/gid_map').read().split())\n"
-      "print('ids', os.getuid(), os.geteuid(), os.getgid())\n"
-      "st = os.stat('/usr/bin/python3'); print('host-root', st.st_uid, st.st_gid)\n"
-      "st = os.stat('/lyr/owned-1234'); print('other', st.st_uid)\n"
-      "print('secret', open('/lyr/root-only').read().strip())\n"
-      "open('/data/w', 'w').write('w')\n"
-      "os.chown('/data/w', 42, 43)\n"
-      "open('/data/r', 'w').write('r')\n"
-      "print('done')\n",
-      NULL};
+  char *argv[] = {"/usr/bin/python3", "-c",
+                  "import os\n"
+                  "print('map', open('/proc/self/uid_map').read().split())\n"
+                  "print('gmap', open('/proc/self/gid_map').read().split())\n"
+                  "print('ids', os.getuid(), os.geteuid(), os.getgid())\n"
+                  "st = os.stat('/usr/bin/python3'); print('host-root', "
+                  "st.st_uid, st.st_gid)\n"
+                  "st = os.stat('/lyr/owned-1234'); print('other', st.st_uid)\n"
+                  "print('secret', open('/lyr/root-only').read().strip())\n"
+                  "open('/data/w', 'w').write('w')\n"
+                  "os.chown('/data/w', 42, 43)\n"
+                  "open('/data/r', 'w').write('r')\n"
+                  "print('done')\n",
+                  NULL};
   rt_mount_t all[] = {m[0], {l1, "/lyr", true, false}};
   rt_spec_t s;
   spec_init(&s, id, argv);
@@ -943,8 +940,8 @@ static void test_userns_slice_and_ids(void **state) {
   print_message("%s%s", r.out, r.err);
   assert_int_equal(WEXITSTATUS(r.status), 0);
   unsigned long base = 0;
-  assert_int_equal(sscanf(strstr(r.out, "map ['0', '"), "map ['0', '%lu'", &base),
-                   1);
+  assert_int_equal(
+      sscanf(strstr(r.out, "map ['0', '"), "map ['0', '%lu'", &base), 1);
   assert_true(base >= 65536);
   char *want = xasprintf("map ['0', '%lu', '65536']\n", base);
   assert_non_null(strstr(r.out, want));
@@ -1019,14 +1016,14 @@ static void test_userns_distinct_slices(void **state) {
   }
 }
 
-
 /* Image layers keep overlayfs's own markers under the user namespace: a
  * 0/0 character device hides a lower file, trusted.overlay.opaque hides a
  * lower directory's contents (the overlay is mounted by the parent, whose
  * credentials read trusted.* attributes). */
 static void test_userns_whiteouts(void **state) {
   REQUIRE_RT();
-  char *l1 = xasprintf("%s/wlayer1", tmpdir), *l2 = xasprintf("%s/wlayer2", tmpdir);
+  char *l1 = xasprintf("%s/wlayer1", tmpdir),
+       *l2 = xasprintf("%s/wlayer2", tmpdir);
   assert_int_equal(mkdir(l1, 0755), 0);
   assert_int_equal(mkdir(l2, 0755), 0);
   copy_into(l1, "/bin/sh");
@@ -1087,7 +1084,8 @@ static void test_userns_idmap_refused(void **state) {
   err_t err = ERR_INIT;
   assert_true(rt_container_start(rt, &s, &p, &err) < 0);
   print_message("message: %s\n", err.msg);
-  assert_non_null(strstr(err.msg, "cannot make an idmapped mount of /sys/kernel"));
+  assert_non_null(
+      strstr(err.msg, "cannot make an idmapped mount of /sys/kernel"));
   assert_non_null(strstr(err.msg, "userns_fallback"));
   assert_nothing_left(&s);
   free((char *)s.bundle_dir);
