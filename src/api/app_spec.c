@@ -29,6 +29,7 @@ static const vfield_t fn_fields[] = {
     {"cpu_limit", V_NUMBER, false, true},
     {"memory", V_INT, false, true},
     {"memory_limit", V_INT, false, true},
+    {"ephemeral_disk", V_INT, false, true},
     {"timeout", V_NUMBER, false, true},
     {"retries", V_OBJECT, false, true},
     {"min_containers", V_INT, false, true},
@@ -82,6 +83,7 @@ static bool name_ok(const char *s, size_t max) {
 static bool is_int_field(const char *key) {
   static const char *ints[] = {"memory",
                                "memory_limit",
+                               "ephemeral_disk",
                                "min_containers",
                                "max_containers",
                                "max_retries",
@@ -190,6 +192,9 @@ static int check_function(json_t *f, const char *where, err_t *err) {
       (rc = number_in(f, where, "memory", 128, 16, 16 * 1024 * 1024, err)) <
           0 ||
       (rc = number_in(f, where, "memory_limit", NONE, 16, 16 * 1024 * 1024,
+                      err)) < 0 ||
+      /* MiB; the writable layer's cap (a tmpfs: docs/runtime.md) */
+      (rc = number_in(f, where, "ephemeral_disk", NONE, 1, 16 * 1024 * 1024,
                       err)) < 0 ||
       (rc = number_in(f, where, "timeout", 300, 1, 86400, err)) < 0 ||
       (rc = number_in(f, where, "min_containers", 0, 0, 1000, err)) < 0 ||

@@ -71,6 +71,7 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
   double mem = num(def, "memory", 128);
   double mem_limit = num(def, "memory_limit", 0);
   f->memory_mib = (int64_t)(mem_limit > 0 ? mem_limit : mem);
+  f->disk_mib = (int64_t)num(def, "ephemeral_disk", 0);
   f->timeout_s = num(def, "timeout", 300);
   json_t *r = json_object_get(def, "retries");
   if (json_is_object(r)) {

@@ -25,6 +25,7 @@ typedef struct ctl_fn {
   bool is_generator;
   double cpu, cpu_limit;
   int64_t memory_mib;
+  int64_t disk_mib; /* ephemeral_disk: the writable layer's cap, 0 none */
   double timeout_s;
   int max_retries;
   double backoff, initial_delay, max_delay;

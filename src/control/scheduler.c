@@ -307,7 +307,8 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
                       .cpu_limit = fn->cpu_limit,
                       .memory_mib = (uint64_t)fn->memory_mib,
                       .pids_max = PIDS_MAX,
-                      .block_network = fn->block_network};
+                      .block_network = fn->block_network,
+                      .disk_max_mib = (uint64_t)fn->disk_mib};
     /* The allowlist's strings belong to fn->cidr_allowlist; the worker
      * copies what it keeps. */
     size_t n_cidr = json_array_size(fn->cidr_allowlist);

@@ -17,10 +17,10 @@
 
 uint64_t rt__default_caps(void) {
   static const int keep[] = {
-      CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,  CAP_FOWNER,
-      CAP_MKNOD,  CAP_NET_RAW,      CAP_SETGID,  CAP_SETUID,
-      CAP_SETFCAP, CAP_SETPCAP,     CAP_NET_BIND_SERVICE,
-      CAP_SYS_CHROOT, CAP_KILL,     CAP_AUDIT_WRITE};
+      CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,
+      CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,           CAP_SETUID,
+      CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+      CAP_KILL,    CAP_AUDIT_WRITE};
   uint64_t set = 0;
   for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
     set |= 1ULL << keep[i];
@@ -47,8 +47,7 @@ int rt__confine_apply(const rt__confine_t *c) {
    * take away below. */
   for (int cap = 0; cap <= c->cap_last; cap++) {
     if (c->caps & (1ULL << cap)) continue;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-      return -1;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
   }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
       errno != EINVAL)

@@ -16,9 +16,9 @@
 /* What the child applies, in this order: bounding set, capset,
  * ambient cleared, rlimits, no_new_privs. */
 typedef struct rt__confine {
-  uint64_t caps;   /* capabilities kept (bit n = capability n) */
-  int cap_last;    /* highest capability the kernel knows */
-  rlim_t nofile;   /* RLIMIT_NOFILE, soft and hard */
+  uint64_t caps; /* capabilities kept (bit n = capability n) */
+  int cap_last;  /* highest capability the kernel knows */
+  rlim_t nofile; /* RLIMIT_NOFILE, soft and hard */
   const struct sock_fprog *seccomp; /* NULL: no filter */
 } rt__confine_t;
 
@@ -38,7 +38,6 @@ int rt__seccomp_install(const struct sock_fprog *prog);
 
 /* Compiles a profile to classic BPF with libseccomp (in the parent, once
  * per profile; the caller frees out->filter). */
-int rt__seccomp_build(rt_seccomp_t profile, struct sock_fprog *out,
-                      err_t *err);
+int rt__seccomp_build(rt_seccomp_t profile, struct sock_fprog *out, err_t *err);
 
 #endif

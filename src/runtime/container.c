@@ -66,7 +66,7 @@ typedef struct op {
   /* OP_MOUNT with MS_REMOUNT: keep the flags the mount has (statfs), so
    * that a remount adds nosuid/nodev/rdonly and never clears noexec. */
   bool keep_flags;
-  char *what;    /* "mount proc on /x/rootfs/proc", for the error message */
+  char *what; /* "mount proc on /x/rootfs/proc", for the error message */
   const char *hint;
   int fd; /* OP_MOVE: the detached mount the parent made */
 } op_t;
@@ -80,7 +80,7 @@ typedef struct plan {
   int *fds; /* detached mounts made for the child; closed by plan_free */
   size_t n_fds;
   int ns_binds; /* with a user namespace: the userns fd for host binds */
-  int fail_rc; /* the first failure of a void add_* step */
+  int fail_rc;  /* the first failure of a void add_* step */
   err_t fail;
   int ctl_fd; /* sandboxes: skiff-init's control channel, made fd 3; or -1 */
 } plan_t;
@@ -88,10 +88,10 @@ typedef struct plan {
 /* The user namespace of a container being started. */
 typedef struct ux {
   bool on;
-  uint32_t uid, gid;     /* host ids of root inside */
-  int ns_layers;         /* userns fd for the layers (with host root) */
-  int ns_binds;          /* userns fd for binds */
-  bool idmap_failed;     /* a layer could not be idmapped */
+  uint32_t uid, gid; /* host ids of root inside */
+  int ns_layers;     /* userns fd for the layers (with host root) */
+  int ns_binds;      /* userns fd for binds */
+  bool idmap_failed; /* a layer could not be idmapped */
 } ux_t;
 
 typedef struct child_fds {
@@ -224,7 +224,8 @@ static void add_bind_flags(plan_t *p, const char *src, const char *dst,
 static void add_bind(plan_t *p, const char *src, const char *dst, bool readonly,
                      bool optional) {
   struct stat st;
-  bool dev = stat(src, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
+  bool dev =
+      stat(src, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
   add_bind_flags(p, src, dst,
                  MS_NOSUID | (dev ? 0 : MS_NODEV) | (readonly ? MS_RDONLY : 0),
                  optional);
@@ -234,10 +235,9 @@ static void add_bind(plan_t *p, const char *src, const char *dst, bool readonly,
  * directories under an empty read-only tmpfs, the rest read-only. A path
  * this kernel lacks is skipped. */
 static void add_proc_masks(plan_t *p, const char *proc) {
-  static const char *const files[] = {"kcore",       "keys",
-                                      "timer_list",  "timer_stats",
-                                      "sched_debug", "sysrq-trigger",
-                                      "latency_stats"};
+  static const char *const files[] = {
+      "kcore",       "keys",          "timer_list",   "timer_stats",
+      "sched_debug", "sysrq-trigger", "latency_stats"};
   static const char *const dirs[] = {"acpi", "scsi", "asound"};
   static const char *const ro[] = {"sys", "irq", "bus", "fs"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -299,8 +299,8 @@ static char *common_dir(const char *a, const char *b) {
 /* The overlay root for a user namespace: every layer an idmapped clone,
  * mounted by the parent (fsmount) and moved onto rootfs by the child. */
 static int userns_root(const rt_spec_t *spec, const char *scaffold,
-                       const char *upper, const char *work, bool disk,
-                       ux_t *ux, plan_t *p, const char *rootfs, err_t *err) {
+                       const char *upper, const char *work, bool disk, ux_t *ux,
+                       plan_t *p, const char *rootfs, err_t *err) {
   size_t n = spec->n_lower ? spec->n_lower : 1;
   int *lowers = xcalloc(n + 1, sizeof *lowers);
   size_t got = 0;
@@ -321,8 +321,8 @@ static int userns_root(const rt_spec_t *spec, const char *scaffold,
     got++;
   }
   if (scaffold) {
-    if ((rc = rt__clone_mount(scaffold, ux->ns_layers, MOUNT_ATTR_RDONLY,
-                              false, &lowers[got], NULL, err)) < 0) {
+    if ((rc = rt__clone_mount(scaffold, ux->ns_layers, MOUNT_ATTR_RDONLY, false,
+                              &lowers[got], NULL, err)) < 0) {
       ux->idmap_failed = true;
       goto out;
     }
@@ -330,8 +330,8 @@ static int userns_root(const rt_spec_t *spec, const char *scaffold,
   }
   if (!disk) {
     top = common_dir(upper, work);
-    if ((rc = rt__clone_mount(top, ux->ns_layers, 0, false, &umnt, NULL,
-                              err)) < 0) {
+    if ((rc = rt__clone_mount(top, ux->ns_layers, 0, false, &umnt, NULL, err)) <
+        0) {
       ux->idmap_failed = true;
       goto out;
     }
@@ -341,8 +341,8 @@ static int userns_root(const rt_spec_t *spec, const char *scaffold,
   while (urel && *urel == '/') urel++;
   while (wrel && *wrel == '/') wrel++;
   if ((rc = rt__overlay_mount(lowers, got, umnt, urel, wrel,
-                              disk ? spec->disk_max : 0, ux->uid, ux->gid,
-                              &ovl, err)) < 0)
+                              disk ? spec->disk_max : 0, ux->uid, ux->gid, &ovl,
+                              err)) < 0)
     goto out;
   char *what = xasprintf(
       "move the overlay (%zu lower layers, idmapped) onto %s", got, rootfs);
@@ -464,13 +464,12 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
   /* With a disk cap the writable layer is a tmpfs of that size, mounted in
    * the container's mount namespace only (the host never sees it). */
   bool disk = spec->disk_max && !spec->upper_dir;
-  _cleanup_free_ char *upper =
-      spec->upper_dir ? realpath(spec->upper_dir, NULL)
-      : disk          ? xasprintf("%s/disk/upper", bundle)
-                      : xasprintf("%s/upper", bundle);
+  _cleanup_free_ char *upper = spec->upper_dir ? realpath(spec->upper_dir, NULL)
+                               : disk ? xasprintf("%s/disk/upper", bundle)
+                                      : xasprintf("%s/upper", bundle);
   if (!upper) return err_sys(err, -errno, "upper_dir %s", spec->upper_dir);
-  _cleanup_free_ char *work = disk ? xasprintf("%s/disk/work", bundle)
-                                   : xasprintf("%s/work", bundle);
+  _cleanup_free_ char *work =
+      disk ? xasprintf("%s/disk/work", bundle) : xasprintf("%s/work", bundle);
   /* With the host's / as the only lower layer there is no scaffold: a layer
    * below / would overlap it, which overlayfs refuses (ELOOP). */
   _cleanup_free_ char *scaffold =
@@ -689,8 +688,7 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
       xasprintf("change to workdir %s inside the container", workdir);
   add(p, OP_CHDIR, cwhat)->dst = xstrdup(workdir);
   add(p, OP_STDIO, "set up stdin, stdout and stderr");
-  add(p, OP_CONFINE,
-      "drop capabilities, set rlimits and no_new_privs")->hint =
+  add(p, OP_CONFINE, "drop capabilities, set rlimits and no_new_privs")->hint =
       "the kernel must allow PR_CAPBSET_DROP, capset and prctl";
   _cleanup_free_ char *ewhat =
       xasprintf("exec %s (bound from %s) inside the container",
@@ -705,8 +703,8 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
       .caps = rt->caps,
       .cap_last = rt->cap_last,
       .nofile = spec->nofile ? spec->nofile : RT_DEFAULT_NOFILE,
-      .seccomp = spec->seccomp == RT_SECCOMP_NONE ? NULL
-                                                  : &rt->seccomp[spec->seccomp],
+      .seccomp =
+          spec->seccomp == RT_SECCOMP_NONE ? NULL : &rt->seccomp[spec->seccomp],
   };
 
   if (p->fail_rc) {
@@ -1002,7 +1000,7 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   pid_t pid = -1;
   bool made_net = false; /* net.c */
   static const char *const subdirs[] = {"rootfs", "upper", "work", "scaffold",
-                                       "disk"};
+                                        "disk"};
 
   if (access(spec->bundle_dir, F_OK) < 0) made_bundle = true;
   if ((rc = mkdir_p(spec->bundle_dir, 0700, err)) < 0) goto fail;

@@ -67,8 +67,8 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
   static const rt_seccomp_t profiles[] = {RT_SECCOMP_DEFAULT,
                                           RT_SECCOMP_SANDBOX};
   for (size_t i = 0; i < 2; i++)
-    if ((rc = rt__seccomp_build(profiles[i], &rt->seccomp[profiles[i]],
-                                err)) < 0) {
+    if ((rc = rt__seccomp_build(profiles[i], &rt->seccomp[profiles[i]], err)) <
+        0) {
       rt_free(rt);
       return err_wrap(err, "cannot compile the containers' seccomp filter");
     }
@@ -92,10 +92,9 @@ bool rt_userns_enabled(const rt_t *rt) {
 
 void rt__slot_keep(rt_t *rt, const char *id, int lock_fd) {
   if (rt->n_slots == rt->cap_slots)
-    rt->slots = xrealloc(rt->slots, (rt->cap_slots = rt->cap_slots
-                                                         ? rt->cap_slots * 2
-                                                         : 16) *
-                                        sizeof *rt->slots);
+    rt->slots = xrealloc(
+        rt->slots, (rt->cap_slots = rt->cap_slots ? rt->cap_slots * 2 : 16) *
+                       sizeof *rt->slots);
   rt->slots[rt->n_slots++] = (struct rt_slot){xstrdup(id), lock_fd};
 }
 
@@ -207,8 +206,9 @@ int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,
   int rc = check_id(id, err);
   if (rc < 0) return rc;
   rc = rt__destroy_cgroup(rt, id, err);
-  /* Its processes are gone (or beyond reach): the id slice is free. */
-  rt__slot_free(rt, id);
+  /* Its processes are gone: the id slice is free again. (When the cgroup
+   * could not be emptied the slice stays taken.) */
+  if (rc == 0) rt__slot_free(rt, id);
   rt_net__detach(rt, id); /* its veth, rules and address (net.c) */
   /* gVisor: runsc's state of the container, now that its processes are
    * gone (a no-op for other containers). */

@@ -86,7 +86,7 @@ typedef struct rt_spec {
   size_t n_mounts;
   const char *hostname; /* UTS hostname inside */
   const char *workdir;  /* cwd inside; NULL means "/" */
-  cg_limits_t limits; /* pids_max 0 means RT_DEFAULT_PIDS_MAX */
+  cg_limits_t limits;   /* pids_max 0 means RT_DEFAULT_PIDS_MAX */
   rt_seccomp_t seccomp;
   /* RLIMIT_NOFILE inside (soft and hard); 0 means RT_DEFAULT_NOFILE. */
   uint64_t nofile;

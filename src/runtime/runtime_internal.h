@@ -24,7 +24,7 @@ struct rt {
   struct rt_slot {
     char *id;
     int lock_fd;
-  } *slots;
+  } * slots;
   size_t n_slots, cap_slots;
   struct rt_net *net;     /* container networking (net.c); NULL until
                              rt_net_enable */

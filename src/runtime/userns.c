@@ -4,8 +4,8 @@
  * the child only moves them into place. See userns.h. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,8 +158,8 @@ int rt__userns_fd(uint32_t uid, uint32_t gid, bool with_host_root, int *out,
   if (pipe2(p, O_CLOEXEC) < 0) return err_sys(err, -errno, "pipe");
   /* A helper that only holds the namespace until its maps are written and
    * its fd is open: it blocks in read and exits at EOF. */
-  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, NULL,
-                             NULL, 0);
+  pid_t pid =
+      (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, NULL, NULL, 0);
   if (pid == 0) {
     char c;
     close(p[1]);

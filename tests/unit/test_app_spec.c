@@ -46,6 +46,7 @@ static void test_minimal_gets_defaults(void **state) {
   assert_true(json_number_value(json_object_get(f, "min_containers")) == 0);
   assert_true(json_is_null(json_object_get(f, "cpu_limit")));
   assert_true(json_is_null(json_object_get(f, "memory_limit")));
+  assert_true(json_is_null(json_object_get(f, "ephemeral_disk")));
   assert_true(json_is_null(json_object_get(f, "max_containers")));
   assert_true(json_is_null(json_object_get(f, "retries")));
   assert_true(json_is_false(json_object_get(f, "is_generator")));
@@ -430,6 +431,9 @@ static const bound_t bounds[] = {
     {", \"memory\": 16, \"memory_limit\": %s", "15", "16", "16777216",
      "16777217", F0 "'memory_limit' must be between 16 and ",
      F0 "'memory_limit' must be between 16 and "},
+    {", \"ephemeral_disk\": %s", "0", "1", "16777216", "16777217",
+     F0 "'ephemeral_disk' must be between 1 and ",
+     F0 "'ephemeral_disk' must be between 1 and "},
     {", \"timeout\": %s", "0", "1", "86400", "86401",
      F0 "'timeout' must be between 1 and 86400, got 0",
      F0 "'timeout' must be between 1 and 86400, got 86401"},

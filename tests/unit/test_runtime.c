@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -605,7 +606,6 @@ static void test_cleanup_stale(void **state) {
   free(containers);
 }
 
-
 /* ---- the security boundary, probed from inside ---- */
 
 /* Runs a Python probe (the host's python3 through the host root) in a
@@ -634,21 +634,20 @@ static void run_py(const char *code, rt_spec_t *tmpl, result_t *r) {
   free(id);
 }
 
-#define PY_PRELUDE                                                      \
-  "import os, errno, ctypes, ctypes.util, resource, stat\n"             \
-  "libc = ctypes.CDLL(None, use_errno=True)\n"                          \
-  "def err(f):\n"                                                       \
-  "    try:\n"                                                          \
-  "        f()\n"                                                       \
-  "        return 'ok'\n"                                               \
-  "    except OSError as e:\n"                                          \
-  "        return errno.errorcode[e.errno]\n"                           \
-  "def status(k):\n"                                                    \
-  "    for l in open('/proc/self/status'):\n"                           \
+#define PY_PRELUDE                                          \
+  "import os, errno, ctypes, ctypes.util, resource, stat\n" \
+  "libc = ctypes.CDLL(None, use_errno=True)\n"              \
+  "def err(f):\n"                                           \
+  "    try:\n"                                              \
+  "        f()\n"                                           \
+  "        return 'ok'\n"                                   \
+  "    except OSError as e:\n"                              \
+  "        return errno.errorcode[e.errno]\n"               \
+  "def status(k):\n"                                        \
+  "    for l in open('/proc/self/status'):\n"               \
   "        if l.startswith(k + ':'): return l.split()[1]\n"
 
-static const char probe_confinement[] =
-    PY_PRELUDE
+static const char probe_confinement[] = PY_PRELUDE
     "print('caps', status('CapEff'), status('CapBnd'), status('CapPrm'),\n"
     "      status('CapInh'), status('CapAmb'))\n"
     "print('nnp', status('NoNewPrivs'))\n"
@@ -708,6 +707,15 @@ static const char probe_confinement[] =
     "print('ptrace', os.read(r, 16).decode())\n"
     "os.waitpid(pid, 0)\n"
     "print('rmdir', err(lambda: (os.mkdir('/tmp/d'), os.rmdir('/tmp/d'))))\n"
+    /* clone3 (435) answers ENOSYS before it reads its argument. */
+    "rc = libc.syscall(435, None, ctypes.c_size_t(88))\n"
+    "print('clone3', rc, errno.errorcode[ctypes.get_errno()])\n"
+    /* clone (56) with CLONE_NEWNS | SIGCHLD: refused; a child (were it
+     * allowed) would exit at once. */
+    "rc = libc.syscall(56, ctypes.c_ulong(0x20000 | 17), None, None, None, "
+    "None)\n"
+    "if rc == 0: os._exit(0)\n"
+    "print('clone-ns', rc, errno.errorcode.get(ctypes.get_errno()))\n"
     "import subprocess\n"
     "print('spawn', subprocess.run(['/bin/sh', '-c', 'echo $((6*7))'],\n"
     "      capture_output=True).stdout.decode().strip())\n";
@@ -751,6 +759,8 @@ static void test_confinement_default(void **state) {
   assert_non_null(strstr(r.out, "clock EPERM\n"));
   assert_non_null(strstr(r.out, "spawn 42\n"));
   assert_non_null(strstr(r.out, "rmdir ok\n"));
+  assert_non_null(strstr(r.out, "clone3 -1 ENOSYS\n"));
+  assert_non_null(strstr(r.out, "clone-ns -1 EPERM\n"));
   /* Docker's profile allows these. */
   assert_non_null(strstr(r.out, "ptrace ok\n"));
   result_free(&r);
@@ -884,7 +894,6 @@ static void test_disk_max(void **state) {
   result_free(&r);
 }
 
-
 /* ---- the user namespace ---- */
 
 /* Root inside is a slice of 65536 unprivileged host ids; the host root's
@@ -905,20 +914,20 @@ static void test_userns_slice_and_ids(void **state) {
   chmod(secret, 0600);
   rt_mount_t m[] = {{rw, "/data", false, false}};
   char *id = next_id();
-  char *argv[] = {
-      "/usr/bin/python3", "-c",
-      "import os\n"
-      "print('map', open('/proc/self/uid_map').read().split())\n"
-      "print('gmap', open('/proc/self/gid_map').read().split())\n"
-      "print('ids', os.getuid(), os.geteuid(), os.getgid())\n"
-      "st = os.stat('/usr/bin/python3'); print('host-root', st.st_uid, st.st_gid)\n"
-      "st = os.stat('/lyr/owned-1234'); print('other', st.st_uid)\n"
-      "print('secret', open('/lyr/root-only').read().strip())\n"
-      "open('/data/w', 'w').write('w')\n"
-      "os.chown('/data/w', 42, 43)\n"
-      "open('/data/r', 'w').write('r')\n"
-      "print('done')\n",
-      NULL};
+  char *argv[] = {"/usr/bin/python3", "-c",
+                  "import os\n"
+                  "print('map', open('/proc/self/uid_map').read().split())\n"
+                  "print('gmap', open('/proc/self/gid_map').read().split())\n"
+                  "print('ids', os.getuid(), os.geteuid(), os.getgid())\n"
+                  "st = os.stat('/usr/bin/python3'); print('host-root', "
+                  "st.st_uid, st.st_gid)\n"
+                  "st = os.stat('/lyr/owned-1234'); print('other', st.st_uid)\n"
+                  "print('secret', open('/lyr/root-only').read().strip())\n"
+                  "open('/data/w', 'w').write('w')\n"
+                  "os.chown('/data/w', 42, 43)\n"
+                  "open('/data/r', 'w').write('r')\n"
+                  "print('done')\n",
+                  NULL};
   rt_mount_t all[] = {m[0], {l1, "/lyr", true, false}};
   rt_spec_t s;
   spec_init(&s, id, argv);
@@ -931,8 +940,8 @@ static void test_userns_slice_and_ids(void **state) {
   print_message("%s%s", r.out, r.err);
   assert_int_equal(WEXITSTATUS(r.status), 0);
   unsigned long base = 0;
-  assert_int_equal(sscanf(strstr(r.out, "map ['0', '"), "map ['0', '%lu'", &base),
-                   1);
+  assert_int_equal(
+      sscanf(strstr(r.out, "map ['0', '"), "map ['0', '%lu'", &base), 1);
   assert_true(base >= 65536);
   char *want = xasprintf("map ['0', '%lu', '65536']\n", base);
   assert_non_null(strstr(r.out, want));
@@ -1005,6 +1014,82 @@ static void test_userns_distinct_slices(void **state) {
     free((char *)s[i].bundle_dir);
     free(ids[i]);
   }
+}
+
+/* Image layers keep overlayfs's own markers under the user namespace: a
+ * 0/0 character device hides a lower file, trusted.overlay.opaque hides a
+ * lower directory's contents (the overlay is mounted by the parent, whose
+ * credentials read trusted.* attributes). */
+static void test_userns_whiteouts(void **state) {
+  REQUIRE_RT();
+  char *l1 = xasprintf("%s/wlayer1", tmpdir),
+       *l2 = xasprintf("%s/wlayer2", tmpdir);
+  assert_int_equal(mkdir(l1, 0755), 0);
+  assert_int_equal(mkdir(l2, 0755), 0);
+  copy_into(l1, "/bin/sh");
+  FILE *ldd = popen("ldd /bin/sh | grep -o '/[^ ]*'", "r");
+  char lib[512];
+  while (fgets(lib, sizeof lib, ldd)) {
+    lib[strcspn(lib, "\n")] = '\0';
+    copy_into(l1, lib);
+  }
+  pclose(ldd);
+  char *cmd = xasprintf(
+      "mkdir -p %s/d %s/d && touch %s/d/old %s/gone %s/d/new && "
+      "mknod %s/gone c 0 0",
+      l1, l2, l1, l1, l2, l2);
+  assert_int_equal(system(cmd), 0);
+  free(cmd);
+  char *opq = xasprintf("%s/d", l2);
+  assert_int_equal(lsetxattr(opq, "trusted.overlay.opaque", "y", 1, 0), 0);
+  free(opq);
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c",
+                  "for f in /d/*; do echo have $f; done; "
+                  "test -e /gone && echo gone-visible; echo end",
+                  NULL};
+  const char *lowers[] = {l1, l2};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.lower_dirs = lowers;
+  s.n_lower = 2;
+  rt_proc_t p;
+  start_ok(&s, &p);
+  result_t r;
+  collect(&p, &r);
+  print_message("%s%s", r.out, r.err);
+  assert_string_equal(r.out, "have /d/new\nend\n");
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_free(&r);
+  free(l1);
+  free(l2);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+/* A layer on a file system that cannot be idmapped fails the start with a
+ * message that says what to do (rt_config_t.userns_fallback not set). */
+static void test_userns_idmap_refused(void **state) {
+  REQUIRE_RT();
+  if (!rt_userns_enabled(rt)) skip();
+  char *id = next_id();
+  char *argv[] = {"true", NULL};
+  const char *lowers[] = {"/sys/kernel"}; /* sysfs: no idmapped mounts */
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.lower_dirs = lowers;
+  s.n_lower = 1;
+  rt_proc_t p;
+  err_t err = ERR_INIT;
+  assert_true(rt_container_start(rt, &s, &p, &err) < 0);
+  print_message("message: %s\n", err.msg);
+  assert_non_null(
+      strstr(err.msg, "cannot make an idmapped mount of /sys/kernel"));
+  assert_non_null(strstr(err.msg, "userns_fallback"));
+  assert_nothing_left(&s);
+  free((char *)s.bundle_dir);
+  free(id);
 }
 
 /* ---- skiff-init on its own ---- */
@@ -1178,6 +1263,8 @@ int main(void) {
       cmocka_unit_test(test_disk_max),
       cmocka_unit_test(test_userns_slice_and_ids),
       cmocka_unit_test(test_userns_distinct_slices),
+      cmocka_unit_test(test_userns_whiteouts),
+      cmocka_unit_test(test_userns_idmap_refused),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -25,7 +25,8 @@ __all__ = ["App", "LocalEntrypoint"]
 
 _FUNCTION_OPTIONS = (
     "image, gpu, cpu, memory, timeout, startup_timeout, retries, min_containers, "
-    "max_containers, buffer_containers, scaledown_window, schedule, env, block_network, cidr_allowlist"
+    "max_containers, buffer_containers, scaledown_window, schedule, env, block_network, cidr_allowlist, "
+    "ephemeral_disk"
 )
 _Number = "int | float"  # for annotations only
 
@@ -216,7 +217,7 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
                    timeout: Any, retries: Any, min_containers: Any, max_containers: Any, scaledown_window: Any,
                    env: Any, buffer_containers: Any, startup_timeout: Any, schedule: Any = None,
                    block_network: Any = False, cidr_allowlist: Any = None,
-                   options: str = _FUNCTION_OPTIONS) -> FunctionSpec:
+                   options: str = _FUNCTION_OPTIONS, ephemeral_disk: Any = None) -> FunctionSpec:
     """The checked options of ``@app.function`` or ``@app.cls``."""
     if unknown:
         bad = next(iter(unknown))
@@ -234,12 +235,24 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
     stmo = _check_startup_timeout(startup_timeout)
     sched = _check_schedule(schedule)
     block, allow = _check_network(block_network, cidr_allowlist)
+    disk = _check_ephemeral_disk(ephemeral_disk)
     return FunctionSpec(
         cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
         retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
         buffer_containers=buf, startup_timeout=stmo, schedule=sched, gpu=gpu_count, gpu_type=gpu_type,
-        block_network=block, cidr_allowlist=allow,
+        block_network=block, cidr_allowlist=allow, ephemeral_disk=disk,
     )
+
+
+def _check_ephemeral_disk(disk: Any) -> Optional[int]:
+    """``ephemeral_disk=`` MiB, as in Modal: the cap of the container's writable layer."""
+    if disk is None:
+        return None
+    if isinstance(disk, bool) or not isinstance(disk, int):
+        raise TypeError(f"ephemeral_disk must be an int (MiB), got {_given(disk)}")
+    if not 1 <= disk <= 16 * 1024 * 1024:
+        raise exc.InvalidError(f"ephemeral_disk={disk!r} is invalid: it must be 1..16777216 MiB")
+    return disk
 
 
 _GPU_TYPES = ("ANY", "T4", "L4", "A10", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "RTX-PRO-6000",
@@ -595,6 +608,7 @@ class App:
         schedule: Any = None,
         block_network: bool = False,
         cidr_allowlist: Optional[Sequence[str]] = None,
+        ephemeral_disk: Optional[int] = None,
         **unknown: Any,
     ) -> Any:
         """Decorator that registers a function to run in containers.
@@ -625,6 +639,9 @@ class App:
                 (NAT), never the host or other containers.
             cidr_allowlist: IPv4 CIDRs (``"10.0.0.0/8"``, ``"1.2.3.4"``):
                 the only destinations the containers may reach.
+            ephemeral_disk: MiB, the cap of the container's writable layer
+                (writing past it gives ENOSPC); it counts against
+                ``memory`` (a tmpfs). Default: no cap.
 
         Raises:
             TypeError: unknown keyword or an argument of the wrong type.
@@ -635,7 +652,7 @@ class App:
             retries=retries, min_containers=min_containers, max_containers=max_containers,
             scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
             startup_timeout=startup_timeout, schedule=schedule, block_network=block_network,
-            cidr_allowlist=cidr_allowlist,
+            cidr_allowlist=cidr_allowlist, ephemeral_disk=ephemeral_disk,
         )
         sched = spec.schedule
 
@@ -672,6 +689,7 @@ class App:
         startup_timeout: Optional[float] = None,
         block_network: bool = False,
         cidr_allowlist: Optional[Sequence[str]] = None,
+        ephemeral_disk: Optional[int] = None,
         **unknown: Any,
     ) -> Any:
         """Decorator that registers a class whose methods run in containers
@@ -694,7 +712,7 @@ class App:
             retries=retries, min_containers=min_containers, max_containers=max_containers,
             scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
             startup_timeout=startup_timeout, block_network=block_network, cidr_allowlist=cidr_allowlist,
-            options=_FUNCTION_OPTIONS.replace(" schedule,", ""),
+            options=_FUNCTION_OPTIONS.replace(" schedule,", ""), ephemeral_disk=ephemeral_disk,
         )
 
         def decorator(user_cls: Any) -> Any:

@@ -90,6 +90,7 @@ class FunctionSpec:
         gpu_type: Optional[str] = None,
         block_network: bool = False,
         cidr_allowlist: Optional[List[str]] = None,
+        ephemeral_disk: Optional[int] = None,
     ) -> None:
         self.cpu = cpu
         self.cpu_limit = cpu_limit
@@ -109,6 +110,7 @@ class FunctionSpec:
         self.gpu_type = gpu_type
         self.block_network = block_network  # loopback only
         self.cidr_allowlist = cidr_allowlist  # IPv4 CIDRs, or None: anywhere outside
+        self.ephemeral_disk = ephemeral_disk  # MiB, None: no cap
 
     def to_api(
         self,
@@ -141,6 +143,8 @@ class FunctionSpec:
         }
         if self.startup_timeout is not None:
             d["startup_timeout"] = self.startup_timeout
+        if self.ephemeral_disk is not None:
+            d["ephemeral_disk"] = self.ephemeral_disk
         if self.schedule is not None:
             d["schedule"] = self.schedule._to_wire()
         if self.gpu:
