@@ -236,7 +236,7 @@ def test_long_poll_outlives_the_idle_timeout(gd):
 def test_gc_with_a_garbage_body_runs_nothing(gd):
     r = gd.api("POST", "/v1/images/gc", raw=b"\x00garbage{", headers={"Content-Type": "application/json"})
     assert r.status == 400, r.body
-    assert "takes no body" in r.json["error"]["message"], r.json
+    assert "not valid JSON" in r.json["error"]["message"], r.json
     r = gd.api("POST", "/v1/images/gc", {"dry_run": True})
     assert r.status == 400 and "dry_run" in r.json["error"]["message"], r.json
     r = gd.api("DELETE", "/v1/images/im-nope", {"force": True})
@@ -379,4 +379,33 @@ def test_one_client_cannot_hold_every_connection():
         if holder and holder.poll() is None:
             holder.kill()
             holder.wait()
+        finish_daemon(d)
+
+
+def test_the_limit_in_all():
+    d = Daemon(["--max-connections", "16"])
+    held = []
+    try:
+        d.start()
+        for _ in range(16):
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            u.settimeout(10)
+            u.connect(d.sock)
+            held.append(u)
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.settimeout(10)
+        u.connect(d.sock)
+        data = b""
+        while chunk := u.recv(65536):
+            data += chunk
+        u.close()
+        assert data.startswith(b"HTTP/1.1 503") and b"--max-connections" in data, data
+        for u in held:
+            u.close()
+        held = []
+        d.wait_for(lambda: d.api("GET", "/v1/status").status == 200, what="skiffd to serve again")
+        assert d.log(400).count("new ones are turned away until some close") == 1, d.log(100)
+    finally:
+        for u in held:
+            u.close()
         finish_daemon(d)
