@@ -72,6 +72,7 @@ import errno
 import json
 import os
 import socket
+import subprocess
 
 import skiff
 
@@ -130,6 +131,10 @@ def probe(other_token):
         "own": ask("/v1/runner/app", os.environ["SKIFF_TOKEN"]),
         "other": ask("/v1/runner/app", other_token),
         "bogus": ask("/v1/runner/app", "tok-nope"),
+        # skiffd's private umask must not reach containers
+        "root_mode": os.stat("/").st_mode & 0o777,
+        "nonroot": subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                   "cat", "/etc/hostname"], capture_output=True, text=True).returncode,
     }
 
 
@@ -165,6 +170,7 @@ def test_runner_socket_is_the_containers_own(gd, tmp_path):
     assert pr["other"][0] == 403, pr
     assert f"belongs to container {pr['id']}" in json.loads(pr["other"][1])["error"]["message"], pr
     assert pr["bogus"][0] == 403 and res["host_bogus"][0] == 403, res
+    assert pr["root_mode"] == 0o755 and pr["nonroot"] == 0, pr
     # no shared socket any more, and a container's directory goes with it
     assert not os.path.exists(os.path.join(gd.home, "run", "api.sock"))
     gd.wait_for(lambda: not os.path.exists(os.path.join(gd.home, "run", "ct", who["id"])),
