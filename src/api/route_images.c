@@ -103,25 +103,9 @@ void api_image_get(api_t *api, http_req_t *req, const route_match_t *m) {
  * request meant for something else (or garbage) changes nothing. Answers
  * 400 and returns false otherwise. */
 static bool no_body(http_req_t *req) {
-  size_t len = 0;
-  const char *body = http_req_body(req, &len);
-  size_t i = 0;
-  while (i < len && strchr(" \t\r\n", body[i])) i++;
-  if (i == len) return true;
-  json_t *j = NULL;
-  err_t err = ERR_INIT;
-  if (v_parse_object(body, len, &j, &err) < 0 || json_object_size(j) > 0) {
-    if (!err.code)
-      err_set(&err, -EINVAL, "body: unknown field '%s'",
-              json_object_iter_key(json_object_iter(j)));
-    json_decref(j);
-    http_respond_error(req, 400, "bad_request",
-                       "%s %s takes no body (send none, or {}): %s",
-                       http_req_method(req), http_req_path(req), err.msg);
-    return false;
-  }
-  json_decref(j);
-  return true;
+  json_t *body = api_body(req, API_NO_FIELDS, 0);
+  json_decref(body);
+  return body != NULL;
 }
 
 void api_image_rm(api_t *api, http_req_t *req, const route_match_t *m) {

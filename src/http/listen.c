@@ -6,6 +6,9 @@
  * socket, so which container, it came through. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,12 +154,72 @@ static void refuse(int fd, const char *why) {
   close(fd);
 }
 
-/* Who is on the other end: the peer's uid on a Unix socket, its address on
- * TCP. */
+/* The uid owning the other end of a loopback TCP connection: its socket is
+ * on this machine, and the kernel's socket diagnostics (NETLINK_SOCK_DIAG)
+ * look it up by its four-tuple. Every local user connects from 127.0.0.1,
+ * so without this they would all share one limit. -1 when not found. */
+static long loopback_uid(int fd, const struct sockaddr_in *peer) {
+  struct sockaddr_in local;
+  socklen_t ll = sizeof local;
+  if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
+      local.sin_family != AF_INET)
+    return -1;
+  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return -1;
+  struct {
+    struct nlmsghdr nlh;
+    struct inet_diag_req_v2 r;
+  } req = {
+      .nlh = {.nlmsg_len = sizeof req,
+              .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+              .nlmsg_flags = NLM_F_REQUEST},
+      .r = {.sdiag_family = AF_INET,
+            .sdiag_protocol = IPPROTO_TCP,
+            .idiag_states = ~0u,
+            .id = {.idiag_sport = peer->sin_port,
+                   .idiag_dport = local.sin_port,
+                   .idiag_src = {peer->sin_addr.s_addr},
+                   .idiag_dst = {local.sin_addr.s_addr},
+                   .idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}},
+  };
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  long uid = -1;
+  union {
+    struct nlmsghdr h;
+    char buf[8192];
+  } ans;
+  struct timeval tv = {.tv_sec = 0, .tv_usec = 200 * 1000};
+  setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (sendto(nl, &req, sizeof req, 0, (struct sockaddr *)&kernel,
+             sizeof kernel) == (ssize_t)sizeof req) {
+    ssize_t n = recv(nl, ans.buf, sizeof ans.buf, 0);
+    for (struct nlmsghdr *h = &ans.h; n > 0 && NLMSG_OK(h, (size_t)n);
+         h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) break;
+      const struct inet_diag_msg *m = NLMSG_DATA(h);
+      uid = (long)m->idiag_uid;
+      break;
+    }
+  }
+  close(nl);
+  return uid;
+}
+
+/* Who is on the other end: the peer's uid on a Unix socket and on
+ * loopback TCP, its address on other TCP. */
 static void client_key(const struct listener *l, int fd,
                        const struct sockaddr_storage *ss, char *out,
                        size_t n) {
   if (l->tcp) {
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+    if (ss->ss_family == AF_INET &&
+        (ntohl(sin->sin_addr.s_addr) >> 24) == 127) {
+      long uid = loopback_uid(fd, sin);
+      if (uid >= 0) {
+        snprintf(out, n, "uid %ld", uid);
+        return;
+      }
+    }
     char ip[INET6_ADDRSTRLEN] = "?";
     if (ss->ss_family == AF_INET)
       inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip,

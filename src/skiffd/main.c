@@ -583,7 +583,8 @@ int main(int argc, char **argv) {
   if (rc) return rc;
   log_set_level(o.level);
   signal(SIGPIPE, SIG_IGN);
-  /* What skiffd writes (the store, sources, blobs, logs) is its own. */
+  /* What skiffd makes while it starts (its home, the store, the token) is
+   * its own; see below for after. */
   umask(077);
   unsigned max_conns = conn_limit(o.max_conns);
   const char *home = o.home ? o.home : paths_default_home();
@@ -755,6 +756,12 @@ int main(int argc, char **argv) {
   log_info("skiffd %s ready: home %s, socket %s%s, store %s",
            SKIFF_VERSION_STRING, abs_home, sock, tcp, store_url);
 
+  /* Containers and skiff-build inherit the umask: with 077 a container's
+   * "/" and what image steps install would be 0700 and 0600, and non-root
+   * processes inside could not even load libc (runc gives containers 022).
+   * What skiffd makes from here on lies in its 0700 directories or gets
+   * its mode explicitly (the store's files), so 022 keeps nothing open. */
+  umask(022);
   uv_run(d.loop, UV_RUN_DEFAULT);
   uv_walk(d.loop, close_walk, NULL);
   uv_run(d.loop, UV_RUN_DEFAULT);
