@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
 #include "cli/sandbox_io.h"
@@ -160,6 +161,48 @@ int cli_sandbox_attach(const char *pid, bool tty) {
   return rc >= 0 && rc <= 255 ? rc : EXIT_FAIL;
 }
 
+/* The state of sandbox id ("starting", "running", "exited"), or "" when
+ * it cannot be read. */
+static void sandbox_state(client_t *c, const char *id, char *out, size_t n) {
+  _cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s", id);
+  json_t *resp = NULL;
+  err_t err = ERR_INIT;
+  out[0] = '\0';
+  if (client_request(c, "GET", path, NULL, NULL, &resp, &err) < 0) return;
+  const char *st = json_string_value(json_object_get(resp, "state"));
+  snprintf(out, n, "%s", st ? st : "");
+  json_decref(resp);
+}
+
+/* POST .../exec; while skiffd answers 409 because the sandbox is still
+ * starting (one just created), asks again once it runs (up to 120 s). */
+static int exec_when_running(const char *sb, json_t *body, json_t **resp) {
+  client_t *c;
+  int r;
+  if ((r = cli_connect(&c))) return r;
+  client_set_timeout_ms(c, 60000);
+  _cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s/exec", sb);
+  uint64_t deadline = now_mono_ms() + 120000;
+  useconds_t delay = 10000;
+  err_t err = ERR_INIT;
+  for (;;) {
+    err_clear(&err);
+    long status = 0;
+    if (client_request(c, "POST", path, body, &status, resp, &err) == 0) break;
+    char state[32];
+    if (status == 409) sandbox_state(c, sb, state, sizeof state);
+    if (status != 409 || strcmp(state, "starting") != 0 ||
+        now_mono_ms() > deadline) {
+      client_free(c);
+      return cli_fail(&err);
+    }
+    usleep(delay);
+    if (delay < 250000) delay *= 2;
+  }
+  client_free(c);
+  return EXIT_OK;
+}
+
 static int sandbox_exec(int argc, char **argv) {
   bool pty = false;
   const cli_opt_t opts[] = {{"pty", 't', &pty, NULL}, {0}};
@@ -203,10 +246,10 @@ static int sandbox_exec(int argc, char **argv) {
   for (int i = first; i < npos; i++)
     json_array_append_new(args, json_string(pos[i]));
   json_t *body = json_pack("{s:o,s:b}", "argv", args, "pty", pty);
-  _cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s/exec", pos[0]);
+  _cleanup_free_ char *sb = xstrdup(pos[0]);
   free(pos);
   json_t *resp;
-  r = cli_call("POST", path, body, 60000, &resp);
+  r = exec_when_running(sb, body, &resp);
   json_decref(body);
   if (r) return r;
   _cleanup_free_ char *pid =

@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "base/paths.h"
+#include "base/util.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
 
@@ -204,6 +205,23 @@ int cmd_shell(int argc, char **argv) {
     fprintf(stderr, "skiff: skiffd answered without a sandbox or process id\n");
     return EXIT_FAIL;
   }
+
+  /* Typing starts once the shell runs: keystrokes sent to a sandbox still
+   * starting would be refused. */
+  uint64_t deadline = now_mono_ms() + 120000;
+  useconds_t delay = 10000;
+  for (;;) {
+    _cleanup_free_ char *gpath = xasprintf("/v1/sandboxes/%s", sid);
+    json_t *info = NULL;
+    if (client_request(c, "GET", gpath, NULL, NULL, &info, &err) < 0) break;
+    const char *st = json_string_value(json_object_get(info, "state"));
+    bool starting = st && strcmp(st, "starting") == 0;
+    json_decref(info);
+    if (!starting || now_mono_ms() > deadline) break;
+    usleep(delay);
+    if (delay < 250000) delay *= 2;
+  }
+  err_clear(&err);
 
   r = cli_sandbox_attach(pid, true);
 
