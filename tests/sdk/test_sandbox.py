@@ -302,6 +302,14 @@ def test_calls_while_starting_are_tried_again_once_it_runs(fake, client):
                                                (200, {"sandbox_id": "sb-1", "state": "running"})]
     assert skiff.Sandbox(client, "sb-1", "sp-1").exec("true").process_id == "sp-7"
     assert len([r for r in fake.requests if r[1].endswith("/exec")]) == 3
+    # stdin of the main process, written just after create, too
+    fake.answers[("POST", "v1/processes/{}/stdin")] = [starting, (200, {})]
+    fake.answers[("GET", "v1/sandboxes/{}")] = [(200, {"sandbox_id": "sb-1", "state": "starting"}),
+                                               (200, {"sandbox_id": "sb-1", "state": "running"})]
+    sb = skiff.Sandbox(client, "sb-1", "sp-1")
+    sb.stdin.write(b"x")
+    sb.stdin.drain()
+    assert len([r for r in fake.requests if "/stdin" in r[1]]) == 2
     # a 409 for another reason is the caller's
     fake.answers[("POST", "v1/sandboxes/{}/exec")] = (409, {"error": {"code": "conflict", "message": "busy"}})
     with pytest.raises(exc.ConflictError, match="busy"):
