@@ -219,6 +219,14 @@ def test_files_stay_inside(d, app_id):
     assert r.status == 404, r
     r = d.api("GET", base + "?path=" + q("/work/missing"))
     assert r.status == 404, r
+    # A FIFO made inside neither hangs skiffd nor is read or written.
+    assert wait_proc(d, exec_(d, sb, "mkfifo", "/work/fifo")) == 0
+    r = d.api("GET", base + "?path=" + q("/work/fifo"), timeout=10)
+    assert r.status == 400 and "regular file" in r.json["error"]["message"], r
+    r = d.api("PUT", base + "?path=" + q("/work/fifo"), raw=b"x", timeout=10)
+    assert r.status == 400, r
+    r = d.api("POST", base + "/copy", {"src": "/work/fifo", "dst": "/work/f2"}, timeout=10)
+    assert r.status == 400, r
     d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
     wait_sb(d, sb)
 
