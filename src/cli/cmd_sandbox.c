@@ -126,9 +126,8 @@ static int sandbox_list(int argc, char **argv) {
     json_decref(resp);
     return EXIT_OK;
   }
-  static const char *const headers[] = {"SANDBOX ID", "APP",  "NAME",
-                                        "STATE",      "RETURNCODE", "TAGS",
-                                        "CREATED"};
+  static const char *const headers[] = {"SANDBOX ID", "APP",  "NAME",   "STATE",
+                                        "RETURNCODE", "TAGS", "CREATED"};
   cli_table_t *t = cli_table_new(7, headers);
   size_t i;
   json_t *sb;
@@ -269,7 +268,8 @@ static char *main_process(const char *id) {
   if (cli_call("GET", path, NULL, 0, &resp)) return NULL;
   const char *pid = json_string_value(json_object_get(resp, "process_id"));
   char *out = pid ? xstrdup(pid) : NULL;
-  if (!out) fprintf(stderr, "skiff: skiffd described %s without a process_id\n", id);
+  if (!out)
+    fprintf(stderr, "skiff: skiffd described %s without a process_id\n", id);
   json_decref(resp);
   return out;
 }
@@ -338,10 +338,8 @@ static int sandbox_stop(int argc, char **argv) {
 }
 
 static const cli_command_t sandbox_commands[] = {
-    {"list", sandbox_list, NULL},
-    {"exec", sandbox_exec, NULL},
-    {"logs", sandbox_logs, NULL},
-    {"stop", sandbox_stop, NULL},
+    {"list", sandbox_list, NULL}, {"exec", sandbox_exec, NULL},
+    {"logs", sandbox_logs, NULL}, {"stop", sandbox_stop, NULL},
     {NULL, NULL, NULL},
 };
 

@@ -32,7 +32,8 @@ static const char shell_usage[] =
     "Options:\n"
     "  -c, --cmd CMD      Run CMD (with /bin/sh -c) instead of a shell\n"
     "  --app APP          The deployed app the sandbox belongs to (default\n"
-    "                     " SHELL_APP ", created when missing)\n"
+    "                     " SHELL_APP
+    ", created when missing)\n"
     "  --timeout SECONDS  Stop the sandbox after this long (default 3600)\n"
     "  -h, --help         Show this help\n";
 
@@ -126,19 +127,19 @@ static char *lookup_app(client_t *c, const char *name) {
   if (r < 0) {
     err_clear(&err);
     json_t *body = json_pack("{s:s,s:b,s:b,s:[],s:[]}", "name", name,
-                             "ephemeral", 0, "deploy", 1, "files",
-                             "functions");
+                             "ephemeral", 0, "deploy", 1, "files", "functions");
     r = client_request(c, "POST", "/v1/apps", body, NULL, &resp, &err);
     json_decref(body);
     if (r < 0) {
-      fprintf(stderr, "skiff: cannot create app '%s' for the shell: %s\n",
-              name, err.msg);
+      fprintf(stderr, "skiff: cannot create app '%s' for the shell: %s\n", name,
+              err.msg);
       return NULL;
     }
   }
   const char *id = json_string_value(json_object_get(resp, "app_id"));
   char *out = id ? xstrdup(id) : NULL;
-  if (!out) fprintf(stderr, "skiff: skiffd described app '%s' without an id\n", name);
+  if (!out)
+    fprintf(stderr, "skiff: skiffd described app '%s' without an id\n", name);
   json_decref(resp);
   return out;
 }
@@ -182,10 +183,10 @@ int cmd_shell(int argc, char **argv) {
   const char *shell =
       "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi";
   const char *term = getenv("TERM");
-  json_t *body = json_pack(
-      "{s:s,s:[s,s,s],s:b,s:I,s:{s:s}}", "app_id", app_id, "command",
-      "/bin/sh", "-c", cmd ? cmd : shell, "pty", 1, "timeout",
-      (json_int_t)timeout, "env", "TERM", term && *term ? term : "xterm");
+  json_t *body = json_pack("{s:s,s:[s,s,s],s:b,s:I,s:{s:s}}", "app_id", app_id,
+                           "command", "/bin/sh", "-c", cmd ? cmd : shell, "pty",
+                           1, "timeout", (json_int_t)timeout, "env", "TERM",
+                           term && *term ? term : "xterm");
   if (image) json_object_set_new(body, "image_id", json_string(image));
   json_t *resp = NULL;
   err_t err = ERR_INIT;

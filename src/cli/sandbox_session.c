@@ -89,7 +89,7 @@ typedef struct pump {
   const char *stream;
   int fd;
   int done_fd; /* written once when the pump ends */
-  int kick_fd;  /* written once at the first output (-1: none) */
+  int kick_fd; /* written once at the first output (-1: none) */
   int r;
   err_t err;
   pthread_t thread;
@@ -165,11 +165,18 @@ int sandbox_session_attach(const char *pid, bool tty, int *rc, err_t *err) {
   }
 
   pump_t pumps[2] = {
-      {.pid = pid, .stream = "stdout", .fd = STDOUT_FILENO,
-       .done_fd = done_pipe[1], .kick_fd = raw ? winch_pipe[1] : -1,
+      {.pid = pid,
+       .stream = "stdout",
+       .fd = STDOUT_FILENO,
+       .done_fd = done_pipe[1],
+       .kick_fd = raw ? winch_pipe[1] : -1,
        .err = ERR_INIT},
-      {.pid = pid, .stream = "stderr", .fd = STDERR_FILENO,
-       .done_fd = done_pipe[1], .kick_fd = -1, .err = ERR_INIT},
+      {.pid = pid,
+       .stream = "stderr",
+       .fd = STDERR_FILENO,
+       .done_fd = done_pipe[1],
+       .kick_fd = -1,
+       .err = ERR_INIT},
   };
   int npumps = tty ? 1 : 2; /* a pty merges stderr into stdout */
   int started = 0;
