@@ -304,7 +304,9 @@ static void handle_msg(lc_t *c, const ska_msg_t *m, int fd) {
 static void on_agent(uv_poll_t *h, int status, int events) {
   lc_t *c = h->data;
   (void)events;
-  for (;;) {
+  /* At most 64 messages a round: a container flooding its channel must not
+   * keep the loop from everything else (the rest wait for the next). */
+  for (int round = 0; round < 64; round++) {
     ska_msg_t m;
     union {
       struct cmsghdr h;
