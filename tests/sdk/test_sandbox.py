@@ -463,3 +463,33 @@ def test_modal_shim_names():
         assert modal.Probe is skiff.Probe
     finally:
         sys.path.remove(shim)
+
+
+# ---- App.lookup ----------------------------------------------------------------------------
+
+def test_lookup_finds_a_running_app(fake, client):
+    fake.answers[("GET", "v1/apps/agents")] = (200, {"app_id": "ap-9", "name": "agents", "state": "running",
+                                                     "version": 1})
+    app = skiff.App.lookup("agents", client=client)
+    assert (app.app_id, app.name, app.version) == ("ap-9", "agents", 1)
+    assert not [r for r in fake.requests if r[0] == "POST"]
+
+
+def test_lookup_creates_a_missing_or_stopped_app_only_when_asked(fake, client):
+    with pytest.raises(exc.NotFoundError, match="create_if_missing=True"):
+        skiff.App.lookup("agents", client=client)
+    fake.answers[("GET", "v1/apps/agents")] = (200, {"app_id": "ap-1", "state": "stopped"})
+    with pytest.raises(exc.NotFoundError):
+        skiff.App.lookup("agents", client=client)
+    fake.answers[("POST", "v1/apps")] = (201, {"app_id": "ap-2", "name": "agents", "version": 1})
+    app = skiff.App.lookup("agents", create_if_missing=True, client=client)
+    assert app.app_id == "ap-2"
+    assert fake.requests[-1] == ("POST", "/v1/apps", {"name": "agents", "ephemeral": False, "deploy": True,
+                                                      "files": [], "functions": []})
+
+
+def test_lookup_checks_the_name():
+    with pytest.raises(exc.InvalidError, match="invalid app name"):
+        skiff.App.lookup("has space")
+    with pytest.raises(TypeError, match="must be a str"):
+        skiff.App.lookup(3)
