@@ -152,6 +152,13 @@ def test_timeout_stops_it(app, client):
     assert s.returncode is not None
 
 
+def test_idle_timeout_stops_an_idle_one(app, client):
+    s = skiff.Sandbox.create(app=app, timeout=300, idle_timeout=1, client=client)
+    with pytest.raises(exc.SandboxTimeoutError):
+        s.wait()
+    assert s.returncode is not None
+
+
 def test_find_by_id_name_and_tags(app, client):
     name = f"n-{uuid.uuid4().hex[:8]}"
     s = skiff.Sandbox.create(app=app, name=name, tags={"team": "a"}, timeout=120, client=client)
