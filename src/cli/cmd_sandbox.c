@@ -154,7 +154,9 @@ int cli_sandbox_attach(const char *pid, bool tty) {
   fflush(stdout);
   err_t err = ERR_INIT;
   int rc = 0;
-  if (sandbox_session_attach(pid, tty, &rc, &err) < 0) return cli_fail(&err);
+  if (sandbox_session_attach(pid, tty, &rc, &err) < 0)
+    /* After a signal the caller cleans up and dies of it. */
+    return sandbox_session_signal() ? EXIT_FAIL : cli_fail(&err);
   /* The process's status is ours, as `docker exec` does; a status beyond
    * what an exit can carry is reported as a failure. */
   return rc >= 0 && rc <= 255 ? rc : EXIT_FAIL;
@@ -258,7 +260,22 @@ static int sandbox_exec(int argc, char **argv) {
     fprintf(stderr, "skiff: skiffd answered exec without a process_id\n");
     return EXIT_FAIL;
   }
-  return cli_sandbox_attach(pid, pty);
+  r = cli_sandbox_attach(pid, pty);
+  int sig = sandbox_session_signal();
+  if (sig) {
+    /* Ctrl-C (or a kill) of this command reaches the command it runs. */
+    _cleanup_free_ char *spath = xasprintf("/v1/processes/%s/signal", pid);
+    json_t *sbody = json_pack("{s:i}", "signal", sig);
+    client_t *c;
+    err_t err = ERR_INIT;
+    if (client_open(&c, NULL, &err) == 0) {
+      (void)client_request(c, "POST", spath, sbody, NULL, NULL, &err);
+      client_free(c);
+    }
+    json_decref(sbody);
+    sandbox_session_reraise();
+  }
+  return r;
 }
 
 /* The main process of sandbox id, or NULL after printing why. */

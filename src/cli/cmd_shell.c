@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
+#include "cli/sandbox_session.h"
 
 #define SHELL_APP "skiff-shell"
 
@@ -234,5 +235,6 @@ int cmd_shell(int argc, char **argv) {
             err.msg);
   json_decref(empty);
   client_free(c);
+  sandbox_session_reraise(); /* when a signal ended the shell */
   return r;
 }

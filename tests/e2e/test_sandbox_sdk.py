@@ -253,6 +253,19 @@ def test_cli_list_exec_logs_stop(daemon, app, client):
     assert p.returncode == 1 and p.stderr.startswith("skiff: "), describe(p, daemon)
 
 
+def test_cli_exec_passes_a_signal_on(daemon, sb):
+    import signal
+
+    p = subprocess.Popen([daemon_skiff(), "sandbox", "exec", sb.object_id, "--", "sh", "-c",
+                          'trap "echo trapped > /tmp/t; exit 0" INT; echo ready; while :; do sleep 0.05; done'],
+                         env=daemon.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=30) == -signal.SIGINT
+    done = sb.exec("sh", "-c", "while [ ! -e /tmp/t ]; do sleep 0.05; done; cat /tmp/t")
+    assert done.stdout.read() == "trapped\n"
+
+
 def test_cli_bad_input(daemon):
     p = daemon.skiff("sandbox", "exec", "nope", "--", "true")
     assert p.returncode == 2 and "not a sandbox id" in p.stderr

@@ -108,13 +108,21 @@ def test_cmd_gives_its_status_and_restores_the_terminal(terminal):
     assert termios.tcgetattr(t.slave) == t.before
 
 
-def test_terminal_restored_when_killed(terminal):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_killed_it_restores_the_terminal_and_stops_the_sandbox(daemon, terminal, sig):
     t = terminal()
     read_until(t.master, b"#")
     assert termios.tcgetattr(t.slave) != t.before
-    t.proc.send_signal(signal.SIGTERM)
-    assert t.proc.wait(timeout=30) == -signal.SIGTERM
+    t.proc.send_signal(sig)
+    assert t.proc.wait(timeout=30) == -sig
     assert termios.tcgetattr(t.slave) == t.before
+    # Every sandbox of the shell's app ends (this one would otherwise live
+    # for its hour).
+    r = daemon.api("GET", "/v1/sandboxes")
+    assert r.status == 200, r
+    for sb in r.json["sandboxes"]:
+        w = daemon.api("GET", f"/v1/sandboxes/{sb['sandbox_id']}/wait?timeout=30", timeout=60)
+        assert w.json["state"] == "exited", (sb, w.json)
 
 
 def test_shell_with_an_image_from_a_file(terminal, tmp_path):
