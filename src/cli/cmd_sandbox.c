@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
 #include "cli/sandbox_io.h"
@@ -125,9 +126,8 @@ static int sandbox_list(int argc, char **argv) {
     json_decref(resp);
     return EXIT_OK;
   }
-  static const char *const headers[] = {"SANDBOX ID", "APP",  "NAME",
-                                        "STATE",      "RETURNCODE", "TAGS",
-                                        "CREATED"};
+  static const char *const headers[] = {"SANDBOX ID", "APP",  "NAME",   "STATE",
+                                        "RETURNCODE", "TAGS", "CREATED"};
   cli_table_t *t = cli_table_new(7, headers);
   size_t i;
   json_t *sb;
@@ -154,10 +154,54 @@ int cli_sandbox_attach(const char *pid, bool tty) {
   fflush(stdout);
   err_t err = ERR_INIT;
   int rc = 0;
-  if (sandbox_session_attach(pid, tty, &rc, &err) < 0) return cli_fail(&err);
+  if (sandbox_session_attach(pid, tty, &rc, &err) < 0)
+    /* After a signal the caller cleans up and dies of it. */
+    return sandbox_session_signal() ? EXIT_FAIL : cli_fail(&err);
   /* The process's status is ours, as `docker exec` does; a status beyond
    * what an exit can carry is reported as a failure. */
   return rc >= 0 && rc <= 255 ? rc : EXIT_FAIL;
+}
+
+/* The state of sandbox id ("starting", "running", "exited"), or "" when
+ * it cannot be read. */
+static void sandbox_state(client_t *c, const char *id, char *out, size_t n) {
+  _cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s", id);
+  json_t *resp = NULL;
+  err_t err = ERR_INIT;
+  out[0] = '\0';
+  if (client_request(c, "GET", path, NULL, NULL, &resp, &err) < 0) return;
+  const char *st = json_string_value(json_object_get(resp, "state"));
+  snprintf(out, n, "%s", st ? st : "");
+  json_decref(resp);
+}
+
+/* POST .../exec; while skiffd answers 409 because the sandbox is still
+ * starting (one just created), asks again once it runs (up to 120 s). */
+static int exec_when_running(const char *sb, json_t *body, json_t **resp) {
+  client_t *c;
+  int r;
+  if ((r = cli_connect(&c))) return r;
+  client_set_timeout_ms(c, 60000);
+  _cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s/exec", sb);
+  uint64_t deadline = now_mono_ms() + 120000;
+  useconds_t delay = 10000;
+  err_t err = ERR_INIT;
+  for (;;) {
+    err_clear(&err);
+    long status = 0;
+    if (client_request(c, "POST", path, body, &status, resp, &err) == 0) break;
+    char state[32];
+    if (status == 409) sandbox_state(c, sb, state, sizeof state);
+    if (status != 409 || strcmp(state, "starting") != 0 ||
+        now_mono_ms() > deadline) {
+      client_free(c);
+      return cli_fail(&err);
+    }
+    usleep(delay);
+    if (delay < 250000) delay *= 2;
+  }
+  client_free(c);
+  return EXIT_OK;
 }
 
 static int sandbox_exec(int argc, char **argv) {
@@ -203,10 +247,10 @@ static int sandbox_exec(int argc, char **argv) {
   for (int i = first; i < npos; i++)
     json_array_append_new(args, json_string(pos[i]));
   json_t *body = json_pack("{s:o,s:b}", "argv", args, "pty", pty);
-  _cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s/exec", pos[0]);
+  _cleanup_free_ char *sb = xstrdup(pos[0]);
   free(pos);
   json_t *resp;
-  r = cli_call("POST", path, body, 60000, &resp);
+  r = exec_when_running(sb, body, &resp);
   json_decref(body);
   if (r) return r;
   _cleanup_free_ char *pid =
@@ -216,7 +260,22 @@ static int sandbox_exec(int argc, char **argv) {
     fprintf(stderr, "skiff: skiffd answered exec without a process_id\n");
     return EXIT_FAIL;
   }
-  return cli_sandbox_attach(pid, pty);
+  r = cli_sandbox_attach(pid, pty);
+  int sig = sandbox_session_signal();
+  if (sig) {
+    /* Ctrl-C (or a kill) of this command reaches the command it runs. */
+    _cleanup_free_ char *spath = xasprintf("/v1/processes/%s/signal", pid);
+    json_t *sbody = json_pack("{s:i}", "signal", sig);
+    client_t *c;
+    err_t err = ERR_INIT;
+    if (client_open(&c, NULL, &err) == 0) {
+      (void)client_request(c, "POST", spath, sbody, NULL, NULL, &err);
+      client_free(c);
+    }
+    json_decref(sbody);
+    sandbox_session_reraise();
+  }
+  return r;
 }
 
 /* The main process of sandbox id, or NULL after printing why. */
@@ -226,7 +285,8 @@ static char *main_process(const char *id) {
   if (cli_call("GET", path, NULL, 0, &resp)) return NULL;
   const char *pid = json_string_value(json_object_get(resp, "process_id"));
   char *out = pid ? xstrdup(pid) : NULL;
-  if (!out) fprintf(stderr, "skiff: skiffd described %s without a process_id\n", id);
+  if (!out)
+    fprintf(stderr, "skiff: skiffd described %s without a process_id\n", id);
   json_decref(resp);
   return out;
 }
@@ -295,10 +355,8 @@ static int sandbox_stop(int argc, char **argv) {
 }
 
 static const cli_command_t sandbox_commands[] = {
-    {"list", sandbox_list, NULL},
-    {"exec", sandbox_exec, NULL},
-    {"logs", sandbox_logs, NULL},
-    {"stop", sandbox_stop, NULL},
+    {"list", sandbox_list, NULL}, {"exec", sandbox_exec, NULL},
+    {"logs", sandbox_logs, NULL}, {"stop", sandbox_stop, NULL},
     {NULL, NULL, NULL},
 };
 

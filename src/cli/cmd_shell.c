@@ -10,8 +10,10 @@
 
 #include "base/buf.h"
 #include "base/paths.h"
+#include "base/util.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
+#include "cli/sandbox_session.h"
 
 #define SHELL_APP "skiff-shell"
 
@@ -31,7 +33,8 @@ static const char shell_usage[] =
     "Options:\n"
     "  -c, --cmd CMD      Run CMD (with /bin/sh -c) instead of a shell\n"
     "  --app APP          The deployed app the sandbox belongs to (default\n"
-    "                     " SHELL_APP ", created when missing)\n"
+    "                     " SHELL_APP
+    ", created when missing)\n"
     "  --timeout SECONDS  Stop the sandbox after this long (default 3600)\n"
     "  -h, --help         Show this help\n";
 
@@ -125,19 +128,19 @@ static char *lookup_app(client_t *c, const char *name) {
   if (r < 0) {
     err_clear(&err);
     json_t *body = json_pack("{s:s,s:b,s:b,s:[],s:[]}", "name", name,
-                             "ephemeral", 0, "deploy", 1, "files",
-                             "functions");
+                             "ephemeral", 0, "deploy", 1, "files", "functions");
     r = client_request(c, "POST", "/v1/apps", body, NULL, &resp, &err);
     json_decref(body);
     if (r < 0) {
-      fprintf(stderr, "skiff: cannot create app '%s' for the shell: %s\n",
-              name, err.msg);
+      fprintf(stderr, "skiff: cannot create app '%s' for the shell: %s\n", name,
+              err.msg);
       return NULL;
     }
   }
   const char *id = json_string_value(json_object_get(resp, "app_id"));
   char *out = id ? xstrdup(id) : NULL;
-  if (!out) fprintf(stderr, "skiff: skiffd described app '%s' without an id\n", name);
+  if (!out)
+    fprintf(stderr, "skiff: skiffd described app '%s' without an id\n", name);
   json_decref(resp);
   return out;
 }
@@ -181,10 +184,10 @@ int cmd_shell(int argc, char **argv) {
   const char *shell =
       "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi";
   const char *term = getenv("TERM");
-  json_t *body = json_pack(
-      "{s:s,s:[s,s,s],s:b,s:I,s:{s:s}}", "app_id", app_id, "command",
-      "/bin/sh", "-c", cmd ? cmd : shell, "pty", 1, "timeout",
-      (json_int_t)timeout, "env", "TERM", term && *term ? term : "xterm");
+  json_t *body = json_pack("{s:s,s:[s,s,s],s:b,s:I,s:{s:s}}", "app_id", app_id,
+                           "command", "/bin/sh", "-c", cmd ? cmd : shell, "pty",
+                           1, "timeout", (json_int_t)timeout, "env", "TERM",
+                           term && *term ? term : "xterm");
   if (image) json_object_set_new(body, "image_id", json_string(image));
   json_t *resp = NULL;
   err_t err = ERR_INIT;
@@ -205,6 +208,23 @@ int cmd_shell(int argc, char **argv) {
     return EXIT_FAIL;
   }
 
+  /* Typing starts once the shell runs: keystrokes sent to a sandbox still
+   * starting would be refused. */
+  uint64_t deadline = now_mono_ms() + 120000;
+  useconds_t delay = 10000;
+  for (;;) {
+    _cleanup_free_ char *gpath = xasprintf("/v1/sandboxes/%s", sid);
+    json_t *info = NULL;
+    if (client_request(c, "GET", gpath, NULL, NULL, &info, &err) < 0) break;
+    const char *st = json_string_value(json_object_get(info, "state"));
+    bool starting = st && strcmp(st, "starting") == 0;
+    json_decref(info);
+    if (!starting || now_mono_ms() > deadline) break;
+    usleep(delay);
+    if (delay < 250000) delay *= 2;
+  }
+  err_clear(&err);
+
   r = cli_sandbox_attach(pid, true);
 
   /* The sandbox served this shell only. */
@@ -215,5 +235,6 @@ int cmd_shell(int argc, char **argv) {
             err.msg);
   json_decref(empty);
   client_free(c);
+  sandbox_session_reraise(); /* when a signal ended the shell */
   return r;
 }

@@ -93,17 +93,17 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 }
 
 /* The daemon's {"error":{"message"}} as err, with client.h's codes. */
-static int answer_error(const answer_t *a, const char *method,
-                        const char *path, err_t *err) {
+static int answer_error(const answer_t *a, const char *method, const char *path,
+                        err_t *err) {
   int code = a->status == 400   ? -EINVAL
              : a->status == 404 ? -ENOENT
              : a->status == 409 ? -EBUSY
              : a->status == 413 ? -E2BIG
                                 : -EIO;
-  json_t *j = json_loadb(a->body.data ? a->body.data : "", a->body.len, 0,
-                         NULL);
-  const char *msg =
-      json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+  json_t *j =
+      json_loadb(a->body.data ? a->body.data : "", a->body.len, 0, NULL);
+  const char *msg = json_string_value(
+      json_object_get(json_object_get(j, "error"), "message"));
   if (msg)
     err_set(err, code, "%s", msg);
   else
@@ -161,7 +161,7 @@ static int request(sbio_t *s, const char *method, const char *path,
       s->target.socket_path[0] ? s->target.socket_path : s->target.base_url;
   if (cc != CURLE_OK) {
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
-    int code = cc == CURLE_COULDNT_CONNECT    ? -ECONNREFUSED
+    int code = cc == CURLE_COULDNT_CONNECT      ? -ECONNREFUSED
                : cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
                                                 : -ECONNRESET;
     return err_set(err, code, "cannot reach skiffd at %s (%s %s): %s", where,
@@ -178,15 +178,15 @@ int sbio_json(sbio_t *s, const char *method, const char *path, json_t *body,
   if (resp) *resp = NULL;
   _cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
   answer_t a = {.body = BUF_INIT};
-  int r = request(s, method, path, payload ? "application/json" : NULL,
-                  payload, payload ? strlen(payload) : 0, timeout_ms, &a, err);
+  int r = request(s, method, path, payload ? "application/json" : NULL, payload,
+                  payload ? strlen(payload) : 0, timeout_ms, &a, err);
   if (r == 0 && resp) {
     json_error_t je;
     *resp = a.body.len ? json_loadb(a.body.data, a.body.len, 0, &je)
                        : json_object();
     if (!*resp)
-      r = err_set(err, -EPROTO, "skiffd sent invalid JSON to %s %s: %s",
-                  method, path, je.text);
+      r = err_set(err, -EPROTO, "skiffd sent invalid JSON to %s %s: %s", method,
+                  path, je.text);
   }
   buf_free(&a.body);
   return r;
@@ -212,8 +212,8 @@ int sbio_fetch_output(sbio_t *s, const char *pid, const char *stream,
       xasprintf("/v1/processes/%s/output?stream=%s&offset=%lld&wait=%d", pid,
                 stream, *offset, wait_s);
   answer_t a = {.body = BUF_INIT};
-  int r = request(s, "GET", path, NULL, NULL, 0, (wait_s + 30) * 1000L, &a,
-                  err);
+  int r =
+      request(s, "GET", path, NULL, NULL, 0, (wait_s + 30) * 1000L, &a, err);
   if (r == 0) {
     /* skiffd's offset wins: past 16 MiB it drops the oldest bytes. */
     *offset = a.offset >= 0 ? a.offset : *offset + (long long)a.body.len;
@@ -229,8 +229,8 @@ int sbio_read_output(sbio_t *s, const char *pid, const char *stream,
                      size_t *got, err_t *err) {
   char *data;
   size_t len;
-  int r = sbio_fetch_output(s, pid, stream, offset, wait_s, &data, &len, eof,
-                            err);
+  int r =
+      sbio_fetch_output(s, pid, stream, offset, wait_s, &data, &len, eof, err);
   if (r == 0) r = sbio_write_all(fd, data, len, err);
   if (r == 0 && got) *got = len;
   free(data);
@@ -242,8 +242,8 @@ int sbio_write_stdin(sbio_t *s, const char *pid, const void *data, size_t len,
   _cleanup_free_ char *path =
       xasprintf("/v1/processes/%s/stdin%s", pid, eof ? "?eof=1" : "");
   answer_t a = {.body = BUF_INIT};
-  int r = request(s, "POST", path, "application/octet-stream", data, len, 0,
-                  &a, err);
+  int r = request(s, "POST", path, "application/octet-stream", data, len, 0, &a,
+                  err);
   buf_free(&a.body);
   return r;
 }

@@ -24,6 +24,11 @@
 static struct termios saved_tio;
 static volatile sig_atomic_t tio_saved;
 static int winch_pipe[2] = {-1, -1};
+/* SIGTERM, SIGHUP, SIGINT or SIGQUIT ends the session: the handler writes
+ * to sig_pipe and the main loop returns, so that the caller can clean up
+ * (terminate the sandbox) before the signal is raised again. */
+static int sig_pipe[2] = {-1, -1};
+static volatile sig_atomic_t ended_by;
 
 static void restore_tty(void) {
   if (tio_saved) {
@@ -33,9 +38,16 @@ static void restore_tty(void) {
 }
 
 static void on_fatal_signal(int sig) {
+  int e = errno;
   restore_tty(); /* tcsetattr is async-signal-safe */
-  signal(sig, SIG_DFL);
-  raise(sig);
+  if (ended_by || sig_pipe[1] < 0) {
+    /* a second one: go at once */
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
+  ended_by = sig;
+  (void)!write(sig_pipe[1], "s", 1);
+  errno = e;
 }
 
 static void on_winch(int sig) {
@@ -50,10 +62,6 @@ static const int fatal_signals[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
 static int enter_raw(err_t *err) {
   if (tcgetattr(STDIN_FILENO, &saved_tio) < 0)
     return err_sys(err, -errno, "cannot read the terminal's mode");
-  struct sigaction sa = {.sa_handler = on_fatal_signal};
-  sigemptyset(&sa.sa_mask);
-  for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
-    sigaction(fatal_signals[i], &sa, NULL);
   struct termios raw = saved_tio;
   cfmakeraw(&raw);
   tio_saved = 1;
@@ -65,10 +73,21 @@ static int enter_raw(err_t *err) {
   return 0;
 }
 
-static void leave_raw(void) {
-  restore_tty();
+static void catch_fatal(bool on) {
+  struct sigaction sa = {.sa_handler = on ? on_fatal_signal : SIG_DFL};
+  sigemptyset(&sa.sa_mask);
   for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
-    signal(fatal_signals[i], SIG_DFL);
+    sigaction(fatal_signals[i], &sa, NULL);
+}
+
+int sandbox_session_signal(void) {
+  return ended_by;
+}
+
+void sandbox_session_reraise(void) {
+  if (!ended_by) return;
+  signal(ended_by, SIG_DFL);
+  raise(ended_by);
 }
 
 static void send_size(sbio_t *io, const char *pid) {
@@ -89,7 +108,7 @@ typedef struct pump {
   const char *stream;
   int fd;
   int done_fd; /* written once when the pump ends */
-  int kick_fd;  /* written once at the first output (-1: none) */
+  int kick_fd; /* written once at the first output (-1: none) */
   int r;
   err_t err;
   pthread_t thread;
@@ -142,6 +161,13 @@ int sandbox_session_attach(const char *pid, bool tty, int *rc, err_t *err) {
   int done_pipe[2];
   bool joined = true; /* every pump started has been joined */
   if (pipe(done_pipe) < 0) return err_sys(err, -errno, "pipe");
+  if (pipe(sig_pipe) < 0) {
+    int e = errno;
+    close(done_pipe[0]);
+    close(done_pipe[1]);
+    return err_sys(err, -e, "pipe");
+  }
+  catch_fatal(true);
   sbio_t *io = NULL;
   int r = sbio_open(&io, err);
   if (r < 0) goto out_pipe;
@@ -165,11 +191,18 @@ int sandbox_session_attach(const char *pid, bool tty, int *rc, err_t *err) {
   }
 
   pump_t pumps[2] = {
-      {.pid = pid, .stream = "stdout", .fd = STDOUT_FILENO,
-       .done_fd = done_pipe[1], .kick_fd = raw ? winch_pipe[1] : -1,
+      {.pid = pid,
+       .stream = "stdout",
+       .fd = STDOUT_FILENO,
+       .done_fd = done_pipe[1],
+       .kick_fd = raw ? winch_pipe[1] : -1,
        .err = ERR_INIT},
-      {.pid = pid, .stream = "stderr", .fd = STDERR_FILENO,
-       .done_fd = done_pipe[1], .kick_fd = -1, .err = ERR_INIT},
+      {.pid = pid,
+       .stream = "stderr",
+       .fd = STDERR_FILENO,
+       .done_fd = done_pipe[1],
+       .kick_fd = -1,
+       .err = ERR_INIT},
   };
   int npumps = tty ? 1 : 2; /* a pty merges stderr into stdout */
   int started = 0;
@@ -182,14 +215,19 @@ int sandbox_session_attach(const char *pid, bool tty, int *rc, err_t *err) {
 
   int finished = 0;
   while (r == 0 && finished < started) {
-    struct pollfd fds[3] = {
+    struct pollfd fds[4] = {
         {.fd = done_pipe[0], .events = POLLIN},
         {.fd = forward ? STDIN_FILENO : -1, .events = POLLIN},
         {.fd = raw ? winch_pipe[0] : -1, .events = POLLIN},
+        {.fd = sig_pipe[0], .events = POLLIN},
     };
-    if (poll(fds, 3, -1) < 0) {
+    if (poll(fds, 4, -1) < 0) {
       if (errno == EINTR) continue;
       r = err_sys(err, -errno, "poll");
+      break;
+    }
+    if (fds[3].revents & POLLIN) {
+      r = err_set(err, -EINTR, "interrupted by signal %d", (int)ended_by);
       break;
     }
     if (fds[0].revents & POLLIN) {
@@ -218,20 +256,28 @@ int sandbox_session_attach(const char *pid, bool tty, int *rc, err_t *err) {
       }
     }
   }
-  if (raw) leave_raw();
+  if (raw) restore_tty();
   for (bool done = false; r == 0 && !done;)
     r = sbio_wait(io, pid, SBIO_LONG_POLL_S, &done, rc, err);
 
 out_winch:
   if (raw) {
     signal(SIGWINCH, SIG_DFL);
-    close(winch_pipe[0]);
-    close(winch_pipe[1]);
+    if (joined) { /* else a pump may still kick it */
+      close(winch_pipe[0]);
+      close(winch_pipe[1]);
+    }
     winch_pipe[0] = winch_pipe[1] = -1;
   }
 out_io:
   sbio_free(io);
 out_pipe:
+  catch_fatal(false);
+  restore_tty(); /* a no-op unless raw mode is still on */
+  int sp0 = sig_pipe[0], sp1 = sig_pipe[1];
+  sig_pipe[0] = sig_pipe[1] = -1;
+  close(sp0);
+  close(sp1);
   if (joined) {
     close(done_pipe[0]);
     close(done_pipe[1]);

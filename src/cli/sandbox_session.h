@@ -10,14 +10,19 @@
 /* Runs until process pid exits, then stores its exit status in *rc.
  *
  * With tty (the process has a pty): when stdin is a terminal it is put in
- * raw mode (restored on every way out: return, error, SIGTERM/SIGHUP/
- * SIGINT/SIGQUIT), the remote pty is sized to it and resized on SIGWINCH;
- * every byte typed is POSTed to the process's stdin; its stdout is written
- * to ours as it arrives.
+ * raw mode (restored on every way out: return, error, a signal), the remote pty
+ * is sized to it and resized on SIGWINCH; every byte typed is POSTed to the
+ * process's stdin; its stdout is written to ours as it arrives.
  *
  * Without tty: stdout and stderr are streamed to ours; our stdin is sent
  * when it is not a terminal (a pipe or file, then its end), else the
  * process gets an empty stdin at once. */
 int sandbox_session_attach(const char *pid, bool tty, int *rc, err_t *err);
+
+/* The signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT) that ended the last
+ * session, -EINTR from sandbox_session_attach(); 0 when none did. The
+ * caller cleans up, then sandbox_session_reraise() dies of it. */
+int sandbox_session_signal(void);
+void sandbox_session_reraise(void);
 
 #endif

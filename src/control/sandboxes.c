@@ -398,7 +398,10 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
                     .memory_mib = mem > 0 ? (uint64_t)mem : 0,
                     .pids_max = SB_PIDS_MAX,
                     .agent = true};
-  res_t need = {spec.cpu, mem > 0 ? (int64_t)mem : 128, 0};
+  /* What it reserves on the worker: only what was asked for, so that many
+   * idle sandboxes without cpu or memory do not take the machine from
+   * functions (they share it by weight, cpu.shares of 0.125 cores). */
+  res_t need = {cpu > 0 ? cpu : 0, mem > 0 ? (int64_t)mem : 0, 0};
   ctl_workload_t wl = {.kind = CTL_WL_SANDBOX, .u.sb = sb};
   if ((rc = ctl_container_launch(c, wl, app, w, need, &spec, &sb->ct, err)) <
       0)

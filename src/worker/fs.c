@@ -152,7 +152,18 @@ static int create_file(int root, const char *cp, unsigned uid, unsigned gid) {
     return fd;
   }
   if (errno != EEXIST) return -1;
-  return openat2_in(root, cp, O_WRONLY | O_TRUNC, 0);
+  /* An existing one must be a regular file: O_NONBLOCK so that a FIFO
+   * does not block, then truncated only once it is known to be a file. */
+  if ((fd = openat2_in(root, cp, O_WRONLY | O_NONBLOCK, 0)) < 0) return -1;
+  struct stat st = {0};
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || ftruncate(fd, 0) < 0) {
+    close(fd);
+    errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    return -1;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  return fd;
 }
 
 static int rm_tree(int dirfd, const char *name) {
@@ -187,12 +198,17 @@ static int do_op(int pid, int root, const wk_fs_req_t *req, char *cp,
   struct stat st;
   switch (req->op) {
     case WK_FS_READ:
-      if ((fd = openat2_in(root, shown, O_RDONLY, 0)) < 0)
+      /* O_NONBLOCK: a FIFO made inside must not hang skiffd's loop. */
+      if ((fd = openat2_in(root, shown, O_RDONLY | O_NONBLOCK, 0)) < 0)
         return fs_err(err, errno, "read", shown);
       if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         close(fd);
         return err_set(err, -EINVAL,
                        "read %s: it is a directory; list it instead", shown);
+      }
+      if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(err, -EINVAL, "read %s: not a regular file", shown);
       }
       rc = read_all(fd, req->max_read, &res->data, &res->len);
       close(fd);
@@ -291,7 +307,7 @@ static int do_op(int pid, int root, const wk_fs_req_t *req, char *cp,
       return 0;
     case WK_FS_COPY: {
       char *dp = clean_path(req->path2 ? req->path2 : "");
-      int in = openat2_in(root, shown, O_RDONLY, 0), out = -1;
+      int in = openat2_in(root, shown, O_RDONLY | O_NONBLOCK, 0), out = -1;
       if (in < 0) {
         rc = fs_err(err, errno, "copy", shown);
       } else if (fstat(in, &st) == 0 && !S_ISREG(st.st_mode)) {

@@ -304,7 +304,9 @@ static void handle_msg(lc_t *c, const ska_msg_t *m, int fd) {
 static void on_agent(uv_poll_t *h, int status, int events) {
   lc_t *c = h->data;
   (void)events;
-  for (;;) {
+  /* At most 64 messages a round: a container flooding its channel must not
+   * keep the loop from everything else (the rest wait for the next). */
+  for (int round = 0; round < 64; round++) {
     ska_msg_t m;
     union {
       struct cmsghdr h;
@@ -368,6 +370,9 @@ static void drain(lp_t *p, uv_pipe_t *h, bool open, int stream) {
 static void tunnels_close(lc_t *c);
 
 void lc__agent_ended(lc_t *c, bool emit) {
+  /* Ends skiff-init reported just before it went are still queued. */
+  if (emit && c->agent_fd >= 0 && c->agent_poll.data == c)
+    on_agent(&c->agent_poll, 0, UV_READABLE);
   if (c->agent_fd >= 0) {
     if (c->agent_poll.data == c) { /* watched since the start */
       uv_poll_stop(&c->agent_poll);
@@ -619,7 +624,7 @@ static void on_connected(lc_t *c, uint32_t req, int arg, int fd) {
 static void on_tunnel_conn(uv_stream_t *srv, int status) {
   ltun_t *t = srv->data;
   lc_t *c = t->c;
-  if (status < 0 || c->agent_fd < 0) return;
+  if (status < 0) return;
   lconn_t *k = xcalloc(1, sizeof *k);
   k->c = c;
   k->req = next_req++;
@@ -627,7 +632,9 @@ static void on_tunnel_conn(uv_stream_t *srv, int status) {
   k->outer.data = k;
   k->handles = 1;
   c->open_handles++;
-  if (uv_accept(srv, (uv_stream_t *)&k->outer) < 0) {
+  /* Accepted even when it cannot be served (the container has not started
+   * or is gone): libuv stops listening until a connection is taken. */
+  if (uv_accept(srv, (uv_stream_t *)&k->outer) < 0 || c->agent_fd < 0) {
     conn_close(k);
     return;
   }

@@ -135,6 +135,23 @@ def test_exec_streams_and_returncode(d, app_id):
     r = d.api("POST", f"/v1/processes/{pid}/signal", {"signal": 15})
     assert r.status == 200, r
     assert wait_proc(d, pid) == 143
+    # An exec's own timeout kills it (and its group): 137.
+    pid = exec_(d, sb, "sh", "-c", "sleep 100; echo never", timeout=1)
+    assert wait_proc(d, pid) == 137
+    assert read_stream(d, pid) == b""
+    d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
+    wait_sb(d, sb)
+
+
+def test_exec_readiness_probe(d, app_id):
+    sb = create(d, app_id, readiness_probe={"exec": ["test", "-e", "/tmp/ready"]})["sandbox_id"]
+    running(d, sb)
+    assert d.api("GET", f"/v1/sandboxes/{sb}").json["ready"] is False
+    assert d.api("PUT", f"/v1/sandboxes/{sb}/files?path=/tmp/ready", raw=b"").status == 200
+    d.wait_for(lambda: d.api("GET", f"/v1/sandboxes/{sb}").json["ready"], what="the probe to pass")
+    # Probes are not processes of the API.
+    ids = {s["sandbox_id"] for s in d.api("GET", "/v1/sandboxes").json["sandboxes"]}
+    assert sb in ids
     d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
     wait_sb(d, sb)
 
@@ -219,6 +236,14 @@ def test_files_stay_inside(d, app_id):
     assert r.status == 404, r
     r = d.api("GET", base + "?path=" + q("/work/missing"))
     assert r.status == 404, r
+    # A FIFO made inside neither hangs skiffd nor is read or written.
+    assert wait_proc(d, exec_(d, sb, "mkfifo", "/work/fifo")) == 0
+    r = d.api("GET", base + "?path=" + q("/work/fifo"), timeout=10)
+    assert r.status == 400 and "regular file" in r.json["error"]["message"], r
+    r = d.api("PUT", base + "?path=" + q("/work/fifo"), raw=b"x", timeout=10)
+    assert r.status == 400, r
+    r = d.api("POST", base + "/copy", {"src": "/work/fifo", "dst": "/work/f2"}, timeout=10)
+    assert r.status == 400, r
     d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
     wait_sb(d, sb)
 

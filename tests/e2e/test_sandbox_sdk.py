@@ -152,6 +152,13 @@ def test_timeout_stops_it(app, client):
     assert s.returncode is not None
 
 
+def test_idle_timeout_stops_an_idle_one(app, client):
+    s = skiff.Sandbox.create(app=app, timeout=300, idle_timeout=1, client=client)
+    with pytest.raises(exc.SandboxTimeoutError):
+        s.wait()
+    assert s.returncode is not None
+
+
 def test_find_by_id_name_and_tags(app, client):
     name = f"n-{uuid.uuid4().hex[:8]}"
     s = skiff.Sandbox.create(app=app, name=name, tags={"team": "a"}, timeout=120, client=client)
@@ -244,6 +251,19 @@ def test_cli_list_exec_logs_stop(daemon, app, client):
     assert s.returncode is not None
     p = daemon.skiff("sandbox", "exec", s.object_id, "--", "true")
     assert p.returncode == 1 and p.stderr.startswith("skiff: "), describe(p, daemon)
+
+
+def test_cli_exec_passes_a_signal_on(daemon, sb):
+    import signal
+
+    p = subprocess.Popen([daemon_skiff(), "sandbox", "exec", sb.object_id, "--", "sh", "-c",
+                          'trap "echo trapped > /tmp/t; exit 0" INT; echo ready; while :; do sleep 0.05; done'],
+                         env=daemon.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=30) == -signal.SIGINT
+    done = sb.exec("sh", "-c", "while [ ! -e /tmp/t ]; do sleep 0.05; done; cat /tmp/t")
+    assert done.stdout.read() == "trapped\n"
 
 
 def test_cli_bad_input(daemon):

@@ -40,11 +40,11 @@ def read_until(fd: int, want: bytes, limit: float = 60.0) -> bytes:
 class Terminal:
     """A pty whose slave is the CLI's stdin, stdout and stderr."""
 
-    def __init__(self, daemon, *args: str) -> None:
+    def __init__(self, daemon, *args: str, command: str = "shell") -> None:
         self.master, self.slave = os.openpty()
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         self.before = termios.tcgetattr(self.slave)
-        self.proc = subprocess.Popen([SKIFF, "shell", *args], stdin=self.slave, stdout=self.slave,
+        self.proc = subprocess.Popen([SKIFF, *command.split(), *args], stdin=self.slave, stdout=self.slave,
                                      stderr=self.slave, env=daemon.env, start_new_session=True,
                                      preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
 
@@ -63,8 +63,8 @@ class Terminal:
 def terminal(daemon):
     made = []
 
-    def make(*args: str) -> Terminal:
-        t = Terminal(daemon, *args)
+    def make(*args: str, command: str = "shell") -> Terminal:
+        t = Terminal(daemon, *args, command=command)
         made.append(t)
         return t
 
@@ -108,13 +108,21 @@ def test_cmd_gives_its_status_and_restores_the_terminal(terminal):
     assert termios.tcgetattr(t.slave) == t.before
 
 
-def test_terminal_restored_when_killed(terminal):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_killed_it_restores_the_terminal_and_stops_the_sandbox(daemon, terminal, sig):
     t = terminal()
     read_until(t.master, b"#")
     assert termios.tcgetattr(t.slave) != t.before
-    t.proc.send_signal(signal.SIGTERM)
-    assert t.proc.wait(timeout=30) == -signal.SIGTERM
+    t.proc.send_signal(sig)
+    assert t.proc.wait(timeout=30) == -sig
     assert termios.tcgetattr(t.slave) == t.before
+    # Every sandbox of the shell's app ends (this one would otherwise live
+    # for its hour).
+    r = daemon.api("GET", "/v1/sandboxes")
+    assert r.status == 200, r
+    for sb in r.json["sandboxes"]:
+        w = daemon.api("GET", f"/v1/sandboxes/{sb['sandbox_id']}/wait?timeout=30", timeout=60)
+        assert w.json["state"] == "exited", (sb, w.json)
 
 
 def test_shell_with_an_image_from_a_file(terminal, tmp_path):
@@ -130,3 +138,27 @@ def test_shell_bad_input(daemon):
     assert p.returncode == 1 and "cannot open /nonexistent.py" in p.stderr
     p = subprocess.run([SKIFF, "shell", "--timeout", "0"], env=daemon.env, capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "--timeout" in p.stderr
+
+
+def test_sandbox_exec_with_a_pty(daemon, terminal):
+    import sys
+
+    from conftest import SDK_DIR
+
+    sys.path.insert(0, SDK_DIR)
+    import skiff
+    from skiff._client import Client
+
+    client = Client(("unix", daemon.sock))
+    app = skiff.App.lookup("skiff-shell", create_if_missing=True, client=client)
+    sb = skiff.Sandbox.create(app=app, timeout=120, client=client)
+    try:
+        t = terminal(sb.object_id, "--", "sh", "-c", "stty size; read line; echo got=$line; exit 7",
+                     command="sandbox exec --pty")
+        read_until(t.master, b"30 100")
+        t.send(b"typed\n")
+        read_until(t.master, b"got=typed")
+        assert t.proc.wait(timeout=60) == 7
+        assert termios.tcgetattr(t.slave) == t.before
+    finally:
+        sb.terminate()

@@ -302,6 +302,14 @@ def test_calls_while_starting_are_tried_again_once_it_runs(fake, client):
                                                (200, {"sandbox_id": "sb-1", "state": "running"})]
     assert skiff.Sandbox(client, "sb-1", "sp-1").exec("true").process_id == "sp-7"
     assert len([r for r in fake.requests if r[1].endswith("/exec")]) == 3
+    # stdin of the main process, written just after create, too
+    fake.answers[("POST", "v1/processes/{}/stdin")] = [starting, (200, {})]
+    fake.answers[("GET", "v1/sandboxes/{}")] = [(200, {"sandbox_id": "sb-1", "state": "starting"}),
+                                               (200, {"sandbox_id": "sb-1", "state": "running"})]
+    sb = skiff.Sandbox(client, "sb-1", "sp-1")
+    sb.stdin.write(b"x")
+    sb.stdin.drain()
+    assert len([r for r in fake.requests if "/stdin" in r[1]]) == 2
     # a 409 for another reason is the caller's
     fake.answers[("POST", "v1/sandboxes/{}/exec")] = (409, {"error": {"code": "conflict", "message": "busy"}})
     with pytest.raises(exc.ConflictError, match="busy"):
@@ -455,3 +463,33 @@ def test_modal_shim_names():
         assert modal.Probe is skiff.Probe
     finally:
         sys.path.remove(shim)
+
+
+# ---- App.lookup ----------------------------------------------------------------------------
+
+def test_lookup_finds_a_running_app(fake, client):
+    fake.answers[("GET", "v1/apps/agents")] = (200, {"app_id": "ap-9", "name": "agents", "state": "running",
+                                                     "version": 1})
+    app = skiff.App.lookup("agents", client=client)
+    assert (app.app_id, app.name, app.version) == ("ap-9", "agents", 1)
+    assert not [r for r in fake.requests if r[0] == "POST"]
+
+
+def test_lookup_creates_a_missing_or_stopped_app_only_when_asked(fake, client):
+    with pytest.raises(exc.NotFoundError, match="create_if_missing=True"):
+        skiff.App.lookup("agents", client=client)
+    fake.answers[("GET", "v1/apps/agents")] = (200, {"app_id": "ap-1", "state": "stopped"})
+    with pytest.raises(exc.NotFoundError):
+        skiff.App.lookup("agents", client=client)
+    fake.answers[("POST", "v1/apps")] = (201, {"app_id": "ap-2", "name": "agents", "version": 1})
+    app = skiff.App.lookup("agents", create_if_missing=True, client=client)
+    assert app.app_id == "ap-2"
+    assert fake.requests[-1] == ("POST", "/v1/apps", {"name": "agents", "ephemeral": False, "deploy": True,
+                                                      "files": [], "functions": []})
+
+
+def test_lookup_checks_the_name():
+    with pytest.raises(exc.InvalidError, match="invalid app name"):
+        skiff.App.lookup("has space")
+    with pytest.raises(TypeError, match="must be a str"):
+        skiff.App.lookup(3)

@@ -6,6 +6,9 @@
  *   container signalled before it started ends as killed without started;
  *   stop's grace ends in SIGKILL. These run tiny real containers (host
  *   root, skiff-init) and need root, like test_runtime.c.
+ * - worker_local's exec agent (sandboxes): exec before the start, stdin,
+ *   the processes' events before the container's exited, 137 for one that
+ *   outlives it, exec refused without the agent.
  * - the control plane over the seam, with a test backend instead of a
  *   machine: a function with inputs gets its container from the loop, not
  *   from inside control_inputs_added; the container is placed on a worker
@@ -78,8 +81,44 @@ static void ev_lost(void *ctx, wk_worker_t *w, const char *why) {
   lost_events++;
 }
 
-static const wk_events_t recorder = {
-    .started = ev_started, .log = ev_log, .exited = ev_exited, .lost = ev_lost};
+/* Exec'd processes 0..3 of a container (sandboxes): their stdout, whether
+ * each stream ended, their code, and whether any came after exited. */
+typedef struct exec_record {
+  record_t base;
+  buf_t out[4];
+  int eofs[4];
+  int code[4];
+  int ended[4];
+  bool after_exited;
+} exec_record_t;
+
+static void ev_exec_output(void *ctx, wk_worker_t *w, void *data,
+                           uint32_t proc, int stream, const char *bytes,
+                           size_t len) {
+  exec_record_t *r = data;
+  if (proc >= 4) return;
+  if (r->base.exited) r->after_exited = true;
+  if (len == 0)
+    r->eofs[proc]++;
+  else if (stream == 1)
+    buf_append(&r->out[proc], bytes, len);
+}
+
+static void ev_exec_exited(void *ctx, wk_worker_t *w, void *data,
+                           uint32_t proc, int code) {
+  exec_record_t *r = data;
+  if (proc >= 4) return;
+  if (r->base.exited) r->after_exited = true;
+  r->ended[proc]++;
+  r->code[proc] = code;
+}
+
+static const wk_events_t recorder = {.started = ev_started,
+                                     .log = ev_log,
+                                     .exited = ev_exited,
+                                     .lost = ev_lost,
+                                     .exec_output = ev_exec_output,
+                                     .exec_exited = ev_exec_exited};
 
 /* ---- a local worker in a loop of its own ---- */
 
@@ -481,8 +520,65 @@ static int group_teardown(void **state) {
   return rc == 0 ? 0 : -1;
 }
 
+/* The exec agent through the seam: an exec asked for before the container
+ * started runs once it has, with its stdin; every process event comes
+ * before the container's exited; one still running when the container
+ * ends is reported as 137; a container without the agent refuses exec. */
+static void test_exec_agent(void **state) {
+  REQUIRE_ROOT();
+  local_t l;
+  local_open(&l);
+  exec_record_t r;
+  memset(&r, 0, sizeof r);
+  char *argv[] = {"skiff:agent", NULL};
+  wk_spec_t s = spec_for(&l, "ct-seam-agent", argv);
+  s.agent = true;
+  err_t err = ERR_INIT;
+  assert_int_equal(wk_start(l.w, &s, &r, &err), 0);
+  char *cat[] = {"/bin/sh", "-c", "read x; echo got $x; exit 4", NULL};
+  wk_exec_t ex = {.argv = cat, .envp = env_default};
+  assert_int_equal(l.w->ops->exec(l.w, "ct-seam-agent", 1, &ex, &err), 0);
+  assert_int_equal(
+      l.w->ops->stdin_write(l.w, "ct-seam-agent", 1, "hi\n", 3, true, &err),
+      0);
+  assert_int_equal(l.w->ops->exec(l.w, "ct-seam-agent", 1, &ex, &err),
+                   -EEXIST);
+  assert_int_equal(l.w->ops->exec(l.w, "ct-nope", 2, &ex, &err), -ENOENT);
+  uint64_t end = now_mono_ms() + 20000;
+  while (!(r.ended[1] && r.eofs[1] == 2) && now_mono_ms() < end)
+    uv_run(&l.loop, UV_RUN_ONCE);
+  assert_int_equal(r.base.started, 1);
+  assert_int_equal(r.ended[1], 1);
+  assert_int_equal(r.code[1], 4);
+  buf_append(&r.out[1], "", 1);
+  assert_string_equal(r.out[1].data, "got hi\n");
+  /* One that outlives its container. */
+  char *sleeper[] = {"sleep", "100", NULL};
+  ex.argv = sleeper;
+  assert_int_equal(l.w->ops->exec(l.w, "ct-seam-agent", 2, &ex, &err), 0);
+  assert_int_equal(wk_stop(l.w, "ct-seam-agent", 2000, 1, &err), 0);
+  run_until_exited(&l, &r.base);
+  assert_int_equal(r.ended[2], 1);
+  assert_int_equal(r.code[2], 137);
+  assert_false(r.after_exited);
+  /* A container without the agent. */
+  record_t plain = {0};
+  char *sl[] = {"/bin/sleep", "100", NULL};
+  wk_spec_t s2 = spec_for(&l, "ct-seam-plain", sl);
+  assert_int_equal(wk_start(l.w, &s2, &plain, &err), 0);
+  assert_int_equal(l.w->ops->exec(l.w, "ct-seam-plain", 1, &ex, &err),
+                   -EINVAL);
+  assert_non_null(strstr(err.msg, "no exec agent"));
+  assert_int_equal(wk_signal(l.w, "ct-seam-plain", WK_KILL, 1, &err), 0);
+  run_until_exited(&l, &plain);
+  for (int i = 0; i < 4; i++) buf_free(&r.out[i]);
+  buf_free(&plain.out);
+  local_close(&l);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_exec_agent),
       cmocka_unit_test(test_start_missing_rootfs),
       cmocka_unit_test(test_start_bad_program),
       cmocka_unit_test(test_started_then_exited),

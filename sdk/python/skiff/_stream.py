@@ -207,9 +207,11 @@ class StreamWriter:
     :meth:`write_eof` marks the end, :meth:`drain` sends what is buffered
     (and the end) to skiffd."""
 
-    def __init__(self, client: "Any", process_id: str) -> None:
+    def __init__(self, client: "Any", process_id: str, when_running: "Any" = None) -> None:
         self._client = client
         self._process_id = process_id
+        # when_running(fn): fn(), tried again while the sandbox is starting
+        self._run = when_running or (lambda fn: fn())
         self._buf: "List[bytes]" = []
         self._eof_pending = False
         self._closed = False
@@ -248,7 +250,7 @@ class StreamWriter:
                 return
             path = f"/v1/processes/{self._process_id}/stdin" + ("?eof=1" if eof else "")
             try:
-                raw_request(self._client, "POST", path, data, retry=False)
+                self._run(lambda: raw_request(self._client, "POST", path, data, retry=False))
             except exc.NotFoundError as e:
                 raise _process_gone(e, self._process_id) from None
             except exc.ConflictError as e:

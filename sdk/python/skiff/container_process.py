@@ -26,14 +26,15 @@ class ContainerProcess:
         process_id: skiffd's id (``sp-…``).
     """
 
-    def __init__(self, client: "Any", process_id: str, text: bool = True, sandbox_id: "Optional[str]" = None) -> None:
+    def __init__(self, client: "Any", process_id: str, text: bool = True, sandbox_id: "Optional[str]" = None,
+                 when_running: "Any" = None) -> None:
         self._client = client
         self.process_id = process_id
         self._sandbox_id = sandbox_id
         self._returncode: "Optional[int]" = None
         self.stdout = StreamReader(client, process_id, "stdout", text)
         self.stderr = StreamReader(client, process_id, "stderr", text)
-        self.stdin = StreamWriter(client, process_id)
+        self.stdin = StreamWriter(client, process_id, when_running)
 
     def __repr__(self) -> str:
         return f"<skiff ContainerProcess {self.process_id}>"

@@ -170,15 +170,17 @@ class Tunnel:
         host, port: the address to connect to (``127.0.0.1``, the host port).
         url: ``http://host:port``.
         container_port: the port inside the sandbox.
+        encrypted: it was asked for in ``encrypted_ports``.
     """
 
-    __slots__ = ("host", "port", "url", "container_port")
+    __slots__ = ("host", "port", "url", "container_port", "encrypted")
 
-    def __init__(self, host: str, port: int, url: str, container_port: int) -> None:
+    def __init__(self, host: str, port: int, url: str, container_port: int, encrypted: bool = False) -> None:
         self.host = host
         self.port = port
         self.url = url
         self.container_port = container_port
+        self.encrypted = encrypted  # asked for as encrypted_ports (plain TCP on loopback all the same)
 
     @property
     def tcp_socket(self) -> "tuple":
@@ -228,7 +230,7 @@ class Sandbox:
                 self._process_id = pid
             self._streams = (StreamReader(self._client, pid, "stdout", True),
                              StreamReader(self._client, pid, "stderr", True),
-                             StreamWriter(self._client, pid))
+                             StreamWriter(self._client, pid, self._when_running))
         return self._streams
 
     @property
@@ -604,7 +606,7 @@ class Sandbox:
         pid = resp.get("process_id")
         if not isinstance(pid, str):
             raise exc.ApiError(f"skiffd answered exec without a process_id: {resp!r}")
-        return ContainerProcess(self._client, pid, text, self.object_id)
+        return ContainerProcess(self._client, pid, text, self.object_id, self._when_running)
 
     # ---- readiness, ports, snapshots ------------------------------------------------------
     @with_aio()
@@ -643,7 +645,8 @@ class Sandbox:
             port, hp = t.get("port"), t.get("host_port")
             host = str(t.get("host") or "127.0.0.1")
             if isinstance(port, int) and isinstance(hp, int):
-                out[port] = Tunnel(host, hp, str(t.get("url") or f"http://{host}:{hp}"), port)
+                out[port] = Tunnel(host, hp, str(t.get("url") or f"http://{host}:{hp}"), port,
+                                   bool(t.get("encrypted")))
         return out
 
     @with_aio()
