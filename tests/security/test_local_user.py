@@ -1,6 +1,7 @@
 """A second local user (nobody, via setpriv) against skiffd's files and TCP
-port: it cannot read the store, and holding 2000 connections open does not
-keep another client from being served."""
+port: it cannot read the store, and holding 2000 connections open, each
+with a request that never ends, does not keep another client from being
+served."""
 
 import os
 import shutil
@@ -45,6 +46,11 @@ for _ in range(want):
         err = str(e)
         s.close()
         break
+    try:
+        # a request that never ends (slowloris): skiffd must not wait on it
+        s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+    except OSError:
+        pass
     held.append(s)
 print("held", len(held), err, flush=True)
 sys.stdin.read()  # until the test closes it
@@ -59,6 +65,7 @@ def test_2000_connections_of_another_user_do_not_starve_a_client(daemon):
     try:
         line = p.stdout.readline()
         assert line.startswith("held"), (line, p.stderr.read() if p.poll() is not None else "")
+        print(line.strip())  # how many it held (-s shows it)
         # another client, over TCP with the token and over the Unix socket
         with open(os.path.join(daemon.home, "token")) as f:
             token = f.read().strip()
