@@ -73,17 +73,19 @@ static char *find_in_path(const char *name) {
   return NULL;
 }
 
+char *rt_gvisor_find_runsc(const char *want) {
+  if (!want) want = getenv("SKIFF_RUNSC");
+  if (!want || !*want) want = "runsc";
+  char *found = find_in_path(want);
+  if (!found) return NULL;
+  char *abs = realpath(found, NULL);
+  free(found);
+  return abs;
+}
+
 void rt__gvisor_init(rt_t *rt, const rt_config_t *cfg) {
   struct rt_gvisor *g = xcalloc(1, sizeof *g);
-  const char *want = cfg && cfg->runsc_path  ? cfg->runsc_path
-                     : getenv("SKIFF_RUNSC") ? getenv("SKIFF_RUNSC")
-                                             : "runsc";
-  g->runsc = find_in_path(want);
-  if (g->runsc && g->runsc[0] != '/') {
-    char *abs = realpath(g->runsc, NULL);
-    free(g->runsc);
-    g->runsc = abs;
-  }
+  g->runsc = rt_gvisor_find_runsc(cfg ? cfg->runsc_path : NULL);
   g->root = cfg && cfg->runsc_root
                 ? xstrdup(cfg->runsc_root)
                 : xasprintf("/run/skiff-runsc/%s", rt->cg_parent);

@@ -9,7 +9,8 @@ struct rt {
   char *cg_root;          /* e.g. /sys/fs/cgroup */
   char *cg_parent;        /* e.g. skiff */
   const cg_backend_t *cg; /* the backend cg_detect picked */
-  struct rt_gvisor *gvisor; /* runsc settings (gvisor.c) */
+  /* runsc's path, state dir and flags (gvisor.c) */
+  struct rt_gvisor *gvisor;
 };
 
 /* Detaches a leftover rootfs mount and removes the bundle dir. */

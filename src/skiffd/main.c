@@ -20,6 +20,7 @@
 #include "base/xalloc.h"
 #include "control/control.h"
 #include "http/http.h"
+#include "runtime/runtime.h"
 #include "store/store.h"
 #include "worker/local.h"
 #include "worker/pycache.h"
@@ -45,6 +46,9 @@ typedef struct daemon_opts {
   uint64_t log_cap_mb;
   /* Between retention passes; a hidden option, for tests. */
   double retention_interval_s;
+  /* gVisor: how sandboxes are isolated unless they ask, and runsc. */
+  rt_isolation_t sandbox_isolation;
+  const char *runsc;
 } daemon_opts_t;
 
 typedef struct daemon_state {
@@ -108,6 +112,11 @@ static void usage(FILE *f) {
       "                         the machine's)\n"
       "  --gpus N               GPUs containers may request in all (default:\n"
       "                         the /dev/nvidiaN devices)\n"
+      "  --sandbox-isolation I  container or gvisor: how sandboxes are "
+      "isolated\n"
+      "                         unless they ask (default container)\n"
+      "  --runsc PATH           gVisor's runsc (default: runsc on PATH; "
+      "$SKIFF_RUNSC)\n"
       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
       "  --version              print the version and exit\n"
       "  -h, --help             this help\n");
@@ -133,7 +142,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_GPUS,
     O_RETENTION,
     O_LOGCAP,
-    O_RET_INTERVAL
+    O_RET_INTERVAL,
+    O_SB_ISOLATION,
+    O_RUNSC
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -154,6 +165,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"result-retention", required_argument, NULL, O_RETENTION},
       {"log-cap-mb", required_argument, NULL, O_LOGCAP},
       {"retention-interval", required_argument, NULL, O_RET_INTERVAL},
+      {"sandbox-isolation", required_argument, NULL, O_SB_ISOLATION},
+      {"runsc", required_argument, NULL, O_RUNSC},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -272,6 +285,22 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         }
         break;
       }
+      case O_SB_ISOLATION:
+        if (!strcmp(optarg, "container"))
+          o->sandbox_isolation = RT_ISOLATION_CONTAINER;
+        else if (!strcmp(optarg, "gvisor"))
+          o->sandbox_isolation = RT_ISOLATION_GVISOR;
+        else {
+          fprintf(stderr,
+                  "skiffd: --sandbox-isolation must be container or gvisor, "
+                  "got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_RUNSC:
+        o->runsc = optarg;
+        break;
       case O_LEVEL:
         if (!strcmp(optarg, "debug"))
           o->level = LOG_DEBUG;
@@ -305,6 +334,19 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     fprintf(stderr, "skiffd: unexpected argument '%s'; see skiffd --help\n",
             argv[optind]);
     return 2;
+  }
+  if (o->runsc || o->sandbox_isolation == RT_ISOLATION_GVISOR) {
+    char *found = rt_gvisor_find_runsc(o->runsc);
+    if (!found) {
+      fprintf(stderr,
+              "skiffd: runsc (%s) is not an executable: install Debian's "
+              "runsc package or pass --runsc PATH\n",
+              o->runsc ? o->runsc : "runsc on PATH");
+      return 2;
+    }
+    /* The runtime takes $SKIFF_RUNSC when its config names no runsc. */
+    setenv("SKIFF_RUNSC", found, 1);
+    free(found);
   }
   return 0;
 }
