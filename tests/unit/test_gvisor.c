@@ -178,11 +178,12 @@ static char *cgroup_dir(const char *id) {
 static void test_output_kernel_and_exit_code(void **state) {
   REQUIRE_GVISOR();
   char *id = next_id();
-  char *argv[] = {"/bin/sh", "-c",
-                  "echo hi; cat /proc/version; dmesg | head -n 1; hostname; "
-                  "echo in-upper > /etc/skiff-gv-test; cat /etc/skiff-gv-test; "
-                  "echo err-line >&2; exit 3",
-                  NULL};
+  char *argv[] = {
+      "/bin/sh", "-c",
+      "echo hi; cat /proc/version; dmesg | head -n 1; hostname; "
+      "echo in-upper > /etc/skiff-gv-test; cat /etc/skiff-gv-test; "
+      "/usr/bin/python3 -c 'print(6 * 7)'; echo err-line >&2; exit 3",
+      NULL};
   rt_spec_t s;
   spec_init(&s, id, argv);
   uint64_t t0 = now_mono_ms();
@@ -204,6 +205,7 @@ static void test_output_kernel_and_exit_code(void **state) {
   assert_non_null(strstr(r.out, "Starting gVisor"));
   assert_non_null(strstr(r.out, "\ngbox\n"));
   assert_non_null(strstr(r.out, "in-upper\n"));
+  assert_non_null(strstr(r.out, "\n42\n"));
   assert_non_null(strstr(r.err, "err-line\n"));
   /* The write landed in the bundle's upper dir, not on the host. */
   assert_false(exists("/etc/skiff-gv-test"));
