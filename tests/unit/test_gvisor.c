@@ -402,6 +402,48 @@ static void test_oom_killed(void **state) {
   free(id);
 }
 
+/* A bounded fork bomb (at most 200 children, each asleep for at most 30
+ * s): under pids_max, fork fails with EAGAIN inside and the sandbox lives
+ * on, rather than the host's pids.max ending gVisor's sentry. */
+static void test_pids_limit(void **state) {
+  REQUIRE_GVISOR();
+  char *id = next_id();
+  char *argv[] = {"/usr/bin/python3", "-c",
+                  "import os, signal, time\n"
+                  "kids = []\n"
+                  "try:\n"
+                  "    for i in range(200):\n"
+                  "        pid = os.fork()\n"
+                  "        if pid == 0:\n"
+                  "            time.sleep(30); os._exit(0)\n"
+                  "        kids.append(pid)\n"
+                  "    print('uncapped', len(kids))\n"
+                  "except BlockingIOError:\n"
+                  "    print('capped', len(kids))\n"
+                  "for k in kids: os.kill(k, signal.SIGKILL)\n"
+                  "for k in kids: os.waitpid(k, 0)\n"
+                  "print('alive')",
+                  NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.limits.pids_max = 400;
+  rt_proc_t p;
+  start_ok(&s, &p);
+  result_t r;
+  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  if (WEXITSTATUS(r.status)) print_message("%s%s", r.out, r.err);
+  assert_true(WIFEXITED(r.status));
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  assert_non_null(strstr(r.out, "capped"));
+  assert_null(strstr(r.out, "uncapped"));
+  assert_non_null(strstr(r.out, "alive\n"));
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_free(&r);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
 static void test_cleanup_stale(void **state) {
   REQUIRE_GVISOR();
   char *id = next_id();
@@ -527,6 +569,7 @@ int main(void) {
       cmocka_unit_test(test_binds_workdir_env),
       cmocka_unit_test(test_exec_kill_destroy),
       cmocka_unit_test(test_oom_killed),
+      cmocka_unit_test(test_pids_limit),
       cmocka_unit_test(test_cleanup_stale),
       cmocka_unit_test(test_bad_inputs),
   };
