@@ -444,6 +444,62 @@ static void test_pids_limit(void **state) {
   free(id);
 }
 
+/* When the process that started the container dies, runsc and its whole
+ * sandbox go too (parent-death signal, attached sandbox); what is left is
+ * state for rt_cleanup_stale. */
+static void test_dies_with_its_parent(void **state) {
+  REQUIRE_GVISOR();
+  char *id = next_id();
+  int p2[2];
+  assert_int_equal(pipe(p2), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    close(p2[0]);
+    char *argv[] = {"/bin/sh", "-c", "echo ready; exec sleep 600", NULL};
+    rt_spec_t s;
+    spec_init(&s, id, argv);
+    rt_proc_t p;
+    err_t err = ERR_INIT;
+    if (rt_container_start(rt, &s, &p, &err) < 0) _exit(1);
+    char *seen = NULL;
+    if (!wait_for(p.stdout_fd, "ready\n", &seen)) _exit(2);
+    pid_t pid = p.pid;
+    if (write(p2[1], &pid, sizeof pid) != sizeof pid) _exit(3);
+    _exit(0);
+  }
+  close(p2[1]);
+  pid_t runsc_pid = -1;
+  assert_int_equal(read(p2[0], &runsc_pid, sizeof runsc_pid), sizeof runsc_pid);
+  close(p2[0]);
+  int st;
+  assert_int_equal(waitpid(child, &st, 0), child);
+  assert_int_equal(WEXITSTATUS(st), 0);
+  /* Every process of the container leaves its cgroup (at most 30 s). */
+  char *cg = cgroup_dir(id);
+  char *procs = xasprintf("%s/cgroup.procs", cg);
+  bool empty = false;
+  for (uint64_t end = now_mono_ms() + 30000; !empty && now_mono_ms() < end;) {
+    char *text = NULL;
+    size_t len = 0;
+    err_t err = ERR_INIT;
+    empty = read_file(procs, &text, &len, &err) == 0 && len == 0;
+    free(text);
+    if (!empty) usleep(20000);
+  }
+  assert_true(empty);
+  char *containers = xasprintf("%s/containers", tmpdir);
+  err_t err = ERR_INIT;
+  assert_true(rt_cleanup_stale(rt, containers, &err) >= 1);
+  char *listed = runsc_list();
+  assert_string_equal(listed, "");
+  assert_false(exists(cg));
+  free(listed);
+  free(containers);
+  free(procs);
+  free(cg);
+  free(id);
+}
+
 static void test_cleanup_stale(void **state) {
   REQUIRE_GVISOR();
   char *id = next_id();
@@ -570,6 +626,7 @@ int main(void) {
       cmocka_unit_test(test_exec_kill_destroy),
       cmocka_unit_test(test_oom_killed),
       cmocka_unit_test(test_pids_limit),
+      cmocka_unit_test(test_dies_with_its_parent),
       cmocka_unit_test(test_cleanup_stale),
       cmocka_unit_test(test_bad_inputs),
   };
