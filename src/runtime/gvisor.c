@@ -490,9 +490,13 @@ __attribute__((noreturn)) static void spawn_child(const spawn_req_t *r,
     if (mount("overlay", r->rootfs, "overlay", 0, r->ovl) < 0) goto fail;
   }
   rep[0] = STEP_STDIO;
+  /* dup2 onto itself keeps close-on-exec: clear it then. */
   for (int i = 0; i < 3; i++)
-    if (dup2(r->stdio[i], i) < 0) goto fail;
-  if (r->extra_fd >= 0 && dup2(r->extra_fd, 3) < 0) goto fail;
+    if (r->stdio[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(r->stdio[i], i) < 0)
+      goto fail;
+  if (r->extra_fd >= 0 &&
+      (r->extra_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(r->extra_fd, 3) < 0))
+    goto fail;
   close_range(r->extra_fd >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
   rep[0] = STEP_EXEC;
   execve(r->argv[0], r->argv, environ);
