@@ -163,6 +163,10 @@ typedef struct spawn_req {
   const char *cg_id;  /* join this container's cgroup before exec */
   bool want_pidfd;
   bool new_session; /* setsid(), for a pty on stdio */
+  /* Stay as a supervisor (see supervise) with runsc as its child;
+   * fwd[i] is the `runsc kill ID N` argv for fwd_sigs[i]. */
+  char **fwd[7];
+  bool supervise;
 } spawn_req_t;
 
 enum { STEP_PRIVATE, STEP_OVERLAY, STEP_STDIO, STEP_EXEC };
@@ -171,6 +175,74 @@ struct clone_args_k {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
       tls, set_tid, set_tid_size, cgroup;
 };
+
+/* What skiff-init forwards to the command in the normal path. */
+static const int fwd_sigs[7] = {SIGTERM, SIGINT,  SIGHUP,  SIGQUIT,
+                                SIGUSR1, SIGUSR2, SIGWINCH};
+
+/* fork without glibc's atfork handlers: the callers are children of a
+ * possibly multi-threaded skiffd, where only system calls are safe. */
+static pid_t raw_fork(void) {
+  return (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+/* `runsc run` does not forward signals (SIGTERM just ends it, and the
+ * attached sandbox with it), while the contract is that SIGTERM to pid
+ * reaches the command. So pid is this loop: runsc runs as its child (dying
+ * with it), a forwarded signal becomes `runsc kill ID N` (to skiff-init
+ * inside, which forwards it again), and the loop exits as runsc does. Only
+ * system calls here; every argv was built before the fork. */
+__attribute__((noreturn)) static void supervise(const spawn_req_t *r,
+                                                int report_w) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  for (int i = 0; i < 7; i++) sigaddset(&set, fwd_sigs[i]);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  pid_t runsc = raw_fork();
+  if (runsc == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    execve(r->argv[0], r->argv, environ);
+    int32_t rep[2] = {STEP_EXEC, errno};
+    ssize_t n;
+    do n = write(report_w, rep, sizeof rep);
+    while (n < 0 && errno == EINTR);
+    _exit(127);
+  }
+  /* The parent sees EOF on the report pipe once runsc exec'd; and none
+   * of skiffd's other fds (close-on-exec, but this never execs) stay
+   * open here. */
+  close_range(3, ~0U, 0);
+  if (runsc < 0) _exit(127);
+  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int i = 0; i < 3; i++) {
+    if (null_fd >= 0)
+      dup2(null_fd, i);
+    else
+      close(i);
+  }
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&set, &si);
+    if (sig == SIGCHLD) {
+      int st;
+      pid_t w;
+      while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+        if (w == runsc)
+          _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+      continue;
+    }
+    for (int i = 0; i < 7; i++) {
+      if (sig != fwd_sigs[i] || !r->fwd[i]) continue;
+      if (raw_fork() == 0) {
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        execve(r->fwd[i][0], r->fwd[i], environ);
+        _exit(127);
+      }
+    }
+  }
+}
 
 __attribute__((noreturn)) static void spawn_child(const spawn_req_t *r,
                                                   int sync_r, int report_w) {
@@ -207,6 +279,7 @@ __attribute__((noreturn)) static void spawn_child(const spawn_req_t *r,
     goto fail;
   close_range(r->extra_fd >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
   rep[0] = STEP_EXEC;
+  if (r->supervise) supervise(r, report_w);
   execve(r->argv[0], r->argv, environ);
 fail:
   rep[1] = errno;
@@ -419,8 +492,17 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
                    .ovl = ovl,
                    .rootfs = rootfs,
                    .cg_id = id,
-                   .want_pidfd = true};
-  if ((rc = spawn(rt, &r, &pid, &pidfd, err)) < 0) goto fail;
+                   .want_pidfd = true,
+                   .supervise = true};
+  for (int i = 0; i < 7; i++) {
+    char num[16];
+    snprintf(num, sizeof num, "%d", fwd_sigs[i]);
+    const char *kverb[] = {"kill", id, num, NULL};
+    r.fwd[i] = runsc_argv(g, spec->host_network, kverb);
+  }
+  rc = spawn(rt, &r, &pid, &pidfd, err);
+  for (int i = 0; i < 7; i++) argv_free(r.fwd[i]);
+  if (rc < 0) goto fail;
   close_fd(&out_p[1]);
   close_fd(&err_p[1]);
   close_fd(&null_fd);

@@ -444,6 +444,38 @@ static void test_pids_limit(void **state) {
   free(id);
 }
 
+/* SIGTERM to pid reaches the command, as in the normal path: a graceful
+ * stop. */
+static void test_sigterm_forwarded(void **state) {
+  REQUIRE_GVISOR();
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c",
+                  "trap 'echo got-term; exit 7' TERM; echo ready; "
+                  "while :; do sleep 0.1; done",
+                  NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  rt_proc_t p;
+  start_ok(&s, &p);
+  char *seen = NULL;
+  assert_true(wait_for(p.stdout_fd, "ready\n", &seen));
+  free(seen);
+  assert_int_equal(kill(p.pid, SIGTERM), 0);
+  result_t r;
+  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  assert_non_null(strstr(r.out, "got-term\n"));
+  assert_true(WIFEXITED(r.status));
+  assert_int_equal(WEXITSTATUS(r.status), 7);
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  char *listed = runsc_list();
+  assert_string_equal(listed, "");
+  free(listed);
+  result_free(&r);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
 /* When the process that started the container dies, runsc and its whole
  * sandbox go too (parent-death signal, attached sandbox); what is left is
  * state for rt_cleanup_stale. */
@@ -626,6 +658,7 @@ int main(void) {
       cmocka_unit_test(test_exec_kill_destroy),
       cmocka_unit_test(test_oom_killed),
       cmocka_unit_test(test_pids_limit),
+      cmocka_unit_test(test_sigterm_forwarded),
       cmocka_unit_test(test_dies_with_its_parent),
       cmocka_unit_test(test_cleanup_stale),
       cmocka_unit_test(test_bad_inputs),
