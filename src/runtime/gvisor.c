@@ -56,8 +56,13 @@ struct rt_gvisor {
 
 /* ---- settings ---- */
 
+static bool is_exe(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
 static char *find_in_path(const char *name) {
-  if (strchr(name, '/')) return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
+  if (strchr(name, '/')) return is_exe(name) ? xstrdup(name) : NULL;
   const char *path = getenv("PATH");
   if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
   _cleanup_free_ char *copy = xstrdup(path);
@@ -65,7 +70,7 @@ static char *find_in_path(const char *name) {
   for (char *dir = strtok_r(copy, ":", &save); dir;
        dir = strtok_r(NULL, ":", &save)) {
     char *cand = xasprintf("%s/%s", dir, name);
-    if (access(cand, X_OK) == 0) return cand;
+    if (is_exe(cand)) return cand;
     free(cand);
   }
   return NULL;

@@ -610,6 +610,12 @@ static void test_bad_inputs(void **state) {
   rt_free(r2);
   free((char *)s.bundle_dir);
   free(id);
+  /* A directory is no runsc either. */
+  assert_null(rt_gvisor_find_runsc("/usr/bin"));
+  char *found = rt_gvisor_find_runsc(NULL);
+  assert_non_null(found);
+  assert_true(found[0] == '/');
+  free(found);
 }
 
 static int group_setup(void **state) {
