@@ -30,7 +30,6 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -47,7 +46,6 @@
 
 extern char **environ;
 
-#define INIT_IN_CONTAINER "/skiff/bin/skiff-init"
 #define RUNSC_FLAGS_ENV "SKIFF_RUNSC_FLAGS"
 
 struct rt_gvisor {
@@ -58,8 +56,13 @@ struct rt_gvisor {
 
 /* ---- settings ---- */
 
+static bool is_exe(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
 static char *find_in_path(const char *name) {
-  if (strchr(name, '/')) return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
+  if (strchr(name, '/')) return is_exe(name) ? xstrdup(name) : NULL;
   const char *path = getenv("PATH");
   if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
   _cleanup_free_ char *copy = xstrdup(path);
@@ -67,23 +70,25 @@ static char *find_in_path(const char *name) {
   for (char *dir = strtok_r(copy, ":", &save); dir;
        dir = strtok_r(NULL, ":", &save)) {
     char *cand = xasprintf("%s/%s", dir, name);
-    if (access(cand, X_OK) == 0) return cand;
+    if (is_exe(cand)) return cand;
     free(cand);
   }
   return NULL;
 }
 
+char *rt_gvisor_find_runsc(const char *want) {
+  if (!want) want = getenv("SKIFF_RUNSC");
+  if (!want || !*want) want = "runsc";
+  char *found = find_in_path(want);
+  if (!found) return NULL;
+  char *abs = realpath(found, NULL);
+  free(found);
+  return abs;
+}
+
 void rt__gvisor_init(rt_t *rt, const rt_config_t *cfg) {
   struct rt_gvisor *g = xcalloc(1, sizeof *g);
-  const char *want = cfg && cfg->runsc_path  ? cfg->runsc_path
-                     : getenv("SKIFF_RUNSC") ? getenv("SKIFF_RUNSC")
-                                             : "runsc";
-  g->runsc = find_in_path(want);
-  if (g->runsc && g->runsc[0] != '/') {
-    char *abs = realpath(g->runsc, NULL);
-    free(g->runsc);
-    g->runsc = abs;
-  }
+  g->runsc = rt_gvisor_find_runsc(cfg ? cfg->runsc_path : NULL);
   g->root = cfg && cfg->runsc_root
                 ? xstrdup(cfg->runsc_root)
                 : xasprintf("/run/skiff-runsc/%s", rt->cg_parent);
@@ -120,275 +125,6 @@ int rt_gvisor_check(const rt_t *rt, err_t *err) {
                    "gVisor isolation needs runsc, which is not installed or "
                    "not on PATH: install Debian's runsc package, or pass "
                    "skiffd --runsc PATH (or set $SKIFF_RUNSC)");
-  return 0;
-}
-
-/* ---- JSON writing (config.json and process.json are small and flat) ---- */
-
-static void json_str(buf_t *b, const char *s) {
-  buf_printf(b, "\"");
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      buf_printf(b, "\\%c", *p);
-    else if (*p < 0x20)
-      buf_printf(b, "\\u%04x", *p);
-    else
-      buf_printf(b, "%c", *p);
-  }
-  buf_printf(b, "\"");
-}
-
-static void json_strv(buf_t *b, const char *const *v) {
-  buf_printf(b, "[");
-  for (size_t i = 0; v && v[i]; i++) {
-    if (i) buf_printf(b, ",");
-    json_str(b, v[i]);
-  }
-  buf_printf(b, "]");
-}
-
-/* Docker's default set: what root in a container needs for apt, pip and
- * chown, inside gVisor's own kernel (never the host's). */
-static void json_caps(buf_t *b) {
-  static const char *const caps[] = {"CAP_CHOWN",
-                                     "CAP_DAC_OVERRIDE",
-                                     "CAP_FSETID",
-                                     "CAP_FOWNER",
-                                     "CAP_MKNOD",
-                                     "CAP_NET_RAW",
-                                     "CAP_SETGID",
-                                     "CAP_SETUID",
-                                     "CAP_SETFCAP",
-                                     "CAP_SETPCAP",
-                                     "CAP_NET_BIND_SERVICE",
-                                     "CAP_SYS_CHROOT",
-                                     "CAP_KILL",
-                                     "CAP_AUDIT_WRITE",
-                                     NULL};
-  buf_printf(b, "\"capabilities\":{");
-  static const char *const sets[] = {"bounding", "effective", "permitted"};
-  for (size_t i = 0; i < 3; i++) {
-    buf_printf(b, "%s\"%s\":", i ? "," : "", sets[i]);
-    json_strv(b, caps);
-  }
-  buf_printf(b, "}");
-}
-
-/* The "process" object of config.json and of `runsc exec --process`. */
-static void json_process(buf_t *b, const char *const *args,
-                         const char *const *envp, const char *cwd,
-                         bool terminal) {
-  buf_printf(b, "{\"terminal\":%s,\"user\":{\"uid\":0,\"gid\":0},\"args\":",
-             terminal ? "true" : "false");
-  json_strv(b, args);
-  buf_printf(b, ",\"env\":");
-  json_strv(b, envp);
-  buf_printf(b, ",\"cwd\":");
-  json_str(b, cwd);
-  buf_printf(b, ",");
-  json_caps(b);
-  /* The open-files limit skiffd runs with, as the normal path inherits. */
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-    buf_printf(b,
-               ",\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"hard\":%llu,"
-               "\"soft\":%llu}]",
-               (unsigned long long)rl.rlim_max,
-               (unsigned long long)rl.rlim_cur);
-  buf_printf(b, "}");
-}
-
-static void json_mount(buf_t *b, const char *dst, const char *type,
-                       const char *src, const char *const *opts) {
-  buf_printf(b, ",{\"destination\":");
-  json_str(b, dst);
-  buf_printf(b, ",\"type\":");
-  json_str(b, type);
-  buf_printf(b, ",\"source\":");
-  json_str(b, src);
-  buf_printf(b, ",\"options\":");
-  json_strv(b, opts);
-  buf_printf(b, "}");
-}
-
-/* ---- checks shared with the normal path's rules ---- */
-
-static bool has_dot_component(const char *path) {
-  for (const char *s = path; *s;) {
-    while (*s == '/') s++;
-    const char *e = strchrnul(s, '/');
-    size_t len = (size_t)(e - s);
-    if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-      return true;
-    s = e;
-  }
-  return false;
-}
-
-static bool bad_ovl_path(const char *p) {
-  return strpbrk(p, ",:\\") != NULL;
-}
-
-/* Overlay options as the normal path makes them: top layer first, the
- * scaffold (when there are image layers) at the bottom. */
-static int overlay_opts(const rt_spec_t *spec, const char *scaffold,
-                        const char *upper, const char *work, char **out,
-                        err_t *err) {
-  buf_t b = {0};
-  buf_printf(&b, "lowerdir=");
-  size_t n = spec->n_lower ? spec->n_lower : 1;
-  for (size_t i = n; i-- > 0;) {
-    const char *dir = spec->n_lower ? spec->lower_dirs[i] : spec->lower_dir;
-    _cleanup_free_ char *real = realpath(dir, NULL);
-    int rc = 0;
-    if (!real)
-      rc = err_sys(err, -errno, "lower_dir %s", dir);
-    else if (bad_ovl_path(real))
-      rc = err_set(err, -EINVAL,
-                   "path %s contains ',', ':' or '\\', which overlayfs "
-                   "options cannot express; use another directory",
-                   real);
-    if (rc < 0) {
-      buf_free(&b);
-      return rc;
-    }
-    buf_printf(&b, "%s%s", i == n - 1 ? "" : ":", real);
-  }
-  const char *const check[] = {upper, work, scaffold};
-  for (size_t i = 0; i < 3; i++)
-    if (check[i] && bad_ovl_path(check[i])) {
-      buf_free(&b);
-      return err_set(err, -EINVAL,
-                     "path %s contains ',', ':' or '\\', which overlayfs "
-                     "options cannot express; use another directory",
-                     check[i]);
-    }
-  if (scaffold) buf_printf(&b, ":%s", scaffold);
-  buf_printf(&b, ",upperdir=%s,workdir=%s", upper, work);
-  *out = buf_steal(&b, NULL);
-  return 0;
-}
-
-/* A mount point made in a host-side layer (the scaffold, or the upper dir
- * when the host's / is the only lower layer) before the overlay exists, so
- * that gVisor never has to create one. */
-static int mount_point(const char *layer, const char *rel, bool dir,
-                       err_t *err) {
-  _cleanup_free_ char *path = xasprintf("%s%s", layer, rel);
-  if (dir) return mkdir_p(path, 0755, err);
-  char *slash = strrchr(path, '/');
-  *slash = '\0';
-  int rc = mkdir_p(path, 0755, err);
-  *slash = '/';
-  if (rc < 0) return rc;
-  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0 && errno != EISDIR && errno != ELOOP)
-    return err_sys(err, -errno, "cannot create mount point %s", path);
-  if (fd >= 0) close(fd);
-  return 0;
-}
-
-/* Writes <bundle>/config.json and makes the mount points in layer. */
-static int write_config(const rt_spec_t *spec, const char *bundle,
-                        const char *layer, const char *init_src, err_t *err) {
-  const char *workdir = spec->workdir ? spec->workdir : "/";
-  if (workdir[0] != '/' || has_dot_component(workdir))
-    return err_set(err, -EINVAL,
-                   "workdir '%s' must be an absolute path without '.' or "
-                   "'..' components",
-                   workdir);
-  const char *hostname = spec->hostname ? spec->hostname : spec->id;
-  if (!*hostname || strlen(hostname) > 64)
-    return err_set(err, -EINVAL, "hostname '%s' must be 1 to 64 characters",
-                   hostname);
-  int rc;
-  static const char *const points[] = {"/proc", "/dev", "/tmp", "/sys",
-                                       "/skiff/bin"};
-  for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
-    if ((rc = mount_point(layer, points[i], true, err)) < 0) return rc;
-  if ((rc = mount_point(layer, INIT_IN_CONTAINER, false, err)) < 0) return rc;
-  if (strcmp(workdir, "/") && (rc = mount_point(layer, workdir, true, err)) < 0)
-    return rc;
-
-  buf_t b = {0};
-  size_t argc = 0;
-  while (spec->argv[argc]) argc++;
-  const char **args = xcalloc(argc + 3, sizeof *args);
-  args[0] = INIT_IN_CONTAINER;
-  args[1] = "--";
-  for (size_t i = 0; i < argc; i++) args[i + 2] = spec->argv[i];
-  static const char *const no_env[] = {NULL};
-  buf_printf(&b, "{\"ociVersion\":\"1.0.2\",\"process\":");
-  json_process(&b, args, spec->envp ? (const char *const *)spec->envp : no_env,
-               workdir, false);
-  free(args);
-  buf_printf(&b, ",\"root\":{\"path\":");
-  _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", bundle);
-  json_str(&b, rootfs);
-  buf_printf(&b, ",\"readonly\":false},\"hostname\":");
-  json_str(&b, hostname);
-  buf_printf(&b,
-             ",\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\","
-             "\"source\":\"proc\"}");
-  static const char *const dev_o[] = {"nosuid", "mode=755", NULL};
-  static const char *const tmp_o[] = {"nosuid", "nodev", "mode=1777", NULL};
-  static const char *const sys_o[] = {"nosuid", "noexec", "nodev", "ro", NULL};
-  static const char *const ro_o[] = {"rbind", "ro", NULL};
-  static const char *const rw_o[] = {"rbind", "rw", NULL};
-  json_mount(&b, "/dev", "tmpfs", "tmpfs", dev_o);
-  json_mount(&b, "/dev/shm", "tmpfs", "shm", tmp_o);
-  json_mount(&b, "/tmp", "tmpfs", "tmpfs", tmp_o);
-  json_mount(&b, "/sys", "sysfs", "sysfs", sys_o);
-  json_mount(&b, INIT_IN_CONTAINER, "bind", init_src, ro_o);
-  rc = 0;
-  for (size_t i = 0; i < spec->n_mounts && rc == 0; i++) {
-    const rt_mount_t *m = &spec->mounts[i];
-    if (!m->src || !m->dst || m->dst[0] != '/' || has_dot_component(m->dst) ||
-        !strcmp(m->dst, "/")) {
-      rc = err_set(err, -EINVAL,
-                   "mount %zu: dst '%s' must be an absolute path below / "
-                   "without '.' or '..' components",
-                   i, m->dst ? m->dst : "(null)");
-      break;
-    }
-    struct stat st;
-    _cleanup_free_ char *src = realpath(m->src, NULL);
-    if (!src || stat(src, &st) < 0) {
-      if (m->optional) continue;
-      rc = err_sys(err, -errno, "mount %zu: source %s", i, m->src);
-      break;
-    }
-    rc = mount_point(layer, m->dst, S_ISDIR(st.st_mode), err);
-    if (rc < 0 && m->optional) {
-      err_clear(err);
-      rc = 0;
-      continue;
-    }
-    json_mount(&b, m->dst, "bind", src, m->readonly ? ro_o : rw_o);
-  }
-  if (rc < 0) {
-    buf_free(&b);
-    return rc;
-  }
-  /* No cgroupsPath: runsc runs with --ignore-cgroups inside skiff's own
-   * cgroup for this container. The network namespace is gVisor's own
-   * (loopback only with --network=none); host_network shares the host's. */
-  buf_printf(&b,
-             "],\"linux\":{\"namespaces\":[{\"type\":\"pid\"},"
-             "{\"type\":\"ipc\"},{\"type\":\"uts\"},{\"type\":\"mount\"}%s]}}",
-             spec->host_network ? "" : ",{\"type\":\"network\"}");
-  _cleanup_free_ char *path = xasprintf("%s/config.json", bundle);
-  size_t len = 0;
-  _cleanup_free_ char *data = buf_steal(&b, &len);
-  /* No fsync: the bundle does not outlive a crash (stale clean-up). */
-  int fd =
-      open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return err_sys(err, -errno, "cannot create %s", path);
-  ssize_t w = write(fd, data, len);
-  int e = errno;
-  close(fd);
-  if (w != (ssize_t)len)
-    return err_sys(err, w < 0 ? -e : -EIO, "cannot write %s", path);
   return 0;
 }
 
@@ -432,6 +168,10 @@ typedef struct spawn_req {
   const char *cg_id;  /* join this container's cgroup before exec */
   bool want_pidfd;
   bool new_session; /* setsid(), for a pty on stdio */
+  /* Stay as a supervisor (see supervise) with runsc as its child;
+   * fwd[i] is the `runsc kill ID N` argv for fwd_sigs[i]. */
+  char **fwd[7];
+  bool supervise;
 } spawn_req_t;
 
 enum { STEP_PRIVATE, STEP_OVERLAY, STEP_STDIO, STEP_EXEC };
@@ -440,6 +180,74 @@ struct clone_args_k {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
       tls, set_tid, set_tid_size, cgroup;
 };
+
+/* What skiff-init forwards to the command in the normal path. */
+static const int fwd_sigs[7] = {SIGTERM, SIGINT,  SIGHUP,  SIGQUIT,
+                                SIGUSR1, SIGUSR2, SIGWINCH};
+
+/* fork without glibc's atfork handlers: the callers are children of a
+ * possibly multi-threaded skiffd, where only system calls are safe. */
+static pid_t raw_fork(void) {
+  return (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+/* `runsc run` does not forward signals (SIGTERM just ends it, and the
+ * attached sandbox with it), while the contract is that SIGTERM to pid
+ * reaches the command. So pid is this loop: runsc runs as its child (dying
+ * with it), a forwarded signal becomes `runsc kill ID N` (to skiff-init
+ * inside, which forwards it again), and the loop exits as runsc does. Only
+ * system calls here; every argv was built before the fork. */
+__attribute__((noreturn)) static void supervise(const spawn_req_t *r,
+                                                int report_w) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  for (int i = 0; i < 7; i++) sigaddset(&set, fwd_sigs[i]);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  pid_t runsc = raw_fork();
+  if (runsc == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    execve(r->argv[0], r->argv, environ);
+    int32_t rep[2] = {STEP_EXEC, errno};
+    ssize_t n;
+    do n = write(report_w, rep, sizeof rep);
+    while (n < 0 && errno == EINTR);
+    _exit(127);
+  }
+  /* The parent sees EOF on the report pipe once runsc exec'd; and none
+   * of skiffd's other fds (close-on-exec, but this never execs) stay
+   * open here. */
+  close_range(3, ~0U, 0);
+  if (runsc < 0) _exit(127);
+  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int i = 0; i < 3; i++) {
+    if (null_fd >= 0)
+      dup2(null_fd, i);
+    else
+      close(i);
+  }
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&set, &si);
+    if (sig == SIGCHLD) {
+      int st;
+      pid_t w;
+      while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+        if (w == runsc)
+          _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+      continue;
+    }
+    for (int i = 0; i < 7; i++) {
+      if (sig != fwd_sigs[i] || !r->fwd[i]) continue;
+      if (raw_fork() == 0) {
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        execve(r->fwd[i][0], r->fwd[i], environ);
+        _exit(127);
+      }
+    }
+  }
+}
 
 __attribute__((noreturn)) static void spawn_child(const spawn_req_t *r,
                                                   int sync_r, int report_w) {
@@ -467,11 +275,16 @@ __attribute__((noreturn)) static void spawn_child(const spawn_req_t *r,
     if (mount("overlay", r->rootfs, "overlay", 0, r->ovl) < 0) goto fail;
   }
   rep[0] = STEP_STDIO;
+  /* dup2 onto itself keeps close-on-exec: clear it then. */
   for (int i = 0; i < 3; i++)
-    if (dup2(r->stdio[i], i) < 0) goto fail;
-  if (r->extra_fd >= 0 && dup2(r->extra_fd, 3) < 0) goto fail;
+    if (r->stdio[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(r->stdio[i], i) < 0)
+      goto fail;
+  if (r->extra_fd >= 0 &&
+      (r->extra_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(r->extra_fd, 3) < 0))
+    goto fail;
   close_range(r->extra_fd >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
   rep[0] = STEP_EXEC;
+  if (r->supervise) supervise(r, report_w);
   execve(r->argv[0], r->argv, environ);
 fail:
   rep[1] = errno;
@@ -655,14 +468,15 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   /* As in container.c: no scaffold below the host's / (overlayfs refuses
    * overlapping layers); mount points then go into the upper dir. */
   if (spec->n_lower) scaffold = xasprintf("%s/scaffold", bundle);
-  if ((rc = overlay_opts(spec, scaffold, upper, work, &ovl, err)) < 0)
+  if ((rc = rt__gvisor_overlay_opts(spec, scaffold, upper, work, &ovl, err)) <
+      0)
     goto fail;
   if (!(init_src = realpath(spec->init_path, NULL))) {
     rc = err_sys(err, -errno, "init_path %s", spec->init_path);
     goto fail;
   }
-  if ((rc = write_config(spec, bundle, scaffold ? scaffold : upper, init_src,
-                         err)) < 0)
+  if ((rc = rt__gvisor_write_config(spec, bundle, scaffold ? scaffold : upper,
+                                    init_src, err)) < 0)
     goto fail;
   if ((rc = mkdir_p(g->root, 0700, err)) < 0) goto fail;
 
@@ -683,8 +497,17 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
                    .ovl = ovl,
                    .rootfs = rootfs,
                    .cg_id = id,
-                   .want_pidfd = true};
-  if ((rc = spawn(rt, &r, &pid, &pidfd, err)) < 0) goto fail;
+                   .want_pidfd = true,
+                   .supervise = true};
+  for (int i = 0; i < 7; i++) {
+    char num[16];
+    snprintf(num, sizeof num, "%d", fwd_sigs[i]);
+    const char *kverb[] = {"kill", id, num, NULL};
+    r.fwd[i] = runsc_argv(g, spec->host_network, kverb);
+  }
+  rc = spawn(rt, &r, &pid, &pidfd, err);
+  for (int i = 0; i < 7; i++) argv_free(r.fwd[i]);
+  if (rc < 0) goto fail;
   close_fd(&out_p[1]);
   close_fd(&err_p[1]);
   close_fd(&null_fd);
@@ -784,6 +607,22 @@ int rt__gvisor_cleanup_stale(rt_t *rt, err_t *err) {
 
 /* ---- exec ---- */
 
+/* The pids.max of the container's cgroup; 0 when none or unreadable. */
+static uint64_t cgroup_pids_max(const rt_t *rt, const char *id) {
+  _cleanup_free_ char *path =
+      !strcmp(rt->cg->version, "v1")
+          ? xasprintf("%s/pids/%s/%s/pids.max", rt->cg_root, rt->cg_parent, id)
+          : xasprintf("%s/%s/%s/pids.max", rt->cg_root, rt->cg_parent, id);
+  char *text = NULL;
+  size_t len = 0;
+  if (read_file(path, &text, &len, NULL) < 0) return 0;
+  uint64_t v = 0;
+  text[strcspn(text, "\n")] = '\0';
+  if (!parse_u64(text, &v)) v = 0; /* "max" */
+  free(text);
+  return v;
+}
+
 int rt_gvisor_exec(rt_t *rt, const char *id, char *const *argv,
                    char *const *envp, const char *cwd, bool pty,
                    rt_exec_proc_t *out, err_t *err) {
@@ -806,8 +645,9 @@ int rt_gvisor_exec(rt_t *rt, const char *id, char *const *argv,
 
   static const char *const no_env[] = {NULL};
   buf_t b = {0};
-  json_process(&b, (const char *const *)argv,
-               envp ? (const char *const *)envp : no_env, cwd, pty);
+  rt__gvisor_process_json(&b, (const char *const *)argv,
+                          envp ? (const char *const *)envp : no_env, cwd, pty,
+                          rt__gvisor_nproc(cgroup_pids_max(rt, id)));
   size_t len = 0;
   _cleanup_free_ char *json = buf_steal(&b, &len);
   int mfd = memfd_create("skiff-exec-process", MFD_CLOEXEC);

@@ -18,7 +18,7 @@ typedef struct rt rt_t;
 /* How strongly a container is isolated from the host. */
 typedef enum rt_isolation {
   RT_ISOLATION_CONTAINER = 0, /* namespaces and cgroups (container.c) */
-  RT_ISOLATION_GVISOR,        /* gVisor's runsc: a user-space kernel (gvisor.c) */
+  RT_ISOLATION_GVISOR,        /* gVisor's runsc, a user-space kernel */
 } rt_isolation_t;
 
 typedef struct rt_config {
@@ -162,6 +162,11 @@ int rt_cleanup_stale(rt_t *rt, const char *containers_dir, err_t *err);
 /* 0 when gVisor containers can start here (runsc found and executable);
  * otherwise a message that says how to get runsc. */
 int rt_gvisor_check(const rt_t *rt, err_t *err);
+
+/* The absolute path of runsc: want (a path, or a name looked up on PATH;
+ * NULL: $SKIFF_RUNSC, else "runsc"), or NULL when it is not an executable.
+ * Malloc'd. */
+char *rt_gvisor_find_runsc(const char *want);
 
 /* A process started by rt_gvisor_exec; the caller owns and closes the fds.
  * Without a pty: stdin_fd is the write end of its stdin, stdout_fd and

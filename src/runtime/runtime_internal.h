@@ -28,7 +28,8 @@ struct rt {
   size_t n_slots, cap_slots;
   struct rt_net *net;     /* container networking (net.c); NULL until
                              rt_net_enable */
-  struct rt_gvisor *gvisor; /* runsc settings (gvisor.c) */
+  /* runsc's path, state dir and flags (gvisor.c) */
+  struct rt_gvisor *gvisor;
 };
 
 /* Detaches a leftover rootfs mount and removes the bundle dir. */

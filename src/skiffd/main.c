@@ -21,6 +21,7 @@
 #include "base/xalloc.h"
 #include "control/control.h"
 #include "http/http.h"
+#include "runtime/runtime.h"
 #include "store/store.h"
 #include "worker/local.h"
 #include "worker/pycache.h"
@@ -52,6 +53,9 @@ typedef struct daemon_opts {
   uint64_t log_cap_mb;
   /* Between retention passes; a hidden option, for tests. */
   double retention_interval_s;
+  /* gVisor: how sandboxes are isolated unless they ask, and runsc. */
+  rt_isolation_t sandbox_isolation;
+  const char *runsc;
 } daemon_opts_t;
 
 typedef struct daemon_state {
@@ -129,6 +133,11 @@ static void usage(FILE *f) {
       "                         the default home, a /24 per home otherwise)\n"
       "  --net-bridge NAME      the container bridge (default skiff0 for the\n"
       "                         default home, skf<hash> otherwise)\n"
+      "  --sandbox-isolation I  container or gvisor: how sandboxes are "
+      "isolated\n"
+      "                         unless they ask (default container)\n"
+      "  --runsc PATH           gVisor's runsc (default: runsc on PATH; "
+      "$SKIFF_RUNSC)\n"
       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
       "  --version              print the version and exit\n"
       "  -h, --help             this help\n");
@@ -160,7 +169,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_BLOB,
     O_CONNS,
     O_CLIENT_CONNS,
-    O_REQ_TIMEOUT
+    O_REQ_TIMEOUT,
+    O_SB_ISOLATION,
+    O_RUNSC
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -187,6 +198,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"max-connections", required_argument, NULL, O_CONNS},
       {"max-client-connections", required_argument, NULL, O_CLIENT_CONNS},
       {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
+      {"sandbox-isolation", required_argument, NULL, O_SB_ISOLATION},
+      {"runsc", required_argument, NULL, O_RUNSC},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -348,6 +361,22 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         }
         break;
       }
+      case O_SB_ISOLATION:
+        if (!strcmp(optarg, "container"))
+          o->sandbox_isolation = RT_ISOLATION_CONTAINER;
+        else if (!strcmp(optarg, "gvisor"))
+          o->sandbox_isolation = RT_ISOLATION_GVISOR;
+        else {
+          fprintf(stderr,
+                  "skiffd: --sandbox-isolation must be container or gvisor, "
+                  "got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_RUNSC:
+        o->runsc = optarg;
+        break;
       case O_LEVEL:
         if (!strcmp(optarg, "debug"))
           o->level = LOG_DEBUG;
@@ -381,6 +410,19 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     fprintf(stderr, "skiffd: unexpected argument '%s'; see skiffd --help\n",
             argv[optind]);
     return 2;
+  }
+  if (o->runsc || o->sandbox_isolation == RT_ISOLATION_GVISOR) {
+    char *found = rt_gvisor_find_runsc(o->runsc);
+    if (!found) {
+      fprintf(stderr,
+              "skiffd: runsc (%s) is not an executable: install Debian's "
+              "runsc package or pass --runsc PATH\n",
+              o->runsc ? o->runsc : "runsc on PATH");
+      return 2;
+    }
+    /* The runtime takes $SKIFF_RUNSC when its config names no runsc. */
+    setenv("SKIFF_RUNSC", found, 1);
+    free(found);
   }
   return 0;
 }

@@ -178,11 +178,12 @@ static char *cgroup_dir(const char *id) {
 static void test_output_kernel_and_exit_code(void **state) {
   REQUIRE_GVISOR();
   char *id = next_id();
-  char *argv[] = {"/bin/sh", "-c",
-                  "echo hi; cat /proc/version; dmesg | head -n 1; hostname; "
-                  "echo in-upper > /etc/skiff-gv-test; cat /etc/skiff-gv-test; "
-                  "echo err-line >&2; exit 3",
-                  NULL};
+  char *argv[] = {
+      "/bin/sh", "-c",
+      "echo hi; cat /proc/version; dmesg | head -n 1; hostname; "
+      "echo in-upper > /etc/skiff-gv-test; cat /etc/skiff-gv-test; "
+      "/usr/bin/python3 -c 'print(6 * 7)'; echo err-line >&2; exit 3",
+      NULL};
   rt_spec_t s;
   spec_init(&s, id, argv);
   uint64_t t0 = now_mono_ms();
@@ -204,6 +205,7 @@ static void test_output_kernel_and_exit_code(void **state) {
   assert_non_null(strstr(r.out, "Starting gVisor"));
   assert_non_null(strstr(r.out, "\ngbox\n"));
   assert_non_null(strstr(r.out, "in-upper\n"));
+  assert_non_null(strstr(r.out, "\n42\n"));
   assert_non_null(strstr(r.err, "err-line\n"));
   /* The write landed in the bundle's upper dir, not on the host. */
   assert_false(exists("/etc/skiff-gv-test"));
@@ -400,6 +402,136 @@ static void test_oom_killed(void **state) {
   free(id);
 }
 
+/* A bounded fork bomb (at most 200 children, each asleep for at most 30
+ * s): under pids_max, fork fails with EAGAIN inside and the sandbox lives
+ * on, rather than the host's pids.max ending gVisor's sentry. */
+static void test_pids_limit(void **state) {
+  REQUIRE_GVISOR();
+  char *id = next_id();
+  char *argv[] = {"/usr/bin/python3", "-c",
+                  "import os, signal, time\n"
+                  "kids = []\n"
+                  "try:\n"
+                  "    for i in range(200):\n"
+                  "        pid = os.fork()\n"
+                  "        if pid == 0:\n"
+                  "            time.sleep(30); os._exit(0)\n"
+                  "        kids.append(pid)\n"
+                  "    print('uncapped', len(kids))\n"
+                  "except BlockingIOError:\n"
+                  "    print('capped', len(kids))\n"
+                  "for k in kids: os.kill(k, signal.SIGKILL)\n"
+                  "for k in kids: os.waitpid(k, 0)\n"
+                  "print('alive')",
+                  NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.limits.pids_max = 400;
+  rt_proc_t p;
+  start_ok(&s, &p);
+  result_t r;
+  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  if (WEXITSTATUS(r.status)) print_message("%s%s", r.out, r.err);
+  assert_true(WIFEXITED(r.status));
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  assert_non_null(strstr(r.out, "capped"));
+  assert_null(strstr(r.out, "uncapped"));
+  assert_non_null(strstr(r.out, "alive\n"));
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_free(&r);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+/* SIGTERM to pid reaches the command, as in the normal path: a graceful
+ * stop. */
+static void test_sigterm_forwarded(void **state) {
+  REQUIRE_GVISOR();
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c",
+                  "trap 'echo got-term; exit 7' TERM; echo ready; "
+                  "while :; do sleep 0.1; done",
+                  NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  rt_proc_t p;
+  start_ok(&s, &p);
+  char *seen = NULL;
+  assert_true(wait_for(p.stdout_fd, "ready\n", &seen));
+  free(seen);
+  assert_int_equal(kill(p.pid, SIGTERM), 0);
+  result_t r;
+  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  assert_non_null(strstr(r.out, "got-term\n"));
+  assert_true(WIFEXITED(r.status));
+  assert_int_equal(WEXITSTATUS(r.status), 7);
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  char *listed = runsc_list();
+  assert_string_equal(listed, "");
+  free(listed);
+  result_free(&r);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
+/* When the process that started the container dies, runsc and its whole
+ * sandbox go too (parent-death signal, attached sandbox); what is left is
+ * state for rt_cleanup_stale. */
+static void test_dies_with_its_parent(void **state) {
+  REQUIRE_GVISOR();
+  char *id = next_id();
+  int p2[2];
+  assert_int_equal(pipe(p2), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    close(p2[0]);
+    char *argv[] = {"/bin/sh", "-c", "echo ready; exec sleep 600", NULL};
+    rt_spec_t s;
+    spec_init(&s, id, argv);
+    rt_proc_t p;
+    err_t err = ERR_INIT;
+    if (rt_container_start(rt, &s, &p, &err) < 0) _exit(1);
+    char *seen = NULL;
+    if (!wait_for(p.stdout_fd, "ready\n", &seen)) _exit(2);
+    pid_t pid = p.pid;
+    if (write(p2[1], &pid, sizeof pid) != sizeof pid) _exit(3);
+    _exit(0);
+  }
+  close(p2[1]);
+  pid_t runsc_pid = -1;
+  assert_int_equal(read(p2[0], &runsc_pid, sizeof runsc_pid), sizeof runsc_pid);
+  close(p2[0]);
+  int st;
+  assert_int_equal(waitpid(child, &st, 0), child);
+  assert_int_equal(WEXITSTATUS(st), 0);
+  /* Every process of the container leaves its cgroup (at most 30 s). */
+  char *cg = cgroup_dir(id);
+  char *procs = xasprintf("%s/cgroup.procs", cg);
+  bool empty = false;
+  for (uint64_t end = now_mono_ms() + 30000; !empty && now_mono_ms() < end;) {
+    char *text = NULL;
+    size_t len = 0;
+    err_t err = ERR_INIT;
+    empty = read_file(procs, &text, &len, &err) == 0 && len == 0;
+    free(text);
+    if (!empty) usleep(20000);
+  }
+  assert_true(empty);
+  char *containers = xasprintf("%s/containers", tmpdir);
+  err_t err = ERR_INIT;
+  assert_true(rt_cleanup_stale(rt, containers, &err) >= 1);
+  char *listed = runsc_list();
+  assert_string_equal(listed, "");
+  assert_false(exists(cg));
+  free(listed);
+  free(containers);
+  free(procs);
+  free(cg);
+  free(id);
+}
+
 static void test_cleanup_stale(void **state) {
   REQUIRE_GVISOR();
   char *id = next_id();
@@ -478,6 +610,12 @@ static void test_bad_inputs(void **state) {
   rt_free(r2);
   free((char *)s.bundle_dir);
   free(id);
+  /* A directory is no runsc either. */
+  assert_null(rt_gvisor_find_runsc("/usr/bin"));
+  char *found = rt_gvisor_find_runsc(NULL);
+  assert_non_null(found);
+  assert_true(found[0] == '/');
+  free(found);
 }
 
 static int group_setup(void **state) {
@@ -525,6 +663,9 @@ int main(void) {
       cmocka_unit_test(test_binds_workdir_env),
       cmocka_unit_test(test_exec_kill_destroy),
       cmocka_unit_test(test_oom_killed),
+      cmocka_unit_test(test_pids_limit),
+      cmocka_unit_test(test_sigterm_forwarded),
+      cmocka_unit_test(test_dies_with_its_parent),
       cmocka_unit_test(test_cleanup_stale),
       cmocka_unit_test(test_bad_inputs),
   };
