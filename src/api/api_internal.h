@@ -49,6 +49,9 @@ int64_t api_next_cursor(const json_t *rows, const char *field, int64_t after);
 /* Class definitions (cls_spec.c): checks "methods" and "params" of a
  * function of kind "cls"; whether v is a value of a parameter type. */
 int api_cls_spec_check(json_t *f, const char *where, err_t *err);
+/* Checks and normalises f's block_network (default false) and
+ * cidr_allowlist (IPv4 CIDRs, or null: anywhere outside the host). */
+int api_check_network(json_t *f, const char *where, err_t *err);
 bool api_cls_value_ok(const char *type, const json_t *v);
 
 /* The autoscaler's view of an app; update_autoscaler (route_functions.c). */

@@ -135,7 +135,7 @@ static int check_schedule(json_t *f, const char *where, err_t *err) {
 /* block_network (default false: the container gets eth0 on the worker's
  * bridge) and cidr_allowlist (IPv4 CIDRs it may reach; null: anywhere
  * outside the host). */
-static int check_network(json_t *f, const char *where, err_t *err) {
+int api_check_network(json_t *f, const char *where, err_t *err) {
   json_t *block = json_object_get(f, "block_network");
   if (!json_is_boolean(block))
     json_object_set_new(f, "block_network", json_false());
@@ -213,7 +213,7 @@ static int check_function(json_t *f, const char *where, err_t *err) {
       (rc = number_in(f, where, "startup_timeout", timeout, 1, 86400, err)) < 0)
     return rc;
   if ((rc = check_schedule(f, where, err)) < 0) return rc;
-  if ((rc = check_network(f, where, err)) < 0) return rc;
+  if ((rc = api_check_network(f, where, err)) < 0) return rc;
   const char *kind = json_string_value(json_object_get(f, "kind"));
   if (!kind) {
     json_object_set_new(f, "kind", json_string("function"));
@@ -357,8 +357,13 @@ int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
       json_object_set_new(f, "mode", json_integer(0644));
   }
   json_t *fns = json_object_get(body, "functions");
-  if (json_array_size(fns) == 0)
-    return err_set(err, -EINVAL, "an app needs at least one function");
+  /* An ephemeral app may hold no function: App.lookup(create_if_missing)
+   * makes one for sandboxes. A deployed one serves something. */
+  if (json_array_size(fns) == 0 && json_is_true(json_object_get(body, "deploy")))
+    return err_set(err, -EINVAL,
+                   "a deployed app needs at least one function; an app for "
+                   "sandboxes only is made with App.lookup(name, "
+                   "create_if_missing=True)");
   json_array_foreach(fns, i, f) {
     char where[128];
     /* Named when it has a name, so that a message says which function. */

@@ -69,7 +69,21 @@ void api_sandboxes_create(api_t *api, http_req_t *req,
   if (!body) return;
   json_t *out = NULL;
   err_t err = ERR_INIT;
-  int rc = control_sandbox_create(api->control, body, &out, &err);
+  /* Modal's newer name for the same list. */
+  json_t *outbound = json_object_get(body, "outbound_cidr_allowlist");
+  if (outbound && !json_is_null(outbound)) {
+    if (json_object_get(body, "cidr_allowlist")) {
+      json_decref(body);
+      http_respond_error(req, 400, "bad_request",
+                         "give cidr_allowlist or outbound_cidr_allowlist, "
+                         "not both (they are the same list)");
+      return;
+    }
+    json_object_set(body, "cidr_allowlist", outbound);
+  }
+  json_object_del(body, "outbound_cidr_allowlist");
+  int rc = api_check_network(body, "sandbox", &err);
+  if (rc == 0) rc = control_sandbox_create(api->control, body, &out, &err);
   json_decref(body);
   answer(req, rc, &err, out);
 }

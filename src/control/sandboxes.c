@@ -388,6 +388,14 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
   double cpu = json_number_value(json_object_get(b, "cpu"));
   double mem = json_number_value(json_object_get(b, "memory"));
   char *argv[] = {SKA_IDLE_CMD, NULL};
+  /* The network as api_check_network left it; the strings stay b's, and
+   * the worker copies what it keeps. */
+  json_t *allow = json_object_get(b, "cidr_allowlist");
+  size_t n_cidr = json_array_size(allow);
+  const char **cidrs = n_cidr ? xcalloc(n_cidr, sizeof *cidrs) : NULL;
+  for (size_t i = 0; i < n_cidr; i++)
+    cidrs[i] = json_string_value(json_array_get(allow, i));
+  double disk = json_number_value(json_object_get(b, "ephemeral_disk"));
   wk_spec_t spec = {.src_dir = src_dir(c),
                     .lower_dirs = (const char *const *)lowers,
                     .n_lower = n_lowers,
@@ -397,15 +405,23 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
                     .cpu = cpu > 0 ? cpu : 0.125,
                     .memory_mib = mem > 0 ? (uint64_t)mem : 0,
                     .pids_max = SB_PIDS_MAX,
+                    /* Untrusted code: the stricter profile (no ptrace,
+                     * mount, keyctl, bpf, clock changes, ...). */
+                    .seccomp = 1,
+                    .block_network = json_is_true(
+                        json_object_get(b, "block_network")),
+                    .cidr_allowlist = cidrs,
+                    .n_cidr = n_cidr,
+                    .disk_max_mib = disk > 0 ? (uint64_t)disk : 0,
                     .agent = true};
   /* What it reserves on the worker: only what was asked for, so that many
    * idle sandboxes without cpu or memory do not take the machine from
    * functions (they share it by weight, cpu.shares of 0.125 cores). */
   res_t need = {cpu > 0 ? cpu : 0, mem > 0 ? (int64_t)mem : 0, 0};
   ctl_workload_t wl = {.kind = CTL_WL_SANDBOX, .u.sb = sb};
-  if ((rc = ctl_container_launch(c, wl, app, w, need, &spec, &sb->ct, err)) <
-      0)
-    goto fail;
+  rc = ctl_container_launch(c, wl, app, w, need, &spec, &sb->ct, err);
+  free(cidrs);
+  if (rc < 0) goto fail;
   snprintf(sb->ct_id, sizeof sb->ct_id, "%s", sb->ct->id);
   wk_worker_t *wk = w->wk;
   for (size_t i = 0; i < sb->n_tunnels; i++)

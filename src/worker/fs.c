@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -340,7 +341,23 @@ int wk_fs_run(int pid, const wk_fs_req_t *req, wk_fs_res_t *res, err_t *err) {
   if (root < 0)
     return err_sys(err, -errno, "open the container's root (%s)", rp);
   char *cp = clean_path(req->path ? req->path : "");
+  /* With a user namespace, host root is no one inside: its mounts refuse
+   * to create files for an id they cannot map (EOVERFLOW). So the
+   * operation runs with the file-system ids of root inside. setfsuid is
+   * per thread (only this one, the loop's) and drops the file capabilities
+   * while it lasts, so the operation has the rights of root inside, no
+   * more. */
+  unsigned uid = root_id(pid, "uid"), gid = root_id(pid, "gid");
+  bool switched = uid != 0 || gid != 0;
+  if (switched) {
+    setfsgid(gid);
+    setfsuid(uid);
+  }
   int rc = do_op(pid, root, req, cp, res, err);
+  if (switched) {
+    setfsuid(0);
+    setfsgid(0);
+  }
   free(cp);
   close(root);
   return rc;
