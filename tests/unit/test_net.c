@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -336,9 +337,11 @@ static void test_distinct_addresses(void **state) {
   char *links = sh_out("ip -o link show master skiff0 | wc -l");
   assert_string_equal(links, "2\n");
   free(links);
+  char *a_id = xstrdup(a.id);
   ct_destroy(&a);
   ct_destroy(&b);
-  assert_int_equal(rt_net_container_addr(rt, a.id, aa), -ENOENT);
+  assert_int_equal(rt_net_container_addr(rt, a_id, aa), -ENOENT);
+  free(a_id);
   assert_nothing_left();
 }
 
@@ -541,6 +544,7 @@ static int group_setup(void **state) {
   outside_pid = fork();
   if (outside_pid == 0) {
     close(p[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
     if (unshare(CLONE_NEWNET) < 0) _exit(1);
     if (write(p[1], "x", 1) != 1) _exit(1);
     for (;;) pause(); /* killed in teardown */
