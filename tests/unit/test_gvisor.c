@@ -267,6 +267,44 @@ static void test_binds_workdir_env(void **state) {
   free(id);
 }
 
+/* The interfaces gVisor's /proc/net/dev lists (reads only). */
+static int count_ifaces(bool host_network, char **names) {
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c", "cat /proc/net/dev", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.host_network = host_network;
+  rt_proc_t p;
+  start_ok(&s, &p);
+  result_t r;
+  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  if (WEXITSTATUS(r.status)) print_message("%s", r.err);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  int ifaces = 0;
+  for (char *l = strchr(r.out, ':'); l; l = strchr(l + 1, ':')) ifaces++;
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  *names = r.out;
+  free(r.err);
+  free((char *)s.bundle_dir);
+  free(id);
+  return ifaces;
+}
+
+/* Loopback only by default (runsc --network=none); host_network shares
+ * the host's interfaces (--network=host). */
+static void test_network(void **state) {
+  REQUIRE_GVISOR();
+  char *text = NULL;
+  assert_int_equal(count_ifaces(false, &text), 1);
+  assert_non_null(strstr(text, "lo:"));
+  free(text);
+  int n = count_ifaces(true, &text);
+  print_message("host network: %d interfaces inside\n", n);
+  assert_true(n >= 2);
+  free(text);
+}
+
 static void test_exec_kill_destroy(void **state) {
   REQUIRE_GVISOR();
   char *id = next_id();
@@ -661,6 +699,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_output_kernel_and_exit_code),
       cmocka_unit_test(test_binds_workdir_env),
+      cmocka_unit_test(test_network),
       cmocka_unit_test(test_exec_kill_destroy),
       cmocka_unit_test(test_oom_killed),
       cmocka_unit_test(test_pids_limit),
