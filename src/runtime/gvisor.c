@@ -47,6 +47,7 @@
 extern char **environ;
 
 #define RUNSC_FLAGS_ENV "SKIFF_RUNSC_FLAGS"
+#define RUNSC_SYNC_TIMEOUT_MS 20000
 
 struct rt_gvisor {
   char *runsc;  /* absolute path, NULL when not found */
@@ -402,19 +403,38 @@ static int run_runsc(rt_t *rt, const char *const *verb_args, char **out,
     close(p[0]);
     return rc;
   }
+  /* runsc delete and list finish in well under a second; one that hangs
+   * must not hang skiffd's loop with it. */
   buf_t b = {0};
   char chunk[4096];
   ssize_t n;
-  while ((n = read(p[0], chunk, sizeof chunk)) != 0) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
+  bool timed_out = false;
+  uint64_t deadline = now_mono_ms() + RUNSC_SYNC_TIMEOUT_MS;
+  for (;;) {
+    uint64_t now = now_mono_ms();
+    struct pollfd pf = {p[0], POLLIN, 0};
+    int pr = now < deadline ? poll(&pf, 1, (int)(deadline - now)) : 0;
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0) {
+      timed_out = pr == 0;
       break;
     }
+    n = read(p[0], chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
     if (b.len < 65536) buf_printf(&b, "%.*s", (int)n, chunk);
   }
   close(p[0]);
+  if (timed_out) kill(pid, SIGKILL);
   int st = 0;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    buf_free(&b);
+    return err_set(err, -ETIMEDOUT,
+                   "runsc %s did not finish within %d s and was killed; set "
+                   "%s=\"--debug --debug-log=DIR/\" to see why",
+                   verb_args[0], RUNSC_SYNC_TIMEOUT_MS / 1000, RUNSC_FLAGS_ENV);
   }
   char *text = buf_steal(&b, NULL);
   if (out)

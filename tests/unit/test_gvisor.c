@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -265,6 +267,97 @@ static void test_binds_workdir_env(void **state) {
   result_free(&r);
   free((char *)s.bundle_dir);
   free(id);
+}
+
+/* The interfaces gVisor's /proc/net/dev lists (reads only). */
+static int count_ifaces(bool host_network, char **names) {
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c", "cat /proc/net/dev", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.host_network = host_network;
+  rt_proc_t p;
+  start_ok(&s, &p);
+  result_t r;
+  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  if (WEXITSTATUS(r.status)) print_message("%s", r.err);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  int ifaces = 0;
+  for (char *l = strchr(r.out, ':'); l; l = strchr(l + 1, ':')) ifaces++;
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  *names = r.out;
+  free(r.err);
+  free((char *)s.bundle_dir);
+  free(id);
+  return ifaces;
+}
+
+/* Loopback only by default (runsc --network=none); host_network shares
+ * the host's interfaces (--network=host). */
+static void test_network(void **state) {
+  REQUIRE_GVISOR();
+  char *text = NULL;
+  assert_int_equal(count_ifaces(false, &text), 1);
+  assert_non_null(strstr(text, "lo:"));
+  free(text);
+  int n = count_ifaces(true, &text);
+  print_message("host network: %d interfaces inside\n", n);
+  assert_true(n >= 2);
+  free(text);
+}
+
+/* The runner's path to skiffd: a Unix socket on the host, in a directory
+ * bound read-only, answers a connect from inside (--host-uds=open). */
+static void test_host_socket_in_bind(void **state) {
+  REQUIRE_GVISOR();
+  char *dir = xasprintf("%s/run", tmpdir);
+  mkdir(dir, 0755);
+  char *path = xasprintf("%s/api.sock", dir);
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+  assert_int_equal(listen(l, 1), 0);
+  rt_mount_t m[] = {{dir, "/skiff/run", true, false}};
+  char *id = next_id();
+  char *argv[] = {"/usr/bin/python3", "-c",
+                  "import socket\n"
+                  "s = socket.socket(socket.AF_UNIX)\n"
+                  "s.connect('/skiff/run/api.sock')\n"
+                  "s.sendall(b'hello-skiffd')\n"
+                  "print(s.recv(16).decode())",
+                  NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.mounts = m;
+  s.n_mounts = 1;
+  rt_proc_t p;
+  start_ok(&s, &p);
+  struct pollfd pf = {l, POLLIN, 0};
+  assert_int_equal(poll(&pf, 1, 60000), 1);
+  int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+  assert_true(c >= 0);
+  char buf[32] = "";
+  struct pollfd pc = {c, POLLIN, 0};
+  assert_int_equal(poll(&pc, 1, 30000), 1);
+  assert_int_equal(read(c, buf, 12), 12);
+  assert_string_equal(buf, "hello-skiffd");
+  assert_int_equal(write(c, "ack", 3), 3);
+  result_t r;
+  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  if (WEXITSTATUS(r.status)) print_message("%s", r.err);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  assert_string_equal(r.out, "ack\n");
+  close(c);
+  close(l);
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_free(&r);
+  free((char *)s.bundle_dir);
+  free(id);
+  free(path);
+  free(dir);
 }
 
 static void test_exec_kill_destroy(void **state) {
@@ -661,6 +754,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_output_kernel_and_exit_code),
       cmocka_unit_test(test_binds_workdir_env),
+      cmocka_unit_test(test_network),
+      cmocka_unit_test(test_host_socket_in_bind),
       cmocka_unit_test(test_exec_kill_destroy),
       cmocka_unit_test(test_oom_killed),
       cmocka_unit_test(test_pids_limit),
