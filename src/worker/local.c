@@ -61,9 +61,11 @@ void worker_local_cgroup_parent(const char *home, char *out, size_t n) {
  * local.h). */
 static void net_names(const char *home, char bridge[16], char address[32],
                       char table[32]) {
-  const char *dflt = paths_default_home();
-  _cleanup_free_ char *real = dflt ? realpath(dflt, NULL) : NULL;
-  if ((dflt && !strcmp(home, dflt)) || (real && !strcmp(home, real))) {
+  /* The machine's home, not $SKIFF_HOME: every test daemon sets that, and
+   * daemons sharing a bridge would tear each other's rules down. */
+  const char *dflt = "/var/lib/skiff";
+  _cleanup_free_ char *real = realpath(dflt, NULL);
+  if (!strcmp(home, dflt) || (real && !strcmp(home, real))) {
     snprintf(bridge, 16, "skiff0");
     snprintf(address, 32, "10.88.0.1/16");
     snprintf(table, 32, "skiff");
