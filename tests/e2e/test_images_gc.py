@@ -27,7 +27,10 @@ def _shared_debian_base():
     for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
         with open(os.path.join(d, name)) as f:
             rec = json.load(f)
-        if len(rec.get("layers") or []) == 1 and str(rec.get("description", "")).startswith("debian_slim"):
+        desc = str(rec.get("description", ""))
+        # The base itself: an image of steps that left no layer of their own
+        # ("debian_slim + 1 steps") has the same single layer but another key.
+        if len(rec.get("layers") or []) == 1 and desc.startswith("debian_slim") and " + " not in desc:
             return rec["layers"][0], os.path.join(d, name)
     return None, None
 
