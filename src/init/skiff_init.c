@@ -38,6 +38,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "init/agent_parse.h"
 #include "init/agent_proto.h"
 
 extern char **environ;
@@ -185,29 +186,10 @@ static int open_pty(const ska_msg_t *m, int *master, int *slave) {
 static void do_exec(const ska_msg_t *m, size_t len, const int *fds,
                     size_t nfds) {
   int pty = (m->flags & SKA_PTY_FLAG) != 0;
-  if (nfds != (pty ? 0u : 3u) || m->argc < 1 ||
-      (uint64_t)m->argc + m->envc > SKA_MAX_ARGS)
-    return;
-  /* The strings: cwd, argv, env, each NUL-terminated, filling the rest. */
-  char *p = msgbuf + sizeof *m, *end = msgbuf + len;
-  size_t want = 1 + (size_t)m->argc + m->envc, have = 0;
-  if (end == p || end[-1] != '\0') return;
-  for (char *q = p; q < end; q++)
-    if (*q == '\0') have++;
-  if (have != want) return;
-  char **strs = calloc(want + 2, sizeof *strs);
-  if (!strs) return;
-  for (size_t i = 0; i < want; i++) {
-    strs[i] = p;
-    p += strlen(p) + 1;
-  }
-  /* strs: cwd | argv... NULL | env... NULL */
-  char *cwd = strs[0];
-  char **argv = calloc(m->argc + 1, sizeof *argv);
-  char **envp = calloc(m->envc + 1, sizeof *envp);
-  if (!argv || !envp) goto out;
-  memcpy(argv, strs + 1, m->argc * sizeof *argv);
-  memcpy(envp, strs + 1 + m->argc, m->envc * sizeof *envp);
+  if (nfds != (pty ? 0u : 3u)) return;
+  ska_exec_t ex;
+  if (ska_exec_parse(m, msgbuf, len, &ex) < 0) return;
+  char *cwd = ex.cwd, **argv = ex.argv, **envp = ex.envp;
   int master = -1, slave = -1;
   if (pty) {
     int rc = open_pty(m, &master, &slave);
@@ -231,9 +213,7 @@ static void do_exec(const ska_msg_t *m, size_t len, const int *fds,
   else
     track(pid, m->id);
 out:
-  free(argv);
-  free(envp);
-  free(strs);
+  ska_exec_free(&ex);
 }
 
 static void do_signal(const ska_msg_t *m) {

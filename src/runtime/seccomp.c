@@ -376,7 +376,7 @@ static int fill(scmp_filter_ctx ctx, rt_seccomp_t profile, err_t *err) {
   static const uint64_t pers[] = {0x0, 0xffffffff, 0x8, 0x20000, 0x20008};
   for (size_t i = 0; i < (sandbox ? 2 : N(pers)); i++)
     if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
-                               SCMP_A0(SCMP_CMP_EQ, pers[i]))) < 0)
+                               SCMP_A0(SCMP_CMP_EQ, pers[i], 0))) < 0)
       return err_sys(err, rc, "seccomp: personality rule");
   return 0;
 }
