@@ -461,8 +461,8 @@ static int chain_add(rt_net_t *n, const ct_net_t *c,
   struct buf b = {0};
   buf_printf(&b, "add chain inet %s c_%08x\n", n->table, c->addr);
   for (size_t i = 0; i < spec->n_cidr; i++) {
-    uint32_t dst;
-    unsigned prefix;
+    uint32_t dst = 0;
+    unsigned prefix = 0;
     int rc = rt_net_parse_cidr(spec->cidr_allowlist[i], true, &dst, &prefix,
                                err);
     if (rc < 0) {

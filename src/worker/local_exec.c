@@ -424,7 +424,7 @@ static int agent_of(wk_worker_t *base, const char *id, lc_t **out,
 
 int lc__exec(wk_worker_t *base, const char *id, uint32_t proc,
              const wk_exec_t *ex, err_t *err) {
-  lc_t *c;
+  lc_t *c = NULL;
   int rc = agent_of(base, id, &c, err);
   if (rc < 0) return rc;
   if (proc_find(c, proc))
@@ -472,7 +472,7 @@ int lc__exec(wk_worker_t *base, const char *id, uint32_t proc,
 
 static int proc_of(wk_worker_t *base, const char *id, uint32_t proc,
                    lp_t **out, err_t *err) {
-  lc_t *c;
+  lc_t *c = NULL;
   int rc = agent_of(base, id, &c, err);
   if (rc < 0) return rc;
   if (!(*out = proc_find(c, proc)))
@@ -670,7 +670,7 @@ static void tunnels_close(lc_t *c) {
 
 int lc__tunnel(wk_worker_t *base, const char *id, int port, int *host_port,
                err_t *err) {
-  lc_t *c;
+  lc_t *c = NULL;
   int rc = agent_of(base, id, &c, err);
   if (rc < 0) return rc;
   if (port < 1 || port > 65535)
@@ -703,7 +703,7 @@ int lc__tunnel(wk_worker_t *base, const char *id, int port, int *host_port,
 
 int lc__fs(wk_worker_t *base, const char *id, const wk_fs_req_t *req,
            wk_fs_res_t *res, err_t *err) {
-  lc_t *c;
+  lc_t *c = NULL;
   int rc = agent_of(base, id, &c, err);
   if (rc < 0) return rc;
   if (!c->started)
@@ -716,7 +716,7 @@ int lc__fs(wk_worker_t *base, const char *id, const wk_fs_req_t *req,
 
 int lc__snapshot(wk_worker_t *base, const char *id, const char *dest_dir,
                  err_t *err) {
-  lc_t *c;
+  lc_t *c = NULL;
   int rc = agent_of(base, id, &c, err);
   if (rc < 0) return rc;
   if (!c->started)
