@@ -357,13 +357,8 @@ int api_app_spec_check(json_t *body, uint64_t max_payload, err_t *err) {
       json_object_set_new(f, "mode", json_integer(0644));
   }
   json_t *fns = json_object_get(body, "functions");
-  /* An ephemeral app may hold no function: App.lookup(create_if_missing)
-   * makes one for sandboxes. A deployed one serves something. */
-  if (json_array_size(fns) == 0 && json_is_true(json_object_get(body, "deploy")))
-    return err_set(err, -EINVAL,
-                   "a deployed app needs at least one function; an app for "
-                   "sandboxes only is made with App.lookup(name, "
-                   "create_if_missing=True)");
+  /* An app may hold no function: App.lookup(name, create_if_missing=True)
+   * deploys an empty one for sandboxes, as in Modal. */
   json_array_foreach(fns, i, f) {
     char where[128];
     /* Named when it has a name, so that a message says which function. */

@@ -194,12 +194,15 @@ static void test_bad_files(void **state) {
 
 static void test_functions_list(void **state) {
   (void)state;
-  refused("{\"name\": \"a\", \"deploy\": true, \"functions\": []}",
-          "at least one function", NULL);
-  /* An ephemeral app with no function: one for sandboxes. */
+  /* An app with no function, deployed or not: one for sandboxes. */
   json_t *out = NULL;
   err_t err = ERR_INIT;
   assert_int_equal(spec("{\"name\": \"a\", \"functions\": []}", &out, &err), 0);
+  json_decref(out);
+  assert_int_equal(
+      spec("{\"name\": \"a\", \"deploy\": true, \"functions\": []}", &out,
+           &err),
+      0);
   json_decref(out);
   refused("{\"name\": \"a\"}", "'functions'", "missing");
   refused("{\"name\": \"a\", \"functions\": [" FN "}, " FN "}]}",
