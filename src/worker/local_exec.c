@@ -870,6 +870,17 @@ int lc__snapshot(wk_worker_t *base, const char *id, const char *dest_dir,
   /* cp -a keeps owners, modes, times, xattrs (trusted.overlay.opaque) and
    * the 0/0 character devices that are overlayfs whiteouts. */
   char *src = xasprintf("%s/upper/.", c->bundle);
+  if (c->gvisor) {
+    /* With a disk cap gVisor's upper layer is a tmpfs in the private mount
+     * namespace of the container's supervisor (runtime/gvisor.c). */
+    char *disk = xasprintf("/proc/%d/root%s/disk/upper", (int)c->proc.pid,
+                           c->bundle);
+    if (access(disk, F_OK) == 0) {
+      free(src);
+      src = xasprintf("%s/.", disk);
+    }
+    free(disk);
+  }
   pid_t pid = fork();
   if (pid == 0) {
     execl("/bin/cp", "cp", "-a", "--", src, dest_dir, (char *)NULL);

@@ -118,3 +118,15 @@ def test_daemon_default_isolation():
         assert dm.api("GET", f"/v1/sandboxes/{sb['sandbox_id']}").json["isolation"] == "container"
     finally:
         finish_daemon(dm)
+
+
+def test_ephemeral_disk_caps_the_writable_layer(d, app_id):
+    sb = gv(d, app_id, ephemeral_disk=64, timeout=60)["sandbox_id"]
+    # 128 MiB into a 64 MiB layer: ENOSPC, then the space is given back.
+    pid = exec_(d, sb, "sh", "-c",
+                "dd if=/dev/zero of=/var/tmp/fill bs=1M count=128 2>/dev/null; echo $?; "
+                "rm -f /var/tmp/fill; echo small > /var/tmp/ok && cat /var/tmp/ok")
+    assert read_stream(d, pid) == b"1\nsmall\n"
+    assert wait_proc(d, pid) == 0
+    d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
+    wait_sb(d, sb)
