@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from conftest import Daemon, create_app_http, finish_daemon, function_def
-from test_sandbox_api import create, exec_, read_stream, wait_proc, wait_sb
+from test_sandbox_api import create, debian_slim_image, exec_, read_stream, wait_proc, wait_sb
 
 pytestmark = pytest.mark.skipif(not shutil.which("runsc"),
                                 reason="runsc (gVisor) is not installed")
@@ -130,3 +130,19 @@ def test_ephemeral_disk_caps_the_writable_layer(d, app_id):
     assert wait_proc(d, pid) == 0
     d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
     wait_sb(d, sb)
+
+
+@pytest.mark.parametrize("disk", [None, 64])
+def test_snapshot_then_new_sandbox_sees_the_file(d, app_id, disk):
+    image = debian_slim_image(d)
+    sb = gv(d, app_id, image_id=image, timeout=120, ephemeral_disk=disk)["sandbox_id"]
+    pid = exec_(d, sb, "sh", "-c", "mkdir -p /data && echo kept > /data/f && rm -f /etc/issue")
+    assert wait_proc(d, pid) == 0
+    r = d.api("POST", f"/v1/sandboxes/{sb}/snapshot", {})
+    assert r.status == 200, r
+    d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
+    wait_sb(d, sb)
+    sb2 = gv(d, app_id, image_id=r.json["image_id"],
+             command=["sh", "-c", "cat /data/f; test -e /etc/issue || echo gone"])
+    assert read_stream(d, sb2["process_id"]) == b"kept\ngone\n"
+    assert wait_sb(d, sb2["sandbox_id"])["returncode"] == 0
