@@ -688,6 +688,7 @@ int rt_gvisor_exec(rt_t *rt, const char *id, char *const *argv,
                    rt_exec_proc_t *out, err_t *err) {
   out->pid = -1;
   out->pidfd = out->stdin_fd = out->stdout_fd = out->stderr_fd = -1;
+  out->ipid_file[0] = '\0';
   if (!cg__valid_name(id))
     return err_set(err, -EINVAL, "invalid container id '%s'", id ? id : "");
   if (!argv || !argv[0])
@@ -733,7 +734,12 @@ int rt_gvisor_exec(rt_t *rt, const char *id, char *const *argv,
     rc = err_sys(err, -errno, "cannot create pipes");
     goto fail;
   }
-  const char *verb[] = {"exec", "--process", "/proc/self/fd/3", id, NULL};
+  /* No ':' and no ".state": never taken for a container's state. */
+  static unsigned seq;
+  snprintf(out->ipid_file, sizeof out->ipid_file, "%s/exec-%s-%d-%u.pid",
+           g->root, id, (int)getpid(), ++seq);
+  const char *verb[] = {"exec", "--process", "/proc/self/fd/3",
+                        "--internal-pid-file", out->ipid_file, id, NULL};
   rargv = runsc_argv(g, false, verb);
   spawn_req_t r = {.argv = rargv,
                    .extra_fd = mfd,
@@ -781,6 +787,8 @@ fail:
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
   }
+  if (out->ipid_file[0]) unlink(out->ipid_file);
+  out->ipid_file[0] = '\0';
   if (out->stdout_fd >= 0) close_fd(&out->stdout_fd);
   close_fd(&master);
   close_fd(&pidfd);

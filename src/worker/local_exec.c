@@ -17,6 +17,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "base/xalloc.h"
 #include "init/agent_proto.h"
 #include "worker/local_internal.h"
@@ -45,6 +46,7 @@ typedef struct lp {
   int gpidfd;  /* -1: none */
   uv_poll_t gpoll;
   bool gpoll_open;
+  char ipid_file[256]; /* its pid inside gVisor, written by runsc */
   struct lp *next;
 } lp_t;
 
@@ -150,6 +152,8 @@ static void lp_gvisor_end(lp_t *p, bool kill_it) {
     }
     p->gpid = 0;
   }
+  if (p->ipid_file[0]) unlink(p->ipid_file);
+  p->ipid_file[0] = '\0';
   if (p->gpoll_open) {
     p->gpoll_open = false;
     uv_poll_stop(&p->gpoll);
@@ -312,6 +316,7 @@ static int lp_send_gvisor(lp_t *p, err_t *err) {
   p->sent = true;
   p->gpid = x.pid;
   p->gpidfd = x.pidfd;
+  memcpy(p->ipid_file, x.ipid_file, sizeof p->ipid_file);
   uv_poll_init(c->w->loop, &p->gpoll, x.pidfd);
   p->gpoll.data = p;
   p->gpoll_open = true;
@@ -650,20 +655,52 @@ int lc__resize(wk_worker_t *base, const char *id, uint32_t proc,
   return 0;
 }
 
+/* gVisor: the signal goes to the process's group inside (it leads one), by
+ * skiff-init run with `runsc exec`: runsc exec does not forward SIGKILL,
+ * and a process's children hold its output open. Waits for that short
+ * helper (a runsc start, some tens of ms). */
+static int gvisor_signal(lp_t *p, int sig, err_t *err) {
+  lc_t *c = p->c;
+  if (p->gpid <= 0) return 0; /* it has ended */
+  char *text = NULL;
+  size_t len = 0;
+  int ipid = 0;
+  if (read_file(p->ipid_file, &text, &len, NULL) == 0) ipid = atoi(text);
+  free(text);
+  if (ipid <= 1) { /* runsc has not written it yet: what runsc forwards */
+    if (kill(p->gpid, sig) < 0)
+      return err_sys(err, -errno, "process %u: signal %d", p->id, sig);
+    return 0;
+  }
+  char s_sig[16], s_pid[16];
+  snprintf(s_sig, sizeof s_sig, "%d", sig);
+  snprintf(s_pid, sizeof s_pid, "%d", ipid);
+  char *argv[] = {"/skiff/bin/skiff-init", "--signal-group", s_sig, s_pid,
+                  NULL};
+  rt_exec_proc_t k;
+  int rc = rt_gvisor_exec(c->w->rt, c->id, argv, NULL, "/", false, &k, err);
+  if (rc < 0) return rc;
+  close(k.stdin_fd);
+  close(k.stdout_fd);
+  close(k.stderr_fd);
+  int st = 0;
+  while (waitpid(k.pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  close(k.pidfd);
+  unlink(k.ipid_file);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    return err_set(err, -ESRCH, "process %u: signal %d did not reach it",
+                   p->id, sig);
+  return 0;
+}
+
 int lc__proc_signal(wk_worker_t *base, const char *id, uint32_t proc, int sig,
                     err_t *err) {
   lp_t *p;
   int rc = proc_of(base, id, proc, &p, err);
   if (rc < 0) return rc;
   if (!p->sent) return err_set(err, -EAGAIN, "process %u is not running yet", proc);
-  if (p->c->gvisor) {
-    /* runsc exec forwards what it gets, except SIGKILL, which would end
-     * only it: the process inside gets SIGTERM's stronger cousin instead. */
-    if (p->gpid <= 0) return 0; /* it has ended */
-    if (kill(p->gpid, sig == SIGKILL ? SIGTERM : sig) < 0)
-      return err_sys(err, -errno, "process %u: signal %d", proc, sig);
-    return 0;
-  }
+  if (p->c->gvisor) return gvisor_signal(p, sig, err);
   ska_msg_t m = {.type = SKA_SIGNAL, .id = proc, .arg = sig};
   return send_msg(p->c, &m, sizeof m, NULL, 0, err);
 }

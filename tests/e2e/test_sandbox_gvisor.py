@@ -66,7 +66,13 @@ def test_exec_kernel_returncode_and_terminate(d, app_id):
     # env and workdir of an exec
     pid = exec_(d, sb, "sh", "-c", "echo $K; pwd", env={"K": "V"}, workdir="/tmp")
     assert read_stream(d, pid) == b"V\n/tmp\n"
-    # A signal reaches the process inside.
+    # A signal reaches the process inside, its handler runs.
+    pid = exec_(d, sb, "sh", "-c", "trap 'echo got; exit 9' TERM; echo up; sleep 100 & wait")
+    r = d.api("GET", f"/v1/processes/{pid}/output?offset=0&wait=20")
+    assert r.status == 200 and r.body == b"up\n", r
+    assert d.api("POST", f"/v1/processes/{pid}/signal", {"signal": 15}).status == 200
+    assert wait_proc(d, pid) == 9
+    assert read_stream(d, pid) == b"up\ngot\n"
     pid = exec_(d, sb, "sleep", "100")
     assert d.api("POST", f"/v1/processes/{pid}/signal", {"signal": 15}).status == 200
     assert wait_proc(d, pid) == 143
@@ -146,3 +152,16 @@ def test_snapshot_then_new_sandbox_sees_the_file(d, app_id, disk):
              command=["sh", "-c", "cat /data/f; test -e /etc/issue || echo gone"])
     assert read_stream(d, sb2["process_id"]) == b"kept\ngone\n"
     assert wait_sb(d, sb2["sandbox_id"])["returncode"] == 0
+
+
+def test_readiness_probes_and_exec_timeout(d, app_id):
+    sb = gv(d, app_id, timeout=120, readiness_probe={"tcp_port": 8123},
+            command=["python3", "-c",
+                     "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', 8123)); "
+                     "s.listen(); time.sleep(300)"])["sandbox_id"]
+    d.wait_for(lambda: d.api("GET", f"/v1/sandboxes/{sb}").json["ready"], what="the tcp probe to pass")
+    # An exec's own timeout ends it, even when it ignores SIGTERM.
+    pid = exec_(d, sb, "sh", "-c", "trap '' TERM; sleep 100; echo never", timeout=1)
+    assert wait_proc(d, pid) == 137
+    d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
+    wait_sb(d, sb)
