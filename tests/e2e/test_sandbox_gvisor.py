@@ -165,3 +165,26 @@ def test_readiness_probes_and_exec_timeout(d, app_id):
     assert wait_proc(d, pid) == 137
     d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
     wait_sb(d, sb)
+
+
+class NoRunscDaemon(Daemon):
+    def base_env(self):
+        env = super().base_env()
+        env["SKIFF_RUNSC"] = "/nonexistent/runsc"  # the runtime finds no runsc
+        return env
+
+
+def test_gvisor_without_runsc_is_refused_at_create():
+    dm = NoRunscDaemon()
+    dm.start()
+    try:
+        a = create_app_http(dm, "sbn-" + uuid.uuid4().hex[:8], {"m.py": "x = 1\n"},
+                            [function_def("f", "m")])
+        r = dm.api("POST", "/v1/sandboxes", {"app_id": a["app_id"], "isolation": "gvisor",
+                                             "command": ["true"]})
+        assert r.status == 400 and "runsc" in r.json["error"]["message"], r
+        # The container level still works there.
+        sb = create(dm, a["app_id"], command=["echo", "c"])
+        assert read_stream(dm, sb["process_id"]) == b"c\n"
+    finally:
+        finish_daemon(dm)
