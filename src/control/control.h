@@ -33,6 +33,8 @@ typedef struct control_config {
   double result_retention_s;   /* results kept after a call finished */
   uint64_t log_cap_bytes;      /* log kept per app */
   double retention_interval_s; /* between retention passes */
+  /* Sandboxes that name no isolation: "container" (NULL) or "gvisor". */
+  const char *sandbox_isolation;
 } control_config_t;
 
 #define CTL_RESULT_RETENTION_S (7 * 86400.0)

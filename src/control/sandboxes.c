@@ -329,13 +329,18 @@ static int parse_create(control_t *c, const json_t *b, ctl_sandbox_t *sb,
                      sb->app_id, name);
     snprintf(sb->name, sizeof sb->name, "%s", name);
   }
-  const char *iso = json_string_value(json_object_get(b, "isolation"));
-  if (iso && strcmp(iso, "container"))
+  v = json_object_get(b, "isolation");
+  const char *iso = json_string_value(v);
+  if (v && !json_is_null(v) && !iso)
     return err_set(err, -EINVAL,
-                   "isolation '%s' is not available on this worker; use "
-                   "'container'",
+                   "isolation must be \"container\" or \"gvisor\"");
+  if (!iso) iso = c->cfg.sandbox_isolation ? c->cfg.sandbox_isolation
+                                            : "container";
+  if (strcmp(iso, "container") && strcmp(iso, "gvisor"))
+    return err_set(err, -EINVAL,
+                   "isolation '%s' is unknown; use 'container' or 'gvisor'",
                    iso);
-  snprintf(sb->isolation, sizeof sb->isolation, "container");
+  snprintf(sb->isolation, sizeof sb->isolation, "%s", iso);
   for (const char *k = "cpu"; k; k = strcmp(k, "cpu") ? NULL : "memory") {
     v = json_object_get(b, k);
     if (v && !json_is_null(v) && !(json_number_value(v) > 0))
@@ -350,6 +355,11 @@ static int parse_create(control_t *c, const json_t *b, ctl_sandbox_t *sb,
       (rc = ports_from(json_object_get(b, "encrypted_ports"),
                        "encrypted_ports", true, sb, err)) < 0)
     return rc;
+  if (!strcmp(iso, "gvisor") && sb->n_tunnels)
+    return err_set(err, -EINVAL,
+                   "encrypted_ports and unencrypted_ports are not available "
+                   "under isolation 'gvisor' yet (its network is gVisor's "
+                   "own, loopback only); use isolation 'container'");
   return probe_from(json_object_get(b, "readiness_probe"), sb, err);
 }
 
@@ -371,6 +381,16 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
   if (rc == 0 && !w)
     rc = err_set(err, -EBUSY,
                  "no worker can run sandboxes (one with the exec agent)");
+  bool gvisor = !strcmp(sb->isolation, "gvisor");
+  if (rc == 0 && gvisor) {
+    wk_info_t info;
+    wk_info(w->wk, &info);
+    if (!info.gvisor)
+      rc = err_set(err, -EINVAL,
+                   "isolation 'gvisor' is not available on this worker: "
+                   "runsc is not installed (install Debian's runsc package "
+                   "or start skiffd with --runsc PATH); use 'container'");
+  }
   const char *image_id = json_string_value(json_object_get(b, "image_id"));
   if (rc == 0 && image_id && image_id[0]) {
     if ((rc = img_image_get(c->images, image_id, &rec, err)) == 0)
@@ -413,7 +433,8 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
                     .cidr_allowlist = cidrs,
                     .n_cidr = n_cidr,
                     .disk_max_mib = disk > 0 ? (uint64_t)disk : 0,
-                    .agent = true};
+                    .agent = true,
+                    .isolation = gvisor ? 1 : 0};
   /* What it reserves on the worker: only what was asked for, so that many
    * idle sandboxes without cpu or memory do not take the machine from
    * functions (they share it by weight, cpu.shares of 0.125 cores). */
@@ -752,6 +773,10 @@ int control_sandbox_fs(control_t *c, const char *id, const wk_fs_req_t *req,
   if (sb->state == SB_STARTING)
     return err_set(err, -EAGAIN, "sandbox %s is still starting; try again",
                    sb->id);
+  if (!strcmp(sb->isolation, "gvisor"))
+    return err_set(err, -EINVAL,
+                   "file operations are not available under gvisor yet; use "
+                   "exec");
   wk_worker_t *w = sb->ct->worker->wk;
   rc = w->ops->fs(w, sb->ct_id, req, res, err);
   if (rc == 0) ctl_sandbox_touch(sb);

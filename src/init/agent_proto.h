@@ -40,5 +40,8 @@ typedef struct ska_msg {
 /* The CMD that runs no program: skiff-init only serves the agent until it
  * is signalled (a sandbox without a command; its command runs as exec 0). */
 #define SKA_IDLE_CMD "skiff:agent"
+/* What an idle skiff-init without a channel (a gVisor sandbox) writes to
+ * its stdout first: the worker's sign that processes can be exec'd. */
+#define SKA_READY_MARK "\x1bskiff:ready\n"
 
 #endif

@@ -166,6 +166,9 @@ typedef struct spawn_req {
   int extra_fd;       /* becomes 3 when >= 0 */
   const char *ovl;    /* mount the overlay (in a new mount ns) when set */
   const char *rootfs; /* ... on this dir */
+  /* A disk cap: a tmpfs with these options on disk_dir first, holding the
+   * overlay's upper/ and work/ (NULL: none). */
+  const char *disk_dir, *disk_opts;
   const char *cg_id;  /* join this container's cgroup before exec */
   bool want_pidfd;
   bool new_session; /* setsid(), for a pty on stdio */
@@ -273,6 +276,19 @@ __attribute__((noreturn)) static void spawn_child(const spawn_req_t *r,
   if (r->ovl) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) goto fail;
     rep[0] = STEP_OVERLAY;
+    if (r->disk_dir) {
+      char up[4096], wk[4096];
+      size_t dn = strlen(r->disk_dir);
+      if (dn + 8 > sizeof up) goto fail;
+      memcpy(up, r->disk_dir, dn);
+      memcpy(up + dn, "/upper", 7);
+      memcpy(wk, r->disk_dir, dn);
+      memcpy(wk + dn, "/work", 6);
+      if (mount("tmpfs", r->disk_dir, "tmpfs", MS_NOSUID | MS_NODEV,
+                r->disk_opts) < 0 ||
+          mkdir(up, 0755) < 0 || mkdir(wk, 0755) < 0)
+        goto fail;
+    }
     if (mount("overlay", r->rootfs, "overlay", 0, r->ovl) < 0) goto fail;
   }
   rep[0] = STEP_STDIO;
@@ -460,7 +476,7 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   bool made_bundle = access(spec->bundle_dir, F_OK) < 0, made_cgroup = false;
   _cleanup_free_ char *bundle = NULL, *upper = NULL, *work = NULL,
                       *scaffold = NULL, *ovl = NULL, *init_src = NULL,
-                      *rootfs = NULL;
+                      *rootfs = NULL, *disk_dir = NULL, *disk_opts = NULL;
   char **argv = NULL;
   int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, null_fd = -1, pidfd = -1;
   pid_t pid = -1;
@@ -485,6 +501,24 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   }
   work = xasprintf("%s/work", bundle);
   rootfs = xasprintf("%s/rootfs", bundle);
+  /* A disk cap, as in container.c: the writable layer is a tmpfs of that
+   * size (charged to the container's memory), mounted in the supervisor's
+   * private mount namespace at <bundle>/disk. Without a scaffold the mount
+   * points made in <bundle>/upper are not seen: gVisor makes them in the
+   * tmpfs. */
+  if (spec->disk_max && !spec->upper_dir) {
+    disk_dir = xasprintf("%s/disk", bundle);
+    disk_opts = xasprintf("size=%llu,mode=755",
+                          (unsigned long long)spec->disk_max);
+    if (mkdir(disk_dir, 0700) < 0 && errno != EEXIST) {
+      rc = err_sys(err, -errno, "cannot create %s", disk_dir);
+      goto fail;
+    }
+    free(upper);
+    free(work);
+    upper = xasprintf("%s/upper", disk_dir);
+    work = xasprintf("%s/work", disk_dir);
+  }
   /* As in container.c: no scaffold below the host's / (overlayfs refuses
    * overlapping layers); mount points then go into the upper dir. */
   if (spec->n_lower) scaffold = xasprintf("%s/scaffold", bundle);
@@ -495,7 +529,11 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     rc = err_sys(err, -errno, "init_path %s", spec->init_path);
     goto fail;
   }
-  if ((rc = rt__gvisor_write_config(spec, bundle, scaffold ? scaffold : upper,
+  _cleanup_free_ char *host_upper = xasprintf("%s/upper", bundle);
+  if ((rc = rt__gvisor_write_config(spec, bundle,
+                                    scaffold ? scaffold
+                                    : disk_dir ? host_upper
+                                               : upper,
                                     init_src, err)) < 0)
     goto fail;
   if ((rc = mkdir_p(g->root, 0700, err)) < 0) goto fail;
@@ -516,6 +554,8 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
                    .extra_fd = -1,
                    .ovl = ovl,
                    .rootfs = rootfs,
+                   .disk_dir = disk_dir,
+                   .disk_opts = disk_opts,
                    .cg_id = id,
                    .want_pidfd = true,
                    .supervise = true};
@@ -648,6 +688,7 @@ int rt_gvisor_exec(rt_t *rt, const char *id, char *const *argv,
                    rt_exec_proc_t *out, err_t *err) {
   out->pid = -1;
   out->pidfd = out->stdin_fd = out->stdout_fd = out->stderr_fd = -1;
+  out->ipid_file[0] = '\0';
   if (!cg__valid_name(id))
     return err_set(err, -EINVAL, "invalid container id '%s'", id ? id : "");
   if (!argv || !argv[0])
@@ -693,7 +734,12 @@ int rt_gvisor_exec(rt_t *rt, const char *id, char *const *argv,
     rc = err_sys(err, -errno, "cannot create pipes");
     goto fail;
   }
-  const char *verb[] = {"exec", "--process", "/proc/self/fd/3", id, NULL};
+  /* No ':' and no ".state": never taken for a container's state. */
+  static unsigned seq;
+  snprintf(out->ipid_file, sizeof out->ipid_file, "%s/exec-%s-%d-%u.pid",
+           g->root, id, (int)getpid(), ++seq);
+  const char *verb[] = {"exec", "--process", "/proc/self/fd/3",
+                        "--internal-pid-file", out->ipid_file, id, NULL};
   rargv = runsc_argv(g, false, verb);
   spawn_req_t r = {.argv = rargv,
                    .extra_fd = mfd,
@@ -741,6 +787,8 @@ fail:
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
   }
+  if (out->ipid_file[0]) unlink(out->ipid_file);
+  out->ipid_file[0] = '\0';
   if (out->stdout_fd >= 0) close_fd(&out->stdout_fd);
   close_fd(&master);
   close_fd(&pidfd);

@@ -177,6 +177,10 @@ typedef struct rt_exec_proc {
   pid_t pid; /* host pid of the `runsc exec` process */
   int pidfd; /* readable when the process inside has exited */
   int stdin_fd, stdout_fd, stderr_fd;
+  /* Where runsc writes the process's pid inside gVisor (the caller may
+   * read it, and unlinks it when the process is gone). It leads a session
+   * and process group of its own there. */
+  char ipid_file[256];
 } rt_exec_proc_t;
 
 /* Runs argv (envp, cwd inside; NULL cwd: "/") in the running gVisor

@@ -690,7 +690,11 @@ int main(int argc, char **argv) {
                          .ephemeral_grace_s = o.ephemeral_grace_s,
                          .result_retention_s = o.result_retention_s,
                          .log_cap_bytes = o.log_cap_mb * 1024 * 1024,
-                         .retention_interval_s = o.retention_interval_s};
+                         .retention_interval_s = o.retention_interval_s,
+                         .sandbox_isolation =
+                             o.sandbox_isolation == RT_ISOLATION_GVISOR
+                                 ? "gvisor"
+                                 : "container"};
   char *sdk_real = realpath(cc.sdk_dir, NULL);
   if (!sdk_real || access(cc.init_path, X_OK) != 0) {
     fprintf(stderr,

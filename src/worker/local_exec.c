@@ -5,6 +5,7 @@
  * handles: no thread per container or process. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "base/xalloc.h"
 #include "init/agent_proto.h"
 #include "worker/local_internal.h"
@@ -37,6 +39,14 @@ typedef struct lp {
   buf_t pending; /* stdin written before the pipe or pty exists */
   bool eof_asked;
   uint16_t rows, cols; /* a resize asked for before the pty came */
+  /* gVisor (c->gvisor): what to run until it is started with `runsc exec`,
+   * then that host process and its pidfd, watched by gpoll. */
+  char **argv, **envp, *cwd;
+  pid_t gpid;  /* 0: none (not started, or reaped) */
+  int gpidfd;  /* -1: none */
+  uv_poll_t gpoll;
+  bool gpoll_open;
+  char ipid_file[256]; /* its pid inside gVisor, written by runsc */
   struct lp *next;
 } lp_t;
 
@@ -82,7 +92,23 @@ static void emit_exited(lp_t *p, int code) {
 
 /* ---- process handles ---- */
 
+static char **strv_dup(char *const *v) {
+  size_t n = 0;
+  while (v && v[n]) n++;
+  char **d = xcalloc(n + 1, sizeof *d);
+  for (size_t i = 0; i < n; i++) d[i] = xstrdup(v[i]);
+  return d;
+}
+
+static void strv_free(char **v) {
+  for (size_t i = 0; v && v[i]; i++) free(v[i]);
+  free(v);
+}
+
 static void lp_free(lp_t *p) {
+  strv_free(p->argv);
+  strv_free(p->envp);
+  free(p->cwd);
   free(p->msg);
   buf_free(&p->pending);
   free(p);
@@ -107,6 +133,32 @@ static void lp_close(lp_t *p, uv_pipe_t *h, bool *open) {
   if (!*open) return;
   *open = false;
   uv_close((uv_handle_t *)h, on_lp_closed);
+}
+
+static void on_gpoll_closed(uv_handle_t *h) {
+  lp_t *p = h->data;
+  close(p->gpidfd);
+  p->gpidfd = -1;
+  on_lp_closed(h);
+}
+
+/* gVisor: stops watching the `runsc exec` process; after SIGKILL when it
+ * is still there (its container is gone), reaps it. */
+static void lp_gvisor_end(lp_t *p, bool kill_it) {
+  if (p->gpid > 0) {
+    if (kill_it) kill(p->gpid, SIGKILL);
+    int st;
+    while (waitpid(p->gpid, &st, 0) < 0 && errno == EINTR) {
+    }
+    p->gpid = 0;
+  }
+  if (p->ipid_file[0]) unlink(p->ipid_file);
+  p->ipid_file[0] = '\0';
+  if (p->gpoll_open) {
+    p->gpoll_open = false;
+    uv_poll_stop(&p->gpoll);
+    uv_close((uv_handle_t *)&p->gpoll, on_gpoll_closed);
+  }
 }
 
 static void lp_init(lp_t *p, uv_pipe_t *h, bool *open, int fd) {
@@ -224,9 +276,78 @@ static int send_msg(lc_t *c, const void *msg, size_t len, const int *fds,
   return 0;
 }
 
+static void drain(lp_t *p, uv_pipe_t *h, bool open, int stream);
+
+/* gVisor: the `runsc exec` process ended; its exit code is the one of the
+ * process inside. */
+static void on_gvisor_exit(uv_poll_t *h, int status, int events) {
+  lp_t *p = h->data;
+  (void)status, (void)events;
+  int st = 0;
+  pid_t r;
+  while ((r = waitpid(p->gpid, &st, WNOHANG)) < 0 && errno == EINTR) {
+  }
+  if (r == 0) return; /* not yet */
+  p->gpid = 0;
+  int code = r < 0                ? 137
+             : WIFEXITED(st)      ? WEXITSTATUS(st)
+             : WIFSIGNALED(st)    ? 128 + WTERMSIG(st)
+                                  : 1;
+  /* runsc exec exits 128 when it loses the sandbox (its container was
+   * killed): the process went with it, as SIGKILL's 137 says elsewhere. */
+  if (code == 128 && p->c->killed) code = 137;
+  lp_gvisor_end(p, false);
+  /* What it wrote before it went comes first. */
+  drain(p, &p->out, p->out_open, 1);
+  if (!p->pty) drain(p, &p->err, p->err_open, 2);
+  if (!p->done) emit_exited(p, code);
+}
+
+static void flush_pending(lp_t *p);
+
+/* gVisor: starts the process with `runsc exec` (the sentry cannot be
+ * handed the agent's channel) and watches its pipes or pty and its end. */
+static int lp_send_gvisor(lp_t *p, err_t *err) {
+  lc_t *c = p->c;
+  rt_exec_proc_t x;
+  int rc = rt_gvisor_exec(c->w->rt, c->id, p->argv, p->envp, p->cwd, p->pty,
+                          &x, err);
+  if (rc < 0) return rc;
+  p->sent = true;
+  p->gpid = x.pid;
+  p->gpidfd = x.pidfd;
+  memcpy(p->ipid_file, x.ipid_file, sizeof p->ipid_file);
+  uv_poll_init(c->w->loop, &p->gpoll, x.pidfd);
+  p->gpoll.data = p;
+  p->gpoll_open = true;
+  p->handles++;
+  c->open_handles++;
+  if (p->pty) {
+    close(x.stdout_fd); /* a dup of the master, which serves both ways */
+    lp_init(p, &p->out, &p->out_open, x.stdin_fd);
+    if (p->out_open) uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
+    emit_output(p, 2, "", 0); /* a pty has no separate stderr */
+    uv_os_fd_t mfd;
+    struct winsize ws = {.ws_row = p->rows ? p->rows : 24,
+                         .ws_col = p->cols ? p->cols : 80};
+    if (p->out_open && uv_fileno((uv_handle_t *)&p->out, &mfd) == 0)
+      ioctl(mfd, TIOCSWINSZ, &ws);
+  } else {
+    lp_init(p, &p->in, &p->in_open, x.stdin_fd);
+    lp_init(p, &p->out, &p->out_open, x.stdout_fd);
+    lp_init(p, &p->err, &p->err_open, x.stderr_fd);
+    if (p->out_open) uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
+    if (p->err_open) uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read);
+  }
+  uv_poll_start(&p->gpoll, UV_READABLE, on_gvisor_exit);
+  flush_pending(p);
+  return 0;
+}
+
 /* Makes the pipes and hands the process to skiff-init. */
 static int lp_send(lp_t *p, err_t *err) {
   lc_t *c = p->c;
+  if (c->gvisor) return lp_send_gvisor(p, err);
   int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, rc = 0;
   if (!p->pty && (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
                   pipe2(er, O_CLOEXEC) < 0)) {
@@ -337,12 +458,14 @@ static void on_agent(uv_poll_t *h, int status, int events) {
 }
 
 void lc__agent_started(lc_t *c) {
-  int sz = 1 << 20; /* room for an exec message with a long argv */
-  setsockopt(c->agent_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-  uv_poll_init(c->w->loop, &c->agent_poll, c->agent_fd);
-  c->agent_poll.data = c;
-  c->open_handles++;
-  uv_poll_start(&c->agent_poll, UV_READABLE, on_agent);
+  if (c->agent_fd >= 0) {
+    int sz = 1 << 20; /* room for an exec message with a long argv */
+    setsockopt(c->agent_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    uv_poll_init(c->w->loop, &c->agent_poll, c->agent_fd);
+    c->agent_poll.data = c;
+    c->open_handles++;
+    uv_poll_start(&c->agent_poll, UV_READABLE, on_agent);
+  }
   for (lp_t *p = c->procs; p; p = p->next) {
     if (p->sent) continue;
     err_t err = ERR_INIT;
@@ -392,6 +515,7 @@ void lc__agent_ended(lc_t *c, bool emit) {
       emit_exited(p, 137);
     }
     p->done = true;
+    lp_gvisor_end(p, true);
     lp_close(p, &p->in, &p->in_open);
     lp_close(p, &p->out, &p->out_open);
     lp_close(p, &p->err, &p->err_open);
@@ -415,7 +539,7 @@ static int agent_of(wk_worker_t *base, const char *id, lc_t **out,
   lc_t *c = lc__find((worker_local_t *)base, id);
   if (!c || c->exited)
     return err_set(err, -ENOENT, "container %s is not on this worker", id);
-  if (!(c->spec ? c->spec->agent : c->agent_fd >= 0))
+  if (!c->agent)
     return err_set(err, -EINVAL,
                    "container %s has no exec agent (only sandboxes do)", id);
   *out = c;
@@ -460,8 +584,18 @@ int lc__exec(wk_worker_t *base, const char *id, uint32_t proc,
   p->c = c;
   p->id = proc;
   p->pty = ex->pty;
-  p->msg = buf_steal(&b, &p->msg_len);
-  if (c->started && (rc = lp_send(p, err)) < 0) {
+  p->rows = ex->rows;
+  p->cols = ex->cols;
+  p->gpidfd = -1;
+  if (c->gvisor) {
+    buf_free(&b);
+    p->argv = strv_dup(ex->argv);
+    p->envp = strv_dup(ex->envp);
+    p->cwd = ex->workdir ? xstrdup(ex->workdir) : NULL;
+  } else {
+    p->msg = buf_steal(&b, &p->msg_len);
+  }
+  if (c->ready && (rc = lp_send(p, err)) < 0) {
     lp_free(p);
     return rc;
   }
@@ -521,12 +655,52 @@ int lc__resize(wk_worker_t *base, const char *id, uint32_t proc,
   return 0;
 }
 
+/* gVisor: the signal goes to the process's group inside (it leads one), by
+ * skiff-init run with `runsc exec`: runsc exec does not forward SIGKILL,
+ * and a process's children hold its output open. Waits for that short
+ * helper (a runsc start, some tens of ms). */
+static int gvisor_signal(lp_t *p, int sig, err_t *err) {
+  lc_t *c = p->c;
+  if (p->gpid <= 0) return 0; /* it has ended */
+  char *text = NULL;
+  size_t len = 0;
+  int ipid = 0;
+  if (read_file(p->ipid_file, &text, &len, NULL) == 0) ipid = atoi(text);
+  free(text);
+  if (ipid <= 1) { /* runsc has not written it yet: what runsc forwards */
+    if (kill(p->gpid, sig) < 0)
+      return err_sys(err, -errno, "process %u: signal %d", p->id, sig);
+    return 0;
+  }
+  char s_sig[16], s_pid[16];
+  snprintf(s_sig, sizeof s_sig, "%d", sig);
+  snprintf(s_pid, sizeof s_pid, "%d", ipid);
+  char *argv[] = {"/skiff/bin/skiff-init", "--signal-group", s_sig, s_pid,
+                  NULL};
+  rt_exec_proc_t k;
+  int rc = rt_gvisor_exec(c->w->rt, c->id, argv, NULL, "/", false, &k, err);
+  if (rc < 0) return rc;
+  close(k.stdin_fd);
+  close(k.stdout_fd);
+  close(k.stderr_fd);
+  int st = 0;
+  while (waitpid(k.pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  close(k.pidfd);
+  unlink(k.ipid_file);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    return err_set(err, -ESRCH, "process %u: signal %d did not reach it",
+                   p->id, sig);
+  return 0;
+}
+
 int lc__proc_signal(wk_worker_t *base, const char *id, uint32_t proc, int sig,
                     err_t *err) {
   lp_t *p;
   int rc = proc_of(base, id, proc, &p, err);
   if (rc < 0) return rc;
   if (!p->sent) return err_set(err, -EAGAIN, "process %u is not running yet", proc);
+  if (p->c->gvisor) return gvisor_signal(p, sig, err);
   ska_msg_t m = {.type = SKA_SIGNAL, .id = proc, .arg = sig};
   return send_msg(p->c, &m, sizeof m, NULL, 0, err);
 }
@@ -675,6 +849,10 @@ int lc__tunnel(wk_worker_t *base, const char *id, int port, int *host_port,
   if (rc < 0) return rc;
   if (port < 1 || port > 65535)
     return err_set(err, -EINVAL, "port %d is not a TCP port", port);
+  if (c->gvisor)
+    return err_set(err, -ENOTSUP,
+                   "container %s: tunnels are not available under gVisor",
+                   id);
   ltun_t *t = xcalloc(1, sizeof *t);
   t->c = c;
   t->port = port;
@@ -706,6 +884,10 @@ int lc__fs(wk_worker_t *base, const char *id, const wk_fs_req_t *req,
   lc_t *c = NULL;
   int rc = agent_of(base, id, &c, err);
   if (rc < 0) return rc;
+  if (c->gvisor)
+    return err_set(err, -ENOTSUP,
+                   "file operations are not available under gvisor yet; use "
+                   "exec");
   if (!c->started)
     return err_set(err, -EAGAIN,
                    "container %s is still starting; try again", id);
@@ -725,6 +907,17 @@ int lc__snapshot(wk_worker_t *base, const char *id, const char *dest_dir,
   /* cp -a keeps owners, modes, times, xattrs (trusted.overlay.opaque) and
    * the 0/0 character devices that are overlayfs whiteouts. */
   char *src = xasprintf("%s/upper/.", c->bundle);
+  if (c->gvisor) {
+    /* With a disk cap gVisor's upper layer is a tmpfs in the private mount
+     * namespace of the container's supervisor (runtime/gvisor.c). */
+    char *disk = xasprintf("/proc/%d/root%s/disk/upper", (int)c->proc.pid,
+                           c->bundle);
+    if (access(disk, F_OK) == 0) {
+      free(src);
+      src = xasprintf("%s/.", disk);
+    }
+    free(disk);
+  }
   pid_t pid = fork();
   if (pid == 0) {
     execl("/bin/cp", "cp", "-a", "--", src, dest_dir, (char *)NULL);

@@ -35,6 +35,9 @@ struct lc {
   /* The exec agent (spec.agent): the worker's end of skiff-init's control
    * channel, and the processes exec'd in it (local_exec.c). */
   int agent_fd; /* -1: none */
+  bool agent;   /* spec.agent: exec commands are served */
+  bool gvisor;  /* a gVisor container: they go through `runsc exec` */
+  bool ready;   /* execs can start (gVisor: skiff-init said it runs) */
   uv_poll_t agent_poll;
   struct lp *procs;
   struct ltun *tunnels;

@@ -114,6 +114,10 @@ typedef struct wk_spec {
   /* Sandboxes: skiff-init serves the exec agent (the exec, stdin_write,
    * resize, proc_signal, tunnel and fs commands) on a control channel. */
   bool agent;
+  /* 0: namespaces and cgroups; 1: gVisor (rt_isolation_t). Under gVisor
+   * the exec commands run through `runsc exec` (no agent channel): exec,
+   * stdin_write, resize and proc_signal work; tunnel and fs do not. */
+  int isolation;
 } wk_spec_t;
 
 /* A process run inside a container by its exec agent (sandboxes). */
@@ -168,6 +172,7 @@ typedef struct wk_info {
   int64_t gpus;              /* GPUs 0 .. gpus-1 */
   const char *cgroup;        /* "v1" or "v2" */
   const char *cgroup_parent; /* the cgroup holding its containers */
+  bool gvisor;               /* it can run gVisor containers (runsc) */
 } wk_info_t;
 
 typedef struct wk_events {

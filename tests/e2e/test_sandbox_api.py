@@ -346,6 +346,7 @@ def test_tunnel_to_http_server(d, app_id):
     ({"unencrypted_ports": [70000]}, 400, "unencrypted_ports[0]"),
     ({"readiness_probe": {"bad": 1}}, 400, "readiness_probe"),
     ({"isolation": "vm"}, 400, "isolation"),
+    ({"isolation": 3}, 400, "isolation"),
 ])
 def test_bad_create(d, app_id, body, status, words):
     b = {"app_id": app_id}
