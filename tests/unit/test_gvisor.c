@@ -27,6 +27,8 @@
 #include "base/xalloc.h"
 #include "runtime/runtime.h"
 
+#include "container_fixture.h"
+
 static char tmpdir[64];
 static char parent[64];
 static char *runsc_root;
@@ -35,9 +37,6 @@ static rt_t *rt;
 static const char *skip_why;
 static int seq;
 
-static char *env_default[] = {
-    "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root", NULL};
-
 #define REQUIRE_GVISOR()                        \
   do {                                          \
     if (skip_why) {                             \
@@ -45,16 +44,6 @@ static char *env_default[] = {
       skip();                                   \
     }                                           \
   } while (0)
-
-typedef struct result {
-  char *out, *err;
-  int status;
-  uint64_t first_out_ms; /* since the start call; 0 when no output */
-} result_t;
-
-static bool exists(const char *path) {
-  return access(path, F_OK) == 0;
-}
 
 static char *next_id(void) {
   return xasprintf("gv-t%d-%d", (int)getpid(), ++seq);
@@ -72,56 +61,6 @@ static void spec_init(rt_spec_t *s, const char *id, char *const *argv) {
   s->isolation = RT_ISOLATION_GVISOR;
 }
 
-static bool drain(int fd, char **s, size_t *len) {
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n > 0) {
-      *s = xrealloc(*s, *len + (size_t)n + 1);
-      memcpy(*s + *len, buf, (size_t)n);
-      *len += (size_t)n;
-      (*s)[*len] = '\0';
-      continue;
-    }
-    if (n == 0) return false;
-    if (errno == EINTR) continue;
-    return errno == EAGAIN;
-  }
-}
-
-/* Reads both fds to EOF (at most 60 s), then waits for the pidfd and
- * reaps pid. */
-static void collect(pid_t pid, int pidfd, int out_fd, int err_fd, uint64_t t0,
-                    result_t *r) {
-  memset(r, 0, sizeof *r);
-  r->out = xstrdup("");
-  r->err = xstrdup("");
-  size_t olen = 0, elen = 0;
-  bool oopen = out_fd >= 0, eopen = err_fd >= 0;
-  uint64_t deadline = now_mono_ms() + 60000;
-  while ((oopen || eopen) && now_mono_ms() < deadline) {
-    struct pollfd pf[2] = {{oopen ? out_fd : -1, POLLIN, 0},
-                           {eopen ? err_fd : -1, POLLIN, 0}};
-    if (poll(pf, 2, 1000) < 0 && errno != EINTR) break;
-    if (oopen && pf[0].revents) {
-      oopen = drain(out_fd, &r->out, &olen);
-      if (olen && !r->first_out_ms) r->first_out_ms = now_mono_ms() - t0;
-    }
-    if (eopen && pf[1].revents) eopen = drain(err_fd, &r->err, &elen);
-  }
-  if (oopen || eopen) kill(pid, SIGKILL);
-  struct pollfd pp = {pidfd, POLLIN, 0};
-  assert_int_equal(poll(&pp, 1, 30000), 1);
-  assert_int_equal(waitpid(pid, &r->status, 0), pid);
-  if (out_fd >= 0) close(out_fd);
-  if (err_fd >= 0) close(err_fd);
-  close(pidfd);
-}
-
-static void result_free(result_t *r) {
-  free(r->out);
-  free(r->err);
-}
 
 static void start_ok(const rt_spec_t *s, rt_proc_t *p) {
   err_t err = ERR_INIT;
@@ -193,7 +132,7 @@ static void test_output_kernel_and_exit_code(void **state) {
   start_ok(&s, &p);
   uint64_t started = now_mono_ms() - t0;
   result_t r;
-  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, t0, &r);
+  collect_fds(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, t0, &r);
   print_message(
       "gVisor: start returned after %llu ms, first output after "
       "%llu ms\n",
@@ -250,7 +189,7 @@ static void test_binds_workdir_env(void **state) {
   rt_proc_t p;
   start_ok(&s, &p);
   result_t r;
-  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  collect_fds(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
   if (WEXITSTATUS(r.status)) print_message("%s", r.err);
   assert_int_equal(WEXITSTATUS(r.status), 0);
   assert_string_equal(r.out, "/srv/app\nK=V w\nfrom-host\nro-denied\nrw-ok\n");
@@ -279,7 +218,7 @@ static int count_ifaces(bool host_network, char **names) {
   rt_proc_t p;
   start_ok(&s, &p);
   result_t r;
-  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  collect_fds(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
   if (WEXITSTATUS(r.status)) print_message("%s", r.err);
   assert_int_equal(WEXITSTATUS(r.status), 0);
   int ifaces = 0;
@@ -345,7 +284,7 @@ static void test_host_socket_in_bind(void **state) {
   assert_string_equal(buf, "hello-skiffd");
   assert_int_equal(write(c, "ack", 3), 3);
   result_t r;
-  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  collect_fds(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
   if (WEXITSTATUS(r.status)) print_message("%s", r.err);
   assert_int_equal(WEXITSTATUS(r.status), 0);
   assert_string_equal(r.out, "ack\n");
@@ -388,7 +327,7 @@ static void test_exec_kill_destroy(void **state) {
   assert_int_equal(rc, 0);
   close(e.stdin_fd);
   result_t r;
-  collect(e.pid, e.pidfd, e.stdout_fd, e.stderr_fd, t0, &r);
+  collect_fds(e.pid, e.pidfd, e.stdout_fd, e.stderr_fd, t0, &r);
   print_message("gVisor: exec first output after %llu ms\n",
                 (unsigned long long)r.first_out_ms);
   assert_true(WIFEXITED(r.status));
@@ -403,7 +342,7 @@ static void test_exec_kill_destroy(void **state) {
                    0);
   assert_int_equal(write(e.stdin_fd, "abc\n", 4), 4);
   close(e.stdin_fd);
-  collect(e.pid, e.pidfd, e.stdout_fd, e.stderr_fd, now_mono_ms(), &r);
+  collect_fds(e.pid, e.pidfd, e.stdout_fd, e.stderr_fd, now_mono_ms(), &r);
   assert_int_equal(WEXITSTATUS(r.status), 0);
   assert_string_equal(r.out, "abc\n");
   result_free(&r);
@@ -419,7 +358,7 @@ static void test_exec_kill_destroy(void **state) {
   bool got = wait_for(e.stdout_fd, "tty-yes", &tty_out);
   free(tty_out);
   close(e.stdin_fd);
-  collect(e.pid, e.pidfd, e.stdout_fd, -1, now_mono_ms(), &r);
+  collect_fds(e.pid, e.pidfd, e.stdout_fd, -1, now_mono_ms(), &r);
   assert_true(got);
   assert_int_equal(WEXITSTATUS(r.status), 0);
   result_free(&r);
@@ -438,7 +377,7 @@ static void test_exec_kill_destroy(void **state) {
 
   /* kill: the pidfd turns readable, runsc's state goes with destroy. */
   assert_int_equal(rt_container_kill(rt, id, &err), 0);
-  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  collect_fds(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
   assert_true(WIFSIGNALED(r.status) ||
               (WIFEXITED(r.status) && WEXITSTATUS(r.status) != 0));
   result_free(&r);
@@ -479,7 +418,7 @@ static void test_oom_killed(void **state) {
   rt_proc_t p;
   start_ok(&s, &p);
   result_t r;
-  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  collect_fds(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
   assert_null(strstr(r.out, "survived"));
   assert_false(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
   err_t err = ERR_INIT;
@@ -523,7 +462,7 @@ static void test_pids_limit(void **state) {
   rt_proc_t p;
   start_ok(&s, &p);
   result_t r;
-  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  collect_fds(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
   if (WEXITSTATUS(r.status)) print_message("%s%s", r.out, r.err);
   assert_true(WIFEXITED(r.status));
   assert_int_equal(WEXITSTATUS(r.status), 0);
@@ -555,7 +494,7 @@ static void test_sigterm_forwarded(void **state) {
   free(seen);
   assert_int_equal(kill(p.pid, SIGTERM), 0);
   result_t r;
-  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  collect_fds(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
   assert_non_null(strstr(r.out, "got-term\n"));
   assert_true(WIFEXITED(r.status));
   assert_int_equal(WEXITSTATUS(r.status), 7);
@@ -643,7 +582,7 @@ static void test_cleanup_stale(void **state) {
   if (n < 0) print_message("cleanup: %s\n", err.msg);
   assert_true(n >= 1);
   result_t r;
-  collect(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
+  collect_fds(p.pid, p.pidfd, p.stdout_fd, p.stderr_fd, now_mono_ms(), &r);
   result_free(&r);
   char *listed = runsc_list();
   assert_string_equal(listed, "");

@@ -30,29 +30,13 @@
 #include "base/xalloc.h"
 #include "runtime/runtime.h"
 
+#include "container_fixture.h"
+
 static char tmpdir[64];
 static char parent[64];
 static const char *init_bin;
 static rt_t *rt;
 static int seq;
-
-static char *env_default[] = {
-    "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root", NULL};
-
-typedef struct result {
-  char *out, *err;
-  int status; /* waitpid status */
-  pid_t pid;
-} result_t;
-
-static void result_free(result_t *r) {
-  free(r->out);
-  free(r->err);
-}
-
-static bool exists(const char *path) {
-  return access(path, F_OK) == 0;
-}
 
 static char *next_id(void) {
   return xasprintf("ct-t%d-%d", (int)getpid(), ++seq);
@@ -69,48 +53,9 @@ static void spec_init(rt_spec_t *s, const char *id, char *const *argv) {
   s->hostname = "box1";
 }
 
-/* Appends what is readable on fd to s; false at EOF. */
-static bool drain(int fd, char **s, size_t *len) {
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n > 0) {
-      *s = xrealloc(*s, *len + (size_t)n + 1);
-      memcpy(*s + *len, buf, (size_t)n);
-      *len += (size_t)n;
-      (*s)[*len] = '\0';
-      continue;
-    }
-    if (n == 0) return false;
-    if (errno == EINTR) continue;
-    return errno == EAGAIN;
-  }
-}
-
 /* Reads stdout and stderr to EOF (at most 60 s), then reaps PID 1. */
 static void collect(const rt_proc_t *p, result_t *r) {
-  memset(r, 0, sizeof *r);
-  r->out = xstrdup("");
-  r->err = xstrdup("");
-  size_t olen = 0, elen = 0;
-  bool oopen = true, eopen = true;
-  uint64_t deadline = now_mono_ms() + 60000;
-  while ((oopen || eopen) && now_mono_ms() < deadline) {
-    struct pollfd pf[2] = {{oopen ? p->stdout_fd : -1, POLLIN, 0},
-                           {eopen ? p->stderr_fd : -1, POLLIN, 0}};
-    if (poll(pf, 2, 1000) < 0 && errno != EINTR) break;
-    if (oopen && pf[0].revents) oopen = drain(p->stdout_fd, &r->out, &olen);
-    if (eopen && pf[1].revents) eopen = drain(p->stderr_fd, &r->err, &elen);
-  }
-  if (oopen || eopen) kill(p->pid, SIGKILL);
-  /* The pidfd turns readable when PID 1 exits; the caller reaps. */
-  struct pollfd pp = {p->pidfd, POLLIN, 0};
-  assert_int_equal(poll(&pp, 1, 30000), 1);
-  assert_int_equal(waitpid(p->pid, &r->status, 0), p->pid);
-  r->pid = p->pid;
-  close(p->stdout_fd);
-  close(p->stderr_fd);
-  close(p->pidfd);
+  collect_fds(p->pid, p->pidfd, p->stdout_fd, p->stderr_fd, now_mono_ms(), r);
 }
 
 static void start_ok(const rt_spec_t *s, rt_proc_t *p) {
