@@ -8,27 +8,11 @@ import uuid
 import pytest
 
 from conftest import Daemon, create_app_http, finish_daemon, function_def
-from test_sandbox_api import create, debian_slim_image, exec_, read_stream, wait_proc, wait_sb
+# The daemon and app fixtures (one of each for this module) and the helpers.
+from test_sandbox_api import app_id, create, d, debian_slim_image, exec_, read_stream, wait_proc, wait_sb  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not shutil.which("runsc"),
                                 reason="runsc (gVisor) is not installed")
-
-
-@pytest.fixture(scope="module")
-def d():
-    dm = Daemon()
-    dm.start()
-    try:
-        yield dm
-    finally:
-        finish_daemon(dm)
-
-
-@pytest.fixture(scope="module")
-def app_id(d):
-    a = create_app_http(d, "sbg-" + uuid.uuid4().hex[:8], {"m.py": "def f():\n    return 1\n"},
-                        [function_def("f", "m")])
-    return a["app_id"]
 
 
 def gv(d, app_id, **kw):
