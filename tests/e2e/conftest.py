@@ -223,6 +223,13 @@ class Daemon:
                 os.rmdir(d)
             except OSError:
                 pass
+        # and its container bridge and nft tables (named from its home's
+        # hash: src/worker/local.c), which a killed daemon leaves behind: a
+        # host with dozens of leftover bridges breaks gVisor's host network
+        h = hashlib.sha256(self.home.encode()).hexdigest()[:12]
+        for cmd in (["ip", "link", "del", f"skf{h}"], ["nft", "delete", "table", "inet", f"skiff_{h}"],
+                    ["nft", "delete", "table", "bridge", f"skiff_{h}"]):
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(self.home, ignore_errors=True)
 
     @property
