@@ -27,28 +27,6 @@ typedef struct answer {
   bool eof;         /* X-Skiff-Eof: 1 */
 } answer_t;
 
-/* As the JSON client: $SKIFF_API_TOKEN, else the token file of the default
- * home or /var/lib/skiff. Only a TCP listener asks for one. */
-static void load_token(char *out, size_t n) {
-  out[0] = '\0';
-  char tok[128] = "";
-  const char *env = getenv("SKIFF_API_TOKEN");
-  if (env && *env) {
-    snprintf(tok, sizeof tok, "%s", env);
-  } else {
-    const char *homes[] = {paths_default_home(), "/var/lib/skiff"};
-    for (size_t i = 0; i < 2 && !tok[0]; i++) {
-      _cleanup_free_ char *path = xasprintf("%s/token", homes[i]);
-      FILE *f = fopen(path, "r");
-      if (!f) continue;
-      if (!fgets(tok, sizeof tok, f)) tok[0] = '\0';
-      fclose(f);
-      tok[strcspn(tok, "\r\n")] = '\0';
-    }
-  }
-  if (tok[0]) snprintf(out, n, "Authorization: Bearer %s", tok);
-}
-
 int sbio_open(sbio_t **out, err_t *err) {
   sbio_t *s = xcalloc(1, sizeof *s);
   int r = client_resolve_target(&s->target, NULL, err);
@@ -56,7 +34,7 @@ int sbio_open(sbio_t **out, err_t *err) {
     free(s);
     return r;
   }
-  if (!s->target.socket_path[0]) load_token(s->auth, sizeof s->auth);
+  if (!s->target.socket_path[0]) client_auth_header(s->auth, sizeof s->auth);
   s->curl = curl_easy_init();
   BUG_ON(!s->curl);
   *out = s;

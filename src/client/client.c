@@ -21,10 +21,10 @@ struct client {
 
 /* The token a TCP listener wants: $SKIFF_API_TOKEN, else the first readable
  * token file of the default home or /var/lib/skiff. */
-static void load_token(char *out, size_t outsz) {
+void client_auth_header(char *out, size_t outsz) {
   out[0] = '\0';
   const char *env = getenv("SKIFF_API_TOKEN");
-  char tok[80] = "";
+  char tok[128] = "";
   if (env && *env) {
     snprintf(tok, sizeof tok, "%s", env);
   } else {
@@ -133,7 +133,7 @@ int client_open(client_t **out, const char *spec, err_t *err) {
     snprintf(c->url, sizeof c->url, "unix://%s", t.socket_path);
   } else {
     snprintf(c->url, sizeof c->url, "%s", t.base_url);
-    load_token(c->auth, sizeof c->auth);
+    client_auth_header(c->auth, sizeof c->auth);
   }
   *out = c;
   return 0;

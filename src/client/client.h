@@ -59,6 +59,10 @@ const char *client_url(const client_t *c);
 
 /* Whole-request timeout in ms (0: none). A long poll with wait=N needs more
  * than N seconds; give it N s plus a margin. */
+/* "Authorization: Bearer TOKEN" for a TCP listener, the token from
+ * $SKIFF_API_TOKEN, else the first readable token file of the default home
+ * or /var/lib/skiff; "" when there is none. */
+void client_auth_header(char *out, size_t outsz);
 void client_set_timeout_ms(client_t *c, long ms);
 long client_timeout_ms(const client_t *c);
 void client_set_connect_timeout_ms(client_t *c, long ms);
