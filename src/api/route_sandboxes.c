@@ -27,10 +27,12 @@ LIST(create_fields, {"app_id", V_STRING, true, false},
      {"isolation", V_STRING, false, true},
      {"unencrypted_ports", V_ARRAY, false, true},
      {"encrypted_ports", V_ARRAY, false, true}, {"pty", V_BOOL, false, true},
+     {"rows", V_INT, false, true}, {"cols", V_INT, false, true},
      {"readiness_probe", V_OBJECT, false, true});
 LIST(exec_fields, {"argv", V_ARRAY, true, false},
      {"workdir", V_STRING, false, true}, {"env", V_OBJECT, false, true},
-     {"pty", V_BOOL, false, true}, {"timeout", V_NUMBER, false, true});
+     {"pty", V_BOOL, false, true}, {"rows", V_INT, false, true},
+     {"cols", V_INT, false, true}, {"timeout", V_NUMBER, false, true});
 LIST(tags_fields, {"tags", V_OBJECT, true, false});
 LIST(mkdir_fields, {"path", V_STRING, true, false},
      {"parents", V_BOOL, false, false});

@@ -247,6 +247,7 @@ static int sandbox_exec(int argc, char **argv) {
   for (int i = first; i < npos; i++)
     json_array_append_new(args, json_string(pos[i]));
   json_t *body = json_pack("{s:o,s:b}", "argv", args, "pty", pty);
+  if (pty) sandbox_session_size_body(body);
   _cleanup_free_ char *sb = xstrdup(pos[0]);
   free(pos);
   json_t *resp;

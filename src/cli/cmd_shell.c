@@ -189,6 +189,7 @@ int cmd_shell(int argc, char **argv) {
                            1, "timeout", (json_int_t)timeout, "env", "TERM",
                            term && *term ? term : "xterm");
   if (image) json_object_set_new(body, "image_id", json_string(image));
+  sandbox_session_size_body(body);
   json_t *resp = NULL;
   err_t err = ERR_INIT;
   r = client_request(c, "POST", "/v1/sandboxes", body, NULL, &resp, &err);

@@ -90,6 +90,14 @@ void sandbox_session_reraise(void) {
   raise(ended_by);
 }
 
+void sandbox_session_size_body(json_t *body) {
+  struct winsize ws;
+  if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) < 0 || !ws.ws_row || !ws.ws_col)
+    return;
+  json_object_set_new(body, "rows", json_integer(ws.ws_row));
+  json_object_set_new(body, "cols", json_integer(ws.ws_col));
+}
+
 static void send_size(sbio_t *io, const char *pid) {
   struct winsize ws;
   if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) < 0 || !ws.ws_row || !ws.ws_col)

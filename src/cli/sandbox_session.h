@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "base/err.h"
 
 /* Runs until process pid exits, then stores its exit status in *rc.
@@ -18,6 +20,11 @@
  * when it is not a terminal (a pipe or file, then its end), else the
  * process gets an empty stdin at once. */
 int sandbox_session_attach(const char *pid, bool tty, int *rc, err_t *err);
+
+/* Sets "rows" and "cols" in a create or exec body with pty to the size of
+ * the terminal on stdin, so that the process starts at that size; nothing
+ * when stdin is not a terminal. */
+void sandbox_session_size_body(json_t *body);
 
 /* The signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT) that ended the last
  * session, -EINTR from sandbox_session_attach(); 0 when none did. The

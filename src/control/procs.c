@@ -71,8 +71,8 @@ static void free_strv(char **v) {
 }
 
 int ctl_proc_exec(control_t *c, ctl_proc_t *p, char *const *argv,
-                  const json_t *env, const char *workdir, bool pty,
-                  err_t *err) {
+                  const json_t *env, const char *workdir,
+                  const ctl_tty_t *tty, err_t *err) {
   ctl_sandbox_t *sb = p->sb;
   (void)c;
   if (!sb->ct)
@@ -81,12 +81,14 @@ int ctl_proc_exec(control_t *c, ctl_proc_t *p, char *const *argv,
   wk_exec_t ex = {.argv = argv,
                   .envp = envp,
                   .workdir = workdir ? workdir : sb->workdir,
-                  .pty = pty};
+                  .pty = tty != NULL,
+                  .rows = tty ? tty->rows : 0,
+                  .cols = tty ? tty->cols : 0};
   int rc = sb->ct->worker->wk->ops->exec(sb->ct->worker->wk, sb->ct_id, p->num,
                                          &ex, err);
   free_strv(envp);
   if (rc < 0) return rc;
-  p->pty = pty;
+  p->pty = tty != NULL;
   p->started = true;
   p->started_ms = now_mono_ms();
   ctl_sandbox_touch(sb);

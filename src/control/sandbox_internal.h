@@ -81,10 +81,15 @@ struct ctl_sandbox {
 
 /* procs.c */
 ctl_proc_t *ctl_proc_new(control_t *c, ctl_sandbox_t *sb, bool internal);
-/* Hands the process to the worker: argv, env merged over the sandbox's. */
+/* A process's terminal: its size (0: 24 x 80). */
+typedef struct ctl_tty {
+  uint16_t rows, cols;
+} ctl_tty_t;
+/* Hands the process to the worker: argv, env merged over the sandbox's;
+ * tty NULL: pipes, no terminal. */
 int ctl_proc_exec(control_t *c, ctl_proc_t *p, char *const *argv,
-                  const json_t *env, const char *workdir, bool pty,
-                  err_t *err);
+                  const json_t *env, const char *workdir,
+                  const ctl_tty_t *tty, err_t *err);
 void ctl_proc_output(control_t *c, ctl_proc_t *p, int stream,
                      const char *data, size_t len);
 void ctl_proc_exited(control_t *c, ctl_proc_t *p, int code);

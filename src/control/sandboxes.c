@@ -82,6 +82,37 @@ static int check_str_object(const json_t *o, const char *what, bool env,
   return 0;
 }
 
+/* The terminal a create or an exec asks for: "pty", with its first size
+ * in "rows" and "cols", so that the program starts at the caller's size
+ * (a resize sent after the start can come after its first output).
+ * *tty NULL: no terminal. */
+static int tty_from(const json_t *b, ctl_tty_t *buf, const ctl_tty_t **tty,
+                    err_t *err) {
+  const json_t *rows = json_object_get(b, "rows");
+  const json_t *cols = json_object_get(b, "cols");
+  bool sized = (rows && !json_is_null(rows)) || (cols && !json_is_null(cols));
+  *tty = NULL;
+  if (!json_is_true(json_object_get(b, "pty"))) {
+    if (sized)
+      return err_set(err, -EINVAL,
+                     "rows and cols size a terminal: give them with "
+                     "pty=true");
+    return 0;
+  }
+  *buf = (ctl_tty_t){0};
+  if (sized) {
+    json_int_t r = json_integer_value(rows), k = json_integer_value(cols);
+    if (!json_is_integer(rows) || !json_is_integer(cols) || r < 1 ||
+        r > 65535 || k < 1 || k > 65535)
+      return err_set(err, -EINVAL,
+                     "rows and cols go together, each from 1 to 65535");
+    buf->rows = (uint16_t)r;
+    buf->cols = (uint16_t)k;
+  }
+  *tty = buf;
+  return 0;
+}
+
 static bool abs_path_ok(const char *p) {
   return p && p[0] == '/' && strlen(p) < 4096;
 }
@@ -374,7 +405,10 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
   char **cmd = NULL, **lowers = NULL;
   size_t n_lowers = 0;
   json_t *rec = NULL;
+  ctl_tty_t tty_buf;
+  const ctl_tty_t *tty = NULL;
   int rc = parse_create(c, b, sb, &cmd, err);
+  if (rc == 0) rc = tty_from(b, &tty_buf, &tty, err);
   const json_t *tags = json_object_get(b, "tags");
   if (json_is_object(tags)) json_object_update(sb->tags, (json_t *)tags);
   ctl_worker_t *w = rc == 0 ? pick_worker(c) : NULL;
@@ -454,9 +488,8 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
   HASH_ADD_STR(c->sb_by_id, id, sb);
   sb->next = c->sandboxes;
   c->sandboxes = sb;
-  bool pty = json_is_true(json_object_get(b, "pty"));
   if (cmd) {
-    if ((rc = ctl_proc_exec(c, sb->main, cmd, NULL, NULL, pty, err)) < 0) {
+    if ((rc = ctl_proc_exec(c, sb->main, cmd, NULL, NULL, tty, err)) < 0) {
       /* The container is queued: it ends with the sandbox. */
       snprintf(sb->end_reason, sizeof sb->end_reason, "failed");
       wk_signal(wk, sb->ct_id, WK_KILL, SB_KILL_TERMINATE, NULL);
@@ -601,7 +634,7 @@ static void start_probe(control_t *c, ctl_sandbox_t *sb) {
   char **argv = sb->probe_argv ? sb->probe_argv : tcp;
   ctl_proc_t *p = ctl_proc_new(c, sb, true);
   err_t err = ERR_INIT;
-  if (ctl_proc_exec(c, p, argv, NULL, NULL, false, &err) < 0) {
+  if (ctl_proc_exec(c, p, argv, NULL, NULL, NULL, &err) < 0) {
     err_sink(&err, "sandbox %s: readiness probe", sb->id);
     sb->procs = p->next;
     ctl_proc_free(c, p);
@@ -748,11 +781,14 @@ int control_sandbox_exec(control_t *c, const char *id, const json_t *b,
     rc = err_set(err, -EINVAL, "timeout must be from 1 to 86400 seconds");
   else
     rc = check_str_object(env, "env", true, err);
+  ctl_tty_t tty_buf;
+  const ctl_tty_t *tty = NULL;
+  if (rc == 0) rc = tty_from(b, &tty_buf, &tty, err);
   if (rc == 0) {
     ctl_proc_t *p = ctl_proc_new(c, sb, false);
     p->timeout_s = timeout;
-    rc = ctl_proc_exec(c, p, argv, json_is_object(env) ? env : NULL, wd,
-                       json_is_true(json_object_get(b, "pty")), err);
+    rc = ctl_proc_exec(c, p, argv, json_is_object(env) ? env : NULL, wd, tty,
+                       err);
     if (rc < 0) {
       sb->procs = p->next;
       ctl_proc_free(c, p);

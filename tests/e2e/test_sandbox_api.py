@@ -167,6 +167,15 @@ def test_pty_exec_shows_a_tty(d, app_id):
     assert d.api("POST", f"/v1/processes/{pid}/stdin", raw=b"abc\n").status == 200
     out = read_stream(d, pid)
     assert b"got abc" in out, out
+    # The size given with the exec is the pty's from the start.
+    r = d.api("POST", f"/v1/sandboxes/{sb}/exec", {"argv": ["stty", "size"], "pty": True, "rows": 42, "cols": 132})
+    assert r.status == 200, r
+    assert read_stream(d, r.json["process_id"]).strip() == b"42 132"
+    for bad, words in (({"rows": 3, "cols": 4}, "pty=true"), ({"pty": True, "rows": 3}, "together"),
+                       ({"pty": True, "rows": 0, "cols": 4}, "1 to 65535"),
+                       ({"pty": True, "rows": 3, "cols": 70000}, "1 to 65535")):
+        r = d.api("POST", f"/v1/sandboxes/{sb}/exec", {"argv": ["true"], **bad})
+        assert r.status == 400 and words in r.json["error"]["message"], (bad, r)
     # resize of a process without a pty is refused
     p2 = exec_(d, sb, "true")
     r = d.api("POST", f"/v1/processes/{p2}/resize", {"rows": 1, "cols": 1})
@@ -347,6 +356,8 @@ def test_tunnel_to_http_server(d, app_id):
     ({"readiness_probe": {"bad": 1}}, 400, "readiness_probe"),
     ({"isolation": "vm"}, 400, "isolation"),
     ({"isolation": 3}, 400, "isolation"),
+    ({"command": ["true"], "rows": 30, "cols": 100}, 400, "pty=true"),
+    ({"command": ["true"], "pty": True, "cols": 100}, 400, "together"),
 ])
 def test_bad_create(d, app_id, body, status, words):
     b = {"app_id": app_id}
