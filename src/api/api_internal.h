@@ -106,24 +106,20 @@ void api_sandboxes_create(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandboxes_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandbox_by_name(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandbox_get(api_t *api, http_req_t *req, const route_match_t *m);
-void api_sandbox_terminate(api_t *api, http_req_t *req,
-                           const route_match_t *m);
+void api_sandbox_terminate(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandbox_tags(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandbox_wait(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandbox_exec(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandbox_snapshot(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandbox_file_get(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandbox_file_put(api_t *api, http_req_t *req, const route_match_t *m);
-void api_sandbox_file_list(api_t *api, http_req_t *req,
-                           const route_match_t *m);
-void api_sandbox_file_stat(api_t *api, http_req_t *req,
-                           const route_match_t *m);
+void api_sandbox_file_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_sandbox_file_stat(api_t *api, http_req_t *req, const route_match_t *m);
 void api_sandbox_file_mkdir(api_t *api, http_req_t *req,
                             const route_match_t *m);
 void api_sandbox_file_remove(api_t *api, http_req_t *req,
                              const route_match_t *m);
-void api_sandbox_file_copy(api_t *api, http_req_t *req,
-                           const route_match_t *m);
+void api_sandbox_file_copy(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_stdin(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_output(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_wait(api_t *api, http_req_t *req, const route_match_t *m);

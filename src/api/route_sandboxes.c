@@ -17,8 +17,7 @@ LIST(create_fields, {"app_id", V_STRING, true, false},
      {"timeout", V_NUMBER, false, true},
      {"idle_timeout", V_NUMBER, false, true},
      {"workdir", V_STRING, false, true}, {"env", V_OBJECT, false, true},
-     {"cpu", V_NUMBER, false, true},
-     {"memory", V_NUMBER, false, true},
+     {"cpu", V_NUMBER, false, true}, {"memory", V_NUMBER, false, true},
      {"ephemeral_disk", V_NUMBER, false, true},
      {"block_network", V_BOOL, false, true},
      {"cidr_allowlist", V_ARRAY, false, true},
@@ -64,8 +63,7 @@ static void answer(http_req_t *req, int rc, const err_t *err, json_t *out) {
   }
 }
 
-void api_sandboxes_create(api_t *api, http_req_t *req,
-                          const route_match_t *m) {
+void api_sandboxes_create(api_t *api, http_req_t *req, const route_match_t *m) {
   (void)m;
   json_t *body = api_body(req, create_fields.fields, create_fields.n);
   if (!body) return;
@@ -182,8 +180,7 @@ void api_sandbox_exec(api_t *api, http_req_t *req, const route_match_t *m) {
   answer(req, rc, &err, rc < 0 ? NULL : json_pack("{s:s}", "process_id", pid));
 }
 
-void api_sandbox_snapshot(api_t *api, http_req_t *req,
-                          const route_match_t *m) {
+void api_sandbox_snapshot(api_t *api, http_req_t *req, const route_match_t *m) {
   json_t *body = api_body(req, API_NO_FIELDS, 0);
   if (!body) return;
   json_decref(body);
@@ -228,16 +225,14 @@ static void fs_answer(api_t *api, http_req_t *req, const char *sb,
   }
 }
 
-void api_sandbox_file_get(api_t *api, http_req_t *req,
-                          const route_match_t *m) {
+void api_sandbox_file_get(api_t *api, http_req_t *req, const route_match_t *m) {
   const char *p = path_query(req);
   if (!p) return;
   wk_fs_req_t fr = {.op = WK_FS_READ, .path = p, .max_read = FILE_READ_MAX};
   fs_answer(api, req, m->params[0], &fr);
 }
 
-void api_sandbox_file_put(api_t *api, http_req_t *req,
-                          const route_match_t *m) {
+void api_sandbox_file_put(api_t *api, http_req_t *req, const route_match_t *m) {
   const char *p = path_query(req);
   if (!p) return;
   size_t len = 0;
@@ -268,12 +263,11 @@ static void fs_body_op(api_t *api, http_req_t *req, const route_match_t *m,
   if (!body) return;
   const char *path = json_string_value(json_object_get(body, "path"));
   if (op == WK_FS_COPY) path = json_string_value(json_object_get(body, "src"));
-  wk_fs_req_t fr = {
-      .op = op,
-      .path = path,
-      .path2 = json_string_value(json_object_get(body, "dst")),
-      .flag = json_is_true(json_object_get(body, "parents")) ||
-              json_is_true(json_object_get(body, "recursive"))};
+  wk_fs_req_t fr = {.op = op,
+                    .path = path,
+                    .path2 = json_string_value(json_object_get(body, "dst")),
+                    .flag = json_is_true(json_object_get(body, "parents")) ||
+                            json_is_true(json_object_get(body, "recursive"))};
   if (!path[0]) {
     json_decref(body);
     http_respond_error(req, 400, "bad_request", "path is empty");

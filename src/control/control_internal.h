@@ -43,19 +43,19 @@ typedef struct ctl_fn {
    * the instance's containers are built with (the defaults for the class
    * itself, the given ones for an instance made by the bind route). */
   bool is_cls;
-  json_t *params;     /* object, or NULL for plain functions */
-  json_t *env;        /* object */
+  json_t *params;         /* object, or NULL for plain functions */
+  json_t *env;            /* object */
   bool block_network;     /* loopback only */
   json_t *cidr_allowlist; /* array of IPv4 CIDR strings, or NULL */
-  char image_id[65];  /* "" = the host's root */
-  json_t *mounts;     /* [{"src": host path, "dst": path inside}] */
-  char park_key[48];  /* "fn:<id>" */
-  int live;           /* containers not exited nor scaled down */
-  int starting;       /* containers that have not called in yet */
-  int start_failures; /* consecutive containers that died before work */
-  double run_us;      /* moving average of an input's run time, 0 until
-                         one has run */
-  int64_t queued;     /* ready inputs at the last count */
+  char image_id[65];      /* "" = the host's root */
+  json_t *mounts;         /* [{"src": host path, "dst": path inside}] */
+  char park_key[48];      /* "fn:<id>" */
+  int live;               /* containers not exited nor scaled down */
+  int starting;           /* containers that have not called in yet */
+  int start_failures;     /* consecutive containers that died before work */
+  double run_us;          /* moving average of an input's run time, 0 until
+                             one has run */
+  int64_t queued;         /* ready inputs at the last count */
   char last_failure[512];
   int64_t version; /* the app version it belongs to (0: ephemeral app) */
   char *src_dir;   /* that version's sources, mounted at /skiff/src */

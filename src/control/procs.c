@@ -59,8 +59,8 @@ static char **merge_env(char **base, const json_t *env) {
   }
   const char *key;
   json_t *v;
-  json_object_foreach((json_t *)env, key, v)
-      out[k++] = xasprintf("%s=%s", key, json_string_value(v));
+  json_object_foreach((json_t *)env, key, v) out[k++] =
+      xasprintf("%s=%s", key, json_string_value(v));
   out[k] = NULL;
   return out;
 }
@@ -71,12 +71,11 @@ static void free_strv(char **v) {
 }
 
 int ctl_proc_exec(control_t *c, ctl_proc_t *p, char *const *argv,
-                  const json_t *env, const char *workdir,
-                  const ctl_tty_t *tty, err_t *err) {
+                  const json_t *env, const char *workdir, const ctl_tty_t *tty,
+                  err_t *err) {
   ctl_sandbox_t *sb = p->sb;
   (void)c;
-  if (!sb->ct)
-    return err_set(err, -EBUSY, "sandbox %s has exited", sb->id);
+  if (!sb->ct) return err_set(err, -EBUSY, "sandbox %s has exited", sb->id);
   char **envp = merge_env(sb->env, env);
   wk_exec_t ex = {.argv = argv,
                   .envp = envp,
@@ -95,8 +94,8 @@ int ctl_proc_exec(control_t *c, ctl_proc_t *p, char *const *argv,
   return 0;
 }
 
-void ctl_proc_output(control_t *c, ctl_proc_t *p, int stream,
-                     const char *data, size_t len) {
+void ctl_proc_output(control_t *c, ctl_proc_t *p, int stream, const char *data,
+                     size_t len) {
   if (stream != 1 && stream != 2) return;
   sb_stream_t *s = &p->out[stream - 1];
   if (len == 0) {
@@ -160,12 +159,11 @@ int control_proc_stdin(control_t *c, const char *proc_id, const void *data,
                    "process %s has no program (the sandbox was created "
                    "without a command): exec one",
                    p->id);
-  if (p->exited)
-    return err_set(err, -EBUSY, "process %s has exited", p->id);
+  if (p->exited) return err_set(err, -EBUSY, "process %s has exited", p->id);
   wk_worker_t *w = live_worker(p, err);
   if (!w) return err->code;
-  if ((rc = w->ops->stdin_write(w, p->sb->ct_id, p->num, data, len, eof,
-                                err)) < 0)
+  if ((rc = w->ops->stdin_write(w, p->sb->ct_id, p->num, data, len, eof, err)) <
+      0)
     return rc;
   if (eof) p->stdin_closed = true;
   ctl_sandbox_touch(p->sb);
@@ -218,8 +216,8 @@ int control_proc_resize(control_t *c, const char *proc_id, int rows, int cols,
   if (p->exited) return err_set(err, -EBUSY, "process %s has exited", p->id);
   wk_worker_t *w = live_worker(p, err);
   if (!w) return err->code;
-  return w->ops->resize(w, p->sb->ct_id, p->num, (uint16_t)rows,
-                        (uint16_t)cols, err);
+  return w->ops->resize(w, p->sb->ct_id, p->num, (uint16_t)rows, (uint16_t)cols,
+                        err);
 }
 
 int control_proc_signal(control_t *c, const char *proc_id, int sig,

@@ -22,12 +22,12 @@ typedef struct sb_stream {
 } sb_stream_t;
 
 struct ctl_proc {
-  char id[40]; /* "sp-..." */
+  char id[40];  /* "sp-..." */
   uint32_t num; /* the worker's number in the container */
   ctl_sandbox_t *sb;
   bool internal; /* a readiness probe: not listed, not an API object */
   bool pty;
-  bool started; /* handed to the worker */
+  bool started;       /* handed to the worker */
   sb_stream_t out[2]; /* stdout, stderr */
   bool exited;
   int returncode;
@@ -49,8 +49,8 @@ typedef struct sb_tunnel {
 struct ctl_sandbox {
   char id[40]; /* "sb-..." */
   char app_id[40];
-  char name[128]; /* "" = none */
-  json_t *tags;   /* object of strings */
+  char name[128];      /* "" = none */
+  json_t *tags;        /* object of strings */
   ctl_container_t *ct; /* NULL once exited */
   char ct_id[40];
   enum sb_state state;
@@ -69,7 +69,7 @@ struct ctl_sandbox {
   ctl_proc_t *main; /* process 0 */
   uint32_t next_num;
   bool ready;
-  int probe_port;   /* readiness: tcp port (0: none) */
+  int probe_port;    /* readiness: tcp port (0: none) */
   char **probe_argv; /* readiness: exec (NULL: none) */
   ctl_proc_t *probe; /* running probe */
   sb_tunnel_t tunnels[SB_MAX_TUNNELS];
@@ -88,10 +88,10 @@ typedef struct ctl_tty {
 /* Hands the process to the worker: argv, env merged over the sandbox's;
  * tty NULL: pipes, no terminal. */
 int ctl_proc_exec(control_t *c, ctl_proc_t *p, char *const *argv,
-                  const json_t *env, const char *workdir,
-                  const ctl_tty_t *tty, err_t *err);
-void ctl_proc_output(control_t *c, ctl_proc_t *p, int stream,
-                     const char *data, size_t len);
+                  const json_t *env, const char *workdir, const ctl_tty_t *tty,
+                  err_t *err);
+void ctl_proc_output(control_t *c, ctl_proc_t *p, int stream, const char *data,
+                     size_t len);
 void ctl_proc_exited(control_t *c, ctl_proc_t *p, int code);
 void ctl_proc_free(control_t *c, ctl_proc_t *p);
 ctl_proc_t *ctl_proc_by_num(ctl_sandbox_t *sb, uint32_t num);

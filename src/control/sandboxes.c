@@ -50,8 +50,8 @@ static int argv_from(const json_t *a, const char *what, char ***out,
   json_t *v;
   json_array_foreach(a, i, v) {
     if (!json_is_string(v))
-      return err_set(err, -EINVAL, "%s[%zu] must be a string, got %s", what,
-                     i, v_type_name(v));
+      return err_set(err, -EINVAL, "%s[%zu] must be a string, got %s", what, i,
+                     v_type_name(v));
     if (strlen(json_string_value(v)) != json_string_length(v))
       return err_set(err, -EINVAL, "%s[%zu] holds a NUL byte", what, i);
   }
@@ -145,13 +145,11 @@ static int find_or_err(control_t *c, const char *id, ctl_sandbox_t **out,
   return 0;
 }
 
-static int need_running(const ctl_sandbox_t *sb, const char *what,
-                        err_t *err) {
+static int need_running(const ctl_sandbox_t *sb, const char *what, err_t *err) {
   if (sb->state == SB_EXITED || !sb->ct || sb->end_reason[0])
-    return err_set(err, -EBUSY,
-                   "sandbox %s has %s: %s needs a running sandbox", sb->id,
-                   sb->state == SB_EXITED ? "exited" : "been terminated",
-                   what);
+    return err_set(err, -EBUSY, "sandbox %s has %s: %s needs a running sandbox",
+                   sb->id,
+                   sb->state == SB_EXITED ? "exited" : "been terminated", what);
   return 0;
 }
 
@@ -171,21 +169,20 @@ static json_t *sandbox_json(const ctl_sandbox_t *sb, bool full) {
   json_object_set_new(o, "process_id", json_string(sb->main->id));
   json_object_set_new(o, "ready", json_boolean(sb->ready));
   json_object_set_new(o, "isolation", json_string(sb->isolation));
-  json_object_set_new(o, "image_id", sb->image_id[0]
-                                         ? json_string(sb->image_id)
-                                         : json_null());
-  json_object_set_new(o, "end_reason", sb->end_reason[0]
-                                           ? json_string(sb->end_reason)
-                                           : json_null());
+  json_object_set_new(
+      o, "image_id", sb->image_id[0] ? json_string(sb->image_id) : json_null());
+  json_object_set_new(
+      o, "end_reason",
+      sb->end_reason[0] ? json_string(sb->end_reason) : json_null());
   json_t *tun = json_array();
   for (size_t i = 0; i < sb->n_tunnels && sb->state != SB_EXITED; i++) {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", sb->tunnels[i].host_port);
     json_array_append_new(
-        tun, json_pack("{s:i,s:s,s:i,s:s,s:b}", "port", sb->tunnels[i].port,
-                       "host", "127.0.0.1", "host_port",
-                       sb->tunnels[i].host_port, "url", url, "encrypted",
-                       sb->tunnels[i].encrypted));
+        tun,
+        json_pack("{s:i,s:s,s:i,s:s,s:b}", "port", sb->tunnels[i].port, "host",
+                  "127.0.0.1", "host_port", sb->tunnels[i].host_port, "url",
+                  url, "encrypted", sb->tunnels[i].encrypted));
   }
   json_object_set_new(o, "tunnels", tun);
   return o;
@@ -201,8 +198,8 @@ static char **build_env(ctl_sandbox_t *sb, const json_t *image_env,
   /* First match wins in getenv(): the user's first, defaults last. */
   const char *k;
   json_t *v;
-  json_object_foreach((json_t *)env, k, v)
-      e[n++] = xasprintf("%s=%s", k, json_string_value(v));
+  json_object_foreach((json_t *)env, k, v) e[n++] =
+      xasprintf("%s=%s", k, json_string_value(v));
   e[n++] = xasprintf("SKIFF_SANDBOX_ID=%s", sb->id);
   size_t i;
   json_array_foreach(image_env, i, v) {
@@ -325,8 +322,7 @@ static int parse_create(control_t *c, const json_t *b, ctl_sandbox_t *sb,
   if ((v = json_object_get(b, "timeout")) && !json_is_null(v))
     timeout = json_number_value(v);
   if (!(timeout >= 1 && timeout <= SB_MAX_TIMEOUT_S))
-    return err_set(err, -EINVAL,
-                   "timeout must be from 1 to %d seconds, got %g",
+    return err_set(err, -EINVAL, "timeout must be from 1 to %d seconds, got %g",
                    SB_MAX_TIMEOUT_S, timeout);
   sb->deadline_ms = sb->created_ms + (uint64_t)(timeout * 1000);
   if ((v = json_object_get(b, "idle_timeout")) && !json_is_null(v)) {
@@ -345,8 +341,8 @@ static int parse_create(control_t *c, const json_t *b, ctl_sandbox_t *sb,
   if (wd) sb->workdir = xstrdup(wd);
   if ((rc = check_str_object(json_object_get(b, "env"), "env", true, err)) <
           0 ||
-      (rc = check_str_object(json_object_get(b, "tags"), "tags", false,
-                             err)) < 0)
+      (rc = check_str_object(json_object_get(b, "tags"), "tags", false, err)) <
+          0)
     return rc;
   const char *name = json_string_value(json_object_get(b, "name"));
   if (name) {
@@ -365,8 +361,8 @@ static int parse_create(control_t *c, const json_t *b, ctl_sandbox_t *sb,
   if (v && !json_is_null(v) && !iso)
     return err_set(err, -EINVAL,
                    "isolation must be \"container\" or \"gvisor\"");
-  if (!iso) iso = c->cfg.sandbox_isolation ? c->cfg.sandbox_isolation
-                                            : "container";
+  if (!iso)
+    iso = c->cfg.sandbox_isolation ? c->cfg.sandbox_isolation : "container";
   if (strcmp(iso, "container") && strcmp(iso, "gvisor"))
     return err_set(err, -EINVAL,
                    "isolation '%s' is unknown; use 'container' or 'gvisor'",
@@ -379,12 +375,13 @@ static int parse_create(control_t *c, const json_t *b, ctl_sandbox_t *sb,
   }
   v = json_object_get(b, "ephemeral_disk");
   if (v && !json_is_null(v) && !(json_number_value(v) > 0))
-    return err_set(err, -EINVAL, "ephemeral_disk must be a positive number "
+    return err_set(err, -EINVAL,
+                   "ephemeral_disk must be a positive number "
                    "of MiB");
   if ((rc = ports_from(json_object_get(b, "unencrypted_ports"),
                        "unencrypted_ports", false, sb, err)) < 0 ||
-      (rc = ports_from(json_object_get(b, "encrypted_ports"),
-                       "encrypted_ports", true, sb, err)) < 0)
+      (rc = ports_from(json_object_get(b, "encrypted_ports"), "encrypted_ports",
+                       true, sb, err)) < 0)
     return rc;
   if (!strcmp(iso, "gvisor") && sb->n_tunnels)
     return err_set(err, -EINVAL,
@@ -428,16 +425,15 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
   const char *image_id = json_string_value(json_object_get(b, "image_id"));
   if (rc == 0 && image_id && image_id[0]) {
     if ((rc = img_image_get(c->images, image_id, &rec, err)) == 0)
-      rc = img_image_lowerdirs(c->images, image_id, 0, &lowers, &n_lowers,
-                               err);
+      rc = img_image_lowerdirs(c->images, image_id, 0, &lowers, &n_lowers, err);
     if (rc == 0) snprintf(sb->image_id, sizeof sb->image_id, "%s", image_id);
   }
   if (rc < 0) goto fail;
   json_t *cfg = json_object_get(rec, "config");
   const char *img_wd = json_string_value(json_object_get(cfg, "workdir"));
   if (!sb->workdir) sb->workdir = xstrdup(img_wd ? img_wd : "/");
-  sb->env = build_env(sb, json_object_get(cfg, "env"),
-                      json_object_get(b, "env"));
+  sb->env =
+      build_env(sb, json_object_get(cfg, "env"), json_object_get(b, "env"));
   ctl_app_t *app = ctl_app_find(c, sb->app_id);
   double cpu = json_number_value(json_object_get(b, "cpu"));
   double mem = json_number_value(json_object_get(b, "memory"));
@@ -450,25 +446,25 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
   for (size_t i = 0; i < n_cidr; i++)
     cidrs[i] = json_string_value(json_array_get(allow, i));
   double disk = json_number_value(json_object_get(b, "ephemeral_disk"));
-  wk_spec_t spec = {.src_dir = src_dir(c),
-                    .lower_dirs = (const char *const *)lowers,
-                    .n_lower = n_lowers,
-                    .workdir = sb->workdir,
-                    .argv = argv,
-                    .envp = sb->env,
-                    .cpu = cpu > 0 ? cpu : 0.125,
-                    .memory_mib = mem > 0 ? (uint64_t)mem : 0,
-                    .pids_max = SB_PIDS_MAX,
-                    /* Untrusted code: the stricter profile (no ptrace,
-                     * mount, keyctl, bpf, clock changes, ...). */
-                    .seccomp = 1,
-                    .block_network = json_is_true(
-                        json_object_get(b, "block_network")),
-                    .cidr_allowlist = cidrs,
-                    .n_cidr = n_cidr,
-                    .disk_max_mib = disk > 0 ? (uint64_t)disk : 0,
-                    .agent = true,
-                    .isolation = gvisor ? 1 : 0};
+  wk_spec_t spec = {
+      .src_dir = src_dir(c),
+      .lower_dirs = (const char *const *)lowers,
+      .n_lower = n_lowers,
+      .workdir = sb->workdir,
+      .argv = argv,
+      .envp = sb->env,
+      .cpu = cpu > 0 ? cpu : 0.125,
+      .memory_mib = mem > 0 ? (uint64_t)mem : 0,
+      .pids_max = SB_PIDS_MAX,
+      /* Untrusted code: the stricter profile (no ptrace,
+       * mount, keyctl, bpf, clock changes, ...). */
+      .seccomp = 1,
+      .block_network = json_is_true(json_object_get(b, "block_network")),
+      .cidr_allowlist = cidrs,
+      .n_cidr = n_cidr,
+      .disk_max_mib = disk > 0 ? (uint64_t)disk : 0,
+      .agent = true,
+      .isolation = gvisor ? 1 : 0};
   /* What it reserves on the worker: only what was asked for, so that many
    * idle sandboxes without cpu or memory do not take the machine from
    * functions (they share it by weight, cpu.shares of 0.125 cores). */
@@ -537,8 +533,8 @@ void ctl_sandbox_exec_output(control_t *c, ctl_sandbox_t *sb, uint32_t proc,
   if (p == sb->main && len && sb->ct) {
     ctl_app_t *app = ctl_app_find(c, sb->app_id);
     if (app)
-      ctl_log_append(c, app, sb->ct_id, stream == 1 ? "stdout" : "stderr",
-                     data, len);
+      ctl_log_append(c, app, sb->ct_id, stream == 1 ? "stdout" : "stderr", data,
+                     len);
   }
 }
 
@@ -694,8 +690,8 @@ int control_sandbox_get(control_t *c, const char *id, json_t **out,
   return 0;
 }
 
-int control_sandbox_by_name(control_t *c, const char *app_id,
-                            const char *name, json_t **out, err_t *err) {
+int control_sandbox_by_name(control_t *c, const char *app_id, const char *name,
+                            json_t **out, err_t *err) {
   for (ctl_sandbox_t *sb = c->sandboxes; sb; sb = sb->next)
     if (sb->state != SB_EXITED && !strcmp(sb->app_id, app_id) &&
         !strcmp(sb->name, name)) {
@@ -716,8 +712,8 @@ static bool tags_match(const ctl_sandbox_t *sb, const json_t *tags) {
   return true;
 }
 
-int control_sandboxes_list(control_t *c, const char *app_id,
-                           const json_t *tags, json_t **out, err_t *err) {
+int control_sandboxes_list(control_t *c, const char *app_id, const json_t *tags,
+                           json_t **out, err_t *err) {
   (void)err;
   json_t *list = json_array();
   for (ctl_sandbox_t *sb = c->sandboxes; sb; sb = sb->next) {
@@ -775,8 +771,8 @@ int control_sandbox_exec(control_t *c, const char *id, const json_t *b,
   const json_t *t = json_object_get(b, "timeout");
   double timeout = t && !json_is_null(t) ? json_number_value(t) : 0;
   if (wd && !abs_path_ok(wd))
-    rc = err_set(err, -EINVAL, "workdir must be an absolute path, got '%s'",
-                 wd);
+    rc =
+        err_set(err, -EINVAL, "workdir must be an absolute path, got '%s'", wd);
   else if (t && !json_is_null(t) && !(timeout > 0 && timeout <= 86400))
     rc = err_set(err, -EINVAL, "timeout must be from 1 to 86400 seconds");
   else
@@ -804,8 +800,7 @@ int control_sandbox_fs(control_t *c, const char *id, const wk_fs_req_t *req,
                        wk_fs_res_t *res, err_t *err) {
   ctl_sandbox_t *sb;
   int rc = find_or_err(c, id, &sb, err);
-  if (rc < 0 || (rc = need_running(sb, "a file operation", err)) < 0)
-    return rc;
+  if (rc < 0 || (rc = need_running(sb, "a file operation", err)) < 0) return rc;
   if (sb->state == SB_STARTING)
     return err_set(err, -EAGAIN, "sandbox %s is still starting; try again",
                    sb->id);

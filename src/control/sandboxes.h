@@ -20,14 +20,13 @@ typedef struct ctl_proc ctl_proc_t;
 int control_sandbox_create(control_t *c, const json_t *body, json_t **out,
                            err_t *err);
 /* GET of one sandbox by id, or by (app_id, name) among running ones. */
-int control_sandbox_get(control_t *c, const char *id, json_t **out,
-                        err_t *err);
-int control_sandbox_by_name(control_t *c, const char *app_id,
-                            const char *name, json_t **out, err_t *err);
+int control_sandbox_get(control_t *c, const char *id, json_t **out, err_t *err);
+int control_sandbox_by_name(control_t *c, const char *app_id, const char *name,
+                            json_t **out, err_t *err);
 /* The sandboxes of app_id (every app's when NULL) whose tags hold every
  * pair of tags (an object; NULL: any), newest first. */
-int control_sandboxes_list(control_t *c, const char *app_id,
-                           const json_t *tags, json_t **out, err_t *err);
+int control_sandboxes_list(control_t *c, const char *app_id, const json_t *tags,
+                           json_t **out, err_t *err);
 int control_sandbox_terminate(control_t *c, const char *id, err_t *err);
 int control_sandbox_set_tags(control_t *c, const char *id, const json_t *tags,
                              err_t *err);
@@ -64,7 +63,6 @@ int control_proc_wait(control_t *c, const char *proc_id, bool *done,
                       int *returncode, const char **park_key, err_t *err);
 int control_proc_resize(control_t *c, const char *proc_id, int rows, int cols,
                         err_t *err);
-int control_proc_signal(control_t *c, const char *proc_id, int sig,
-                        err_t *err);
+int control_proc_signal(control_t *c, const char *proc_id, int sig, err_t *err);
 
 #endif

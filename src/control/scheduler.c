@@ -369,9 +369,8 @@ int ctl_container_launch(control_t *c, ctl_workload_t wl, ctl_app_t *app,
   err_t e2 = ERR_INIT;
   const char *what = wl.kind == CTL_WL_SANDBOX ? "sandbox" : "workload";
   if (control_begin(c, &e2) < 0 ||
-      c->store->ops->container_insert(c->store, ct->id, app->id, what,
-                                      need.cpu, need.mem, now_wall(),
-                                      &e2) < 0)
+      c->store->ops->container_insert(c->store, ct->id, app->id, what, need.cpu,
+                                      need.mem, now_wall(), &e2) < 0)
     err_sink(&e2, "container %s: record it", ct->id);
   ct->last_active_ms = now_mono_ms();
   ct->created_us = now_mono_us();

@@ -34,16 +34,15 @@ static void on_lost(void *ctx, wk_worker_t *w, const char *why) {
     if (cw->wk == w) ctl_worker_lost(c, cw, why);
 }
 
-static void on_exec_output(void *ctx, wk_worker_t *w, void *data,
-                           uint32_t proc, int stream, const char *bytes,
-                           size_t len) {
+static void on_exec_output(void *ctx, wk_worker_t *w, void *data, uint32_t proc,
+                           int stream, const char *bytes, size_t len) {
   ctl_container_t *ct = data;
   if (ct->wl.kind == CTL_WL_SANDBOX)
     ctl_sandbox_exec_output(ctx, ct->wl.u.sb, proc, stream, bytes, len);
 }
 
-static void on_exec_exited(void *ctx, wk_worker_t *w, void *data,
-                           uint32_t proc, int code) {
+static void on_exec_exited(void *ctx, wk_worker_t *w, void *data, uint32_t proc,
+                           int code) {
   ctl_container_t *ct = data;
   if (ct->wl.kind == CTL_WL_SANDBOX)
     ctl_sandbox_exec_exited(ctx, ct->wl.u.sb, proc, code);

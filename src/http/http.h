@@ -3,11 +3,11 @@
  * socket, TCP, and one runner socket per container). skiffd accepts the
  * connections itself, to keep limits per client (uid on a Unix socket,
  * address on TCP), in all (below the file limit) and per runner socket,
- * and to know which container a runner connection comes from. Requests are handed whole (body read) to
- * one handler. A handler answers at once, after the next store commit (so
- * that what the answer acknowledges is on disk), or parks the request until
- * it is woken or its deadline passes (long poll), after which the handler is
- * called again. */
+ * and to know which container a runner connection comes from. Requests are
+ * handed whole (body read) to one handler. A handler answers at once, after the
+ * next store commit (so that what the answer acknowledges is on disk), or parks
+ * the request until it is woken or its deadline passes (long poll), after which
+ * the handler is called again. */
 #ifndef SKIFF_HTTP_HTTP_H
 #define SKIFF_HTTP_HTTP_H
 

@@ -208,8 +208,7 @@ static long loopback_uid(int fd, const struct sockaddr_in *peer) {
 /* Who is on the other end: the peer's uid on a Unix socket and on
  * loopback TCP, its address on other TCP. */
 static void client_key(const struct listener *l, int fd,
-                       const struct sockaddr_storage *ss, char *out,
-                       size_t n) {
+                       const struct sockaddr_storage *ss, char *out, size_t n) {
   if (l->tcp) {
     const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
     if (ss->ss_family == AF_INET &&
@@ -258,10 +257,11 @@ static void admit(struct listener *l, int fd, struct sockaddr_storage *ss,
   char why[384];
   if (s->nconns >= (int)s->cfg.max_conns) {
     if (!s->full_logged) {
-      log_warn("skiffd holds %d connections, its limit (skiffd "
-               "--max-connections): new ones are turned away until some "
-               "close",
-               s->nconns);
+      log_warn(
+          "skiffd holds %d connections, its limit (skiffd "
+          "--max-connections): new ones are turned away until some "
+          "close",
+          s->nconns);
       s->full_logged = true;
     }
     snprintf(why, sizeof why,
@@ -275,9 +275,10 @@ static void admit(struct listener *l, int fd, struct sockaddr_storage *ss,
   if (l->peer) {
     if (l->conns >= (int)s->cfg.max_peer_conns) {
       if (!l->full_logged) {
-        log_warn("container %s holds %d connections to its runner socket, "
-                 "the limit: new ones are turned away until some close",
-                 l->peer, l->conns);
+        log_warn(
+            "container %s holds %d connections to its runner socket, "
+            "the limit: new ones are turned away until some close",
+            l->peer, l->conns);
         l->full_logged = true;
       }
       snprintf(why, sizeof why,
@@ -292,10 +293,11 @@ static void admit(struct listener *l, int fd, struct sockaddr_storage *ss,
     HASH_FIND_STR(s->clients, key, cl);
     if (cl && cl->conns >= (int)s->cfg.max_client_conns) {
       if (!cl->full_logged) {
-        log_warn("%s holds %d connections to skiffd, the limit per client "
-                 "(skiffd --max-client-connections): its new ones are "
-                 "turned away until some close",
-                 key, cl->conns);
+        log_warn(
+            "%s holds %d connections to skiffd, the limit per client "
+            "(skiffd --max-client-connections): its new ones are "
+            "turned away until some close",
+            key, cl->conns);
         cl->full_logged = true;
       }
       snprintf(why, sizeof why,
@@ -342,9 +344,10 @@ static void on_listen_poll(uv_poll_t *h, int status, int events);
  * rather than spin on a listener that stays readable. */
 static void pause_all(http_server_t *s, int e) {
   if (!s->fd_logged) {
-    log_warn("cannot accept a connection: %s; skiffd holds %d connections "
-             "(raise its file limit, or lower --max-connections)",
-             strerror(e), s->nconns);
+    log_warn(
+        "cannot accept a connection: %s; skiffd holds %d connections "
+        "(raise its file limit, or lower --max-connections)",
+        strerror(e), s->nconns);
     s->fd_logged = true;
   }
   for (struct listener *l = s->listeners; l; l = l->next)

@@ -57,7 +57,7 @@ struct http_req {
   enum req_state state;
   bool timed_out;
   int status;
-  char *resp;                          /* serialized JSON */
+  char *resp; /* serialized JSON */
   /* http_respond_bytes: resp holds resp_len raw bytes of resp_type, with
    * extra headers ("Name: value" lines) in resp_headers. */
   bool raw;
@@ -313,7 +313,8 @@ static enum MHD_Result query_all_it(void *cls, enum MHD_ValueKind kind,
                                     const char *key, const char *value) {
   struct query_all *q = cls;
   (void)kind;
-  if (!strcmp(key, q->key) && q->n < q->max) q->out[q->n++] = value ? value : "";
+  if (!strcmp(key, q->key) && q->n < q->max)
+    q->out[q->n++] = value ? value : "";
   return MHD_YES;
 }
 
@@ -358,8 +359,8 @@ static void req_free(http_req_t *r) {
   free(r);
 }
 
-void http__on_completed(void *cls, struct MHD_Connection *conn,
-                        void **con_cls, enum MHD_RequestTerminationCode toe) {
+void http__on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                        enum MHD_RequestTerminationCode toe) {
   if (*con_cls) req_free(*con_cls);
   *con_cls = NULL;
 }
@@ -642,7 +643,8 @@ int http_server_new(uv_loop_t *loop, const http_config_t *cfg,
   s->batch = batch;
   s->ctx = ctx;
   int rc = http__mhd_start(s, &s->client, HTTP_CLIENT, &s->client, err);
-  if (rc == 0) rc = http__mhd_start(s, &s->runner, HTTP_RUNNER, &s->runner, err);
+  if (rc == 0)
+    rc = http__mhd_start(s, &s->runner, HTTP_RUNNER, &s->runner, err);
   if (rc < 0) {
     if (s->client.d) {
       uv_poll_stop(&s->client.poll);

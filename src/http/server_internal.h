@@ -37,7 +37,7 @@ struct listener {
   bool closed;
   bool paused; /* accepting stopped: no file descriptor was left */
   bool full_logged;
-  UT_hash_handle hh; /* in srv->peers, by peer */
+  UT_hash_handle hh;     /* in srv->peers, by peer */
   struct listener *next; /* in srv->listeners */
 };
 
@@ -82,8 +82,7 @@ struct http_server {
 
 /* listen.c */
 int http__mhd_start(http_server_t *s, struct mhd *m,
-                    enum http_listener_kind kind, void *access_cls,
-                    err_t *err);
+                    enum http_listener_kind kind, void *access_cls, err_t *err);
 void http__run_mhd(struct mhd *m);
 /* Takes the listening fd (closed on failure). */
 int http__add_listener(http_server_t *s, enum http_listener_kind kind, int fd,
@@ -97,7 +96,7 @@ enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn,
                                 const char *url, const char *method,
                                 const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls);
-void http__on_completed(void *cls, struct MHD_Connection *conn,
-                        void **con_cls, enum MHD_RequestTerminationCode toe);
+void http__on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                        enum MHD_RequestTerminationCode toe);
 
 #endif

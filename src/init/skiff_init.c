@@ -171,8 +171,7 @@ static int open_pty(const ska_msg_t *m, int *master, int *slave) {
   struct winsize ws = {.ws_row = m->rows ? m->rows : 24,
                        .ws_col = m->cols ? m->cols : 80};
   int sfd = -1;
-  if (ioctl(mfd, TIOCSPTLCK, &unlock) < 0 ||
-      ioctl(mfd, TIOCSWINSZ, &ws) < 0 ||
+  if (ioctl(mfd, TIOCSPTLCK, &unlock) < 0 || ioctl(mfd, TIOCSWINSZ, &ws) < 0 ||
       (sfd = ioctl(mfd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
     int e = errno;
     close(mfd);
@@ -378,7 +377,8 @@ int main(int argc, char **argv) {
     int rc = poll(pf, agent >= 0 ? 2 : 1, -1);
     if (rc < 0) continue; /* EINTR */
     if (agent >= 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-      if (!agent_read(pf[1].revents)) agent = -1; /* the worker is gone; keep running */
+      if (!agent_read(pf[1].revents))
+        agent = -1; /* the worker is gone; keep running */
     }
     if (!(pf[0].revents & POLLIN)) continue;
     struct signalfd_siginfo si;

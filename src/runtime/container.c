@@ -1080,12 +1080,12 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     goto fail;
   }
 
-  pid = clone_child(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                        (spec->host_network || spec->net.mode == RT_NET_HOST
-                             ? 0
-                             : CLONE_NEWNET) |
-                        (ux.on ? CLONE_NEWUSER : 0),
-                    &pidfd);
+  pid = clone_child(
+      CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+          (spec->host_network || spec->net.mode == RT_NET_HOST ? 0
+                                                               : CLONE_NEWNET) |
+          (ux.on ? CLONE_NEWUSER : 0),
+      &pidfd);
   if (pid == 0) child_main(&plan, &fds);
   if (pid < 0) {
     rc = err_sys(err, -errno,

@@ -169,7 +169,7 @@ typedef struct spawn_req {
   /* A disk cap: a tmpfs with these options on disk_dir first, holding the
    * overlay's upper/ and work/ (NULL: none). */
   const char *disk_dir, *disk_opts;
-  const char *cg_id;  /* join this container's cgroup before exec */
+  const char *cg_id; /* join this container's cgroup before exec */
   bool want_pidfd;
   bool new_session; /* setsid(), for a pty on stdio */
   /* Stay as a supervisor (see supervise) with runsc as its child;
@@ -508,8 +508,8 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
    * tmpfs. */
   if (spec->disk_max && !spec->upper_dir) {
     disk_dir = xasprintf("%s/disk", bundle);
-    disk_opts = xasprintf("size=%llu,mode=755",
-                          (unsigned long long)spec->disk_max);
+    disk_opts =
+        xasprintf("size=%llu,mode=755", (unsigned long long)spec->disk_max);
     if (mkdir(disk_dir, 0700) < 0 && errno != EEXIST) {
       rc = err_sys(err, -errno, "cannot create %s", disk_dir);
       goto fail;
@@ -531,7 +531,7 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   }
   _cleanup_free_ char *host_upper = xasprintf("%s/upper", bundle);
   if ((rc = rt__gvisor_write_config(spec, bundle,
-                                    scaffold ? scaffold
+                                    scaffold   ? scaffold
                                     : disk_dir ? host_upper
                                                : upper,
                                     init_src, err)) < 0)
@@ -738,8 +738,13 @@ int rt_gvisor_exec(rt_t *rt, const char *id, char *const *argv,
   static unsigned seq;
   snprintf(out->ipid_file, sizeof out->ipid_file, "%s/exec-%s-%d-%u.pid",
            g->root, id, (int)getpid(), ++seq);
-  const char *verb[] = {"exec", "--process", "/proc/self/fd/3",
-                        "--internal-pid-file", out->ipid_file, id, NULL};
+  const char *verb[] = {"exec",
+                        "--process",
+                        "/proc/self/fd/3",
+                        "--internal-pid-file",
+                        out->ipid_file,
+                        id,
+                        NULL};
   rargv = runsc_argv(g, false, verb);
   spawn_req_t r = {.argv = rargv,
                    .extra_fd = mfd,

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <uthash.h>
 #include <unistd.h>
+#include <uthash.h>
 
 #include "base/buf.h"
 #include "base/xalloc.h"
@@ -31,9 +31,9 @@
 
 typedef struct ct_net {
   char *id;
-  uint32_t addr;         /* host byte order */
-  char veth[IFNAMSIZ];   /* the host end: "sk" + 8 hex digits of addr */
-  bool chain;            /* has an allowlist chain in the nft table */
+  uint32_t addr;       /* host byte order */
+  char veth[IFNAMSIZ]; /* the host end: "sk" + 8 hex digits of addr */
+  bool chain;          /* has an allowlist chain in the nft table */
   UT_hash_handle hh;
 } ct_net_t;
 
@@ -43,14 +43,14 @@ struct rt_net {
   char table[64];
   uint32_t gw, base; /* the bridge's address and the subnet's */
   unsigned prefix;
-  uint32_t size;     /* addresses in the subnet */
-  uint8_t *used;     /* a bit per address of the subnet */
-  uint32_t cursor;   /* where the next search starts: no quick reuse */
+  uint32_t size;   /* addresses in the subnet */
+  uint8_t *used;   /* a bit per address of the subnet */
+  uint32_t cursor; /* where the next search starts: no quick reuse */
   int br_index;
   struct mnl_socket *nl; /* rtnetlink in the host's namespace */
   unsigned seq;
   struct nft_ctx *nft;
-  ct_net_t *cts;     /* by id */
+  ct_net_t *cts; /* by id */
 };
 
 /* ---- addresses ---- */
@@ -117,8 +117,7 @@ int rt_net_spec_check(const rt_net_spec_t *spec, err_t *err) {
                    "cidr_allowlist needs the network: it cannot be combined "
                    "with block_network=True");
   for (size_t i = 0; i < spec->n_cidr; i++) {
-    int rc = rt_net_parse_cidr(spec->cidr_allowlist[i], false, NULL, NULL,
-                               err);
+    int rc = rt_net_parse_cidr(spec->cidr_allowlist[i], false, NULL, NULL, err);
     if (rc < 0) return err_wrap(err, "cidr_allowlist entry %zu", i);
   }
   return 0;
@@ -250,8 +249,8 @@ static int link_index(struct mnl_socket *nl, unsigned *seq, const char *name,
   return rc;
 }
 
-static int addr_add(struct mnl_socket *nl, unsigned *seq, int index,
-                    uint32_t a, unsigned prefix) {
+static int addr_add(struct mnl_socket *nl, unsigned *seq, int index, uint32_t a,
+                    unsigned prefix) {
   char buf[NL_BUF];
   struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
   h->nlmsg_type = RTM_NEWADDR;
@@ -297,8 +296,7 @@ static int route_default(struct mnl_socket *nl, unsigned *seq, int index,
  * in the namespace nsfd, "eth0". */
 static int veth_add(rt_net_t *n, const char *host, int nsfd) {
   char buf[NL_BUF];
-  struct nlmsghdr *h =
-      link_msg(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
+  struct nlmsghdr *h = link_msg(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
   struct ifinfomsg *ifm = mnl_nlmsg_get_payload(h);
   ifm->ifi_flags = ifm->ifi_change = IFF_UP;
   mnl_attr_put_strz(h, IFLA_IFNAME, host);
@@ -454,8 +452,8 @@ static void nft_unload(rt_net_t *n) {
     err_sink(&e, "network clean-up");
 }
 
-static int chain_add(rt_net_t *n, const ct_net_t *c,
-                     const rt_net_spec_t *spec, err_t *err) {
+static int chain_add(rt_net_t *n, const ct_net_t *c, const rt_net_spec_t *spec,
+                     err_t *err) {
   char a[INET_ADDRSTRLEN];
   dotted(c->addr, a);
   struct buf b = {0};
@@ -463,8 +461,8 @@ static int chain_add(rt_net_t *n, const ct_net_t *c,
   for (size_t i = 0; i < spec->n_cidr; i++) {
     uint32_t dst = 0;
     unsigned prefix = 0;
-    int rc = rt_net_parse_cidr(spec->cidr_allowlist[i], true, &dst, &prefix,
-                               err);
+    int rc =
+        rt_net_parse_cidr(spec->cidr_allowlist[i], true, &dst, &prefix, err);
     if (rc < 0) {
       buf_free(&b);
       return err_wrap(err, "cidr_allowlist entry %zu", i);
@@ -530,7 +528,8 @@ static int enable(rt_net_t *n, err_t *err) {
   n->nl = nl_bind(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
   if (!n->nl) return err_sys(err, -errno, "cannot open an rtnetlink socket");
   n->nft = nft_ctx_new(NFT_CTX_DEFAULT);
-  if (!n->nft) return err_set(err, -ENOMEM, "cannot create an nftables context");
+  if (!n->nft)
+    return err_set(err, -ENOMEM, "cannot create an nftables context");
   nft_ctx_buffer_output(n->nft);
   nft_ctx_buffer_error(n->nft);
   int rc = bridge_add(n);
@@ -649,8 +648,7 @@ bool rt_net_enabled(const rt_t *rt) {
   return rt->net && rt->net->enabled;
 }
 
-int rt_net_container_addr(rt_t *rt, const char *id,
-                          char out[INET_ADDRSTRLEN]) {
+int rt_net_container_addr(rt_t *rt, const char *id, char out[INET_ADDRSTRLEN]) {
   ct_net_t *c = NULL;
   if (rt->net) HASH_FIND_STR(rt->net->cts, id, c);
   if (!c) return -ENOENT;

@@ -26,8 +26,8 @@ struct rt {
     int lock_fd;
   } * slots;
   size_t n_slots, cap_slots;
-  struct rt_net *net;     /* container networking (net.c); NULL until
-                             rt_net_enable */
+  struct rt_net *net; /* container networking (net.c); NULL until
+                         rt_net_enable */
   /* runsc's path, state dir and flags (gvisor.c) */
   struct rt_gvisor *gvisor;
 };

@@ -549,10 +549,11 @@ static unsigned conn_limit(uint64_t asked) {
   uint64_t room = nofile > 512 ? (uint64_t)nofile - 256 : nofile / 2;
   if (want > room) {
     if (asked)
-      log_warn("--max-connections %llu is above what the file limit (%llu) "
-               "leaves; using %llu",
-               (unsigned long long)asked, (unsigned long long)nofile,
-               (unsigned long long)room);
+      log_warn(
+          "--max-connections %llu is above what the file limit (%llu) "
+          "leaves; using %llu",
+          (unsigned long long)asked, (unsigned long long)nofile,
+          (unsigned long long)room);
     want = room;
   }
   return (unsigned)want;
@@ -568,7 +569,7 @@ static int protect_home(const char *home, long gid, err_t *err) {
     return err_sys(err, -errno, "cannot give %s to the socket's group", home);
   if (chmod(home, gid >= 0 ? 0710 : 0700) < 0)
     return err_sys(err, -errno, "cannot make %s private", home);
-  static const char *const dirs[] = {"blobs", "apps",   "run",
+  static const char *const dirs[] = {"blobs",      "apps",   "run",
                                      "containers", "images", "logs"};
   for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
     char *p = xasprintf("%s/%s", home, dirs[i]);
@@ -676,25 +677,24 @@ int main(int argc, char **argv) {
                       : env_images && *env_images
                           ? xstrdup(env_images)
                           : xasprintf("%s/images", abs_home);
-  control_config_t cc = {.home = abs_home,
-                         .image_store = image_store,
-                         .debian_mirror = o.debian_mirror ? o.debian_mirror
-                                          : env_mirror && *env_mirror
-                                              ? env_mirror
-                                              : "http://deb.debian.org/debian",
-                         .python = o.python,
-                         .sdk_dir = paths_sdk_dir(),
-                         .init_path = paths_init_bin(),
-                         .cgroup_root = o.cgroup_root,
-                         .max_payload = o.max_payload_mb * 1024 * 1024,
-                         .ephemeral_grace_s = o.ephemeral_grace_s,
-                         .result_retention_s = o.result_retention_s,
-                         .log_cap_bytes = o.log_cap_mb * 1024 * 1024,
-                         .retention_interval_s = o.retention_interval_s,
-                         .sandbox_isolation =
-                             o.sandbox_isolation == RT_ISOLATION_GVISOR
-                                 ? "gvisor"
-                                 : "container"};
+  control_config_t cc = {
+      .home = abs_home,
+      .image_store = image_store,
+      .debian_mirror = o.debian_mirror ? o.debian_mirror
+                       : env_mirror && *env_mirror
+                           ? env_mirror
+                           : "http://deb.debian.org/debian",
+      .python = o.python,
+      .sdk_dir = paths_sdk_dir(),
+      .init_path = paths_init_bin(),
+      .cgroup_root = o.cgroup_root,
+      .max_payload = o.max_payload_mb * 1024 * 1024,
+      .ephemeral_grace_s = o.ephemeral_grace_s,
+      .result_retention_s = o.result_retention_s,
+      .log_cap_bytes = o.log_cap_mb * 1024 * 1024,
+      .retention_interval_s = o.retention_interval_s,
+      .sandbox_isolation =
+          o.sandbox_isolation == RT_ISOLATION_GVISOR ? "gvisor" : "container"};
   char *sdk_real = realpath(cc.sdk_dir, NULL);
   if (!sdk_real || access(cc.init_path, X_OK) != 0) {
     fprintf(stderr,

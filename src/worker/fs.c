@@ -104,8 +104,7 @@ static json_t *stat_json(const char *name, const char *path,
                      : S_ISREG(st->st_mode) ? "file"
                                             : "other";
   json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:f}", "name", name, "path", path,
-                        "type", type, "size", (json_int_t)st->st_size,
-                        "mtime",
+                        "type", type, "size", (json_int_t)st->st_size, "mtime",
                         st->st_mtim.tv_sec + st->st_mtim.tv_nsec / 1e9);
   if (mode) json_object_set_new(o, "mode", json_integer(st->st_mode & 07777));
   return o;
@@ -214,9 +213,10 @@ static int do_op(int pid, int root, const wk_fs_req_t *req, char *cp,
       rc = read_all(fd, req->max_read, &res->data, &res->len);
       close(fd);
       if (rc == -E2BIG)
-        return err_set(err, -E2BIG, "read %s: the file is larger than %zu "
-                       "bytes, the most one read returns", shown,
-                       req->max_read);
+        return err_set(err, -E2BIG,
+                       "read %s: the file is larger than %zu "
+                       "bytes, the most one read returns",
+                       shown, req->max_read);
       return rc < 0 ? fs_err(err, -rc, "read", shown) : 0;
     case WK_FS_WRITE:
       if (!cp[0]) return err_set(err, -EINVAL, "write /: it is a directory");
@@ -312,8 +312,7 @@ static int do_op(int pid, int root, const wk_fs_req_t *req, char *cp,
       if (in < 0) {
         rc = fs_err(err, errno, "copy", shown);
       } else if (fstat(in, &st) == 0 && !S_ISREG(st.st_mode)) {
-        rc = err_set(err, -EINVAL, "copy %s: only files can be copied",
-                     shown);
+        rc = err_set(err, -EINVAL, "copy %s: only files can be copied", shown);
       } else if (!dp[0] || (out = create_file(root, dp, uid, gid)) < 0) {
         rc = fs_err(err, dp[0] ? errno : EISDIR, "copy to", dp[0] ? dp : "/");
       } else {

@@ -20,8 +20,8 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 
-#include "runtime/runtime.h"
 #include "init/agent_proto.h"
+#include "runtime/runtime.h"
 #include "worker/local_internal.h"
 
 static uint64_t meminfo_total_mib(void) {
@@ -74,8 +74,8 @@ static void net_names(const char *home, char bridge[16], char address[32],
   }
   char hex[65];
   sha256_hex(home, strlen(home), hex);
-  unsigned v = (unsigned)strtoul((char[]){hex[0], hex[1], hex[2], hex[3], 0},
-                                 NULL, 16);
+  unsigned v =
+      (unsigned)strtoul((char[]){hex[0], hex[1], hex[2], hex[3], 0}, NULL, 16);
   snprintf(bridge, 16, "skf%.12s", hex);
   snprintf(address, 32, "10.%u.%u.1/24", 128 + ((v >> 8) & 63), v & 255);
   snprintf(table, 32, "skiff_%.12s", hex);
@@ -89,15 +89,16 @@ static int enable_network(rt_t *rt, const worker_local_config_t *cfg,
                           err_t *err) {
   char bridge[16], address[32], table[32];
   net_names(cfg->home, bridge, address, table);
-  rt_net_config_t nc = {.bridge = cfg->net_bridge ? cfg->net_bridge : bridge,
-                        .address =
-                            cfg->net_address ? cfg->net_address : address,
-                        .table = table};
+  rt_net_config_t nc = {
+      .bridge = cfg->net_bridge ? cfg->net_bridge : bridge,
+      .address = cfg->net_address ? cfg->net_address : address,
+      .table = table};
   int rc = rt_net_enable(rt, &nc, err);
   if (rc == -EINVAL) return rc;
   if (rc < 0)
-    err_sink(err, "container networking is off (containers need "
-                  "block_network=True)");
+    err_sink(err,
+             "container networking is off (containers need "
+             "block_network=True)");
   else
     log_info("container network: bridge %s, %s", nc.bridge, nc.address);
   return 0;
@@ -225,8 +226,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     size_t len = (size_t)n, m = sizeof SKA_READY_MARK - 1;
     /* A gVisor sandbox: skiff-init's first write (one pipe write, so one
      * chunk) says the container runs and `runsc exec` can reach it. */
-    if (c->agent && c->gvisor && !c->ready && s == (uv_stream_t *)&c->out_pipe &&
-        len >= m && !memcmp(b, SKA_READY_MARK, m)) {
+    if (c->agent && c->gvisor && !c->ready &&
+        s == (uv_stream_t *)&c->out_pipe && len >= m &&
+        !memcmp(b, SKA_READY_MARK, m)) {
       c->ready = true;
       lc__agent_started(c);
       b += m;

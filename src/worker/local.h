@@ -12,9 +12,9 @@
 #include "worker/worker.h"
 
 typedef struct worker_local_config {
-  const char *home;        /* $SKIFF_HOME */
-  const char *sdk_dir;     /* host dir holding the skiff package */
-  const char *init_path;   /* static skiff-init */
+  const char *home;      /* $SKIFF_HOME */
+  const char *sdk_dir;   /* host dir holding the skiff package */
+  const char *init_path; /* static skiff-init */
   /* Each container's runner socket lives alone in <run_dir>/ct/<id>/,
    * mounted read-only at /skiff/run in that container only. */
   const char *run_dir;
@@ -22,8 +22,7 @@ typedef struct worker_local_config {
    * exists); called when a start is asked for, so that a failure fails the
    * start. runner_close ends it when the container is gone. Both NULL: no
    * socket (the directory is still made and mounted). */
-  int (*runner_open)(void *ctx, const char *id, const char *path,
-                     err_t *err);
+  int (*runner_open)(void *ctx, const char *id, const char *path, err_t *err);
   void (*runner_close)(void *ctx, const char *id);
   void *runner_ctx;
   const char *cgroup_root; /* NULL: /sys/fs/cgroup */

@@ -34,16 +34,16 @@ typedef struct lp {
    * master, for both directions; in and err are unused. */
   uv_pipe_t in, out, err;
   bool in_open, out_open, err_open;
-  int handles; /* ours that are not closed yet */
-  int writes;  /* stdin writes in flight */
+  int handles;   /* ours that are not closed yet */
+  int writes;    /* stdin writes in flight */
   buf_t pending; /* stdin written before the pipe or pty exists */
   bool eof_asked;
   uint16_t rows, cols; /* a resize asked for before the pty came */
   /* gVisor (c->gvisor): what to run until it is started with `runsc exec`,
    * then that host process and its pidfd, watched by gpoll. */
   char **argv, **envp, *cwd;
-  pid_t gpid;  /* 0: none (not started, or reaped) */
-  int gpidfd;  /* -1: none */
+  pid_t gpid; /* 0: none (not started, or reaped) */
+  int gpidfd; /* -1: none */
   uv_poll_t gpoll;
   bool gpoll_open;
   char ipid_file[256]; /* its pid inside gVisor, written by runsc */
@@ -86,8 +86,7 @@ static void emit_exited(lp_t *p, int code) {
   p->exited = true;
   const wk_events_t *ev = p->c->w->base.events;
   if (ev && ev->exec_exited)
-    ev->exec_exited(p->c->w->base.ctx, &p->c->w->base, p->c->data, p->id,
-                    code);
+    ev->exec_exited(p->c->w->base.ctx, &p->c->w->base, p->c->data, p->id, code);
 }
 
 /* ---- process handles ---- */
@@ -289,10 +288,10 @@ static void on_gvisor_exit(uv_poll_t *h, int status, int events) {
   }
   if (r == 0) return; /* not yet */
   p->gpid = 0;
-  int code = r < 0                ? 137
-             : WIFEXITED(st)      ? WEXITSTATUS(st)
-             : WIFSIGNALED(st)    ? 128 + WTERMSIG(st)
-                                  : 1;
+  int code = r < 0             ? 137
+             : WIFEXITED(st)   ? WEXITSTATUS(st)
+             : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+                               : 1;
   /* runsc exec exits 128 when it loses the sandbox (its container was
    * killed): the process went with it, as SIGKILL's 137 says elsewhere. */
   if (code == 128 && p->c->killed) code = 137;
@@ -310,8 +309,8 @@ static void flush_pending(lp_t *p);
 static int lp_send_gvisor(lp_t *p, err_t *err) {
   lc_t *c = p->c;
   rt_exec_proc_t x;
-  int rc = rt_gvisor_exec(c->w->rt, c->id, p->argv, p->envp, p->cwd, p->pty,
-                          &x, err);
+  int rc = rt_gvisor_exec(c->w->rt, c->id, p->argv, p->envp, p->cwd, p->pty, &x,
+                          err);
   if (rc < 0) return rc;
   p->sent = true;
   p->gpid = x.pid;
@@ -365,10 +364,8 @@ static int lp_send(lp_t *p, err_t *err) {
     lp_init(p, &p->out, &p->out_open, out[0]);
     lp_init(p, &p->err, &p->err_open, er[0]);
     in[1] = out[0] = er[0] = -1;
-    if (p->out_open)
-      uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
-    if (p->err_open)
-      uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read);
+    if (p->out_open) uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
+    if (p->err_open) uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read);
     flush_pending(p);
   }
 out:
@@ -534,8 +531,7 @@ void lc__agent_free_unstarted(lc_t *c) {
 
 /* ---- commands ---- */
 
-static int agent_of(wk_worker_t *base, const char *id, lc_t **out,
-                    err_t *err) {
+static int agent_of(wk_worker_t *base, const char *id, lc_t **out, err_t *err) {
   lc_t *c = lc__find((worker_local_t *)base, id);
   if (!c || c->exited)
     return err_set(err, -ENOENT, "container %s is not on this worker", id);
@@ -604,8 +600,8 @@ int lc__exec(wk_worker_t *base, const char *id, uint32_t proc,
   return 0;
 }
 
-static int proc_of(wk_worker_t *base, const char *id, uint32_t proc,
-                   lp_t **out, err_t *err) {
+static int proc_of(wk_worker_t *base, const char *id, uint32_t proc, lp_t **out,
+                   err_t *err) {
   lc_t *c = NULL;
   int rc = agent_of(base, id, &c, err);
   if (rc < 0) return rc;
@@ -636,8 +632,8 @@ int lc__stdin_write(wk_worker_t *base, const char *id, uint32_t proc,
   return 0;
 }
 
-int lc__resize(wk_worker_t *base, const char *id, uint32_t proc,
-               uint16_t rows, uint16_t cols, err_t *err) {
+int lc__resize(wk_worker_t *base, const char *id, uint32_t proc, uint16_t rows,
+               uint16_t cols, err_t *err) {
   lp_t *p;
   int rc = proc_of(base, id, proc, &p, err);
   if (rc < 0) return rc;
@@ -689,8 +685,8 @@ static int gvisor_signal(lp_t *p, int sig, err_t *err) {
   close(k.pidfd);
   unlink(k.ipid_file);
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    return err_set(err, -ESRCH, "process %u: signal %d did not reach it",
-                   p->id, sig);
+    return err_set(err, -ESRCH, "process %u: signal %d did not reach it", p->id,
+                   sig);
   return 0;
 }
 
@@ -699,7 +695,8 @@ int lc__proc_signal(wk_worker_t *base, const char *id, uint32_t proc, int sig,
   lp_t *p;
   int rc = proc_of(base, id, proc, &p, err);
   if (rc < 0) return rc;
-  if (!p->sent) return err_set(err, -EAGAIN, "process %u is not running yet", proc);
+  if (!p->sent)
+    return err_set(err, -EAGAIN, "process %u is not running yet", proc);
   if (p->c->gvisor) return gvisor_signal(p, sig, err);
   ska_msg_t m = {.type = SKA_SIGNAL, .id = proc, .arg = sig};
   return send_msg(p->c, &m, sizeof m, NULL, 0, err);
@@ -746,7 +743,7 @@ static void on_relay_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     return;
   }
   uv_stream_t *to = s == (uv_stream_t *)&k->outer ? (uv_stream_t *)&k->inner
-                                                   : (uv_stream_t *)&k->outer;
+                                                  : (uv_stream_t *)&k->outer;
   rwreq_t *w = xmalloc(sizeof *w + (size_t)n);
   w->k = k;
   memcpy(w->data, buf->base, (size_t)n);
@@ -851,8 +848,7 @@ int lc__tunnel(wk_worker_t *base, const char *id, int port, int *host_port,
     return err_set(err, -EINVAL, "port %d is not a TCP port", port);
   if (c->gvisor)
     return err_set(err, -ENOTSUP,
-                   "container %s: tunnels are not available under gVisor",
-                   id);
+                   "container %s: tunnels are not available under gVisor", id);
   ltun_t *t = xcalloc(1, sizeof *t);
   t->c = c;
   t->port = port;
@@ -889,8 +885,8 @@ int lc__fs(wk_worker_t *base, const char *id, const wk_fs_req_t *req,
                    "file operations are not available under gvisor yet; use "
                    "exec");
   if (!c->started)
-    return err_set(err, -EAGAIN,
-                   "container %s is still starting; try again", id);
+    return err_set(err, -EAGAIN, "container %s is still starting; try again",
+                   id);
   return wk_fs_run(c->proc.pid, req, res, err);
 }
 
@@ -910,8 +906,8 @@ int lc__snapshot(wk_worker_t *base, const char *id, const char *dest_dir,
   if (c->gvisor) {
     /* With a disk cap gVisor's upper layer is a tmpfs in the private mount
      * namespace of the container's supervisor (runtime/gvisor.c). */
-    char *disk = xasprintf("/proc/%d/root%s/disk/upper", (int)c->proc.pid,
-                           c->bundle);
+    char *disk =
+        xasprintf("/proc/%d/root%s/disk/upper", (int)c->proc.pid, c->bundle);
     if (access(disk, F_OK) == 0) {
       free(src);
       src = xasprintf("%s/.", disk);

@@ -61,7 +61,6 @@ struct worker_local {
   char cgroup_parent[32];
 };
 
-
 /* local.c */
 void lc__handle_closed(uv_handle_t *h); /* counts a handle of c down */
 /* Counts one of c's handles down; c is freed with its last one. */
@@ -75,8 +74,8 @@ void lc__agent_started(lc_t *c);
 void lc__agent_ended(lc_t *c, bool emit);
 /* A queued container dropped before it ran: frees its processes. */
 void lc__agent_free_unstarted(lc_t *c);
-int lc__exec(wk_worker_t *w, const char *id, uint32_t proc,
-             const wk_exec_t *ex, err_t *err);
+int lc__exec(wk_worker_t *w, const char *id, uint32_t proc, const wk_exec_t *ex,
+             err_t *err);
 int lc__stdin_write(wk_worker_t *w, const char *id, uint32_t proc,
                     const void *data, size_t len, bool eof, err_t *err);
 int lc__resize(wk_worker_t *w, const char *id, uint32_t proc, uint16_t rows,

@@ -61,7 +61,6 @@ static void spec_init(rt_spec_t *s, const char *id, char *const *argv) {
   s->isolation = RT_ISOLATION_GVISOR;
 }
 
-
 static void start_ok(const rt_spec_t *s, rt_proc_t *p) {
   err_t err = ERR_INIT;
   int rc = rt_container_start(rt, s, p, &err);

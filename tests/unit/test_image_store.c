@@ -131,8 +131,7 @@ static bool exists(const char *dir, const char *rel) {
 
 /* Not inlined: GCC's -Wdangling-pointer (Release) then takes the returned
  * buffer for this function's local. */
-__attribute__((noinline)) static char *slurp(const char *dir,
-                                              const char *rel) {
+__attribute__((noinline)) static char *slurp(const char *dir, const char *rel) {
   char *p = xasprintf("%s/%s", dir, rel);
   char *text = NULL;
   if (read_file(p, &text, NULL, &err) < 0) fail_msg("%s", err.msg);

@@ -63,12 +63,12 @@ static const char probe_py[] =
     "    except Exception as e:\n"
     "        print(a, 'fail', type(e).__name__)\n";
 
-#define REQUIRE_RT()                                          \
-  do {                                                        \
-    if (!rt) {                                                \
+#define REQUIRE_RT()                                           \
+  do {                                                         \
+    if (!rt) {                                                 \
       print_message("skipped: the network tests need root\n"); \
-      skip();                                                 \
-    }                                                         \
+      skip();                                                  \
+    }                                                          \
   } while (0)
 
 /* Output of a shell command in the test's namespace. */
@@ -136,7 +136,8 @@ static int listen_in(int nsfd, const char *addr, int port) {
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, listen_thread, &a), 0);
   pthread_join(t, NULL);
-  if (a.fd < 0) fprintf(stderr, "listen %s:%d: %s\n", addr, port, strerror(a.err));
+  if (a.fd < 0)
+    fprintf(stderr, "listen %s:%d: %s\n", addr, port, strerror(a.err));
   assert_true(a.fd >= 0);
   return a.fd;
 }
@@ -152,7 +153,8 @@ static int accepted(int lfd, char peer[INET_ADDRSTRLEN]) {
       assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
       return n;
     }
-    if (n++ == 0 && peer) inet_ntop(AF_INET, &sa.sin_addr, peer, INET_ADDRSTRLEN);
+    if (n++ == 0 && peer)
+      inet_ntop(AF_INET, &sa.sin_addr, peer, INET_ADDRSTRLEN);
     close(c);
   }
 }
@@ -215,7 +217,8 @@ static void ct_destroy(ct_t *c) {
   kill(c->proc.pid, SIGKILL);
   waitpid(c->proc.pid, NULL, 0);
   err_t err = ERR_INIT;
-  assert_int_equal(rt_container_destroy(rt, c->id, c->spec.bundle_dir, &err), 0);
+  assert_int_equal(rt_container_destroy(rt, c->id, c->spec.bundle_dir, &err),
+                   0);
   close(c->proc.stdout_fd);
   close(c->proc.stderr_fd);
   close(c->proc.pidfd);
@@ -226,7 +229,8 @@ static void ct_destroy(ct_t *c) {
 /* Runs the probe (after a shell prelude) in a new container; its output. */
 static char *probe(rt_net_mode_t mode, const char *const *allow, size_t n_allow,
                    const char *prelude, const char *targets) {
-  char *script = xasprintf("%s; /usr/bin/python3 -c \"$0\" %s", prelude, targets);
+  char *script =
+      xasprintf("%s; /usr/bin/python3 -c \"$0\" %s", prelude, targets);
   char *argv[] = {"/bin/sh", "-c", script, (char *)probe_py, NULL};
   /* sh -c SCRIPT ARG0: $0 is the python source */
   ct_t c;
@@ -278,9 +282,10 @@ static void test_bridge_isolation(void **state) {
   /* The outside. */
   int l_out = listen_in(outside_ns, "0.0.0.0", 7002);
 
-  char *targets = xasprintf("%s:7000 10.88.0.1:7001 127.0.0.1:7001 "
-                            "192.0.2.1:7001 192.0.2.2:7002",
-                            a_addr);
+  char *targets = xasprintf(
+      "%s:7000 10.88.0.1:7001 127.0.0.1:7001 "
+      "192.0.2.1:7001 192.0.2.2:7002",
+      a_addr);
   char *out = probe(RT_NET_BRIDGE, NULL, 0,
                     "ls /sys/class/net | tr '\\n' ' '; echo; "
                     "ip -o -4 addr show dev eth0; ip route show default",
@@ -364,8 +369,8 @@ static void test_allowlist(void **state) {
   REQUIRE_RT();
   int l_out = listen_in(outside_ns, "0.0.0.0", 7004);
   const char *allow[] = {"192.0.2.2/32", "198.51.100.0/24"};
-  char *out = probe(RT_NET_BRIDGE, allow, 2, "true",
-                    "192.0.2.2:7004 192.0.2.3:7004");
+  char *out =
+      probe(RT_NET_BRIDGE, allow, 2, "true", "192.0.2.2:7004 192.0.2.3:7004");
   assert_non_null(strstr(out, "192.0.2.2:7004 ok"));
   assert_non_null(strstr(out, "192.0.2.3:7004 fail"));
   char peer[INET_ADDRSTRLEN] = "";
@@ -477,8 +482,12 @@ static void test_not_enabled(void **state) {
   char *id = xasprintf("ct-n%d-%d", (int)getpid(), ++seq);
   char *bundle = xasprintf("%s/containers/%s", tmpdir, id);
   char *argv[] = {"/bin/true", NULL};
-  rt_spec_t s = {.id = id, .bundle_dir = bundle, .lower_dir = "/",
-                 .init_path = init_bin, .argv = argv, .envp = env_default,
+  rt_spec_t s = {.id = id,
+                 .bundle_dir = bundle,
+                 .lower_dir = "/",
+                 .init_path = init_bin,
+                 .argv = argv,
+                 .envp = env_default,
                  .net = {.mode = RT_NET_BRIDGE}};
   rt_proc_t p;
   assert_int_equal(rt_container_start(r2, &s, &p, &err), -ENOTCONN);
@@ -494,8 +503,9 @@ static void test_not_enabled(void **state) {
  * and the bridge. */
 static void test_disable_and_stale(void **state) {
   REQUIRE_RT();
-  sh_ok("ip link add sk-stale type veth peer name sk-stale-p && "
-        "ip link set sk-stale master skiff0");
+  sh_ok(
+      "ip link add sk-stale type veth peer name sk-stale-p && "
+      "ip link set sk-stale master skiff0");
   rt_config_t cfg = {.cgroup_parent = parent};
   rt_t *r2 = NULL;
   err_t err = ERR_INIT;

@@ -92,9 +92,8 @@ typedef struct exec_record {
   bool after_exited;
 } exec_record_t;
 
-static void ev_exec_output(void *ctx, wk_worker_t *w, void *data,
-                           uint32_t proc, int stream, const char *bytes,
-                           size_t len) {
+static void ev_exec_output(void *ctx, wk_worker_t *w, void *data, uint32_t proc,
+                           int stream, const char *bytes, size_t len) {
   exec_record_t *r = data;
   if (proc >= 4) return;
   if (r->base.exited) r->after_exited = true;
@@ -104,8 +103,8 @@ static void ev_exec_output(void *ctx, wk_worker_t *w, void *data,
     buf_append(&r->out[proc], bytes, len);
 }
 
-static void ev_exec_exited(void *ctx, wk_worker_t *w, void *data,
-                           uint32_t proc, int code) {
+static void ev_exec_exited(void *ctx, wk_worker_t *w, void *data, uint32_t proc,
+                           int code) {
   exec_record_t *r = data;
   if (proc >= 4) return;
   if (r->base.exited) r->after_exited = true;
@@ -539,10 +538,8 @@ static void test_exec_agent(void **state) {
   wk_exec_t ex = {.argv = cat, .envp = env_default};
   assert_int_equal(l.w->ops->exec(l.w, "ct-seam-agent", 1, &ex, &err), 0);
   assert_int_equal(
-      l.w->ops->stdin_write(l.w, "ct-seam-agent", 1, "hi\n", 3, true, &err),
-      0);
-  assert_int_equal(l.w->ops->exec(l.w, "ct-seam-agent", 1, &ex, &err),
-                   -EEXIST);
+      l.w->ops->stdin_write(l.w, "ct-seam-agent", 1, "hi\n", 3, true, &err), 0);
+  assert_int_equal(l.w->ops->exec(l.w, "ct-seam-agent", 1, &ex, &err), -EEXIST);
   assert_int_equal(l.w->ops->exec(l.w, "ct-nope", 2, &ex, &err), -ENOENT);
   uint64_t end = now_mono_ms() + 20000;
   while (!(r.ended[1] && r.eofs[1] == 2) && now_mono_ms() < end)
@@ -566,8 +563,7 @@ static void test_exec_agent(void **state) {
   char *sl[] = {"/bin/sleep", "100", NULL};
   wk_spec_t s2 = spec_for(&l, "ct-seam-plain", sl);
   assert_int_equal(wk_start(l.w, &s2, &plain, &err), 0);
-  assert_int_equal(l.w->ops->exec(l.w, "ct-seam-plain", 1, &ex, &err),
-                   -EINVAL);
+  assert_int_equal(l.w->ops->exec(l.w, "ct-seam-plain", 1, &ex, &err), -EINVAL);
   assert_non_null(strstr(err.msg, "no exec agent"));
   assert_int_equal(wk_signal(l.w, "ct-seam-plain", WK_KILL, 1, &err), 0);
   run_until_exited(&l, &plain);
