@@ -810,8 +810,11 @@ static int run_op(const op_t *op, const plan_t *p, const child_fds_t *fds) {
       return rt__confine_apply(&p->confine);
     case OP_SETID:
       /* The parent wrote uid_map and gid_map before releasing us. */
-      if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 ||
-          setresuid(0, 0, 0) < 0)
+      /* Raw system calls: glibc's wrappers would signal the threads of
+       * the process we were cloned from (they are not ours) and wait. */
+      if (syscall(SYS_setgroups, 0, NULL) < 0 ||
+          syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+          syscall(SYS_setresuid, 0, 0, 0) < 0)
         return -1;
       /* A change of credentials clears the parent-death signal. */
       return prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -999,6 +1002,7 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   int stdout_r = -1, stderr_r = -1, pidfd = -1;
   pid_t pid = -1;
   bool made_net = false; /* net.c */
+  bool clone_locked = false;
   static const char *const subdirs[] = {"rootfs", "upper", "work", "scaffold",
                                         "disk"};
 
@@ -1018,10 +1022,15 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   }
   if (ux.on) {
     if ((rc = rt__userns_take(&rt->userns, &lock_fd, &ux.uid, &ux.gid, err)) <
-            0 ||
-        (rc = rt__userns_fd(ux.uid, ux.gid, true, &ux.ns_layers, err)) < 0 ||
-        (rc = rt__userns_fd(ux.uid, ux.gid, false, &ux.ns_binds, err)) < 0)
+        0)
       goto fail;
+    /* A helper of another thread's start must not inherit our helper's
+     * pipe (each would wait for the other's EOF): see rt.clone_lock. */
+    pthread_mutex_lock(&rt->clone_lock);
+    if ((rc = rt__userns_fd(ux.uid, ux.gid, true, &ux.ns_layers, err)) == 0)
+      rc = rt__userns_fd(ux.uid, ux.gid, false, &ux.ns_binds, err);
+    pthread_mutex_unlock(&rt->clone_lock);
+    if (rc < 0) goto fail;
   }
   rc = build_plan(rt, spec, bundle, &ux, &plan, err);
   if (rc < 0 && ux.idmap_failed && rt->userns_fallback) {
@@ -1058,6 +1067,9 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   made_cgroup = true;
 
   int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, sync_p[2] = {-1, -1}, rep_p[2];
+  /* Released once the child's ends are closed here (see rt.clone_lock). */
+  pthread_mutex_lock(&rt->clone_lock);
+  clone_locked = true;
   /* sync is a socket pair so that the parent can send with MSG_NOSIGNAL:
    * a child that already died must not SIGPIPE the caller. */
   if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 ||
@@ -1097,6 +1109,8 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   close_fd(&fds.stdout_w);
   close_fd(&fds.stderr_w);
   close_fd(&fds.stdin_fd);
+  pthread_mutex_unlock(&rt->clone_lock);
+  clone_locked = false;
   if (pidfd < 0) {
     rc = err_sys(err, -errno, "cannot open a pidfd for pid %d", (int)pid);
     goto fail;
@@ -1163,6 +1177,12 @@ fail:
     kill(pid, SIGKILL);
     reap(pid);
   }
+  close_fd(&fds.sync_r);
+  close_fd(&fds.report_w);
+  close_fd(&fds.stdout_w);
+  close_fd(&fds.stderr_w);
+  close_fd(&fds.stdin_fd);
+  if (clone_locked) pthread_mutex_unlock(&rt->clone_lock);
   close_fd(&ux.ns_layers);
   close_fd(&ux.ns_binds);
   close_fd(&lock_fd);

@@ -650,10 +650,11 @@ bool rt_net_enabled(const rt_t *rt) {
 
 int rt_net_container_addr(rt_t *rt, const char *id, char out[INET_ADDRSTRLEN]) {
   ct_net_t *c = NULL;
+  pthread_mutex_lock(&rt->lock);
   if (rt->net) HASH_FIND_STR(rt->net->cts, id, c);
-  if (!c) return -ENOENT;
-  dotted(c->addr, out);
-  return 0;
+  if (c) dotted(c->addr, out);
+  pthread_mutex_unlock(&rt->lock);
+  return c ? 0 : -ENOENT;
 }
 
 /* Inside the container's namespace: eth0's address, eth0 up, the default
@@ -683,9 +684,20 @@ static int configure_inside(rt_net_t *n, int nsfd, uint32_t a, err_t *err) {
   return 0;
 }
 
+static int attach_locked(rt_t *rt, const char *id, const rt_net_spec_t *spec,
+                         pid_t pid, err_t *err);
+
 int rt_net__attach(rt_t *rt, const char *id, const rt_net_spec_t *spec,
                    pid_t pid, err_t *err) {
   if (!spec || spec->mode != RT_NET_BRIDGE) return 0;
+  pthread_mutex_lock(&rt->lock);
+  int rc = attach_locked(rt, id, spec, pid, err);
+  pthread_mutex_unlock(&rt->lock);
+  return rc;
+}
+
+static int attach_locked(rt_t *rt, const char *id, const rt_net_spec_t *spec,
+                         pid_t pid, err_t *err) {
   int rc = rt_net_spec_check(spec, err);
   if (rc < 0) return rc;
   rt_net_t *n = rt->net;
@@ -756,6 +768,8 @@ static void detach(rt_net_t *n, ct_net_t *c) {
 
 void rt_net__detach(rt_t *rt, const char *id) {
   ct_net_t *c = NULL;
+  pthread_mutex_lock(&rt->lock);
   if (rt->net) HASH_FIND_STR(rt->net->cts, id, c);
   if (c) detach(rt->net, c);
+  pthread_mutex_unlock(&rt->lock);
 }

@@ -57,6 +57,8 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
     return rc;
   }
   rt_t *rt = xcalloc(1, sizeof *rt);
+  pthread_mutex_init(&rt->lock, NULL);
+  pthread_mutex_init(&rt->clone_lock, NULL);
   rt->cg_root = xstrdup(root);
   rt->cg_parent = xstrdup(parent);
   rt->cg = cg;
@@ -91,21 +93,25 @@ bool rt_userns_enabled(const rt_t *rt) {
 }
 
 void rt__slot_keep(rt_t *rt, const char *id, int lock_fd) {
+  pthread_mutex_lock(&rt->lock);
   if (rt->n_slots == rt->cap_slots)
     rt->slots = xrealloc(
         rt->slots, (rt->cap_slots = rt->cap_slots ? rt->cap_slots * 2 : 16) *
                        sizeof *rt->slots);
   rt->slots[rt->n_slots++] = (struct rt_slot){xstrdup(id), lock_fd};
+  pthread_mutex_unlock(&rt->lock);
 }
 
 void rt__slot_free(rt_t *rt, const char *id) {
+  pthread_mutex_lock(&rt->lock);
   for (size_t i = 0; i < rt->n_slots; i++) {
     if (strcmp(rt->slots[i].id, id)) continue;
     free(rt->slots[i].id);
     close(rt->slots[i].lock_fd);
     rt->slots[i] = rt->slots[--rt->n_slots];
-    return;
+    break;
   }
+  pthread_mutex_unlock(&rt->lock);
 }
 
 void rt_remove_parent(rt_t *rt) {
@@ -137,6 +143,8 @@ void rt_free(rt_t *rt) {
   }
   free(rt->slots);
   rt__userns_release(&rt->userns);
+  pthread_mutex_destroy(&rt->lock);
+  pthread_mutex_destroy(&rt->clone_lock);
   free(rt);
 }
 

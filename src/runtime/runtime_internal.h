@@ -3,6 +3,7 @@
 #define SKIFF_RUNTIME_RUNTIME_INTERNAL_H
 
 #include <linux/filter.h>
+#include <pthread.h>
 
 #include "runtime/cgroup.h"
 #include "runtime/net.h"
@@ -30,6 +31,14 @@ struct rt {
                          rt_net_enable */
   /* runsc's path, state dir and flags (gvisor.c) */
   struct rt_gvisor *gvisor;
+  /* rt_container_start runs on several threads at once (the worker's
+   * starts): lock guards what starts share (slots, the network's
+   * containers and addresses, its netlink and nft contexts). */
+  pthread_mutex_t lock;
+  /* Held from a start's pipes to its parent closing the child's ends of
+   * them, so that a container cloned meanwhile on another thread never
+   * holds a copy of them (its report pipe would not reach EOF at exec). */
+  pthread_mutex_t clone_lock;
 };
 
 /* Detaches a leftover rootfs mount and removes the bundle dir. */

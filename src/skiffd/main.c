@@ -661,6 +661,10 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  /* libuv's pool runs up to 8 container starts at once (worker/local.c)
+   * and the store's flushes: 12 threads rather than libuv's 4, read at its
+   * first use. The environment still decides when it says. */
+  setenv("UV_THREADPOOL_SIZE", "12", 0);
   daemon_state_t d = {0};
   d.loop = uv_default_loop();
   char *store_url = o.store_url ? xstrdup(o.store_url)

@@ -147,6 +147,8 @@ static lc_t *queue_pop(worker_local_t *w) {
 lc_t *lc__find(worker_local_t *w, const char *id) {
   for (lc_t *c = w->live; c; c = c->next)
     if (!strcmp(c->id, id)) return c;
+  for (lc_t *c = w->launching; c; c = c->next)
+    if (!strcmp(c->id, id)) return c;
   for (lc_t *c = w->queued; c; c = c->next)
     if (!strcmp(c->id, id)) return c;
   return NULL;
@@ -363,34 +365,33 @@ static void to_rt_spec(worker_local_t *w, lc_t *c, rt_spec_t *rs,
   *mounts_out = mounts;
 }
 
-/* Clones a queued container; reports started, or exited when it cannot. */
-static void launch(worker_local_t *w, lc_t *c) {
-  if (c->killed) { /* signalled while queued: it never runs */
-    wk_exit_t ex = {.end = WK_KILLED, .kill_reason = c->kill_reason};
-    emit_exited(c, &ex);
-    lc_free_unstarted(c);
-    return;
-  }
-  rt_spec_t rs;
-  rt_mount_t *mounts;
-  to_rt_spec(w, c, &rs, &mounts);
-  err_t err = ERR_INIT;
-  int chan[2] = {-1, -1}, rc = 0;
-  if (c->spec->agent && !c->gvisor) {
-    /* skiff-init's end becomes its fd 3 (the exec agent); ours stays. */
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
-                   chan) < 0)
-      rc = err_sys(&err, -errno, "container %s: exec agent channel", c->id);
-    else
-      rs.ctl_fd = chan[1];
-  }
-  if (rc == 0) rc = rt_container_start(w->rt, &rs, &c->proc, &err);
-  free(mounts);
-  if (chan[1] >= 0) close(chan[1]);
-  if (rc < 0 && chan[0] >= 0) close(chan[0]);
-  if (rc == 0) c->agent_fd = chan[0];
-  if (rc < 0) {
-    wk_exit_t ex = {.end = WK_START_FAILED, .message = err.msg};
+/* At most this many starts run at once on libuv's pool: each spends most of
+ * its time asleep (the cgroup move waits for an RCU grace period, the child
+ * sets up its mounts), so they overlap well, and the pool keeps threads
+ * free for the store's flushes. */
+#define LC_MAX_LAUNCHING 8
+
+static void unlink_launching(worker_local_t *w, lc_t *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (w->launching == c)
+    w->launching = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  w->n_launching--;
+}
+
+/* What a start leaves behind when rt_container_start has returned: the
+ * container is live, or reported as failed and freed. */
+static void launched(worker_local_t *w, lc_t *c) {
+  free(c->mounts);
+  c->mounts = NULL;
+  if (c->chan[1] >= 0) close(c->chan[1]);
+  if (c->start_rc < 0 && c->chan[0] >= 0) close(c->chan[0]);
+  if (c->start_rc == 0) c->agent_fd = c->chan[0];
+  c->chan[0] = c->chan[1] = -1;
+  if (c->start_rc < 0) {
+    wk_exit_t ex = {.end = WK_START_FAILED, .message = c->start_err.msg};
     emit_exited(c, &ex);
     lc_free_unstarted(c);
     return;
@@ -417,20 +418,97 @@ static void launch(worker_local_t *w, lc_t *c) {
     c->ready = true;
     lc__agent_started(c);
   }
+  /* Signalled while it launched: it ends now, reported as killed. */
+  if (c->killed) kill_now(c);
 }
 
-/* Starts what was queued before this round; starts asked for by the event
- * callbacks of this round wait for the next one. */
+static void launch_work(uv_work_t *req) {
+  lc_t *c = req->data;
+  c->start_rc = rt_container_start(c->w->rt, &c->rs, &c->proc, &c->start_err);
+  pthread_mutex_lock(&c->w->mu);
+  c->w->n_working--;
+  pthread_cond_signal(&c->w->cv);
+  pthread_mutex_unlock(&c->w->mu);
+}
+
+static void on_idle(uv_idle_t *h);
+
+static void launch_after(uv_work_t *req, int status) {
+  (void)status; /* never cancelled */
+  lc_t *c = req->data;
+  if (c->abandoned) { /* local_close cleaned it up */
+    free(c);
+    return;
+  }
+  worker_local_t *w = c->w;
+  unlink_launching(w, c);
+  launched(w, c);
+  if (w->queued) uv_idle_start(&w->idle, on_idle);
+}
+
+/* Starts a queued container: gVisor's on this thread (runsc is a process
+ * of its own), the others on the pool; reports started, or exited when it
+ * cannot. */
+static void launch(worker_local_t *w, lc_t *c) {
+  if (c->killed) { /* signalled while queued: it never runs */
+    wk_exit_t ex = {.end = WK_KILLED, .kill_reason = c->kill_reason};
+    emit_exited(c, &ex);
+    lc_free_unstarted(c);
+    return;
+  }
+  to_rt_spec(w, c, &c->rs, &c->mounts);
+  c->start_err = (err_t)ERR_INIT;
+  c->chan[0] = c->chan[1] = -1;
+  c->start_rc = 0;
+  if (c->spec->agent && !c->gvisor) {
+    /* skiff-init's end becomes its fd 3 (the exec agent); ours stays. */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                   c->chan) < 0)
+      c->start_rc =
+          err_sys(&c->start_err, -errno, "container %s: exec agent channel",
+                  c->id);
+    else
+      c->rs.ctl_fd = c->chan[1];
+  }
+  if (c->start_rc == 0 && !c->gvisor) {
+    c->work.data = c;
+    pthread_mutex_lock(&w->mu);
+    w->n_working++;
+    pthread_mutex_unlock(&w->mu);
+    if (uv_queue_work(w->loop, &c->work, launch_work, launch_after) == 0) {
+      c->prev = NULL;
+      c->next = w->launching;
+      if (w->launching) w->launching->prev = c;
+      w->launching = c;
+      w->n_launching++;
+      return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->n_working--;
+    pthread_mutex_unlock(&w->mu);
+  }
+  if (c->start_rc == 0)
+    c->start_rc = rt_container_start(w->rt, &c->rs, &c->proc, &c->start_err);
+  launched(w, c);
+}
+
+/* Starts what was queued before this round, as many as may launch at
+ * once; starts asked for by the event callbacks of this round wait for the
+ * next one. */
 static void on_idle(uv_idle_t *h) {
   worker_local_t *w = h->data;
   uv_idle_stop(h);
   lc_t *last = w->queued_tail;
-  for (lc_t *c; last && (c = queue_pop(w));) {
+  while (last && w->n_launching < LC_MAX_LAUNCHING) {
+    lc_t *c = queue_pop(w);
+    if (!c) break;
     bool end = c == last;
     launch(w, c);
     if (end) break;
   }
-  if (w->queued) uv_idle_start(&w->idle, on_idle);
+  /* Full: launch_after starts the idle again as launches end. */
+  if (w->queued && w->n_launching < LC_MAX_LAUNCHING)
+    uv_idle_start(&w->idle, on_idle);
 }
 
 /* ---- commands ---- */
@@ -529,13 +607,42 @@ static int local_stop(wk_worker_t *base, const char *id, uint64_t grace_ms,
 }
 
 static void on_idle_closed(uv_handle_t *h) {
-  free(h->data);
+  worker_local_t *w = h->data;
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  free(w);
 }
 
 static void local_close(wk_worker_t *base) {
   worker_local_t *w = (worker_local_t *)base;
   for (lc_t *c; (c = queue_pop(w));) lc_free_unstarted(c);
   err_t err = ERR_INIT;
+  /* Launches on the pool: wait for their threads, then end what they
+   * started; launch_after only frees them. */
+  pthread_mutex_lock(&w->mu);
+  while (w->n_working > 0) pthread_cond_wait(&w->cv, &w->mu);
+  pthread_mutex_unlock(&w->mu);
+  while (w->launching) {
+    lc_t *c = w->launching;
+    unlink_launching(w, c);
+    if (c->start_rc == 0) {
+      kill(c->proc.pid, SIGKILL);
+      waitpid(c->proc.pid, NULL, 0);
+      rt_container_destroy(w->rt, c->id, c->bundle, &err);
+      err_clear(&err);
+      close(c->proc.pidfd);
+      close(c->proc.stdout_fd);
+      close(c->proc.stderr_fd);
+    }
+    if (c->chan[0] >= 0) close(c->chan[0]);
+    if (c->chan[1] >= 0) close(c->chan[1]);
+    free(c->mounts);
+    runner_sock_close(w, c);
+    lc__agent_free_unstarted(c);
+    wk_spec_free(c->spec);
+    free(c->bundle);
+    c->abandoned = true;
+  }
   while (w->live) {
     lc_t *c = w->live;
     mark_killed(c, 0);
@@ -619,6 +726,8 @@ int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
   w->gpu_total = cfg->gpus >= 0 ? cfg->gpus : count_gpus();
   uv_idle_init(loop, &w->idle);
   w->idle.data = w;
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
   *out = &w->base;
   return 0;
 fail:

@@ -4,6 +4,7 @@
 #ifndef SKIFF_WORKER_LOCAL_INTERNAL_H
 #define SKIFF_WORKER_LOCAL_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <uv.h>
 
@@ -13,7 +14,8 @@
 typedef struct worker_local worker_local_t;
 typedef struct lc lc_t;
 
-/* One container: queued (spec set, not started) or live (started). */
+/* One container: queued (spec set, not started), launching (its clone and
+ * set-up run on a thread of libuv's pool) or live (started). */
 struct lc {
   worker_local_t *w;
   char id[40];
@@ -30,6 +32,14 @@ struct lc {
   bool started;
   bool exited;
   bool killed;
+  /* While launching: the start on the pool's thread and what it needs. */
+  uv_work_t work;
+  rt_spec_t rs;
+  rt_mount_t *mounts;
+  int chan[2];   /* the exec agent's channel: ours, skiff-init's */
+  int start_rc;  /* rt_container_start's, read once the work is done */
+  err_t start_err;
+  bool abandoned; /* the worker closed while it launched */
   int kill_reason;
   lc_t *prev, *next;
   /* The exec agent (spec.agent): the worker's end of skiff-init's control
@@ -55,6 +65,13 @@ struct worker_local {
   lc_t *live;
   lc_t *queued, *queued_tail; /* starts in the order they were asked for */
   uv_idle_t idle;             /* runs the queued starts */
+  lc_t *launching;            /* starts running on the pool's threads */
+  int n_launching;
+  /* n_working: launches whose thread part has not ended; local_close
+   * waits on cv for it to reach 0. */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int n_working;
   double cpu_total;
   uint64_t mem_total_mib;
   int64_t gpu_total;

@@ -306,6 +306,67 @@ static void test_signalled_by_reason(void **state) {
   local_close(&l);
 }
 
+/* More starts than run at once (they launch on libuv's pool, several at a
+ * time): each one starts once, with its own output and status; one
+ * signalled while it launches ends killed, with its reason; and a worker
+ * closed while starts are in flight waits for them and ends them. */
+static void test_many_at_once(void **state) {
+  REQUIRE_ROOT();
+  local_t l;
+  local_open(&l);
+  enum { N = 24 };
+  record_t r[N];
+  memset(r, 0, sizeof r);
+  char ids[N][40], scripts[N][64];
+  err_t err = ERR_INIT;
+  for (int i = 0; i < N; i++) {
+    snprintf(ids[i], sizeof ids[i], "ct-seam-many-%d", i);
+    snprintf(scripts[i], sizeof scripts[i], "echo box %d; exit %d", i, i % 7);
+    char *argv[] = {"/bin/sh", "-c", scripts[i], NULL};
+    wk_spec_t s = spec_for(&l, ids[i], argv);
+    assert_int_equal(wk_start(l.w, &s, &r[i], &err), 0);
+  }
+  /* One round: the first ones launch on the pool; the last one is still
+   * queued or launching, and its kill is kept either way. */
+  uv_run(&l.loop, UV_RUN_NOWAIT);
+  assert_int_equal(wk_signal(l.w, ids[N - 1], WK_KILL, 4, &err), 0);
+  uint64_t end = now_mono_ms() + 60000;
+  for (int i = 0; i < N; i++)
+    while (!r[i].exited && now_mono_ms() < end) uv_run(&l.loop, UV_RUN_ONCE);
+  for (int i = 0; i < N - 1; i++) {
+    assert_int_equal(r[i].exited, 1);
+    assert_int_equal(r[i].started, 1);
+    assert_int_equal(r[i].ex.end, WK_EXITED);
+    assert_int_equal(r[i].ex.code, i % 7);
+    char want[32];
+    snprintf(want, sizeof want, "box %d\n", i);
+    buf_append(&r[i].out, "", 1);
+    assert_string_equal(r[i].out.data, want);
+    buf_free(&r[i].out);
+  }
+  assert_int_equal(r[N - 1].exited, 1);
+  assert_int_equal(r[N - 1].ex.end, WK_KILLED);
+  assert_int_equal(r[N - 1].ex.kill_reason, 4);
+  buf_free(&r[N - 1].out);
+
+  /* Closed with starts in flight: it returns, and nothing is reported
+   * after the close. */
+  record_t late[8];
+  memset(late, 0, sizeof late);
+  for (int i = 0; i < 8; i++) {
+    snprintf(ids[i], sizeof ids[i], "ct-seam-late-%d", i);
+    char *argv[] = {"/bin/sleep", "30", NULL};
+    wk_spec_t s = spec_for(&l, ids[i], argv);
+    assert_int_equal(wk_start(l.w, &s, &late[i], &err), 0);
+  }
+  uv_run(&l.loop, UV_RUN_NOWAIT);
+  local_close(&l);
+  for (int i = 0; i < 8; i++) {
+    assert_int_equal(late[i].exited, 0);
+    buf_free(&late[i].out);
+  }
+}
+
 /* ---- the control plane over a test backend ---- */
 
 /* A worker that runs nothing: it remembers each start and leaves it to the
@@ -579,6 +640,7 @@ int main(void) {
       cmocka_unit_test(test_start_bad_program),
       cmocka_unit_test(test_started_then_exited),
       cmocka_unit_test(test_signalled_by_reason),
+      cmocka_unit_test(test_many_at_once),
       cmocka_unit_test(test_lost_worker),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
