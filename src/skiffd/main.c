@@ -56,6 +56,9 @@ typedef struct daemon_opts {
   /* gVisor: how sandboxes are isolated unless they ask, and runsc. */
   rt_isolation_t sandbox_isolation;
   const char *runsc;
+  /* The warm pool of sandbox containers (worker/local.h). */
+  uint64_t sandbox_warm_pool;
+  double sandbox_warm_ttl_s;
 } daemon_opts_t;
 
 typedef struct daemon_state {
@@ -138,6 +141,11 @@ static void usage(FILE *f) {
       "                         unless they ask (default container)\n"
       "  --runsc PATH           gVisor's runsc (default: runsc on PATH; "
       "$SKIFF_RUNSC)\n"
+      "  --sandbox-warm-pool N  sandbox containers kept started ahead per\n"
+      "                         image and network setting, so that a create\n"
+      "                         takes one at once (default 2; 0 turns it off)\n"
+      "  --sandbox-warm-ttl D   drop an image's warm containers when no\n"
+      "                         sandbox used it for D (default 10m)\n"
       "  --log-level LEVEL      debug, info, warn or error (default info)\n"
       "  --version              print the version and exit\n"
       "  -h, --help             this help\n");
@@ -171,7 +179,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_CLIENT_CONNS,
     O_REQ_TIMEOUT,
     O_SB_ISOLATION,
-    O_RUNSC
+    O_RUNSC,
+    O_SB_WARM,
+    O_SB_WARM_TTL
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -200,6 +210,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
       {"sandbox-isolation", required_argument, NULL, O_SB_ISOLATION},
       {"runsc", required_argument, NULL, O_RUNSC},
+      {"sandbox-warm-pool", required_argument, NULL, O_SB_WARM},
+      {"sandbox-warm-ttl", required_argument, NULL, O_SB_WARM_TTL},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -268,6 +280,26 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
           fprintf(stderr,
                   "skiffd: --max-client-connections must be 1..1000000, got "
                   "'%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_SB_WARM:
+        if (!parse_u64(optarg, &o->sandbox_warm_pool) ||
+            o->sandbox_warm_pool > 256) {
+          fprintf(stderr,
+                  "skiffd: --sandbox-warm-pool must be a count from 0 to 256, "
+                  "got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case O_SB_WARM_TTL:
+        if (!duration_parse(optarg, &o->sandbox_warm_ttl_s) ||
+            o->sandbox_warm_ttl_s < 1 || o->sandbox_warm_ttl_s > 7 * 86400) {
+          fprintf(stderr,
+                  "skiffd: --sandbox-warm-ttl must be a duration from 1s to "
+                  "7d (e.g. 10m), got '%s'\n",
                   optarg);
           return 2;
         }
@@ -621,6 +653,8 @@ int main(int argc, char **argv) {
                      .log_cap_mb = CTL_LOG_CAP_MB,
                      .retention_interval_s = CTL_RETENTION_INTERVAL_S,
                      .gpus = -1,
+                     .sandbox_warm_pool = 2,
+                     .sandbox_warm_ttl_s = 600,
                      .level = LOG_INFO};
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc;
@@ -729,6 +763,9 @@ int main(int argc, char **argv) {
                               .gpus = o.gpus,
                               .net_bridge = o.net_bridge,
                               .net_address = o.net_address,
+                              .sandbox_warm_pool = (int)o.sandbox_warm_pool,
+                              .sandbox_warm_ttl_ms =
+                                  (uint64_t)(o.sandbox_warm_ttl_s * 1000),
                               .runner_open = runner_open,
                               .runner_close = runner_close,
                               .runner_ctx = &d};

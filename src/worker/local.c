@@ -106,7 +106,9 @@ static int enable_network(rt_t *rt, const worker_local_config_t *cfg,
 
 /* ---- events ---- */
 
+/* A pool container is the worker's own until claimed: no events. */
 static void emit_started(lc_t *c) {
+  if (c->pooled) return;
   const wk_events_t *ev = c->w->base.events;
   if (ev && ev->started)
     ev->started(c->w->base.ctx, &c->w->base, c->data, c->proc.pid);
@@ -114,12 +116,14 @@ static void emit_started(lc_t *c) {
 
 static void emit_log(lc_t *c, const char *stream, const char *data,
                      size_t len) {
+  if (c->pooled) return;
   const wk_events_t *ev = c->w->base.events;
   if (ev && ev->log)
     ev->log(c->w->base.ctx, &c->w->base, c->data, stream, data, len);
 }
 
 static void emit_exited(lc_t *c, const wk_exit_t *ex) {
+  if (c->pooled) return;
   const wk_events_t *ev = c->w->base.events;
   if (ev && ev->exited) ev->exited(c->w->base.ctx, &c->w->base, c->data, ex);
 }
@@ -158,12 +162,12 @@ lc_t *lc__find(worker_local_t *w, const char *id) {
 
 /* <run_dir>/ct/<id>/api.sock, alone in its directory. */
 static int runner_sock_open(worker_local_t *w, lc_t *c, err_t *err) {
-  c->run_dir = xasprintf("%s/ct/%s", w->run_dir, c->id);
+  c->run_dir = xasprintf("%s/ct/%s", w->run_dir, c->rt_id);
   int rc = mkdir_p(c->run_dir, 0755, err);
   if (rc < 0) return rc;
   if (!w->runner_open) return 0;
   char *path = xasprintf("%s/api.sock", c->run_dir);
-  rc = w->runner_open(w->runner_ctx, c->id, path, err);
+  rc = w->runner_open(w->runner_ctx, c->rt_id, path, err);
   free(path);
   if (rc < 0) rmdir(c->run_dir);
   return rc;
@@ -171,7 +175,7 @@ static int runner_sock_open(worker_local_t *w, lc_t *c, err_t *err) {
 
 static void runner_sock_close(worker_local_t *w, lc_t *c) {
   if (!c->run_dir) return;
-  if (w->runner_close) w->runner_close(w->runner_ctx, c->id);
+  if (w->runner_close) w->runner_close(w->runner_ctx, c->rt_id);
   char *path = xasprintf("%s/api.sock", c->run_dir);
   unlink(path);
   free(path);
@@ -263,7 +267,7 @@ static void drain(lc_t *c, uv_pipe_t *p, const char *stream) {
 static void classify(worker_local_t *w, lc_t *c, int st, wk_exit_t *ex) {
   err_t err = ERR_INIT;
   bool oom = false;
-  if (rt_container_oom_killed(w->rt, c->id, &oom, &err) < 0)
+  if (rt_container_oom_killed(w->rt, c->rt_id, &oom, &err) < 0)
     err_sink(&err, "container %s: read its cgroup's OOM count", c->id);
   if (oom) {
     ex->end = WK_OOM;
@@ -298,10 +302,18 @@ static void on_exit_poll(uv_poll_t *h, int status, int events) {
   drain(c, &c->out_pipe, "stdout");
   drain(c, &c->err_pipe, "stderr");
   lc__agent_ended(c, true);
+  lc__pool_exited(c);
+  /* Claimed but not reported started yet: it is freed before the idle
+   * callback would see it. */
+  for (lc_t **pp = &w->claimed; *pp; pp = &(*pp)->claim_next)
+    if (*pp == c) {
+      *pp = c->claim_next;
+      break;
+    }
   wk_exit_t ex = {0};
   classify(w, c, st, &ex);
   err_t err = ERR_INIT;
-  if (rt_container_destroy(w->rt, c->id, c->bundle, &err) < 0)
+  if (rt_container_destroy(w->rt, c->rt_id, c->bundle, &err) < 0)
     err_sink(&err, "container %s: cleanup", c->id);
   runner_sock_close(w, c);
   unlink_live(w, c);
@@ -312,7 +324,7 @@ static void on_exit_poll(uv_poll_t *h, int status, int events) {
 
 static void kill_now(lc_t *c) {
   err_t err = ERR_INIT;
-  if (rt_container_kill(c->w->rt, c->id, &err) < 0)
+  if (rt_container_kill(c->w->rt, c->rt_id, &err) < 0)
     err_sink(&err, "container %s: kill", c->id);
   kill(c->proc.pid, SIGKILL);
 }
@@ -392,6 +404,7 @@ static void launched(worker_local_t *w, lc_t *c) {
   c->chan[0] = c->chan[1] = -1;
   if (c->start_rc < 0) {
     wk_exit_t ex = {.end = WK_START_FAILED, .message = c->start_err.msg};
+    lc__pool_failed(c, c->start_err.msg);
     emit_exited(c, &ex);
     lc_free_unstarted(c);
     return;
@@ -419,7 +432,12 @@ static void launched(worker_local_t *w, lc_t *c) {
     lc__agent_started(c);
   }
   /* Signalled while it launched: it ends now, reported as killed. */
-  if (c->killed) kill_now(c);
+  if (c->killed) {
+    lc__pool_failed(c, "stopped while it started");
+    kill_now(c);
+  } else if (c->pooled) {
+    lc__pool_started(c);
+  }
 }
 
 static void launch_work(uv_work_t *req) {
@@ -498,6 +516,13 @@ static void launch(worker_local_t *w, lc_t *c) {
 static void on_idle(uv_idle_t *h) {
   worker_local_t *w = h->data;
   uv_idle_stop(h);
+  /* Claimed pool containers: started, as far as the caller knows, now. */
+  while (w->claimed) {
+    lc_t *c = w->claimed;
+    w->claimed = c->claim_next;
+    c->claim_next = NULL;
+    if (!c->exited) emit_started(c);
+  }
   lc_t *last = w->queued_tail;
   while (last && w->n_launching < LC_MAX_LAUNCHING) {
     lc_t *c = queue_pop(w);
@@ -540,6 +565,21 @@ static int local_start(wk_worker_t *base, const wk_spec_t *spec, void *data,
   if (spec->isolation == RT_ISOLATION_GVISOR &&
       (rc0 = rt_gvisor_check(w->rt, err)) < 0)
     return rc0;
+  if (lc__pool_poolable(w, spec)) {
+    lc_t *c = lc__pool_claim(w, spec, data);
+    if (c) {
+      c->claim_next = w->claimed;
+      w->claimed = c;
+      uv_idle_start(&w->idle, on_idle);
+      return 0;
+    }
+  }
+  lc_t *c;
+  return lc__queue(w, spec, data, &c, err);
+}
+
+int lc__queue(worker_local_t *w, const wk_spec_t *spec, void *data,
+              lc_t **out, err_t *err) {
   lc_t *c = xcalloc(1, sizeof *c);
   c->w = w;
   c->data = data;
@@ -547,6 +587,7 @@ static int local_start(wk_worker_t *base, const wk_spec_t *spec, void *data,
   c->agent = spec->agent;
   c->gvisor = spec->isolation == RT_ISOLATION_GVISOR;
   snprintf(c->id, sizeof c->id, "%s", spec->id);
+  snprintf(c->rt_id, sizeof c->rt_id, "%s", spec->id);
   c->bundle = xasprintf("%s/%s", w->containers_dir, spec->id);
   c->spec = wk_spec_dup(spec);
   int rc = runner_sock_open(w, c, err);
@@ -570,6 +611,7 @@ static int local_start(wk_worker_t *base, const wk_spec_t *spec, void *data,
     w->queued = c;
   w->queued_tail = c;
   uv_idle_start(&w->idle, on_idle);
+  *out = c;
   return 0;
 }
 
@@ -578,6 +620,11 @@ static void mark_killed(lc_t *c, int reason) {
     c->killed = true;
     c->kill_reason = reason;
   }
+}
+
+void lc__kill(lc_t *c) {
+  mark_killed(c, 0);
+  if (c->started && !c->exited) kill_now(c);
 }
 
 static int local_signal(wk_worker_t *base, const char *id, enum wk_signal sig,
@@ -628,7 +675,7 @@ static void local_close(wk_worker_t *base) {
     if (c->start_rc == 0) {
       kill(c->proc.pid, SIGKILL);
       waitpid(c->proc.pid, NULL, 0);
-      rt_container_destroy(w->rt, c->id, c->bundle, &err);
+      rt_container_destroy(w->rt, c->rt_id, c->bundle, &err);
       err_clear(&err);
       close(c->proc.pidfd);
       close(c->proc.stdout_fd);
@@ -648,7 +695,7 @@ static void local_close(wk_worker_t *base) {
     mark_killed(c, 0);
     kill_now(c);
     waitpid(c->proc.pid, NULL, 0);
-    rt_container_destroy(w->rt, c->id, c->bundle, &err);
+    rt_container_destroy(w->rt, c->rt_id, c->bundle, &err);
     err_clear(&err);
     runner_sock_close(w, c);
     unlink_live(w, c);
@@ -658,6 +705,8 @@ static void local_close(wk_worker_t *base) {
     uv_poll_stop(&c->exit_poll);
     close_handles(c);
   }
+  lc__pool_close(w);
+  w->claimed = NULL;
   rt_net_disable(w->rt); /* the bridge and the nft tables */
   rt_remove_parent(w->rt);
   rt_free(w->rt);
@@ -728,6 +777,7 @@ int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
   w->idle.data = w;
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->cv, NULL);
+  lc__pool_init(w, cfg->sandbox_warm_pool, cfg->sandbox_warm_ttl_ms);
   *out = &w->base;
   return 0;
 fail:

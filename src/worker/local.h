@@ -38,6 +38,12 @@ typedef struct worker_local_config {
    * two homes (tests) never share a bridge or its nft tables. */
   const char *net_bridge;
   const char *net_address;
+  /* The warm pool: sandbox containers started ahead per template (image,
+   * profile, network on or off), claimed by the next sandbox of that
+   * template; a template unused for sandbox_warm_ttl_ms (0: 10 min) is
+   * dropped. 0: no pool. */
+  int sandbox_warm_pool;
+  uint64_t sandbox_warm_ttl_ms;
 } worker_local_config_t;
 
 /* Makes the worker (its cgroup parent, the containers' directory) and

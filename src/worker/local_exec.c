@@ -309,7 +309,7 @@ static void flush_pending(lp_t *p);
 static int lp_send_gvisor(lp_t *p, err_t *err) {
   lc_t *c = p->c;
   rt_exec_proc_t x;
-  int rc = rt_gvisor_exec(c->w->rt, c->id, p->argv, p->envp, p->cwd, p->pty, &x,
+  int rc = rt_gvisor_exec(c->w->rt, c->rt_id, p->argv, p->envp, p->cwd, p->pty, &x,
                           err);
   if (rc < 0) return rc;
   p->sent = true;
@@ -674,7 +674,7 @@ static int gvisor_signal(lp_t *p, int sig, err_t *err) {
   char *argv[] = {"/skiff/bin/skiff-init", "--signal-group", s_sig, s_pid,
                   NULL};
   rt_exec_proc_t k;
-  int rc = rt_gvisor_exec(c->w->rt, c->id, argv, NULL, "/", false, &k, err);
+  int rc = rt_gvisor_exec(c->w->rt, c->rt_id, argv, NULL, "/", false, &k, err);
   if (rc < 0) return rc;
   close(k.stdin_fd);
   close(k.stdout_fd);

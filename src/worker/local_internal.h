@@ -13,12 +13,15 @@
 
 typedef struct worker_local worker_local_t;
 typedef struct lc lc_t;
+typedef struct lpool lpool_t; /* local_pool.c */
 
 /* One container: queued (spec set, not started), launching (its clone and
  * set-up run on a thread of libuv's pool) or live (started). */
 struct lc {
   worker_local_t *w;
-  char id[40];
+  char id[40];    /* the control plane's name for it */
+  char rt_id[40]; /* the runtime's (cgroup, bundle, network, runner
+                     socket): id, except for a claimed pool container */
   char *bundle;
   char *run_dir; /* its runner socket's directory, mounted at /skiff/run */
   void *data;
@@ -40,6 +43,12 @@ struct lc {
   int start_rc;  /* rt_container_start's, read once the work is done */
   err_t start_err;
   bool abandoned; /* the worker closed while it launched */
+  /* The warm pool (local_pool.c): pooled until claimed, with no data and
+   * no events; pool is its template while it fills or waits. */
+  bool pooled;
+  lpool_t *pool;
+  lc_t *pool_next;  /* the template's ready list */
+  lc_t *claim_next; /* claimed, its started event not sent yet */
   int kill_reason;
   lc_t *prev, *next;
   /* The exec agent (spec.agent): the worker's end of skiff-init's control
@@ -72,6 +81,12 @@ struct worker_local {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int n_working;
+  /* The warm pool of sandbox containers (local_pool.c). */
+  lpool_t *pools;
+  int pool_target; /* per template; 0: no pool */
+  uint64_t pool_ttl_ms;
+  uv_timer_t pool_timer;
+  lc_t *claimed; /* their started events go from the idle callback */
   double cpu_total;
   uint64_t mem_total_mib;
   int64_t gpu_total;
@@ -79,6 +94,12 @@ struct worker_local {
 };
 
 /* local.c */
+/* Makes a container record for spec and queues its start (what
+ * local_start does after its checks of the id). */
+int lc__queue(worker_local_t *w, const wk_spec_t *spec, void *data,
+              lc_t **out, err_t *err);
+/* Ends c with SIGKILL (queued: it never starts). */
+void lc__kill(lc_t *c);
 void lc__handle_closed(uv_handle_t *h); /* counts a handle of c down */
 /* Counts one of c's handles down; c is freed with its last one. */
 void lc__unref(lc_t *c);
@@ -106,6 +127,18 @@ int lc__fs(wk_worker_t *w, const char *id, const wk_fs_req_t *req,
 int lc__snapshot(wk_worker_t *w, const char *id, const char *dest_dir,
                  err_t *err);
 lc_t *lc__find(worker_local_t *w, const char *id);
+
+/* local_pool.c */
+void lc__pool_init(worker_local_t *w, int target, uint64_t ttl_ms);
+/* Whether a start of spec may take a pool container. */
+bool lc__pool_poolable(const worker_local_t *w, const wk_spec_t *spec);
+/* A ready pool container for spec, renamed to spec->id, given its limits
+ * and data (NULL: none ready: a cold start); the pool is refilled. */
+lc_t *lc__pool_claim(worker_local_t *w, const wk_spec_t *spec, void *data);
+void lc__pool_started(lc_t *c);
+void lc__pool_failed(lc_t *c, const char *why);
+void lc__pool_exited(lc_t *c);
+void lc__pool_close(worker_local_t *w);
 
 /* fs.c: file operations inside the root of the container whose PID 1 is
  * pid (host pid), every path resolved in it (openat2 RESOLVE_IN_ROOT). */
