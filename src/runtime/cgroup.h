@@ -23,6 +23,12 @@ struct cg_backend {
   /* Creates parent/name with limits applied. */
   int (*create)(const char *root, const char *parent, const char *name,
                 const cg_limits_t *lim, err_t *err);
+  /* Rewrites all of lim on the existing group parent/name (a running
+   * container's limits); a missing group is -ENOENT. v1 refuses (-EBUSY)
+   * a memory limit below what the group uses; v2's kernel reclaims and
+   * then OOM-kills in the group instead. */
+  int (*update)(const char *root, const char *parent, const char *name,
+                const cg_limits_t *lim, err_t *err);
   int (*attach)(const char *root, const char *parent, const char *name,
                 pid_t pid, err_t *err);
   /* Number of OOM kills recorded for the group. */

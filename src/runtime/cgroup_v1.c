@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/util.h"
 #include "base/xalloc.h"
 #include "runtime/cgroup.h"
 #include "runtime/cgroup_internal.h"
@@ -43,50 +45,82 @@ int cg__v1_ensure_parent(const char *root, const char *parent, err_t *err) {
   return 0;
 }
 
+/* The kernel refuses (EBUSY) a memory limit it cannot reclaim the group
+ * down to; say how much the group uses so that the caller can pick a
+ * limit that fits. */
+static int memory_busy(const char *dir, const char *file, const char *val,
+                       err_t *err) {
+  /* The memsw limit is measured against memory+swap. */
+  bool memsw = !strncmp(file, "memory.memsw.", 13);
+  _cleanup_free_ char *path = xasprintf(
+      "%s/%s", dir,
+      memsw ? "memory.memsw.usage_in_bytes" : "memory.usage_in_bytes");
+  _cleanup_free_ char *buf = NULL;
+  uint64_t used = 0;
+  bool known = read_file(path, &buf, NULL, NULL) == 0;
+  if (known) buf[strcspn(buf, "\n")] = '\0';
+  if (known && parse_u64(buf, &used))
+    return err_set(err, -EBUSY,
+                   "cannot set the memory limit of cgroup %s to %s bytes: it "
+                   "uses %" PRIu64
+                   " bytes now and the kernel could not reclaim enough; "
+                   "the limit must be at least what the group uses",
+                   dir, val, used);
+  return err_set(err, -EBUSY,
+                 "cannot set the memory limit of cgroup %s to %s bytes: it "
+                 "uses more now and the kernel could not reclaim enough; the "
+                 "limit must be at least what the group uses",
+                 dir, val);
+}
+
+static int write_memory(const char *dir, const char *file, const char *val,
+                        err_t *err) {
+  err_t e2 = ERR_INIT;
+  int rc = cg__write(dir, file, val, NULL, &e2);
+  if (rc == -EBUSY) return memory_busy(dir, file, val, err);
+  if (rc < 0 && err) *err = e2;
+  return rc;
+}
+
+/* memory.memsw.limit_in_bytes (memory+swap) may never be below
+ * memory.limit_in_bytes, or the kernel answers EINVAL: a raise has to
+ * write memsw first, a lowering limit_in_bytes first. Which one a new value
+ * is depends on the current memsw, so try limit_in_bytes first and go the
+ * other way on EINVAL. */
 static int set_memory(const char *dir, uint64_t max, err_t *err) {
-  static const char hint[] =
-      "the memory limit must be at least what the group uses now";
   bool memsw = cg__exists(dir, "memory.memsw.limit_in_bytes");
   char val[32];
   if (max == 0) {
     snprintf(val, sizeof val, "-1");
     /* Raise memsw first: memsw may never be below limit_in_bytes. */
     if (memsw) {
-      int rc = cg__write(dir, "memory.memsw.limit_in_bytes", val, NULL, err);
+      int rc = write_memory(dir, "memory.memsw.limit_in_bytes", val, err);
       if (rc < 0) return rc;
     }
-    return cg__write(dir, "memory.limit_in_bytes", val, NULL, err);
+    return write_memory(dir, "memory.limit_in_bytes", val, err);
   }
   snprintf(val, sizeof val, "%" PRIu64, max);
   err_t e2 = ERR_INIT;
-  int rc = cg__write(dir, "memory.limit_in_bytes", val, hint, &e2);
+  int rc = write_memory(dir, "memory.limit_in_bytes", val, &e2);
   if (rc == -EINVAL && memsw) {
-    /* Raising an existing limit: memsw has to go up first. */
-    rc = cg__write(dir, "memory.memsw.limit_in_bytes", val, hint, err);
+    /* Raising above the current memsw: memsw has to go up first. */
+    rc = write_memory(dir, "memory.memsw.limit_in_bytes", val, err);
     if (rc < 0) return rc;
-    return cg__write(dir, "memory.limit_in_bytes", val, hint, err);
+    return write_memory(dir, "memory.limit_in_bytes", val, err);
   }
   if (rc < 0) {
     if (err) *err = e2;
     return rc;
   }
   /* memory+swap equal to memory: swap cannot be used to dodge the limit. */
-  if (memsw)
-    return cg__write(dir, "memory.memsw.limit_in_bytes", val, hint, err);
+  if (memsw) return write_memory(dir, "memory.memsw.limit_in_bytes", val, err);
   return 0;
 }
 
-static int v1_create(const char *root, const char *parent, const char *name,
-                     const cg_limits_t *lim, err_t *err) {
-  int rc = check_names(parent, name, err);
-  if (rc < 0) return rc;
-  rc = cg__v1_ensure_parent(root, parent, err);
-  if (rc < 0) return rc;
-  for (int i = 0; i < CG_V1_N_CONTROLLERS; i++) {
-    _cleanup_free_ char *dir =
-        group_dir(root, cg__v1_controllers[i], parent, name);
-    if ((rc = cg__mkdir(dir, err)) < 0) return rc;
-  }
+/* Writes the limits into an existing group: what create and update share. */
+static int set_limits(const char *root, const char *parent, const char *name,
+                      const cg_limits_t *lim, err_t *err) {
+  int rc;
   char val[32];
   {
     _cleanup_free_ char *dir = group_dir(root, "cpu", parent, name);
@@ -115,6 +149,38 @@ static int v1_create(const char *root, const char *parent, const char *name,
     if ((rc = cg__write(dir, "pids.max", val, NULL, err)) < 0) return rc;
   }
   return 0;
+}
+
+static int v1_create(const char *root, const char *parent, const char *name,
+                     const cg_limits_t *lim, err_t *err) {
+  int rc = check_names(parent, name, err);
+  if (rc < 0) return rc;
+  rc = cg__v1_ensure_parent(root, parent, err);
+  if (rc < 0) return rc;
+  for (int i = 0; i < CG_V1_N_CONTROLLERS; i++) {
+    _cleanup_free_ char *dir =
+        group_dir(root, cg__v1_controllers[i], parent, name);
+    if ((rc = cg__mkdir(dir, err)) < 0) return rc;
+  }
+  return set_limits(root, parent, name, lim, err);
+}
+
+static int v1_update(const char *root, const char *parent, const char *name,
+                     const cg_limits_t *lim, err_t *err) {
+  int rc = check_names(parent, name, err);
+  if (rc < 0) return rc;
+  /* Checked first: on a fake layout a write would create missing files,
+   * and a group half gone is no group to update. */
+  for (int i = 0; i < CG_V1_N_CONTROLLERS; i++) {
+    _cleanup_free_ char *dir =
+        group_dir(root, cg__v1_controllers[i], parent, name);
+    if (access(dir, F_OK) < 0)
+      return err_set(err, -ENOENT,
+                     "cannot update cgroup %s/%s: it does not exist (%s is "
+                     "missing); was it created, or already destroyed?",
+                     parent, name, dir);
+  }
+  return set_limits(root, parent, name, lim, err);
 }
 
 static int v1_attach(const char *root, const char *parent, const char *name,
@@ -176,6 +242,7 @@ static int v1_destroy(const char *root, const char *parent, const char *name,
 const cg_backend_t cg_v1_backend = {
     .version = "v1",
     .create = v1_create,
+    .update = v1_update,
     .attach = v1_attach,
     .oom_kills = v1_oom_kills,
     .kill_all = v1_kill_all,

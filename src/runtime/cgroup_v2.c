@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -54,13 +55,9 @@ int cg__v2_ensure_parent(const char *root, const char *parent, err_t *err) {
   return enable_controllers(dir, err);
 }
 
-static int v2_create(const char *root, const char *parent, const char *name,
-                     const cg_limits_t *lim, err_t *err) {
-  int rc = check_names(parent, name, err);
-  if (rc < 0) return rc;
-  if ((rc = cg__v2_ensure_parent(root, parent, err)) < 0) return rc;
-  _cleanup_free_ char *dir = xasprintf("%s/%s/%s", root, parent, name);
-  if ((rc = cg__mkdir(dir, err)) < 0) return rc;
+/* Writes the limits into an existing group: what create and update share. */
+static int set_limits(const char *dir, const cg_limits_t *lim, err_t *err) {
+  int rc;
   char val[64];
   snprintf(val, sizeof val, "%" PRIu64, cg__cpu_weight(lim->cpu_request));
   if ((rc = cg__write(dir, "cpu.weight", val, NULL, err)) < 0) return rc;
@@ -79,6 +76,30 @@ static int v2_create(const char *root, const char *parent, const char *name,
   cg__limit_str(lim->pids_max, val, sizeof val);
   if ((rc = cg__write(dir, "pids.max", val, NULL, err)) < 0) return rc;
   return 0;
+}
+
+static int v2_create(const char *root, const char *parent, const char *name,
+                     const cg_limits_t *lim, err_t *err) {
+  int rc = check_names(parent, name, err);
+  if (rc < 0) return rc;
+  if ((rc = cg__v2_ensure_parent(root, parent, err)) < 0) return rc;
+  _cleanup_free_ char *dir = xasprintf("%s/%s/%s", root, parent, name);
+  if ((rc = cg__mkdir(dir, err)) < 0) return rc;
+  return set_limits(dir, lim, err);
+}
+
+static int v2_update(const char *root, const char *parent, const char *name,
+                     const cg_limits_t *lim, err_t *err) {
+  int rc = check_names(parent, name, err);
+  if (rc < 0) return rc;
+  _cleanup_free_ char *dir = xasprintf("%s/%s/%s", root, parent, name);
+  /* Checked first: on a fake layout a write would create missing files. */
+  if (access(dir, F_OK) < 0)
+    return err_set(err, -ENOENT,
+                   "cannot update cgroup %s/%s: it does not exist (%s is "
+                   "missing); was it created, or already destroyed?",
+                   parent, name, dir);
+  return set_limits(dir, lim, err);
 }
 
 static int v2_attach(const char *root, const char *parent, const char *name,
@@ -127,6 +148,7 @@ static int v2_destroy(const char *root, const char *parent, const char *name,
 const cg_backend_t cg_v2_backend = {
     .version = "v2",
     .create = v2_create,
+    .update = v2_update,
     .attach = v2_attach,
     .oom_kills = v2_oom_kills,
     .kill_all = v2_kill_all,

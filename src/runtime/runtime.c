@@ -181,6 +181,20 @@ int rt_container_oom_killed(rt_t *rt, const char *id, bool *oom, err_t *err) {
   return 0;
 }
 
+int rt_container_update(rt_t *rt, const char *id, const cg_limits_t *lim,
+                        err_t *err) {
+  int rc = check_id(id, err);
+  if (rc < 0) return rc;
+  /* Same defaults as rt_container_start, so that updating with the limits
+   * a container started with changes nothing. Only the group's own files
+   * are written: no lock, safe next to starts on other threads. */
+  cg_limits_t l = *lim;
+  if (!l.pids_max) l.pids_max = RT_DEFAULT_PIDS_MAX;
+  rc = rt->cg->update(rt->cg_root, rt->cg_parent, id, &l, err);
+  if (rc < 0) err_wrap(err, "cannot update the limits of container %s", id);
+  return rc;
+}
+
 /* Kills the group's processes and removes it, retrying while the kernel
  * still counts exiting processes as members. */
 int rt__destroy_cgroup(rt_t *rt, const char *id, err_t *err) {

@@ -147,6 +147,13 @@ int rt_container_kill(rt_t *rt, const char *id, err_t *err);
 /* True when the kernel's OOM killer killed a process of this container. */
 int rt_container_oom_killed(rt_t *rt, const char *id, bool *oom, err_t *err);
 
+/* Changes the cgroup limits of a running container (the meaning of
+ * rt_spec_t.limits, pids_max 0 included); -ENOENT when it has no group.
+ * Writes only that container's files: callable next to rt_container_start
+ * on other threads. */
+int rt_container_update(rt_t *rt, const char *id, const cg_limits_t *lim,
+                        err_t *err);
+
 /* Kills what is left, unmounts the root, removes the cgroup and the bundle
  * dir. Safe to call more than once. */
 int rt_container_destroy(rt_t *rt, const char *id, const char *bundle_dir,

@@ -120,6 +120,59 @@ static void test_fake_create(void **state) {
   assert_file(root, "pids/skiff/ct-b/pids.max", "max");
 }
 
+static void test_fake_update(void **state) {
+  const char *root = *state;
+  err_t err = ERR_INIT;
+  cg_limits_t lim = {.cpu_request = 1, .memory_max = 32u << 20, .pids_max = 64};
+  put(root, "memory/skiff/ct-a/memory.memsw.limit_in_bytes", "-1\n");
+  assert_int_equal(cg_v1_backend.create(root, "skiff", "ct-a", &lim, &err), 0);
+  assert_file(root, "cpu/skiff/ct-a/cpu.cfs_quota_us", "-1");
+
+  /* Cap on, memory up, pids down. */
+  cg_limits_t up = {.cpu_request = 2,
+                    .cpu_limit = 1.5,
+                    .memory_max = 128u << 20,
+                    .pids_max = 8};
+  assert_int_equal(cg_v1_backend.update(root, "skiff", "ct-a", &up, &err), 0);
+  assert_file(root, "cpu/skiff/ct-a/cpu.shares", "2048");
+  assert_file(root, "cpu/skiff/ct-a/cpu.cfs_period_us", "100000");
+  assert_file(root, "cpu/skiff/ct-a/cpu.cfs_quota_us", "150000");
+  assert_file(root, "memory/skiff/ct-a/memory.limit_in_bytes", "134217728");
+  assert_file(root, "memory/skiff/ct-a/memory.memsw.limit_in_bytes",
+              "134217728");
+  assert_file(root, "pids/skiff/ct-a/pids.max", "8");
+
+  /* Cap off, memory down, then no limits at all. */
+  cg_limits_t down = {.cpu_request = 0.5, .memory_max = 16u << 20};
+  assert_int_equal(cg_v1_backend.update(root, "skiff", "ct-a", &down, &err), 0);
+  assert_file(root, "cpu/skiff/ct-a/cpu.shares", "512");
+  assert_file(root, "cpu/skiff/ct-a/cpu.cfs_quota_us", "-1");
+  assert_file(root, "memory/skiff/ct-a/memory.limit_in_bytes", "16777216");
+  assert_file(root, "memory/skiff/ct-a/memory.memsw.limit_in_bytes",
+              "16777216");
+  assert_file(root, "pids/skiff/ct-a/pids.max", "max");
+  cg_limits_t none = {0};
+  assert_int_equal(cg_v1_backend.update(root, "skiff", "ct-a", &none, &err), 0);
+  assert_file(root, "memory/skiff/ct-a/memory.limit_in_bytes", "-1");
+  assert_file(root, "memory/skiff/ct-a/memory.memsw.limit_in_bytes", "-1");
+
+  /* A missing group is not made by the update. */
+  assert_int_equal(cg_v1_backend.update(root, "skiff", "gone", &up, &err),
+                   -ENOENT);
+  assert_non_null(strstr(err.msg, "cgroup skiff/gone"));
+  assert_non_null(strstr(err.msg, "does not exist"));
+  assert_false(exists(root, "cpu/skiff/gone"));
+  /* Half of one (only the memory hierarchy) is missing too. */
+  char *mem = xasprintf("%s/memory/skiff/ct-a", root);
+  assert_int_equal(rm_rf(mem, NULL), 0);
+  assert_int_equal(cg_v1_backend.update(root, "skiff", "ct-a", &up, &err),
+                   -ENOENT);
+  assert_non_null(strstr(err.msg, "memory/skiff/ct-a is missing"));
+  free(mem);
+  assert_int_equal(cg_v1_backend.update(root, "skiff", "../x", &up, &err),
+                   -EINVAL);
+}
+
 static void test_fake_attach_oom_destroy(void **state) {
   const char *root = *state;
   err_t err = ERR_INIT;
@@ -268,6 +321,100 @@ static void test_real_create_and_limits(void **state) {
   free(pids);
 }
 
+/* Touches 16 MiB, says so on ready_fd, then waits for EOF on release_fd. */
+static int holder(int ready_fd, int release_fd) {
+  size_t len = 16u << 20;
+  char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  if (m == MAP_FAILED) return 98;
+  for (size_t i = 0; i < len; i += 4096) m[i] = 1;
+  if (write(ready_fd, "r", 1) != 1) return 97;
+  char c;
+  while (read(release_fd, &c, 1) > 0) {
+  }
+  return 0;
+}
+
+static void test_real_update(void **state) {
+  REQUIRE_REAL_V1();
+  err_t err = ERR_INIT;
+  cg_limits_t lim = {.cpu_request = 1, .memory_max = 64u << 20, .pids_max = 16};
+  int rc = cg_v1_backend.create(REAL_ROOT, parent, "t1", &lim, &err);
+  if (rc < 0) print_message("create: %s\n", err.msg);
+  assert_int_equal(rc, 0);
+  char *cpu = xasprintf(REAL_ROOT "/cpu/%s/t1", parent);
+  char *mem = xasprintf(REAL_ROOT "/memory/%s/t1", parent);
+  char *pids = xasprintf(REAL_ROOT "/pids/%s/t1", parent);
+  bool memsw = exists(mem, "memory.memsw.limit_in_bytes");
+
+  /* Up: above the current memsw, so memsw has to be raised first. */
+  cg_limits_t up = {.cpu_request = 2,
+                    .cpu_limit = 0.5,
+                    .memory_max = 256u << 20,
+                    .pids_max = 32};
+  rc = cg_v1_backend.update(REAL_ROOT, parent, "t1", &up, &err);
+  if (rc < 0) print_message("update up: %s\n", err.msg);
+  assert_int_equal(rc, 0);
+  assert_file(cpu, "cpu.shares", "2048");
+  assert_file(cpu, "cpu.cfs_quota_us", "50000");
+  assert_file(mem, "memory.limit_in_bytes", "268435456");
+  if (memsw) assert_file(mem, "memory.memsw.limit_in_bytes", "268435456");
+  assert_file(pids, "pids.max", "32");
+
+  /* Down: limit_in_bytes has to be lowered first. */
+  cg_limits_t down = {.cpu_request = 1, .memory_max = 32u << 20};
+  rc = cg_v1_backend.update(REAL_ROOT, parent, "t1", &down, &err);
+  if (rc < 0) print_message("update down: %s\n", err.msg);
+  assert_int_equal(rc, 0);
+  assert_file(cpu, "cpu.cfs_quota_us", "-1");
+  assert_file(mem, "memory.limit_in_bytes", "33554432");
+  if (memsw) assert_file(mem, "memory.memsw.limit_in_bytes", "33554432");
+  assert_file(pids, "pids.max", "max");
+
+  /* Below what a member uses: refused, with the usage in the message. */
+  int ready[2], go[2];
+  assert_int_equal(pipe(ready), 0);
+  assert_int_equal(pipe(go), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(ready[0]);
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(99);
+    _exit(holder(ready[1], go[0]));
+  }
+  close(ready[1]);
+  close(go[0]);
+  assert_int_equal(cg_v1_backend.attach(REAL_ROOT, parent, "t1", pid, &err), 0);
+  assert_int_equal(write(go[1], "g", 1), 1);
+  char c;
+  assert_int_equal(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  cg_limits_t tiny = {.memory_max = 1u << 20};
+  rc = cg_v1_backend.update(REAL_ROOT, parent, "t1", &tiny, &err);
+  if (rc != -EBUSY) print_message("below usage: %s\n", err.msg);
+  assert_int_equal(rc, -EBUSY);
+  assert_non_null(strstr(err.msg, "uses "));
+  assert_non_null(strstr(err.msg, "at least what the group uses"));
+  /* The old limit still holds. */
+  assert_file(mem, "memory.limit_in_bytes", "33554432");
+  if (memsw) assert_file(mem, "memory.memsw.limit_in_bytes", "33554432");
+  close(go[1]);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+
+  assert_int_equal(cg_v1_backend.destroy(REAL_ROOT, parent, "t1", &err), 0);
+  assert_int_equal(cg_v1_backend.update(REAL_ROOT, parent, "t1", &up, &err),
+                   -ENOENT);
+  assert_non_null(strstr(err.msg, "/t1: it does not exist"));
+  free(cpu);
+  free(mem);
+  free(pids);
+}
+
 static void test_real_oom_kill(void **state) {
   REQUIRE_REAL_V1();
   err_t err = ERR_INIT;
@@ -344,9 +491,12 @@ int main(void) {
                                       fake_teardown),
       cmocka_unit_test_setup_teardown(test_fake_create, fake_setup,
                                       fake_teardown),
+      cmocka_unit_test_setup_teardown(test_fake_update, fake_setup,
+                                      fake_teardown),
       cmocka_unit_test_setup_teardown(test_fake_attach_oom_destroy, fake_setup,
                                       fake_teardown),
       cmocka_unit_test_teardown(test_real_create_and_limits, real_teardown),
+      cmocka_unit_test_teardown(test_real_update, real_teardown),
       cmocka_unit_test_teardown(test_real_oom_kill, real_teardown),
       cmocka_unit_test_teardown(test_real_pids_max, real_teardown),
       cmocka_unit_test_teardown(test_real_kill_all, real_teardown),

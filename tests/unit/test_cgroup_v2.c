@@ -157,6 +157,56 @@ static void test_create_unlimited_and_clamps(void **state) {
   assert_file(f->root, "skiff/ct-d/cpu.max", "1000 100000");
 }
 
+static void test_update_rewrites_limits(void **state) {
+  fixture_t *f = *state;
+  err_t err = ERR_INIT;
+  cg_limits_t lim = {.cpu_request = 1, .memory_max = 64u << 20, .pids_max = 64};
+  put(f->root, "skiff/ct-a/memory.swap.max", "max\n");
+  assert_int_equal(cg_v2_backend.create(f->root, "skiff", "ct-a", &lim, &err),
+                   0);
+  assert_file(f->root, "skiff/ct-a/cpu.max", "max 100000");
+
+  /* Cap on, memory up, pids down. */
+  cg_limits_t up = {.cpu_request = 2,
+                    .cpu_limit = 1.5,
+                    .memory_max = 256u << 20,
+                    .pids_max = 8};
+  assert_int_equal(cg_v2_backend.update(f->root, "skiff", "ct-a", &up, &err),
+                   0);
+  assert_file(f->root, "skiff/ct-a/cpu.weight", "200");
+  assert_file(f->root, "skiff/ct-a/cpu.max", "150000 100000");
+  assert_file(f->root, "skiff/ct-a/memory.max", "268435456");
+  assert_file(f->root, "skiff/ct-a/memory.swap.max", "0");
+  assert_file(f->root, "skiff/ct-a/pids.max", "8");
+
+  /* Cap off, memory down, no pids limit. */
+  cg_limits_t down = {.cpu_request = 0.5, .memory_max = 16u << 20};
+  assert_int_equal(cg_v2_backend.update(f->root, "skiff", "ct-a", &down, &err),
+                   0);
+  assert_file(f->root, "skiff/ct-a/cpu.weight", "50");
+  assert_file(f->root, "skiff/ct-a/cpu.max", "max 100000");
+  assert_file(f->root, "skiff/ct-a/memory.max", "16777216");
+  assert_file(f->root, "skiff/ct-a/pids.max", "max");
+  cg_limits_t none = {0};
+  assert_int_equal(cg_v2_backend.update(f->root, "skiff", "ct-a", &none, &err),
+                   0);
+  assert_file(f->root, "skiff/ct-a/memory.max", "max");
+}
+
+static void test_update_missing_group(void **state) {
+  fixture_t *f = *state;
+  err_t err = ERR_INIT;
+  cg_limits_t lim = {.memory_max = 16u << 20};
+  assert_int_equal(cg_v2_backend.update(f->root, "skiff", "gone", &lim, &err),
+                   -ENOENT);
+  assert_non_null(strstr(err.msg, "cannot update cgroup skiff/gone"));
+  assert_non_null(strstr(err.msg, "does not exist"));
+  /* Not made by the update either. */
+  assert_false(exists(f->root, "skiff/gone"));
+  assert_int_equal(cg_v2_backend.update(f->root, "skiff", "../x", &lim, &err),
+                   -EINVAL);
+}
+
 static void test_attach_writes_pid(void **state) {
   fixture_t *f = *state;
   err_t err = ERR_INIT;
@@ -250,6 +300,18 @@ static void test_rt_new_on_fake_v2(void **state) {
   put(f->root, "skiffx/ct-z/memory.events", "oom 1\noom_kill 1\n");
   assert_int_equal(rt_container_oom_killed(rt, "ct-z", &oom, &err), 0);
   assert_true(oom);
+  /* Update: the container's own group; pids_max 0 is the start default. */
+  cg_limits_t none = {0};
+  assert_int_equal(cg_v2_backend.create(f->root, "skiffx", "ct-z", &none, &err),
+                   0);
+  cg_limits_t lim = {.cpu_limit = 2, .memory_max = 32u << 20};
+  assert_int_equal(rt_container_update(rt, "ct-z", &lim, &err), 0);
+  assert_file(f->root, "skiffx/ct-z/cpu.max", "200000 100000");
+  assert_file(f->root, "skiffx/ct-z/memory.max", "33554432");
+  assert_file(f->root, "skiffx/ct-z/pids.max", "4096");
+  assert_int_equal(rt_container_update(rt, "ct-gone", &lim, &err), -ENOENT);
+  assert_non_null(strstr(err.msg, "container ct-gone"));
+  assert_non_null(strstr(err.msg, "skiffx/ct-gone"));
   rt_free(rt);
 }
 
@@ -262,6 +324,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_create_writes_limits, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_create_unlimited_and_clamps, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_update_rewrites_limits, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_update_missing_group, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_attach_writes_pid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_attach_missing_group, setup,

@@ -812,6 +812,75 @@ static void test_default_pids_max(void **state) {
   free(id);
 }
 
+/* The file of the container's group under controller ctl (v1), without
+ * its newline. */
+static char *cg_read(const char *ctl, const char *id, const char *file) {
+  char *cg = cgroup_path(ctl, id);
+  char *path = xasprintf("%s/%s", cg, file);
+  char *text = NULL;
+  assert_int_equal(read_file(path, &text, NULL, NULL), 0);
+  text[strcspn(text, "\n")] = '\0';
+  free(path);
+  free(cg);
+  return text;
+}
+
+#define assert_cg(ctl, id, file, want)   \
+  do {                                   \
+    char *got_ = cg_read(ctl, id, file); \
+    assert_string_equal(got_, want);     \
+    free(got_);                          \
+  } while (0)
+
+/* rt_container_update on a running container: both directions. */
+static void test_update_running(void **state) {
+  REQUIRE_RT();
+  bool v2 = !strcmp(rt_cgroup_version(rt), "v2");
+  char *id = next_id();
+  char *argv[] = {"/bin/sh", "-c", "echo ready; read x", NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.limits =
+      (cg_limits_t){.cpu_limit = 0.5, .memory_max = 64u << 20, .pids_max = 32};
+  rt_proc_t p;
+  start_ok(&s, &p);
+  err_t err = ERR_INIT;
+  cg_limits_t up = {.cpu_request = 2, .memory_max = 128u << 20};
+  int rc = rt_container_update(rt, id, &up, &err);
+  if (rc < 0) print_message("update: %s\n", err.msg);
+  assert_int_equal(rc, 0);
+  char *pids = xasprintf("%d", RT_DEFAULT_PIDS_MAX);
+  assert_cg("pids", id, "pids.max", pids);
+  if (v2) {
+    assert_cg("cpu", id, "cpu.max", "max 100000");
+    assert_cg("memory", id, "memory.max", "134217728");
+  } else {
+    assert_cg("cpu", id, "cpu.cfs_quota_us", "-1");
+    assert_cg("memory", id, "memory.limit_in_bytes", "134217728");
+  }
+  cg_limits_t down = {
+      .cpu_limit = 0.25, .memory_max = 48u << 20, .pids_max = 16};
+  assert_int_equal(rt_container_update(rt, id, &down, &err), 0);
+  assert_cg("pids", id, "pids.max", "16");
+  if (v2) {
+    assert_cg("cpu", id, "cpu.max", "25000 100000");
+    assert_cg("memory", id, "memory.max", "50331648");
+  } else {
+    assert_cg("cpu", id, "cpu.cfs_quota_us", "25000");
+    assert_cg("memory", id, "memory.limit_in_bytes", "50331648");
+  }
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_t r;
+  collect(&p, &r);
+  result_free(&r);
+  /* Gone with its group. */
+  assert_int_equal(rt_container_update(rt, id, &down, &err), -ENOENT);
+  assert_non_null(strstr(err.msg, "does not exist"));
+  free(pids);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
 /* With disk_max, filling the writable layer gives ENOSPC inside and
  * writes nothing to the host's disk. */
 static void test_disk_max(void **state) {
@@ -1205,6 +1274,7 @@ int main(void) {
       cmocka_unit_test(test_no_seccomp),
       cmocka_unit_test(test_fork_bomb_stops),
       cmocka_unit_test(test_default_pids_max),
+      cmocka_unit_test(test_update_running),
       cmocka_unit_test(test_disk_max),
       cmocka_unit_test(test_userns_slice_and_ids),
       cmocka_unit_test(test_userns_distinct_slices),
