@@ -1,6 +1,7 @@
 /* Container networking (see net.h): the bridge, an address allocator, veth
  * pairs made over rtnetlink and the nftables rules. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
@@ -14,11 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uthash.h>
 
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/xalloc.h"
 #include "runtime/net.h"
 #include "runtime/runtime_internal.h"
@@ -26,6 +30,10 @@
 #define DEFAULT_BRIDGE "skiff0"
 #define DEFAULT_ADDRESS "10.88.0.1/16"
 #define DEFAULT_TABLE "skiff"
+#define DEFAULT_LOCK_DIR "/run/skiff-net"
+/* Bridges that skiffd names after its home (skf + 12 hex digits, tables
+ * skiff_ + the same digits): the ones a sweep may remove. */
+#define SWEEP_PREFIX "skf"
 #define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
 #define NL_BUF 8192 /* MNL_SOCKET_BUFFER_SIZE is not a constant */
 
@@ -41,6 +49,8 @@ struct rt_net {
   bool enabled;
   char bridge[IFNAMSIZ];
   char table[64];
+  char *lock_dir;
+  int lock_fd;       /* flock on <lock_dir>/<bridge>.lock; -1 when not held */
   uint32_t gw, base; /* the bridge's address and the subnet's */
   unsigned prefix;
   uint32_t size;   /* addresses in the subnet */
@@ -358,16 +368,17 @@ static int ports_cb(const struct nlmsghdr *h, void *data) {
   return MNL_CB_OK;
 }
 
-/* Deletes every link on the bridge (host ends left by a crashed run whose
- * containers are still alive, which the kernel cannot have removed). */
-static int ports_flush(rt_net_t *n) {
+/* Deletes every link on the bridge whose index is master (host ends left
+ * by a crashed run whose containers are still alive, which the kernel
+ * cannot have removed; deleting a bridge only releases its ports). */
+static int ports_flush(rt_net_t *n, int master) {
   char buf[NL_BUF];
   struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
   h->nlmsg_type = RTM_GETLINK;
   h->nlmsg_flags = NLM_F_DUMP;
   struct rtgenmsg *g = mnl_nlmsg_put_extra_header(h, sizeof *g);
   g->rtgen_family = AF_UNSPEC;
-  ports_t p = {.master = n->br_index};
+  ports_t p = {.master = master};
   int rc = nl_talk(n->nl, &n->seq, h, ports_cb, &p);
   for (size_t i = 0; rc == 0 && i < p.n; i++) rc = link_del(n, p.names[i]);
   free(p.names);
@@ -507,6 +518,194 @@ static bool name_ok(const char *s, size_t max, const char *extra) {
   return true;
 }
 
+/* ---- ownership and the sweep ---- */
+
+static char *lock_path(const rt_net_t *n, const char *bridge) {
+  return xasprintf("%s/%s.lock", n->lock_dir, bridge);
+}
+
+/* Opens path's lock file and tries its flock, always on a new open file
+ * description (a flock belongs to one: this process's own lock, held on
+ * another, counts as held). 1 and the fd when taken, 0 when held
+ * elsewhere, or -errno. */
+static int lock_try(const char *path, int *fd) {
+  *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (*fd < 0) return -errno;
+  if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return 1;
+  int e = errno;
+  close(*fd);
+  *fd = -1;
+  return e == EWOULDBLOCK ? 0 : -e;
+}
+
+/* Whether fd is still the file at path: a sweep unlinks a stale bridge's
+ * lock file, and a lock taken on the unlinked one guards nothing. */
+static bool lock_current(int fd, const char *path) {
+  struct stat a, b;
+  return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
+/* Takes this skiffd's lock on its bridge, before the bridge exists, so
+ * that no other skiffd's sweep ever sees the bridge with a free lock.
+ * A sweep holds a lock only for a moment: a busy one is retried for about
+ * two seconds before it means that a live skiffd uses the bridge. */
+static int lock_take(rt_net_t *n, err_t *err) {
+  if (mkdir(n->lock_dir, 0700) < 0 && errno != EEXIST)
+    return err_sys(err, -errno,
+                   "cannot create the directory %s for the network's lock "
+                   "files",
+                   n->lock_dir);
+  _cleanup_free_ char *path = lock_path(n, n->bridge);
+  for (int tries = 0; tries < 200; tries++) {
+    int fd;
+    int rc = lock_try(path, &fd);
+    if (rc < 0) return err_sys(err, rc, "cannot lock %s", path);
+    if (rc == 1 && lock_current(fd, path)) {
+      n->lock_fd = fd;
+      return 0;
+    }
+    if (rc == 1) {
+      close(fd); /* unlinked by a sweep after we opened it: at once again */
+      continue;
+    }
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  }
+  return err_set(err, -EBUSY,
+                 "the bridge %s is in use by another skiffd (it holds %s); "
+                 "give each skiffd its own home, or another --net-bridge",
+                 n->bridge, path);
+}
+
+/* At a clean stop: the file goes, then the lock. */
+static void lock_release(rt_net_t *n) {
+  if (n->lock_fd < 0) return;
+  _cleanup_free_ char *path = lock_path(n, n->bridge);
+  if (lock_current(n->lock_fd, path)) unlink(path);
+  close(n->lock_fd);
+  n->lock_fd = -1;
+}
+
+typedef struct bridges {
+  struct {
+    char name[IFNAMSIZ];
+    int index;
+  } * v;
+  size_t n, cap;
+} bridges_t;
+
+static int info_attr_cb(const struct nlattr *a, void *data) {
+  const struct nlattr **tb = data;
+  int type = mnl_attr_get_type(a);
+  if (type <= IFLA_INFO_MAX) tb[type] = a;
+  return MNL_CB_OK;
+}
+
+/* Collects the bridges named skf*. */
+static int bridges_cb(const struct nlmsghdr *h, void *data) {
+  bridges_t *b = data;
+  const struct nlattr *tb[IFLA_MAX + 1] = {0};
+  mnl_attr_parse(h, sizeof(struct ifinfomsg), attr_cb, tb);
+  if (!tb[IFLA_IFNAME] || !tb[IFLA_LINKINFO]) return MNL_CB_OK;
+  const char *name = mnl_attr_get_str(tb[IFLA_IFNAME]);
+  if (strncmp(name, SWEEP_PREFIX, strlen(SWEEP_PREFIX))) return MNL_CB_OK;
+  const struct nlattr *info[IFLA_INFO_MAX + 1] = {0};
+  mnl_attr_parse_nested(tb[IFLA_LINKINFO], info_attr_cb, info);
+  if (!info[IFLA_INFO_KIND] ||
+      strcmp(mnl_attr_get_str(info[IFLA_INFO_KIND]), "bridge"))
+    return MNL_CB_OK;
+  if (b->n == b->cap)
+    b->v = xrealloc(b->v, (b->cap = b->cap ? b->cap * 2 : 8) * sizeof *b->v);
+  snprintf(b->v[b->n].name, IFNAMSIZ, "%s", name);
+  b->v[b->n++].index =
+      ((const struct ifinfomsg *)mnl_nlmsg_get_payload(h))->ifi_index;
+  return MNL_CB_OK;
+}
+
+/* Removes one dead skiffd's network: the links on its bridge (the host
+ * ends of its containers' veths, each taking its peer along), the bridge,
+ * its tables and its lock file. The caller holds the lock (fd). */
+static int sweep_one(rt_net_t *n, const char *bridge, int index, err_t *err) {
+  int rc = ports_flush(n, index);
+  if (rc < 0) return err_sys(err, rc, "cannot remove the links on %s", bridge);
+  if ((rc = link_del(n, bridge)) < 0)
+    return err_sys(err, rc, "cannot delete the bridge %s", bridge);
+  const char *hash = bridge + strlen(SWEEP_PREFIX);
+  if (!name_ok(hash, 63 - strlen("skiff_"), "")) return 0;
+  _cleanup_free_ char *cmds = xasprintf(
+      "table inet skiff_%1$s {}\ndelete table inet skiff_%1$s\n"
+      "table bridge skiff_%1$s {}\ndelete table bridge skiff_%1$s\n",
+      hash);
+  return nft_run(n, cmds, "remove a stale network's rules", err);
+}
+
+/* Removes the lock files whose lock is free: a dead skiffd's, whose
+ * bridge someone deleted by hand (`ip link del`) or which lived in another
+ * network namespace. A skiffd that opened one just now sees it gone
+ * (lock_current) and takes a new one. */
+static void locks_prune(rt_net_t *n) {
+  DIR *d = opendir(n->lock_dir);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    size_t len = strlen(de->d_name);
+    if (len <= 5 || strcmp(de->d_name + len - 5, ".lock")) continue;
+    _cleanup_free_ char *path = xasprintf("%s/%s", n->lock_dir, de->d_name);
+    int fd;
+    if (lock_try(path, &fd) != 1) continue;
+    unlink(path);
+    close(fd);
+  }
+  closedir(d);
+}
+
+/* Removes the networks that killed skiffds left: every skf* bridge whose
+ * lock is free (a missing lock file, from a skiffd older than the locks,
+ * counts as free too). Failures are logged, never fatal: they only leave
+ * litter. */
+static void sweep(rt_net_t *n) {
+  char buf[NL_BUF];
+  struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+  h->nlmsg_type = RTM_GETLINK;
+  h->nlmsg_flags = NLM_F_DUMP;
+  struct rtgenmsg *g = mnl_nlmsg_put_extra_header(h, sizeof *g);
+  g->rtgen_family = AF_UNSPEC;
+  bridges_t b = {0};
+  int rc = nl_talk(n->nl, &n->seq, h, bridges_cb, &b);
+  err_t e = ERR_INIT;
+  if (rc < 0) {
+    err_sys(&e, rc, "cannot list the links");
+    err_sink(&e, "container network: removing stale networks");
+  }
+  unsigned removed = 0, kept = 0;
+  for (size_t i = 0; rc == 0 && i < b.n; i++) {
+    if (!strcmp(b.v[i].name, n->bridge)) continue; /* ours, locked above */
+    _cleanup_free_ char *path = lock_path(n, b.v[i].name);
+    int fd;
+    int got = lock_try(path, &fd);
+    if (got == 0) {
+      kept++;
+      continue;
+    }
+    if (got < 0) {
+      err_sys(&e, got, "cannot lock %s", path);
+    } else if (sweep_one(n, b.v[i].name, b.v[i].index, &e) == 0) {
+      removed++;
+      unlink(path);
+    }
+    if (fd >= 0) close(fd);
+    err_sink(&e, "container network: removing the stale network %s",
+             b.v[i].name);
+  }
+  free(b.v);
+  locks_prune(n);
+  if (removed || kept)
+    log_info(
+        "container network: removed %u stale network%s of skiffds that did "
+        "not stop cleanly; %u other skiffd network%s in use",
+        removed, removed == 1 ? "" : "s", kept, kept == 1 ? "" : "s");
+}
+
 static int read_forward(char *v) {
   int fd = open(IP_FORWARD, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
@@ -525,6 +724,10 @@ static int write_forward(char v) {
 }
 
 static int enable(rt_net_t *n, err_t *err) {
+  /* First: when another skiffd holds the bridge, nothing here may exist
+   * yet for teardown to remove (its tables have our names). */
+  int rc = lock_take(n, err);
+  if (rc < 0) return rc;
   n->nl = nl_bind(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
   if (!n->nl) return err_sys(err, -errno, "cannot open an rtnetlink socket");
   n->nft = nft_ctx_new(NFT_CTX_DEFAULT);
@@ -532,7 +735,8 @@ static int enable(rt_net_t *n, err_t *err) {
     return err_set(err, -ENOMEM, "cannot create an nftables context");
   nft_ctx_buffer_output(n->nft);
   nft_ctx_buffer_error(n->nft);
-  int rc = bridge_add(n);
+  sweep(n);
+  rc = bridge_add(n);
   if (rc < 0)
     return err_sys(err, rc,
                    "cannot create the bridge %s (if a link of that name "
@@ -540,7 +744,7 @@ static int enable(rt_net_t *n, err_t *err) {
                    n->bridge);
   if ((rc = link_index(n->nl, &n->seq, n->bridge, &n->br_index)) < 0)
     return err_sys(err, rc, "cannot find the bridge %s", n->bridge);
-  if ((rc = ports_flush(n)) < 0)
+  if ((rc = ports_flush(n, n->br_index)) < 0)
     return err_sys(err, rc, "cannot remove stale links from %s", n->bridge);
   if ((rc = addr_add(n->nl, &n->seq, n->br_index, n->gw, n->prefix)) < 0) {
     char a[INET_ADDRSTRLEN];
@@ -563,6 +767,7 @@ static void teardown(rt_net_t *n) {
   HASH_ITER(hh, n->cts, c, tmp) detach(n, c);
   if (n->nft) nft_unload(n);
   if (n->nl && n->br_index > 0) link_del(n, n->bridge);
+  lock_release(n);
   n->enabled = false;
 }
 
@@ -576,6 +781,8 @@ void rt_net__free(rt_net_t *n) {
   }
   if (n->nl) mnl_socket_close(n->nl);
   if (n->nft) nft_ctx_free(n->nft);
+  if (n->lock_fd >= 0) close(n->lock_fd);
+  free(n->lock_dir);
   free(n->used);
   free(n);
 }
@@ -586,6 +793,7 @@ int rt_net_enable(rt_t *rt, const rt_net_config_t *cfg, err_t *err) {
   const char *bridge = cfg->bridge ? cfg->bridge : DEFAULT_BRIDGE;
   const char *address = cfg->address ? cfg->address : DEFAULT_ADDRESS;
   const char *table = cfg->table ? cfg->table : DEFAULT_TABLE;
+  const char *lock_dir = cfg->lock_dir ? cfg->lock_dir : DEFAULT_LOCK_DIR;
   if (!name_ok(bridge, IFNAMSIZ - 1, "-."))
     return err_set(err, -EINVAL,
                    "network bridge name '%s' must be 1 to %d letters, "
@@ -620,6 +828,8 @@ int rt_net_enable(rt_t *rt, const rt_net_config_t *cfg, err_t *err) {
   rt_net_t *n = xcalloc(1, sizeof *n);
   snprintf(n->bridge, sizeof n->bridge, "%s", bridge);
   snprintf(n->table, sizeof n->table, "%s", table);
+  n->lock_dir = xstrdup(lock_dir);
+  n->lock_fd = -1;
   n->gw = gw;
   n->base = base;
   n->prefix = prefix;
@@ -640,6 +850,11 @@ int rt_net_enable(rt_t *rt, const rt_net_config_t *cfg, err_t *err) {
 void rt_net_disable(rt_t *rt) {
   if (!rt->net) return;
   teardown(rt->net);
+  rt_net__free(rt->net);
+  rt->net = NULL;
+}
+
+void rt_net__abandon(rt_t *rt) {
   rt_net__free(rt->net);
   rt->net = NULL;
 }

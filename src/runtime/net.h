@@ -49,6 +49,10 @@ typedef struct rt_net_config {
   const char *address; /* the bridge's address and the containers' subnet,
                           NULL: "10.88.0.1/16"; prefix /8 to /28 */
   const char *table;   /* nft table name, NULL: "skiff" */
+  /* Where the bridges' lock files are, NULL: "/run/skiff-net" (made 0700).
+   * Every skiffd of a machine must use the same one: a bridge whose lock
+   * is free there counts as left by a dead skiffd. */
+  const char *lock_dir;
 } rt_net_config_t;
 
 /* Parses "a.b.c.d" or "a.b.c.d/n" (IPv4 only). addr is in host byte order,
@@ -62,11 +66,17 @@ int rt_net_parse_cidr(const char *s, bool canon, uint32_t *addr,
  * must parse, and an allowlist needs RT_NET_BRIDGE. */
 int rt_net_spec_check(const rt_net_spec_t *spec, err_t *err);
 
-/* Sets up networking for rt: removes what a previous run left (links on the
- * bridge, the nft tables), makes the bridge with its address, turns on IPv4
- * forwarding in the caller's network namespace and loads the rules. Until
- * it succeeds, containers with RT_NET_BRIDGE fail to start with a message
- * that says so. Calling it again replaces the previous setup. */
+/* Sets up networking for rt: takes the bridge's lock (<lock_dir>/<bridge>
+ * .lock, an exclusive flock held until rt_net_disable or rt_free; -EBUSY
+ * when another live skiffd holds it), removes the networks of dead
+ * skiffds (every bridge named skf* whose lock is free, the links on it and
+ * its tables inet/bridge skiff_<name after skf>; never skiff0, never a
+ * bridge whose lock is held), removes what a previous run left on its own
+ * bridge (links, the nft tables), makes the bridge with its address, turns
+ * on IPv4 forwarding in the caller's network namespace and loads the
+ * rules. Until it succeeds, containers with RT_NET_BRIDGE fail to start
+ * with a message that says so. Calling it again replaces the previous
+ * setup. */
 int rt_net_enable(rt_t *rt, const rt_net_config_t *cfg, err_t *err);
 
 /* At a clean stop: deletes the nft tables and the bridge (and with it every
@@ -95,5 +105,10 @@ void rt_net__detach(rt_t *rt, const char *id);
 
 /* Frees the state (rt_free); leaves the kernel's objects alone. */
 void rt_net__free(rt_net_t *net);
+
+/* For tests only: forgets rt's network as a killed skiffd would. Frees
+ * the state and closes the lock, leaves the bridge, its links and its
+ * tables; rt_net_disable is then a no-op. */
+void rt_net__abandon(rt_t *rt);
 
 #endif

@@ -41,6 +41,7 @@
 #include "runtime/runtime.h"
 
 static char tmpdir[64];
+static char lock_dir[96]; /* the bridges' lock files, under tmpdir */
 static char parent[64];
 static const char *init_bin;
 static rt_t *rt;
@@ -498,11 +499,131 @@ static void test_not_enabled(void **state) {
   free(id);
 }
 
+/* Whether `ip link show` lists a link of that name. */
+static bool link_exists(const char *name) {
+  char *out = sh_out("ip -o link show dev %s 2>/dev/null | wc -l", name);
+  bool yes = strcmp(out, "0\n") != 0;
+  free(out);
+  return yes;
+}
+
+static bool table_exists(const char *family, const char *name) {
+  char *out =
+      sh_out("nft list table %s %s >/dev/null 2>&1 && echo yes", family, name);
+  bool yes = !strcmp(out, "yes\n");
+  free(out);
+  return yes;
+}
+
+static rt_t *net_up(const char *hash, const char *address) {
+  rt_config_t cfg = {.cgroup_parent = parent};
+  rt_t *r = NULL;
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_new(&cfg, &r, &err), 0);
+  char bridge[16], table[32];
+  snprintf(bridge, sizeof bridge, "skf%s", hash);
+  snprintf(table, sizeof table, "skiff_%s", hash);
+  rt_net_config_t nc = {.bridge = bridge,
+                        .address = address,
+                        .table = table,
+                        .lock_dir = lock_dir};
+  int rc = rt_net_enable(r, &nc, &err);
+  if (rc < 0) print_message("enable %s: %s\n", bridge, err.msg);
+  assert_int_equal(rc, 0);
+  return r;
+}
+
+/* A skiffd that starts removes the networks of dead skiffds (their lock is
+ * free, or they have no lock file at all) and keeps those of live ones,
+ * skiff0 and links that are not skf* bridges. */
+static void test_sweep_stale(void **state) {
+  REQUIRE_RT();
+  /* A live skiffd, and a link named skf* that is no bridge. */
+  rt_t *live = net_up("00000000a11e", "10.200.2.1/24");
+  sh_ok("ip link add skfveth0 type veth peer name skfveth0p");
+  /* A skiffd that was killed: its bridge with a container's host end on
+   * it, its tables; its lock goes with it. */
+  rt_t *dead = net_up("00000000dead", "10.200.1.1/24");
+  sh_ok(
+      "ip link add sk-dead type veth peer name sk-dead-p && "
+      "ip link set sk-dead master skf00000000dead");
+  rt_net__abandon(dead);
+  char *dead_lock = xasprintf("%s/skf00000000dead.lock", lock_dir);
+  assert_int_equal(access(dead_lock, F_OK), 0);
+  /* A dead one's lock file whose bridge is gone already. */
+  char *orphan_lock = xasprintf("%s/skf0000000000dd.lock", lock_dir);
+  int ofd = open(orphan_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  assert_true(ofd >= 0);
+  close(ofd);
+  /* One from before the lock files. */
+  sh_ok(
+      "ip link add skf0000000000ee type bridge && "
+      "nft add table inet skiff_0000000000ee && "
+      "nft add table bridge skiff_0000000000ee");
+  /* Each is there until the next skiffd starts. */
+  assert_true(link_exists("skf00000000dead"));
+  assert_true(link_exists("sk-dead"));
+  assert_true(table_exists("inet", "skiff_00000000dead"));
+  assert_true(link_exists("skf0000000000ee"));
+
+  rt_t *next = net_up("0000000000ff", "10.200.3.1/24");
+  assert_false(link_exists("skf00000000dead"));
+  assert_false(link_exists("sk-dead"));
+  assert_false(link_exists("sk-dead-p"));
+  assert_false(table_exists("inet", "skiff_00000000dead"));
+  assert_false(table_exists("bridge", "skiff_00000000dead"));
+  assert_int_equal(access(dead_lock, F_OK), -1);
+  assert_int_equal(access(orphan_lock, F_OK), -1);
+  assert_false(link_exists("skf0000000000ee"));
+  assert_false(table_exists("inet", "skiff_0000000000ee"));
+  assert_false(table_exists("bridge", "skiff_0000000000ee"));
+
+  assert_true(link_exists("skf00000000a11e"));
+  assert_true(table_exists("inet", "skiff_00000000a11e"));
+  assert_true(table_exists("bridge", "skiff_00000000a11e"));
+  assert_true(link_exists("skfveth0"));
+  assert_true(link_exists("skiff0"));
+  assert_true(table_exists("inet", "skiff"));
+  assert_true(link_exists("skf0000000000ff"));
+
+  /* The live one's bridge cannot be taken over while it runs. */
+  rt_config_t cfg = {.cgroup_parent = parent};
+  rt_t *twin = NULL;
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_new(&cfg, &twin, &err), 0);
+  rt_net_config_t nc = {.bridge = "skf00000000a11e",
+                        .address = "10.200.2.1/24",
+                        .table = "skiff_00000000a11e",
+                        .lock_dir = lock_dir};
+  assert_int_equal(rt_net_enable(twin, &nc, &err), -EBUSY);
+  assert_non_null(strstr(err.msg, "in use by another skiffd"));
+  rt_free(twin);
+  assert_true(link_exists("skf00000000a11e"));
+  assert_true(table_exists("inet", "skiff_00000000a11e"));
+
+  /* A clean stop removes the lock file with the bridge. */
+  rt_net_disable(live);
+  char *live_lock = xasprintf("%s/skf00000000a11e.lock", lock_dir);
+  assert_int_equal(access(live_lock, F_OK), -1);
+  assert_false(link_exists("skf00000000a11e"));
+  rt_free(live);
+  rt_net_disable(next);
+  rt_free(next);
+  rt_free(dead);
+  sh_ok("ip link del skfveth0");
+  free(live_lock);
+  free(dead_lock);
+  free(orphan_lock);
+}
+
 /* Runs last. After a crash, the next skiffd (here a second runtime)
  * removes a host end left on the bridge; a clean stop removes the tables
  * and the bridge. */
 static void test_disable_and_stale(void **state) {
   REQUIRE_RT();
+  /* The first skiffd dies: it leaves skiff0 and its tables, and its lock
+   * goes. */
+  rt_net__abandon(rt);
   sh_ok(
       "ip link add sk-stale type veth peer name sk-stale-p && "
       "ip link set sk-stale master skiff0");
@@ -510,7 +631,8 @@ static void test_disable_and_stale(void **state) {
   rt_t *r2 = NULL;
   err_t err = ERR_INIT;
   assert_int_equal(rt_new(&cfg, &r2, &err), 0);
-  assert_int_equal(rt_net_enable(r2, NULL, &err), 0);
+  rt_net_config_t nc = {.lock_dir = lock_dir};
+  assert_int_equal(rt_net_enable(r2, &nc, &err), 0);
   char *links = sh_out("ip -o link show 2>&1 | grep -c sk-stale");
   assert_string_equal(links, "0\n");
   free(links);
@@ -541,6 +663,7 @@ static int group_setup(void **state) {
   }
   snprintf(tmpdir, sizeof tmpdir, "/tmp/skiff-net-XXXXXX");
   if (!mkdtemp(tmpdir)) return -1;
+  snprintf(lock_dir, sizeof lock_dir, "%s/net-locks", tmpdir);
   snprintf(parent, sizeof parent, "skiff-test-net-%d", (int)getpid());
   if (geteuid() != 0) return 0;
   /* From here on this process is the "host", in a namespace of its own. */
@@ -576,7 +699,8 @@ static int group_setup(void **state) {
   if (rc != 0) return -1;
   rt_config_t cfg = {.cgroup_root = NULL, .cgroup_parent = parent};
   err_t err = ERR_INIT;
-  if (rt_new(&cfg, &rt, &err) < 0 || rt_net_enable(rt, NULL, &err) < 0) {
+  rt_net_config_t nc = {.lock_dir = lock_dir};
+  if (rt_new(&cfg, &rt, &err) < 0 || rt_net_enable(rt, &nc, &err) < 0) {
     fprintf(stderr, "setup: %s\n", err.msg);
     return -1;
   }
@@ -611,6 +735,7 @@ int main(void) {
       cmocka_unit_test(test_block_network),
       cmocka_unit_test(test_allowlist),
       cmocka_unit_test(test_allowlist_chain_while_running),
+      cmocka_unit_test(test_sweep_stale),
       cmocka_unit_test(test_disable_and_stale),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
