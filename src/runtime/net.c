@@ -660,9 +660,9 @@ static void locks_prune(rt_net_t *n) {
 }
 
 /* Removes the networks that killed skiffds left: every skf* bridge whose
- * lock is free (a missing lock file, from a skiffd older than the locks,
- * counts as free too). Failures are logged, never fatal: they only leave
- * litter. */
+ * lock file is there and free. A bridge without a lock file is kept: it
+ * may be a live skiffd's from before the lock files. Failures are logged,
+ * never fatal: they only leave litter. */
 static void sweep(rt_net_t *n) {
   char buf[NL_BUF];
   struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
@@ -681,6 +681,10 @@ static void sweep(rt_net_t *n) {
   for (size_t i = 0; rc == 0 && i < b.n; i++) {
     if (!strcmp(b.v[i].name, n->bridge)) continue; /* ours, locked above */
     _cleanup_free_ char *path = lock_path(n, b.v[i].name);
+    if (access(path, F_OK) < 0) { /* no lock file: its owner is unknown */
+      kept++;
+      continue;
+    }
     int fd;
     int got = lock_try(path, &fd);
     if (got == 0) {

@@ -753,22 +753,22 @@ int main(int argc, char **argv) {
   }
   /* The all-in-one mode: this machine's worker, in this loop. */
   char *run_dir = xasprintf("%s/run", abs_home);
-  worker_local_config_t wc = {.home = abs_home,
-                              .sdk_dir = cc.sdk_dir,
-                              .init_path = cc.init_path,
-                              .run_dir = run_dir,
-                              .cgroup_root = cc.cgroup_root,
-                              .cpus = o.cpus,
-                              .memory_mib = o.memory_mib,
-                              .gpus = o.gpus,
-                              .net_bridge = o.net_bridge,
-                              .net_address = o.net_address,
-                              .sandbox_warm_pool = (int)o.sandbox_warm_pool,
-                              .sandbox_warm_ttl_ms =
-                                  (uint64_t)(o.sandbox_warm_ttl_s * 1000),
-                              .runner_open = runner_open,
-                              .runner_close = runner_close,
-                              .runner_ctx = &d};
+  worker_local_config_t wc = {
+      .home = abs_home,
+      .sdk_dir = cc.sdk_dir,
+      .init_path = cc.init_path,
+      .run_dir = run_dir,
+      .cgroup_root = cc.cgroup_root,
+      .cpus = o.cpus,
+      .memory_mib = o.memory_mib,
+      .gpus = o.gpus,
+      .net_bridge = o.net_bridge,
+      .net_address = o.net_address,
+      .sandbox_warm_pool = (int)o.sandbox_warm_pool,
+      .sandbox_warm_ttl_ms = (uint64_t)(o.sandbox_warm_ttl_s * 1000),
+      .runner_open = runner_open,
+      .runner_close = runner_close,
+      .runner_ctx = &d};
   wk_worker_t *local = NULL;
   int wrc = worker_local_new(d.loop, &wc, &local, &err);
   free(run_dir);

@@ -482,9 +482,8 @@ static void launch(worker_local_t *w, lc_t *c) {
     /* skiff-init's end becomes its fd 3 (the exec agent); ours stays. */
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
                    c->chan) < 0)
-      c->start_rc =
-          err_sys(&c->start_err, -errno, "container %s: exec agent channel",
-                  c->id);
+      c->start_rc = err_sys(&c->start_err, -errno,
+                            "container %s: exec agent channel", c->id);
     else
       c->rs.ctl_fd = c->chan[1];
   }
@@ -578,8 +577,8 @@ static int local_start(wk_worker_t *base, const wk_spec_t *spec, void *data,
   return lc__queue(w, spec, data, &c, err);
 }
 
-int lc__queue(worker_local_t *w, const wk_spec_t *spec, void *data,
-              lc_t **out, err_t *err) {
+int lc__queue(worker_local_t *w, const wk_spec_t *spec, void *data, lc_t **out,
+              err_t *err) {
   lc_t *c = xcalloc(1, sizeof *c);
   c->w = w;
   c->data = data;

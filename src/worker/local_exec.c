@@ -309,8 +309,8 @@ static void flush_pending(lp_t *p);
 static int lp_send_gvisor(lp_t *p, err_t *err) {
   lc_t *c = p->c;
   rt_exec_proc_t x;
-  int rc = rt_gvisor_exec(c->w->rt, c->rt_id, p->argv, p->envp, p->cwd, p->pty, &x,
-                          err);
+  int rc = rt_gvisor_exec(c->w->rt, c->rt_id, p->argv, p->envp, p->cwd, p->pty,
+                          &x, err);
   if (rc < 0) return rc;
   p->sent = true;
   p->gpid = x.pid;

@@ -39,8 +39,8 @@ struct lc {
   uv_work_t work;
   rt_spec_t rs;
   rt_mount_t *mounts;
-  int chan[2];   /* the exec agent's channel: ours, skiff-init's */
-  int start_rc;  /* rt_container_start's, read once the work is done */
+  int chan[2];  /* the exec agent's channel: ours, skiff-init's */
+  int start_rc; /* rt_container_start's, read once the work is done */
   err_t start_err;
   bool abandoned; /* the worker closed while it launched */
   /* The warm pool (local_pool.c): pooled until claimed, with no data and
@@ -85,7 +85,9 @@ struct worker_local {
   lpool_t *pools;
   int pool_target; /* per template; 0: no pool */
   uint64_t pool_ttl_ms;
-  uv_timer_t pool_timer;
+  uv_timer_t pool_timer;  /* the policy's pass, every ttl/4 (<= 30 s) */
+  uv_timer_t pool_refill; /* a refill once the claims pause */
+  uint64_t refill_since_ms;
   lc_t *claimed; /* their started events go from the idle callback */
   double cpu_total;
   uint64_t mem_total_mib;
@@ -96,8 +98,8 @@ struct worker_local {
 /* local.c */
 /* Makes a container record for spec and queues its start (what
  * local_start does after its checks of the id). */
-int lc__queue(worker_local_t *w, const wk_spec_t *spec, void *data,
-              lc_t **out, err_t *err);
+int lc__queue(worker_local_t *w, const wk_spec_t *spec, void *data, lc_t **out,
+              err_t *err);
 /* Ends c with SIGKILL (queued: it never starts). */
 void lc__kill(lc_t *c);
 void lc__handle_closed(uv_handle_t *h); /* counts a handle of c down */

@@ -23,6 +23,11 @@
 
 /* No pool starts this long after one failed. */
 #define POOL_BACKOFF_MS 10000
+/* Refills wait for a pause in the claims this long (a burst of creates is
+ * served by warm containers without new starts competing for the CPU),
+ * but never more than POOL_REFILL_MAX_MS after the first claim. */
+#define POOL_REFILL_QUIET_MS 200
+#define POOL_REFILL_MAX_MS 1000
 /* The cpu weight of a warm container until it is claimed (the sandboxes'
  * default). */
 #define POOL_IDLE_CPU 0.125
@@ -37,8 +42,7 @@ struct lpool {
 };
 
 static char *const bare_env[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    NULL};
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 
 /* What cannot change once a container runs: its root, profile, limits on
  * files and processes, and its network. cidr allowlists, disk caps, extra
@@ -155,11 +159,32 @@ static void on_pool_timer(uv_timer_t *t) {
   tick(t->data);
 }
 
+static void on_refill(uv_timer_t *t) {
+  worker_local_t *w = t->data;
+  w->refill_since_ms = 0;
+  tick(w);
+}
+
+/* After a claim or a miss: the refill, once the claims pause. */
+static void refill_later(worker_local_t *w) {
+  uint64_t now = now_mono_ms();
+  if (!w->refill_since_ms) w->refill_since_ms = now;
+  if (now - w->refill_since_ms >= POOL_REFILL_MAX_MS) {
+    uv_timer_stop(&w->pool_refill);
+    on_refill(&w->pool_refill);
+    return;
+  }
+  uv_timer_start(&w->pool_refill, on_refill, POOL_REFILL_QUIET_MS, 0);
+}
+
 void lc__pool_init(worker_local_t *w, int target, uint64_t ttl_ms) {
   w->pool_target = target > 0 ? target : 0;
   w->pool_ttl_ms = ttl_ms ? ttl_ms : 600000;
   uv_timer_init(w->loop, &w->pool_timer);
   w->pool_timer.data = w;
+  uv_timer_init(w->loop, &w->pool_refill);
+  w->pool_refill.data = w;
+  uv_unref((uv_handle_t *)&w->pool_refill);
   if (w->pool_target) {
     uint64_t every = w->pool_ttl_ms / 4;
     if (every > 30000) every = 30000;
@@ -175,11 +200,11 @@ lc_t *lc__pool_claim(worker_local_t *w, const wk_spec_t *spec, void *data) {
   lc_t *c = p->ready;
   if (c) {
     unlink_ready(p, c);
-    cg_limits_t lim = {.cpu_request = spec->cpu,
-                       .cpu_limit = spec->cpu_limit,
-                       .memory_max = spec->memory_mib * 1024 * 1024,
-                       .pids_max = spec->pids_max ? spec->pids_max
-                                                  : RT_DEFAULT_PIDS_MAX};
+    cg_limits_t lim = {
+        .cpu_request = spec->cpu,
+        .cpu_limit = spec->cpu_limit,
+        .memory_max = spec->memory_mib * 1024 * 1024,
+        .pids_max = spec->pids_max ? spec->pids_max : RT_DEFAULT_PIDS_MAX};
     err_t err = ERR_INIT;
     if (rt_container_update(w->rt, c->rt_id, &lim, &err) < 0) {
       /* Not for this spec after all (a limit it cannot take): the
@@ -195,7 +220,7 @@ lc_t *lc__pool_claim(worker_local_t *w, const wk_spec_t *spec, void *data) {
       c->pool = NULL;
     }
   }
-  tick(w); /* refill, with this template's use counted */
+  refill_later(w);
   return c;
 }
 
@@ -227,5 +252,6 @@ void lc__pool_exited(lc_t *c) {
 
 void lc__pool_close(worker_local_t *w) {
   uv_close((uv_handle_t *)&w->pool_timer, NULL);
+  uv_close((uv_handle_t *)&w->pool_refill, NULL);
   while (w->pools) pool_free(w, w->pools);
 }
