@@ -44,7 +44,14 @@ CONC = env_int("BENCH_SB_CONC", 50)
 EXEC_N = env_int("BENCH_SB_EXEC_N", 100)
 IDLE_N = env_int("BENCH_SB_IDLE_N", 50)
 TRY500 = os.environ.get("BENCH_SB_TRY500", "1") != "0"
-FN_N = env_int("BENCH_SB_FN_N", 5)
+FN_N = env_int("BENCH_SB_FN_N", 20)
+# Seconds for skiffd's warm pool (bench/run starts it with --sandbox-warm-pool
+# BENCH_SB_CONC) to fill after the first create, and again before the
+# creates at once.
+POOL_SETTLE_S = float(os.environ.get("BENCH_SB_POOL_SETTLE_S") or 8)
+# "_baseline": the fn rows of a run of the tree before the hardening
+# (bench/run, BENCH_SB_BEFORE), rendered beside this tree's.
+FN_SUFFIX = os.environ.get("BENCH_SB_FN_SUFFIX") or ""
 LABEL = os.environ.get("BENCH_SB_LABEL") or os.environ.get("SKIFF_BENCH_REV") or "unlabelled"
 
 BWRAP = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev",
@@ -219,11 +226,15 @@ class RuncBundle:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def serial_and_concurrent(res, key, one):
-    """one() -> ms; N one at a time (after a warm-up), then CONC at once."""
+def serial_and_concurrent(res, key, one, settle_s=0.0):
+    """one() -> ms; N one at a time (after a warm-up), then CONC at once;
+    settle_s: a pause after the warm-up and before the creates at once (for
+    skiffd's warm pool to fill)."""
     one()
+    time.sleep(settle_s)
     ms = [one() for _ in range(N)]
     res.add(f"{key}.serial", **stats(ms))
+    time.sleep(settle_s)
     with cf.ThreadPoolExecutor(CONC) as ex:
         futs = [ex.submit(one) for _ in range(CONC)]
         conc = [f.result() for f in futs]
@@ -253,7 +264,8 @@ def bench_create(res, app_id, reason):
             dt, sid = sb_first_output(app_id, isolation)
             sb_terminate([sid])
             return dt
-        guarded(res, "sb.create.skiff", lambda: serial_and_concurrent(res, "sb.create.skiff", skiff_one))
+        guarded(res, "sb.create.skiff", lambda: serial_and_concurrent(res, "sb.create.skiff", skiff_one,
+                                                                      POOL_SETTLE_S))
         if shutil.which("runsc"):
             guarded(res, "sb.create.skiff_gvisor", lambda: serial_and_concurrent(
                 res, "sb.create.skiff_gvisor", lambda: skiff_one("gvisor")))
@@ -284,6 +296,21 @@ def bench_create(res, app_id, reason):
             res, "sb.create.runsc", lambda: first_output_ms(RUNSC + ["do", "echo", "hi"])))
     else:
         res.add("sb.create.runsc", missing="runsc is not installed")
+
+
+def bench_create_cold(res, app_id, reason):
+    """skiff alone, on a skiffd without its warm pool (bench/run starts one
+    with --sandbox-warm-pool 0): every create starts a container."""
+    log(f"create to first output of echo, no warm pool: {N} one at a time, {CONC} at once")
+    if reason:
+        res.add("sb.create.skiff_cold", missing=reason)
+        return
+
+    def one():
+        dt, sid = sb_first_output(app_id)
+        sb_terminate([sid])
+        return dt
+    guarded(res, "sb.create.skiff_cold", lambda: serial_and_concurrent(res, "sb.create.skiff_cold", one))
 
 
 def bench_exec(res, app_id, reason):
@@ -450,13 +477,17 @@ def bench_function(res):
                 t1 = time.perf_counter()
                 cold.remote(j)
                 warms.append((time.perf_counter() - t1) * 1e3)
-    res.add("sb.fn.cold", label=LABEL, **stats(colds))
-    res.add("sb.fn.warm", label=LABEL, **stats(warms))
+    res.add(f"sb.fn.cold{FN_SUFFIX}", label=LABEL, **stats(colds))
+    res.add(f"sb.fn.warm{FN_SUFFIX}", label=LABEL, **stats(warms))
     del skiff
 
 
 def main():
     res = Results(sys.argv[1])
+    parts = (os.environ.get("BENCH_SB_PARTS") or "create,exec,idle,fn").split(",")
+    if parts == ["fn"] and FN_SUFFIX:  # the tree before the hardening
+        guarded(res, f"sb.fn.cold{FN_SUFFIX}", lambda: bench_function(res))
+        return
     res.add("sb.run", label=LABEL, anchors_ms=ANCHORS, aims=AIMS, n=N, concurrency=CONC, exec_n=EXEC_N,
             idle_n=IDLE_N)
     reason = sandbox_api_reason()
@@ -466,7 +497,8 @@ def main():
             app_id = make_app()
         except Exception as e:  # noqa: BLE001
             reason = f"not available: could not make the sandboxes' app ({e})"
-    parts = (os.environ.get("BENCH_SB_PARTS") or "create,exec,idle,fn").split(",")
+    if "create_cold" in parts:
+        bench_create_cold(res, app_id, reason)
     if "create" in parts:
         bench_create(res, app_id, reason)
     if "exec" in parts:
