@@ -1,6 +1,7 @@
 /* The container runtime: namespaces, cgroups, an overlay root and the mounts
- * a container sees. The worker is its only user. Single-threaded callers;
- * no global state besides what rt_t holds. */
+ * a container sees. The worker is its only user. rt_container_start may run
+ * on several threads at once; every other call comes from one thread. No
+ * global state besides what rt_t holds. */
 #ifndef SKIFF_RUNTIME_RUNTIME_H
 #define SKIFF_RUNTIME_RUNTIME_H
 
