@@ -26,6 +26,9 @@ typedef struct rt__confine {
  * which is Docker's: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID
  * SETUID SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE. */
 uint64_t rt__default_caps(void);
+/* The sandbox profile's: the default set less MKNOD, NET_RAW, SETFCAP,
+ * SYS_CHROOT and AUDIT_WRITE (9 capabilities). */
+uint64_t rt__sandbox_caps(void);
 
 /* The highest capability number of the running kernel. */
 int rt__cap_last(void);

@@ -700,7 +700,8 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
     return err_set(err, -EINVAL, "unknown seccomp profile %d",
                    (int)spec->seccomp);
   p->confine = (rt__confine_t){
-      .caps = rt->caps,
+      .caps =
+          spec->seccomp == RT_SECCOMP_SANDBOX ? rt__sandbox_caps() : rt->caps,
       .cap_last = rt->cap_last,
       .nofile = spec->nofile ? spec->nofile : RT_DEFAULT_NOFILE,
       .seccomp =

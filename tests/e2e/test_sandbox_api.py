@@ -156,6 +156,18 @@ def test_exec_readiness_probe(d, app_id):
     wait_sb(d, sb)
 
 
+def test_sandbox_keeps_nine_capabilities(d, app_id):
+    # The sandbox set: the default 14 less MKNOD, NET_RAW, SETFCAP,
+    # SYS_CHROOT and AUDIT_WRITE; a function keeps 14 (test_boundary).
+    sb = create(d, app_id)["sandbox_id"]
+    pid = exec_(d, sb, "sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status; mknod /tmp/fifo p && echo fifo-ok")
+    out = read_stream(d, pid).decode()
+    assert "CapEff:\t00000000000005fb" in out and "CapBnd:\t00000000000005fb" in out, out
+    assert "fifo-ok" in out, out  # a FIFO needs no CAP_MKNOD
+    d.api("POST", f"/v1/sandboxes/{sb}/terminate", {})
+    wait_sb(d, sb)
+
+
 def test_pty_exec_shows_a_tty(d, app_id):
     sb = create(d, app_id)["sandbox_id"]
     pid = exec_(d, sb, "tty", pty=True)
