@@ -371,8 +371,12 @@ def bench_idle(res, app_id, reason):
             # every one running (its main process started)
             deadline = time.monotonic() + 120 + n
             while time.monotonic() < deadline:
-                states = [japi("GET", f"/v1/sandboxes/{i}").get("state") for i in ids]
-                if all(s == "running" for s in states):
+                got = [japi("GET", f"/v1/sandboxes/{i}") for i in ids]
+                ended = [g for g in got if g.get("state") == "exited"]
+                if ended:
+                    raise RuntimeError(f"{len(ended)} of {n} idle sandboxes ended, e.g. "
+                                       f"{ended[0].get('end_reason')}: see skiffd's log")
+                if all(g.get("state") == "running" for g in got):
                     break
                 time.sleep(0.2)
             time.sleep(1.0)  # let page cache settle before reading the delta

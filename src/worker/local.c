@@ -290,6 +290,47 @@ static void classify(worker_local_t *w, lc_t *c, int st, wk_exit_t *ex) {
   }
 }
 
+/* The clean-up of an exited container (rt_container_destroy: its cgroup,
+ * mounts, bundle, network and id slot) runs on libuv's pool: a cgroup's
+ * removal can wait for the kernel, and the loop has requests to answer.
+ * It holds a reference to c until it is done. */
+static void destroy_work(uv_work_t *req) {
+  lc_t *c = req->data;
+  c->destroy_rc =
+      rt_container_destroy(c->w->rt, c->rt_id, c->bundle, &c->destroy_err);
+  pthread_mutex_lock(&c->w->mu);
+  c->w->n_working--;
+  pthread_cond_signal(&c->w->cv);
+  pthread_mutex_unlock(&c->w->mu);
+}
+
+static void destroy_after(uv_work_t *req, int status) {
+  (void)status; /* never cancelled */
+  lc_t *c = req->data;
+  if (c->destroy_rc < 0)
+    err_sink(&c->destroy_err, "container %s: cleanup", c->id);
+  lc__unref(c);
+}
+
+static void destroy_later(worker_local_t *w, lc_t *c) {
+  c->destroy_err = (err_t)ERR_INIT;
+  if (!c->gvisor) { /* runsc's state is the loop's */
+    c->work.data = c;
+    c->open_handles++;
+    pthread_mutex_lock(&w->mu);
+    w->n_working++;
+    pthread_mutex_unlock(&w->mu);
+    if (uv_queue_work(w->loop, &c->work, destroy_work, destroy_after) == 0)
+      return;
+    pthread_mutex_lock(&w->mu);
+    w->n_working--;
+    pthread_mutex_unlock(&w->mu);
+    c->open_handles--;
+  }
+  if (rt_container_destroy(w->rt, c->rt_id, c->bundle, &c->destroy_err) < 0)
+    err_sink(&c->destroy_err, "container %s: cleanup", c->id);
+}
+
 static void on_exit_poll(uv_poll_t *h, int status, int events) {
   lc_t *c = h->data;
   worker_local_t *w = c->w;
@@ -312,9 +353,7 @@ static void on_exit_poll(uv_poll_t *h, int status, int events) {
     }
   wk_exit_t ex = {0};
   classify(w, c, st, &ex);
-  err_t err = ERR_INIT;
-  if (rt_container_destroy(w->rt, c->rt_id, c->bundle, &err) < 0)
-    err_sink(&err, "container %s: cleanup", c->id);
+  destroy_later(w, c);
   runner_sock_close(w, c);
   unlink_live(w, c);
   emit_exited(c, &ex);

@@ -43,6 +43,9 @@ struct lc {
   int start_rc; /* rt_container_start's, read once the work is done */
   err_t start_err;
   bool abandoned; /* the worker closed while it launched */
+  /* Once it exited: the clean-up on the pool (local.c, destroy_later). */
+  int destroy_rc;
+  err_t destroy_err;
   /* The warm pool (local_pool.c): pooled until claimed, with no data and
    * no events; pool is its template while it fills or waits. */
   bool pooled;
@@ -76,7 +79,8 @@ struct worker_local {
   uv_idle_t idle;             /* runs the queued starts */
   lc_t *launching;            /* starts running on the pool's threads */
   int n_launching;
-  /* n_working: launches whose thread part has not ended; local_close
+  /* n_working: launches and clean-ups whose thread part has not ended;
+   * local_close
    * waits on cv for it to reach 0. */
   pthread_mutex_t mu;
   pthread_cond_t cv;
