@@ -152,7 +152,12 @@ void api_sandbox_tags(api_t *api, http_req_t *req, const route_match_t *m) {
   int rc = control_sandbox_set_tags(api->control, m->params[0],
                                     json_object_get(body, "tags"), &err);
   json_decref(body);
-  answer(req, rc, &err, NULL);
+  /* The new tags are in the sandbox's record once the answer says so: a
+   * restart right after keeps them. */
+  if (rc < 0)
+    http_respond_err(req, &err);
+  else
+    http_respond_after_commit(req, 200, json_object());
 }
 
 void api_sandbox_wait(api_t *api, http_req_t *req, const route_match_t *m) {

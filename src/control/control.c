@@ -57,6 +57,7 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
     log_info("requeued %zu inputs that were running when skiffd last stopped",
              requeued);
   if ((rc = ctl_apps_reload(c, err)) < 0) goto fail;
+  if ((rc = ctl_sandboxes_load(c, err)) < 0) goto fail;
 
   uv_timer_init(loop, &c->tick);
   c->tick.data = c;

@@ -339,6 +339,9 @@ void ctl_sandbox_container_exited(control_t *c, struct ctl_sandbox *sb,
                                   const wk_exit_t *ex);
 void ctl_sandboxes_tick(control_t *c);
 void ctl_sandboxes_free(control_t *c);
+/* At start-up: the sandboxes of the last skiffd, from the store, as exited
+ * ones (those it left running end with "skiffd restarted"). */
+int ctl_sandboxes_load(control_t *c, err_t *err);
 void ctl_containers_free(control_t *c);
 
 /* workers.c: the registry of workers and placement. */

@@ -4,10 +4,11 @@
  * --result-retention are deleted (the call then answers "expired"), expired
  * calls are forgotten after RET_FORGET_FACTOR times that, app logs are cut
  * back under --log-cap-mb, records of long-exited containers are pruned
- * (the RET_KEEP_CONTAINERS newest of each app stay), and free pages go back
- * to the file system. While work remains the next step runs on the next
- * loop iteration (after this one's commit); when a pass is done, the timer
- * waits the interval. */
+ * (the RET_KEEP_CONTAINERS newest of each app stay), so are records of
+ * sandboxes that ended longer ago than --result-retention, and free pages
+ * go back to the file system. While work remains the next step runs on the
+ * next loop iteration (after this one's commit); when a pass is done, the
+ * timer waits the interval. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,13 @@ static void on_step(uv_timer_t *t) {
     rc = s->ops->containers_prune(s, now - keep, RET_KEEP_CONTAINERS,
                                   &r->ct_cursor, budget, &p, &e);
     account(r, "pruning records of exited containers", rc, &e, &p, &budget,
+            &more);
+  }
+  if (budget) {
+    p = (store_purge_t){0};
+    err_clear(&e);
+    rc = s->ops->sandboxes_prune(s, now - keep, budget, &p, &e);
+    account(r, "pruning records of ended sandboxes", rc, &e, &p, &budget,
             &more);
   }
   size_t freed = 0;

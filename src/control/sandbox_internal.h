@@ -2,7 +2,10 @@
  * procs.c). A sandbox is a workload of its own (CTL_WL_SANDBOX): one
  * container started through the worker seam with the exec agent, whose
  * command runs as process 0 and whose execs are further processes. Kept in
- * memory; an exited sandbox stays readable until skiffd restarts. */
+ * memory, with a record in the store (written when it is created, when its
+ * tags change and when it ends) from which skiffd loads the newest at
+ * start-up as exited sandboxes: without processes (main and procs NULL),
+ * since their output is not kept. */
 #ifndef SKIFF_CONTROL_SANDBOX_INTERNAL_H
 #define SKIFF_CONTROL_SANDBOX_INTERNAL_H
 
@@ -57,6 +60,7 @@ struct ctl_sandbox {
   bool has_rc;
   int returncode;
   double created_at;
+  double ended_at;                  /* 0: not exited */
   uint64_t created_ms, deadline_ms; /* timeout */
   uint64_t idle_ms;                 /* idle_timeout (0: none) */
   uint64_t active_ms;               /* last stdin, output or exec */
@@ -66,7 +70,8 @@ struct ctl_sandbox {
   char isolation[16];
   char end_reason[64];
   ctl_proc_t *procs;
-  ctl_proc_t *main; /* process 0 */
+  ctl_proc_t *main; /* process 0; NULL: loaded from the store */
+  char main_id[40]; /* process 0's id, kept when it is NULL */
   uint32_t next_num;
   bool ready;
   int probe_port;    /* readiness: tcp port (0: none) */

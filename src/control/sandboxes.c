@@ -2,8 +2,10 @@
  * with skiff-init's exec agent (docs/sandboxes.md). The command runs as
  * process 0; a sandbox without one is kept alive until it is terminated or
  * times out. The tick enforces timeout, idle_timeout and exec timeouts and
- * polls readiness probes. State lives in memory (an exited sandbox stays
- * readable until skiffd restarts, up to SB_KEEP_EXITED of them). */
+ * polls readiness probes. State lives in memory, up to SB_KEEP_EXITED
+ * exited sandboxes; each also has a record in the store, from which the
+ * newest come back as exited sandboxes after skiffd restarts (their
+ * containers died with the old skiffd). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +27,10 @@
 #define SB_TERM_GRACE_MS 2000
 #define SB_KEEP_EXITED 1000
 #define SB_MAX_ARGV 4096
+/* What a sandbox left running by the last skiffd ends with: its container
+ * was killed with it, as SIGKILL would (a shell's 128 + 9). */
+#define SB_RESTART_REASON "skiffd restarted"
+#define SB_RESTART_RC 137
 
 enum { SB_KILL_TERMINATE = 100, SB_KILL_TIMEOUT, SB_KILL_IDLE };
 
@@ -139,9 +145,9 @@ static int find_or_err(control_t *c, const char *id, ctl_sandbox_t **out,
                        err_t *err) {
   if (!(*out = find(c, id)))
     return err_set(err, -ENOENT,
-                   "no sandbox %s (sandboxes are kept in skiffd's memory: "
-                   "one from before its last restart is gone)",
-                   id ? id : "(none)");
+                   "no sandbox %s (skiffd keeps the %d newest that ended, "
+                   "for --result-retention after they end)",
+                   id ? id : "(none)", SB_KEEP_EXITED);
   return 0;
 }
 
@@ -166,7 +172,7 @@ static json_t *sandbox_json(const ctl_sandbox_t *sb, bool full) {
       "tags", sb->tags, "state", state_name(sb->state), "returncode",
       rc_json(sb), "created_at", sb->created_at);
   if (!full) return o;
-  json_object_set_new(o, "process_id", json_string(sb->main->id));
+  json_object_set_new(o, "process_id", json_string(sb->main_id));
   json_object_set_new(o, "ready", json_boolean(sb->ready));
   json_object_set_new(o, "isolation", json_string(sb->isolation));
   json_object_set_new(
@@ -186,6 +192,36 @@ static json_t *sandbox_json(const ctl_sandbox_t *sb, bool full) {
   }
   json_object_set_new(o, "tunnels", tun);
   return o;
+}
+
+/* ---- the store's record ---- */
+
+/* Writes the sandbox's record (insert: a new one) in the loop's group
+ * transaction. A failure is logged: the sandbox runs on, and only its
+ * reading after a restart is lost. */
+static void record(control_t *c, const ctl_sandbox_t *sb, bool insert) {
+  store_sandbox_t r = {.has_rc = sb->has_rc,
+                       .returncode = sb->returncode,
+                       .created_at = sb->created_at,
+                       .ended_at = sb->ended_at};
+  snprintf(r.id, sizeof r.id, "%s", sb->id);
+  snprintf(r.app_id, sizeof r.app_id, "%s", sb->app_id);
+  snprintf(r.process_id, sizeof r.process_id, "%s", sb->main_id);
+  snprintf(r.name, sizeof r.name, "%s", sb->name);
+  snprintf(r.image_id, sizeof r.image_id, "%s", sb->image_id);
+  snprintf(r.isolation, sizeof r.isolation, "%s", sb->isolation);
+  snprintf(r.state, sizeof r.state, "%s", state_name(sb->state));
+  /* A reason set by terminate() is final only once the sandbox exited. */
+  if (sb->state == SB_EXITED)
+    snprintf(r.end_reason, sizeof r.end_reason, "%s", sb->end_reason);
+  r.tags = json_dumps(sb->tags, JSON_COMPACT | JSON_SORT_KEYS);
+  store_t *s = c->store;
+  err_t err = ERR_INIT;
+  if (control_begin(c, &err) < 0 ||
+      (insert ? s->ops->sandbox_insert(s, &r, &err)
+              : s->ops->sandbox_update(s, &r, &err)) < 0)
+    err_sink(&err, "sandbox %s: record it in the store", sb->id);
+  free(r.tags);
 }
 
 /* ---- creating ---- */
@@ -481,9 +517,11 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
       err_sink(err, "sandbox %s: tunnel for port %d", sb->id,
                sb->tunnels[i].port);
   sb->main = ctl_proc_new(c, sb, false);
+  snprintf(sb->main_id, sizeof sb->main_id, "%s", sb->main->id);
   HASH_ADD_STR(c->sb_by_id, id, sb);
   sb->next = c->sandboxes;
   c->sandboxes = sb;
+  record(c, sb, true);
   if (cmd) {
     if ((rc = ctl_proc_exec(c, sb->main, cmd, NULL, NULL, tty, err)) < 0) {
       /* The container is queued: it ends with the sandbox. */
@@ -582,19 +620,21 @@ void ctl_sandbox_proc_exited(control_t *c, ctl_sandbox_t *sb, ctl_proc_t *p) {
 void ctl_sandbox_container_exited(control_t *c, ctl_sandbox_t *sb,
                                   const wk_exit_t *ex) {
   sb->state = SB_EXITED;
+  sb->ended_at = now_wall();
   sb->ct = NULL;
   if (!sb->has_rc) {
     sb->has_rc = true;
     /* No command, or it was still running: killed, as a shell says. */
-    sb->returncode = sb->main->exited ? sb->main->returncode : 137;
+    sb->returncode = sb->main && sb->main->exited ? sb->main->returncode : 137;
   }
   if (!sb->end_reason[0])
     snprintf(sb->end_reason, sizeof sb->end_reason, "%s",
              ex->end == WK_OOM            ? "out of memory"
              : ex->end == WK_START_FAILED ? "start failed"
              : ex->end == WK_LOST         ? "worker lost"
+             : c->shutting_down           ? "skiffd stopped"
                                           : "exited");
-  if (ex->end == WK_START_FAILED && ex->message)
+  if (ex->end == WK_START_FAILED && ex->message && sb->main)
     ctl_proc_output(c, sb->main, 2, ex->message, strlen(ex->message));
   for (ctl_proc_t *p = sb->procs; p; p = p->next) {
     for (int i = 0; i < 2; i++)
@@ -606,6 +646,7 @@ void ctl_sandbox_container_exited(control_t *c, ctl_sandbox_t *sb,
     }
   }
   sb->probe = NULL;
+  record(c, sb, false);
   ctl_sandbox_wake(c, sb->park_key);
   /* Bounded memory: the oldest exited sandboxes beyond SB_KEEP_EXITED go. */
   size_t n = 0;
@@ -679,6 +720,58 @@ void ctl_sandboxes_free(control_t *c) {
   c->sandbox_src_dir = NULL;
 }
 
+/* An exited sandbox from its record: no container, no processes. */
+static ctl_sandbox_t *sandbox_from_record(const store_sandbox_t *r) {
+  ctl_sandbox_t *sb = xcalloc(1, sizeof *sb);
+  snprintf(sb->id, sizeof sb->id, "%s", r->id);
+  snprintf(sb->app_id, sizeof sb->app_id, "%s", r->app_id);
+  snprintf(sb->main_id, sizeof sb->main_id, "%s", r->process_id);
+  snprintf(sb->name, sizeof sb->name, "%s", r->name);
+  snprintf(sb->image_id, sizeof sb->image_id, "%s", r->image_id);
+  snprintf(sb->isolation, sizeof sb->isolation, "%s", r->isolation);
+  snprintf(sb->end_reason, sizeof sb->end_reason, "%s",
+           r->end_reason[0] ? r->end_reason : SB_RESTART_REASON);
+  control_sandbox_park_key(sb->id, sb->park_key, sizeof sb->park_key);
+  json_t *tags = r->tags ? json_loads(r->tags, 0, NULL) : NULL;
+  sb->tags = json_is_object(tags) ? tags : json_object();
+  if (tags && sb->tags != tags) json_decref(tags);
+  sb->state = SB_EXITED;
+  sb->has_rc = true;
+  sb->returncode = r->has_rc ? r->returncode : SB_RESTART_RC;
+  sb->created_at = r->created_at;
+  sb->ended_at = r->ended_at;
+  return sb;
+}
+
+int ctl_sandboxes_load(control_t *c, err_t *err) {
+  store_t *s = c->store;
+  size_t ended = 0, n = 0;
+  store_sandbox_t *rows = NULL;
+  int rc = s->ops->sandboxes_recover(s, now_wall(), SB_RESTART_REASON,
+                                     SB_RESTART_RC, &ended, err);
+  if (rc == 0) rc = s->ops->sandboxes_load(s, SB_KEEP_EXITED, &rows, &n, err);
+  if (rc < 0) return err_wrap(err, "load the sandboxes of the last skiffd");
+  /* Newest first, as c->sandboxes keeps them. */
+  ctl_sandbox_t **tail = &c->sandboxes;
+  while (*tail) tail = &(*tail)->next;
+  for (size_t i = 0; i < n; i++) {
+    ctl_sandbox_t *sb = NULL;
+    HASH_FIND_STR(c->sb_by_id, rows[i].id, sb);
+    if (sb) continue;
+    sb = sandbox_from_record(&rows[i]);
+    HASH_ADD_STR(c->sb_by_id, id, sb);
+    *tail = sb;
+    tail = &sb->next;
+  }
+  store_sandboxes_free(rows, n);
+  if (ended)
+    log_info(
+        "%zu sandboxes were running when skiffd last stopped: they "
+        "read as exited (\"%s\")",
+        ended, SB_RESTART_REASON);
+  return 0;
+}
+
 /* ---- the API ---- */
 
 int control_sandbox_get(control_t *c, const char *id, json_t **out,
@@ -741,6 +834,7 @@ int control_sandbox_set_tags(control_t *c, const char *id, const json_t *tags,
   if ((rc = check_str_object(tags, "tags", false, err)) < 0) return rc;
   json_object_clear(sb->tags);
   if (tags) json_object_update(sb->tags, (json_t *)tags);
+  record(c, sb, false);
   return 0;
 }
 

@@ -302,6 +302,10 @@ static const store_ops_t sqlite_ops = {
     .container_insert = sq_container_insert,
     .container_update = sq_container_update,
     .containers_list = sq_containers_list,
+    .sandbox_insert = sq_sandbox_insert,
+    .sandbox_update = sq_sandbox_update,
+    .sandboxes_recover = sq_sandboxes_recover,
+    .sandboxes_load = sq_sandboxes_load,
     .recover = sq_recover,
     .queue_counts = sq_queue_counts,
     .counts = sq_counts,
@@ -310,6 +314,7 @@ static const store_ops_t sqlite_ops = {
     .calls_forget = sq_calls_forget,
     .logs_cap = sq_logs_cap,
     .containers_prune = sq_containers_prune,
+    .sandboxes_prune = sq_sandboxes_prune,
     .vacuum_step = sq_vacuum_step,
 };
 

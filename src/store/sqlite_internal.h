@@ -128,6 +128,18 @@ int sq_recover(store_t *s, double now, size_t *requeued, err_t *err);
 int sq_counts(store_t *s, int64_t *apps_running, int64_t *inputs_queued,
               err_t *err);
 
+/* Sandboxes (sqlite_sandboxes.c). */
+int sq_sandbox_insert(store_t *s, const store_sandbox_t *sb, err_t *err);
+int sq_sandbox_update(store_t *s, const store_sandbox_t *sb, err_t *err);
+int sq_sandboxes_recover(store_t *s, double now, const char *reason,
+                         int returncode, size_t *n, err_t *err);
+int sq_sandboxes_load(store_t *s, size_t limit, store_sandbox_t **out,
+                      size_t *n, err_t *err);
+int sq_sandboxes_prune(store_t *s, double before, size_t max_rows,
+                       store_purge_t *p, err_t *err);
+/* Its retention query, for sq_retention_sql. */
+extern const char SQ_SANDBOXES_PRUNE[];
+
 /* Retention (sqlite_retention.c). */
 int sq_calls_expire(store_t *s, double before, double now, size_t max_rows,
                     store_purge_t *p, err_t *err);

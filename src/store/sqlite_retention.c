@@ -58,10 +58,23 @@ static const char SQL_CT_TRIM[] =
     " WHERE app_id = ?1 ORDER BY started_at DESC LIMIT 1 OFFSET ?3)";
 
 const char *const sq_retention_sql[] = {
-    SQL_NEXT_FINISHED, SQL_DELETE_INPUTS, SQL_DELETE_OUTPUTS, SQL_MOVE_CALL,
-    SQL_DELETE_CALL,   SQL_GET_EXPIRED,   SQL_FORGET_EXPIRED, SQL_LOG_OVER,
-    SQL_LOG_OLDEST,    SQL_LOG_DELETE,    SQL_LOG_SIZE,       SQL_LOG_NOTE,
-    SQL_CT_WINDOW,     SQL_CT_APPS,       SQL_CT_TRIM,        NULL,
+    SQL_NEXT_FINISHED,
+    SQL_DELETE_INPUTS,
+    SQL_DELETE_OUTPUTS,
+    SQL_MOVE_CALL,
+    SQL_DELETE_CALL,
+    SQL_GET_EXPIRED,
+    SQL_FORGET_EXPIRED,
+    SQL_LOG_OVER,
+    SQL_LOG_OLDEST,
+    SQL_LOG_DELETE,
+    SQL_LOG_SIZE,
+    SQL_LOG_NOTE,
+    SQL_CT_WINDOW,
+    SQL_CT_APPS,
+    SQL_CT_TRIM,
+    SQ_SANDBOXES_PRUNE,
+    NULL,
 };
 
 /* Deletes up to max rows of one call's inputs, then of its outputs. */

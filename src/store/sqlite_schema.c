@@ -145,5 +145,21 @@ const char *const sqlite_migrations[] = {
     "  WHERE state = 'exited';"
     "CREATE INDEX containers_by_app_started ON containers(app_id, started_at);"
     "DROP INDEX containers_by_app;",
+    /* 7: sandboxes outlive skiffd's memory as records (sqlite_sandboxes.c):
+     * after a restart they read as exited. Loading the newest reads
+     * sandboxes_by_created; the API lists by app newest first; retention
+     * finds the long-ended ones and start-up the ones not ended without
+     * scanning. */
+    "CREATE TABLE sandboxes("
+    "  id TEXT PRIMARY KEY, app_id TEXT NOT NULL, process_id TEXT, name TEXT,"
+    "  tags TEXT NOT NULL DEFAULT '{}', image_id TEXT,"
+    "  isolation TEXT NOT NULL, state TEXT NOT NULL, returncode INTEGER,"
+    "  end_reason TEXT, created_at REAL NOT NULL, ended_at REAL);"
+    "CREATE INDEX sandboxes_by_app ON sandboxes(app_id, created_at);"
+    "CREATE INDEX sandboxes_by_created ON sandboxes(created_at);"
+    "CREATE INDEX sandboxes_ended ON sandboxes(ended_at)"
+    "  WHERE state = 'exited';"
+    "CREATE INDEX sandboxes_live ON sandboxes(state)"
+    "  WHERE state != 'exited';",
     NULL,
 };

@@ -48,6 +48,12 @@ void store_containers_free(store_container_t *rows, size_t n) {
   free(rows);
 }
 
+void store_sandboxes_free(store_sandbox_t *rows, size_t n) {
+  if (!rows) return;
+  for (size_t i = 0; i < n; i++) free(rows[i].tags);
+  free(rows);
+}
+
 void store_input_id_format(int64_t id, char *out, size_t outsz) {
   snprintf(out, outsz, "in-%" PRId64, id);
 }

@@ -117,6 +117,25 @@ typedef struct store_queue_count {
   double next_retry_at;
 } store_queue_count_t;
 
+/* One sandbox's record (sqlite_sandboxes.c): what is left of it after
+ * skiffd restarts. The tags text belongs to the array of sandboxes_load:
+ * free it with store_sandboxes_free(). */
+typedef struct store_sandbox {
+  char id[40];
+  char app_id[40];
+  char process_id[40]; /* process 0's (its output is not kept) */
+  char name[128];      /* "" = none */
+  char *tags;          /* a JSON object as text; NULL: {} */
+  char image_id[65];   /* "" = none */
+  char isolation[16];
+  char state[16]; /* starting | running | exited */
+  bool has_rc;
+  int returncode;
+  char end_reason[64]; /* "" = none (yet) */
+  double created_at;
+  double ended_at; /* 0: not ended */
+} store_sandbox_t;
+
 /* What one retention step did (sqlite_retention.c). */
 typedef struct store_purge {
   size_t rows;   /* rows deleted */
@@ -248,6 +267,18 @@ typedef struct store_ops {
   int (*containers_list)(store_t *s, const char *app_id, bool live_only,
                          store_container_t **out, size_t *n, err_t *err);
 
+  /* Sandboxes: a record written when one is created and rewritten (name,
+   * tags, state, returncode, end_reason, ended_at) when it changes. */
+  int (*sandbox_insert)(store_t *s, const store_sandbox_t *sb, err_t *err);
+  int (*sandbox_update)(store_t *s, const store_sandbox_t *sb, err_t *err);
+  /* At start-up: every sandbox not exited is marked exited with reason,
+   * ended at now, its returncode returncode unless it had one. */
+  int (*sandboxes_recover)(store_t *s, double now, const char *reason,
+                           int returncode, size_t *n, err_t *err);
+  /* The limit most recently created sandboxes, newest first. */
+  int (*sandboxes_load)(store_t *s, size_t limit, store_sandbox_t **out,
+                        size_t *n, err_t *err);
+
   /* After an unclean stop: leased inputs go back to the queue (not counted
    * as attempts) and containers of the old process are marked exited. */
   int (*recover)(store_t *s, double now, size_t *requeued, err_t *err);
@@ -285,6 +316,10 @@ typedef struct store_ops {
    * between calls. */
   int (*containers_prune)(store_t *s, double before, int keep, double *cursor,
                           size_t max_rows, store_purge_t *p, err_t *err);
+  /* Deletes records of sandboxes that ended before `before`, oldest
+   * first. */
+  int (*sandboxes_prune)(store_t *s, double before, size_t max_rows,
+                         store_purge_t *p, err_t *err);
   /* Gives up to max_pages free pages back to the file system; *more when
    * free pages remain. A no-op where the backend has nothing to do. */
   int (*vacuum_step)(store_t *s, int max_pages, size_t *freed, bool *more,
@@ -302,6 +337,7 @@ void store_close(store_t *s);
 void store_leased_free(store_leased_t *l, size_t n);
 void store_output_rows_free(store_output_row_t *rows, size_t n);
 void store_containers_free(store_container_t *rows, size_t n);
+void store_sandboxes_free(store_sandbox_t *rows, size_t n);
 
 /* Format "in-<n>" <-> n. */
 void store_input_id_format(int64_t id, char *out, size_t outsz);
