@@ -395,7 +395,11 @@ def test_exit_runs_when_skiffd_stops(daemon_factory, tmp_path):
     assert d.stop() == 0
     d.start()  # the logs are in the store
     ev = [e[2] for e in events(d, "clsapp") if e[1] == out["ct"]]
-    assert ev == ["enter", "sigterm", "exit"], ev
+    # skiffd's drain answers the runner's parked exchange with stop and
+    # sends the container SIGTERM: the runner acts on whichever it sees
+    # first (the SIGTERM note is written only in the second case), and the
+    # exit methods run either way.
+    assert ev in (["enter", "sigterm", "exit"], ["enter", "exit"]), ev
     d.stop()
 
 
