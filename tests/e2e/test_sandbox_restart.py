@@ -8,32 +8,7 @@ sandboxes are created as before."""
 import uuid
 
 from conftest import create_app_http, function_def
-
-
-def create(d, app_id, **kw):
-    body = {"app_id": app_id}
-    body.update(kw)
-    r = d.api("POST", "/v1/sandboxes", body)
-    assert r.status == 200, r
-    return r.json
-
-
-def wait_sb(d, sb):
-    for _ in range(10):
-        r = d.api("GET", f"/v1/sandboxes/{sb}/wait?timeout=20")
-        assert r.status == 200, r
-        if r.json["state"] == "exited":
-            return r.json
-    raise AssertionError(f"sandbox {sb} never ended")
-
-
-def wait_proc(d, pid):
-    for _ in range(10):
-        r = d.api("GET", f"/v1/processes/{pid}/wait?timeout=20")
-        assert r.status == 200, r
-        if r.json["returncode"] is not None:
-            return r.json["returncode"]
-    raise AssertionError(f"process {pid} never ended")
+from test_sandbox_api import create, wait_proc, wait_sb
 
 
 def running(d, sb):
