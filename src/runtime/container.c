@@ -1178,12 +1178,6 @@ fail:
     kill(pid, SIGKILL);
     reap(pid);
   }
-  close_fd(&fds.sync_r);
-  close_fd(&fds.report_w);
-  close_fd(&fds.stdout_w);
-  close_fd(&fds.stderr_w);
-  close_fd(&fds.stdin_fd);
-  if (clone_locked) pthread_mutex_unlock(&rt->clone_lock);
   close_fd(&ux.ns_layers);
   close_fd(&ux.ns_binds);
   close_fd(&lock_fd);
@@ -1197,6 +1191,8 @@ fail:
   close_fd(&fds.stdout_w);
   close_fd(&fds.stderr_w);
   close_fd(&fds.stdin_fd);
+  /* The child's ends are closed: another thread's clone may go. */
+  if (clone_locked) pthread_mutex_unlock(&rt->clone_lock);
   plan_free(&plan);
   if (made_net) rt_net__detach(rt, id); /* net.c */
   if (made_cgroup) rt__destroy_cgroup(rt, id, NULL);

@@ -130,13 +130,25 @@ static void emit_exited(lc_t *c, const wk_exit_t *ex) {
 
 /* ---- lists ---- */
 
-static void unlink_live(worker_local_t *w, lc_t *c) {
+/* The live and the launching lists: doubly linked through prev/next. */
+static void list_unlink(lc_t **head, lc_t *c) {
   if (c->prev)
     c->prev->next = c->next;
-  else if (w->live == c)
-    w->live = c->next;
+  else if (*head == c)
+    *head = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
+}
+
+static void list_push(lc_t **head, lc_t *c) {
+  c->prev = NULL;
+  c->next = *head;
+  if (*head) (*head)->prev = c;
+  *head = c;
+}
+
+static void unlink_live(worker_local_t *w, lc_t *c) {
+  list_unlink(&w->live, c);
 }
 
 static lc_t *queue_pop(worker_local_t *w) {
@@ -290,6 +302,29 @@ static void classify(worker_local_t *w, lc_t *c, int st, wk_exit_t *ex) {
   }
 }
 
+/* Work on libuv's pool (a start, a clean-up), counted in n_working so that
+ * local_close can wait for it. False: not queued, the caller does it. */
+static bool on_pool(worker_local_t *w, lc_t *c, uv_work_cb work,
+                    uv_after_work_cb after) {
+  c->work.data = c;
+  pthread_mutex_lock(&w->mu);
+  w->n_working++;
+  pthread_mutex_unlock(&w->mu);
+  if (uv_queue_work(w->loop, &c->work, work, after) == 0) return true;
+  pthread_mutex_lock(&w->mu);
+  w->n_working--;
+  pthread_mutex_unlock(&w->mu);
+  return false;
+}
+
+/* The end of a pool job's thread part. */
+static void pool_job_done(worker_local_t *w) {
+  pthread_mutex_lock(&w->mu);
+  w->n_working--;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
 /* The clean-up of an exited container (rt_container_destroy: its cgroup,
  * mounts, bundle, network and id slot) runs on libuv's pool: a cgroup's
  * removal can wait for the kernel, and the loop has requests to answer.
@@ -298,10 +333,7 @@ static void destroy_work(uv_work_t *req) {
   lc_t *c = req->data;
   c->destroy_rc =
       rt_container_destroy(c->w->rt, c->rt_id, c->bundle, &c->destroy_err);
-  pthread_mutex_lock(&c->w->mu);
-  c->w->n_working--;
-  pthread_cond_signal(&c->w->cv);
-  pthread_mutex_unlock(&c->w->mu);
+  pool_job_done(c->w);
 }
 
 static void destroy_after(uv_work_t *req, int status) {
@@ -315,16 +347,8 @@ static void destroy_after(uv_work_t *req, int status) {
 static void destroy_later(worker_local_t *w, lc_t *c) {
   c->destroy_err = (err_t)ERR_INIT;
   if (!c->gvisor) { /* runsc's state is the loop's */
-    c->work.data = c;
     c->open_handles++;
-    pthread_mutex_lock(&w->mu);
-    w->n_working++;
-    pthread_mutex_unlock(&w->mu);
-    if (uv_queue_work(w->loop, &c->work, destroy_work, destroy_after) == 0)
-      return;
-    pthread_mutex_lock(&w->mu);
-    w->n_working--;
-    pthread_mutex_unlock(&w->mu);
+    if (on_pool(w, c, destroy_work, destroy_after)) return;
     c->open_handles--;
   }
   if (rt_container_destroy(w->rt, c->rt_id, c->bundle, &c->destroy_err) < 0)
@@ -423,12 +447,7 @@ static void to_rt_spec(worker_local_t *w, lc_t *c, rt_spec_t *rs,
 #define LC_MAX_LAUNCHING 8
 
 static void unlink_launching(worker_local_t *w, lc_t *c) {
-  if (c->prev)
-    c->prev->next = c->next;
-  else if (w->launching == c)
-    w->launching = c->next;
-  if (c->next) c->next->prev = c->prev;
-  c->prev = c->next = NULL;
+  list_unlink(&w->launching, c);
   w->n_launching--;
 }
 
@@ -462,9 +481,7 @@ static void launched(worker_local_t *w, lc_t *c) {
   uv_poll_start(&c->exit_poll, UV_READABLE, on_exit_poll);
   uv_read_start((uv_stream_t *)&c->out_pipe, on_alloc, on_read);
   uv_read_start((uv_stream_t *)&c->err_pipe, on_alloc, on_read);
-  c->next = w->live;
-  if (w->live) w->live->prev = c;
-  w->live = c;
+  list_push(&w->live, c);
   emit_started(c);
   if (c->agent && !c->gvisor) {
     c->ready = true;
@@ -482,10 +499,7 @@ static void launched(worker_local_t *w, lc_t *c) {
 static void launch_work(uv_work_t *req) {
   lc_t *c = req->data;
   c->start_rc = rt_container_start(c->w->rt, &c->rs, &c->proc, &c->start_err);
-  pthread_mutex_lock(&c->w->mu);
-  c->w->n_working--;
-  pthread_cond_signal(&c->w->cv);
-  pthread_mutex_unlock(&c->w->mu);
+  pool_job_done(c->w);
 }
 
 static void on_idle(uv_idle_t *h);
@@ -526,22 +540,11 @@ static void launch(worker_local_t *w, lc_t *c) {
     else
       c->rs.ctl_fd = c->chan[1];
   }
-  if (c->start_rc == 0 && !c->gvisor) {
-    c->work.data = c;
-    pthread_mutex_lock(&w->mu);
-    w->n_working++;
-    pthread_mutex_unlock(&w->mu);
-    if (uv_queue_work(w->loop, &c->work, launch_work, launch_after) == 0) {
-      c->prev = NULL;
-      c->next = w->launching;
-      if (w->launching) w->launching->prev = c;
-      w->launching = c;
-      w->n_launching++;
-      return;
-    }
-    pthread_mutex_lock(&w->mu);
-    w->n_working--;
-    pthread_mutex_unlock(&w->mu);
+  if (c->start_rc == 0 && !c->gvisor &&
+      on_pool(w, c, launch_work, launch_after)) {
+    list_push(&w->launching, c);
+    w->n_launching++;
+    return;
   }
   if (c->start_rc == 0)
     c->start_rc = rt_container_start(w->rt, &c->rs, &c->proc, &c->start_err);
