@@ -20,7 +20,11 @@ typedef struct builder {
   const char *init_path; /* skiff-init */
   const char *mirror;    /* Debian mirror for debian_slim */
   const char *certs_dir; /* registries' own CAs: <dir>/<registry>/ca.crt */
-  int step;              /* index of the step running, for the events */
+  /* The steps' network: a namespace on skiffd's bridge that every step
+   * joins (skiffd made it, --netns-fd), or -1 for the host's own
+   * (--host-network: skiffd --build-network host). */
+  int netns_fd;
+  int step; /* index of the step running, for the events */
   /* The image so far. */
   char key[65];   /* chain key: the image id once every step is applied */
   json_t *layers; /* layer ids, bottom first */

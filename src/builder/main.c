@@ -1,8 +1,8 @@
 /* skiff-build: builds one image spec into the image store.
  *
  *   skiff-build --store DIR --spec FILE --blobs DIR --sdk DIR --init PATH
- *               --cgroup-parent NAME [--cgroup-root DIR] [--mirror URL]
- *               [--registry-certs DIR]
+ *               --cgroup-parent NAME (--netns-fd N | --host-network)
+ *               [--cgroup-root DIR] [--mirror URL] [--registry-certs DIR]
  *   skiff-build --gc --store DIR [--keep IMAGE_ID]...
  *
  * Progress goes to stdout as JSON lines (emit.c); the exit code is 0 when
@@ -25,7 +25,8 @@
 typedef struct opts {
   const char *store, *spec, *blobs, *sdk, *init, *cg_parent, *cg_root, *mirror,
       *certs;
-  bool gc;
+  bool gc, host_network;
+  int netns_fd;      /* -1 unless --netns-fd */
   const char **keep; /* --keep images, for --gc */
   size_t n_keep;
 } opts_t;
@@ -43,8 +44,11 @@ static int parse(int argc, char **argv, opts_t *o) {
       {"registry-certs", required_argument, 0, 'c'},
       {"gc", no_argument, 0, 'g'},
       {"keep", required_argument, 0, 'K'},
+      {"netns-fd", required_argument, 0, 'n'},
+      {"host-network", no_argument, 0, 'H'},
       {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
+  o->netns_fd = -1;
   o->mirror = "http://deb.debian.org/debian";
   /* skiffd passes its --registry-certs through the environment. */
   const char *certs = getenv("SKIFF_REGISTRY_CERTS");
@@ -82,6 +86,16 @@ static int parse(int argc, char **argv, opts_t *o) {
       case 'c':
         o->certs = optarg;
         break;
+      case 'n': {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*end || end == optarg || v < 3 || v > 1 << 20) return -1;
+        o->netns_fd = (int)v;
+        break;
+      }
+      case 'H':
+        o->host_network = true;
+        break;
       case 'K':
         o->keep = xrealloc(o->keep, (o->n_keep + 1) * sizeof *o->keep);
         o->keep[o->n_keep++] = optarg;
@@ -94,6 +108,8 @@ static int parse(int argc, char **argv, opts_t *o) {
   if (!o->store || !o->spec || !o->blobs || !o->sdk || !o->init ||
       !o->cg_parent)
     return -1;
+  /* The network is always said: a missing choice must not mean the host's. */
+  if ((o->netns_fd >= 0) == o->host_network) return -1;
   return 0;
 }
 
@@ -198,8 +214,9 @@ int main(int argc, char **argv) {
   if (parse(argc, argv, &o) < 0) {
     fprintf(stderr,
             "usage: %s --store DIR --spec FILE --blobs DIR --sdk DIR --init "
-            "PATH --cgroup-parent NAME [--cgroup-root DIR] [--mirror URL]\n"
-            "           [--registry-certs DIR]\n"
+            "PATH --cgroup-parent NAME\n"
+            "           (--netns-fd N | --host-network) [--cgroup-root DIR] "
+            "[--mirror URL] [--registry-certs DIR]\n"
             "       %s --gc --store DIR [--keep IMAGE_ID]...\n",
             argv[0], argv[0]);
     return 2;
@@ -217,7 +234,8 @@ int main(int argc, char **argv) {
                  .sdk_dir = o.sdk,
                  .init_path = o.init,
                  .mirror = o.mirror,
-                 .certs_dir = o.certs};
+                 .certs_dir = o.certs,
+                 .netns_fd = o.netns_fd};
   int gc_lock = -1, rc;
   if ((rc = read_file(o.spec, &text, &len, &err)) < 0) goto done;
   json_error_t je;

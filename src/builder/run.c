@@ -1,7 +1,10 @@
 /* One command of a build step, in a container: the image's layers below,
- * the layer being made as the upper layer, the host's network (apt and pip
- * need it) and the host's resolv.conf. Output is streamed line by line as
- * log events; the last lines are kept for the error message. */
+ * the layer being made as the upper layer, the build's network (apt and
+ * pip need one: a namespace on skiffd's bridge, the same for every step,
+ * which reaches the outside but not the host's services; the host's own
+ * with skiffd --build-network host) and the host's resolv.conf. Output is
+ * streamed line by line as log events; the last lines are kept for the error
+ * message. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -122,7 +125,9 @@ int run_in_container(builder_t *b, const run_opts_t *o, char **tail,
       .n_lower = n_lower,
       .lower_dir = "/",
       .upper_dir = o->upper,
-      .host_network = true,
+      .host_network = b->netns_fd < 0,
+      .net = {.mode = b->netns_fd < 0 ? RT_NET_HOST : RT_NET_JOIN,
+              .netns_fd = b->netns_fd},
       .init_path = b->init_path,
       .argv = o->argv,
       .envp = env,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -235,6 +236,19 @@ static int step_apt(builder_t *b, const json_t *step, const char *dir,
   return rc;
 }
 
+/* The host[:port] of an http:// URL, or NULL. pip ignores a plain-http
+ * index unless it is told to trust the host; one named in the step is
+ * trusted, as pip did for 127.0.0.1 when builds shared the host's
+ * network. */
+static char *plain_http_host(const char *url) {
+  if (strncasecmp(url, "http://", 7)) return NULL;
+  const char *h = url + 7;
+  size_t n = strcspn(h, "/?#");
+  const char *at = memchr(h, '@', n);
+  if (at) n -= (size_t)(at + 1 - h), h = at + 1;
+  return n ? xstrndup(h, n) : NULL;
+}
+
 static int step_pip(builder_t *b, const json_t *step, const char *dir,
                     err_t *err) {
   json_t *cmd = strv(python_of(b), "-m", "pip", "install", "--no-cache-dir",
@@ -245,9 +259,14 @@ static int step_pip(builder_t *b, const json_t *step, const char *dir,
       {"find_links", "--find-links"}};
   for (size_t i = 0; i < 3; i++) {
     const char *v = json_string_value(json_object_get(step, opts[i][0]));
-    if (v) {
-      json_array_append_new(cmd, json_string(opts[i][1]));
-      json_array_append_new(cmd, json_string(v));
+    if (!v) continue;
+    json_array_append_new(cmd, json_string(opts[i][1]));
+    json_array_append_new(cmd, json_string(v));
+    char *host = plain_http_host(v);
+    if (host) {
+      json_array_append_new(cmd, json_string("--trusted-host"));
+      json_array_append_new(cmd, json_string(host));
+      free(host);
     }
   }
   if (json_is_true(json_object_get(step, "pre")))

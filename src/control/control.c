@@ -191,11 +191,11 @@ static void on_handle_closed(uv_handle_t *h) {
 
 void control_free(control_t *c) {
   if (!c) return;
+  ctl_builds_free(c); /* before the workers: it frees the builds' networks */
   ctl_workers_free(c);
   ctl_containers_free(c);
   ctl_sandboxes_free(c);
   ctl_apps_free(c);
-  ctl_builds_free(c);
   img_store_close(c->images);
   ctl_retention_free(c);
   free(c->blobs_dir);

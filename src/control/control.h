@@ -29,6 +29,10 @@ typedef struct control_config {
                                 long is stopped */
   const char *image_store;   /* the image store directory */
   const char *debian_mirror; /* for debian_slim */
+  /* Image builds on the host's network (skiffd --build-network host):
+   * their steps then reach the host's loopback services. Otherwise each
+   * build gets a network of its own on the local worker's bridge. */
+  bool build_network_host;
   /* Retention (retention.c); 0 takes the default below. */
   double result_retention_s;   /* results kept after a call finished */
   uint64_t log_cap_bytes;      /* log kept per app */

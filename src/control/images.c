@@ -41,7 +41,8 @@ struct ctl_build {
   uv_process_t proc;
   uv_pipe_t out;
   int open_handles;
-  bool orphan; /* control is gone: free when the handles are closed */
+  bool orphan;         /* control is gone: free when the handles are closed */
+  wk_worker_t *net_wk; /* holds the build's network (wk_build_net) */
   buf_t partial;
   struct ctl_build *next;
 };
@@ -183,8 +184,35 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   }
 }
 
+/* The build's own network: a namespace on the local worker's bridge. */
+static int net_take(control_t *c, ctl_build_t *b, int *fd, err_t *err) {
+  *fd = -1;
+  wk_worker_t *wk = NULL;
+  for (ctl_worker_t *cw = c->workers; cw && !wk; cw = cw->next)
+    if (!cw->lost && wk_has_build_net(cw->wk)) wk = cw->wk;
+  if (!wk)
+    return err_set(err, -ENOTCONN,
+                   "no worker on this machine gives image builds a network; "
+                   "start skiffd with --build-network host to build on the "
+                   "host's network");
+  int rc = wk_build_net(wk, b->id, fd, err);
+  if (rc < 0)
+    return err_wrap(err,
+                    "the image build's network (skiffd --build-network host "
+                    "builds on the host's network instead)");
+  b->net_wk = wk;
+  return 0;
+}
+
+static void net_release(ctl_build_t *b) {
+  if (!b->net_wk) return;
+  wk_build_net_free(b->net_wk, b->id);
+  b->net_wk = NULL;
+}
+
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   ctl_build_t *b = p->data;
+  net_release(b);
   if (b->state == B_BUILDING && !b->orphan) {
     char msg[256];
     snprintf(msg, sizeof msg,
@@ -201,13 +229,17 @@ const char *control_image_store_dir(const control_t *c) {
   return c->cfg.image_store;
 }
 
-static int spawn(control_t *c, ctl_build_t *b, char **args, err_t *err) {
-  uv_stdio_container_t stdio[3];
+/* Starts skiff-build with args; netns, when not -1, becomes its fd 3. */
+static int spawn(control_t *c, ctl_build_t *b, char **args, int netns,
+                 err_t *err) {
+  uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[1].data.stream = (uv_stream_t *)&b->out;
   stdio[2].flags = UV_INHERIT_FD;
   stdio[2].data.fd = 2;
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = netns;
   uv_pipe_init(c->loop, &b->out, 0);
   b->out.data = b;
   uv_process_options_t po = {0};
@@ -215,7 +247,7 @@ static int spawn(control_t *c, ctl_build_t *b, char **args, err_t *err) {
   po.args = args;
   po.exit_cb = on_exit_cb;
   po.stdio = stdio;
-  po.stdio_count = 3;
+  po.stdio_count = netns >= 0 ? 4 : 3;
   b->proc.data = b;
   int rc = uv_spawn(c->loop, &b->proc, &po);
   if (rc < 0) {
@@ -281,32 +313,36 @@ int control_image_build(control_t *c, const json_t *spec, ctl_build_t **out,
   free(tmp);
   if (rc == 0 && json_dump_file(spec, b->spec_path, JSON_COMPACT) < 0)
     rc = err_sys(err, -errno, "cannot write %s", b->spec_path);
+  int netns = -1;
+  if (rc == 0 && !c->cfg.build_network_host) rc = net_take(c, b, &netns, err);
   if (rc == 0) {
     /* Build containers are this machine's: they go under the local
      * worker's cgroup parent (see docs/architecture.md, workloads). */
     char cg_parent[32];
     worker_local_cgroup_parent(c->cfg.home, cg_parent, sizeof cg_parent);
-    char *args[] = {(char *)paths_build_bin(),
-                    "--store",
-                    (char *)c->cfg.image_store,
-                    "--spec",
-                    b->spec_path,
-                    "--blobs",
-                    c->blobs_dir,
-                    "--sdk",
-                    (char *)c->cfg.sdk_dir,
-                    "--init",
-                    (char *)c->cfg.init_path,
-                    "--cgroup-parent",
-                    cg_parent,
-                    "--mirror",
-                    (char *)c->cfg.debian_mirror,
-                    c->cfg.cgroup_root ? "--cgroup-root" : NULL,
-                    (char *)c->cfg.cgroup_root,
-                    NULL};
-    rc = spawn(c, b, args, err);
+    const char *args[24];
+    size_t n = 0;
+    args[n++] = paths_build_bin();
+    const char *pairs[][2] = {{"--store", c->cfg.image_store},
+                              {"--spec", b->spec_path},
+                              {"--blobs", c->blobs_dir},
+                              {"--sdk", c->cfg.sdk_dir},
+                              {"--init", c->cfg.init_path},
+                              {"--cgroup-parent", cg_parent},
+                              {"--mirror", c->cfg.debian_mirror},
+                              {"--cgroup-root", c->cfg.cgroup_root}};
+    for (size_t k = 0; k < sizeof pairs / sizeof *pairs; k++)
+      if (pairs[k][1]) args[n++] = pairs[k][0], args[n++] = pairs[k][1];
+    if (netns >= 0)
+      args[n++] = "--netns-fd", args[n++] = "3";
+    else
+      args[n++] = "--host-network";
+    args[n] = NULL;
+    rc = spawn(c, b, (char **)args, netns, err);
   }
+  if (netns >= 0) close(netns); /* skiff-build holds it now */
   if (rc < 0) {
+    net_release(b);
     finish(b, B_FAILED, NULL, err->msg);
     return rc;
   }
@@ -410,7 +446,7 @@ int control_image_gc(control_t *c, ctl_build_t **out, err_t *err) {
     args[n++] = xstrdup(sb->image_id);
   }
   args[n] = NULL;
-  int rc = spawn(c, b, args, err);
+  int rc = spawn(c, b, args, -1, err);
   for (size_t i = 0; i < n; i++) free(args[i]);
   free(args);
   if (rc < 0) {
@@ -433,6 +469,7 @@ void ctl_builds_free(control_t *c) {
   ctl_build_t *next;
   for (ctl_build_t *b = c->builds; b; b = next) {
     next = b->next;
+    net_release(b); /* the workers close next */
     if (b->open_handles == 0) {
       build_free(b);
       continue;

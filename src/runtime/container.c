@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "runtime/cgroup_internal.h"
@@ -665,7 +666,10 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
                    hostname, HOST_NAME_MAX);
   _cleanup_free_ char *hwhat = xasprintf("set hostname to %s", hostname);
   add(p, OP_HOSTNAME, hwhat)->src = xstrdup(hostname);
-  if (!spec->host_network && spec->net.mode != RT_NET_HOST)
+  /* A joined namespace has lo up already, and the child holds no
+   * capability over it. */
+  if (!spec->host_network && spec->net.mode != RT_NET_HOST &&
+      spec->net.mode != RT_NET_JOIN)
     add(p, OP_LO_UP, "bring up the loopback interface lo");
 
   const char *workdir = spec->workdir ? spec->workdir : "/";
@@ -895,6 +899,40 @@ static pid_t clone_child(unsigned long ns_flags, int *pidfd) {
   return (pid_t)r;
 }
 
+/* clone_child in the network spec asks for: the host's, a new one, or
+ * one to join. A child takes its network namespace from the thread that
+ * clones it, and one cloned into a new user namespace could no longer
+ * enter a namespace of the host's: so this thread enters the namespace to
+ * be joined for the clone and goes back after it. */
+static pid_t clone_in_net(const rt_spec_t *spec, unsigned long ns_flags,
+                          int *pidfd) {
+  if (spec->host_network || spec->net.mode == RT_NET_HOST)
+    return clone_child(ns_flags, pidfd);
+  if (spec->net.mode != RT_NET_JOIN)
+    return clone_child(ns_flags | CLONE_NEWNET, pidfd);
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) return -1;
+  if (setns(spec->net.netns_fd, CLONE_NEWNET) < 0) {
+    int e = errno;
+    close(home);
+    errno = e;
+    return -1;
+  }
+  pid_t pid = clone_child(ns_flags, pidfd);
+  if (pid == 0) return 0;
+  int e = errno;
+  if (setns(home, CLONE_NEWNET) < 0) {
+    /* Staying in the joined namespace would put every later container
+     * and socket of this thread there. */
+    log_error("cannot return to the network namespace of this thread: %s",
+              strerror(errno));
+    abort();
+  }
+  close(home);
+  errno = e;
+  return pid;
+}
+
 static void close_fd(int *fd) {
   if (*fd >= 0) close(*fd);
   *fd = -1;
@@ -1093,12 +1131,10 @@ int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     goto fail;
   }
 
-  pid = clone_child(
-      CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-          (spec->host_network || spec->net.mode == RT_NET_HOST ? 0
-                                                               : CLONE_NEWNET) |
-          (ux.on ? CLONE_NEWUSER : 0),
-      &pidfd);
+  pid = clone_in_net(spec,
+                     CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                         (ux.on ? CLONE_NEWUSER : 0),
+                     &pidfd);
   if (pid == 0) child_main(&plan, &fds);
   if (pid < 0) {
     rc = err_sys(err, -errno,

@@ -471,6 +471,9 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   const char *id = spec->id;
   if ((rc = rt_gvisor_check(rt, err)) < 0)
     return err_wrap(err, "container %s", id);
+  if (spec->net.mode == RT_NET_JOIN)
+    return err_set(err, -EINVAL,
+                   "container %s: gVisor cannot join a network namespace", id);
   struct rt_gvisor *g = rt->gvisor;
   static const char *const subdirs[] = {"rootfs", "upper", "work", "scaffold"};
   bool made_bundle = access(spec->bundle_dir, F_OK) < 0, made_cgroup = false;

@@ -120,8 +120,11 @@ int rt_net_parse_cidr(const char *s, bool canon, uint32_t *addr,
 int rt_net_spec_check(const rt_net_spec_t *spec, err_t *err) {
   if (!spec) return 0;
   if (spec->mode != RT_NET_NONE && spec->mode != RT_NET_BRIDGE &&
-      spec->mode != RT_NET_HOST)
+      spec->mode != RT_NET_HOST && spec->mode != RT_NET_JOIN)
     return err_set(err, -EINVAL, "unknown network mode %d", (int)spec->mode);
+  if (spec->mode == RT_NET_JOIN && spec->netns_fd < 0)
+    return err_set(err, -EINVAL,
+                   "joining a network namespace needs its fd (netns_fd)");
   if (spec->n_cidr && spec->mode != RT_NET_BRIDGE)
     return err_set(err, -EINVAL,
                    "cidr_allowlist needs the network: it cannot be combined "
@@ -877,8 +880,10 @@ int rt_net_container_addr(rt_t *rt, const char *id, char out[INET_ADDRSTRLEN]) {
 }
 
 /* Inside the container's namespace: eth0's address, eth0 up, the default
- * route. */
-static int configure_inside(rt_net_t *n, int nsfd, uint32_t a, err_t *err) {
+ * route; lo up too when with_lo (a namespace without a container, whose
+ * child would do that itself). */
+static int configure_inside(rt_net_t *n, int nsfd, uint32_t a, bool with_lo,
+                            err_t *err) {
   struct mnl_socket *in = NULL;
   int rc = nl_open_in(nsfd, &in);
   if (rc < 0)
@@ -887,7 +892,11 @@ static int configure_inside(rt_net_t *n, int nsfd, uint32_t a, err_t *err) {
                    "namespace");
   unsigned seq = 0;
   int index;
-  const char *what = "find eth0";
+  const char *what = "bring lo up";
+  if (with_lo && (rc = link_index(in, &seq, "lo", &index)) == 0)
+    rc = link_up(in, &seq, index);
+  if (rc < 0) goto done;
+  what = "find eth0";
   if ((rc = link_index(in, &seq, "eth0", &index)) == 0) {
     what = "give eth0 its address";
     if ((rc = addr_add(in, &seq, index, a, n->prefix)) == 0) {
@@ -898,25 +907,74 @@ static int configure_inside(rt_net_t *n, int nsfd, uint32_t a, err_t *err) {
       }
     }
   }
+done:
   mnl_socket_close(in);
   if (rc < 0) return err_sys(err, rc, "inside the container: cannot %s", what);
   return 0;
 }
 
 static int attach_locked(rt_t *rt, const char *id, const rt_net_spec_t *spec,
-                         pid_t pid, err_t *err);
+                         int nsfd, bool with_lo, err_t *err);
 
 int rt_net__attach(rt_t *rt, const char *id, const rt_net_spec_t *spec,
                    pid_t pid, err_t *err) {
   if (!spec || spec->mode != RT_NET_BRIDGE) return 0;
+  _cleanup_free_ char *ns = xasprintf("/proc/%d/ns/net", (int)pid);
+  int nsfd = open(ns, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) return err_sys(err, -errno, "network: cannot open %s", ns);
   pthread_mutex_lock(&rt->lock);
-  int rc = attach_locked(rt, id, spec, pid, err);
+  int rc = attach_locked(rt, id, spec, nsfd, false, err);
   pthread_mutex_unlock(&rt->lock);
+  close(nsfd);
   return rc;
 }
 
+typedef struct ns_new {
+  int fd, err;
+} ns_new_t;
+
+/* unshare(CLONE_NEWNET) moves only the calling thread: a short thread of
+ * its own makes the namespace and opens it, so that no thread of the
+ * caller's ever leaves the host's namespace. */
+static void *ns_new_thread(void *arg) {
+  ns_new_t *a = arg;
+  if (unshare(CLONE_NEWNET) < 0 ||
+      (a->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+    a->err = errno;
+  return NULL;
+}
+
+int rt_net_netns_new(rt_t *rt, const char *id, const rt_net_spec_t *spec,
+                     int *fd, err_t *err) {
+  *fd = -1;
+  if (!spec || spec->mode != RT_NET_BRIDGE)
+    return err_set(err, -EINVAL,
+                   "a network namespace of its own is for the bridge only");
+  ns_new_t a = {-1, 0};
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, ns_new_thread, &a);
+  if (rc) return err_sys(err, -rc, "network: cannot start a thread");
+  pthread_join(t, NULL);
+  if (a.fd < 0)
+    return err_sys(err, -(a.err ? a.err : EIO),
+                   "network: cannot make a network namespace");
+  pthread_mutex_lock(&rt->lock);
+  rc = attach_locked(rt, id, spec, a.fd, true, err);
+  pthread_mutex_unlock(&rt->lock);
+  if (rc < 0) {
+    close(a.fd);
+    return rc;
+  }
+  *fd = a.fd;
+  return 0;
+}
+
+void rt_net_netns_free(rt_t *rt, const char *id) {
+  rt_net__detach(rt, id);
+}
+
 static int attach_locked(rt_t *rt, const char *id, const rt_net_spec_t *spec,
-                         pid_t pid, err_t *err) {
+                         int nsfd, bool with_lo, err_t *err) {
   int rc = rt_net_spec_check(spec, err);
   if (rc < 0) return rc;
   rt_net_t *n = rt->net;
@@ -939,22 +997,13 @@ static int attach_locked(rt_t *rt, const char *id, const rt_net_spec_t *spec,
   c->addr = a;
   snprintf(c->veth, sizeof c->veth, "sk%08x", a);
 
-  _cleanup_free_ char *ns = xasprintf("/proc/%d/ns/net", (int)pid);
-  int nsfd = open(ns, O_RDONLY | O_CLOEXEC);
-  if (nsfd < 0) {
-    rc = err_sys(err, -errno, "cannot open %s", ns);
-    goto fail;
-  }
   rc = veth_add(n, c->veth, nsfd);
   if (rc < 0) {
-    close(nsfd);
     err_sys(err, rc, "cannot create the veth pair %s/eth0 on %s", c->veth,
             n->bridge);
     goto fail;
   }
-  rc = configure_inside(n, nsfd, a, err);
-  close(nsfd);
-  if (rc < 0) goto fail_link;
+  if ((rc = configure_inside(n, nsfd, a, with_lo, err)) < 0) goto fail_link;
   if (spec->n_cidr) {
     if ((rc = chain_add(n, c, spec, err)) < 0) goto fail_link;
     c->chain = true;

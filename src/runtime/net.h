@@ -33,6 +33,7 @@ typedef enum rt_net_mode {
   RT_NET_NONE = 0, /* own network namespace, loopback only (block_network) */
   RT_NET_BRIDGE,   /* own namespace, eth0 on the bridge, NAT to the outside */
   RT_NET_HOST,     /* the host's namespace (same as rt_spec_t.host_network) */
+  RT_NET_JOIN,     /* an existing namespace (rt_net_netns_new), netns_fd */
 } rt_net_mode_t;
 
 typedef struct rt_net_spec {
@@ -42,6 +43,11 @@ typedef struct rt_net_spec {
    * the host. */
   const char *const *cidr_allowlist;
   size_t n_cidr;
+  /* RT_NET_JOIN only: the namespace's fd. The container joins it instead
+   * of getting one of its own; with a user namespace, its processes hold
+   * no capability over it (it belongs to the host's user namespace), so
+   * they use its eth0 but cannot change its addresses, routes or links. */
+  int netns_fd;
 } rt_net_spec_t;
 
 typedef struct rt_net_config {
@@ -82,6 +88,18 @@ int rt_net_enable(rt_t *rt, const rt_net_config_t *cfg, err_t *err);
 /* At a clean stop: deletes the nft tables and the bridge (and with it every
  * host end of a veth still on it). rt stays usable without the bridge. */
 void rt_net_disable(rt_t *rt);
+
+/* A network namespace with no process in it, for containers that share
+ * one network (an image build's steps, RT_NET_JOIN): lo up and an eth0 on
+ * the bridge, with an address, a default route and the same rules as a
+ * bridged container's (spec->mode must be RT_NET_BRIDGE; an allowlist
+ * applies). It is known by id, like a container, until
+ * rt_net_netns_free(id). *fd (close-on-exec) keeps the namespace alive;
+ * whoever holds a copy of it, or runs in it, keeps it after that, without
+ * the bridge: rt_net_netns_free removes the host's end of its veth. */
+int rt_net_netns_new(rt_t *rt, const char *id, const rt_net_spec_t *spec,
+                     int *fd, err_t *err);
+void rt_net_netns_free(rt_t *rt, const char *id);
 
 /* Whether rt_net_enable succeeded for rt. */
 bool rt_net_enabled(const rt_t *rt);

@@ -37,6 +37,7 @@ typedef struct daemon_opts {
   const char *image_store;
   const char *debian_mirror;
   const char *registry_certs;
+  bool build_network_host; /* --build-network host */
   uint64_t max_payload_mb;
   uint64_t max_blob_mb;
   uint64_t max_conns;        /* 0: the default, below the file limit */
@@ -124,6 +125,11 @@ static void usage(FILE *f) {
       "                         Docker's certs.d (default /etc/skiff/certs.d; "
       "\n"
       "                         $SKIFF_REGISTRY_CERTS)\n"
+      "  --build-network KIND   bridge or host: the network of image "
+      "builds\x27\n"
+      "                         steps (default bridge: a network of their own\n"
+      "                         that reaches the outside, not the host's\n"
+      "                         services; host lets them reach those too)\n"
       "  --cpus N               CPUs containers may request in all (default:\n"
       "                         the machine's)\n"
       "  --memory MIB           memory containers may request in all "
@@ -181,7 +187,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_SB_ISOLATION,
     O_RUNSC,
     O_SB_WARM,
-    O_SB_WARM_TTL
+    O_SB_WARM_TTL,
+    O_BUILD_NET
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -212,6 +219,7 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"runsc", required_argument, NULL, O_RUNSC},
       {"sandbox-warm-pool", required_argument, NULL, O_SB_WARM},
       {"sandbox-warm-ttl", required_argument, NULL, O_SB_WARM_TTL},
+      {"build-network", required_argument, NULL, O_BUILD_NET},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -247,6 +255,15 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         break;
       case O_CERTS:
         o->registry_certs = optarg;
+        break;
+      case O_BUILD_NET:
+        if (strcmp(optarg, "bridge") && strcmp(optarg, "host")) {
+          fprintf(stderr,
+                  "skiffd: --build-network must be bridge or host, got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        o->build_network_host = !strcmp(optarg, "host");
         break;
       case O_PAYLOAD:
         if (!parse_u64(optarg, &o->max_payload_mb) || o->max_payload_mb == 0 ||
@@ -722,6 +739,7 @@ int main(int argc, char **argv) {
                        : env_mirror && *env_mirror
                            ? env_mirror
                            : "http://deb.debian.org/debian",
+      .build_network_host = o.build_network_host,
       .python = o.python,
       .sdk_dir = paths_sdk_dir(),
       .init_path = paths_init_bin(),

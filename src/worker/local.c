@@ -759,6 +759,17 @@ static void local_close(wk_worker_t *base) {
   uv_close((uv_handle_t *)&w->idle, on_idle_closed);
 }
 
+static int local_build_net(wk_worker_t *base, const char *id, int *fd,
+                           err_t *err) {
+  worker_local_t *w = (worker_local_t *)base;
+  rt_net_spec_t ns = {.mode = RT_NET_BRIDGE};
+  return rt_net_netns_new(w->rt, id, &ns, fd, err);
+}
+
+static void local_build_net_free(wk_worker_t *base, const char *id) {
+  rt_net_netns_free(((worker_local_t *)base)->rt, id);
+}
+
 static const wk_ops_t local_ops = {
     .name = "local",
     .info = local_info,
@@ -773,6 +784,8 @@ static const wk_ops_t local_ops = {
     .tunnel = lc__tunnel,
     .fs = lc__fs,
     .snapshot = lc__snapshot,
+    .build_net = local_build_net,
+    .build_net_free = local_build_net_free,
 };
 
 int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,

@@ -240,8 +240,15 @@ typedef struct wk_ops {
    * Synchronous, like fs. */
   int (*snapshot)(wk_worker_t *w, const char *id, const char *dest_dir,
                   err_t *err);
-  /* Room for more: snapshot (a template from a running container),
-   * restore. */
+  /* The network of an image build run on this worker's machine (skiffd
+   * spawns skiff-build there): a network namespace on the worker's bridge,
+   * with a bridged container's address and rules, which every step of the
+   * build joins. *fd is close-on-exec; the caller passes it on and closes
+   * it. build_net_free(id) takes the address and the rules back. NULL for
+   * a backend that runs no builds. */
+  int (*build_net)(wk_worker_t *w, const char *id, int *fd, err_t *err);
+  void (*build_net_free)(wk_worker_t *w, const char *id);
+  /* Room for more: restore. */
 } wk_ops_t;
 
 /* The head of every backend's own struct. */
@@ -269,6 +276,16 @@ static inline int wk_stop(wk_worker_t *w, const char *id, uint64_t grace_ms,
 }
 static inline bool wk_has_exec(const wk_worker_t *w) {
   return w->ops->exec != NULL;
+}
+static inline bool wk_has_build_net(const wk_worker_t *w) {
+  return w->ops->build_net != NULL;
+}
+static inline int wk_build_net(wk_worker_t *w, const char *id, int *fd,
+                               err_t *err) {
+  return w->ops->build_net(w, id, fd, err);
+}
+static inline void wk_build_net_free(wk_worker_t *w, const char *id) {
+  w->ops->build_net_free(w, id);
 }
 static inline void wk_close(wk_worker_t *w) {
   if (w) w->ops->close(w);

@@ -1,6 +1,7 @@
 """Helpers for the image end-to-end tests (test_images_*.py).
 
-Wheels and package indexes served on 127.0.0.1, the image store's own
+Wheels and package indexes served on a machine of the network outside
+(a network namespace: build steps do not reach the host's loopback), the image store's own
 record (builds.log), OCI image layouts and docker archives made here with
 tarfile/json/hashlib, a real registry (Debian's docker-registry) and pushes
 to it with urllib, and builds driven through the API.
@@ -8,6 +9,7 @@ to it with urllib, and builds driven through the API.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import functools
 import gzip
@@ -252,14 +254,82 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-class FileServer:
-    """http.server serving `root` on 127.0.0.1 (a thread); `url` ends with '/'."""
+class OutsideNet:
+    """A network namespace joined to the host by a veth pair: a machine
+    elsewhere on the network, as a package index is. Build steps reach it
+    through their bridge's NAT; the host's loopback is closed to them."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self) -> None:
+        pid = os.getpid()
+        self.ns = f"skiff_t_out{pid}"
+        self.host_if, self.peer_if = f"sko{pid % 100000}", f"skop{pid % 100000}"
+        net = f"10.254.{pid % 250}"
+        self.host_addr, self.addr = f"{net}.1", f"{net}.2"
+        for cmd in (
+            ["ip", "netns", "add", self.ns],
+            ["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.peer_if],
+            ["ip", "link", "set", self.peer_if, "netns", self.ns],
+            ["ip", "addr", "add", f"{self.host_addr}/30", "dev", self.host_if],
+            ["ip", "link", "set", self.host_if, "up"],
+            ["ip", "-n", self.ns, "addr", "add", f"{self.addr}/30", "dev", self.peer_if],
+            ["ip", "-n", self.ns, "link", "set", self.peer_if, "up"],
+            ["ip", "-n", self.ns, "link", "set", "lo", "up"],
+            ["ip", "-n", self.ns, "route", "add", "default", "via", self.host_addr],
+        ):
+            subprocess.run(cmd, check=True, capture_output=True)
+
+    def listen(self) -> socket.socket:
+        """A TCP socket listening on this machine's address (a port of its own)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        code = (
+            "import socket, sys\n"
+            "s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(64)\n"
+            "socket.send_fds(socket.socket(fileno=int(sys.argv[2])), [b'x'], [s.fileno()])\n"
+        )
+        with theirs:
+            subprocess.run(
+                ["ip", "netns", "exec", self.ns, sys.executable, "-c", code, self.addr, str(theirs.fileno())],
+                check=True,
+                pass_fds=[theirs.fileno()],
+                timeout=30,
+            )
+        with ours:
+            _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+        return socket.socket(fileno=fds[0])
+
+    def close(self) -> None:
+        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
+_outside: Optional[OutsideNet] = None
+
+
+def outside_net() -> OutsideNet:
+    """The one OutsideNet of this test process, removed at its exit."""
+    global _outside
+    if _outside is None:
+        _outside = OutsideNet()
+        atexit.register(_outside.close)
+    return _outside
+
+
+class FileServer:
+    """http.server serving `root` (a thread) on the outside network's
+    machine by default, where a build step reaches it, or on 127.0.0.1;
+    `url` ends with '/'."""
+
+    def __init__(self, root: str, loopback: bool = False) -> None:
         handler = functools.partial(_QuietHandler, directory=root)
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
+        if loopback:
+            self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        else:
+            self.httpd = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler, bind_and_activate=False)
+            self.httpd.socket.close()
+            self.httpd.socket = outside_net().listen()
+            self.httpd.server_address = self.httpd.socket.getsockname()
+        host, self.port = self.httpd.server_address[:2]
+        self.url = f"http://{host}:{self.port}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

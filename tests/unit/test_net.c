@@ -433,7 +433,8 @@ static void test_bad_cidrs(void **state) {
 
   /* Through a spec: which entry, and the mode. */
   const char *allow[] = {"10.0.0.0/8", "300.1.1.1"};
-  rt_net_spec_t s = {RT_NET_BRIDGE, allow, 2};
+  rt_net_spec_t s = {
+      .mode = RT_NET_BRIDGE, .cidr_allowlist = allow, .n_cidr = 2};
   err_t err = ERR_INIT;
   assert_int_equal(rt_net_spec_check(&s, &err), -EINVAL);
   assert_non_null(strstr(err.msg, "cidr_allowlist entry 1: '300.1.1.1'"));
