@@ -24,6 +24,9 @@ typedef struct builder {
    * joins (skiffd made it, --netns-fd), or -1 for the host's own
    * (--host-network: skiffd --build-network host). */
   int netns_fd;
+  /* Bound at /etc/resolv.conf of every step: skiffd's filtered copy
+   * (--resolv-conf, src/runtime/resolv.h) or the host's own. */
+  const char *resolv_conf;
   int step; /* index of the step running, for the events */
   /* The image so far. */
   char key[65];   /* chain key: the image id once every step is applied */

@@ -3,6 +3,7 @@
  *   skiff-build --store DIR --spec FILE --blobs DIR --sdk DIR --init PATH
  *               --cgroup-parent NAME (--netns-fd N | --host-network)
  *               [--cgroup-root DIR] [--mirror URL] [--registry-certs DIR]
+ *               [--resolv-conf FILE]
  *   skiff-build --gc --store DIR [--keep IMAGE_ID]...
  *
  * Progress goes to stdout as JSON lines (emit.c); the exit code is 0 when
@@ -26,8 +27,9 @@ typedef struct opts {
   const char *store, *spec, *blobs, *sdk, *init, *cg_parent, *cg_root, *mirror,
       *certs;
   bool gc, host_network;
-  int netns_fd;      /* -1 unless --netns-fd */
-  const char **keep; /* --keep images, for --gc */
+  int netns_fd;            /* -1 unless --netns-fd */
+  const char *resolv_conf; /* --resolv-conf, else the host's */
+  const char **keep;       /* --keep images, for --gc */
   size_t n_keep;
 } opts_t;
 
@@ -46,6 +48,7 @@ static int parse(int argc, char **argv, opts_t *o) {
       {"keep", required_argument, 0, 'K'},
       {"netns-fd", required_argument, 0, 'n'},
       {"host-network", no_argument, 0, 'H'},
+      {"resolv-conf", required_argument, 0, 'R'},
       {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->netns_fd = -1;
@@ -95,6 +98,9 @@ static int parse(int argc, char **argv, opts_t *o) {
       }
       case 'H':
         o->host_network = true;
+        break;
+      case 'R':
+        o->resolv_conf = optarg;
         break;
       case 'K':
         o->keep = xrealloc(o->keep, (o->n_keep + 1) * sizeof *o->keep);
@@ -216,7 +222,7 @@ int main(int argc, char **argv) {
             "usage: %s --store DIR --spec FILE --blobs DIR --sdk DIR --init "
             "PATH --cgroup-parent NAME\n"
             "           (--netns-fd N | --host-network) [--cgroup-root DIR] "
-            "[--mirror URL] [--registry-certs DIR]\n"
+            "[--mirror URL] [--registry-certs DIR] [--resolv-conf FILE]\n"
             "       %s --gc --store DIR [--keep IMAGE_ID]...\n",
             argv[0], argv[0]);
     return 2;
@@ -230,12 +236,14 @@ int main(int argc, char **argv) {
   char *text = NULL;
   size_t len = 0;
   json_t *spec = NULL;
-  builder_t b = {.blobs_dir = o.blobs,
-                 .sdk_dir = o.sdk,
-                 .init_path = o.init,
-                 .mirror = o.mirror,
-                 .certs_dir = o.certs,
-                 .netns_fd = o.netns_fd};
+  builder_t b = {
+      .blobs_dir = o.blobs,
+      .sdk_dir = o.sdk,
+      .init_path = o.init,
+      .mirror = o.mirror,
+      .certs_dir = o.certs,
+      .netns_fd = o.netns_fd,
+      .resolv_conf = o.resolv_conf ? o.resolv_conf : "/etc/resolv.conf"};
   int gc_lock = -1, rc;
   if ((rc = read_file(o.spec, &text, &len, &err)) < 0) goto done;
   json_error_t je;

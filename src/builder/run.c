@@ -2,7 +2,8 @@
  * the layer being made as the upper layer, the build's network (apt and
  * pip need one: a namespace on skiffd's bridge, the same for every step,
  * which reaches the outside but not the host's services; the host's own
- * with skiffd --build-network host) and the host's resolv.conf. Output is
+ * with skiffd --build-network host) and skiffd's resolv.conf for it (the
+ * host's less its loopback servers; the host's own otherwise). Output is
  * streamed line by line as log events; the last lines are kept for the error
  * message. */
 #include <errno.h>
@@ -111,9 +112,9 @@ int run_in_container(builder_t *b, const run_opts_t *o, char **tail,
   if (rc < 0) return rc;
   size_t n_mounts = o->n_mounts + 1;
   rt_mount_t *mounts = xcalloc(n_mounts, sizeof *mounts);
-  /* Name resolution as on the host; optional: an image may make
+  /* Name servers the step can reach; optional: an image may make
    * /etc/resolv.conf a dangling symlink. */
-  mounts[0] = (rt_mount_t){"/etc/resolv.conf", "/etc/resolv.conf", true, true};
+  mounts[0] = (rt_mount_t){b->resolv_conf, "/etc/resolv.conf", true, true};
   for (size_t k = 0; k < o->n_mounts; k++) mounts[k + 1] = o->mounts[k];
   char **env = make_env(b, o->extra_env);
   const char *workdir =
@@ -125,7 +126,6 @@ int run_in_container(builder_t *b, const run_opts_t *o, char **tail,
       .n_lower = n_lower,
       .lower_dir = "/",
       .upper_dir = o->upper,
-      .host_network = b->netns_fd < 0,
       .net = {.mode = b->netns_fd < 0 ? RT_NET_HOST : RT_NET_JOIN,
               .netns_fd = b->netns_fd},
       .init_path = b->init_path,
@@ -136,6 +136,7 @@ int run_in_container(builder_t *b, const run_opts_t *o, char **tail,
       .hostname = "skiff-build",
       .workdir = workdir ? workdir : "/",
       .limits = {.cpu_request = 1.0, .pids_max = 65536},
+      .build_caps = true,
   };
   rt_proc_t p;
   rc = rt_container_start(b->rt, &spec, &p, err);

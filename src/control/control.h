@@ -33,6 +33,9 @@ typedef struct control_config {
    * their steps then reach the host's loopback services. Otherwise each
    * build gets a network of its own on the local worker's bridge. */
   bool build_network_host;
+  /* The resolv.conf for builds on the bridge (src/runtime/resolv.h), or
+   * NULL: the host's own. */
+  const char *resolv_conf;
   /* Retention (retention.c); 0 takes the default below. */
   double result_retention_s;   /* results kept after a call finished */
   uint64_t log_cap_bytes;      /* log kept per app */

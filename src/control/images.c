@@ -333,9 +333,11 @@ int control_image_build(control_t *c, const json_t *spec, ctl_build_t **out,
                               {"--cgroup-root", c->cfg.cgroup_root}};
     for (size_t k = 0; k < sizeof pairs / sizeof *pairs; k++)
       if (pairs[k][1]) args[n++] = pairs[k][0], args[n++] = pairs[k][1];
-    if (netns >= 0)
+    if (netns >= 0) {
       args[n++] = "--netns-fd", args[n++] = "3";
-    else
+      if (c->cfg.resolv_conf)
+        args[n++] = "--resolv-conf", args[n++] = c->cfg.resolv_conf;
+    } else
       args[n++] = "--host-network";
     args[n] = NULL;
     rc = spawn(c, b, (char **)args, netns, err);

@@ -15,24 +15,46 @@
 
 #include "runtime/confine.h"
 
-uint64_t rt__default_caps(void) {
-  static const int keep[] = {
-      CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,
-      CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,           CAP_SETUID,
-      CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
-      CAP_KILL,    CAP_AUDIT_WRITE};
+#define CAP(c) \
+  { c, #c }
+static const struct {
+  int cap;
+  const char *name;
+} build_caps[] = {CAP(CAP_CHOWN),
+                  CAP(CAP_DAC_OVERRIDE),
+                  CAP(CAP_FSETID),
+                  CAP(CAP_FOWNER),
+                  CAP(CAP_MKNOD),
+                  CAP(CAP_NET_RAW),
+                  CAP(CAP_SETGID),
+                  CAP(CAP_SETUID),
+                  CAP(CAP_SETFCAP),
+                  CAP(CAP_SETPCAP),
+                  CAP(CAP_NET_BIND_SERVICE),
+                  CAP(CAP_SYS_CHROOT),
+                  CAP(CAP_KILL),
+                  CAP(CAP_AUDIT_WRITE)};
+#undef CAP
+
+uint64_t rt__build_caps(void) {
   uint64_t set = 0;
-  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-    set |= 1ULL << keep[i];
+  for (size_t i = 0; i < sizeof build_caps / sizeof build_caps[0]; i++)
+    set |= 1ULL << build_caps[i].cap;
   return set;
 }
 
-/* Code nobody vouches for (sandboxes) keeps 9 of those: not MKNOD (every
- * writable mount is nodev anyway), NET_RAW (raw packets and spoofing),
- * SETFCAP (file capabilities), SYS_CHROOT or AUDIT_WRITE. Root inside can
- * still own files, change ids, kill its own processes and bind low ports. */
-uint64_t rt__sandbox_caps(void) {
-  return rt__default_caps() &
+const char *rt__cap_name(int cap) {
+  for (size_t i = 0; i < sizeof build_caps / sizeof build_caps[0]; i++)
+    if (build_caps[i].cap == cap) return build_caps[i].name;
+  return NULL;
+}
+
+/* Functions and sandboxes keep 9: not MKNOD (every writable mount is nodev
+ * anyway), NET_RAW (raw packets and spoofing), SETFCAP (file
+ * capabilities), SYS_CHROOT or AUDIT_WRITE. Root inside can still own
+ * files, change ids, kill its own processes and bind low ports. */
+uint64_t rt__small_caps(void) {
+  return rt__build_caps() &
          ~((1ULL << CAP_MKNOD) | (1ULL << CAP_NET_RAW) | (1ULL << CAP_SETFCAP) |
            (1ULL << CAP_SYS_CHROOT) | (1ULL << CAP_AUDIT_WRITE));
 }

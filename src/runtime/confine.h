@@ -22,13 +22,16 @@ typedef struct rt__confine {
   const struct sock_fprog *seccomp; /* NULL: no filter */
 } rt__confine_t;
 
-/* The kept set: containerd's default (pkg/oci/spec.go defaultUnixCaps),
- * which is Docker's: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID
+/* Image build steps keep Docker's set (containerd's pkg/oci/spec.go
+ * defaultUnixCaps): CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID
  * SETUID SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE. */
-uint64_t rt__default_caps(void);
-/* The sandbox profile's: the default set less MKNOD, NET_RAW, SETFCAP,
- * SYS_CHROOT and AUDIT_WRITE (9 capabilities). */
-uint64_t rt__sandbox_caps(void);
+uint64_t rt__build_caps(void);
+/* Every other container (functions, sandboxes): that set less MKNOD,
+ * NET_RAW, SETFCAP, SYS_CHROOT and AUDIT_WRITE (9 capabilities). */
+uint64_t rt__small_caps(void);
+/* "CAP_CHOWN" for CAP_CHOWN, for the capabilities of rt__build_caps();
+ * NULL for any other. */
+const char *rt__cap_name(int cap);
 
 /* The highest capability number of the running kernel. */
 int rt__cap_last(void);

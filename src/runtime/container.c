@@ -668,8 +668,7 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
   add(p, OP_HOSTNAME, hwhat)->src = xstrdup(hostname);
   /* A joined namespace has lo up already, and the child holds no
    * capability over it. */
-  if (!spec->host_network && spec->net.mode != RT_NET_HOST &&
-      spec->net.mode != RT_NET_JOIN)
+  if (spec->net.mode != RT_NET_HOST && spec->net.mode != RT_NET_JOIN)
     add(p, OP_LO_UP, "bring up the loopback interface lo");
 
   const char *workdir = spec->workdir ? spec->workdir : "/";
@@ -704,8 +703,7 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
     return err_set(err, -EINVAL, "unknown seccomp profile %d",
                    (int)spec->seccomp);
   p->confine = (rt__confine_t){
-      .caps =
-          spec->seccomp == RT_SECCOMP_SANDBOX ? rt__sandbox_caps() : rt->caps,
+      .caps = spec->build_caps ? rt__build_caps() : rt__small_caps(),
       .cap_last = rt->cap_last,
       .nofile = spec->nofile ? spec->nofile : RT_DEFAULT_NOFILE,
       .seccomp =
@@ -906,8 +904,7 @@ static pid_t clone_child(unsigned long ns_flags, int *pidfd) {
  * be joined for the clone and goes back after it. */
 static pid_t clone_in_net(const rt_spec_t *spec, unsigned long ns_flags,
                           int *pidfd) {
-  if (spec->host_network || spec->net.mode == RT_NET_HOST)
-    return clone_child(ns_flags, pidfd);
+  if (spec->net.mode == RT_NET_HOST) return clone_child(ns_flags, pidfd);
   if (spec->net.mode != RT_NET_JOIN)
     return clone_child(ns_flags | CLONE_NEWNET, pidfd);
   int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);

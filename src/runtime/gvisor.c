@@ -551,7 +551,7 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     goto fail;
   }
   const char *verb[] = {"run", "--bundle", bundle, id, NULL};
-  argv = runsc_argv(g, spec->host_network, verb);
+  argv = runsc_argv(g, spec->net.mode == RT_NET_HOST, verb);
   spawn_req_t r = {.argv = argv,
                    .stdio = {null_fd, out_p[1], err_p[1]},
                    .extra_fd = -1,
@@ -566,7 +566,7 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     char num[16];
     snprintf(num, sizeof num, "%d", fwd_sigs[i]);
     const char *kverb[] = {"kill", id, num, NULL};
-    r.fwd[i] = runsc_argv(g, spec->host_network, kverb);
+    r.fwd[i] = runsc_argv(g, spec->net.mode == RT_NET_HOST, kverb);
   }
   rc = spawn(rt, &r, &pid, &pidfd, err);
   for (int i = 0; i < 7; i++) argv_free(r.fwd[i]);

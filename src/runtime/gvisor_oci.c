@@ -15,6 +15,7 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
+#include "runtime/confine.h"
 #include "runtime/gvisor_internal.h"
 #include "runtime/runtime.h"
 
@@ -44,24 +45,16 @@ static void json_strv(buf_t *b, const char *const *v) {
   buf_printf(b, "]");
 }
 
-/* Docker's default set: what root in a container needs for apt, pip and
- * chown, inside gVisor's own kernel (never the host's). */
+/* The 9 capabilities of a sandbox of ours (rt__small_caps()), inside
+ * gVisor's own kernel (never the host's). Only sandboxes run under gVisor. */
 static void json_caps(buf_t *b) {
-  static const char *const caps[] = {"CAP_CHOWN",
-                                     "CAP_DAC_OVERRIDE",
-                                     "CAP_FSETID",
-                                     "CAP_FOWNER",
-                                     "CAP_MKNOD",
-                                     "CAP_NET_RAW",
-                                     "CAP_SETGID",
-                                     "CAP_SETUID",
-                                     "CAP_SETFCAP",
-                                     "CAP_SETPCAP",
-                                     "CAP_NET_BIND_SERVICE",
-                                     "CAP_SYS_CHROOT",
-                                     "CAP_KILL",
-                                     "CAP_AUDIT_WRITE",
-                                     NULL};
+  uint64_t set = rt__small_caps();
+  const char *caps[65];
+  size_t n = 0;
+  for (int cap = 0; cap < 64; cap++)
+    if ((set & (1ULL << cap)) && rt__cap_name(cap))
+      caps[n++] = rt__cap_name(cap);
+  caps[n] = NULL;
   buf_printf(b, "\"capabilities\":{");
   static const char *const sets[] = {"bounding", "effective", "permitted"};
   for (size_t i = 0; i < 3; i++) {
@@ -292,11 +285,11 @@ int rt__gvisor_write_config(const rt_spec_t *spec, const char *bundle,
   }
   /* No cgroupsPath: runsc runs with --ignore-cgroups inside skiff's own
    * cgroup for this container. The network namespace is gVisor's own
-   * (loopback only with --network=none); host_network shares the host's. */
+   * (loopback only with --network=none); RT_NET_HOST shares the host's. */
   buf_printf(&b,
              "],\"linux\":{\"namespaces\":[{\"type\":\"pid\"},"
              "{\"type\":\"ipc\"},{\"type\":\"uts\"},{\"type\":\"mount\"}%s]}}",
-             spec->host_network ? "" : ",{\"type\":\"network\"}");
+             spec->net.mode == RT_NET_HOST ? "" : ",{\"type\":\"network\"}");
   _cleanup_free_ char *path = xasprintf("%s/config.json", bundle);
   size_t len = 0;
   _cleanup_free_ char *data = buf_steal(&b, &len);

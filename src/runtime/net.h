@@ -32,8 +32,9 @@ typedef struct rt_net rt_net_t;
 typedef enum rt_net_mode {
   RT_NET_NONE = 0, /* own network namespace, loopback only (block_network) */
   RT_NET_BRIDGE,   /* own namespace, eth0 on the bridge, NAT to the outside */
-  RT_NET_HOST,     /* the host's namespace (same as rt_spec_t.host_network) */
-  RT_NET_JOIN,     /* an existing namespace (rt_net_netns_new), netns_fd */
+  RT_NET_HOST, /* the host's namespace (image builds with --build-network host)
+                */
+  RT_NET_JOIN, /* an existing namespace (rt_net_netns_new), netns_fd */
 } rt_net_mode_t;
 
 typedef struct rt_net_spec {

@@ -62,7 +62,6 @@ int rt_new(const rt_config_t *cfg, rt_t **out, err_t *err) {
   rt->cg_root = xstrdup(root);
   rt->cg_parent = xstrdup(parent);
   rt->cg = cg;
-  rt->caps = rt__default_caps();
   rt->cap_last = rt__cap_last();
   /* Compiled once here, in the parent: the child after clone may only make
    * system calls. */

@@ -73,12 +73,9 @@ typedef struct rt_spec {
    * build points it at the layer being made. It must be on the same file
    * system as bundle_dir, where the overlay's work dir goes. */
   const char *upper_dir;
-  /* Share the host's network namespace instead of a loopback-only one (the
-   * image builder's steps need the network for apt and pip). */
-  bool host_network;
   /* The network (net.h): RT_NET_NONE (zero) is loopback only, RT_NET_BRIDGE
-   * an eth0 on skiffd's bridge (rt_net_enable first), RT_NET_HOST the same
-   * as host_network. */
+   * an eth0 on skiffd's bridge (rt_net_enable first), RT_NET_JOIN a
+   * namespace the caller made, RT_NET_HOST the host's own. */
   rt_net_spec_t net;
   const char *init_path; /* host path of the static skiff-init binary */
   char *const *argv;     /* what skiff-init runs inside, NULL-terminated */
@@ -89,6 +86,10 @@ typedef struct rt_spec {
   const char *workdir;  /* cwd inside; NULL means "/" */
   cg_limits_t limits;   /* pids_max 0 means RT_DEFAULT_PIDS_MAX */
   rt_seccomp_t seccomp;
+  /* Docker's 14 capabilities instead of the 9 every other container keeps
+   * (docs/runtime.md): image build steps, whose package maintainer scripts
+   * make device nodes, set file capabilities and chroot. */
+  bool build_caps;
   /* RLIMIT_NOFILE inside (soft and hard); 0 means RT_DEFAULT_NOFILE. */
   uint64_t nofile;
   /* Size cap of the writable layer in bytes; 0 means none (the upper layer

@@ -17,8 +17,7 @@ struct rt {
   /* The seccomp profiles, compiled once in rt_new (index: rt_seccomp_t;
    * RT_SECCOMP_NONE stays empty). */
   struct sock_fprog seccomp[3];
-  uint64_t caps; /* the capabilities a container keeps */
-  int cap_last;  /* the kernel's highest capability */
+  int cap_last; /* the kernel's highest capability */
   bool userns_on, userns_fallback;
   rt__userns_t userns;
   /* The user namespace slot each live container holds (its lock fd). */

@@ -21,6 +21,7 @@
 #include "base/xalloc.h"
 #include "control/control.h"
 #include "http/http.h"
+#include "runtime/resolv.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 #include "worker/local.h"
@@ -652,6 +653,29 @@ static void runner_close(void *ctx, const char *id) {
   if (d->http) http_runner_close(d->http, id);
 }
 
+/* <run_dir>/resolv.conf: the name servers containers on the bridge and
+ * image builds can reach (src/runtime/resolv.h), or NULL when the host's
+ * only ones are on its loopback and systemd-resolved names no others. */
+static char *containers_resolv_conf(const char *home) {
+  err_t err = ERR_INIT;
+  char *run_dir = xasprintf("%s/run", home);
+  char *path = xasprintf("%s/resolv.conf", run_dir);
+  int n = mkdir_p(run_dir, 0700, &err);
+  free(run_dir);
+  if (n == 0) n = rt_resolv_write(path, NULL, NULL, &err);
+  if (n > 0) return path;
+  if (n < 0)
+    err_sink(&err, "write the containers' resolv.conf");
+  else
+    log_warn(
+        "/etc/resolv.conf names no name server but on the host's "
+        "loopback, which containers cannot reach, and %s names none "
+        "either: containers keep their image's /etc/resolv.conf",
+        RT_RESOLV_UPSTREAM);
+  free(path);
+  return NULL;
+}
+
 /* A request through container peer's socket must carry peer's own token. */
 static bool runner_peer_auth(void *ctx, const char *peer, const char *token) {
   api_t *api = ctx;
@@ -765,6 +789,8 @@ int main(int argc, char **argv) {
   if (pycache_compile(o.python, sdk_real, &err) < 0)
     err_sink(&err, "byte-compile the SDK (containers will import it slower)");
   umask(was);
+  char *resolv = containers_resolv_conf(abs_home);
+  cc.resolv_conf = resolv;
   if (control_new(d.loop, &cc, d.store, &d.control, &err) < 0) {
     fprintf(stderr, "skiffd: %s\n", err.msg);
     return 1;
@@ -776,6 +802,7 @@ int main(int argc, char **argv) {
       .sdk_dir = cc.sdk_dir,
       .init_path = cc.init_path,
       .run_dir = run_dir,
+      .resolv_conf = resolv,
       .cgroup_root = cc.cgroup_root,
       .cpus = o.cpus,
       .memory_mib = o.memory_mib,
@@ -882,6 +909,7 @@ int main(int argc, char **argv) {
   free(lockpath);
   free(abs_home);
   free(image_store);
+  free(resolv);
   close(lockfd);
   return 0;
 }

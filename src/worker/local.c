@@ -402,15 +402,22 @@ static void on_grace(uv_timer_t *t) {
 static void to_rt_spec(worker_local_t *w, lc_t *c, rt_spec_t *rs,
                        rt_mount_t **mounts_out) {
   const wk_spec_t *spec = c->spec;
-  size_t n_mounts = 3 + spec->n_mounts;
+  size_t n_mounts = 4 + spec->n_mounts;
   rt_mount_t *mounts = xcalloc(n_mounts, sizeof *mounts);
   mounts[0] = (rt_mount_t){w->sdk_dir, "/skiff/sdk", true, false};
   mounts[1] = (rt_mount_t){spec->src_dir, "/skiff/src", true, false};
   mounts[2] = (rt_mount_t){c->run_dir, "/skiff/run", true, false};
+  size_t k = 3;
+  /* Name servers it can reach; optional: an image may make
+   * /etc/resolv.conf a dangling symlink. The user's own mounts come after
+   * and may replace it. */
+  if (w->resolv_conf && !spec->block_network)
+    mounts[k++] = (rt_mount_t){w->resolv_conf, "/etc/resolv.conf", true, true};
   for (size_t i = 0; i < spec->n_mounts; i++)
-    mounts[3 + i] =
+    mounts[k++] =
         (rt_mount_t){spec->mounts[i].src, spec->mounts[i].dst,
                      !spec->mounts[i].writable, spec->mounts[i].optional};
+  n_mounts = k;
   *rs = (rt_spec_t){
       .id = spec->id,
       .bundle_dir = c->bundle,
@@ -755,6 +762,7 @@ static void local_close(wk_worker_t *base) {
   free(w->sdk_dir);
   free(w->init_path);
   free(w->run_dir);
+  free(w->resolv_conf);
   w->idle.data = w;
   uv_close((uv_handle_t *)&w->idle, on_idle_closed);
 }
@@ -815,6 +823,7 @@ int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
   w->sdk_dir = xstrdup(cfg->sdk_dir);
   w->init_path = xstrdup(cfg->init_path);
   w->run_dir = xstrdup(cfg->run_dir);
+  w->resolv_conf = cfg->resolv_conf ? xstrdup(cfg->resolv_conf) : NULL;
   /* Runner socket directories of containers an earlier skiffd left. */
   char *ct_dirs = xasprintf("%s/ct", w->run_dir);
   if (rm_rf(ct_dirs, err) < 0) err_sink(err, "clean up %s", ct_dirs);

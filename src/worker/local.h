@@ -18,6 +18,9 @@ typedef struct worker_local_config {
   /* Each container's runner socket lives alone in <run_dir>/ct/<id>/,
    * mounted read-only at /skiff/run in that container only. */
   const char *run_dir;
+  /* Bound read-only at /etc/resolv.conf of containers on the bridge
+   * (src/runtime/resolv.h); NULL: each keeps its image's. */
+  const char *resolv_conf;
   /* Makes the listening socket at path for container id (the directory
    * exists); called when a start is asked for, so that a failure fails the
    * start. runner_close ends it when the container is gone. Both NULL: no

@@ -68,7 +68,7 @@ struct lc {
 struct worker_local {
   wk_worker_t base;
   uv_loop_t *loop;
-  char *sdk_dir, *init_path, *run_dir;
+  char *sdk_dir, *init_path, *run_dir, *resolv_conf;
   int (*runner_open)(void *ctx, const char *id, const char *path, err_t *err);
   void (*runner_close)(void *ctx, const char *id);
   void *runner_ctx;

@@ -21,9 +21,25 @@ def res(daemon):
 
 def test_confined(res):
     p = res["probe"]
-    assert p["cap_eff"] == "00000000a80425fb", p
+    assert p["cap_eff"] == "00000000000005fb", p
     assert p["no_new_privs"] == "1" and p["seccomp"] == "2", p
     assert p["clock"] == "EPERM" and p["sysctl"] == "EROFS", p
+
+
+def _servers(text):
+    return [l.split()[1] for l in text.splitlines() if l.split()[:1] == ["nameserver"] and len(l.split()) > 1]
+
+
+def test_resolv_conf_is_the_hosts_less_loopback(res):
+    """A container on the bridge gets skiffd's copy of the host's name
+    servers, with those on the host's loopback (unreachable from inside)
+    left out."""
+    inside = res["probe"]["resolv_conf"]
+    assert inside.startswith("# skiff: the host's resolv.conf less its loopback servers\n"), inside
+    host = [s for s in _servers(open("/etc/resolv.conf").read()) if not s.startswith("127.") and s != "::1"]
+    if not host:  # the host's own are all on loopback: resolved's upstream list
+        host = _servers(open("/run/systemd/resolve/resolv.conf").read())
+    assert _servers(inside) == host and host, (inside, host)
 
 
 def test_user_namespace(res):

@@ -213,7 +213,7 @@ static int count_ifaces(bool host_network, char **names) {
   char *argv[] = {"/bin/sh", "-c", "cat /proc/net/dev", NULL};
   rt_spec_t s;
   spec_init(&s, id, argv);
-  s.host_network = host_network;
+  s.net.mode = host_network ? RT_NET_HOST : RT_NET_NONE;
   rt_proc_t p;
   start_ok(&s, &p);
   result_t r;

@@ -60,6 +60,7 @@ def probe():
         "sysctl": _err(_write_back_sysctl),
         "etc_owner": os.stat("/etc/passwd").st_uid,
         "sdk_readable": os.path.isdir("/skiff/sdk"),
+        "resolv_conf": open("/etc/resolv.conf").read(),
     }
 
 
