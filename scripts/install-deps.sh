@@ -13,6 +13,7 @@ PACKAGES=(
   iproute2 procps util-linux psmisc
   bubblewrap runc uthash-dev
   libseccomp-dev libcap-dev libnftables-dev libmnl-dev nftables runsc uidmap e2fsprogs
+  libh2o-dev curl
 )
 
 missing=()

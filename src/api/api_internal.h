@@ -52,6 +52,11 @@ int api_cls_spec_check(json_t *f, const char *where, err_t *err);
 /* Checks and normalises f's block_network (default false) and
  * cidr_allowlist (IPv4 CIDRs, or null: anywhere outside the host). */
 int api_check_network(json_t *f, const char *where, err_t *err);
+/* web_spec.c: a "web" object (of a function or a class's method). */
+int api_web_spec_check(json_t *web, bool block_network, const char *where,
+                       err_t *err);
+/* A host name of lower-case DNS labels (custom domains). */
+bool api_web_host_ok(const char *s);
 bool api_cls_value_ok(const char *type, const json_t *v);
 
 /* The autoscaler's view of an app; update_autoscaler (route_functions.c). */
@@ -82,6 +87,7 @@ void api_call_get(api_t *api, http_req_t *req, const route_match_t *m);
 void api_call_cancel(api_t *api, http_req_t *req, const route_match_t *m);
 void api_containers_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m);
+void api_runner_web_ready(api_t *api, http_req_t *req, const route_match_t *m);
 /* Calls made from inside a container, limited to its own app. */
 void api_runner_app(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_calls_create(api_t *api, http_req_t *req,

@@ -52,6 +52,7 @@ static const vfield_t fn_fields[] = {
     {"params", V_ARRAY, false, true},
     {"block_network", V_BOOL, false, true},
     {"cidr_allowlist", V_ARRAY, false, true},
+    {"web", V_OBJECT, false, true},
 };
 
 static const vfield_t mount_fields[] = {
@@ -214,6 +215,11 @@ static int check_function(json_t *f, const char *where, err_t *err) {
     return rc;
   if ((rc = check_schedule(f, where, err)) < 0) return rc;
   if ((rc = api_check_network(f, where, err)) < 0) return rc;
+  bool blocked = json_is_true(json_object_get(f, "block_network"));
+  json_t *web = json_object_get(f, "web");
+  if (json_is_object(web) &&
+      (rc = api_web_spec_check(web, blocked, where, err)) < 0)
+    return rc;
   const char *kind = json_string_value(json_object_get(f, "kind"));
   if (!kind) {
     json_object_set_new(f, "kind", json_string("function"));

@@ -20,6 +20,7 @@
 static const vfield_t method_fields[] = {
     {"name", V_STRING, true, false},
     {"is_generator", V_BOOL, false, false},
+    {"web", V_OBJECT, false, false},
 };
 
 static const vfield_t param_fields[] = {
@@ -92,9 +93,14 @@ int api_cls_spec_check(json_t *f, const char *where, err_t *err) {
   if (rc < 0) return rc;
   size_t i;
   json_t *e;
+  bool blocked = json_is_true(json_object_get(f, "block_network"));
   json_array_foreach(methods, i, e) {
     if (!json_object_get(e, "is_generator"))
       json_object_set_new(e, "is_generator", json_false());
+    json_t *web = json_object_get(e, "web");
+    char mw[200];
+    snprintf(mw, sizeof mw, "%s.methods[%zu]", where, i);
+    if (web && (rc = api_web_spec_check(web, blocked, mw, err)) < 0) return rc;
   }
   json_t *params = json_object_get(f, "params");
   if (!params || json_is_null(params)) {

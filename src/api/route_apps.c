@@ -6,6 +6,7 @@
 
 #include "api/api_internal.h"
 #include "base/util.h"
+#include "control/web.h"
 
 /* {"name": "fu-…"} of a list of definitions. */
 static json_t *function_ids(json_t *functions) {
@@ -21,12 +22,15 @@ static json_t *function_ids(json_t *functions) {
 
 /* {"app_id","name","version","functions","source_version"} of a version
  * just deployed; answered after the commit. Releases d's functions. */
-static void deployed_answer(http_req_t *req, control_deployed_t *d) {
+static void deployed_answer(api_t *api, http_req_t *req,
+                            control_deployed_t *d) {
   json_t *ans = json_pack("{s:s,s:s,s:I,s:o}", "app_id", d->app_id, "name",
                           d->name, "version", (json_int_t)d->version,
                           "functions", function_ids(d->functions));
   if (d->source_version > 0)
     json_object_set_new(ans, "source_version", json_integer(d->source_version));
+  json_object_set_new(ans, "web_urls",
+                      control_web_urls(api->control, d->app_id));
   json_decref(d->functions);
   d->functions = NULL;
   http_respond_after_commit(req, 201, ans);
@@ -45,7 +49,7 @@ void api_apps_create(api_t *api, http_req_t *req, const route_match_t *m) {
     control_deployed_t d;
     if (control_app_deploy(api->control, name, files, functions, &d, &err) < 0)
       goto fail;
-    deployed_answer(req, &d);
+    deployed_answer(api, req, &d);
     json_decref(body);
     return;
   }
@@ -56,8 +60,9 @@ void api_apps_create(api_t *api, http_req_t *req, const route_match_t *m) {
     goto fail;
   http_respond_after_commit(
       req, 201,
-      json_pack("{s:s,s:s,s:o}", "app_id", app_id, "name", name, "functions",
-                function_ids(functions)));
+      json_pack("{s:s,s:s,s:o,s:o}", "app_id", app_id, "name", name,
+                "functions", function_ids(functions), "web_urls",
+                control_web_urls(api->control, app_id)));
   json_decref(body);
   return;
 fail:
@@ -163,7 +168,7 @@ void api_app_rollback(api_t *api, http_req_t *req, const route_match_t *m) {
                            json_is_integer(jv) ? &version : NULL, &d, &err) < 0)
     http_respond_err(req, &err);
   else
-    deployed_answer(req, &d);
+    deployed_answer(api, req, &d);
   json_decref(body);
 }
 
@@ -179,6 +184,11 @@ void api_app_function(api_t *api, http_req_t *req, const route_match_t *m) {
   json_object_set(ans, "app_id", json_object_get(app, "app_id"));
   json_object_set(ans, "app_name", json_object_get(app, "name"));
   json_object_set(ans, "version", json_object_get(app, "version"));
+  json_t *urls = control_web_urls(
+      api->control, json_string_value(json_object_get(app, "app_id")));
+  json_t *url = json_object_get(urls, m->params[1]);
+  if (url) json_object_set(ans, "web_url", url);
+  json_decref(urls);
   http_respond(req, 200, ans);
   json_decref(app);
 }

@@ -59,6 +59,7 @@ const route_t api_client_routes[] = {
 
 const route_t api_runner_routes[] = {
     {"POST", "/v1/runner/exchange", api_runner_exchange},
+    {"POST", "/v1/runner/web_ready", api_runner_web_ready},
     {"GET", "/v1/runner/app", api_runner_app},
     {"GET", "/v1/runner/function", api_runner_function},
     {"POST", "/v1/runner/classes/{}/instances", api_runner_cls_bind},

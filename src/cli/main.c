@@ -13,6 +13,8 @@ static const cli_command_t commands[] = {
     {"run", cmd_run, "Run a Python file's entrypoint or function on skiffd"},
     {"deploy", cmd_deploy,
      "Deploy a Python file's app: it keeps running, in numbered versions"},
+    {"serve", cmd_serve,
+     "Serve a Python file's app and its web endpoints; reload on changes"},
     {"image", cmd_image, "Build, list and remove images; free unused layers"},
     {"app", cmd_app,
      "List apps, stop them, show their logs, versions and roll back"},

@@ -118,11 +118,13 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
   if (image && strcmp(image, "host"))
     snprintf(f->image_id, sizeof f->image_id, "%s", image);
   f->mounts = json_array();
+  ctl_web_load(f, def);
   return f;
 }
 
 static void fn_free(control_t *c, ctl_fn_t *f) {
   if (f->indexed) HASH_DELETE(hh_id, c->fn_by_id, f);
+  ctl_web_fn_free(c, f);
   free(f->module);
   free(f->qualname);
   free(f->src_dir);
@@ -306,6 +308,7 @@ static ctl_fn_t *active_fn(ctl_app_t *a, const char *name) {
 }
 
 void ctl_app_adopt_inputs(control_t *c, ctl_app_t *a) {
+  ctl_web_adopt(c, a);
   if (a->version <= 0 || !a->running) return;
   err_t err = ERR_INIT;
   size_t n = 0;

@@ -340,8 +340,9 @@ static void size_fns(control_t *c, bool *has_work) {
     bool work = false;
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) {
       if (!active(fn)) continue;
-      scale_fn_state_t st = {.queued = fn->queued,
-                             .running = fn->running,
+      /* Web requests count as inputs: waiting ones as queued. */
+      scale_fn_state_t st = {.queued = fn->queued + fn->web_queued,
+                             .running = fn->running + fn->web_in_flight,
                              .target_inputs = fn->target_inputs,
                              .buffer_containers = fn->buffer_containers,
                              .min_containers = fn->min_containers,
@@ -354,7 +355,7 @@ static void size_fns(control_t *c, bool *has_work) {
       scale_desired(&st, &d);
       if (d.changed) note(c, fn, d.log, d.line);
       fn->desired = d.desired;
-      if (fn->queued + fn->running > 0 || fn->live > 0) work = true;
+      if (st.queued + st.running > 0 || fn->live > 0) work = true;
     }
     has_work[ai] = work;
   }
@@ -397,7 +398,8 @@ void ctl_scale_down(control_t *c, uint64_t now) {
     scale_down_ct_t *p = &sc[n];
     snprintf(p->id, sizeof p->id, "%s", ct->id);
     p->fn = f;
-    p->idle = ct->state == CT_RUNNING && !ct->nleased && !ct->stop;
+    p->idle = ct->state == CT_RUNNING && !ct->nleased && !ct->stop &&
+              !ctl_web_busy(ct);
     p->last_active_ms = ct->last_active_ms;
     ct_of[n++] = ct;
   }

@@ -8,6 +8,7 @@
 #include "base/hash.h"
 #include "control/control.h"
 #include "control/placement.h"
+#include "control/web.h"
 #include "image/store.h"
 #include "worker/worker.h"
 
@@ -80,6 +81,14 @@ typedef struct ctl_fn {
    * NULL when that failed), reported the runs missed while skiffd was down
    * and computed next_fire_at. */
   bool sched_seen;
+  /* Web endpoints (web.c): the "web" object of its definition, or for a
+   * class {method: web object} of its web methods; NULL when it has none.
+   * Requests waiting for a container, oldest first, and those holding one
+   * (counted by the autoscaler as queued and running inputs). */
+  json_t *web;
+  json_t *web_methods;
+  ctl_web_wait_t *web_head, *web_tail;
+  int64_t web_queued, web_in_flight;
 } ctl_fn_t;
 
 struct ctl_app {
@@ -166,6 +175,7 @@ struct ctl_container {
   bool stop;        /* tell the runner to exit */
   uint64_t term_ms; /* when it was sent SIGTERM (0: not) */
   char stderr_tail[256];
+  ctl_webct_t *web; /* a web function's, once its runner said it is ready */
   buf_t partial[2]; /* stdout, stderr: bytes after the last newline */
   uint64_t partial_since[2];
   struct ctl_container *next;
@@ -219,6 +229,11 @@ struct control {
   struct ctl_sandbox *sandboxes, *sb_by_id;
   struct ctl_proc *proc_by_id;
   char *sandbox_src_dir; /* an empty dir mounted at /skiff/src */
+  /* The web ingress (web.c): where its URLs point, and how its state for
+   * a container is freed. */
+  char *web_domain, *web_host;
+  int web_port;
+  void (*web_free_ingress)(void *);
 };
 
 /* Opens (or joins) the group transaction for writes that recovery after a
@@ -326,6 +341,25 @@ void ctl_kill_app_containers(control_t *c, ctl_app_t *app);
 int ctl_container_launch(control_t *c, ctl_workload_t wl, ctl_app_t *app,
                          ctl_worker_t *w, res_t need, wk_spec_t *spec,
                          ctl_container_t **out, err_t *err);
+
+/* web.c */
+/* The web definition of a function (fn_from_definition). */
+void ctl_web_load(ctl_fn_t *fn, const json_t *def);
+/* Its waiting requests are answered (status, msg) and the fields freed. */
+void ctl_web_fn_free(control_t *c, ctl_fn_t *fn);
+/* Requests waiting on the app's retired functions move to the active
+ * ones of the same name (a redeploy). */
+void ctl_web_adopt(control_t *c, ctl_app_t *app);
+/* Answers every request waiting on fn with 503 and msg. */
+void ctl_web_fail_waiting(control_t *c, ctl_fn_t *fn, const char *msg);
+/* The container ended: its requests in flight are the ingress's; it takes
+ * no new ones. */
+void ctl_web_container_exited(control_t *c, ctl_container_t *ct);
+/* Stops web containers that are done (scaled down, retired) once they
+ * hold no request; fails waits that can never be served. */
+void ctl_web_tick(control_t *c);
+/* Whether a container serves web requests right now. */
+bool ctl_web_busy(const ctl_container_t *ct);
 
 /* sandboxes.c: the sandbox side of its container's events, its timeouts
  * on the tick, and freeing them all with the control plane. */

@@ -125,6 +125,7 @@ void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,
 }
 
 void ctl_fail_queued(control_t *c, ctl_fn_t *fn, const char *message) {
+  ctl_web_fail_waiting(c, fn, message);
   err_t err = ERR_INIT;
   for (;;) {
     store_leased_t *l = NULL;

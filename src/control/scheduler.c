@@ -124,6 +124,15 @@ static char **build_env(control_t *c, ctl_container_t *ct, ctl_fn_t *fn,
   env[n++] = xasprintf("SKIFF_MAX_PAYLOAD=%llu",
                        (unsigned long long)c->cfg.max_payload);
   env[n++] = xasprintf("SKIFF_IS_REMOTE=1");
+  /* A web function's runner serves HTTP on this port instead of asking
+   * for inputs: a web_server's own port, else the runner's. */
+  if (fn->web || fn->web_methods) {
+    json_t *port = json_object_get(fn->web, "port");
+    env[n++] =
+        xasprintf("SKIFF_WEB_PORT=%lld",
+                  json_is_integer(port) ? (long long)json_integer_value(port)
+                                        : (long long)CTL_WEB_RUNNER_PORT);
+  }
   if (ct->gpus) {
     char ids[256];
     gpu_list(ct->gpus, ids, sizeof ids);
@@ -505,6 +514,7 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
     err_sink(&err, "container %s ended (%s): record it", ct->id, reason);
   ct->state = CT_EXITED;
   ctl_token_remove(c, ct);
+  ctl_web_container_exited(c, ct);
   if (ct->wl.kind == CTL_WL_SANDBOX)
     ctl_sandbox_container_exited(c, ct->wl.u.sb, ex);
   /* A scaled-down one was uncounted already. */
@@ -547,6 +557,7 @@ void ctl_containers_free(control_t *c) {
   ctl_container_t *next;
   for (ctl_container_t *ct = c->containers; ct; ct = next) {
     next = ct->next;
+    ctl_web_container_exited(c, ct);
     container_free(ct);
   }
   c->containers = NULL;
@@ -607,6 +618,7 @@ void ctl_scheduler_tick(control_t *c) {
         flush_partial(c, ct, i);
   enforce_timeouts(c, now);
   ctl_sandboxes_tick(c);
+  ctl_web_tick(c);
   roll_over(c);
   ctl_scale_down(c, now);
   stop_abandoned_apps(c, now);

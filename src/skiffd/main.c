@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/api_internal.h"
 #include "base/duration.h"
 #include "base/log.h"
 #include "base/paths.h"
@@ -24,6 +25,7 @@
 #include "runtime/resolv.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
+#include "web/ingress.h"
 #include "worker/local.h"
 #include "worker/pycache.h"
 
@@ -39,6 +41,9 @@ typedef struct daemon_opts {
   const char *debian_mirror;
   const char *registry_certs;
   bool build_network_host; /* --build-network host */
+  const char *web_listen;  /* the web ingress; "none": no ingress */
+  bool web_listen_given;
+  const char *web_domain;
   uint64_t max_payload_mb;
   uint64_t max_blob_mb;
   uint64_t max_conns;        /* 0: the default, below the file limit */
@@ -68,6 +73,7 @@ typedef struct daemon_state {
   store_t *store;
   control_t *control;
   http_server_t *http;
+  web_ingress_t *web;
   api_t api;
   uv_signal_t sigterm, sigint;
   uv_timer_t stop_timer;
@@ -126,6 +132,11 @@ static void usage(FILE *f) {
       "                         Docker's certs.d (default /etc/skiff/certs.d; "
       "\n"
       "                         $SKIFF_REGISTRY_CERTS)\n"
+      "  --web-listen ADDR:PORT the web endpoints' ingress (default\n"
+      "                         127.0.0.1:7558; none: no web endpoints)\n"
+      "  --web-domain NAME      URLs are http://<app>--<label>.NAME:PORT/\n"
+      "                         (default localhost, which browsers and curl\n"
+      "                         resolve to loopback)\n"
       "  --build-network KIND   bridge or host: the network of image "
       "builds\x27\n"
       "                         steps (default bridge: a network of their own\n"
@@ -189,7 +200,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_RUNSC,
     O_SB_WARM,
     O_SB_WARM_TTL,
-    O_BUILD_NET
+    O_BUILD_NET,
+    O_WEB_LISTEN,
+    O_WEB_DOMAIN
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -221,6 +234,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"sandbox-warm-pool", required_argument, NULL, O_SB_WARM},
       {"sandbox-warm-ttl", required_argument, NULL, O_SB_WARM_TTL},
       {"build-network", required_argument, NULL, O_BUILD_NET},
+      {"web-listen", required_argument, NULL, O_WEB_LISTEN},
+      {"web-domain", required_argument, NULL, O_WEB_DOMAIN},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -256,6 +271,20 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         break;
       case O_CERTS:
         o->registry_certs = optarg;
+        break;
+      case O_WEB_LISTEN:
+        o->web_listen = optarg;
+        o->web_listen_given = true;
+        break;
+      case O_WEB_DOMAIN:
+        if (!api_web_host_ok(optarg)) {
+          fprintf(stderr,
+                  "skiffd: --web-domain %s must be a lower-case host name, "
+                  "e.g. localhost or skiff.example.com\n",
+                  optarg);
+          return 2;
+        }
+        o->web_domain = optarg;
         break;
       case O_BUILD_NET:
         if (strcmp(optarg, "bridge") && strcmp(optarg, "host")) {
@@ -491,6 +520,8 @@ static void finish_stop(daemon_state_t *d) {
   uv_timer_stop(&d->drain_timer);
   uv_close((uv_handle_t *)&d->drain_timer, NULL);
   control_shutdown(d->control);
+  /* Requests still going through the ingress end with the loop. */
+  if (d->web) web_ingress_detach(d->web);
   http_server_free(d->http);
   d->http = NULL;
   control_free(d->control);
@@ -500,6 +531,9 @@ static void finish_stop(daemon_state_t *d) {
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
   uv_close((uv_handle_t *)&d->stop_timer, NULL);
+  /* The ingress's connections (keep-alive, pooled, WebSocket tunnels) are
+   * h2o's: they are closed with the loop's other handles after it. */
+  if (d->web) uv_stop(d->loop);
 }
 
 static void on_drain_timer(uv_timer_t *t) {
@@ -519,6 +553,7 @@ static void begin_stop(daemon_state_t *d) {
   }
   d->draining = true;
   log_info("stopping");
+  if (d->web) web_ingress_close(d->web);
   if (control_drain(d->control) == 0) {
     finish_stop(d);
     return;
@@ -685,6 +720,8 @@ static bool runner_peer_auth(void *ctx, const char *peer, const char *token) {
 
 int main(int argc, char **argv) {
   daemon_opts_t o = {.listen = "127.0.0.1:7557",
+                     .web_listen = "127.0.0.1:7558",
+                     .web_domain = "localhost",
                      .max_payload_mb = 64,
                      .max_blob_mb = 1024,
                      .request_timeout_s = HTTP_TIMEOUT_S_DEFAULT,
@@ -859,6 +896,30 @@ int main(int argc, char **argv) {
     log_warn("%s; serving on the Unix socket only", err.msg);
     port = 0;
   }
+  char web[200] = "";
+  if (strcmp(o.web_listen, "none")) {
+    web_ingress_config_t wcfg = {
+        .listen = o.web_listen,
+        .domain = o.web_domain,
+        .max_body = o.max_payload_mb * 1024 * 1024,
+        .io_timeout_s = 3600,
+    };
+    int wrc2 = web_ingress_new(d.loop, d.control, &wcfg, &d.web, &err);
+    if (wrc2 < 0 && !o.web_listen_given && err.code == -EADDRINUSE) {
+      /* The default port belongs to another daemon: any port will do, the
+       * URLs carry it. */
+      log_warn("%s; the web ingress takes a free port instead", err.msg);
+      err_clear(&err);
+      wcfg.listen = "127.0.0.1:0";
+      wrc2 = web_ingress_new(d.loop, d.control, &wcfg, &d.web, &err);
+    }
+    if (wrc2 < 0) {
+      fprintf(stderr, "skiffd: %s\n", err.msg);
+      return 1;
+    }
+    snprintf(web, sizeof web, ", web http://<app>--<label>.%s:%d/",
+             o.web_domain, web_ingress_port(d.web));
+  }
   /* The client socket comes last: its existence means "ready". */
   if (http_listen_unix(d.http, HTTP_CLIENT, sock, gid >= 0 ? 0660 : 0600, gid,
                        &err) < 0) {
@@ -885,8 +946,8 @@ int main(int argc, char **argv) {
     snprintf(tcp, sizeof tcp, ", tcp %.*s:%d (token in %s/token)",
              (int)(colon - o.listen), o.listen, port, abs_home);
   }
-  log_info("skiffd %s ready: home %s, socket %s%s, store %s",
-           SKIFF_VERSION_STRING, abs_home, sock, tcp, store_url);
+  log_info("skiffd %s ready: home %s, socket %s%s%s, store %s",
+           SKIFF_VERSION_STRING, abs_home, sock, tcp, web, store_url);
 
   /* Containers and skiff-build inherit the umask: with 077 a container's
    * "/" and what image steps install would be 0700 and 0600, and non-root

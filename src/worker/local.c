@@ -790,6 +790,7 @@ static const wk_ops_t local_ops = {
     .resize = lc__resize,
     .proc_signal = lc__proc_signal,
     .tunnel = lc__tunnel,
+    .addr = lc__addr,
     .fs = lc__fs,
     .snapshot = lc__snapshot,
     .build_net = local_build_net,

@@ -20,6 +20,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "init/agent_proto.h"
+#include "runtime/net.h"
 #include "worker/local_internal.h"
 
 /* One exec'd process. */
@@ -837,6 +838,20 @@ static void tunnels_close(lc_t *c) {
     next = k->next;
     if (k->c == c) conn_close(k);
   }
+}
+
+int lc__addr(wk_worker_t *base, const char *id, char out[46], err_t *err) {
+  lc_t *c = lc__find((worker_local_t *)base, id);
+  if (!c || c->exited)
+    return err_set(err, -ENOENT, "container %s is not on this worker", id);
+  char a[INET_ADDRSTRLEN];
+  if (c->gvisor || rt_net_container_addr(c->w->rt, c->rt_id, a) < 0)
+    return err_set(err, -ENOENT,
+                   "container %s has no address on the worker's bridge (it "
+                   "has no network, or runs under gVisor)",
+                   id);
+  snprintf(out, 46, "%s", a);
+  return 0;
 }
 
 int lc__tunnel(wk_worker_t *base, const char *id, int port, int *host_port,

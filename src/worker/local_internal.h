@@ -126,6 +126,7 @@ int lc__resize(wk_worker_t *w, const char *id, uint32_t proc, uint16_t rows,
                uint16_t cols, err_t *err);
 int lc__proc_signal(wk_worker_t *w, const char *id, uint32_t proc, int sig,
                     err_t *err);
+int lc__addr(wk_worker_t *w, const char *id, char out[46], err_t *err);
 int lc__tunnel(wk_worker_t *w, const char *id, int port, int *host_port,
                err_t *err);
 int lc__fs(wk_worker_t *w, const char *id, const wk_fs_req_t *req,

@@ -225,6 +225,10 @@ typedef struct wk_ops {
                 uint16_t cols, err_t *err);
   int (*proc_signal)(wk_worker_t *w, const char *id, uint32_t proc, int sig,
                      err_t *err);
+  /* The address at which skiffd reaches a running container's own ports
+   * (its eth0 on the worker's bridge), e.g. for web endpoints. -ENOENT
+   * when it has none (block_network, or not running). */
+  int (*addr)(wk_worker_t *w, const char *id, char out[46], err_t *err);
   /* Listens on 127.0.0.1 of the worker's host (*host_port, ephemeral) and
    * relays each connection to 127.0.0.1:port inside the container. */
   int (*tunnel)(wk_worker_t *w, const char *id, int port, int *host_port,

@@ -478,6 +478,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return cmd_image(args[1:])
     if args[0] == "deploy":
         return cmd_deploy(args[1:])
-    _err(f"unknown command {args[0]!r}; the Python SDK handles `run`, `deploy` and `image build` (other commands are in "
+    if args[0] == "serve":
+        from ._serve import cmd_serve
+
+        return cmd_serve(args[1:])
+    _err(f"unknown command {args[0]!r}; the Python SDK handles `run`, `deploy`, `serve` and `image build` (other commands are in "
          "the `skiff` CLI)")
     return 2

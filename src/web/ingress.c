@@ -1,0 +1,372 @@
+/* The web ingress (ingress.h). h2o parses HTTP and proxies; this file
+ * names the endpoint (route.c), asks the control plane for a container
+ * (control/web.h), waits while one starts, and hands the request to h2o's
+ * proxy with that container's connection pool.
+ *
+ * A request's state lives in its h2o memory pool as a shared object whose
+ * dispose callback runs when the request ends, however it ends (answered,
+ * client gone, connection closed): that is where a waiting request leaves
+ * the queue and where a served one is released and metered. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include <h2o.h>
+#include <h2o/socket/uv-binding.h>
+#pragma GCC diagnostic pop
+
+#include "base/log.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "control/web.h"
+#include "web/ingress.h"
+#include "web/route.h"
+
+/* The header that names a class's web method to its runner; a client's
+ * own is dropped. */
+#define METHOD_HEADER "x-skiff-web-method"
+/* Idle connections kept to a container, for keep-alive (ms). */
+#define POOL_IDLE_MS 10000
+
+struct web_ingress {
+  uv_loop_t *loop;
+  control_t *control;
+  char domain[256];
+  h2o_globalconf_t config;
+  h2o_context_t ctx;
+  h2o_accept_ctx_t accept;
+  h2o_http1client_ctx_t client;
+  h2o_timeout_t io_timeout, ws_timeout;
+  uv_tcp_t listener;
+  int port;
+  bool listening;
+};
+
+typedef struct handler {
+  h2o_handler_t super;
+  web_ingress_t *w;
+} handler_t;
+
+/* A request in flight (in its pool). */
+typedef struct wreq {
+  web_ingress_t *w;
+  h2o_req_t *req;
+  ctl_web_route_t route;
+  ctl_web_wait_t wait;
+  ctl_webct_t *held; /* the container it was given */
+  h2o_timeout_entry_t later;
+  int fail_status;
+  char fail_msg[800];
+  h2o_iovec_t path; /* the path the container sees */
+  uint64_t started_us, granted_us;
+  char method[16], logpath[256];
+} wreq_t;
+
+/* One process has one ingress; a global keeps its memory reachable. */
+static web_ingress_t *the_ingress;
+
+static void send_text(h2o_req_t *req, int status, const char *reason,
+                      const char *text) {
+  size_t n = strlen(text);
+  char *body = h2o_mem_alloc_pool(&req->pool, n + 1);
+  memcpy(body, text, n);
+  body[n] = '\n';
+  req->res.status = status;
+  req->res.reason = reason;
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                 H2O_STRLIT("text/plain; charset=utf-8"));
+  h2o_send_inline(req, body, n + 1);
+}
+
+static const char *reason_of(int status) {
+  switch (status) {
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 502: return "Bad Gateway";
+    case 504: return "Gateway Timeout";
+    default: return "Service Unavailable";
+  }
+}
+
+/* ---- connection pools, one per container ---- */
+
+static void pool_free(void *p) {
+  h2o_socketpool_dispose(p);
+  free(p);
+}
+
+static h2o_socketpool_t *pool_of(web_ingress_t *w, ctl_webct_t *b) {
+  if (b->ingress) return b->ingress;
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)b->port)};
+  if (inet_pton(AF_INET, b->addr, &sin.sin_addr) != 1) return NULL;
+  h2o_socketpool_t *p = xcalloc(1, sizeof *p);
+  h2o_socketpool_init_by_address(p, (struct sockaddr *)&sin, sizeof sin, 0,
+                                 SIZE_MAX);
+  h2o_socketpool_set_timeout(p, w->loop, POOL_IDLE_MS);
+  b->ingress = p;
+  return p;
+}
+
+/* ---- forwarding ---- */
+
+static void forward(wreq_t *r) {
+  h2o_req_t *req = r->req;
+  h2o_socketpool_t *pool = pool_of(r->w, r->held);
+  if (!pool) {
+    send_text(req, 502, "Bad Gateway",
+              "the container's address cannot be used");
+    return;
+  }
+  r->granted_us = now_mono_us();
+  ssize_t at;
+  while ((at = h2o_find_header_by_str(&req->headers, H2O_STRLIT(METHOD_HEADER),
+                                      -1)) != -1)
+    h2o_delete_header(&req->headers, at);
+  if (r->route.method[0]) {
+    h2o_iovec_t m = h2o_strdup(&req->pool, r->route.method, SIZE_MAX);
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT(METHOD_HEADER),
+                          0, NULL, m.base, m.len);
+  }
+  h2o_req_overrides_t *ov = h2o_mem_alloc_pool(&req->pool, sizeof *ov);
+  *ov = (h2o_req_overrides_t){0};
+  ov->socketpool = pool;
+  ov->client_ctx = &r->w->client;
+  h2o_reprocess_request(req, req->method, req->scheme, req->authority, r->path,
+                        ov, 0);
+}
+
+/* A queued request's turn, from the loop (never from inside the call that
+ * granted it, which may be another request's end). */
+static void on_later(h2o_timeout_entry_t *e) {
+  wreq_t *r = H2O_STRUCT_FROM_MEMBER(wreq_t, later, e);
+  if (r->held)
+    forward(r);
+  else
+    send_text(r->req, r->fail_status, reason_of(r->fail_status), r->fail_msg);
+}
+
+static void on_granted(ctl_web_wait_t *wait, ctl_webct_t *b, int status,
+                       const char *msg) {
+  wreq_t *r = wait->data;
+  r->held = b;
+  r->fail_status = status ? status : 503;
+  snprintf(r->fail_msg, sizeof r->fail_msg, "%s", msg ? msg : "");
+  h2o_timeout_link(r->w->loop, &r->w->ctx.zero_timeout, &r->later);
+}
+
+static void on_dispose(void *p) {
+  wreq_t *r = p;
+  if (h2o_timeout_is_linked(&r->later)) h2o_timeout_unlink(&r->later);
+  control_t *c = r->w->control;
+  if (!c) return; /* skiffd is ending */
+  if (r->wait.queued) control_web_cancel(c, &r->wait);
+  if (r->held) {
+    uint64_t now = now_mono_us();
+    ctl_web_done_t d = {
+        .method = r->method,
+        .path = r->logpath,
+        .status = r->req->res.status,
+        .latency_ms = (double)(now - r->started_us) / 1000.0,
+        .wait_ms = r->granted_us > r->started_us
+                       ? (double)(r->granted_us - r->started_us) / 1000.0
+                       : 0,
+    };
+    control_web_release(c, r->held, &r->route, &d);
+    r->held = NULL;
+  }
+}
+
+/* The path the container sees: the path form's prefix taken off. */
+static h2o_iovec_t upstream_path(h2o_req_t *req, const web_route_req_t *rr,
+                                 bool path_form) {
+  if (!path_form) return req->path;
+  const char *rest = req->path.base + rr->strip;
+  size_t n = req->path.len - rr->strip;
+  if (!rr->add_slash) return h2o_iovec_init(rest, n);
+  char *p = h2o_mem_alloc_pool(&req->pool, n + 1);
+  p[0] = '/';
+  memcpy(p + 1, rest, n);
+  return h2o_iovec_init(p, n + 1);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req) {
+  web_ingress_t *w = ((handler_t *)self)->w;
+  control_t *c = w->control;
+  if (!c) {
+    send_text(req, 503, "Service Unavailable", "skiffd is stopping");
+    return 0;
+  }
+  web_route_req_t rr;
+  web_route_parse(req->authority.base, req->authority.len, req->path.base,
+                  req->path.len, w->domain, &rr);
+  ctl_web_route_t route;
+  err_t err = ERR_INIT;
+  bool path_form = false;
+  int rc = -ENOENT;
+  if (rr.host_form) {
+    rc = control_web_find(c, rr.host_app, rr.host_label, &route, &err);
+  } else if (rr.host[0] && control_web_find_domain(c, rr.host, &route) == 0) {
+    rc = 0;
+  } else if (rr.path_form) {
+    path_form = true;
+    rc = control_web_find(c, rr.path_app, rr.path_label, &route, &err);
+  } else {
+    err_set(&err, -ENOENT,
+            "no web endpoint here: use http://<app>--<label>.%s:%d/ or "
+            "http://<this host>:%d/<app>/<label>/",
+            w->domain, w->port, w->port);
+  }
+  if (rc < 0) {
+    send_text(req, 404, "Not Found", err.msg);
+    return 0;
+  }
+  if (route.requires_proxy_auth) {
+    send_text(req, 401, "Unauthorized",
+              "this endpoint requires proxy auth, which this skiffd does not "
+              "support yet");
+    return 0;
+  }
+  wreq_t *r = h2o_mem_alloc_shared(&req->pool, sizeof *r, on_dispose);
+  memset(r, 0, sizeof *r);
+  r->w = w;
+  r->req = req;
+  r->route = route;
+  r->later.cb = on_later;
+  r->started_us = now_mono_us();
+  r->wait.granted = on_granted;
+  r->wait.data = r;
+  r->path = upstream_path(req, &rr, path_form);
+  snprintf(r->method, sizeof r->method, "%.*s", (int)req->method.len,
+           req->method.base);
+  snprintf(r->logpath, sizeof r->logpath, "%.*s", (int)req->path.len,
+           req->path.base);
+  ctl_webct_t *b = NULL;
+  rc = control_web_acquire(c, &route, &r->wait, &b, &err);
+  if (rc < 0) {
+    send_text(req, rc == -ENOENT ? 404 : 503, reason_of(rc == -ENOENT ? 404 : 503),
+              err.msg);
+  } else if (rc == 1) {
+    r->held = b;
+    forward(r);
+  } /* else it waits: on_granted */
+  return 0;
+}
+
+/* ---- listening ---- */
+
+static void on_accept(uv_stream_t *listener, int status) {
+  web_ingress_t *w = listener->data;
+  if (status < 0) {
+    log_warn("web ingress: accept: %s", uv_strerror(status));
+    return;
+  }
+  uv_tcp_t *conn = xcalloc(1, sizeof *conn);
+  uv_tcp_init(w->loop, conn);
+  if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+    uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+    return;
+  }
+  h2o_socket_t *sock =
+      h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+  h2o_accept(&w->accept, sock);
+}
+
+static void free_on_close(uv_handle_t *h) { free(h->data); }
+
+static int parse_listen(const char *s, struct sockaddr_in *out, err_t *err) {
+  const char *colon = strrchr(s, ':');
+  char host[64];
+  if (!colon || (size_t)(colon - s) >= sizeof host)
+    return err_set(err, -EINVAL,
+                   "--web-listen %s must be ADDRESS:PORT, e.g. "
+                   "127.0.0.1:7558",
+                   s);
+  snprintf(host, sizeof host, "%.*s", (int)(colon - s), s);
+  uint64_t port;
+  if (!parse_u64(colon + 1, &port) || port > 65535 ||
+      uv_ip4_addr(host, (int)port, out) != 0)
+    return err_set(err, -EINVAL,
+                   "--web-listen %s must be an IPv4 ADDRESS:PORT with a port "
+                   "0 to 65535, e.g. 127.0.0.1:7558",
+                   s);
+  return 0;
+}
+
+int web_ingress_new(uv_loop_t *loop, control_t *control,
+                    const web_ingress_config_t *cfg, web_ingress_t **out,
+                    err_t *err) {
+  struct sockaddr_in addr;
+  int rc = parse_listen(cfg->listen, &addr, err);
+  if (rc < 0) return rc;
+  web_ingress_t *w = xcalloc(1, sizeof *w);
+  w->loop = loop;
+  w->control = control;
+  snprintf(w->domain, sizeof w->domain, "%s", cfg->domain);
+  /* The port first: a taken one costs nothing more than this handle. */
+  uv_tcp_init(loop, &w->listener);
+  w->listener.data = w;
+  struct sockaddr_storage got;
+  int len = sizeof got;
+  if ((rc = uv_tcp_bind(&w->listener, (struct sockaddr *)&addr, 0)) < 0 ||
+      (rc = uv_listen((uv_stream_t *)&w->listener, 1024, on_accept)) < 0 ||
+      (rc = uv_tcp_getsockname(&w->listener, (struct sockaddr *)&got, &len)) <
+          0) {
+    uv_close((uv_handle_t *)&w->listener, free_on_close);
+    return err_set(err, rc, "web ingress: cannot listen on %s: %s%s",
+                   cfg->listen, uv_strerror(rc),
+                   rc == UV_EADDRINUSE
+                       ? " (another process has it; pick another with "
+                         "--web-listen)"
+                       : "");
+  }
+  w->listening = true;
+  w->port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+  h2o_config_init(&w->config);
+  w->config.max_request_entity_size = cfg->max_body;
+  w->config.proxy.emit_x_forwarded_headers = 1;
+  uint64_t io_ms = (uint64_t)(cfg->io_timeout_s * 1000);
+  w->config.proxy.io_timeout = io_ms;
+  h2o_hostconf_t *host = h2o_config_register_host(
+      &w->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+  handler_t *h = (handler_t *)h2o_create_handler(path, sizeof *h);
+  h->super.on_req = on_req;
+  h->w = w;
+  h2o_context_init(&w->ctx, loop, &w->config);
+  w->accept.ctx = &w->ctx;
+  w->accept.hosts = w->config.hosts;
+  h2o_timeout_init(loop, &w->io_timeout, io_ms);
+  h2o_timeout_init(loop, &w->ws_timeout, io_ms);
+  w->client.loop = loop;
+  w->client.getaddr_receiver = &w->ctx.receivers.hostinfo_getaddr;
+  w->client.io_timeout = &w->io_timeout;
+  w->client.websocket_timeout = &w->ws_timeout;
+  the_ingress = w;
+  char shown[64];
+  uv_ip4_name(&addr, shown, sizeof shown);
+  if (!strcmp(shown, "0.0.0.0")) snprintf(shown, sizeof shown, "127.0.0.1");
+  control_web_set_ingress(control, w->domain, shown, w->port, pool_free);
+  *out = w;
+  return 0;
+}
+
+int web_ingress_port(const web_ingress_t *w) { return w->port; }
+
+void web_ingress_close(web_ingress_t *w) {
+  if (!w->listening) return;
+  w->listening = false;
+  uv_close((uv_handle_t *)&w->listener, NULL);
+  h2o_context_request_shutdown(&w->ctx);
+}
+
+void web_ingress_detach(web_ingress_t *w) {
+  web_ingress_close(w);
+  w->control = NULL;
+}
