@@ -87,6 +87,11 @@ void api_call_get(api_t *api, http_req_t *req, const route_match_t *m);
 void api_call_cancel(api_t *api, http_req_t *req, const route_match_t *m);
 void api_containers_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m);
+void api_proxy_tokens_create(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+void api_proxy_tokens_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_proxy_tokens_delete(api_t *api, http_req_t *req,
+                             const route_match_t *m);
 void api_runner_web_ready(api_t *api, http_req_t *req, const route_match_t *m);
 /* Calls made from inside a container, limited to its own app. */
 void api_runner_app(api_t *api, http_req_t *req, const route_match_t *m);

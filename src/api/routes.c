@@ -33,6 +33,9 @@ const route_t api_client_routes[] = {
     {"GET", "/v1/images/builds/{}", api_image_build_get},
     {"GET", "/v1/images/{}", api_image_get},
     {"DELETE", "/v1/images/{}", api_image_rm},
+    {"POST", "/v1/proxy_auth_tokens", api_proxy_tokens_create},
+    {"GET", "/v1/proxy_auth_tokens", api_proxy_tokens_list},
+    {"DELETE", "/v1/proxy_auth_tokens/{}", api_proxy_tokens_delete},
     /* Sandboxes (route_sandboxes.c, route_procs.c) */
     {"POST", "/v1/sandboxes", api_sandboxes_create},
     {"GET", "/v1/sandboxes", api_sandboxes_list},

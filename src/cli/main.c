@@ -15,6 +15,8 @@ static const cli_command_t commands[] = {
      "Deploy a Python file's app: it keeps running, in numbered versions"},
     {"serve", cmd_serve,
      "Serve a Python file's app and its web endpoints; reload on changes"},
+    {"proxy-auth", cmd_proxy_auth,
+     "Make and delete the tokens of web endpoints with proxy auth"},
     {"image", cmd_image, "Build, list and remove images; free unused layers"},
     {"app", cmd_app,
      "List apps, stop them, show their logs, versions and roll back"},

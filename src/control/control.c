@@ -58,6 +58,7 @@ int control_new(uv_loop_t *loop, const control_config_t *cfg, store_t *store,
              requeued);
   if ((rc = ctl_apps_reload(c, err)) < 0) goto fail;
   if ((rc = ctl_sandboxes_load(c, err)) < 0) goto fail;
+  if ((rc = ctl_proxy_tokens_load(c, err)) < 0) goto fail;
 
   uv_timer_init(loop, &c->tick);
   c->tick.data = c;
@@ -201,6 +202,9 @@ void control_free(control_t *c) {
   free(c->blobs_dir);
   free(c->apps_dir);
   free(c->run_dir);
+  free(c->proxy_tokens);
+  free(c->web_domain);
+  free(c->web_host);
   c->tick.data = c->kick.data = c;
   c->open_handles = 2 + (c->flushing ? 1 : 0);
   c->closing = true;
@@ -259,7 +263,7 @@ json_t *control_status(control_t *c) {
   /* The cgroup fields describe the first worker (the local one). */
   wk_info_t info = {.cgroup = "", .cgroup_parent = ""};
   if (c->workers) wk_info(c->workers->wk, &info);
-  return json_pack(
+  json_t *st = json_pack(
       "{s:s,s:I,s:f,s:s,s:s,s:I,s:I,s:I,s:I,s:{s:f,s:I,s:f,s:I,s:s,s:s}}",
       "version", SKIFF_VERSION_STRING, "pid", (json_int_t)getpid(), "uptime_s",
       now_wall() - c->started_at, "home", c->cfg.home, "store",
@@ -270,4 +274,11 @@ json_t *control_status(control_t *c) {
       "cpu_reserved", cpu_reserved, "memory_reserved_mib",
       (json_int_t)mem_reserved, "cgroup", info.cgroup, "cgroup_parent",
       info.cgroup_parent);
+  /* The web ingress: where endpoints' URLs point (null without one). */
+  json_object_set_new(st, "web",
+                      c->web_port > 0
+                          ? json_pack("{s:s,s:s,s:i}", "domain", c->web_domain,
+                                      "host", c->web_host, "port", c->web_port)
+                          : json_null());
+  return st;
 }

@@ -234,6 +234,8 @@ struct control {
   char *web_domain, *web_host;
   int web_port;
   void (*web_free_ingress)(void *);
+  store_proxy_token_t *proxy_tokens; /* proxy_auth.c */
+  size_t n_proxy_tokens;
 };
 
 /* Opens (or joins) the group transaction for writes that recovery after a
@@ -341,6 +343,9 @@ void ctl_kill_app_containers(control_t *c, ctl_app_t *app);
 int ctl_container_launch(control_t *c, ctl_workload_t wl, ctl_app_t *app,
                          ctl_worker_t *w, res_t need, wk_spec_t *spec,
                          ctl_container_t **out, err_t *err);
+
+/* proxy_auth.c: every token, from the store (at start-up). */
+int ctl_proxy_tokens_load(control_t *c, err_t *err);
 
 /* web.c */
 /* The web definition of a function (fn_from_definition). */

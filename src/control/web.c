@@ -18,7 +18,9 @@
  * the last failure instead of waiting for the next try. */
 #define WEB_START_FAILURES_MAX 3
 
-static double mono_s(void) { return (double)now_mono_us() / 1e6; }
+static double mono_s(void) {
+  return (double)now_mono_us() / 1e6;
+}
 
 /* ---- definitions and labels ---- */
 
@@ -68,9 +70,8 @@ static bool host_label_ok(const char *s) {
   return true;
 }
 
-void control_web_set_ingress(control_t *c, const char *domain,
-                             const char *host, int port,
-                             void (*free_ingress)(void *)) {
+void control_web_set_ingress(control_t *c, const char *domain, const char *host,
+                             int port, void (*free_ingress)(void *)) {
   free(c->web_domain);
   free(c->web_host);
   c->web_domain = domain ? xstrdup(domain) : NULL;
@@ -85,8 +86,7 @@ char *control_web_url(control_t *c, const char *app, const char *label) {
   snprintf(host, sizeof host, "%s--%s", app, label);
   if (host_label_ok(host))
     return xasprintf("http://%s.%s:%d/", host, c->web_domain, c->web_port);
-  return xasprintf("http://%s:%d/%s/%s/", c->web_host, c->web_port, app,
-                   label);
+  return xasprintf("http://%s:%d/%s/%s/", c->web_host, c->web_port, app, label);
 }
 
 /* Calls each(fn, method, web, label) for every web endpoint of the app's
@@ -302,8 +302,8 @@ static void webct_free(control_t *c, ctl_webct_t *b) {
   free(b);
 }
 
-void control_web_release(control_t *c, ctl_webct_t *b,
-                         const ctl_web_route_t *r, const ctl_web_done_t *d) {
+void control_web_release(control_t *c, ctl_webct_t *b, const ctl_web_route_t *r,
+                         const ctl_web_done_t *d) {
   b->in_flight--;
   ctl_container_t *ct = b->ct;
   ctl_fn_t *fn = ct ? ctl_ct_fn(ct) : NULL;
@@ -432,8 +432,7 @@ void ctl_web_tick(control_t *c) {
     if (!ct->web || !fn || ct->term_ms || ct->web->in_flight) continue;
     /* A web runner never asks for inputs, so it never hears "stop" from
      * an exchange: scaled down or replaced, it is sent SIGTERM once idle. */
-    if (ct->stop || fn->retired || !fn->app->running)
-      ctl_container_term(c, ct);
+    if (ct->stop || fn->retired || !fn->app->running) ctl_container_term(c, ct);
   }
   for (ctl_app_t *a = c->apps; a; a = a->next)
     for (ctl_fn_t *fn = a->fns; fn; fn = fn->next) {

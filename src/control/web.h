@@ -11,9 +11,9 @@
 #ifndef SKIFF_CONTROL_WEB_H
 #define SKIFF_CONTROL_WEB_H
 
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdbool.h>
-#include <jansson.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -85,9 +85,8 @@ typedef struct ctl_web_done {
 
 /* The URL of web endpoints: the ingress's domain and port, once it
  * listens. Without it, no URL is given out. */
-void control_web_set_ingress(control_t *c, const char *domain,
-                             const char *host, int port,
-                             void (*free_ingress)(void *));
+void control_web_set_ingress(control_t *c, const char *domain, const char *host,
+                             int port, void (*free_ingress)(void *));
 
 /* The endpoint for Host "<app>--<label>.<domain>" or a path
  * "/<app>/<label>/" (app and label given), or for a custom domain (host,
@@ -106,8 +105,8 @@ int control_web_acquire(control_t *c, const ctl_web_route_t *r,
 /* A waiting request went away (its client closed): it leaves the queue. */
 void control_web_cancel(control_t *c, ctl_web_wait_t *w);
 /* The request that held b ended. */
-void control_web_release(control_t *c, ctl_webct_t *b,
-                         const ctl_web_route_t *r, const ctl_web_done_t *d);
+void control_web_release(control_t *c, ctl_webct_t *b, const ctl_web_route_t *r,
+                         const ctl_web_done_t *d);
 
 /* The runner of container ct listens on port (POST /v1/runner/web_ready):
  * it takes requests from now on. */

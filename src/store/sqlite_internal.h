@@ -130,6 +130,10 @@ int sq_counts(store_t *s, int64_t *apps_running, int64_t *inputs_queued,
 
 /* Sandboxes (sqlite_sandboxes.c). */
 int sq_sandbox_insert(store_t *s, const store_sandbox_t *sb, err_t *err);
+int sq_proxy_token_insert(store_t *s, const store_proxy_token_t *t, err_t *err);
+int sq_proxy_token_delete(store_t *s, const char *id, err_t *err);
+int sq_proxy_tokens_load(store_t *s, store_proxy_token_t **out, size_t *n,
+                         err_t *err);
 int sq_sandbox_update(store_t *s, const store_sandbox_t *sb, err_t *err);
 int sq_sandboxes_recover(store_t *s, double now, const char *reason,
                          int returncode, size_t *n, err_t *err);

@@ -161,5 +161,10 @@ const char *const sqlite_migrations[] = {
     "  WHERE state = 'exited';"
     "CREATE INDEX sandboxes_live ON sandboxes(state)"
     "  WHERE state != 'exited';",
+    /* 8: proxy auth tokens of web endpoints (sqlite_proxy_tokens.c); read
+     * whole at start-up. */
+    "CREATE TABLE proxy_tokens("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,"
+    "  created_at REAL NOT NULL);",
     NULL,
 };

@@ -136,6 +136,14 @@ typedef struct store_sandbox {
   double ended_at; /* 0: not ended */
 } store_sandbox_t;
 
+/* A proxy auth token of web endpoints (requires_proxy_auth). */
+typedef struct store_proxy_token {
+  char id[40]; /* the key, "wk-..." */
+  char name[64];
+  char secret_sha256[65];
+  double created_at;
+} store_proxy_token_t;
+
 /* What one retention step did (sqlite_retention.c). */
 typedef struct store_purge {
   size_t rows;   /* rows deleted */
@@ -278,6 +286,13 @@ typedef struct store_ops {
   /* The limit most recently created sandboxes, newest first. */
   int (*sandboxes_load)(store_t *s, size_t limit, store_sandbox_t **out,
                         size_t *n, err_t *err);
+
+  /* Proxy auth tokens: written once, deleted by key, read whole. */
+  int (*proxy_token_insert)(store_t *s, const store_proxy_token_t *t,
+                            err_t *err);
+  int (*proxy_token_delete)(store_t *s, const char *id, err_t *err);
+  int (*proxy_tokens_load)(store_t *s, store_proxy_token_t **out, size_t *n,
+                           err_t *err);
 
   /* After an unclean stop: leased inputs go back to the queue (not counted
    * as attempts) and containers of the old process are marked exited. */

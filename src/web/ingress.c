@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
+#include "control/proxy_auth.h"
 #include "control/web.h"
 #include "web/ingress.h"
 #include "web/route.h"
@@ -86,11 +87,16 @@ static void send_text(h2o_req_t *req, int status, const char *reason,
 
 static const char *reason_of(int status) {
   switch (status) {
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 502: return "Bad Gateway";
-    case 504: return "Gateway Timeout";
-    default: return "Service Unavailable";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    case 502:
+      return "Bad Gateway";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Service Unavailable";
   }
 }
 
@@ -125,10 +131,16 @@ static void forward(wreq_t *r) {
     return;
   }
   r->granted_us = now_mono_us();
-  ssize_t at;
-  while ((at = h2o_find_header_by_str(&req->headers, H2O_STRLIT(METHOD_HEADER),
-                                      -1)) != -1)
-    h2o_delete_header(&req->headers, at);
+  /* Neither a client's method header nor a proxy auth secret reaches the
+   * container. */
+  static const char *const drop[] = {METHOD_HEADER, "skiff-key", "skiff-secret",
+                                     "modal-key", "modal-secret"};
+  for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) {
+    ssize_t at;
+    while ((at = h2o_find_header_by_str(&req->headers, drop[i], strlen(drop[i]),
+                                        -1)) != -1)
+      h2o_delete_header(&req->headers, at);
+  }
   if (r->route.method[0]) {
     h2o_iovec_t m = h2o_strdup(&req->pool, r->route.method, SIZE_MAX);
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT(METHOD_HEADER),
@@ -183,6 +195,24 @@ static void on_dispose(void *p) {
   }
 }
 
+static h2o_iovec_t header(h2o_req_t *req, const char *name) {
+  ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+  return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
+}
+
+/* The key and secret headers of a proxy auth token, skiff's or Modal's. */
+static bool proxy_auth_ok(control_t *c, h2o_req_t *req) {
+  static const char *const names[][2] = {{"skiff-key", "skiff-secret"},
+                                         {"modal-key", "modal-secret"}};
+  for (size_t i = 0; i < 2; i++) {
+    h2o_iovec_t k = header(req, names[i][0]), s = header(req, names[i][1]);
+    if (k.base && s.base &&
+        control_proxy_auth_ok(c, k.base, k.len, s.base, s.len))
+      return true;
+  }
+  return false;
+}
+
 /* The path the container sees: the path form's prefix taken off. */
 static h2o_iovec_t upstream_path(h2o_req_t *req, const web_route_req_t *rr,
                                  bool path_form) {
@@ -227,10 +257,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     send_text(req, 404, "Not Found", err.msg);
     return 0;
   }
-  if (route.requires_proxy_auth) {
+  if (route.requires_proxy_auth && !proxy_auth_ok(c, req)) {
     send_text(req, 401, "Unauthorized",
-              "this endpoint requires proxy auth, which this skiffd does not "
-              "support yet");
+              "this endpoint requires proxy auth: send the headers Skiff-Key "
+              "and Skiff-Secret (or Modal-Key and Modal-Secret) of a token "
+              "made with `skiff proxy-auth create`");
     return 0;
   }
   wreq_t *r = h2o_mem_alloc_shared(&req->pool, sizeof *r, on_dispose);
@@ -250,8 +281,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   ctl_webct_t *b = NULL;
   rc = control_web_acquire(c, &route, &r->wait, &b, &err);
   if (rc < 0) {
-    send_text(req, rc == -ENOENT ? 404 : 503, reason_of(rc == -ENOENT ? 404 : 503),
-              err.msg);
+    send_text(req, rc == -ENOENT ? 404 : 503,
+              reason_of(rc == -ENOENT ? 404 : 503), err.msg);
   } else if (rc == 1) {
     r->held = b;
     forward(r);
@@ -278,7 +309,9 @@ static void on_accept(uv_stream_t *listener, int status) {
   h2o_accept(&w->accept, sock);
 }
 
-static void free_on_close(uv_handle_t *h) { free(h->data); }
+static void free_on_close(uv_handle_t *h) {
+  free(h->data);
+}
 
 static int parse_listen(const char *s, struct sockaddr_in *out, err_t *err) {
   const char *colon = strrchr(s, ':');
@@ -357,7 +390,9 @@ int web_ingress_new(uv_loop_t *loop, control_t *control,
   return 0;
 }
 
-int web_ingress_port(const web_ingress_t *w) { return w->port; }
+int web_ingress_port(const web_ingress_t *w) {
+  return w->port;
+}
 
 void web_ingress_close(web_ingress_t *w) {
   if (!w->listening) return;

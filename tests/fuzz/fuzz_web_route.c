@@ -11,8 +11,8 @@
 
 static void check_chars(const char *s, int label) {
   for (; *s; s++) {
-    int ok = label ? (islower((unsigned char)*s) || isdigit((unsigned char)*s) ||
-                      *s == '-')
+    int ok = label ? (islower((unsigned char)*s) ||
+                      isdigit((unsigned char)*s) || *s == '-')
                    : (isalnum((unsigned char)*s) || *s == '_' || *s == '-' ||
                       *s == '.');
     if (!ok) abort();

@@ -1,0 +1,279 @@
+"""Web endpoints end to end: the real skiffd and its h2o ingress, the real
+CLI and SDK, real HTTP clients (curl and http.client) for every decorator
+kind, streaming, WebSocket, scale from zero, proxy auth and bad input."""
+
+import base64
+import http.client
+import json
+import os
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import APPS_DIR, describe
+
+APP = os.path.join(APPS_DIR, "web", "web_app.py")
+
+
+@pytest.fixture(scope="module")
+def web(daemon_module_web):
+    return daemon_module_web
+
+
+@pytest.fixture(scope="module")
+def daemon_module_web():
+    from conftest import Daemon, finish_daemon
+
+    d = Daemon(["--web-listen", "127.0.0.1:0"])
+    d.start()
+    try:
+        st = d.api("GET", "/v1/status").json()
+        assert st["web"] and st["web"]["domain"] == "localhost", st
+        d.web_port = st["web"]["port"]
+        p = d.skiff("deploy", APP, timeout=300)
+        assert p.returncode == 0, describe(p, d)
+        yield d
+    finally:
+        finish_daemon(d)
+
+
+def request(d, method, path, body=None, host=None, headers=None, timeout=60):
+    c = http.client.HTTPConnection("127.0.0.1", d.web_port, timeout=timeout)
+    h = dict(headers or {})
+    if host:
+        h["Host"] = host
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        h.setdefault("Content-Type", "application/json")
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, dict(r.getheaders()), data
+
+
+def curl(*args, timeout=60):
+    return subprocess.run(["curl", "-sS", "--max-time", str(timeout), *args], capture_output=True,
+                          text=True, timeout=timeout + 10)
+
+
+def live_containers(d, fn):
+    cts = d.api("GET", "/v1/containers").json()["containers"]
+    return [c for c in cts if c.get("function") == fn and c["state"] in ("starting", "running")]
+
+
+def test_urls_printed_and_returned(web):
+    """deploy answered with each endpoint's URL; get_web_url() gives the same
+    (Modal's shape: <app>--<label>.<domain>:<port>)."""
+    p = web.skiff("run", APP, timeout=300)
+    assert p.returncode == 0, describe(p, web)
+    urls = dict(line.split()[1:3] for line in p.stdout.splitlines() if line.startswith("URL "))
+    port = web.web_port
+    # skiff run is an ephemeral app: its labels end in -dev.
+    assert urls["double"] == f"http://webe2e--double-dev.localhost:{port}/", p.stdout
+    assert urls["api"] == f"http://webe2e--api-dev.localhost:{port}/", p.stdout
+    assert urls["model"] == f"http://webe2e--model-web-dev.localhost:{port}/", p.stdout
+    r = web.api("GET", "/v1/apps/webe2e/functions/double").json()
+    assert r["web_url"] == f"http://webe2e--double.localhost:{port}/", r
+
+
+def test_fastapi_endpoint_scales_from_zero(web):
+    """No container yet: the first request waits while one starts, then is
+    answered (no error, no retry by the client), by Host and by path."""
+    assert live_containers(web, "double") == []
+    st, _, body = request(web, "POST", "/", {"x": 21}, host="webe2e--double.localhost")
+    assert st == 200, body
+    assert json.loads(body)["y"] == 42
+    st, _, body = request(web, "POST", "/webe2e/double/", {"x": 5})
+    assert st == 200 and json.loads(body)["y"] == 10, body
+    # curl resolves *.localhost to loopback with no set-up.
+    p = curl("-X", "POST", "-H", "content-type: application/json", "-d", '{"x": 4}',
+             f"http://webe2e--double.localhost:{web.web_port}/")
+    assert p.returncode == 0 and json.loads(p.stdout)["y"] == 8, p.stderr
+
+
+def test_query_parameters_and_422(web):
+    st, _, body = request(web, "GET", "/webe2e/hello-q/?name=skiff&times=2")
+    assert st == 200 and json.loads(body)["greeting"] == "hello skiff hello skiff", body
+    st, _, body = request(web, "GET", "/webe2e/hello-q/?times=many")
+    assert st == 422, body
+    assert json.loads(body)["detail"][0]["loc"][-1] == "times", body
+    st, _, _ = request(web, "POST", "/webe2e/hello-q/")
+    assert st == 405
+
+
+def test_asgi_paths_and_query(web):
+    st, _, body = request(web, "GET", "/a/b?c=1", host="webe2e--api.localhost")
+    assert st == 200 and json.loads(body) == {"path": "/a/b", "query": "c=1"}, body
+    st, _, body = request(web, "GET", "/webe2e/api")  # no slash: the app's "/"
+    assert st == 200 and json.loads(body)["path"] == "/", body
+
+
+def test_streaming_is_not_buffered(web):
+    """Chunk 2 is produced only after the client has read chunk 1 and sent
+    /release to the same container: a buffering proxy would hang here."""
+    c = http.client.HTTPConnection("127.0.0.1", web.web_port, timeout=60)
+    c.request("GET", "/webe2e/api/stream")
+    r = c.getresponse()
+    assert r.status == 200 and r.getheader("content-type") == "text/event-stream"
+    first = r.fp.readline() + r.fp.readline()
+    # Chunked framing: size line, then the data line.
+    assert b"data: one" in first or b"data: one" in r.fp.readline(), first
+    st, _, body = request(web, "GET", "/webe2e/api/release")
+    assert st == 200 and body == b"released"
+    rest = r.read()
+    assert b"data: two" in rest, rest
+    c.close()
+
+
+def test_chunked_upload(web):
+    def gen():
+        for _ in range(64):
+            yield b"x" * 16384
+
+    c = http.client.HTTPConnection("127.0.0.1", web.web_port, timeout=60)
+    c.request("POST", "/webe2e/api/upload", body=gen(), encode_chunked=True)
+    r = c.getresponse()
+    assert r.status == 200
+    assert json.loads(r.read()) == {"bytes": 64 * 16384}
+    c.close()
+
+
+def _ws_frame(text: str) -> bytes:
+    data = text.encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    return bytes([0x81, 0x80 | len(data)]) + mask + masked
+
+
+def _ws_read(s: socket.socket) -> str:
+    head = s.recv(2)
+    n = head[1] & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", s.recv(2))[0]
+    data = b""
+    while len(data) < n:
+        data += s.recv(n - len(data))
+    return data.decode()
+
+
+def test_websocket_echo(web):
+    s = socket.create_connection(("127.0.0.1", web.web_port), timeout=30)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET /ws HTTP/1.1\r\nHost: webe2e--api.localhost\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    resp = b""
+    while b"\r\n\r\n" not in resp:
+        chunk = s.recv(4096)
+        assert chunk, resp
+        resp += chunk
+    assert resp.startswith(b"HTTP/1.1 101"), resp
+    for msg in ("hello", "again"):
+        s.sendall(_ws_frame(msg))
+        assert _ws_read(s) == "echo:" + msg
+    s.close()
+
+
+def test_wsgi_and_web_server(web):
+    st, _, body = request(web, "GET", "/webe2e/wsgi/some/path")
+    assert st == 200 and body == b"wsgi GET /some/path", body
+    st, _, body = request(web, "GET", "/x?y=1", host="webe2e--server.localhost")
+    assert st == 200 and body == b"server /x?y=1", body
+
+
+def test_class_web_method(web):
+    st, _, body = request(web, "GET", "/?x=4", host="webe2e--model-web.localhost")
+    assert st == 200 and json.loads(body) == {"y": 40}, body
+
+
+def test_proxy_auth(web):
+    st, _, body = request(web, "GET", "/webe2e/private/headers")
+    assert st == 401 and b"skiff proxy-auth create" in body, body
+    p = web.skiff("proxy-auth", "create", "--name", "e2e", "--json")
+    assert p.returncode == 0, describe(p, web)
+    tok = json.loads(p.stdout)
+    key, secret = tok["token_id"], tok["token_secret"]
+    assert key.startswith("wk-") and secret.startswith("ws-")
+    st, _, body = request(web, "GET", "/webe2e/private/headers",
+                          headers={"Skiff-Key": key, "Skiff-Secret": secret})
+    assert st == 200, body
+    seen = json.loads(body)
+    assert "skiff-secret" not in seen and "skiff-key" not in seen, seen
+    st, _, _ = request(web, "GET", "/webe2e/private/headers",
+                       headers={"Modal-Key": key, "Modal-Secret": secret})
+    assert st == 200
+    st, _, _ = request(web, "GET", "/webe2e/private/headers",
+                       headers={"Skiff-Key": key, "Skiff-Secret": secret + "0"})
+    assert st == 401
+    listed = web.skiff("proxy-auth", "list").stdout
+    assert key in listed and secret not in listed, listed
+    assert web.skiff("proxy-auth", "delete", key).returncode == 0
+    st, _, _ = request(web, "GET", "/webe2e/private/headers",
+                       headers={"Skiff-Key": key, "Skiff-Secret": secret})
+    assert st == 401
+    p = web.skiff("proxy-auth", "delete", key)
+    assert p.returncode != 0 and "no proxy auth token" in p.stderr, p.stderr
+
+
+def test_unknown_endpoints_are_404(web):
+    st, _, body = request(web, "GET", "/nope/none/")
+    assert st == 404 and b"no running app named 'nope'" in body, body
+    st, _, body = request(web, "GET", "/webe2e/nolabel/")
+    assert st == 404 and b"no web endpoint labelled 'nolabel'" in body, body
+    st, _, body = request(web, "GET", "/")
+    assert st == 404 and b"<app>--<label>" in body, body
+
+
+def test_bad_http_is_refused_and_others_unaffected(web):
+    """Malformed requests and oversized headers get a 4xx; a slow client
+    holding a half-sent request does not keep others from being served."""
+    slow = socket.create_connection(("127.0.0.1", web.web_port), timeout=30)
+    slow.sendall(b"GET /webe2e/api/ HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    s = socket.create_connection(("127.0.0.1", web.web_port), timeout=30)
+    s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 400"), "malformed request"
+    s.close()
+    s = socket.create_connection(("127.0.0.1", web.web_port), timeout=30)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
+    got = s.recv(100)
+    assert got.startswith(b"HTTP/1.1 4") or got == b"", got
+    s.close()
+    st, _, body = request(web, "GET", "/webe2e/api/ok")
+    assert st == 200, body
+    slow.close()
+
+
+def test_crash_mid_response(web):
+    """A container that dies mid-response: the client sees the response cut
+    off, and the next request is served by a new container."""
+    c = http.client.HTTPConnection("127.0.0.1", web.web_port, timeout=60)
+    c.request("GET", "/webe2e/api/crash")
+    r = c.getresponse()
+    with pytest.raises((http.client.IncompleteRead, ConnectionError)):
+        r.read()
+    c.close()
+    st, _, body = request(web, "GET", "/webe2e/api/after")
+    assert st == 200 and json.loads(body)["path"] == "/after", body
+
+
+def test_concurrent_requests_start_containers(web):
+    """max_inputs=1 (the default): 4 requests at once start more than one
+    container, as a burst of function inputs does."""
+    import threading
+
+    results = []
+
+    def one(i):
+        st, _, body = request(web, "GET", f"/webe2e/hold/?i={i}")
+        results.append((st, json.loads(body)["container"] if st == 200 else body))
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert [st for st, _ in results] == [200] * 4, results
+    assert len({ct for _, ct in results}) >= 2, results
