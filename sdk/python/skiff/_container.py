@@ -613,7 +613,7 @@ def main() -> int:
         except ValueError:
             _log(f"SKIFF_WEB_PORT must be a port number, got {web_port!r}")
             return 1
-        code = _web.serve(module, qualname, port, "0.0.0.0", client, params)
+        code = _web.serve(module, qualname, port, os.environ.get("SKIFF_WEB_HOST") or "0.0.0.0", client, params)
         _flush_std()
         return code
     if params is not None and load_error is None:
