@@ -705,6 +705,7 @@ class _HTTPExchange:
         self.chunked = chunked
         self.left = length
         self.body_done = not chunked and length == 0
+        self.body_given = False  # the last http.request message went to the app
         self.expect = expect is not None and expect.lower() == b"100-continue"
         self.keep_alive = keep
         self.started = False
@@ -718,6 +719,9 @@ class _HTTPExchange:
     async def receive(self) -> Dict[str, Any]:
         if self.disconnected:
             return {"type": "http.disconnect"}
+        if self.body_done and not self.body_given:
+            self.body_given = True
+            return {"type": "http.request", "body": b"", "more_body": False}
         if self.body_done:
             # nothing more to read: wait for the response to finish or the client to go
             watch = asyncio.ensure_future(self._watch_close())
@@ -741,6 +745,7 @@ class _HTTPExchange:
             return {"type": "http.disconnect"}
         self.left -= len(data)
         self.body_done = self.left == 0
+        self.body_given = self.body_done
         return {"type": "http.request", "body": data, "more_body": not self.body_done}
 
     async def _watch_close(self) -> None:
@@ -762,6 +767,7 @@ class _HTTPExchange:
                 if not await self.conn.read_line():
                     break
             self.body_done = True
+            self.body_given = True
             return {"type": "http.request", "body": b"", "more_body": False}
         data = await self.conn.read_exact(size)
         if await self.conn.read_line() != b"":
