@@ -678,6 +678,7 @@ class Server:
         await stop.wait()
         self.stopping = True
         srv.close()
+        _log(f"stopping: no new connections; {self.in_flight} requests in flight finish first (30 s at most)")
         for conn, busy in list(self.conns.items()):
             if not busy:
                 conn.close()
