@@ -35,7 +35,7 @@ def test_asgi_wsgi_server_fields():
     app = skiff.App("w")
 
     @app.function()
-    @skiff.asgi_app
+    @skiff.asgi_app()
     def a():
         return None
 
@@ -86,7 +86,12 @@ def test_web_server_bad_input(args, kwargs, msg):
         skiff.web_server(*args, **kwargs)
 
 
-def test_bare_web_server_and_fastapi_endpoint_say_how():
+def test_bare_decorators_say_how():
+    for name in ("asgi_app", "wsgi_app"):
+        with pytest.raises(InvalidError, match=rf"use @skiff.{name}\(\) with parentheses \(as in Modal\)"):
+            @getattr(skiff, name)
+            def f():
+                pass
     with pytest.raises(InvalidError, match=r"use @skiff.web_server\(port\)"):
         @skiff.web_server
         def s():

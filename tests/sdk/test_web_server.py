@@ -222,8 +222,8 @@ def test_malformed_request_400_and_huge_header_431():
         assert (st, body) == (200, b"raw GET /after")
 
 
-def test_bare_asgi_app_decorator_and_lifespan():
-    with Web("bare") as w:
+def test_asgi_lifespan_startup_and_shutdown():
+    with Web("raw") as w:
         assert os.path.exists(w.path("lifespan-startup"))  # before ready
         assert get(conn(w), "GET", "/x")[:2] == (200, b"raw GET /x")
         w.proc.send_signal(signal.SIGTERM)

@@ -167,12 +167,6 @@ def raw():
 
 
 @app.function()
-@skiff.asgi_app
-def bare():
-    return _raw
-
-
-@app.function()
 @skiff.asgi_app()
 def bad_factory():
     raise RuntimeError("the factory failed on purpose")

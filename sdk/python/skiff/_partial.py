@@ -207,10 +207,13 @@ def asgi_app(
     requires_proxy_auth: bool = False,
 ) -> "Any":
     """The function takes no arguments and returns an ASGI app, served over HTTP."""
+    if _f is not None:
+        raise exc.InvalidError(
+            f"use @skiff.asgi_app() with parentheses (as in Modal), got @skiff.asgi_app on {getattr(_f, '__qualname__', _f)}"
+        )
     spec = {"kind": "asgi", "docs": False}
     spec.update(_common(label, custom_domains, requires_proxy_auth))
-    w = _web_mark("asgi_app", spec, True)
-    return w(_f) if _f is not None else w
+    return _web_mark("asgi_app", spec, True)
 
 
 def wsgi_app(
@@ -218,10 +221,13 @@ def wsgi_app(
     requires_proxy_auth: bool = False,
 ) -> "Any":
     """The function takes no arguments and returns a WSGI app, served over HTTP."""
+    if _f is not None:
+        raise exc.InvalidError(
+            f"use @skiff.wsgi_app() with parentheses (as in Modal), got @skiff.wsgi_app on {getattr(_f, '__qualname__', _f)}"
+        )
     spec = {"kind": "wsgi", "docs": False}
     spec.update(_common(label, custom_domains, requires_proxy_auth))
-    w = _web_mark("wsgi_app", spec, True)
-    return w(_f) if _f is not None else w
+    return _web_mark("wsgi_app", spec, True)
 
 
 def web_server(
