@@ -9,7 +9,7 @@ PACKAGES=(
   libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev libssl-dev libcmocka-dev libarchive-dev libzstd-dev
   debootstrap docker-registry zstd apache2-utils tzdata
-  python3 python3-pytest
+  python3 python3-pytest python3-fastapi python3-uvicorn python3-flask python3-websockets
   iproute2 procps util-linux psmisc
   bubblewrap runc uthash-dev
   libseccomp-dev libcap-dev libnftables-dev libmnl-dev nftables runsc uidmap e2fsprogs

@@ -12,7 +12,7 @@ from . import exception
 from .app import App, LocalEntrypoint
 from .cls import Cls, enter, exit, method, parameter
 from .functions import Function, FunctionCall
-from ._partial import batched, concurrent
+from ._partial import asgi_app, batched, concurrent, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 from .image import Image
 from .retries import Retries
 from .schedule import Cron, Period, Schedule
@@ -43,6 +43,11 @@ __all__ = [
     "method",
     "parameter",
     "__version__",
+    "asgi_app",
+    "fastapi_endpoint",
+    "web_endpoint",
+    "web_server",
+    "wsgi_app",
 ]
 
 

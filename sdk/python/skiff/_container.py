@@ -601,6 +601,21 @@ def main() -> int:
         except Exception as e:  # calls to other functions will say why they fail
             _log(f"cannot look up the app's functions: {e}")
     params = os.environ.get("SKIFF_CLS_PARAMS")
+    web_port = os.environ.get("SKIFF_WEB_PORT")
+    if web_port is not None:
+        # a web endpoint: serve HTTP instead of pulling inputs (docs/web.md)
+        from . import _web
+
+        if load_error is not None:
+            return 1
+        try:
+            port = int(web_port)
+        except ValueError:
+            _log(f"SKIFF_WEB_PORT must be a port number, got {web_port!r}")
+            return 1
+        code = _web.serve(module, qualname, port, os.environ.get("SKIFF_WEB_HOST") or "0.0.0.0", client, params)
+        _flush_std()
+        return code
     if params is not None and load_error is None:
         return _serve_class(client, module, qualname, params)
     runner = Runner(client, fn, is_gen, _max_payload_from_env(), load_error, {"__main__": module} if module else {})

@@ -18,6 +18,7 @@ from . import exception as exc
 from ._checks import check_env, given as _given
 from ._client import Client, default_client
 from .functions import Function, FunctionSpec
+from ._partial import WEB_ATTR, web_fields
 from .image import Image
 from .retries import Retries
 
@@ -505,6 +506,7 @@ class App:
         self._entrypoints: Dict[str, LocalEntrypoint] = {}
         frame = sys._getframe(1)
         self._module_name: str = frame.f_globals.get("__name__", "__main__")
+        self._web_urls: Dict[str, str] = {}
         self._app_id: Optional[str] = None
         self._client: Optional[Client] = None
         self._entry_file: Optional[str] = None
@@ -662,6 +664,11 @@ class App:
             if not callable(fn):
                 raise TypeError(f"@app.function() must decorate a function, got {_given(fn)}")
             if sched is not None:
+                if getattr(fn, WEB_ATTR, None) is not None:
+                    raise exc.InvalidError(
+                        f"{getattr(fn, '__qualname__', fn)} is a web endpoint and cannot have a schedule: "
+                        "it runs when HTTP requests arrive; drop schedule= or the web decorator"
+                    )
                 _check_nullary(fn)
             f = Function(fn, self, spec)
             self._functions[f.name] = f
@@ -850,6 +857,7 @@ class App:
                 d = fn.spec.to_api(fname, modules[fname], fn.__qualname__, fn.is_generator,
                                    image=image_id, mounts=resolved.mounts)
                 d.update(_serving_fields(fn.get_raw_f()))
+                d.update(web_fields(fn.get_raw_f()))
             functions.append(d)
         resp = client.request(
             "POST",
@@ -860,6 +868,8 @@ class App:
         )
         if not isinstance(resp.get("app_id"), str):
             raise exc.ApiError(f"skiffd answered POST /v1/apps without an app_id: {resp!r}")
+        urls = resp.get("web_urls")
+        self._web_urls = {k: v for k, v in urls.items() if isinstance(v, str)} if isinstance(urls, dict) else {}
         return resp, aliases
 
     def _hydrate_all(self, client: Client, fids: Mapping[str, Any], aliases: Mapping[str, Dict[str, str]],
@@ -869,11 +879,13 @@ class App:
             if not isinstance(fid, str):
                 raise exc.ApiError(f"skiffd did not return an id for function {fname!r}: {fids!r}")
             fn._hydrate(client, fid, aliases[fname])
+            fn._web_url = self._web_urls.get(fname)
         for cname, c in self._classes.items():
             fid = fids.get(cname)
             if not isinstance(fid, str):
                 raise exc.ApiError(f"skiffd did not return an id for class {cname!r}: {fids!r}")
             c._hydrate(client, fid, aliases[cname], app_id)
+            c._web_urls = {k: v for k, v in self._web_urls.items() if k.startswith(cname + ".")}
 
     def deploy(self, *, name: Optional[str] = None, client: Optional[Client] = None) -> "App":
         """Deploy the app: it keeps running after this process exits.

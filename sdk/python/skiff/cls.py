@@ -137,6 +137,7 @@ class ClassInfo:
         self.methods: Dict[str, bool] = {}  # name -> is_generator
         self.enters: List[str] = []
         self.exits: List[str] = []
+        self.web: Dict[str, Dict[str, Any]] = {}  # method name -> its web mark
         seen: Dict[str, Any] = {}
         annotations: Dict[str, Any] = {}
         for klass in reversed(user_cls.__mro__[:-1]):  # object last: left out
@@ -161,14 +162,24 @@ class ClassInfo:
                 self.params.append((attr, tname, value.default))
                 continue
             f = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-            if getattr(f, METHOD_ATTR, None) is not None and callable(f):
+            if (getattr(f, METHOD_ATTR, None) is not None or getattr(f, "_skiff_web", None) is not None) \
+                    and callable(f):
                 if attr.startswith("__"):
                     raise exc.InvalidError(f"{self.name}.{attr} cannot be a @skiff.method()")
                 self.methods[attr] = _method_is_generator(f)
+                if getattr(f, "_skiff_web", None) is not None:
+                    self.web[attr] = getattr(f, "_skiff_web")
             elif getattr(f, ENTER_ATTR, None) and callable(f):
                 self.enters.append(attr)
             elif getattr(f, EXIT_ATTR, None) and callable(f):
                 self.exits.append(attr)
+
+    def _method_api(self, name: str, is_generator: bool) -> Dict[str, Any]:
+        d: Dict[str, Any] = {"name": name, "is_generator": is_generator}
+        web = self.web.get(name)
+        if web:
+            d["web"] = dict(web)
+        return d
 
     def param_names(self) -> str:
         return ", ".join(n for n, _, _ in self.params)
@@ -209,7 +220,7 @@ class ClassInfo:
             params.append(p)
         return {
             "kind": "cls",
-            "methods": [{"name": n, "is_generator": g} for n, g in self.methods.items()],
+            "methods": [self._method_api(n, g) for n, g in self.methods.items()],
             "params": params,
         }
 
@@ -261,6 +272,11 @@ class _Method(Function):
         self._method = name
         self.__name__ = name
         self.__qualname__ = f"{cls.__name__}.{name}"
+        user = cls._root._user_cls
+        self._web = getattr(getattr(user, name, None), "_skiff_web", None) if user is not None else None
+        self._web_url = (getattr(cls._root, "_web_urls", None) or {}).get(self.__qualname__)
+        if self._web is None and self._web_url:
+            self._web = {"kind": "function"}
         self.__module__ = cls.__module__
         self.__doc__ = None
 
@@ -294,6 +310,7 @@ class _Method(Function):
             return super()._create_call(client, fid, kind, inputs)
 
     def _refuse_generator(self, method: str) -> None:
+        self._refuse_web(method)
         if self._is_generator:
             raise exc.InvalidError(
                 f"{self.__qualname__} is a generator method: .{method}() is not supported for "
@@ -415,6 +432,7 @@ class Cls:
     def __init__(self, user_cls: Optional[type], app: Optional["App"], spec: Optional[FunctionSpec],
                  info: Optional[ClassInfo], *, name: Optional[str] = None) -> None:
         self._user_cls = user_cls
+        self._web_urls: Dict[str, str] = {}
         self._raw_f = user_cls  # the runner unwraps it; decorators placed above see it is wrapped
         self._app = app
         self._spec = spec

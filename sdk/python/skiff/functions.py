@@ -247,6 +247,8 @@ class Function:
         self._client: Optional[Client] = None
         self._aliases: Dict[str, str] = {}
         self._lookup: Optional[Tuple[str, str, Optional[Client]]] = None
+        self._web: Optional[Dict[str, Any]] = getattr(raw_f, "_skiff_web", None)
+        self._web_url: Optional[str] = None
         self.__name__ = getattr(raw_f, "__name__", "function")
         self.__qualname__ = getattr(raw_f, "__qualname__", self.__name__)
         self.__module__ = getattr(raw_f, "__module__", "__main__")
@@ -336,6 +338,8 @@ class Function:
         f._client = None
         f._aliases = {}
         f._lookup = (app_name, name, client)
+        f._web = None
+        f._web_url = None
         f.__name__ = name
         f.__qualname__ = name
         f.__module__ = __name__
@@ -360,11 +364,47 @@ class Function:
                 f"{name!r}) and call its methods on an instance"
             )
         self._is_generator = bool(resp.get("is_generator"))
+        url = resp.get("web_url")
+        if isinstance(url, str) and url:
+            self._web_url = url
+            self._web = resp.get("web") if isinstance(resp.get("web"), dict) else {"kind": "function"}
         self._hydrate(c, fid, {})
         return self
 
+    def _refuse_web(self, method: str) -> None:
+        if self._web is not None:
+            raise exc.InvalidError(
+                f"{self.__qualname__} is a web endpoint: send it HTTP requests at its URL "
+                f"({self.__qualname__}.get_web_url()); .{method}() is not supported"
+            )
+
+    def get_web_url(self) -> str:
+        """The URL of a web endpoint (``@skiff.fastapi_endpoint``,
+        ``@skiff.asgi_app``, ``@skiff.wsgi_app``, ``@skiff.web_server``)
+        while its app runs or is deployed.
+
+        Raises:
+            skiff.exception.InvalidError: the function is not a web endpoint,
+                or its app is not running or deployed yet.
+        """
+        if self._web is None and self._lookup is not None and self._function_id is None:
+            self.hydrate()
+        if self._web is None:
+            raise exc.InvalidError(
+                f"{self.__qualname__} is not a web endpoint: mark it with @skiff.fastapi_endpoint(), "
+                "@skiff.asgi_app(), @skiff.wsgi_app() or @skiff.web_server(port) to give it a URL"
+            )
+        if not self._web_url:
+            raise exc.InvalidError(
+                f"{self.__qualname__} has no URL yet: its app is not running or deployed; use "
+                "`with app.run():`, `skiff serve`/`skiff deploy` first"
+            )
+        return self._web_url
+
     def _refuse_generator(self, method: str) -> None:
+        self._refuse_web(method)
         self.hydrate()
+        self._refuse_web(method)
         if self._is_generator:
             raise exc.InvalidError(
                 f"{self.__qualname__} is a generator function: .{method}() is not supported for "
