@@ -1,7 +1,8 @@
 /* Proxy auth tokens of web endpoints:
- *   POST   /v1/proxy_auth_tokens {"name"?}  -> 201 {"token_id","token_secret",...}
- *   GET    /v1/proxy_auth_tokens            -> {"tokens": [...]} (no secrets)
- *   DELETE /v1/proxy_auth_tokens/{id}       -> {"token_id","deleted":true} */
+ *   POST   /v1/proxy_auth_tokens {"name"?}  -> 201
+ * {"token_id","token_secret",...} GET    /v1/proxy_auth_tokens            ->
+ * {"tokens": [...]} (no secrets) DELETE /v1/proxy_auth_tokens/{id}       ->
+ * {"token_id","deleted":true} */
 #include "api/api_internal.h"
 #include "control/proxy_auth.h"
 
@@ -26,9 +27,9 @@ void api_proxy_tokens_create(api_t *api, http_req_t *req,
 
 void api_proxy_tokens_list(api_t *api, http_req_t *req,
                            const route_match_t *m) {
-  http_respond(req, 200,
-               json_pack("{s:o}", "tokens",
-                         control_proxy_tokens_list(api->control)));
+  http_respond(
+      req, 200,
+      json_pack("{s:o}", "tokens", control_proxy_tokens_list(api->control)));
 }
 
 void api_proxy_tokens_delete(api_t *api, http_req_t *req,

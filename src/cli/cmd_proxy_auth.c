@@ -66,8 +66,9 @@ static int pa_create(int argc, char **argv) {
     printf("key:    %s\nsecret: %s\n",
            json_string_value(json_object_get(resp, "token_id")),
            json_string_value(json_object_get(resp, "token_secret")));
-    printf("Send them as the headers Skiff-Key and Skiff-Secret; the secret "
-           "is shown only now.\n");
+    printf(
+        "Send them as the headers Skiff-Key and Skiff-Secret; the secret "
+        "is shown only now.\n");
   }
   json_decref(resp);
   return EXIT_OK;
@@ -138,6 +139,6 @@ static const cli_command_t proxy_auth_commands[] = {
 };
 
 int cmd_proxy_auth(int argc, char **argv) {
-  return cli_dispatch("proxy-auth", proxy_auth_usage, proxy_auth_commands,
-                      argc, argv);
+  return cli_dispatch("proxy-auth", proxy_auth_usage, proxy_auth_commands, argc,
+                      argv);
 }

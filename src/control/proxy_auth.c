@@ -57,8 +57,8 @@ int control_proxy_token_create(control_t *c, const char *name, json_t **out,
   int rc = control_begin(c, err);
   if (rc == 0) rc = c->store->ops->proxy_token_insert(c->store, &t, err);
   if (rc < 0) return rc;
-  c->proxy_tokens = xrealloc(c->proxy_tokens, (c->n_proxy_tokens + 1) *
-                                                  sizeof *c->proxy_tokens);
+  c->proxy_tokens = xrealloc(c->proxy_tokens,
+                             (c->n_proxy_tokens + 1) * sizeof *c->proxy_tokens);
   c->proxy_tokens[c->n_proxy_tokens++] = t;
   *out = json_pack("{s:s,s:s,s:s,s:f}", "token_id", t.id, "token_secret",
                    secret, "name", t.name, "created_at", t.created_at);
@@ -81,8 +81,8 @@ json_t *control_proxy_tokens_list(control_t *c) {
   json_t *a = json_array();
   for (size_t i = 0; i < c->n_proxy_tokens; i++)
     json_array_append_new(
-        a, json_pack("{s:s,s:s,s:f}", "token_id", c->proxy_tokens[i].id,
-                     "name", c->proxy_tokens[i].name, "created_at",
+        a, json_pack("{s:s,s:s,s:f}", "token_id", c->proxy_tokens[i].id, "name",
+                     c->proxy_tokens[i].name, "created_at",
                      c->proxy_tokens[i].created_at));
   return a;
 }

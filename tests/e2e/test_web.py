@@ -30,7 +30,7 @@ def daemon_module_web():
     d = Daemon(["--web-listen", "127.0.0.1:0"])
     d.start()
     try:
-        st = d.api("GET", "/v1/status").json()
+        st = d.api("GET", "/v1/status").json
         assert st["web"] and st["web"]["domain"] == "localhost", st
         d.web_port = st["web"]["port"]
         p = d.skiff("deploy", APP, timeout=300)
@@ -61,7 +61,7 @@ def curl(*args, timeout=60):
 
 
 def live_containers(d, fn):
-    cts = d.api("GET", "/v1/containers").json()["containers"]
+    cts = d.api("GET", "/v1/containers").json["containers"]
     return [c for c in cts if c.get("function") == fn and c["state"] in ("starting", "running")]
 
 
@@ -76,7 +76,7 @@ def test_urls_printed_and_returned(web):
     assert urls["double"] == f"http://webe2e--double-dev.localhost:{port}/", p.stdout
     assert urls["api"] == f"http://webe2e--api-dev.localhost:{port}/", p.stdout
     assert urls["model"] == f"http://webe2e--model-web-dev.localhost:{port}/", p.stdout
-    r = web.api("GET", "/v1/apps/webe2e/functions/double").json()
+    r = web.api("GET", "/v1/apps/webe2e/functions/double").json
     assert r["web_url"] == f"http://webe2e--double.localhost:{port}/", r
 
 
@@ -115,18 +115,22 @@ def test_asgi_paths_and_query(web):
 def test_streaming_is_not_buffered(web):
     """Chunk 2 is produced only after the client has read chunk 1 and sent
     /release to the same container: a buffering proxy would hang here."""
-    c = http.client.HTTPConnection("127.0.0.1", web.web_port, timeout=60)
-    c.request("GET", "/webe2e/api/stream")
-    r = c.getresponse()
-    assert r.status == 200 and r.getheader("content-type") == "text/event-stream"
-    first = r.fp.readline() + r.fp.readline()
-    # Chunked framing: size line, then the data line.
-    assert b"data: one" in first or b"data: one" in r.fp.readline(), first
+    s = socket.create_connection(("127.0.0.1", web.web_port), timeout=30)
+    s.sendall(b"GET /webe2e/api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    got = b""
+    while b"data: one" not in got:
+        chunk = s.recv(4096)
+        assert chunk, got
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 200") and b"text/event-stream" in got, got
+    assert b"data: two" not in got
     st, _, body = request(web, "GET", "/webe2e/api/release")
     assert st == 200 and body == b"released"
-    rest = r.read()
-    assert b"data: two" in rest, rest
-    c.close()
+    while b"data: two" not in got:
+        chunk = s.recv(4096)
+        assert chunk, got
+        got += chunk
+    s.close()
 
 
 def test_chunked_upload(web):
@@ -247,14 +251,21 @@ def test_bad_http_is_refused_and_others_unaffected(web):
 
 
 def test_crash_mid_response(web):
-    """A container that dies mid-response: the client sees the response cut
-    off, and the next request is served by a new container."""
+    """A container that dies mid-response: what it sent arrives and the
+    response ends there (h2o 2.2's proxy ends it cleanly: docs/web.md,
+    "Limits"), and the next request is served by a new container."""
+    before = {c["container_id"] for c in live_containers(web, "api")}
     c = http.client.HTTPConnection("127.0.0.1", web.web_port, timeout=60)
     c.request("GET", "/webe2e/api/crash")
     r = c.getresponse()
-    with pytest.raises((http.client.IncompleteRead, ConnectionError)):
-        r.read()
+    try:
+        body = r.read()
+    except (http.client.IncompleteRead, ConnectionError) as e:
+        body = getattr(e, "partial", b"")
+    assert body in (b"", b"partial"), body
     c.close()
+    web.wait_for(lambda: not before & {c["container_id"] for c in live_containers(web, "api")},
+                 timeout=30, what="the crashed container to be gone")
     st, _, body = request(web, "GET", "/webe2e/api/after")
     assert st == 200 and json.loads(body)["path"] == "/after", body
 

@@ -460,6 +460,9 @@ def cmd_deploy(argv: Sequence[str]) -> int:
         return 130
     fns = ", ".join(sorted(app.registered_functions))
     print(f"deployed {app._deployed_name} version {app.version} ({app.app_id}): {fns}", flush=True)
+    from ._serve import print_web_urls
+
+    print_web_urls(app)
     return 0
 
 
