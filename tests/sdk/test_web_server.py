@@ -186,6 +186,24 @@ def test_chunked_upload_arrives_in_pieces():
             s.close()
 
 
+def test_pipelined_requests_answered_in_order():
+    with Web("raw") as w:
+        out = raw_exchange(w, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n"
+                              b"Connection: close\r\n\r\n")
+        assert out.count(b"HTTP/1.1 200") == 2
+        assert out.index(b"raw GET /a") < out.index(b"raw GET /b")
+
+
+def test_client_going_away_gives_http_disconnect():
+    with Web("raw") as w:
+        s = socket.create_connection(("127.0.0.1", w.port), timeout=20)
+        s.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"waiting" in s.recv(65536) or b"waiting" in s.recv(65536)
+        assert not os.path.exists(w.path("disconnected"))
+        s.close()
+        assert wait_file(w.path("disconnected"))
+
+
 def test_expect_100_continue():
     with Web("raw") as w:
         s = socket.create_connection(("127.0.0.1", w.port), timeout=20)
@@ -215,6 +233,9 @@ def test_malformed_request_400_and_huge_header_431():
     with Web("raw") as w:
         assert raw_exchange(w, b"NOT A REQUEST\r\n\r\n").startswith(b"HTTP/1.1 400")
         assert raw_exchange(w, b"GET / HTTP/1.1\r\nbad header line\r\n\r\n").startswith(b"HTTP/1.1 400")
+        assert raw_exchange(w, b"POST / HTTP/1.1\r\nContent-Length: ten\r\n\r\n").startswith(b"HTTP/1.1 400")
+        out = raw_exchange(w, b"POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        assert out.startswith(b"HTTP/1.1 400") and b"malformed chunk size" in out
         huge = b"GET / HTTP/1.1\r\nX-Big: " + b"a" * (70 * 1024) + b"\r\n\r\n"
         out = raw_exchange(w, huge)
         assert out.startswith(b"HTTP/1.1 431"), out[:100]

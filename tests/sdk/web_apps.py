@@ -157,6 +157,15 @@ async def _raw(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
         return
+    if path == "/hang":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"waiting\n", "more_body": True})
+        for _ in range(1000):
+            m = await receive()
+            if m["type"] == "http.disconnect":
+                _mark("disconnected")
+                return
+        return
     body = b"raw " + scope["method"].encode() + b" " + path.encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
