@@ -387,6 +387,12 @@ def test_flask_wsgi_app_and_streaming():
         assert (st, json.loads(body)) == (200, {"hello": "fl"})
         st, body, _ = get(c, "POST", "/echo", b"x" * 100000)
         assert (st, body) == (200, b"x" * 100000)
+        c.putrequest("POST", "/echo")
+        c.putheader("Transfer-Encoding", "chunked")
+        c.endheaders()
+        c.send(b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+        r = c.getresponse()
+        assert (r.status, r.read()) == (200, b"abcdefg")
         c.request("GET", "/stream")
         r = c.getresponse()
         assert r.readline() == b"part-1\n"
