@@ -246,10 +246,14 @@ def test_malformed_request_400_and_huge_header_431():
 def test_asgi_lifespan_startup_and_shutdown():
     with Web("raw") as w:
         assert os.path.exists(w.path("lifespan-startup"))  # before ready
-        assert get(conn(w), "GET", "/x")[:2] == (200, b"raw GET /x")
+        assert not os.path.exists(w.path("lifespan-shutdown"))
+        idle = conn(w)
+        assert get(idle, "GET", "/x")[:2] == (200, b"raw GET /x")
+        # an idle keep-alive connection does not hold the shutdown up
         w.proc.send_signal(signal.SIGTERM)
         assert w.wait_exit() == 0
         assert os.path.exists(w.path("lifespan-shutdown"))
+        idle.close()
 
 
 def test_factory_raising_exits_1():
