@@ -247,3 +247,23 @@ def test_modal_shim_exports_web_names():
         pytest.skip("the real modal package is installed")
     for name in ("fastapi_endpoint", "web_endpoint", "asgi_app", "wsgi_app", "web_server"):
         assert getattr(modal, name) is getattr(skiff, name)
+
+
+def test_from_name_web_url(recording_server):
+    def handler(method, path, body):
+        if path == "/v1/apps/web/functions/add":
+            return 200, {"function_id": "fu-1", "web_url": "http://add.test"}
+        if path == "/v1/apps/web/functions/plain":
+            return 200, {"function_id": "fu-2"}
+        return None
+
+    srv = recording_server(handler=handler)
+    from skiff._client import Client
+
+    client = Client(("unix", srv.path))
+    f = skiff.Function.from_name("web", "add", client=client)
+    assert f.get_web_url() == "http://add.test"
+    with pytest.raises(InvalidError, match="add is a web endpoint"):
+        f.remote(1)
+    with pytest.raises(InvalidError, match="plain is not a web endpoint"):
+        skiff.Function.from_name("web", "plain", client=client).get_web_url()

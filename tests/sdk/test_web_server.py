@@ -186,6 +186,24 @@ def test_chunked_upload_arrives_in_pieces():
             s.close()
 
 
+def test_pipelined_requests_answered_in_order():
+    with Web("raw") as w:
+        out = raw_exchange(w, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n"
+                              b"Connection: close\r\n\r\n")
+        assert out.count(b"HTTP/1.1 200") == 2
+        assert out.index(b"raw GET /a") < out.index(b"raw GET /b")
+
+
+def test_client_going_away_gives_http_disconnect():
+    with Web("raw") as w:
+        s = socket.create_connection(("127.0.0.1", w.port), timeout=20)
+        s.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"waiting" in s.recv(65536) or b"waiting" in s.recv(65536)
+        assert not os.path.exists(w.path("disconnected"))
+        s.close()
+        assert wait_file(w.path("disconnected"))
+
+
 def test_expect_100_continue():
     with Web("raw") as w:
         s = socket.create_connection(("127.0.0.1", w.port), timeout=20)
@@ -215,6 +233,9 @@ def test_malformed_request_400_and_huge_header_431():
     with Web("raw") as w:
         assert raw_exchange(w, b"NOT A REQUEST\r\n\r\n").startswith(b"HTTP/1.1 400")
         assert raw_exchange(w, b"GET / HTTP/1.1\r\nbad header line\r\n\r\n").startswith(b"HTTP/1.1 400")
+        assert raw_exchange(w, b"POST / HTTP/1.1\r\nContent-Length: ten\r\n\r\n").startswith(b"HTTP/1.1 400")
+        out = raw_exchange(w, b"POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        assert out.startswith(b"HTTP/1.1 400") and b"malformed chunk size" in out
         huge = b"GET / HTTP/1.1\r\nX-Big: " + b"a" * (70 * 1024) + b"\r\n\r\n"
         out = raw_exchange(w, huge)
         assert out.startswith(b"HTTP/1.1 431"), out[:100]
@@ -225,10 +246,15 @@ def test_malformed_request_400_and_huge_header_431():
 def test_asgi_lifespan_startup_and_shutdown():
     with Web("raw") as w:
         assert os.path.exists(w.path("lifespan-startup"))  # before ready
-        assert get(conn(w), "GET", "/x")[:2] == (200, b"raw GET /x")
+        assert not os.path.exists(w.path("lifespan-shutdown"))
+        idle = conn(w)
+        assert get(idle, "GET", "/x")[:2] == (200, b"raw GET /x")
+        # an idle keep-alive connection does not hold the shutdown up (the
+        # drain would wait 30 s for a request in flight)
         w.proc.send_signal(signal.SIGTERM)
-        assert w.wait_exit() == 0
+        assert w.wait_exit(limit=15) == 0
         assert os.path.exists(w.path("lifespan-shutdown"))
+        idle.close()
 
 
 def test_factory_raising_exits_1():
@@ -366,6 +392,12 @@ def test_flask_wsgi_app_and_streaming():
         assert (st, json.loads(body)) == (200, {"hello": "fl"})
         st, body, _ = get(c, "POST", "/echo", b"x" * 100000)
         assert (st, body) == (200, b"x" * 100000)
+        c.putrequest("POST", "/echo")
+        c.putheader("Transfer-Encoding", "chunked")
+        c.endheaders()
+        c.send(b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+        r = c.getresponse()
+        assert (r.status, r.read()) == (200, b"abcdefg")
         c.request("GET", "/stream")
         r = c.getresponse()
         assert r.readline() == b"part-1\n"

@@ -17,9 +17,12 @@ app = skiff.App("web-tests")
 DIR = os.environ.get("SKIFF_TEST_DIR", "/nonexistent")
 
 
-def _mark(name: str) -> None:
-    with open(os.path.join(DIR, name), "w") as f:
-        f.write("1")
+def _mark(name: str, text: str = "1") -> None:
+    """Creates DIR/name with its content at once (write, then rename)."""
+    path = os.path.join(DIR, name)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 async def _agate(name: str, limit: float = 20.0) -> bool:
@@ -116,8 +119,7 @@ async def _raw(scope, receive, send):
         for _ in range(1000):
             m = await receive()
             if m["type"] == "websocket.disconnect":
-                with open(os.path.join(DIR, "ws-close-code"), "w") as f:
-                    f.write(str(m.get("code")))
+                _mark("ws-close-code", str(m.get("code")))
                 return
             if m.get("text") == "close-please":
                 await send({"type": "websocket.close", "code": 4001})
@@ -154,6 +156,15 @@ async def _raw(scope, receive, send):
         body = f"{len([p for p in pieces if p])} {b''.join(pieces).decode()}".encode()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+        return
+    if path == "/hang":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"waiting\n", "more_body": True})
+        for _ in range(1000):
+            m = await receive()
+            if m["type"] == "http.disconnect":
+                _mark("disconnected")
+                return
         return
     body = b"raw " + scope["method"].encode() + b" " + path.encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
@@ -256,8 +267,7 @@ def server():
     port = int(os.environ["SKIFF_TEST_SERVER_PORT"])
     p = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", DIR],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with open(os.path.join(DIR, "server-pid"), "w") as f:
-        f.write(str(p.pid))
+    _mark("server-pid", str(p.pid))
 
 
 @app.function()

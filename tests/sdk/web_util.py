@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -84,6 +85,7 @@ class Web:
                 os.kill(int(open(pid_file).read()), signal.SIGKILL)
             except (ProcessLookupError, ValueError):
                 pass
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "Web":
         return self

@@ -318,6 +318,7 @@ class WSGIAdapter:
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
+            "wsgi.input_terminated": True,  # read() returns b"" at the end, also for chunked bodies
         }
         for k, v in scope["headers"]:
             name = k.decode("latin-1").upper().replace("-", "_")
@@ -751,7 +752,11 @@ class _HTTPExchange:
 
     async def _watch_close(self) -> None:
         # only bytes of a pipelined next request can come: they stay buffered
+        # (up to 1 MiB; past that the watch waits for the response instead)
         for _ in range(1_000_000):
+            if len(self.conn.buf) > (1 << 20):
+                await self.response_done.wait()
+                return
             if not await self.conn.fill():
                 self.disconnected = True
                 return
