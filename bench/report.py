@@ -613,6 +613,60 @@ def render_hot(R):
     return lines
 
 
+def render_web(R):
+    """The "## Web endpoints" section (list of lines), or [] when part `web`
+    gave no results (bench/bench_web.py)."""
+    if not any(k.startswith("web.") for k in R):
+        return []
+
+    def one(key):
+        v = R.get(key)
+        return v[-1] if v else None
+
+    out = []
+    w = out.append
+    w("## Web endpoints")
+    w("")
+    err = one("web.error")
+    if err:
+        w(f"Not measured: {err.get('reason')}")
+        w("")
+        return out
+    uv = one("web.rps.uvicorn")
+    first = next((r for r in (one("web.rps.skiff_1"),) if r), None) or {}
+    w(f"Part `web` (bench/bench_web.py): the same trivial ASGI app (one JSON answer, no framework) under "
+      f"`wrk -t2 -c{first.get('conns', 64)} -d{first.get('seconds', 10)}s`, the median of "
+      f"{first.get('runs', '?')} runs each; skiff serves it through its ingress (h2o) to a container's "
+      "runner, whose own asyncio server runs the app; uvicorn serves it directly, and nginx proxies to "
+      "that uvicorn with keep-alive.")
+    w("")
+    w("| system | requests/s | p50 | p99 | vs uvicorn (req/s) | vs uvicorn (p99) | non-2xx |")
+    w("|---|---|---|---|---|---|---|")
+    for key in ("web.rps.skiff_1", "web.rps.skiff_4", "web.rps.uvicorn", "web.rps.nginx_uvicorn"):
+        r = one(key)
+        if not r:
+            continue
+        if "error" in r:
+            w(f"| {key.split('.')[-1]} | failed: {r['error']} | | | | | |")
+            continue
+        rr = f"{r['rps'] / uv['rps']:.2f}x" if uv and uv.get("rps") else ""
+        rp = f"{r['p99_ms'] / uv['p99_ms']:.2f}x" if uv and uv.get("p99_ms") and r.get("p99_ms") else ""
+        w(f"| {r['system']} | {r['rps']:,.0f} | {fmt_ms(r['p50_ms'])} | {fmt_ms(r['p99_ms'])} | {rr} | {rp} "
+          f"| {r['non_2xx']} |")
+    w("")
+    s1, s4 = one("web.rps.skiff_1"), one("web.rps.skiff_4")
+    if s1 and s4 and s1.get("rps") and s4.get("rps"):
+        w(f"4 containers against 1: {s4['rps'] / s1['rps']:.2f}x the requests/s (this machine has "
+          f"{os.cpu_count()} CPUs).")
+        w("")
+    cold = one("web.cold")
+    if cold:
+        w(f"First request to an endpoint with no container, to its response: p50 {fmt_ms(cold['p50_ms'])}, "
+          f"p99 {fmt_ms(cold['p99_ms'])} over {cold['n']} (aim under 100 ms; Knative's own figures are 4-15 s).")
+        w("")
+    return out
+
+
 def render_sandbox(R):
     """The "## Sandboxes" section (list of lines), or [] when part `sandbox`
     gave no results (bench/bench_sandbox.py)."""
@@ -760,6 +814,9 @@ def main():
         return
     if R and all(k.startswith("sb.") for k in R) and os.path.exists(out):
         splice_images(out, render_sandbox(R), "## Sandboxes")
+        return
+    if R and all(k.startswith("web.") for k in R) and os.path.exists(out):
+        splice_images(out, render_web(R), "## Web endpoints")
         return
     if R and all(k.startswith(HOT_PREFIXES) for k in R) and os.path.exists(out):
         # Rows of the other parts come from the last full run (bench/run merged them).
@@ -951,6 +1008,7 @@ def main():
     lines += render_images(R)
     lines += render_autoscale(R)
     lines += render_sandbox(R)
+    lines += render_web(R)
     w("## What each row measures")
     w("")
     w("1. **Call round trip**: one trivial call (`x + 1`), caller blocked until the result, after")

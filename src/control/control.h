@@ -40,6 +40,9 @@ typedef struct control_config {
   double result_retention_s;   /* results kept after a call finished */
   uint64_t log_cap_bytes;      /* log kept per app */
   double retention_interval_s; /* between retention passes */
+  /* A web request with no answer yet after this long (seconds) gets a 303
+   * to its result URL (docs/web.md); 0: 150, as in Modal. */
+  double web_redirect_after_s;
   /* Sandboxes that name no isolation: "container" (NULL) or "gvisor". */
   const char *sandbox_isolation;
 } control_config_t;

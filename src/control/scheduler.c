@@ -132,6 +132,11 @@ static char **build_env(control_t *c, ctl_container_t *ct, ctl_fn_t *fn,
         xasprintf("SKIFF_WEB_PORT=%lld",
                   json_is_integer(port) ? (long long)json_integer_value(port)
                                         : (long long)CTL_WEB_RUNNER_PORT);
+    /* Long requests: a 303 to a result URL, then 504 at the timeout. */
+    env[n++] = xasprintf("SKIFF_WEB_TIMEOUT=%g", fn->timeout_s);
+    env[n++] = xasprintf(
+        "SKIFF_WEB_REDIRECT_AFTER=%g",
+        c->cfg.web_redirect_after_s > 0 ? c->cfg.web_redirect_after_s : 150.0);
   }
   if (ct->gpus) {
     char ids[256];

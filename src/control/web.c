@@ -283,6 +283,26 @@ int control_web_acquire(control_t *c, const ctl_web_route_t *r,
   return 0;
 }
 
+int control_web_acquire_container(control_t *c, const char *ct_id,
+                                  ctl_web_route_t *r, ctl_webct_t **out,
+                                  err_t *err) {
+  *out = NULL;
+  for (ctl_container_t *ct = c->containers; ct; ct = ct->next) {
+    ctl_fn_t *fn = ctl_ct_fn(ct);
+    if (!fn || !ct->web || strcmp(ct->id, ct_id)) continue;
+    *r = (ctl_web_route_t){0};
+    snprintf(r->app, sizeof r->app, "%s", fn->app->name);
+    snprintf(r->fn_name, sizeof r->fn_name, "%s", fn->name);
+    take(fn, ct->web);
+    *out = ct->web;
+    return 0;
+  }
+  return err_set(err, -ENOENT,
+                 "the container that ran this request (%s) is gone, and its "
+                 "answer with it",
+                 ct_id);
+}
+
 void control_web_cancel(control_t *c, ctl_web_wait_t *w) {
   if (!w->queued) return;
   ctl_fn_t *fn = NULL;

@@ -102,6 +102,13 @@ int control_web_find_domain(control_t *c, const char *host,
  * for it). */
 int control_web_acquire(control_t *c, const ctl_web_route_t *r,
                         ctl_web_wait_t *w, ctl_webct_t **out, err_t *err);
+/* A request for the result of a redirected one (docs/web.md, "Long
+ * requests"): it goes to the container that holds that result, room or
+ * not. 0 and *out (and *r filled), or -ENOENT when that container is gone
+ * (its results with it). */
+int control_web_acquire_container(control_t *c, const char *ct_id,
+                                  ctl_web_route_t *r, ctl_webct_t **out,
+                                  err_t *err);
 /* A waiting request went away (its client closed): it leaves the queue. */
 void control_web_cancel(control_t *c, ctl_web_wait_t *w);
 /* The request that held b ended. */

@@ -44,6 +44,7 @@ typedef struct daemon_opts {
   const char *web_listen;  /* the web ingress; "none": no ingress */
   bool web_listen_given;
   const char *web_domain;
+  double web_redirect_after_s; /* 0: 150 */
   uint64_t max_payload_mb;
   uint64_t max_blob_mb;
   uint64_t max_conns;        /* 0: the default, below the file limit */
@@ -134,6 +135,8 @@ static void usage(FILE *f) {
       "                         $SKIFF_REGISTRY_CERTS)\n"
       "  --web-listen ADDR:PORT the web endpoints' ingress (default\n"
       "                         127.0.0.1:7558; none: no web endpoints)\n"
+      "  --web-redirect-after D a web request with no answer after D (default\n"
+      "                         150s) is sent a 303 to its result URL\n"
       "  --web-domain NAME      URLs are http://<app>--<label>.NAME:PORT/\n"
       "                         (default localhost, which browsers and curl\n"
       "                         resolve to loopback)\n"
@@ -202,7 +205,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_SB_WARM_TTL,
     O_BUILD_NET,
     O_WEB_LISTEN,
-    O_WEB_DOMAIN
+    O_WEB_DOMAIN,
+    O_WEB_REDIRECT
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -236,6 +240,7 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"build-network", required_argument, NULL, O_BUILD_NET},
       {"web-listen", required_argument, NULL, O_WEB_LISTEN},
       {"web-domain", required_argument, NULL, O_WEB_DOMAIN},
+      {"web-redirect-after", required_argument, NULL, O_WEB_REDIRECT},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -276,6 +281,18 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         o->web_listen = optarg;
         o->web_listen_given = true;
         break;
+      case O_WEB_REDIRECT: {
+        double v = 0;
+        if (!duration_parse(optarg, &v) || v < 0.1 || v > 3600) {
+          fprintf(stderr,
+                  "skiffd: --web-redirect-after must be a duration from 100ms "
+                  "to 1h, e.g. 150s, got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        o->web_redirect_after_s = v;
+        break;
+      }
       case O_WEB_DOMAIN:
         if (!api_web_host_ok(optarg)) {
           fprintf(stderr,
@@ -801,6 +818,7 @@ int main(int argc, char **argv) {
                            ? env_mirror
                            : "http://deb.debian.org/debian",
       .build_network_host = o.build_network_host,
+      .web_redirect_after_s = o.web_redirect_after_s,
       .python = o.python,
       .sdk_dir = paths_sdk_dir(),
       .init_path = paths_init_bin(),

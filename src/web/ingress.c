@@ -226,6 +226,54 @@ static h2o_iovec_t upstream_path(h2o_req_t *req, const web_route_req_t *rr,
   return h2o_iovec_init(p, n + 1);
 }
 
+static wreq_t *wreq_new(web_ingress_t *w, h2o_req_t *req,
+                        const ctl_web_route_t *route) {
+  wreq_t *r = h2o_mem_alloc_shared(&req->pool, sizeof *r, on_dispose);
+  memset(r, 0, sizeof *r);
+  r->w = w;
+  r->req = req;
+  r->route = *route;
+  r->later.cb = on_later;
+  r->started_us = now_mono_us();
+  r->wait.granted = on_granted;
+  r->wait.data = r;
+  r->path = req->path;
+  snprintf(r->method, sizeof r->method, "%.*s", (int)req->method.len,
+           req->method.base);
+  snprintf(r->logpath, sizeof r->logpath, "%.*s", (int)req->path.len,
+           req->path.base);
+  return r;
+}
+
+/* "/__skiff/result/<container>/<id>": the answer of a request that was
+ * redirected, kept by the container that ran it (docs/web.md). Any Host,
+ * any endpoint: the container id names where it is. */
+static bool result_request(web_ingress_t *w, h2o_req_t *req) {
+  static const char prefix[] = "/__skiff/result/";
+  size_t pl = sizeof prefix - 1;
+  if (req->path.len <= pl || memcmp(req->path.base, prefix, pl)) return false;
+  const char *id = req->path.base + pl;
+  const char *slash = memchr(id, '/', req->path.len - pl);
+  char ct[40];
+  if (!slash || (size_t)(slash - id) >= sizeof ct || slash == id) {
+    send_text(req, 404, "Not Found",
+              "a result URL is /__skiff/result/CONTAINER/ID");
+    return true;
+  }
+  snprintf(ct, sizeof ct, "%.*s", (int)(slash - id), id);
+  ctl_web_route_t route;
+  ctl_webct_t *b = NULL;
+  err_t err = ERR_INIT;
+  if (control_web_acquire_container(w->control, ct, &route, &b, &err) < 0) {
+    send_text(req, 404, "Not Found", err.msg);
+    return true;
+  }
+  wreq_t *r = wreq_new(w, req, &route);
+  r->held = b;
+  forward(r);
+  return true;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   web_ingress_t *w = ((handler_t *)self)->w;
   control_t *c = w->control;
@@ -233,6 +281,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     send_text(req, 503, "Service Unavailable", "skiffd is stopping");
     return 0;
   }
+  if (result_request(w, req)) return 0;
   web_route_req_t rr;
   web_route_parse(req->authority.base, req->authority.len, req->path.base,
                   req->path.len, w->domain, &rr);
@@ -264,20 +313,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
               "made with `skiff proxy-auth create`");
     return 0;
   }
-  wreq_t *r = h2o_mem_alloc_shared(&req->pool, sizeof *r, on_dispose);
-  memset(r, 0, sizeof *r);
-  r->w = w;
-  r->req = req;
-  r->route = route;
-  r->later.cb = on_later;
-  r->started_us = now_mono_us();
-  r->wait.granted = on_granted;
-  r->wait.data = r;
+  wreq_t *r = wreq_new(w, req, &route);
   r->path = upstream_path(req, &rr, path_form);
-  snprintf(r->method, sizeof r->method, "%.*s", (int)req->method.len,
-           req->method.base);
-  snprintf(r->logpath, sizeof r->logpath, "%.*s", (int)req->path.len,
-           req->path.base);
   ctl_webct_t *b = NULL;
   rc = control_web_acquire(c, &route, &r->wait, &b, &err);
   if (rc < 0) {

@@ -42,6 +42,7 @@ __all__ = ["serve", "main"]
 MAX_HEAD = 64 * 1024
 MAX_WS_MESSAGE = 2 * 1024 * 1024
 DRAIN_SECONDS = 30.0
+WRITE_HIGH = 64 * 1024  # bytes buffered toward a client before a write waits
 READ_SIZE = 65536
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WEB_METHOD_HEADER = b"x-skiff-web-method"
@@ -524,7 +525,12 @@ class _Conn:
             raise ConnectionError("client gone")
         try:
             self.writer.write(data)
-            await self.writer.drain()
+            # Wait for the socket only when the client lags behind (a
+            # streamed download): a small answer goes out without a pause.
+            if self.writer.transport.get_write_buffer_size() > WRITE_HIGH:
+                await self.writer.drain()
+            elif self.writer.transport.is_closing():
+                raise ConnectionError("client gone")
         except (ConnectionError, OSError) as e:
             self.closed = True
             raise ConnectionError("client gone") from e
@@ -554,6 +560,14 @@ def _parse_head(head: bytes) -> Tuple[str, str, str, List[Tuple[bytes, bytes]]]:
     return method, target, version, headers
 
 
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        v = float(os.environ.get(name, ""))
+        return v if v > 0 else default
+    except ValueError:
+        return default
+
+
 def _header(headers: List[Tuple[bytes, bytes]], name: bytes) -> Optional[bytes]:
     for k, v in headers:
         if k == name:
@@ -574,6 +588,11 @@ class Server:
         self.idle = asyncio.Event()
         self.idle.set()
         self.stopping = False
+        # Long requests (docs/web.md): a 303 to a result URL after
+        # redirect_after seconds, 504 at the function's timeout.
+        self.redirect_after = _env_seconds("SKIFF_WEB_REDIRECT_AFTER", 150.0)
+        self.timeout = _env_seconds("SKIFF_WEB_TIMEOUT", 0.0)
+        self.results = _Results(self.redirect_after)
 
     # ---- one connection ----
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -667,10 +686,41 @@ class Server:
             return False
         scope["type"] = "http"
         keep = (b"close" not in conn_hdr) if version == "1.1" else (b"keep-alive" in conn_hdr)
+        if path_raw.startswith(RESULT_PREFIX):
+            return await self.results.answer(conn, path_raw, keep)
         req = _HTTPExchange(conn, scope, te is not None, length, _header(headers, b"expect"), keep)
         async with self.sem:
-            await req.run(self.app)
+            await self._run_timed(req)
         return req.keep_alive and not self.stopping
+
+    async def _run_timed(self, req: "_HTTPExchange") -> None:
+        """Runs the app for one request. One that has not begun its answer
+        after REDIRECT_AFTER gets a 303 to a result URL and goes on without
+        the client (its answer is kept for the URL); one that outlives the
+        function's timeout is answered 504."""
+        task = asyncio.ensure_future(req.run(self.app))
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        first = self.redirect_after if deadline is None else min(self.redirect_after, self.timeout)
+        done, _ = await asyncio.wait({task}, timeout=first)
+        if done:
+            return
+        if not req.started and req.body_done and not req.disconnected and (
+                deadline is None or time.monotonic() < deadline):
+            client = req.conn
+            rid = self.results.detach(req, task, deadline, self.timeout)
+            await client.write(b"HTTP/1.1 303 See Other\r\nlocation: %s\r\ncontent-length: 0\r\n"
+                                 b"connection: close\r\n\r\n" % self.results.location(rid).encode())
+            req.keep_alive = False
+            return
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done, _ = await asyncio.wait({task}, timeout=left)
+        if done:
+            return
+        task.cancel()
+        req.keep_alive = False
+        if not req.started:
+            await req.conn.write(_timeout_answer(self.timeout))
+        req.conn.close()
 
     # ---- life ----
     async def serve(self, ready: Callable[[], None], stop: asyncio.Event, server_sock: socket.socket) -> None:
@@ -696,6 +746,97 @@ def _peer(writer: asyncio.StreamWriter) -> Optional[Tuple[str, int]]:
     return (str(p[0]), int(p[1])) if isinstance(p, tuple) and len(p) >= 2 else None
 
 
+RESULT_PREFIX = "/__skiff/result/"
+RESULTS_KEPT_S = 600.0  # an answer nobody came for is dropped after this
+
+
+def _timeout_answer(timeout: float) -> bytes:
+    text = (f"Gateway Timeout: the function's timeout ({timeout:g} s) ended the request before it "
+            f"answered\n").encode()
+    return (b"HTTP/1.1 504 Gateway Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(text)) + text
+
+
+class _Sink:
+    """Stands in for a client connection that was sent a 303: the answer
+    is kept whole for the result URL."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+        self.eof = False
+        self.buf = bytearray()
+        self.writer = self  # _flush_head writes through .writer.write
+
+    def write_now(self, data: bytes) -> None:
+        self.data += data
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def fill(self) -> bool:
+        # Nobody reads this "connection": the app never sees a disconnect.
+        await asyncio.Event().wait()
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class _Results:
+    """Answers of requests that were redirected, by id, until fetched."""
+
+    def __init__(self, redirect_after: float) -> None:
+        self.redirect_after = redirect_after
+        self.items: Dict[str, Tuple["_Sink", "asyncio.Task[None]", float]] = {}
+        self.ct = os.environ.get("SKIFF_CONTAINER_ID", "local")
+
+    def location(self, rid: str) -> str:
+        return f"{RESULT_PREFIX}{self.ct}/{rid}"
+
+    def detach(self, req: "_HTTPExchange", task: "asyncio.Task[None]", deadline: Optional[float],
+               timeout: float) -> str:
+        rid = os.urandom(12).hex()
+        sink = _Sink()
+        req.conn = sink  # type: ignore[assignment]
+        req.keep_alive = False
+
+        async def finish() -> None:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, _ = await asyncio.wait({task}, timeout=left)
+            if not done:
+                task.cancel()
+                sink.data = bytearray(_timeout_answer(timeout))
+        waiter = asyncio.ensure_future(finish())
+        self.items[rid] = (sink, waiter, time.monotonic())
+        self._expire()
+        return rid
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for rid, (_, waiter, at) in list(self.items.items()):
+            if waiter.done() and now - at > RESULTS_KEPT_S:
+                del self.items[rid]
+
+    async def answer(self, conn: "_Conn", path: str, keep: bool) -> bool:
+        rid = path.rsplit("/", 1)[-1]
+        item = self.items.get(rid)
+        if item is None:
+            body = b"no such result: it was fetched already, or is older than 10 minutes\n"
+            await conn.write(b"HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
+                             b"\r\n" % len(body) + body)
+            return keep
+        sink, waiter, _ = item
+        done, _ = await asyncio.wait({waiter}, timeout=self.redirect_after)
+        if not done:
+            await conn.write(b"HTTP/1.1 303 See Other\r\nlocation: %s\r\ncontent-length: 0\r\n\r\n"
+                             % self.location(rid).encode())
+            return keep
+        del self.items[rid]
+        await conn.write(bytes(sink.data))
+        return False
+
+
 class _HTTPExchange:
     """One request/response: the body streamed to ``receive()``, the
     response written as ``send()`` gives it."""
@@ -717,6 +858,7 @@ class _HTTPExchange:
         self.head_only = scope["method"] == "HEAD"
         self.disconnected = False
         self.response_done = asyncio.Event()
+        self.pending_head: Optional[bytes] = None
 
     async def receive(self) -> Dict[str, Any]:
         if self.disconnected:
@@ -813,7 +955,12 @@ class _HTTPExchange:
                     self.keep_alive = False  # unread request body: do not reuse the connection
                 lines.append(b"connection: keep-alive" if self.keep_alive else b"connection: close")
                 self.head_bytes = b"\r\n".join(lines) + b"\r\n\r\n"
-                await self.conn.write(self.head_bytes)
+                # The head goes out with the first piece of the body when the
+                # app sends it at once (one segment, not two: a client's
+                # delayed ACK would hold the second one back), else on the
+                # loop's next turn.
+                self.pending_head = self.head_bytes
+                asyncio.get_running_loop().call_soon(self._flush_head)
             elif t == "http.response.body":
                 if not self.started:
                     raise RuntimeError("http.response.body before http.response.start")
@@ -828,6 +975,9 @@ class _HTTPExchange:
                     self.finished = True
                     if self.out_chunked and not self.head_only:
                         out += b"0\r\n\r\n"
+                if self.pending_head is not None:
+                    out = self.pending_head + out
+                    self.pending_head = None
                 if out:
                     await self.conn.write(out)
                 if self.finished:
@@ -835,6 +985,18 @@ class _HTTPExchange:
         except ConnectionError:
             self.disconnected = True
             raise
+
+    def _flush_head(self) -> None:
+        if self.pending_head is None or self.conn.closed:
+            return
+        head, self.pending_head = self.pending_head, None
+        try:
+            if isinstance(self.conn, _Sink):
+                self.conn.write_now(head)
+            else:
+                self.conn.writer.write(head)
+        except (ConnectionError, OSError):
+            self.conn.closed = True
 
     async def run(self, app: ASGIApp) -> None:
         try:
@@ -863,6 +1025,7 @@ class _HTTPExchange:
             self.keep_alive = False
             return
         finally:
+            self._flush_head()
             self.response_done.set()
         if not self.started:
             _log(f"the app returned without a response to {self.scope['method']} {self.scope['path']}")
