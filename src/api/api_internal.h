@@ -86,6 +86,9 @@ void api_call_outputs(api_t *api, http_req_t *req, const route_match_t *m);
 void api_call_get(api_t *api, http_req_t *req, const route_match_t *m);
 void api_call_cancel(api_t *api, http_req_t *req, const route_match_t *m);
 void api_containers_list(api_t *api, http_req_t *req, const route_match_t *m);
+/* The container whose runner sent req (its X-Skiff-Token), or NULL after
+ * answering 403. */
+ctl_container_t *api_runner_peer(api_t *api, http_req_t *req);
 void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proxy_tokens_create(api_t *api, http_req_t *req,
                              const route_match_t *m);

@@ -130,17 +130,8 @@ void api_cls_bind(api_t *api, http_req_t *req, const route_match_t *m) {
   json_decref(body);
 }
 
-static ctl_container_t *container(api_t *api, http_req_t *req) {
-  ctl_container_t *ct = control_container_by_token(
-      api->control, http_req_header(req, "X-Skiff-Token"));
-  if (!ct)
-    http_respond_error(req, 403, "forbidden",
-                       "unknown or expired container token");
-  return ct;
-}
-
 void api_runner_cls_bind(api_t *api, http_req_t *req, const route_match_t *m) {
-  ctl_container_t *ct = container(api, req);
+  ctl_container_t *ct = api_runner_peer(api, req);
   if (!ct) return;
   json_t *body =
       api_body(req, api_cls_bind_fields.fields, api_cls_bind_fields.n);
@@ -153,7 +144,7 @@ void api_runner_cls_bind(api_t *api, http_req_t *req, const route_match_t *m) {
 
 void api_runner_function(api_t *api, http_req_t *req, const route_match_t *m) {
   (void)m;
-  ctl_container_t *ct = container(api, req);
+  ctl_container_t *ct = api_runner_peer(api, req);
   if (!ct) return;
   json_t *def = NULL;
   err_t err = ERR_INIT;

@@ -6,6 +6,15 @@
 
 #define WANT_MAX 64
 
+ctl_container_t *api_runner_peer(api_t *api, http_req_t *req) {
+  ctl_container_t *ct = control_container_by_token(
+      api->control, http_req_header(req, "X-Skiff-Token"));
+  if (!ct)
+    http_respond_error(req, 403, "forbidden",
+                       "unknown or expired container token");
+  return ct;
+}
+
 /* Kept with a parked request: the outputs were taken on the first pass. */
 typedef struct exchange {
   size_t want;
@@ -13,13 +22,8 @@ typedef struct exchange {
 } exchange_t;
 
 void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m) {
-  ctl_container_t *ct = control_container_by_token(
-      api->control, http_req_header(req, "X-Skiff-Token"));
-  if (!ct) {
-    http_respond_error(req, 403, "forbidden",
-                       "unknown or expired container token");
-    return;
-  }
+  ctl_container_t *ct = api_runner_peer(api, req);
+  if (!ct) return;
   exchange_t *x = http_req_data(req);
   err_t err = ERR_INIT;
   if (!x) {

@@ -7,14 +7,8 @@
 
 /* The calling container's app id, or NULL after answering 403. */
 static const char *runner_app_id(api_t *api, http_req_t *req) {
-  ctl_container_t *ct = control_container_by_token(
-      api->control, http_req_header(req, "X-Skiff-Token"));
-  if (!ct) {
-    http_respond_error(req, 403, "forbidden",
-                       "unknown or expired container token");
-    return NULL;
-  }
-  return control_container_app_id(ct);
+  ctl_container_t *ct = api_runner_peer(api, req);
+  return ct ? control_container_app_id(ct) : NULL;
 }
 
 static void not_yours(http_req_t *req, const char *what, const char *id) {

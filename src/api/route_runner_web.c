@@ -6,13 +6,8 @@
 static const vfield_t ready_fields[] = {{"port", V_INT, true, false}};
 
 void api_runner_web_ready(api_t *api, http_req_t *req, const route_match_t *m) {
-  ctl_container_t *ct = control_container_by_token(
-      api->control, http_req_header(req, "X-Skiff-Token"));
-  if (!ct) {
-    http_respond_error(req, 403, "forbidden",
-                       "unknown or expired container token");
-    return;
-  }
+  ctl_container_t *ct = api_runner_peer(api, req);
+  if (!ct) return;
   json_t *body = api_body(req, ready_fields, 1);
   if (!body) return;
   err_t err = ERR_INIT;
