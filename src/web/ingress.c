@@ -29,11 +29,12 @@
 #include "web/ingress.h"
 #include "web/route.h"
 
+/* Idle connections kept to a container, for keep-alive (ms). */
+#define POOL_IDLE_MS 10000
+
 /* The header that names a class's web method to its runner; a client's
  * own is dropped. */
 #define METHOD_HEADER "x-skiff-web-method"
-/* Idle connections kept to a container, for keep-alive (ms). */
-#define POOL_IDLE_MS 10000
 
 struct web_ingress {
   uv_loop_t *loop;
@@ -47,6 +48,9 @@ struct web_ingress {
   uv_tcp_t listener;
   int port;
   bool listening;
+  struct dead_pool *dead; /* disposed pools, freed by reaper */
+  uv_timer_t reaper;
+  bool reaper_on;
 };
 
 typedef struct handler {
@@ -102,9 +106,31 @@ static const char *reason_of(int status) {
 
 /* ---- connection pools, one per container ---- */
 
+/* A pool keeps its idle timer (a libuv handle) inside itself, and
+ * disposing it closes that handle, which libuv finishes at the end of the
+ * loop's turn: the memory is freed a turn later, by the reaper. */
+typedef struct dead_pool {
+  h2o_socketpool_t pool;
+  struct dead_pool *next;
+} dead_pool_t;
+
+static void reap(uv_timer_t *t) {
+  web_ingress_t *w = t->data;
+  while (w->dead) {
+    dead_pool_t *d = w->dead;
+    w->dead = d->next;
+    free(d);
+  }
+}
+
 static void pool_free(void *p) {
-  h2o_socketpool_dispose(p);
-  free(p);
+  web_ingress_t *w = the_ingress;
+  dead_pool_t *d = p; /* pool is its first member */
+  h2o_socketpool_dispose(&d->pool);
+  d->next = w->dead;
+  w->dead = d;
+  /* 1 ms, not 0: a timer due now may still run in this turn's timers. */
+  if (w->reaper_on) uv_timer_start(&w->reaper, reap, 1, 0);
 }
 
 static h2o_socketpool_t *pool_of(web_ingress_t *w, ctl_webct_t *b) {
@@ -112,7 +138,8 @@ static h2o_socketpool_t *pool_of(web_ingress_t *w, ctl_webct_t *b) {
   struct sockaddr_in sin = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)b->port)};
   if (inet_pton(AF_INET, b->addr, &sin.sin_addr) != 1) return NULL;
-  h2o_socketpool_t *p = xcalloc(1, sizeof *p);
+  dead_pool_t *d = xcalloc(1, sizeof *d);
+  h2o_socketpool_t *p = &d->pool;
   h2o_socketpool_init_by_address(p, (struct sockaddr *)&sin, sizeof sin, 0,
                                  SIZE_MAX);
   h2o_socketpool_set_timeout(p, w->loop, POOL_IDLE_MS);
@@ -398,6 +425,9 @@ int web_ingress_new(uv_loop_t *loop, control_t *control,
   }
   w->listening = true;
   w->port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+  uv_timer_init(loop, &w->reaper);
+  w->reaper.data = w;
+  w->reaper_on = true;
   h2o_config_init(&w->config);
   w->config.max_request_entity_size = cfg->max_body;
   w->config.proxy.emit_x_forwarded_headers = 1;
@@ -441,4 +471,6 @@ void web_ingress_close(web_ingress_t *w) {
 void web_ingress_detach(web_ingress_t *w) {
   web_ingress_close(w);
   w->control = NULL;
+  /* The loop ends soon: pools disposed from now on stay on the list. */
+  w->reaper_on = false;
 }

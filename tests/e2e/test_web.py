@@ -188,6 +188,13 @@ def test_wsgi_and_web_server(web):
     assert st == 200 and body == b"server /x?y=1", body
 
 
+def test_custom_domain_routes_by_host(web):
+    st, _, body = request(web, "GET", "/by/domain", host="WSGI.webe2e.test:80")
+    assert st == 200 and body == b"wsgi GET /by/domain", body
+    st, _, body = request(web, "GET", "/", host="other.webe2e.test")
+    assert st == 404, body
+
+
 def test_class_web_method(web):
     st, _, body = request(web, "GET", "/?x=4", host="webe2e--model-web.localhost")
     assert st == 200 and json.loads(body) == {"y": 40}, body

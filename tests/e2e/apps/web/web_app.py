@@ -106,7 +106,7 @@ def private():
 
 
 @app.function()
-@skiff.wsgi_app()
+@skiff.wsgi_app(custom_domains=["wsgi.webe2e.test"])
 def wsgi():
     def application(environ, start_response):
         body = f"wsgi {environ['REQUEST_METHOD']} {environ['PATH_INFO']}".encode()
