@@ -265,6 +265,10 @@ void ctl_apps_unload_retired(control_t *c);
 void ctl_app_adopt_inputs(control_t *c, ctl_app_t *app);
 
 /* queue.c */
+/* A function container's runner called in for the first time (its first
+ * exchange, or a web runner's web_ready): it counts as started and is
+ * recorded running. Nothing when it was running already. */
+void ctl_container_called_in(control_t *c, ctl_container_t *ct);
 /* A failed attempt of one input: retried after the function's backoff when
  * attempts remain, else its final failure output is stored. */
 void ctl_input_failed(control_t *c, ctl_fn_t *fn, int64_t input_id,

@@ -355,22 +355,25 @@ int control_runner_outputs(control_t *c, ctl_container_t *ct, json_t *outs,
   return rc;
 }
 
+void ctl_container_called_in(control_t *c, ctl_container_t *ct) {
+  if (ct->state != CT_STARTING) return;
+  ctl_ewma(&c->start_us, (double)(now_mono_us() - ct->created_us));
+  ct->state = CT_RUNNING;
+  ctl_ct_fn(ct)->starting--;
+  ctl_ct_fn(ct)->start_failures = 0;
+  ct->last_active_ms = now_mono_ms();
+  err_t e = ERR_INIT;
+  if (ctl_begin_lazy(c, &e) < 0 ||
+      c->store->ops->container_update(c->store, ct->id, "running", 0, NULL, 0,
+                                      ct->inputs_done, &e) < 0)
+    err_sink(&e, "container %s: record it running", ct->id);
+  c->dirty = true;
+}
+
 int control_runner_lease(control_t *c, ctl_container_t *ct, size_t want,
                          json_t **inputs, err_t *err) {
   *inputs = json_array();
-  if (ct->state == CT_STARTING) {
-    ctl_ewma(&c->start_us, (double)(now_mono_us() - ct->created_us));
-    ct->state = CT_RUNNING;
-    ctl_ct_fn(ct)->starting--;
-    ctl_ct_fn(ct)->start_failures = 0;
-    ct->last_active_ms = now_mono_ms();
-    err_t e = ERR_INIT;
-    if (ctl_begin_lazy(c, &e) < 0 ||
-        c->store->ops->container_update(c->store, ct->id, "running", 0, NULL, 0,
-                                        ct->inputs_done, &e) < 0)
-      err_sink(&e, "container %s: record it running", ct->id);
-    c->dirty = true;
-  }
+  ctl_container_called_in(c, ct);
   /* Stopping, or draining (it keeps what it holds but takes nothing). */
   if (want == 0 || ct->stop || ctl_ct_fn(ct)->retired || !ct->app->running ||
       c->shutting_down)

@@ -222,6 +222,7 @@ static void unqueue(ctl_fn_t *fn, ctl_web_wait_t *w) {
     fn->web_tail = w->prev;
   w->prev = w->next = NULL;
   w->queued = false;
+  w->fn = NULL;
   fn->web_queued--;
 }
 
@@ -234,6 +235,7 @@ static void enqueue(ctl_fn_t *fn, ctl_web_wait_t *w) {
     fn->web_head = w;
   fn->web_tail = w;
   w->queued = true;
+  w->fn = fn;
   fn->web_queued++;
 }
 
@@ -273,8 +275,6 @@ int control_web_acquire(control_t *c, const ctl_web_route_t *r,
     *out = b;
     return 1;
   }
-  snprintf(w->app, sizeof w->app, "%s", r->app);
-  snprintf(w->fn_name, sizeof w->fn_name, "%s", r->fn_name);
   w->since = mono_s();
   enqueue(fn, w);
   /* The autoscaler sees it as a queued input on its next round. */
@@ -304,17 +304,8 @@ int control_web_acquire_container(control_t *c, const char *ct_id,
 }
 
 void control_web_cancel(control_t *c, ctl_web_wait_t *w) {
-  if (!w->queued) return;
-  ctl_fn_t *fn = NULL;
-  for (ctl_app_t *a = c->apps; a && !fn; a = a->next)
-    for (ctl_fn_t *f = a->fns; f; f = f->next)
-      for (ctl_web_wait_t *q = f->web_head; q; q = q->next)
-        if (q == w) {
-          fn = f;
-          break;
-        }
-  if (fn) unqueue(fn, w);
-  w->queued = false;
+  (void)c;
+  if (w->queued) unqueue(w->fn, w);
 }
 
 static void webct_free(control_t *c, ctl_webct_t *b) {
@@ -382,18 +373,7 @@ int control_runner_web_ready(control_t *c, ctl_container_t *ct, int port,
   b->port = port;
   b->ct = ct;
   ct->web = b;
-  if (ct->state == CT_STARTING) {
-    ctl_ewma(&c->start_us, (double)(now_mono_us() - ct->created_us));
-    ct->state = CT_RUNNING;
-    fn->starting--;
-    fn->start_failures = 0;
-    ct->last_active_ms = now_mono_ms();
-    err_t e = ERR_INIT;
-    if (ctl_begin_lazy(c, &e) < 0 ||
-        c->store->ops->container_update(c->store, ct->id, "running", 0, NULL, 0,
-                                        ct->inputs_done, &e) < 0)
-      err_sink(&e, "container %s: record it running", ct->id);
-  }
+  ctl_container_called_in(c, ct);
   log_debug("container %s serves %s at %s:%d", ct->id, fn->name, addr, port);
   c->dirty = true;
   dispatch(c, fn);

@@ -67,8 +67,9 @@ typedef void (*ctl_web_granted_fn)(ctl_web_wait_t *w, ctl_webct_t *b,
 struct ctl_web_wait {
   ctl_web_granted_fn granted;
   void *data;
-  /* Internal: the queue it is in. */
-  char app[128], fn_name[128];
+  /* Internal: the function whose queue it is in (valid while queued: a
+   * function answers its waiting requests before it is freed). */
+  struct ctl_fn *fn;
   double since; /* monotonic seconds */
   bool queued;
   struct ctl_web_wait *prev, *next;

@@ -202,18 +202,24 @@ def web_endpoint(
                             requires_proxy_auth=requires_proxy_auth)
 
 
+def _app_mark(kind: str, _f: "Any", label: "Any", custom_domains: "Any", requires_proxy_auth: "Any") -> "Any":
+    """@skiff.asgi_app() / @skiff.wsgi_app(): the factory's mark."""
+    name = f"{kind}_app"
+    if _f is not None:
+        raise exc.InvalidError(
+            f"use @skiff.{name}() with parentheses (as in Modal), got @skiff.{name} on {getattr(_f, '__qualname__', _f)}"
+        )
+    spec = {"kind": kind, "docs": False}
+    spec.update(_common(label, custom_domains, requires_proxy_auth))
+    return _web_mark(name, spec, True)
+
+
 def asgi_app(
     _f: "Optional[Any]" = None, *, label: "Optional[str]" = None, custom_domains: "Optional[Any]" = None,
     requires_proxy_auth: bool = False,
 ) -> "Any":
     """The function takes no arguments and returns an ASGI app, served over HTTP."""
-    if _f is not None:
-        raise exc.InvalidError(
-            f"use @skiff.asgi_app() with parentheses (as in Modal), got @skiff.asgi_app on {getattr(_f, '__qualname__', _f)}"
-        )
-    spec = {"kind": "asgi", "docs": False}
-    spec.update(_common(label, custom_domains, requires_proxy_auth))
-    return _web_mark("asgi_app", spec, True)
+    return _app_mark("asgi", _f, label, custom_domains, requires_proxy_auth)
 
 
 def wsgi_app(
@@ -221,13 +227,7 @@ def wsgi_app(
     requires_proxy_auth: bool = False,
 ) -> "Any":
     """The function takes no arguments and returns a WSGI app, served over HTTP."""
-    if _f is not None:
-        raise exc.InvalidError(
-            f"use @skiff.wsgi_app() with parentheses (as in Modal), got @skiff.wsgi_app on {getattr(_f, '__qualname__', _f)}"
-        )
-    spec = {"kind": "wsgi", "docs": False}
-    spec.update(_common(label, custom_domains, requires_proxy_auth))
-    return _web_mark("wsgi_app", spec, True)
+    return _app_mark("wsgi", _f, label, custom_domains, requires_proxy_auth)
 
 
 def web_server(

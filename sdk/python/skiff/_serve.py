@@ -109,16 +109,12 @@ def _raise_stop(signum: int, frame: Any) -> None:
 
 
 def _serve_once(ref: str, timeout: Optional[float]) -> int:
-    from .cli import _load, select_app
+    from .cli import load_app
 
-    file_part, _, var = ref.partition("::")
-    app, code = _load(file_part, lambda m: select_app(m, var or None, file_part))
+    file_part = ref.partition("::")[0]
+    app, code = load_app(ref, "serve")
     if code:
         return code
-    if not app.registered_functions:
-        _err(f"cannot serve {file_part}: its App has no functions (decorate one with @app.function())")
-        return 1
-    app._entry_file = os.path.abspath(file_part)
     signal.signal(signal.SIGTERM, _raise_stop)
     ctx = app.run()
     try:

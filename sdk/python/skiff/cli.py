@@ -412,6 +412,20 @@ def select_app(module: Any, var: Optional[str], file_label: str) -> App:
     return found[0][1]
 
 
+def load_app(ref: str, verb: str) -> Tuple[Any, int]:
+    """The App of ``FILE[::APPVAR]`` for ``deploy`` or ``serve`` (verb), with
+    the file recorded as its entry; or the exit code after saying why."""
+    file_part, _, var = ref.partition("::")
+    app, code = _load(file_part, lambda m: select_app(m, var or None, file_part))
+    if code:
+        return None, code
+    if not app.registered_functions:
+        _err(f"cannot {verb} {file_part}: its App has no functions (decorate one with @app.function())")
+        return None, 1
+    app._entry_file = os.path.abspath(file_part)
+    return app, 0
+
+
 def cmd_deploy(argv: Sequence[str]) -> int:
     """``deploy [--verbose] FILE[::APPVAR] [--name NAME]``; returns the exit code."""
     args = _take_verbose(list(argv), anywhere=True)
@@ -442,14 +456,10 @@ def cmd_deploy(argv: Sequence[str]) -> int:
         _err("deploy takes one FILE[::APPVAR]" + (f", got {' '.join(pos)!r}" if pos else "")
              + "; see skiff deploy --help")
         return 2
-    file_part, _, var = pos[0].partition("::")
-    app, code = _load(file_part, lambda m: select_app(m, var or None, file_part))
+    file_part = pos[0].partition("::")[0]
+    app, code = load_app(pos[0], "deploy")
     if code:
         return code
-    if not app.registered_functions:
-        _err(f"cannot deploy {file_part}: its App has no functions (decorate one with @app.function())")
-        return 1
-    app._entry_file = os.path.abspath(file_part)
     try:
         app.deploy(name=name)
     except exc.Error as e:
