@@ -78,8 +78,9 @@ static void set_waiting(control_t *c, ctl_fn_t *fn, const char *why) {
     ctl_log_autoscaler(c, fn->app, "autoscaler: %s: %s", fn->name, why);
 }
 
-/* Stops an idle container: it exits at its next exchange. */
-static void stop_container(control_t *c, ctl_container_t *ct) {
+/* Stops a container: a worker's exits at its next exchange, a web one is
+ * sent SIGTERM once idle (web.c). */
+void ctl_container_stop(control_t *c, ctl_container_t *ct) {
   ctl_fn_t *fn = ctl_ct_fn(ct);
   ct->stop = true;
   fn->live--; /* no longer counts toward the function's containers */
@@ -268,7 +269,7 @@ static void place(control_t *c, const bool *has_work) {
           /* A planned container shows only after its wait (see above). */
           if (a->ct.planned || a->ct.index >= sn.s.ncts) break;
           ctl_container_t *ct = sn.ct_of[a->ct.index];
-          stop_container(c, ct);
+          ctl_container_stop(c, ct);
           note(c, ctl_ct_fn(ct), true, a->why);
           break;
         }
@@ -408,7 +409,7 @@ void ctl_scale_down(control_t *c, uint64_t now) {
   size_t nstops = scale_down_plan(&st, now, stops);
   for (size_t i = 0; i < nstops; i++) {
     ctl_container_t *ct = ct_of[stops[i].ct];
-    stop_container(c, ct);
+    ctl_container_stop(c, ct);
     note(c, ctl_ct_fn(ct), true, stops[i].why);
   }
   free(stops);

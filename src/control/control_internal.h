@@ -340,6 +340,9 @@ void ctl_container_log(control_t *c, ctl_container_t *ct, const char *stream,
  * ends), once; one still alive is killed later (by the tick after
  * EXIT_GRACE_MS, or at the end of skiffd's drain). */
 void ctl_container_term(control_t *c, ctl_container_t *ct);
+/* Marks ct to stop: it no longer counts toward its function's containers
+ * or takes inputs (autoscaler.c). */
+void ctl_container_stop(control_t *c, ctl_container_t *ct);
 void ctl_kill_app_containers(control_t *c, ctl_app_t *app);
 /* Starts a container for a workload that is not a function (a sandbox):
  * records it, sends spec (its id is set here) to worker w and adds it to

@@ -17,7 +17,7 @@ static json_t *fn_json(control_t *c, const ctl_fn_t *fn) {
       draining++;
     else if (ct->state == CT_STARTING)
       starting++;
-    else if (ct->nleased)
+    else if (ct->nleased || ctl_web_busy(ct))
       busy++;
     else
       idle++;
@@ -25,10 +25,12 @@ static json_t *fn_json(control_t *c, const ctl_fn_t *fn) {
   json_t *j = json_pack(
       "{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I}",
       "function_id", fn->id, "name", fn->name, "version",
-      (json_int_t)fn->version, "queued", (json_int_t)fn->queued, "running",
-      (json_int_t)fn->running, "containers", (json_int_t)fn->live, "starting",
-      (json_int_t)starting, "busy", (json_int_t)busy, "idle", (json_int_t)idle,
-      "draining", (json_int_t)draining, "desired", (json_int_t)fn->desired,
+      (json_int_t)fn->version, "queued",
+      (json_int_t)(fn->queued + fn->web_queued), "running",
+      (json_int_t)(fn->running + fn->web_in_flight), "containers",
+      (json_int_t)fn->live, "starting", (json_int_t)starting, "busy",
+      (json_int_t)busy, "idle", (json_int_t)idle, "draining",
+      (json_int_t)draining, "desired", (json_int_t)fn->desired,
       "min_containers", (json_int_t)fn->min_containers, "buffer_containers",
       (json_int_t)fn->buffer_containers, "scaledown_window", fn->scaledown_s,
       "max_inputs", (json_int_t)fn->max_inputs, "target_inputs",

@@ -313,13 +313,40 @@ static void webct_free(control_t *c, ctl_webct_t *b) {
   free(b);
 }
 
-void control_web_release(control_t *c, ctl_webct_t *b, const ctl_web_route_t *r,
-                         const ctl_web_done_t *d) {
+/* b's request ended: its function, or NULL when b's container is gone
+ * (b is freed with the last request that held it). */
+static ctl_fn_t *give_back(control_t *c, ctl_webct_t *b) {
   b->in_flight--;
   ctl_container_t *ct = b->ct;
   ctl_fn_t *fn = ct ? ctl_ct_fn(ct) : NULL;
-  if (fn) {
+  if (fn)
     fn->web_in_flight--;
+  else if (b->gone && b->in_flight == 0)
+    webct_free(c, b);
+  return fn;
+}
+
+void control_web_unreachable(control_t *c, ctl_webct_t *b) {
+  ctl_container_t *ct = b->ct;
+  ctl_fn_t *fn = give_back(c, b);
+  if (!fn) return;
+  if (!ct->stop) {
+    log_warn(
+        "container %s does not accept connections at %s:%d: it is "
+        "stopped, and requests go to %s's other containers",
+        ct->id, b->addr, b->port, fn->name);
+    ctl_container_stop(c, ct);
+    c->dirty = true;
+    ctl_kick(c);
+  }
+  dispatch(c, fn);
+}
+
+void control_web_release(control_t *c, ctl_webct_t *b, const ctl_web_route_t *r,
+                         const ctl_web_done_t *d) {
+  ctl_container_t *ct = b->ct;
+  ctl_fn_t *fn = give_back(c, b);
+  if (fn) {
     ct->last_active_ms = now_mono_ms();
     ct->inputs_done++;
     if (d->status < 500) ctl_ewma(&fn->run_us, d->latency_ms * 1000.0);
@@ -337,8 +364,6 @@ void control_web_release(control_t *c, ctl_webct_t *b, const ctl_web_route_t *r,
       ctl_fn_t *active = route_fn(c, r->app, r->fn_name);
       if (active) dispatch(c, active);
     }
-  } else if (b->gone && b->in_flight == 0) {
-    webct_free(c, b);
   }
 }
 

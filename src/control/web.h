@@ -112,6 +112,11 @@ int control_web_acquire_container(control_t *c, const char *ct_id,
                                   err_t *err);
 /* A waiting request went away (its client closed): it leaves the queue. */
 void control_web_cancel(control_t *c, ctl_web_wait_t *w);
+/* The request that held b could not connect to its container: b is given
+ * back unmetered and the container stopped (a process that does not
+ * accept connections serves nothing), so that the request can be asked
+ * for again and go to another. */
+void control_web_unreachable(control_t *c, ctl_webct_t *b);
 /* The request that held b ended. */
 void control_web_release(control_t *c, ctl_webct_t *b, const ctl_web_route_t *r,
                          const ctl_web_done_t *d);

@@ -1,7 +1,7 @@
 /* The web ingress (ingress.h). h2o parses HTTP and proxies; this file
  * names the endpoint (route.c), asks the control plane for a container
- * (control/web.h), waits while one starts, and hands the request to h2o's
- * proxy with that container's connection pool.
+ * (control/web.h), waits while one starts, and forwards the request over
+ * that container's pool of kept-alive connections (upstream.c).
  *
  * A request's state lives in its h2o memory pool as a shared object whose
  * dispose callback runs when the request ends, however it ends (answered,
@@ -13,21 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#include <h2o.h>
-#include <h2o/socket/uv-binding.h>
-#pragma GCC diagnostic pop
-
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "control/proxy_auth.h"
 #include "control/web.h"
+#include "web/client_conn.h"
+#include "web/h2o_lib.h"
 #include "web/ingress.h"
+#include "web/reply.h"
 #include "web/route.h"
+#include "web/upstream.h"
 
 /* Idle connections kept to a container, for keep-alive (ms). */
 #define POOL_IDLE_MS 10000
@@ -35,6 +31,14 @@
 /* The header that names a class's web method to its runner; a client's
  * own is dropped. */
 #define METHOD_HEADER "x-skiff-web-method"
+
+/* How often requests not yet answered look for their client's close
+ * (ms). */
+#define WATCH_MS 1000
+
+/* Containers a request may find not accepting connections (one that just
+ * died, before skiffd hears of its exit) before it is answered 502. */
+#define UNREACHABLE_TRIES 3
 
 struct web_ingress {
   uv_loop_t *loop;
@@ -44,6 +48,7 @@ struct web_ingress {
   h2o_context_t ctx;
   h2o_accept_ctx_t accept;
   h2o_http1client_ctx_t client;
+  web_upstream_ctx_t upstream;
   h2o_timeout_t io_timeout, ws_timeout;
   uv_tcp_t listener;
   int port;
@@ -51,6 +56,8 @@ struct web_ingress {
   struct dead_pool *dead; /* disposed pools, freed by reaper */
   uv_timer_t reaper;
   bool reaper_on;
+  struct wreq *unanswered; /* requests whose answer has not begun */
+  uv_timer_t watch;        /* runs while there are any */
 };
 
 typedef struct handler {
@@ -65,9 +72,13 @@ typedef struct wreq {
   ctl_web_route_t route;
   ctl_web_wait_t wait;
   ctl_webct_t *held; /* the container it was given */
+  bool pinned;       /* a result's request: only that container has it */
+  int unreachable;   /* containers that did not accept its connection */
+  struct wreq *wprev, *wnext; /* in w->unanswered */
+  web_upstream_t *up;         /* its forwarding, once forwarded */
   h2o_timeout_entry_t later;
   int fail_status;
-  char fail_msg[800];
+  char fail_msg[ERR_MSG_MAX];
   h2o_iovec_t path; /* the path the container sees */
   uint64_t started_us, granted_us;
   char method[16], logpath[256];
@@ -75,34 +86,6 @@ typedef struct wreq {
 
 /* One process has one ingress; a global keeps its memory reachable. */
 static web_ingress_t *the_ingress;
-
-static void send_text(h2o_req_t *req, int status, const char *reason,
-                      const char *text) {
-  size_t n = strlen(text);
-  char *body = h2o_mem_alloc_pool(&req->pool, n + 1);
-  memcpy(body, text, n);
-  body[n] = '\n';
-  req->res.status = status;
-  req->res.reason = reason;
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                 H2O_STRLIT("text/plain; charset=utf-8"));
-  h2o_send_inline(req, body, n + 1);
-}
-
-static const char *reason_of(int status) {
-  switch (status) {
-    case 401:
-      return "Unauthorized";
-    case 404:
-      return "Not Found";
-    case 502:
-      return "Bad Gateway";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Service Unavailable";
-  }
-}
 
 /* ---- connection pools, one per container ---- */
 
@@ -147,14 +130,65 @@ static h2o_socketpool_t *pool_of(web_ingress_t *w, ctl_webct_t *b) {
   return p;
 }
 
+/* ---- requests not answered yet ---- */
+
+static void watch_unanswered(uv_timer_t *t);
+
+static void unanswered_add(wreq_t *r) {
+  web_ingress_t *w = r->w;
+  r->wprev = NULL;
+  r->wnext = w->unanswered;
+  if (w->unanswered) w->unanswered->wprev = r;
+  w->unanswered = r;
+  if (!uv_is_active((uv_handle_t *)&w->watch))
+    uv_timer_start(&w->watch, watch_unanswered, WATCH_MS, WATCH_MS);
+}
+
+static void unanswered_del(wreq_t *r) {
+  web_ingress_t *w = r->w;
+  if (!r->wprev && w->unanswered != r) return; /* not listed */
+  if (r->wprev)
+    r->wprev->wnext = r->wnext;
+  else
+    w->unanswered = r->wnext;
+  if (r->wnext) r->wnext->wprev = r->wprev;
+  r->wprev = r->wnext = NULL;
+  if (!w->unanswered) uv_timer_stop(&w->watch);
+}
+
+/* A client that closed before its answer began (h2o reads no more of a
+ * connection while its request is handled, so nothing else would notice):
+ * a waiting request leaves the queue (it no longer counts as demand), a
+ * forwarded one is cancelled (the container's connection is closed, which
+ * its app hears as http.disconnect), and the connection is shut so that
+ * h2o closes it. */
+static void watch_unanswered(uv_timer_t *t) {
+  web_ingress_t *w = t->data;
+  for (wreq_t *r = w->unanswered, *next; r; r = next) {
+    next = r->wnext;
+    if (r->req->res.status) { /* its answer began */
+      unanswered_del(r);
+      continue;
+    }
+    if (!web_client_gone(r->req)) continue;
+    unanswered_del(r);
+    if (w->control && r->wait.queued) control_web_cancel(w->control, &r->wait);
+    if (h2o_timeout_is_linked(&r->later)) h2o_timeout_unlink(&r->later);
+    if (r->up) web_upstream_cancel(r->up);
+    web_client_break(r->req);
+    web_reply_text(r->req, 503, "the client closed its connection");
+  }
+}
+
 /* ---- forwarding ---- */
+
+static bool on_unreachable(h2o_req_t *req, void *data);
 
 static void forward(wreq_t *r) {
   h2o_req_t *req = r->req;
   h2o_socketpool_t *pool = pool_of(r->w, r->held);
   if (!pool) {
-    send_text(req, 502, "Bad Gateway",
-              "the container's address cannot be used");
+    web_reply_text(req, 502, "the container's address cannot be used");
     return;
   }
   r->granted_us = now_mono_us();
@@ -173,12 +207,8 @@ static void forward(wreq_t *r) {
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT(METHOD_HEADER),
                           0, NULL, m.base, m.len);
   }
-  h2o_req_overrides_t *ov = h2o_mem_alloc_pool(&req->pool, sizeof *ov);
-  *ov = (h2o_req_overrides_t){0};
-  ov->socketpool = pool;
-  ov->client_ctx = &r->w->client;
-  h2o_reprocess_request(req, req->method, req->scheme, req->authority, r->path,
-                        ov, 0);
+  r->up = web_upstream_forward(&r->w->upstream, req, pool, r->path,
+                               r->pinned ? NULL : on_unreachable, r);
 }
 
 /* A queued request's turn, from the loop (never from inside the call that
@@ -188,7 +218,7 @@ static void on_later(h2o_timeout_entry_t *e) {
   if (r->held)
     forward(r);
   else
-    send_text(r->req, r->fail_status, reason_of(r->fail_status), r->fail_msg);
+    web_reply_text(r->req, r->fail_status, r->fail_msg);
 }
 
 static void on_granted(ctl_web_wait_t *wait, ctl_webct_t *b, int status,
@@ -200,9 +230,28 @@ static void on_granted(ctl_web_wait_t *wait, ctl_webct_t *b, int status,
   h2o_timeout_link(r->w->loop, &r->w->ctx.zero_timeout, &r->later);
 }
 
+/* Nothing of the request reached the container: it is asked for again
+ * and goes to another (the one it had is stopped). */
+static bool on_unreachable(h2o_req_t *req, void *data) {
+  (void)req;
+  wreq_t *r = data;
+  control_t *c = r->w->control;
+  if (!c || ++r->unreachable >= UNREACHABLE_TRIES) return false;
+  ctl_webct_t *b = r->held;
+  r->held = NULL;
+  control_web_unreachable(c, b);
+  err_t err = ERR_INIT;
+  int rc = control_web_acquire(c, &r->route, &r->wait, &b, &err);
+  if (rc != 0) /* not queued: on with it, from the loop */
+    on_granted(&r->wait, rc == 1 ? b : NULL, rc == -ENOENT ? 404 : 503,
+               err.msg);
+  return true;
+}
+
 static void on_dispose(void *p) {
   wreq_t *r = p;
   if (h2o_timeout_is_linked(&r->later)) h2o_timeout_unlink(&r->later);
+  unanswered_del(r);
   control_t *c = r->w->control;
   if (!c) return; /* skiffd is ending */
   if (r->wait.queued) control_web_cancel(c, &r->wait);
@@ -269,6 +318,7 @@ static wreq_t *wreq_new(web_ingress_t *w, h2o_req_t *req,
            req->method.base);
   snprintf(r->logpath, sizeof r->logpath, "%.*s", (int)req->path.len,
            req->path.base);
+  unanswered_add(r);
   return r;
 }
 
@@ -283,8 +333,7 @@ static bool result_request(web_ingress_t *w, h2o_req_t *req) {
   const char *slash = memchr(id, '/', req->path.len - pl);
   char ct[40];
   if (!slash || (size_t)(slash - id) >= sizeof ct || slash == id) {
-    send_text(req, 404, "Not Found",
-              "a result URL is /__skiff/result/CONTAINER/ID");
+    web_reply_text(req, 404, "a result URL is /__skiff/result/CONTAINER/ID");
     return true;
   }
   snprintf(ct, sizeof ct, "%.*s", (int)(slash - id), id);
@@ -292,11 +341,12 @@ static bool result_request(web_ingress_t *w, h2o_req_t *req) {
   ctl_webct_t *b = NULL;
   err_t err = ERR_INIT;
   if (control_web_acquire_container(w->control, ct, &route, &b, &err) < 0) {
-    send_text(req, 404, "Not Found", err.msg);
+    web_reply_text(req, 404, err.msg);
     return true;
   }
   wreq_t *r = wreq_new(w, req, &route);
   r->held = b;
+  r->pinned = true;
   forward(r);
   return true;
 }
@@ -305,7 +355,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   web_ingress_t *w = ((handler_t *)self)->w;
   control_t *c = w->control;
   if (!c) {
-    send_text(req, 503, "Service Unavailable", "skiffd is stopping");
+    web_reply_text(req, 503, "skiffd is stopping");
     return 0;
   }
   if (result_request(w, req)) return 0;
@@ -330,14 +380,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
             w->domain, w->port, w->port);
   }
   if (rc < 0) {
-    send_text(req, 404, "Not Found", err.msg);
+    web_reply_text(req, 404, err.msg);
     return 0;
   }
   if (route.requires_proxy_auth && !proxy_auth_ok(c, req)) {
-    send_text(req, 401, "Unauthorized",
-              "this endpoint requires proxy auth: send the headers Skiff-Key "
-              "and Skiff-Secret (or Modal-Key and Modal-Secret) of a token "
-              "made with `skiff proxy-auth create`");
+    web_reply_text(
+        req, 401,
+        "this endpoint requires proxy auth: send the headers Skiff-Key "
+        "and Skiff-Secret (or Modal-Key and Modal-Secret) of a token "
+        "made with `skiff proxy-auth create`");
     return 0;
   }
   wreq_t *r = wreq_new(w, req, &route);
@@ -345,8 +396,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   ctl_webct_t *b = NULL;
   rc = control_web_acquire(c, &route, &r->wait, &b, &err);
   if (rc < 0) {
-    send_text(req, rc == -ENOENT ? 404 : 503,
-              reason_of(rc == -ENOENT ? 404 : 503), err.msg);
+    web_reply_text(req, rc == -ENOENT ? 404 : 503, err.msg);
   } else if (rc == 1) {
     r->held = b;
     forward(r);
@@ -427,12 +477,12 @@ int web_ingress_new(uv_loop_t *loop, control_t *control,
   w->port = ntohs(((struct sockaddr_in *)&got)->sin_port);
   uv_timer_init(loop, &w->reaper);
   w->reaper.data = w;
+  uv_timer_init(loop, &w->watch);
+  w->watch.data = w;
   w->reaper_on = true;
   h2o_config_init(&w->config);
   w->config.max_request_entity_size = cfg->max_body;
-  w->config.proxy.emit_x_forwarded_headers = 1;
   uint64_t io_ms = (uint64_t)(cfg->io_timeout_s * 1000);
-  w->config.proxy.io_timeout = io_ms;
   h2o_hostconf_t *host = h2o_config_register_host(
       &w->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
@@ -448,6 +498,8 @@ int web_ingress_new(uv_loop_t *loop, control_t *control,
   w->client.getaddr_receiver = &w->ctx.receivers.hostinfo_getaddr;
   w->client.io_timeout = &w->io_timeout;
   w->client.websocket_timeout = &w->ws_timeout;
+  w->upstream.client = &w->client;
+  w->upstream.io_timeout_s = cfg->io_timeout_s;
   the_ingress = w;
   char shown[64];
   uv_ip4_name(&addr, shown, sizeof shown);
@@ -471,6 +523,7 @@ void web_ingress_close(web_ingress_t *w) {
 void web_ingress_detach(web_ingress_t *w) {
   web_ingress_close(w);
   w->control = NULL;
+  uv_timer_stop(&w->watch);
   /* The loop ends soon: pools disposed from now on stay on the list. */
   w->reaper_on = false;
 }

@@ -99,6 +99,59 @@ def api():
     return _asgi
 
 
+# A 256 MiB download that counts what it has written: /sent, served by the
+# same container (max_containers=1), shows whether a client that stops
+# reading holds the writes back.
+HOSE_BYTES = 256 * 1024 * 1024
+_sent = [0]
+
+
+async def _hose(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await _asgi(scope, receive, send)
+    if scope["path"] == "/sent":
+        body = json.dumps({"sent": _sent[0]}).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+        return
+    _sent[0] = 0
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream")]})
+    chunk = b"x" * 65536
+    for _ in range(HOSE_BYTES // len(chunk)):
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        _sent[0] += len(chunk)
+    await send({"type": "http.response.body", "body": b""})
+
+
+# One container, one request at a time: /block holds it until its client
+# goes (the runner tells the app with http.disconnect), so a second
+# request waits in skiffd's queue.
+async def _lone(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await _asgi(scope, receive, send)
+    if scope["path"] == "/block":
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@app.function(max_containers=1)
+@skiff.asgi_app(label="lone")
+def lone():
+    return _lone
+
+
+@app.function(max_containers=1)
+@skiff.concurrent(max_inputs=4)
+@skiff.asgi_app(label="hose")
+def hose():
+    return _hose
+
+
 @app.function()
 @skiff.asgi_app(label="private", requires_proxy_auth=True)
 def private():

@@ -1,0 +1,26 @@
+/* A request's client connection (client_conn.h). */
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "web/client_conn.h"
+
+static int client_fd(h2o_req_t *req) {
+  h2o_socket_t *s = req->conn->callbacks->get_socket
+                        ? req->conn->callbacks->get_socket(req->conn)
+                        : NULL;
+  return s ? h2o_socket_get_fd(s) : -1;
+}
+
+bool web_client_gone(h2o_req_t *req) {
+  int fd = client_fd(req);
+  if (fd < 0) return false;
+  char b;
+  ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n >= 0) return n == 0;
+  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+void web_client_break(h2o_req_t *req) {
+  int fd = client_fd(req);
+  if (fd >= 0) shutdown(fd, SHUT_RDWR);
+}
