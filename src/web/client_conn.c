@@ -4,7 +4,12 @@
 
 #include "web/client_conn.h"
 
+/* The socket of an HTTP/1 request; -1 for HTTP/2, whose connection
+ * carries other requests too (h2o reads it all along, so a client's close
+ * reaches every request on it, and a request is cut short by resetting
+ * its stream, which h2o does for an error). */
 static int client_fd(h2o_req_t *req) {
+  if (req->version >= 0x200) return -1;
   h2o_socket_t *s = req->conn->callbacks->get_socket
                         ? req->conn->callbacks->get_socket(req->conn)
                         : NULL;

@@ -13,8 +13,9 @@
  * client that sent more (a pipelined request) is still there. */
 bool web_client_gone(h2o_req_t *req);
 
-/* Shuts req's connection down: what h2o writes next fails and it closes
- * the connection, so the client sees its response cut short. */
+/* Shuts req's HTTP/1 connection down: what h2o writes next fails and it
+ * closes the connection, so the client sees its response cut short. An
+ * HTTP/2 connection is left alone (an error resets just the stream). */
 void web_client_break(h2o_req_t *req);
 
 #endif

@@ -112,6 +112,20 @@ def test_asgi_paths_and_query(web):
     assert st == 200 and json.loads(body)["path"] == "/", body
 
 
+def test_http2_cleartext(web):
+    """HTTP/2 without TLS, with prior knowledge (curl --http2-prior-knowledge,
+    gRPC-style clients) and by upgrading an HTTP/1.1 connection (h2c)."""
+    url = f"http://127.0.0.1:{web.web_port}/webe2e/api/a?b=1"
+    for flag in ("--http2-prior-knowledge", "--http2"):
+        p = curl(flag, "-s", "-o", "-", "-w", "\n%{http_version} %{http_code}", url)
+        body, _, tail = p.stdout.rpartition("\n")
+        assert tail == "2 200", (flag, p.stdout, p.stderr)
+        assert json.loads(body) == {"path": "/a", "query": "b=1"}, (flag, body)
+    # A crash mid-response resets the stream: curl reports the error.
+    p = curl("--http2-prior-knowledge", "-s", "-o", "-", f"http://127.0.0.1:{web.web_port}/webe2e/api/crash")
+    assert p.returncode != 0 and p.stdout == "partial", (p.returncode, p.stdout, p.stderr)
+
+
 def test_streaming_is_not_buffered(web):
     """Chunk 2 is produced only after the client has read chunk 1 and sent
     /release to the same container: a buffering proxy would hang here."""
