@@ -477,6 +477,8 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
   struct rt_gvisor *g = rt->gvisor;
   static const char *const subdirs[] = {"rootfs", "upper", "work", "scaffold"};
   bool made_bundle = access(spec->bundle_dir, F_OK) < 0, made_cgroup = false;
+  /* Declared before the first goto: fail frees it. */
+  _cleanup_free_ char *host_upper = NULL;
   _cleanup_free_ char *bundle = NULL, *upper = NULL, *work = NULL,
                       *scaffold = NULL, *ovl = NULL, *init_src = NULL,
                       *rootfs = NULL, *disk_dir = NULL, *disk_opts = NULL;
@@ -532,7 +534,7 @@ int rt__gvisor_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
     rc = err_sys(err, -errno, "init_path %s", spec->init_path);
     goto fail;
   }
-  _cleanup_free_ char *host_upper = xasprintf("%s/upper", bundle);
+  host_upper = xasprintf("%s/upper", bundle);
   if ((rc = rt__gvisor_write_config(spec, bundle,
                                     scaffold   ? scaffold
                                     : disk_dir ? host_upper

@@ -18,7 +18,10 @@ static int client_fd(h2o_req_t *req) {
 
 bool web_client_gone(h2o_req_t *req) {
   int fd = client_fd(req);
-  if (fd < 0) return false;
+  return fd >= 0 && web_fd_closed(fd);
+}
+
+bool web_fd_closed(int fd) {
   char b;
   ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n >= 0) return n == 0;

@@ -13,6 +13,10 @@
  * client that sent more (a pipelined request) is still there. */
 bool web_client_gone(h2o_req_t *req);
 
+/* The same for a connection's socket fd: its peer closed (or it failed),
+ * with nothing left unread. */
+bool web_fd_closed(int fd);
+
 /* Shuts req's HTTP/1 connection down: what h2o writes next fails and it
  * closes the connection, so the client sees its response cut short. An
  * HTTP/2 connection is left alone (an error resets just the stream). */

@@ -16,21 +16,17 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
-#include "control/proxy_auth.h"
 #include "control/web.h"
 #include "web/client_conn.h"
+#include "web/endpoint.h"
 #include "web/h2o_lib.h"
 #include "web/ingress.h"
 #include "web/reply.h"
-#include "web/route.h"
+#include "web/stream_body.h"
 #include "web/upstream.h"
 
 /* Idle connections kept to a container, for keep-alive (ms). */
 #define POOL_IDLE_MS 10000
-
-/* The header that names a class's web method to its runner; a client's
- * own is dropped. */
-#define METHOD_HEADER "x-skiff-web-method"
 
 /* How often requests not yet answered look for their client's close
  * (ms). */
@@ -49,6 +45,7 @@ struct web_ingress {
   h2o_accept_ctx_t accept;
   h2o_http1client_ctx_t client;
   web_upstream_ctx_t upstream;
+  web_stream_ctx_t stream; /* requests whose body streams */
   h2o_timeout_t io_timeout, ws_timeout;
   uv_tcp_t listener;
   int port;
@@ -194,18 +191,18 @@ static void forward(wreq_t *r) {
   r->granted_us = now_mono_us();
   /* Neither a client's method header nor a proxy auth secret reaches the
    * container. */
-  static const char *const drop[] = {METHOD_HEADER, "skiff-key", "skiff-secret",
-                                     "modal-key", "modal-secret"};
-  for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) {
+  for (size_t i = 0; i < web_endpoint_ndropped; i++) {
+    const char *name = web_endpoint_dropped[i];
     ssize_t at;
-    while ((at = h2o_find_header_by_str(&req->headers, drop[i], strlen(drop[i]),
+    while ((at = h2o_find_header_by_str(&req->headers, name, strlen(name),
                                         -1)) != -1)
       h2o_delete_header(&req->headers, at);
   }
   if (r->route.method[0]) {
     h2o_iovec_t m = h2o_strdup(&req->pool, r->route.method, SIZE_MAX);
-    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT(METHOD_HEADER),
-                          0, NULL, m.base, m.len);
+    h2o_add_header_by_str(&req->pool, &req->headers,
+                          H2O_STRLIT(WEB_METHOD_HEADER), 0, NULL, m.base,
+                          m.len);
   }
   r->up = web_upstream_forward(&r->w->upstream, req, pool, r->path,
                                r->pinned ? NULL : on_unreachable, r);
@@ -271,31 +268,22 @@ static void on_dispose(void *p) {
   }
 }
 
-static h2o_iovec_t header(h2o_req_t *req, const char *name) {
+static bool h2o_header(void *ctx, const char *name, const char **v,
+                       size_t *vlen) {
+  h2o_req_t *req = ctx;
   ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
-  return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
-}
-
-/* The key and secret headers of a proxy auth token, skiff's or Modal's. */
-static bool proxy_auth_ok(control_t *c, h2o_req_t *req) {
-  static const char *const names[][2] = {{"skiff-key", "skiff-secret"},
-                                         {"modal-key", "modal-secret"}};
-  for (size_t i = 0; i < 2; i++) {
-    h2o_iovec_t k = header(req, names[i][0]), s = header(req, names[i][1]);
-    if (k.base && s.base &&
-        control_proxy_auth_ok(c, k.base, k.len, s.base, s.len))
-      return true;
-  }
-  return false;
+  if (i < 0) return false;
+  *v = req->headers.entries[i].value.base;
+  *vlen = req->headers.entries[i].value.len;
+  return true;
 }
 
 /* The path the container sees: the path form's prefix taken off. */
-static h2o_iovec_t upstream_path(h2o_req_t *req, const web_route_req_t *rr,
-                                 bool path_form) {
-  if (!path_form) return req->path;
-  const char *rest = req->path.base + rr->strip;
-  size_t n = req->path.len - rr->strip;
-  if (!rr->add_slash) return h2o_iovec_init(rest, n);
+static h2o_iovec_t upstream_path(h2o_req_t *req, const web_endpoint_t *ep) {
+  if (!ep->strip) return req->path;
+  const char *rest = req->path.base + ep->strip;
+  size_t n = req->path.len - ep->strip;
+  if (!ep->add_slash) return h2o_iovec_init(rest, n);
   char *p = h2o_mem_alloc_pool(&req->pool, n + 1);
   p[0] = '/';
   memcpy(p + 1, rest, n);
@@ -359,42 +347,24 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     return 0;
   }
   if (result_request(w, req)) return 0;
-  web_route_req_t rr;
-  web_route_parse(req->authority.base, req->authority.len, req->path.base,
-                  req->path.len, w->domain, &rr);
-  ctl_web_route_t route;
+  web_endpoint_req_t er = {.authority = req->authority.base,
+                           .alen = req->authority.len,
+                           .path = req->path.base,
+                           .plen = req->path.len,
+                           .header = h2o_header,
+                           .header_ctx = req};
+  web_endpoint_t ep;
   err_t err = ERR_INIT;
-  bool path_form = false;
-  int rc = -ENOENT;
-  if (rr.host_form) {
-    rc = control_web_find(c, rr.host_app, rr.host_label, &route, &err);
-  } else if (rr.host[0] && control_web_find_domain(c, rr.host, &route) == 0) {
-    rc = 0;
-  } else if (rr.path_form) {
-    path_form = true;
-    rc = control_web_find(c, rr.path_app, rr.path_label, &route, &err);
-  } else {
-    err_set(&err, -ENOENT,
-            "no web endpoint here: use http://<app>--<label>.%s:%d/ or "
-            "http://<this host>:%d/<app>/<label>/",
-            w->domain, w->port, w->port);
-  }
-  if (rc < 0) {
-    web_reply_text(req, 404, err.msg);
+  int refused = web_endpoint_find(c, w->domain, w->port, &er, &ep, &err);
+  if (refused) {
+    web_reply_text(req, refused, err.msg);
     return 0;
   }
-  if (route.requires_proxy_auth && !proxy_auth_ok(c, req)) {
-    web_reply_text(
-        req, 401,
-        "this endpoint requires proxy auth: send the headers Skiff-Key "
-        "and Skiff-Secret (or Modal-Key and Modal-Secret) of a token "
-        "made with `skiff proxy-auth create`");
-    return 0;
-  }
+  ctl_web_route_t route = ep.route;
   wreq_t *r = wreq_new(w, req, &route);
-  r->path = upstream_path(req, &rr, path_form);
+  r->path = upstream_path(req, &ep);
   ctl_webct_t *b = NULL;
-  rc = control_web_acquire(c, &route, &r->wait, &b, &err);
+  int rc = control_web_acquire(c, &route, &r->wait, &b, &err);
   if (rc < 0) {
     web_reply_text(req, rc == -ENOENT ? 404 : 503, err.msg);
   } else if (rc == 1) {
@@ -406,21 +376,114 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
 
 /* ---- listening ---- */
 
+/* A new connection's first request head is read here, before h2o sees
+ * it: one whose body is to stream goes to stream_body.c, everything else
+ * (and anything that is not HTTP/1, such as HTTP/2's preface) to h2o, with
+ * what was read. */
+#define SNIFF_MAX (64 * 1024)
+#define SNIFF_TIMEOUT_MS 10000
+
+typedef struct sniff {
+  uv_tcp_t tcp; /* first: the handle's memory is the sniff's */
+  web_ingress_t *w;
+  uv_timer_t *timer;
+  char *buf;
+  size_t len;
+  uint64_t arrived_us;
+} sniff_t;
+
+static void free_timer(uv_handle_t *h) {
+  free(h);
+}
+
+static void sniff_done(sniff_t *sn) {
+  uv_read_stop((uv_stream_t *)&sn->tcp);
+  uv_close((uv_handle_t *)sn->timer, free_timer);
+  sn->timer = NULL;
+}
+
+static void to_h2o(sniff_t *sn) {
+  sniff_done(sn);
+  h2o_socket_t *sock =
+      h2o_uv_socket_create((uv_stream_t *)&sn->tcp, (uv_close_cb)free);
+  h2o_iovec_t v = h2o_buffer_reserve(&sock->input, sn->len);
+  memcpy(v.base, sn->buf, sn->len);
+  sock->input->size += sn->len;
+  free(sn->buf);
+  sn->buf = NULL;
+  h2o_accept(&sn->w->accept, sock);
+}
+
+static void sniff_timeout(uv_timer_t *t) {
+  to_h2o(t->data); /* h2o times a slow head out with its own clock */
+}
+
+static void sniff_alloc(uv_handle_t *h, size_t want, uv_buf_t *b) {
+  (void)want;
+  sniff_t *sn = (sniff_t *)h;
+  b->base = sn->buf + sn->len;
+  b->len = SNIFF_MAX - sn->len;
+}
+
+static void close_sniffed(uv_handle_t *h) {
+  sniff_t *sn = (sniff_t *)h;
+  free(sn->buf);
+  free(sn);
+}
+
+static void free_streamed(uv_handle_t *h) {
+  free(h); /* the sniff, whose buffer the stream owns */
+}
+
+static void sniff_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  (void)b;
+  sniff_t *sn = (sniff_t *)st;
+  if (n == 0) return;
+  if (n < 0) {
+    sniff_done(sn);
+    uv_close((uv_handle_t *)st, close_sniffed);
+    return;
+  }
+  size_t last = sn->len;
+  sn->len += (size_t)n;
+  web_head_t head = {.nheaders = sizeof head.headers / sizeof head.headers[0]};
+  int rc = phr_parse_request(sn->buf, sn->len, &head.method, &head.method_len,
+                             &head.path, &head.path_len, &head.minor_version,
+                             head.headers, &head.nheaders, last);
+  if (rc == -2 && sn->len < SNIFF_MAX) return; /* more to come */
+  if (rc <= 0 || !web_stream_wanted(&head) || !sn->w->control) {
+    to_h2o(sn);
+    return;
+  }
+  head.head_len = (size_t)rc;
+  sniff_done(sn);
+  char *buf = sn->buf;
+  sn->buf = NULL;
+  web_stream_start(&sn->w->stream, &sn->tcp, free_streamed, buf, sn->len, &head,
+                   sn->arrived_us);
+}
+
 static void on_accept(uv_stream_t *listener, int status) {
   web_ingress_t *w = listener->data;
   if (status < 0) {
     log_warn("web ingress: accept: %s", uv_strerror(status));
     return;
   }
-  uv_tcp_t *conn = xcalloc(1, sizeof *conn);
+  uv_tcp_t *conn = xcalloc(1, sizeof(sniff_t));
   uv_tcp_init(w->loop, conn);
   if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
     uv_close((uv_handle_t *)conn, (uv_close_cb)free);
     return;
   }
-  h2o_socket_t *sock =
-      h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
-  h2o_accept(&w->accept, sock);
+  sniff_t *sn = (sniff_t *)conn;
+  sn->w = w;
+  sn->arrived_us = now_mono_us();
+  sn->buf = xmalloc(SNIFF_MAX);
+  sn->timer = xmalloc(sizeof *sn->timer);
+  uv_timer_init(w->loop, sn->timer);
+  sn->timer->data = sn;
+  uv_timer_start(sn->timer, sniff_timeout, SNIFF_TIMEOUT_MS, 0);
+  uv_read_start((uv_stream_t *)conn, sniff_alloc, sniff_read);
 }
 
 static void free_on_close(uv_handle_t *h) {
@@ -500,6 +563,11 @@ int web_ingress_new(uv_loop_t *loop, control_t *control,
   w->client.websocket_timeout = &w->ws_timeout;
   w->upstream.client = &w->client;
   w->upstream.io_timeout_s = cfg->io_timeout_s;
+  w->stream = (web_stream_ctx_t){.loop = loop,
+                                 .control = control,
+                                 .domain = w->domain,
+                                 .port = w->port,
+                                 .io_timeout_s = cfg->io_timeout_s};
   the_ingress = w;
   char shown[64];
   uv_ip4_name(&addr, shown, sizeof shown);
@@ -523,6 +591,7 @@ void web_ingress_close(web_ingress_t *w) {
 void web_ingress_detach(web_ingress_t *w) {
   web_ingress_close(w);
   w->control = NULL;
+  w->stream.control = NULL;
   uv_timer_stop(&w->watch);
   /* The loop ends soon: pools disposed from now on stay on the list. */
   w->reaper_on = false;

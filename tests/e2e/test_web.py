@@ -160,6 +160,71 @@ def test_chunked_upload(web):
     c.close()
 
 
+def _read_until(s: socket.socket, got: bytearray, want: bytes) -> None:
+    while want not in got:
+        chunk = s.recv(65536)
+        assert chunk, (bytes(got), want)
+        got += chunk
+
+
+def test_chunked_upload_streams(web):
+    """A chunked upload reaches the container piece by piece: the app
+    answers each piece before the client sends the next, which a body
+    buffered whole before forwarding could never do."""
+    s = socket.create_connection(("127.0.0.1", web.web_port), timeout=60)
+    s.sendall(b"POST /echo-chunks HTTP/1.1\r\nHost: webe2e--api.localhost\r\n"
+              b"Transfer-Encoding: chunked\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n5\r\nhello\r\n")
+    got = bytearray()
+    _read_until(s, got, b"got 5\n")
+    assert got.startswith(b"HTTP/1.1 200"), bytes(got)
+    s.sendall(b"3\r\nabc\r\n")
+    _read_until(s, got, b"got 3\n")
+    s.sendall(b"0\r\n\r\n")
+    raw = bytes(got) + _read_to_eof(s)
+    s.close()
+    payload, complete = _dechunk(raw.partition(b"\r\n\r\n")[2])
+    assert complete, raw
+    assert payload.startswith(b"got 5\ngot 3\nend "), payload
+    hs = json.loads(payload.split(b"end ", 1)[1])
+    assert hs["host"] == "webe2e--api.localhost", hs
+    assert hs["x-forwarded-for"] == "127.0.0.1" and hs["x-forwarded-proto"] == "http", hs
+
+
+def test_large_upload_streams_past_the_payload_limit(web):
+    """A body longer than 1 MiB streams, so --max-payload-mb (64 MiB), which
+    bounds the bodies that are read whole, does not apply to it: 96 MiB
+    arrive whole, counted by the app."""
+    total = 96 * 1024 * 1024
+
+    def gen():
+        block = b"y" * (1 << 20)
+        for _ in range(total // len(block)):
+            yield block
+
+    c = http.client.HTTPConnection("127.0.0.1", web.web_port, timeout=120)
+    c.request("POST", "/webe2e/api/upload", body=gen(), headers={"Content-Length": str(total)})
+    r = c.getresponse()
+    assert r.status == 200, r.read()
+    assert json.loads(r.read()) == {"bytes": total}
+    c.close()
+
+
+def test_streamed_uploads_are_routed_and_refused_like_others(web):
+    """The stream path answers what it cannot serve as the buffered one does."""
+    head = (b"POST %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"4\r\nbody\r\n0\r\n\r\n")
+    for path, host, status, text in [
+        (b"/nope/nope/", b"x", b"404", b"no running app named 'nope'"),
+        (b"/", b"webe2e--private.localhost", b"401", b"requires proxy auth"),
+    ]:
+        s = socket.create_connection(("127.0.0.1", web.web_port), timeout=60)
+        s.sendall(head % (path, host))
+        raw = _read_to_eof(s)
+        s.close()
+        assert raw.startswith(b"HTTP/1.1 " + status), raw
+        assert text in raw, raw
+
+
 def _ws_frame(text: str) -> bytes:
     data = text.encode()
     mask = os.urandom(4)

@@ -79,6 +79,22 @@ async def _asgi(scope, receive, send):
             if not m.get("more_body"):
                 break
         body = json.dumps({"bytes": n}).encode()
+    elif path == "/echo-chunks":
+        # Answers each piece of the body as it arrives: only a body that
+        # streams lets the client see "got" before it sends the rest.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while True:
+            m = await receive()
+            if m["type"] != "http.request":
+                return
+            if m.get("body"):
+                await send({"type": "http.response.body", "body": b"got %d\n" % len(m["body"]),
+                            "more_body": True})
+            if not m.get("more_body"):
+                break
+        hs = {k.decode(): v.decode() for k, v in scope["headers"]}
+        await send({"type": "http.response.body", "body": b"end %s\n" % json.dumps(hs).encode()})
+        return
     elif path == "/headers":
         body = json.dumps({k.decode(): v.decode() for k, v in scope["headers"]}).encode()
     elif path == "/crash":
