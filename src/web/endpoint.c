@@ -5,9 +5,9 @@
 #include "web/endpoint.h"
 #include "web/route.h"
 
-const char *const web_endpoint_dropped[] = {
-    WEB_METHOD_HEADER, "skiff-key", "skiff-secret", "modal-key",
-    "modal-secret"};
+const char *const web_endpoint_dropped[] = {WEB_METHOD_HEADER, "skiff-key",
+                                            "skiff-secret", "modal-key",
+                                            "modal-secret"};
 const size_t web_endpoint_ndropped =
     sizeof web_endpoint_dropped / sizeof web_endpoint_dropped[0];
 

@@ -381,6 +381,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
  * (and anything that is not HTTP/1, such as HTTP/2's preface) to h2o, with
  * what was read. */
 #define SNIFF_MAX (64 * 1024)
+/* A connection's first buffer: most heads fit, and an idle connection
+ * holds no more than this. */
+#define SNIFF_FIRST 4096
 #define SNIFF_TIMEOUT_MS 10000
 
 typedef struct sniff {
@@ -388,7 +391,7 @@ typedef struct sniff {
   web_ingress_t *w;
   uv_timer_t *timer;
   char *buf;
-  size_t len;
+  size_t len, cap;
   uint64_t arrived_us;
 } sniff_t;
 
@@ -421,8 +424,12 @@ static void sniff_timeout(uv_timer_t *t) {
 static void sniff_alloc(uv_handle_t *h, size_t want, uv_buf_t *b) {
   (void)want;
   sniff_t *sn = (sniff_t *)h;
+  if (sn->len == sn->cap) {
+    sn->cap *= 2;
+    sn->buf = xrealloc(sn->buf, sn->cap);
+  }
   b->base = sn->buf + sn->len;
-  b->len = SNIFF_MAX - sn->len;
+  b->len = sn->cap - sn->len;
 }
 
 static void close_sniffed(uv_handle_t *h) {
@@ -478,7 +485,8 @@ static void on_accept(uv_stream_t *listener, int status) {
   sniff_t *sn = (sniff_t *)conn;
   sn->w = w;
   sn->arrived_us = now_mono_us();
-  sn->buf = xmalloc(SNIFF_MAX);
+  sn->cap = SNIFF_FIRST;
+  sn->buf = xmalloc(sn->cap);
   sn->timer = xmalloc(sizeof *sn->timer);
   uv_timer_init(w->loop, sn->timer);
   sn->timer->data = sn;

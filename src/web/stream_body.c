@@ -197,18 +197,19 @@ static void refuse(stream_t *s, int status, const char *msg) {
   s->status = status;
   pipe_write_t *pw = xcalloc(1, sizeof *pw);
   pw->s = s;
-  pw->data = xasprintf("HTTP/1.1 %d %s\r\ncontent-type: text/plain; "
-                       "charset=utf-8\r\ncontent-length: %zu\r\nconnection: "
-                       "close\r\n\r\n%s\n",
-                       status, reason, strlen(msg) + 1, msg);
+  pw->data = xasprintf(
+      "HTTP/1.1 %d %s\r\ncontent-type: text/plain; "
+      "charset=utf-8\r\ncontent-length: %zu\r\nconnection: "
+      "close\r\n\r\n%s\n",
+      status, reason, strlen(msg) + 1, msg);
   uv_buf_t b = uv_buf_init(pw->data, (unsigned)strlen(pw->data));
   if (s->client_reading) uv_read_stop((uv_stream_t *)s->client);
   uv_read_start((uv_stream_t *)s->client, alloc_read, on_linger_read);
   s->client_reading = true;
   uv_timer_stop(&s->timer);
   uv_timer_start(&s->timer, on_linger_timeout, LINGER_MS, 0);
-  if (uv_write(&pw->req, (uv_stream_t *)s->client, &b, 1,
-               on_refusal_written) < 0) {
+  if (uv_write(&pw->req, (uv_stream_t *)s->client, &b, 1, on_refusal_written) <
+      0) {
     free(pw->data);
     free(pw);
     finish(s);
@@ -281,7 +282,8 @@ static bool pipe_to(stream_t *s, bool to_client, char *data, size_t n) {
   pw->n = n;
   pw->data = data;
   uv_buf_t b = uv_buf_init(data, (unsigned)n);
-  uv_stream_t *dst = to_client ? (uv_stream_t *)s->client : (uv_stream_t *)&s->up;
+  uv_stream_t *dst =
+      to_client ? (uv_stream_t *)s->client : (uv_stream_t *)&s->up;
   if (uv_write(&pw->req, dst, &b, 1, on_piped) < 0) {
     free(data);
     free(pw);
@@ -484,9 +486,9 @@ static bool head_header(void *ctx, const char *name, const char **v,
  * are written afresh or never reach a container. */
 static bool forwarded(const web_head_header_t *h) {
   static const char *const hop[] = {
-      "connection",      "keep-alive",        "proxy-connection", "te",
-      "trailer",         "upgrade",           "host",             "x-forwarded-for",
-      "x-forwarded-proto"};
+      "connection", "keep-alive",      "proxy-connection",
+      "te",         "trailer",         "upgrade",
+      "host",       "x-forwarded-for", "x-forwarded-proto"};
   for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
     if (h->name_len == strlen(hop[i]) &&
         !strncasecmp(h->name, hop[i], h->name_len))
@@ -539,9 +541,8 @@ static void build_head(stream_t *s, const web_head_t *h, const char *peer) {
 }
 
 void web_stream_start(const web_stream_ctx_t *ctx, uv_tcp_t *client,
-                      void (*free_client)(uv_handle_t *), char *buf,
-                      size_t len, const web_head_t *head,
-                      uint64_t arrived_us) {
+                      void (*free_client)(uv_handle_t *), char *buf, size_t len,
+                      const web_head_t *head, uint64_t arrived_us) {
   stream_t *s = xcalloc(1, sizeof *s);
   s->ctx = ctx;
   s->client = client;
@@ -571,8 +572,8 @@ void web_stream_start(const web_stream_ctx_t *ctx, uv_tcp_t *client,
                            .header = head_header,
                            .header_ctx = (void *)head};
   err_t err = ERR_INIT;
-  int refused =
-      web_endpoint_find(ctx->control, ctx->domain, ctx->port, &er, &s->ep, &err);
+  int refused = web_endpoint_find(ctx->control, ctx->domain, ctx->port, &er,
+                                  &s->ep, &err);
   if (refused) {
     refuse(s, refused, err.msg);
     return;

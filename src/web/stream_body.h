@@ -44,7 +44,7 @@ bool web_stream_wanted(const web_head_t *head);
  * holds head and the start of the body. The connection is closed when the
  * request ends. */
 void web_stream_start(const web_stream_ctx_t *ctx, uv_tcp_t *client,
-                      void (*free_client)(uv_handle_t *), char *buf,
-                      size_t len, const web_head_t *head, uint64_t arrived_us);
+                      void (*free_client)(uv_handle_t *), char *buf, size_t len,
+                      const web_head_t *head, uint64_t arrived_us);
 
 #endif

@@ -333,6 +333,9 @@ def test_bad_http_is_refused_and_others_unaffected(web):
     s.close()
     st, _, body = request(web, "GET", "/webe2e/api/ok")
     assert st == 200, body
+    # A long head that is still within bounds (20 KB, several reads) is fine.
+    st, _, body = request(web, "GET", "/webe2e/api/ok", headers={"X-Mid": "a" * 20000})
+    assert st == 200, body
     slow.close()
 
 

@@ -12,9 +12,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   web_head_t h = {.nheaders = sizeof h.headers / sizeof h.headers[0]};
-  int rc = phr_parse_request((const char *)data, size, &h.method,
-                             &h.method_len, &h.path, &h.path_len,
-                             &h.minor_version, h.headers, &h.nheaders, 0);
+  int rc = phr_parse_request((const char *)data, size, &h.method, &h.method_len,
+                             &h.path, &h.path_len, &h.minor_version, h.headers,
+                             &h.nheaders, 0);
   if (rc == -1 || rc == -2) return 0;
   if (rc <= 0 || (size_t)rc > size) abort();
   if (h.nheaders > sizeof h.headers / sizeof h.headers[0]) abort();
