@@ -207,6 +207,14 @@ def test_large_upload_streams_past_the_payload_limit(web):
     assert r.status == 200, r.read()
     assert json.loads(r.read()) == {"bytes": total}
     c.close()
+    # curl sends such a body after "Expect: 100-continue", which the
+    # container's runner answers through the stream.
+    path = os.path.join(web.home, "up.bin")
+    with open(path, "wb") as f:
+        f.write(os.urandom(3 << 20))
+    p = curl("-sS", "-X", "POST", "-T", path, "-w", " %{http_code}",
+             f"http://127.0.0.1:{web.web_port}/webe2e/api/upload")
+    assert p.stdout == json.dumps({"bytes": 3 << 20}) + " 200", (p.stdout, p.stderr)
 
 
 def test_streamed_uploads_are_routed_and_refused_like_others(web):
