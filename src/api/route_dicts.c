@@ -53,17 +53,18 @@ void api_dq_open(api_t *api, http_req_t *req, bool queue) {
   store_dq_t d;
   bool created = false;
   err_t err = ERR_INIT;
-  int rc = queue ? control_dq_open(api->control, "queue", &o, &d, &created,
-                                   &err)
-                 : control_dict_open(api->control, &o, &d, &created, &err);
+  int rc = queue
+               ? control_dq_open(api->control, "queue", &o, &d, &created, &err)
+               : control_dict_open(api->control, &o, &d, &created, &err);
   json_decref(body);
   if (rc < 0) {
     http_respond_err(req, &err);
     return;
   }
-  json_t *ans = json_pack("{s:s,s:s,s:b,s:I,s:f}", queue ? "queue_id" : "dict_id",
-                          d.id, "name", d.name, "created", created, "maxsize",
-                          (json_int_t)d.maxsize, "created_at", d.created_at);
+  json_t *ans =
+      json_pack("{s:s,s:s,s:b,s:I,s:f}", queue ? "queue_id" : "dict_id", d.id,
+                "name", d.name, "created", created, "maxsize",
+                (json_int_t)d.maxsize, "created_at", d.created_at);
   if (created)
     http_respond_after_commit(req, 201, ans);
   else
@@ -180,8 +181,8 @@ void api_dict_put(api_t *api, http_req_t *req, const route_match_t *m) {
     rc = dq_decode_list(json_object_get(body, "values"), "values", 1, &vals,
                         &nv, &err);
   if (rc == 0 && nk != nv)
-    rc = err_set(&err, -EINVAL, "keys has %zu items and values %zu; they pair up",
-                 nk, nv);
+    rc = err_set(&err, -EINVAL,
+                 "keys has %zu items and values %zu; they pair up", nk, nv);
   if (rc == 0)
     rc = control_dict_put(api->control, d.id, keys, vals, nk,
                           json_is_true(json_object_get(body, "skip_if_exists")),
@@ -236,9 +237,9 @@ void api_dict_items(api_t *api, http_req_t *req, const route_match_t *m) {
     return;
   }
   size_t n = json_array_size(rows);
-  json_t *next = (int64_t)n == limit
-                     ? json_incref(json_object_get(json_array_get(rows, n - 1),
-                                                   "key"))
-                     : json_null();
+  json_t *next =
+      (int64_t)n == limit
+          ? json_incref(json_object_get(json_array_get(rows, n - 1), "key"))
+          : json_null();
   http_respond(req, 200, json_pack("{s:o,s:o}", "items", rows, "next", next));
 }

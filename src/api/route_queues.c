@@ -12,7 +12,9 @@
  *   POST   /v1/queues/{}/put {"values","partition"?,"put_id"?,"wait"?}
  *                                             -> {"stored"}; 409 queue_full
  *   POST   /v1/queues/{}/get {"n"?,"partition"?,"wait"?} -> {"values"}
- *   POST   /v1/queues/{}/peek {"n"?,"partition"?} -> {"values"}
+ *   POST   /v1/queues/{}/peek {"n"?,"partition"?,"after"?,"wait"?}
+ *                          -> {"values","last"}: items after the cursor
+ *                             "after", not removed (iterate, the CLI)
  *   GET    /v1/queues/{}/len?partition=P&total=1 -> {"len"} */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@ static const vfield_t get_fields[] = {
     {"n", V_INT, false, false},
     {"partition", V_STRING, false, true},
     {"wait", V_NUMBER, false, false},
+    {"after", V_INT, false, false}, /* peek only */
 };
 
 void api_queues_open(api_t *api, http_req_t *req, const route_match_t *m) {
@@ -100,7 +103,8 @@ void api_queue_clear(api_t *api, http_req_t *req, const route_match_t *m) {
   if (all && json_is_string(json_object_get(body, "partition")))
     rc = err_set(&err, -EINVAL,
                  "give a partition or all=true to clear, not both");
-  if (rc == 0 && !partition_of(req, json_object_get(body, "partition"), &part)) {
+  if (rc == 0 &&
+      !partition_of(req, json_object_get(body, "partition"), &part)) {
     json_decref(body);
     return;
   }
@@ -166,8 +170,8 @@ void api_queue_put(api_t *api, http_req_t *req, const route_match_t *m) {
   if (!partition_of(req, json_object_get(body, "partition"), &part) ||
       !wait_of(req, body, &wait))
     goto out;
-  if (json_is_string(put_id) && (json_string_length(put_id) == 0 ||
-                                 json_string_length(put_id) > 64)) {
+  if (json_is_string(put_id) &&
+      (json_string_length(put_id) == 0 || json_string_length(put_id) > 64)) {
     http_respond_error(req, 400, "bad_request",
                        "put_id must be 1 to 64 characters");
     goto out;
@@ -207,14 +211,15 @@ static void take(api_t *api, http_req_t *req, const route_match_t *m,
                  bool peek) {
   store_dq_t q;
   if (!find(api, req, m, &q)) return;
-  json_t *body = api_body(req, get_fields, 3);
+  json_t *body = api_body(req, get_fields, peek ? 4 : 3);
   if (!body) return;
   const char *part;
   double wait = 0;
   json_t *nj = json_object_get(body, "n");
   int64_t want = nj ? json_integer_value(nj) : 1;
+  int64_t after = json_integer_value(json_object_get(body, "after"));
   if (!partition_of(req, json_object_get(body, "partition"), &part) ||
-      (!peek && !wait_of(req, body, &wait)))
+      !wait_of(req, body, &wait))
     goto out;
   if (want < 1 || want > DQ_BATCH_MAX) {
     http_respond_error(req, 400, "bad_request",
@@ -224,14 +229,16 @@ static void take(api_t *api, http_req_t *req, const route_match_t *m,
   }
   store_bytes_t *items = NULL;
   size_t n = 0;
+  int64_t last = after;
   err_t err = ERR_INIT;
-  if (control_queue_take(api->control, &q, part, (size_t)want, peek, &items,
-                         &n, &err) < 0) {
+  if (control_queue_take(api->control, &q, part, (size_t)want, peek, after,
+                         &items, &n, &last, &err) < 0) {
     http_respond_err(req, &err);
     goto out;
   }
-  if (n == 0 && !peek && park(req, &q, part, wait, true)) goto out;
-  json_t *ans = json_pack("{s:o}", "values", values_json(items, n));
+  if (n == 0 && park(req, &q, part, wait, true)) goto out;
+  json_t *ans = json_pack("{s:o,s:I}", "values", values_json(items, n), "last",
+                          (json_int_t)last);
   store_bytes_free(items, n);
   /* What a get took is gone once it is answered: the answer waits until
    * that is on disk, so a crash before it leaves the items queued. */
@@ -268,8 +275,11 @@ void api_queue_len(api_t *api, http_req_t *req, const route_match_t *m) {
     return;
   }
   int64_t n = 0;
-  if (control_queue_len(api->control, q.id, all ? NULL : p ? p : "", &n,
-                        &err) < 0) {
+  if (control_queue_len(api->control, q.id,
+                        all ? NULL
+                        : p ? p
+                            : "",
+                        &n, &err) < 0) {
     http_respond_err(req, &err);
     return;
   }

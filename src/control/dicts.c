@@ -40,8 +40,8 @@ int control_dq_open(control_t *c, const char *kind, const control_dq_open_t *o,
     return err_set(err, -EINVAL, "an ephemeral %s has no name", what);
   if (!o->ephemeral) {
     if (dq_name_check(o->name, what, err) < 0) return err->code;
-    int rc = c->store->ops->dq_find(c->store, kind, CTL_WORKSPACE, o->name,
-                                    out, err);
+    int rc = c->store->ops->dq_find(c->store, kind, CTL_WORKSPACE, o->name, out,
+                                    err);
     if (rc == 0 && o->exclusive)
       return err_set(err, -EEXIST, "a %s named '%s' exists already", what,
                      o->name);
@@ -69,8 +69,8 @@ static double live_after(control_t *c) {
   return dq_live_after(now_wall(), c->cfg.dict_ttl_s, DQ_DICT_TTL_S);
 }
 
-int control_dict_open(control_t *c, const control_dq_open_t *o,
-                      store_dq_t *out, bool *created, err_t *err) {
+int control_dict_open(control_t *c, const control_dq_open_t *o, store_dq_t *out,
+                      bool *created, err_t *err) {
   if (o->maxsize)
     return err_set(err, -EINVAL, "a Dict has no maxsize (Queues do)");
   return control_dq_open(c, "dict", o, out, created, err);
@@ -131,9 +131,8 @@ int control_dict_len(control_t *c, const char *id, int64_t *n, err_t *err) {
   return c->store->ops->dict_len(c->store, id, live_after(c), n, err);
 }
 
-int control_dict_items(control_t *c, const char *id,
-                       const store_bytes_t *after, int64_t limit, json_t **out,
-                       err_t *err) {
+int control_dict_items(control_t *c, const char *id, const store_bytes_t *after,
+                       int64_t limit, json_t **out, err_t *err) {
   return c->store->ops->dict_items(c->store, id, after, live_after(c), limit,
                                    out, err);
 }

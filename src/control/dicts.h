@@ -31,8 +31,8 @@ int control_dq_find(control_t *c, const char *kind, const char *id_or_name,
                     store_dq_t *out, err_t *err);
 
 /* Finds or makes the Dict; *created says which. -ENOENT names what to do. */
-int control_dict_open(control_t *c, const control_dq_open_t *o,
-                      store_dq_t *out, bool *created, err_t *err);
+int control_dict_open(control_t *c, const control_dq_open_t *o, store_dq_t *out,
+                      bool *created, err_t *err);
 int control_dict_find(control_t *c, const char *id_or_name, store_dq_t *out,
                       err_t *err);
 /* [{"id","name","created_at","count"}] of the named Dicts. */
@@ -48,8 +48,7 @@ int control_dict_put(control_t *c, const char *id, const store_bytes_t *keys,
 int control_dict_pop(control_t *c, const char *id, const store_bytes_t *key,
                      store_bytes_t *val, err_t *err);
 int control_dict_len(control_t *c, const char *id, int64_t *n, err_t *err);
-int control_dict_items(control_t *c, const char *id,
-                       const store_bytes_t *after, int64_t limit, json_t **out,
-                       err_t *err);
+int control_dict_items(control_t *c, const char *id, const store_bytes_t *after,
+                       int64_t limit, json_t **out, err_t *err);
 
 #endif

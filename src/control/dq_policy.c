@@ -91,12 +91,11 @@ int dq_decode_list(const json_t *arr, const char *what, size_t min,
   *out = NULL;
   *n = 0;
   if (!json_is_array(arr))
-    return err_set(err, -EINVAL, "%s must be an array of base64 strings",
-                   what);
+    return err_set(err, -EINVAL, "%s must be an array of base64 strings", what);
   size_t len = json_array_size(arr);
   if (len < min || len > DQ_BATCH_MAX)
-    return err_set(err, -EINVAL, "%s must hold %zu to %d items, got %zu",
-                   what, min, DQ_BATCH_MAX, len);
+    return err_set(err, -EINVAL, "%s must hold %zu to %d items, got %zu", what,
+                   min, DQ_BATCH_MAX, len);
   store_bytes_t *b = xcalloc(len ? len : 1, sizeof *b);
   for (size_t i = 0; i < len; i++) {
     char w[96];
@@ -121,11 +120,11 @@ uint64_t dq_wait_left_ms(double wait_s, uint64_t start_ms, uint64_t now_ms) {
 int dq_fit_check(int64_t have, size_t n, int64_t maxsize, int64_t limit,
                  err_t *err) {
   if ((int64_t)n > limit || (maxsize > 0 && (int64_t)n > maxsize))
-    return err_set(err, -EINVAL,
-                   "cannot put %zu items at once on a Queue partition that "
-                   "holds at most %lld; put fewer at a time",
-                   n, (long long)(maxsize > 0 && maxsize < limit ? maxsize
-                                                                 : limit));
+    return err_set(
+        err, -EINVAL,
+        "cannot put %zu items at once on a Queue partition that "
+        "holds at most %lld; put fewer at a time",
+        n, (long long)(maxsize > 0 && maxsize < limit ? maxsize : limit));
   if (have + (int64_t)n > limit)
     return err_set(err, -ENOSPC,
                    "the Queue partition holds %lld items and the limit is "

@@ -39,8 +39,8 @@ int control_queue_find(control_t *c, const char *id_or_name, store_dq_t *out,
 }
 
 int control_queues_list(control_t *c, json_t **out, err_t *err) {
-  return c->store->ops->dq_list(c->store, "queue", CTL_WORKSPACE,
-                                live_after(c), out, err);
+  return c->store->ops->dq_list(c->store, "queue", CTL_WORKSPACE, live_after(c),
+                                out, err);
 }
 
 int control_queue_delete(control_t *c, const char *id_or_name, err_t *err) {
@@ -85,12 +85,13 @@ int control_queue_put(control_t *c, const store_dq_t *q, const char *partition,
 }
 
 int control_queue_take(control_t *c, const store_dq_t *q, const char *partition,
-                       size_t max, bool peek, store_bytes_t **out, size_t *n,
+                       size_t max, bool peek, int64_t after,
+                       store_bytes_t **out, size_t *n, int64_t *last,
                        err_t *err) {
   int rc = peek ? 0 : control_begin(c, err);
   if (rc < 0) return rc;
-  rc = c->store->ops->queue_take(c->store, q->id, partition, max, !peek,
-                                 live_after(c), out, n, err);
+  rc = c->store->ops->queue_take(c->store, q->id, partition, max, !peek, after,
+                                 live_after(c), out, n, last, err);
   if (rc == 0 && !peek && *n) wake(c, q->id, partition, false);
   return rc;
 }

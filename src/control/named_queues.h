@@ -28,9 +28,11 @@ int control_queue_clear(control_t *c, const char *id, const char *partition,
 int control_queue_put(control_t *c, const store_dq_t *q, const char *partition,
                       const char *put_id, const store_bytes_t *items, size_t n,
                       err_t *err);
-/* Up to max items, oldest first, removed unless peek. */
+/* Up to max items with an id above after, oldest first, removed unless
+ * peek; *last: the last one's id (a cursor for the next peek). */
 int control_queue_take(control_t *c, const store_dq_t *q, const char *partition,
-                       size_t max, bool peek, store_bytes_t **out, size_t *n,
+                       size_t max, bool peek, int64_t after,
+                       store_bytes_t **out, size_t *n, int64_t *last,
                        err_t *err);
 /* partition NULL: every live partition. */
 int control_queue_len(control_t *c, const char *id, const char *partition,

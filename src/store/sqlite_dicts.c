@@ -142,8 +142,7 @@ int sq_dq_delete(store_t *s, const char *kind, const char *id, err_t *err) {
 }
 
 int sq_dict_get(store_t *s, const char *id, const store_bytes_t *key,
-                double live_after, double now, store_bytes_t *val,
-                err_t *err) {
+                double live_after, double now, store_bytes_t *val, err_t *err) {
   sq_t *q = (sq_t *)s;
   sqlite3_stmt *st =
       sq_stmt(q,

@@ -169,8 +169,8 @@ int sq_queue_put(store_t *s, const char *id, const char *partition,
                  const char *put_id, const store_bytes_t *items, size_t n,
                  double live_after, double now, err_t *err);
 int sq_queue_take(store_t *s, const char *id, const char *partition, size_t max,
-                  bool remove, double live_after, store_bytes_t **out,
-                  size_t *n, err_t *err);
+                  bool remove, int64_t after, double live_after,
+                  store_bytes_t **out, size_t *n, int64_t *last, err_t *err);
 int sq_queue_len(store_t *s, const char *id, const char *partition,
                  double live_after, int64_t *n, err_t *err);
 int sq_queue_clear(store_t *s, const char *id, const char *partition,

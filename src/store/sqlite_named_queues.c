@@ -141,31 +141,33 @@ int sq_queue_put(store_t *s, const char *id, const char *partition,
   return sq_release(q, err);
 }
 
-int sq_queue_take(store_t *s, const char *id, const char *partition,
-                  size_t max, bool remove, double live_after,
-                  store_bytes_t **out, size_t *n, err_t *err) {
+int sq_queue_take(store_t *s, const char *id, const char *partition, size_t max,
+                  bool remove, int64_t after, double live_after,
+                  store_bytes_t **out, size_t *n, int64_t *last, err_t *err) {
   sq_t *q = (sq_t *)s;
   *out = NULL;
   *n = 0;
+  *last = after;
   bool live, exists;
   if (partition_live(q, id, partition, live_after, &live, &exists, err) < 0)
     return err->code;
   if (!live) return 0;
   sqlite3_stmt *st = sq_stmt(q,
                              "SELECT id, value FROM queue_items WHERE"
-                             " queue_id = ?1 AND partition = ?2 ORDER BY id"
-                             " LIMIT ?3",
+                             " queue_id = ?1 AND partition = ?2 AND id > ?4"
+                             " ORDER BY id LIMIT ?3",
                              err);
   if (!st) return err->code;
   sq_bind_text(st, 1, id);
   sq_bind_text(st, 2, partition);
   sqlite3_bind_int64(st, 3, (int64_t)max);
+  sqlite3_bind_int64(st, 4, after);
   store_bytes_t *rows = xcalloc(max ? max : 1, sizeof *rows);
-  int64_t last = 0;
+  int64_t last_id = after;
   size_t got = 0;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < max) {
-    last = sqlite3_column_int64(st, 0);
+    last_id = sqlite3_column_int64(st, 0);
     rows[got].len = (size_t)sqlite3_column_bytes(st, 1);
     rows[got].data = xmalloc(rows[got].len + 1);
     if (rows[got].len)
@@ -185,7 +187,7 @@ int sq_queue_take(store_t *s, const char *id, const char *partition,
     if (st) {
       sq_bind_text(st, 1, id);
       sq_bind_text(st, 2, partition);
-      sqlite3_bind_int64(st, 3, last);
+      sqlite3_bind_int64(st, 3, last_id);
     }
     if (!st || sq_step_done(q, st, "take items off a Queue", err) < 0) {
       store_bytes_free(rows, got);
@@ -194,6 +196,7 @@ int sq_queue_take(store_t *s, const char *id, const char *partition,
   }
   *out = rows;
   *n = got;
+  *last = last_id;
   return 0;
 }
 
@@ -235,8 +238,8 @@ int sq_queue_clear(store_t *s, const char *id, const char *partition,
 }
 
 /* One retention statement, its rows added to *p. */
-static int expire_step(sq_t *q, const char *sql, double before,
-                       size_t max_rows, store_purge_t *p, err_t *err) {
+static int expire_step(sq_t *q, const char *sql, double before, size_t max_rows,
+                       store_purge_t *p, err_t *err) {
   sqlite3_stmt *st = sq_stmt(q, sql, err);
   if (!st) return err->code;
   sqlite3_bind_double(st, 1, before);

@@ -357,11 +357,12 @@ typedef struct store_ops {
   int (*queue_put)(store_t *s, const char *id, const char *partition,
                    const char *put_id, const store_bytes_t *items, size_t n,
                    double live_after, double now, err_t *err);
-  /* The oldest up to max items of a live partition, removed when remove;
-   * free with store_bytes_free. */
+  /* The oldest up to max items of a live partition with an id above
+   * after, removed when remove; free with store_bytes_free. *last: the id
+   * of the last one (after when none). */
   int (*queue_take)(store_t *s, const char *id, const char *partition,
-                    size_t max, bool remove, double live_after,
-                    store_bytes_t **out, size_t *n, err_t *err);
+                    size_t max, bool remove, int64_t after, double live_after,
+                    store_bytes_t **out, size_t *n, int64_t *last, err_t *err);
   /* Items in a partition, or in every live one when partition is NULL. */
   int (*queue_len)(store_t *s, const char *id, const char *partition,
                    double live_after, int64_t *n, err_t *err);
