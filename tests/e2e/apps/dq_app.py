@@ -138,12 +138,12 @@ def main(check: str = "dict", name: str = "e2e-dq"):
         say("@@ queue_ops", json.dumps(queue_ops.remote(name)))
     elif check == "pipe":
         q = skiff.Queue.from_name(name, create_if_missing=True)
-        q.clear(all=True)
+        q.clear(all=True)  # makes it, before the containers look it up
         consumer = consume.spawn(name)
         producer = produce.spawn(name, 30)
         say("@@ pipe", json.dumps({"produced": producer.get(), "consumed": consumer.get()}))
     elif check == "wake":
-        q = skiff.Queue.from_name(name, create_if_missing=True)
+        q = skiff.Queue.from_name(name, create_if_missing=True).hydrate()
         call = wait_get.spawn(name, 60)
         time.sleep(3.0)
         q.put("woken")
