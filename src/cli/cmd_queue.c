@@ -81,14 +81,14 @@ static int q_clear(int argc, char **argv) {
   }
   if (all && partition) {
     free(pos);
-    return cli_usage_error("queue clear", "give --partition or --all, not both");
+    return cli_usage_error("queue clear",
+                           "give --partition or --all, not both");
   }
   _cleanup_free_ char *what =
       all ? xasprintf("remove the items of every partition of queue %s", pos[0])
-      : partition
-          ? xasprintf("remove the items of partition %s of queue %s",
-                      partition, pos[0])
-          : xasprintf("remove the items of queue %s", pos[0]);
+      : partition ? xasprintf("remove the items of partition %s of queue %s",
+                              partition, pos[0])
+                  : xasprintf("remove the items of queue %s", pos[0]);
   if (!dq_confirm("queue clear", yes, what)) {
     free(pos);
     return EXIT_FAIL;
@@ -124,7 +124,8 @@ static int q_len(int argc, char **argv) {
   }
   if (total && partition) {
     free(pos);
-    return cli_usage_error("queue len", "give --partition or --total, not both");
+    return cli_usage_error("queue len",
+                           "give --partition or --total, not both");
   }
   _cleanup_free_ char *e = client_escape(pos[0]);
   _cleanup_free_ char *pe = partition ? client_escape(partition) : NULL;

@@ -22,8 +22,8 @@ int dq_create(const char *kind, const char *usage, int argc, char **argv) {
   _cleanup_free_ char *cmd = xasprintf("%s create", kind);
   int npos;
   char **pos;
-  int r = cli_parse(cmd, usage, queue ? qopts : dopts, false, argc, argv,
-                    &npos, &pos);
+  int r = cli_parse(cmd, usage, queue ? qopts : dopts, false, argc, argv, &npos,
+                    &pos);
   if (r) return r == CLI_HELP ? EXIT_OK : r;
   if ((r = cli_want_args(cmd, npos, pos, 1, 1, "NAME"))) {
     free(pos);
@@ -37,8 +37,8 @@ int dq_create(const char *kind, const char *usage, int argc, char **argv) {
                            "5000, got '%s'",
                            maxsize);
   }
-  json_t *body = json_pack("{s:s,s:b,s:b}", "name", pos[0],
-                           "create_if_missing", 1, "exclusive", 1);
+  json_t *body = json_pack("{s:s,s:b,s:b}", "name", pos[0], "create_if_missing",
+                           1, "exclusive", 1);
   if (m) json_object_set_new(body, "maxsize", json_integer((json_int_t)m));
   _cleanup_free_ char *path = xasprintf("/v1/%s", plural(kind));
   json_t *resp;
@@ -73,8 +73,7 @@ int dq_list(const char *kind, const char *usage, int argc, char **argv) {
   }
   bool queue = !strcmp(kind, "queue");
   static const char *const dh[] = {"NAME", "ID", "ENTRIES", "CREATED"};
-  static const char *const qh[] = {"NAME", "ID", "ITEMS", "MAXSIZE",
-                                   "CREATED"};
+  static const char *const qh[] = {"NAME", "ID", "ITEMS", "MAXSIZE", "CREATED"};
   cli_table_t *t = cli_table_new(queue ? 5 : 4, queue ? qh : dh);
   size_t i;
   json_t *o;
@@ -100,8 +99,8 @@ bool dq_confirm(const char *cmd, bool yes, const char *what) {
   if (yes) return true;
   if (!isatty(STDIN_FILENO)) {
     fprintf(stderr,
-            "skiff: %s would %s; pass --yes to go on without a question\n",
-            cmd, what);
+            "skiff: %s would %s; pass --yes to go on without a question\n", cmd,
+            what);
     return false;
   }
   fprintf(stderr, "%s: %s? [y/N] ", cmd, what);
