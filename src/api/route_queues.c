@@ -236,7 +236,10 @@ static void take(api_t *api, http_req_t *req, const route_match_t *m,
     http_respond_err(req, &err);
     goto out;
   }
-  if (n == 0 && park(req, &q, part, wait, true)) goto out;
+  if (n == 0 && park(req, &q, part, wait, true)) {
+    store_bytes_free(items, n);
+    goto out;
+  }
   json_t *ans = json_pack("{s:o,s:I}", "values", values_json(items, n), "last",
                           (json_int_t)last);
   store_bytes_free(items, n);

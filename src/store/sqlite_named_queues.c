@@ -194,6 +194,10 @@ int sq_queue_take(store_t *s, const char *id, const char *partition, size_t max,
       return err->code;
     }
   }
+  if (got == 0) {
+    free(rows);
+    rows = NULL;
+  }
   *out = rows;
   *n = got;
   *last = last_id;

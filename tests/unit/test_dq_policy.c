@@ -142,7 +142,8 @@ static void waits(void **state) {
   assert_int_equal(dq_wait_left_ms(2.5, 1000, 3500), 0);
   assert_int_equal(dq_wait_left_ms(2.5, 1000, 9000), 0);
   /* capped at the most one request waits */
-  assert_int_equal(dq_wait_left_ms(3600, 0, 0), (uint64_t)(DQ_WAIT_MAX_S * 1000));
+  assert_int_equal(dq_wait_left_ms(3600, 0, 0),
+                   (uint64_t)(DQ_WAIT_MAX_S * 1000));
 }
 
 static void fits(void **state) {
@@ -163,9 +164,12 @@ static void fits(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(names),      cmocka_unit_test(partitions),
-      cmocka_unit_test(expiry),     cmocka_unit_test(decode_list),
-      cmocka_unit_test(item_size_limit), cmocka_unit_test(waits),
+      cmocka_unit_test(names),
+      cmocka_unit_test(partitions),
+      cmocka_unit_test(expiry),
+      cmocka_unit_test(decode_list),
+      cmocka_unit_test(item_size_limit),
+      cmocka_unit_test(waits),
       cmocka_unit_test(fits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,10 +34,10 @@ static store_bytes_t B(const char *s) {
 
 static void names_per_workspace(void **state) {
   store_t *s = S(state);
-  store_dq_t a = mk("di-a", "default", "cache"), b = mk("di-b", "other",
-                                                         "cache");
-  store_dq_t c = mk("di-c", "default", "cache"), e1 = mk("di-e1", "default", ""),
-             e2 = mk("di-e2", "default", "");
+  store_dq_t a = mk("di-a", "default", "cache"),
+             b = mk("di-b", "other", "cache");
+  store_dq_t c = mk("di-c", "default", "cache"),
+             e1 = mk("di-e1", "default", ""), e2 = mk("di-e2", "default", "");
   OK(s->ops->dq_create(s, "dict", &a, &err));
   OK(s->ops->dq_create(s, "dict", &b, &err));
   assert_int_equal(s->ops->dq_create(s, "dict", &c, &err), -EEXIST);
@@ -86,8 +86,8 @@ static void dict_entries(void **state) {
   /* expiry: k1 was read at 12, the others written at 10 */
   OK(s->ops->dict_len(s, "di-1", 11.0, &n, &err));
   assert_int_equal(n, 1);
-  assert_int_equal(s->ops->dict_get(s, "di-1", &keys[1], 11.0, 13.0, NULL, &err),
-                   -ENOENT);
+  assert_int_equal(
+      s->ops->dict_get(s, "di-1", &keys[1], 11.0, 13.0, NULL, &err), -ENOENT);
   /* an expired entry is overwritten even with skip_if_exists */
   OK(s->ops->dict_put(s, "di-1", &keys[1], nv, 1, true, 11.0, 14.0, &stored,
                       &err));
@@ -232,13 +232,15 @@ static void retention_and_delete(void **state) {
   assert_int_equal(count(f, "queue_partitions"), 0);
 }
 
-#define T(fn) \
-  cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
+#define T(fn)                                              \
+  cmocka_unit_test_setup_teardown(fn, store_fixture_setup, \
+                                  store_fixture_teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      T(names_per_workspace), T(dict_entries), T(dict_paging),
-      T(queue_order_cursor_and_put_ids), T(retention_and_delete),
+      T(names_per_workspace),  T(dict_entries),
+      T(dict_paging),          T(queue_order_cursor_and_put_ids),
+      T(retention_and_delete),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
