@@ -117,6 +117,15 @@ uint64_t dq_wait_left_ms(double wait_s, uint64_t start_ms, uint64_t now_ms) {
   return now_ms >= end ? 0 : end - now_ms;
 }
 
+int dq_partition_room_check(int64_t have, int64_t limit, err_t *err) {
+  if (have < limit) return 0;
+  return err_set(err, -ENOSPC,
+                 "the Queue has %lld partitions and the limit is %lld "
+                 "partitions per Queue; clear unused ones with "
+                 "clear(partition=...) or wait for them to expire",
+                 (long long)have, (long long)limit);
+}
+
 int dq_fit_check(int64_t have, size_t n, int64_t maxsize, int64_t limit,
                  err_t *err) {
   if ((int64_t)n > limit || (maxsize > 0 && (int64_t)n > maxsize))

@@ -15,7 +15,8 @@
 /* Modal's numbers (docs/dicts-queues.md). */
 #define DQ_ITEM_MAX (1024u * 1024) /* a pickled key, value or item */
 #define DQ_PARTITION_ITEMS_MAX 5000
-#define DQ_BATCH_MAX 5000 /* entries or items in one request */
+#define DQ_PARTITIONS_MAX 100000 /* partitions of one Queue */
+#define DQ_BATCH_MAX 5000        /* entries or items in one request */
 #define DQ_NAME_MAX 64
 #define DQ_PARTITION_MAX 64
 #define DQ_DICT_TTL_S (7 * 86400.0)
@@ -51,5 +52,9 @@ uint64_t dq_wait_left_ms(double wait_s, uint64_t start_ms, uint64_t now_ms);
  * with a message otherwise; -EINVAL when n alone can never fit. */
 int dq_fit_check(int64_t have, size_t n, int64_t maxsize, int64_t limit,
                  err_t *err);
+
+/* Whether a queue holding `have` live partitions may start another;
+ * -ENOSPC naming the limit otherwise. */
+int dq_partition_room_check(int64_t have, int64_t limit, err_t *err);
 
 #endif

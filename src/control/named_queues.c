@@ -78,6 +78,15 @@ int control_queue_put(control_t *c, const store_dq_t *q, const char *partition,
     return err->code;
   if (dq_fit_check(have, n, q->maxsize, DQ_PARTITION_ITEMS_MAX, err) < 0)
     return err->code;
+  /* An empty partition may be a new one: it must fit the partition limit
+   * (counted only then, so the usual put does not pay for it). An empty
+   * partition that exists is counted too, which is harmless. */
+  if (have == 0) {
+    int64_t parts = 0;
+    if (s->ops->queue_partitions(s, q->id, la, &parts, err) < 0 ||
+        dq_partition_room_check(parts, DQ_PARTITIONS_MAX, err) < 0)
+      return err->code;
+  }
   rc = s->ops->queue_put(s, q->id, partition, put_id, items, n, la, now_wall(),
                          err);
   if (rc == 0) wake(c, q->id, partition, true);

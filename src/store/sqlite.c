@@ -321,6 +321,7 @@ static const store_ops_t sqlite_ops = {
     .queue_put = sq_queue_put,
     .queue_take = sq_queue_take,
     .queue_len = sq_queue_len,
+    .queue_partitions = sq_queue_partitions,
     .queue_clear = sq_queue_clear,
     .dq_expire = sq_dq_expire,
     .sandbox_update = sq_sandbox_update,

@@ -173,6 +173,8 @@ int sq_queue_take(store_t *s, const char *id, const char *partition, size_t max,
                   store_bytes_t **out, size_t *n, int64_t *last, err_t *err);
 int sq_queue_len(store_t *s, const char *id, const char *partition,
                  double live_after, int64_t *n, err_t *err);
+int sq_queue_partitions(store_t *s, const char *id, double live_after,
+                        int64_t *n, err_t *err);
 int sq_queue_clear(store_t *s, const char *id, const char *partition,
                    err_t *err);
 int sq_dq_expire(store_t *s, double dict_before, double queue_before,

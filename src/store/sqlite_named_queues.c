@@ -230,6 +230,23 @@ int sq_queue_len(store_t *s, const char *id, const char *partition,
   return 0;
 }
 
+int sq_queue_partitions(store_t *s, const char *id, double live_after,
+                        int64_t *n, err_t *err) {
+  sq_t *q = (sq_t *)s;
+  sqlite3_stmt *st = sq_stmt(q,
+                             "SELECT count(*) FROM queue_partitions WHERE"
+                             " queue_id = ?1 AND last_put_at > ?2",
+                             err);
+  if (!st) return err->code;
+  sq_bind_text(st, 1, id);
+  sqlite3_bind_double(st, 2, live_after);
+  int rc = sqlite3_step(st);
+  *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW) return sq_fail(q, err, "count a Queue's partitions");
+  return 0;
+}
+
 int sq_queue_clear(store_t *s, const char *id, const char *partition,
                    err_t *err) {
   sq_t *q = (sq_t *)s;

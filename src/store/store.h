@@ -366,6 +366,9 @@ typedef struct store_ops {
   /* Items in a partition, or in every live one when partition is NULL. */
   int (*queue_len)(store_t *s, const char *id, const char *partition,
                    double live_after, int64_t *n, err_t *err);
+  /* Live partitions of a queue (the partition limit). */
+  int (*queue_partitions)(store_t *s, const char *id, double live_after,
+                          int64_t *n, err_t *err);
   /* Empties a partition, or all of them when partition is NULL. */
   int (*queue_clear)(store_t *s, const char *id, const char *partition,
                      err_t *err);

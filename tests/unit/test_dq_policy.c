@@ -162,6 +162,15 @@ static void fits(void **state) {
   assert_non_null(strstr(err.msg, "at most 5000"));
 }
 
+static void partition_room(void **state) {
+  err_t err = ERR_INIT;
+  assert_int_equal(dq_partition_room_check(0, DQ_PARTITIONS_MAX, &err), 0);
+  assert_int_equal(dq_partition_room_check(99999, DQ_PARTITIONS_MAX, &err), 0);
+  assert_int_equal(dq_partition_room_check(100000, DQ_PARTITIONS_MAX, &err),
+                   -ENOSPC);
+  assert_non_null(strstr(err.msg, "100000 partitions per Queue"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(names),
@@ -171,6 +180,7 @@ int main(void) {
       cmocka_unit_test(item_size_limit),
       cmocka_unit_test(waits),
       cmocka_unit_test(fits),
+      cmocka_unit_test(partition_room),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

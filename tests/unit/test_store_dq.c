@@ -146,6 +146,10 @@ static void queue_order_cursor_and_put_ids(void **state) {
   OK(s->ops->queue_put(s, "qu-1", "side", NULL, items, 1, 0, 2.0, &err));
   OK(s->ops->queue_len(s, "qu-1", NULL, 0, &n, &err));
   assert_int_equal(n, 4);
+  OK(s->ops->queue_partitions(s, "qu-1", 0, &n, &err));
+  assert_int_equal(n, 2);
+  OK(s->ops->queue_partitions(s, "qu-1", 1.2, &n, &err));
+  assert_int_equal(n, 1); /* "" expired: last put at 1.0 */
   /* peek with a cursor */
   store_bytes_t *out;
   size_t got;
