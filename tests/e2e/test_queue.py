@@ -20,7 +20,10 @@ def run_app(daemon, check, name):
 
 
 def test_queue_in_container(daemon):
-    ops = run_app(daemon, "queue", "e2e-q1")["queue_ops"]
+    res = run_app(daemon, "queue", "e2e-q1")
+    # ephemeral handles passed to a function work there
+    assert res["handles"] == [2, 40]
+    ops = res["queue_ops"]
     assert ops["len"] == 4 and ops["len_side"] == 1 and ops["len_total"] == 5
     assert ops["iterate"] == [1, 2, 3, 4]
     assert ops["get"] == 1 and ops["get_many"] == [2, 3] and ops["get_side"] == "p"

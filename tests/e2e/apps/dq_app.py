@@ -124,6 +124,14 @@ def wait_get(name, timeout):
         return {"item": "Empty", "waited": time.monotonic() - t0}
 
 
+@app.function()
+def use_handles(d, q):
+    # handles passed as arguments: looked up again in the container
+    d["seen"] = d.get("given") + 1
+    q.put(q.get() * 10)
+    return True
+
+
 @app.local_entrypoint()
 def main(check: str = "dict", name: str = "e2e-dq"):
     if check == "dict":
@@ -136,6 +144,10 @@ def main(check: str = "dict", name: str = "e2e-dq"):
         say("@@ shared", json.dumps(shared.get("from_container")))
     elif check == "queue":
         say("@@ queue_ops", json.dumps(queue_ops.remote(name)))
+        with skiff.Dict.ephemeral({"given": 1}) as d, skiff.Queue.ephemeral() as q:
+            q.put(4)
+            use_handles.remote(d, q)
+            say("@@ handles", json.dumps([d["seen"], q.get(timeout=10)]))
     elif check == "pipe":
         q = skiff.Queue.from_name(name, create_if_missing=True)
         q.clear(all=True)  # makes it, before the containers look it up
