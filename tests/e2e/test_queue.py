@@ -319,3 +319,31 @@ def test_queue_bad_inputs(daemon):
     assert res["maxsize_type"][0] == "InvalidError"
     assert res["parked_get_deleted"][0] == "NotFoundError" and "no Queue" in res["parked_get_deleted"][1]
     assert res["after_delete"][0] == "NotFoundError"
+
+
+def test_one_request_waits_and_is_woken_by_a_put(daemon):
+    """The long poll itself, over the bare API: one get request waits in
+    skiffd until a put on its partition (another connection) wakes it; a
+    put on another partition does not."""
+    api = daemon.api
+    assert api("POST", "/v1/queues", {"name": "e2e-qlp", "create_if_missing": True}).status == 201
+    box = {}
+
+    def get():
+        t0 = time.monotonic()
+        r = api("POST", "/v1/queues/e2e-qlp/get", {"wait": 30, "partition": "p"}, timeout=60)
+        box.update(status=r.status, json=r.json, waited=time.monotonic() - t0)
+
+    t = threading.Thread(target=get)
+    t.start()
+    time.sleep(0.5)
+    assert api("POST", "/v1/queues/e2e-qlp/put", {"values": [pk("other")], "partition": "q"}).status == 200
+    time.sleep(0.5)
+    assert t.is_alive(), box  # still waiting: that put was for another partition
+    assert api("POST", "/v1/queues/e2e-qlp/put", {"values": [pk("mine")], "partition": "p"}).status == 200
+    t.join(30)
+    assert box["status"] == 200 and [unpk(v) for v in box["json"]["values"]] == ["mine"], box
+    assert box["waited"] < 30
+    # a wait that ends answers an empty list, not an error
+    r = api("POST", "/v1/queues/e2e-qlp/get", {"wait": 0.3, "partition": "p"})
+    assert r.status == 200 and r.json["values"] == [], r.json
