@@ -667,6 +667,58 @@ def render_web(R):
     return out
 
 
+def render_dq(R):
+    """The "## Dicts and Queues" section (list of lines), or [] when part
+    `dq` gave no results (bench/bench_dq.py)."""
+    if not any(k.startswith("dq.") for k in R):
+        return []
+
+    def one(key):
+        v = R.get(key)
+        return v[-1] if v else None
+
+    out = []
+    w = out.append
+    w("## Dicts and Queues")
+    w("")
+    err = one("dq.error")
+    if err:
+        w(f"Not measured: {err.get('reason')}")
+        w("")
+        return out
+    first = one("dq.dict_put.skiff") or {}
+    w(f"Part `dq` (bench/bench_dq.py): operations per second from one Python client (/usr/bin/python3), "
+      f"the median of {len(first.get('samples', [])) or '?'} rounds; skiff's SDK over the Unix socket against "
+      "python3-redis over loopback TCP, a pickled 120-byte value each. A Dict is a Redis hash (HSET/HGET), "
+      "a Queue a Redis list (RPUSH/BLPOP, LPOP with a count); batches hold 100. skiff answers a write once "
+      "it is on disk; Redis is measured as Debian configures it (no fsync) and with `appendfsync always` "
+      "(each write flushed before its answer).")
+    w("")
+    w("| operation | skiff ops/s | Redis ops/s | skiff / Redis | Redis (fsync always) ops/s | skiff / Redis (fsync) |")
+    w("|---|---|---|---|---|---|")
+    names = [("dict_put", "Dict put (`d[k] = v` / HSET)"), ("dict_get", "Dict get (`d.get(k)` / HGET)"),
+             ("dict_put_batch", "Dict update of 100 (per entry; HSET mapping)"),
+             ("queue_put", "Queue put (`q.put(v)` / RPUSH)"), ("queue_get", "Queue get (`q.get()` / BLPOP)"),
+             ("queue_put_batch", "Queue put_many of 100 (per item; RPUSH)"),
+             ("queue_get_batch", "Queue get_many of 100 (per item; LPOP count)")]
+    for key, label in names:
+        s_, r_, f_ = one(f"dq.{key}.skiff"), one(f"dq.{key}.redis"), one(f"dq.{key}.redis_fsync")
+        if not s_:
+            continue
+
+        def cell(r):
+            return f"{r['ops_per_s']:,.0f}" if r else "-"
+
+        def ratio(r):
+            return f"{s_['ops_per_s'] / r['ops_per_s']:.2f}x" if r and r.get("ops_per_s") else ""
+
+        w(f"| {label} | {cell(s_)} | {cell(r_)} | {ratio(r_)} | {cell(f_)} | {ratio(f_)} |")
+    w("")
+    w("Aim: single round trips within 2x of Redis (a ratio of 0.5x or more).")
+    w("")
+    return out
+
+
 def render_sandbox(R):
     """The "## Sandboxes" section (list of lines), or [] when part `sandbox`
     gave no results (bench/bench_sandbox.py)."""
@@ -817,6 +869,9 @@ def main():
         return
     if R and all(k.startswith("web.") for k in R) and os.path.exists(out):
         splice_images(out, render_web(R), "## Web endpoints")
+        return
+    if R and all(k.startswith("dq.") for k in R) and os.path.exists(out):
+        splice_images(out, render_dq(R), "## Dicts and Queues")
         return
     if R and all(k.startswith(HOT_PREFIXES) for k in R) and os.path.exists(out):
         # Rows of the other parts come from the last full run (bench/run merged them).
@@ -1009,6 +1064,7 @@ def main():
     lines += render_autoscale(R)
     lines += render_sandbox(R)
     lines += render_web(R)
+    lines += render_dq(R)
     w("## What each row measures")
     w("")
     w("1. **Call round trip**: one trivial call (`x + 1`), caller blocked until the result, after")

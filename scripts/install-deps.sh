@@ -14,6 +14,7 @@ PACKAGES=(
   bubblewrap runc uthash-dev
   libseccomp-dev libcap-dev libnftables-dev libmnl-dev nftables runsc uidmap e2fsprogs
   libh2o-dev curl
+  redis-server python3-redis
 )
 
 missing=()

@@ -140,6 +140,28 @@ void api_proc_wait(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_resize(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_signal(api_t *api, http_req_t *req, const route_match_t *m);
 
+/* Dicts and Queues (route_dicts.c, route_queues.c), on both sockets.
+ * api_dq_open answers POST /v1/dicts and POST /v1/queues. */
+void api_dq_open(api_t *api, http_req_t *req, bool queue);
+void api_dicts_open(api_t *api, http_req_t *req, const route_match_t *m);
+void api_dicts_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_dict_delete(api_t *api, http_req_t *req, const route_match_t *m);
+void api_dict_clear(api_t *api, http_req_t *req, const route_match_t *m);
+void api_dict_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_dict_contains(api_t *api, http_req_t *req, const route_match_t *m);
+void api_dict_pop(api_t *api, http_req_t *req, const route_match_t *m);
+void api_dict_put(api_t *api, http_req_t *req, const route_match_t *m);
+void api_dict_len(api_t *api, http_req_t *req, const route_match_t *m);
+void api_dict_items(api_t *api, http_req_t *req, const route_match_t *m);
+void api_queues_open(api_t *api, http_req_t *req, const route_match_t *m);
+void api_queues_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_queue_delete(api_t *api, http_req_t *req, const route_match_t *m);
+void api_queue_clear(api_t *api, http_req_t *req, const route_match_t *m);
+void api_queue_put(api_t *api, http_req_t *req, const route_match_t *m);
+void api_queue_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_queue_peek(api_t *api, http_req_t *req, const route_match_t *m);
+void api_queue_len(api_t *api, http_req_t *req, const route_match_t *m);
+
 /* Validation of an image spec (image_spec.c), shared with the fuzzer. */
 int api_image_spec_check(json_t *body, err_t *err);
 /* A list of {"path", "sha256", "mode"} files; path "" allowed for a single

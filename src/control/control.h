@@ -43,6 +43,10 @@ typedef struct control_config {
   /* A web request with no answer yet after this long (seconds) gets a 303
    * to its result URL (docs/web.md); 0: 150, as in Modal. */
   double web_redirect_after_s;
+  /* Dict entries expire this long after their last write or read, Queue
+   * partitions this long after their last put (seconds); 0: 7 days and
+   * 24 hours, as in Modal. */
+  double dict_ttl_s, queue_ttl_s;
   /* Sandboxes that name no isolation: "container" (NULL) or "gvisor". */
   const char *sandbox_isolation;
 } control_config_t;

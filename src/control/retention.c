@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "control/control_internal.h"
+#include "control/dq_policy.h"
 
 #define RET_BATCH 500
 #define RET_FORGET_FACTOR 10
@@ -119,6 +120,16 @@ static void on_step(uv_timer_t *t) {
     rc = s->ops->sandboxes_prune(s, now - keep, budget, &p, &e);
     account(r, "pruning records of ended sandboxes", rc, &e, &p, &budget,
             &more);
+  }
+  if (budget) {
+    p = (store_purge_t){0};
+    err_clear(&e);
+    rc = s->ops->dq_expire(
+        s, dq_live_after(now, c->cfg.dict_ttl_s, DQ_DICT_TTL_S),
+        dq_live_after(now, c->cfg.queue_ttl_s, DQ_QUEUE_TTL_S),
+        now - DQ_PUT_ID_TTL_S, budget, &p, &e);
+    account(r, "expiring Dict entries and Queue partitions", rc, &e, &p,
+            &budget, &more);
   }
   size_t freed = 0;
   bool vmore = false;

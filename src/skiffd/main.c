@@ -44,7 +44,8 @@ typedef struct daemon_opts {
   const char *web_listen;  /* the web ingress; "none": no ingress */
   bool web_listen_given;
   const char *web_domain;
-  double web_redirect_after_s; /* 0: 150 */
+  double web_redirect_after_s;    /* 0: 150 */
+  double dict_ttl_s, queue_ttl_s; /* 0: 7 days, 24 hours */
   uint64_t max_payload_mb;
   uint64_t max_blob_mb;
   uint64_t max_conns;        /* 0: the default, below the file limit */
@@ -137,6 +138,11 @@ static void usage(FILE *f) {
       "                         127.0.0.1:7558; none: no web endpoints)\n"
       "  --web-redirect-after D a web request with no answer after D (default\n"
       "                         150s) is sent a 303 to its result URL\n"
+      "  --dict-ttl D           a Dict entry expires D after its last write "
+      "or\n"
+      "                         read (default 7d)\n"
+      "  --queue-partition-ttl D  a Queue partition is emptied D after its\n"
+      "                         last put (default 24h)\n"
       "  --web-domain NAME      URLs are http://<app>--<label>.NAME:PORT/\n"
       "                         (default localhost, which browsers and curl\n"
       "                         resolve to loopback)\n"
@@ -206,7 +212,9 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_BUILD_NET,
     O_WEB_LISTEN,
     O_WEB_DOMAIN,
-    O_WEB_REDIRECT
+    O_WEB_REDIRECT,
+    O_DICT_TTL,
+    O_QUEUE_TTL
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -241,6 +249,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"web-listen", required_argument, NULL, O_WEB_LISTEN},
       {"web-domain", required_argument, NULL, O_WEB_DOMAIN},
       {"web-redirect-after", required_argument, NULL, O_WEB_REDIRECT},
+      {"dict-ttl", required_argument, NULL, O_DICT_TTL},
+      {"queue-partition-ttl", required_argument, NULL, O_QUEUE_TTL},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -291,6 +301,19 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
           return 2;
         }
         o->web_redirect_after_s = v;
+        break;
+      }
+      case O_DICT_TTL:
+      case O_QUEUE_TTL: {
+        double v = 0;
+        if (!duration_parse(optarg, &v) || v < 0.1 || v > 3650 * 86400.0) {
+          fprintf(stderr,
+                  "skiffd: --%s must be a duration from 100ms to 3650d, "
+                  "e.g. 7d or 24h, got '%s'\n",
+                  c == O_DICT_TTL ? "dict-ttl" : "queue-partition-ttl", optarg);
+          return 2;
+        }
+        *(c == O_DICT_TTL ? &o->dict_ttl_s : &o->queue_ttl_s) = v;
         break;
       }
       case O_WEB_DOMAIN:
@@ -819,6 +842,8 @@ int main(int argc, char **argv) {
                            : "http://deb.debian.org/debian",
       .build_network_host = o.build_network_host,
       .web_redirect_after_s = o.web_redirect_after_s,
+      .dict_ttl_s = o.dict_ttl_s,
+      .queue_ttl_s = o.queue_ttl_s,
       .python = o.python,
       .sdk_dir = paths_sdk_dir(),
       .init_path = paths_init_bin(),

@@ -7,7 +7,7 @@ extern const char *const sqlite_migrations[];
 
 #include "store/store.h"
 
-#define SQ_CACHE_MAX 96
+#define SQ_CACHE_MAX 160
 
 typedef struct sq {
   store_t base;
@@ -143,6 +143,43 @@ int sq_sandboxes_prune(store_t *s, double before, size_t max_rows,
                        store_purge_t *p, err_t *err);
 /* Its retention query, for sq_retention_sql. */
 extern const char SQ_SANDBOXES_PRUNE[];
+
+/* Dicts and Queues (sqlite_dicts.c, sqlite_named_queues.c). */
+int sq_dq_create(store_t *s, const char *kind, const store_dq_t *d, err_t *err);
+int sq_dq_find(store_t *s, const char *kind, const char *workspace,
+               const char *id_or_name, store_dq_t *out, err_t *err);
+int sq_dq_list(store_t *s, const char *kind, const char *workspace,
+               double live_after, json_t **out, err_t *err);
+int sq_dq_delete(store_t *s, const char *kind, const char *id, err_t *err);
+int sq_dict_get(store_t *s, const char *id, const store_bytes_t *key,
+                double live_after, double now, store_bytes_t *val, err_t *err);
+int sq_dict_put(store_t *s, const char *id, const store_bytes_t *keys,
+                const store_bytes_t *vals, size_t n, bool skip_if_exists,
+                double live_after, double now, size_t *stored, err_t *err);
+int sq_dict_pop(store_t *s, const char *id, const store_bytes_t *key,
+                double live_after, store_bytes_t *val, err_t *err);
+int sq_dict_len(store_t *s, const char *id, double live_after, int64_t *n,
+                err_t *err);
+int sq_dict_items(store_t *s, const char *id, const store_bytes_t *after,
+                  double live_after, int64_t limit, json_t **out, err_t *err);
+int sq_dict_clear(store_t *s, const char *id, err_t *err);
+int sq_queue_put_seen(store_t *s, const char *id, const char *put_id,
+                      bool *seen, err_t *err);
+int sq_queue_put(store_t *s, const char *id, const char *partition,
+                 const char *put_id, const store_bytes_t *items, size_t n,
+                 double live_after, double now, err_t *err);
+int sq_queue_take(store_t *s, const char *id, const char *partition, size_t max,
+                  bool remove, int64_t after, double live_after,
+                  store_bytes_t **out, size_t *n, int64_t *last, err_t *err);
+int sq_queue_len(store_t *s, const char *id, const char *partition,
+                 double live_after, int64_t *n, err_t *err);
+int sq_queue_partitions(store_t *s, const char *id, double live_after,
+                        int64_t *n, err_t *err);
+int sq_queue_clear(store_t *s, const char *id, const char *partition,
+                   err_t *err);
+int sq_dq_expire(store_t *s, double dict_before, double queue_before,
+                 double put_ids_before, size_t max_rows, store_purge_t *p,
+                 err_t *err);
 
 /* Retention (sqlite_retention.c). */
 int sq_calls_expire(store_t *s, double before, double now, size_t max_rows,

@@ -166,5 +166,39 @@ const char *const sqlite_migrations[] = {
     "CREATE TABLE proxy_tokens("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,"
     "  created_at REAL NOT NULL);",
+    /* 9: Dicts and Queues (sqlite_dicts.c, sqlite_named_queues.c), each
+     * named once per workspace. Dict keys are pickled bytes, compared as
+     * bytes; entries_by_touched finds the expired ones. A queue's items
+     * are read oldest first per partition; put ids make a resent put a
+     * no-op. */
+    "CREATE TABLE dicts("
+    "  id TEXT PRIMARY KEY, workspace TEXT NOT NULL, name TEXT,"
+    "  maxsize INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);"
+    "CREATE UNIQUE INDEX dicts_by_name ON dicts(workspace, name)"
+    "  WHERE name IS NOT NULL;"
+    "CREATE TABLE dict_entries("
+    "  id INTEGER PRIMARY KEY, dict_id TEXT NOT NULL, key BLOB NOT NULL,"
+    "  value BLOB NOT NULL, touched_at REAL NOT NULL,"
+    "  UNIQUE(dict_id, key));"
+    "CREATE INDEX dict_entries_by_touched ON dict_entries(touched_at);"
+    "CREATE TABLE named_queues("
+    "  id TEXT PRIMARY KEY, workspace TEXT NOT NULL, name TEXT,"
+    "  maxsize INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);"
+    "CREATE UNIQUE INDEX named_queues_by_name ON named_queues(workspace, name)"
+    "  WHERE name IS NOT NULL;"
+    "CREATE TABLE queue_partitions("
+    "  queue_id TEXT NOT NULL, partition TEXT NOT NULL,"
+    "  last_put_at REAL NOT NULL, PRIMARY KEY(queue_id, partition))"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX queue_partitions_by_put ON queue_partitions(last_put_at);"
+    "CREATE TABLE queue_items("
+    "  id INTEGER PRIMARY KEY, queue_id TEXT NOT NULL,"
+    "  partition TEXT NOT NULL, value BLOB NOT NULL);"
+    "CREATE INDEX queue_items_by_partition"
+    "  ON queue_items(queue_id, partition, id);"
+    "CREATE TABLE queue_put_ids("
+    "  queue_id TEXT NOT NULL, put_id TEXT NOT NULL, created_at REAL NOT NULL,"
+    "  PRIMARY KEY(queue_id, put_id)) WITHOUT ROWID;"
+    "CREATE INDEX queue_put_ids_by_created ON queue_put_ids(created_at);",
     NULL,
 };

@@ -54,6 +54,12 @@ void store_sandboxes_free(store_sandbox_t *rows, size_t n) {
   free(rows);
 }
 
+void store_bytes_free(store_bytes_t *b, size_t n) {
+  if (!b) return;
+  for (size_t i = 0; i < n; i++) free(b[i].data);
+  free(b);
+}
+
 void store_input_id_format(int64_t id, char *out, size_t outsz) {
   snprintf(out, outsz, "in-%" PRId64, id);
 }

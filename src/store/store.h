@@ -136,6 +136,22 @@ typedef struct store_sandbox {
   double ended_at; /* 0: not ended */
 } store_sandbox_t;
 
+/* A Dict or a Queue (sqlite_dicts.c, sqlite_named_queues.c): named in a
+ * workspace, or ephemeral (name ""). */
+typedef struct store_dq {
+  char id[40];
+  char workspace[64];
+  char name[128];
+  int64_t maxsize; /* queues: items per partition that make put wait; 0 none */
+  double created_at;
+} store_dq_t;
+
+/* Bytes owned by whoever holds them (free data). */
+typedef struct store_bytes {
+  unsigned char *data;
+  size_t len;
+} store_bytes_t;
+
 /* A proxy auth token of web endpoints (requires_proxy_auth). */
 typedef struct store_proxy_token {
   char id[40]; /* the key, "wk-..." */
@@ -294,6 +310,75 @@ typedef struct store_ops {
   int (*proxy_tokens_load)(store_t *s, store_proxy_token_t **out, size_t *n,
                            err_t *err);
 
+  /* Dicts (sqlite_dicts.c). Entries whose touched_at is not above
+   * live_after are expired: every operation treats them as absent. Keys
+   * are compared by their bytes. kind is "dict" or "queue" below where an
+   * operation serves both tables. */
+  int (*dq_create)(store_t *s, const char *kind, const store_dq_t *d,
+                   err_t *err); /* -EEXIST: the name is taken */
+  /* By id, or by name in workspace; -ENOENT. */
+  int (*dq_find)(store_t *s, const char *kind, const char *workspace,
+                 const char *id_or_name, store_dq_t *out, err_t *err);
+  /* [{"id","name","created_at","maxsize","count"}] of the named ones;
+   * count: live entries, or items of live partitions. */
+  int (*dq_list)(store_t *s, const char *kind, const char *workspace,
+                 double live_after, json_t **out, err_t *err);
+  /* Deletes it and everything in it (-ENOENT). */
+  int (*dq_delete)(store_t *s, const char *kind, const char *id, err_t *err);
+  /* Touches and returns an entry's value (val NULL: only whether it is
+   * there); -ENOENT when absent or expired. */
+  int (*dict_get)(store_t *s, const char *id, const store_bytes_t *key,
+                  double live_after, double now, store_bytes_t *val,
+                  err_t *err);
+  /* Writes n entries at once; with skip_if_exists a live entry is kept.
+   * *stored counts the entries written. */
+  int (*dict_put)(store_t *s, const char *id, const store_bytes_t *keys,
+                  const store_bytes_t *vals, size_t n, bool skip_if_exists,
+                  double live_after, double now, size_t *stored, err_t *err);
+  /* Removes an entry and returns its value; -ENOENT when absent. */
+  int (*dict_pop)(store_t *s, const char *id, const store_bytes_t *key,
+                  double live_after, store_bytes_t *val, err_t *err);
+  int (*dict_len)(store_t *s, const char *id, double live_after, int64_t *n,
+                  err_t *err);
+  /* Live entries with a key above after (NULL: from the first), in key
+   * order, at most limit: [{"key","value"}] as base64. */
+  int (*dict_items)(store_t *s, const char *id, const store_bytes_t *after,
+                    double live_after, int64_t limit, json_t **out, err_t *err);
+  int (*dict_clear)(store_t *s, const char *id, err_t *err);
+
+  /* Queues (sqlite_named_queues.c). A partition ("" is the default one)
+   * whose last put is not above live_after is expired: empty. */
+  /* Whether a put of that put_id was stored (in the last hour). */
+  int (*queue_put_seen)(store_t *s, const char *id, const char *put_id,
+                        bool *seen, err_t *err);
+  /* Appends n items to a partition, all or none, and records put_id (or
+   * NULL); a put whose put_id is recorded already stores nothing. The
+   * caller checks the limits first (queue_len). */
+  int (*queue_put)(store_t *s, const char *id, const char *partition,
+                   const char *put_id, const store_bytes_t *items, size_t n,
+                   double live_after, double now, err_t *err);
+  /* The oldest up to max items of a live partition with an id above
+   * after, removed when remove; free with store_bytes_free. *last: the id
+   * of the last one (after when none). */
+  int (*queue_take)(store_t *s, const char *id, const char *partition,
+                    size_t max, bool remove, int64_t after, double live_after,
+                    store_bytes_t **out, size_t *n, int64_t *last, err_t *err);
+  /* Items in a partition, or in every live one when partition is NULL. */
+  int (*queue_len)(store_t *s, const char *id, const char *partition,
+                   double live_after, int64_t *n, err_t *err);
+  /* Live partitions of a queue (the partition limit). */
+  int (*queue_partitions)(store_t *s, const char *id, double live_after,
+                          int64_t *n, err_t *err);
+  /* Empties a partition, or all of them when partition is NULL. */
+  int (*queue_clear)(store_t *s, const char *id, const char *partition,
+                     err_t *err);
+  /* Retention: deletes dict entries touched before dict_before, queue
+   * partitions last put to before queue_before, and put ids older than
+   * put_ids_before. */
+  int (*dq_expire)(store_t *s, double dict_before, double queue_before,
+                   double put_ids_before, size_t max_rows, store_purge_t *p,
+                   err_t *err);
+
   /* After an unclean stop: leased inputs go back to the queue (not counted
    * as attempts) and containers of the old process are marked exited. */
   int (*recover)(store_t *s, double now, size_t *requeued, err_t *err);
@@ -353,6 +438,7 @@ void store_leased_free(store_leased_t *l, size_t n);
 void store_output_rows_free(store_output_row_t *rows, size_t n);
 void store_containers_free(store_container_t *rows, size_t n);
 void store_sandboxes_free(store_sandbox_t *rows, size_t n);
+void store_bytes_free(store_bytes_t *b, size_t n);
 
 /* Format "in-<n>" <-> n. */
 void store_input_id_format(int64_t id, char *out, size_t outsz);

@@ -23,12 +23,14 @@ __all__ = [
     "App",
     "Cls",
     "Cron",
+    "Dict",
     "Function",
     "FunctionCall",
     "Image",
     "LocalEntrypoint",
     "Period",
     "Probe",
+    "Queue",
     "Retries",
     "Sandbox",
     "Tunnel",
@@ -58,7 +60,8 @@ def is_local() -> bool:
 
 # Sandboxes are loaded on first use: the runner of every container imports
 # skiff, and most never make a sandbox.
-_LAZY = {"Sandbox": "sandbox", "Probe": "sandbox", "Tunnel": "sandbox", "container_process": None}
+_LAZY = {"Sandbox": "sandbox", "Probe": "sandbox", "Tunnel": "sandbox", "container_process": None,
+         "Dict": "dicts", "Queue": "queues"}
 
 
 def __getattr__(name: str):  # PEP 562

@@ -495,6 +495,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from ._serve import cmd_serve
 
         return cmd_serve(args[1:])
+    if args[0] in ("dict", "queue"):
+        from . import _cli_objects
+
+        return (_cli_objects.cmd_dict if args[0] == "dict" else _cli_objects.cmd_queue)(args[1:])
     _err(f"unknown command {args[0]!r}; the Python SDK handles `run`, `deploy`, `serve` and `image build` (other commands are in "
          "the `skiff` CLI)")
     return 2

@@ -1,0 +1,197 @@
+"""Dict and Queue operations per second against Redis, in one run: single
+round trips (one put, one get) and batches (100 entries or items per
+request), driven from Python (/usr/bin/python3) by skiff's SDK and by
+python3-redis.
+
+    bench_dq.py RESULTS.jsonl
+
+Run by bench/run (part `dq`) against a skiffd it started (SKIFF_HOME names
+it). Redis (Debian's redis-server) is started here on a loopback port, twice:
+as Debian configures it (no fsync: what it acknowledged may be lost on a
+crash) and with `appendonly yes, appendfsync always` (every write flushed
+before its answer, as skiff's are). Environment:
+  BENCH_DQ_N        operations timed per round for single ops (default 2000)
+  BENCH_DQ_BATCHES  batches of 100 timed per round (default 40; a Queue
+                    partition holds at most 5,000 items)
+  BENCH_DQ_REPEAT   rounds; medians reported (default 5)
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchlib import Results, env_int, log, med  # noqa: E402
+
+N = env_int("BENCH_DQ_N", 2000)
+BATCHES = env_int("BENCH_DQ_BATCHES", 40)
+REPEAT = env_int("BENCH_DQ_REPEAT", 5)
+BATCH = 100
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class RedisServer:
+    def __init__(self, durable):
+        self.dir = tempfile.mkdtemp(prefix="bench-redis")
+        self.port = free_port()
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--save", "", "--daemonize", "no", "--protected-mode", "yes"]
+        if durable:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        self.client = redis.Redis(host="127.0.0.1", port=self.port)
+        for _ in range(100):
+            try:
+                self.client.ping()
+                return
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def timed(fn, ops):
+    t0 = time.perf_counter()
+    fn()
+    return ops / (time.perf_counter() - t0)
+
+
+def skiff_ops():
+    import skiff
+
+    d = skiff.Dict.from_name("bench-dict", create_if_missing=True)
+    q = skiff.Queue.from_name("bench-queue", create_if_missing=True)
+    d.clear()
+    q.clear(all=True)
+    payload = {"v": "x" * 100}
+    d["warm"] = payload
+    q.put(payload)
+    q.get()
+
+    def dict_put():
+        for i in range(N):
+            d[i] = payload
+
+    def dict_get():
+        for i in range(N):
+            d.get(i)
+
+    def dict_put_batch():
+        for b in range(BATCHES):
+            d.update({(b, i): payload for i in range(BATCH)})
+
+    def queue_put():
+        for _ in range(N):
+            q.put(payload)
+
+    def queue_get():
+        for _ in range(N):
+            q.get()
+
+    def queue_put_batch():
+        for _ in range(BATCHES):
+            q.put_many([payload] * BATCH)
+
+    def queue_get_batch():
+        for _ in range(BATCHES):
+            q.get_many(BATCH)
+
+    return OPS(dict_put, dict_get, dict_put_batch, queue_put, queue_get, queue_put_batch, queue_get_batch)
+
+
+def redis_ops(r):
+    import pickle
+
+    payload = pickle.dumps({"v": "x" * 100}, protocol=5)
+    r.flushall()
+
+    def dict_put():
+        for i in range(N):
+            r.hset("bench-dict", pickle.dumps(i, protocol=5), payload)
+
+    def dict_get():
+        for i in range(N):
+            r.hget("bench-dict", pickle.dumps(i, protocol=5))
+
+    def dict_put_batch():
+        for b in range(BATCHES):
+            r.hset("bench-dict", mapping={pickle.dumps((b, i), protocol=5): payload for i in range(BATCH)})
+
+    def queue_put():
+        for _ in range(N):
+            r.rpush("bench-queue", payload)
+
+    def queue_get():
+        for _ in range(N):
+            r.blpop("bench-queue", timeout=10)
+
+    def queue_put_batch():
+        for _ in range(BATCHES):
+            r.rpush("bench-queue", *([payload] * BATCH))
+
+    def queue_get_batch():
+        for _ in range(BATCHES):
+            r.lpop("bench-queue", BATCH)
+
+    return OPS(dict_put, dict_get, dict_put_batch, queue_put, queue_get, queue_put_batch, queue_get_batch)
+
+
+def OPS(dict_put, dict_get, dict_put_batch, queue_put, queue_get, queue_put_batch, queue_get_batch):
+    """Rounds of operations: the ops of one round run in this order, so
+    that each get takes what the put before it left."""
+    return [("dict_put", dict_put, N), ("dict_get", dict_get, N), ("dict_put_batch", dict_put_batch, BATCHES * BATCH),
+            ("queue_put", queue_put, N), ("queue_get", queue_get, N),
+            ("queue_put_batch", queue_put_batch, BATCHES * BATCH), ("queue_get_batch", queue_get_batch, BATCHES * BATCH)]
+
+
+def run(system, ops, results):
+    rates = {name: [] for name, _, _ in ops}
+    for _ in range(REPEAT):
+        for name, fn, n in ops:
+            rates[name].append(timed(fn, n))
+    for name, _, n in ops:
+        results.add(f"dq.{name}.{system}", ops_per_s=med(rates[name]), samples=rates[name], n=n)
+
+
+def main():
+    results = Results(sys.argv[1])
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        results.add("dq.error", reason="python3-redis is not installed")
+        return 1
+    if not shutil.which("redis-server"):
+        results.add("dq.error", reason="redis-server is not installed")
+        return 1
+    log(f"dq: skiff Dict/Queue, {REPEAT} rounds of {N} single ops and {BATCHES} batches of {BATCH}")
+    run("skiff", skiff_ops(), results)
+    for durable in (False, True):
+        label = "redis_fsync" if durable else "redis"
+        log(f"dq: {label}")
+        srv = RedisServer(durable)
+        try:
+            run(label, redis_ops(srv.client), results)
+        finally:
+            srv.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
