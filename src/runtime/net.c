@@ -192,6 +192,25 @@ static struct mnl_socket *nl_bind(struct mnl_socket *nl) {
   return nl;
 }
 
+/* A dump the kernel marks interrupted (NLM_F_DUMP_INTR, which libmnl
+ * reports as EINTR: links came or went under it, as when other skiffds
+ * start) is run again from the start, on a fresh socket so that nothing of
+ * the broken one is read; reset empties what cb gathered. */
+#define NL_DUMP_TRIES 5
+static int nl_dump(struct nlmsghdr *h, mnl_cb_t cb, void *data,
+                   void (*reset)(void *)) {
+  for (int tries = 1;; tries++) {
+    struct mnl_socket *nl =
+        nl_bind(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
+    if (!nl) return -errno;
+    unsigned seq = 0;
+    int rc = nl_talk(nl, &seq, h, cb, data);
+    mnl_socket_close(nl);
+    if (rc != -EINTR || tries == NL_DUMP_TRIES) return rc;
+    reset(data);
+  }
+}
+
 typedef struct ns_open {
   int nsfd;
   struct mnl_socket *nl;
@@ -371,6 +390,10 @@ static int ports_cb(const struct nlmsghdr *h, void *data) {
   return MNL_CB_OK;
 }
 
+static void ports_reset(void *data) {
+  ((ports_t *)data)->n = 0;
+}
+
 /* Deletes every link on the bridge whose index is master (host ends left
  * by a crashed run whose containers are still alive, which the kernel
  * cannot have removed; deleting a bridge only releases its ports). */
@@ -382,7 +405,7 @@ static int ports_flush(rt_net_t *n, int master) {
   struct rtgenmsg *g = mnl_nlmsg_put_extra_header(h, sizeof *g);
   g->rtgen_family = AF_UNSPEC;
   ports_t p = {.master = master};
-  int rc = nl_talk(n->nl, &n->seq, h, ports_cb, &p);
+  int rc = nl_dump(h, ports_cb, &p, ports_reset);
   for (size_t i = 0; rc == 0 && i < p.n; i++) rc = link_del(n, p.names[i]);
   free(p.names);
   return rc;
@@ -662,6 +685,10 @@ static void locks_prune(rt_net_t *n) {
   closedir(d);
 }
 
+static void bridges_reset(void *data) {
+  ((bridges_t *)data)->n = 0;
+}
+
 /* Removes the networks that killed skiffds left: every skf* bridge whose
  * lock file is there and free. A bridge without a lock file is kept: it
  * may be a live skiffd's from before the lock files. Failures are logged,
@@ -674,7 +701,7 @@ static void sweep(rt_net_t *n) {
   struct rtgenmsg *g = mnl_nlmsg_put_extra_header(h, sizeof *g);
   g->rtgen_family = AF_UNSPEC;
   bridges_t b = {0};
-  int rc = nl_talk(n->nl, &n->seq, h, bridges_cb, &b);
+  int rc = nl_dump(h, bridges_cb, &b, bridges_reset);
   err_t e = ERR_INIT;
   if (rc < 0) {
     err_sys(&e, rc, "cannot list the links");

@@ -45,10 +45,12 @@ static void test_length_decides(void **state) {
 
 static void test_upgrades_stay_with_h2o(void **state) {
   (void)state;
-  assert_false(wanted("GET / HTTP/1.1\r\nUpgrade: websocket\r\n"
-                      "Content-Length: 5000000\r\n\r\n"));
-  assert_false(wanted("POST / HTTP/1.1\r\nUpgrade: h2c\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n"));
+  assert_false(
+      wanted("GET / HTTP/1.1\r\nUpgrade: websocket\r\n"
+             "Content-Length: 5000000\r\n\r\n"));
+  assert_false(
+      wanted("POST / HTTP/1.1\r\nUpgrade: h2c\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n"));
 }
 
 int main(void) {
