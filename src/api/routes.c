@@ -36,6 +36,9 @@ const route_t api_client_routes[] = {
     {"POST", "/v1/proxy_auth_tokens", api_proxy_tokens_create},
     {"GET", "/v1/proxy_auth_tokens", api_proxy_tokens_list},
     {"DELETE", "/v1/proxy_auth_tokens/{}", api_proxy_tokens_delete},
+    {"POST", "/v1/secrets", api_secrets_create},
+    {"GET", "/v1/secrets", api_secrets_list},
+    {"DELETE", "/v1/secrets/{}", api_secrets_delete},
     /* Sandboxes (route_sandboxes.c, route_procs.c) */
     {"POST", "/v1/sandboxes", api_sandboxes_create},
     {"GET", "/v1/sandboxes", api_sandboxes_list},

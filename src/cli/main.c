@@ -17,6 +17,8 @@ static const cli_command_t commands[] = {
      "Serve a Python file's app and its web endpoints; reload on changes"},
     {"proxy-auth", cmd_proxy_auth,
      "Make and delete the tokens of web endpoints with proxy auth"},
+    {"secret", cmd_secret,
+     "Make, list and delete secrets (encrypted environment variables)"},
     {"image", cmd_image, "Build, list and remove images; free unused layers"},
     {"app", cmd_app,
      "List apps, stop them, show their logs, versions and roll back"},

@@ -166,5 +166,10 @@ const char *const sqlite_migrations[] = {
     "CREATE TABLE proxy_tokens("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,"
     "  created_at REAL NOT NULL);",
+    /* 9: named secrets (sqlite_secrets.c): key names in clear, values
+     * sealed with AES-256-GCM by the control plane (src/control/secrets.c). */
+    "CREATE TABLE secrets("
+    "  name TEXT PRIMARY KEY, keys TEXT NOT NULL, sealed TEXT NOT NULL,"
+    "  created_at REAL NOT NULL, updated_at REAL NOT NULL);",
     NULL,
 };
