@@ -18,8 +18,7 @@ bool env_key_ok(const char *k, size_t len) {
   return true;
 }
 
-static int key_error(const char *k, size_t len, const char *where,
-                     err_t *err) {
+static int key_error(const char *k, size_t len, const char *where, err_t *err) {
   if (len == 0) return err_set(err, -EINVAL, "%s: the key is empty", where);
   if (len > ENV_KEY_MAX)
     return err_set(err, -EINVAL, "%s: the key is %zu bytes; at most %d", where,
@@ -33,8 +32,7 @@ static int key_error(const char *k, size_t len, const char *where,
 int env_arg_parse(const char *arg, env_pair_t *out, err_t *err) {
   memset(out, 0, sizeof *out);
   const char *eq = strchr(arg, '=');
-  if (!eq)
-    /* Not shown: it may be a value typed without its key. */
+  if (!eq) /* Not shown: it may be a value typed without its key. */
     return err_set(err, -EINVAL,
                    "an argument is not KEY=VALUE: it has no '=' (write e.g. "
                    "HF_TOKEN=abc)");
@@ -95,10 +93,20 @@ static int quoted(cursor_t *c, char q, buf_t *v, err_t *err) {
     if (ch == '\\' && q == '"' && c->s < c->end) {
       char e = *c->s++;
       switch (e) {
-        case 'n': ch = '\n'; break;
-        case 't': ch = '\t'; break;
-        case 'r': ch = '\r'; break;
-        case '"': case '\\': case '$': ch = e; break;
+        case 'n':
+          ch = '\n';
+          break;
+        case 't':
+          ch = '\t';
+          break;
+        case 'r':
+          ch = '\r';
+          break;
+        case '"':
+        case '\\':
+        case '$':
+          ch = e;
+          break;
         default:
           buf_append(v, "\\", 1);
           ch = e;
@@ -144,7 +152,8 @@ static void put(env_pair_t **out, size_t *n, size_t *cap, char *k, char *v) {
       (*out)[i].value = v;
       return;
     }
-  if (*n == *cap) *out = xrealloc(*out, (*cap = *cap ? *cap * 2 : 8) * sizeof **out);
+  if (*n == *cap)
+    *out = xrealloc(*out, (*cap = *cap ? *cap * 2 : 8) * sizeof **out);
   (*out)[(*n)++] = (env_pair_t){k, v};
 }
 

@@ -29,7 +29,8 @@ static const char create_usage[] =
     "                           [--from-json FILE] [--force] [--json]\n"
     "\n"
     "Make the secret NAME (1 to 64 letters, digits, '_', '-' or '.') from\n"
-    "KEY=VALUE arguments, a dotenv file and a JSON file of {\"KEY\": \"VALUE\"}.\n"
+    "KEY=VALUE arguments, a dotenv file and a JSON file of {\"KEY\": "
+    "\"VALUE\"}.\n"
     "Sources combine; a key given twice takes its last value (the file's\n"
     "first, then the arguments). Keys are environment variable names.\n"
     "Arguments are visible to other users of this machine while the command\n"
@@ -102,8 +103,7 @@ static int add_json(json_t *values, const char *path) {
   json_object_foreach(j, k, v) {
     if (r) break;
     if (!json_is_string(v)) {
-      fprintf(stderr, "skiff: %s: the value of %s must be a string\n", path,
-              k);
+      fprintf(stderr, "skiff: %s: the value of %s must be a string\n", path, k);
       r = EXIT_FAIL;
     } else {
       json_object_set(values, k, v);
@@ -150,8 +150,8 @@ static int sec_create(int argc, char **argv) {
                         "--from-dotenv FILE or --from-json FILE");
   json_t *body = NULL, *resp = NULL;
   if (!r) {
-    body = json_pack("{s:s,s:O,s:b}", "name", pos[0], "values", values,
-                     "force", force);
+    body = json_pack("{s:s,s:O,s:b}", "name", pos[0], "values", values, "force",
+                     force);
     r = cli_call("POST", "/v1/secrets", body, 0, &resp);
   }
   json_decref(body);

@@ -26,8 +26,10 @@ bool secret_name_ok(const char *name) {
 
 int secret_values_check(const json_t *values, const char *where, err_t *err) {
   if (!json_is_object(values))
-    return err_set(err, -EINVAL, "%s: the values must be an object of KEY: "
-                   "\"value\" strings", where);
+    return err_set(err, -EINVAL,
+                   "%s: the values must be an object of KEY: "
+                   "\"value\" strings",
+                   where);
   size_t n = json_object_size(values);
   if (n == 0)
     return err_set(err, -EINVAL, "%s: a secret needs at least one KEY=VALUE",
@@ -46,8 +48,8 @@ int secret_values_check(const json_t *values, const char *where, err_t *err) {
                      where, k, ENV_KEY_MAX);
     if (!strncmp(k, "SKIFF_", 6))
       return err_set(err, -EINVAL,
-                     "%s: %s: names starting with SKIFF_ are skiff's own", where,
-                     k);
+                     "%s: %s: names starting with SKIFF_ are skiff's own",
+                     where, k);
     /* The message names the key and the type, never the value. */
     if (!json_is_string(v))
       return err_set(err, -EINVAL, "%s: the value of %s must be a string",
@@ -199,4 +201,20 @@ int control_secret_delete(control_t *c, const char *name, err_t *err) {
   if (rc == 0) rc = control_begin(c, err);
   if (rc == 0) rc = c->store->ops->secret_delete(c->store, name, err);
   return rc;
+}
+
+void control_secrets_redact(json_t *definition) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(json_object_get(definition, "secrets"), i, e) {
+    json_t *sealed = json_object_get(e, "sealed");
+    if (!json_is_object(sealed)) continue;
+    json_t *keys = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(sealed, k, v)
+        json_array_append_new(keys, json_string(k));
+    json_object_del(e, "sealed");
+    json_object_set_new(e, "keys", keys);
+  }
 }

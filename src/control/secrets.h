@@ -35,6 +35,10 @@ int control_secret_create(control_t *c, const char *name, json_t *values,
 int control_secrets_list(control_t *c, json_t **out, err_t *err);
 int control_secret_delete(control_t *c, const char *name, err_t *err);
 
+/* A function definition as the API shows it: each inline secret's sealed
+ * values replaced by its key names ({"keys": [...]}). In place. */
+void control_secrets_redact(json_t *definition);
+
 /* ---- the pure parts, unit-tested (tests/unit/test_secrets.c) ---- */
 
 /* 1 to 64 of [A-Za-z0-9._-]. */

@@ -18,8 +18,8 @@ static int make_key(const char *path, err_t *err) {
   if (RAND_bytes(key, sizeof key) != 1)
     return err_set(err, -EIO, "cannot draw a random secrets key (OpenSSL)");
   char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                0600);
+  int fd =
+      open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   int rc = 0;
   if (fd < 0) {
     rc = err_sys(err, -errno, "cannot create the secrets key file %s", tmp);
@@ -52,14 +52,15 @@ int secret_key_load(const char *path, bool create,
                    "decrypted; put back the file skiffd made, or delete and "
                    "create the secrets again",
                    path);
-  if (fd < 0) return err_sys(err, -errno, "cannot open the secrets key %s", path);
+  if (fd < 0)
+    return err_sys(err, -errno, "cannot open the secrets key %s", path);
   struct stat st;
   int rc = 0;
   if (fstat(fd, &st) < 0) {
     rc = err_sys(err, -errno, "cannot stat %s", path);
   } else if (!S_ISREG(st.st_mode)) {
-    rc = err_set(err, -EINVAL, "the secrets key %s is not a regular file",
-                 path);
+    rc =
+        err_set(err, -EINVAL, "the secrets key %s is not a regular file", path);
   } else if (st.st_uid != geteuid() || (st.st_mode & 077)) {
     rc = err_set(err, -EPERM,
                  "the secrets key %s must be readable by skiffd's user only "

@@ -28,8 +28,7 @@ static void missing_keys(const json_t *required, const json_t *keys,
   }
 }
 
-static int named_check(control_t *c, json_t *e, const char *where,
-                       err_t *err) {
+static int named_check(control_t *c, json_t *e, const char *where, err_t *err) {
   const char *name = json_string_value(json_object_get(e, "name"));
   if (!secret_name_ok(name))
     return err_set(err, -EINVAL,
@@ -55,7 +54,8 @@ static int named_check(control_t *c, json_t *e, const char *where,
                    where, name, name);
   if (rc < 0) return err_wrap(err, "%s", where);
   buf_t miss = BUF_INIT;
-  if (json_is_array(req)) missing_keys(req, json_object_get(rec, "keys"), &miss);
+  if (json_is_array(req))
+    missing_keys(req, json_object_get(rec, "keys"), &miss);
   if (miss.len) {
     buf_t has = BUF_INIT;
     size_t i;
@@ -86,7 +86,8 @@ int ctl_secrets_prepare(control_t *c, json_t *functions, err_t *err) {
       json_object_set_new(f, "secrets", json_array());
       continue;
     }
-    if (!json_is_array(secs) || json_array_size(secs) > SECRETS_PER_FUNCTION_MAX) {
+    if (!json_is_array(secs) ||
+        json_array_size(secs) > SECRETS_PER_FUNCTION_MAX) {
       rc = err_set(err, -EINVAL,
                    "function %s: secrets must be a list of at most %d secrets",
                    fname, SECRETS_PER_FUNCTION_MAX);
@@ -99,8 +100,8 @@ int ctl_secrets_prepare(control_t *c, json_t *functions, err_t *err) {
       snprintf(where, sizeof where, "function %s: secrets[%zu]", fname, j);
       json_t *values = json_object_get(e, "values");
       bool named = json_object_get(e, "name") != NULL;
-      size_t want = named ? 1 + (json_object_get(e, "required_keys") != NULL)
-                          : 1;
+      size_t want =
+          named ? 1 + (json_object_get(e, "required_keys") != NULL) : 1;
       if (!json_is_object(e) || named == (values != NULL) ||
           json_object_size(e) != want) {
         rc = err_set(err, -EINVAL,

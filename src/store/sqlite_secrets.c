@@ -11,12 +11,13 @@ int sq_secret_put(store_t *s, const char *name, json_t *keys, json_t *sealed,
   sq_t *q = (sq_t *)s;
   sqlite3_stmt *st =
       replace
-          ? sq_stmt(q,
-                    "INSERT INTO secrets(name, keys, sealed, created_at,"
-                    " updated_at) VALUES (?1, ?2, ?3, ?4, ?4)"
-                    " ON CONFLICT(name) DO UPDATE SET keys = excluded.keys,"
-                    " sealed = excluded.sealed, updated_at = excluded.updated_at",
-                    err)
+          ? sq_stmt(
+                q,
+                "INSERT INTO secrets(name, keys, sealed, created_at,"
+                " updated_at) VALUES (?1, ?2, ?3, ?4, ?4)"
+                " ON CONFLICT(name) DO UPDATE SET keys = excluded.keys,"
+                " sealed = excluded.sealed, updated_at = excluded.updated_at",
+                err)
           : sq_stmt(q,
                     "INSERT INTO secrets(name, keys, sealed, created_at,"
                     " updated_at) VALUES (?1, ?2, ?3, ?4, ?4)"
@@ -45,11 +46,10 @@ int sq_secret_put(store_t *s, const char *name, json_t *keys, json_t *sealed,
 /* keys (and sealed, when asked) come back as JSON, not text. */
 static json_t *row(sqlite3_stmt *st, bool with_sealed) {
   json_t *keys = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-  json_t *r = json_pack("{s:s,s:o,s:f,s:f}", "name",
-                        (const char *)sqlite3_column_text(st, 0), "keys",
-                        keys ? keys : json_array(), "created_at",
-                        sqlite3_column_double(st, 3), "updated_at",
-                        sqlite3_column_double(st, 4));
+  json_t *r = json_pack(
+      "{s:s,s:o,s:f,s:f}", "name", (const char *)sqlite3_column_text(st, 0),
+      "keys", keys ? keys : json_array(), "created_at",
+      sqlite3_column_double(st, 3), "updated_at", sqlite3_column_double(st, 4));
   if (with_sealed) {
     json_t *sealed =
         json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);

@@ -26,7 +26,7 @@ __all__ = ["App", "LocalEntrypoint"]
 
 _FUNCTION_OPTIONS = (
     "image, gpu, cpu, memory, timeout, startup_timeout, retries, min_containers, "
-    "max_containers, buffer_containers, scaledown_window, schedule, env, block_network, cidr_allowlist, "
+    "max_containers, buffer_containers, scaledown_window, schedule, env, secrets, block_network, cidr_allowlist, "
     "ephemeral_disk"
 )
 _Number = "int | float"  # for annotations only
@@ -218,7 +218,8 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
                    timeout: Any, retries: Any, min_containers: Any, max_containers: Any, scaledown_window: Any,
                    env: Any, buffer_containers: Any, startup_timeout: Any, schedule: Any = None,
                    block_network: Any = False, cidr_allowlist: Any = None,
-                   options: str = _FUNCTION_OPTIONS, ephemeral_disk: Any = None) -> FunctionSpec:
+                   options: str = _FUNCTION_OPTIONS, ephemeral_disk: Any = None,
+                   secrets: Any = None) -> FunctionSpec:
     """The checked options of ``@app.function`` or ``@app.cls``."""
     if unknown:
         bad = next(iter(unknown))
@@ -232,6 +233,9 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
     mn, mx = _check_containers(min_containers, max_containers)
     sdw = _check_scaledown_window(scaledown_window)
     envd = {} if env is None else check_env(env, "env")
+    from .secret import check_secrets
+
+    secs = check_secrets(secrets, what)
     buf = _check_buffer_containers(buffer_containers)
     stmo = _check_startup_timeout(startup_timeout)
     sched = _check_schedule(schedule)
@@ -241,7 +245,7 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
         cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
         retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
         buffer_containers=buf, startup_timeout=stmo, schedule=sched, gpu=gpu_count, gpu_type=gpu_type,
-        block_network=block, cidr_allowlist=allow, ephemeral_disk=disk,
+        block_network=block, cidr_allowlist=allow, ephemeral_disk=disk, secrets=secs,
     )
 
 
@@ -605,6 +609,7 @@ class App:
         max_containers: Optional[int] = None,
         scaledown_window: float = 60,
         env: Optional[Dict[str, str]] = None,
+        secrets: Optional[Sequence[Any]] = None,
         buffer_containers: int = 0,
         startup_timeout: Optional[float] = None,
         schedule: Any = None,
@@ -628,7 +633,10 @@ class App:
             max_containers: cap on containers (None: as many as fit).
             scaledown_window: seconds an idle container is kept before it
                 is stopped, 2..1200 (default 60).
-            env: environment variables for the containers.
+            env: environment variables for the containers (they win over
+                those of ``secrets``).
+            secrets: a list of :class:`skiff.Secret`: their variables are set
+                in the containers, a later secret's over an earlier one's.
             buffer_containers: idle containers kept ready beyond the current
                 demand while the function has work (default 0).
             startup_timeout: seconds a container may take to start (import
@@ -652,7 +660,7 @@ class App:
         spec = _function_spec(
             "App.function()", unknown, image=image, gpu=gpu, cpu=cpu, memory=memory, timeout=timeout,
             retries=retries, min_containers=min_containers, max_containers=max_containers,
-            scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
+            scaledown_window=scaledown_window, env=env, secrets=secrets, buffer_containers=buffer_containers,
             startup_timeout=startup_timeout, schedule=schedule, block_network=block_network,
             cidr_allowlist=cidr_allowlist, ephemeral_disk=ephemeral_disk,
         )
@@ -692,6 +700,7 @@ class App:
         max_containers: Optional[int] = None,
         scaledown_window: float = 60,
         env: Optional[Dict[str, str]] = None,
+        secrets: Optional[Sequence[Any]] = None,
         buffer_containers: int = 0,
         startup_timeout: Optional[float] = None,
         block_network: bool = False,
@@ -717,7 +726,7 @@ class App:
         spec = _function_spec(
             "App.cls()", unknown, image=image, gpu=gpu, cpu=cpu, memory=memory, timeout=timeout,
             retries=retries, min_containers=min_containers, max_containers=max_containers,
-            scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
+            scaledown_window=scaledown_window, env=env, secrets=secrets, buffer_containers=buffer_containers,
             startup_timeout=startup_timeout, block_network=block_network, cidr_allowlist=cidr_allowlist,
             options=_FUNCTION_OPTIONS.replace(" schedule,", ""), ephemeral_disk=ephemeral_disk,
         )
