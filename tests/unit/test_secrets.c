@@ -21,8 +21,10 @@
 #include "base/util.h"
 #include "control/secrets.h"
 
-static const unsigned char KEY[AEAD_KEY_LEN] = "0123456789abcdef0123456789abcde";
-static const unsigned char KEY2[AEAD_KEY_LEN] = "0123456789abcdef0123456789abcdX";
+static const unsigned char KEY[AEAD_KEY_LEN] =
+    "0123456789abcdef0123456789abcde";
+static const unsigned char KEY2[AEAD_KEY_LEN] =
+    "0123456789abcdef0123456789abcdX";
 
 static void test_seal_open_round_trip(void **state) {
   (void)state;
@@ -78,9 +80,8 @@ static void test_tamper_wrong_key_wrong_aad(void **state) {
   assert_int_equal(aead_open(KEY, "aaX", 3, ct, n, &pt, &m, &err), -EBADMSG);
   assert_int_equal(aead_open(KEY, "aad", 3, ct, n - 1, &pt, &m, &err),
                    -EBADMSG);
-  assert_int_equal(aead_open(KEY, "aad", 3, ct, AEAD_OVERHEAD - 1, &pt, &m,
-                             &err),
-                   -EINVAL);
+  assert_int_equal(
+      aead_open(KEY, "aad", 3, ct, AEAD_OVERHEAD - 1, &pt, &m, &err), -EINVAL);
   assert_int_equal(aead_open_b64(KEY, "aad", 3, "not base64!", &pt, &m, &err),
                    -EINVAL);
   free(ct);
@@ -265,7 +266,8 @@ static void test_dotenv_errors_name_the_line(void **state) {
         dotenv_parse(bad[i].text, strlen(bad[i].text), &p, &n, &err), -EINVAL);
     assert_null(p);
     assert_int_equal(n, 0);
-    if (!strstr(err.msg, bad[i].want)) fail_msg("%s: got %s", bad[i].want, err.msg);
+    if (!strstr(err.msg, bad[i].want))
+      fail_msg("%s: got %s", bad[i].want, err.msg);
     assert_null(strstr(err.msg, "zq-value"));
   }
   /* A NUL inside the text is refused, not cut short. */
