@@ -289,6 +289,19 @@ def test_required_keys_missing_fails_at_run(daemon, tmp_path):
     err = p.stderr
     assert "secret rk is missing the required keys NOPE1, NOPE2" in err and "OTHER" in err, describe(p)
     assert not daemon.app_by_name("rkapp"), "no app is created"
+    p = daemon.skiff("deploy", path, timeout=240)
+    assert p.returncode != 0 and "missing the required keys NOPE1, NOPE2" in p.stderr, describe(p)
+    assert not daemon.app_by_name("rkapp"), "no app is deployed"
+
+
+def test_replaced_secret_reaches_new_containers(daemon, tmp_path):
+    _create(daemon, "rep", "RK=old-value")
+    path = _app(tmp_path, "repapp", 'skiff.Secret.from_name("rep")')
+    p = daemon.skiff("run", path, timeout=240)
+    assert p.returncode == 0 and "@@ got 'old-value'" in p.stdout, describe(p, daemon)
+    _create(daemon, "rep", "RK=new-value", "--force")
+    p = daemon.skiff("run", path, timeout=240)
+    assert p.returncode == 0 and "@@ got 'new-value'" in p.stdout, describe(p, daemon)
 
 
 def test_missing_named_secret_fails_at_run(daemon, tmp_path):
