@@ -128,3 +128,22 @@ def test_modal_shim_has_secret():
         assert modal.Secret is skiff.Secret
     finally:
         sys.path.remove(shim)
+
+
+def test_app_secrets_come_first():
+    app = skiff.App("a", secrets=[skiff.Secret.from_name("app-wide")])
+    f = app.function(secrets=[skiff.Secret.from_name("own")])(lambda: None)
+    assert f.spec.to_api("f", "m", "f", False)["secrets"] == [{"name": "app-wide"}, {"name": "own"}]
+    with pytest.raises(TypeError, match="App\\(\\): secrets must be a list"):
+        skiff.App("a", secrets=skiff.Secret.from_name("x"))
+
+
+def test_sandbox_secrets_take_values_not_names():
+    from skiff.sandbox import _secrets_env
+
+    assert _secrets_env([skiff.Secret.from_dict({"A": "1"}), {"A": "2", "B": "3"}]) == {"A": "2", "B": "3"}
+    with pytest.raises(InvalidError, match="not supported by sandboxes yet"):
+        _secrets_env([skiff.Secret.from_name("x")])
+    with pytest.raises(TypeError, match="secrets must be a list, got dict") as e:
+        _secrets_env({"A": "zq9"})
+    assert "zq9" not in str(e.value)

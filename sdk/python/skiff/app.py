@@ -491,15 +491,22 @@ class App:
         image: the default :class:`skiff.Image` of its functions (default:
             ``Image.debian_slim()``, or ``Image.from_host()`` when
             ``SKIFF_DEFAULT_IMAGE=host``).
+        secrets: :class:`skiff.Secret` objects given to every function and
+            class of the app, before their own ``secrets=``.
     """
 
-    def __init__(self, name: Optional[str] = None, *, image: Optional[Image] = None, **kwargs: Any) -> None:
+    def __init__(self, name: Optional[str] = None, *, image: Optional[Image] = None,
+                 secrets: Optional[Sequence[Any]] = None, **kwargs: Any) -> None:
         if kwargs:
             bad = next(iter(kwargs))
             raise TypeError(
-                f"App() got an unexpected keyword argument {bad!r} (skiff's App takes name and image)"
+                f"App() got an unexpected keyword argument {bad!r} (skiff's App takes name, image and secrets)"
             )
         self._image = _check_image(image, "App()")
+        from .secret import check_secrets
+
+        # Given to every function and class, before their own secrets.
+        self._secrets = check_secrets(secrets, "App()")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"App name must be a str or None, got {_given(name)}")
         if name is not None and not name.strip():
@@ -664,6 +671,7 @@ class App:
             startup_timeout=startup_timeout, schedule=schedule, block_network=block_network,
             cidr_allowlist=cidr_allowlist, ephemeral_disk=ephemeral_disk,
         )
+        spec.secrets = self._secrets + spec.secrets
         sched = spec.schedule
 
         def decorator(fn: Callable[..., Any]) -> Function:
@@ -730,6 +738,7 @@ class App:
             startup_timeout=startup_timeout, block_network=block_network, cidr_allowlist=cidr_allowlist,
             options=_FUNCTION_OPTIONS.replace(" schedule,", ""), ephemeral_disk=ephemeral_disk,
         )
+        spec.secrets = self._secrets + spec.secrets
 
         def decorator(user_cls: Any) -> Any:
             if isinstance(user_cls, Cls):

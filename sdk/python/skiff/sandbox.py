@@ -79,17 +79,29 @@ def _check_tags(tags: "Any", what: str) -> "Dict[str, str]":
 
 
 def _secrets_env(secrets: "Any") -> "Dict[str, str]":
-    """skiff has no Secret objects yet: a secret is a dict of environment
-    variables (or an object with a ``dict``-valued ``env_dict``)."""
+    """The variables of sandbox secrets: skiff.Secret objects that carry
+    their values (from_dict, from_local_environ, from_dotenv; read here),
+    or plain dicts. Messages name types and keys, never values."""
     if secrets is None:
         return {}
     if isinstance(secrets, (dict, str, bytes)) or not hasattr(secrets, "__iter__"):
-        raise TypeError(f"secrets must be a list, got {given(secrets)}")
+        raise TypeError(f"secrets must be a list, got {type(secrets).__name__}")
+    from .secret import Secret
+
     env: "Dict[str, str]" = {}
     for i, s in enumerate(secrets):
+        if isinstance(s, Secret):
+            if s.name is not None:
+                raise exc.InvalidError(
+                    f"secrets[{i}]: Secret.from_name({s.name!r}) is not supported by sandboxes yet; "
+                    "use Secret.from_dict, from_local_environ or from_dotenv"
+                )
+            env.update(s._to_api()["values"])
+            continue
         d = getattr(s, "env_dict", s)
         if not isinstance(d, dict):
-            raise TypeError(f"secrets[{i}] must be a dict of environment variables, got {given(s)}")
+            raise TypeError(f"secrets[{i}] must be a skiff.Secret or a dict of environment variables, "
+                            f"got {type(s).__name__}")
         env.update(check_env(d, f"secrets[{i}]"))
     return env
 
