@@ -450,3 +450,16 @@ def test_wrong_or_missing_key_file(daemon_factory, tmp_path):
     os.chmod(key, 0o644)
     p = _create(d, "other", "A=1", check=1)
     assert "readable by skiffd's user only" in p.stderr, p.stderr
+
+
+def test_secret_survives_kill9(daemon_factory, tmp_path):
+    """A secret acknowledged by `skiff secret create` is there after a kill -9
+    and still opens: the key file and the row are both on disk."""
+    d = _own_daemon(daemon_factory)
+    _create(d, "durable", "RK=zq-durable")
+    d.restart()  # kill -9, then start on the same home
+    names = [s["name"] for s in json.loads(d.skiff("secret", "list", "--json", check=0).stdout)["secrets"]]
+    assert names == ["durable"], names
+    path = _app(tmp_path, "durableapp", 'skiff.Secret.from_name("durable")')
+    p = d.skiff("run", path, timeout=240)
+    assert p.returncode == 0 and "@@ got 'zq-durable'" in p.stdout, describe(p, d)
