@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from conftest import DEBIAN_PYTHON, SDK_DIR, describe, parse_results, write_app
+from conftest import DEBIAN_PYTHON, SDK_DIR, describe, function_def, parse_results, write_app
 
 # Distinctive values, grepped for in every file skiffd writes.
 NAMED_VALUE = "zq-named-7f3a9c1e5b"
@@ -463,3 +463,22 @@ def test_secret_survives_kill9(daemon_factory, tmp_path):
     path = _app(tmp_path, "durableapp", 'skiff.Secret.from_name("durable")')
     p = d.skiff("run", path, timeout=240)
     assert p.returncode == 0 and "@@ got 'zq-durable'" in p.stdout, describe(p, d)
+
+
+@pytest.mark.parametrize("secrets,msg", [
+    ({"name": "x"}, "'secrets' must be an array"),
+    ([{"sealed": {"A": "AAAA"}}], "must be {\"name\": NAME"),
+    ([{"name": "rk", "values": {"A": "1"}}], "must be {\"name\": NAME"),
+    ([{"name": "rk", "extra": 1}], "must be {\"name\": NAME"),
+    ([{"name": "bad/name"}], "is not a secret name"),
+    ([{"name": "rk", "required_keys": "RK"}], "required_keys must be a list"),
+    ([{"values": {"A": 1}}], "the value of A must be a string"),
+    ([{"values": {}}], "at least one"),
+    ([{"name": "rk"}] * 33, "at most 32"),
+])
+def test_app_definition_bad_secrets(daemon, secrets, msg):
+    _create(daemon, "rk", "RK=1", "--force")
+    r = daemon.api("POST", "/v1/apps", {"name": "badsecrets", "ephemeral": True, "files": [],
+                                        "functions": [function_def("f", "m", secrets=secrets)]})
+    assert r.status == 400, r.body
+    assert msg in r.json["error"]["message"], r.json
