@@ -361,6 +361,11 @@ int ctl_secrets_key(control_t *c, bool for_write, unsigned char key[32],
                     err_t *err);
 int ctl_secrets_prepare(control_t *c, json_t *functions, err_t *err);
 int ctl_secrets_env(control_t *c, const ctl_fn_t *fn, json_t **out, err_t *err);
+/* A sandbox's or an exec's "secrets" (entries as a function's, the
+ * values ones in clear: nothing is stored) checked and opened into env,
+ * later ones over earlier ones; env is left as it was on failure. */
+int ctl_secrets_merge(control_t *c, const json_t *secrets, json_t *env,
+                      err_t *err);
 
 /* proxy_auth.c: every token, from the store (at start-up). */
 int ctl_proxy_tokens_load(control_t *c, err_t *err);

@@ -177,3 +177,46 @@ int ctl_secrets_env(control_t *c, const ctl_fn_t *fn, json_t **out,
   *out = env;
   return 0;
 }
+
+int ctl_secrets_merge(control_t *c, const json_t *secrets, json_t *env,
+                      err_t *err) {
+  if (!secrets || json_is_null(secrets)) return 0;
+  if (!json_is_array(secrets) ||
+      json_array_size(secrets) > SECRETS_PER_FUNCTION_MAX)
+    return err_set(err, -EINVAL, "secrets must be a list of at most %d secrets",
+                   SECRETS_PER_FUNCTION_MAX);
+  unsigned char key[AEAD_KEY_LEN];
+  bool have_key = false;
+  json_t *got = json_object();
+  int rc = 0;
+  size_t j;
+  json_t *e;
+  json_array_foreach(secrets, j, e) {
+    char where[64];
+    snprintf(where, sizeof where, "secrets[%zu]", j);
+    json_t *values = json_object_get(e, "values");
+    bool named = json_object_get(e, "name") != NULL;
+    size_t want = named ? 1 + (json_object_get(e, "required_keys") != NULL) : 1;
+    if (!json_is_object(e) || named == (values != NULL) ||
+        json_object_size(e) != want) {
+      rc = err_set(err, -EINVAL,
+                   "%s: must be {\"name\": NAME, \"required_keys\": [...]} "
+                   "or {\"values\": {KEY: VALUE}}",
+                   where);
+      break;
+    }
+    if (!named) {
+      if ((rc = secret_values_check(values, where, err)) < 0) break;
+      json_object_update(got, values);
+      continue;
+    }
+    if ((rc = named_check(c, e, where, err)) < 0) break;
+    if (!have_key && (rc = ctl_secrets_key(c, false, key, err)) < 0) break;
+    have_key = true;
+    if ((rc = open_entry(c, key, e, j, got, err)) < 0) break;
+  }
+  if (have_key) OPENSSL_cleanse(key, sizeof key);
+  if (rc == 0) json_object_update(env, got);
+  json_decref(got);
+  return rc;
+}

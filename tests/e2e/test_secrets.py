@@ -482,3 +482,37 @@ def test_app_definition_bad_secrets(daemon, secrets, msg):
                                         "functions": [function_def("f", "m", secrets=secrets)]})
     assert r.status == 400, r.body
     assert msg in r.json["error"]["message"], r.json
+
+
+def test_sandbox_gets_named_secrets_in_order(daemon):
+    """Sandbox.create and exec: named secrets opened by skiffd, later ones
+    winning, env over them; a missing one or a missing required key fails
+    the call with its name."""
+    _create(daemon, "sbsec", "SB_A=zq-sb-named", "SB_B=from_named", "--force")
+    code = textwrap.dedent('''
+        import skiff
+        from skiff._client import Client
+        c = Client(("unix", SOCK), retry_timeout=5.0)
+        app = skiff.App.lookup("sbsecrets", create_if_missing=True, client=c)
+        named = skiff.Secret.from_name("sbsec", required_keys=["SB_A"])
+        sb = skiff.Sandbox.create(app=app, timeout=60, client=c, env={"SB_C": "from_env"},
+                                  secrets=[named, skiff.Secret.from_dict({"SB_B": "from_dict", "SB_C": "x"})])
+        p = sb.exec("sh", "-c", "echo $SB_A $SB_B $SB_C")
+        print("@@ create", repr(p.stdout.read().strip()))
+        p = sb.exec("sh", "-c", "echo $SB_D $SB_B", secrets=[{"SB_B": "d1"}, named, {"SB_D": "d2"}])
+        print("@@ exec", repr(p.stdout.read().strip()))
+        for bad in (skiff.Secret.from_name("nope-sb"), skiff.Secret.from_name("sbsec", required_keys=["NOPE"])):
+            try:
+                sb.exec("true", secrets=[bad])
+                print("@@ bad no error")
+            except Exception as e:
+                print("@@ bad", type(e).__name__, e)
+        sb.terminate()
+    ''').replace("SOCK", repr(daemon.sock))
+    p = subprocess.run([DEBIAN_PYTHON, "-c", code], capture_output=True, text=True, env=daemon.env, timeout=120)
+    assert p.returncode == 0, describe(p, daemon)
+    assert "@@ create 'zq-sb-named from_dict from_env'" in p.stdout, describe(p, daemon)
+    assert "@@ exec 'd2 from_named'" in p.stdout, describe(p, daemon)
+    assert "no secret named nope-sb" in p.stdout, describe(p)
+    assert "missing the required keys NOPE" in p.stdout, describe(p)
+    assert "zq-sb-named" not in daemon.log(1000)

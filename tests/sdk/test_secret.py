@@ -138,12 +138,16 @@ def test_app_secrets_come_first():
         skiff.App("a", secrets=skiff.Secret.from_name("x"))
 
 
-def test_sandbox_secrets_take_values_not_names():
-    from skiff.sandbox import _secrets_env
+def test_sandbox_secrets_body():
+    from skiff.sandbox import _secrets_body
 
-    assert _secrets_env([skiff.Secret.from_dict({"A": "1"}), {"A": "2", "B": "3"}]) == {"A": "2", "B": "3"}
-    with pytest.raises(InvalidError, match="not supported by sandboxes yet"):
-        _secrets_env([skiff.Secret.from_name("x")])
+    # Values only: merged into env here, env winning.
+    assert _secrets_body([skiff.Secret.from_dict({"A": "1"}), {"A": "2", "B": "3"}], {"B": "env"}) == {
+        "env": {"A": "2", "B": "env"}}
+    # A named secret: every secret in order, for skiffd to merge.
+    assert _secrets_body([{"A": "1"}, skiff.Secret.from_name("x")], {"B": "env"}) == {
+        "secrets": [{"values": {"A": "1"}}, {"name": "x"}], "env": {"B": "env"}}
+    assert _secrets_body(None, {}) == {}
     with pytest.raises(TypeError, match="secrets must be a list, got dict") as e:
-        _secrets_env({"A": "zq9"})
+        _secrets_body({"A": "zq9"}, {})
     assert "zq9" not in str(e.value)
