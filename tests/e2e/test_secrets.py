@@ -516,3 +516,41 @@ def test_sandbox_gets_named_secrets_in_order(daemon):
     assert "no secret named nope-sb" in p.stdout, describe(p)
     assert "missing the required keys NOPE" in p.stdout, describe(p)
     assert "zq-sb-named" not in daemon.log(1000)
+
+
+TRICKY_DOTENV = [
+    "A=1\r\nB='x'\r\n",
+    "export\tA=1\nexport=2\n",
+    'A="a\\qb"  # c\nB=#not a comment\n',
+    "A=1\rB=2\n",
+    "A='x'y\n",
+    'A="x\n\nB=1\n',
+    "  # only comments\n\n",
+    "A B=1\n",
+]
+
+
+@pytest.mark.parametrize("i", range(len(TRICKY_DOTENV)))
+def test_cli_and_sdk_parse_dotenv_alike(daemon, tmp_path, i):
+    """`skiff secret create --from-dotenv` (C) and Secret.from_dotenv
+    (Python) accept the same files with the same keys, and refuse the same
+    ones at the same line."""
+    sys.path.insert(0, SDK_DIR)
+    from skiff.exception import InvalidError
+    from skiff.secret import parse_dotenv
+
+    f = tmp_path / "t.env"
+    f.write_bytes(TRICKY_DOTENV[i].encode())
+    p = _create(daemon, f"tricky{i}", "--from-dotenv", str(f), "--force", "--json", check=None)
+    try:
+        py = parse_dotenv(TRICKY_DOTENV[i], "t.env")
+    except InvalidError as e:
+        assert p.returncode != 0, p.stdout
+        line = str(e).split("line ")[1].split(":")[0].split(" ")[0]
+        assert f"line {line}" in p.stderr, (p.stderr, str(e))
+        return
+    if not py:
+        assert p.returncode == 2 and "KEY=VALUE" in p.stderr, p.stderr
+        return
+    assert p.returncode == 0, p.stderr
+    assert sorted(json.loads(p.stdout)["keys"]) == sorted(py), (p.stdout, py)

@@ -259,7 +259,7 @@ class Secret:
         def load() -> "Dict[str, str]":
             p = find()
             try:
-                with open(p, encoding="utf-8") as fh:
+                with open(p, encoding="utf-8", newline="") as fh:  # \r stays what the CLI sees
                     text = fh.read()
             except OSError as e:
                 raise exc.InvalidError(f"Secret.from_dotenv(): cannot read {p}: {e.strerror}") from None
