@@ -201,6 +201,11 @@ int dotenv_parse(const char *text, size_t len, env_pair_t **out, size_t *n,
     else
       rc = bare(&c, &v, err);
     if (rc < 0) break;
+    if (*n >= DOTENV_PAIRS_MAX) {
+      rc = err_set(err, -EINVAL, "line %d: more than %d keys in one file",
+                   c.line, DOTENV_PAIRS_MAX);
+      break;
+    }
     put(out, n, &cap, xstrndup(k, klen), xstrndup(v.data ? v.data : "", v.len));
   }
   buf_free(&v);

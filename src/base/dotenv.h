@@ -11,6 +11,9 @@
 #include "base/err.h"
 
 #define ENV_KEY_MAX 256
+/* Keys a dotenv file may hold (a secret takes 256; the bound keeps the
+ * last-one-wins look-up cheap). */
+#define DOTENV_PAIRS_MAX 4096
 
 typedef struct env_pair {
   char *key, *value; /* malloc'd, NUL-terminated */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/aead.h"
+#include "base/buf.h"
 #include "base/dotenv.h"
 #include "base/util.h"
 #include "control/secrets.h"
@@ -275,6 +276,15 @@ static void test_dotenv_errors_name_the_line(void **state) {
   size_t n = 0;
   err_t err = ERR_INIT;
   assert_int_equal(dotenv_parse("A=x\0y\n", 6, &p, &n, &err), -EINVAL);
+  /* At most DOTENV_PAIRS_MAX keys. */
+  buf_t big = BUF_INIT;
+  for (int i = 0; i <= DOTENV_PAIRS_MAX; i++) buf_printf(&big, "K%d=v\n", i);
+  assert_int_equal(dotenv_parse(big.data, big.len, &p, &n, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "more than 4096 keys"));
+  assert_int_equal(dotenv_parse(big.data, big.len - 8, &p, &n, &err), 0);
+  assert_int_equal(n, DOTENV_PAIRS_MAX);
+  env_pairs_free(p, n);
+  buf_free(&big);
 }
 
 int main(void) {
