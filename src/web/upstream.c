@@ -63,14 +63,15 @@ static h2o_iovec_t request_head(upstream_t *u, h2o_iovec_t path) {
   h2o_req_t *req = u->req;
   char peer[64] = "";
   struct sockaddr_storage sa;
-  socklen_t sl =
-      req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&sa);
+  socklen_t sl = req->conn->callbacks->get_peername(req->conn,
+                                                    (struct sockaddr *)&sa);
   if (sl == 0 ||
       h2o_socket_getnumerichost((struct sockaddr *)&sa, sl, peer) == SIZE_MAX)
     peer[0] = '\0';
   ssize_t xff = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1);
-  size_t cap = req->method.len + path.len + req->authority.len + strlen(peer) +
-               256 + (xff >= 0 ? req->headers.entries[xff].value.len : 0);
+  size_t cap = req->method.len + path.len + req->authority.len +
+               strlen(peer) + 256 +
+               (xff >= 0 ? req->headers.entries[xff].value.len : 0);
   for (size_t i = 0; i < req->headers.size; i++)
     cap += req->headers.entries[i].name->len +
            req->headers.entries[i].value.len + 4;
@@ -111,9 +112,10 @@ static h2o_iovec_t request_head(upstream_t *u, h2o_iovec_t path) {
 
 static void do_send(upstream_t *u) {
   h2o_buffer_t **src = u->client ? &u->client->sock->input : &u->rest;
-  h2o_iovec_t v =
-      h2o_doublebuffer_prepare(&u->sending, src, u->req->preferred_chunk_size);
-  bool last = u->ended && (*src)->size == 0 && u->sending.buf->size == v.len;
+  h2o_iovec_t v = h2o_doublebuffer_prepare(&u->sending, src,
+                                           u->req->preferred_chunk_size);
+  bool last =
+      u->ended && (*src)->size == 0 && u->sending.buf->size == v.len;
   if (!last || (u->broken && v.len)) {
     /* A broken answer's end goes out after its last bytes. */
     if (v.len) h2o_send(u->req, &v, 1, H2O_SEND_STATE_IN_PROGRESS);
@@ -203,8 +205,8 @@ static void copy_header(h2o_req_t *req, const h2o_header_t *h) {
   h2o_iovec_t v = h2o_strdup(&req->pool, h->value.base, h->value.len);
   if (!h2o_iovec_is_token(h->name)) {
     h2o_iovec_t n = h2o_strdup(&req->pool, h->name->base, h->name->len);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 0, NULL,
-                          v.base, v.len);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 0,
+                          NULL, v.base, v.len);
     return;
   }
   const h2o_token_t *t = (const h2o_token_t *)h->name;
@@ -269,14 +271,15 @@ static h2o_http1client_head_cb on_connect(h2o_http1client_t *client,
     if (u->unreachable && u->unreachable(u->req, u->unreachable_data))
       return NULL;
     char text[300];
-    snprintf(text, sizeof text, "the container cannot be reached (%s)", errstr);
+    snprintf(text, sizeof text, "the container cannot be reached (%s)",
+             errstr);
     web_reply_text(u->req, 502, text);
     return NULL;
   }
   *reqbufs = u->bufs;
   *reqbufcnt = u->bufs[1].len ? 2 : 1;
-  *method_is_head =
-      h2o_memis(u->req->method.base, u->req->method.len, H2O_STRLIT("HEAD"));
+  *method_is_head = h2o_memis(u->req->method.base, u->req->method.len,
+                              H2O_STRLIT("HEAD"));
   return on_head;
 }
 
