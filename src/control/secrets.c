@@ -15,6 +15,8 @@
 bool secret_name_ok(const char *name) {
   size_t n = name ? strlen(name) : 0;
   if (n == 0 || n > SECRET_NAME_MAX) return false;
+  /* "." and ".." would be path segments in /v1/secrets/{name}. */
+  if (!strcmp(name, ".") || !strcmp(name, "..")) return false;
   for (size_t i = 0; i < n; i++) {
     char ch = name[i];
     if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||

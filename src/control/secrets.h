@@ -41,7 +41,7 @@ void control_secrets_redact(json_t *definition);
 
 /* ---- the pure parts, unit-tested (tests/unit/test_secrets.c) ---- */
 
-/* 1 to 64 of [A-Za-z0-9._-]. */
+/* 1 to 64 of [A-Za-z0-9._-], not "." or "..". */
 bool secret_name_ok(const char *name);
 /* values must be a non-empty object of at most SECRET_KEYS_MAX
  * environment variable names (not SKIFF_*) -> strings of at most

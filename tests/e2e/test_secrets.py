@@ -208,7 +208,7 @@ def test_from_files_reach_the_function(daemon, tmp_path):
     assert parse_results(p.stdout)["got"] == ["bare value", "multi\nline", "lit $X"]
 
 
-@pytest.mark.parametrize("name", ["bad/name", "with space", "x" * 65, "", "é"])
+@pytest.mark.parametrize("name", ["bad/name", "with space", "x" * 65, "", "é", ".."])
 def test_bad_names(daemon, name):
     p = _create(daemon, name, "A=1", check=1)
     assert "is not a secret name" in p.stderr, p.stderr

@@ -125,6 +125,9 @@ static void test_names_and_values(void **state) {
   assert_false(secret_name_ok(NULL));
   assert_false(secret_name_ok("a/b"));
   assert_false(secret_name_ok("a b"));
+  assert_false(secret_name_ok(".."));
+  assert_false(secret_name_ok("."));
+  assert_true(secret_name_ok("..."));
   char long_name[SECRET_NAME_MAX + 2];
   memset(long_name, 'a', sizeof long_name - 1);
   long_name[sizeof long_name - 1] = '\0';

@@ -183,7 +183,7 @@ class Secret:
         """
         if not isinstance(name, str):
             raise TypeError(f"Secret.from_name() takes a str name, got {given(name)}")
-        if not 0 < len(name) <= 64 or not set(name) <= _NAME_CHARS:
+        if not 0 < len(name) <= 64 or not set(name) <= _NAME_CHARS or name in (".", ".."):
             raise exc.InvalidError(
                 f"{name[:80]!r} is not a secret name: use 1 to 64 letters, digits, '_', '-' or '.'"
             )
