@@ -83,6 +83,10 @@ static int add_dotenv(json_t *values, const char *path) {
 static int add_json(json_t *values, const char *path) {
   json_error_t je;
   json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  if (!j && je.line < 0) { /* not read at all: the text names the file */
+    fprintf(stderr, "skiff: %s\n", je.text);
+    return EXIT_FAIL;
+  }
   if (!j) {
     /* jansson's text quotes the bytes near the error: not shown. */
     fprintf(stderr,
@@ -161,9 +165,10 @@ static int sec_create(int argc, char **argv) {
   if (json) {
     cli_print_json(resp);
   } else {
-    printf("secret %s: %zu keys\n",
-           json_string_value(json_object_get(resp, "name")),
-           json_array_size(json_object_get(resp, "keys")));
+    size_t n = json_array_size(json_object_get(resp, "keys"));
+    printf("secret %s: %zu key%s\n",
+           json_string_value(json_object_get(resp, "name")), n,
+           n == 1 ? "" : "s");
   }
   json_decref(resp);
   return EXIT_OK;

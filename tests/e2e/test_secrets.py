@@ -253,6 +253,8 @@ def test_bad_dotenv_and_json(daemon, tmp_path):
     assert "must be a string" in p.stderr, p.stderr
     p = _create(daemon, "badjson", "--from-dotenv", str(tmp_path / "missing.env"), check=1)
     assert "missing.env" in p.stderr, p.stderr
+    p = _create(daemon, "badjson", "--from-json", str(tmp_path / "missing.json"), check=1)
+    assert "missing.json" in p.stderr and "No such file" in p.stderr, p.stderr
     names = [s["name"] for s in json.loads(daemon.skiff("secret", "list", "--json", check=0).stdout)["secrets"]]
     assert "badenv" not in names and "badjson" not in names
 
