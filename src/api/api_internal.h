@@ -95,6 +95,9 @@ void api_proxy_tokens_create(api_t *api, http_req_t *req,
 void api_proxy_tokens_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proxy_tokens_delete(api_t *api, http_req_t *req,
                              const route_match_t *m);
+void api_secrets_create(api_t *api, http_req_t *req, const route_match_t *m);
+void api_secrets_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_secrets_delete(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_web_ready(api_t *api, http_req_t *req, const route_match_t *m);
 /* Calls made from inside a container, limited to its own app. */
 void api_runner_app(api_t *api, http_req_t *req, const route_match_t *m);

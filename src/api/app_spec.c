@@ -36,6 +36,7 @@ static const vfield_t fn_fields[] = {
     {"max_containers", V_INT, false, true},
     {"scaledown_window", V_NUMBER, false, true},
     {"env", V_OBJECT, false, true},
+    {"secrets", V_ARRAY, false, true},
     {"image", V_STRING, false, true},
     {"mounts", V_ARRAY, false, true},
     {"buffer_containers", V_INT, false, true},

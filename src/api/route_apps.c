@@ -6,6 +6,7 @@
 
 #include "api/api_internal.h"
 #include "base/util.h"
+#include "control/secrets.h"
 #include "control/web.h"
 
 /* {"name": "fu-…"} of a list of definitions. */
@@ -181,6 +182,7 @@ void api_app_function(api_t *api, http_req_t *req, const route_match_t *m) {
     return;
   }
   json_t *ans = json_deep_copy(fn);
+  control_secrets_redact(ans);
   json_object_set(ans, "app_id", json_object_get(app, "app_id"));
   json_object_set(ans, "app_name", json_object_get(app, "name"));
   json_object_set(ans, "version", json_object_get(app, "version"));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "control/secrets.h"
 
 /* The running app named by id or name (a deployed app first), its id in
  * out; false after answering 404. */
@@ -152,5 +153,6 @@ void api_runner_function(api_t *api, http_req_t *req, const route_match_t *m) {
     http_respond_err(req, &err);
     return;
   }
+  control_secrets_redact(def);
   http_respond(req, 200, def);
 }

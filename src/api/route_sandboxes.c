@@ -17,7 +17,8 @@ LIST(create_fields, {"app_id", V_STRING, true, false},
      {"timeout", V_NUMBER, false, true},
      {"idle_timeout", V_NUMBER, false, true},
      {"workdir", V_STRING, false, true}, {"env", V_OBJECT, false, true},
-     {"cpu", V_NUMBER, false, true}, {"memory", V_NUMBER, false, true},
+     {"secrets", V_ARRAY, false, true}, {"cpu", V_NUMBER, false, true},
+     {"memory", V_NUMBER, false, true},
      {"ephemeral_disk", V_NUMBER, false, true},
      {"block_network", V_BOOL, false, true},
      {"cidr_allowlist", V_ARRAY, false, true},
@@ -30,8 +31,9 @@ LIST(create_fields, {"app_id", V_STRING, true, false},
      {"readiness_probe", V_OBJECT, false, true});
 LIST(exec_fields, {"argv", V_ARRAY, true, false},
      {"workdir", V_STRING, false, true}, {"env", V_OBJECT, false, true},
-     {"pty", V_BOOL, false, true}, {"rows", V_INT, false, true},
-     {"cols", V_INT, false, true}, {"timeout", V_NUMBER, false, true});
+     {"secrets", V_ARRAY, false, true}, {"pty", V_BOOL, false, true},
+     {"rows", V_INT, false, true}, {"cols", V_INT, false, true},
+     {"timeout", V_NUMBER, false, true});
 LIST(tags_fields, {"tags", V_OBJECT, true, false});
 LIST(mkdir_fields, {"path", V_STRING, true, false},
      {"parents", V_BOOL, false, false});

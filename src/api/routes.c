@@ -55,6 +55,9 @@ const route_t api_client_routes[] = {
     {"POST", "/v1/queues/{}/get", api_queue_get},
     {"POST", "/v1/queues/{}/peek", api_queue_peek},
     {"GET", "/v1/queues/{}/len", api_queue_len},
+    {"POST", "/v1/secrets", api_secrets_create},
+    {"GET", "/v1/secrets", api_secrets_list},
+    {"DELETE", "/v1/secrets/{}", api_secrets_delete},
     /* Sandboxes (route_sandboxes.c, route_procs.c) */
     {"POST", "/v1/sandboxes", api_sandboxes_create},
     {"GET", "/v1/sandboxes", api_sandboxes_list},

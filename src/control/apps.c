@@ -111,6 +111,8 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
   }
   json_t *env = json_object_get(def, "env");
   f->env = json_is_object(env) ? json_incref(env) : json_object();
+  json_t *secrets = json_object_get(def, "secrets");
+  f->secrets = json_is_array(secrets) ? json_incref(secrets) : json_array();
   f->block_network = json_is_true(json_object_get(def, "block_network"));
   json_t *allow = json_object_get(def, "cidr_allowlist");
   f->cidr_allowlist = json_is_array(allow) ? json_incref(allow) : NULL;
@@ -129,6 +131,7 @@ static void fn_free(control_t *c, ctl_fn_t *f) {
   free(f->qualname);
   free(f->src_dir);
   json_decref(f->env);
+  json_decref(f->secrets);
   json_decref(f->cidr_allowlist);
   json_decref(f->mounts);
   json_decref(f->schedule);

@@ -67,7 +67,8 @@ static int refs_check(control_t *c, json_t *files, json_t *functions,
       }
     }
   }
-  return 0;
+  /* Named secrets exist with their required keys; inline values sealed. */
+  return ctl_secrets_prepare(c, functions, err);
 }
 
 int control_app_create(control_t *c, const char *name, bool ephemeral,

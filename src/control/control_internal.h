@@ -46,6 +46,7 @@ typedef struct ctl_fn {
   bool is_cls;
   json_t *params;         /* object, or NULL for plain functions */
   json_t *env;            /* object */
+  json_t *secrets;        /* array (secrets_use.c) */
   bool block_network;     /* loopback only */
   json_t *cidr_allowlist; /* array of IPv4 CIDR strings, or NULL */
   char image_id[65];      /* "" = the host's root */
@@ -350,6 +351,21 @@ void ctl_kill_app_containers(control_t *c, ctl_app_t *app);
 int ctl_container_launch(control_t *c, ctl_workload_t wl, ctl_app_t *app,
                          ctl_worker_t *w, res_t need, wk_spec_t *spec,
                          ctl_container_t **out, err_t *err);
+
+/* secrets.c, secrets_use.c: the key ($SKIFF_HOME/secrets.key; for_write:
+ * made when missing and no secret is stored), the definitions' secrets
+ * checked and their inline values sealed, and a container's environment:
+ * its function's secrets opened, env= over them (a new object). */
+char *ctl_secrets_key_path(control_t *c);
+int ctl_secrets_key(control_t *c, bool for_write, unsigned char key[32],
+                    err_t *err);
+int ctl_secrets_prepare(control_t *c, json_t *functions, err_t *err);
+int ctl_secrets_env(control_t *c, const ctl_fn_t *fn, json_t **out, err_t *err);
+/* A sandbox's or an exec's "secrets" (entries as a function's, the
+ * values ones in clear: nothing is stored) checked and opened into env,
+ * later ones over earlier ones; env is left as it was on failure. */
+int ctl_secrets_merge(control_t *c, const json_t *secrets, json_t *env,
+                      err_t *err);
 
 /* proxy_auth.c: every token, from the store (at start-up). */
 int ctl_proxy_tokens_load(control_t *c, err_t *err);

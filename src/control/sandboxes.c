@@ -468,8 +468,15 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
   json_t *cfg = json_object_get(rec, "config");
   const char *img_wd = json_string_value(json_object_get(cfg, "workdir"));
   if (!sb->workdir) sb->workdir = xstrdup(img_wd ? img_wd : "/");
-  sb->env =
-      build_env(sb, json_object_get(cfg, "env"), json_object_get(b, "env"));
+  /* The secrets' variables, the body's env over them. */
+  json_t *env = json_object();
+  rc = ctl_secrets_merge(c, json_object_get(b, "secrets"), env, err);
+  if (rc == 0) {
+    json_object_update(env, json_object_get(b, "env"));
+    sb->env = build_env(sb, json_object_get(cfg, "env"), env);
+  }
+  json_decref(env);
+  if (rc < 0) goto fail;
   ctl_app_t *app = ctl_app_find(c, sb->app_id);
   double cpu = json_number_value(json_object_get(b, "cpu"));
   double mem = json_number_value(json_object_get(b, "memory"));
@@ -874,11 +881,16 @@ int control_sandbox_exec(control_t *c, const char *id, const json_t *b,
   ctl_tty_t tty_buf;
   const ctl_tty_t *tty = NULL;
   if (rc == 0) rc = tty_from(b, &tty_buf, &tty, err);
+  /* The secrets' variables, the body's env over them. */
+  json_t *senv = json_object();
+  if (rc == 0)
+    rc = ctl_secrets_merge(c, json_object_get(b, "secrets"), senv, err);
+  if (rc == 0 && json_is_object(env)) json_object_update(senv, (json_t *)env);
   if (rc == 0) {
     ctl_proc_t *p = ctl_proc_new(c, sb, false);
     p->timeout_s = timeout;
-    rc = ctl_proc_exec(c, p, argv, json_is_object(env) ? env : NULL, wd, tty,
-                       err);
+    rc = ctl_proc_exec(c, p, argv, json_object_size(senv) ? senv : NULL, wd,
+                       tty, err);
     if (rc < 0) {
       sb->procs = p->next;
       ctl_proc_free(c, p);
@@ -886,6 +898,7 @@ int control_sandbox_exec(control_t *c, const char *id, const json_t *b,
       snprintf(proc_id, 40, "%s", p->id);
     }
   }
+  json_decref(senv);
   free_strv(argv);
   return rc;
 }

@@ -103,9 +103,10 @@ static uint64_t gpus_take(control_t *c, ctl_worker_t *w, int64_t want) {
   return want > 0 ? 0 : mask;
 }
 
+/* fn_env: the function's secrets and env= merged (ctl_secrets_env). */
 static char **build_env(control_t *c, ctl_container_t *ct, ctl_fn_t *fn,
-                        const json_t *image_env) {
-  size_t cap = 32 + json_object_size(fn->env) + json_array_size(image_env);
+                        const json_t *fn_env, const json_t *image_env) {
+  size_t cap = 32 + json_object_size(fn_env) + json_array_size(image_env);
   char **env = xcalloc(cap, sizeof *env);
   size_t n = 0;
   /* First match wins in getenv(): skiff's own variables come first so the
@@ -157,7 +158,7 @@ static char **build_env(control_t *c, ctl_container_t *ct, ctl_fn_t *fn,
   env[n++] = xasprintf("PYTHONDONTWRITEBYTECODE=1");
   const char *k;
   json_t *v;
-  json_object_foreach(fn->env, k, v) {
+  json_object_foreach((json_t *)fn_env, k, v) {
     if (json_is_string(v))
       env[n++] = xasprintf("%s=%s", k, json_string_value(v));
   }
@@ -176,7 +177,11 @@ static char **build_env(control_t *c, ctl_container_t *ct, ctl_fn_t *fn,
 }
 
 static void free_env(char **env) {
-  for (char **e = env; *e; e++) free(*e);
+  /* The strings hold secret values: wiped before they go back. */
+  for (char **e = env; *e; e++) {
+    explicit_bzero(*e, strlen(*e));
+    free(*e);
+  }
   free(env);
 }
 
@@ -302,9 +307,15 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
                                       &err) < 0)
     err_sink(&err, "container %s of %s: record it", ct->id, fn->name);
   ctl_image_t im;
+  json_t *fn_env = NULL;
   int rc = 0;
   if (fn->gpu > 0 && !(ct->gpus = gpus_take(c, w, fn->gpu)))
     rc = err_set(&err, -EBUSY, "no %lld free GPUs", (long long)fn->gpu);
+  /* A secret that cannot be opened fails the start: a container never
+   * runs without the variables its function was defined with. */
+  if (rc == 0 && (rc = ctl_secrets_env(c, fn, &fn_env, &err)) < 0)
+    ctl_log_system(c, fn->app, ct->id, "cannot start a container for %s: %s",
+                   fn->name, err.msg);
   if (rc == 0) rc = image_for_start(c, fn, &im, &err);
   if (rc == 0) {
     add_gpu_mounts(&im, ct->gpus);
@@ -331,7 +342,7 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
       cidrs[i] = json_string_value(json_array_get(fn->cidr_allowlist, i));
     spec.cidr_allowlist = cidrs;
     spec.n_cidr = n_cidr;
-    char **env = build_env(c, ct, fn, im.env);
+    char **env = build_env(c, ct, fn, fn_env, im.env);
     spec.envp = env;
     /* Queued: the worker starts it from the loop and reports started (or
      * exited, when the start fails there). */
@@ -340,6 +351,7 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
     free_env(env);
     image_release(&im);
   }
+  json_decref(fn_env);
   if (rc < 0) {
     log_error("cannot start a container for %s: %s", fn->name, err.msg);
     err_t e2 = ERR_INIT;

@@ -134,6 +134,13 @@ int sq_proxy_token_insert(store_t *s, const store_proxy_token_t *t, err_t *err);
 int sq_proxy_token_delete(store_t *s, const char *id, err_t *err);
 int sq_proxy_tokens_load(store_t *s, store_proxy_token_t **out, size_t *n,
                          err_t *err);
+/* Secrets (sqlite_secrets.c). */
+int sq_secret_put(store_t *s, const char *name, json_t *keys, json_t *sealed,
+                  bool replace, double now, err_t *err);
+int sq_secret_get(store_t *s, const char *name, json_t **out, err_t *err);
+int sq_secrets_list(store_t *s, json_t **out, err_t *err);
+int sq_secret_delete(store_t *s, const char *name, err_t *err);
+int sq_secrets_count(store_t *s, int64_t *n, err_t *err);
 int sq_sandbox_update(store_t *s, const store_sandbox_t *sb, err_t *err);
 int sq_sandboxes_recover(store_t *s, double now, const char *reason,
                          int returncode, size_t *n, err_t *err);

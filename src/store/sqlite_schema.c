@@ -200,5 +200,10 @@ const char *const sqlite_migrations[] = {
     "  queue_id TEXT NOT NULL, put_id TEXT NOT NULL, created_at REAL NOT NULL,"
     "  PRIMARY KEY(queue_id, put_id)) WITHOUT ROWID;"
     "CREATE INDEX queue_put_ids_by_created ON queue_put_ids(created_at);",
+    /* 10: named secrets (sqlite_secrets.c): key names in clear, values
+     * sealed with AES-256-GCM by the control plane (src/control/secrets.c). */
+    "CREATE TABLE secrets("
+    "  name TEXT PRIMARY KEY, keys TEXT NOT NULL, sealed TEXT NOT NULL,"
+    "  created_at REAL NOT NULL, updated_at REAL NOT NULL);",
     NULL,
 };

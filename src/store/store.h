@@ -378,6 +378,17 @@ typedef struct store_ops {
   int (*dq_expire)(store_t *s, double dict_before, double queue_before,
                    double put_ids_before, size_t max_rows, store_purge_t *p,
                    err_t *err);
+  /* Secrets: keys is an array of key names, sealed an object of key ->
+   * sealed value (the store never sees a value). put: -EEXIST when the
+   * name is taken and !replace. get: {"name","keys","sealed","created_at",
+   * "updated_at"}, -ENOENT naming the secret; list: the same without
+   * "sealed", by name. */
+  int (*secret_put)(store_t *s, const char *name, json_t *keys, json_t *sealed,
+                    bool replace, double now, err_t *err);
+  int (*secret_get)(store_t *s, const char *name, json_t **out, err_t *err);
+  int (*secrets_list)(store_t *s, json_t **out, err_t *err);
+  int (*secret_delete)(store_t *s, const char *name, err_t *err);
+  int (*secrets_count)(store_t *s, int64_t *n, err_t *err);
 
   /* After an unclean stop: leased inputs go back to the queue (not counted
    * as attempts) and containers of the old process are marked exited. */

@@ -43,8 +43,8 @@ def test_autoscaler_options_are_checked():
 
 
 def test_app_unknown_keyword():
-    with pytest.raises(TypeError, match="'secrets'"):
-        skiff.App("x", secrets=[])
+    with pytest.raises(TypeError, match="'bogus_option'"):
+        skiff.App("x", bogus_option=[])
     with pytest.raises(TypeError, match="name"):
         skiff.App(3)
 

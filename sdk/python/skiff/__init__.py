@@ -16,6 +16,7 @@ from ._partial import asgi_app, batched, concurrent, fastapi_endpoint, web_endpo
 from .image import Image
 from .retries import Retries
 from .schedule import Cron, Period, Schedule
+from .secret import Secret
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,7 @@ __all__ = [
     "Sandbox",
     "Tunnel",
     "Schedule",
+    "Secret",
     "batched",
     "concurrent",
     "container_process",

@@ -26,7 +26,7 @@ __all__ = ["App", "LocalEntrypoint"]
 
 _FUNCTION_OPTIONS = (
     "image, gpu, cpu, memory, timeout, startup_timeout, retries, min_containers, "
-    "max_containers, buffer_containers, scaledown_window, schedule, env, block_network, cidr_allowlist, "
+    "max_containers, buffer_containers, scaledown_window, schedule, env, secrets, block_network, cidr_allowlist, "
     "ephemeral_disk"
 )
 _Number = "int | float"  # for annotations only
@@ -218,7 +218,8 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
                    timeout: Any, retries: Any, min_containers: Any, max_containers: Any, scaledown_window: Any,
                    env: Any, buffer_containers: Any, startup_timeout: Any, schedule: Any = None,
                    block_network: Any = False, cidr_allowlist: Any = None,
-                   options: str = _FUNCTION_OPTIONS, ephemeral_disk: Any = None) -> FunctionSpec:
+                   options: str = _FUNCTION_OPTIONS, ephemeral_disk: Any = None,
+                   secrets: Any = None) -> FunctionSpec:
     """The checked options of ``@app.function`` or ``@app.cls``."""
     if unknown:
         bad = next(iter(unknown))
@@ -232,6 +233,9 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
     mn, mx = _check_containers(min_containers, max_containers)
     sdw = _check_scaledown_window(scaledown_window)
     envd = {} if env is None else check_env(env, "env")
+    from .secret import check_secrets
+
+    secs = check_secrets(secrets, what)
     buf = _check_buffer_containers(buffer_containers)
     stmo = _check_startup_timeout(startup_timeout)
     sched = _check_schedule(schedule)
@@ -241,7 +245,7 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
         cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
         retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
         buffer_containers=buf, startup_timeout=stmo, schedule=sched, gpu=gpu_count, gpu_type=gpu_type,
-        block_network=block, cidr_allowlist=allow, ephemeral_disk=disk,
+        block_network=block, cidr_allowlist=allow, ephemeral_disk=disk, secrets=secs,
     )
 
 
@@ -487,15 +491,22 @@ class App:
         image: the default :class:`skiff.Image` of its functions (default:
             ``Image.debian_slim()``, or ``Image.from_host()`` when
             ``SKIFF_DEFAULT_IMAGE=host``).
+        secrets: :class:`skiff.Secret` objects given to every function and
+            class of the app, before their own ``secrets=``.
     """
 
-    def __init__(self, name: Optional[str] = None, *, image: Optional[Image] = None, **kwargs: Any) -> None:
+    def __init__(self, name: Optional[str] = None, *, image: Optional[Image] = None,
+                 secrets: Optional[Sequence[Any]] = None, **kwargs: Any) -> None:
         if kwargs:
             bad = next(iter(kwargs))
             raise TypeError(
-                f"App() got an unexpected keyword argument {bad!r} (skiff's App takes name and image)"
+                f"App() got an unexpected keyword argument {bad!r} (skiff's App takes name, image and secrets)"
             )
         self._image = _check_image(image, "App()")
+        from .secret import check_secrets
+
+        # Given to every function and class, before their own secrets.
+        self._secrets = check_secrets(secrets, "App()")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"App name must be a str or None, got {_given(name)}")
         if name is not None and not name.strip():
@@ -605,6 +616,7 @@ class App:
         max_containers: Optional[int] = None,
         scaledown_window: float = 60,
         env: Optional[Dict[str, str]] = None,
+        secrets: Optional[Sequence[Any]] = None,
         buffer_containers: int = 0,
         startup_timeout: Optional[float] = None,
         schedule: Any = None,
@@ -628,7 +640,10 @@ class App:
             max_containers: cap on containers (None: as many as fit).
             scaledown_window: seconds an idle container is kept before it
                 is stopped, 2..1200 (default 60).
-            env: environment variables for the containers.
+            env: environment variables for the containers (they win over
+                those of ``secrets``).
+            secrets: a list of :class:`skiff.Secret`: their variables are set
+                in the containers, a later secret's over an earlier one's.
             buffer_containers: idle containers kept ready beyond the current
                 demand while the function has work (default 0).
             startup_timeout: seconds a container may take to start (import
@@ -652,10 +667,11 @@ class App:
         spec = _function_spec(
             "App.function()", unknown, image=image, gpu=gpu, cpu=cpu, memory=memory, timeout=timeout,
             retries=retries, min_containers=min_containers, max_containers=max_containers,
-            scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
+            scaledown_window=scaledown_window, env=env, secrets=secrets, buffer_containers=buffer_containers,
             startup_timeout=startup_timeout, schedule=schedule, block_network=block_network,
             cidr_allowlist=cidr_allowlist, ephemeral_disk=ephemeral_disk,
         )
+        spec.secrets = self._secrets + spec.secrets
         sched = spec.schedule
 
         def decorator(fn: Callable[..., Any]) -> Function:
@@ -692,6 +708,7 @@ class App:
         max_containers: Optional[int] = None,
         scaledown_window: float = 60,
         env: Optional[Dict[str, str]] = None,
+        secrets: Optional[Sequence[Any]] = None,
         buffer_containers: int = 0,
         startup_timeout: Optional[float] = None,
         block_network: bool = False,
@@ -717,10 +734,11 @@ class App:
         spec = _function_spec(
             "App.cls()", unknown, image=image, gpu=gpu, cpu=cpu, memory=memory, timeout=timeout,
             retries=retries, min_containers=min_containers, max_containers=max_containers,
-            scaledown_window=scaledown_window, env=env, buffer_containers=buffer_containers,
+            scaledown_window=scaledown_window, env=env, secrets=secrets, buffer_containers=buffer_containers,
             startup_timeout=startup_timeout, block_network=block_network, cidr_allowlist=cidr_allowlist,
             options=_FUNCTION_OPTIONS.replace(" schedule,", ""), ephemeral_disk=ephemeral_disk,
         )
+        spec.secrets = self._secrets + spec.secrets
 
         def decorator(user_cls: Any) -> Any:
             if isinstance(user_cls, Cls):

@@ -91,6 +91,7 @@ class FunctionSpec:
         block_network: bool = False,
         cidr_allowlist: Optional[List[str]] = None,
         ephemeral_disk: Optional[int] = None,
+        secrets: Optional[List[Any]] = None,
     ) -> None:
         self.cpu = cpu
         self.cpu_limit = cpu_limit
@@ -111,6 +112,7 @@ class FunctionSpec:
         self.block_network = block_network  # loopback only
         self.cidr_allowlist = cidr_allowlist  # IPv4 CIDRs, or None: anywhere outside
         self.ephemeral_disk = ephemeral_disk  # MiB, None: no cap
+        self.secrets = list(secrets or [])  # skiff.Secret, in order (later ones win)
 
     def to_api(
         self,
@@ -141,6 +143,8 @@ class FunctionSpec:
             "buffer_containers": self.buffer_containers,
             "env": dict(self.env),
         }
+        if self.secrets:
+            d["secrets"] = [s._to_api() for s in self.secrets]
         if self.startup_timeout is not None:
             d["startup_timeout"] = self.startup_timeout
         if self.ephemeral_disk is not None:

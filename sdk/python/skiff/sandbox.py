@@ -78,20 +78,41 @@ def _check_tags(tags: "Any", what: str) -> "Dict[str, str]":
     return dict(tags)
 
 
-def _secrets_env(secrets: "Any") -> "Dict[str, str]":
-    """skiff has no Secret objects yet: a secret is a dict of environment
-    variables (or an object with a ``dict``-valued ``env_dict``)."""
+def _secrets_body(secrets: "Any", env: "Dict[str, str]") -> "Dict[str, Any]":
+    """The ``env`` (and ``secrets``) of a sandbox or exec request. Secrets
+    are skiff.Secret objects or plain dicts of environment variables;
+    later ones win, ``env`` over all. Without a named secret their values
+    are merged here into ``env``; with one, every secret goes in order as
+    ``secrets`` for skiffd to merge. Messages name types, never values."""
     if secrets is None:
-        return {}
+        secrets = []
     if isinstance(secrets, (dict, str, bytes)) or not hasattr(secrets, "__iter__"):
-        raise TypeError(f"secrets must be a list, got {given(secrets)}")
-    env: "Dict[str, str]" = {}
+        raise TypeError(f"secrets must be a list, got {type(secrets).__name__}")
+    from .secret import Secret
+
+    entries: "List[Dict[str, Any]]" = []
     for i, s in enumerate(secrets):
+        if isinstance(s, Secret):
+            entries.append(s._to_api())
+            continue
         d = getattr(s, "env_dict", s)
         if not isinstance(d, dict):
-            raise TypeError(f"secrets[{i}] must be a dict of environment variables, got {given(s)}")
-        env.update(check_env(d, f"secrets[{i}]"))
-    return env
+            raise TypeError(f"secrets[{i}] must be a skiff.Secret or a dict of environment variables, "
+                            f"got {type(s).__name__}")
+        entries.append({"values": check_env(d, f"secrets[{i}]")})
+    body: "Dict[str, Any]" = {}
+    if any("name" in e for e in entries):
+        body["secrets"] = entries
+        if env:
+            body["env"] = env
+        return body
+    merged: "Dict[str, str]" = {}
+    for e in entries:
+        merged.update(e["values"])
+    merged.update(env)
+    if merged:
+        body["env"] = merged
+    return body
 
 
 def _check_cidrs(cidrs: "Any") -> "Optional[List[str]]":
@@ -292,7 +313,8 @@ class Sandbox:
             tags: ``{k: v}`` to find it with :meth:`list`.
             image: a :class:`skiff.Image`, built first when needed (default:
                 skiffd's default image, as for functions).
-            env, secrets: environment variables (a secret is a dict here).
+            env, secrets: environment variables: ``skiff.Secret`` objects (or
+                dicts), later ones winning, ``env`` over them all.
             timeout: seconds it may live (default 300, at most 86400).
             idle_timeout: seconds without a running exec, stdin or file
                 operation after which it stops.
@@ -323,10 +345,7 @@ class Sandbox:
                                   "timeout": _check_seconds(timeout, "timeout", 1, _MAX_TIMEOUT)}
         if idle_timeout is not None:
             body["idle_timeout"] = _check_seconds(idle_timeout, "idle_timeout", 1, _MAX_TIMEOUT)
-        envd = {} if env is None else check_env(env, "env")
-        envd = {**_secrets_env(secrets), **envd}
-        if envd:
-            body["env"] = envd
+        body.update(_secrets_body(secrets, {} if env is None else check_env(env, "env")))
         if workdir is not None:
             if not isinstance(workdir, str) or not workdir.startswith("/"):
                 raise exc.InvalidError(f"workdir must be an absolute path, got {workdir!r}")
@@ -589,9 +608,7 @@ class Sandbox:
             if not isinstance(workdir, str) or not workdir.startswith("/"):
                 raise exc.InvalidError(f"workdir must be an absolute path, got {workdir!r}")
             body["workdir"] = workdir
-        envd = {**_secrets_env(secrets), **({} if env is None else check_env(env, "env"))}
-        if envd:
-            body["env"] = envd
+        body.update(_secrets_body(secrets, {} if env is None else check_env(env, "env")))
         try:
             resp = self._when_running(lambda: self._client.request(
                 "POST", f"/v1/sandboxes/{self.object_id}/exec", body, timeout=60.0))

@@ -10,6 +10,7 @@ skiff's public names (``modal.App``, ``modal.Image``, ``modal.Retries``, ``modal
 
 from skiff import App, Function, FunctionCall, Image, LocalEntrypoint, Retries, __version__, is_local  # noqa: F401
 from skiff import Cron, Period, batched, concurrent  # noqa: F401
+from skiff import Secret  # noqa: F401
 from skiff import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app  # noqa: F401
 from skiff import Cls, enter, exit, method, parameter  # noqa: F401
 from skiff import Probe, Sandbox, Tunnel  # noqa: F401
@@ -23,7 +24,7 @@ _sys.modules[__name__ + ".exception"] = exception
 # `from modal.container_process import ContainerProcess` too.
 _sys.modules[__name__ + ".container_process"] = container_process
 
-__all__ = ["App", "Cls", "Cron", "Dict", "Queue", "Function", "FunctionCall", "Image", "LocalEntrypoint", "Period", "Probe", "Retries", "Sandbox", "Tunnel", "batched", "concurrent",
+__all__ = ["App", "Cls", "Cron", "Dict", "Queue", "Function", "FunctionCall", "Image", "LocalEntrypoint", "Period", "Probe", "Retries", "Sandbox", "Secret", "Tunnel", "batched", "concurrent",
            "container_process", "enter", "exception", "exit", "is_local", "method", "parameter",
            "asgi_app", "fastapi_endpoint", "web_endpoint", "web_server", "wsgi_app"]
 
