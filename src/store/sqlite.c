@@ -259,6 +259,10 @@ static int migrate(sq_t *q, err_t *err) {
       return err_wrap(err, "migration %d", v + 1);
     }
   }
+  /* The schema goes into the database file and the WAL starts empty: a
+   * new home's first writes do not sit behind hundreds of KiB of DDL. */
+  if (total > version)
+    return sq_exec(q, "PRAGMA wal_checkpoint(TRUNCATE)", err);
   return 0;
 }
 
