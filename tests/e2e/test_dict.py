@@ -189,3 +189,47 @@ def test_dict_bad_inputs(daemon):
     assert res["name_type"][0] == "InvalidError"
     assert res["len"] == 0
     assert res["after_delete"][0] == "NotFoundError" and "no Dict" in res["after_delete"][1]
+
+
+def test_aio_forms(daemon):
+    """Modal's awaitable forms: `await d.get.aio(k)`, `async for` over
+    `d.items.aio()` and `q.iterate.aio()`; an event loop keeps running
+    while a queue get waits."""
+    res = run_py(daemon, """
+        import asyncio
+
+        async def main():
+            d = skiff.Dict.from_name("e2e-aio", create_if_missing=True)
+            await d.put.aio("a", 1)
+            await d.update.aio({"b": 2})
+            got = [await d.get.aio("a"), await d.contains.aio("b"), await d.len.aio()]
+            items = sorted([kv async for kv in d.items.aio()])
+            popped = await d.pop.aio("a")
+            await d.clear.aio()
+            q = skiff.Queue.from_name("e2e-aio-q", create_if_missing=True)
+            ticks = []
+
+            async def tick():
+                for _ in range(3):
+                    ticks.append(1)
+                    await asyncio.sleep(0.05)
+                await q.put.aio("late")
+
+            t = asyncio.ensure_future(tick())
+            late = await q.get.aio(timeout=30)  # waits while tick() runs
+            await t
+            await q.put_many.aio([1, 2, 3])
+            many = await q.get_many.aio(2)
+            rest = [x async for x in q.iterate.aio(item_poll_timeout=0.0)]
+            return {"got": got, "items": items, "popped": popped, "len_after": await d.len.aio(),
+                    "late": late, "ticks": len(ticks), "many": many, "rest": rest,
+                    "qlen": await q.len.aio()}
+
+        say("aio", asyncio.run(main()))
+    """)
+    r = res["aio"]
+    assert r["got"] == [1, True, 2] and r["items"] == [["a", 1], ["b", 2]], r
+    assert r["popped"] == 1 and r["len_after"] == 0, r
+    assert r["late"] == "late" and r["ticks"] == 3, r
+    # iterate reads without removing, as in Modal
+    assert r["many"] == [1, 2] and r["rest"] == [3] and r["qlen"] == 1, r

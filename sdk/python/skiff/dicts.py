@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict as _D, Iterator, Mapping, Optional, Tuple
 
 from . import exception as exc
+from ._aio import with_aio
 from ._objects import _Object, check_name, object_client
 from ._serialization import b64, dumps, loads, unb64
 
@@ -76,6 +77,7 @@ class Dict(_Object):
         object_client().request("DELETE", f"/v1/dicts/{quote(check_name(name, 'Dict'), safe='')}")
 
     # ---- reads ------------------------------------------------------------
+    @with_aio()
     def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when there is none."""
         resp = self._c().request("POST", self._path("get"), {"key": _pickle(key, "key")})
@@ -89,6 +91,7 @@ class Dict(_Object):
             raise KeyError(key)
         return v
 
+    @with_aio()
     def contains(self, key: Any) -> bool:
         """Whether ``key`` has a value."""
         return bool(self._c().request("POST", self._path("contains"), {"key": _pickle(key, "key")}).get("found"))
@@ -96,6 +99,7 @@ class Dict(_Object):
     def __contains__(self, key: Any) -> bool:
         return self.contains(key)
 
+    @with_aio()
     def len(self) -> int:
         """How many entries the Dict holds."""
         return int(self._c().request("GET", self._path("len"))["len"])
@@ -113,16 +117,19 @@ class Dict(_Object):
             if not after:
                 return
 
+    @with_aio(iterates=True)
     def keys(self) -> "Iterator[Any]":
         """The keys (in the order of their pickled bytes)."""
         for k, _ in self._pairs():
             yield loads(k)
 
+    @with_aio(iterates=True)
     def values(self) -> "Iterator[Any]":
         """The values, in the order of their keys' pickled bytes."""
         for _, v in self._pairs():
             yield loads(v)
 
+    @with_aio(iterates=True)
     def items(self) -> "Iterator[Tuple[Any, Any]]":
         """``(key, value)`` pairs."""
         for k, v in self._pairs():
@@ -132,6 +139,7 @@ class Dict(_Object):
         return self.keys()
 
     # ---- writes -----------------------------------------------------------
+    @with_aio()
     def put(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> bool:
         """Set ``key`` to ``value``; with ``skip_if_exists`` an existing entry
         is kept.  Returns whether the value was written."""
@@ -143,6 +151,7 @@ class Dict(_Object):
     def __setitem__(self, key: Any, value: Any) -> None:
         self.put(key, value)
 
+    @with_aio()
     def update(self, other: Optional[Mapping[Any, Any]] = None, /, **kwargs: Any) -> None:
         """Set several entries at once (all or none)."""
         pairs = dict(other or {})
@@ -154,6 +163,7 @@ class Dict(_Object):
         for i in range(0, len(keys), 5000):
             self._c().request("POST", self._path("put"), {"keys": keys[i:i + 5000], "values": vals[i:i + 5000]})
 
+    @with_aio()
     def pop(self, key: Any, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value (``KeyError``, or ``default``
         when given, if there is none)."""
@@ -167,10 +177,12 @@ class Dict(_Object):
     def __delitem__(self, key: Any) -> None:
         self.pop(key)
 
+    @with_aio()
     def clear(self) -> None:
         """Remove every entry."""
         self._c().request("POST", self._path("clear"), {})
 
+    @with_aio()
     def info(self) -> "_D[str, Any]":
         """``{"name", "object_id"}``."""
         return {"name": self._name, "object_id": self._id()}

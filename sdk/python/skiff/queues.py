@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from . import exception as exc
+from ._aio import with_aio
 from ._objects import _Object, check_name, check_partition, object_client
 from ._serialization import b64, dumps, loads, unb64
 
@@ -93,6 +94,7 @@ class Queue(_Object):
         object_client().request("DELETE", f"/v1/queues/{quote(check_name(name, 'Queue'), safe='')}")
 
     # ---- put ----------------------------------------------------------------
+    @with_aio()
     def put(self, v: Any, block: bool = True, timeout: Optional[float] = None, *,
             partition: Optional[str] = None, partition_ttl: Optional[int] = None) -> None:
         """Add ``v`` at the end.  On a full queue (``maxsize``) wait for room
@@ -100,6 +102,7 @@ class Queue(_Object):
         ``queue.Full`` at once when ``block`` is false."""
         self.put_many([v], block, timeout, partition=partition)
 
+    @with_aio()
     def put_many(self, vs: Iterable[Any], block: bool = True, timeout: Optional[float] = None, *,
                  partition: Optional[str] = None, partition_ttl: Optional[int] = None) -> None:
         """Add every item of ``vs`` at the end, all at once or none."""
@@ -148,6 +151,7 @@ class Queue(_Object):
             if not block or (deadline is not None and time.monotonic() >= deadline):
                 return []
 
+    @with_aio()
     def get(self, block: bool = True, timeout: Optional[float] = None, *,
             partition: Optional[str] = None) -> Any:
         """Remove and return the first item, waiting for one (``timeout``
@@ -158,6 +162,7 @@ class Queue(_Object):
             raise _stdqueue.Empty()
         return got[0]
 
+    @with_aio()
     def get_many(self, n_values: int, block: bool = True, timeout: Optional[float] = None, *,
                  partition: Optional[str] = None) -> List[Any]:
         """Remove and return up to ``n_values`` items, waiting as :meth:`get`
@@ -166,6 +171,7 @@ class Queue(_Object):
         return self._get(n_values, block, timeout, partition)
 
     # ---- the rest -----------------------------------------------------------
+    @with_aio()
     def len(self, *, partition: Optional[str] = None, total: bool = False) -> int:
         """Items in a partition (the default one), or in all of them with
         ``total``."""
@@ -184,6 +190,7 @@ class Queue(_Object):
     def __len__(self) -> int:
         return self.len()
 
+    @with_aio()
     def clear(self, *, partition: Optional[str] = None, all: bool = False) -> None:
         """Remove the items of a partition (the default one), or of every
         partition with ``all``."""
@@ -191,6 +198,7 @@ class Queue(_Object):
             raise exc.InvalidError("give partition or all=True to Queue.clear, not both")
         self._c().request("POST", self._path("clear"), {"partition": check_partition(partition), "all": bool(all)})
 
+    @with_aio(iterates=True)
     def iterate(self, *, partition: Optional[str] = None, item_poll_timeout: float = 0.0) -> "Iterator[Any]":
         """The items, oldest first, without removing them; ends when no new
         item came for ``item_poll_timeout`` seconds."""
@@ -207,6 +215,7 @@ class Queue(_Object):
             for v in values:
                 yield loads(unb64(v))
 
+    @with_aio()
     def info(self) -> Dict[str, Any]:
         """``{"name", "object_id"}``."""
         return {"name": self._name, "object_id": self._id()}
