@@ -5,6 +5,30 @@
 #include "api/api_internal.h"
 #include "base/util.h"
 
+/* Dicts and Queues (route_dicts.c, route_queues.c): served alike to
+ * clients and to containers' runners. */
+// clang-format off
+#define DQ_ROUTES \
+    {"POST", "/v1/dicts", api_dicts_open}, \
+    {"GET", "/v1/dicts", api_dicts_list}, \
+    {"DELETE", "/v1/dicts/{}", api_dict_delete}, \
+    {"POST", "/v1/dicts/{}/clear", api_dict_clear}, \
+    {"POST", "/v1/dicts/{}/get", api_dict_get}, \
+    {"POST", "/v1/dicts/{}/contains", api_dict_contains}, \
+    {"POST", "/v1/dicts/{}/pop", api_dict_pop}, \
+    {"POST", "/v1/dicts/{}/put", api_dict_put}, \
+    {"GET", "/v1/dicts/{}/len", api_dict_len}, \
+    {"POST", "/v1/dicts/{}/items", api_dict_items}, \
+    {"POST", "/v1/queues", api_queues_open}, \
+    {"GET", "/v1/queues", api_queues_list}, \
+    {"DELETE", "/v1/queues/{}", api_queue_delete}, \
+    {"POST", "/v1/queues/{}/clear", api_queue_clear}, \
+    {"POST", "/v1/queues/{}/put", api_queue_put}, \
+    {"POST", "/v1/queues/{}/get", api_queue_get}, \
+    {"POST", "/v1/queues/{}/peek", api_queue_peek}, \
+    {"GET", "/v1/queues/{}/len", api_queue_len},
+// clang-format on
+
 const route_t api_client_routes[] = {
     {"GET", "/v1/status", api_status},
     {"POST", "/v1/shutdown", api_shutdown},
@@ -36,26 +60,7 @@ const route_t api_client_routes[] = {
     {"POST", "/v1/proxy_auth_tokens", api_proxy_tokens_create},
     {"GET", "/v1/proxy_auth_tokens", api_proxy_tokens_list},
     {"DELETE", "/v1/proxy_auth_tokens/{}", api_proxy_tokens_delete},
-    /* Dicts and Queues (route_dicts.c, route_queues.c) */
-    {"POST", "/v1/dicts", api_dicts_open},
-    {"GET", "/v1/dicts", api_dicts_list},
-    {"DELETE", "/v1/dicts/{}", api_dict_delete},
-    {"POST", "/v1/dicts/{}/clear", api_dict_clear},
-    {"POST", "/v1/dicts/{}/get", api_dict_get},
-    {"POST", "/v1/dicts/{}/contains", api_dict_contains},
-    {"POST", "/v1/dicts/{}/pop", api_dict_pop},
-    {"POST", "/v1/dicts/{}/put", api_dict_put},
-    {"GET", "/v1/dicts/{}/len", api_dict_len},
-    {"POST", "/v1/dicts/{}/items", api_dict_items},
-    {"POST", "/v1/queues", api_queues_open},
-    {"GET", "/v1/queues", api_queues_list},
-    {"DELETE", "/v1/queues/{}", api_queue_delete},
-    {"POST", "/v1/queues/{}/clear", api_queue_clear},
-    {"POST", "/v1/queues/{}/put", api_queue_put},
-    {"POST", "/v1/queues/{}/get", api_queue_get},
-    {"POST", "/v1/queues/{}/peek", api_queue_peek},
-    {"GET", "/v1/queues/{}/len", api_queue_len},
-    {"POST", "/v1/secrets", api_secrets_create},
+    DQ_ROUTES{"POST", "/v1/secrets", api_secrets_create},
     {"GET", "/v1/secrets", api_secrets_list},
     {"DELETE", "/v1/secrets/{}", api_secrets_delete},
     /* Sandboxes (route_sandboxes.c, route_procs.c) */
@@ -93,26 +98,7 @@ const route_t api_runner_routes[] = {
     {"GET", "/v1/calls/{}/outputs", api_runner_call_outputs},
     {"GET", "/v1/calls/{}", api_runner_call_get},
     {"POST", "/v1/calls/{}/cancel", api_runner_call_cancel},
-    /* Dicts and Queues (route_dicts.c, route_queues.c) */
-    {"POST", "/v1/dicts", api_dicts_open},
-    {"GET", "/v1/dicts", api_dicts_list},
-    {"DELETE", "/v1/dicts/{}", api_dict_delete},
-    {"POST", "/v1/dicts/{}/clear", api_dict_clear},
-    {"POST", "/v1/dicts/{}/get", api_dict_get},
-    {"POST", "/v1/dicts/{}/contains", api_dict_contains},
-    {"POST", "/v1/dicts/{}/pop", api_dict_pop},
-    {"POST", "/v1/dicts/{}/put", api_dict_put},
-    {"GET", "/v1/dicts/{}/len", api_dict_len},
-    {"POST", "/v1/dicts/{}/items", api_dict_items},
-    {"POST", "/v1/queues", api_queues_open},
-    {"GET", "/v1/queues", api_queues_list},
-    {"DELETE", "/v1/queues/{}", api_queue_delete},
-    {"POST", "/v1/queues/{}/clear", api_queue_clear},
-    {"POST", "/v1/queues/{}/put", api_queue_put},
-    {"POST", "/v1/queues/{}/get", api_queue_get},
-    {"POST", "/v1/queues/{}/peek", api_queue_peek},
-    {"GET", "/v1/queues/{}/len", api_queue_len},
-};
+    DQ_ROUTES};
 
 const size_t api_client_routes_n =
     sizeof api_client_routes / sizeof api_client_routes[0];

@@ -73,6 +73,21 @@ static int named_check(control_t *c, json_t *e, const char *where, err_t *err) {
   return rc;
 }
 
+/* A secrets entry is {"name", "required_keys"?} or {"values"}. */
+static int entry_shape(const json_t *e, const char *where, bool *named,
+                       json_t **values, err_t *err) {
+  *values = json_object_get(e, "values");
+  *named = json_object_get(e, "name") != NULL;
+  size_t want = *named ? 1 + (json_object_get(e, "required_keys") != NULL) : 1;
+  if (!json_is_object(e) || *named == (*values != NULL) ||
+      json_object_size(e) != want)
+    return err_set(err, -EINVAL,
+                   "%s: must be {\"name\": NAME, \"required_keys\": [...]} "
+                   "or {\"values\": {KEY: VALUE}}",
+                   where);
+  return 0;
+}
+
 int ctl_secrets_prepare(control_t *c, json_t *functions, err_t *err) {
   unsigned char key[AEAD_KEY_LEN];
   bool have_key = false;
@@ -98,18 +113,9 @@ int ctl_secrets_prepare(control_t *c, json_t *functions, err_t *err) {
     json_array_foreach(secs, j, e) {
       char where[200];
       snprintf(where, sizeof where, "function %s: secrets[%zu]", fname, j);
-      json_t *values = json_object_get(e, "values");
-      bool named = json_object_get(e, "name") != NULL;
-      size_t want =
-          named ? 1 + (json_object_get(e, "required_keys") != NULL) : 1;
-      if (!json_is_object(e) || named == (values != NULL) ||
-          json_object_size(e) != want) {
-        rc = err_set(err, -EINVAL,
-                     "%s: must be {\"name\": NAME, \"required_keys\": [...]} "
-                     "or {\"values\": {KEY: VALUE}}",
-                     where);
-        break;
-      }
+      json_t *values;
+      bool named;
+      if ((rc = entry_shape(e, where, &named, &values, err)) < 0) break;
       if (named) {
         if ((rc = named_check(c, e, where, err)) < 0) break;
         continue;
@@ -194,17 +200,9 @@ int ctl_secrets_merge(control_t *c, const json_t *secrets, json_t *env,
   json_array_foreach(secrets, j, e) {
     char where[64];
     snprintf(where, sizeof where, "secrets[%zu]", j);
-    json_t *values = json_object_get(e, "values");
-    bool named = json_object_get(e, "name") != NULL;
-    size_t want = named ? 1 + (json_object_get(e, "required_keys") != NULL) : 1;
-    if (!json_is_object(e) || named == (values != NULL) ||
-        json_object_size(e) != want) {
-      rc = err_set(err, -EINVAL,
-                   "%s: must be {\"name\": NAME, \"required_keys\": [...]} "
-                   "or {\"values\": {KEY: VALUE}}",
-                   where);
-      break;
-    }
+    json_t *values;
+    bool named;
+    if ((rc = entry_shape(e, where, &named, &values, err)) < 0) break;
     if (!named) {
       if ((rc = secret_values_check(values, where, err)) < 0) break;
       json_object_update(got, values);
