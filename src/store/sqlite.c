@@ -83,6 +83,21 @@ char *sq_column_strdup(sqlite3_stmt *st, int i) {
                   (size_t)sqlite3_column_bytes(st, i));
 }
 
+void sq_column_bytes(sqlite3_stmt *st, int i, store_bytes_t *out) {
+  out->len = (size_t)sqlite3_column_bytes(st, i);
+  out->data = xmalloc(out->len + 1);
+  if (out->len) memcpy(out->data, sqlite3_column_blob(st, i), out->len);
+}
+
+int sq_count(sq_t *q, sqlite3_stmt *st, const char *what, int64_t *n,
+             err_t *err) {
+  int rc = sqlite3_step(st);
+  *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW) return sq_fail(q, err, what);
+  return 0;
+}
+
 static json_t *column_json(sqlite3_stmt *st, int i) {
   switch (sqlite3_column_type(st, i)) {
     case SQLITE_INTEGER:

@@ -157,9 +157,7 @@ int sq_dict_get(store_t *s, const char *id, const store_bytes_t *key,
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     if (val) {
-      val->len = (size_t)sqlite3_column_bytes(st, 0);
-      val->data = xmalloc(val->len + 1);
-      if (val->len) memcpy(val->data, sqlite3_column_blob(st, 0), val->len);
+      sq_column_bytes(st, 0, val);
     }
     rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -222,9 +220,7 @@ int sq_dict_pop(store_t *s, const char *id, const store_bytes_t *key,
   if (rc == SQLITE_ROW) {
     live = sqlite3_column_double(st, 1) > live_after;
     if (live) {
-      val->len = (size_t)sqlite3_column_bytes(st, 0);
-      val->data = xmalloc(val->len + 1);
-      if (val->len) memcpy(val->data, sqlite3_column_blob(st, 0), val->len);
+      sq_column_bytes(st, 0, val);
     }
     rc = sqlite3_step(st);
   }
@@ -247,11 +243,7 @@ int sq_dict_len(store_t *s, const char *id, double live_after, int64_t *n,
   if (!st) return err->code;
   sq_bind_text(st, 1, id);
   sqlite3_bind_double(st, 2, live_after);
-  int rc = sqlite3_step(st);
-  *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  sqlite3_reset(st);
-  if (rc != SQLITE_ROW) return sq_fail(q, err, "count a Dict's entries");
-  return 0;
+  return sq_count(q, st, "count a Dict's entries", n, err);
 }
 
 int sq_dict_items(store_t *s, const char *id, const store_bytes_t *after,

@@ -37,6 +37,13 @@ void sq_bind_text(sqlite3_stmt *st, int i, const char *s);
 void sq_column_text(sqlite3_stmt *st, int i, char *out, size_t n);
 /* Column i as a new string (free it), NULL when NULL. */
 char *sq_column_strdup(sqlite3_stmt *st, int i);
+/* Column i as new bytes in *out (free out->data; one spare byte, so that
+ * an empty value still has a buffer). */
+void sq_column_bytes(sqlite3_stmt *st, int i, store_bytes_t *out);
+/* Steps st, a bound `SELECT count(*) ...`, into *n; what names it in an
+ * error. */
+int sq_count(sq_t *q, sqlite3_stmt *st, const char *what, int64_t *n,
+             err_t *err);
 /* Steps st to completion, collecting every row as an object (column name ->
  * value; blobs become base64 strings) into *out, a new array. */
 int sq_rows_json(sq_t *q, sqlite3_stmt *st, json_t **out, err_t *err);

@@ -37,11 +37,7 @@ static int count_items(sq_t *q, const char *id, const char *partition,
   if (!st) return err->code;
   sq_bind_text(st, 1, id);
   sq_bind_text(st, 2, partition);
-  int rc = sqlite3_step(st);
-  *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  sqlite3_reset(st);
-  if (rc != SQLITE_ROW) return sq_fail(q, err, "count a Queue's items");
-  return 0;
+  return sq_count(q, st, "count a Queue's items", n, err);
 }
 
 static int drop_items(sq_t *q, const char *id, const char *partition,
@@ -168,11 +164,7 @@ int sq_queue_take(store_t *s, const char *id, const char *partition, size_t max,
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < max) {
     last_id = sqlite3_column_int64(st, 0);
-    rows[got].len = (size_t)sqlite3_column_bytes(st, 1);
-    rows[got].data = xmalloc(rows[got].len + 1);
-    if (rows[got].len)
-      memcpy(rows[got].data, sqlite3_column_blob(st, 1), rows[got].len);
-    got++;
+    sq_column_bytes(st, 1, &rows[got++]);
   }
   sqlite3_reset(st);
   if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
@@ -223,11 +215,7 @@ int sq_queue_len(store_t *s, const char *id, const char *partition,
   if (!st) return err->code;
   sq_bind_text(st, 1, id);
   sqlite3_bind_double(st, 2, live_after);
-  int rc = sqlite3_step(st);
-  *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  sqlite3_reset(st);
-  if (rc != SQLITE_ROW) return sq_fail(q, err, "count a Queue's items");
-  return 0;
+  return sq_count(q, st, "count a Queue's items", n, err);
 }
 
 int sq_queue_partitions(store_t *s, const char *id, double live_after,
@@ -240,11 +228,7 @@ int sq_queue_partitions(store_t *s, const char *id, double live_after,
   if (!st) return err->code;
   sq_bind_text(st, 1, id);
   sqlite3_bind_double(st, 2, live_after);
-  int rc = sqlite3_step(st);
-  *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  sqlite3_reset(st);
-  if (rc != SQLITE_ROW) return sq_fail(q, err, "count a Queue's partitions");
-  return 0;
+  return sq_count(q, st, "count a Queue's partitions", n, err);
 }
 
 int sq_queue_clear(store_t *s, const char *id, const char *partition,

@@ -119,8 +119,5 @@ int sq_secrets_count(store_t *s, int64_t *n, err_t *err) {
   sq_t *q = (sq_t *)s;
   sqlite3_stmt *st = sq_stmt(q, "SELECT count(*) FROM secrets", err);
   if (!st) return err->code;
-  int rc = sqlite3_step(st);
-  *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  sqlite3_reset(st);
-  return rc == SQLITE_ROW ? 0 : sq_fail(q, err, "count secrets");
+  return sq_count(q, st, "count secrets", n, err);
 }
