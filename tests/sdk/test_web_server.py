@@ -348,6 +348,11 @@ def test_websocket_app_close_code_and_too_big():
             s.sendall(_ws_frame(0x1, b"close-please"))
             op, payload = _ws_read(s)
             assert op == 0x8 and struct.unpack("!H", payload[:2])[0] == 4001
+            # the runner reads on after its close frame until the client's own close frame,
+            # then closes the connection (well before its 5 s linger runs out)
+            s.sendall(_ws_frame(0x2, b"late data, discarded") + _ws_frame(0x8, struct.pack("!H", 4001)))
+            s.settimeout(3)
+            assert s.recv(10) == b""
         finally:
             s.close()
         s = _ws_connect(w)

@@ -41,6 +41,7 @@ __all__ = ["serve", "main"]
 
 MAX_HEAD = 64 * 1024
 MAX_WS_MESSAGE = 2 * 1024 * 1024
+WS_LINGER_S = 5.0  # how long a closed WebSocket reads on, waiting for the client's own close
 DRAIN_SECONDS = 30.0
 WRITE_HIGH = 64 * 1024  # bytes buffered toward a client before a write waits
 READ_SIZE = 65536
@@ -500,6 +501,15 @@ class _Conn:
         out = bytes(self.buf[:n])
         del self.buf[:n]
         return out
+
+    async def discard(self, n: int) -> None:
+        """Drops the next n bytes of the stream without keeping them."""
+        while n > 0:
+            if not self.buf and not await self.fill():
+                raise ConnectionError("client closed the connection")
+            k = min(n, len(self.buf))
+            del self.buf[:k]
+            n -= k
 
     async def read_some(self, limit: int) -> bytes:
         if not self.buf and not await self.fill():
@@ -1053,8 +1063,46 @@ class _WebSocket:
         self.state = "connecting"  # connecting -> open -> closed
         self.connect_sent = False
         self.close_code: Optional[int] = None
+        self.close_sent = False
+        self.peer_closed = False  # the client's close frame was read
+        self.unread = 0  # bytes left of a frame abandoned part-way (its mask and payload)
+        self.in_sync = True  # the stream is at a frame boundary once `unread` is skipped
 
     async def run(self, app: ASGIApp) -> None:
+        try:
+            await self._run_app(app)
+        finally:
+            if self.close_sent and not self.peer_closed:
+                await self._linger()
+
+    async def _linger(self) -> None:
+        """After our close frame, reads on until the client's close frame, its EOF or a deadline.
+        A socket closed with unread bytes in it sends a reset, and a client still writing (a
+        message over the size limit, say) would see a broken pipe in place of our close code."""
+        try:
+            await asyncio.wait_for(self._discard_until_close(), WS_LINGER_S)
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+
+    async def _discard_until_close(self) -> None:
+        conn = self.conn
+        if not self.in_sync:
+            while await conn.fill():
+                conn.buf.clear()
+            return
+        await conn.discard(self.unread)
+        while True:
+            b0, b1 = await conn.read_exact(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", await conn.read_exact(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", await conn.read_exact(8))[0]
+            await conn.discard(n + (4 if b1 & 0x80 else 0))
+            if b0 & 0x0F == 0x8:
+                return
+
+    async def _run_app(self, app: ASGIApp) -> None:
         if not self.key or self.version != b"13":
             text = b"a WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13\n"
             await self.conn.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
@@ -1088,6 +1136,7 @@ class _WebSocket:
         if self.state == "closed":
             return
         self.state = "closed"
+        self.close_sent = True
         try:
             await self.conn.write(_frame(0x8, struct.pack("!H", code) + reason[:123]))
         except ConnectionError:
@@ -1140,17 +1189,22 @@ class _WebSocket:
                 elif n == 127:
                     n = struct.unpack("!Q", await self.conn.read_exact(8))[0]
                 if not masked or b0 & 0x70:
+                    self.in_sync = False
                     return await self._fail(1002)
                 if opcode >= 0x8 and (n > 125 or not fin):
+                    self.in_sync = False
                     return await self._fail(1002)
                 if opcode < 0x8 and total + n > MAX_WS_MESSAGE:
+                    self.unread = 4 + n
                     return await self._fail(1009)
                 mask = await self.conn.read_exact(4)
                 payload = _unmask(await self.conn.read_exact(n), mask)
             except ConnectionError:
                 self.state = "closed"
+                self.peer_closed = True
                 return {"type": "websocket.disconnect", "code": 1006}
             if opcode == 0x8:
+                self.peer_closed = True
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 self.close_code = code
                 await self._close_frame(code if code not in (1005, 1006) else 1000)
