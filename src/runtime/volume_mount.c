@@ -22,7 +22,8 @@
 static int plain_clone(const char *dir, uint64_t attrs, int *out, err_t *err) {
   *out = (int)syscall(SYS_open_tree, AT_FDCWD, dir,
                       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-  if (*out < 0) return err_sys(err, -errno, "cannot clone the mount of %s", dir);
+  if (*out < 0)
+    return err_sys(err, -errno, "cannot clone the mount of %s", dir);
   struct mount_attr a = {.attr_set = attrs};
   if (syscall(SYS_mount_setattr, *out, "", AT_EMPTY_PATH, &a, sizeof a) < 0) {
     int e = errno;
@@ -38,10 +39,10 @@ int rt__volume_fd(const rt_volume_t *v, int ns_layers, int *out, err_t *err) {
   *out = -1;
   const uint64_t base = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
   if (!v->upper) {
-    if (ns_layers < 0) return plain_clone(v->lower, base | MOUNT_ATTR_RDONLY,
-                                          out, err);
-    return rt__clone_mount(v->lower, ns_layers, base | MOUNT_ATTR_RDONLY,
-                           false, out, NULL, err);
+    if (ns_layers < 0)
+      return plain_clone(v->lower, base | MOUNT_ATTR_RDONLY, out, err);
+    return rt__clone_mount(v->lower, ns_layers, base | MOUNT_ATTR_RDONLY, false,
+                           out, NULL, err);
   }
   _cleanup_free_ char *top = rt__common_dir(v->upper, v->work);
   const char *urel = v->upper + strlen(top), *wrel = v->work + strlen(top);
@@ -136,8 +137,8 @@ int rt_volume_remount(pid_t pid, const rt_volume_t *v, err_t *err) {
   if (rc < 0) return rc;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
-  swap_t s = {.mntns = open(path, O_RDONLY | O_CLOEXEC), .fd = fd,
-              .dst = v->dst};
+  swap_t s = {
+      .mntns = open(path, O_RDONLY | O_CLOEXEC), .fd = fd, .dst = v->dst};
   if (s.mntns < 0) {
     rc = err_sys(err, -errno, "cannot open %s", path);
     close(fd);
