@@ -61,8 +61,7 @@ int rt__volume_fd(const rt_volume_t *v, int ns_layers, int *out, err_t *err) {
     if (rc == 0)
       rc = rt__clone_mount(top, ns_layers, 0, false, &umnt, NULL, err);
   }
-  if (rc == 0)
-    rc = rt__overlay_mount(&lower, 1, umnt, urel, wrel, 0, 0, 0, out, err);
+  if (rc == 0) rc = rt__overlay_mount_plain(lower, umnt, urel, wrel, out, err);
   if (lower >= 0) close(lower);
   if (umnt >= 0) close(umnt);
   if (rc < 0) return err_wrap(err, "volume at %s", v->dst);

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
+#include "volume/vol_delta.h"
 #include "volume/vol_disk.h"
 #include "worker/local_internal.h"
 
@@ -30,9 +31,38 @@ struct lvol {
   char *layer;      /* holds u/ (upper) and w/ (work); NULL read-only */
   char *upper, *work;
   unsigned gen;
+  /* The layer as its last commit saw it: only what changed since goes into
+   * the next (read and written by the one pool job at a time that commits
+   * it: syncs run one after another, the end's after them). */
+  vol_seen_t *seen;
 };
 
+/* Publishes what v's layer changed since its last commit; *ver is the new
+ * version, or the latest when nothing changed. */
+static int lvol_commit(lvol_t *v, uint64_t *ver, err_t *err) {
+  char *changes = NULL;
+  size_t n = 0;
+  vol_seen_t *now = NULL;
+  int rc = vol_delta_gather(v->dir, v->upper, v->seen, &changes, &n, &now, err);
+  if (rc < 0) return err_wrap(err, "volume %s at %s", v->id, v->dst);
+  rc = n ? vol_disk_commit(v->dir, changes, v->sub_path, 0, ver, err)
+         : vol_disk_latest(v->dir, ver, err);
+  err_t e2 = ERR_INIT;
+  if (vol_delta_drop(changes, &e2) < 0)
+    err_sink(&e2, "volume %s: remove a change set", v->id);
+  free(changes);
+  if (rc < 0) {
+    vol_seen_free(now);
+    return err_wrap(err, "volume %s at %s", v->id, v->dst);
+  }
+  vol_seen_free(v->seen);
+  v->seen = now;
+  return 0;
+}
+
 static void lvol_clear_tree(lvol_t *v) {
+  vol_seen_free(v->seen);
+  v->seen = NULL;
   free(v->lower);
   free(v->layer);
   free(v->upper);
@@ -91,6 +121,7 @@ static void lvol_take_tree(lvol_t *v, lvol_t *from) {
   v->layer = from->layer;
   v->upper = from->upper;
   v->work = from->work;
+  v->seen = NULL; /* a fresh layer */
   memset(from, 0, sizeof *from);
 }
 
@@ -232,12 +263,12 @@ void lc__volumes_end_prepare(lc_t *c, bool commit) {
  * the commits, then the layers, then versions nobody mounts. */
 void lc__volumes_end_work(lc_t *c) {
   for (size_t i = 0; c->vols_commit && i < c->n_vols; i++) {
-    const lvol_t *v = &c->vols[i];
+    lvol_t *v = &c->vols[i];
     if (v->read_only) continue;
     uint64_t ver = 0;
     err_t err = ERR_INIT;
-    if (vol_disk_commit(v->dir, v->upper, v->sub_path, 0, &ver, &err) < 0)
-      err_sink(&err, "container %s: commit volume %s at its end", c->id, v->id);
+    if (lvol_commit(v, &ver, &err) < 0)
+      err_sink(&err, "container %s: commit at its end", c->id);
   }
   for (size_t i = 0; i < c->n_vols; i++) remove_layer(&c->vols[i]);
   gc_run(c->vols_gc, c->n_vols_gc);
@@ -270,10 +301,9 @@ static void sync_work(uv_work_t *req) {
   lsync_t *j = req->data;
   lc_t *c = j->c;
   for (size_t i = 0; j->rc == 0 && i < c->n_vols; i++) {
-    const lvol_t *v = &c->vols[i];
+    lvol_t *v = &c->vols[i];
     if (strcmp(v->id, j->vol_id) || v->read_only) continue;
-    j->rc =
-        vol_disk_commit(v->dir, v->upper, v->sub_path, 0, &j->version, &j->err);
+    j->rc = lvol_commit(v, &j->version, &j->err);
   }
   for (size_t i = 0; j->rc == 0 && j->reload && i < c->n_vols; i++) {
     const lvol_t *v = &c->vols[i];
