@@ -117,6 +117,11 @@ static int apply_entry(const commit_t *c, int chg, int dst, const char *n,
      * and a new file takes the name. */
     if ((rc = vol__remove_at(dst, n, err)) < 0) return rc;
     if (is_whiteout(&st)) return 0;
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+      return err_set(err, -EINVAL,
+                     "%s became something other than a file, symlink or "
+                     "directory during the commit",
+                     n);
     if (S_ISLNK(st.st_mode)) {
       char target[PATH_MAX + 1];
       ssize_t len = readlinkat(chg, n, target, sizeof target - 1);
@@ -282,23 +287,21 @@ static int publish(int root, int stage, const char *name, uint64_t ver,
   return 0;
 }
 
-/* With VOL_COMMIT_MOVE the change set must live in the volume's stage
- * folder: its files become the new version's. */
-static int check_move_source(const char *dir, const char *changes, char **entry,
-                             err_t *err) {
+/* The entry of <dir>/stage that holds the change set, malloc'd in *entry,
+ * or NULL when it is elsewhere. The commit's stage cleaning leaves it. */
+static int stage_entry_of(const char *dir, const char *changes, char **entry,
+                          err_t *err) {
+  *entry = NULL;
   _cleanup_free_ char *rdir = realpath(dir, NULL);
+  if (!rdir) return err_sys(err, -errno, "cannot resolve %s", dir);
   _cleanup_free_ char *rchg = realpath(changes, NULL);
-  if (!rdir || !rchg)
-    return err_sys(err, -errno, "cannot resolve %s", rdir ? changes : dir);
+  if (!rchg) return err_sys(err, -errno, "cannot open change set %s", changes);
   size_t n = strlen(rdir);
-  if (strncmp(rchg, rdir, n) != 0 || strncmp(rchg + n, "/stage/", 7) != 0 ||
-      !rchg[n + 7])
-    return err_set(err, -EINVAL,
-                   "change set %s is not under %s/stage; a moved change set "
-                   "must be made there (vol_disk_stage_new) or be copied",
-                   changes, dir);
-  const char *e = rchg + n + 7;
-  *entry = xstrndup(e, strcspn(e, "/"));
+  if (strncmp(rchg, rdir, n) == 0 && strncmp(rchg + n, "/stage/", 7) == 0 &&
+      rchg[n + 7]) {
+    const char *e = rchg + n + 7;
+    *entry = xstrndup(e, strcspn(e, "/"));
+  }
   return 0;
 }
 
@@ -338,8 +341,16 @@ int vol_disk_commit(const char *dir, const char *changes, const char *sub_path,
                    "path without '.', '..' or empty components",
                    dir, sub_path);
   _cleanup_free_ char *entry = NULL;
-  if (c.move && check_move_source(dir, changes, &entry, err) < 0)
+  if (stage_entry_of(dir, changes, &entry, err) < 0)
     return err_wrap(err, "commit to volume %s", dir);
+  /* A moved change set's files become the version's: it must be on the
+   * volume's file system, in the volume's own stage folder. */
+  if (c.move && !entry)
+    return err_set(err, -EINVAL,
+                   "commit to volume %s: change set %s is not under "
+                   "%s/stage; a moved change set must be made there "
+                   "(vol_disk_stage_new) or be copied",
+                   dir, changes, dir);
   c.keep = entry;
   DIR *chg = vol__opendir_at(AT_FDCWD, changes);
   if (!chg)

@@ -66,14 +66,15 @@ static pid_t stage_owner(const char *name) {
 }
 
 static bool stage_in_use(const char *name) {
+  /* Trees and removed versions are made and removed under the lock, which
+   * the caller holds: any found now is left over. Only change sets live
+   * outside the lock, while the process gathering them does. */
+  if (strncmp(name, "changes.", 8) != 0) return false;
   pid_t pid = stage_owner(name);
   if (pid == 0) return false;
-  /* Trees are made only under the lock, which the caller holds: one of
-   * this process's is left over from a commit that failed to remove it. */
-  if (pid == getpid()) return strncmp(name, "tree.", 5) != 0;
-  /* A live process may still be gathering a change set there. After a
-   * reboot a reused pid can keep a stale entry until that process ends:
-   * space, never a wrong version. */
+  if (pid == getpid()) return true;
+  /* After a reboot a reused pid can keep a stale change set until that
+   * process ends: space, never a wrong version. */
   return kill(pid, 0) == 0 || errno == EPERM;
 }
 

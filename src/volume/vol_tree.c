@@ -116,7 +116,9 @@ static int copy_bytes(int in, int out) {
 
 int vol__copy_file_at(int src_at, const char *src_name, int dst_at,
                       const char *dst_name, const struct stat *st, err_t *err) {
-  int in = openat(src_at, src_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* O_NONBLOCK: a fifo put in the file's place does not hang the open. */
+  int in =
+      openat(src_at, src_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (in < 0) return err_sys(err, -errno, "cannot open %s", src_name);
   struct stat now;
   if (fstat(in, &now) < 0 || !S_ISREG(now.st_mode)) {
@@ -186,7 +188,12 @@ static int link_rec(int src_at, const char *src_name, int dst_at,
     if (type == DT_DIR)
       rc = link_rec(dirfd(src), n, dst, n, depth + 1, err);
     else if (linkat(dirfd(src), n, dst, n, 0) < 0) /* 0: never follows */
-      rc = err_sys(err, -errno, "cannot link %s", n);
+      rc = errno == EMLINK
+               ? err_set(err, -EMLINK,
+                         "cannot link %s: it has as many links as the file "
+                         "system allows; remove old versions (gc)",
+                         n)
+               : err_sys(err, -errno, "cannot link %s", n);
     if (rc < 0) {
       err_wrap(err, "%s", src_name);
       break;

@@ -71,6 +71,16 @@ static int teardown(void **state) {
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* "<root>/<rel>" in one of a few buffers of the calling thread, for use in
+ * one expression. */
+static const char *in(const char *root, const char *rel) {
+  static __thread char bufs[4][512];
+  static __thread int next;
+  char *b = bufs[next++ % 4];
+  snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
+  return b;
+}
+
 static void put(const char *root, const char *rel, const char *data) {
   char *path = xasprintf("%s/%s", root, rel);
   char *slash = strrchr(path, '/');
@@ -312,7 +322,7 @@ static void test_commit_adds_and_replaces(void **state) {
   char *c2 = changes(f);
   put(c2, "a.txt", "two");
   whiteout(c2, "link");
-  assert_int_equal(mkdir(xasprintf("%s/d", c2), 0755), 0);
+  assert_int_equal(mkdir(in(c2, "d"), 0755), 0);
   whiteout(c2, "d/b.txt");
   put(c2, "d/c.txt", "see");
   put(c2, "new/deep/g.txt", "gee");
@@ -449,7 +459,7 @@ static void test_commit_never_follows_symlinks(void **state) {
   char *c1 = changes(f);
   char *esc = xasprintf("%s/esc", c1), *victim = xasprintf("%s/victim", c1);
   assert_int_equal(symlink(outside, esc), 0);
-  assert_int_equal(symlink(xasprintf("%s/victim", outside), victim), 0);
+  assert_int_equal(symlink(in(outside, "victim"), victim), 0);
   commit(f, c1, NULL);
   char *c2 = changes(f);
   put(c2, "esc/planted", "evil");
@@ -464,8 +474,7 @@ static void test_commit_never_follows_symlinks(void **state) {
   char *data = NULL;
   size_t len;
   err_t e = ERR_INIT;
-  assert_int_equal(read_file(xasprintf("%s/victim", outside), &data, &len, &e),
-                   0);
+  assert_int_equal(read_file(in(outside, "victim"), &data, &len, &e), 0);
   assert_string_equal(data, "safe");
   /* sub_path through a symlink in the volume is refused. */
   char *c3 = changes(f);
@@ -570,7 +579,7 @@ static void test_commit_move(void **state) {
                    -EINVAL);
   assert_non_null(strstr(e.msg, "stage"));
   assert_int_equal(latest(f), 1);
-  assert_int_equal(lstat(xasprintf("%s/x", out), &st), 0);
+  assert_int_equal(lstat(in(out, "x"), &st), 0);
   free(hard);
   free(big);
   free(c);
@@ -662,16 +671,40 @@ static void test_stale_stage_cleaned(void **state) {
   put(mine, "pending", "p");
   char *latest_new = xasprintf("%s/latest.new", f->vol);
   assert_int_equal(symlink("versions/77", latest_new), 0);
-  assert_int_equal(stage_entries(f), 3);
+  /* A dead process's change set, and a gc or tree entry of a live process
+   * (made only under the lock, so left over from a failure). */
+  char *dead_chg = xasprintf("%s/stage/changes.%d.01", f->vol, (int)child);
+  put(dead_chg, "z", "z");
+  char *gc_live = xasprintf("%s/stage/gc.%d.02", f->vol, (int)getppid());
+  put(gc_live, "z", "z");
+  char *tree_mine = xasprintf("%s/stage/tree.%d.03", f->vol, (int)getpid());
+  assert_int_equal(mkdir(tree_mine, 0700), 0);
+  char *chg_live = xasprintf("%s/stage/changes.%d.04", f->vol, (int)getppid());
+  assert_int_equal(mkdir(chg_live, 0700), 0);
+  assert_int_equal(stage_entries(f), 7);
   char *c = changes(f);
   put(c, "a", "a");
   assert_int_equal(commit(f, c, NULL), 1);
-  assert_int_equal(stage_entries(f), 1);
+  assert_int_equal(stage_entries(f), 2);
   struct stat st;
+  assert_int_equal(lstat(chg_live, &st), 0);
   assert_int_equal(lstat(dead, &st), -1);
   assert_int_equal(lstat(junk, &st), -1);
   assert_int_equal(lstat(mine, &st), 0);
   assert_int_equal(lstat(latest_new, &st), -1);
+  assert_int_equal(lstat(dead_chg, &st), -1);
+  assert_int_equal(lstat(gc_live, &st), -1);
+  assert_int_equal(lstat(tree_mine, &st), -1);
+  /* A change set in the stage folder under any name commits by copy. */
+  char *odd = xasprintf("%s/stage/handmade", f->vol);
+  put(odd, "h", "h");
+  assert_int_equal(commit(f, odd, NULL), 2);
+  assert_content(f, 2, "h", "h");
+  free(odd);
+  free(chg_live);
+  free(dead_chg);
+  free(gc_live);
+  free(tree_mine);
   free(dead);
   free(junk);
   free(mine);
@@ -720,7 +753,7 @@ static void test_usage(void **state) {
   char *c = changes(f);
   put(c, "a", "12345");
   put(c, "d/b", "123");
-  assert_int_equal(symlink("a", xasprintf("%s/l", c)), 0);
+  assert_int_equal(symlink("a", in(c, "l")), 0);
   commit(f, c, NULL);
   uint64_t bytes = 0, files = 0;
   err_t e = ERR_INIT;
