@@ -237,6 +237,7 @@ struct control {
   void (*web_free_ingress)(void *);
   store_proxy_token_t *proxy_tokens; /* proxy_auth.c */
   size_t n_proxy_tokens;
+  struct ctl_volumes *volumes; /* volumes.c: mounts and uploads */
 };
 
 /* Opens (or joins) the group transaction for writes that recovery after a
