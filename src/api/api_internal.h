@@ -150,6 +150,25 @@ void api_proc_wait(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_resize(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_signal(api_t *api, http_req_t *req, const route_match_t *m);
 
+/* Volumes (route_volumes.c), on both sockets. */
+void api_volumes_open(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volumes_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_delete(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_entries(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_file_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_file_put(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_remove(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_copy(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_rename(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_upload_begin(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+void api_volume_upload_chunk(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+void api_volume_upload_commit(api_t *api, http_req_t *req,
+                              const route_match_t *m);
+void api_volume_upload_abort(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+
 /* Dicts and Queues (route_dicts.c, route_queues.c), on both sockets.
  * api_dq_open answers POST /v1/dicts and POST /v1/queues. */
 void api_dq_open(api_t *api, http_req_t *req, bool queue);

@@ -239,7 +239,7 @@ struct control {
   void (*web_free_ingress)(void *);
   store_proxy_token_t *proxy_tokens; /* proxy_auth.c */
   size_t n_proxy_tokens;
-  struct ctl_vol_ref *vol_refs; /* volume_mounts.c */
+  struct ctl_volumes *volumes; /* volumes.c: mounts and uploads */
 };
 
 /* Opens (or joins) the group transaction for writes that recovery after a
@@ -253,9 +253,8 @@ int ctl_begin_lazy(control_t *c, err_t *err);
 void ctl_committed(control_t *c);
 int ctl_flush_now(control_t *c, err_t *err);
 
-/* volume_mounts.c: volumes in definitions and containers (docs/volumes.md).
- * A volume's files are under <home>/volumes/<id> (malloc'd path). */
-char *ctl_volume_dir(control_t *c, const char *id);
+/* volume_mounts.c: volumes in definitions and containers (docs/volumes.md;
+ * the volumes themselves: volumes.h). */
 /* Every entry of a checked "volumes" list names a volume that exists. */
 int ctl_volumes_check(control_t *c, const json_t *vols, const char *where,
                       err_t *err);
@@ -268,8 +267,6 @@ void ctl_volumes_spec_free(wk_volume_t *v, size_t n);
 void ctl_volumes_hold(control_t *c, ctl_container_t *ct, const json_t *vols);
 /* ct ended: its volumes are no longer mounted by it. */
 void ctl_volumes_release(control_t *c, ctl_container_t *ct);
-/* How many live containers mount volume id. */
-int64_t ctl_volume_mounts(control_t *c, const char *id);
 
 /* tokens.c: containers found by the token their runner presents. */
 void ctl_token_add(control_t *c, ctl_container_t *ct);

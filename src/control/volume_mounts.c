@@ -5,27 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/xalloc.h"
 #include "control/control_internal.h"
+#include "control/volumes.h"
 #include "http/http.h"
-
-struct ctl_vol_ref {
-  char *id;
-  int64_t n;
-  struct ctl_vol_ref *next;
-};
-
-char *ctl_volume_dir(control_t *c, const char *id) {
-  return xasprintf("%s/volumes/%s", c->cfg.home, id);
-}
-
-static bool volume_exists(control_t *c, const char *id) {
-  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
-  struct stat st;
-  return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 int ctl_volumes_check(control_t *c, const json_t *vols, const char *where,
                       err_t *err) {
@@ -34,7 +18,10 @@ int ctl_volumes_check(control_t *c, const json_t *vols, const char *where,
   json_array_foreach(vols, i, v) {
     const char *id = json_string_value(json_object_get(v, "volume_id"));
     const char *name = json_string_value(json_object_get(v, "name"));
-    if (!id || !volume_exists(c, id))
+    store_volume_t rec;
+    err_t e2 = ERR_INIT;
+    /* by id only: a name in volume_id must not find another volume */
+    if (!id || ctl_volume_find(c, id, &rec, &e2) < 0 || strcmp(rec.id, id))
       return err_set(err, -EINVAL,
                      "%s: volumes[%zu]: there is no volume %s%s%s%s; make it "
                      "with `skiff volume create NAME` or "
@@ -43,40 +30,6 @@ int ctl_volumes_check(control_t *c, const json_t *vols, const char *where,
                      name ? name : "", name ? ")" : "");
   }
   return 0;
-}
-
-static struct ctl_vol_ref *ref_find(control_t *c, const char *id) {
-  for (struct ctl_vol_ref *r = c->vol_refs; r; r = r->next)
-    if (!strcmp(r->id, id)) return r;
-  return NULL;
-}
-
-int64_t ctl_volume_mounts(control_t *c, const char *id) {
-  struct ctl_vol_ref *r = ref_find(c, id);
-  return r ? r->n : 0;
-}
-
-static void ref_add(control_t *c, const char *id) {
-  struct ctl_vol_ref *r = ref_find(c, id);
-  if (!r) {
-    r = xcalloc(1, sizeof *r);
-    r->id = xstrdup(id);
-    r->next = c->vol_refs;
-    c->vol_refs = r;
-  }
-  r->n++;
-}
-
-static void ref_drop(control_t *c, const char *id) {
-  for (struct ctl_vol_ref **pp = &c->vol_refs; *pp; pp = &(*pp)->next) {
-    struct ctl_vol_ref *r = *pp;
-    if (strcmp(r->id, id)) continue;
-    if (--r->n > 0) return;
-    *pp = r->next;
-    free(r->id);
-    free(r);
-    return;
-  }
 }
 
 int ctl_volumes_spec(control_t *c, const json_t *vols, const char *where,
@@ -110,9 +63,15 @@ void ctl_volumes_hold(control_t *c, ctl_container_t *ct, const json_t *vols) {
   json_t *v;
   json_array_foreach(vols, i, v) {
     const char *id = json_string_value(json_object_get(v, "volume_id"));
+    err_t err = ERR_INIT;
+    /* checked at the start: a volume deleted since cannot be, while it is
+     * mounted (delete refuses) */
+    if (ctl_volume_mount_ref(c, id, &err) < 0) {
+      err_sink(&err, "container %s: count its mount of volume %s", ct->id, id);
+      continue;
+    }
     if (!ct->volume_ids) ct->volume_ids = json_array();
     json_array_append_new(ct->volume_ids, json_string(id));
-    ref_add(c, id);
   }
 }
 
@@ -129,7 +88,8 @@ void ctl_volumes_spec_free(wk_volume_t *v, size_t n) {
 void ctl_volumes_release(control_t *c, ctl_container_t *ct) {
   size_t i;
   json_t *id;
-  json_array_foreach(ct->volume_ids, i, id) ref_drop(c, json_string_value(id));
+  json_array_foreach(ct->volume_ids, i, id)
+      ctl_volume_mount_unref(c, json_string_value(id));
   json_decref(ct->volume_ids);
   ct->volume_ids = NULL;
 }

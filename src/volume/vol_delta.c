@@ -68,11 +68,10 @@ static bool unchanged(const vol_seen_t *s, const char *path,
   if (!e) return false;
   bool dir = S_ISDIR(st->st_mode);
   return e->ino == st->st_ino && e->mode == st->st_mode &&
-         e->uid == st->st_uid && e->gid == st->st_gid &&
-         e->opaque == opaque &&
-         (dir || (e->size == st->st_size &&
-                  e->mtime.tv_sec == st->st_mtim.tv_sec &&
-                  e->mtime.tv_nsec == st->st_mtim.tv_nsec));
+         e->uid == st->st_uid && e->gid == st->st_gid && e->opaque == opaque &&
+         (dir ||
+          (e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
+           e->mtime.tv_nsec == st->st_mtim.tv_nsec));
 }
 
 typedef struct gather {
@@ -191,16 +190,15 @@ static int gather_entry(gather_t *g, int src, int dst, const char *name,
   return rc;
 }
 
-int vol_delta_gather(const char *dir, const char *upper,
-                     const vol_seen_t *seen, char **changes, size_t *n,
-                     vol_seen_t **now, err_t *err) {
+int vol_delta_gather(const char *dir, const char *upper, const vol_seen_t *seen,
+                     char **changes, size_t *n, vol_seen_t **now, err_t *err) {
   *changes = NULL;
   *now = NULL;
   *n = 0;
   int root = vol__open_root(dir, err);
   if (root < 0) return root;
-  int stage = openat(root, "stage", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                        O_CLOEXEC);
+  int stage =
+      openat(root, "stage", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   int src = open(upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   int rc = 0;
   if (stage < 0 || src < 0)

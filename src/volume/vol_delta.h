@@ -23,9 +23,8 @@ void vol_seen_free(vol_seen_t *s);
  * (*changes, malloc'd; *n entries in it) and the layer's state now into
  * *now (the caller keeps it for the next gathering once the change set is
  * committed, and frees the old one). */
-int vol_delta_gather(const char *dir, const char *upper,
-                     const vol_seen_t *seen, char **changes, size_t *n,
-                     vol_seen_t **now, err_t *err);
+int vol_delta_gather(const char *dir, const char *upper, const vol_seen_t *seen,
+                     char **changes, size_t *n, vol_seen_t **now, err_t *err);
 
 /* Removes a change set vol_delta_gather made. */
 int vol_delta_drop(const char *changes, err_t *err);

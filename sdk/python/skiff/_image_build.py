@@ -299,7 +299,12 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
         if kind == _OP_STEP:
             if op[1].startswith("requirements:"):
                 raise exc.InvalidError(f"{image!r} was defined inside a container and cannot be built there")
-            steps.append(json.loads(op[1]))
+            step = json.loads(op[1])
+            if len(op) > 2 and op[2]:
+                from .volumes import volumes_to_api
+
+                step["volumes"] = volumes_to_api(op[2])
+            steps.append(step)
         elif kind == _OP_COPY:
             src: LocalSource = op[1]
             steps.append({"type": "copy", "dst": src.remote, "files": files.source(src, mtime=True)})
@@ -325,6 +330,10 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
                 "kwargs": json.loads(kwargs_json),
                 "files": [dict(e) for e in source_entries],
             })
+            if len(op) > 3 and op[3]:
+                from .volumes import volumes_to_api
+
+                steps[-1]["volumes"] = volumes_to_api(op[3])
         else:  # pragma: no cover - every op kind is handled above
             raise AssertionError(kind)
     return ResolvedImage(base, steps, mounts, files.blobs)

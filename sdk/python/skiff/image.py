@@ -487,15 +487,24 @@ class Image:
             call,
         )
 
-    def run_commands(self, *commands: Union[str, List[str]]) -> "Image":
-        """Run shell commands (``/bin/sh -c``) in the image, in order."""
+    def run_commands(self, *commands: Union[str, List[str]], volumes: Optional[Dict[str, Any]] = None) -> "Image":
+        """Run shell commands (``/bin/sh -c``) in the image, in order;
+        ``volumes={"/path": skiff.Volume}`` are mounted while they run."""
+        from .volumes import check_volumes
+
+        vols = check_volumes(volumes, "run_commands()")
         cmds = _flatten(commands, "run_commands")
         if not cmds:
             return self
         for c in cmds:
             if not c.strip() or "\0" in c:
                 raise exc.InvalidError(f"run_commands: {c!r} is not a command")
-        return self._step({"type": "run_commands", "commands": cmds}, f"run_commands({len(cmds)} commands)")
+        img = self._step({"type": "run_commands", "commands": cmds}, f"run_commands({len(cmds)} commands)")
+        if vols:
+            # The volumes ride with the step and are looked up at build time.
+            last = img._ops[-1]
+            object.__setattr__(img, "_ops", img._ops[:-1] + ((last[0], last[1], tuple(vols)),))
+        return img
 
     def env(self, vars: Dict[str, str]) -> "Image":
         """Set environment variables in the image (and in its containers)."""
@@ -602,12 +611,14 @@ class Image:
             img = img._add_local(src, copy, call)
         return img
 
-    def run_function(self, raw_f: Any, *, kwargs: Optional[Dict[str, Any]] = None) -> "Image":
+    def run_function(self, raw_f: Any, *, kwargs: Optional[Dict[str, Any]] = None,
+                     volumes: Optional[Dict[str, Any]] = None) -> "Image":
         """Run a function of your app once while the image builds (e.g. to download a model).
 
         The function is imported from your app's source files in the build
         container and called with ``kwargs`` (JSON values).  The step is
         rebuilt when the function's source text or ``kwargs`` change.
+        ``volumes={"/path": skiff.Volume}`` are mounted while it runs.
         """
         fn = getattr(raw_f, "get_raw_f", None)
         fn = fn() if callable(fn) else raw_f
@@ -630,7 +641,10 @@ class Image:
         except (TypeError, ValueError) as e:
             raise exc.InvalidError(f"run_function: kwargs must be JSON values (str, int, float, bool, None, "
                                    f"lists, dicts): {e}") from None
-        return self._extend((_OP_RUN_FUNCTION, fn, kw), f"run_function({qualname})")
+        from .volumes import check_volumes
+
+        vols = tuple(check_volumes(volumes, "run_function()"))
+        return self._extend((_OP_RUN_FUNCTION, fn, kw, vols), f"run_function({qualname})")
 
     # ---- inspection ------------------------------------------------------------------------------
     def _resolve(self, entry_file: Optional[str] = None) -> Any:
