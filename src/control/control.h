@@ -47,6 +47,9 @@ typedef struct control_config {
    * partitions this long after their last put (seconds); 0: 7 days and
    * 24 hours, as in Modal. */
   double dict_ttl_s, queue_ttl_s;
+  /* An ephemeral object (Dict.ephemeral(), ...) whose client sent no
+   * heartbeat for this long is deleted (control/ephemeral.h); 0: 300 s. */
+  double ephemeral_ttl_s;
   /* Sandboxes that name no isolation: "container" (NULL) or "gvisor". */
   const char *sandbox_isolation;
 } control_config_t;

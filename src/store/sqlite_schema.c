@@ -205,5 +205,14 @@ const char *const sqlite_migrations[] = {
     "CREATE TABLE secrets("
     "  name TEXT PRIMARY KEY, keys TEXT NOT NULL, sealed TEXT NOT NULL,"
     "  created_at REAL NOT NULL, updated_at REAL NOT NULL);",
+    /* 11: no change (the number is taken by another table's migration). */
+    "SELECT 1;",
+    /* 12: the heartbeats of ephemeral objects (sqlite_ephemeral.c), of
+     * any kind ("dict", "queue", ...): one row per object while it lives,
+     * found by its last heartbeat when it goes stale. */
+    "CREATE TABLE ephemeral_objects("
+    "  id TEXT PRIMARY KEY, kind TEXT NOT NULL, heartbeat_at REAL NOT NULL);"
+    "CREATE INDEX ephemeral_objects_by_heartbeat"
+    "  ON ephemeral_objects(heartbeat_at);",
     NULL,
 };
