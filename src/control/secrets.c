@@ -205,10 +205,10 @@ int control_secret_delete(control_t *c, const char *name, err_t *err) {
   return rc;
 }
 
-void control_secrets_redact(json_t *definition) {
+static void redact_list(json_t *secrets) {
   size_t i;
   json_t *e;
-  json_array_foreach(json_object_get(definition, "secrets"), i, e) {
+  json_array_foreach(secrets, i, e) {
     json_t *sealed = json_object_get(e, "sealed");
     if (!json_is_object(sealed)) continue;
     json_t *keys = json_array();
@@ -219,4 +219,11 @@ void control_secrets_redact(json_t *definition) {
     json_object_del(e, "sealed");
     json_object_set_new(e, "keys", keys);
   }
+}
+
+void control_secrets_redact(json_t *definition) {
+  redact_list(json_object_get(definition, "secrets"));
+  /* An instance's with_options(secrets=) are kept with its options too. */
+  redact_list(
+      json_object_get(json_object_get(definition, "bound_options"), "secrets"));
 }
