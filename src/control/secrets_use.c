@@ -91,14 +91,14 @@ static int entry_shape(const json_t *e, const char *where, bool *named,
   return 0;
 }
 
-/* The value-free form of an entry: a named one as it is; one given with
+/* The value-free form of an entry: a named one by its name; one given with
  * its values as its sorted key names and a fingerprint of the values,
  * HMAC-SHA256 under a key derived from the secrets key, so that equal
  * values give equal forms and the form tells nothing of them. */
 static json_t *keyed_entry(const unsigned char key[AEAD_KEY_LEN],
                            const json_t *e) {
   json_t *values = json_object_get(e, "values");
-  if (!values) return json_deep_copy(e);
+  if (!values) return json_pack("{s:O}", "name", json_object_get(e, "name"));
   static const char label[] = "skiff-secret-fingerprint";
   unsigned char sub[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
   unsigned int sub_len = 0, mac_len = 0;

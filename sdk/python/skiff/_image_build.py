@@ -299,7 +299,10 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
         if kind == _OP_STEP:
             if op[1].startswith("requirements:"):
                 raise exc.InvalidError(f"{image!r} was defined inside a container and cannot be built there")
-            steps.append(json.loads(op[1]))
+            step = json.loads(op[1])
+            if len(op) > 2:  # secrets=, read now (skiffd checks and opens them)
+                step["secrets"] = [s._to_api() for s in op[2]]
+            steps.append(step)
         elif kind == _OP_COPY:
             src: LocalSource = op[1]
             steps.append({"type": "copy", "dst": src.remote, "files": files.source(src, mtime=True)})
@@ -307,7 +310,7 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
             src = op[1]
             mounts.append({"dst": src.remote, "files": files.source(src, mtime=False)})
         elif kind == _OP_RUN_FUNCTION:
-            fn, kwargs_json = op[1], op[2]
+            fn, kwargs_json, secrets = op[1], op[2], op[3]
             try:
                 source = inspect.getsource(fn)
             except (OSError, TypeError) as e:
@@ -325,6 +328,8 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
                 "kwargs": json.loads(kwargs_json),
                 "files": [dict(e) for e in source_entries],
             })
+            if secrets:
+                steps[-1]["secrets"] = [s._to_api() for s in secrets]
         else:  # pragma: no cover - every op kind is handled above
             raise AssertionError(kind)
     return ResolvedImage(base, steps, mounts, files.blobs)
