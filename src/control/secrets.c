@@ -3,6 +3,9 @@
 #include "control/secrets.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,6 +136,25 @@ int secret_open(const unsigned char key[AEAD_KEY_LEN], const char *scope,
 }
 
 /* ---- the API ---- */
+
+void secret_fingerprint(const unsigned char key[AEAD_KEY_LEN],
+                        const json_t *values,
+                        char out[SECRET_FINGERPRINT_LEN + 1]) {
+  static const char label[] = "skiff-secret-fingerprint";
+  unsigned char sub[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+  unsigned int sub_len = 0, mac_len = 0;
+  HMAC(EVP_sha256(), key, AEAD_KEY_LEN, (const unsigned char *)label,
+       sizeof label - 1, sub, &sub_len);
+  char *canon = json_dumps(values, JSON_COMPACT | JSON_SORT_KEYS);
+  HMAC(EVP_sha256(), sub, (int)sub_len, (const unsigned char *)canon,
+       strlen(canon), mac, &mac_len);
+  OPENSSL_cleanse(canon, strlen(canon));
+  free(canon);
+  OPENSSL_cleanse(sub, sizeof sub);
+  for (unsigned int i = 0; i < mac_len && 2 * i < SECRET_FINGERPRINT_LEN; i++)
+    snprintf(out + 2 * i, 3, "%02x", mac[i]);
+  out[SECRET_FINGERPRINT_LEN] = '\0';
+}
 
 char *ctl_secrets_key_path(control_t *c) {
   return xasprintf("%s/secrets.key", c->cfg.home);

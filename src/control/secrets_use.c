@@ -7,8 +7,6 @@
  * environment: later entries over earlier ones, the function's env= over
  * all of them. */
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,20 +97,8 @@ static json_t *keyed_entry(const unsigned char key[AEAD_KEY_LEN],
                            const json_t *e) {
   json_t *values = json_object_get(e, "values");
   if (!values) return json_pack("{s:O}", "name", json_object_get(e, "name"));
-  static const char label[] = "skiff-secret-fingerprint";
-  unsigned char sub[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
-  unsigned int sub_len = 0, mac_len = 0;
-  HMAC(EVP_sha256(), key, AEAD_KEY_LEN, (const unsigned char *)label,
-       sizeof label - 1, sub, &sub_len);
-  char *canon = json_dumps(values, JSON_COMPACT | JSON_SORT_KEYS);
-  HMAC(EVP_sha256(), sub, (int)sub_len, (const unsigned char *)canon,
-       strlen(canon), mac, &mac_len);
-  OPENSSL_cleanse(canon, strlen(canon));
-  free(canon);
-  OPENSSL_cleanse(sub, sizeof sub);
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  for (unsigned int i = 0; i < mac_len; i++)
-    snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+  char hex[SECRET_FINGERPRINT_LEN + 1];
+  secret_fingerprint(key, values, hex);
   json_t *keys = json_array();
   const char *k;
   json_t *v;
