@@ -79,6 +79,9 @@ int ctl_ephemeral_sweep(control_t *c, double now, size_t max, store_purge_t *p,
   store_ephemeral_t *rows = NULL;
   size_t n = 0;
   double ttl = control_ephemeral_ttl(c);
+  /* No client could heartbeat while skiffd was down: every object has a
+   * TTL from this skiffd's start. */
+  if (now - ttl < c->started_at) return 0;
   int rc =
       c->store->ops->ephemeral_stale(c->store, now - ttl, max, &rows, &n, err);
   if (rc < 0) return rc;

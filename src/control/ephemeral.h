@@ -4,7 +4,9 @@
  * /v1/ephemeral/{id}/heartbeat moves it on, and the retention pass deletes
  * the objects whose last heartbeat is older than the TTL (skiffd
  * --ephemeral-ttl, default 300 s) through a small table of each kind's
- * delete. A `with` block that ends deletes its object at once. */
+ * delete. A `with` block that ends deletes its object at once. After a
+ * start of skiffd every object has a TTL from the start, as no client
+ * could heartbeat while it was down. */
 #ifndef SKIFF_CONTROL_EPHEMERAL_H
 #define SKIFF_CONTROL_EPHEMERAL_H
 

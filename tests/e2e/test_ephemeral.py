@@ -118,3 +118,21 @@ def test_ephemeral_ttl_option_checked(tmp_path):
                            text=True, timeout=10)
         assert p.returncode == 2, describe(p)
         assert "--ephemeral-ttl must be a duration" in p.stderr, describe(p)
+
+
+def test_restart_gives_one_ttl_from_the_start(daemon_factory):
+    d = daemon_factory(["--ephemeral-ttl", "2s", "--retention-interval", "0.1s"])
+    d.start()
+    # Made over the bare API: nothing heartbeats it.
+    r = d.api("POST", "/v1/dicts", {"ephemeral": True})
+    assert r.status == 201, r
+    eid = r.json["dict_id"]
+    d.kill9()
+    time.sleep(2.5)            # longer than the TTL while skiffd is down
+    d.start()
+    time.sleep(0.5)            # several retention passes
+    assert _exists(d, "dicts", eid)  # a client has a TTL to come back
+    deadline = time.monotonic() + 30
+    while _exists(d, "dicts", eid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _exists(d, "dicts", eid), d.log(50)
