@@ -52,6 +52,9 @@ int api_cls_spec_check(json_t *f, const char *where, err_t *err);
 /* Checks and normalises f's block_network (default false) and
  * cidr_allowlist (IPv4 CIDRs, or null: anywhere outside the host). */
 int api_check_network(json_t *f, const char *where, err_t *err);
+/* obj's "volumes" (volume_spec.c): shapes and paths, defaults filled in
+ * (missing: an empty list). */
+int api_check_volumes(json_t *obj, const char *where, err_t *err);
 /* web_spec.c: a "web" object (of a function or a class's method). */
 int api_web_spec_check(json_t *web, bool block_network, const char *where,
                        err_t *err);
@@ -102,6 +105,10 @@ void api_secrets_create(api_t *api, http_req_t *req, const route_match_t *m);
 void api_secrets_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_secrets_delete(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_web_ready(api_t *api, http_req_t *req, const route_match_t *m);
+void api_runner_volume_commit(api_t *api, http_req_t *req,
+                              const route_match_t *m);
+void api_runner_volume_reload(api_t *api, http_req_t *req,
+                              const route_match_t *m);
 /* Calls made from inside a container, limited to its own app. */
 void api_runner_app(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_calls_create(api_t *api, http_req_t *req,
@@ -145,6 +152,25 @@ void api_proc_output(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_wait(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_resize(api_t *api, http_req_t *req, const route_match_t *m);
 void api_proc_signal(api_t *api, http_req_t *req, const route_match_t *m);
+
+/* Volumes (route_volumes.c), on both sockets. */
+void api_volumes_open(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volumes_list(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_delete(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_entries(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_file_get(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_file_put(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_remove(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_copy(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_rename(api_t *api, http_req_t *req, const route_match_t *m);
+void api_volume_upload_begin(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+void api_volume_upload_chunk(api_t *api, http_req_t *req,
+                             const route_match_t *m);
+void api_volume_upload_commit(api_t *api, http_req_t *req,
+                              const route_match_t *m);
+void api_volume_upload_abort(api_t *api, http_req_t *req,
+                             const route_match_t *m);
 
 /* Dicts and Queues (route_dicts.c, route_queues.c), on both sockets.
  * api_dq_open answers POST /v1/dicts and POST /v1/queues. */

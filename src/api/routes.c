@@ -29,6 +29,21 @@
     {"POST", "/v1/queues/{}/peek", api_queue_peek}, \
     {"GET", "/v1/queues/{}/len", api_queue_len}, \
     {"POST", "/v1/ephemeral/{}/heartbeat", api_ephemeral_heartbeat},
+/* Volumes (route_volumes.c), alike on both sockets. */
+#define VOL_ROUTES \
+    {"POST", "/v1/volumes", api_volumes_open}, \
+    {"GET", "/v1/volumes", api_volumes_list}, \
+    {"DELETE", "/v1/volumes/{}", api_volume_delete}, \
+    {"GET", "/v1/volumes/{}/entries", api_volume_entries}, \
+    {"GET", "/v1/volumes/{}/file", api_volume_file_get}, \
+    {"PUT", "/v1/volumes/{}/file", api_volume_file_put}, \
+    {"POST", "/v1/volumes/{}/remove", api_volume_remove}, \
+    {"POST", "/v1/volumes/{}/copy", api_volume_copy}, \
+    {"POST", "/v1/volumes/{}/rename", api_volume_rename}, \
+    {"POST", "/v1/volumes/{}/uploads", api_volume_upload_begin}, \
+    {"PUT", "/v1/volumes/{}/uploads/{}", api_volume_upload_chunk}, \
+    {"POST", "/v1/volumes/{}/uploads/{}/commit", api_volume_upload_commit}, \
+    {"DELETE", "/v1/volumes/{}/uploads/{}", api_volume_upload_abort},
 // clang-format on
 
 const route_t api_client_routes[] = {
@@ -62,7 +77,7 @@ const route_t api_client_routes[] = {
     {"POST", "/v1/proxy_auth_tokens", api_proxy_tokens_create},
     {"GET", "/v1/proxy_auth_tokens", api_proxy_tokens_list},
     {"DELETE", "/v1/proxy_auth_tokens/{}", api_proxy_tokens_delete},
-    DQ_ROUTES{"POST", "/v1/secrets", api_secrets_create},
+    DQ_ROUTES VOL_ROUTES{"POST", "/v1/secrets", api_secrets_create},
     {"GET", "/v1/secrets", api_secrets_list},
     {"DELETE", "/v1/secrets/{}", api_secrets_delete},
     /* Sandboxes (route_sandboxes.c, route_procs.c) */
@@ -100,7 +115,9 @@ const route_t api_runner_routes[] = {
     {"GET", "/v1/calls/{}/outputs", api_runner_call_outputs},
     {"GET", "/v1/calls/{}", api_runner_call_get},
     {"POST", "/v1/calls/{}/cancel", api_runner_call_cancel},
-    DQ_ROUTES};
+    {"POST", "/v1/runner/volumes/{}/commit", api_runner_volume_commit},
+    {"POST", "/v1/runner/volumes/{}/reload", api_runner_volume_reload},
+    DQ_ROUTES VOL_ROUTES};
 
 const size_t api_client_routes_n =
     sizeof api_client_routes / sizeof api_client_routes[0];

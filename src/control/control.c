@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "control/control_internal.h"
+#include "control/volumes.h"
 
 #define TICK_MS 100
 #define LAZY_COMMIT_MS 50
@@ -199,6 +200,7 @@ void control_free(control_t *c) {
   ctl_apps_free(c);
   img_store_close(c->images);
   ctl_retention_free(c);
+  ctl_volumes_free(c);
   free(c->blobs_dir);
   free(c->apps_dir);
   free(c->run_dir);

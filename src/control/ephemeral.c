@@ -89,6 +89,12 @@ int ctl_ephemeral_sweep(control_t *c, double now, size_t max, store_purge_t *p,
     int k = kind_index(rows[i].kind);
     err_t e = ERR_INIT;
     int drc = k < 0 ? -ENOENT : kinds[k].delete(c, rows[i].id, &e);
+    if (drc == -EBUSY) {
+      /* In use (a kind may refuse to delete an object that is): tried
+       * again by the next pass. */
+      err_clear(&e);
+      continue;
+    }
     if (drc < 0 && drc != -ENOENT) {
       err_sink(&e, "delete ephemeral %s %s", rows[i].kind, rows[i].id);
       continue;

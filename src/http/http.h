@@ -105,6 +105,11 @@ void http_respond(http_req_t *r, int status, json_t *body);
  * none) of content_type; headers: extra "Name: value\n" lines or NULL. */
 void http_respond_bytes(http_req_t *r, int status, const char *content_type,
                         char *data, size_t len, const char *headers);
+/* Answers now with len bytes of the file fd from offset, sent by the
+ * server straight from the file (no copy in memory); fd is stolen. */
+void http_respond_fd(http_req_t *r, int status, const char *content_type,
+                     int fd, uint64_t offset, uint64_t len,
+                     const char *headers);
 /* The largest body of PUT /v1/sandboxes/{id}/files (413 beyond). */
 #define HTTP_MAX_FILE_BODY (64u * 1024 * 1024)
 /* Answers after the next commit. body is stolen. */

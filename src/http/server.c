@@ -64,6 +64,11 @@ struct http_req {
   size_t resp_len;
   char *resp_type;
   char *resp_headers;
+  /* http_respond_fd: the answer is resp_len bytes of resp_fd from
+   * resp_off (resp_fd is -1 otherwise, once a request has one). */
+  bool has_fd;
+  int resp_fd;
+  uint64_t resp_off;
   char *park_keys[HTTP_PARK_KEYS_MAX]; /* NULL past the last */
   uint64_t deadline;
   uint64_t held_gen; /* the commit it waits to be durable */
@@ -109,7 +114,17 @@ static enum MHD_Result queue_prepared(http_req_t *r) {
   const char *body = r->resp ? r->resp : (r->raw ? "" : "{}");
   size_t len = r->raw ? r->resp_len : strlen(body);
   struct MHD_Response *resp;
-  if (r->resp) {
+  if (r->has_fd) {
+    resp = MHD_create_response_from_fd_at_offset64(r->resp_len, r->resp_fd,
+                                                   r->resp_off);
+    r->has_fd = false; /* the response owns the fd now */
+    if (!resp) {
+      close(r->resp_fd);
+      resp = MHD_create_response_from_buffer(0, (void *)"",
+                                             MHD_RESPMEM_PERSISTENT);
+      r->status = 500;
+    }
+  } else if (r->resp) {
     resp = MHD_create_response_from_buffer(len, r->resp, MHD_RESPMEM_MUST_FREE);
     r->resp = NULL;
   } else {
@@ -157,6 +172,17 @@ void http_respond_bytes(http_req_t *r, int status, const char *content_type,
   r->resp_type = xstrdup(content_type);
   r->resp_headers = headers ? xstrdup(headers) : NULL;
   r->state = R_NOW;
+}
+
+void http_respond_fd(http_req_t *r, int status, const char *content_type,
+                     int fd, uint64_t offset, uint64_t len,
+                     const char *headers) {
+  http_respond_bytes(r, status, content_type, NULL, 0, headers);
+  if (r->has_fd) close(r->resp_fd);
+  r->has_fd = true;
+  r->resp_fd = fd;
+  r->resp_off = offset;
+  r->resp_len = (size_t)len;
 }
 
 void http_respond_after_commit(http_req_t *r, int status, json_t *body) {
@@ -354,6 +380,7 @@ static void req_free(http_req_t *r) {
   free(r->resp);
   free(r->resp_type);
   free(r->resp_headers);
+  if (r->has_fd) close(r->resp_fd);
   free_park_keys(r);
   buf_free(&r->body);
   free(r);

@@ -352,6 +352,11 @@ static const store_ops_t sqlite_ops = {
     .secrets_list = sq_secrets_list,
     .secret_delete = sq_secret_delete,
     .secrets_count = sq_secrets_count,
+    /* Volumes */
+    .volume_create = sq_volume_create,
+    .volume_get = sq_volume_get,
+    .volume_list = sq_volume_list,
+    .volume_delete = sq_volume_delete,
     .sandbox_update = sq_sandbox_update,
     .sandboxes_recover = sq_sandboxes_recover,
     .sandboxes_load = sq_sandboxes_load,

@@ -202,6 +202,13 @@ int sq_dq_expire(store_t *s, double dict_before, double queue_before,
                  double put_ids_before, size_t max_rows, store_purge_t *p,
                  err_t *err);
 
+/* Volumes (sqlite_volumes.c). */
+int sq_volume_create(store_t *s, const store_volume_t *v, err_t *err);
+int sq_volume_get(store_t *s, const char *workspace, const char *id_or_name,
+                  store_volume_t *out, err_t *err);
+int sq_volume_list(store_t *s, const char *workspace, json_t **out, err_t *err);
+int sq_volume_delete(store_t *s, const char *id, err_t *err);
+
 /* Retention (sqlite_retention.c). */
 int sq_calls_expire(store_t *s, double before, double now, size_t max_rows,
                     store_purge_t *p, err_t *err);

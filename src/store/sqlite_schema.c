@@ -205,8 +205,14 @@ const char *const sqlite_migrations[] = {
     "CREATE TABLE secrets("
     "  name TEXT PRIMARY KEY, keys TEXT NOT NULL, sealed TEXT NOT NULL,"
     "  created_at REAL NOT NULL, updated_at REAL NOT NULL);",
-    /* 11: no change (the number is taken by another table's migration). */
-    "SELECT 1;",
+    /* 11: Volumes (sqlite_volumes.c): the record only; the files are under
+     * SKIFF_HOME/volumes/<id> (src/volume). Named once per workspace;
+     * ephemeral ones have no name and are deleted by their client. */
+    "CREATE TABLE volumes("
+    "  id TEXT PRIMARY KEY, workspace TEXT NOT NULL, name TEXT,"
+    "  ephemeral INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);"
+    "CREATE UNIQUE INDEX volumes_by_name ON volumes(workspace, name)"
+    "  WHERE name IS NOT NULL;",
     /* 12: the heartbeats of ephemeral objects (sqlite_ephemeral.c), of
      * any kind ("dict", "queue", ...): one row per object while it lives,
      * found by its last heartbeat when it goes stale. */

@@ -146,6 +146,15 @@ typedef struct store_dq {
   double created_at;
 } store_dq_t;
 
+/* A Volume's record (sqlite_volumes.c); its files are on disk. */
+typedef struct store_volume {
+  char id[40];
+  char workspace[64];
+  char name[128]; /* "" for an ephemeral one */
+  bool ephemeral;
+  double created_at;
+} store_volume_t;
+
 /* Bytes owned by whoever holds them (free data). */
 typedef struct store_bytes {
   unsigned char *data;
@@ -408,6 +417,16 @@ typedef struct store_ops {
   int (*secrets_list)(store_t *s, json_t **out, err_t *err);
   int (*secret_delete)(store_t *s, const char *name, err_t *err);
   int (*secrets_count)(store_t *s, int64_t *n, err_t *err);
+
+  /* Volumes (sqlite_volumes.c). create: -EEXIST when the name is taken;
+   * get: by id, or by name in workspace (-ENOENT); list: the named ones,
+   * [{"id","name","created_at"}] by name; delete: -ENOENT. */
+  int (*volume_create)(store_t *s, const store_volume_t *v, err_t *err);
+  int (*volume_get)(store_t *s, const char *workspace, const char *id_or_name,
+                    store_volume_t *out, err_t *err);
+  int (*volume_list)(store_t *s, const char *workspace, json_t **out,
+                     err_t *err);
+  int (*volume_delete)(store_t *s, const char *id, err_t *err);
 
   /* After an unclean stop: leased inputs go back to the queue (not counted
    * as attempts) and containers of the old process are marked exited. */

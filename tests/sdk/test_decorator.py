@@ -12,8 +12,8 @@ def _dec(**kw):
 
 
 def test_unknown_keyword_is_a_type_error_naming_it():
-    with pytest.raises(TypeError, match="'volumes'"):
-        _dec(volumes={})
+    with pytest.raises(TypeError, match="'nonpreemptible'"):
+        _dec(nonpreemptible=True)
     with pytest.raises(TypeError, match="'concurrency_limit'"):
         _dec(concurrency_limit=3)
 

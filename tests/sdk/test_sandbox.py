@@ -205,7 +205,9 @@ def test_create_with_an_app_that_does_not_run():
     ({"tags": {"a=b": "c"}}, exc.InvalidError, "tag name"),
     ({"name": ""}, exc.InvalidError, "1 to 64"),
     ({"image": "python:3.11"}, exc.InvalidError, "Image.from_registry"),
-    ({"volumes": {}}, exc.InvalidError, "not supported by skiff yet"),
+    ({"gpu": "any"}, exc.InvalidError, "not supported by skiff yet"),
+    ({"volumes": {"/data": "weights"}}, exc.InvalidError, "must be a skiff.Volume"),
+    ({"volumes": ["/data"]}, exc.InvalidError, "dict of mount path"),
     ({"colour": "blue"}, TypeError, "unexpected keyword argument 'colour'"),
 ])
 def test_create_rejects_bad_arguments(kwargs, err, match):

@@ -36,6 +36,7 @@ __all__ = [
     "Sandbox",
     "Tunnel",
     "Schedule",
+    "Volume",
     "Secret",
     "batched",
     "concurrent",
@@ -63,7 +64,8 @@ def is_local() -> bool:
 # Sandboxes are loaded on first use: the runner of every container imports
 # skiff, and most never make a sandbox.
 _LAZY = {"Sandbox": "sandbox", "Probe": "sandbox", "Tunnel": "sandbox", "container_process": None,
-         "Dict": "dicts", "Queue": "queues"}
+         "Dict": "dicts", "Queue": "queues",
+         "Volume": "volumes"}
 
 
 def __getattr__(name: str):  # PEP 562

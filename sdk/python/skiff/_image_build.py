@@ -300,8 +300,12 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
             if op[1].startswith("requirements:"):
                 raise exc.InvalidError(f"{image!r} was defined inside a container and cannot be built there")
             step = json.loads(op[1])
-            if len(op) > 2:  # secrets=, read now (skiffd checks and opens them)
-                step["secrets"] = [s._to_api() for s in op[2]]
+            if len(op) > 2 and op[2]:
+                from .volumes import volumes_to_api
+
+                step["volumes"] = volumes_to_api(op[2])
+            if len(op) > 3 and op[3]:  # secrets=, read now (skiffd checks and opens them)
+                step["secrets"] = [s._to_api() for s in op[3]]
             steps.append(step)
         elif kind == _OP_COPY:
             src: LocalSource = op[1]
@@ -310,7 +314,7 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
             src = op[1]
             mounts.append({"dst": src.remote, "files": files.source(src, mtime=False)})
         elif kind == _OP_RUN_FUNCTION:
-            fn, kwargs_json, secrets = op[1], op[2], op[3]
+            fn, kwargs_json = op[1], op[2]
             try:
                 source = inspect.getsource(fn)
             except (OSError, TypeError) as e:
@@ -328,8 +332,12 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
                 "kwargs": json.loads(kwargs_json),
                 "files": [dict(e) for e in source_entries],
             })
-            if secrets:
-                steps[-1]["secrets"] = [s._to_api() for s in secrets]
+            if len(op) > 3 and op[3]:
+                from .volumes import volumes_to_api
+
+                steps[-1]["volumes"] = volumes_to_api(op[3])
+            if len(op) > 4 and op[4]:
+                steps[-1]["secrets"] = [s._to_api() for s in op[4]]
         else:  # pragma: no cover - every op kind is handled above
             raise AssertionError(kind)
     return ResolvedImage(base, steps, mounts, files.blobs)

@@ -27,7 +27,7 @@ __all__ = ["App", "LocalEntrypoint"]
 _FUNCTION_OPTIONS = (
     "image, gpu, cpu, memory, timeout, startup_timeout, retries, min_containers, "
     "max_containers, buffer_containers, scaledown_window, schedule, env, secrets, block_network, cidr_allowlist, "
-    "ephemeral_disk"
+    "ephemeral_disk, volumes"
 )
 _Number = "int | float"  # for annotations only
 
@@ -219,7 +219,7 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
                    env: Any, buffer_containers: Any, startup_timeout: Any, schedule: Any = None,
                    block_network: Any = False, cidr_allowlist: Any = None,
                    options: str = _FUNCTION_OPTIONS, ephemeral_disk: Any = None,
-                   secrets: Any = None) -> FunctionSpec:
+                   secrets: Any = None, volumes: Any = None) -> FunctionSpec:
     """The checked options of ``@app.function`` or ``@app.cls``."""
     if unknown:
         bad = next(iter(unknown))
@@ -241,11 +241,14 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
     sched = _check_schedule(schedule)
     block, allow = _check_network(block_network, cidr_allowlist)
     disk = _check_ephemeral_disk(ephemeral_disk)
+    from .volumes import check_volumes
+
+    vols = check_volumes(volumes, what)
     return FunctionSpec(
         cpu=cpu_req, cpu_limit=cpu_lim, memory=mem_req, memory_limit=mem_lim, timeout=tmo,
         retries=rts, min_containers=mn, max_containers=mx, scaledown_window=sdw, env=envd, image=img,
         buffer_containers=buf, startup_timeout=stmo, schedule=sched, gpu=gpu_count, gpu_type=gpu_type,
-        block_network=block, cidr_allowlist=allow, ephemeral_disk=disk, secrets=secs,
+        block_network=block, cidr_allowlist=allow, ephemeral_disk=disk, secrets=secs, volumes=vols,
     )
 
 
@@ -623,6 +626,7 @@ class App:
         block_network: bool = False,
         cidr_allowlist: Optional[Sequence[str]] = None,
         ephemeral_disk: Optional[int] = None,
+        volumes: Optional[Dict[str, Any]] = None,
         **unknown: Any,
     ) -> Any:
         """Decorator that registers a function to run in containers.
@@ -659,6 +663,8 @@ class App:
             ephemeral_disk: MiB, the cap of the container's writable layer
                 (writing past it gives ENOSPC); it counts against
                 ``memory`` (a tmpfs). Default: no cap.
+            volumes: ``{"/path": skiff.Volume}``: volumes mounted in the
+                containers at those absolute paths.
 
         Raises:
             TypeError: unknown keyword or an argument of the wrong type.
@@ -669,7 +675,7 @@ class App:
             retries=retries, min_containers=min_containers, max_containers=max_containers,
             scaledown_window=scaledown_window, env=env, secrets=secrets, buffer_containers=buffer_containers,
             startup_timeout=startup_timeout, schedule=schedule, block_network=block_network,
-            cidr_allowlist=cidr_allowlist, ephemeral_disk=ephemeral_disk,
+            cidr_allowlist=cidr_allowlist, ephemeral_disk=ephemeral_disk, volumes=volumes,
         )
         spec.secrets = self._secrets + spec.secrets
         sched = spec.schedule
@@ -714,6 +720,7 @@ class App:
         block_network: bool = False,
         cidr_allowlist: Optional[Sequence[str]] = None,
         ephemeral_disk: Optional[int] = None,
+        volumes: Optional[Dict[str, Any]] = None,
         **unknown: Any,
     ) -> Any:
         """Decorator that registers a class whose methods run in containers
@@ -737,6 +744,7 @@ class App:
             scaledown_window=scaledown_window, env=env, secrets=secrets, buffer_containers=buffer_containers,
             startup_timeout=startup_timeout, block_network=block_network, cidr_allowlist=cidr_allowlist,
             options=_FUNCTION_OPTIONS.replace(" schedule,", ""), ephemeral_disk=ephemeral_disk,
+            volumes=volumes,
         )
         spec.secrets = self._secrets + spec.secrets
 

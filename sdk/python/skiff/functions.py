@@ -92,6 +92,7 @@ class FunctionSpec:
         cidr_allowlist: Optional[List[str]] = None,
         ephemeral_disk: Optional[int] = None,
         secrets: Optional[List[Any]] = None,
+        volumes: Optional[List[Any]] = None,
     ) -> None:
         self.cpu = cpu
         self.cpu_limit = cpu_limit
@@ -113,6 +114,7 @@ class FunctionSpec:
         self.cidr_allowlist = cidr_allowlist  # IPv4 CIDRs, or None: anywhere outside
         self.ephemeral_disk = ephemeral_disk  # MiB, None: no cap
         self.secrets = list(secrets or [])  # skiff.Secret, in order (later ones win)
+        self.volumes = list(volumes or [])  # [(mount path, skiff.Volume)], checked
 
     def to_api(
         self,
@@ -145,6 +147,10 @@ class FunctionSpec:
         }
         if self.secrets:
             d["secrets"] = [s._to_api() for s in self.secrets]
+        if self.volumes:
+            from .volumes import volumes_to_api
+
+            d["volumes"] = volumes_to_api(self.volumes)
         if self.startup_timeout is not None:
             d["startup_timeout"] = self.startup_timeout
         if self.ephemeral_disk is not None:

@@ -488,7 +488,7 @@ class Image:
         )
 
     def run_commands(self, *commands: Union[str, List[str]], env: Optional[Dict[str, Optional[str]]] = None,
-                     secrets: Optional[Sequence[Any]] = None) -> "Image":
+                     secrets: Optional[Sequence[Any]] = None, volumes: Optional[Dict[str, Any]] = None) -> "Image":
         """Run shell commands (``/bin/sh -c``) in the image, in order.
 
         Args:
@@ -502,7 +502,11 @@ class Image:
                 image is built. The step is cached by the secrets' names
                 (and a fingerprint of given values), as in Modal: a new
                 value of a named secret does not rebuild it.
+            volumes: ``{"/path": skiff.Volume}`` mounted while they run.
         """
+        from .volumes import check_volumes
+
+        vols = check_volumes(volumes, "run_commands()")
         cmds = _flatten(commands, "run_commands")
         if not cmds:
             return self
@@ -510,13 +514,13 @@ class Image:
             if not c.strip() or "\0" in c:
                 raise exc.InvalidError(f"run_commands: {c!r} is not a command")
         secs = _step_secrets(secrets, env, "run_commands")
-        step = {"type": "run_commands", "commands": cmds}
-        call = f"run_commands({len(cmds)} commands)"
-        if not secs:
-            return self._step(step, call)
-        import json
-
-        return self._extend((_OP_STEP, json.dumps(step, sort_keys=True), secs), call)
+        img = self._step({"type": "run_commands", "commands": cmds}, f"run_commands({len(cmds)} commands)")
+        if vols or secs:
+            # The volumes and secrets ride with the step: volumes are looked
+            # up, and secrets' values read, when the image is built.
+            last = img._ops[-1]
+            object.__setattr__(img, "_ops", img._ops[:-1] + ((last[0], last[1], tuple(vols), secs),))
+        return img
 
     def env(self, vars: Dict[str, str]) -> "Image":
         """Set environment variables in the image (and in its containers)."""
@@ -624,12 +628,13 @@ class Image:
         return img
 
     def run_function(self, raw_f: Any, *, kwargs: Optional[Dict[str, Any]] = None,
-                     secrets: Optional[Sequence[Any]] = None) -> "Image":
+                     volumes: Optional[Dict[str, Any]] = None, secrets: Optional[Sequence[Any]] = None) -> "Image":
         """Run a function of your app once while the image builds (e.g. to download a model).
 
         The function is imported from your app's source files in the build
         container and called with ``kwargs`` (JSON values).  The step is
         rebuilt when the function's source text or ``kwargs`` change.
+        ``volumes={"/path": skiff.Volume}`` are mounted while it runs.
         ``secrets`` (:class:`skiff.Secret` objects) set variables while it
         runs, as for :meth:`run_commands`.
         """
@@ -654,8 +659,11 @@ class Image:
         except (TypeError, ValueError) as e:
             raise exc.InvalidError(f"run_function: kwargs must be JSON values (str, int, float, bool, None, "
                                    f"lists, dicts): {e}") from None
+        from .volumes import check_volumes
+
+        vols = tuple(check_volumes(volumes, "run_function()"))
         secs = _step_secrets(secrets, None, "run_function")
-        return self._extend((_OP_RUN_FUNCTION, fn, kw, secs), f"run_function({qualname})")
+        return self._extend((_OP_RUN_FUNCTION, fn, kw, vols, secs), f"run_function({qualname})")
 
     # ---- inspection ------------------------------------------------------------------------------
     def _resolve(self, entry_file: Optional[str] = None) -> Any:

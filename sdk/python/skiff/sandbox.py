@@ -24,7 +24,7 @@ __all__ = ["Sandbox", "Probe", "Tunnel"]
 
 _WAIT_S = 50
 _MAX_TIMEOUT = 86400
-_UNSUPPORTED = ("volumes", "gpu", "region", "h2_ports", "outbound_domain_allowlist", "inbound_cidr_allowlist",
+_UNSUPPORTED = ("gpu", "region", "h2_ports", "outbound_domain_allowlist", "inbound_cidr_allowlist",
                 "network_file_systems", "cloud", "proxy", "mount_path")
 
 
@@ -301,6 +301,7 @@ class Sandbox:
         unencrypted_ports: "Sequence[int]" = (),
         readiness_probe: "Optional[Probe]" = None,
         isolation: "Optional[str]" = None,
+        volumes: "Optional[Dict[str, Any]]" = None,
         client: "Optional[Client]" = None,
         **unsupported: "Any",
     ) -> "Sandbox":
@@ -327,6 +328,7 @@ class Sandbox:
                 host's loopback (:meth:`tunnels`); both are plain TCP here.
             readiness_probe: a :class:`Probe` (see :meth:`wait_until_ready`).
             isolation: ``"container"`` (default) or ``"gvisor"`` (skiff's own).
+            volumes: ``{"/path": skiff.Volume}`` mounted in the sandbox.
 
         Raises:
             TypeError, skiff.exception.InvalidError: a bad argument.
@@ -346,6 +348,10 @@ class Sandbox:
         if idle_timeout is not None:
             body["idle_timeout"] = _check_seconds(idle_timeout, "idle_timeout", 1, _MAX_TIMEOUT)
         body.update(_secrets_body(secrets, {} if env is None else check_env(env, "env")))
+        if volumes:
+            from .volumes import volumes_spec
+
+            body["volumes"] = volumes_spec(volumes, "Sandbox.create()")
         if workdir is not None:
             if not isinstance(workdir, str) or not workdir.startswith("/"):
                 raise exc.InvalidError(f"workdir must be an absolute path, got {workdir!r}")

@@ -15,6 +15,8 @@ from skiff import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 from skiff import Cls, enter, exit, method, parameter  # noqa: F401
 from skiff import Probe, Sandbox, Tunnel  # noqa: F401
 from skiff import Dict, Queue  # noqa: F401
+from skiff import Volume  # noqa: F401
+from skiff.volumes import FileEntry, FileEntryType  # noqa: F401
 import sys as _sys
 
 from skiff import container_process, exception  # noqa: F401
@@ -24,7 +26,7 @@ _sys.modules[__name__ + ".exception"] = exception
 # `from modal.container_process import ContainerProcess` too.
 _sys.modules[__name__ + ".container_process"] = container_process
 
-__all__ = ["App", "Cls", "Cron", "Dict", "Queue", "Function", "FunctionCall", "Image", "LocalEntrypoint", "Period", "Probe", "Retries", "Sandbox", "Secret", "Tunnel", "batched", "concurrent",
+__all__ = ["App", "Cls", "Cron", "Dict", "Queue", "Function", "FunctionCall", "Image", "LocalEntrypoint", "Period", "Probe", "Retries", "Sandbox", "Secret", "Tunnel", "Volume", "batched", "concurrent",
            "container_process", "enter", "exception", "exit", "is_local", "method", "parameter",
            "asgi_app", "fastapi_endpoint", "web_endpoint", "web_server", "wsgi_app"]
 
