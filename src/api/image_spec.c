@@ -34,8 +34,11 @@ static const vfield_t step_pip[] = {{"type", V_STRING, true, false},
                                     {"extra_index_url", V_STRING, false, true},
                                     {"find_links", V_STRING, false, true},
                                     {"pre", V_BOOL, false, true}};
+/* "secrets" (run_commands, run_function): entries as a function's,
+ * checked and opened by the control plane (control/images.c). */
 static const vfield_t step_cmds[] = {{"type", V_STRING, true, false},
-                                     {"commands", V_ARRAY, true, false}};
+                                     {"commands", V_ARRAY, true, false},
+                                     {"secrets", V_ARRAY, false, false}};
 static const vfield_t step_env[] = {{"type", V_STRING, true, false},
                                     {"env", V_OBJECT, true, false}};
 static const vfield_t step_workdir[] = {{"type", V_STRING, true, false},
@@ -50,7 +53,8 @@ static const vfield_t step_fn[] = {{"type", V_STRING, true, false},
                                    {"qualname", V_STRING, true, false},
                                    {"source_sha256", V_STRING, true, false},
                                    {"kwargs", V_OBJECT, false, true},
-                                   {"files", V_ARRAY, false, false}};
+                                   {"files", V_ARRAY, false, false},
+                                   {"secrets", V_ARRAY, false, false}};
 static const vfield_t file_fields[] = {{"path", V_STRING, true, false},
                                        {"sha256", V_STRING, true, false},
                                        {"mode", V_INT, false, false},

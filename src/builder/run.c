@@ -64,6 +64,20 @@ static char *tail_text(out_state_t *o) {
   return buf_steal(&b, NULL);
 }
 
+/* Whether extra ("K=V" strings) sets the variable of entry s ("K=V"). */
+static bool set_in(const json_t *extra, const char *s) {
+  size_t klen = strcspn(s, "=");
+  size_t i;
+  json_t *v;
+  json_array_foreach(extra, i, v) {
+    const char *e = json_string_value(v);
+    if (e && !strncmp(e, s, klen) && e[klen] == '=') return true;
+  }
+  return false;
+}
+
+/* The image's env, then extra over it (a step's own variables and
+ * secrets win over the image's), PATH and HOME by default. */
 static char **make_env(const builder_t *b, const json_t *extra) {
   json_t *env = json_object_get(b->config, "env");
   size_t n = json_array_size(env) + json_array_size(extra) + 8;
@@ -74,12 +88,17 @@ static char **make_env(const builder_t *b, const json_t *extra) {
   json_t *v;
   json_array_foreach(env, i, v) {
     const char *s = json_string_value(v);
-    if (!s) continue;
+    if (!s || set_in(extra, s)) continue;
     has_path |= !strncmp(s, "PATH=", 5);
     has_home |= !strncmp(s, "HOME=", 5);
     out[k++] = xstrdup(s);
   }
-  json_array_foreach(extra, i, v) out[k++] = xstrdup(json_string_value(v));
+  json_array_foreach(extra, i, v) {
+    const char *s = json_string_value(v);
+    has_path |= !strncmp(s, "PATH=", 5);
+    has_home |= !strncmp(s, "HOME=", 5);
+    out[k++] = xstrdup(s);
+  }
   if (!has_path)
     out[k++] = xstrdup(
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");

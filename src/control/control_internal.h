@@ -384,6 +384,24 @@ int ctl_secrets_env(control_t *c, const ctl_fn_t *fn, json_t **out, err_t *err);
  * later ones over earlier ones; env is left as it was on failure. */
 int ctl_secrets_merge(control_t *c, const json_t *secrets, json_t *env,
                       err_t *err);
+/* One list of secrets entries outside a function definition (where names
+ * it in messages, e.g. "options"): checked as a function's and its inline
+ * values sealed in place. *keyed, when keyed is not NULL, gets the
+ * list's value-free form: named entries as {"name"}, inline ones as
+ * {"keys": [...sorted], "fingerprint": HMAC of the values under a key
+ * derived from the secrets key}; equal values give equal forms. */
+int ctl_secrets_prepare_options(control_t *c, json_t *secrets,
+                                const char *where, json_t **keyed, err_t *err);
+/* build_secrets.c: the steps of an image build spec that have "secrets"
+ * get them checked and opened; in the spec (in place) they become their
+ * value-free form, and *values gets {"<step index>": {KEY: value}} (NULL
+ * when no step has any). The message names the step ("steps[2]: ..."). */
+int ctl_build_secrets_take(control_t *c, json_t *spec, json_t **values,
+                           err_t *err);
+/* The value-free form (as above) of a list already checked (entries
+ * {"name",...} or {"values"}); nothing is sealed. */
+int ctl_secrets_keyed(control_t *c, const json_t *secrets, json_t **keyed,
+                      err_t *err);
 
 /* proxy_auth.c: every token, from the store (at start-up). */
 int ctl_proxy_tokens_load(control_t *c, err_t *err);
