@@ -955,6 +955,69 @@ static void test_crash_at_each_point(void **state) {
   free(big);
 }
 
+/* kill -9 at whatever point the commit has reached after a delay: latest is
+ * either the old version or the whole new one, never anything between. */
+static void test_crash_anywhere(void **state) {
+  fixture_t *f = *state;
+  char *c0 = changes(f);
+  put(c0, "old", "old data");
+  commit(f, c0, NULL);
+  char *big = changes(f);
+  for (int i = 0; i < 400; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "many/d%d/f%03d", i / 50, i);
+    put(big, name, "bytes");
+  }
+  put(big, "old", "new data");
+  /* One whole commit and its undoing, to spread the kills over its time. */
+  uint64_t t0 = now_mono_us();
+  assert_int_equal(commit(f, big, NULL), 2);
+  uint64_t took = now_mono_us() - t0;
+  char *undo = changes(f);
+  put(undo, "old", "old data");
+  whiteout(undo, "many");
+  assert_int_equal(commit(f, undo, NULL), 3);
+  uint64_t base = 3;
+  for (int i = 0; i < 8; i++) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      uint64_t v;
+      err_t e = ERR_INIT;
+      _exit(vol_disk_commit(f->vol, big, NULL, 0, &v, &e) == 0 ? 0 : 1);
+    }
+    usleep((useconds_t)(took * (uint64_t)i / 6));
+    kill(pid, SIGKILL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status)) assert_int_equal(WEXITSTATUS(status), 0);
+    uint64_t now = latest(f);
+    assert_true(now == base || now == base + 1);
+    if (now == base + 1) {
+      assert_content(f, now, "old", "new data");
+      for (int k = 0; k < 400; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "many/d%d/f%03d", k / 50, k);
+        assert_content(f, now, name, "bytes");
+      }
+    } else {
+      assert_content(f, now, "old", "old data");
+      assert_false(exists(f, now, "many"));
+    }
+    /* Back to the old data, for the next round; numbering goes on. */
+    char *c = changes(f);
+    put(c, "old", "old data");
+    whiteout(c, "many");
+    assert_int_equal(commit(f, c, NULL), now + 1);
+    assert_int_equal(stage_entries(f), 0);
+    base = now + 1;
+    free(c);
+  }
+  free(undo);
+  free(c0);
+  free(big);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create_latest, setup, teardown),
@@ -981,6 +1044,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_at_each_point, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_crash_anywhere, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
