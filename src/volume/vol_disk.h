@@ -34,8 +34,16 @@
  * dir exists. */
 int vol_disk_create(const char *dir, err_t *err);
 
-/* Removes the whole volume directory. */
+/* Removes the whole volume directory (missing is fine): under the lock,
+ * renamed out of its name first, so the name is free at once and a crash
+ * leaves no half-removed volume under it. */
 int vol_disk_remove(const char *dir, err_t *err);
+
+/* Removes what a crash left in parent, the folder that holds volumes:
+ * volumes half made by vol_disk_create or half removed by vol_disk_remove
+ * (hidden ".vol-new.*" and ".vol-del.*" entries of processes that are
+ * gone). Call it once at start. */
+int vol_disk_sweep(const char *parent, err_t *err);
 
 /* The latest published version's number. */
 int vol_disk_latest(const char *dir, uint64_t *ver, err_t *err);

@@ -247,7 +247,45 @@ static void test_remove(void **state) {
   assert_int_equal(vol_disk_remove(f->vol, &e), 0);
   struct stat st;
   assert_int_equal(lstat(f->vol, &st), -1);
+  /* Nothing is left beside it, a missing volume is removed already, and
+   * the name can be used again. */
+  DIR *d = opendir(f->tmp);
+  struct dirent *de;
+  while ((de = readdir(d)))
+    if (!strncmp(de->d_name, ".vol-", 5)) fail_msg("left %s", de->d_name);
+  closedir(d);
+  assert_int_equal(vol_disk_remove(f->vol, &e), 0);
+  assert_int_equal(vol_disk_create(f->vol, &e), 0);
+  assert_int_equal(latest(f), 0);
   free(c);
+}
+
+static void test_sweep(void **state) {
+  fixture_t *f = *state;
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  assert_int_equal(waitpid(child, NULL, 0), child);
+  char *del = xasprintf("%s/.vol-del.%d.0", f->tmp, (int)child);
+  char *made = xasprintf("%s/.vol-new.%d.3", f->tmp, (int)child);
+  char *live = xasprintf("%s/.vol-del.%d.0", f->tmp, (int)getppid());
+  char *other = xasprintf("%s/.vol-other.%d.0", f->tmp, (int)child);
+  put(del, "versions/1/x", "x");
+  put(made, "stage/y", "y");
+  put(live, "z", "z");
+  put(other, "o", "o");
+  err_t e = ERR_INIT;
+  assert_int_equal(vol_disk_sweep(f->tmp, &e), 0);
+  struct stat st;
+  assert_int_equal(lstat(del, &st), -1);
+  assert_int_equal(lstat(made, &st), -1);
+  assert_int_equal(lstat(live, &st), 0);
+  assert_int_equal(lstat(other, &st), 0);
+  assert_int_equal(latest(f), 0);
+  assert_int_equal(vol_disk_sweep("/tmp/skiff-no-such-dir", &e), -ENOENT);
+  free(del);
+  free(made);
+  free(live);
+  free(other);
 }
 
 static void test_path_clean(void **state) {
@@ -1022,6 +1060,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create_latest, setup, teardown),
       cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
       cmocka_unit_test(test_path_clean),
       cmocka_unit_test_setup_teardown(test_commit_adds_and_replaces, setup,
                                       teardown),
