@@ -44,6 +44,15 @@ static bool has_xattr(int fd, const char *name) {
   return fgetxattr(fd, name, NULL, 0) >= 0;
 }
 
+/* True when the file n under dir has trusted.overlay.metacopy: its data
+ * is in a lower layer the commit does not see. lgetxattr through the
+ * directory's /proc/self/fd link names the file without following it. */
+static bool metacopy(int dir, const char *n) {
+  char path[64 + NAME_MAX];
+  snprintf(path, sizeof path, "/proc/self/fd/%d/%s", dir, n);
+  return lgetxattr(path, "trusted.overlay.metacopy", NULL, 0) >= 0;
+}
+
 /* Checks the change set below d (its path for messages in path) before
  * anything is made: only files, symlinks, directories and whiteouts, no
  * overlayfs redirects. Counts its entries into *count. */
@@ -68,6 +77,12 @@ static int check_changes(DIR *d, const char *path, int depth, size_t *count,
     if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
       return err_sys(err, -errno, "change set: cannot stat %s", sub);
     ++*count;
+    if (S_ISREG(st.st_mode) && metacopy(dirfd(d), n))
+      return err_set(err, -EINVAL,
+                     "change set: %s holds only the metadata of a lower file "
+                     "(an overlayfs metacopy); mount the overlay with "
+                     "metacopy=off",
+                     sub);
     if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode) || is_whiteout(&st))
       continue;
     if (!S_ISDIR(st.st_mode)) {

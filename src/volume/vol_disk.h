@@ -79,11 +79,12 @@ int vol_disk_stage_new(const char *dir, char **path, err_t *err);
  * "models/llama") roots changes at that directory of the volume, made if
  * missing. A sub_path through a file or a symlink of the volume (never
  * followed), a changes tree that holds other file types (sockets, fifos,
- * devices but 0:0) or an overlayfs redirect (renamed directories: mount
- * with redirect_dir=off) fails with a clear error and publishes nothing.
- * On any failure nothing is published and the staged tree is removed. An
- * empty changes tree publishes nothing and sets *ver to the latest. Takes
- * the volume's lock; removes what crashed commits left in stage/. */
+ * devices but 0:0) or overlayfs redirects or metacopy files (their data is
+ * elsewhere: mount with redirect_dir=off,metacopy=off) fails with a clear error
+ * and publishes nothing. On any failure nothing is published and the staged
+ * tree is removed. An empty changes tree publishes nothing and sets *ver to the
+ * latest. Takes the volume's lock; removes what crashed commits left in stage/.
+ */
 int vol_disk_commit(const char *dir, const char *changes, const char *sub_path,
                     unsigned flags, uint64_t *ver, err_t *err);
 

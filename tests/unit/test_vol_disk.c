@@ -679,6 +679,16 @@ static void test_commit_bad_sets(void **state) {
   err_t e = ERR_INIT;
   assert_int_equal(vol_disk_commit(f->vol, c, NULL, 0, &v, &e), -EINVAL);
   assert_non_null(strstr(e.msg, "redirect"));
+  /* A metacopy file has no data of its own. */
+  char *c4 = changes(f);
+  put(c4, "meta", "");
+  char *meta = xasprintf("%s/meta", c4);
+  assert_int_equal(lsetxattr(meta, "trusted.overlay.metacopy", "", 0, 0), 0);
+  err_clear(&e);
+  assert_int_equal(vol_disk_commit(f->vol, c4, NULL, 0, &v, &e), -EINVAL);
+  assert_non_null(strstr(e.msg, "metacopy"));
+  free(meta);
+  free(c4);
   /* A missing change set. */
   err_clear(&e);
   assert_int_equal(
