@@ -72,7 +72,11 @@ int vol_disk_remove(const char *dir, err_t *err) {
    * a hidden folder that vol_disk_sweep removes). */
   int lock = vol__lock(fd, dir, err);
   close(fd);
-  if (lock < 0) return err_wrap(err, "remove volume");
+  /* A directory without a lock is no whole volume: nothing to wait for. */
+  if (lock == -ENOENT)
+    err_clear(err);
+  else if (lock < 0)
+    return err_wrap(err, "remove volume");
   _cleanup_free_ char *copy = xstrdup(dir);
   _cleanup_free_ char *parent = xstrdup(dirname(copy));
   _cleanup_free_ char *gone = NULL;
@@ -86,7 +90,7 @@ int vol_disk_remove(const char *dir, err_t *err) {
       break;
     }
   }
-  close(lock);
+  if (lock >= 0) close(lock);
   if (rc == 0) rc = rm_rf(gone, err);
   return rc < 0 ? err_wrap(err, "remove volume %s", dir) : 0;
 }

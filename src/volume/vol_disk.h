@@ -34,9 +34,10 @@
  * dir exists. */
 int vol_disk_create(const char *dir, err_t *err);
 
-/* Removes the whole volume directory (missing is fine): under the lock,
- * renamed out of its name first, so the name is free at once and a crash
- * leaves no half-removed volume under it. */
+/* Removes the whole volume directory (missing is fine): under the lock
+ * (so it waits for a commit in progress), renamed out of its name first,
+ * so the name is free at once and a crash leaves no half-removed volume
+ * under it. */
 int vol_disk_remove(const char *dir, err_t *err);
 
 /* Removes what a crash left in parent, the folder that holds volumes:

@@ -257,6 +257,12 @@ static void test_remove(void **state) {
   assert_int_equal(vol_disk_remove(f->vol, &e), 0);
   assert_int_equal(vol_disk_create(f->vol, &e), 0);
   assert_int_equal(latest(f), 0);
+  /* A directory that is not a whole volume (no lock) goes too. */
+  char *half = xasprintf("%s/half", f->tmp);
+  put(half, "versions/0/x", "x");
+  assert_int_equal(vol_disk_remove(half, &e), 0);
+  assert_int_equal(lstat(half, &st), -1);
+  free(half);
   free(c);
 }
 
