@@ -120,6 +120,15 @@ static int clear_dir(int fd, err_t *err) {
 static int apply_dir(const commit_t *c, DIR *chg, int dst, int depth,
                      err_t *err);
 
+/* Removes n from the new tree dir dst, whatever it is there: one unlink in
+ * the common cases (nothing there, a file or symlink), a walk for a
+ * directory. */
+static int unlink_below(int dst, const char *n, err_t *err) {
+  if (unlinkat(dst, n, 0) == 0 || errno == ENOENT) return 0;
+  if (errno == EISDIR || errno == EPERM) return vol__remove_at(dst, n, err);
+  return err_sys(err, -errno, "cannot remove %s", n);
+}
+
 /* Applies one entry n of the change directory chg to the tree dir dst. */
 static int apply_entry(const commit_t *c, int chg, int dst, const char *n,
                        int depth, err_t *err) {
@@ -130,7 +139,7 @@ static int apply_entry(const commit_t *c, int chg, int dst, const char *n,
   if (!S_ISDIR(st.st_mode)) {
     /* A changed path never touches the inode below: the link to it goes
      * and a new file takes the name. */
-    if ((rc = vol__remove_at(dst, n, err)) < 0) return rc;
+    if ((rc = unlink_below(dst, n, err)) < 0) return rc;
     if (is_whiteout(&st)) return 0;
     if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
       return err_set(err, -EINVAL,
