@@ -82,13 +82,11 @@ static int latest_root(control_t *c, const char *id, int *root, uint64_t *ver,
     /* A commit published a newer one and removed this one meanwhile. */
     if (errno != ENOENT) return err_sys(err, -errno, "open %s", p);
   }
-  return err_set(err, -EAGAIN, "Volume %s changed too often to be read",
-                 id);
+  return err_set(err, -EAGAIN, "Volume %s changed too often to be read", id);
 }
 
 static int clean(const char *path, char **rel, err_t *err) {
-  if (!path)
-    return err_set(err, -EINVAL, "a path in the Volume is needed");
+  if (!path) return err_set(err, -EINVAL, "a path in the Volume is needed");
   return vol_path_clean(path, rel, err);
 }
 
@@ -111,9 +109,10 @@ static int parent_ok(int root, const char *rel, err_t *err) {
   int rc = lookup(root, parent, &st);
   if (rc == -ENOENT) return 0;
   if (rc < 0) return path_fail(err, rc, parent, true);
+  if (S_ISLNK(st.st_mode)) return path_fail(err, -ELOOP, rel, true);
   if (!S_ISDIR(st.st_mode))
-    return err_set(err, -EINVAL, "'/%s' is a file in the Volume, not a directory",
-                   parent);
+    return err_set(err, -EINVAL,
+                   "'/%s' is a file in the Volume, not a directory", parent);
   return 0;
 }
 
@@ -207,7 +206,8 @@ static int copy_node(int sdir, const char *name, const char *dpath, bool link,
       return err_sys(err, -errno, "stage '/%s'", shown);
     return 0; /* the same inode: nothing to set */
   } else if (S_ISREG(st.st_mode)) {
-    _cleanup_close_ int in = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    _cleanup_close_ int in =
+        openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     _cleanup_close_ int out =
         open(dpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (in < 0 || out < 0) return err_sys(err, -errno, "copy '/%s'", shown);
@@ -221,7 +221,8 @@ static int copy_node(int sdir, const char *name, const char *dpath, bool link,
   } else if (S_ISDIR(st.st_mode)) {
     if (mkdir(dpath, 0700) < 0 && errno != EEXIST)
       return err_sys(err, -errno, "stage '/%s'", shown);
-    int fd = openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd =
+        openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return err_sys(err, -errno, "open '/%s'", shown);
     DIR *d = fdopendir(fd);
     if (!d) {
@@ -290,17 +291,15 @@ static int add_entry(list_ctx_t *l, const char *path, const struct stat *st) {
                    "further down, or without recursive",
                    CTL_VOLUME_LIST_MAX);
   json_array_append_new(
-      l->rows,
-      json_pack("{s:s,s:s,s:I,s:I}", "path", path, "type",
-                type_name(st->st_mode), "size",
-                (json_int_t)(S_ISDIR(st->st_mode) ? 0 : st->st_size), "mtime",
-                (json_int_t)st->st_mtim.tv_sec));
+      l->rows, json_pack("{s:s,s:s,s:I,s:I}", "path", path, "type",
+                         type_name(st->st_mode), "size",
+                         (json_int_t)(S_ISDIR(st->st_mode) ? 0 : st->st_size),
+                         "mtime", (json_int_t)st->st_mtim.tv_sec));
   return 0;
 }
 
 /* The entries of directory fd (consumed), prefix their path's start. */
-static int list_dir(list_ctx_t *l, int fd, const char *prefix,
-                    bool recursive) {
+static int list_dir(list_ctx_t *l, int fd, const char *prefix, bool recursive) {
   DIR *d = fdopendir(fd);
   if (!d) {
     close(fd);
@@ -312,8 +311,8 @@ static int list_dir(list_ctx_t *l, int fd, const char *prefix,
     if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
     struct stat st;
     if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-    _cleanup_free_ char *p = *prefix ? xasprintf("%s/%s", prefix, de->d_name)
-                                     : xstrdup(de->d_name);
+    _cleanup_free_ char *p =
+        *prefix ? xasprintf("%s/%s", prefix, de->d_name) : xstrdup(de->d_name);
     rc = add_entry(l, p, &st);
     if (rc == 0 && recursive && S_ISDIR(st.st_mode)) {
       int sub = openat(dirfd(d), de->d_name,
@@ -346,7 +345,7 @@ int ctl_volume_listdir(control_t *c, const char *id, const char *path,
     /* A file: the listing is that entry. */
     struct stat st;
     int f = ropen(root, rel, O_PATH | O_NOFOLLOW, R_READ);
-    rc = f < 0 ? path_fail(err, f, rel, false)
+    rc = f < 0               ? path_fail(err, f, rel, false)
          : fstat(f, &st) < 0 ? err_sys(err, -errno, "read '/%s'", rel)
                              : add_entry(&l, rel, &st);
     if (f >= 0) close(f);
@@ -453,6 +452,9 @@ int ctl_volume_copy(control_t *c, const char *id, const char *const *srcs,
   struct stat dst_st;
   int rc = lookup(root, drel, &dst_st);
   if (rc < 0 && rc != -ENOENT) return path_fail(err, rc, drel, true);
+  /* cp would follow a link there; a change never goes through one. */
+  if (rc == 0 && S_ISLNK(dst_st.st_mode))
+    return path_fail(err, -ELOOP, drel, true);
   bool into = rc == 0 && S_ISDIR(dst_st.st_mode);
   if (n > 1 && !into)
     return err_set(err, -EINVAL,
@@ -532,8 +534,8 @@ int ctl_volume_rename(control_t *c, const char *id, const char *src,
     return 0;
   }
   if (under(drel, srel))
-    return err_set(err, -EINVAL, "cannot move '/%s' into itself ('/%s')",
-                   srel, drel);
+    return err_set(err, -EINVAL, "cannot move '/%s' into itself ('/%s')", srel,
+                   drel);
   rc = lookup(root, drel, &st);
   if (rc == 0)
     return err_set(err, -EEXIST,
@@ -630,18 +632,19 @@ static int exists_check(int root, const char *rel, bool force, err_t *err) {
   struct stat st;
   int rc = lookup(root, rel, &st);
   if (rc == 0)
-    return err_set(err, -EEXIST,
-                   "'/%s' exists in the Volume; batch_upload(force=True) (skiff "
-                   "volume put --force) overwrites it",
-                   rel);
+    return err_set(
+        err, -EEXIST,
+        "'/%s' exists in the Volume; batch_upload(force=True) (skiff "
+        "volume put --force) overwrites it",
+        rel);
   if (rc != -ENOENT) return path_fail(err, rc, rel, true);
   return 0;
 }
 
-int ctl_volume_upload_chunk(control_t *c, const char *id,
-                            const char *upload_id, const char *path,
-                            uint64_t offset, unsigned mode, const void *data,
-                            size_t len, bool force, err_t *err) {
+int ctl_volume_upload_chunk(control_t *c, const char *id, const char *upload_id,
+                            const char *path, uint64_t offset, unsigned mode,
+                            const void *data, size_t len, bool force,
+                            err_t *err) {
   ctl_vol_upload_t **slot = upload_slot(c, id, upload_id, err);
   if (!slot) return err->code;
   ctl_vol_upload_t *u = *slot;
@@ -717,8 +720,8 @@ int ctl_volume_upload_chunk(control_t *c, const char *id,
  * directory the attributes of the one it merges with. */
 static int check_tree(int root, const char *base, const char *rel, bool force,
                       err_t *err) {
-  _cleanup_free_ char *full = *rel ? xasprintf("%s/%s", base, rel)
-                                   : xstrdup(base);
+  _cleanup_free_ char *full =
+      *rel ? xasprintf("%s/%s", base, rel) : xstrdup(base);
   DIR *d = opendir(full);
   if (!d) return err_sys(err, -errno, "read the upload at %s", full);
   int rc = 0;
@@ -737,6 +740,10 @@ static int check_tree(int root, const char *base, const char *rel, bool force,
       continue;
     }
     int lrc = lookup(root, r, &below);
+    if (lrc == 0 && S_ISLNK(below.st_mode)) {
+      rc = path_fail(err, -ELOOP, r, true);
+      break;
+    }
     if (lrc == 0 && !S_ISDIR(below.st_mode)) {
       rc = err_set(err, -EINVAL,
                    "'/%s' is a file in the Volume, not a directory; remove it "
@@ -786,8 +793,8 @@ int ctl_volume_upload_commit(control_t *c, const char *id,
 }
 
 int ctl_volume_put_file(control_t *c, const char *id, const char *path,
-                        unsigned mode, const void *data, size_t len,
-                        bool force, uint64_t *ver, err_t *err) {
+                        unsigned mode, const void *data, size_t len, bool force,
+                        uint64_t *ver, err_t *err) {
   char uid[40];
   if (ctl_volume_upload_begin(c, id, uid, sizeof uid, err) < 0)
     return err->code;
@@ -797,8 +804,8 @@ int ctl_volume_put_file(control_t *c, const char *id, const char *path,
   /* A whole file arrives in one body; it is staged in chunk-sized pieces
    * all the same, so the one code path writes both. */
   do {
-    size_t n = len - done > CTL_VOLUME_CHUNK_MAX ? CTL_VOLUME_CHUNK_MAX
-                                                 : len - done;
+    size_t n =
+        len - done > CTL_VOLUME_CHUNK_MAX ? CTL_VOLUME_CHUNK_MAX : len - done;
     rc = ctl_volume_upload_chunk(c, id, uid, path, done, mode, p + done, n,
                                  force, err);
     done += n;

@@ -58,8 +58,8 @@ int ctl_volume_name_check(const char *name, err_t *err) {
 
 int ctl_volume_find(control_t *c, const char *id_or_name, store_volume_t *out,
                     err_t *err) {
-  int rc = c->store->ops->volume_get(c->store, CTL_WORKSPACE, id_or_name, out,
-                                     err);
+  int rc =
+      c->store->ops->volume_get(c->store, CTL_WORKSPACE, id_or_name, out, err);
   if (rc == -ENOENT)
     return err_set(err, -ENOENT,
                    "no Volume '%s' (it may have been deleted); `skiff volume "
@@ -77,8 +77,8 @@ int ctl_volume_open(control_t *c, const ctl_volume_open_t *o,
     return err_set(err, -EINVAL, "an ephemeral Volume has no name");
   if (!o->ephemeral) {
     if (ctl_volume_name_check(o->name, err) < 0) return err->code;
-    int rc = c->store->ops->volume_get(c->store, CTL_WORKSPACE, o->name, out,
-                                       err);
+    int rc =
+        c->store->ops->volume_get(c->store, CTL_WORKSPACE, o->name, out, err);
     if (rc == 0 && o->exclusive)
       return err_set(err, -EEXIST, "a Volume named '%s' exists already",
                      o->name);
@@ -108,8 +108,7 @@ int ctl_volume_open(control_t *c, const ctl_volume_open_t *o,
   if (rc < 0) {
     err_t e2 = ERR_INIT;
     if (vol_disk_remove(dir, &e2) < 0)
-      err_sink(&e2, "volume %s: remove the directory of a failed create",
-               v.id);
+      err_sink(&e2, "volume %s: remove the directory of a failed create", v.id);
     return rc;
   }
   *out = v;
@@ -164,7 +163,7 @@ int ctl_volume_mount_ref(control_t *c, const char *id, err_t *err) {
   ctl_vol_ref_t **p = ref_slot(c, v.id);
   if (!*p) {
     *p = xcalloc(1, sizeof **p);
-    snprintf((*p)->id, sizeof (*p)->id, "%s", v.id);
+    snprintf((*p)->id, sizeof(*p)->id, "%s", v.id);
   }
   (*p)->mounts++;
   return 0;
@@ -187,10 +186,9 @@ int ctl_volume_delete(control_t *c, const char *id_or_name, err_t *err) {
   if (ctl_volume_find(c, id_or_name, &v, err) < 0) return err->code;
   int n = ctl_volume_mounts(c, v.id);
   if (n > 0)
-    return err_set(err, -EBUSY,
-                   "Volume '%s' is mounted by %d container%s; stop %s first",
-                   *v.name ? v.name : v.id, n, n == 1 ? "" : "s",
-                   n == 1 ? "it" : "them");
+    return err_set(
+        err, -EBUSY, "Volume '%s' is mounted by %d container%s; stop %s first",
+        *v.name ? v.name : v.id, n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
   /* Uploads to it end with it. */
   ctl_volumes_t *vs = ctl_vols(c);
   for (ctl_vol_upload_t *u = vs->uploads; u;) {

@@ -97,10 +97,10 @@ int ctl_volume_upload_begin(control_t *c, const char *id, char *upload_id,
 /* Appends data at offset of the staged file path (offset 0 makes it, with
  * mode's permission bits). A chunk sent again after its answer was lost
  * (offset + len is the staged size) is taken as done. */
-int ctl_volume_upload_chunk(control_t *c, const char *id,
-                            const char *upload_id, const char *path,
-                            uint64_t offset, unsigned mode, const void *data,
-                            size_t len, bool force, err_t *err);
+int ctl_volume_upload_chunk(control_t *c, const char *id, const char *upload_id,
+                            const char *path, uint64_t offset, unsigned mode,
+                            const void *data, size_t len, bool force,
+                            err_t *err);
 int ctl_volume_upload_commit(control_t *c, const char *id,
                              const char *upload_id, bool force, uint64_t *ver,
                              err_t *err);
@@ -108,8 +108,8 @@ void ctl_volume_upload_abort(control_t *c, const char *id,
                              const char *upload_id);
 /* One file whole (PUT /v1/volumes/{}/file): an upload of one chunk. */
 int ctl_volume_put_file(control_t *c, const char *id, const char *path,
-                        unsigned mode, const void *data, size_t len,
-                        bool force, uint64_t *ver, err_t *err);
+                        unsigned mode, const void *data, size_t len, bool force,
+                        uint64_t *ver, err_t *err);
 
 /* control_free's part. */
 void ctl_volumes_free(control_t *c);
