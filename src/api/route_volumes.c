@@ -166,8 +166,7 @@ void api_volume_file_get(api_t *api, http_req_t *req, const route_match_t *m) {
   char headers[64];
   snprintf(headers, sizeof headers, "X-Skiff-Size: %llu\n",
            (unsigned long long)size);
-  http_respond_fd(req, 200, "application/octet-stream", fd, off, len,
-                  headers);
+  http_respond_fd(req, 200, "application/octet-stream", fd, off, len, headers);
 }
 
 void api_volume_file_put(api_t *api, http_req_t *req, const route_match_t *m) {
@@ -181,8 +180,8 @@ void api_volume_file_put(api_t *api, http_req_t *req, const route_match_t *m) {
   err_t err = ERR_INIT;
   int rc = ctl_vq_mode(http_req_query(req, "mode"), 0644, &mode, &err);
   if (rc == 0)
-    rc = ctl_vq_bool("force", http_req_query(req, "force"), false, &force,
-                     &err);
+    rc =
+        ctl_vq_bool("force", http_req_query(req, "force"), false, &force, &err);
   size_t len = 0;
   const char *data = http_req_body(req, &len);
   if (rc == 0)
@@ -220,8 +219,8 @@ void api_volume_copy(api_t *api, http_req_t *req, const route_match_t *m) {
   for (size_t i = 0; rc == 0 && i < n; i++) {
     paths[i] = json_string_value(json_array_get(srcs, i));
     if (!paths[i])
-      rc = err_set(&err, -EINVAL, "src_paths[%zu] must be a string, got %s",
-                   i, v_type_name(json_array_get(srcs, i)));
+      rc = err_set(&err, -EINVAL, "src_paths[%zu] must be a string, got %s", i,
+                   v_type_name(json_array_get(srcs, i)));
   }
   uint64_t ver = 0;
   if (rc == 0)
@@ -240,10 +239,9 @@ void api_volume_rename(api_t *api, http_req_t *req, const route_match_t *m) {
   if (!body) return;
   uint64_t ver = 0;
   err_t err = ERR_INIT;
-  int rc = ctl_volume_rename(api->control, v.id,
-                             json_string_value(json_object_get(body, "src")),
-                             json_string_value(json_object_get(body, "dst")),
-                             &ver, &err);
+  int rc = ctl_volume_rename(
+      api->control, v.id, json_string_value(json_object_get(body, "src")),
+      json_string_value(json_object_get(body, "dst")), &ver, &err);
   json_decref(body);
   answer_version(req, rc, &err, ver);
 }
@@ -279,15 +277,15 @@ void api_volume_upload_chunk(api_t *api, http_req_t *req,
   err_t err = ERR_INIT;
   int rc = ctl_vq_mode(http_req_query(req, "mode"), 0644, &mode, &err);
   if (rc == 0)
-    rc = ctl_vq_bool("force", http_req_query(req, "force"), false, &force,
-                     &err);
+    rc =
+        ctl_vq_bool("force", http_req_query(req, "force"), false, &force, &err);
   if (rc == 0)
     rc = ctl_vq_u64("offset", http_req_query(req, "offset"), 0, &offset, &err);
   size_t len = 0;
   const char *data = http_req_body(req, &len);
   if (rc == 0)
-    rc = ctl_volume_upload_chunk(api->control, v.id, m->params[1], path,
-                                 offset, mode, data, len, force, &err);
+    rc = ctl_volume_upload_chunk(api->control, v.id, m->params[1], path, offset,
+                                 mode, data, len, force, &err);
   if (rc < 0) {
     http_respond_err(req, &err);
     return;
@@ -304,9 +302,9 @@ void api_volume_upload_commit(api_t *api, http_req_t *req,
   if (!body) return;
   uint64_t ver = 0;
   err_t err = ERR_INIT;
-  int rc = ctl_volume_upload_commit(api->control, v.id, m->params[1],
-                                    json_is_true(json_object_get(body, "force")),
-                                    &ver, &err);
+  int rc = ctl_volume_upload_commit(
+      api->control, v.id, m->params[1],
+      json_is_true(json_object_get(body, "force")), &ver, &err);
   json_decref(body);
   answer_version(req, rc, &err, ver);
 }

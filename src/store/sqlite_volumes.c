@@ -20,8 +20,7 @@ int sq_volume_create(store_t *s, const store_volume_t *v, err_t *err) {
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc == SQLITE_CONSTRAINT)
-    return err_set(err, -EEXIST, "a Volume named '%s' exists already",
-                   v->name);
+    return err_set(err, -EEXIST, "a Volume named '%s' exists already", v->name);
   if (rc != SQLITE_DONE) return sq_fail(q, err, "create a Volume record");
   return 0;
 }
