@@ -52,6 +52,9 @@ int api_cls_spec_check(json_t *f, const char *where, err_t *err);
 /* Checks and normalises f's block_network (default false) and
  * cidr_allowlist (IPv4 CIDRs, or null: anywhere outside the host). */
 int api_check_network(json_t *f, const char *where, err_t *err);
+/* obj's "volumes" (volume_spec.c): shapes and paths, defaults filled in
+ * (missing: an empty list). */
+int api_check_volumes(json_t *obj, const char *where, err_t *err);
 /* web_spec.c: a "web" object (of a function or a class's method). */
 int api_web_spec_check(json_t *web, bool block_network, const char *where,
                        err_t *err);
@@ -99,6 +102,10 @@ void api_secrets_create(api_t *api, http_req_t *req, const route_match_t *m);
 void api_secrets_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_secrets_delete(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_web_ready(api_t *api, http_req_t *req, const route_match_t *m);
+void api_runner_volume_commit(api_t *api, http_req_t *req,
+                              const route_match_t *m);
+void api_runner_volume_reload(api_t *api, http_req_t *req,
+                              const route_match_t *m);
 /* Calls made from inside a container, limited to its own app. */
 void api_runner_app(api_t *api, http_req_t *req, const route_match_t *m);
 void api_runner_calls_create(api_t *api, http_req_t *req,

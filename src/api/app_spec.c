@@ -54,6 +54,7 @@ static const vfield_t fn_fields[] = {
     {"block_network", V_BOOL, false, true},
     {"cidr_allowlist", V_ARRAY, false, true},
     {"web", V_OBJECT, false, true},
+    {"volumes", V_ARRAY, false, true},
 };
 
 static const vfield_t mount_fields[] = {
@@ -216,6 +217,7 @@ static int check_function(json_t *f, const char *where, err_t *err) {
     return rc;
   if ((rc = check_schedule(f, where, err)) < 0) return rc;
   if ((rc = api_check_network(f, where, err)) < 0) return rc;
+  if ((rc = api_check_volumes(f, where, err)) < 0) return rc;
   bool blocked = json_is_true(json_object_get(f, "block_network"));
   json_t *web = json_object_get(f, "web");
   if (json_is_object(web) &&

@@ -28,6 +28,7 @@ LIST(create_fields, {"app_id", V_STRING, true, false},
      {"unencrypted_ports", V_ARRAY, false, true},
      {"encrypted_ports", V_ARRAY, false, true}, {"pty", V_BOOL, false, true},
      {"rows", V_INT, false, true}, {"cols", V_INT, false, true},
+     {"volumes", V_ARRAY, false, true},
      {"readiness_probe", V_OBJECT, false, true});
 LIST(exec_fields, {"argv", V_ARRAY, true, false},
      {"workdir", V_STRING, false, true}, {"env", V_OBJECT, false, true},
@@ -85,6 +86,7 @@ void api_sandboxes_create(api_t *api, http_req_t *req, const route_match_t *m) {
   }
   json_object_del(body, "outbound_cidr_allowlist");
   int rc = api_check_network(body, "sandbox", &err);
+  if (rc == 0) rc = api_check_volumes(body, "sandbox", &err);
   if (rc == 0) rc = control_sandbox_create(api->control, body, &out, &err);
   json_decref(body);
   answer(req, rc, &err, out);

@@ -113,6 +113,8 @@ const route_t api_runner_routes[] = {
     {"GET", "/v1/calls/{}/outputs", api_runner_call_outputs},
     {"GET", "/v1/calls/{}", api_runner_call_get},
     {"POST", "/v1/calls/{}/cancel", api_runner_call_cancel},
+    {"POST", "/v1/runner/volumes/{}/commit", api_runner_volume_commit},
+    {"POST", "/v1/runner/volumes/{}/reload", api_runner_volume_reload},
     DQ_ROUTES VOL_ROUTES};
 
 const size_t api_client_routes_n =

@@ -120,6 +120,8 @@ static ctl_fn_t *fn_from_definition(ctl_app_t *app, json_t *def,
   if (image && strcmp(image, "host"))
     snprintf(f->image_id, sizeof f->image_id, "%s", image);
   f->mounts = json_array();
+  json_t *vols = json_object_get(def, "volumes");
+  f->volumes = json_is_array(vols) ? json_incref(vols) : json_array();
   ctl_web_load(f, def);
   return f;
 }
@@ -132,6 +134,7 @@ static void fn_free(control_t *c, ctl_fn_t *f) {
   free(f->src_dir);
   json_decref(f->env);
   json_decref(f->secrets);
+  json_decref(f->volumes);
   json_decref(f->cidr_allowlist);
   json_decref(f->mounts);
   json_decref(f->schedule);

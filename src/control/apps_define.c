@@ -53,6 +53,11 @@ static int refs_check(control_t *c, json_t *files, json_t *functions,
     int rc =
         image_ok(c, fname, json_string_value(json_object_get(f, "image")), err);
     if (rc < 0) return rc;
+    char where[160];
+    snprintf(where, sizeof where, "function %s", fname);
+    if ((rc = ctl_volumes_check(c, json_object_get(f, "volumes"), where, err)) <
+        0)
+      return rc;
     size_t k, j;
     json_t *mt, *mf;
     json_array_foreach(json_object_get(f, "mounts"), k, mt) {

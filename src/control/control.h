@@ -177,6 +177,23 @@ int control_call_cancel(control_t *c, const char *call_id, bool terminate,
 
 /* Runner side. */
 ctl_container_t *control_container_by_token(control_t *c, const char *token);
+
+/* A volume's commit() or reload() asked for by the runner of ct
+ * (volume_mounts.c): *out is shared by the caller and the running sync
+ * (control_vsync_unref it; the sync drops its own share when done). Once
+ * done, http_wake(key) is called; rc and msg are the worker's answer. */
+typedef struct control_vsync {
+  int refs;
+  bool done;
+  int rc;
+  uint64_t version;
+  char msg[512];
+  char key[48];
+  http_server_t *http;
+} control_vsync_t;
+int control_volume_sync(control_t *c, ctl_container_t *ct, const char *vol_id,
+                        bool reload, control_vsync_t **out, err_t *err);
+void control_vsync_unref(void *vs);
 /* The container's id (the peer of its runner socket). */
 const char *control_container_id(const ctl_container_t *ct);
 /* Takes a runner's outputs (an array of objects whose fields were

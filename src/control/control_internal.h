@@ -51,6 +51,7 @@ typedef struct ctl_fn {
   json_t *cidr_allowlist; /* array of IPv4 CIDR strings, or NULL */
   char image_id[65];      /* "" = the host's root */
   json_t *mounts;         /* [{"src": host path, "dst": path inside}] */
+  json_t *volumes;        /* checked "volumes" (api/volume_spec.c) */
   char park_key[48];      /* "fn:<id>" */
   int live;               /* containers not exited nor scaled down */
   int starting;           /* containers that have not called in yet */
@@ -176,8 +177,9 @@ struct ctl_container {
   bool stop;        /* tell the runner to exit */
   uint64_t term_ms; /* when it was sent SIGTERM (0: not) */
   char stderr_tail[256];
-  ctl_webct_t *web; /* a web function's, once its runner said it is ready */
-  buf_t partial[2]; /* stdout, stderr: bytes after the last newline */
+  ctl_webct_t *web;   /* a web function's, once its runner said it is ready */
+  json_t *volume_ids; /* the volumes it mounts (counted in c->vol_refs) */
+  buf_t partial[2];   /* stdout, stderr: bytes after the last newline */
   uint64_t partial_since[2];
   struct ctl_container *next;
 };
@@ -250,6 +252,21 @@ int ctl_begin_lazy(control_t *c, err_t *err);
  * the loop and releases every held answer (shutdown). */
 void ctl_committed(control_t *c);
 int ctl_flush_now(control_t *c, err_t *err);
+
+/* volume_mounts.c: volumes in definitions and containers (docs/volumes.md;
+ * the volumes themselves: volumes.h). */
+/* Every entry of a checked "volumes" list names a volume that exists. */
+int ctl_volumes_check(control_t *c, const json_t *vols, const char *where,
+                      err_t *err);
+/* The worker's form of a "volumes" list (*out and its strings malloc'd;
+ * ctl_volumes_spec_free); where names the container in errors. */
+int ctl_volumes_spec(control_t *c, const json_t *vols, const char *where,
+                     wk_volume_t **out, size_t *n, err_t *err);
+void ctl_volumes_spec_free(wk_volume_t *v, size_t n);
+/* ct, started with vols, counts as mounting each of them. */
+void ctl_volumes_hold(control_t *c, ctl_container_t *ct, const json_t *vols);
+/* ct ended: its volumes are no longer mounted by it. */
+void ctl_volumes_release(control_t *c, ctl_container_t *ct);
 
 /* tokens.c: containers found by the token their runner presents. */
 void ctl_token_add(control_t *c, ctl_container_t *ct);

@@ -489,6 +489,14 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
   for (size_t i = 0; i < n_cidr; i++)
     cidrs[i] = json_string_value(json_array_get(allow, i));
   double disk = json_number_value(json_object_get(b, "ephemeral_disk"));
+  wk_volume_t *vols = NULL;
+  size_t n_vols = 0;
+  json_t *vol_list = json_object_get(b, "volumes");
+  if ((rc = ctl_volumes_spec(c, vol_list, "sandbox", &vols, &n_vols, err)) <
+      0) {
+    free(cidrs);
+    goto fail;
+  }
   wk_spec_t spec = {
       .src_dir = src_dir(c),
       .lower_dirs = (const char *const *)lowers,
@@ -506,6 +514,8 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
       .cidr_allowlist = cidrs,
       .n_cidr = n_cidr,
       .disk_max_mib = disk > 0 ? (uint64_t)disk : 0,
+      .volumes = vols,
+      .n_volumes = n_vols,
       .agent = true,
       .isolation = gvisor ? 1 : 0};
   /* What it reserves on the worker: only what was asked for, so that many
@@ -515,7 +525,9 @@ int control_sandbox_create(control_t *c, const json_t *b, json_t **out,
   ctl_workload_t wl = {.kind = CTL_WL_SANDBOX, .u.sb = sb};
   rc = ctl_container_launch(c, wl, app, w, need, &spec, &sb->ct, err);
   free(cidrs);
+  ctl_volumes_spec_free(vols, n_vols);
   if (rc < 0) goto fail;
+  ctl_volumes_hold(c, sb->ct, vol_list);
   snprintf(sb->ct_id, sizeof sb->ct_id, "%s", sb->ct->id);
   wk_worker_t *wk = w->wk;
   for (size_t i = 0; i < sb->n_tunnels; i++)

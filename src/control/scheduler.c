@@ -316,7 +316,12 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
   if (rc == 0 && (rc = ctl_secrets_env(c, fn, &fn_env, &err)) < 0)
     ctl_log_system(c, fn->app, ct->id, "cannot start a container for %s: %s",
                    fn->name, err.msg);
-  if (rc == 0) rc = image_for_start(c, fn, &im, &err);
+  wk_volume_t *vols = NULL;
+  size_t n_vols = 0;
+  if (rc == 0)
+    rc = ctl_volumes_spec(c, fn->volumes, fn->name, &vols, &n_vols, &err);
+  if (rc == 0 && (rc = image_for_start(c, fn, &im, &err)) < 0)
+    ctl_volumes_spec_free(vols, n_vols);
   if (rc == 0) {
     add_gpu_mounts(&im, ct->gpus);
     wk_spec_t spec = {.id = ct->id,
@@ -326,6 +331,8 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
                       .workdir = im.workdir,
                       .mounts = im.mounts,
                       .n_mounts = im.n_mounts,
+                      .volumes = vols,
+                      .n_volumes = n_vols,
                       .argv = im.argv,
                       .envp = NULL,
                       .cpu = fn->cpu,
@@ -350,6 +357,8 @@ int ctl_container_start(control_t *c, ctl_fn_t *fn, ctl_worker_t *w) {
     free(cidrs);
     free_env(env);
     image_release(&im);
+    ctl_volumes_spec_free(vols, n_vols);
+    if (rc == 0) ctl_volumes_hold(c, ct, fn->volumes);
   }
   json_decref(fn_env);
   if (rc < 0) {
@@ -530,6 +539,7 @@ void ctl_container_exited(control_t *c, ctl_container_t *ct,
                                       now_wall(), ct->inputs_done, &err) < 0)
     err_sink(&err, "container %s ended (%s): record it", ct->id, reason);
   ct->state = CT_EXITED;
+  ctl_volumes_release(c, ct);
   ctl_token_remove(c, ct);
   ctl_web_container_exited(c, ct);
   if (ct->wl.kind == CTL_WL_SANDBOX)

@@ -286,8 +286,7 @@ static void add_move(plan_t *p, int fd, const char *dst, const char *what) {
   op->dst = xstrdup(dst);
 }
 
-/* The longest common directory of two absolute paths. */
-static char *common_dir(const char *a, const char *b) {
+char *rt__common_dir(const char *a, const char *b) {
   size_t n = 0, last = 0;
   while (a[n] && a[n] == b[n]) {
     if (a[n] == '/') last = n;
@@ -330,7 +329,7 @@ static int userns_root(const rt_spec_t *spec, const char *scaffold,
     got++;
   }
   if (!disk) {
-    top = common_dir(upper, work);
+    top = rt__common_dir(upper, work);
     if ((rc = rt__clone_mount(top, ux->ns_layers, 0, false, &umnt, NULL, err)) <
         0) {
       ux->idmap_failed = true;
@@ -658,6 +657,26 @@ static int build_plan(rt_t *rt, const rt_spec_t *spec, const char *bundle,
     _cleanup_free_ char *what = xasprintf("bind-mount %s on %s", m->src, dst);
     add_move(p, fd, dst, what);
     p->ops[p->n - 1].optional = m->optional;
+  }
+
+  for (size_t i = 0; i < spec->n_volumes; i++) {
+    const rt_volume_t *v = &spec->volumes[i];
+    if (!v->lower || !v->dst || v->dst[0] != '/' || has_dot_component(v->dst) ||
+        !strcmp(v->dst, "/") || (v->upper && !v->work))
+      return err_set(err, -EINVAL,
+                     "volume %zu: dst '%s' must be an absolute path below / "
+                     "without '.' or '..' components, with a lower dir (and "
+                     "a work dir with an upper one)",
+                     i, v->dst ? v->dst : "(null)");
+    if ((rc = scaffold_dir(scaffold, v->dst, err)) < 0) return rc;
+    add_mkdir_p(p, rootfs, v->dst);
+    int fd = -1;
+    if ((rc = rt__volume_fd(v, ux->on ? ux->ns_layers : -1, &fd, err)) < 0)
+      return rc;
+    _cleanup_free_ char *dst = xasprintf("%s%s", rootfs, v->dst);
+    _cleanup_free_ char *what =
+        xasprintf("mount the volume %s on %s", v->lower, dst);
+    add_move(p, fd, dst, what);
   }
 
   const char *hostname = spec->hostname ? spec->hostname : spec->id;

@@ -51,6 +51,19 @@ typedef struct rt_mount {
   bool optional; /* a failure to mount is ignored (e.g. a symlinked target) */
 } rt_mount_t;
 
+/* A volume mounted into the container (docs/volumes.md): a read-only
+ * version tree, or an overlay of it with a writable upper layer of the
+ * container's own. Under a user namespace both are idmapped: what is owned
+ * by host root on disk is root's inside, and root's writes land as host
+ * root's in upper. */
+typedef struct rt_volume {
+  const char *lower; /* host dir: the tree the container starts from */
+  /* host dirs on one file system, empty: the writable layer and overlayfs's
+   * work dir; upper NULL means a read-only mount of lower */
+  const char *upper, *work;
+  const char *dst; /* absolute path inside; created if missing */
+} rt_volume_t;
+
 /* The seccomp profile of a container (see docs/runtime.md). */
 typedef enum rt_seccomp {
   RT_SECCOMP_DEFAULT = 0, /* Docker-like allowlist: functions, image builds */
@@ -82,6 +95,8 @@ typedef struct rt_spec {
   char *const *envp;     /* its environment, NULL-terminated */
   const rt_mount_t *mounts;
   size_t n_mounts;
+  const rt_volume_t *volumes; /* mounted after mounts[] */
+  size_t n_volumes;
   const char *hostname; /* UTS hostname inside */
   const char *workdir;  /* cwd inside; NULL means "/" */
   cg_limits_t limits;   /* pids_max 0 means RT_DEFAULT_PIDS_MAX */
@@ -142,6 +157,13 @@ int rt_spec_check(const rt_spec_t *spec, err_t *err);
  * dies. On failure nothing is left behind (cgroup and mounts removed). */
 int rt_container_start(rt_t *rt, const rt_spec_t *spec, rt_proc_t *out,
                        err_t *err);
+
+/* Replaces the mount at v->dst inside the running container whose PID 1 is
+ * pid by a new one made from v (what rt_container_start makes of a volume):
+ * -EBUSY, with a message saying so, while a process inside has a file or
+ * its working directory under dst; the old mount stays then. Not for
+ * gVisor containers. May run on any thread. */
+int rt_volume_remount(pid_t pid, const rt_volume_t *v, err_t *err);
 
 /* Sends SIGKILL to every process in the container's cgroup. */
 int rt_container_kill(rt_t *rt, const char *id, err_t *err);

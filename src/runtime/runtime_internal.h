@@ -40,6 +40,14 @@ struct rt {
   pthread_mutex_t clone_lock;
 };
 
+/* The longest common directory of two absolute paths, malloc'd. */
+char *rt__common_dir(const char *a, const char *b);
+
+/* The detached mount of volume v (volume_mount.c): under a user namespace
+ * (ns_layers >= 0: rt__userns_fd with host root) its layers are idmapped
+ * clones. */
+int rt__volume_fd(const rt_volume_t *v, int ns_layers, int *out, err_t *err);
+
 /* Detaches a leftover rootfs mount and removes the bundle dir. */
 int rt__remove_bundle(const char *bundle_dir, err_t *err);
 

@@ -268,14 +268,21 @@ static int tmpfs_upper(uint64_t disk_max, uint32_t uid, uint32_t gid, int *out,
   return 0;
 }
 
-int rt__overlay_mount(const int *lowers, size_t n_lower, int upper_mnt,
-                      const char *upper_rel, const char *work_rel,
-                      uint64_t disk_max, uint32_t uid, uint32_t gid, int *out,
-                      err_t *err) {
+static int overlay_mount(const int *lowers, size_t n_lower, int upper_mnt,
+                         const char *upper_rel, const char *work_rel,
+                         uint64_t disk_max, uint32_t uid, uint32_t gid,
+                         bool plain, int *out, err_t *err) {
   *out = -1;
   int tm = -1, up = -1, wk = -1, rc = 0;
   int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
   if (fs < 0) return err_sys(err, -errno, "fsopen overlay");
+  static const char *const off[] = {"redirect_dir", "metacopy", "index"};
+  for (size_t i = 0; plain && i < sizeof off / sizeof off[0]; i++)
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, off[i], "off", 0) < 0) {
+      rc = fs_fail(fs, err, -errno, "overlay: cannot turn off an option");
+      close(fs);
+      return rc;
+    }
   if (disk_max) {
     if ((rc = tmpfs_upper(disk_max, uid, gid, &tm, err)) < 0) goto out;
     upper_mnt = tm, upper_rel = "upper", work_rel = "work";
@@ -311,4 +318,18 @@ out:
   if (tm >= 0) close(tm);
   close(fs);
   return rc;
+}
+
+int rt__overlay_mount(const int *lowers, size_t n_lower, int upper_mnt,
+                      const char *upper_rel, const char *work_rel,
+                      uint64_t disk_max, uint32_t uid, uint32_t gid, int *out,
+                      err_t *err) {
+  return overlay_mount(lowers, n_lower, upper_mnt, upper_rel, work_rel,
+                       disk_max, uid, gid, false, out, err);
+}
+
+int rt__overlay_mount_plain(int lower, int upper_mnt, const char *upper_rel,
+                            const char *work_rel, int *out, err_t *err) {
+  return overlay_mount(&lower, 1, upper_mnt, upper_rel, work_rel, 0, 0, 0, true,
+                       out, err);
 }

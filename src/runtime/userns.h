@@ -63,4 +63,11 @@ int rt__overlay_mount(const int *lowers, size_t n_lower, int upper_mnt,
                       uint64_t disk_max, uint32_t uid, uint32_t gid, int *out,
                       err_t *err);
 
+/* The overlay of a volume: one lower, and redirect_dir, metacopy and index
+ * off whatever the kernel's defaults, so that its upper layer holds every
+ * change as whole files, whiteouts and opaque directories (the form a
+ * commit reads: src/volume/vol_disk.h). */
+int rt__overlay_mount_plain(int lower, int upper_mnt, const char *upper_rel,
+                            const char *work_rel, int *out, err_t *err);
+
 #endif

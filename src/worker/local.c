@@ -199,6 +199,9 @@ static void runner_sock_close(worker_local_t *w, lc_t *c) {
 }
 
 static void lc_free_unstarted(lc_t *c) {
+  lc__volumes_end_prepare(c, false);
+  lc__volumes_end_work(c); /* its writable layers */
+  lc__volumes_free(c);
   runner_sock_close(c->w, c);
   lc__agent_free_unstarted(c);
   wk_spec_free(c->spec);
@@ -210,6 +213,7 @@ static void lc_free_unstarted(lc_t *c) {
 
 void lc__unref(lc_t *c) {
   if (--c->open_handles > 0) return;
+  lc__volumes_free(c);
   free(c->bundle);
   free(c);
 }
@@ -304,25 +308,29 @@ static void classify(worker_local_t *w, lc_t *c, int st, wk_exit_t *ex) {
 
 /* Work on libuv's pool (a start, a clean-up), counted in n_working so that
  * local_close can wait for it. False: not queued, the caller does it. */
-static bool on_pool(worker_local_t *w, lc_t *c, uv_work_cb work,
-                    uv_after_work_cb after) {
-  c->work.data = c;
+void lc__pool_job_begin(worker_local_t *w) {
   pthread_mutex_lock(&w->mu);
   w->n_working++;
   pthread_mutex_unlock(&w->mu);
+}
+
+/* The end of a pool job's thread part. */
+void lc__pool_job_done(worker_local_t *w) {
+  pthread_mutex_lock(&w->mu);
+  w->n_working--;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static bool on_pool(worker_local_t *w, lc_t *c, uv_work_cb work,
+                    uv_after_work_cb after) {
+  c->work.data = c;
+  lc__pool_job_begin(w);
   if (uv_queue_work(w->loop, &c->work, work, after) == 0) return true;
   pthread_mutex_lock(&w->mu);
   w->n_working--;
   pthread_mutex_unlock(&w->mu);
   return false;
-}
-
-/* The end of a pool job's thread part. */
-static void pool_job_done(worker_local_t *w) {
-  pthread_mutex_lock(&w->mu);
-  w->n_working--;
-  pthread_cond_signal(&w->cv);
-  pthread_mutex_unlock(&w->mu);
 }
 
 /* The clean-up of an exited container (rt_container_destroy: its cgroup,
@@ -333,7 +341,15 @@ static void destroy_work(uv_work_t *req) {
   lc_t *c = req->data;
   c->destroy_rc =
       rt_container_destroy(c->w->rt, c->rt_id, c->bundle, &c->destroy_err);
-  pool_job_done(c->w);
+  lc__volumes_end_work(c);
+  lc__pool_job_done(c->w);
+}
+
+/* Its exited event, held back while its volumes were committed. */
+static void emit_pending_exit(lc_t *c) {
+  if (!c->exit_pending) return;
+  c->exit_pending = false;
+  emit_exited(c, &c->exit_ev);
 }
 
 static void destroy_after(uv_work_t *req, int status) {
@@ -341,10 +357,16 @@ static void destroy_after(uv_work_t *req, int status) {
   lc_t *c = req->data;
   if (c->destroy_rc < 0)
     err_sink(&c->destroy_err, "container %s: cleanup", c->id);
+  if (!c->abandoned) emit_pending_exit(c);
   lc__unref(c);
 }
 
-static void destroy_later(worker_local_t *w, lc_t *c) {
+void lc__destroy_later(worker_local_t *w, lc_t *c) {
+  if (c->syncs) { /* a commit or reload is running: after it */
+    c->destroy_deferred = true;
+    return;
+  }
+  c->destroy_deferred = false;
   c->destroy_err = (err_t)ERR_INIT;
   if (!c->gvisor) { /* runsc's state is the loop's */
     c->open_handles++;
@@ -353,6 +375,8 @@ static void destroy_later(worker_local_t *w, lc_t *c) {
   }
   if (rt_container_destroy(w->rt, c->rt_id, c->bundle, &c->destroy_err) < 0)
     err_sink(&c->destroy_err, "container %s: cleanup", c->id);
+  lc__volumes_end_work(c);
+  emit_pending_exit(c);
 }
 
 static void on_exit_poll(uv_poll_t *h, int status, int events) {
@@ -377,15 +401,23 @@ static void on_exit_poll(uv_poll_t *h, int status, int events) {
     }
   wk_exit_t ex = {0};
   classify(w, c, st, &ex);
-  destroy_later(w, c);
-  runner_sock_close(w, c);
   unlink_live(w, c);
-  emit_exited(c, &ex);
+  /* With volumes, exited comes once their commits are published, so that
+   * whoever hears of the end sees what the container wrote. */
+  lc__volumes_end_prepare(c, lc__volumes_commit_on_exit(c, &ex));
+  if (c->n_vols) {
+    c->exit_ev = ex;
+    c->exit_pending = true;
+  }
+  lc__destroy_later(w, c);
+  runner_sock_close(w, c);
+  if (!c->n_vols) emit_exited(c, &ex);
   close(c->proc.pidfd);
   close_handles(c);
 }
 
 static void kill_now(lc_t *c) {
+  c->hard_killed = true;
   err_t err = ERR_INIT;
   if (rt_container_kill(c->w->rt, c->rt_id, &err) < 0)
     err_sink(&err, "container %s: kill", c->id);
@@ -443,6 +475,8 @@ static void to_rt_spec(worker_local_t *w, lc_t *c, rt_spec_t *rs,
               .n_cidr = spec->n_cidr},
       .isolation = (rt_isolation_t)spec->isolation,
       .ctl_fd = -1,
+      .volumes = c->rvols,
+      .n_volumes = c->n_vols,
   };
   *mounts_out = mounts;
 }
@@ -506,7 +540,7 @@ static void launched(worker_local_t *w, lc_t *c) {
 static void launch_work(uv_work_t *req) {
   lc_t *c = req->data;
   c->start_rc = rt_container_start(c->w->rt, &c->rs, &c->proc, &c->start_err);
-  pool_job_done(c->w);
+  lc__pool_job_done(c->w);
 }
 
 static void on_idle(uv_idle_t *h);
@@ -534,11 +568,11 @@ static void launch(worker_local_t *w, lc_t *c) {
     lc_free_unstarted(c);
     return;
   }
-  to_rt_spec(w, c, &c->rs, &c->mounts);
   c->start_err = (err_t)ERR_INIT;
   c->chan[0] = c->chan[1] = -1;
-  c->start_rc = 0;
-  if (c->spec->agent && !c->gvisor) {
+  c->start_rc = lc__volumes_prepare(c, &c->start_err);
+  to_rt_spec(w, c, &c->rs, &c->mounts);
+  if (c->start_rc == 0 && c->spec->agent && !c->gvisor) {
     /* skiff-init's end becomes its fd 3 (the exec agent); ours stays. */
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
                    c->chan) < 0)
@@ -613,6 +647,12 @@ static int local_start(wk_worker_t *base, const wk_spec_t *spec, void *data,
   if (spec->isolation == RT_ISOLATION_GVISOR &&
       (rc0 = rt_gvisor_check(w->rt, err)) < 0)
     return rc0;
+  if (spec->isolation == RT_ISOLATION_GVISOR && spec->n_volumes)
+    return err_set(err, -ENOTSUP,
+                   "container %s: volumes cannot be mounted into gVisor "
+                   "containers yet; mount them in a container without "
+                   "gVisor isolation",
+                   spec->id);
   if (lc__pool_poolable(w, spec)) {
     lc_t *c = lc__pool_claim(w, spec, data);
     if (c) {
@@ -732,6 +772,7 @@ static void local_close(wk_worker_t *base) {
     if (c->chan[0] >= 0) close(c->chan[0]);
     if (c->chan[1] >= 0) close(c->chan[1]);
     free(c->mounts);
+    lc__volumes_free(c);
     runner_sock_close(w, c);
     lc__agent_free_unstarted(c);
     wk_spec_free(c->spec);
@@ -740,6 +781,7 @@ static void local_close(wk_worker_t *base) {
   }
   while (w->live) {
     lc_t *c = w->live;
+    c->abandoned = true; /* its syncs' ends are not reported */
     mark_killed(c, 0);
     kill_now(c);
     waitpid(c->proc.pid, NULL, 0);
@@ -795,6 +837,7 @@ static const wk_ops_t local_ops = {
     .snapshot = lc__snapshot,
     .build_net = local_build_net,
     .build_net_free = local_build_net_free,
+    .volume_sync = lc__volume_sync,
 };
 
 int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
@@ -825,6 +868,12 @@ int worker_local_new(uv_loop_t *loop, const worker_local_config_t *cfg,
   w->init_path = xstrdup(cfg->init_path);
   w->run_dir = xstrdup(cfg->run_dir);
   w->resolv_conf = cfg->resolv_conf ? xstrdup(cfg->resolv_conf) : NULL;
+  /* The writable layers of volumes mounted by containers an earlier
+   * skiffd left: what they did not commit is gone with them. */
+  char *vols_dir = xasprintf("%s/volumes", cfg->home);
+  if (lc__volumes_cleanup_stale(vols_dir, err) < 0)
+    err_sink(err, "clean up %s", vols_dir);
+  free(vols_dir);
   /* Runner socket directories of containers an earlier skiffd left. */
   char *ct_dirs = xasprintf("%s/ct", w->run_dir);
   if (rm_rf(ct_dirs, err) < 0) err_sink(err, "clean up %s", ct_dirs);

@@ -13,7 +13,26 @@
 
 typedef struct worker_local worker_local_t;
 typedef struct lc lc_t;
-typedef struct lpool lpool_t; /* local_pool.c */
+typedef struct lpool lpool_t; /* local_volumes.c */
+/* At launch, on the loop: the latest version of each volume and the
+ * writable layers; fills c->vols and c->rvols. */
+int lc__volumes_prepare(lc_t *c, err_t *err);
+void lc__volumes_free(lc_t *c);
+/* Whether a container that ended as ex commits its volumes. */
+bool lc__volumes_commit_on_exit(const lc_t *c, const wk_exit_t *ex);
+/* On the loop once it exited: what the end work does. */
+void lc__volumes_end_prepare(lc_t *c, bool commit);
+/* On the pool, after the runtime's clean-up. */
+void lc__volumes_end_work(lc_t *c);
+int lc__volume_sync(wk_worker_t *w, const char *id, const char *vol_id,
+                    bool reload, wk_volume_done_fn done, void *arg, err_t *err);
+/* At start-up: removes the writable layers under every volume of
+ * volumes_dir; returns how many volumes had some. */
+int lc__volumes_cleanup_stale(const char *volumes_dir, err_t *err);
+
+/* local_pool.c */
+typedef struct lvol lvol_t;   /* local_volumes.c */
+typedef struct lsync lsync_t; /* local_volumes.c */
 
 /* One container: queued (spec set, not started), launching (its clone and
  * set-up run on a thread of libuv's pool) or live (started). */
@@ -63,6 +82,21 @@ struct lc {
   uv_poll_t agent_poll;
   struct lp *procs;
   struct ltun *tunnels;
+  /* Volumes (local_volumes.c): its mounts, what the runtime mounts of
+   * them, the syncs asked for (the first runs), and at its end: whether to
+   * commit, the versions to drop, and its exited event, held back until
+   * the commits are done. */
+  lvol_t *vols;
+  rt_volume_t *rvols;
+  size_t n_vols;
+  lsync_t *syncs;
+  bool hard_killed; /* SIGKILLed by the worker: nothing is committed */
+  bool vols_commit;
+  struct gc_set *vols_gc;
+  size_t n_vols_gc;
+  bool destroy_deferred; /* exited while a sync ran */
+  bool exit_pending;
+  wk_exit_t exit_ev;
 };
 
 struct worker_local {
@@ -104,6 +138,13 @@ struct worker_local {
  * local_start does after its checks of the id). */
 int lc__queue(worker_local_t *w, const wk_spec_t *spec, void *data, lc_t **out,
               err_t *err);
+/* Counts a job on libuv's pool in (begin) and out (done, on its thread),
+ * so that local_close can wait for it. */
+void lc__pool_job_begin(worker_local_t *w);
+void lc__pool_job_done(worker_local_t *w);
+/* The clean-up of an exited container: on the pool, then its held-back
+ * exited event. */
+void lc__destroy_later(worker_local_t *w, lc_t *c);
 /* Ends c with SIGKILL (queued: it never starts). */
 void lc__kill(lc_t *c);
 void lc__handle_closed(uv_handle_t *h); /* counts a handle of c down */

@@ -49,7 +49,8 @@ static char *const bare_env[] = {
  * mounts and gVisor are never pooled. */
 bool lc__pool_poolable(const worker_local_t *w, const wk_spec_t *spec) {
   return w->pool_target > 0 && spec->agent && spec->isolation == 0 &&
-         spec->n_cidr == 0 && spec->disk_max_mib == 0 && spec->n_mounts == 0;
+         spec->n_cidr == 0 && spec->disk_max_mib == 0 && spec->n_mounts == 0 &&
+         spec->n_volumes == 0;
 }
 
 static char *key_of(const wk_spec_t *s) {

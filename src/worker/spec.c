@@ -50,6 +50,19 @@ wk_spec_t *wk_spec_dup(const wk_spec_t *spec) {
   } else {
     s->mounts = NULL;
   }
+  if (spec->n_volumes) {
+    wk_volume_t *v = xcalloc(spec->n_volumes, sizeof *v);
+    for (size_t i = 0; i < spec->n_volumes; i++) {
+      v[i] = spec->volumes[i];
+      v[i].id = dup_or_null(spec->volumes[i].id);
+      v[i].dir = dup_or_null(spec->volumes[i].dir);
+      v[i].dst = dup_or_null(spec->volumes[i].dst);
+      v[i].sub_path = dup_or_null(spec->volumes[i].sub_path);
+    }
+    s->volumes = v;
+  } else {
+    s->volumes = NULL;
+  }
   if (spec->n_cidr) {
     char **cidrs = xcalloc(spec->n_cidr, sizeof *cidrs);
     for (size_t i = 0; i < spec->n_cidr; i++)
@@ -75,6 +88,13 @@ void wk_spec_free(wk_spec_t *s) {
     free((char *)s->mounts[i].dst);
   }
   free((void *)s->mounts);
+  for (size_t i = 0; i < s->n_volumes; i++) {
+    free((char *)s->volumes[i].id);
+    free((char *)s->volumes[i].dir);
+    free((char *)s->volumes[i].dst);
+    free((char *)s->volumes[i].sub_path);
+  }
+  free((void *)s->volumes);
   for (size_t i = 0; i < s->n_cidr; i++) free((char *)s->cidr_allowlist[i]);
   free((void *)s->cidr_allowlist);
   free_vec((char **)s->argv);

@@ -83,6 +83,20 @@ typedef struct wk_mount {
   bool optional;   /* skipped when src does not exist */
 } wk_mount_t;
 
+/* A volume mounted into a container (docs/volumes.md). The worker mounts
+ * the latest version of the volume's tree (src/volume/vol_disk.h) at dst:
+ * read-only, or with a writable layer of the container's own whose changes
+ * a volume_sync command, or the container's normal end, publishes as a new
+ * version. */
+typedef struct wk_volume {
+  const char *id;       /* the volume's id, named by volume_sync */
+  const char *dir;      /* its directory on the worker */
+  const char *dst;      /* absolute path inside */
+  const char *sub_path; /* NULL or "": the whole volume; else a directory
+                           of it (relative, clean), which must exist */
+  bool read_only;
+} wk_volume_t;
+
 /* What to run. Besides these the worker always mounts the SDK at
  * /skiff/sdk and the runner socket's directory at /skiff/run. */
 typedef struct wk_spec {
@@ -94,6 +108,8 @@ typedef struct wk_spec {
   const char *workdir; /* NULL: /skiff/src */
   const wk_mount_t *mounts;
   size_t n_mounts;
+  const wk_volume_t *volumes;
+  size_t n_volumes;
   char *const *argv; /* run by skiff-init */
   char *const *envp;
   double cpu;          /* requested cores */
@@ -157,6 +173,12 @@ typedef struct wk_fs_res {
   size_t len;
   struct json_t *json;
 } wk_fs_res_t;
+
+/* The end of a volume_sync: rc 0 and the volume's version the container
+ * now has (after a reload: the one it sees), or a negative code and msg.
+ * Called on the loop, never from inside the command. */
+typedef void (*wk_volume_done_fn)(void *arg, int rc, uint64_t version,
+                                  const char *msg);
 
 /* How a container is asked to end. */
 enum wk_signal {
@@ -252,6 +274,15 @@ typedef struct wk_ops {
    * a backend that runs no builds. */
   int (*build_net)(wk_worker_t *w, const char *id, int *fd, err_t *err);
   void (*build_net_free)(wk_worker_t *w, const char *id);
+  /* Volumes (spec.volumes): publishes what container id wrote to every
+   * read-write mount of volume vol_id as one new version per mount; with
+   * reload, then remounts each mount of vol_id on the latest version
+   * (-EBUSY in done while a file under one is open inside; the commit
+   * stands). -ENOENT: no such container or it mounts no such volume. done
+   * is called exactly once when the command returned 0. */
+  int (*volume_sync)(wk_worker_t *w, const char *id, const char *vol_id,
+                     bool reload, wk_volume_done_fn done, void *arg,
+                     err_t *err);
   /* Room for more: restore. */
 } wk_ops_t;
 
@@ -290,6 +321,15 @@ static inline int wk_build_net(wk_worker_t *w, const char *id, int *fd,
 }
 static inline void wk_build_net_free(wk_worker_t *w, const char *id) {
   w->ops->build_net_free(w, id);
+}
+static inline int wk_volume_sync(wk_worker_t *w, const char *id,
+                                 const char *vol_id, bool reload,
+                                 wk_volume_done_fn done, void *arg,
+                                 err_t *err) {
+  if (!w->ops->volume_sync)
+    return err_set(err, -ENOTSUP, "worker %s cannot commit volumes",
+                   w->ops->name);
+  return w->ops->volume_sync(w, id, vol_id, reload, done, arg, err);
 }
 static inline void wk_close(wk_worker_t *w) {
   if (w) w->ops->close(w);

@@ -191,6 +191,102 @@ static void test_bind_mounts(void **state) {
   result_free(&r);
 }
 
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* Waits (at most 30 s) for path to exist. */
+static bool wait_for(const char *path) {
+  for (int i = 0; i < 3000 && !exists(path); i++) usleep(10000);
+  return exists(path);
+}
+
+/* Volumes: an overlay over the version tree whose writes land in the
+ * container's own upper dir (owned by host root on disk under a user
+ * namespace), a read-only mount that refuses writes, and a remount onto a
+ * new tree that waits for the last open file under it to close. */
+static void test_volumes(void **state) {
+  REQUIRE_RT();
+  char *v1 = xasprintf("%s/vol-v1", tmpdir),
+       *v2 = xasprintf("%s/vol-v2", tmpdir);
+  char *up = xasprintf("%s/vol-up", tmpdir),
+       *wk = xasprintf("%s/vol-wk", tmpdir);
+  char *up2 = xasprintf("%s/vol-up2", tmpdir),
+       *wk2 = xasprintf("%s/vol-wk2", tmpdir);
+  char *sig = xasprintf("%s/vol-sig", tmpdir);
+  const char *dirs[] = {v1, v2, up, wk, up2, wk2, sig};
+  for (size_t i = 0; i < 7; i++) assert_int_equal(mkdir(dirs[i], 0755), 0);
+  char *path = xasprintf("%s/a", v1);
+  write_file(path, "A\n");
+  free(path);
+  path = xasprintf("%s/new", v2);
+  write_file(path, "from v2\n");
+  free(path);
+
+  rt_volume_t vols[] = {{v1, up, wk, "/vol"}, {v1, NULL, NULL, "/ro"}};
+  rt_mount_t m[] = {{sig, "/sig", false, false}};
+  char *id = next_id();
+  char *argv[] = {
+      "/bin/sh", "-c",
+      "cat /vol/a; stat -c %u /vol/a; echo B > /vol/b && echo rw-ok; "
+      "{ echo x > /ro/x; } 2>/dev/null && echo ro-WRITABLE || echo ro-denied; "
+      "exec 3</vol/a; touch /sig/holding; i=0; "
+      "while [ ! -e /sig/close ] && [ $i -lt 3000 ]; do sleep 0.01; "
+      "i=$((i+1)); done; exec 3<&-; touch /sig/closed; i=0; "
+      "while [ ! -e /vol/new ] && [ $i -lt 3000 ]; do sleep 0.01; "
+      "i=$((i+1)); done; cat /vol/new; test -e /vol/b || echo b-gone",
+      NULL};
+  rt_spec_t s;
+  spec_init(&s, id, argv);
+  s.mounts = m;
+  s.n_mounts = 1;
+  s.volumes = vols;
+  s.n_volumes = 2;
+  rt_proc_t p;
+  start_ok(&s, &p);
+
+  char *holding = xasprintf("%s/holding", sig);
+  assert_true(wait_for(holding));
+  rt_volume_t next = {v2, up2, wk2, "/vol"};
+  err_t err = ERR_INIT;
+  assert_int_equal(rt_volume_remount(p.pid, &next, &err), -EBUSY);
+  assert_non_null(strstr(err.msg, "/vol is in use"));
+  char *close_path = xasprintf("%s/close", sig);
+  write_file(close_path, "");
+  char *closed = xasprintf("%s/closed", sig);
+  assert_true(wait_for(closed));
+  err = (err_t)ERR_INIT;
+  int rc = rt_volume_remount(p.pid, &next, &err);
+  if (rc < 0) print_message("remount: %s\n", err.msg);
+  assert_int_equal(rc, 0);
+
+  result_t r;
+  collect(&p, &r);
+  print_message("%s%s", r.out, r.err);
+  assert_int_equal(WEXITSTATUS(r.status), 0);
+  assert_string_equal(r.out, "A\n0\nrw-ok\nro-denied\nfrom v2\nb-gone\n");
+  /* what the container wrote is in its upper dir, as host root's file */
+  path = xasprintf("%s/b", up);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_uid, 0);
+  free(path);
+  path = xasprintf("%s/b", v1);
+  assert_false(exists(path));
+  free(path);
+  assert_int_equal(rt_container_destroy(rt, id, s.bundle_dir, &err), 0);
+  result_free(&r);
+  for (size_t i = 0; i < 7; i++) free((char *)dirs[i]);
+  free(holding);
+  free(close_path);
+  free(closed);
+  free((char *)s.bundle_dir);
+  free(id);
+}
+
 static void test_oom_killed(void **state) {
   REQUIRE_RT();
   char *id = next_id();
@@ -1271,6 +1367,7 @@ int main(void) {
       cmocka_unit_test(test_inside_view),
       cmocka_unit_test(test_exit_code_and_workdir),
       cmocka_unit_test(test_bind_mounts),
+      cmocka_unit_test(test_volumes),
       cmocka_unit_test(test_oom_killed),
       cmocka_unit_test(test_not_oom_killed),
       cmocka_unit_test(test_kill_and_destroy),

@@ -1,0 +1,453 @@
+/* The volumes of the local worker's containers (docs/volumes.md): the
+ * writable layer of each read-write mount, its commits, reloads, the commit
+ * at a container's normal end, and the removal of versions no container
+ * mounts any more.
+ *
+ * A read-write mount's writable layer lives in the volume's own directory,
+ * <dir>/mounts/<container>.<mount>.<generation>/{u,w}, so that it is on the
+ * volume's file system; what a crash leaves there is removed at start-up
+ * (lc__volumes_cleanup_stale). The loop owns every lvol_t; the pool's
+ * threads only read them and hand their results back to the loop. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "volume/vol_delta.h"
+#include "volume/vol_disk.h"
+#include "worker/local_internal.h"
+
+struct lvol {
+  char *id, *dir, *dst, *sub_path;
+  bool read_only;
+  uint64_t version; /* the version its tree is */
+  char *lower;      /* that version's tree, at sub_path */
+  char *layer;      /* holds u/ (upper) and w/ (work); NULL read-only */
+  char *upper, *work;
+  unsigned gen;
+  /* The layer as its last commit saw it: only what changed since goes into
+   * the next (read and written by the one pool job at a time that commits
+   * it: syncs run one after another, the end's after them). */
+  vol_seen_t *seen;
+};
+
+/* Publishes what v's layer changed since its last commit; *ver is the new
+ * version, or the latest when nothing changed. */
+static int lvol_commit(lvol_t *v, uint64_t *ver, err_t *err) {
+  char *changes = NULL;
+  size_t n = 0;
+  vol_seen_t *now = NULL;
+  int rc = vol_delta_gather(v->dir, v->upper, v->seen, &changes, &n, &now, err);
+  if (rc < 0) return err_wrap(err, "volume %s at %s", v->id, v->dst);
+  rc = n ? vol_disk_commit(v->dir, changes, v->sub_path, 0, ver, err)
+         : vol_disk_latest(v->dir, ver, err);
+  err_t e2 = ERR_INIT;
+  if (vol_delta_drop(changes, &e2) < 0)
+    err_sink(&e2, "volume %s: remove a change set", v->id);
+  free(changes);
+  if (rc < 0) {
+    vol_seen_free(now);
+    return err_wrap(err, "volume %s at %s", v->id, v->dst);
+  }
+  vol_seen_free(v->seen);
+  v->seen = now;
+  return 0;
+}
+
+static void lvol_clear_tree(lvol_t *v) {
+  vol_seen_free(v->seen);
+  v->seen = NULL;
+  free(v->lower);
+  free(v->layer);
+  free(v->upper);
+  free(v->work);
+  v->lower = v->layer = v->upper = v->work = NULL;
+}
+
+/* The tree, and for a read-write mount a fresh writable layer, of the
+ * latest version of v's volume, into *out (only its version, lower, layer,
+ * upper and work are set). */
+static int lvol_mount_latest(const lvol_t *v, const char *rt_id, unsigned gen,
+                             lvol_t *out, err_t *err) {
+  memset(out, 0, sizeof *out);
+  int rc = vol_disk_latest(v->dir, &out->version, err);
+  if (rc < 0) return err_wrap(err, "volume %s", v->id);
+  _cleanup_free_ char *tree = vol_disk_version_path(v->dir, out->version);
+  out->lower = v->sub_path && *v->sub_path
+                   ? xasprintf("%s/%s", tree, v->sub_path)
+                   : xstrdup(tree);
+  struct stat st;
+  if (lstat(out->lower, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    rc = err_set(err, -ENOENT,
+                 "volume %s has no directory %s to mount at %s (sub_path): "
+                 "create it first, e.g. with batch_upload or from a "
+                 "container that mounts the whole volume",
+                 v->id, v->sub_path, v->dst);
+    lvol_clear_tree(out);
+    return rc;
+  }
+  if (v->read_only) return 0;
+  _cleanup_free_ char *mounts = xasprintf("%s/mounts", v->dir);
+  if (mkdir(mounts, 0700) < 0 && errno != EEXIST) {
+    rc = err_sys(err, -errno, "volume %s: cannot make %s", v->id, mounts);
+    lvol_clear_tree(out);
+    return rc;
+  }
+  out->layer = xasprintf("%s/%s.%u", mounts, rt_id, gen);
+  out->upper = xasprintf("%s/u", out->layer);
+  out->work = xasprintf("%s/w", out->layer);
+  if (mkdir(out->layer, 0700) < 0 || mkdir(out->upper, 0755) < 0 ||
+      mkdir(out->work, 0700) < 0) {
+    rc = err_sys(err, -errno, "volume %s: cannot make the writable layer %s",
+                 v->id, out->layer);
+    err_t e2 = ERR_INIT;
+    if (rm_rf(out->layer, &e2) < 0) err_sink(&e2, "volume %s", v->id);
+    lvol_clear_tree(out);
+    return rc;
+  }
+  return 0;
+}
+
+static void lvol_take_tree(lvol_t *v, lvol_t *from) {
+  lvol_clear_tree(v);
+  v->version = from->version;
+  v->lower = from->lower;
+  v->layer = from->layer;
+  v->upper = from->upper;
+  v->work = from->work;
+  v->seen = NULL; /* a fresh layer */
+  memset(from, 0, sizeof *from);
+}
+
+static void remove_layer(const lvol_t *v) {
+  if (!v->layer) return;
+  err_t err = ERR_INIT;
+  if (rm_rf(v->layer, &err) < 0)
+    err_sink(&err, "volume %s: remove a writable layer", v->id);
+}
+
+static void rt_volume_of(const lvol_t *v, rt_volume_t *out) {
+  *out = (rt_volume_t){
+      .lower = v->lower, .upper = v->upper, .work = v->work, .dst = v->dst};
+}
+
+int lc__volumes_prepare(lc_t *c, err_t *err) {
+  const wk_spec_t *s = c->spec;
+  if (!s->n_volumes) return 0;
+  c->vols = xcalloc(s->n_volumes, sizeof *c->vols);
+  c->rvols = xcalloc(s->n_volumes, sizeof *c->rvols);
+  for (size_t i = 0; i < s->n_volumes; i++) {
+    const wk_volume_t *sv = &s->volumes[i];
+    lvol_t *v = &c->vols[i];
+    v->id = xstrdup(sv->id);
+    v->dir = xstrdup(sv->dir);
+    v->dst = xstrdup(sv->dst);
+    v->sub_path = sv->sub_path ? xstrdup(sv->sub_path) : NULL;
+    v->read_only = sv->read_only;
+    c->n_vols = i + 1;
+    lvol_t got;
+    int rc = lvol_mount_latest(v, c->rt_id, (unsigned)i * 1000u, &got, err);
+    if (rc < 0) return rc;
+    v->gen = (unsigned)i * 1000u;
+    lvol_take_tree(v, &got);
+    rt_volume_of(v, &c->rvols[i]);
+  }
+  return 0;
+}
+
+void lc__volumes_free(lc_t *c) {
+  for (size_t i = 0; i < c->n_vols; i++) {
+    lvol_t *v = &c->vols[i];
+    free(v->id);
+    free(v->dir);
+    free(v->dst);
+    free(v->sub_path);
+    lvol_clear_tree(v);
+  }
+  free(c->vols);
+  free(c->rvols);
+  c->vols = NULL;
+  c->rvols = NULL;
+  c->n_vols = 0;
+}
+
+/* ---- versions no container mounts ---- */
+
+/* The versions of dir that the worker's live and launching containers
+ * have mounted, but `except`'s. */
+static uint64_t *versions_in_use(worker_local_t *w, const char *dir,
+                                 const lc_t *except, size_t *n) {
+  size_t cap = 8, k = 0;
+  uint64_t *keep = xcalloc(cap, sizeof *keep);
+  lc_t *lists[2] = {w->live, w->launching};
+  for (int l = 0; l < 2; l++)
+    for (lc_t *c = lists[l]; c; c = c->next) {
+      if (c == except) continue;
+      for (size_t i = 0; i < c->n_vols; i++) {
+        if (strcmp(c->vols[i].dir, dir)) continue;
+        if (k == cap) keep = xrealloc(keep, (cap *= 2) * sizeof *keep);
+        keep[k++] = c->vols[i].version;
+      }
+    }
+  *n = k;
+  return keep;
+}
+
+/* What a pool job needs to drop unused versions of one volume. */
+typedef struct gc_set {
+  char *dir;
+  uint64_t *keep;
+  size_t n_keep;
+} gc_set_t;
+
+static gc_set_t *gc_sets(worker_local_t *w, const lc_t *c, const char *only_id,
+                         size_t *n) {
+  gc_set_t *sets = xcalloc(c->n_vols ? c->n_vols : 1, sizeof *sets);
+  size_t k = 0;
+  for (size_t i = 0; i < c->n_vols; i++) {
+    const lvol_t *v = &c->vols[i];
+    if (only_id && strcmp(v->id, only_id)) continue;
+    bool seen = false;
+    for (size_t j = 0; j < k; j++) seen |= !strcmp(sets[j].dir, v->dir);
+    if (seen) continue;
+    sets[k].dir = xstrdup(v->dir);
+    sets[k].keep = versions_in_use(w, v->dir, c, &sets[k].n_keep);
+    /* c's own mounts stay until c is gone (a sync keeps using them). */
+    for (size_t j = 0; only_id && j < c->n_vols; j++) {
+      if (strcmp(c->vols[j].dir, v->dir)) continue;
+      sets[k].keep =
+          xrealloc(sets[k].keep, (sets[k].n_keep + 1) * sizeof *sets[k].keep);
+      sets[k].keep[sets[k].n_keep++] = c->vols[j].version;
+    }
+    k++;
+  }
+  *n = k;
+  return sets;
+}
+
+static void gc_run(gc_set_t *sets, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    err_t err = ERR_INIT;
+    if (vol_disk_gc(sets[i].dir, sets[i].keep, sets[i].n_keep, &err) < 0)
+      err_sink(&err, "volume %s: remove old versions", sets[i].dir);
+    free(sets[i].dir);
+    free(sets[i].keep);
+  }
+  free(sets);
+}
+
+/* ---- the end of a container ---- */
+
+bool lc__volumes_commit_on_exit(const lc_t *c, const wk_exit_t *ex) {
+  if (!c->n_vols || c->hard_killed) return false;
+  /* A kill (skiffd's SIGKILL, the OOM killer) discards what was not
+   * committed; any other end, a crash of the program included, is the
+   * container stopping on its own, and commits, as in Modal. */
+  if (ex->end == WK_OOM || ex->end == WK_START_FAILED) return false;
+  if (ex->end == WK_SIGNALED && ex->signal == SIGKILL) return false;
+  return true;
+}
+
+void lc__volumes_end_prepare(lc_t *c, bool commit) {
+  c->vols_commit = commit;
+  c->vols_gc = c->n_vols ? gc_sets(c->w, c, NULL, &c->n_vols_gc) : NULL;
+}
+
+/* On the pool, after the container is gone (its mount namespace with it):
+ * the commits, then the layers, then versions nobody mounts. */
+void lc__volumes_end_work(lc_t *c) {
+  for (size_t i = 0; c->vols_commit && i < c->n_vols; i++) {
+    lvol_t *v = &c->vols[i];
+    if (v->read_only) continue;
+    uint64_t ver = 0;
+    err_t err = ERR_INIT;
+    if (lvol_commit(v, &ver, &err) < 0)
+      err_sink(&err, "container %s: commit at its end", c->id);
+  }
+  for (size_t i = 0; i < c->n_vols; i++) remove_layer(&c->vols[i]);
+  gc_run(c->vols_gc, c->n_vols_gc);
+  c->vols_gc = NULL;
+  c->n_vols_gc = 0;
+}
+
+/* ---- volume_sync: commit and reload ---- */
+
+struct lsync {
+  uv_work_t work;
+  lc_t *c;
+  char *vol_id;
+  bool reload;
+  wk_volume_done_fn done;
+  void *arg;
+  pid_t pid;
+  /* Results, applied on the loop: per mount, its new tree after a reload. */
+  lvol_t *fresh;
+  bool *swapped;
+  gc_set_t *gc;
+  size_t n_gc;
+  uint64_t version;
+  int rc;
+  err_t err;
+  struct lsync *next;
+};
+
+static void sync_work(uv_work_t *req) {
+  lsync_t *j = req->data;
+  lc_t *c = j->c;
+  for (size_t i = 0; j->rc == 0 && i < c->n_vols; i++) {
+    lvol_t *v = &c->vols[i];
+    if (strcmp(v->id, j->vol_id) || v->read_only) continue;
+    j->rc = lvol_commit(v, &j->version, &j->err);
+  }
+  for (size_t i = 0; j->rc == 0 && j->reload && i < c->n_vols; i++) {
+    const lvol_t *v = &c->vols[i];
+    if (strcmp(v->id, j->vol_id)) continue;
+    unsigned gen = v->gen + 1;
+    if ((j->rc = lvol_mount_latest(v, c->rt_id, gen, &j->fresh[i], &j->err)) <
+        0)
+      break;
+    rt_volume_t rv;
+    rt_volume_of(&j->fresh[i], &rv);
+    rv.dst = v->dst;
+    if ((j->rc = rt_volume_remount(j->pid, &rv, &j->err)) < 0) {
+      remove_layer(&j->fresh[i]);
+      lvol_clear_tree(&j->fresh[i]);
+      break;
+    }
+    j->swapped[i] = true;
+    j->version = j->fresh[i].version;
+    /* The old layer was committed above and is unmounted now. */
+    remove_layer(v);
+  }
+  if (j->rc == 0) {
+    gc_run(j->gc, j->n_gc);
+  } else {
+    for (size_t i = 0; i < j->n_gc; i++) {
+      free(j->gc[i].dir);
+      free(j->gc[i].keep);
+    }
+    free(j->gc);
+  }
+  j->gc = NULL;
+  lc__pool_job_done(c->w);
+}
+
+static void sync_start(lsync_t *j);
+
+static void sync_after(uv_work_t *req, int status) {
+  (void)status; /* never cancelled */
+  lsync_t *j = req->data;
+  lc_t *c = j->c;
+  if (c->abandoned) { /* the worker is closed: no more events */
+    c->syncs = j->next;
+    for (size_t i = 0; i < c->n_vols; i++) lvol_clear_tree(&j->fresh[i]);
+    free(j->vol_id);
+    free(j->fresh);
+    free(j->swapped);
+    free(j);
+    lc__unref(c);
+    return;
+  }
+  for (size_t i = 0; i < c->n_vols; i++)
+    if (j->swapped[i]) {
+      c->vols[i].gen++;
+      lvol_take_tree(&c->vols[i], &j->fresh[i]);
+    }
+  c->syncs = j->next;
+  /* Only read-only mounts of the volume: nothing to commit, the version
+   * they show. */
+  for (size_t i = 0; j->rc == 0 && !j->version && i < c->n_vols; i++)
+    if (!strcmp(c->vols[i].id, j->vol_id)) j->version = c->vols[i].version;
+  j->done(j->arg, j->rc, j->version, j->rc < 0 ? j->err.msg : NULL);
+  free(j->vol_id);
+  free(j->fresh);
+  free(j->swapped);
+  free(j);
+  if (c->syncs)
+    sync_start(c->syncs);
+  else if (c->exited && c->destroy_deferred)
+    lc__destroy_later(c->w, c);
+  lc__unref(c);
+}
+
+static void sync_start(lsync_t *j) {
+  lc_t *c = j->c;
+  j->pid = c->proc.pid;
+  j->gc = gc_sets(c->w, c, j->vol_id, &j->n_gc);
+  j->work.data = j;
+  if (c->exited) {
+    j->rc = err_set(&j->err, -ESRCH, "container %s has ended", c->id);
+    j->n_gc = 0;
+    free(j->gc);
+    j->gc = NULL;
+    lc__pool_job_begin(c->w);
+    sync_after(&j->work, 0);
+    return;
+  }
+  lc__pool_job_begin(c->w);
+  if (uv_queue_work(c->w->loop, &j->work, sync_work, sync_after) < 0) {
+    /* libuv refuses only a bad request: run it here */
+    sync_work(&j->work);
+    sync_after(&j->work, 0);
+  }
+}
+
+int lc__volume_sync(wk_worker_t *base, const char *id, const char *vol_id,
+                    bool reload, wk_volume_done_fn done, void *arg,
+                    err_t *err) {
+  worker_local_t *w = (worker_local_t *)base;
+  lc_t *c = lc__find(w, id);
+  if (!c || !c->started || c->exited)
+    return err_set(err, -ENOENT, "container %s is not running on this worker",
+                   id);
+  bool mounted = false;
+  for (size_t i = 0; i < c->n_vols; i++)
+    mounted |= !strcmp(c->vols[i].id, vol_id);
+  if (!mounted)
+    return err_set(err, -ENOENT, "container %s does not mount volume %s", id,
+                   vol_id);
+  lsync_t *j = xcalloc(1, sizeof *j);
+  j->c = c;
+  j->vol_id = xstrdup(vol_id);
+  j->reload = reload;
+  j->done = done;
+  j->arg = arg;
+  j->fresh = xcalloc(c->n_vols, sizeof *j->fresh);
+  j->swapped = xcalloc(c->n_vols, sizeof *j->swapped);
+  c->open_handles++; /* released by sync_after */
+  /* One at a time per container, in the order asked: a reload's remount
+   * must not race another's. */
+  lsync_t **tail = &c->syncs;
+  while (*tail) tail = &(*tail)->next;
+  *tail = j;
+  if (c->syncs == j) sync_start(j);
+  return 0;
+}
+
+int lc__volumes_cleanup_stale(const char *volumes_dir, err_t *err) {
+  DIR *d = opendir(volumes_dir);
+  if (!d) return errno == ENOENT ? 0 : err_sys(err, -errno, "%s", volumes_dir);
+  struct dirent *e;
+  int n = 0;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    _cleanup_free_ char *mounts =
+        xasprintf("%s/%s/mounts", volumes_dir, e->d_name);
+    struct stat st;
+    if (lstat(mounts, &st) < 0 || !S_ISDIR(st.st_mode)) continue;
+    err_t e2 = ERR_INIT;
+    if (rm_rf(mounts, &e2) < 0)
+      err_sink(&e2, "volume %s: remove writable layers left by a crash",
+               e->d_name);
+    else
+      n++;
+  }
+  closedir(d);
+  return n;
+}

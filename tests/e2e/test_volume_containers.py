@@ -1,0 +1,219 @@
+"""Volumes inside containers (docs/volumes.md): what a function writes is
+published by commit() and seen by another container after its reload();
+a read-only mount refuses writes; sub_path mounts a directory of the
+volume; a container that ends on its own commits what it wrote, one that
+is killed leaves the last version as it was; reload() with a file open
+under the mount fails and says why; kill -9 of skiffd in the middle of a
+commit leaves the volume whole; bad volumes= are refused at definition."""
+
+import json
+import os
+import textwrap
+import time
+
+import pytest
+
+from conftest import DEBIAN_PYTHON, SKIFF, SOURCE_DIR, describe, parse_results, write_app
+
+APP = textwrap.dedent('''
+    import json, os, signal, time
+    import skiff
+
+    app = skiff.App("vol-ct")
+    vol = skiff.Volume.from_name("ctvol", create_if_missing=True)
+
+    @app.function(volumes={"/data": vol})
+    def write(name, text, commit=True):
+        with open(os.path.join("/data", name), "w") as f:
+            f.write(text)
+        if commit:
+            vol.commit()
+        return os.stat(os.path.join("/data", name)).st_uid
+
+    # One container kept warm, so that its view of the volume is followed
+    # from call to call.
+    @app.function(volumes={"/data": vol}, max_containers=1, scaledown_window=600)
+    def peek(name, reload=False):
+        if reload:
+            vol.reload()
+        p = os.path.join("/data", name)
+        return open(p).read() if os.path.exists(p) else None
+
+    @app.function(volumes={"/ro": vol.with_mount_options(read_only=True)})
+    def ro(name):
+        try:
+            open("/ro/new.txt", "w").write("x")
+            wrote = True
+        except OSError as e:
+            wrote = e.errno
+        return {"read": open(os.path.join("/ro", name)).read(), "wrote": wrote}
+
+    @app.function(volumes={"/sub": vol.with_mount_options(sub_path="sub")})
+    def in_sub(name, text):
+        open(os.path.join("/sub", name), "w").write(text)
+        vol.commit()
+        return sorted(os.listdir("/sub"))
+
+    @app.function(volumes={"/data": vol})
+    def reload_while_open(name):
+        with open(os.path.join("/data", name)) as f:
+            try:
+                vol.reload()
+                return "reloaded"
+            except Exception as e:
+                return f"{type(e).__name__}: {e}"
+
+    @app.function(volumes={"/data": vol}, retries=0)
+    def die(name):
+        open(os.path.join("/data", name), "w").write("never")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    @app.function(volumes={"/data": vol})
+    def many(n, prefix):
+        os.makedirs(f"/data/{prefix}", exist_ok=True)
+        for i in range(n):
+            with open(f"/data/{prefix}/{i}", "w") as f:
+                f.write(str(i) * 64)
+        vol.commit()
+        return n
+
+    @app.local_entrypoint()
+    def main(step: str):
+        if step == "visibility":
+            out = {"before": peek.remote("a.txt")}
+            out["uid"] = write.remote("a.txt", "one")
+            out["no_reload"] = peek.remote("a.txt")
+            out["reloaded"] = peek.remote("a.txt", reload=True)
+            write.remote("a.txt", "two")
+            out["still"] = peek.remote("a.txt")
+            out["again"] = peek.remote("a.txt", reload=True)
+            out["ro"] = ro.remote("a.txt")
+            out["sub"] = in_sub.remote("s.txt", "in sub")
+            out["busy"] = reload_while_open.remote("a.txt")
+            print("@@ r " + json.dumps(out))
+        elif step == "uncommitted":
+            write.remote("auto.txt", "at the end", commit=False)
+        elif step == "die":
+            try:
+                die.remote("killed.txt")
+                print("@@ die " + json.dumps("returned"))
+            except Exception as e:
+                print("@@ die " + json.dumps(type(e).__name__))
+        elif step == "many":
+            print("@@ many " + json.dumps(many.remote(3000, "big")))
+''')
+
+
+@pytest.fixture(scope="module")
+def app_path(tmp_path_factory):
+    d = tmp_path_factory.mktemp("volct")
+    return write_app(d, "vol_ct.py", APP)
+
+
+def run_step(d, app_path, step, check=True):
+    p = d.skiff("run", app_path, "--step", step, python=DEBIAN_PYTHON, timeout=300)
+    if check:
+        assert p.returncode == 0, describe(p, d)
+    return p, parse_results(p.stdout)
+
+
+def read(d, path):
+    """A file of the volume as the caller reads it, or None when missing."""
+    p = d.skiff("volume", "get", "ctvol", path, "-", check=None)
+    return p.stdout if p.returncode == 0 else None
+
+
+def wait_for_file(d, path, deadline_s=60):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        got = read(d, path)
+        if got is not None:
+            return got
+        time.sleep(0.2)
+    return None
+
+
+def test_commit_reload_read_only_sub_path(daemon, app_path):
+    _, r = run_step(daemon, app_path, "visibility")
+    r = r["r"]
+    assert r["before"] is None, r
+    assert r["uid"] == 0, r  # root inside owns what root inside wrote
+    # committed, but the warm container still sees its own version ...
+    assert r["no_reload"] is None, r
+    # ... until it reloads
+    assert r["reloaded"] == "one", r
+    assert r["still"] == "one" and r["again"] == "two", r
+    assert r["ro"] == {"read": "two", "wrote": 30}, r  # EROFS
+    assert r["sub"] == ["s.txt"], r
+    assert "in use" in r["busy"] and "/data" in r["busy"], r
+    assert read(daemon, "/a.txt") == "two"
+    assert read(daemon, "/sub/s.txt") == "in sub"
+    assert read(daemon, "/new.txt") is None  # the read-only mount wrote nothing
+
+
+def test_normal_end_commits(daemon, app_path):
+    run_step(daemon, app_path, "uncommitted")
+    # the ephemeral app stops with the run: its container ends on SIGTERM
+    # and what it wrote is published
+    assert wait_for_file(daemon, "/auto.txt") == "at the end"
+
+
+def test_killed_container_discards(daemon, app_path):
+    before = daemon.skiff("volume", "ls", "ctvol", "/", "--json", check=0).stdout
+    _, r = run_step(daemon, app_path, "die")
+    assert r["die"] != "returned", r
+    assert read(daemon, "/killed.txt") is None
+    assert daemon.skiff("volume", "ls", "ctvol", "/", "--json", check=0).stdout == before
+
+
+def test_bad_volumes_are_refused(daemon, tmp_path):
+    bad = textwrap.dedent('''
+        import skiff
+        app = skiff.App("vol-bad")
+        @app.function(volumes={"/proc/x": skiff.Volume.from_name("ctvol", create_if_missing=True)})
+        def f():
+            return 1
+        @app.local_entrypoint()
+        def main():
+            f.remote()
+    ''')
+    p = daemon.skiff("run", write_app(tmp_path, "bad.py", bad), python=DEBIAN_PYTHON, timeout=120, check=None)
+    assert p.returncode != 0
+    assert "/proc" in p.stderr, describe(p, daemon)
+    # a definition naming a volume that does not exist, sent as the SDK would
+    r = daemon.api("POST", "/v1/apps", {
+        "name": "vol-missing", "ephemeral": True,
+        "functions": [{"name": "f", "module": "m",
+                       "volumes": [{"path": "/v", "volume_id": "vo-doesnotexist"}]}]})
+    assert r.status == 400, r.body
+    assert b"no volume vo-doesnotexist" in r.body, r.body
+
+
+def test_kill9_of_skiffd_during_a_commit_leaves_the_volume_whole(daemon_factory, app_path):
+    d = daemon_factory()
+    run_step(d, app_path, "visibility")
+    vid = json.loads(d.skiff("volume", "list", "--json", check=0).stdout)
+    vid = [v for v in vid["volumes"] if v["name"] == "ctvol"][0]["id"]
+    stage = os.path.join(d.home, "volumes", vid, "stage")
+    import subprocess
+    env = dict(d.base_env(), SKIFF_PYTHON=DEBIAN_PYTHON)
+    p = subprocess.Popen([SKIFF, "run", app_path, "--step", "many"], env=env, cwd=SOURCE_DIR,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 120
+        while time.monotonic() < end and not (os.path.isdir(stage) and os.listdir(stage)):
+            time.sleep(0.005)
+        assert os.path.isdir(stage) and os.listdir(stage), "no commit was seen staging"
+        d.kill9()
+    finally:
+        p.kill()
+        p.wait()
+    d.start()
+    listed = d.skiff("volume", "ls", "ctvol", "/big", "--json", check=None)
+    n = len(json.loads(listed.stdout)["entries"]) if listed.returncode == 0 else 0
+    assert n in (0, 3000), n  # all of the commit or none of it
+    assert read(d, "/a.txt") == "two"  # what was there before is intact
+    # the next commit clears what the killed one staged
+    run_step(d, app_path, "uncommitted")
+    assert wait_for_file(d, "/auto.txt") == "at the end"
+    assert not [e for e in os.listdir(stage) if not e.startswith("changes")], os.listdir(stage)
