@@ -256,10 +256,10 @@ static int v_cp(int argc, char **argv) {
   for (int i = 1; i < npos - 1; i++)
     json_array_append_new(srcs, json_string(pos[i]));
   _cleanup_free_ char *done = xasprintf("copied to %s", pos[npos - 1]);
-  r = change(pos[0], "copy",
-             json_pack("{s:o,s:s}", "src_paths", srcs, "dst_path",
-                       pos[npos - 1]),
-             done);
+  r = change(
+      pos[0], "copy",
+      json_pack("{s:o,s:s}", "src_paths", srcs, "dst_path", pos[npos - 1]),
+      done);
   free(pos);
   return r;
 }

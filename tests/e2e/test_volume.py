@@ -462,3 +462,47 @@ def test_volume_kill9_during_batch_upload(daemon_factory):
     assert res["after"] == "after"
     vid = vol_id(d, "e2e-k9")
     assert os.listdir(os.path.join(d.home, "volumes", vid, "stage")) == []
+
+
+HELD_APP = textwrap.dedent('''
+    import json
+    import skiff
+
+    app = skiff.App("vol-held")
+    vol = skiff.Volume.from_name("e2e-held", create_if_missing=True)
+
+    # kept warm: its container goes on mounting the volume after the call
+    @app.function(volumes={"/data": vol}, scaledown_window=600)
+    def touch():
+        open("/data/t.txt", "w").write("t")
+        vol.commit()
+        return True
+
+    @app.local_entrypoint()
+    def main():
+        touch.remote()
+        try:
+            skiff.Volume.delete("e2e-held")
+            print("@@ delete " + json.dumps("deleted"))
+        except Exception as e:
+            print("@@ delete " + json.dumps([type(e).__name__, str(e)]))
+''')
+
+
+def test_volume_delete_refused_while_mounted(daemon, tmp_path):
+    from conftest import write_app
+
+    path = write_app(tmp_path, "vol_held.py", HELD_APP)
+    p = daemon.skiff("run", path, python=DEBIAN_PYTHON, timeout=300)
+    assert p.returncode == 0, describe(p, daemon)
+    name, msg = parse_results(p.stdout)["delete"]
+    assert name == "ConflictError" and "mounted by 1 container" in msg, msg
+    # the app stopped with the run: once its container is gone the delete goes through
+    deadline = time.monotonic() + 60
+    while True:
+        r = daemon.api("DELETE", "/v1/volumes/e2e-held")
+        if r.status == 200 or time.monotonic() > deadline:
+            break
+        assert r.status == 409, r.body
+        time.sleep(0.2)
+    assert r.status == 200, r.body
