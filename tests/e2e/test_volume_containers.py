@@ -10,6 +10,7 @@ import json
 import os
 import textwrap
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -24,6 +25,7 @@ APP = textwrap.dedent('''
 
     @app.function(volumes={"/data": vol})
     def write(name, text, commit=True):
+        os.makedirs(os.path.dirname(os.path.join("/data", name)), exist_ok=True)
         with open(os.path.join("/data", name), "w") as f:
             f.write(text)
         if commit:
@@ -88,6 +90,7 @@ APP = textwrap.dedent('''
             out["still"] = peek.remote("a.txt")
             out["again"] = peek.remote("a.txt", reload=True)
             out["ro"] = ro.remote("a.txt")
+            write.remote("sub/keep", "")  # sub_path must name a directory
             out["sub"] = in_sub.remote("s.txt", "in sub")
             out["busy"] = reload_while_open.remote("a.txt")
             print("@@ r " + json.dumps(out))
@@ -119,8 +122,16 @@ def run_step(d, app_path, step, check=True):
 
 def read(d, path):
     """A file of the volume as the caller reads it, or None when missing."""
-    p = d.skiff("volume", "get", "ctvol", path, "-", check=None)
-    return p.stdout if p.returncode == 0 else None
+    r = d.api("GET", "/v1/volumes/ctvol/file?path=" + quote(path))
+    if r.status == 404:
+        return None
+    assert r.status == 200, r.body
+    return r.body.decode()
+
+
+def entries(d, path):
+    r = d.api("GET", "/v1/volumes/ctvol/entries?path=" + quote(path))
+    return r.json["entries"] if r.status == 200 else None
 
 
 def wait_for_file(d, path, deadline_s=60):
@@ -144,7 +155,7 @@ def test_commit_reload_read_only_sub_path(daemon, app_path):
     assert r["reloaded"] == "one", r
     assert r["still"] == "one" and r["again"] == "two", r
     assert r["ro"] == {"read": "two", "wrote": 30}, r  # EROFS
-    assert r["sub"] == ["s.txt"], r
+    assert r["sub"] == ["keep", "s.txt"], r
     assert "in use" in r["busy"] and "/data" in r["busy"], r
     assert read(daemon, "/a.txt") == "two"
     assert read(daemon, "/sub/s.txt") == "in sub"
@@ -159,11 +170,11 @@ def test_normal_end_commits(daemon, app_path):
 
 
 def test_killed_container_discards(daemon, app_path):
-    before = daemon.skiff("volume", "ls", "ctvol", "/", "--json", check=0).stdout
+    before = entries(daemon, "/")
     _, r = run_step(daemon, app_path, "die")
     assert r["die"] != "returned", r
     assert read(daemon, "/killed.txt") is None
-    assert daemon.skiff("volume", "ls", "ctvol", "/", "--json", check=0).stdout == before
+    assert entries(daemon, "/") == before
 
 
 def test_bad_volumes_are_refused(daemon, tmp_path):
@@ -190,10 +201,9 @@ def test_bad_volumes_are_refused(daemon, tmp_path):
 
 
 def test_kill9_of_skiffd_during_a_commit_leaves_the_volume_whole(daemon_factory, app_path):
-    d = daemon_factory()
+    d = daemon_factory().start()
     run_step(d, app_path, "visibility")
-    vid = json.loads(d.skiff("volume", "list", "--json", check=0).stdout)
-    vid = [v for v in vid["volumes"] if v["name"] == "ctvol"][0]["id"]
+    vid = [v for v in d.api("GET", "/v1/volumes").json["volumes"] if v["name"] == "ctvol"][0]["id"]
     stage = os.path.join(d.home, "volumes", vid, "stage")
     import subprocess
     env = dict(d.base_env(), SKIFF_PYTHON=DEBIAN_PYTHON)
@@ -209,8 +219,7 @@ def test_kill9_of_skiffd_during_a_commit_leaves_the_volume_whole(daemon_factory,
         p.kill()
         p.wait()
     d.start()
-    listed = d.skiff("volume", "ls", "ctvol", "/big", "--json", check=None)
-    n = len(json.loads(listed.stdout)["entries"]) if listed.returncode == 0 else 0
+    n = len(entries(d, "/big") or [])
     assert n in (0, 3000), n  # all of the commit or none of it
     assert read(d, "/a.txt") == "two"  # what was there before is intact
     # the next commit clears what the killed one staged
