@@ -402,8 +402,12 @@ def test_volume_100mib_round_trip(daemon, tmp_path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     assert h.hexdigest() == want
-    # skiffd never held the file whole
-    assert _peak_rss_kib(daemon.pid) < 90 * 1024, _peak_rss_kib(daemon.pid)
+    # skiffd never held the file whole (under ASan its quarantine keeps
+    # freed chunks mapped, so the figure says nothing there)
+    with open(f"/proc/{daemon.pid}/maps") as f:
+        sanitized = "libasan" in f.read()
+    if not sanitized:
+        assert _peak_rss_kib(daemon.pid) < 90 * 1024, _peak_rss_kib(daemon.pid)
 
 
 UPLOADER = PRELUDE + textwrap.dedent("""
@@ -506,3 +510,23 @@ def test_volume_delete_refused_while_mounted(daemon, tmp_path):
         assert r.status == 409, r.body
         time.sleep(0.2)
     assert r.status == 200, r.body
+
+
+def test_volume_odd_file_names(daemon):
+    names = ["a b.txt", "plus+sign", "100%", "q?x=1&y#z", "ünï—côdé", "semi;colon", ".hidden", "-dash"]
+    res = run_py(daemon, f"""
+        import io
+        v = skiff.Volume.from_name("e2e-odd", create_if_missing=True)
+        names = {names!r}
+        with v.batch_upload() as b:
+            for n in names:
+                b.put_file(io.BytesIO(n.encode()), "/d/" + n)
+        say("list", [e.path for e in v.listdir("/d")])
+        say("read", [b"".join(v.read_file("/d/" + n)).decode() for n in names])
+        v.rename("/d/a b.txt", "/d/a  b2.txt")
+        v.remove_file("/d/q?x=1&y#z")
+        say("after", [e.path for e in v.listdir("/d")])
+    """)
+    assert res["list"] == sorted("d/" + n for n in names)
+    assert res["read"] == names
+    assert "d/a  b2.txt" in res["after"] and "d/q?x=1&y#z" not in res["after"] and len(res["after"]) == len(names) - 1
