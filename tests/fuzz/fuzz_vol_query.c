@@ -12,8 +12,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *a = strndup((const char *)data, size);
   size_t n = strlen(a);
-  char *b = n < size ? strndup((const char *)data + n + 1, size - n - 1)
-                     : strdup("");
+  char *b =
+      n < size ? strndup((const char *)data + n + 1, size - n - 1) : strdup("");
   err_t err = ERR_INIT;
   bool flag;
   unsigned mode;
