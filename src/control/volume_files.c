@@ -368,7 +368,8 @@ int ctl_volume_listdir(control_t *c, const char *id, const char *path,
 }
 
 int ctl_volume_open_file(control_t *c, const char *id, const char *path,
-                         int *fd_out, uint64_t *size, err_t *err) {
+                         int *fd_out, uint64_t *size, char ident[64],
+                         err_t *err) {
   _cleanup_free_ char *rel = NULL;
   if (clean(path, &rel, err) < 0) return err->code;
   _cleanup_close_ int root = -1;
@@ -392,6 +393,8 @@ int ctl_volume_open_file(control_t *c, const char *id, const char *path,
   }
   *fd_out = fd;
   *size = (uint64_t)st.st_size;
+  snprintf(ident, 64, "%llx-%llx.%09ld", (unsigned long long)st.st_ino,
+           (unsigned long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
   return 0;
 }
 

@@ -530,3 +530,26 @@ def test_volume_odd_file_names(daemon):
     assert res["list"] == sorted("d/" + n for n in names)
     assert res["read"] == names
     assert "d/a  b2.txt" in res["after"] and "d/q?x=1&y#z" not in res["after"] and len(res["after"]) == len(names) - 1
+
+
+def test_volume_read_across_commits(daemon):
+    res = run_py(daemon, """
+        import io
+        v = skiff.Volume.from_name("e2e-rc", create_if_missing=True)
+        with v.batch_upload() as b:
+            b.put_file(io.BytesIO(b"x" * (20 << 20)), "/big")
+            b.put_file(io.BytesIO(b"o"), "/other")
+        it = v.read_file("/big")
+        first = next(it)
+        v.rename("/other", "/other2")        # a commit that leaves /big as it was
+        rest = b"".join(it)
+        say("unchanged", [len(first) + len(rest), (first + rest) == b"x" * (20 << 20)])
+        it = v.read_file("/big")
+        next(it)
+        with v.batch_upload(force=True) as b:  # a commit that replaces /big
+            b.put_file(io.BytesIO(b"y" * (20 << 20)), "/big")
+        say("replaced", error_of(lambda: list(it)))
+    """)
+    assert res["unchanged"] == [20 << 20, True]
+    name, msg = res["replaced"]
+    assert name == "ConflictError" and "replaced while it was read" in msg
