@@ -93,6 +93,9 @@ void api_containers_list(api_t *api, http_req_t *req, const route_match_t *m);
  * answering 403. */
 ctl_container_t *api_runner_peer(api_t *api, http_req_t *req);
 void api_runner_exchange(api_t *api, http_req_t *req, const route_match_t *m);
+/* route_ephemeral.c */
+void api_ephemeral_heartbeat(api_t *api, http_req_t *req,
+                             const route_match_t *m);
 void api_proxy_tokens_create(api_t *api, http_req_t *req,
                              const route_match_t *m);
 void api_proxy_tokens_list(api_t *api, http_req_t *req, const route_match_t *m);

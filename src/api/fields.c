@@ -39,4 +39,5 @@ LIST(api_cls_options_fields, {"cpu", V_NUMBER, false, false},
      {"target_inputs", V_INT, false, false}, {"env", V_OBJECT, false, false},
      {"gpu", V_INT, false, false}, {"gpu_type", V_STRING, false, true},
      {"batch_max_size", V_INT, false, false},
-     {"batch_wait_ms", V_INT, false, false});
+     {"batch_wait_ms", V_INT, false, false},
+     {"secrets", V_ARRAY, false, false});

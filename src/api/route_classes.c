@@ -37,15 +37,7 @@ static json_t *with_options(const json_t *def, json_t *options, err_t *err) {
   json_object_del(inst, "function_id");
   json_object_del(inst, "app_id");
   json_object_del(inst, "version");
-  json_t *env = json_deep_copy(json_object_get(def, "env"));
-  if (options) json_object_update(inst, options);
-  /* An instance's env adds to the class's. */
-  json_t *oenv = json_object_get(options, "env");
-  if (json_is_object(env) && json_is_object(oenv)) {
-    json_object_update(env, oenv);
-    json_object_set(inst, "env", env);
-  }
-  json_decref(env);
+  control_cls_options_apply(inst, def, options);
   json_t *body =
       json_pack("{s:s,s:[O]}", "name", "instance", "functions", inst);
   int rc = api_app_spec_check(body, 0, err);
@@ -69,14 +61,16 @@ static json_t *with_options(const json_t *def, json_t *options, err_t *err) {
 static void bind_instance(api_t *api, http_req_t *req, const char *app_id,
                           const char *cls, json_t *body) {
   err_t err = ERR_INIT;
-  json_t *def = NULL, *bound = NULL, *inst = NULL;
+  json_t *def = NULL, *bound = NULL, *inst = NULL, *name_opts = NULL;
   json_t *params = json_object_get(body, "params");
   json_t *options = json_object_get(body, "options");
   json_t *empty = json_object();
   if (control_cls_get(api->control, app_id, cls, &def, &err) < 0 ||
       control_cls_bind_params(def, params ? params : empty, &bound, &err) < 0 ||
       (options && v_check(options, api_cls_options_fields.fields,
-                          api_cls_options_fields.n, "options", &err) < 0))
+                          api_cls_options_fields.n, "options", &err) < 0) ||
+      (options && control_cls_options_prepare(api->control, def, options,
+                                              &name_opts, &err) < 0))
     goto fail;
   json_t *ans =
       json_pack("{s:s,s:s,s:O,s:O,s:O}", "app_id", app_id, "class", cls,
@@ -93,7 +87,7 @@ static void bind_instance(api_t *api, http_req_t *req, const char *app_id,
     goto fail;
   }
   char name[160], fid[40];
-  api_cls_instance_name(cls, bound, options ? options : empty, name,
+  api_cls_instance_name(cls, bound, name_opts ? name_opts : empty, name,
                         sizeof name);
   json_object_set_new(inst, "name", json_string(name));
   json_object_set_new(inst, "instance_of", json_string(cls));
@@ -116,6 +110,7 @@ fail:
   http_respond_err(req, &err);
 out:
   json_decref(inst);
+  json_decref(name_opts);
   json_decref(bound);
   json_decref(def);
   json_decref(empty);

@@ -5,8 +5,9 @@
 #include "api/api_internal.h"
 #include "base/util.h"
 
-/* Dicts and Queues (route_dicts.c, route_queues.c): served alike to
- * clients and to containers' runners. */
+/* Dicts and Queues (route_dicts.c, route_queues.c) and the heartbeats of
+ * ephemeral objects (route_ephemeral.c): served alike to clients and to
+ * containers' runners. */
 // clang-format off
 #define DQ_ROUTES \
     {"POST", "/v1/dicts", api_dicts_open}, \
@@ -26,7 +27,8 @@
     {"POST", "/v1/queues/{}/put", api_queue_put}, \
     {"POST", "/v1/queues/{}/get", api_queue_get}, \
     {"POST", "/v1/queues/{}/peek", api_queue_peek}, \
-    {"GET", "/v1/queues/{}/len", api_queue_len},
+    {"GET", "/v1/queues/{}/len", api_queue_len}, \
+    {"POST", "/v1/ephemeral/{}/heartbeat", api_ephemeral_heartbeat},
 /* Volumes (route_volumes.c), alike on both sockets. */
 #define VOL_ROUTES \
     {"POST", "/v1/volumes", api_volumes_open}, \

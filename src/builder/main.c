@@ -3,12 +3,18 @@
  *   skiff-build --store DIR --spec FILE --blobs DIR --sdk DIR --init PATH
  *               --cgroup-parent NAME (--netns-fd N | --host-network)
  *               [--cgroup-root DIR] [--mirror URL] [--registry-certs DIR]
- *               [--resolv-conf FILE]
+ *               [--resolv-conf FILE] [--secrets-stdin]
  *   skiff-build --gc --store DIR [--keep IMAGE_ID]...
+ *
+ * --secrets-stdin: the steps' secret values come as one JSON object on
+ * stdin, {"<step index>": {"KEY": "value"}}, read to its end before the
+ * build starts; skiffd writes them there so that they are in no file and
+ * no argument list. They go to the environment of their step's commands.
  *
  * Progress goes to stdout as JSON lines (emit.c); the exit code is 0 when
  * the image is ready, 1 when a step failed (the error event says why), 2
  * on bad arguments. skiffd is the only intended caller. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "builder/builder.h"
@@ -26,7 +33,7 @@
 typedef struct opts {
   const char *store, *spec, *blobs, *sdk, *init, *cg_parent, *cg_root, *mirror,
       *certs;
-  bool gc, host_network;
+  bool gc, host_network, secrets_stdin;
   int netns_fd;            /* -1 unless --netns-fd */
   const char *resolv_conf; /* --resolv-conf, else the host's */
   const char **keep;       /* --keep images, for --gc */
@@ -49,6 +56,7 @@ static int parse(int argc, char **argv, opts_t *o) {
       {"netns-fd", required_argument, 0, 'n'},
       {"host-network", no_argument, 0, 'H'},
       {"resolv-conf", required_argument, 0, 'R'},
+      {"secrets-stdin", no_argument, 0, 'S'},
       {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->netns_fd = -1;
@@ -102,6 +110,9 @@ static int parse(int argc, char **argv, opts_t *o) {
       case 'R':
         o->resolv_conf = optarg;
         break;
+      case 'S':
+        o->secrets_stdin = true;
+        break;
       case 'K':
         o->keep = xrealloc(o->keep, (o->n_keep + 1) * sizeof *o->keep);
         o->keep[o->n_keep++] = optarg;
@@ -154,6 +165,39 @@ static int write_record(builder_t *b, const char *description, err_t *err) {
   return rc;
 }
 
+/* Reads the steps' secret values from stdin (see the top); the raw text is
+ * wiped once parsed. */
+static int read_secrets(json_t **out, err_t *err) {
+  *out = NULL;
+  struct buf raw = {0};
+  char chunk[16384];
+  for (;;) {
+    ssize_t n = read(0, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      explicit_bzero(raw.data, raw.len);
+      buf_free(&raw);
+      return err_sys(err, -e, "cannot read the steps' secrets from stdin");
+    }
+    if (n == 0) break;
+    buf_append(&raw, chunk, (size_t)n);
+  }
+  explicit_bzero(chunk, sizeof chunk);
+  json_error_t je;
+  json_t *v = json_loadb(raw.data ? raw.data : "", raw.len, 0, &je);
+  explicit_bzero(raw.data, raw.len);
+  buf_free(&raw);
+  if (!json_is_object(v)) {
+    json_decref(v);
+    /* je.text may quote the input: it is not shown. */
+    return err_set(err, -EINVAL,
+                   "the steps' secrets on stdin are not a JSON object");
+  }
+  *out = v;
+  return 0;
+}
+
 static int build(builder_t *b, const json_t *spec, err_t *err) {
   const json_t *steps = json_object_get(spec, "steps");
   const char *description =
@@ -169,7 +213,14 @@ static int build(builder_t *b, const json_t *spec, err_t *err) {
   json_t *step;
   json_array_foreach(steps, i, step) {
     b->step = (int)i + 1;
-    if ((rc = build_step(b, step, err)) < 0) {
+    char idx[24];
+    snprintf(idx, sizeof idx, "%zu", i);
+    b->step_secrets = json_object_get(b->secrets, idx);
+    b->step_volumes = json_object_get(b->volume_mounts, idx);
+    rc = build_step(b, step, err);
+    b->step_secrets = NULL;
+    b->step_volumes = NULL;
+    if (rc < 0) {
       _cleanup_free_ char *d = describe_step(step);
       emit_step(b->step, d, "failed");
       return err_wrap(err, "step %d (%s)", b->step, d);
@@ -223,6 +274,7 @@ int main(int argc, char **argv) {
             "PATH --cgroup-parent NAME\n"
             "           (--netns-fd N | --host-network) [--cgroup-root DIR] "
             "[--mirror URL] [--registry-certs DIR] [--resolv-conf FILE]\n"
+            "           [--secrets-stdin]\n"
             "       %s --gc --store DIR [--keep IMAGE_ID]...\n",
             argv[0], argv[0]);
     return 2;
@@ -244,7 +296,8 @@ int main(int argc, char **argv) {
       .certs_dir = o.certs,
       .netns_fd = o.netns_fd,
       .resolv_conf = o.resolv_conf ? o.resolv_conf : "/etc/resolv.conf"};
-  int gc_lock = -1, rc;
+  int gc_lock = -1, rc = 0;
+  if (o.secrets_stdin && (rc = read_secrets(&b.secrets, &err)) < 0) goto done;
   if ((rc = read_file(o.spec, &text, &len, &err)) < 0) goto done;
   json_error_t je;
   spec = json_loadb(text, len, 0, &je);
@@ -252,6 +305,7 @@ int main(int argc, char **argv) {
     rc = err_set(&err, -EINVAL, "image spec %s: %s", o.spec, je.text);
     goto done;
   }
+  b.volume_mounts = json_object_get(spec, "volume_mounts");
   if ((rc = img_store_open(o.store, &b.store, &err)) < 0) goto done;
   rt_config_t rc_cfg = {.cgroup_root = o.cg_root, .cgroup_parent = o.cg_parent};
   if ((rc = rt_new(&rc_cfg, &b.rt, &err)) < 0) goto done;
@@ -265,6 +319,7 @@ done:
   else
     emit_done(b.key);
   if (gc_lock >= 0) img_unlock(gc_lock);
+  json_decref(b.secrets);
   json_decref(b.layers);
   json_decref(b.config);
   json_decref(spec);

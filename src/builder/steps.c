@@ -283,19 +283,31 @@ static int step_pip(builder_t *b, const json_t *step, const char *dir,
   return rc;
 }
 
+/* Appends the running step's secret values to env ("K=V" strings). */
+static void add_secrets(const builder_t *b, json_t *env) {
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)b->step_secrets, k, v) json_array_append_new(
+      env, json_sprintf("%s=%s", k, json_string_value(v)));
+}
+
 static int step_commands(builder_t *b, const json_t *step, const char *dir,
                          err_t *err) {
+  json_t *env = json_array();
+  add_secrets(b, env);
   size_t i;
   json_t *c;
+  int rc = 0;
   json_array_foreach(json_object_get(step, "commands"), i, c) {
     const char *s = json_string_value(c);
     emit_logf("$ %s", s);
     json_t *cmd = strv("/bin/sh", "-c", s, NULL);
-    int rc = run_cmd(b, dir, cmd, s, NULL, 0, NULL, err);
+    rc = run_cmd(b, dir, cmd, s, NULL, 0, env, err);
     json_decref(cmd);
-    if (rc < 0) return rc;
+    if (rc < 0) break;
   }
-  return 0;
+  json_decref(env);
+  return rc;
 }
 
 /* Lays out files (path, sha256, mode) under root from the blob store. */
@@ -335,6 +347,7 @@ static int step_function(builder_t *b, const json_t *step, const char *dir,
     json_array_append_new(env, json_sprintf("SKIFF_BUILD_KWARGS=%s", kws));
     json_array_append_new(env, json_string("PYTHONPATH=/skiff/src:/skiff/sdk"));
     json_array_append_new(env, json_string("PYTHONUNBUFFERED=1"));
+    add_secrets(b, env);
     free(kws);
     const char *mod = json_string_value(json_object_get(step, "module"));
     const char *qn = json_string_value(json_object_get(step, "qualname"));

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "control/control_internal.h"
+#include "control/secrets.h"
 #include "http/validate.h"
 
 /* A class row (not an instance: instance names hold '['). */
@@ -134,6 +135,48 @@ int control_cls_bind_params(const json_t *cls_def, const json_t *given,
   return 0;
 }
 
+int control_cls_options_prepare(control_t *c, const json_t *cls_def,
+                                json_t *options, json_t **name_options,
+                                err_t *err) {
+  *name_options = NULL;
+  json_t *secs = json_object_get(options, "secrets");
+  json_t *keyed = NULL;
+  if (secs) {
+    size_t have = json_array_size(json_object_get(cls_def, "secrets"));
+    if (json_is_array(secs) &&
+        have + json_array_size(secs) > SECRETS_PER_FUNCTION_MAX)
+      return err_set(err, -EINVAL,
+                     "options: secrets: the class has %zu secrets and "
+                     "with_options adds %zu; at most %d in all",
+                     have, json_array_size(secs), SECRETS_PER_FUNCTION_MAX);
+    int rc = ctl_secrets_prepare_options(c, secs, "options", &keyed, err);
+    if (rc < 0) return rc;
+  }
+  *name_options = json_deep_copy(options);
+  if (keyed) json_object_set_new(*name_options, "secrets", keyed);
+  return 0;
+}
+
+void control_cls_options_apply(json_t *inst, const json_t *cls_def,
+                               const json_t *options) {
+  if (!json_is_object(options)) return;
+  json_object_update(inst, (json_t *)options);
+  json_t *env = json_object_get(cls_def, "env");
+  json_t *oenv = json_object_get(options, "env");
+  if (json_is_object(env) && json_is_object(oenv)) {
+    json_t *merged = json_deep_copy(env);
+    json_object_update(merged, oenv);
+    json_object_set_new(inst, "env", merged);
+  }
+  json_t *secs = json_object_get(cls_def, "secrets");
+  json_t *osecs = json_object_get(options, "secrets");
+  if (json_is_array(secs) && json_is_array(osecs)) {
+    json_t *all = json_deep_copy(secs);
+    json_array_extend(all, (json_t *)osecs);
+    json_object_set_new(inst, "secrets", all);
+  }
+}
+
 /* Stores def (an instance of cls, with its name) in the app's active
  * version under a new id and loads it. */
 static ctl_fn_t *add_instance(control_t *c, ctl_app_t *a, ctl_fn_t *cls,
@@ -184,7 +227,7 @@ static json_t *carried_def(const json_t *old, const json_t *cls_def,
   json_object_del(def, "app_id");
   json_object_del(def, "version");
   json_t *opts = json_object_get(old, "bound_options");
-  if (json_is_object(opts)) json_object_update(def, opts);
+  control_cls_options_apply(def, cls_def, opts);
   json_object_set(def, "name", json_object_get(old, "name"));
   json_object_set(def, "instance_of", json_object_get(cls_def, "name"));
   json_object_set_new(def, "bound_params", bound);

@@ -47,6 +47,9 @@ typedef struct control_config {
    * partitions this long after their last put (seconds); 0: 7 days and
    * 24 hours, as in Modal. */
   double dict_ttl_s, queue_ttl_s;
+  /* An ephemeral object (Dict.ephemeral(), ...) whose client sent no
+   * heartbeat for this long is deleted (control/ephemeral.h); 0: 300 s. */
+  double ephemeral_ttl_s;
   /* Sandboxes that name no isolation: "container" (NULL) or "gvisor". */
   const char *sandbox_isolation;
 } control_config_t;
@@ -265,6 +268,19 @@ int control_cls_get(control_t *c, const char *app_id, const char *cls_name,
  * every parameter's value, defaults filled in. */
 int control_cls_bind_params(const json_t *cls_def, const json_t *given,
                             json_t **bound, err_t *err);
+/* with_options' "secrets" (when options has them): checked as a
+ * function's, with the class's (cls_def) at most SECRETS_PER_FUNCTION_MAX
+ * in all, and their inline values sealed in place. *name_options: a new
+ * copy of options to make the instance's name from, its secrets in their
+ * value-free form (the same values give the same name). */
+int control_cls_options_prepare(control_t *c, const json_t *cls_def,
+                                json_t *options, json_t **name_options,
+                                err_t *err);
+/* Applies an instance's options to inst (a copy of the class definition):
+ * they replace the class's settings, except env, which adds to the
+ * class's, and secrets, which come after the class's (so they win). */
+void control_cls_options_apply(json_t *inst, const json_t *cls_def,
+                               const json_t *options);
 /* The function id of the instance def (a class definition with "name",
  * "instance_of", "bound_params", "bound_options") in the active version of
  * the app: the function of that name when there is one, else def is stored

@@ -265,6 +265,13 @@ int ctl_volumes_spec(control_t *c, const json_t *vols, const char *where,
 void ctl_volumes_spec_free(wk_volume_t *v, size_t n);
 /* ct, started with vols, counts as mounting each of them. */
 void ctl_volumes_hold(control_t *c, ctl_container_t *ct, const json_t *vols);
+/* build_volumes.c: the volumes of image build steps, checked and given to
+ * skiff-build in spec's "volume_mounts"; *ids (a new list, NULL when none)
+ * are counted as mounted while the build runs (hold, release). */
+int ctl_build_volumes_take(control_t *c, json_t *spec, json_t **ids,
+                           err_t *err);
+void ctl_build_volumes_hold(control_t *c, const json_t *ids);
+void ctl_build_volumes_release(control_t *c, const json_t *ids);
 /* ct ended: its volumes are no longer mounted by it. */
 void ctl_volumes_release(control_t *c, ctl_container_t *ct);
 
@@ -383,6 +390,24 @@ int ctl_secrets_env(control_t *c, const ctl_fn_t *fn, json_t **out, err_t *err);
  * values ones in clear: nothing is stored) checked and opened into env,
  * later ones over earlier ones; env is left as it was on failure. */
 int ctl_secrets_merge(control_t *c, const json_t *secrets, json_t *env,
+                      err_t *err);
+/* One list of secrets entries outside a function definition (where names
+ * it in messages, e.g. "options"): checked as a function's and its inline
+ * values sealed in place. *keyed, when keyed is not NULL, gets the
+ * list's value-free form: named entries as {"name"}, inline ones as
+ * {"keys": [...sorted], "fingerprint": HMAC of the values under a key
+ * derived from the secrets key}; equal values give equal forms. */
+int ctl_secrets_prepare_options(control_t *c, json_t *secrets,
+                                const char *where, json_t **keyed, err_t *err);
+/* build_secrets.c: the steps of an image build spec that have "secrets"
+ * get them checked and opened; in the spec (in place) they become their
+ * value-free form, and *values gets {"<step index>": {KEY: value}} (NULL
+ * when no step has any). The message names the step ("steps[2]: ..."). */
+int ctl_build_secrets_take(control_t *c, json_t *spec, json_t **values,
+                           err_t *err);
+/* The value-free form (as above) of a list already checked (entries
+ * {"name",...} or {"values"}); nothing is sealed. */
+int ctl_secrets_keyed(control_t *c, const json_t *secrets, json_t **keyed,
                       err_t *err);
 
 /* proxy_auth.c: every token, from the store (at start-up). */

@@ -8,6 +8,7 @@
 #include "base/util.h"
 #include "control/control_internal.h"
 #include "control/dq_policy.h"
+#include "control/ephemeral.h"
 
 static const char *kind_what(const char *kind) {
   return !strcmp(kind, "dict") ? "Dict" : "Queue";
@@ -59,6 +60,7 @@ int control_dq_open(control_t *c, const char *kind, const control_dq_open_t *o,
   snprintf(d.name, sizeof d.name, "%s", named ? o->name : "");
   int rc = control_begin(c, err);
   if (rc == 0) rc = c->store->ops->dq_create(c->store, kind, &d, err);
+  if (rc == 0 && o->ephemeral) rc = ctl_ephemeral_add(c, kind, d.id, err);
   if (rc < 0) return rc;
   *out = d;
   *created = true;
@@ -91,6 +93,7 @@ int control_dict_delete(control_t *c, const char *id_or_name, err_t *err) {
   int rc = control_dict_find(c, id_or_name, &d, err);
   if (rc == 0) rc = control_begin(c, err);
   if (rc == 0) rc = c->store->ops->dq_delete(c->store, "dict", d.id, err);
+  if (rc == 0) ctl_ephemeral_forget(c, d.id);
   return rc;
 }
 

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "base/log.h"
 #include "base/paths.h"
 #include "base/util.h"
@@ -40,10 +42,18 @@ struct ctl_build {
   control_t *c;
   uv_process_t proc;
   uv_pipe_t out;
+  /* The steps' secret values, written once to skiff-build's stdin (a pipe
+   * of its own: never a file or an argument) and wiped. */
+  uv_pipe_t in;
+  bool has_in;
+  uv_write_t in_req;
+  char *in_buf;
+  size_t in_len;
   int open_handles;
   bool orphan;         /* control is gone: free when the handles are closed */
   wk_worker_t *net_wk; /* holds the build's network (wk_build_net) */
   buf_t partial;
+  json_t *volume_ids; /* volumes its steps mount, counted while it runs */
   struct ctl_build *next;
 };
 
@@ -52,6 +62,7 @@ static void build_free(ctl_build_t *b) {
   json_decref(b->lines);
   json_decref(b->steps);
   json_decref(b->gc_stats);
+  json_decref(b->volume_ids);
   if (b->spec_path) unlink(b->spec_path);
   free(b->spec_path);
   buf_free(&b->partial);
@@ -98,6 +109,11 @@ static void finish(ctl_build_t *b, enum build_state st, const char *image_id,
                    const char *error) {
   if (b->state != B_BUILDING) return;
   b->state = st;
+  if (b->volume_ids) {
+    ctl_build_volumes_release(b->c, b->volume_ids);
+    json_decref(b->volume_ids);
+    b->volume_ids = NULL;
+  }
   if (image_id) snprintf(b->image_id, sizeof b->image_id, "%s", image_id);
   if (error) {
     free(b->error);
@@ -229,11 +245,43 @@ const char *control_image_store_dir(const control_t *c) {
   return c->cfg.image_store;
 }
 
-/* Starts skiff-build with args; netns, when not -1, becomes its fd 3. */
+static void on_in_written(uv_write_t *w, int status) {
+  ctl_build_t *b = w->data;
+  (void)status; /* a builder that died before reading fails on its own */
+  OPENSSL_cleanse(b->in_buf, b->in_len);
+  free(b->in_buf);
+  b->in_buf = NULL;
+  if (!uv_is_closing((uv_handle_t *)&b->in))
+    uv_close((uv_handle_t *)&b->in, on_closed);
+}
+
+/* Writes the secret values to the builder's stdin and closes it. */
+static void write_in(ctl_build_t *b, json_t *values) {
+  b->in_buf = json_dumps(values, JSON_COMPACT);
+  b->in_len = strlen(b->in_buf);
+  uv_buf_t ub = uv_buf_init(b->in_buf, (unsigned)b->in_len);
+  b->in_req.data = b;
+  int rc = uv_write(&b->in_req, (uv_stream_t *)&b->in, &ub, 1, on_in_written);
+  if (rc < 0) {
+    log_warn("image build %s: cannot give the builder its secrets: %s", b->id,
+             uv_strerror(rc));
+    on_in_written(&b->in_req, rc);
+  }
+}
+
+/* Starts skiff-build with args; netns, when not -1, becomes its fd 3;
+ * secrets, when not NULL, are written to its stdin. */
 static int spawn(control_t *c, ctl_build_t *b, char **args, int netns,
-                 err_t *err) {
+                 json_t *secrets, err_t *err) {
   uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
+  if (secrets) {
+    uv_pipe_init(c->loop, &b->in, 0);
+    b->in.data = b;
+    b->has_in = true;
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *)&b->in;
+  }
   stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[1].data.stream = (uv_stream_t *)&b->out;
   stdio[2].flags = UV_INHERIT_FD;
@@ -251,13 +299,15 @@ static int spawn(control_t *c, ctl_build_t *b, char **args, int netns,
   b->proc.data = b;
   int rc = uv_spawn(c->loop, &b->proc, &po);
   if (rc < 0) {
-    b->open_handles = 1;
+    b->open_handles = 1 + b->has_in;
     uv_close((uv_handle_t *)&b->out, on_closed);
+    if (b->has_in) uv_close((uv_handle_t *)&b->in, on_closed);
     return err_set(err, -EIO, "cannot start the image builder %s: %s", args[0],
                    uv_strerror(rc));
   }
-  b->open_handles = 2;
+  b->open_handles = 2 + b->has_in;
   uv_read_start((uv_stream_t *)&b->out, on_alloc, on_read);
+  if (secrets) write_in(b, secrets);
   return 0;
 }
 
@@ -291,8 +341,32 @@ bool control_image_exists(control_t *c, const char *image_id) {
   return true;
 }
 
-int control_image_build(control_t *c, const json_t *spec, ctl_build_t **out,
+static int build_start(control_t *c, const json_t *spec, json_t *secrets,
+                       json_t *volume_ids, ctl_build_t **out, err_t *err);
+
+int control_image_build(control_t *c, const json_t *spec_in, ctl_build_t **out,
                         err_t *err) {
+  /* The steps' secrets are opened now (a named one must exist with its
+   * required keys) and leave the spec: what is hashed and written below
+   * names them without their values. */
+  json_t *spec = json_deep_copy(spec_in), *secrets = NULL;
+  json_t *vol_ids = NULL;
+  int rc = ctl_build_secrets_take(c, spec, &secrets, err);
+  if (rc == 0) rc = ctl_build_volumes_take(c, spec, &vol_ids, err);
+  if (rc < 0) {
+    json_decref(secrets);
+    json_decref(spec);
+    return rc;
+  }
+  rc = build_start(c, spec, secrets, vol_ids, out, err);
+  json_decref(vol_ids);
+  json_decref(secrets);
+  json_decref(spec);
+  return rc;
+}
+
+static int build_start(control_t *c, const json_t *spec, json_t *secrets,
+                       json_t *volume_ids, ctl_build_t **out, err_t *err) {
   char *canon = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
   char hash[65];
   sha256_hex(canon, strlen(canon), hash);
@@ -307,6 +381,10 @@ int control_image_build(control_t *c, const json_t *spec, ctl_build_t **out,
   }
   ctl_build_t *b = build_new(c, false);
   memcpy(b->spec_hash, hash, sizeof hash);
+  if (volume_ids) {
+    ctl_build_volumes_hold(c, volume_ids);
+    b->volume_ids = json_incref(volume_ids);
+  }
   char *tmp = xasprintf("%s/tmp", c->cfg.image_store);
   int rc = mkdir_p(tmp, 0700, err);
   b->spec_path = xasprintf("%s/%s.spec.json", tmp, b->id);
@@ -333,6 +411,7 @@ int control_image_build(control_t *c, const json_t *spec, ctl_build_t **out,
                               {"--cgroup-root", c->cfg.cgroup_root}};
     for (size_t k = 0; k < sizeof pairs / sizeof *pairs; k++)
       if (pairs[k][1]) args[n++] = pairs[k][0], args[n++] = pairs[k][1];
+    if (secrets) args[n++] = "--secrets-stdin";
     if (netns >= 0) {
       args[n++] = "--netns-fd", args[n++] = "3";
       if (c->cfg.resolv_conf)
@@ -340,7 +419,7 @@ int control_image_build(control_t *c, const json_t *spec, ctl_build_t **out,
     } else
       args[n++] = "--host-network";
     args[n] = NULL;
-    rc = spawn(c, b, (char **)args, netns, err);
+    rc = spawn(c, b, (char **)args, netns, secrets, err);
   }
   if (netns >= 0) close(netns); /* skiff-build holds it now */
   if (rc < 0) {
@@ -448,7 +527,7 @@ int control_image_gc(control_t *c, ctl_build_t **out, err_t *err) {
     args[n++] = xstrdup(sb->image_id);
   }
   args[n] = NULL;
-  int rc = spawn(c, b, args, -1, err);
+  int rc = spawn(c, b, args, -1, NULL, err);
   for (size_t i = 0; i < n; i++) free(args[i]);
   free(args);
   if (rc < 0) {
@@ -487,6 +566,8 @@ void ctl_builds_free(control_t *c) {
       uv_read_stop((uv_stream_t *)&b->out);
       uv_close((uv_handle_t *)&b->out, on_closed);
     }
+    if (b->has_in && !uv_is_closing((uv_handle_t *)&b->in))
+      uv_close((uv_handle_t *)&b->in, on_closed);
   }
   c->builds = NULL;
 }

@@ -8,6 +8,7 @@
 #include "base/util.h"
 #include "control/control_internal.h"
 #include "control/dq_policy.h"
+#include "control/ephemeral.h"
 
 static double live_after(control_t *c) {
   return dq_live_after(now_wall(), c->cfg.queue_ttl_s, DQ_QUEUE_TTL_S);
@@ -48,6 +49,7 @@ int control_queue_delete(control_t *c, const char *id_or_name, err_t *err) {
   int rc = control_queue_find(c, id_or_name, &q, err);
   if (rc == 0) rc = control_begin(c, err);
   if (rc == 0) rc = c->store->ops->dq_delete(c->store, "queue", q.id, err);
+  if (rc == 0) ctl_ephemeral_forget(c, q.id);
   if (rc == 0) wake(c, q.id, NULL, false); /* parked calls answer 404 */
   return rc;
 }

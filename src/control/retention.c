@@ -18,6 +18,7 @@
 #include "base/xalloc.h"
 #include "control/control_internal.h"
 #include "control/dq_policy.h"
+#include "control/ephemeral.h"
 
 #define RET_BATCH 500
 #define RET_FORGET_FACTOR 10
@@ -130,6 +131,13 @@ static void on_step(uv_timer_t *t) {
         now - DQ_PUT_ID_TTL_S, budget, &p, &e);
     account(r, "expiring Dict entries and Queue partitions", rc, &e, &p,
             &budget, &more);
+  }
+  if (budget) {
+    p = (store_purge_t){0};
+    err_clear(&e);
+    rc = ctl_ephemeral_sweep(c, now, budget, &p, &e);
+    account(r, "deleting ephemeral objects whose heartbeats stopped", rc, &e,
+            &p, &budget, &more);
   }
   size_t freed = 0;
   bool vmore = false;

@@ -3,6 +3,9 @@
 #include "control/secrets.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +137,25 @@ int secret_open(const unsigned char key[AEAD_KEY_LEN], const char *scope,
 
 /* ---- the API ---- */
 
+void secret_fingerprint(const unsigned char key[AEAD_KEY_LEN],
+                        const json_t *values,
+                        char out[SECRET_FINGERPRINT_LEN + 1]) {
+  static const char label[] = "skiff-secret-fingerprint";
+  unsigned char sub[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+  unsigned int sub_len = 0, mac_len = 0;
+  HMAC(EVP_sha256(), key, AEAD_KEY_LEN, (const unsigned char *)label,
+       sizeof label - 1, sub, &sub_len);
+  char *canon = json_dumps(values, JSON_COMPACT | JSON_SORT_KEYS);
+  HMAC(EVP_sha256(), sub, (int)sub_len, (const unsigned char *)canon,
+       strlen(canon), mac, &mac_len);
+  OPENSSL_cleanse(canon, strlen(canon));
+  free(canon);
+  OPENSSL_cleanse(sub, sizeof sub);
+  for (unsigned int i = 0; i < mac_len && 2 * i < SECRET_FINGERPRINT_LEN; i++)
+    snprintf(out + 2 * i, 3, "%02x", mac[i]);
+  out[SECRET_FINGERPRINT_LEN] = '\0';
+}
+
 char *ctl_secrets_key_path(control_t *c) {
   return xasprintf("%s/secrets.key", c->cfg.home);
 }
@@ -205,10 +227,10 @@ int control_secret_delete(control_t *c, const char *name, err_t *err) {
   return rc;
 }
 
-void control_secrets_redact(json_t *definition) {
+static void redact_list(json_t *secrets) {
   size_t i;
   json_t *e;
-  json_array_foreach(json_object_get(definition, "secrets"), i, e) {
+  json_array_foreach(secrets, i, e) {
     json_t *sealed = json_object_get(e, "sealed");
     if (!json_is_object(sealed)) continue;
     json_t *keys = json_array();
@@ -219,4 +241,11 @@ void control_secrets_redact(json_t *definition) {
     json_object_del(e, "sealed");
     json_object_set_new(e, "keys", keys);
   }
+}
+
+void control_secrets_redact(json_t *definition) {
+  redact_list(json_object_get(definition, "secrets"));
+  /* An instance's with_options(secrets=) are kept with its options too. */
+  redact_list(
+      json_object_get(json_object_get(definition, "bound_options"), "secrets"));
 }

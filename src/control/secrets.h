@@ -57,6 +57,16 @@ int secret_seal(const unsigned char key[AEAD_KEY_LEN], const char *scope,
 int secret_open(const unsigned char key[AEAD_KEY_LEN], const char *scope,
                 const json_t *sealed, json_t *env, err_t *err);
 
+/* A fingerprint of values (an object of KEY -> string): 64 hex digits of
+ * HMAC-SHA256 of their canonical JSON, under a key derived from the
+ * secrets key. Equal values (in any key order) give equal fingerprints;
+ * without the key it tells nothing of them. For cache keys and names
+ * that must not hold values. */
+#define SECRET_FINGERPRINT_LEN 64
+void secret_fingerprint(const unsigned char key[AEAD_KEY_LEN],
+                        const json_t *values,
+                        char out[SECRET_FINGERPRINT_LEN + 1]);
+
 /* The key file at path: read it, or when it does not exist and create,
  * make it (0600, 32 random bytes from OpenSSL, written whole before it
  * appears). -ENOENT when missing and !create; -EPERM when others may read

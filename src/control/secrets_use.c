@@ -8,6 +8,7 @@
  * all of them. */
 #include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -88,6 +89,75 @@ static int entry_shape(const json_t *e, const char *where, bool *named,
   return 0;
 }
 
+/* The value-free form of an entry: a named one by its name; one given with
+ * its values as its sorted key names and a fingerprint of the values,
+ * HMAC-SHA256 under a key derived from the secrets key, so that equal
+ * values give equal forms and the form tells nothing of them. */
+static json_t *keyed_entry(const unsigned char key[AEAD_KEY_LEN],
+                           const json_t *e) {
+  json_t *values = json_object_get(e, "values");
+  if (!values) return json_pack("{s:O}", "name", json_object_get(e, "name"));
+  char hex[SECRET_FINGERPRINT_LEN + 1];
+  secret_fingerprint(key, values, hex);
+  json_t *keys = json_array();
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)values, k, v)
+      json_array_append_new(keys, json_string(k));
+  /* jansson keeps insertion order: sort for one form per set of keys. */
+  size_t n = json_array_size(keys);
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i;
+         j > 0 && strcmp(json_string_value(json_array_get(keys, j - 1)),
+                         json_string_value(json_array_get(keys, j))) > 0;
+         j--) {
+      json_t *a = json_incref(json_array_get(keys, j - 1));
+      json_array_set(keys, j - 1, json_array_get(keys, j));
+      json_array_set_new(keys, j, a);
+    }
+  return json_pack("{s:o, s:s}", "keys", keys, "fingerprint", hex);
+}
+
+/* Checks one list of entries (where names it: "function f") and seals its
+ * inline values in place; *keyed, when asked for, gets the value-free
+ * form of the list (keyed_entry). The key is loaded once, into key. */
+static int prepare_list(control_t *c, json_t *secs, const char *where,
+                        unsigned char key[AEAD_KEY_LEN], bool *have_key,
+                        json_t **keyed, err_t *err) {
+  if (!json_is_array(secs) || json_array_size(secs) > SECRETS_PER_FUNCTION_MAX)
+    return err_set(err, -EINVAL,
+                   "%s: secrets must be a list of at most %d secrets", where,
+                   SECRETS_PER_FUNCTION_MAX);
+  json_t *forms = keyed ? json_array() : NULL;
+  int rc = 0;
+  size_t j;
+  json_t *e;
+  json_array_foreach(secs, j, e) {
+    char w[200];
+    snprintf(w, sizeof w, "%s: secrets[%zu]", where, j);
+    json_t *values;
+    bool named;
+    if ((rc = entry_shape(e, w, &named, &values, err)) < 0) break;
+    if (named) {
+      if ((rc = named_check(c, e, w, err)) < 0) break;
+      if (forms) json_array_append_new(forms, json_deep_copy(e));
+      continue;
+    }
+    if ((rc = secret_values_check(values, w, err)) < 0) break;
+    if (!*have_key && (rc = ctl_secrets_key(c, true, key, err)) < 0) break;
+    *have_key = true;
+    if (forms) json_array_append_new(forms, keyed_entry(key, e));
+    json_t *sealed = NULL;
+    if ((rc = secret_seal(key, "inline", values, &sealed, err)) < 0) break;
+    json_array_set_new(secs, j, json_pack("{s:o}", "sealed", sealed));
+  }
+  if (rc < 0 || !keyed)
+    json_decref(forms);
+  else
+    *keyed = forms;
+  return rc;
+}
+
 int ctl_secrets_prepare(control_t *c, json_t *functions, err_t *err) {
   unsigned char key[AEAD_KEY_LEN];
   bool have_key = false;
@@ -101,35 +171,44 @@ int ctl_secrets_prepare(control_t *c, json_t *functions, err_t *err) {
       json_object_set_new(f, "secrets", json_array());
       continue;
     }
-    if (!json_is_array(secs) ||
-        json_array_size(secs) > SECRETS_PER_FUNCTION_MAX) {
-      rc = err_set(err, -EINVAL,
-                   "function %s: secrets must be a list of at most %d secrets",
-                   fname, SECRETS_PER_FUNCTION_MAX);
+    char where[160];
+    snprintf(where, sizeof where, "function %s", fname);
+    if ((rc = prepare_list(c, secs, where, key, &have_key, NULL, err)) < 0)
       break;
-    }
-    size_t j;
-    json_t *e;
-    json_array_foreach(secs, j, e) {
-      char where[200];
-      snprintf(where, sizeof where, "function %s: secrets[%zu]", fname, j);
-      json_t *values;
-      bool named;
-      if ((rc = entry_shape(e, where, &named, &values, err)) < 0) break;
-      if (named) {
-        if ((rc = named_check(c, e, where, err)) < 0) break;
-        continue;
-      }
-      if ((rc = secret_values_check(values, where, err)) < 0) break;
-      if (!have_key && (rc = ctl_secrets_key(c, true, key, err)) < 0) break;
-      have_key = true;
-      json_t *sealed = NULL;
-      if ((rc = secret_seal(key, "inline", values, &sealed, err)) < 0) break;
-      json_array_set_new(secs, j, json_pack("{s:o}", "sealed", sealed));
-    }
-    if (rc < 0) break;
   }
   if (have_key) OPENSSL_cleanse(key, sizeof key);
+  return rc;
+}
+
+int ctl_secrets_prepare_options(control_t *c, json_t *secrets,
+                                const char *where, json_t **keyed, err_t *err) {
+  unsigned char key[AEAD_KEY_LEN];
+  bool have_key = false;
+  int rc = prepare_list(c, secrets, where, key, &have_key, keyed, err);
+  if (have_key) OPENSSL_cleanse(key, sizeof key);
+  return rc;
+}
+
+int ctl_secrets_keyed(control_t *c, const json_t *secrets, json_t **keyed,
+                      err_t *err) {
+  *keyed = json_array();
+  unsigned char key[AEAD_KEY_LEN];
+  bool have_key = false;
+  int rc = 0;
+  size_t j;
+  json_t *e;
+  json_array_foreach(secrets, j, e) {
+    if (json_object_get(e, "values") && !have_key) {
+      if ((rc = ctl_secrets_key(c, true, key, err)) < 0) break;
+      have_key = true;
+    }
+    json_array_append_new(*keyed, keyed_entry(key, e));
+  }
+  if (have_key) OPENSSL_cleanse(key, sizeof key);
+  if (rc < 0) {
+    json_decref(*keyed);
+    *keyed = NULL;
+  }
   return rc;
 }
 

@@ -46,6 +46,7 @@ typedef struct daemon_opts {
   const char *web_domain;
   double web_redirect_after_s;    /* 0: 150 */
   double dict_ttl_s, queue_ttl_s; /* 0: 7 days, 24 hours */
+  double ephemeral_ttl_s;         /* 0: 300 s */
   uint64_t max_payload_mb;
   uint64_t max_blob_mb;
   uint64_t max_conns;        /* 0: the default, below the file limit */
@@ -143,6 +144,8 @@ static void usage(FILE *f) {
       "                         read (default 7d)\n"
       "  --queue-partition-ttl D  a Queue partition is emptied D after its\n"
       "                         last put (default 24h)\n"
+      "  --ephemeral-ttl D      an ephemeral Dict or Queue is deleted D after\n"
+      "                         its client's last heartbeat (default 300s)\n"
       "  --web-domain NAME      URLs are http://<app>--<label>.NAME:PORT/\n"
       "                         (default localhost, which browsers and curl\n"
       "                         resolve to loopback)\n"
@@ -214,7 +217,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_WEB_DOMAIN,
     O_WEB_REDIRECT,
     O_DICT_TTL,
-    O_QUEUE_TTL
+    O_QUEUE_TTL,
+    O_EPHEMERAL_TTL
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -251,6 +255,7 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"web-redirect-after", required_argument, NULL, O_WEB_REDIRECT},
       {"dict-ttl", required_argument, NULL, O_DICT_TTL},
       {"queue-partition-ttl", required_argument, NULL, O_QUEUE_TTL},
+      {"ephemeral-ttl", required_argument, NULL, O_EPHEMERAL_TTL},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -314,6 +319,18 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
           return 2;
         }
         *(c == O_DICT_TTL ? &o->dict_ttl_s : &o->queue_ttl_s) = v;
+        break;
+      }
+      case O_EPHEMERAL_TTL: {
+        double v = 0;
+        if (!duration_parse(optarg, &v) || v < 0.1 || v > 30 * 86400.0) {
+          fprintf(stderr,
+                  "skiffd: --ephemeral-ttl must be a duration from 100ms to "
+                  "30d, e.g. 300s or 10m, got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        o->ephemeral_ttl_s = v;
         break;
       }
       case O_WEB_DOMAIN:
@@ -844,6 +861,7 @@ int main(int argc, char **argv) {
       .web_redirect_after_s = o.web_redirect_after_s,
       .dict_ttl_s = o.dict_ttl_s,
       .queue_ttl_s = o.queue_ttl_s,
+      .ephemeral_ttl_s = o.ephemeral_ttl_s,
       .python = o.python,
       .sdk_dir = paths_sdk_dir(),
       .init_path = paths_init_bin(),

@@ -142,6 +142,13 @@ int sq_proxy_token_delete(store_t *s, const char *id, err_t *err);
 int sq_proxy_tokens_load(store_t *s, store_proxy_token_t **out, size_t *n,
                          err_t *err);
 /* Secrets (sqlite_secrets.c). */
+int sq_ephemeral_add(store_t *s, const char *id, const char *kind, double now,
+                     err_t *err);
+int sq_ephemeral_touch(store_t *s, const char *id, double now,
+                       store_ephemeral_t *out, err_t *err);
+int sq_ephemeral_stale(store_t *s, double before, size_t max,
+                       store_ephemeral_t **out, size_t *n, err_t *err);
+int sq_ephemeral_remove(store_t *s, const char *id, err_t *err);
 int sq_secret_put(store_t *s, const char *name, json_t *keys, json_t *sealed,
                   bool replace, double now, err_t *err);
 int sq_secret_get(store_t *s, const char *name, json_t **out, err_t *err);

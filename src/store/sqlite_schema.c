@@ -213,5 +213,12 @@ const char *const sqlite_migrations[] = {
     "  ephemeral INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);"
     "CREATE UNIQUE INDEX volumes_by_name ON volumes(workspace, name)"
     "  WHERE name IS NOT NULL;",
+    /* 12: the heartbeats of ephemeral objects (sqlite_ephemeral.c), of
+     * any kind ("dict", "queue", ...): one row per object while it lives,
+     * found by its last heartbeat when it goes stale. */
+    "CREATE TABLE ephemeral_objects("
+    "  id TEXT PRIMARY KEY, kind TEXT NOT NULL, heartbeat_at REAL NOT NULL);"
+    "CREATE INDEX ephemeral_objects_by_heartbeat"
+    "  ON ephemeral_objects(heartbeat_at);",
     NULL,
 };

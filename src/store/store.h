@@ -169,6 +169,13 @@ typedef struct store_proxy_token {
   double created_at;
 } store_proxy_token_t;
 
+/* An ephemeral object's heartbeat row (sqlite_ephemeral.c). */
+typedef struct store_ephemeral {
+  char id[40];
+  char kind[16]; /* "dict", "queue", ... */
+  double heartbeat_at;
+} store_ephemeral_t;
+
 /* What one retention step did (sqlite_retention.c). */
 typedef struct store_purge {
   size_t rows;   /* rows deleted */
@@ -387,6 +394,18 @@ typedef struct store_ops {
   int (*dq_expire)(store_t *s, double dict_before, double queue_before,
                    double put_ids_before, size_t max_rows, store_purge_t *p,
                    err_t *err);
+  /* Ephemeral objects (sqlite_ephemeral.c): the last heartbeat of each
+   * live one, whatever its kind. add: a new row (now as its heartbeat);
+   * touch: sets the heartbeat and gives the row (-ENOENT: none); stale:
+   * up to max rows whose heartbeat is before `before`, oldest first (free
+   * *out); remove: -ENOENT when there is none. */
+  int (*ephemeral_add)(store_t *s, const char *id, const char *kind, double now,
+                       err_t *err);
+  int (*ephemeral_touch)(store_t *s, const char *id, double now,
+                         store_ephemeral_t *out, err_t *err);
+  int (*ephemeral_stale)(store_t *s, double before, size_t max,
+                         store_ephemeral_t **out, size_t *n, err_t *err);
+  int (*ephemeral_remove)(store_t *s, const char *id, err_t *err);
   /* Secrets: keys is an array of key names, sealed an object of key ->
    * sealed value (the store never sees a value). put: -EEXIST when the
    * name is taken and !replace. get: {"name","keys","sealed","created_at",

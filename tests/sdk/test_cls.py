@@ -430,3 +430,23 @@ def test_a_batched_method():
         Model.with_batching(max_batch_size=2, wait_ms=0)
     with pytest.raises(exc.InvalidError, match=r"max_batch_size must be from 1 to 1000"):
         Emb.with_batching(max_batch_size=0, wait_ms=0)
+
+
+def test_with_options_secrets():
+    o = Model.with_options(secrets=[skiff.Secret.from_name("hf", required_keys=["T"]),
+                                    skiff.Secret.from_dict({"A": "1"})], cpu=1)
+    assert o._options["secrets"] == [{"name": "hf", "required_keys": ["T"]}, {"values": {"A": "1"}}]
+    assert o._options["cpu"] == 1.0
+    assert "secrets" not in Model.with_options(secrets=[])._options
+    with pytest.raises(TypeError, match="secrets must be a list"):
+        Model.with_options(secrets=skiff.Secret.from_dict({"A": "1"}))
+    with pytest.raises(TypeError, match=r"secrets\[0\] must be a skiff.Secret"):
+        Model.with_options(secrets=[{"A": "1"}])
+
+
+def test_heartbeat_interval():
+    from skiff._heartbeat import MAX_INTERVAL_S, MIN_INTERVAL_S, interval_for
+
+    assert interval_for(300.0) == MAX_INTERVAL_S
+    assert interval_for(3.0) == 1.0
+    assert interval_for(0.01) == MIN_INTERVAL_S

@@ -457,3 +457,36 @@ def test_modal_shim_exports_image():
     r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=SDK), capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_step_secrets_and_env(monkeypatch):
+    monkeypatch.setenv("E2E_LOCAL_SECRET", "local-v")
+    img = Image.debian_slim().run_commands(
+        "make", secrets=[skiff.Secret.from_name("hf", required_keys=["HF_TOKEN"]),
+                         skiff.Secret.from_local_environ(["E2E_LOCAL_SECRET"])],
+        env={"MODE": "build", "DROPPED": None})
+    img = img.run_function(download, secrets=[skiff.Secret.from_dict({"A": "1"})])
+    cmds, fn = resolve(img, __file__).steps
+    # env= is a dict secret after the others, as in Modal; values are read
+    # when the image is resolved (on this machine)
+    assert cmds == {"type": "run_commands", "commands": ["make"], "secrets": [
+        {"name": "hf", "required_keys": ["HF_TOKEN"]}, {"values": {"E2E_LOCAL_SECRET": "local-v"}},
+        {"values": {"MODE": "build"}}]}
+    assert fn["secrets"] == [{"values": {"A": "1"}}]
+    # no secrets: the step is what it was
+    assert resolve(Image.debian_slim().run_commands("make", secrets=[]), __file__).steps == [
+        {"type": "run_commands", "commands": ["make"]}]
+
+
+def test_step_secrets_validation():
+    with pytest.raises(TypeError, match="secrets must be a list"):
+        Image.debian_slim().run_commands("make", secrets=skiff.Secret.from_dict({"A": "1"}))
+    with pytest.raises(TypeError, match=r"secrets\[0\] must be a skiff.Secret"):
+        Image.debian_slim().run_function(download, secrets=["hf"])
+    with pytest.raises(TypeError, match="env must be a dict"):
+        Image.debian_slim().run_commands("make", env=["A=1"])
+    with pytest.raises(InvalidError, match="SKIFF_"):
+        Image.debian_slim().run_commands("make", env={"SKIFF_X": "1"})
+    img = Image.debian_slim().run_commands("make", secrets=[skiff.Secret.from_local_environ(["E2E_NOT_SET_ANYWHERE"])])
+    with pytest.raises(InvalidError, match="not set in the local environment"):
+        resolve(img, __file__)

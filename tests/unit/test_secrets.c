@@ -290,8 +290,36 @@ static void test_dotenv_errors_name_the_line(void **state) {
   buf_free(&big);
 }
 
+static void test_fingerprint(void **state) {
+  (void)state;
+  json_t *a = json_pack("{s:s, s:s}", "A", "one", "B", "two");
+  json_t *a2 = json_pack("{s:s, s:s}", "B", "two", "A", "one");
+  json_t *b = json_pack("{s:s, s:s}", "A", "one", "B", "twO");
+  char fa[SECRET_FINGERPRINT_LEN + 1], fa2[sizeof fa], fb[sizeof fa],
+      fk[sizeof fa];
+  secret_fingerprint(KEY, a, fa);
+  secret_fingerprint(KEY, a2, fa2);
+  secret_fingerprint(KEY, b, fb);
+  secret_fingerprint(KEY2, a, fk);
+  assert_int_equal(strlen(fa), SECRET_FINGERPRINT_LEN);
+  assert_int_equal(strspn(fa, "0123456789abcdef"), SECRET_FINGERPRINT_LEN);
+  assert_string_equal(fa, fa2); /* the keys' order does not matter */
+  assert_string_not_equal(fa, fb);
+  assert_string_not_equal(fa, fk); /* another secrets key, another print */
+  /* not a plain digest of the values */
+  char *canon = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+  char plain[65];
+  sha256_hex(canon, strlen(canon), plain);
+  free(canon);
+  assert_string_not_equal(fa, plain);
+  json_decref(a);
+  json_decref(a2);
+  json_decref(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fingerprint),
       cmocka_unit_test(test_seal_open_round_trip),
       cmocka_unit_test(test_nonce_is_fresh),
       cmocka_unit_test(test_tamper_wrong_key_wrong_aad),

@@ -304,6 +304,8 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
                 from .volumes import volumes_to_api
 
                 step["volumes"] = volumes_to_api(op[2])
+            if len(op) > 3 and op[3]:  # secrets=, read now (skiffd checks and opens them)
+                step["secrets"] = [s._to_api() for s in op[3]]
             steps.append(step)
         elif kind == _OP_COPY:
             src: LocalSource = op[1]
@@ -334,6 +336,8 @@ def resolve(image: Image, entry_file: Optional[str] = None) -> ResolvedImage:
                 from .volumes import volumes_to_api
 
                 steps[-1]["volumes"] = volumes_to_api(op[3])
+            if len(op) > 4 and op[4]:
+                steps[-1]["secrets"] = [s._to_api() for s in op[4]]
         else:  # pragma: no cover - every op kind is handled above
             raise AssertionError(kind)
     return ResolvedImage(base, steps, mounts, files.blobs)

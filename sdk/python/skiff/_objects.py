@@ -65,6 +65,7 @@ class _Object:
         self._client = client
         self._object_id: Optional[str] = None
         self._lock = threading.Lock()
+        self._heartbeat: Any = None  # an ephemeral object's, while it is open
 
     @property
     def name(self) -> Optional[str]:
@@ -107,7 +108,23 @@ class _Object:
         self._id()
         return self
 
+    def _open_ephemeral(self, body: Dict[str, Any]) -> None:
+        """Makes an ephemeral object and starts its heartbeats (skiffd
+        deletes it when they stop: this process died in its block)."""
+        from ._heartbeat import Heartbeat
+
+        self._open(body)
+        assert self._object_id is not None
+        try:
+            self._heartbeat = Heartbeat(self._c(), self._object_id).start()
+        except BaseException:
+            self._delete_self()
+            raise
+
     def _delete_self(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         if self._object_id is not None:
             try:
                 self._c().request("DELETE", f"/v1/{self._kind}/{quote(self._object_id, safe='')}")

@@ -634,10 +634,16 @@ class Cls:
         startup_timeout: Any = None,
         env: Any = None,
         gpu: Any = None,
+        secrets: Any = None,
         **unknown: Any,
     ) -> "Cls":
         """The same class with other resources or autoscaling: its instances
-        run in containers of their own (a separate pool), as in Modal."""
+        run in containers of their own (a separate pool), as in Modal.
+
+        ``env`` adds to the class's variables; ``secrets`` (a list of
+        :class:`skiff.Secret`) come after the class's own, so their
+        variables win, as in Modal. Named secrets are checked (they exist,
+        with their ``required_keys``) when an instance is first bound."""
         from .app import _check_cpu, _check_gpu, _check_memory, _check_startup_timeout, _check_timeout
         from ._checks import check_env
         from .retries import Retries
@@ -647,7 +653,7 @@ class Cls:
             raise TypeError(
                 f"Cls.with_options() got an unexpected keyword argument {bad!r} (skiff supports: cpu, memory, "
                 "timeout, retries, min_containers, max_containers, buffer_containers, scaledown_window, "
-                "startup_timeout, env, gpu)"
+                "startup_timeout, env, gpu, secrets)"
             )
         o: Dict[str, Any] = {}
         if gpu is not None:
@@ -666,6 +672,12 @@ class Cls:
             o["startup_timeout"] = _check_startup_timeout(startup_timeout)
         if env is not None:
             o["env"] = dict(check_env(env, "env"))
+        if secrets is not None:
+            from .secret import check_secrets
+
+            secs = check_secrets(secrets, "Cls.with_options()")
+            if secs:
+                o["secrets"] = [s._to_api() for s in secs]
         return self._derive(o)
 
     def with_concurrency(self, *, max_inputs: int, target_inputs: Optional[int] = None) -> "Cls":

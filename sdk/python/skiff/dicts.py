@@ -59,9 +59,11 @@ class Dict(_Object):
     @staticmethod
     @contextlib.contextmanager
     def ephemeral(data: Optional[Mapping[Any, Any]] = None) -> "Iterator[Dict]":
-        """A Dict without a name that lives as long as the ``with`` block."""
+        """A Dict without a name that lives as long as the ``with`` block (or,
+        when this process dies inside it, until skiffd has had no heartbeat
+        from it for ``skiffd --ephemeral-ttl``, 300 s by default)."""
         d = Dict(None)
-        d._open({"ephemeral": True})
+        d._open_ephemeral({"ephemeral": True})
         try:
             if data:
                 d.update(data)

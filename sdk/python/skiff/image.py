@@ -487,9 +487,23 @@ class Image:
             call,
         )
 
-    def run_commands(self, *commands: Union[str, List[str]], volumes: Optional[Dict[str, Any]] = None) -> "Image":
-        """Run shell commands (``/bin/sh -c``) in the image, in order;
-        ``volumes={"/path": skiff.Volume}`` are mounted while they run."""
+    def run_commands(self, *commands: Union[str, List[str]], env: Optional[Dict[str, Optional[str]]] = None,
+                     secrets: Optional[Sequence[Any]] = None, volumes: Optional[Dict[str, Any]] = None) -> "Image":
+        """Run shell commands (``/bin/sh -c``) in the image, in order.
+
+        Args:
+            env: variables set while these commands run (not in the image:
+                use :meth:`env` for that); as in Modal, sugar for a
+                ``Secret.from_dict(env)`` after ``secrets``.
+            secrets: :class:`skiff.Secret` objects whose variables are set
+                while these commands run, and nowhere else: not in the
+                image, its record or the build's log. Named secrets are
+                checked (they exist, with their ``required_keys``) when the
+                image is built. The step is cached by the secrets' names
+                (and a fingerprint of given values), as in Modal: a new
+                value of a named secret does not rebuild it.
+            volumes: ``{"/path": skiff.Volume}`` mounted while they run.
+        """
         from .volumes import check_volumes
 
         vols = check_volumes(volumes, "run_commands()")
@@ -499,11 +513,13 @@ class Image:
         for c in cmds:
             if not c.strip() or "\0" in c:
                 raise exc.InvalidError(f"run_commands: {c!r} is not a command")
+        secs = _step_secrets(secrets, env, "run_commands")
         img = self._step({"type": "run_commands", "commands": cmds}, f"run_commands({len(cmds)} commands)")
-        if vols:
-            # The volumes ride with the step and are looked up at build time.
+        if vols or secs:
+            # The volumes and secrets ride with the step: volumes are looked
+            # up, and secrets' values read, when the image is built.
             last = img._ops[-1]
-            object.__setattr__(img, "_ops", img._ops[:-1] + ((last[0], last[1], tuple(vols)),))
+            object.__setattr__(img, "_ops", img._ops[:-1] + ((last[0], last[1], tuple(vols), secs),))
         return img
 
     def env(self, vars: Dict[str, str]) -> "Image":
@@ -612,13 +628,15 @@ class Image:
         return img
 
     def run_function(self, raw_f: Any, *, kwargs: Optional[Dict[str, Any]] = None,
-                     volumes: Optional[Dict[str, Any]] = None) -> "Image":
+                     volumes: Optional[Dict[str, Any]] = None, secrets: Optional[Sequence[Any]] = None) -> "Image":
         """Run a function of your app once while the image builds (e.g. to download a model).
 
         The function is imported from your app's source files in the build
         container and called with ``kwargs`` (JSON values).  The step is
         rebuilt when the function's source text or ``kwargs`` change.
         ``volumes={"/path": skiff.Volume}`` are mounted while it runs.
+        ``secrets`` (:class:`skiff.Secret` objects) set variables while it
+        runs, as for :meth:`run_commands`.
         """
         fn = getattr(raw_f, "get_raw_f", None)
         fn = fn() if callable(fn) else raw_f
@@ -644,7 +662,8 @@ class Image:
         from .volumes import check_volumes
 
         vols = tuple(check_volumes(volumes, "run_function()"))
-        return self._extend((_OP_RUN_FUNCTION, fn, kw, vols), f"run_function({qualname})")
+        secs = _step_secrets(secrets, None, "run_function")
+        return self._extend((_OP_RUN_FUNCTION, fn, kw, vols, secs), f"run_function({qualname})")
 
     # ---- inspection ------------------------------------------------------------------------------
     def _resolve(self, entry_file: Optional[str] = None) -> Any:
@@ -652,6 +671,19 @@ class Image:
         from ._image_build import resolve
 
         return resolve(self, entry_file)
+
+
+def _step_secrets(secrets: Any, env: Any, what: str) -> Tuple[Any, ...]:
+    """A build step's ``secrets=`` (and ``env=``, a dict secret after
+    them), checked now; their values are read when the image is built."""
+    from .secret import Secret, check_secrets
+
+    secs = check_secrets(secrets, f"Image.{what}()")
+    if env is not None:
+        if not isinstance(env, dict):
+            raise TypeError(f"Image.{what}(): env must be a dict of str, got {_given(env)}")
+        secs.append(Secret.from_dict(env))
+    return tuple(secs)
 
 
 def _registry_auth(base: Dict[str, Any], username: Any, password: Any, insecure: Any, what: str) -> None:

@@ -74,12 +74,14 @@ class Queue(_Object):
     @staticmethod
     @contextlib.contextmanager
     def ephemeral(maxsize: int = 0) -> "Iterator[Queue]":
-        """A Queue without a name that lives as long as the ``with`` block."""
+        """A Queue without a name that lives as long as the ``with`` block (or,
+        when this process dies inside it, until skiffd has had no heartbeat
+        from it for ``skiffd --ephemeral-ttl``, 300 s by default)."""
         q = Queue(None, False, maxsize)
         body: Dict[str, Any] = {"ephemeral": True}
         if maxsize:
             body["maxsize"] = maxsize
-        q._open(body)
+        q._open_ephemeral(body)
         try:
             yield q
         finally:
