@@ -146,15 +146,17 @@ static int step_vols_open(builder_t *b, const char *id, step_vols_t *sv,
     const char *dst = json_string_value(json_object_get(m, "dst"));
     const char *vid = json_string_value(json_object_get(m, "id"));
     if (!dir || !dst || !vid)
-      return err_set(err, -EINVAL, "volume_mounts[%zu]: dir, dst and id "
-                     "are needed", i);
+      return err_set(err, -EINVAL,
+                     "volume_mounts[%zu]: dir, dst and id "
+                     "are needed",
+                     i);
     char name[96];
     snprintf(name, sizeof name, "%s.%zu", id, i);
     _cleanup_free_ char *what = xasprintf("%s at %s", vid, dst);
-    int rc = vol_layer_open(
-        dir, json_string_value(json_object_get(m, "sub_path")),
-        json_is_true(json_object_get(m, "read_only")), name, what,
-        &sv->layers[i], err);
+    int rc =
+        vol_layer_open(dir, json_string_value(json_object_get(m, "sub_path")),
+                       json_is_true(json_object_get(m, "read_only")), name,
+                       what, &sv->layers[i], err);
     if (rc < 0) return rc;
     sv->n = i + 1;
     const vol_layer_t *l = &sv->layers[i];
@@ -170,10 +172,9 @@ static int step_vols_commit(builder_t *b, step_vols_t *sv, err_t *err) {
     if (!sv->layers[i].upper) continue;
     const json_t *m = json_array_get(b->step_volumes, i);
     uint64_t ver;
-    int rc = vol_layer_commit(
-        json_string_value(json_object_get(m, "dir")),
-        json_string_value(json_object_get(m, "sub_path")), &sv->layers[i],
-        &ver, err);
+    int rc = vol_layer_commit(json_string_value(json_object_get(m, "dir")),
+                              json_string_value(json_object_get(m, "sub_path")),
+                              &sv->layers[i], &ver, err);
     if (rc < 0)
       return err_wrap(err, "commit volume %s",
                       json_string_value(json_object_get(m, "id")));

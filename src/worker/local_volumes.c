@@ -219,8 +219,7 @@ static void sync_work(uv_work_t *req) {
   for (size_t i = 0; j->rc == 0 && j->reload && i < c->n_vols; i++) {
     lvol_t *v = &c->vols[i];
     if (strcmp(v->id, j->vol_id)) continue;
-    if ((j->rc = lvol_open(v, c->rt_id, v->gen + 1, &j->fresh[i], &j->err)) <
-        0)
+    if ((j->rc = lvol_open(v, c->rt_id, v->gen + 1, &j->fresh[i], &j->err)) < 0)
       break;
     rt_volume_t rv;
     rt_volume_of(v, &j->fresh[i], &rv);
@@ -343,5 +342,8 @@ int lc__volume_sync(wk_worker_t *base, const char *id, const char *vol_id,
 }
 
 int lc__volumes_cleanup_stale(const char *volumes_dir, err_t *err) {
+  /* volumes half made or half removed, then the writable layers */
+  if (access(volumes_dir, F_OK) == 0 && vol_disk_sweep(volumes_dir, err) < 0)
+    err_sink(err, "clean up %s", volumes_dir);
   return vol_layers_cleanup(volumes_dir, err);
 }
