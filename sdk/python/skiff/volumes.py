@@ -122,7 +122,7 @@ class Volume(_Object):
     def ephemeral() -> "Iterator[Volume]":
         """A Volume without a name that lives as long as the ``with`` block."""
         v = Volume(None)
-        v._open({"ephemeral": True})
+        v._open_ephemeral({"ephemeral": True})
         try:
             yield v
         finally:
