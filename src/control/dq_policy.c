@@ -57,6 +57,10 @@ double dq_live_after(double now, double ttl, double dflt) {
   return now - (ttl > 0 ? ttl : dflt);
 }
 
+bool dq_touch_due(double touched_at, double now, double ttl, double dflt) {
+  return now - touched_at >= (ttl > 0 ? ttl : dflt) * DQ_TOUCH_SHARE;
+}
+
 int dq_decode_one(const json_t *v, const char *what, store_bytes_t *out,
                   err_t *err) {
   out->data = NULL;

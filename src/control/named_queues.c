@@ -54,7 +54,7 @@ int control_queue_delete(control_t *c, const char *id_or_name, err_t *err) {
 
 int control_queue_clear(control_t *c, const char *id, const char *partition,
                         err_t *err) {
-  int rc = control_begin(c, err);
+  int rc = ctl_begin_dq(c, err);
   if (rc == 0) rc = c->store->ops->queue_clear(c->store, id, partition, err);
   if (rc == 0) wake(c, id, partition, false);
   return rc;
@@ -64,7 +64,7 @@ int control_queue_put(control_t *c, const store_dq_t *q, const char *partition,
                       const char *put_id, const store_bytes_t *items, size_t n,
                       err_t *err) {
   store_t *s = c->store;
-  int rc = control_begin(c, err);
+  int rc = ctl_begin_dq(c, err);
   if (rc < 0) return rc;
   if (put_id) {
     bool seen = false;
@@ -73,8 +73,14 @@ int control_queue_put(control_t *c, const store_dq_t *q, const char *partition,
     if (seen) return 0;
   }
   double la = live_after(c);
+  /* The span of the partition's item ids bounds its count from above and
+   * is cheap; the exact count (a walk of the partition) only when the
+   * bound does not fit. */
   int64_t have = 0;
-  if (s->ops->queue_len(s, q->id, partition, la, &have, err) < 0)
+  if (s->ops->queue_len_bound(s, q->id, partition, la, &have, err) < 0)
+    return err->code;
+  if (dq_fit_check(have, n, q->maxsize, DQ_PARTITION_ITEMS_MAX, NULL) < 0 &&
+      s->ops->queue_len(s, q->id, partition, la, &have, err) < 0)
     return err->code;
   if (dq_fit_check(have, n, q->maxsize, DQ_PARTITION_ITEMS_MAX, err) < 0)
     return err->code;
@@ -97,7 +103,7 @@ int control_queue_take(control_t *c, const store_dq_t *q, const char *partition,
                        size_t max, bool peek, int64_t after,
                        store_bytes_t **out, size_t *n, int64_t *last,
                        err_t *err) {
-  int rc = peek ? 0 : control_begin(c, err);
+  int rc = peek ? 0 : ctl_begin_dq(c, err);
   if (rc < 0) return rc;
   rc = c->store->ops->queue_take(c->store, q->id, partition, max, !peek, after,
                                  live_after(c), out, n, last, err);

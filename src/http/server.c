@@ -67,6 +67,7 @@ struct http_req {
   char *park_keys[HTTP_PARK_KEYS_MAX]; /* NULL past the last */
   uint64_t deadline;
   uint64_t held_gen; /* the commit it waits to be durable */
+  bool nosync;       /* answered at its commit, not held for the flush */
   void *data;
   void (*data_free)(void *);
   struct http_req *prev, *next; /* in the parked or commit list */
@@ -161,7 +162,13 @@ void http_respond_bytes(http_req_t *r, int status, const char *content_type,
 
 void http_respond_after_commit(http_req_t *r, int status, json_t *body) {
   prepare_answer(r, status, body);
+  r->nosync = false;
   r->state = R_COMMIT_WAIT;
+}
+
+void http_respond_after_commit_nosync(http_req_t *r, int status, json_t *body) {
+  http_respond_after_commit(r, status, body);
+  r->nosync = true;
 }
 
 static json_t *error_body(const char *code, const char *msg) {
@@ -543,13 +550,18 @@ bool http_commit_awaited(const http_server_t *s) {
   return s->commit_wait != NULL;
 }
 
-void http_hold_committed(http_server_t *s, uint64_t gen) {
-  while (s->commit_wait) {
-    http_req_t *r = s->commit_wait;
+size_t http_hold_committed(http_server_t *s, uint64_t gen) {
+  size_t n = 0;
+  http_req_t *next;
+  for (http_req_t *r = s->commit_wait; r; r = next) {
+    next = r->next;
+    if (r->nosync) continue; /* resume_committed sends it */
     list_del(s, r);
     r->held_gen = gen;
     list_add(&s->held, r, 3);
+    n++;
   }
+  return n;
 }
 
 static void run_listeners(http_server_t *s);

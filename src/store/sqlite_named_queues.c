@@ -218,6 +218,33 @@ int sq_queue_len(store_t *s, const char *id, const char *partition,
   return sq_count(q, st, "count a Queue's items", n, err);
 }
 
+int sq_queue_len_bound(store_t *s, const char *id, const char *partition,
+                       double live_after, int64_t *n, err_t *err) {
+  sq_t *q = (sq_t *)s;
+  *n = 0;
+  bool live, exists;
+  if (partition_live(q, id, partition, live_after, &live, &exists, err) < 0)
+    return err->code;
+  if (!live) return 0;
+  /* Two seeks on queue_items_by_partition; count(*) would walk it. */
+  sqlite3_stmt *st = sq_stmt(q,
+                             "SELECT (SELECT id FROM queue_items WHERE"
+                             " queue_id = ?1 AND partition = ?2 ORDER BY id"
+                             " LIMIT 1), (SELECT id FROM queue_items WHERE"
+                             " queue_id = ?1 AND partition = ?2 ORDER BY id"
+                             " DESC LIMIT 1)",
+                             err);
+  if (!st) return err->code;
+  sq_bind_text(st, 1, id);
+  sq_bind_text(st, 2, partition);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+    *n = sqlite3_column_int64(st, 1) - sqlite3_column_int64(st, 0) + 1;
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW) return sq_fail(q, err, "count a Queue's items");
+  return 0;
+}
+
 int sq_queue_partitions(store_t *s, const char *id, double live_after,
                         int64_t *n, err_t *err) {
   sq_t *q = (sq_t *)s;

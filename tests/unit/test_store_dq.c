@@ -76,10 +76,13 @@ static void dict_entries(void **state) {
   OK(s->ops->dict_put(s, "di-1", keys, nv, 1, true, 0, 11.0, &stored, &err));
   assert_int_equal(stored, 0); /* kept */
   store_bytes_t v;
-  OK(s->ops->dict_get(s, "di-1", &keys[0], 0, 12.0, &v, &err));
+  double touched = 0;
+  OK(s->ops->dict_get(s, "di-1", &keys[0], 0, &touched, &v, &err));
   assert_int_equal(v.len, 2);
   assert_memory_equal(v.data, "v1", 2);
+  assert_true(touched == 10.0); /* a read writes nothing by itself */
   free(v.data);
+  OK(s->ops->dict_touch(s, "di-1", &keys[0], 12.0, &err));
   int64_t n;
   OK(s->ops->dict_len(s, "di-1", 0, &n, &err));
   assert_int_equal(n, 3);
@@ -87,7 +90,7 @@ static void dict_entries(void **state) {
   OK(s->ops->dict_len(s, "di-1", 11.0, &n, &err));
   assert_int_equal(n, 1);
   assert_int_equal(
-      s->ops->dict_get(s, "di-1", &keys[1], 11.0, 13.0, NULL, &err), -ENOENT);
+      s->ops->dict_get(s, "di-1", &keys[1], 11.0, NULL, NULL, &err), -ENOENT);
   /* an expired entry is overwritten even with skip_if_exists */
   OK(s->ops->dict_put(s, "di-1", &keys[1], nv, 1, true, 11.0, 14.0, &stored,
                       &err));
