@@ -93,8 +93,10 @@ int control_queue_put(control_t *c, const store_dq_t *q, const char *partition,
         dq_partition_room_check(parts, DQ_PARTITIONS_MAX, err) < 0)
       return err->code;
   }
-  rc = s->ops->queue_put(s, q->id, partition, put_id, items, n, la, now_wall(),
-                         err);
+  double now = now_wall();
+  rc = s->ops->queue_put(
+      s, q->id, partition, put_id, items, n, la,
+      dq_touch_before(now, c->cfg.queue_ttl_s, DQ_QUEUE_TTL_S), now, err);
   if (rc == 0) wake(c, q->id, partition, true);
   return rc;
 }

@@ -524,6 +524,7 @@ enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn,
 static void resume(http_req_t *r, enum req_state st) {
   list_del(r->srv, r);
   r->state = st;
+  r->srv->resumed[r->kind] = true;
   MHD_resume_connection(r->conn);
 }
 
@@ -624,12 +625,16 @@ static void on_prepare(uv_prepare_t *h) {
 }
 
 /* The first run takes the resumed connections back into MHD's epoll set;
- * the second sees them ready and answers. */
+ * the second sees them ready and answers. Only the daemons that have
+ * resumed connections run: each run is an epoll_wait, and a round of one
+ * answer on the client socket need not pay for the runner daemon's. */
 static void run_listeners(http_server_t *s) {
-  for (int pass = 0; pass < 2; pass++) {
-    http__run_mhd(&s->client);
-    http__run_mhd(&s->runner);
-  }
+  struct mhd *ms[2] = {&s->client, &s->runner};
+  bool run[2] = {s->resumed[HTTP_CLIENT], s->resumed[HTTP_RUNNER]};
+  s->resumed[HTTP_CLIENT] = s->resumed[HTTP_RUNNER] = false;
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < 2; i++)
+      if (run[i]) http__run_mhd(ms[i]);
 }
 
 static void on_tick(uv_timer_t *t) {

@@ -184,7 +184,8 @@ int sq_queue_put_seen(store_t *s, const char *id, const char *put_id,
                       bool *seen, err_t *err);
 int sq_queue_put(store_t *s, const char *id, const char *partition,
                  const char *put_id, const store_bytes_t *items, size_t n,
-                 double live_after, double now, err_t *err);
+                 double live_after, double refresh_before, double now,
+                 err_t *err);
 int sq_queue_take(store_t *s, const char *id, const char *partition, size_t max,
                   bool remove, int64_t after, double live_after,
                   store_bytes_t **out, size_t *n, int64_t *last, err_t *err);

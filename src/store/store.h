@@ -357,10 +357,13 @@ typedef struct store_ops {
                         bool *seen, err_t *err);
   /* Appends n items to a partition, all or none, and records put_id (or
    * NULL); a put whose put_id is recorded already stores nothing. The
-   * caller checks the limits first (queue_len). */
+   * partition's time of last put becomes now when it is at or before
+   * refresh_before (or the partition is new or expired). The caller checks
+   * the limits first (queue_len). */
   int (*queue_put)(store_t *s, const char *id, const char *partition,
                    const char *put_id, const store_bytes_t *items, size_t n,
-                   double live_after, double now, err_t *err);
+                   double live_after, double refresh_before, double now,
+                   err_t *err);
   /* The oldest up to max items of a live partition with an id above
    * after, removed when remove; free with store_bytes_free. *last: the id
    * of the last one (after when none). */
