@@ -14,6 +14,10 @@ before its answer, as skiff's are). Environment:
   BENCH_DQ_BATCHES  batches of 100 timed per round (default 40; a Queue
                     partition holds at most 5,000 items)
   BENCH_DQ_REPEAT   rounds; medians reported (default 5)
+  BENCH_DQ_SYSTEMS  comma list of skiff,redis,redis_fsync (default: all)
+  BENCH_DQ_SKIFF_LABEL  the name of skiff's rows (default skiff; bench/run
+                    runs it again against `skiffd --dq-fsync always` as
+                    skiff_always)
 """
 import os
 import shutil
@@ -30,6 +34,8 @@ from benchlib import Results, env_int, log, med  # noqa: E402
 N = env_int("BENCH_DQ_N", 2000)
 BATCHES = env_int("BENCH_DQ_BATCHES", 40)
 REPEAT = env_int("BENCH_DQ_REPEAT", 5)
+SYSTEMS = os.environ.get("BENCH_DQ_SYSTEMS", "skiff,redis,redis_fsync").split(",")
+SKIFF_LABEL = os.environ.get("BENCH_DQ_SKIFF_LABEL", "skiff")
 BATCH = 100
 
 
@@ -172,6 +178,11 @@ def run(system, ops, results):
 
 def main():
     results = Results(sys.argv[1])
+    if "skiff" in SYSTEMS:
+        log(f"dq: {SKIFF_LABEL} Dict/Queue, {REPEAT} rounds of {N} single ops and {BATCHES} batches of {BATCH}")
+        run(SKIFF_LABEL, skiff_ops(), results)
+    if "redis" not in SYSTEMS and "redis_fsync" not in SYSTEMS:
+        return 0
     try:
         import redis  # noqa: F401
     except ImportError:
@@ -180,10 +191,10 @@ def main():
     if not shutil.which("redis-server"):
         results.add("dq.error", reason="redis-server is not installed")
         return 1
-    log(f"dq: skiff Dict/Queue, {REPEAT} rounds of {N} single ops and {BATCHES} batches of {BATCH}")
-    run("skiff", skiff_ops(), results)
     for durable in (False, True):
         label = "redis_fsync" if durable else "redis"
+        if label not in SYSTEMS:
+            continue
         log(f"dq: {label}")
         srv = RedisServer(durable)
         try:
