@@ -6,14 +6,19 @@ python3-redis.
     bench_dq.py RESULTS.jsonl
 
 Run by bench/run (part `dq`) against a skiffd it started (SKIFF_HOME names
-it). Redis (Debian's redis-server) is started here on a loopback port, twice:
+it). Redis (Debian's redis-server) is started here on two loopback ports,
 as Debian configures it (no fsync: what it acknowledged may be lost on a
 crash) and with `appendonly yes, appendfsync always` (every write flushed
-before its answer, as skiff's are). Environment:
+before its answer, as skiff's are under `--dq-fsync always`); the rounds of
+skiff and of both go in turn. Environment:
   BENCH_DQ_N        operations timed per round for single ops (default 2000)
   BENCH_DQ_BATCHES  batches of 100 timed per round (default 40; a Queue
                     partition holds at most 5,000 items)
   BENCH_DQ_REPEAT   rounds; medians reported (default 5)
+  BENCH_DQ_SYSTEMS  comma list of skiff,redis,redis_fsync (default: all)
+  BENCH_DQ_SKIFF_LABEL  the name of skiff's rows (default skiff; bench/run
+                    runs it again against `skiffd --dq-fsync always` as
+                    skiff_always)
 """
 import os
 import shutil
@@ -30,6 +35,8 @@ from benchlib import Results, env_int, log, med  # noqa: E402
 N = env_int("BENCH_DQ_N", 2000)
 BATCHES = env_int("BENCH_DQ_BATCHES", 40)
 REPEAT = env_int("BENCH_DQ_REPEAT", 5)
+SYSTEMS = os.environ.get("BENCH_DQ_SYSTEMS", "skiff,redis,redis_fsync").split(",")
+SKIFF_LABEL = os.environ.get("BENCH_DQ_SKIFF_LABEL", "skiff")
 BATCH = 100
 
 
@@ -161,34 +168,48 @@ def OPS(dict_put, dict_get, dict_put_batch, queue_put, queue_get, queue_put_batc
             ("queue_put_batch", queue_put_batch, BATCHES * BATCH), ("queue_get_batch", queue_get_batch, BATCHES * BATCH)]
 
 
-def run(system, ops, results):
-    rates = {name: [] for name, _, _ in ops}
+def run(systems, results):
+    """Rounds of every system in turn (skiff's, then each Redis's), so that
+    a change in the machine's load falls on all of them alike; medians of
+    the rounds."""
+    rates = {(label, name): [] for label, ops in systems for name, _, _ in ops}
     for _ in range(REPEAT):
-        for name, fn, n in ops:
-            rates[name].append(timed(fn, n))
-    for name, _, n in ops:
-        results.add(f"dq.{name}.{system}", ops_per_s=med(rates[name]), samples=rates[name], n=n)
+        for label, ops in systems:
+            for name, fn, n in ops:
+                rates[(label, name)].append(timed(fn, n))
+    for label, ops in systems:
+        for name, _, n in ops:
+            r = rates[(label, name)]
+            results.add(f"dq.{name}.{label}", ops_per_s=med(r), samples=r, n=n)
 
 
 def main():
     results = Results(sys.argv[1])
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        results.add("dq.error", reason="python3-redis is not installed")
-        return 1
-    if not shutil.which("redis-server"):
-        results.add("dq.error", reason="redis-server is not installed")
-        return 1
-    log(f"dq: skiff Dict/Queue, {REPEAT} rounds of {N} single ops and {BATCHES} batches of {BATCH}")
-    run("skiff", skiff_ops(), results)
-    for durable in (False, True):
-        label = "redis_fsync" if durable else "redis"
-        log(f"dq: {label}")
-        srv = RedisServer(durable)
+    systems = []
+    if "skiff" in SYSTEMS:
+        systems.append((SKIFF_LABEL, skiff_ops()))
+    servers = []
+    if "redis" in SYSTEMS or "redis_fsync" in SYSTEMS:
         try:
-            run(label, redis_ops(srv.client), results)
-        finally:
+            import redis  # noqa: F401
+        except ImportError:
+            results.add("dq.error", reason="python3-redis is not installed")
+            return 1
+        if not shutil.which("redis-server"):
+            results.add("dq.error", reason="redis-server is not installed")
+            return 1
+    try:
+        for durable in (False, True):
+            label = "redis_fsync" if durable else "redis"
+            if label in SYSTEMS:
+                srv = RedisServer(durable)
+                servers.append(srv)
+                systems.append((label, redis_ops(srv.client)))
+        log(f"dq: {', '.join(label for label, _ in systems)} in turn: {REPEAT} rounds of {N} single ops "
+            f"and {BATCHES} batches of {BATCH}")
+        run(systems, results)
+    finally:
+        for srv in servers:
             srv.stop()
     return 0
 

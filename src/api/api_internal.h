@@ -175,6 +175,9 @@ void api_volume_upload_abort(api_t *api, http_req_t *req,
 /* Dicts and Queues (route_dicts.c, route_queues.c), on both sockets.
  * api_dq_open answers POST /v1/dicts and POST /v1/queues. */
 void api_dq_open(api_t *api, http_req_t *req, bool queue);
+/* Answers a Dict or Queue write after its commit: after its flush too
+ * under --dq-fsync=always. body is stolen. */
+void api_dq_answer_written(api_t *api, http_req_t *req, json_t *body);
 void api_dicts_open(api_t *api, http_req_t *req, const route_match_t *m);
 void api_dicts_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_dict_delete(api_t *api, http_req_t *req, const route_match_t *m);

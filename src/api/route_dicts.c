@@ -71,6 +71,13 @@ void api_dq_open(api_t *api, http_req_t *req, bool queue) {
     http_respond(req, 200, ans);
 }
 
+void api_dq_answer_written(api_t *api, http_req_t *req, json_t *body) {
+  if (control_dq_answer_nosync(api->control))
+    http_respond_after_commit_nosync(req, 200, body);
+  else
+    http_respond_after_commit(req, 200, body);
+}
+
 void api_dicts_open(api_t *api, http_req_t *req, const route_match_t *m) {
   (void)m;
   api_dq_open(api, req, false);
@@ -115,7 +122,7 @@ void api_dict_clear(api_t *api, http_req_t *req, const route_match_t *m) {
     http_respond_err(req, &err);
     return;
   }
-  http_respond_after_commit(req, 200, NULL);
+  api_dq_answer_written(api, req, NULL);
 }
 
 /* The body's "key", decoded; false after answering 400. */
@@ -152,7 +159,7 @@ static void one_key(api_t *api, http_req_t *req, const route_match_t *m,
     free(val.data);
   }
   if (which == 2 && rc == 0)
-    http_respond_after_commit(req, 200, ans);
+    api_dq_answer_written(api, req, ans);
   else
     http_respond(req, 200, ans);
 }
@@ -194,8 +201,8 @@ void api_dict_put(api_t *api, http_req_t *req, const route_match_t *m) {
     http_respond_err(req, &err);
     return;
   }
-  http_respond_after_commit(req, 200,
-                            json_pack("{s:I}", "stored", (json_int_t)stored));
+  api_dq_answer_written(api, req,
+                        json_pack("{s:I}", "stored", (json_int_t)stored));
 }
 
 void api_dict_len(api_t *api, http_req_t *req, const route_match_t *m) {

@@ -115,7 +115,7 @@ void api_queue_clear(api_t *api, http_req_t *req, const route_match_t *m) {
     http_respond_err(req, &err);
     return;
   }
-  http_respond_after_commit(req, 200, NULL);
+  api_dq_answer_written(api, req, NULL);
 }
 
 /* When a parked request first came (monotonic ms), kept with it. */
@@ -189,8 +189,8 @@ void api_queue_put(api_t *api, http_req_t *req, const route_match_t *m) {
   } else if (rc < 0) {
     http_respond_err(req, &err);
   } else {
-    http_respond_after_commit(req, 200,
-                              json_pack("{s:I}", "stored", (json_int_t)n));
+    api_dq_answer_written(api, req,
+                          json_pack("{s:I}", "stored", (json_int_t)n));
   }
 out:
   store_bytes_free(items, n);
@@ -243,10 +243,10 @@ static void take(api_t *api, http_req_t *req, const route_match_t *m,
   json_t *ans = json_pack("{s:o,s:I}", "values", values_json(items, n), "last",
                           (json_int_t)last);
   store_bytes_free(items, n);
-  /* What a get took is gone once it is answered: the answer waits until
-   * that is on disk, so a crash before it leaves the items queued. */
+  /* What a get took is gone once it is answered: the answer waits for
+   * that commit, so a crash before it leaves the items queued. */
   if (n && !peek)
-    http_respond_after_commit(req, 200, ans);
+    api_dq_answer_written(api, req, ans);
   else
     http_respond(req, 200, ans);
 out:

@@ -16,7 +16,9 @@
 #define LAZY_COMMIT_MS 50
 
 static void on_tick(uv_timer_t *t) {
-  ctl_scheduler_tick(t->data);
+  control_t *c = t->data;
+  ctl_flush_due(c); /* the Dict and Queue writes of --dq-fsync=everysec */
+  ctl_scheduler_tick(c);
 }
 
 /* A uv_idle handle runs in the loop's next iteration before it blocks (an
@@ -94,23 +96,40 @@ static void fail_lost_round(control_t *c) {
     http_fail_committed(c->http, &lost);
 }
 
-static int begin(control_t *c, bool durable, err_t *err) {
+/* What a write asks of the transaction it joins. */
+enum txn_need {
+  TXN_LAZY,    /* nothing: it commits with company or after a while */
+  TXN_DQ,      /* commit this round; flush at the next tick */
+  TXN_DURABLE, /* commit this round, flush at once */
+};
+
+static int begin(control_t *c, enum txn_need need, err_t *err) {
   fail_lost_round(c);
   if (!c->store->ops->in_txn(c->store)) {
     c->txn_durable = false;
+    c->txn_defer_sync = true;
     c->txn_opened_ms = now_mono_ms();
   }
   int rc = c->store->ops->begin(c->store, err);
-  if (rc == 0 && durable) c->txn_durable = true;
+  if (rc == 0 && need != TXN_LAZY) c->txn_durable = true;
+  if (rc == 0 && need != TXN_DQ) c->txn_defer_sync = false;
   return rc;
 }
 
 int control_begin(control_t *c, err_t *err) {
-  return begin(c, true, err);
+  return begin(c, TXN_DURABLE, err);
 }
 
 int ctl_begin_lazy(control_t *c, err_t *err) {
-  return begin(c, false, err);
+  return begin(c, TXN_LAZY, err);
+}
+
+int ctl_begin_dq(control_t *c, err_t *err) {
+  return begin(c, c->cfg.dq_fsync_always ? TXN_DURABLE : TXN_DQ, err);
+}
+
+bool control_dq_answer_nosync(const control_t *c) {
+  return !c->cfg.dq_fsync_always;
 }
 
 int control_batch(control_t *c, err_t *err) {
@@ -121,7 +140,10 @@ int control_batch(control_t *c, err_t *err) {
      * one wrote, and must not acknowledge it sooner). */
     if (c->flushed_gen < c->commit_gen) {
       if (c->shutting_down) return ctl_flush_now(c, err);
-      if (c->http) http_hold_committed(c->http, c->commit_gen);
+      /* Those commits' flush may have been deferred to the tick: held
+       * answers do not wait for it. */
+      if (c->http && http_hold_committed(c->http, c->commit_gen))
+        ctl_flush_due(c);
     }
     return 0;
   }

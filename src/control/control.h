@@ -50,6 +50,11 @@ typedef struct control_config {
   /* An ephemeral object (Dict.ephemeral(), ...) whose client sent no
    * heartbeat for this long is deleted (control/ephemeral.h); 0: 300 s. */
   double ephemeral_ttl_s;
+  /* --dq-fsync=always: a Dict or Queue write is answered once it is on
+   * disk, as every other write; false (everysec, the default): once it is
+   * committed to the store's log in the page cache, and flushed within a
+   * tick of the control loop (docs/dicts-queues.md#durability). */
+  bool dq_fsync_always;
   /* Sandboxes that name no isolation: "container" (NULL) or "gvisor". */
   const char *sandbox_isolation;
 } control_config_t;
@@ -80,6 +85,9 @@ uint64_t control_max_payload(const control_t *c);
 /* Makes sure a write transaction is open (writes are grouped per loop
  * iteration and committed by control_batch). */
 int control_begin(control_t *c, err_t *err);
+/* Whether a Dict or Queue write's answer goes once it is committed, without
+ * waiting for its flush (--dq-fsync=everysec). */
+bool control_dq_answer_nosync(const control_t *c);
 
 /* Blobs: content-addressed files under $SKIFF_HOME/blobs. */
 bool control_blob_exists(control_t *c, const char *sha256);

@@ -223,6 +223,10 @@ struct control {
    * a transaction of only those waits up to LAZY_COMMIT_MS for company. */
   bool txn_durable;
   uint64_t txn_opened_ms;
+  /* The open transaction holds only Dict and Queue writes under
+   * --dq-fsync=everysec: its commit is flushed by the next tick rather
+   * than at once (flush.c). */
+  bool txn_defer_sync;
   /* flush.c: commits counted, and the last one known durable. */
   uint64_t commit_gen, flushed_gen;
   bool flushing; /* a flush is running on the thread pool */
@@ -246,11 +250,18 @@ struct control {
  * crash redoes anyway (leases, a container marked running): they do not
  * make the round commit by themselves. */
 int ctl_begin_lazy(control_t *c, err_t *err);
+/* Opens (or joins) it for a Dict or Queue write: one that commits this
+ * round; under --dq-fsync=everysec its answer does not wait for the flush
+ * (control_dq_answer_nosync). */
+int ctl_begin_dq(control_t *c, err_t *err);
 
 /* flush.c: after a successful commit, the round's answers wait for the
  * flush that makes it durable (run off the loop). ctl_flush_now flushes on
  * the loop and releases every held answer (shutdown). */
 void ctl_committed(control_t *c);
+/* Starts a flush of the commits not yet durable, unless one runs: the tick
+ * calls it for the commits whose flush was deferred. */
+void ctl_flush_due(control_t *c);
 int ctl_flush_now(control_t *c, err_t *err);
 
 /* volume_mounts.c: volumes in definitions and containers (docs/volumes.md;

@@ -98,26 +98,32 @@ int control_dict_delete(control_t *c, const char *id_or_name, err_t *err) {
 }
 
 int control_dict_clear(control_t *c, const char *id, err_t *err) {
-  int rc = control_begin(c, err);
+  int rc = ctl_begin_dq(c, err);
   return rc < 0 ? rc : c->store->ops->dict_clear(c->store, id, err);
 }
 
 int control_dict_get(control_t *c, const char *id, const store_bytes_t *key,
                      store_bytes_t *val, err_t *err) {
-  /* The touch is the read's own bookkeeping: lost in a crash it costs an
-   * entry some hours of its lifetime at most, so it need not commit now. */
-  int rc = ctl_begin_lazy(c, err);
-  if (rc < 0) return rc;
-  rc = c->store->ops->dict_get(c->store, id, key, live_after(c), now_wall(),
-                               val, err);
+  double now = now_wall(), touched = 0;
+  int rc = c->store->ops->dict_get(c->store, id, key, live_after(c), &touched,
+                                   val, err);
   if (rc == -ENOENT) return err_set(err, -ENOENT, "no such key in the Dict");
-  return rc;
+  if (rc < 0 || !dq_touch_due(touched, now, c->cfg.dict_ttl_s, DQ_DICT_TTL_S))
+    return rc;
+  /* The touch is the read's own bookkeeping: lost in a crash it costs an
+   * entry some hours of its lifetime at most, so it need not commit now.
+   * The value was read: a failed touch is logged, not the read's error. */
+  err_t terr = ERR_INIT;
+  if (ctl_begin_lazy(c, &terr) < 0 ||
+      c->store->ops->dict_touch(c->store, id, key, now, &terr) < 0)
+    err_sink(&terr, "Dict %s: note a read", id);
+  return 0;
 }
 
 int control_dict_put(control_t *c, const char *id, const store_bytes_t *keys,
                      const store_bytes_t *vals, size_t n, bool skip_if_exists,
                      size_t *stored, err_t *err) {
-  int rc = control_begin(c, err);
+  int rc = ctl_begin_dq(c, err);
   if (rc < 0) return rc;
   return c->store->ops->dict_put(c->store, id, keys, vals, n, skip_if_exists,
                                  live_after(c), now_wall(), stored, err);
@@ -125,7 +131,7 @@ int control_dict_put(control_t *c, const char *id, const store_bytes_t *keys,
 
 int control_dict_pop(control_t *c, const char *id, const store_bytes_t *key,
                      store_bytes_t *val, err_t *err) {
-  int rc = control_begin(c, err);
+  int rc = ctl_begin_dq(c, err);
   if (rc < 0) return rc;
   return c->store->ops->dict_pop(c->store, id, key, live_after(c), val, err);
 }

@@ -57,6 +57,14 @@ double dq_live_after(double now, double ttl, double dflt) {
   return now - (ttl > 0 ? ttl : dflt);
 }
 
+double dq_touch_before(double now, double ttl, double dflt) {
+  return now - (ttl > 0 ? ttl : dflt) * DQ_TOUCH_SHARE;
+}
+
+bool dq_touch_due(double touched_at, double now, double ttl, double dflt) {
+  return touched_at <= dq_touch_before(now, ttl, dflt);
+}
+
 int dq_decode_one(const json_t *v, const char *what, store_bytes_t *out,
                   err_t *err) {
   out->data = NULL;

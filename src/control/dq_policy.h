@@ -35,6 +35,15 @@ int dq_partition_check(const char *partition, err_t *err);
 /* The time at or before which an object last used at that time is
  * expired: now - ttl (ttl 0 takes dflt). */
 double dq_live_after(double now, double ttl, double dflt);
+/* Whether a read of a Dict entry last used at touched_at (a put to a
+ * Queue partition last put to then) writes its time of use again: once
+ * that is at or before dq_touch_before, DQ_TOUCH_SHARE of the ttl (0 takes
+ * dflt) ago, so that a key read in a loop is not a write per read. An
+ * entry (a partition) then expires between (1 - DQ_TOUCH_SHARE) ttl and
+ * ttl after its last read (put). */
+#define DQ_TOUCH_SHARE 0.05
+double dq_touch_before(double now, double ttl, double dflt);
+bool dq_touch_due(double touched_at, double now, double ttl, double dflt);
 /* Decodes an array of base64 strings (pickled values) into *out (free with
  * store_bytes_free): at least min and at most DQ_BATCH_MAX of them, each
  * 1 byte to DQ_ITEM_MAX bytes. what names the field in messages. Nothing

@@ -6,6 +6,9 @@
  * are covered by the next flush, so under load one fsync serves many
  * rounds instead of the loop stopping for one per round.
  *
+ * Dict and Queue writes under --dq-fsync=everysec are answered at their
+ * commit: the flush of a round of only those runs at the next tick.
+ *
  * Reads are not held: a caller polling outputs may see an output that is
  * committed and not yet flushed. A kill -9 of skiffd loses nothing the
  * kernel was given; only a power loss in that window could forget such an
@@ -72,8 +75,15 @@ static void flush_start(control_t *c) {
 
 void ctl_committed(control_t *c) {
   c->commit_gen++;
-  if (c->http) http_hold_committed(c->http, c->commit_gen);
-  flush_start(c);
+  size_t held = c->http ? http_hold_committed(c->http, c->commit_gen) : 0;
+  /* A round of Dict and Queue writes alone (--dq-fsync=everysec) answered
+   * them at its commit: its flush waits for the tick, so that a stream of
+   * puts costs one fdatasync per tick instead of one per round. */
+  if (!c->txn_defer_sync || held) flush_start(c);
+}
+
+void ctl_flush_due(control_t *c) {
+  if (c->commit_gen > c->flushed_gen) flush_start(c);
 }
 
 int ctl_flush_now(control_t *c, err_t *err) {

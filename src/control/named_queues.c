@@ -56,7 +56,7 @@ int control_queue_delete(control_t *c, const char *id_or_name, err_t *err) {
 
 int control_queue_clear(control_t *c, const char *id, const char *partition,
                         err_t *err) {
-  int rc = control_begin(c, err);
+  int rc = ctl_begin_dq(c, err);
   if (rc == 0) rc = c->store->ops->queue_clear(c->store, id, partition, err);
   if (rc == 0) wake(c, id, partition, false);
   return rc;
@@ -66,7 +66,7 @@ int control_queue_put(control_t *c, const store_dq_t *q, const char *partition,
                       const char *put_id, const store_bytes_t *items, size_t n,
                       err_t *err) {
   store_t *s = c->store;
-  int rc = control_begin(c, err);
+  int rc = ctl_begin_dq(c, err);
   if (rc < 0) return rc;
   if (put_id) {
     bool seen = false;
@@ -75,8 +75,14 @@ int control_queue_put(control_t *c, const store_dq_t *q, const char *partition,
     if (seen) return 0;
   }
   double la = live_after(c);
+  /* The span of the partition's item ids bounds its count from above and
+   * is cheap; the exact count (a walk of the partition) only when the
+   * bound does not fit. */
   int64_t have = 0;
-  if (s->ops->queue_len(s, q->id, partition, la, &have, err) < 0)
+  if (s->ops->queue_len_bound(s, q->id, partition, la, &have, err) < 0)
+    return err->code;
+  if (dq_fit_check(have, n, q->maxsize, DQ_PARTITION_ITEMS_MAX, NULL) < 0 &&
+      s->ops->queue_len(s, q->id, partition, la, &have, err) < 0)
     return err->code;
   if (dq_fit_check(have, n, q->maxsize, DQ_PARTITION_ITEMS_MAX, err) < 0)
     return err->code;
@@ -89,8 +95,10 @@ int control_queue_put(control_t *c, const store_dq_t *q, const char *partition,
         dq_partition_room_check(parts, DQ_PARTITIONS_MAX, err) < 0)
       return err->code;
   }
-  rc = s->ops->queue_put(s, q->id, partition, put_id, items, n, la, now_wall(),
-                         err);
+  double now = now_wall();
+  rc = s->ops->queue_put(
+      s, q->id, partition, put_id, items, n, la,
+      dq_touch_before(now, c->cfg.queue_ttl_s, DQ_QUEUE_TTL_S), now, err);
   if (rc == 0) wake(c, q->id, partition, true);
   return rc;
 }
@@ -99,7 +107,7 @@ int control_queue_take(control_t *c, const store_dq_t *q, const char *partition,
                        size_t max, bool peek, int64_t after,
                        store_bytes_t **out, size_t *n, int64_t *last,
                        err_t *err) {
-  int rc = peek ? 0 : control_begin(c, err);
+  int rc = peek ? 0 : ctl_begin_dq(c, err);
   if (rc < 0) return rc;
   rc = c->store->ops->queue_take(c->store, q->id, partition, max, !peek, after,
                                  live_after(c), out, n, last, err);

@@ -114,6 +114,9 @@ void http_respond_fd(http_req_t *r, int status, const char *content_type,
 #define HTTP_MAX_FILE_BODY (64u * 1024 * 1024)
 /* Answers after the next commit. body is stolen. */
 void http_respond_after_commit(http_req_t *r, int status, json_t *body);
+/* Answers after the next commit, without waiting for it to be flushed
+ * (http_hold_committed leaves it out). body is stolen. */
+void http_respond_after_commit_nosync(http_req_t *r, int status, json_t *body);
 /* {"error": {"code", "message"}} with the given status. */
 void http_respond_error(http_req_t *r, int status, const char *code,
                         const char *fmt, ...)
@@ -130,8 +133,10 @@ void http_fail_committed(http_server_t *s, const err_t *err);
  * (http_respond_after_commit). */
 bool http_commit_awaited(const http_server_t *s);
 /* The round's commit succeeded but is not durable yet: its waiting answers
- * are held under gen (increasing) instead of released after the batch. */
-void http_hold_committed(http_server_t *s, uint64_t gen);
+ * are held under gen (increasing) instead of released after the batch;
+ * those of http_respond_after_commit_nosync are not. Returns how many were
+ * held. */
+size_t http_hold_committed(http_server_t *s, uint64_t gen);
 /* Every commit up to gen is durable (err NULL) or failed to be (err: the
  * held answers become errors carrying its message): releases the answers
  * held under gen or lower and lets the server send them. */

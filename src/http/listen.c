@@ -94,7 +94,7 @@ int http__mhd_start(http_server_t *s, struct mhd *m,
       http__on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_notify, m,
       MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.timeout_s,
       MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_conns + 16,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
   if (!m->d)
     return err_set(err, -EIO, "cannot start the HTTP server (libmicrohttpd)");

@@ -72,6 +72,7 @@ struct http_req {
   char *park_keys[HTTP_PARK_KEYS_MAX]; /* NULL past the last */
   uint64_t deadline;
   uint64_t held_gen; /* the commit it waits to be durable */
+  bool nosync;       /* answered at its commit, not held for the flush */
   void *data;
   void (*data_free)(void *);
   struct http_req *prev, *next; /* in the parked or commit list */
@@ -187,7 +188,13 @@ void http_respond_fd(http_req_t *r, int status, const char *content_type,
 
 void http_respond_after_commit(http_req_t *r, int status, json_t *body) {
   prepare_answer(r, status, body);
+  r->nosync = false;
   r->state = R_COMMIT_WAIT;
+}
+
+void http_respond_after_commit_nosync(http_req_t *r, int status, json_t *body) {
+  http_respond_after_commit(r, status, body);
+  r->nosync = true;
 }
 
 static json_t *error_body(const char *code, const char *msg) {
@@ -544,6 +551,7 @@ enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn,
 static void resume(http_req_t *r, enum req_state st) {
   list_del(r->srv, r);
   r->state = st;
+  r->srv->resumed[r->kind] = true;
   MHD_resume_connection(r->conn);
 }
 
@@ -570,13 +578,18 @@ bool http_commit_awaited(const http_server_t *s) {
   return s->commit_wait != NULL;
 }
 
-void http_hold_committed(http_server_t *s, uint64_t gen) {
-  while (s->commit_wait) {
-    http_req_t *r = s->commit_wait;
+size_t http_hold_committed(http_server_t *s, uint64_t gen) {
+  size_t n = 0;
+  http_req_t *next;
+  for (http_req_t *r = s->commit_wait; r; r = next) {
+    next = r->next;
+    if (r->nosync) continue; /* resume_committed sends it */
     list_del(s, r);
     r->held_gen = gen;
     list_add(&s->held, r, 3);
+    n++;
   }
+  return n;
 }
 
 static void run_listeners(http_server_t *s);
@@ -639,12 +652,16 @@ static void on_prepare(uv_prepare_t *h) {
 }
 
 /* The first run takes the resumed connections back into MHD's epoll set;
- * the second sees them ready and answers. */
+ * the second sees them ready and answers. Only the daemons that have
+ * resumed connections run: each run is an epoll_wait, and a round of one
+ * answer on the client socket need not pay for the runner daemon's. */
 static void run_listeners(http_server_t *s) {
-  for (int pass = 0; pass < 2; pass++) {
-    http__run_mhd(&s->client);
-    http__run_mhd(&s->runner);
-  }
+  struct mhd *ms[2] = {&s->client, &s->runner};
+  bool run[2] = {s->resumed[HTTP_CLIENT], s->resumed[HTTP_RUNNER]};
+  s->resumed[HTTP_CLIENT] = s->resumed[HTTP_RUNNER] = false;
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < 2; i++)
+      if (run[i]) http__run_mhd(ms[i]);
 }
 
 static void on_tick(uv_timer_t *t) {

@@ -76,6 +76,7 @@ struct http_server {
   http_req_t *parked;
   http_req_t *commit_wait;
   http_req_t *held;   /* committed, waiting to be durable; newest first */
+  bool resumed[2];    /* by http_listener_kind: a connection was resumed */
   struct wake *wakes; /* keys woken this round: a uthash set */
   int closing;
 };

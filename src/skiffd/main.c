@@ -47,6 +47,7 @@ typedef struct daemon_opts {
   double web_redirect_after_s;    /* 0: 150 */
   double dict_ttl_s, queue_ttl_s; /* 0: 7 days, 24 hours */
   double ephemeral_ttl_s;         /* 0: 300 s */
+  bool dq_fsync_always;           /* --dq-fsync always (default everysec) */
   uint64_t max_payload_mb;
   uint64_t max_blob_mb;
   uint64_t max_conns;        /* 0: the default, below the file limit */
@@ -146,6 +147,9 @@ static void usage(FILE *f) {
       "                         last put (default 24h)\n"
       "  --ephemeral-ttl D      an ephemeral Dict or Queue is deleted D after\n"
       "                         its client's last heartbeat (default 300s)\n"
+      "  --dq-fsync MODE        everysec (default): a Dict or Queue write is\n"
+      "                         answered once committed and flushed to disk\n"
+      "                         within a second; always: once on disk\n"
       "  --web-domain NAME      URLs are http://<app>--<label>.NAME:PORT/\n"
       "                         (default localhost, which browsers and curl\n"
       "                         resolve to loopback)\n"
@@ -218,7 +222,8 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
     O_WEB_REDIRECT,
     O_DICT_TTL,
     O_QUEUE_TTL,
-    O_EPHEMERAL_TTL
+    O_EPHEMERAL_TTL,
+    O_DQ_FSYNC
   };
   static const struct option longopts[] = {
       {"home", required_argument, NULL, O_HOME},
@@ -256,6 +261,7 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
       {"dict-ttl", required_argument, NULL, O_DICT_TTL},
       {"queue-partition-ttl", required_argument, NULL, O_QUEUE_TTL},
       {"ephemeral-ttl", required_argument, NULL, O_EPHEMERAL_TTL},
+      {"dq-fsync", required_argument, NULL, O_DQ_FSYNC},
       {"version", no_argument, NULL, O_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -333,6 +339,17 @@ static int parse_args(int argc, char **argv, daemon_opts_t *o) {
         o->ephemeral_ttl_s = v;
         break;
       }
+      case O_DQ_FSYNC:
+        if (strcmp(optarg, "always") && strcmp(optarg, "everysec")) {
+          fprintf(stderr,
+                  "skiffd: --dq-fsync must be always (a Dict or Queue write "
+                  "is answered once on disk) or everysec (once committed, "
+                  "flushed within a second), got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        o->dq_fsync_always = !strcmp(optarg, "always");
+        break;
       case O_WEB_DOMAIN:
         if (!api_web_host_ok(optarg)) {
           fprintf(stderr,
@@ -862,6 +879,7 @@ int main(int argc, char **argv) {
       .dict_ttl_s = o.dict_ttl_s,
       .queue_ttl_s = o.queue_ttl_s,
       .ephemeral_ttl_s = o.ephemeral_ttl_s,
+      .dq_fsync_always = o.dq_fsync_always,
       .python = o.python,
       .sdk_dir = paths_sdk_dir(),
       .init_path = paths_init_bin(),

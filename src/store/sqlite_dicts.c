@@ -142,34 +142,42 @@ int sq_dq_delete(store_t *s, const char *kind, const char *id, err_t *err) {
 }
 
 int sq_dict_get(store_t *s, const char *id, const store_bytes_t *key,
-                double live_after, double now, store_bytes_t *val, err_t *err) {
+                double live_after, double *touched_at, store_bytes_t *val,
+                err_t *err) {
   sq_t *q = (sq_t *)s;
-  sqlite3_stmt *st =
-      sq_stmt(q,
-              "UPDATE dict_entries SET touched_at = ?4 WHERE dict_id = ?1"
-              " AND key = ?2 AND touched_at > ?3 RETURNING value",
-              err);
+  sqlite3_stmt *st = sq_stmt(q,
+                             "SELECT touched_at, value FROM dict_entries"
+                             " WHERE dict_id = ?1 AND key = ?2 AND"
+                             " touched_at > ?3",
+                             err);
   if (!st) return err->code;
   sq_bind_text(st, 1, id);
   sqlite3_bind_blob(st, 2, key->data, (int)key->len, SQLITE_STATIC);
   sqlite3_bind_double(st, 3, live_after);
-  sqlite3_bind_double(st, 4, now);
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
-    if (val) {
-      sq_column_bytes(st, 0, val);
-    }
-    rc = sqlite3_step(st);
+    if (touched_at) *touched_at = sqlite3_column_double(st, 0);
+    if (val) sq_column_bytes(st, 1, val);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-      if (val) free(val->data);
-      return sq_fail(q, err, "read a Dict entry");
-    }
     return 0;
   }
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return sq_fail(q, err, "read a Dict entry");
   return err_set(err, -ENOENT, "no such key in the Dict");
+}
+
+int sq_dict_touch(store_t *s, const char *id, const store_bytes_t *key,
+                  double now, err_t *err) {
+  sq_t *q = (sq_t *)s;
+  sqlite3_stmt *st = sq_stmt(q,
+                             "UPDATE dict_entries SET touched_at = ?3 WHERE"
+                             " dict_id = ?1 AND key = ?2",
+                             err);
+  if (!st) return err->code;
+  sq_bind_text(st, 1, id);
+  sqlite3_bind_blob(st, 2, key->data, (int)key->len, SQLITE_STATIC);
+  sqlite3_bind_double(st, 3, now);
+  return sq_step_done(q, st, "note a Dict entry's use", err);
 }
 
 int sq_dict_put(store_t *s, const char *id, const store_bytes_t *keys,

@@ -173,7 +173,10 @@ int sq_dq_list(store_t *s, const char *kind, const char *workspace,
                double live_after, json_t **out, err_t *err);
 int sq_dq_delete(store_t *s, const char *kind, const char *id, err_t *err);
 int sq_dict_get(store_t *s, const char *id, const store_bytes_t *key,
-                double live_after, double now, store_bytes_t *val, err_t *err);
+                double live_after, double *touched_at, store_bytes_t *val,
+                err_t *err);
+int sq_dict_touch(store_t *s, const char *id, const store_bytes_t *key,
+                  double now, err_t *err);
 int sq_dict_put(store_t *s, const char *id, const store_bytes_t *keys,
                 const store_bytes_t *vals, size_t n, bool skip_if_exists,
                 double live_after, double now, size_t *stored, err_t *err);
@@ -188,10 +191,13 @@ int sq_queue_put_seen(store_t *s, const char *id, const char *put_id,
                       bool *seen, err_t *err);
 int sq_queue_put(store_t *s, const char *id, const char *partition,
                  const char *put_id, const store_bytes_t *items, size_t n,
-                 double live_after, double now, err_t *err);
+                 double live_after, double refresh_before, double now,
+                 err_t *err);
 int sq_queue_take(store_t *s, const char *id, const char *partition, size_t max,
                   bool remove, int64_t after, double live_after,
                   store_bytes_t **out, size_t *n, int64_t *last, err_t *err);
+int sq_queue_len_bound(store_t *s, const char *id, const char *partition,
+                       double live_after, int64_t *n, err_t *err);
 int sq_queue_len(store_t *s, const char *id, const char *partition,
                  double live_after, int64_t *n, err_t *err);
 int sq_queue_partitions(store_t *s, const char *id, double live_after,

@@ -341,11 +341,15 @@ typedef struct store_ops {
                  double live_after, json_t **out, err_t *err);
   /* Deletes it and everything in it (-ENOENT). */
   int (*dq_delete)(store_t *s, const char *kind, const char *id, err_t *err);
-  /* Touches and returns an entry's value (val NULL: only whether it is
-   * there); -ENOENT when absent or expired. */
+  /* An entry's value (val NULL: only whether it is there) and its time of
+   * last use (touched_at, may be NULL); -ENOENT when absent or expired.
+   * It writes nothing: dict_touch does. */
   int (*dict_get)(store_t *s, const char *id, const store_bytes_t *key,
-                  double live_after, double now, store_bytes_t *val,
+                  double live_after, double *touched_at, store_bytes_t *val,
                   err_t *err);
+  /* Sets an entry's time of last use to now (none there: nothing). */
+  int (*dict_touch)(store_t *s, const char *id, const store_bytes_t *key,
+                    double now, err_t *err);
   /* Writes n entries at once; with skip_if_exists a live entry is kept.
    * *stored counts the entries written. */
   int (*dict_put)(store_t *s, const char *id, const store_bytes_t *keys,
@@ -369,10 +373,13 @@ typedef struct store_ops {
                         bool *seen, err_t *err);
   /* Appends n items to a partition, all or none, and records put_id (or
    * NULL); a put whose put_id is recorded already stores nothing. The
-   * caller checks the limits first (queue_len). */
+   * partition's time of last put becomes now when it is at or before
+   * refresh_before (or the partition is new or expired). The caller checks
+   * the limits first (queue_len). */
   int (*queue_put)(store_t *s, const char *id, const char *partition,
                    const char *put_id, const store_bytes_t *items, size_t n,
-                   double live_after, double now, err_t *err);
+                   double live_after, double refresh_before, double now,
+                   err_t *err);
   /* The oldest up to max items of a live partition with an id above
    * after, removed when remove; free with store_bytes_free. *last: the id
    * of the last one (after when none). */
@@ -382,6 +389,12 @@ typedef struct store_ops {
   /* Items in a partition, or in every live one when partition is NULL. */
   int (*queue_len)(store_t *s, const char *id, const char *partition,
                    double live_after, int64_t *n, err_t *err);
+  /* At least the items in a live partition, in two index lookups: the
+   * span of its item ids, which is the count while the ids of the
+   * partition's items are contiguous (as when one partition is filled at a
+   * time); 0 for an empty or expired one. */
+  int (*queue_len_bound)(store_t *s, const char *id, const char *partition,
+                         double live_after, int64_t *n, err_t *err);
   /* Live partitions of a queue (the partition limit). */
   int (*queue_partitions)(store_t *s, const char *id, double live_after,
                           int64_t *n, err_t *err);

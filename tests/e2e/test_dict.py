@@ -3,9 +3,11 @@ durability across kill -9 of skiffd; the CLI; every bad input."""
 
 import os
 import sqlite3
+import subprocess
 import time
 
-from conftest import DEBIAN_PYTHON, describe, parse_results
+import pytest
+from conftest import DEBIAN_PYTHON, SKIFFD, describe, parse_results
 from dq_util import DQ_APP, pk, run_py, unpk
 
 
@@ -99,8 +101,9 @@ def test_dict_entries_expire(daemon_factory):
     assert n == 1
 
 
-def test_dict_survives_kill9(daemon_factory):
-    d = daemon_factory()
+@pytest.mark.parametrize("fsync", [[], ["--dq-fsync", "always"]], ids=["everysec", "always"])
+def test_dict_survives_kill9(daemon_factory, fsync):
+    d = daemon_factory(fsync)
     d.start()
     run_py(d, """
         dd = skiff.Dict.from_name("e2e-durable", create_if_missing=True)
@@ -114,6 +117,14 @@ def test_dict_survives_kill9(daemon_factory):
         say("state", [len(dd), dd[7], dd["last"]])
     """)
     assert res["state"] == [201, "v7", "acknowledged"]
+
+
+@pytest.mark.parametrize("value", ["sometimes", "", "Always"])
+def test_bad_dq_fsync_is_refused(tmp_path, value):
+    p = subprocess.run([SKIFFD, "--home", str(tmp_path), "--listen", "none", "--dq-fsync", value],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "--dq-fsync must be always" in p.stderr and f"got '{value}'" in p.stderr, p.stderr
 
 
 def test_dict_cli(daemon):

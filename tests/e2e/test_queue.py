@@ -9,6 +9,7 @@ import textwrap
 import threading
 import time
 
+import pytest
 from conftest import DEBIAN_PYTHON, describe, parse_results
 from dq_util import DQ_APP, PRELUDE, pk, run_py, unpk
 
@@ -147,11 +148,15 @@ def _client(daemon, code):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_kill9_during_put_many(daemon_factory):
-    d = daemon_factory()
+# What a put acknowledged survives kill -9 of skiffd under both --dq-fsync
+# modes: everysec answers once the commit is in the page cache, which a
+# killed process does not lose.
+@pytest.mark.parametrize("fsync", [[], ["--dq-fsync", "always"]], ids=["everysec", "always"])
+def test_kill9_during_put_many(daemon_factory, fsync):
+    d = daemon_factory(fsync)
     d.start()
     run_py(d, 'skiff.Queue.from_name("e2e-q9", create_if_missing=True).hydrate()')
-    batches, size = 400, 10
+    batches, size = 1000, 4
     proc = _client(d, f"""
         q = skiff.Queue.from_name("e2e-q9")
         for b in range({batches}):

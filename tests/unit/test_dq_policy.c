@@ -77,6 +77,22 @@ static json_t *b64s(const char *const *vals, size_t n) {
   return a;
 }
 
+/* A read writes the time of use again only once it is older than a share
+ * of the TTL: a key read in a loop is not a write per read. */
+static void touches(void **state) {
+  (void)state;
+  /* ttl 100 s: due from 5 s after the last use */
+  assert_false(dq_touch_due(1000.0, 1000.0, 100.0, DQ_DICT_TTL_S));
+  assert_false(dq_touch_due(1000.0, 1004.9, 100.0, DQ_DICT_TTL_S));
+  assert_true(dq_touch_due(1000.0, 1005.0, 100.0, DQ_DICT_TTL_S));
+  assert_true(dq_touch_due(1000.0, 1090.0, 100.0, DQ_DICT_TTL_S));
+  /* the default TTL (7 days): 8.4 hours */
+  assert_false(dq_touch_due(0, 8 * 3600.0, 0, DQ_DICT_TTL_S));
+  assert_true(dq_touch_due(0, 8.4 * 3600.0, 0, DQ_DICT_TTL_S));
+  /* a clock that went back never touches */
+  assert_false(dq_touch_due(1000.0, 900.0, 100.0, DQ_DICT_TTL_S));
+}
+
 static void decode_list(void **state) {
   err_t err = ERR_INIT;
   const char *vals[] = {"a", "bc", "def"};
@@ -173,13 +189,10 @@ static void partition_room(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(names),
-      cmocka_unit_test(partitions),
-      cmocka_unit_test(expiry),
-      cmocka_unit_test(decode_list),
-      cmocka_unit_test(item_size_limit),
-      cmocka_unit_test(waits),
-      cmocka_unit_test(fits),
+      cmocka_unit_test(names),          cmocka_unit_test(partitions),
+      cmocka_unit_test(expiry),         cmocka_unit_test(touches),
+      cmocka_unit_test(decode_list),    cmocka_unit_test(item_size_limit),
+      cmocka_unit_test(waits),          cmocka_unit_test(fits),
       cmocka_unit_test(partition_room),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,10 +76,13 @@ static void dict_entries(void **state) {
   OK(s->ops->dict_put(s, "di-1", keys, nv, 1, true, 0, 11.0, &stored, &err));
   assert_int_equal(stored, 0); /* kept */
   store_bytes_t v;
-  OK(s->ops->dict_get(s, "di-1", &keys[0], 0, 12.0, &v, &err));
+  double touched = 0;
+  OK(s->ops->dict_get(s, "di-1", &keys[0], 0, &touched, &v, &err));
   assert_int_equal(v.len, 2);
   assert_memory_equal(v.data, "v1", 2);
+  assert_true(touched == 10.0); /* a read writes nothing by itself */
   free(v.data);
+  OK(s->ops->dict_touch(s, "di-1", &keys[0], 12.0, &err));
   int64_t n;
   OK(s->ops->dict_len(s, "di-1", 0, &n, &err));
   assert_int_equal(n, 3);
@@ -87,7 +90,7 @@ static void dict_entries(void **state) {
   OK(s->ops->dict_len(s, "di-1", 11.0, &n, &err));
   assert_int_equal(n, 1);
   assert_int_equal(
-      s->ops->dict_get(s, "di-1", &keys[1], 11.0, 13.0, NULL, &err), -ENOENT);
+      s->ops->dict_get(s, "di-1", &keys[1], 11.0, NULL, NULL, &err), -ENOENT);
   /* an expired entry is overwritten even with skip_if_exists */
   OK(s->ops->dict_put(s, "di-1", &keys[1], nv, 1, true, 11.0, 14.0, &stored,
                       &err));
@@ -134,16 +137,16 @@ static void queue_order_cursor_and_put_ids(void **state) {
   store_dq_t q = mk("qu-1", "default", "q");
   OK(s->ops->dq_create(s, "queue", &q, &err));
   store_bytes_t items[] = {B("a"), B("b"), B("c")};
-  OK(s->ops->queue_put(s, "qu-1", "", "put-1", items, 3, 0, 1.0, &err));
+  OK(s->ops->queue_put(s, "qu-1", "", "put-1", items, 3, 0, 1.0, 1.0, &err));
   bool seen;
   OK(s->ops->queue_put_seen(s, "qu-1", "put-1", &seen, &err));
   assert_true(seen);
   /* a resent put stores nothing */
-  OK(s->ops->queue_put(s, "qu-1", "", "put-1", items, 3, 0, 1.5, &err));
+  OK(s->ops->queue_put(s, "qu-1", "", "put-1", items, 3, 0, 1.5, 1.5, &err));
   int64_t n;
   OK(s->ops->queue_len(s, "qu-1", "", 0, &n, &err));
   assert_int_equal(n, 3);
-  OK(s->ops->queue_put(s, "qu-1", "side", NULL, items, 1, 0, 2.0, &err));
+  OK(s->ops->queue_put(s, "qu-1", "side", NULL, items, 1, 0, 2.0, 2.0, &err));
   OK(s->ops->queue_len(s, "qu-1", NULL, 0, &n, &err));
   assert_int_equal(n, 4);
   OK(s->ops->queue_partitions(s, "qu-1", 0, &n, &err));
@@ -180,11 +183,44 @@ static void queue_order_cursor_and_put_ids(void **state) {
   assert_int_equal(got, 0);
   store_bytes_free(out, got);
   /* a put to an expired partition drops its old items first */
-  OK(s->ops->queue_put(s, "qu-1", "", NULL, &items[0], 1, 1.2, 3.0, &err));
+  OK(s->ops->queue_put(s, "qu-1", "", NULL, &items[0], 1, 1.2, 3.0, 3.0, &err));
   OK(s->ops->queue_len(s, "qu-1", "", 1.2, &n, &err));
   assert_int_equal(n, 1);
   OK(s->ops->queue_clear(s, "qu-1", NULL, &err));
   OK(s->ops->queue_len(s, "qu-1", NULL, 0, &n, &err));
+  assert_int_equal(n, 0);
+}
+
+/* A put keeps the partition's time of last put when that is after
+ * refresh_before, and the span of item ids bounds the count. */
+static void queue_put_refresh(void **state) {
+  store_t *s = S(state);
+  store_dq_t q = mk("qu-t", "default", "q");
+  OK(s->ops->dq_create(s, "queue", &q, &err));
+  store_bytes_t items[] = {B("a"), B("b")};
+  int64_t n;
+  OK(s->ops->queue_len_bound(s, "qu-t", "", 0, &n, &err));
+  assert_int_equal(n, 0);
+  OK(s->ops->queue_put(s, "qu-t", "", NULL, items, 2, 0, 10.0, 10.0, &err));
+  /* put to at 10: at 12, with refresh_before 9, its time stays 10 */
+  OK(s->ops->queue_put(s, "qu-t", "", NULL, items, 1, 0, 9.0, 12.0, &err));
+  OK(s->ops->queue_partitions(s, "qu-t", 11.0, &n, &err));
+  assert_int_equal(n, 0);
+  /* with refresh_before 10 it is written again */
+  OK(s->ops->queue_put(s, "qu-t", "", NULL, items, 1, 0, 10.0, 13.0, &err));
+  OK(s->ops->queue_partitions(s, "qu-t", 12.5, &n, &err));
+  assert_int_equal(n, 1);
+  OK(s->ops->queue_len_bound(s, "qu-t", "", 0, &n, &err));
+  assert_int_equal(n, 4);
+  /* another partition's items between them: the bound is above the count */
+  OK(s->ops->queue_put(s, "qu-t", "x", NULL, items, 2, 0, 13.0, 13.0, &err));
+  OK(s->ops->queue_put(s, "qu-t", "", NULL, items, 1, 0, 13.0, 13.0, &err));
+  OK(s->ops->queue_len_bound(s, "qu-t", "", 0, &n, &err));
+  assert_int_equal(n, 7);
+  OK(s->ops->queue_len(s, "qu-t", "", 0, &n, &err));
+  assert_int_equal(n, 5);
+  /* expired: 0 */
+  OK(s->ops->queue_len_bound(s, "qu-t", "", 20.0, &n, &err));
   assert_int_equal(n, 0);
 }
 
@@ -214,8 +250,8 @@ static void retention_and_delete(void **state) {
                       &err));
   OK(s->ops->dict_put(s, "di-r", &k[1], &v[1], 1, false, 0, 5.0, &stored,
                       &err));
-  OK(s->ops->queue_put(s, "qu-r", "old", "p1", v, 2, 0, 1.0, &err));
-  OK(s->ops->queue_put(s, "qu-r", "new", "p2", v, 1, 0, 5.0, &err));
+  OK(s->ops->queue_put(s, "qu-r", "old", "p1", v, 2, 0, 1.0, 1.0, &err));
+  OK(s->ops->queue_put(s, "qu-r", "new", "p2", v, 1, 0, 5.0, 5.0, &err));
   store_purge_t p = {0};
   OK(s->ops->dq_expire(s, 2.0, 2.0, 2.0, 100, &p, &err));
   /* old entry, 2 old items, the old partition, put id p1 */
@@ -242,9 +278,9 @@ static void retention_and_delete(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      T(names_per_workspace),  T(dict_entries),
-      T(dict_paging),          T(queue_order_cursor_and_put_ids),
-      T(retention_and_delete),
+      T(names_per_workspace), T(dict_entries),
+      T(dict_paging),         T(queue_order_cursor_and_put_ids),
+      T(queue_put_refresh),   T(retention_and_delete),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,15 +50,27 @@ async def _iterate(f: "Callable[..., Any]", args: "Any", kwargs: "Any") -> "Asyn
 
 
 class _Bound:
-    """A bound method that also has ``.aio``."""
+    # A bound method that also has ``.aio``.  It is made at every attribute
+    # access (``d.get(k)`` makes one), so it copies nothing from the method:
+    # ``__name__``, ``__doc__``, ``__wrapped__`` (what inspect.signature
+    # follows) and the rest are looked up on it when asked for.
+    __slots__ = ("_bound", "_iterates")
 
     def __init__(self, bound: "Callable[..., Any]", iterates: bool) -> None:
         self._bound = bound
         self._iterates = iterates
-        functools.update_wrapper(self, bound)
 
     def __call__(self, *args: "Any", **kwargs: "Any") -> "Any":
         return self._bound(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> "Any":
+        if name == "__wrapped__":
+            return self._bound
+        return getattr(self._bound, name)
+
+    @property
+    def __doc__(self) -> "Any":  # type: ignore[override]
+        return self._bound.__doc__
 
     def aio(self, *args: "Any", **kwargs: "Any") -> "Any":
         """The same call, awaitable (or an async iterator for map-like methods)."""

@@ -30,6 +30,10 @@ __all__ = ["Client", "resolve_daemon_address", "default_client", "DEFAULT_MAX_PA
 DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024
 DEFAULT_RETRY_TIMEOUT = 60.0
 _RETRY_STATUSES = (502, 503, 504)
+# The module-level encoder and decoder: json.dumps with arguments builds a
+# new JSONEncoder at every call.
+_json_encode = json.JSONEncoder(separators=(",", ":")).encode
+_json_decode = json.JSONDecoder().decode
 
 
 def resolve_daemon_address(env: Optional[Mapping[str, str]] = None) -> Tuple[str, str]:
@@ -164,6 +168,7 @@ class Client:
             tok = api_token()
             if tok:
                 self.headers["Authorization"] = f"Bearer {tok}"
+        self._headers_by_type: Dict[Optional[str], Dict[str, str]] = {}
         self._local = threading.local()
         self._max_payload: Optional[int] = None
         self._lock = threading.Lock()
@@ -230,15 +235,15 @@ class Client:
             skiff.exception.ConnectionError: the daemon stayed unreachable.
             skiff.exception.Error: the daemon answered with an error status.
         """
-        headers = {"Accept": "application/json"}
-        headers.update(self.headers)
         data: Optional[bytes] = None
         if raw_body is not None:
             data = raw_body
-            headers["Content-Type"] = "application/octet-stream"
+            headers = self._base_headers("application/octet-stream")
         elif body is not None:
-            data = json.dumps(body, separators=(",", ":")).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+            data = _json_encode(body).encode("utf-8")
+            headers = self._base_headers("application/json")
+        else:
+            headers = self._base_headers(None)
         if data is not None or method in ("POST", "PUT"):
             headers["Content-Length"] = str(len(data or b""))
         window = self.retry_timeout if retry_timeout is None else retry_timeout
@@ -275,11 +280,23 @@ class Client:
             if not payload:
                 return {}
             try:
-                return json.loads(payload.decode("utf-8"))
+                return _json_decode(payload.decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as e:
                 raise exc.ApiError(
                     f"skiffd sent a body that is not JSON for {what}: {payload[:200]!r}", status
                 ) from e
+
+    def _base_headers(self, content_type: Optional[str]) -> Dict[str, str]:
+        """A new copy of the headers every request sends (and
+        Content-Type), made once per client."""
+        base = self._headers_by_type.get(content_type)
+        if base is None:
+            base = {"Accept": "application/json"}
+            base.update(self.headers)
+            if content_type:
+                base["Content-Type"] = content_type
+            self._headers_by_type[content_type] = base
+        return dict(base)
 
     # ---- helpers -------------------------------------------------------
     def status(self, retry_timeout: Optional[float] = None) -> Dict[str, Any]:

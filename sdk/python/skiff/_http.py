@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 # typing is imported for type checkers only: it costs every container
 # several milliseconds of start-up.
 TYPE_CHECKING = False
@@ -18,7 +19,24 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "ProtocolError"]
 
-_RECV = 256 * 1024
+# What one recv asks for: enough for an answer in one call, small enough
+# that the buffer Python allocates for it comes from the heap (256 KiB
+# would be a fresh mmap and munmap per answer); a large body asks for more.
+_RECV = 64 * 1024
+_RECV_MAX = 4 * 1024 * 1024
+
+
+def _kernel_timeout(sock: socket.socket, timeout: Optional[float]) -> None:
+    """Make sock blocking with the kernel's send and receive timeouts.
+
+    A Python socket with a timeout polls before every send and receive (two
+    more system calls per request); SO_RCVTIMEO and SO_SNDTIMEO give the
+    same bound from the kernel."""
+    sock.settimeout(None)
+    t = 0.0 if timeout is None else max(timeout, 0.001)
+    tv = struct.pack("@ll", int(t), int((t - int(t)) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
 
 
 class ProtocolError(OSError):
@@ -44,9 +62,10 @@ class Connection:
 
     def set_timeout(self, timeout: Optional[float]) -> None:
         """Socket timeout for the next request, in seconds."""
-        self.timeout = timeout
-        if self.sock is not None:
-            self.sock.settimeout(timeout)
+        if timeout != self.timeout:
+            self.timeout = timeout
+            if self.sock is not None:
+                _kernel_timeout(self.sock, timeout)
 
     def close(self) -> None:
         """Close the socket; the next request opens a new one."""
@@ -70,19 +89,23 @@ class Connection:
             host, _, port = self.where.rpartition(":")
             sock = socket.create_connection((host.strip("[]"), int(port)), timeout=self.timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _kernel_timeout(sock, self.timeout)
         self.sock = sock
         self._buf.clear()
 
-    def _fill(self) -> None:
+    def _fill(self, want: int = _RECV) -> None:
         assert self.sock is not None
-        data = self.sock.recv(_RECV)
+        try:
+            data = self.sock.recv(min(max(want, _RECV), _RECV_MAX))
+        except BlockingIOError as e:  # SO_RCVTIMEO ran out
+            raise socket.timeout("timed out") from e
         if not data:
             raise ConnectionResetError("skiffd closed the connection")
         self._buf += data
 
     def _take(self, n: int) -> bytes:
         while len(self._buf) < n:
-            self._fill()
+            self._fill(n - len(self._buf))
         out = bytes(self._buf[:n])
         del self._buf[:n]
         return out
@@ -98,6 +121,21 @@ class Connection:
                 raise ProtocolError("HTTP header line too long")
             self._fill()
 
+    def _head(self) -> bytes:
+        """The status line and header fields of the next answer, up to the
+        blank line (taken off the buffer)."""
+        start = 0
+        while True:
+            i = self._buf.find(b"\r\n\r\n", start)
+            if i >= 0:
+                head = bytes(self._buf[:i])
+                del self._buf[: i + 4]
+                return head
+            if len(self._buf) > 65536:
+                raise ProtocolError("HTTP header too long")
+            start = max(0, len(self._buf) - 3)
+            self._fill()
+
     def request(
         self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
     ) -> Tuple[int, bool, bytes]:
@@ -111,21 +149,30 @@ class Connection:
             self._connect()
         assert self.sock is not None
         host = "localhost" if self.kind == "unix" else self.where
-        head = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        head = "".join([f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"]
+                       + [f"{k}: {v}\r\n" for k, v in headers.items()] + ["\r\n"]).encode("latin-1")
+        try:
+            if body:
+                # one write for a small request; a large body goes as it is
+                if len(body) <= 65536:
+                    self.sock.sendall(head + body)
+                else:
+                    self.sock.sendall(head)
+                    self.sock.sendall(body)
+            else:
+                self.sock.sendall(head)
+        except BlockingIOError as e:  # SO_SNDTIMEO ran out
+            raise socket.timeout("timed out") from e
 
-        status_line = self._line().decode("latin-1")
+        lines = self._head().decode("latin-1").split("\r\n")
+        status_line = lines[0]
         parts = status_line.split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
             raise ProtocolError(f"not an HTTP response: {status_line[:80]!r}")
         status = int(parts[1])
         fields: Dict[str, str] = {}
-        while True:
-            line = self._line()
-            if not line:
-                break
-            name, sep, value = line.decode("latin-1").partition(":")
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
             if sep:
                 fields[name.strip().lower()] = value.strip()
         self.last_headers = fields

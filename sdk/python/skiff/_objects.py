@@ -12,7 +12,7 @@ from urllib.parse import quote
 # typing is imported for type checkers only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional
+    from typing import Any, Dict, Optional, Tuple
 
 from . import exception as exc
 from ._client import Client, default_client
@@ -64,6 +64,7 @@ class _Object:
         self._maxsize = maxsize
         self._client = client
         self._object_id: Optional[str] = None
+        self._base: Optional[Tuple[str, str]] = None  # (id, its path)
         self._lock = threading.Lock()
         self._heartbeat: Any = None  # an ephemeral object's, while it is open
 
@@ -100,7 +101,11 @@ class _Object:
             return self._object_id
 
     def _path(self, op: str = "") -> str:
-        return f"/v1/{self._kind}/{quote(self._id(), safe='')}" + (f"/{op}" if op else "")
+        oid = self._object_id or self._id()
+        base = self._base
+        if base is None or base[0] != oid:
+            base = self._base = (oid, f"/v1/{self._kind}/{quote(oid, safe='')}")
+        return f"{base[1]}/{op}" if op else base[1]
 
     def hydrate(self) -> "_Object":
         """Look the object up now (it is otherwise looked up on first use);
