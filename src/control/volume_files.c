@@ -815,29 +815,24 @@ int ctl_volume_upload_commit(control_t *c, const char *id,
   return ctl_vf_upload_publish(dir, updir, force, ver, err);
 }
 
-int ctl_volume_put_file(control_t *c, const char *id, const char *path,
-                        unsigned mode, const void *data, size_t len, bool force,
-                        uint64_t *ver, err_t *err) {
-  char uid[40];
-  if (ctl_volume_upload_begin(c, id, uid, sizeof uid, err) < 0)
-    return err->code;
+int ctl_volume_put_stage(control_t *c, const char *id, const char *path,
+                         unsigned mode, const void *data, size_t len,
+                         bool force, char *upload_id, size_t n, err_t *err) {
+  if (ctl_volume_upload_begin(c, id, upload_id, n, err) < 0) return err->code;
   const char *p = data;
   size_t done = 0;
   int rc = 0;
   /* A whole file arrives in one body; it is staged in chunk-sized pieces
    * all the same, so the one code path writes both. */
   do {
-    size_t n =
+    size_t k =
         len - done > CTL_VOLUME_CHUNK_MAX ? CTL_VOLUME_CHUNK_MAX : len - done;
-    rc = ctl_volume_upload_chunk(c, id, uid, path, done, mode, p + done, n,
-                                 force, err);
-    done += n;
+    rc = ctl_volume_upload_chunk(c, id, upload_id, path, done, mode, p + done,
+                                 k, force, err);
+    done += k;
   } while (rc == 0 && done < len);
-  if (rc < 0) {
-    ctl_volume_upload_abort(c, id, uid);
-    return rc;
-  }
-  return ctl_volume_upload_commit(c, id, uid, force, ver, err);
+  if (rc < 0) ctl_volume_upload_abort(c, id, upload_id);
+  return rc;
 }
 
 int ctl_volume_remove(control_t *c, const char *id, const char *path,
