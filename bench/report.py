@@ -613,25 +613,31 @@ def render_hot(R):
     return lines
 
 
-def render_web(R):
-    """The "## Web endpoints" section (list of lines), or [] when part `web`
-    gave no results (bench/bench_web.py)."""
-    if not any(k.startswith("web.") for k in R):
-        return []
+
+def part_section(R, part, title):
+    """The start of the section of a bench part: (lines, one, done). lines
+    holds the heading (and, when the part failed, why: then done is True);
+    one(key) is the last result of key."""
 
     def one(key):
         v = R.get(key)
         return v[-1] if v else None
 
-    out = []
-    w = out.append
-    w("## Web endpoints")
-    w("")
-    err = one("web.error")
+    lines = [title, ""]
+    err = one(f"{part}.error")
     if err:
-        w(f"Not measured: {err.get('reason')}")
-        w("")
+        lines += [f"Not measured: {err.get('reason')}", ""]
+    return lines, one, bool(err)
+
+def render_web(R):
+    """The "## Web endpoints" section (list of lines), or [] when part `web`
+    gave no results (bench/bench_web.py)."""
+    if not any(k.startswith("web.") for k in R):
+        return []
+    out, one, done = part_section(R, "web", "## Web endpoints")
+    if done:
         return out
+    w = out.append
     uv = one("web.rps.uvicorn")
     first = next((r for r in (one("web.rps.skiff_1"),) if r), None) or {}
     w(f"Part `web` (bench/bench_web.py): the same trivial ASGI app (one JSON answer, no framework) under "
@@ -673,20 +679,10 @@ def render_vol(R):
     no results (bench/bench_volume.py)."""
     if not any(k.startswith("vol.") for k in R):
         return []
-
-    def one(key):
-        v = R.get(key)
-        return v[-1] if v else None
-
-    out = []
-    w = out.append
-    w("## Volumes")
-    w("")
-    err = one("vol.error")
-    if err:
-        w(f"Not measured: {err.get('reason')}")
-        w("")
+    out, one, done = part_section(R, "vol", "## Volumes")
+    if done:
         return out
+    w = out.append
     hc, cc = one("vol.read.host_cold"), one("vol.read.ct_cold")
     hw, cw = one("vol.read.host_warm"), one("vol.read.ct_warm")
     if hc and cc:

@@ -22,6 +22,7 @@ static const struct {
 } kinds[] = {
     {"dict", "Dict", control_dict_delete},
     {"queue", "Queue", control_queue_delete},
+    /* refused (-EBUSY) while a container mounts it: the next pass */
     {"volume", "Volume", ctl_volume_delete},
 };
 

@@ -554,39 +554,3 @@ def test_volume_read_across_commits(daemon):
     name, msg = res["replaced"]
     assert name == "ConflictError" and "replaced while it was read" in msg
 
-
-EPHEMERAL_CHILD = PRELUDE + textwrap.dedent("""
-    import io
-    with skiff.Volume.ephemeral() as v:
-        with v.batch_upload() as b:
-            b.put_file(io.BytesIO(b"e"), "e.txt")
-        say("id", v.object_id)
-        time.sleep(600)            # killed here, inside the block
-""")
-
-
-def test_volume_ephemeral_of_a_killed_client_is_deleted(daemon_factory):
-    d = daemon_factory(["--ephemeral-ttl", "2s", "--retention-interval", "0.2s"]).start()
-    child = subprocess.Popen([DEBIAN_PYTHON, "-c", EPHEMERAL_CHILD], env=d.env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("@@ id "), (line, child.stderr.read() if child.poll() is not None else "")
-        vid = json.loads(line[len("@@ id "):])
-        vdir = os.path.join(d.home, "volumes", vid)
-        # alive and heartbeating, it outlives the TTL
-        time.sleep(4.0)
-        assert child.poll() is None and os.path.isdir(vdir)
-        assert d.api("GET", f"/v1/volumes/{vid}/file?path=e.txt").body == b"e"
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-        deadline = time.monotonic() + 30
-        while d.api("GET", f"/v1/volumes/{vid}/entries").status == 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert d.api("GET", f"/v1/volumes/{vid}/entries").status == 404, d.log(50)
-        assert not os.path.exists(vdir)
-        assert "no heartbeat for" in d.log(200)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()

@@ -79,6 +79,16 @@ APP = textwrap.dedent('''
         vol.commit()
         return n
 
+    @app.cls(volumes={"/data": vol})
+    class Keeper:
+        tag: str = skiff.parameter(default="k")
+
+        @skiff.method()
+        def keep(self, text):
+            open(f"/data/cls-{self.tag}.txt", "w").write(text)
+            vol.commit()
+            return sorted(n for n in os.listdir("/data") if n.startswith("cls-"))
+
     @app.local_entrypoint()
     def main(step: str):
         if step == "visibility":
@@ -93,6 +103,7 @@ APP = textwrap.dedent('''
             write.remote("sub/keep", "")  # sub_path must name a directory
             out["sub"] = in_sub.remote("s.txt", "in sub")
             out["busy"] = reload_while_open.remote("a.txt")
+            out["cls"] = [Keeper().keep.remote("one"), Keeper(tag="p").keep.remote("two")]
             print("@@ r " + json.dumps(out))
         elif step == "uncommitted":
             write.remote("auto.txt", "at the end", commit=False)
@@ -157,6 +168,9 @@ def test_commit_reload_read_only_sub_path(daemon, app_path):
     assert r["ro"] == {"read": "two", "wrote": 30}, r  # EROFS
     assert r["sub"] == ["keep", "s.txt"], r
     assert "in use" in r["busy"] and "/data" in r["busy"], r
+    # a class and a parametrized instance of it mount the volume too
+    assert r["cls"][0] == ["cls-k.txt"] and "cls-p.txt" in r["cls"][1], r
+    assert read(daemon, "/cls-p.txt") == "two"
     assert read(daemon, "/a.txt") == "two"
     assert read(daemon, "/sub/s.txt") == "in sub"
     assert read(daemon, "/new.txt") is None  # the read-only mount wrote nothing
