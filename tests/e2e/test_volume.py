@@ -553,4 +553,3 @@ def test_volume_read_across_commits(daemon):
     assert res["unchanged"] == [20 << 20, True]
     name, msg = res["replaced"]
     assert name == "ConflictError" and "replaced while it was read" in msg
-
