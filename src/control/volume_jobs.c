@@ -51,8 +51,8 @@ static void job_work(uv_work_t *w) {
   ctl_vol_job_t *j = w->data;
   switch (j->op) {
     case CTL_VJ_REMOVE:
-      j->rc = ctl_vf_remove(j->dir, j->path, j->recursive, &j->version,
-                            &j->err);
+      j->rc =
+          ctl_vf_remove(j->dir, j->path, j->recursive, &j->version, &j->err);
       break;
     case CTL_VJ_COPY:
       j->rc = ctl_vf_copy(j->dir, (const char *const *)j->srcs, j->n, j->dst,
@@ -115,9 +115,13 @@ int ctl_volume_change_start(control_t *c, const char *id,
   return 0;
 }
 
-bool ctl_vol_job_done(const ctl_vol_job_t *j) { return j->done; }
+bool ctl_vol_job_done(const ctl_vol_job_t *j) {
+  return j->done;
+}
 
-const char *ctl_vol_job_key(const ctl_vol_job_t *j) { return j->key; }
+const char *ctl_vol_job_key(const ctl_vol_job_t *j) {
+  return j->key;
+}
 
 int ctl_vol_job_result(const ctl_vol_job_t *j, uint64_t *ver, err_t *err) {
   if (j->rc < 0) {
