@@ -1,6 +1,7 @@
 /* Volumes from outside a container (docs/volumes.md); served on the client
  * socket and on every container's runner socket. {} is a Volume's id or
- * name; paths are the Volume's ("/a/b" or "a/b").
+ * name; paths are the Volume's ("/a/b" or "a/b"). Changes run off the loop
+ * (control/volume_jobs.c): their requests park until the change is done.
  *   POST   /v1/volumes {"name"?,"ephemeral"?,"create_if_missing"?,
  *                       "exclusive"?}   -> {"volume_id","name","created",..}
  *   GET    /v1/volumes                  -> {"volumes": [...]}
@@ -110,12 +111,39 @@ static bool find(api_t *api, http_req_t *req, const route_match_t *m,
   return true;
 }
 
-static void answer_version(http_req_t *req, int rc, const err_t *err,
-                           uint64_t ver) {
-  if (rc < 0)
-    http_respond_err(req, err);
+/* Longer than any change should take; the request is parked again past
+ * it, since the change goes on. */
+#define CHANGE_WAIT_MS (10 * 60 * 1000)
+
+/* A change's request, called again once its job is woken: answers when the
+ * job is done, else parks. True when the request had a job. */
+static bool change_wait(http_req_t *req) {
+  ctl_vol_job_t *j = http_req_data(req);
+  if (!j) return false;
+  if (!ctl_vol_job_done(j)) {
+    http_park(req, ctl_vol_job_key(j), CHANGE_WAIT_MS);
+    return true;
+  }
+  uint64_t ver = 0;
+  err_t err = ERR_INIT;
+  if (ctl_vol_job_result(j, &ver, &err) < 0)
+    http_respond_err(req, &err);
   else
     http_respond(req, 200, json_pack("{s:I}", "version", (json_int_t)ver));
+  return true;
+}
+
+/* Starts the change (off the loop) and waits for it; rc < 0 answers err. */
+static void change_run(api_t *api, http_req_t *req, const char *id, int rc,
+                       const ctl_vol_change_t *ch, err_t *err) {
+  ctl_vol_job_t *j = NULL;
+  if (rc == 0) rc = ctl_volume_change_start(api->control, id, ch, &j, err);
+  if (rc < 0) {
+    http_respond_err(req, err);
+    return;
+  }
+  http_req_set_data(req, j, ctl_vol_job_unref);
+  change_wait(req);
 }
 
 /* ?path=, which every file route needs. */
@@ -173,13 +201,13 @@ void api_volume_file_get(api_t *api, http_req_t *req, const route_match_t *m) {
 }
 
 void api_volume_file_put(api_t *api, http_req_t *req, const route_match_t *m) {
+  if (change_wait(req)) return;
   store_volume_t v;
   if (!find(api, req, m, &v)) return;
   const char *path = query_path(req);
   if (!path) return;
   unsigned mode = 0644;
   bool force = false;
-  uint64_t ver = 0;
   err_t err = ERR_INIT;
   int rc = ctl_vq_mode(http_req_query(req, "mode"), 0644, &mode, &err);
   if (rc == 0)
@@ -187,27 +215,32 @@ void api_volume_file_put(api_t *api, http_req_t *req, const route_match_t *m) {
         ctl_vq_bool("force", http_req_query(req, "force"), false, &force, &err);
   size_t len = 0;
   const char *data = http_req_body(req, &len);
+  char uid[40] = "";
   if (rc == 0)
-    rc = ctl_volume_put_file(api->control, v.id, path, mode, data, len, force,
-                             &ver, &err);
-  answer_version(req, rc, &err, ver);
+    rc = ctl_volume_put_stage(api->control, v.id, path, mode, data, len, force,
+                              uid, sizeof uid, &err);
+  ctl_vol_change_t ch = {.op = CTL_VJ_UPLOAD, .upload_id = uid, .force = force};
+  change_run(api, req, v.id, rc, &ch, &err);
 }
 
 void api_volume_remove(api_t *api, http_req_t *req, const route_match_t *m) {
+  if (change_wait(req)) return;
   store_volume_t v;
   if (!find(api, req, m, &v)) return;
   json_t *body = api_body(req, remove_fields, 2);
   if (!body) return;
-  uint64_t ver = 0;
   err_t err = ERR_INIT;
-  int rc = ctl_volume_remove(
-      api->control, v.id, json_string_value(json_object_get(body, "path")),
-      json_is_true(json_object_get(body, "recursive")), &ver, &err);
+  ctl_vol_change_t ch = {
+      .op = CTL_VJ_REMOVE,
+      .path = json_string_value(json_object_get(body, "path")),
+      .recursive = json_is_true(json_object_get(body, "recursive")),
+  };
+  change_run(api, req, v.id, 0, &ch, &err);
   json_decref(body);
-  answer_version(req, rc, &err, ver);
 }
 
 void api_volume_copy(api_t *api, http_req_t *req, const route_match_t *m) {
+  if (change_wait(req)) return;
   store_volume_t v;
   if (!find(api, req, m, &v)) return;
   json_t *body = api_body(req, copy_fields, 2);
@@ -219,34 +252,39 @@ void api_volume_copy(api_t *api, http_req_t *req, const route_match_t *m) {
   int rc = 0;
   if (n > 10000)
     rc = err_set(&err, -EINVAL, "src_paths has %zu paths; at most 10000", n);
+  else if (n == 0)
+    rc = err_set(&err, -EINVAL, "src_paths is empty; give the paths to copy");
   for (size_t i = 0; rc == 0 && i < n; i++) {
     paths[i] = json_string_value(json_array_get(srcs, i));
     if (!paths[i])
       rc = err_set(&err, -EINVAL, "src_paths[%zu] must be a string, got %s", i,
                    v_type_name(json_array_get(srcs, i)));
   }
-  uint64_t ver = 0;
-  if (rc == 0)
-    rc = ctl_volume_copy(api->control, v.id, paths, n,
-                         json_string_value(json_object_get(body, "dst_path")),
-                         &ver, &err);
+  ctl_vol_change_t ch = {
+      .op = CTL_VJ_COPY,
+      .srcs = paths,
+      .n = rc == 0 ? n : 0,
+      .dst = json_string_value(json_object_get(body, "dst_path")),
+  };
+  change_run(api, req, v.id, rc, &ch, &err);
   free(paths);
   json_decref(body);
-  answer_version(req, rc, &err, ver);
 }
 
 void api_volume_rename(api_t *api, http_req_t *req, const route_match_t *m) {
+  if (change_wait(req)) return;
   store_volume_t v;
   if (!find(api, req, m, &v)) return;
   json_t *body = api_body(req, rename_fields, 2);
   if (!body) return;
-  uint64_t ver = 0;
   err_t err = ERR_INIT;
-  int rc = ctl_volume_rename(
-      api->control, v.id, json_string_value(json_object_get(body, "src")),
-      json_string_value(json_object_get(body, "dst")), &ver, &err);
+  ctl_vol_change_t ch = {
+      .op = CTL_VJ_RENAME,
+      .path = json_string_value(json_object_get(body, "src")),
+      .dst = json_string_value(json_object_get(body, "dst")),
+  };
+  change_run(api, req, v.id, 0, &ch, &err);
   json_decref(body);
-  answer_version(req, rc, &err, ver);
 }
 
 void api_volume_upload_begin(api_t *api, http_req_t *req,
@@ -299,17 +337,19 @@ void api_volume_upload_chunk(api_t *api, http_req_t *req,
 
 void api_volume_upload_commit(api_t *api, http_req_t *req,
                               const route_match_t *m) {
+  if (change_wait(req)) return;
   store_volume_t v;
   if (!find(api, req, m, &v)) return;
   json_t *body = api_body(req, commit_fields, 1);
   if (!body) return;
-  uint64_t ver = 0;
   err_t err = ERR_INIT;
-  int rc = ctl_volume_upload_commit(
-      api->control, v.id, m->params[1],
-      json_is_true(json_object_get(body, "force")), &ver, &err);
+  ctl_vol_change_t ch = {
+      .op = CTL_VJ_UPLOAD,
+      .upload_id = m->params[1],
+      .force = json_is_true(json_object_get(body, "force")),
+  };
+  change_run(api, req, v.id, 0, &ch, &err);
   json_decref(body);
-  answer_version(req, rc, &err, ver);
 }
 
 void api_volume_upload_abort(api_t *api, http_req_t *req,

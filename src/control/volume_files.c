@@ -64,10 +64,12 @@ static int path_fail(err_t *err, int rc, const char *rel, bool change) {
   }
 }
 
-/* The tree of the latest version, as an O_PATH directory fd. */
-static int latest_root(control_t *c, const char *id, int *root, uint64_t *ver,
-                       err_t *err) {
-  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
+static const char *base_name(const char *rel);
+
+/* The tree of the latest version of the volume at dir, as an O_PATH
+ * directory fd. */
+static int latest_root(const char *dir, int *root, uint64_t *ver, err_t *err) {
+  const char *id = base_name(dir);
   for (int i = 0; i < 4; i++) {
     uint64_t v;
     if (vol_disk_latest(dir, &v, err) < 0)
@@ -130,8 +132,7 @@ static bool under(const char *path, const char *dir) {
 
 /* A new empty change set directory in the volume's stage/ (left alone by
  * other commits while skiffd lives). */
-static char *work_new(control_t *c, const char *id, err_t *err) {
-  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
+static char *work_new(const char *dir, err_t *err) {
   char *path = NULL;
   if (vol_disk_stage_new(dir, &path, err) < 0) return NULL;
   return path;
@@ -173,13 +174,13 @@ static int whiteout(const char *work, const char *rel, err_t *err) {
 }
 
 /* Commits the change set work. It is gone afterwards, whatever happened. */
-static int publish(control_t *c, const char *id, const char *work,
-                   uint64_t *ver, err_t *err) {
-  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
+static int publish(const char *dir, const char *work, uint64_t *ver,
+                   err_t *err) {
   int rc = vol_disk_commit(dir, work, NULL, VOL_COMMIT_MOVE, ver, err);
   if (rc < 0) {
     err_t e = ERR_INIT;
-    if (rm_rf(work, &e) < 0) err_sink(&e, "volume %s: drop a change set", id);
+    if (rm_rf(work, &e) < 0)
+      err_sink(&e, "volume %s: drop a change set", base_name(dir));
   }
   return rc;
 }
@@ -334,8 +335,9 @@ int ctl_volume_listdir(control_t *c, const char *id, const char *path,
                        bool recursive, json_t **out, err_t *err) {
   _cleanup_free_ char *rel = NULL;
   if (clean(path, &rel, err) < 0) return err->code;
+  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
   _cleanup_close_ int root = -1;
-  if (latest_root(c, id, &root, NULL, err) < 0) return err->code;
+  if (latest_root(dir, &root, NULL, err) < 0) return err->code;
   list_ctx_t l = {.rows = json_array(), .err = err};
   int rc;
   int fd = ropen(root, rel, O_RDONLY | O_DIRECTORY, R_READ);
@@ -372,8 +374,9 @@ int ctl_volume_open_file(control_t *c, const char *id, const char *path,
                          err_t *err) {
   _cleanup_free_ char *rel = NULL;
   if (clean(path, &rel, err) < 0) return err->code;
+  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
   _cleanup_close_ int root = -1;
-  if (latest_root(c, id, &root, NULL, err) < 0) return err->code;
+  if (latest_root(dir, &root, NULL, err) < 0) return err->code;
   int fd = ropen(root, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, R_READ);
   if (fd < 0) return path_fail(err, fd, rel, false);
   struct stat st;
@@ -400,8 +403,8 @@ int ctl_volume_open_file(control_t *c, const char *id, const char *path,
 
 /* ---- changes ---- */
 
-int ctl_volume_remove(control_t *c, const char *id, const char *path,
-                      bool recursive, uint64_t *ver, err_t *err) {
+int ctl_vf_remove(const char *dir, const char *path, bool recursive,
+                  uint64_t *ver, err_t *err) {
   _cleanup_free_ char *rel = NULL;
   if (clean(path, &rel, err) < 0) return err->code;
   if (!*rel)
@@ -409,7 +412,7 @@ int ctl_volume_remove(control_t *c, const char *id, const char *path,
                    "the root of a Volume cannot be removed; delete the Volume "
                    "(`skiff volume delete`) or remove what is in it");
   _cleanup_close_ int root = -1;
-  if (latest_root(c, id, &root, NULL, err) < 0) return err->code;
+  if (latest_root(dir, &root, NULL, err) < 0) return err->code;
   struct stat st;
   int rc = lookup(root, rel, &st);
   if (rc < 0) return path_fail(err, rc, rel, true);
@@ -431,27 +434,28 @@ int ctl_volume_remove(control_t *c, const char *id, const char *path,
                      "recursive=True (skiff volume rm -r)",
                      rel);
   }
-  char *work = work_new(c, id, err);
+  char *work = work_new(dir, err);
   if (!work) return err->code;
   rc = stage_parents(root, work, rel, err);
   if (rc == 0) rc = whiteout(work, rel, err);
   if (rc == 0) {
-    rc = publish(c, id, work, ver, err);
+    rc = publish(dir, work, ver, err);
   } else {
     err_t e = ERR_INIT;
-    if (rm_rf(work, &e) < 0) err_sink(&e, "volume %s: drop a change set", id);
+    if (rm_rf(work, &e) < 0)
+      err_sink(&e, "volume %s: drop a change set", base_name(dir));
   }
   free(work);
   return rc;
 }
 
-int ctl_volume_copy(control_t *c, const char *id, const char *const *srcs,
-                    size_t n, const char *dst, uint64_t *ver, err_t *err) {
+int ctl_vf_copy(const char *dir, const char *const *srcs, size_t n,
+                const char *dst, uint64_t *ver, err_t *err) {
   if (n == 0) return err_set(err, -EINVAL, "copy_files needs a source path");
   _cleanup_free_ char *drel = NULL;
   if (clean(dst, &drel, err) < 0) return err->code;
   _cleanup_close_ int root = -1;
-  if (latest_root(c, id, &root, NULL, err) < 0) return err->code;
+  if (latest_root(dir, &root, NULL, err) < 0) return err->code;
   struct stat dst_st;
   int rc = lookup(root, drel, &dst_st);
   if (rc < 0 && rc != -ENOENT) return path_fail(err, rc, drel, true);
@@ -465,7 +469,7 @@ int ctl_volume_copy(control_t *c, const char *id, const char *const *srcs,
                    "directory in the Volume",
                    n, drel);
   if (!into && (rc = parent_ok(root, drel, err)) < 0) return rc;
-  char *work = work_new(c, id, err);
+  char *work = work_new(dir, err);
   if (!work) return err->code;
   rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -510,17 +514,18 @@ int ctl_volume_copy(control_t *c, const char *id, const char *const *srcs,
     rc = stage_copy(root, work, srel, target, false, err);
   }
   if (rc == 0) {
-    rc = publish(c, id, work, ver, err);
+    rc = publish(dir, work, ver, err);
   } else {
     err_t e = ERR_INIT;
-    if (rm_rf(work, &e) < 0) err_sink(&e, "volume %s: drop a change set", id);
+    if (rm_rf(work, &e) < 0)
+      err_sink(&e, "volume %s: drop a change set", base_name(dir));
   }
   free(work);
   return rc;
 }
 
-int ctl_volume_rename(control_t *c, const char *id, const char *src,
-                      const char *dst, uint64_t *ver, err_t *err) {
+int ctl_vf_rename(const char *dir, const char *src, const char *dst,
+                  uint64_t *ver, err_t *err) {
   _cleanup_free_ char *srel = NULL, *drel = NULL;
   if (clean(src, &srel, err) < 0 || clean(dst, &drel, err) < 0)
     return err->code;
@@ -528,7 +533,7 @@ int ctl_volume_rename(control_t *c, const char *id, const char *src,
     return err_set(err, -EINVAL, "the root of a Volume cannot be renamed");
   _cleanup_close_ int root = -1;
   uint64_t latest = 0;
-  if (latest_root(c, id, &root, &latest, err) < 0) return err->code;
+  if (latest_root(dir, &root, &latest, err) < 0) return err->code;
   struct stat st;
   int rc = lookup(root, srel, &st);
   if (rc < 0) return path_fail(err, rc, srel, true);
@@ -547,17 +552,18 @@ int ctl_volume_rename(control_t *c, const char *id, const char *src,
                    drel);
   if (rc != -ENOENT) return path_fail(err, rc, drel, true);
   if ((rc = parent_ok(root, drel, err)) < 0) return rc;
-  char *work = work_new(c, id, err);
+  char *work = work_new(dir, err);
   if (!work) return err->code;
   rc = stage_parents(root, work, srel, err);
   if (rc == 0) rc = whiteout(work, srel, err);
   /* Files are hard links of the published ones: a rename copies nothing. */
   if (rc == 0) rc = stage_copy(root, work, srel, drel, true, err);
   if (rc == 0) {
-    rc = publish(c, id, work, ver, err);
+    rc = publish(dir, work, ver, err);
   } else {
     err_t e = ERR_INIT;
-    if (rm_rf(work, &e) < 0) err_sink(&e, "volume %s: drop a change set", id);
+    if (rm_rf(work, &e) < 0)
+      err_sink(&e, "volume %s: drop a change set", base_name(dir));
   }
   free(work);
   return rc;
@@ -607,7 +613,8 @@ int ctl_volume_upload_begin(control_t *c, const char *id, char *upload_id,
                    "%d uploads are open already, the most skiffd keeps; "
                    "finish or abort one first",
                    CTL_VOLUME_UPLOADS_MAX);
-  char *dir = work_new(c, id, err);
+  _cleanup_free_ char *vdir = ctl_volume_dir(c, id);
+  char *dir = work_new(vdir, err);
   if (!dir) return err_wrap(err, "start an upload");
   ctl_vol_upload_t *u = xcalloc(1, sizeof *u);
   id_new("vu", u->id, sizeof u->id);
@@ -662,8 +669,9 @@ int ctl_volume_upload_chunk(control_t *c, const char *id, const char *upload_id,
                    len, CTL_VOLUME_CHUNK_MAX);
   if (offset == 0) {
     /* The first chunk: refuse early what the commit would refuse. */
+    _cleanup_free_ char *vdir = ctl_volume_dir(c, id);
     _cleanup_close_ int root = -1;
-    if (latest_root(c, id, &root, NULL, err) < 0) return err->code;
+    if (latest_root(vdir, &root, NULL, err) < 0) return err->code;
     if (exists_check(root, rel, force, err) < 0) return err->code;
   }
   _cleanup_free_ char *full = xasprintf("%s/%s", u->dir, rel);
@@ -772,50 +780,75 @@ static int check_tree(int root, const char *base, const char *rel, bool force,
   return rc;
 }
 
+char *ctl_vol_upload_take(control_t *c, const char *id, const char *upload_id,
+                          err_t *err) {
+  ctl_vol_upload_t **slot = upload_slot(c, id, upload_id, err);
+  if (!slot) return NULL;
+  ctl_vol_upload_t *u = *slot;
+  *slot = u->next;
+  ctl_vols(c)->n_uploads--;
+  char *dir = u->dir;
+  free(u);
+  return dir;
+}
+
+int ctl_vf_upload_publish(const char *dir, const char *updir, bool force,
+                          uint64_t *ver, err_t *err) {
+  _cleanup_close_ int root = -1;
+  int rc = latest_root(dir, &root, NULL, err);
+  if (rc == 0) rc = check_tree(root, updir, "", force, err);
+  if (rc < 0) {
+    err_t e = ERR_INIT;
+    if (rm_rf(updir, &e) < 0)
+      err_sink(&e, "volume %s: drop a refused upload", base_name(dir));
+    return rc;
+  }
+  return publish(dir, updir, ver, err);
+}
+
 int ctl_volume_upload_commit(control_t *c, const char *id,
                              const char *upload_id, bool force, uint64_t *ver,
                              err_t *err) {
-  ctl_vol_upload_t **slot = upload_slot(c, id, upload_id, err);
-  if (!slot) return err->code;
-  ctl_volumes_t *vs = ctl_vols(c);
-  _cleanup_close_ int root = -1;
-  int rc = latest_root(c, id, &root, NULL, err);
-  if (rc == 0) rc = check_tree(root, (*slot)->dir, "", force, err);
-  if (rc < 0) {
-    upload_free(vs, slot);
-    return rc;
-  }
-  /* publish takes the directory away; the session ends here either way. */
-  ctl_vol_upload_t *u = *slot;
-  *slot = u->next;
-  vs->n_uploads--;
-  rc = publish(c, id, u->dir, ver, err);
-  free(u->dir);
-  free(u);
-  return rc;
+  _cleanup_free_ char *updir = ctl_vol_upload_take(c, id, upload_id, err);
+  if (!updir) return err->code;
+  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
+  return ctl_vf_upload_publish(dir, updir, force, ver, err);
 }
 
-int ctl_volume_put_file(control_t *c, const char *id, const char *path,
-                        unsigned mode, const void *data, size_t len, bool force,
-                        uint64_t *ver, err_t *err) {
-  char uid[40];
-  if (ctl_volume_upload_begin(c, id, uid, sizeof uid, err) < 0)
-    return err->code;
+int ctl_volume_put_stage(control_t *c, const char *id, const char *path,
+                         unsigned mode, const void *data, size_t len,
+                         bool force, char *upload_id, size_t n, err_t *err) {
+  if (ctl_volume_upload_begin(c, id, upload_id, n, err) < 0) return err->code;
   const char *p = data;
   size_t done = 0;
   int rc = 0;
   /* A whole file arrives in one body; it is staged in chunk-sized pieces
    * all the same, so the one code path writes both. */
   do {
-    size_t n =
+    size_t k =
         len - done > CTL_VOLUME_CHUNK_MAX ? CTL_VOLUME_CHUNK_MAX : len - done;
-    rc = ctl_volume_upload_chunk(c, id, uid, path, done, mode, p + done, n,
-                                 force, err);
-    done += n;
+    rc = ctl_volume_upload_chunk(c, id, upload_id, path, done, mode, p + done,
+                                 k, force, err);
+    done += k;
   } while (rc == 0 && done < len);
-  if (rc < 0) {
-    ctl_volume_upload_abort(c, id, uid);
-    return rc;
-  }
-  return ctl_volume_upload_commit(c, id, uid, force, ver, err);
+  if (rc < 0) ctl_volume_upload_abort(c, id, upload_id);
+  return rc;
+}
+
+int ctl_volume_remove(control_t *c, const char *id, const char *path,
+                      bool recursive, uint64_t *ver, err_t *err) {
+  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
+  return ctl_vf_remove(dir, path, recursive, ver, err);
+}
+
+int ctl_volume_copy(control_t *c, const char *id, const char *const *srcs,
+                    size_t n, const char *dst, uint64_t *ver, err_t *err) {
+  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
+  return ctl_vf_copy(dir, srcs, n, dst, ver, err);
+}
+
+int ctl_volume_rename(control_t *c, const char *id, const char *src,
+                      const char *dst, uint64_t *ver, err_t *err) {
+  _cleanup_free_ char *dir = ctl_volume_dir(c, id);
+  return ctl_vf_rename(dir, src, dst, ver, err);
 }

@@ -108,10 +108,40 @@ int ctl_volume_upload_commit(control_t *c, const char *id,
                              err_t *err);
 void ctl_volume_upload_abort(control_t *c, const char *id,
                              const char *upload_id);
-/* One file whole (PUT /v1/volumes/{}/file): an upload of one chunk. */
-int ctl_volume_put_file(control_t *c, const char *id, const char *path,
-                        unsigned mode, const void *data, size_t len, bool force,
-                        uint64_t *ver, err_t *err);
+/* One file whole (PUT /v1/volumes/{}/file): staged as an upload of its own
+ * whose id goes to upload_id, to commit with a CTL_VJ_UPLOAD change. */
+int ctl_volume_put_stage(control_t *c, const char *id, const char *path,
+                         unsigned mode, const void *data, size_t len,
+                         bool force, char *upload_id, size_t n, err_t *err);
+
+/* The changes above, run on libuv's thread pool (volume_jobs.c) so that a
+ * commit's sync or a large copy never holds the loop. Start one, park the
+ * request under ctl_vol_job_key until ctl_vol_job_done, then read its
+ * result. The request holds one reference (ctl_vol_job_unref it, as the
+ * free function of its data); the pool holds the other until it ends. */
+typedef struct ctl_vol_job ctl_vol_job_t;
+typedef enum {
+  CTL_VJ_REMOVE, /* path, recursive */
+  CTL_VJ_COPY,   /* srcs, n, dst */
+  CTL_VJ_RENAME, /* path (the source), dst */
+  CTL_VJ_UPLOAD, /* upload_id (the session ends now), force */
+} ctl_vj_op_t;
+typedef struct ctl_vol_change {
+  ctl_vj_op_t op;
+  const char *path, *dst;
+  const char *const *srcs;
+  size_t n;
+  const char *upload_id;
+  bool recursive, force;
+} ctl_vol_change_t;
+int ctl_volume_change_start(control_t *c, const char *id,
+                            const ctl_vol_change_t *ch, ctl_vol_job_t **out,
+                            err_t *err);
+bool ctl_vol_job_done(const ctl_vol_job_t *j);
+const char *ctl_vol_job_key(const ctl_vol_job_t *j);
+/* 0 and *ver, or the change's error. */
+int ctl_vol_job_result(const ctl_vol_job_t *j, uint64_t *ver, err_t *err);
+void ctl_vol_job_unref(void *j);
 
 /* control_free's part. */
 void ctl_volumes_free(control_t *c);

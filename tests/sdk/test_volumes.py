@@ -136,3 +136,22 @@ def test_modal_shim_exposes_volume():
     import modal
 
     assert modal.Volume is skiff.Volume and modal.FileEntryType is FileEntryType
+
+
+def test_app_volumes_go_to_every_function_and_class():
+    app = skiff.App("t", volumes={"/shared": vol()})
+    f = app.function(volumes={"/own": vol("own", "vo-cccccccccccccccc")})(lambda: 1)
+    assert [v["path"] for v in f.spec.to_api("f", "m", "f", False)["volumes"]] == ["/shared", "/own"]
+
+    @app.cls()
+    class C:
+        @skiff.method()
+        def m(self):
+            return 1
+
+    assert [v["path"] for v in C.spec.to_api("C", "m", "C", False)["volumes"]] == ["/shared"]
+    assert skiff.App("u").function()(lambda: 1).spec.volumes == []
+    with pytest.raises(exc.InvalidError, match="has a volume of the App"):
+        app.function(volumes={"/shared/": vol("b", "vo-bbbbbbbbbbbbbbbb")})
+    with pytest.raises(exc.InvalidError, match="must be absolute"):
+        skiff.App("v", volumes={"rel": vol()})

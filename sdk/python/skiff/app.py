@@ -496,15 +496,23 @@ class App:
             ``SKIFF_DEFAULT_IMAGE=host``).
         secrets: :class:`skiff.Secret` objects given to every function and
             class of the app, before their own ``secrets=``.
+        volumes: ``{"/path": skiff.Volume}`` mounted in every function and
+            class of the app, with their own ``volumes=``.
     """
 
     def __init__(self, name: Optional[str] = None, *, image: Optional[Image] = None,
-                 secrets: Optional[Sequence[Any]] = None, **kwargs: Any) -> None:
+                 secrets: Optional[Sequence[Any]] = None, volumes: Optional[Dict[str, Any]] = None,
+                 **kwargs: Any) -> None:
         if kwargs:
             bad = next(iter(kwargs))
             raise TypeError(
-                f"App() got an unexpected keyword argument {bad!r} (skiff's App takes name, image and secrets)"
+                f"App() got an unexpected keyword argument {bad!r} (skiff's App takes name, image, secrets "
+                "and volumes)"
             )
+        from .volumes import check_volumes
+
+        # Mounted in every function and class, with their own volumes.
+        self._volumes = check_volumes(volumes, "App()")
         self._image = _check_image(image, "App()")
         from .secret import check_secrets
 
@@ -526,6 +534,20 @@ class App:
         self._entry_file: Optional[str] = None
         self._version: Optional[int] = None
         self._deployed_name: Optional[str] = None
+
+    def _merge_volumes(self, own: List[Any], what: str) -> List[Any]:
+        """The App's volumes and a function's own; one path has one volume."""
+        if not self._volumes:
+            return own
+        from .volumes import check_volumes
+
+        merged = dict(self._volumes)
+        for path, vol in own:
+            if path in merged:
+                raise exc.InvalidError(f"{what}: {path!r} has a volume of the App() already; mount this one "
+                                       "elsewhere")
+            merged[path] = vol
+        return check_volumes(merged, what)
 
     # ---- properties ----------------------------------------------------------
     @property
@@ -678,6 +700,7 @@ class App:
             cidr_allowlist=cidr_allowlist, ephemeral_disk=ephemeral_disk, volumes=volumes,
         )
         spec.secrets = self._secrets + spec.secrets
+        spec.volumes = self._merge_volumes(spec.volumes, "App.function()")
         sched = spec.schedule
 
         def decorator(fn: Callable[..., Any]) -> Function:
@@ -747,6 +770,7 @@ class App:
             volumes=volumes,
         )
         spec.secrets = self._secrets + spec.secrets
+        spec.volumes = self._merge_volumes(spec.volumes, "App.cls()")
 
         def decorator(user_cls: Any) -> Any:
             if isinstance(user_cls, Cls):

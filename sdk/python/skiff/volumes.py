@@ -120,7 +120,9 @@ class Volume(_Object):
     @staticmethod
     @contextlib.contextmanager
     def ephemeral() -> "Iterator[Volume]":
-        """A Volume without a name that lives as long as the ``with`` block."""
+        """A Volume without a name that lives as long as the ``with`` block
+        (and, when this process dies inside it, until skiffd has had no
+        heartbeat from it for ``skiffd --ephemeral-ttl``, 300 s by default)."""
         v = Volume(None)
         v._open_ephemeral({"ephemeral": True})
         try:
