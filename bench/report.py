@@ -613,25 +613,31 @@ def render_hot(R):
     return lines
 
 
-def render_web(R):
-    """The "## Web endpoints" section (list of lines), or [] when part `web`
-    gave no results (bench/bench_web.py)."""
-    if not any(k.startswith("web.") for k in R):
-        return []
+
+def part_section(R, part, title):
+    """The start of the section of a bench part: (lines, one, done). lines
+    holds the heading (and, when the part failed, why: then done is True);
+    one(key) is the last result of key."""
 
     def one(key):
         v = R.get(key)
         return v[-1] if v else None
 
-    out = []
-    w = out.append
-    w("## Web endpoints")
-    w("")
-    err = one("web.error")
+    lines = [title, ""]
+    err = one(f"{part}.error")
     if err:
-        w(f"Not measured: {err.get('reason')}")
-        w("")
+        lines += [f"Not measured: {err.get('reason')}", ""]
+    return lines, one, bool(err)
+
+def render_web(R):
+    """The "## Web endpoints" section (list of lines), or [] when part `web`
+    gave no results (bench/bench_web.py)."""
+    if not any(k.startswith("web.") for k in R):
+        return []
+    out, one, done = part_section(R, "web", "## Web endpoints")
+    if done:
         return out
+    w = out.append
     uv = one("web.rps.uvicorn")
     first = next((r for r in (one("web.rps.skiff_1"),) if r), None) or {}
     w(f"Part `web` (bench/bench_web.py): the same trivial ASGI app (one JSON answer, no framework) under "
@@ -666,6 +672,49 @@ def render_web(R):
         w("")
     return out
 
+
+
+def render_vol(R):
+    """The "## Volumes" section (list of lines), or [] when part `vol` gave
+    no results (bench/bench_volume.py)."""
+    if not any(k.startswith("vol.") for k in R):
+        return []
+    out, one, done = part_section(R, "vol", "## Volumes")
+    if done:
+        return out
+    w = out.append
+    hc, cc = one("vol.read.host_cold"), one("vol.read.ct_cold")
+    hw, cw = one("vol.read.host_warm"), one("vol.read.ct_warm")
+    if hc and cc:
+        w(f"Part `vol` (bench/bench_volume.py): a sequential read of a {cc.get('mib')} MiB volume file in 8 MiB "
+          f"reads, inside a container (its read-write mount: the overlay over the version's tree) and on the "
+          f"host (the same file in the version's tree), median of {len(cc.get('samples', []))}. Cold: the file's "
+          "pages dropped first (posix_fadvise DONTNEED on that file); warm: read again at once.")
+        w("")
+        w("| read | container MiB/s | host disk MiB/s | container / host |")
+        w("|---|---|---|---|")
+        for label, c_, h_ in (("cold (from the disk)", cc, hc), ("warm (page cache)", cw, hw)):
+            if c_ and h_:
+                w(f"| {label} | {c_['mib_per_s']:,.0f} | {h_['mib_per_s']:,.0f} | "
+                  f"{c_['mib_per_s'] / h_['mib_per_s']:.2f}x |")
+        w("")
+        w("Aim: at least 0.9x the host disk.")
+        w("")
+    cm = one("vol.commit.skiff")
+    disk = [(k, v[-1]) for k, v in R.items() if k.startswith("vol.commit_disk.")]
+    if cm or disk:
+        w("Commit latency of 1,000 files of 4 KiB into a volume holding "
+          f"{(cm or {}).get('existing', 10000):,} (median of {len((cm or {}).get('samples', [])) or 5}):")
+        w("")
+        w("| commit | ms |")
+        w("|---|---|")
+        if cm:
+            w(f"| `vol.commit()` inside a container (its layer gathered, copied, published, synced) | "
+              f"{cm['ms']:,.1f} |")
+        for _, v in disk:
+            w(f"| {v['label']} (bench/volume_commit.c) | {v['ms']:,.1f} |")
+        w("")
+    return out
 
 def render_dq(R):
     """The "## Dicts and Queues" section (list of lines), or [] when part
@@ -873,6 +922,9 @@ def main():
     if R and all(k.startswith("dq.") for k in R) and os.path.exists(out):
         splice_images(out, render_dq(R), "## Dicts and Queues")
         return
+    if R and all(k.startswith("vol.") for k in R) and os.path.exists(out):
+        splice_images(out, render_vol(R), "## Volumes")
+        return
     if R and all(k.startswith(HOT_PREFIXES) for k in R) and os.path.exists(out):
         # Rows of the other parts come from the last full run (bench/run merged them).
         merged = os.path.join(os.path.dirname(out), "results.jsonl")
@@ -1065,6 +1117,7 @@ def main():
     lines += render_sandbox(R)
     lines += render_web(R)
     lines += render_dq(R)
+    lines += render_vol(R)
     w("## What each row measures")
     w("")
     w("1. **Call round trip**: one trivial call (`x + 1`), caller blocked until the result, after")

@@ -38,7 +38,8 @@ static const vfield_t step_pip[] = {{"type", V_STRING, true, false},
  * checked and opened by the control plane (control/images.c). */
 static const vfield_t step_cmds[] = {{"type", V_STRING, true, false},
                                      {"commands", V_ARRAY, true, false},
-                                     {"secrets", V_ARRAY, false, false}};
+                                     {"secrets", V_ARRAY, false, false},
+                                     {"volumes", V_ARRAY, false, false}};
 static const vfield_t step_env[] = {{"type", V_STRING, true, false},
                                     {"env", V_OBJECT, true, false}};
 static const vfield_t step_workdir[] = {{"type", V_STRING, true, false},
@@ -54,7 +55,8 @@ static const vfield_t step_fn[] = {{"type", V_STRING, true, false},
                                    {"source_sha256", V_STRING, true, false},
                                    {"kwargs", V_OBJECT, false, true},
                                    {"files", V_ARRAY, false, false},
-                                   {"secrets", V_ARRAY, false, false}};
+                                   {"secrets", V_ARRAY, false, false},
+                                   {"volumes", V_ARRAY, false, false}};
 static const vfield_t file_fields[] = {{"path", V_STRING, true, false},
                                        {"sha256", V_STRING, true, false},
                                        {"mode", V_INT, false, false},
@@ -174,6 +176,12 @@ static int check_base(json_t *base, err_t *err) {
                  kind);
 }
 
+/* A step's "volumes", checked as a function's; absent stays absent, so
+ * that the step's cache key is what it was before volumes existed. */
+static int step_volumes(json_t *s, const char *w, err_t *err) {
+  return json_object_get(s, "volumes") ? api_check_volumes(s, w, err) : 0;
+}
+
 static int check_step(json_t *s, const char *w, err_t *err) {
   const char *type = json_string_value(json_object_get(s, "type"));
   if (!type) return err_set(err, -EINVAL, "%s: 'type' must be a string", w);
@@ -212,7 +220,8 @@ static int check_step(json_t *s, const char *w, err_t *err) {
     return 0;
   }
   if (!strcmp(type, "run_commands"))
-    return (rc = v_check(s, step_cmds, N(step_cmds), w, err)) < 0
+    return (rc = v_check(s, step_cmds, N(step_cmds), w, err)) < 0 ||
+                   (rc = step_volumes(s, w, err)) < 0
                ? rc
                : strings(json_object_get(s, "commands"), w, "commands", true,
                          err);
@@ -252,7 +261,9 @@ static int check_step(json_t *s, const char *w, err_t *err) {
     return check_files(json_object_get(s, "files"), w, true, err);
   }
   if (!strcmp(type, "run_function")) {
-    if ((rc = v_check(s, step_fn, N(step_fn), w, err)) < 0) return rc;
+    if ((rc = v_check(s, step_fn, N(step_fn), w, err)) < 0 ||
+        (rc = step_volumes(s, w, err)) < 0)
+      return rc;
     if (!sha256_valid(json_string_value(json_object_get(s, "source_sha256"))))
       return err_set(err, -EINVAL,
                      "%s: source_sha256 must be 64 lowercase hex characters",

@@ -7,6 +7,7 @@
  *   DELETE /v1/volumes/{}               -> {"deleted": true}
  *   GET    /v1/volumes/{}/entries?path=&recursive= -> {"entries": [...]}
  *   GET    /v1/volumes/{}/file?path=&offset=&length= -> the bytes
+ *                                       (X-Skiff-Size, X-Skiff-File)
  *   PUT    /v1/volumes/{}/file?path=&mode=&force= (body: the file)
  *                                       -> {"version"}
  *   POST   /v1/volumes/{}/remove {"path","recursive"?} -> {"version"}
@@ -154,7 +155,9 @@ void api_volume_file_get(api_t *api, http_req_t *req, const route_match_t *m) {
   int fd = -1;
   uint64_t size = 0, off = 0, len = 0;
   err_t err = ERR_INIT;
-  int rc = ctl_volume_open_file(api->control, v.id, path, &fd, &size, &err);
+  char ident[64] = "";
+  int rc =
+      ctl_volume_open_file(api->control, v.id, path, &fd, &size, ident, &err);
   if (rc == 0)
     rc = ctl_vq_range(http_req_query(req, "offset"),
                       http_req_query(req, "length"), size, &off, &len, &err);
@@ -163,9 +166,9 @@ void api_volume_file_get(api_t *api, http_req_t *req, const route_match_t *m) {
     http_respond_err(req, &err);
     return;
   }
-  char headers[64];
-  snprintf(headers, sizeof headers, "X-Skiff-Size: %llu\n",
-           (unsigned long long)size);
+  char headers[160];
+  snprintf(headers, sizeof headers, "X-Skiff-Size: %llu\nX-Skiff-File: %s\n",
+           (unsigned long long)size, ident);
   http_respond_fd(req, 200, "application/octet-stream", fd, off, len, headers);
 }
 

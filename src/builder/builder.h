@@ -33,6 +33,11 @@ typedef struct builder {
    * step's (set while it runs only; never logged or recorded). */
   json_t *secrets;
   const json_t *step_secrets;
+  /* The volumes each step mounts, the spec's "volume_mounts" ({"<index in
+   * spec.steps>": [{"id","dir","dst","sub_path","read_only"}]}, made by
+   * skiffd), and the running step's. */
+  const json_t *volume_mounts;
+  const json_t *step_volumes;
   /* The image so far. */
   char key[65];   /* chain key: the image id once every step is applied */
   json_t *layers; /* layer ids, bottom first */

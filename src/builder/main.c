@@ -216,8 +216,10 @@ static int build(builder_t *b, const json_t *spec, err_t *err) {
     char idx[24];
     snprintf(idx, sizeof idx, "%zu", i);
     b->step_secrets = json_object_get(b->secrets, idx);
+    b->step_volumes = json_object_get(b->volume_mounts, idx);
     rc = build_step(b, step, err);
     b->step_secrets = NULL;
+    b->step_volumes = NULL;
     if (rc < 0) {
       _cleanup_free_ char *d = describe_step(step);
       emit_step(b->step, d, "failed");
@@ -303,6 +305,7 @@ int main(int argc, char **argv) {
     rc = err_set(&err, -EINVAL, "image spec %s: %s", o.spec, je.text);
     goto done;
   }
+  b.volume_mounts = json_object_get(spec, "volume_mounts");
   if ((rc = img_store_open(o.store, &b.store, &err)) < 0) goto done;
   rt_config_t rc_cfg = {.cgroup_root = o.cg_root, .cgroup_parent = o.cg_parent};
   if ((rc = rt_new(&rc_cfg, &b.rt, &err)) < 0) goto done;

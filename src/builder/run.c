@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "builder/builder.h"
+#include "volume/vol_layer.h"
 
 #define TAIL_LINES 20
 
@@ -112,11 +113,102 @@ static void free_strv(char **v) {
   free(v);
 }
 
+/* The running step's volumes (b->step_volumes): each one's latest version,
+ * with a writable layer for a read-write mount, named after the build
+ * container. */
+typedef struct step_vols {
+  size_t n;
+  vol_layer_t *layers;
+  rt_volume_t *rv;
+} step_vols_t;
+
+static void step_vols_free(step_vols_t *sv) {
+  for (size_t i = 0; i < sv->n; i++) {
+    vol_layer_remove(&sv->layers[i]);
+    vol_layer_clear(&sv->layers[i]);
+  }
+  free(sv->layers);
+  free(sv->rv);
+  memset(sv, 0, sizeof *sv);
+}
+
+static int step_vols_open(builder_t *b, const char *id, step_vols_t *sv,
+                          err_t *err) {
+  memset(sv, 0, sizeof *sv);
+  size_t n = json_array_size(b->step_volumes);
+  if (!n) return 0;
+  sv->layers = xcalloc(n, sizeof *sv->layers);
+  sv->rv = xcalloc(n, sizeof *sv->rv);
+  size_t i;
+  json_t *m;
+  json_array_foreach(b->step_volumes, i, m) {
+    const char *dir = json_string_value(json_object_get(m, "dir"));
+    const char *dst = json_string_value(json_object_get(m, "dst"));
+    const char *vid = json_string_value(json_object_get(m, "id"));
+    if (!dir || !dst || !vid)
+      return err_set(err, -EINVAL,
+                     "volume_mounts[%zu]: dir, dst and id "
+                     "are needed",
+                     i);
+    char name[96];
+    snprintf(name, sizeof name, "%s.%zu", id, i);
+    _cleanup_free_ char *what = xasprintf("%s at %s", vid, dst);
+    int rc =
+        vol_layer_open(dir, json_string_value(json_object_get(m, "sub_path")),
+                       json_is_true(json_object_get(m, "read_only")), name,
+                       what, &sv->layers[i], err);
+    if (rc < 0) return rc;
+    sv->n = i + 1;
+    const vol_layer_t *l = &sv->layers[i];
+    sv->rv[i] = (rt_volume_t){
+        .lower = l->lower, .upper = l->upper, .work = l->work, .dst = dst};
+  }
+  return 0;
+}
+
+/* After a command that succeeded: its writes to the volumes, published. */
+static int step_vols_commit(builder_t *b, step_vols_t *sv, err_t *err) {
+  for (size_t i = 0; i < sv->n; i++) {
+    if (!sv->layers[i].upper) continue;
+    const json_t *m = json_array_get(b->step_volumes, i);
+    uint64_t ver;
+    int rc = vol_layer_commit(json_string_value(json_object_get(m, "dir")),
+                              json_string_value(json_object_get(m, "sub_path")),
+                              &sv->layers[i], &ver, err);
+    if (rc < 0)
+      return err_wrap(err, "commit volume %s",
+                      json_string_value(json_object_get(m, "id")));
+    emit_logf("volume %s at %s: committed version %llu",
+              json_string_value(json_object_get(m, "id")),
+              json_string_value(json_object_get(m, "dst")),
+              (unsigned long long)ver);
+  }
+  return 0;
+}
+
+static int run_one(builder_t *b, const run_opts_t *o, const char *id,
+                   const step_vols_t *sv, char **tail, err_t *err);
+
 int run_in_container(builder_t *b, const run_opts_t *o, char **tail,
                      err_t *err) {
   *tail = NULL;
   char id[40];
   id_new("bld", id, sizeof id);
+  step_vols_t sv;
+  int vrc = step_vols_open(b, id, &sv, err);
+  if (vrc < 0) {
+    step_vols_free(&sv);
+    return vrc;
+  }
+  int code = run_one(b, o, id, &sv, tail, err);
+  if (code == 0 && (vrc = step_vols_commit(b, &sv, err)) < 0) code = vrc;
+  step_vols_free(&sv);
+  return code;
+}
+
+/* One command in a build container named id, with the step's volumes. */
+static int run_one(builder_t *b, const run_opts_t *o, const char *id,
+                   const step_vols_t *sv, char **tail, err_t *err) {
   _cleanup_free_ char *bundle =
       xasprintf("%s/tmp/%s", img_store_dir(b->store), id);
   /* A long chain is flattened, as for a function's container. */
@@ -152,6 +244,8 @@ int run_in_container(builder_t *b, const run_opts_t *o, char **tail,
       .envp = env,
       .mounts = mounts,
       .n_mounts = n_mounts,
+      .volumes = sv->rv,
+      .n_volumes = sv->n,
       .hostname = "skiff-build",
       .workdir = workdir ? workdir : "/",
       .limits = {.cpu_request = 1.0, .pids_max = 65536},

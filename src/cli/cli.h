@@ -34,6 +34,7 @@ int cmd_proxy_auth(int argc, char **argv);
 int cmd_dict(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
+int cmd_volume(int argc, char **argv);
 int cmd_app(int argc, char **argv);
 int cmd_container(int argc, char **argv);
 int cmd_function(int argc, char **argv);

@@ -19,6 +19,8 @@ static const cli_command_t commands[] = {
      "Make and delete the tokens of web endpoints with proxy auth"},
     {"dict", cmd_dict, "Make, list, read, clear and delete Dicts"},
     {"queue", cmd_queue, "Make, list, peek at, count, clear and delete Queues"},
+    {"volume", cmd_volume,
+     "Make, list and delete Volumes; list, get, put, copy and remove files"},
     {"secret", cmd_secret,
      "Make, list and delete secrets (encrypted environment variables)"},
     {"image", cmd_image, "Build, list and remove images; free unused layers"},

@@ -265,6 +265,13 @@ int ctl_volumes_spec(control_t *c, const json_t *vols, const char *where,
 void ctl_volumes_spec_free(wk_volume_t *v, size_t n);
 /* ct, started with vols, counts as mounting each of them. */
 void ctl_volumes_hold(control_t *c, ctl_container_t *ct, const json_t *vols);
+/* build_volumes.c: the volumes of image build steps, checked and given to
+ * skiff-build in spec's "volume_mounts"; *ids (a new list, NULL when none)
+ * are counted as mounted while the build runs (hold, release). */
+int ctl_build_volumes_take(control_t *c, json_t *spec, json_t **ids,
+                           err_t *err);
+void ctl_build_volumes_hold(control_t *c, const json_t *ids);
+void ctl_build_volumes_release(control_t *c, const json_t *ids);
 /* ct ended: its volumes are no longer mounted by it. */
 void ctl_volumes_release(control_t *c, ctl_container_t *ct);
 

@@ -10,6 +10,7 @@
 #include "control/control_internal.h"
 #include "control/dicts.h"
 #include "control/named_queues.h"
+#include "control/volumes.h"
 
 /* What each kind of ephemeral object is called and how it is deleted. A
  * new kind adds a row here and calls ctl_ephemeral_add when it makes one
@@ -21,6 +22,8 @@ static const struct {
 } kinds[] = {
     {"dict", "Dict", control_dict_delete},
     {"queue", "Queue", control_queue_delete},
+    /* refused (-EBUSY) while a container mounts it: the next pass */
+    {"volume", "Volume", ctl_volume_delete},
 };
 
 static int kind_index(const char *kind) {

@@ -53,6 +53,7 @@ struct ctl_build {
   bool orphan;         /* control is gone: free when the handles are closed */
   wk_worker_t *net_wk; /* holds the build's network (wk_build_net) */
   buf_t partial;
+  json_t *volume_ids; /* volumes its steps mount, counted while it runs */
   struct ctl_build *next;
 };
 
@@ -61,6 +62,7 @@ static void build_free(ctl_build_t *b) {
   json_decref(b->lines);
   json_decref(b->steps);
   json_decref(b->gc_stats);
+  json_decref(b->volume_ids);
   if (b->spec_path) unlink(b->spec_path);
   free(b->spec_path);
   buf_free(&b->partial);
@@ -107,6 +109,11 @@ static void finish(ctl_build_t *b, enum build_state st, const char *image_id,
                    const char *error) {
   if (b->state != B_BUILDING) return;
   b->state = st;
+  if (b->volume_ids) {
+    ctl_build_volumes_release(b->c, b->volume_ids);
+    json_decref(b->volume_ids);
+    b->volume_ids = NULL;
+  }
   if (image_id) snprintf(b->image_id, sizeof b->image_id, "%s", image_id);
   if (error) {
     free(b->error);
@@ -335,7 +342,7 @@ bool control_image_exists(control_t *c, const char *image_id) {
 }
 
 static int build_start(control_t *c, const json_t *spec, json_t *secrets,
-                       ctl_build_t **out, err_t *err);
+                       json_t *volume_ids, ctl_build_t **out, err_t *err);
 
 int control_image_build(control_t *c, const json_t *spec_in, ctl_build_t **out,
                         err_t *err) {
@@ -343,19 +350,23 @@ int control_image_build(control_t *c, const json_t *spec_in, ctl_build_t **out,
    * required keys) and leave the spec: what is hashed and written below
    * names them without their values. */
   json_t *spec = json_deep_copy(spec_in), *secrets = NULL;
+  json_t *vol_ids = NULL;
   int rc = ctl_build_secrets_take(c, spec, &secrets, err);
+  if (rc == 0) rc = ctl_build_volumes_take(c, spec, &vol_ids, err);
   if (rc < 0) {
+    json_decref(secrets);
     json_decref(spec);
     return rc;
   }
-  rc = build_start(c, spec, secrets, out, err);
+  rc = build_start(c, spec, secrets, vol_ids, out, err);
+  json_decref(vol_ids);
   json_decref(secrets);
   json_decref(spec);
   return rc;
 }
 
 static int build_start(control_t *c, const json_t *spec, json_t *secrets,
-                       ctl_build_t **out, err_t *err) {
+                       json_t *volume_ids, ctl_build_t **out, err_t *err) {
   char *canon = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
   char hash[65];
   sha256_hex(canon, strlen(canon), hash);
@@ -370,6 +381,10 @@ static int build_start(control_t *c, const json_t *spec, json_t *secrets,
   }
   ctl_build_t *b = build_new(c, false);
   memcpy(b->spec_hash, hash, sizeof hash);
+  if (volume_ids) {
+    ctl_build_volumes_hold(c, volume_ids);
+    b->volume_ids = json_incref(volume_ids);
+  }
   char *tmp = xasprintf("%s/tmp", c->cfg.image_store);
   int rc = mkdir_p(tmp, 0700, err);
   b->spec_path = xasprintf("%s/%s.spec.json", tmp, b->id);

@@ -109,6 +109,7 @@ static int parent_ok(int root, const char *rel, err_t *err) {
   int rc = lookup(root, parent, &st);
   if (rc == -ENOENT) return 0;
   if (rc < 0) return path_fail(err, rc, parent, true);
+  if (S_ISLNK(st.st_mode)) return path_fail(err, -ELOOP, rel, true);
   if (!S_ISDIR(st.st_mode))
     return err_set(err, -EINVAL,
                    "'/%s' is a file in the Volume, not a directory", parent);
@@ -367,7 +368,8 @@ int ctl_volume_listdir(control_t *c, const char *id, const char *path,
 }
 
 int ctl_volume_open_file(control_t *c, const char *id, const char *path,
-                         int *fd_out, uint64_t *size, err_t *err) {
+                         int *fd_out, uint64_t *size, char ident[64],
+                         err_t *err) {
   _cleanup_free_ char *rel = NULL;
   if (clean(path, &rel, err) < 0) return err->code;
   _cleanup_close_ int root = -1;
@@ -391,6 +393,8 @@ int ctl_volume_open_file(control_t *c, const char *id, const char *path,
   }
   *fd_out = fd;
   *size = (uint64_t)st.st_size;
+  snprintf(ident, 64, "%llx-%llx.%09ld", (unsigned long long)st.st_ino,
+           (unsigned long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
   return 0;
 }
 
@@ -451,6 +455,9 @@ int ctl_volume_copy(control_t *c, const char *id, const char *const *srcs,
   struct stat dst_st;
   int rc = lookup(root, drel, &dst_st);
   if (rc < 0 && rc != -ENOENT) return path_fail(err, rc, drel, true);
+  /* cp would follow a link there; a change never goes through one. */
+  if (rc == 0 && S_ISLNK(dst_st.st_mode))
+    return path_fail(err, -ELOOP, drel, true);
   bool into = rc == 0 && S_ISDIR(dst_st.st_mode);
   if (n > 1 && !into)
     return err_set(err, -EINVAL,
@@ -736,6 +743,10 @@ static int check_tree(int root, const char *base, const char *rel, bool force,
       continue;
     }
     int lrc = lookup(root, r, &below);
+    if (lrc == 0 && S_ISLNK(below.st_mode)) {
+      rc = path_fail(err, -ELOOP, r, true);
+      break;
+    }
     if (lrc == 0 && !S_ISDIR(below.st_mode)) {
       rc = err_set(err, -EINVAL,
                    "'/%s' is a file in the Volume, not a directory; remove it "

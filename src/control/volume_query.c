@@ -68,7 +68,7 @@ int ctl_vq_u64(const char *key, const char *v, uint64_t dflt, uint64_t *out,
 
 int ctl_vq_range(const char *offset, const char *length, uint64_t size,
                  uint64_t *off, uint64_t *len, err_t *err) {
-  uint64_t o, l;
+  uint64_t o = 0, l = 0;
   if (ctl_vq_u64("offset", offset, 0, &o, err) < 0 ||
       ctl_vq_u64("length", length, UINT64_MAX, &l, err) < 0)
     return err->code;

@@ -12,6 +12,7 @@
 #include "control/control_internal.h"
 #include "control/dicts.h"
 #include "control/dq_policy.h"
+#include "control/ephemeral.h"
 #include "control/volumes_internal.h"
 #include "volume/vol_disk.h"
 
@@ -105,6 +106,7 @@ int ctl_volume_open(control_t *c, const ctl_volume_open_t *o,
     return err_wrap(err, "make the directory of Volume %s", v.id);
   int rc = control_begin(c, err);
   if (rc == 0) rc = c->store->ops->volume_create(c->store, &v, err);
+  if (rc == 0 && o->ephemeral) rc = ctl_ephemeral_add(c, "volume", v.id, err);
   if (rc < 0) {
     err_t e2 = ERR_INIT;
     if (vol_disk_remove(dir, &e2) < 0)
@@ -199,6 +201,7 @@ int ctl_volume_delete(control_t *c, const char *id_or_name, err_t *err) {
   int rc = control_begin(c, err);
   if (rc == 0) rc = c->store->ops->volume_delete(c->store, v.id, err);
   if (rc < 0) return rc;
+  ctl_ephemeral_forget(c, v.id);
   /* The record goes first: a crash before the directory is removed leaves
    * a directory no record names, never a record without its files. */
   _cleanup_free_ char *dir = ctl_volume_dir(c, v.id);

@@ -74,9 +74,11 @@ int ctl_volume_mounts(control_t *c, const char *id);
 int ctl_volume_listdir(control_t *c, const char *id, const char *path,
                        bool recursive, json_t **out, err_t *err);
 /* Opens the regular file at path of the latest version for reading;
- * *size its size. The caller owns *fd. */
+ * *size its size, *ident what tells its content apart from a replaced
+ * one's (inode and mtime: a commit that changes a file gives it a new
+ * inode, one that does not keeps it). The caller owns *fd. */
 int ctl_volume_open_file(control_t *c, const char *id, const char *path,
-                         int *fd, uint64_t *size, err_t *err);
+                         int *fd, uint64_t *size, char ident[64], err_t *err);
 /* Removes path (a directory only with recursive, or when empty); -ENOENT
  * naming it when there is none. */
 int ctl_volume_remove(control_t *c, const char *id, const char *path,

@@ -44,6 +44,15 @@ static bool has_xattr(int fd, const char *name) {
   return fgetxattr(fd, name, NULL, 0) >= 0;
 }
 
+/* True when the file n under dir has trusted.overlay.metacopy: its data
+ * is in a lower layer the commit does not see. lgetxattr through the
+ * directory's /proc/self/fd link names the file without following it. */
+static bool metacopy(int dir, const char *n) {
+  char path[64 + NAME_MAX];
+  snprintf(path, sizeof path, "/proc/self/fd/%d/%s", dir, n);
+  return lgetxattr(path, "trusted.overlay.metacopy", NULL, 0) >= 0;
+}
+
 /* Checks the change set below d (its path for messages in path) before
  * anything is made: only files, symlinks, directories and whiteouts, no
  * overlayfs redirects. Counts its entries into *count. */
@@ -68,6 +77,12 @@ static int check_changes(DIR *d, const char *path, int depth, size_t *count,
     if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
       return err_sys(err, -errno, "change set: cannot stat %s", sub);
     ++*count;
+    if (S_ISREG(st.st_mode) && metacopy(dirfd(d), n))
+      return err_set(err, -EINVAL,
+                     "change set: %s holds only the metadata of a lower file "
+                     "(an overlayfs metacopy); mount the overlay with "
+                     "metacopy=off",
+                     sub);
     if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode) || is_whiteout(&st))
       continue;
     if (!S_ISDIR(st.st_mode)) {
@@ -105,6 +120,15 @@ static int clear_dir(int fd, err_t *err) {
 static int apply_dir(const commit_t *c, DIR *chg, int dst, int depth,
                      err_t *err);
 
+/* Removes n from the new tree dir dst, whatever it is there: one unlink in
+ * the common cases (nothing there, a file or symlink), a walk for a
+ * directory. */
+static int unlink_below(int dst, const char *n, err_t *err) {
+  if (unlinkat(dst, n, 0) == 0 || errno == ENOENT) return 0;
+  if (errno == EISDIR || errno == EPERM) return vol__remove_at(dst, n, err);
+  return err_sys(err, -errno, "cannot remove %s", n);
+}
+
 /* Applies one entry n of the change directory chg to the tree dir dst. */
 static int apply_entry(const commit_t *c, int chg, int dst, const char *n,
                        int depth, err_t *err) {
@@ -115,7 +139,7 @@ static int apply_entry(const commit_t *c, int chg, int dst, const char *n,
   if (!S_ISDIR(st.st_mode)) {
     /* A changed path never touches the inode below: the link to it goes
      * and a new file takes the name. */
-    if ((rc = vol__remove_at(dst, n, err)) < 0) return rc;
+    if ((rc = unlink_below(dst, n, err)) < 0) return rc;
     if (is_whiteout(&st)) return 0;
     if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
       return err_set(err, -EINVAL,

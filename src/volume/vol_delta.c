@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/xalloc.h"
 #include "volume/vol_delta.h"
 #include "volume/vol_internal.h"
@@ -177,11 +178,14 @@ static int gather_entry(gather_t *g, int src, int dst, const char *name,
     if (mknodat(dst, name, S_IFCHR | 0600, makedev(0, 0)) < 0)
       rc = err_sys(err, -errno, "cannot stage the removal of %s", path);
   } else {
-    return err_set(err, -EINVAL,
-                   "%s is a device, socket or fifo; a volume holds files, "
-                   "directories and symlinks only: remove it and commit "
-                   "again",
-                   path);
+    /* A socket or fifo a program left (a device cannot be made inside):
+     * nothing a volume can keep, and no reason to refuse the rest, as
+     * rsync skips them. */
+    log_warn(
+        "volume commit: %s is a %s: left out (a volume keeps files, "
+        "directories and symlinks)",
+        path, S_ISSOCK(st.st_mode) ? "socket" : "fifo or device");
+    return 0;
   }
   if (rc == 0) {
     g->n++;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,58 @@ int vol_disk_create(const char *dir, err_t *err) {
 }
 
 int vol_disk_remove(const char *dir, err_t *err) {
-  int rc = rm_rf(dir, err);
+  int fd = vol__open_root(dir, err);
+  if (fd < 0) return fd == -ENOENT ? 0 : err_wrap(err, "remove volume");
+  /* Under the lock, so no commit is half way; then out of its name in one
+   * rename, so a crash never leaves a half-removed volume under it (only
+   * a hidden folder that vol_disk_sweep removes). */
+  int lock = vol__lock(fd, dir, err);
+  close(fd);
+  /* A directory without a lock is no whole volume: nothing to wait for. */
+  if (lock == -ENOENT)
+    err_clear(err);
+  else if (lock < 0)
+    return err_wrap(err, "remove volume");
+  _cleanup_free_ char *copy = xstrdup(dir);
+  _cleanup_free_ char *parent = xstrdup(dirname(copy));
+  _cleanup_free_ char *gone = NULL;
+  int rc = 0;
+  for (int tries = 0;; tries++) {
+    free(gone);
+    gone = xasprintf("%s/.vol-del.%d.%d", parent, (int)getpid(), tries);
+    if (renameat2(AT_FDCWD, dir, AT_FDCWD, gone, RENAME_NOREPLACE) == 0) break;
+    if (errno != EEXIST || tries > 100) {
+      rc = err_sys(err, -errno, "cannot rename %s to %s", dir, gone);
+      break;
+    }
+  }
+  if (lock >= 0) close(lock);
+  if (rc == 0) rc = rm_rf(gone, err);
   return rc < 0 ? err_wrap(err, "remove volume %s", dir) : 0;
+}
+
+/* The pid in ".vol-new.<pid>.<n>" or ".vol-del.<pid>.<n>", or 0. */
+static pid_t leftover_owner(const char *name) {
+  if (strncmp(name, ".vol-new.", 9) != 0 && strncmp(name, ".vol-del.", 9) != 0)
+    return 0;
+  char *end;
+  long pid = strtol(name + 9, &end, 10);
+  return end != name + 9 && *end == '.' && pid > 0 ? (pid_t)pid : 0;
+}
+
+int vol_disk_sweep(const char *parent, err_t *err) {
+  DIR *d = opendir(parent);
+  if (!d) return err_sys(err, -errno, "cannot open %s", parent);
+  int rc = 0;
+  struct dirent *de;
+  while (rc == 0 && (de = readdir(d))) {
+    pid_t pid = leftover_owner(de->d_name);
+    if (pid == 0 || pid == getpid() || kill(pid, 0) == 0 || errno == EPERM)
+      continue;
+    rc = vol__remove_at(dirfd(d), de->d_name, err);
+  }
+  closedir(d);
+  return rc < 0 ? err_wrap(err, "sweep %s", parent) : 0;
 }
 
 int vol_disk_latest(const char *dir, uint64_t *ver, err_t *err) {

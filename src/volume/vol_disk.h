@@ -34,8 +34,17 @@
  * dir exists. */
 int vol_disk_create(const char *dir, err_t *err);
 
-/* Removes the whole volume directory. */
+/* Removes the whole volume directory (missing is fine): under the lock
+ * (so it waits for a commit in progress), renamed out of its name first,
+ * so the name is free at once and a crash leaves no half-removed volume
+ * under it. */
 int vol_disk_remove(const char *dir, err_t *err);
+
+/* Removes what a crash left in parent, the folder that holds volumes:
+ * volumes half made by vol_disk_create or half removed by vol_disk_remove
+ * (hidden ".vol-new.*" and ".vol-del.*" entries of processes that are
+ * gone). Call it once at start. */
+int vol_disk_sweep(const char *parent, err_t *err);
 
 /* The latest published version's number. */
 int vol_disk_latest(const char *dir, uint64_t *ver, err_t *err);
@@ -65,14 +74,18 @@ int vol_disk_stage_new(const char *dir, char **path, err_t *err);
  *  - a directory with xattr trusted.overlay.opaque = "y" replaces the
  *    directory below it wholesale.
  * Files are copied (copy_file_range, FICLONE where the file system can)
- * unless VOL_COMMIT_MOVE; modes, owners and mtimes are kept. sub_path (NULL
- * or "" for the root; else relative, no "." or ".." components, e.g.
+ * unless VOL_COMMIT_MOVE; modes, owners and mtimes are kept (not those of
+ * the changes root itself: the volume's directory keeps its own). sub_path
+ * (NULL or "" for the root; else relative, no "." or ".." components, e.g.
  * "models/llama") roots changes at that directory of the volume, made if
- * missing. A changes tree that would replace a directory above sub_path by
- * something else, or that holds other file types (sockets, fifos, devices
- * but 0:0), fails with a clear error and publishes nothing. On any failure
- * nothing is published and the staged tree is removed. An empty changes
- * tree publishes nothing and sets *ver to the latest. */
+ * missing. A sub_path through a file or a symlink of the volume (never
+ * followed), a changes tree that holds other file types (sockets, fifos,
+ * devices but 0:0) or overlayfs redirects or metacopy files (their data is
+ * elsewhere: mount with redirect_dir=off,metacopy=off) fails with a clear error
+ * and publishes nothing. On any failure nothing is published and the staged
+ * tree is removed. An empty changes tree publishes nothing and sets *ver to the
+ * latest. Takes the volume's lock; removes what crashed commits left in stage/.
+ */
 int vol_disk_commit(const char *dir, const char *changes, const char *sub_path,
                     unsigned flags, uint64_t *ver, err_t *err);
 
@@ -82,7 +95,7 @@ int vol_disk_gc(const char *dir, const uint64_t *keep, size_t n_keep,
                 err_t *err);
 
 /* Bytes of the regular files of version ver (each inode counted once) and
- * the number of files. */
+ * the number of regular files (names: two hard links count twice). */
 int vol_disk_usage(const char *dir, uint64_t ver, uint64_t *bytes,
                    uint64_t *files, err_t *err);
 

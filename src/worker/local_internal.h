@@ -26,8 +26,9 @@ void lc__volumes_end_prepare(lc_t *c, bool commit);
 void lc__volumes_end_work(lc_t *c);
 int lc__volume_sync(wk_worker_t *w, const char *id, const char *vol_id,
                     bool reload, wk_volume_done_fn done, void *arg, err_t *err);
-/* At start-up: removes the writable layers under every volume of
- * volumes_dir; returns how many volumes had some. */
+/* At start-up: removes what a crash left under volumes_dir (volumes half
+ * made or half removed, the writable layers of every volume); returns how
+ * many volumes had layers. */
 int lc__volumes_cleanup_stale(const char *volumes_dir, err_t *err);
 
 /* local_pool.c */

@@ -19,122 +19,35 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
-#include "volume/vol_delta.h"
 #include "volume/vol_disk.h"
+#include "volume/vol_layer.h"
 #include "worker/local_internal.h"
 
 struct lvol {
   char *id, *dir, *dst, *sub_path;
   bool read_only;
-  uint64_t version; /* the version its tree is */
-  char *lower;      /* that version's tree, at sub_path */
-  char *layer;      /* holds u/ (upper) and w/ (work); NULL read-only */
-  char *upper, *work;
-  unsigned gen;
-  /* The layer as its last commit saw it: only what changed since goes into
-   * the next (read and written by the one pool job at a time that commits
-   * it: syncs run one after another, the end's after them). */
-  vol_seen_t *seen;
+  unsigned gen; /* names its writable layers: one per reload */
+  vol_layer_t l;
 };
 
-/* Publishes what v's layer changed since its last commit; *ver is the new
- * version, or the latest when nothing changed. */
+static int lvol_open(const lvol_t *v, const char *rt_id, unsigned gen,
+                     vol_layer_t *out, err_t *err) {
+  char name[96];
+  snprintf(name, sizeof name, "%s.%u", rt_id, gen);
+  _cleanup_free_ char *what = xasprintf("%s at %s", v->id, v->dst);
+  return vol_layer_open(v->dir, v->sub_path, v->read_only, name, what, out,
+                        err);
+}
+
 static int lvol_commit(lvol_t *v, uint64_t *ver, err_t *err) {
-  char *changes = NULL;
-  size_t n = 0;
-  vol_seen_t *now = NULL;
-  int rc = vol_delta_gather(v->dir, v->upper, v->seen, &changes, &n, &now, err);
-  if (rc < 0) return err_wrap(err, "volume %s at %s", v->id, v->dst);
-  rc = n ? vol_disk_commit(v->dir, changes, v->sub_path, 0, ver, err)
-         : vol_disk_latest(v->dir, ver, err);
-  err_t e2 = ERR_INIT;
-  if (vol_delta_drop(changes, &e2) < 0)
-    err_sink(&e2, "volume %s: remove a change set", v->id);
-  free(changes);
-  if (rc < 0) {
-    vol_seen_free(now);
-    return err_wrap(err, "volume %s at %s", v->id, v->dst);
-  }
-  vol_seen_free(v->seen);
-  v->seen = now;
-  return 0;
+  int rc = vol_layer_commit(v->dir, v->sub_path, &v->l, ver, err);
+  return rc < 0 ? err_wrap(err, "volume %s at %s", v->id, v->dst) : 0;
 }
 
-static void lvol_clear_tree(lvol_t *v) {
-  vol_seen_free(v->seen);
-  v->seen = NULL;
-  free(v->lower);
-  free(v->layer);
-  free(v->upper);
-  free(v->work);
-  v->lower = v->layer = v->upper = v->work = NULL;
-}
-
-/* The tree, and for a read-write mount a fresh writable layer, of the
- * latest version of v's volume, into *out (only its version, lower, layer,
- * upper and work are set). */
-static int lvol_mount_latest(const lvol_t *v, const char *rt_id, unsigned gen,
-                             lvol_t *out, err_t *err) {
-  memset(out, 0, sizeof *out);
-  int rc = vol_disk_latest(v->dir, &out->version, err);
-  if (rc < 0) return err_wrap(err, "volume %s", v->id);
-  _cleanup_free_ char *tree = vol_disk_version_path(v->dir, out->version);
-  out->lower = v->sub_path && *v->sub_path
-                   ? xasprintf("%s/%s", tree, v->sub_path)
-                   : xstrdup(tree);
-  struct stat st;
-  if (lstat(out->lower, &st) < 0 || !S_ISDIR(st.st_mode)) {
-    rc = err_set(err, -ENOENT,
-                 "volume %s has no directory %s to mount at %s (sub_path): "
-                 "create it first, e.g. with batch_upload or from a "
-                 "container that mounts the whole volume",
-                 v->id, v->sub_path, v->dst);
-    lvol_clear_tree(out);
-    return rc;
-  }
-  if (v->read_only) return 0;
-  _cleanup_free_ char *mounts = xasprintf("%s/mounts", v->dir);
-  if (mkdir(mounts, 0700) < 0 && errno != EEXIST) {
-    rc = err_sys(err, -errno, "volume %s: cannot make %s", v->id, mounts);
-    lvol_clear_tree(out);
-    return rc;
-  }
-  out->layer = xasprintf("%s/%s.%u", mounts, rt_id, gen);
-  out->upper = xasprintf("%s/u", out->layer);
-  out->work = xasprintf("%s/w", out->layer);
-  if (mkdir(out->layer, 0700) < 0 || mkdir(out->upper, 0755) < 0 ||
-      mkdir(out->work, 0700) < 0) {
-    rc = err_sys(err, -errno, "volume %s: cannot make the writable layer %s",
-                 v->id, out->layer);
-    err_t e2 = ERR_INIT;
-    if (rm_rf(out->layer, &e2) < 0) err_sink(&e2, "volume %s", v->id);
-    lvol_clear_tree(out);
-    return rc;
-  }
-  return 0;
-}
-
-static void lvol_take_tree(lvol_t *v, lvol_t *from) {
-  lvol_clear_tree(v);
-  v->version = from->version;
-  v->lower = from->lower;
-  v->layer = from->layer;
-  v->upper = from->upper;
-  v->work = from->work;
-  v->seen = NULL; /* a fresh layer */
-  memset(from, 0, sizeof *from);
-}
-
-static void remove_layer(const lvol_t *v) {
-  if (!v->layer) return;
-  err_t err = ERR_INIT;
-  if (rm_rf(v->layer, &err) < 0)
-    err_sink(&err, "volume %s: remove a writable layer", v->id);
-}
-
-static void rt_volume_of(const lvol_t *v, rt_volume_t *out) {
+static void rt_volume_of(const lvol_t *v, const vol_layer_t *l,
+                         rt_volume_t *out) {
   *out = (rt_volume_t){
-      .lower = v->lower, .upper = v->upper, .work = v->work, .dst = v->dst};
+      .lower = l->lower, .upper = l->upper, .work = l->work, .dst = v->dst};
 }
 
 int lc__volumes_prepare(lc_t *c, err_t *err) {
@@ -150,13 +63,11 @@ int lc__volumes_prepare(lc_t *c, err_t *err) {
     v->dst = xstrdup(sv->dst);
     v->sub_path = sv->sub_path ? xstrdup(sv->sub_path) : NULL;
     v->read_only = sv->read_only;
-    c->n_vols = i + 1;
-    lvol_t got;
-    int rc = lvol_mount_latest(v, c->rt_id, (unsigned)i * 1000u, &got, err);
-    if (rc < 0) return rc;
     v->gen = (unsigned)i * 1000u;
-    lvol_take_tree(v, &got);
-    rt_volume_of(v, &c->rvols[i]);
+    c->n_vols = i + 1;
+    int rc = lvol_open(v, c->rt_id, v->gen, &v->l, err);
+    if (rc < 0) return rc;
+    rt_volume_of(v, &v->l, &c->rvols[i]);
   }
   return 0;
 }
@@ -168,7 +79,7 @@ void lc__volumes_free(lc_t *c) {
     free(v->dir);
     free(v->dst);
     free(v->sub_path);
-    lvol_clear_tree(v);
+    vol_layer_clear(&v->l);
   }
   free(c->vols);
   free(c->rvols);
@@ -192,7 +103,7 @@ static uint64_t *versions_in_use(worker_local_t *w, const char *dir,
       for (size_t i = 0; i < c->n_vols; i++) {
         if (strcmp(c->vols[i].dir, dir)) continue;
         if (k == cap) keep = xrealloc(keep, (cap *= 2) * sizeof *keep);
-        keep[k++] = c->vols[i].version;
+        keep[k++] = c->vols[i].l.version;
       }
     }
   *n = k;
@@ -223,7 +134,7 @@ static gc_set_t *gc_sets(worker_local_t *w, const lc_t *c, const char *only_id,
       if (strcmp(c->vols[j].dir, v->dir)) continue;
       sets[k].keep =
           xrealloc(sets[k].keep, (sets[k].n_keep + 1) * sizeof *sets[k].keep);
-      sets[k].keep[sets[k].n_keep++] = c->vols[j].version;
+      sets[k].keep[sets[k].n_keep++] = c->vols[j].l.version;
     }
     k++;
   }
@@ -270,7 +181,7 @@ void lc__volumes_end_work(lc_t *c) {
     if (lvol_commit(v, &ver, &err) < 0)
       err_sink(&err, "container %s: commit at its end", c->id);
   }
-  for (size_t i = 0; i < c->n_vols; i++) remove_layer(&c->vols[i]);
+  for (size_t i = 0; i < c->n_vols; i++) vol_layer_remove(&c->vols[i].l);
   gc_run(c->vols_gc, c->n_vols_gc);
   c->vols_gc = NULL;
   c->n_vols_gc = 0;
@@ -287,7 +198,7 @@ struct lsync {
   void *arg;
   pid_t pid;
   /* Results, applied on the loop: per mount, its new tree after a reload. */
-  lvol_t *fresh;
+  vol_layer_t *fresh;
   bool *swapped;
   gc_set_t *gc;
   size_t n_gc;
@@ -306,24 +217,21 @@ static void sync_work(uv_work_t *req) {
     j->rc = lvol_commit(v, &j->version, &j->err);
   }
   for (size_t i = 0; j->rc == 0 && j->reload && i < c->n_vols; i++) {
-    const lvol_t *v = &c->vols[i];
+    lvol_t *v = &c->vols[i];
     if (strcmp(v->id, j->vol_id)) continue;
-    unsigned gen = v->gen + 1;
-    if ((j->rc = lvol_mount_latest(v, c->rt_id, gen, &j->fresh[i], &j->err)) <
-        0)
+    if ((j->rc = lvol_open(v, c->rt_id, v->gen + 1, &j->fresh[i], &j->err)) < 0)
       break;
     rt_volume_t rv;
-    rt_volume_of(&j->fresh[i], &rv);
-    rv.dst = v->dst;
+    rt_volume_of(v, &j->fresh[i], &rv);
     if ((j->rc = rt_volume_remount(j->pid, &rv, &j->err)) < 0) {
-      remove_layer(&j->fresh[i]);
-      lvol_clear_tree(&j->fresh[i]);
+      vol_layer_remove(&j->fresh[i]);
+      vol_layer_clear(&j->fresh[i]);
       break;
     }
     j->swapped[i] = true;
     j->version = j->fresh[i].version;
     /* The old layer was committed above and is unmounted now. */
-    remove_layer(v);
+    vol_layer_remove(&v->l);
   }
   if (j->rc == 0) {
     gc_run(j->gc, j->n_gc);
@@ -346,7 +254,7 @@ static void sync_after(uv_work_t *req, int status) {
   lc_t *c = j->c;
   if (c->abandoned) { /* the worker is closed: no more events */
     c->syncs = j->next;
-    for (size_t i = 0; i < c->n_vols; i++) lvol_clear_tree(&j->fresh[i]);
+    for (size_t i = 0; i < c->n_vols; i++) vol_layer_clear(&j->fresh[i]);
     free(j->vol_id);
     free(j->fresh);
     free(j->swapped);
@@ -357,13 +265,16 @@ static void sync_after(uv_work_t *req, int status) {
   for (size_t i = 0; i < c->n_vols; i++)
     if (j->swapped[i]) {
       c->vols[i].gen++;
-      lvol_take_tree(&c->vols[i], &j->fresh[i]);
+      vol_layer_clear(&c->vols[i].l);
+      c->vols[i].l = j->fresh[i];
+      memset(&j->fresh[i], 0, sizeof j->fresh[i]);
+      rt_volume_of(&c->vols[i], &c->vols[i].l, &c->rvols[i]);
     }
   c->syncs = j->next;
   /* Only read-only mounts of the volume: nothing to commit, the version
    * they show. */
   for (size_t i = 0; j->rc == 0 && !j->version && i < c->n_vols; i++)
-    if (!strcmp(c->vols[i].id, j->vol_id)) j->version = c->vols[i].version;
+    if (!strcmp(c->vols[i].id, j->vol_id)) j->version = c->vols[i].l.version;
   j->done(j->arg, j->rc, j->version, j->rc < 0 ? j->err.msg : NULL);
   free(j->vol_id);
   free(j->fresh);
@@ -431,23 +342,8 @@ int lc__volume_sync(wk_worker_t *base, const char *id, const char *vol_id,
 }
 
 int lc__volumes_cleanup_stale(const char *volumes_dir, err_t *err) {
-  DIR *d = opendir(volumes_dir);
-  if (!d) return errno == ENOENT ? 0 : err_sys(err, -errno, "%s", volumes_dir);
-  struct dirent *e;
-  int n = 0;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
-    _cleanup_free_ char *mounts =
-        xasprintf("%s/%s/mounts", volumes_dir, e->d_name);
-    struct stat st;
-    if (lstat(mounts, &st) < 0 || !S_ISDIR(st.st_mode)) continue;
-    err_t e2 = ERR_INIT;
-    if (rm_rf(mounts, &e2) < 0)
-      err_sink(&e2, "volume %s: remove writable layers left by a crash",
-               e->d_name);
-    else
-      n++;
-  }
-  closedir(d);
-  return n;
+  /* volumes half made or half removed, then the writable layers */
+  if (access(volumes_dir, F_OK) == 0 && vol_disk_sweep(volumes_dir, err) < 0)
+    err_sink(err, "clean up %s", volumes_dir);
+  return vol_layers_cleanup(volumes_dir, err);
 }

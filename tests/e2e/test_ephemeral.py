@@ -1,4 +1,4 @@
-"""Issue 12: the lifetime of ephemeral Dicts and Queues. The SDK heartbeats
+"""Issue 12: the lifetime of ephemeral Dicts, Queues and Volumes. The SDK heartbeats
 an ephemeral object while its `with` block is open; skiffd deletes one
 whose heartbeats stopped (its client died) after --ephemeral-ttl, in the
 retention pass (run often here with --retention-interval)."""
@@ -15,15 +15,24 @@ from conftest import DEBIAN_PYTHON, SKIFFD, describe
 from dq_util import PRELUDE, run_py
 
 CHILD = """
-with skiff.Dict.ephemeral({"k": "v"}) as d, skiff.Queue.ephemeral() as q:
+import io
+with skiff.Dict.ephemeral({"k": "v"}) as d, skiff.Queue.ephemeral() as q, skiff.Volume.ephemeral() as v:
     q.put_many([1, 2, 3])
-    say("ids", [d.object_id, q.object_id])
+    with v.batch_upload() as b:
+        b.put_file(io.BytesIO(b"data"), "/f.bin")
+    say("ids", [d.object_id, q.object_id, v.object_id])
     time.sleep(600)            # killed here, inside both blocks
 """
 
 
 def _exists(daemon, kind, oid):
     r = daemon.api("GET", f"/v1/{kind}/{oid}/len")
+    assert r.status in (200, 404), r
+    return r.status == 200
+
+
+def _volume_exists(daemon, oid):
+    r = daemon.api("GET", f"/v1/volumes/{oid}/entries?path=/")
     assert r.status in (200, 404), r
     return r.status == 200
 
@@ -44,20 +53,24 @@ def test_killed_client_objects_deleted_live_ones_kept(daemon_factory):
     try:
         line = child.stdout.readline()
         assert line.startswith("@@ ids "), (line, child.stderr.read() if child.poll() is not None else "")
-        dict_id, queue_id = json.loads(line[len("@@ ids "):])
-        assert _rows(d, "SELECT count(*) FROM ephemeral_objects") == 2
+        dict_id, queue_id, vol_id = json.loads(line[len("@@ ids "):])
+        assert _rows(d, "SELECT count(*) FROM ephemeral_objects") == 3
         # Alive and heartbeating: both outlive the TTL by far.
         time.sleep(4.0)
         assert child.poll() is None
         assert _exists(d, "dicts", dict_id) and _exists(d, "queues", queue_id)
+        assert _volume_exists(d, vol_id)
         assert d.api("GET", f"/v1/queues/{queue_id}/len").json["len"] == 3
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
         deadline = time.monotonic() + 30
-        while (_exists(d, "dicts", dict_id) or _exists(d, "queues", queue_id)) and time.monotonic() < deadline:
+        while (_exists(d, "dicts", dict_id) or _exists(d, "queues", queue_id)
+               or _volume_exists(d, vol_id)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _exists(d, "dicts", dict_id), d.log(50)
         assert not _exists(d, "queues", queue_id), d.log(50)
+        assert not _volume_exists(d, vol_id), d.log(50)
+        assert not os.path.exists(os.path.join(d.home, "volumes", vol_id))
     finally:
         if child.poll() is None:
             child.kill()

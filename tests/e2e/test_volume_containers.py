@@ -79,6 +79,16 @@ APP = textwrap.dedent('''
         vol.commit()
         return n
 
+    @app.cls(volumes={"/data": vol})
+    class Keeper:
+        tag: str = skiff.parameter(default="k")
+
+        @skiff.method()
+        def keep(self, text):
+            open(f"/data/cls-{self.tag}.txt", "w").write(text)
+            vol.commit()
+            return sorted(n for n in os.listdir("/data") if n.startswith("cls-"))
+
     @app.local_entrypoint()
     def main(step: str):
         if step == "visibility":
@@ -93,6 +103,7 @@ APP = textwrap.dedent('''
             write.remote("sub/keep", "")  # sub_path must name a directory
             out["sub"] = in_sub.remote("s.txt", "in sub")
             out["busy"] = reload_while_open.remote("a.txt")
+            out["cls"] = [Keeper().keep.remote("one"), Keeper(tag="p").keep.remote("two")]
             print("@@ r " + json.dumps(out))
         elif step == "uncommitted":
             write.remote("auto.txt", "at the end", commit=False)
@@ -157,6 +168,9 @@ def test_commit_reload_read_only_sub_path(daemon, app_path):
     assert r["ro"] == {"read": "two", "wrote": 30}, r  # EROFS
     assert r["sub"] == ["keep", "s.txt"], r
     assert "in use" in r["busy"] and "/data" in r["busy"], r
+    # a class and a parametrized instance of it mount the volume too
+    assert r["cls"][0] == ["cls-k.txt"] and "cls-p.txt" in r["cls"][1], r
+    assert read(daemon, "/cls-p.txt") == "two"
     assert read(daemon, "/a.txt") == "two"
     assert read(daemon, "/sub/s.txt") == "in sub"
     assert read(daemon, "/new.txt") is None  # the read-only mount wrote nothing
@@ -226,3 +240,42 @@ def test_kill9_of_skiffd_during_a_commit_leaves_the_volume_whole(daemon_factory,
     run_step(d, app_path, "uncommitted")
     assert wait_for_file(d, "/auto.txt") == "at the end"
     assert not [e for e in os.listdir(stage) if not e.startswith("changes")], os.listdir(stage)
+
+
+BUILD_APP = textwrap.dedent('''
+    import os
+    import skiff
+
+    vol = skiff.Volume.from_name("ctvol", create_if_missing=True)
+
+    def seed():
+        with open("/seed/from_function.txt", "w") as f:
+            f.write("run_function")
+
+    image = (skiff.Image.debian_slim()
+             .run_commands("mkdir -p /vol/build && echo run_commands > /vol/build/from_commands.txt",
+                           volumes={"/vol": vol})
+             .run_function(seed, volumes={"/seed": vol.with_mount_options(sub_path="build")}))
+    app = skiff.App("vol-build", image=image)
+
+    @app.function(volumes={"/data": vol.with_mount_options(read_only=True)})
+    def look():
+        return sorted(os.listdir("/data/build"))
+
+    @app.local_entrypoint()
+    def main():
+        print("@@ look " + __import__("json").dumps(look.remote()))
+''')
+
+
+def test_build_steps_mount_volumes(daemon, tmp_path):
+    p = daemon.skiff("run", write_app(tmp_path, "vol_build.py", BUILD_APP), python=DEBIAN_PYTHON, timeout=600)
+    assert p.returncode == 0, describe(p, daemon)
+    assert parse_results(p.stdout)["look"] == ["from_commands.txt", "from_function.txt"], p.stdout
+    assert read(daemon, "/build/from_commands.txt") == "run_commands\n"
+    assert read(daemon, "/build/from_function.txt") == "run_function"
+    # a step naming a volume that does not exist is refused when the build is asked for
+    r = daemon.api("POST", "/v1/images", {"base": {"kind": "debian_slim"}, "steps": [
+        {"type": "run_commands", "commands": ["true"],
+         "volumes": [{"path": "/v", "volume_id": "vo-doesnotexist"}]}]})
+    assert r.status == 400 and b"no volume vo-doesnotexist" in r.body, r.body

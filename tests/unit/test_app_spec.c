@@ -308,6 +308,61 @@ static void test_network_options(void **state) {
           "cidr_allowlist cannot be combined", "block_network");
 }
 
+static void test_volumes(void **state) {
+  (void)state;
+  json_t *j = NULL;
+  err_t err = ERR_INIT;
+  /* none: an empty list */
+  if (spec(APP(""), &j, &err)) fail_msg("rejected: %s", err.msg);
+  json_t *f = json_array_get(json_object_get(j, "functions"), 0);
+  assert_int_equal(json_array_size(json_object_get(f, "volumes")), 0);
+  json_decref(j);
+  /* defaults filled in, a leading '/' of sub_path dropped */
+  if (spec(APP(", \"volumes\": [{\"path\": \"/w\", \"volume_id\": \"vo-a1\"}, "
+               "{\"path\": \"/m\", \"volume_id\": \"vo-a1\", \"read_only\": "
+               "true, \"sub_path\": \"/models/x\"}]"),
+           &j, &err))
+    fail_msg("rejected: %s", err.msg);
+  f = json_array_get(json_object_get(j, "functions"), 0);
+  json_t *v0 = json_array_get(json_object_get(f, "volumes"), 0);
+  json_t *v1 = json_array_get(json_object_get(f, "volumes"), 1);
+  assert_true(json_is_false(json_object_get(v0, "read_only")));
+  assert_true(json_is_null(json_object_get(v0, "sub_path")));
+  assert_true(json_is_true(json_object_get(v1, "read_only")));
+  assert_string_equal(json_string_value(json_object_get(v1, "sub_path")),
+                      "models/x");
+  json_decref(j);
+  refused(APP(", \"volumes\": {\"/w\": \"vo-a\"}"), "'volumes'", NULL);
+  refused(APP(", \"volumes\": [{\"path\": \"w\", \"volume_id\": \"vo-a\"}]"),
+          "volumes[0]: path 'w'", "absolute");
+  refused(APP(", \"volumes\": [{\"path\": \"/\", \"volume_id\": \"vo-a\"}]"),
+          "volumes[0]: path '/'", "absolute");
+  refused(APP(", \"volumes\": [{\"path\": \"/a/../b\", \"volume_id\": "
+              "\"vo-a\"}]"),
+          "path '/a/../b'", "'..'");
+  refused(APP(", \"volumes\": [{\"path\": \"/w/\", \"volume_id\": \"vo-a\"}]"),
+          "path '/w/'", "trailing");
+  refused(APP(", \"volumes\": [{\"path\": \"/proc/x\", \"volume_id\": "
+              "\"vo-a\"}]"),
+          "is under /proc", "elsewhere");
+  refused(APP(", \"volumes\": [{\"path\": \"/skiff\", \"volume_id\": "
+              "\"vo-a\"}]"),
+          "is under /skiff", NULL);
+  refused(
+      APP(", \"volumes\": [{\"path\": \"/w\", \"volume_id\": \"weights\"}]"),
+      "volume_id 'weights'", "Volume object");
+  refused(APP(", \"volumes\": [{\"path\": \"/w\", \"volume_id\": \"vo-a\", "
+              "\"sub_path\": \"a/../../b\"}]"),
+          "sub_path 'a/../../b'", "'..'");
+  refused(APP(", \"volumes\": [{\"path\": \"/w\", \"volume_id\": \"vo-a\"}, "
+              "{\"path\": \"/w/x\", \"volume_id\": \"vo-b\"}]"),
+          "volumes[1]: path /w/x overlaps volumes[0] at /w", NULL);
+  refused(APP(", \"volumes\": [{\"path\": \"/w\"}]"), "'volume_id'", NULL);
+  refused(APP(", \"volumes\": [{\"path\": \"/w\", \"volume_id\": \"vo-a\", "
+              "\"read_only\": \"yes\"}]"),
+          "'read_only'", NULL);
+}
+
 static void test_unknown_function_field(void **state) {
   (void)state;
   refused(APP(", \"gpus\": 1"), "functions[0]", "unknown field 'gpus'");
@@ -546,6 +601,7 @@ int main(void) {
       cmocka_unit_test(test_retries),
       cmocka_unit_test(test_env),
       cmocka_unit_test(test_network_options),
+      cmocka_unit_test(test_volumes),
       cmocka_unit_test(test_unknown_function_field),
       cmocka_unit_test(test_every_range_on_both_sides_of_both_ends),
   };

@@ -247,7 +247,51 @@ static void test_remove(void **state) {
   assert_int_equal(vol_disk_remove(f->vol, &e), 0);
   struct stat st;
   assert_int_equal(lstat(f->vol, &st), -1);
+  /* Nothing is left beside it, a missing volume is removed already, and
+   * the name can be used again. */
+  DIR *d = opendir(f->tmp);
+  struct dirent *de;
+  while ((de = readdir(d)))
+    if (!strncmp(de->d_name, ".vol-", 5)) fail_msg("left %s", de->d_name);
+  closedir(d);
+  assert_int_equal(vol_disk_remove(f->vol, &e), 0);
+  assert_int_equal(vol_disk_create(f->vol, &e), 0);
+  assert_int_equal(latest(f), 0);
+  /* A directory that is not a whole volume (no lock) goes too. */
+  char *half = xasprintf("%s/half", f->tmp);
+  put(half, "versions/0/x", "x");
+  assert_int_equal(vol_disk_remove(half, &e), 0);
+  assert_int_equal(lstat(half, &st), -1);
+  free(half);
   free(c);
+}
+
+static void test_sweep(void **state) {
+  fixture_t *f = *state;
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  assert_int_equal(waitpid(child, NULL, 0), child);
+  char *del = xasprintf("%s/.vol-del.%d.0", f->tmp, (int)child);
+  char *made = xasprintf("%s/.vol-new.%d.3", f->tmp, (int)child);
+  char *live = xasprintf("%s/.vol-del.%d.0", f->tmp, (int)getppid());
+  char *other = xasprintf("%s/.vol-other.%d.0", f->tmp, (int)child);
+  put(del, "versions/1/x", "x");
+  put(made, "stage/y", "y");
+  put(live, "z", "z");
+  put(other, "o", "o");
+  err_t e = ERR_INIT;
+  assert_int_equal(vol_disk_sweep(f->tmp, &e), 0);
+  struct stat st;
+  assert_int_equal(lstat(del, &st), -1);
+  assert_int_equal(lstat(made, &st), -1);
+  assert_int_equal(lstat(live, &st), 0);
+  assert_int_equal(lstat(other, &st), 0);
+  assert_int_equal(latest(f), 0);
+  assert_int_equal(vol_disk_sweep("/tmp/skiff-no-such-dir", &e), -ENOENT);
+  free(del);
+  free(made);
+  free(live);
+  free(other);
 }
 
 static void test_path_clean(void **state) {
@@ -641,6 +685,16 @@ static void test_commit_bad_sets(void **state) {
   err_t e = ERR_INIT;
   assert_int_equal(vol_disk_commit(f->vol, c, NULL, 0, &v, &e), -EINVAL);
   assert_non_null(strstr(e.msg, "redirect"));
+  /* A metacopy file has no data of its own. */
+  char *c4 = changes(f);
+  put(c4, "meta", "");
+  char *meta = xasprintf("%s/meta", c4);
+  assert_int_equal(lsetxattr(meta, "trusted.overlay.metacopy", "", 0, 0), 0);
+  err_clear(&e);
+  assert_int_equal(vol_disk_commit(f->vol, c4, NULL, 0, &v, &e), -EINVAL);
+  assert_non_null(strstr(e.msg, "metacopy"));
+  free(meta);
+  free(c4);
   /* A missing change set. */
   err_clear(&e);
   assert_int_equal(
@@ -955,10 +1009,74 @@ static void test_crash_at_each_point(void **state) {
   free(big);
 }
 
+/* kill -9 at whatever point the commit has reached after a delay: latest is
+ * either the old version or the whole new one, never anything between. */
+static void test_crash_anywhere(void **state) {
+  fixture_t *f = *state;
+  char *c0 = changes(f);
+  put(c0, "old", "old data");
+  commit(f, c0, NULL);
+  char *big = changes(f);
+  for (int i = 0; i < 400; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "many/d%d/f%03d", i / 50, i);
+    put(big, name, "bytes");
+  }
+  put(big, "old", "new data");
+  /* One whole commit and its undoing, to spread the kills over its time. */
+  uint64_t t0 = now_mono_us();
+  assert_int_equal(commit(f, big, NULL), 2);
+  uint64_t took = now_mono_us() - t0;
+  char *undo = changes(f);
+  put(undo, "old", "old data");
+  whiteout(undo, "many");
+  assert_int_equal(commit(f, undo, NULL), 3);
+  uint64_t base = 3;
+  for (int i = 0; i < 8; i++) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      uint64_t v;
+      err_t e = ERR_INIT;
+      _exit(vol_disk_commit(f->vol, big, NULL, 0, &v, &e) == 0 ? 0 : 1);
+    }
+    usleep((useconds_t)(took * (uint64_t)i / 6));
+    kill(pid, SIGKILL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status)) assert_int_equal(WEXITSTATUS(status), 0);
+    uint64_t now = latest(f);
+    assert_true(now == base || now == base + 1);
+    if (now == base + 1) {
+      assert_content(f, now, "old", "new data");
+      for (int k = 0; k < 400; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "many/d%d/f%03d", k / 50, k);
+        assert_content(f, now, name, "bytes");
+      }
+    } else {
+      assert_content(f, now, "old", "old data");
+      assert_false(exists(f, now, "many"));
+    }
+    /* Back to the old data, for the next round; numbering goes on. */
+    char *c = changes(f);
+    put(c, "old", "old data");
+    whiteout(c, "many");
+    assert_int_equal(commit(f, c, NULL), now + 1);
+    assert_int_equal(stage_entries(f), 0);
+    base = now + 1;
+    free(c);
+  }
+  free(undo);
+  free(c0);
+  free(big);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create_latest, setup, teardown),
       cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
       cmocka_unit_test(test_path_clean),
       cmocka_unit_test_setup_teardown(test_commit_adds_and_replaces, setup,
                                       teardown),
@@ -981,6 +1099,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_at_each_point, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_crash_anywhere, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

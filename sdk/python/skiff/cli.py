@@ -499,6 +499,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from . import _cli_objects
 
         return (_cli_objects.cmd_dict if args[0] == "dict" else _cli_objects.cmd_queue)(args[1:])
+    if args[0] == "volume":
+        from ._cli_volume import cmd_volume
+
+        return cmd_volume(args[1:])
     _err(f"unknown command {args[0]!r}; the Python SDK handles `run`, `deploy`, `serve` and `image build` (other commands are in "
          "the `skiff` CLI)")
     return 2

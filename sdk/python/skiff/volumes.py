@@ -122,7 +122,7 @@ class Volume(_Object):
     def ephemeral() -> "Iterator[Volume]":
         """A Volume without a name that lives as long as the ``with`` block."""
         v = Volume(None)
-        v._open({"ephemeral": True})
+        v._open_ephemeral({"ephemeral": True})
         try:
             yield v
         finally:
@@ -180,10 +180,15 @@ class Volume(_Object):
 
         path = _check_path(path, "read_file()")
         base = self._path("file") + f"?path={_q(path)}"
-        offset, size = 0, None
+        offset, size, ident = 0, None, None
         while size is None or offset < size:
             body, headers = raw_request(self._c(), "GET", f"{base}&offset={offset}&length={CHUNK}", timeout=300.0)
             size = int(headers.get("x-skiff-size", len(body)))
+            got = headers.get("x-skiff-file")
+            if ident is not None and got != ident:
+                # a commit replaced the file between two chunks
+                raise exc.ConflictError(f"read_file({path!r}): the file was replaced while it was read; read it again")
+            ident = got
             if not body:
                 break
             offset += len(body)
