@@ -140,7 +140,7 @@ static int prepare_list(control_t *c, json_t *secs, const char *where,
     if ((rc = entry_shape(e, w, &named, &values, err)) < 0) break;
     if (named) {
       if ((rc = named_check(c, e, w, err)) < 0) break;
-      if (forms) json_array_append_new(forms, json_deep_copy(e));
+      if (forms) json_array_append_new(forms, keyed_entry(key, e));
       continue;
     }
     if ((rc = secret_values_check(values, w, err)) < 0) break;
