@@ -44,4 +44,13 @@ extern const size_t web_endpoint_ndropped;
 /* The header that names a class's web method to its runner. */
 #define WEB_METHOD_HEADER "x-skiff-web-method"
 
+/* How often a request not yet answered, or still waiting for a container,
+ * looks for its client's close (ms). */
+#define WEB_WATCH_MS 1000
+
+/* Containers in a row a request may find not accepting connections (one
+ * that just died, before skiffd hears of its exit) before it is answered
+ * 502. */
+#define WEB_UNREACHABLE_TRIES 3
+
 #endif

@@ -28,14 +28,6 @@
 /* Idle connections kept to a container, for keep-alive (ms). */
 #define POOL_IDLE_MS 10000
 
-/* How often requests not yet answered look for their client's close
- * (ms). */
-#define WATCH_MS 1000
-
-/* Containers a request may find not accepting connections (one that just
- * died, before skiffd hears of its exit) before it is answered 502. */
-#define UNREACHABLE_TRIES 3
-
 struct web_ingress {
   uv_loop_t *loop;
   control_t *control;
@@ -138,7 +130,7 @@ static void unanswered_add(wreq_t *r) {
   if (w->unanswered) w->unanswered->wprev = r;
   w->unanswered = r;
   if (!uv_is_active((uv_handle_t *)&w->watch))
-    uv_timer_start(&w->watch, watch_unanswered, WATCH_MS, WATCH_MS);
+    uv_timer_start(&w->watch, watch_unanswered, WEB_WATCH_MS, WEB_WATCH_MS);
 }
 
 static void unanswered_del(wreq_t *r) {
@@ -233,7 +225,7 @@ static bool on_unreachable(h2o_req_t *req, void *data) {
   (void)req;
   wreq_t *r = data;
   control_t *c = r->w->control;
-  if (!c || ++r->unreachable >= UNREACHABLE_TRIES) return false;
+  if (!c || ++r->unreachable >= WEB_UNREACHABLE_TRIES) return false;
   ctl_webct_t *b = r->held;
   r->held = NULL;
   control_web_unreachable(c, b);

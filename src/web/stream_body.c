@@ -26,13 +26,9 @@
 
 #define PIPE_AHEAD (1024 * 1024)
 #define READ_CHUNK (64 * 1024)
-/* How often a request waiting for a container looks for its client's
- * close (ms), and how long an error answer waits for the client to stop
- * sending before the connection closes (ms). */
-#define WATCH_MS 1000
+/* How long an error answer waits for the client to stop sending before
+ * the connection closes (ms). */
 #define LINGER_MS 2000
-/* Containers in a row that may refuse the connection (ingress.c). */
-#define UNREACHABLE_TRIES 3
 
 typedef struct stream {
   const web_stream_ctx_t *ctx; /* the ingress's */
@@ -367,7 +363,7 @@ static void on_refused_closed(uv_handle_t *h) {
   }
   control_t *c = s->ctx->control;
   ctl_webct_t *b = s->held;
-  if (c && ++s->unreachable < UNREACHABLE_TRIES) {
+  if (c && ++s->unreachable < WEB_UNREACHABLE_TRIES) {
     s->held = NULL;
     control_web_unreachable(c, b);
     acquire(s);
@@ -467,7 +463,7 @@ static void acquire(stream_t *s) {
     s->held = b;
     connect_to(s);
   } else {
-    uv_timer_start(&s->timer, on_watch, WATCH_MS, WATCH_MS);
+    uv_timer_start(&s->timer, on_watch, WEB_WATCH_MS, WEB_WATCH_MS);
   }
 }
 
