@@ -342,6 +342,11 @@ void control_web_unreachable(control_t *c, ctl_webct_t *b) {
   dispatch(c, fn);
 }
 
+void control_web_retry(control_t *c, ctl_webct_t *b) {
+  ctl_fn_t *fn = give_back(c, b);
+  if (fn) dispatch(c, fn);
+}
+
 void control_web_release(control_t *c, ctl_webct_t *b, const ctl_web_route_t *r,
                          const ctl_web_done_t *d) {
   ctl_container_t *ct = b->ct;

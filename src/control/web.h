@@ -117,6 +117,10 @@ void control_web_cancel(control_t *c, ctl_web_wait_t *w);
  * accept connections serves nothing), so that the request can be asked
  * for again and go to another. */
 void control_web_unreachable(control_t *c, ctl_webct_t *b);
+/* The container closed the connection of the request that held b before
+ * answering it: b is given back unmetered, the container kept, so that the
+ * request can be asked for again. */
+void control_web_retry(control_t *c, ctl_webct_t *b);
 /* The request that held b ended. */
 void control_web_release(control_t *c, ctl_webct_t *b, const ctl_web_route_t *r,
                          const ctl_web_done_t *d);

@@ -171,7 +171,7 @@ static void watch_unanswered(uv_timer_t *t) {
 
 /* ---- forwarding ---- */
 
-static bool on_unreachable(h2o_req_t *req, void *data);
+static bool on_unreachable(h2o_req_t *req, void *data, bool refused);
 
 static void forward(wreq_t *r) {
   h2o_req_t *req = r->req;
@@ -219,16 +219,22 @@ static void on_granted(ctl_web_wait_t *wait, ctl_webct_t *b, int status,
   h2o_timeout_link(r->w->loop, &r->w->ctx.zero_timeout, &r->later);
 }
 
-/* Nothing of the request reached the container: it is asked for again
- * and goes to another (the one it had is stopped). */
-static bool on_unreachable(h2o_req_t *req, void *data) {
+/* The container refused the request, or closed before answering one that
+ * may be sent again: it is asked for again and goes to another container
+ * or the same. One that refused is stopped (it is dead or dying); one that
+ * closed is not (a kept connection may just have timed out), and if it is
+ * dying the next try finds it refusing. */
+static bool on_unreachable(h2o_req_t *req, void *data, bool refused) {
   (void)req;
   wreq_t *r = data;
   control_t *c = r->w->control;
   if (!c || ++r->unreachable >= WEB_UNREACHABLE_TRIES) return false;
   ctl_webct_t *b = r->held;
   r->held = NULL;
-  control_web_unreachable(c, b);
+  if (refused)
+    control_web_unreachable(c, b);
+  else
+    control_web_retry(c, b);
   err_t err = ERR_INIT;
   int rc = control_web_acquire(c, &r->route, &r->wait, &b, &err);
   if (rc != 0) /* not queued: on with it, from the loop */

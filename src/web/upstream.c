@@ -216,6 +216,17 @@ static void copy_header(h2o_req_t *req, const h2o_header_t *h) {
   }
 }
 
+/* RFC 9110 9.2.2: a request that may be sent again. */
+static bool idempotent(const h2o_req_t *req) {
+  static const char *const methods[] = {"GET",    "HEAD",    "PUT",
+                                        "DELETE", "OPTIONS", "TRACE"};
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (h2o_memis(req->method.base, req->method.len, methods[i],
+                  strlen(methods[i])))
+      return true;
+  return false;
+}
+
 static h2o_http1client_body_cb on_head(h2o_http1client_t *client,
                                        const char *errstr, int minor_version,
                                        int status, h2o_iovec_t msg,
@@ -228,6 +239,11 @@ static h2o_http1client_body_cb on_head(h2o_http1client_t *client,
     u->client = NULL;
     char text[300];
     bool slow = strstr(errstr, "timeout") != NULL;
+    /* Closed before a byte of its answer: a container that is dying (its
+     * socket still took the connection) or a kept connection it closed. */
+    if (!slow && !u->websocket && u->unreachable && idempotent(req) &&
+        u->unreachable(req, u->unreachable_data, false))
+      return NULL;
     if (slow)
       snprintf(text, sizeof text, "the container did not answer within %.0f s",
                u->ctx->io_timeout_s);
@@ -266,7 +282,7 @@ static h2o_http1client_head_cb on_connect(h2o_http1client_t *client,
   upstream_t *u = client->data;
   if (errstr) {
     u->client = NULL;
-    if (u->unreachable && u->unreachable(u->req, u->unreachable_data))
+    if (u->unreachable && u->unreachable(u->req, u->unreachable_data, true))
       return NULL;
     char text[300];
     snprintf(text, sizeof text, "the container cannot be reached (%s)", errstr);

@@ -12,17 +12,24 @@ typedef struct web_upstream_ctx {
   double io_timeout_s;           /* named in a 504's message */
 } web_upstream_ctx_t;
 
-/* Called when the container cannot be reached (nothing of the request
- * was sent): true when the caller takes the request over (to send it to
- * another container), false for a 502. */
-typedef bool (*web_upstream_unreachable_fn)(h2o_req_t *req, void *data);
+/* Called when the container cannot be reached (refused: nothing of the
+ * request was sent), or when it closed the connection before any of its
+ * answer came, for a request whose method is idempotent (GET, HEAD, PUT,
+ * DELETE, OPTIONS, TRACE: RFC 9110 9.2.2, which may be sent again, as
+ * nginx's proxy_next_upstream does): a container dying before skiffd has
+ * heard of its exit, or a kept connection it closed. True when the caller
+ * takes the request over (to send it to another container), false for a
+ * 502. */
+typedef bool (*web_upstream_unreachable_fn)(h2o_req_t *req, void *data,
+                                            bool refused);
 
 /* Sends req (its headers as they are now, its body as h2o buffered it) to
  * the container behind pool as `path`, and streams the answer to the
  * client; a WebSocket upgrade becomes a tunnel. A container that cannot
- * be reached goes to unreachable (when not NULL); one that closes before
- * its answer's head gets the client a 502, a silent one past the I/O
- * timeout a 504. */
+ * be reached goes to unreachable (when not NULL), and so does one that
+ * closes before its answer's head when the method is idempotent; for
+ * another method that gets the client a 502, and a silent container past
+ * the I/O timeout a 504. */
 typedef struct upstream web_upstream_t;
 
 /* ... and returns the forwarding (it lives in req's pool). */
