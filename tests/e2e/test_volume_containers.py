@@ -281,3 +281,39 @@ def test_build_steps_mount_volumes(daemon, tmp_path):
         {"type": "run_commands", "commands": ["true"],
          "volumes": [{"path": "/v", "volume_id": "vo-doesnotexist"}]}]})
     assert r.status == 400 and b"no volume vo-doesnotexist" in r.body, r.body
+
+
+SANDBOX = textwrap.dedent('''
+    import json, shutil
+    import skiff
+
+    app = skiff.App.lookup("vol-sb", create_if_missing=True)
+    vol = skiff.Volume.from_name("ctvol", create_if_missing=True)
+    sb = skiff.Sandbox.create(app=app, volumes={"/v": vol}, timeout=120)
+    p = sb.exec("sh", "-c", "echo from-sandbox > /v/sb.txt && cat /v/sb.txt")
+    out = p.stdout.read()
+    p.wait()
+    sb.terminate()
+    print("@@ out " + json.dumps(out))
+    if shutil.which("runsc"):
+        try:
+            skiff.Sandbox.create(app=app, volumes={"/v": vol}, isolation="gvisor", timeout=30)
+            err = None
+        except Exception as e:
+            err = str(e)
+        print("@@ gvisor " + json.dumps(err))
+''')
+
+
+def test_sandbox_mounts_a_volume(daemon, tmp_path):
+    """A sandbox writes into its volume; its end (terminate: SIGTERM)
+    publishes it; a gVisor sandbox with volumes is refused, saying so."""
+    path = write_app(tmp_path, "vol_sb.py", SANDBOX)
+    import subprocess
+    p = subprocess.run([DEBIAN_PYTHON, path], env=daemon.base_env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, describe(p, daemon)
+    r = parse_results(p.stdout)
+    assert r["out"] == "from-sandbox\n", r
+    assert wait_for_file(daemon, "/sb.txt") == "from-sandbox\n"
+    if "gvisor" in r:
+        assert r["gvisor"] and "gVisor" in r["gvisor"] and "volumes" in r["gvisor"], r
