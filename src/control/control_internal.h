@@ -227,10 +227,13 @@ struct control {
    * --dq-fsync=everysec: its commit is flushed by the next tick rather
    * than at once (flush.c). */
   bool txn_defer_sync;
-  /* flush.c: commits counted, and the last one known durable. */
-  uint64_t commit_gen, flushed_gen;
-  bool flushing; /* a flush is running on the thread pool */
-  bool closing;  /* control_free ran: a running flush frees c at its end */
+  /* flush.c: commits counted, the last one known durable, and the last
+   * one whose answers wait for its flush (a flush that ends restarts at
+   * once only for those; the rest wait for the tick). */
+  uint64_t commit_gen, flushed_gen, urgent_gen;
+  uint64_t flushes; /* fdatasyncs of the store's log that succeeded */
+  bool flushing;    /* a flush is running on the thread pool */
+  bool closing;     /* control_free ran: a running flush frees c at its end */
   ctl_retention_t *retention;
   /* Sandboxes (sandboxes.c): newest first, and by id; processes by id. */
   struct ctl_sandbox *sandboxes, *sb_by_id;
@@ -262,6 +265,9 @@ void ctl_committed(control_t *c);
 /* Starts a flush of the commits not yet durable, unless one runs: the tick
  * calls it for the commits whose flush was deferred. */
 void ctl_flush_due(control_t *c);
+/* Starts one for commits whose answers are held for it: one running now
+ * is followed at once by another that covers them. */
+void ctl_flush_urgent(control_t *c);
 int ctl_flush_now(control_t *c, err_t *err);
 
 /* volume_mounts.c: volumes in definitions and containers (docs/volumes.md;

@@ -7,7 +7,11 @@
  * rounds instead of the loop stopping for one per round.
  *
  * Dict and Queue writes under --dq-fsync=everysec are answered at their
- * commit: the flush of a round of only those runs at the next tick.
+ * commit: the flush of a round of only those runs at the next tick, and a
+ * flush that ends does not start another for them. Under a stream of puts
+ * that is ten fdatasyncs a second instead of one after another (thousands
+ * a second, each writing the few pages of the puts since the last one and
+ * flushing the disk's cache).
  *
  * Reads are not held: a caller polling outputs may see an output that is
  * committed and not yet flushed. A kill -9 of skiffd loses nothing the
@@ -52,11 +56,12 @@ static void flush_done(uv_work_t *req, int status) {
     log_error("store flush: %s", j->err.msg);
     if (c->http) http_release_held(c->http, j->gen, &j->err);
   } else {
+    c->flushes++;
     c->flushed_gen = j->gen;
     if (c->http) http_release_held(c->http, j->gen, NULL);
   }
   free(j);
-  if (c->commit_gen > c->flushed_gen) flush_start(c);
+  if (c->urgent_gen > c->flushed_gen) flush_start(c);
 }
 
 static void flush_start(control_t *c) {
@@ -79,7 +84,12 @@ void ctl_committed(control_t *c) {
   /* A round of Dict and Queue writes alone (--dq-fsync=everysec) answered
    * them at its commit: its flush waits for the tick, so that a stream of
    * puts costs one fdatasync per tick instead of one per round. */
-  if (!c->txn_defer_sync || held) flush_start(c);
+  if (!c->txn_defer_sync || held) ctl_flush_urgent(c);
+}
+
+void ctl_flush_urgent(control_t *c) {
+  c->urgent_gen = c->commit_gen;
+  flush_start(c);
 }
 
 void ctl_flush_due(control_t *c) {
@@ -88,7 +98,10 @@ void ctl_flush_due(control_t *c) {
 
 int ctl_flush_now(control_t *c, err_t *err) {
   int rc = c->store->ops->sync(c->store, err);
-  if (rc == 0) c->flushed_gen = c->commit_gen;
+  if (rc == 0) {
+    c->flushes++;
+    c->flushed_gen = c->commit_gen;
+  }
   if (c->http) http_release_held(c->http, c->commit_gen, rc < 0 ? err : NULL);
   return rc;
 }

@@ -119,6 +119,33 @@ def test_dict_survives_kill9(daemon_factory, fsync):
     assert res["state"] == [201, "v7", "acknowledged"]
 
 
+@pytest.mark.parametrize("fsync", [[], ["--dq-fsync", "always"]], ids=["everysec", "always"])
+def test_put_stream_flushes(daemon_factory, fsync):
+    """Under everysec a stream of puts is flushed by the tick (about ten a
+    second), not by one fdatasync after another; under always each put that
+    was answered had its own."""
+    d = daemon_factory(fsync)
+    d.start()
+    before = d.api("GET", "/v1/status").json
+    t0 = time.monotonic()
+    run_py(d, """
+        dd = skiff.Dict.from_name("e2e-stream", create_if_missing=True)
+        for i in range(1000):
+            dd[i % 50] = "v"
+        say("n", len(dd))
+    """)
+    elapsed = time.monotonic() - t0
+    after = d.api("GET", "/v1/status").json
+    commits = after["store_commits"] - before["store_commits"]
+    flushes = after["store_flushes"] - before["store_flushes"]
+    assert commits >= 1000, (before, after)
+    if fsync:
+        assert flushes >= 1000, (commits, flushes)
+    else:
+        # One per 100 ms tick of the run, and one for the Dict's creation.
+        assert flushes <= 10 * elapsed + 5, (commits, flushes, elapsed)
+
+
 @pytest.mark.parametrize("value", ["sometimes", "", "Always"])
 def test_bad_dq_fsync_is_refused(tmp_path, value):
     p = subprocess.run([SKIFFD, "--home", str(tmp_path), "--listen", "none", "--dq-fsync", value],
