@@ -19,6 +19,14 @@ skiff and of both go in turn. Environment:
   BENCH_DQ_SKIFF_LABEL  the name of skiff's rows (default skiff; bench/run
                     runs it again against `skiffd --dq-fsync always` as
                     skiff_always)
+  BENCH_DQ_PIN      split (default): the client on CPU 0, every thread of
+                    each server (skiffd, redis-server) on CPU 1, as on a
+                    machine with a core to spare for each; same: all on
+                    CPU 0; none: where the kernel puts them. Unpinned, the
+                    kernel's placement alone moves a round trip by 2x to 3x
+                    on a 2-CPU machine (a client and server that share a
+                    CPU hand over without waking an idle one), and it falls
+                    differently on each system and round.
 """
 import os
 import shutil
@@ -37,6 +45,8 @@ BATCHES = env_int("BENCH_DQ_BATCHES", 40)
 REPEAT = env_int("BENCH_DQ_REPEAT", 5)
 SYSTEMS = os.environ.get("BENCH_DQ_SYSTEMS", "skiff,redis,redis_fsync").split(",")
 SKIFF_LABEL = os.environ.get("BENCH_DQ_SKIFF_LABEL", "skiff")
+PIN = os.environ.get("BENCH_DQ_PIN", "split")
+CPUS = sorted(os.sched_getaffinity(0))  # before this process pins itself
 BATCH = 100
 
 
@@ -57,6 +67,7 @@ class RedisServer:
         if durable:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pin_process(self.proc.pid, "server")
         import redis
 
         self.client = redis.Redis(host="127.0.0.1", port=self.port)
@@ -74,10 +85,39 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def cpus(role):
+    """The CPUs of the client or of the servers under BENCH_DQ_PIN, or
+    None (unpinned, or a machine with one CPU)."""
+    if PIN == "none" or len(CPUS) < 2:
+        return None
+    if PIN == "same":
+        return {CPUS[0]}
+    return {CPUS[0]} if role == "client" else {CPUS[1]}
+
+
+def pin_process(pid, role):
+    """Every thread of pid on the CPUs of role (threads it starts later
+    inherit the affinity of the one that starts them)."""
+    want = cpus(role)
+    if want is None:
+        return
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), want)
+        except OSError:
+            pass  # the thread ended meanwhile
+
+
 def timed(fn, ops):
     t0 = time.perf_counter()
     fn()
     return ops / (time.perf_counter() - t0)
+
+
+def skiffd_pid():
+    import skiff._client
+
+    return skiff._client.default_client().request("GET", "/v1/status")["pid"]
 
 
 def skiff_ops():
@@ -87,6 +127,7 @@ def skiff_ops():
     q = skiff.Queue.from_name("bench-queue", create_if_missing=True)
     d.clear()
     q.clear(all=True)
+    pin_process(skiffd_pid(), "server")
     payload = {"v": "x" * 100}
     d["warm"] = payload
     q.put(payload)
@@ -185,6 +226,8 @@ def run(systems, results):
 
 def main():
     results = Results(sys.argv[1])
+    if cpus("client") is not None:
+        os.sched_setaffinity(0, cpus("client"))
     systems = []
     if "skiff" in SYSTEMS:
         systems.append((SKIFF_LABEL, skiff_ops()))
@@ -206,7 +249,9 @@ def main():
                 servers.append(srv)
                 systems.append((label, redis_ops(srv.client)))
         log(f"dq: {', '.join(label for label, _ in systems)} in turn: {REPEAT} rounds of {N} single ops "
-            f"and {BATCHES} batches of {BATCH}")
+            f"and {BATCHES} batches of {BATCH}; client on CPUs {cpus('client') or 'any'}, "
+            f"servers on {cpus('server') or 'any'}")
+        results.add("dq.pin", mode=PIN, client=sorted(cpus("client") or []), server=sorted(cpus("server") or []))
         run(systems, results)
     finally:
         for srv in servers:

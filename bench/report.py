@@ -745,6 +745,18 @@ def render_dq(R):
       "default (`--dq-fsync everysec`: a write is answered once committed, flushed at the next 100 ms tick) "
       "and with `--dq-fsync always` (answered once on disk); Redis as Debian configures it (no fsync) and "
       "with `appendfsync always` (each write flushed before its answer).")
+    pin = one("dq.pin") or {}
+    if pin.get("mode") == "split":
+        w("")
+        w(f"The client runs on CPU {pin['client'][0]} and every thread of each server (skiffd, both "
+          f"redis-servers) on CPU {pin['server'][0]} (`BENCH_DQ_PIN=split`), so that each round trip "
+          "crosses between two CPUs, as on a machine with a core to spare for each. Left to the kernel, "
+          "a client and a server that happen to share a CPU hand over without waking an idle one, and "
+          "that placement alone moves a round trip by 2x to 3x on this 2-CPU machine, differently for "
+          "each system and round.")
+    elif pin.get("mode") == "same":
+        w("")
+        w(f"The client and every thread of each server share CPU {pin['client'][0]} (`BENCH_DQ_PIN=same`).")
     w("")
     w("| operation | skiff ops/s | Redis ops/s | skiff / Redis | skiff (fsync always) ops/s "
       "| Redis (fsync always) ops/s | skiff / Redis (fsync always) |")
