@@ -178,6 +178,16 @@ void api_dq_open(api_t *api, http_req_t *req, bool queue);
 /* Answers a Dict or Queue write after its commit: after its flush too
  * under --dq-fsync=always. body is stolen. */
 void api_dq_answer_written(api_t *api, http_req_t *req, json_t *body);
+/* api_dq_answer_written for a frames answer (data stolen). */
+void api_dq_answer_frames(api_t *api, http_req_t *req, char *data, size_t len);
+/* Whether req's body is frames (control/dq_frames.h) rather than JSON. */
+bool api_dq_is_frames(const http_req_t *req);
+/* A frames body: its options (frame 0) checked against fields into *opts
+ * (decref it) and its items, in groups of per; false after answering
+ * 400 (413 for an item over the limit). */
+bool api_dq_frames_body(http_req_t *req, const vfield_t *fields, size_t nf,
+                        size_t per, const char *what, json_t **opts,
+                        store_bytes_t **items, size_t *n);
 void api_dicts_open(api_t *api, http_req_t *req, const route_match_t *m);
 void api_dicts_list(api_t *api, http_req_t *req, const route_match_t *m);
 void api_dict_delete(api_t *api, http_req_t *req, const route_match_t *m);

@@ -11,13 +11,18 @@
  *   POST   /v1/dicts/{}/pop {"key"}           -> {"found","value"?}
  *   POST   /v1/dicts/{}/put {"keys","values","skip_if_exists"?}
  *                                             -> {"stored"}
+ *          or frames: {"skip_if_exists"?}, then key, value, key, value...
  *   GET    /v1/dicts/{}/len                   -> {"len"}
  *   POST   /v1/dicts/{}/items {"after"?,"limit"?} -> {"items","next"} */
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "api/api_internal.h"
 #include "base/util.h"
+#include "base/xalloc.h"
 #include "control/dicts.h"
+#include "control/dq_frames.h"
 #include "control/dq_policy.h"
 
 static const vfield_t open_fields[] = {
@@ -31,6 +36,9 @@ static const vfield_t key_fields[] = {{"key", V_STRING, true, false}};
 static const vfield_t put_fields[] = {
     {"keys", V_ARRAY, true, false},
     {"values", V_ARRAY, true, false},
+    {"skip_if_exists", V_BOOL, false, false},
+};
+static const vfield_t put_frames_fields[] = {
     {"skip_if_exists", V_BOOL, false, false},
 };
 static const vfield_t items_fields[] = {
@@ -174,29 +182,100 @@ void api_dict_pop(api_t *api, http_req_t *req, const route_match_t *m) {
   one_key(api, req, m, 2);
 }
 
-void api_dict_put(api_t *api, http_req_t *req, const route_match_t *m) {
-  store_dq_t d;
-  if (!find(api, req, m, &d)) return;
-  json_t *body = api_body(req, put_fields, 3);
-  if (!body) return;
+void api_dq_answer_frames(api_t *api, http_req_t *req, char *data, size_t len) {
+  http_respond_bytes_after_commit(req, 200, DQ_FRAMES_TYPE, data, len,
+                                  control_dq_answer_nosync(api->control));
+}
+
+bool api_dq_is_frames(const http_req_t *req) {
+  const char *t = http_req_header(req, "Content-Type");
+  return t && !strncasecmp(t, DQ_FRAMES_TYPE, strlen(DQ_FRAMES_TYPE));
+}
+
+bool api_dq_frames_body(http_req_t *req, const vfield_t *fields, size_t nf,
+                        size_t per, const char *what, json_t **opts,
+                        store_bytes_t **items, size_t *n) {
+  size_t len = 0, olen = 0;
+  const char *body = http_req_body(req, &len), *o = NULL;
   err_t err = ERR_INIT;
-  store_bytes_t *keys = NULL, *vals = NULL;
-  size_t nk = 0, nv = 0, stored = 0;
-  int rc = dq_decode_list(json_object_get(body, "keys"), "keys", 1, &keys, &nk,
+  *opts = NULL;
+  if (dq_frames_decode(body, len, per, what, &o, &olen, items, n, &err) < 0) {
+    http_respond_err(req, &err);
+    return false;
+  }
+  if (v_parse_object(o, olen, opts, &err) < 0 ||
+      v_check(*opts, fields, nf, "frame 0 (the options)", &err) < 0) {
+    json_decref(*opts);
+    *opts = NULL;
+    store_bytes_free(*items, *n);
+    *items = NULL;
+    *n = 0;
+    http_respond_error(req, 400, "bad_request", "%s", err.msg);
+    return false;
+  }
+  return true;
+}
+
+/* The body of a put in either form: its options and its n keys and
+ * values; false after answering. */
+static bool put_body(http_req_t *req, json_t **body, store_bytes_t **keys,
+                     store_bytes_t **vals, size_t *n) {
+  *keys = *vals = NULL;
+  *n = 0;
+  if (api_dq_is_frames(req)) {
+    store_bytes_t *items = NULL;
+    size_t ni = 0;
+    if (!api_dq_frames_body(req, put_frames_fields, 1, 2, "entries", body,
+                            &items, &ni))
+      return false;
+    *n = ni / 2;
+    *keys = xcalloc(*n, sizeof **keys);
+    *vals = xcalloc(*n, sizeof **vals);
+    for (size_t i = 0; i < *n; i++) {
+      (*keys)[i] = items[2 * i];
+      (*vals)[i] = items[2 * i + 1];
+    }
+    free(items);
+    return true;
+  }
+  if (!(*body = api_body(req, put_fields, 3))) return false;
+  err_t err = ERR_INIT;
+  size_t nk = 0, nv = 0;
+  int rc = dq_decode_list(json_object_get(*body, "keys"), "keys", 1, keys, &nk,
                           &err);
   if (rc == 0)
-    rc = dq_decode_list(json_object_get(body, "values"), "values", 1, &vals,
+    rc = dq_decode_list(json_object_get(*body, "values"), "values", 1, vals,
                         &nv, &err);
   if (rc == 0 && nk != nv)
     rc = err_set(&err, -EINVAL,
                  "keys has %zu items and values %zu; they pair up", nk, nv);
-  if (rc == 0)
-    rc = control_dict_put(api->control, d.id, keys, vals, nk,
-                          json_is_true(json_object_get(body, "skip_if_exists")),
-                          &stored, &err);
+  if (rc < 0) {
+    store_bytes_free(*keys, nk);
+    store_bytes_free(*vals, nv);
+    *keys = *vals = NULL;
+    json_decref(*body);
+    *body = NULL;
+    http_respond_err(req, &err);
+    return false;
+  }
+  *n = nk;
+  return true;
+}
+
+void api_dict_put(api_t *api, http_req_t *req, const route_match_t *m) {
+  store_dq_t d;
+  if (!find(api, req, m, &d)) return;
+  json_t *body = NULL;
+  store_bytes_t *keys, *vals;
+  size_t n, stored = 0;
+  if (!put_body(req, &body, &keys, &vals, &n)) return;
+  err_t err = ERR_INIT;
+  int rc = control_dict_put(
+      api->control, d.id, keys, vals, n,
+      json_is_true(json_object_get(body, "skip_if_exists")), &stored, &err);
   json_decref(body);
-  store_bytes_free(keys, nk);
-  store_bytes_free(vals, nv);
+  store_bytes_free(keys, n);
+  store_bytes_free(vals, n);
   if (rc < 0) {
     http_respond_err(req, &err);
     return;

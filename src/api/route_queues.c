@@ -11,7 +11,9 @@
  *   POST   /v1/queues/{}/clear {"partition"?,"all"?} -> {}
  *   POST   /v1/queues/{}/put {"values","partition"?,"put_id"?,"wait"?}
  *                                             -> {"stored"}; 409 queue_full
+ *          or frames: {"partition"?,"put_id"?,"wait"?}, then the values
  *   POST   /v1/queues/{}/get {"n"?,"partition"?,"wait"?} -> {"values"}
+ *          (Accept: frames -> frames: {"last"}, then the values)
  *   POST   /v1/queues/{}/peek {"n"?,"partition"?,"after"?,"wait"?}
  *                          -> {"values","last"}: items after the cursor
  *                             "after", not removed (iterate, the CLI)
@@ -22,6 +24,7 @@
 #include "api/api_internal.h"
 #include "base/util.h"
 #include "base/xalloc.h"
+#include "control/dq_frames.h"
 #include "control/dq_policy.h"
 #include "control/named_queues.h"
 
@@ -31,6 +34,11 @@ static const vfield_t clear_fields[] = {
 };
 static const vfield_t put_fields[] = {
     {"values", V_ARRAY, true, false},
+    {"partition", V_STRING, false, true},
+    {"put_id", V_STRING, false, true},
+    {"wait", V_NUMBER, false, false},
+};
+static const vfield_t put_frames_fields[] = {
     {"partition", V_STRING, false, true},
     {"put_id", V_STRING, false, true},
     {"wait", V_NUMBER, false, false},
@@ -159,12 +167,19 @@ static bool wait_of(http_req_t *req, const json_t *body, double *wait) {
 void api_queue_put(api_t *api, http_req_t *req, const route_match_t *m) {
   store_dq_t q;
   if (!find(api, req, m, &q)) return;
-  json_t *body = api_body(req, put_fields, 4);
-  if (!body) return;
-  const char *part;
-  double wait;
+  json_t *body = NULL;
   store_bytes_t *items = NULL;
   size_t n = 0;
+  bool frames = api_dq_is_frames(req);
+  if (frames) {
+    if (!api_dq_frames_body(req, put_frames_fields, 3, 1, "values", &body,
+                            &items, &n))
+      return;
+  } else if (!(body = api_body(req, put_fields, 4))) {
+    return;
+  }
+  const char *part;
+  double wait;
   err_t err = ERR_INIT;
   json_t *put_id = json_object_get(body, "put_id");
   if (!partition_of(req, json_object_get(body, "partition"), &part) ||
@@ -176,8 +191,8 @@ void api_queue_put(api_t *api, http_req_t *req, const route_match_t *m) {
                        "put_id must be 1 to 64 characters");
     goto out;
   }
-  if (dq_decode_list(json_object_get(body, "values"), "values", 1, &items, &n,
-                     &err) < 0) {
+  if (!frames && dq_decode_list(json_object_get(body, "values"), "values", 1,
+                                &items, &n, &err) < 0) {
     http_respond_err(req, &err);
     goto out;
   }
@@ -238,6 +253,19 @@ static void take(api_t *api, http_req_t *req, const route_match_t *m,
   }
   if (n == 0 && park(req, &q, part, wait, true)) {
     store_bytes_free(items, n);
+    goto out;
+  }
+  const char *accept = http_req_header(req, "Accept");
+  if (accept && strstr(accept, DQ_FRAMES_TYPE)) {
+    json_t *opts = json_pack("{s:I}", "last", (json_int_t)last);
+    size_t len = 0;
+    char *data = dq_frames_encode(opts, items, n, &len);
+    json_decref(opts);
+    store_bytes_free(items, n);
+    if (n && !peek)
+      api_dq_answer_frames(api, req, data, len);
+    else
+      http_respond_bytes(req, 200, DQ_FRAMES_TYPE, data, len, NULL);
     goto out;
   }
   json_t *ans = json_pack("{s:o,s:I}", "values", values_json(items, n), "last",

@@ -117,6 +117,10 @@ void http_respond_after_commit(http_req_t *r, int status, json_t *body);
 /* Answers after the next commit, without waiting for it to be flushed
  * (http_hold_committed leaves it out). body is stolen. */
 void http_respond_after_commit_nosync(http_req_t *r, int status, json_t *body);
+/* Either of those two (nosync) for raw bytes, as http_respond_bytes. */
+void http_respond_bytes_after_commit(http_req_t *r, int status,
+                                     const char *content_type, char *data,
+                                     size_t len, bool nosync);
 /* {"error": {"code", "message"}} with the given status. */
 void http_respond_error(http_req_t *r, int status, const char *code,
                         const char *fmt, ...)

@@ -197,6 +197,14 @@ void http_respond_after_commit_nosync(http_req_t *r, int status, json_t *body) {
   r->nosync = true;
 }
 
+void http_respond_bytes_after_commit(http_req_t *r, int status,
+                                     const char *content_type, char *data,
+                                     size_t len, bool nosync) {
+  http_respond_bytes(r, status, content_type, data, len, NULL);
+  r->nosync = nosync;
+  r->state = R_COMMIT_WAIT;
+}
+
 static json_t *error_body(const char *code, const char *msg) {
   return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
 }

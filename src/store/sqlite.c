@@ -375,6 +375,10 @@ static const store_ops_t sqlite_ops = {
 };
 
 int store_sqlite_open(const char *path, store_t **out, err_t *err) {
+  /* SQLite counts every allocation under a global mutex unless told not
+   * to; skiffd never reads those counts. Only possible before SQLite
+   * initializes: a later open gets SQLITE_MISUSE, harmlessly. */
+  (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   sq_t *q = xcalloc(1, sizeof *q);
   q->base.ops = &sqlite_ops;
   q->wal_fd = -1;

@@ -3,7 +3,10 @@ producer and a consumer container; blocked gets and puts woken on skiffd's
 loop; maxsize; partition expiry; kill -9 of skiffd during a put_many and
 during a blocked get; the CLI; every bad input."""
 
+import json
 import os
+import pickle
+import struct
 import subprocess
 import textwrap
 import threading
@@ -324,6 +327,59 @@ def test_queue_bad_inputs(daemon):
     assert res["maxsize_type"][0] == "InvalidError"
     assert res["parked_get_deleted"][0] == "NotFoundError" and "no Queue" in res["parked_get_deleted"][1]
     assert res["after_delete"][0] == "NotFoundError"
+
+
+def frames(opts, *items):
+    """A frames body (docs/api.md): options, then the items."""
+    parts = [json.dumps(opts).encode()] + list(items)
+    return b"".join(struct.pack(">I", len(p)) + p for p in parts)
+
+
+FRAMES = {"Content-Type": "application/x-skiff-frames"}
+
+
+def test_frames_bodies_and_answers(daemon):
+    """The binary form of Dict and Queue writes and of a Queue get: what the
+    SDK sends; every malformed body is refused whole, with what was wrong."""
+    api = daemon.api
+    assert api("POST", "/v1/queues", {"name": "e2e-qfr", "create_if_missing": True}).status == 201
+    assert api("POST", "/v1/dicts", {"name": "e2e-dfr", "create_if_missing": True}).status == 201
+    q, d = "/v1/queues/e2e-qfr", "/v1/dicts/e2e-dfr"
+    one, two = pickle.dumps("one", protocol=5), pickle.dumps(2, protocol=5)
+    cases = [
+        (q, frames({}, one)[:-1], 400, "frame 1 runs past the end"),
+        (q, b"\x00\x00", 400, "frame of options"),
+        (q, frames({}), 400, "0 item frames"),
+        (q, frames({}, b""), 400, "values[0] (frame 1) is empty"),
+        (q, frames({"values": [1]}, one), 400, "values"),
+        (q, frames({"partition": ""}, one), 400, "1 to 64"),
+        (q, frames({"wait": 61}, one), 400, "wait"),
+        (q, frames([1], one), 400, "object"),
+        (q, frames({}, one, b"x" * (1024 * 1024 + 1)), 413, "1 MiB"),
+        (d, frames({}, one), 400, "pairs of a key and its value"),
+        (d, frames({"skip_if_exists": "yes"}, one, two), 400, "skip_if_exists"),
+    ]
+    for path, body, status, what in cases:
+        r = api("POST", f"{path}/put", raw=body, headers=FRAMES)
+        assert r.status == status and what in r.json["error"]["message"], (path, body[:40], r.json)
+    assert api("GET", f"{q}/len").json["len"] == 0
+    assert api("GET", f"{d}/len").json["len"] == 0
+    # good bodies, and a get answered in frames when it asks
+    r = api("POST", f"{q}/put", raw=frames({"put_id": "p1"}, one, two), headers=FRAMES)
+    assert r.status == 200 and r.json["stored"] == 2, r.json
+    r = api("POST", f"{d}/put", raw=frames({}, one, two), headers=FRAMES)
+    assert r.status == 200 and r.json["stored"] == 1, r.json
+    assert unpk(api("POST", f"{d}/get", {"key": pk("one")}).json["value"]) == 2
+    r = api("POST", f"{q}/get", {"n": 5}, headers={"Accept": "application/x-skiff-frames"})
+    assert r.status == 200 and r.headers["content-type"] == "application/x-skiff-frames", r.headers
+    body, parts = r.body, []
+    while body:
+        (n,) = struct.unpack(">I", body[:4])
+        parts.append(body[4:4 + n])
+        body = body[4 + n:]
+    assert json.loads(parts[0])["last"] > 0
+    assert [pickle.loads(p) for p in parts[1:]] == ["one", 2]
+    assert api("GET", f"{q}/len").json["len"] == 0
 
 
 def test_one_request_waits_and_is_woken_by_a_put(daemon):

@@ -1,6 +1,7 @@
 /* Unit tests of src/control/dq_policy.c: names and partition keys, expiry
  * cut-offs, decoding items within the size and count limits, what is left
- * of a wait, and whether items fit a partition (maxsize, the hard limit). */
+ * of a wait, and whether items fit a partition (maxsize, the hard limit);
+ * and of src/control/dq_frames.c: the frames body of writes, both ways. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "control/dq_frames.h"
 #include "control/dq_policy.h"
 
 static void names(void **state) {
@@ -187,13 +189,107 @@ static void partition_room(void **state) {
   assert_non_null(strstr(err.msg, "100000 partitions per Queue"));
 }
 
+/* A frame of len bytes of data at p; returns the end. */
+static char *frame(char *p, const char *data, size_t len) {
+  p[0] = (char)(len >> 24);
+  p[1] = (char)(len >> 16);
+  p[2] = (char)(len >> 8);
+  p[3] = (char)len;
+  memcpy(p + 4, data, len);
+  return p + 4 + len;
+}
+
+static int decode(const char *b, size_t len, size_t per, store_bytes_t **items,
+                  size_t *n, err_t *err) {
+  const char *o = NULL;
+  size_t olen = 0;
+  int rc = dq_frames_decode(b, len, per, "values", &o, &olen, items, n, err);
+  if (rc < 0) {
+    assert_null(*items);
+    assert_int_equal(*n, 0);
+    assert_null(o);
+    assert_true(err->msg[0] != '\0');
+  }
+  return rc;
+}
+
+static void frames(void **state) {
+  char buf[256], *p = buf;
+  p = frame(p, "{\"wait\":1}", 10);
+  p = frame(p, "k1", 2);
+  p = frame(p, "value-1", 7);
+  size_t len = (size_t)(p - buf), n = 0;
+  store_bytes_t *items = NULL;
+  err_t err = ERR_INIT;
+  const char *o = NULL;
+  size_t olen = 0;
+  assert_int_equal(
+      dq_frames_decode(buf, len, 2, "entries", &o, &olen, &items, &n, &err), 0);
+  assert_int_equal(olen, 10);
+  assert_memory_equal(o, "{\"wait\":1}", 10);
+  assert_int_equal(n, 2);
+  assert_int_equal(items[1].len, 7);
+  assert_memory_equal(items[1].data, "value-1", 7);
+  /* encode gives back the same bytes */
+  json_t *opts = json_loadb(o, olen, 0, NULL);
+  size_t elen = 0;
+  char *enc = dq_frames_encode(opts, items, n, &elen);
+  assert_int_equal(elen, len);
+  assert_memory_equal(enc, buf, len);
+  free(enc);
+  json_decref(opts);
+  store_bytes_free(items, n);
+
+  /* an odd number of frames is not pairs; with per 1 it is items */
+  assert_int_equal(decode(buf, len - 11, 2, &items, &n, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "pairs of a key and its value"));
+  assert_int_equal(decode(buf, len - 11, 1, &items, &n, &err), 0);
+  assert_int_equal(n, 1);
+  store_bytes_free(items, n);
+  /* cut inside the last frame, inside a length, and no frames at all */
+  assert_int_equal(decode(buf, len - 1, 2, &items, &n, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "frame 2 runs past the end"));
+  assert_int_equal(decode(buf, 14 + 2, 1, &items, &n, &err), -EINVAL);
+  assert_int_equal(decode(buf, 3, 1, &items, &n, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "frame of options"));
+  assert_int_equal(decode(buf, 14, 1, &items, &n, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "0 item frames"));
+  /* an empty item */
+  p = frame(buf + 14, "", 0);
+  assert_int_equal(decode(buf, (size_t)(p - buf), 1, &items, &n, &err),
+                   -EINVAL);
+  assert_non_null(strstr(err.msg, "values[0] (frame 1) is empty"));
+
+  /* an item over 1 MiB, and more items than a request holds */
+  size_t big = 14 + 4 + DQ_ITEM_MAX + 1;
+  char *b = calloc(1, big);
+  memcpy(b, buf, 14);
+  b[14] = 0;
+  b[15] = 0x10;
+  b[16] = 0;
+  b[17] = 1; /* 1 MiB + 1 */
+  assert_int_equal(decode(b, big, 1, &items, &n, &err), -E2BIG);
+  assert_non_null(strstr(err.msg, "1 MiB"));
+  free(b);
+  size_t many = 14 + (size_t)(DQ_BATCH_MAX + 1) * 5;
+  b = calloc(1, many);
+  memcpy(b, buf, 14);
+  for (char *q = b + 14; q < b + many;) q = frame(q, "x", 1);
+  assert_int_equal(decode(b, many, 1, &items, &n, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "at most 5000"));
+  assert_int_equal(decode(b, many - 5, 1, &items, &n, &err), 0);
+  assert_int_equal(n, DQ_BATCH_MAX);
+  store_bytes_free(items, n);
+  free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(names),          cmocka_unit_test(partitions),
       cmocka_unit_test(expiry),         cmocka_unit_test(touches),
       cmocka_unit_test(decode_list),    cmocka_unit_test(item_size_limit),
       cmocka_unit_test(waits),          cmocka_unit_test(fits),
-      cmocka_unit_test(partition_room),
+      cmocka_unit_test(partition_room), cmocka_unit_test(frames),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -216,6 +216,8 @@ class Client:
         body: Any = None,
         *,
         raw_body: Optional[bytes] = None,
+        raw_type: str = "application/octet-stream",
+        accept: Optional[str] = None,
         timeout: float = 60.0,
         retry_timeout: Optional[float] = None,
         stop_event: Optional[threading.Event] = None,
@@ -226,7 +228,10 @@ class Client:
             method: HTTP method.
             path: the path with query string, e.g. ``/v1/status``.
             body: JSON-serialisable body, or None.
-            raw_body: bytes sent as ``application/octet-stream`` instead.
+            raw_body: bytes sent as the body instead, of type ``raw_type``.
+            raw_type: the Content-Type of ``raw_body``.
+            accept: a type the answer may come in (Accept); a 2xx answer is
+                then returned as its bytes, not decoded.
             timeout: socket timeout for this request in seconds.
             retry_timeout: override of the client's retry window.
             stop_event: when set, retrying stops early.
@@ -238,7 +243,7 @@ class Client:
         data: Optional[bytes] = None
         if raw_body is not None:
             data = raw_body
-            headers = self._base_headers("application/octet-stream")
+            headers = self._base_headers(raw_type)
         elif body is not None:
             data = _json_encode(body).encode("utf-8")
             headers = self._base_headers("application/json")
@@ -246,6 +251,8 @@ class Client:
             headers = self._base_headers(None)
         if data is not None or method in ("POST", "PUT"):
             headers["Content-Length"] = str(len(data or b""))
+        if accept:
+            headers["Accept"] = accept
         window = self.retry_timeout if retry_timeout is None else retry_timeout
         deadline = time.monotonic() + window
         attempt = 0
@@ -277,6 +284,8 @@ class Client:
                 continue
             if status >= 400:
                 raise _error_from_response(status, payload, what)
+            if accept:
+                return payload
             if not payload:
                 return {}
             try:

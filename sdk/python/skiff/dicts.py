@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 from . import exception as exc
 from ._aio import with_aio
+from ._frames import FRAMES_TYPE, encode as _frames
 from ._objects import _Object, check_name, object_client
 from ._serialization import b64, dumps, loads, unb64
 
@@ -27,6 +28,10 @@ _MISSING = object()
 
 
 def _pickle(v: Any, what: str) -> str:
+    return b64(_pickled(v, what))
+
+
+def _pickled(v: Any, what: str) -> bytes:
     try:
         data = dumps(v)
     except Exception as e:
@@ -36,7 +41,7 @@ def _pickle(v: Any, what: str) -> str:
             f"the Dict {what} is {len(data)} bytes pickled, more than 1 MiB, the limit of one entry; "
             "store large data in a Volume and keep its path"
         )
-    return b64(data)
+    return data
 
 
 class Dict(_Object):
@@ -145,9 +150,9 @@ class Dict(_Object):
     def put(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> bool:
         """Set ``key`` to ``value``; with ``skip_if_exists`` an existing entry
         is kept.  Returns whether the value was written."""
-        resp = self._c().request("POST", self._path("put"), {
-            "keys": [_pickle(key, "key")], "values": [_pickle(value, "value")],
-            "skip_if_exists": bool(skip_if_exists)})
+        opts = {"skip_if_exists": True} if skip_if_exists else {}
+        body = _frames(opts, (_pickled(key, "key"), _pickled(value, "value")))
+        resp = self._c().request("POST", self._path("put"), raw_body=body, raw_type=FRAMES_TYPE)
         return bool(resp.get("stored"))
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -160,10 +165,13 @@ class Dict(_Object):
         pairs.update(kwargs)
         if not pairs:
             return
-        keys = [_pickle(k, "key") for k in pairs]
-        vals = [_pickle(v, "value") for v in pairs.values()]
-        for i in range(0, len(keys), 5000):
-            self._c().request("POST", self._path("put"), {"keys": keys[i:i + 5000], "values": vals[i:i + 5000]})
+        items = []
+        for k, v in pairs.items():
+            items.append(_pickled(k, "key"))
+            items.append(_pickled(v, "value"))
+        for i in range(0, len(items), 10000):  # 5000 entries per request
+            self._c().request("POST", self._path("put"), raw_body=_frames({}, items[i:i + 10000]),
+                              raw_type=FRAMES_TYPE)
 
     @with_aio()
     def pop(self, key: Any, default: Any = _MISSING) -> Any:

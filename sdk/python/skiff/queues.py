@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 from . import exception as exc
 from ._aio import with_aio
+from ._frames import FRAMES_TYPE, decode as _unframes, encode as _frames
 from ._objects import _Object, check_name, check_partition, object_client
-from ._serialization import b64, dumps, loads, unb64
+from ._serialization import dumps, loads, unb64
 
 __all__ = ["Queue"]
 
@@ -32,7 +33,7 @@ ITEM_MAX = 1024 * 1024
 _WAIT_STEP = 50.0
 
 
-def _pickle(v: Any) -> str:
+def _pickle(v: Any) -> bytes:
     try:
         data = dumps(v)
     except Exception as e:
@@ -42,7 +43,7 @@ def _pickle(v: Any) -> str:
             f"the Queue item is {len(data)} bytes pickled, more than 1 MiB, the limit of one item; "
             "store large data in a Volume and put its path"
         )
-    return b64(data)
+    return data
 
 
 def _check_timeout(timeout: Optional[float]) -> None:
@@ -112,15 +113,16 @@ class Queue(_Object):
         values = [_pickle(v) for v in vs]
         if not values:
             return
-        body: Dict[str, Any] = {"values": values, "partition": check_partition(partition),
+        opts: Dict[str, Any] = {"partition": check_partition(partition),
                                 # a resend after a lost answer is a no-op
                                 "put_id": uuid.uuid4().hex}
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = self._wait_for(block, deadline)
-            body["wait"] = wait
+            opts["wait"] = wait
             try:
-                self._c().request("POST", self._path("put"), body, timeout=wait + 30.0)
+                self._c().request("POST", self._path("put"), raw_body=_frames(opts, values),
+                                  raw_type=FRAMES_TYPE, timeout=wait + 30.0)
                 return
             except exc.ConflictError as e:
                 if getattr(e, "code", None) != "queue_full":
@@ -146,10 +148,13 @@ class Queue(_Object):
         while True:
             wait = self._wait_for(block, deadline)
             body["wait"] = wait
-            resp = self._c().request("POST", self._path("get"), body, timeout=wait + 30.0)
-            values = resp.get("values") or []
+            answer = self._c().request("POST", self._path("get"), body, accept=FRAMES_TYPE, timeout=wait + 30.0)
+            try:
+                _, values = _unframes(answer)
+            except ValueError as e:
+                raise exc.ApiError(f"skiffd sent a Queue get answer that is not frames: {e}", 200) from None
             if values:
-                return [loads(unb64(v)) for v in values]
+                return [loads(v) for v in values]
             if not block or (deadline is not None and time.monotonic() >= deadline):
                 return []
 
