@@ -165,38 +165,44 @@ def skiff_ops():
 
 
 def redis_ops(r):
+    """The same operations on Redis, pickling each key and value as skiff's
+    SDK does for its user (a Python program storing objects in Redis does
+    it itself)."""
     import pickle
 
-    payload = pickle.dumps({"v": "x" * 100}, protocol=5)
+    payload = {"v": "x" * 100}
     r.flushall()
+
+    def pk(v):
+        return pickle.dumps(v, protocol=5)
 
     def dict_put():
         for i in range(N):
-            r.hset("bench-dict", pickle.dumps(i, protocol=5), payload)
+            r.hset("bench-dict", pk(i), pk(payload))
 
     def dict_get():
         for i in range(N):
-            r.hget("bench-dict", pickle.dumps(i, protocol=5))
+            pickle.loads(r.hget("bench-dict", pk(i)))
 
     def dict_put_batch():
         for b in range(BATCHES):
-            r.hset("bench-dict", mapping={pickle.dumps((b, i), protocol=5): payload for i in range(BATCH)})
+            r.hset("bench-dict", mapping={pk((b, i)): pk(payload) for i in range(BATCH)})
 
     def queue_put():
         for _ in range(N):
-            r.rpush("bench-queue", payload)
+            r.rpush("bench-queue", pk(payload))
 
     def queue_get():
         for _ in range(N):
-            r.blpop("bench-queue", timeout=10)
+            pickle.loads(r.blpop("bench-queue", timeout=10)[1])
 
     def queue_put_batch():
         for _ in range(BATCHES):
-            r.rpush("bench-queue", *([payload] * BATCH))
+            r.rpush("bench-queue", *[pk(payload) for _ in range(BATCH)])
 
     def queue_get_batch():
         for _ in range(BATCHES):
-            r.lpop("bench-queue", BATCH)
+            [pickle.loads(v) for v in r.lpop("bench-queue", BATCH)]
 
     return OPS(dict_put, dict_get, dict_put_batch, queue_put, queue_get, queue_put_batch, queue_get_batch)
 

@@ -740,7 +740,8 @@ def render_dq(R):
     first = one("dq.dict_put.skiff") or {}
     w(f"Part `dq` (bench/bench_dq.py): operations per second from one Python client (/usr/bin/python3), "
       f"the median of {len(first.get('samples', [])) or '?'} rounds; skiff's SDK over the Unix socket against "
-      "python3-redis over loopback TCP, a pickled 120-byte value each. A Dict is a Redis hash (HSET/HGET), "
+      "python3-redis over loopback TCP, a 120-byte value each, pickled (and unpickled) by skiff's SDK and, for Redis, "
+      "by the bench itself, as a Python program that stores objects in Redis does. A Dict is a Redis hash (HSET/HGET), "
       "a Queue a Redis list (RPUSH/BLPOP, LPOP with a count); batches hold 100. skiff runs as it is by "
       "default (`--dq-fsync everysec`: a write is answered once committed, flushed at the next 100 ms tick) "
       "and with `--dq-fsync always` (answered once on disk); Redis as Debian configures it (no fsync) and "
