@@ -1,9 +1,11 @@
-/* Runs the schedules (skiff.Period, skiff.Cron) of deployed apps.
+/* Runs the schedules (skiff.Period, skiff.Cron) of running apps.
  *
- * Only the functions of the active version of a running deployed app run
- * by themselves (as in Modal: an ephemeral `skiff run` app never does); a
- * retired function, a stopped app and a version without the schedule stop
- * firing at once, since each tick looks at the functions as they are.
+ * The functions of the active version of a running deployed app run by
+ * themselves, and, as in Modal, those of an ephemeral app (`skiff run`,
+ * `app.run()`) for as long as it lives, its periods counted from when it
+ * started; a retired function, a stopped app and a version without the
+ * schedule stop firing at once, since each tick looks at the functions as
+ * they are.
  *
  * The first time this process sees a scheduled function (skiffd started, or
  * the version was deployed or rolled back) it parses the schedule, anchors
@@ -39,6 +41,12 @@ static const unsigned char NO_ARGS[] = {0x80, 0x05, 0x95, 0x06, 0x00, 0x00,
 
 /* When the app's active version was deployed; read once per version. */
 static double deployed_at(control_t *c, ctl_app_t *a, double now) {
+  if (a->ephemeral) {
+    /* One version, no record of it: its start is when this process first
+     * looked at its schedules (its registration, a tick later at most). */
+    if (a->deployed_at == 0) a->deployed_at = now;
+    return a->deployed_at;
+  }
   if (a->deployed_version == a->version) return a->deployed_at;
   json_t *v = NULL;
   err_t err = ERR_INIT;
@@ -58,7 +66,7 @@ static double deployed_at(control_t *c, ctl_app_t *a, double now) {
 }
 
 static bool runs_schedules(const ctl_app_t *a) {
-  return !a->ephemeral && a->running && a->version > 0;
+  return a->running && (a->ephemeral || a->version > 0);
 }
 
 static bool schedulable(const ctl_app_t *a, const ctl_fn_t *f) {

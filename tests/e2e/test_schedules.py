@@ -1,5 +1,5 @@
 """Schedules of deployed apps: a Period runs by itself, a redeploy without
-the schedule stops it, an ephemeral `skiff run` app never fires, a Cron in a
+the schedule stops it, an ephemeral `skiff run` app fires while it runs, a Cron in a
 time zone reports its next run, runs missed while skiffd was down are
 reported once and not replayed, and a bad schedule is refused at deploy
 with a message that names the problem."""
@@ -140,26 +140,34 @@ def test_redeploy_without_the_schedule_stops_it(daemon, tmp_path):
     assert len(runs(daemon, name)) == n
 
 
-def test_ephemeral_app_does_not_fire(daemon, tmp_path):
+def test_ephemeral_app_fires_while_it_runs(daemon, tmp_path):
+    """As in Modal, an ephemeral app (`skiff run`) fires its schedules for
+    as long as it runs; they stop with it."""
     path = tmp_path / "eph_sched.py"
     path.write_text(
         "import time, skiff\n"
         "app = skiff.App('sched-eph')\n"
         "@app.function(schedule=skiff.Period(seconds=1))\n"
         "def tick():\n"
+        "    d = skiff.Dict.from_name('sched-eph-ticks', create_if_missing=True)\n"
+        "    d.put('n', d.get('n', 0) + 1)\n"
         "    print('tick eph', flush=True)\n"
-        "@app.function()\n"
-        "def plain():\n"
-        "    return 1\n"
         "@app.local_entrypoint()\n"
         "def main():\n"
-        "    time.sleep(3.5)\n"
-        "    print('@@', plain.remote())\n"
+        "    d = skiff.Dict.from_name('sched-eph-ticks', create_if_missing=True)\n"
+        "    deadline = time.monotonic() + 120\n"
+        "    while d.get('n', 0) < 2 and time.monotonic() < deadline:\n"
+        "        time.sleep(0.2)\n"
+        "    print('@@', d.get('n', 0) >= 2)\n"
     )
-    p = daemon.skiff("run", str(path), env=HOST, check=0, timeout=120)
-    assert "@@ 1" in p.stdout, describe(p, daemon)
-    assert runs(daemon, "sched-eph") == []
-    assert "tick eph" not in "".join(c["data"] for c in logs(daemon, "sched-eph"))
+    p = daemon.skiff("run", str(path), env=HOST, check=0, timeout=240)
+    assert p.returncode == 0 and "@@ True" in p.stdout, describe(p, daemon)
+    assert "tick eph" in p.stdout, describe(p, daemon)  # its logs stream as any call's
+    assert len(runs(daemon, "sched-eph")) >= 2
+    r = daemon.api("GET", "/v1/apps/sched-eph")
+    assert r.status == 200 and r.json["state"] == "stopped", r.json
+    # a stopped app has no next run: nothing more fires
+    assert all("next_run" not in f for f in r.json["functions"]), r.json["functions"]
 
 
 def test_cron_next_run_in_a_time_zone(daemon, tmp_path):
