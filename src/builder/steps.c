@@ -18,6 +18,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "builder/builder.h"
+#include "image/build_failure.h"
 
 void chain_key(const char *parent, const json_t *step, char out[65]) {
   json_t *o = json_pack("{s:s, s:O}", "parent", parent, "step", step);
@@ -202,9 +203,12 @@ static int run_cmd(builder_t *b, const char *dir, const json_t *cmd,
   if (code < 0) {
     rc = code;
   } else if (code > 0) {
-    rc = err_set(err, -EIO,
-                 "command `%s` exited with code %d; the end of its output:\n%s",
-                 shown, code, tail && *tail ? tail : "(no output)\n");
+    /* Room is left for what is put before it on the way to the user
+     * ("step 3 (pip install ...): ", skiffd's own words), which would
+     * otherwise cut the end of the output, where the reason is. */
+    char msg[ERR_MSG_MAX - 320];
+    build_failure_message(shown, code, tail, msg, sizeof msg);
+    rc = err_set(err, -EIO, "%s", msg);
   }
   free(tail);
   return rc;

@@ -118,6 +118,23 @@ def test_failing_run_commands(daemon, env):
     assert len(image_record(daemon, image_id)["layers"]) == 3
 
 
+def test_failure_keeps_the_end_of_long_output(daemon, env):
+    """The message had room for 1 KiB from the start of the output's tail,
+    so the line that said why (printed last) was the one cut."""
+    salt = env["E2E_SALT"]
+    p = _failed_build(daemon, env, "long_output")
+    assert "code 4" in p.stderr and f"DECISIVE-{salt}" in p.stderr, p.stderr
+    b = api_build(daemon, sdk_spec(daemon, APP, "image", _case(env, "long_output")))
+    assert b["state"] == "failed" and b["error"].rstrip().endswith(f"DECISIVE-{salt}"), b["error"]
+    assert "noise 0000" in b["error"], b["error"]  # as much of the rest as fits
+
+
+def test_unreachable_index_is_said_in_one_line(daemon, env):
+    p = _failed_build(daemon, env, "index_unreachable")
+    lines = [l for l in p.stderr.splitlines() if "could not reach a package index" in l]
+    assert lines and "Connection refused" in lines[0], p.stderr
+
+
 def test_missing_local_file(daemon, env):
     w = StoreWatch()
     p = image_build(daemon, APP + "::image", _case(env, "missing_file"))

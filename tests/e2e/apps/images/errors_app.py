@@ -28,6 +28,11 @@ def _image():
         return base.run_commands(f"echo ok-{SALT} > /ok.txt").run_commands(f"echo some-marker-{SALT}; exit 3")
     if CASE == "run_fixed":
         return base.run_commands(f"echo ok-{SALT} > /ok.txt").run_commands(f"echo fixed-{SALT} > /fixed.txt")
+    if CASE == "long_output":  # 30 lines of 100 characters, then the one that says why
+        return base.run_commands(f"for i in $(seq 30); do printf 'noise %094d\\n' $i; done; "
+                                 f"echo DECISIVE-{SALT}; exit 4")
+    if CASE == "index_unreachable":  # nothing listens there: the build's pip cannot connect
+        return base.pip_install("e2e-unreachable-" + SALT, index_url="http://127.0.0.1:1/simple/")
     if CASE == "missing_file":
         return base.add_local_file(os.path.join(DATA, "no-such-file.txt"), "/x.txt", copy=True)
     if CASE == "dockerfile_escape":
