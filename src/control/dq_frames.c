@@ -23,9 +23,9 @@ static bool next_frame(const unsigned char *b, size_t len, size_t *pos,
   return true;
 }
 
-int dq_frames_decode(const char *body, size_t len, size_t per,
-                     const char *what, const char **opts, size_t *opts_len,
-                     store_bytes_t **items, size_t *n, err_t *err) {
+int dq_frames_decode(const char *body, size_t len, size_t per, const char *what,
+                     const char **opts, size_t *opts_len, store_bytes_t **items,
+                     size_t *n, err_t *err) {
   const unsigned char *b = (const unsigned char *)body;
   *opts = NULL;
   *opts_len = 0;
@@ -50,8 +50,8 @@ int dq_frames_decode(const char *body, size_t len, size_t per,
                      "many bytes",
                      count + 1, len);
     if (flen == 0)
-      return err_set(err, -EINVAL, "%s[%zu] (frame %zu) is empty", what,
-                     count, count + 1);
+      return err_set(err, -EINVAL, "%s[%zu] (frame %zu) is empty", what, count,
+                     count + 1);
     if (flen > DQ_ITEM_MAX)
       return err_set(err, -E2BIG,
                      "%s[%zu] is %zu bytes, more than %u bytes (1 MiB), the "
@@ -59,8 +59,8 @@ int dq_frames_decode(const char *body, size_t len, size_t per,
                      "put its path",
                      what, count, flen, DQ_ITEM_MAX);
     if (++count > (size_t)DQ_BATCH_MAX * per)
-      return err_set(err, -EINVAL, "a request holds at most %d %s", DQ_BATCH_MAX,
-                     what);
+      return err_set(err, -EINVAL, "a request holds at most %d %s",
+                     DQ_BATCH_MAX, what);
   }
   if (count == 0 || count % per)
     return err_set(err, -EINVAL,
@@ -92,8 +92,8 @@ static unsigned char *put_frame(unsigned char *p, const void *data,
   return p + 4 + len;
 }
 
-char *dq_frames_encode(const json_t *opts, const store_bytes_t *items,
-                       size_t n, size_t *len) {
+char *dq_frames_encode(const json_t *opts, const store_bytes_t *items, size_t n,
+                       size_t *len) {
   char *head = json_dumps(opts, JSON_COMPACT);
   size_t hlen = strlen(head), total = 4 + hlen;
   for (size_t i = 0; i < n; i++) total += 4 + items[i].len;

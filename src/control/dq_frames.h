@@ -21,13 +21,13 @@
  * groups, each item 1 byte to DQ_ITEM_MAX bytes. what names the items in
  * messages. Nothing is returned on error: -EINVAL (-E2BIG for an item
  * over the limit) with a message that names the frame. */
-int dq_frames_decode(const char *body, size_t len, size_t per,
-                     const char *what, const char **opts, size_t *opts_len,
-                     store_bytes_t **items, size_t *n, err_t *err);
+int dq_frames_decode(const char *body, size_t len, size_t per, const char *what,
+                     const char **opts, size_t *opts_len, store_bytes_t **items,
+                     size_t *n, err_t *err);
 
 /* The frames of opts (serialized) and then items: a malloc'd body of *len
  * bytes, the answer of a Queue get that asked for frames (Accept). */
-char *dq_frames_encode(const json_t *opts, const store_bytes_t *items,
-                       size_t n, size_t *len);
+char *dq_frames_encode(const json_t *opts, const store_bytes_t *items, size_t n,
+                       size_t *len);
 
 #endif
