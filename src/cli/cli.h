@@ -56,6 +56,10 @@ int cli_check_file(const char *cmd, const char *ref);
  * execs $SKIFF_PYTHON -m skiff <sdk_cmd words> pos... with the SDK on
  * PYTHONPATH and SKIFF_URL set. Returns only on failure. */
 int cli_hand_to_sdk(const char *sdk_cmd, int npos, char **pos);
+/* The same exec without looking for a daemon (commands of the local
+ * Python alone, such as modal-shim). */
+int cli_exec_sdk(const char *sdk_cmd, int npos, char **pos);
+int cmd_modal_shim(int argc, char **argv);
 
 /* --verbose of the commands handed to the SDK: sets SKIFF_VERBOSE=1 for it.
  * EXIT_OK, or EXIT_FAIL (after the message). */

@@ -130,6 +130,10 @@ int cli_hand_to_sdk(const char *sdk_cmd, int npos, char **pos) {
     perror("skiff: setenv");
     return EXIT_FAIL;
   }
+  return cli_exec_sdk(sdk_cmd, npos, pos);
+}
+
+int cli_exec_sdk(const char *sdk_cmd, int npos, char **pos) {
   const char *old = getenv("PYTHONPATH");
   _cleanup_free_ char *pp = old && *old
                                 ? xasprintf("%s:%s", paths_sdk_dir(), old)

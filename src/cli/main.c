@@ -34,6 +34,8 @@ static const cli_command_t commands[] = {
      "Show how functions scale (queued, containers, latency); tune it"},
     {"status", cmd_status, "Show skiffd's status"},
     {"daemon", cmd_daemon, "Start, stop or check the local skiffd"},
+    {"modal-shim", cmd_modal_shim,
+     "Let plain `python` import skiff's modal shim (no real modal needed)"},
     {"help", cmd_help, "Show help for a command"},
     {NULL, NULL, NULL},
 };

@@ -214,6 +214,24 @@ def _check_network(block_network: Any, cidr_allowlist: Any) -> Tuple[bool, Optio
     return block_network, out
 
 
+def _take_snapshot_options(what: str, unknown: Dict[str, Any]) -> None:
+    """Modal's memory snapshot options, taken out of ``unknown``: accepted
+    and checked so that Modal programs run. skiff has no memory snapshots
+    (docs/modal.md): such a function starts as any other does.
+    ``checkpointing_enabled`` is the old name, with Modal's warning."""
+    import warnings
+
+    if "checkpointing_enabled" in unknown:
+        old = unknown.pop("checkpointing_enabled")
+        warnings.warn(f"{what}: checkpointing_enabled is deprecated; use enable_memory_snapshot",
+                      exc.DeprecationError, stacklevel=4)
+        unknown.setdefault("enable_memory_snapshot", old)
+    if "enable_memory_snapshot" in unknown:
+        v = unknown.pop("enable_memory_snapshot")
+        if not isinstance(v, bool):
+            raise TypeError(f"{what}: enable_memory_snapshot must be True or False, got {_given(v)}")
+
+
 def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, cpu: Any, memory: Any,
                    timeout: Any, retries: Any, min_containers: Any, max_containers: Any, scaledown_window: Any,
                    env: Any, buffer_containers: Any, startup_timeout: Any, schedule: Any = None,
@@ -221,6 +239,7 @@ def _function_spec(what: str, unknown: Dict[str, Any], *, image: Any, gpu: Any, 
                    options: str = _FUNCTION_OPTIONS, ephemeral_disk: Any = None,
                    secrets: Any = None, volumes: Any = None) -> FunctionSpec:
     """The checked options of ``@app.function`` or ``@app.cls``."""
+    _take_snapshot_options(what, unknown)
     if unknown:
         bad = next(iter(unknown))
         raise TypeError(f"{what} got an unexpected keyword argument {bad!r} (skiff supports: {options})")
@@ -937,7 +956,7 @@ class App:
             c._hydrate(client, fid, aliases[cname], app_id)
             c._web_urls = {k: v for k, v in self._web_urls.items() if k.startswith(cname + ".")}
 
-    def deploy(self, *, name: Optional[str] = None, client: Optional[Client] = None) -> "App":
+    def deploy(self, name: Optional[str] = None, *, client: Optional[Client] = None) -> "App":
         """Deploy the app: it keeps running after this process exits.
 
         Deploying a name again makes a new version of the same app: new
@@ -949,6 +968,7 @@ class App:
         Args:
             name: the deployed name (default: the App's name, else the entry
                 file's stem): 1-64 letters, digits, ``_``, ``-`` or ``.``.
+                Positional or by keyword, as older Modal code passes it.
             client: a :class:`skiff._client.Client`; by default the daemon is
                 found from the environment.
 
@@ -1013,3 +1033,24 @@ class App:
                                    retry_timeout=min(client.retry_timeout, 15.0))
                 except Exception as e:  # never hide the original error
                     print(f"skiff: warning: could not stop app {app_id}: {e}", file=sys.stderr)
+
+
+class Stub(App):
+    """Modal's old name for :class:`App`, kept so old programs run; it
+    warns, as Modal did."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        import warnings
+
+        warnings.warn("modal.Stub is deprecated: use modal.App (skiff.App)", exc.DeprecationError, stacklevel=2)
+        super().__init__(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def enable_output(show_progress: bool = True) -> Iterator[None]:
+    """Modal's ``modal.enable_output()``, which turns on the logs and
+    progress of ``app.run()`` in a script. skiff's ``App.run()`` always
+    streams them, so the block runs as it would without it."""
+    if not isinstance(show_progress, bool):
+        raise TypeError(f"enable_output(): show_progress must be True or False, got {_given(show_progress)}")
+    yield

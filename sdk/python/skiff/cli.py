@@ -8,6 +8,7 @@ The C ``skiff run`` command makes sure a daemon answers and then execs this.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -182,9 +183,24 @@ def _listing(apps: Sequence[Tuple[str, App]]) -> str:
     return f" (choices: {', '.join(names)})" if names else ""
 
 
+async def _drain_async(agen: Any) -> None:
+    async for _ in agen:
+        pass
+
+
 def _run_target(target: Target, kwargs: dict) -> None:
     if isinstance(target, LocalEntrypoint):
-        target(**kwargs)
+        result = target(**kwargs)
+        # An `async def` entrypoint runs on an event loop of its own, as
+        # Modal runs it; a generator (sync or async) is run to its end.
+        # Either left alone would exit 0 having done nothing.
+        if inspect.iscoroutine(result) or inspect.isasyncgen(result):
+            import asyncio  # only for async entrypoints: it costs every run
+
+            asyncio.run(result if inspect.iscoroutine(result) else _drain_async(result))
+        elif inspect.isgenerator(result):
+            for _ in result:
+                pass
         return
     if target.is_generator:
         for item in target.remote_gen(**kwargs):
@@ -221,9 +237,9 @@ def _load(file_part: str, select: Callable[[Any], Any]) -> Tuple[Any, int]:
     except exc.Error as e:
         _definition_error(file_part, e)
         return None, 1
-    except BaseException:
+    except BaseException as e:
         _err(f"error while importing {file_part}:")
-        traceback.print_exc()
+        _print_user_traceback(e)
         return None, 1
 
 
@@ -303,7 +319,10 @@ def _print_user_traceback(e: BaseException) -> None:
     """Print ``e``'s traceback without the frames of the skiff package itself."""
     sdk_dir = os.path.dirname(os.path.abspath(__file__)) + os.sep
     te = traceback.TracebackException(type(e), e, e.__traceback__)
-    kept = [f for f in te.stack if not os.path.abspath(f.filename).startswith(sdk_dir)]
+    # The SDK's frames and the import machinery's ("<frozen importlib...>"),
+    # between the command and the user's file, say nothing to its author.
+    kept = [f for f in te.stack
+            if not os.path.abspath(f.filename).startswith(sdk_dir) and not f.filename.startswith("<frozen ")]
     if kept:
         te.stack = traceback.StackSummary.from_list(kept)
     sys.stderr.write("".join(te.format()))
@@ -499,6 +518,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from . import _cli_objects
 
         return (_cli_objects.cmd_dict if args[0] == "dict" else _cli_objects.cmd_queue)(args[1:])
+    if args[0] == "modal-shim":
+        from ._modal_shim import cmd_modal_shim
+
+        return cmd_modal_shim(args[1:])
     if args[0] == "volume":
         from ._cli_volume import cmd_volume
 

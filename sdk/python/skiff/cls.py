@@ -162,8 +162,10 @@ class ClassInfo:
                 self.params.append((attr, tname, value.default))
                 continue
             f = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-            if (getattr(f, METHOD_ATTR, None) is not None or getattr(f, "_skiff_web", None) is not None) \
-                    and callable(f):
+            # @skiff.batched alone marks a method too, as Modal accepts it
+            # without @modal.method().
+            if (getattr(f, METHOD_ATTR, None) is not None or getattr(f, "_skiff_web", None) is not None
+                    or getattr(f, "_skiff_batched", None) is not None) and callable(f):
                 if attr.startswith("__"):
                     raise exc.InvalidError(f"{self.name}.{attr} cannot be a @skiff.method()")
                 self.methods[attr] = _method_is_generator(f)

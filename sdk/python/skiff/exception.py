@@ -148,3 +148,11 @@ class ApiError(Error):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+# Not in __all__: a warning, not one of the errors above.
+class DeprecationError(UserWarning):
+    """A warning that a name or option is deprecated, as Modal's
+    ``modal.exception.DeprecationError``: a ``UserWarning``, so that Python
+    shows it by default (a ``DeprecationWarning`` raised from an imported
+    module is hidden)."""

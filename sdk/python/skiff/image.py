@@ -522,6 +522,29 @@ class Image:
             object.__setattr__(img, "_ops", img._ops[:-1] + ((last[0], last[1], tuple(vols), secs),))
         return img
 
+    def imports(self) -> Any:
+        """A context manager for imports that exist only in this image, as
+        Modal's ``Image.imports()``::
+
+            with image.imports():
+                import torch
+
+        Outside a container an ``ImportError`` in the block is swallowed (the
+        rest of the block is skipped), so the file still imports on the
+        caller's machine; inside a container it is raised, as any error.
+        """
+        import contextlib
+
+        @contextlib.contextmanager
+        def block() -> Any:
+            try:
+                yield
+            except ImportError:
+                if os.environ.get("SKIFF_IS_REMOTE") == "1":
+                    raise
+
+        return block()
+
     def env(self, vars: Dict[str, str]) -> "Image":
         """Set environment variables in the image (and in its containers)."""
         env = check_env(vars, "Image.env()")
