@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build asan run test test-build test-asan fuzz bench format format-check clean install
+.PHONY: all deps build asan run test test-build test-asan fuzz bench format format-check clean install deb
 
 all: build
 
@@ -64,6 +64,10 @@ format-check:
 
 install: build
 	cmake --install $(BUILD)
+
+# The Debian package (skiff_VERSION_ARCH.deb in $(BUILD)/deb): scripts/build-deb.sh.
+deb: build
+	@scripts/build-deb.sh $(BUILD) $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

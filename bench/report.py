@@ -786,6 +786,49 @@ def render_dq(R):
     return out
 
 
+def render_pkg(R):
+    """The "## The installed package" section (list of lines), or [] when
+    part `pkg` gave no results (bench/bench_package.py)."""
+    if not any(k.startswith("pkg.") for k in R):
+        return []
+
+    def one(key):
+        v = R.get(key)
+        return v[-1] if v else None
+
+    out = []
+    w = out.append
+    w("## The installed package")
+    w("")
+    err = one("pkg.error")
+    imp_s, imp_m, py = one("pkg.import.skiff"), one("pkg.import.modal"), one("pkg.import.python")
+    n = len((imp_s or {}).get("samples", [])) or "?"
+    w(f"Part `pkg` (bench/bench_package.py): medians of {n} runs each, /usr/bin/python3. Import times are a "
+      "fresh interpreter's `import skiff` (and `import modal` through skiff's shim, with `modal.App` "
+      "touched) minus its bare start"
+      + (f" ({py['ms']:.1f} ms)" if py else "") + ". `skiff run hello.py` calls one function once on a warm "
+      "daemon (host image), through the checkout's build and through /usr/bin/skiff of the .deb built "
+      "from it (`make deb`), alternating.")
+    w("")
+    w("| what | value |")
+    w("|---|---|")
+    if imp_s:
+        w(f"| `import skiff` | {imp_s['ms']:.1f} ms |")
+    if imp_m:
+        w(f"| `import modal` (the shim) | {imp_m['ms']:.1f} ms |")
+    c, i, d = one("pkg.run.checkout"), one("pkg.run.installed"), one("pkg.deb")
+    if c and i:
+        w(f"| `skiff run hello.py`, checkout | {c['ms']:,.0f} ms |")
+        w(f"| `skiff run hello.py`, installed package | {i['ms']:,.0f} ms ({i['ms'] / c['ms']:.2f}x) |")
+    if d:
+        w(f"| the .deb | {d['bytes'] / 1024:,.0f} KiB ({d['installed_kib']:,} KiB installed) |")
+    if err:
+        w("")
+        w(f"Not measured: {err.get('reason')}")
+    w("")
+    return out
+
+
 def render_sandbox(R):
     """The "## Sandboxes" section (list of lines), or [] when part `sandbox`
     gave no results (bench/bench_sandbox.py)."""
@@ -942,6 +985,9 @@ def main():
         return
     if R and all(k.startswith("vol.") for k in R) and os.path.exists(out):
         splice_images(out, render_vol(R), "## Volumes")
+        return
+    if R and all(k.startswith("pkg.") for k in R) and os.path.exists(out):
+        splice_images(out, render_pkg(R), "## The installed package")
         return
     if R and all(k.startswith(HOT_PREFIXES) for k in R) and os.path.exists(out):
         # Rows of the other parts come from the last full run (bench/run merged them).
@@ -1136,6 +1182,7 @@ def main():
     lines += render_web(R)
     lines += render_dq(R)
     lines += render_vol(R)
+    lines += render_pkg(R)
     w("## What each row measures")
     w("")
     w("1. **Call round trip**: one trivial call (`x + 1`), caller blocked until the result, after")
