@@ -122,3 +122,11 @@ def test_import_error_shows_the_users_traceback_only(daemon):
     assert "error while importing" in err and "RuntimeError: broken at import time" in err, err
     assert 'import_error.py", line 15, in <module>' in err and "in setup" in err and "in helper" in err, err
     assert "skiff/cli.py" not in err and "importlib" not in err and "_bootstrap" not in err, err
+
+
+def test_spawn_map_starts_every_input_without_waiting(daemon):
+    p = daemon.skiff("run", app_file("spawn_map_app.py"), "--n", "5", python=DEBIAN_PYTHON, timeout=240)
+    assert p.returncode == 0, describe(p, daemon)
+    lines = p.stdout.splitlines()
+    assert "returned None" in lines and "empty None" in lines, describe(p, daemon)
+    assert "results [(0, 0), (1, 10), (2, 20), (3, 30), (4, 40)]" in lines, describe(p, daemon)

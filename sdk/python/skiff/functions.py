@@ -595,6 +595,40 @@ class Function:
                              known_length((input_iterator,)))
 
     @with_aio()
+    def spawn_map(self, *input_iterators: Iterable[Any], kwargs: Optional[Dict[str, Any]] = None) -> None:
+        """Start the function once per input (like :meth:`map`) and return
+        as soon as every input is accepted, without waiting for results, as
+        Modal's ``spawn_map``. The inputs run even after this process exits
+        (while the app runs); their results and logs go to the app's log."""
+        self._refuse_generator("spawn_map")
+        client, fid = self._require_hydrated()
+        if not input_iterators:
+            raise TypeError(f"{self.__qualname__}.spawn_map() needs at least one iterable of inputs")
+        from ._map import BATCH_BYTES, BATCH_MAX
+
+        kw = dict(kwargs or {})
+        call_id: Optional[str] = None
+        batch: List[Dict[str, Any]] = []
+        size = 0
+
+        def send() -> None:
+            nonlocal call_id
+            if call_id is None:
+                call_id = self._create_call(client, fid, "map", batch)
+            else:
+                client.request("POST", f"/v1/calls/{call_id}/inputs", {"inputs": batch}, timeout=300.0)
+
+        for idx, args in enumerate(zip(*input_iterators)):
+            text = b64(self._serialize(args, kw, client.max_payload, f"input {idx} of {self.__qualname__}.spawn_map"))
+            if batch and (len(batch) >= BATCH_MAX or size + len(text) > BATCH_BYTES):
+                send()
+                batch, size = [], 0
+            batch.append({"idx": idx, "args": text})
+            size += len(text)
+        if batch:  # nothing to run: no call is made
+            send()
+
+    @with_aio()
     def for_each(
         self,
         *input_iterators: Iterable[Any],
