@@ -71,6 +71,7 @@ def main():
                       text=True).stdout.startswith("install ok"):
         results.add("pkg.error", reason="a skiff package is installed on this machine: not touching it")
         return 0
+    had_group = True
     out = tempfile.mkdtemp(prefix="bench-deb")
     work = tempfile.mkdtemp(prefix="bench-pkg-work")
     try:
@@ -82,6 +83,7 @@ def main():
         deb = p.stdout.strip().splitlines()[-1]
         inst = subprocess.run(["dpkg-deb", "-f", deb, "Installed-Size"], capture_output=True, text=True).stdout
         results.add("pkg.deb", bytes=os.path.getsize(deb), installed_kib=int(inst.strip() or 0))
+        had_group = subprocess.run(["getent", "group", "skiff"], capture_output=True).returncode == 0
         subprocess.run(["dpkg", "-i", deb], check=True, capture_output=True, timeout=300)
         with open(os.path.join(work, "hello.py"), "w") as f:
             f.write(HELLO)
@@ -102,6 +104,8 @@ def main():
             f"{med(installed) * 1000:.0f} ms (installed)")
     finally:
         subprocess.run(["dpkg", "--purge", "skiff"], capture_output=True, timeout=300)
+        if not had_group:  # the package made it; skiffd would give its home to it
+            subprocess.run(["groupdel", "skiff"], capture_output=True, timeout=60)
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -63,6 +63,9 @@ def test_package_installs_runs_and_is_removed(tmp_path):
     assert os.path.basename(deb) == "skiff_0.1.0_%s.deb" % sh("dpkg", "--print-architecture").stdout.strip()
     fields = sh("dpkg-deb", "-f", deb, "Package", "Depends").stdout
     assert "Package: skiff" in fields and "libsqlite3-0" in fields and "python3" in fields, fields
+    # The package makes the `skiff` group, and a skiffd that finds it gives
+    # its socket and home to it: a machine that had none gets none back.
+    had_group = sh("getent", "group", "skiff").returncode == 0
     p = sh("dpkg", "-i", deb)
     assert p.returncode == 0, p.stdout + p.stderr
     daemon = None
@@ -102,7 +105,10 @@ def test_package_installs_runs_and_is_removed(tmp_path):
                 daemon.kill()
                 daemon.wait(10)
         p = sh("dpkg", "--purge", "skiff")
+        if not had_group:
+            sh("groupdel", "skiff")
     assert p.returncode == 0, p.stdout + p.stderr
+    assert had_group or sh("getent", "group", "skiff").returncode != 0
     for f in FILES + ["/usr/share/skiff", "/usr/libexec/skiff"]:
         assert not os.path.exists(f), f"{f} is left after dpkg --purge"
     p = sh(DEBIAN_PYTHON, "-c", "import skiff", env=user_env(str(tmp_path)), cwd=str(tmp_path))

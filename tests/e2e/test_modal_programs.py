@@ -130,3 +130,21 @@ def test_spawn_map_starts_every_input_without_waiting(daemon):
     lines = p.stdout.splitlines()
     assert "returned None" in lines and "empty None" in lines, describe(p, daemon)
     assert "results [(0, 0), (1, 10), (2, 20), (3, 30), (4, 40)]" in lines, describe(p, daemon)
+
+
+def test_skiff_deploy_of_modal_style_files(daemon):
+    """The same files through `skiff deploy`: then called by name from
+    another process, as Modal's `Function.from_name`."""
+    p = daemon.skiff("deploy", app_file("old_names.py"), python=DEBIAN_PYTHON, timeout=240)
+    assert p.returncode == 0, describe(p, daemon)
+    p = daemon.skiff("deploy", app_file("async_entry.py"), python=DEBIAN_PYTHON, timeout=240)
+    assert p.returncode == 0, describe(p, daemon)
+    env = daemon.base_env()
+    env["PYTHONPATH"] += os.pathsep + os.path.join(SDK_DIR, "skiff", "_compat")
+    code = ("import modal\n"
+            "print('old', modal.Function.from_name('e2e-old-names', 'old').remote(4))\n"
+            "print('square', modal.Function.from_name('e2e-async-entry', 'square').remote(5))\n"
+            "print('batched', modal.Cls.from_name('e2e-old-names', 'Batcher')().double.remote(7))\n")
+    p = run([DEBIAN_PYTHON, "-c", code], env)
+    assert p.returncode == 0, describe(p, daemon)
+    assert p.stdout.splitlines() == ["old 5", "square 25", "batched 14"], describe(p, daemon)
